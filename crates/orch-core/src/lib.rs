@@ -1,1 +1,28 @@
-//! orch-core
+//! orch's pure domain: run states and the transitions between them, run
+//! parameters, the deployment file format, and name suggestions.
+//!
+//! This crate does no I/O: no files, no network, no clocks, no async. The
+//! server, worker and CLI build on it so they all agree on the same rules.
+//!
+//! - [`state`]: [`StateType`], named states ([`names`]) and
+//!   [`validate_transition`].
+//! - [`params`]: `--param` / `--params` parsing and merging over defaults.
+//! - [`deploy_file`]: the `deploy/orch.toml` format ([`parse_deploy_file`]).
+//! - [`suggest`]: "did you mean ...?" hints ([`close_matches`]).
+//! - [`identifier`]: the naming rule for flows, deployments, work pools
+//!   ([`validate_name`]).
+//! - [`error`]: the crate's one error type, [`Error`].
+
+pub mod deploy_file;
+pub mod error;
+pub mod identifier;
+pub mod params;
+pub mod state;
+pub mod suggest;
+
+pub use deploy_file::{DeploymentSpec, ScheduleSpec, parse_deploy_file};
+pub use error::{Error, Result};
+pub use identifier::validate_name;
+pub use params::{build_overrides, merge_parameters, parse_param};
+pub use state::{StateType, names, state_type_of_name, validate_transition};
+pub use suggest::{close_matches, did_you_mean};

@@ -1,6 +1,22 @@
-//! orch's server: gRPC, JSON API and dashboard on one port; owns state and schedules.
+//! orch's server: gRPC, a JSON API and (later) the dashboard on one port.
+//! It owns all state, in SQLite or PostgreSQL through `orch-store`.
+
+mod background;
+mod convert;
+mod error;
+pub mod events;
+mod grpc;
+mod http;
+mod state;
+mod watch;
 
 use std::time::Duration;
+
+pub use error::ServerError;
+pub use state::AppState;
+
+/// The server's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// How the server is started.
 #[derive(Debug, Clone)]
@@ -17,25 +33,58 @@ pub struct ServerConfig {
     pub worker_lease: Duration,
 }
 
-/// Errors that stop the server.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}. Is another server running? Pick another port with --port or ORCH_PORT")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// The cause.
-        source: std::io::Error,
-    },
+impl ServerConfig {
+    /// Defaults for everything but the database.
+    pub fn new(database_url: impl Into<String>) -> ServerConfig {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 4200,
+            database_url: database_url.into(),
+            late_after: Duration::from_secs(15),
+            worker_lease: Duration::from_secs(30),
+        }
+    }
 }
 
-/// Runs the server until `shutdown` resolves. Prints `orch server listening on http://HOST:PORT`
-/// to stdout once it accepts connections.
+/// The full HTTP service: gRPC, JSON API and a 404 for anything else.
+pub fn router(state: AppState) -> axum::Router {
+    grpc::routes(&state)
+        .into_axum_router()
+        .merge(http::router(state))
+        .fallback(http::not_found)
+}
+
+/// Runs the server until `shutdown` resolves. Prints `orch server listening on
+/// http://HOST:PORT` to stdout once it accepts connections.
 pub async fn serve(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let _ = (config, shutdown);
-    Ok(())
+    let store = orch_store::Store::connect(&config.database_url)
+        .await
+        .map_err(|source| ServerError::Database {
+            url: orch_store::redact_password(&config.database_url),
+            source,
+        })?;
+    let addr = format!("{}:{}", config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
+    let bound = listener.local_addr().map_err(ServerError::Serve)?;
+    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+    let state = AppState::new(store.clone(), config, stop_receiver);
+    let background = tokio::spawn(background::run(state.clone()));
+    tracing::info!(%bound, database = %store.redacted_url(), "orch server started");
+    println!("orch server listening on http://{bound}");
+    let app = router(state);
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop_sender.send(true);
+    };
+    let served = axum::serve(listener, app).with_graceful_shutdown(graceful).await;
+    let _ = background.await;
+    store.close().await;
+    served.map_err(ServerError::Serve)
 }
+

@@ -1,1 +1,191 @@
-//! orch-store
+//! orch's persistent state, through sqlx on SQLite (default) or PostgreSQL.
+//!
+//! All SQL is written once, in the dialect both backends share (`$1` placeholders,
+//! BIGINT microsecond times, JSON as TEXT), and runs through `sqlx::Any`. The few
+//! statements that must differ (row locking on PostgreSQL) branch on [`Backend`].
+//! On SQLite every write goes through a single connection, so writers never fight
+//! over the database lock, while reads use a pool of their own (WAL mode).
+
+mod claims;
+mod deployments;
+mod error;
+mod flow_runs;
+mod logs;
+pub mod model;
+mod rows;
+mod transitions;
+mod work_pools;
+mod workers;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+pub use error::{Result, StoreError};
+pub use model::*;
+pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};
+pub use flow_runs::DEFAULT_LIST_LIMIT;
+pub use transitions::{NewState, Proposal, TransitionResult};
+pub use work_pools::{POOL_TYPES, WorkPoolUpdate};
+pub use workers::ReapedRuns;
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// "sqlite" or "postgres".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    /// Used for every statement that writes.
+    writer: AnyPool,
+    /// Used for reads; the same pool as `writer` on PostgreSQL.
+    reader: AnyPool,
+    url: String,
+}
+
+static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        install_default_drivers();
+        if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url).await
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            MIGRATE_POSTGRES.run(&pool).await?;
+            Ok(Store {
+                backend: Backend::Postgres,
+                writer: pool.clone(),
+                reader: pool,
+                url: url.to_string(),
+            })
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
+        }
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Store> {
+        let url_rwc = if url.contains("mode=") {
+            url.to_string()
+        } else if url.contains('?') {
+            format!("{url}&mode=rwc")
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        let writer = AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(sqlite_pragmas)
+            .connect(&url_rwc)
+            .await?;
+        MIGRATE_SQLITE.run(&writer).await?;
+        let reader = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(sqlite_pragmas)
+            .connect(&url_rwc)
+            .await?;
+        Ok(Store {
+            backend: Backend::Sqlite,
+            writer,
+            reader,
+            url: url.to_string(),
+        })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The database URL with any password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        redact_password(&self.url)
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Run on every new SQLite connection: WAL lets readers work beside the one writer.
+fn sqlite_pragmas(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> BoxFuture<'_, std::result::Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        conn.execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Now, in microseconds since the Unix epoch.
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// A new time-ordered id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_only_the_password() {
+        assert_eq!(
+            redact_password("postgres://orch:s3cret@db:5432/orch"),
+            "postgres://orch:***@db:5432/orch"
+        );
+        assert_eq!(redact_password("postgres://orch@db/orch"), "postgres://orch@db/orch");
+        assert_eq!(redact_password("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

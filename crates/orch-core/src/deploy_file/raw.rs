@@ -1,0 +1,54 @@
+//! The deployment file exactly as written, before validation.
+//!
+//! Values that later checks complain about are wrapped in [`Spanned`] so the
+//! complaint can point at the right line.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    /// The `[[deployments]]` tables.
+    #[serde(default)]
+    pub deployments: Vec<Spanned<RawDeployment>>,
+}
+
+/// One `[[deployments]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDeployment {
+    pub flow: Spanned<String>,
+    pub name: Spanned<String>,
+    pub entrypoint: Spanned<Vec<Spanned<String>>>,
+    pub work_pool: Spanned<String>,
+    pub parameters: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub retry_delay_seconds: u64,
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub schedules: Vec<Spanned<RawSchedule>>,
+}
+
+/// One `[[deployments.schedules]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSchedule {
+    pub slug: Option<Spanned<String>>,
+    pub cron: Option<Spanned<String>>,
+    /// Signed so that a negative value gets our message, not serde's.
+    pub interval_seconds: Option<Spanned<i64>>,
+    /// A string or a TOML date-time.
+    pub anchor: Option<Spanned<toml::Value>>,
+    pub rrule: Option<Spanned<String>>,
+    pub timezone: Option<Spanned<String>>,
+    pub active: Option<bool>,
+    pub parameters: Option<Spanned<toml::Value>>,
+}

@@ -1,0 +1,64 @@
+//! Loops the server runs beside requests: waking workers when delayed runs
+//! fall due, marking late runs, and ending runs whose worker went away.
+
+use std::time::Duration;
+
+use orch_store::TransitionResult;
+
+use crate::state::{AppState, micros_ago};
+
+/// How often delayed runs (retries, runs scheduled ahead) are checked for falling due.
+const DUE_CHECK: Duration = Duration::from_millis(250);
+/// How often late runs and expired leases are looked for.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// Runs until the server shuts down.
+pub(crate) async fn run(state: AppState) {
+    let mut due_tick = tokio::time::interval(DUE_CHECK);
+    let mut sweep_tick = tokio::time::interval(SWEEP);
+    due_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut due_checked_until = orch_store::now_micros();
+    loop {
+        tokio::select! {
+            _ = state.shutting_down() => return,
+            _ = due_tick.tick() => {
+                let now = orch_store::now_micros();
+                match state.store().pools_with_runs_due(due_checked_until, now).await {
+                    Ok(pools) => {
+                        due_checked_until = now;
+                        for pool in pools {
+                            state.events().runs_ready(Some(&pool));
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "checking for runs falling due failed"),
+                }
+            }
+            _ = sweep_tick.tick() => sweep(&state).await,
+        }
+    }
+}
+
+async fn sweep(state: &AppState) {
+    let config = state.config();
+    match state.store().mark_late_runs(micros_ago(config.late_after)).await {
+        Ok(late) => {
+            for run_id in late {
+                state.events().run_changed(&run_id);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "marking late runs failed"),
+    }
+    match state.store().reap_orphaned_runs(micros_ago(config.worker_lease)).await {
+        Ok(reaped) => {
+            for result in reaped.changed {
+                if let TransitionResult::Accepted(run) = result {
+                    tracing::warn!(run = %run.id, state = %run.state.name, message = %run.state.message, "ended a run whose worker went away");
+                    state.events().run_changed(&run.id);
+                    state.events().runs_ready(run.work_pool_id.as_deref());
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "checking worker leases failed"),
+    }
+}

@@ -1,0 +1,213 @@
+//! Conversions between store records and API messages.
+
+use orch_core::StateType;
+use orch_proto::v1 as pb;
+use orch_store::model;
+
+use crate::error::invalid;
+
+/// Store state type -> API enum.
+pub(crate) fn state_type_to_pb(kind: StateType) -> pb::StateType {
+    match kind {
+        StateType::Scheduled => pb::StateType::Scheduled,
+        StateType::Pending => pb::StateType::Pending,
+        StateType::Running => pb::StateType::Running,
+        StateType::Completed => pb::StateType::Completed,
+        StateType::Failed => pb::StateType::Failed,
+        StateType::Crashed => pb::StateType::Crashed,
+        StateType::Cancelling => pb::StateType::Cancelling,
+        StateType::Cancelled => pb::StateType::Cancelled,
+        StateType::Paused => pb::StateType::Paused,
+    }
+}
+
+/// API enum -> store state type.
+pub(crate) fn state_type_from_pb(value: i32) -> Result<StateType, tonic::Status> {
+    let kind = match pb::StateType::try_from(value) {
+        Ok(pb::StateType::Scheduled) => StateType::Scheduled,
+        Ok(pb::StateType::Pending) => StateType::Pending,
+        Ok(pb::StateType::Running) => StateType::Running,
+        Ok(pb::StateType::Completed) => StateType::Completed,
+        Ok(pb::StateType::Failed) => StateType::Failed,
+        Ok(pb::StateType::Crashed) => StateType::Crashed,
+        Ok(pb::StateType::Cancelling) => StateType::Cancelling,
+        Ok(pb::StateType::Cancelled) => StateType::Cancelled,
+        Ok(pb::StateType::Paused) => StateType::Paused,
+        Ok(pb::StateType::Unspecified) | Err(_) => {
+            return Err(invalid(format!("state type {value} is not a valid state type")));
+        }
+    };
+    Ok(kind)
+}
+
+pub(crate) fn state(state: &model::State) -> pb::State {
+    pb::State {
+        r#type: state_type_to_pb(state.kind) as i32,
+        name: state.name.clone(),
+        message: state.message.clone(),
+        timestamp_micros: state.timestamp,
+    }
+}
+
+pub(crate) fn json(object: &model::JsonObject) -> String {
+    serde_json::to_string(object).expect("JSON objects always serialise")
+}
+
+/// Parses a JSON object field; empty means `{}`.
+pub(crate) fn json_object(field: &str, text: &str) -> Result<model::JsonObject, tonic::Status> {
+    if text.trim().is_empty() {
+        return Ok(model::JsonObject::new());
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(object)) => Ok(object),
+        Ok(other) => Err(invalid(format!("{field} must be a JSON object, got {other}"))),
+        Err(error) => Err(invalid(format!("{field} is not valid JSON: {error}"))),
+    }
+}
+
+pub(crate) fn flow_run(run: &model::FlowRun) -> pb::FlowRun {
+    pb::FlowRun {
+        id: run.id.clone(),
+        name: run.name.clone(),
+        flow: run.flow.clone(),
+        deployment: run.deployment.clone(),
+        deployment_id: run.deployment_id.clone().unwrap_or_default(),
+        work_pool: run.work_pool.clone(),
+        state: Some(state(&run.state)),
+        parameters_json: json(&run.parameters),
+        expected_start_micros: run.expected_start,
+        start_micros: run.start_time,
+        end_micros: run.end_time,
+        run_count: run.run_count,
+        worker_id: run.worker_id.clone().unwrap_or_default(),
+        worker_name: run.worker_name.clone(),
+        created_at_micros: run.created_at,
+        tags: run.tags.clone(),
+        exit_code: run.exit_code,
+    }
+}
+
+pub(crate) fn work_pool(pool: &model::WorkPool) -> pb::WorkPool {
+    pb::WorkPool {
+        id: pool.id.clone(),
+        name: pool.name.clone(),
+        r#type: pool.pool_type.clone(),
+        description: pool.description.clone(),
+        paused: pool.paused,
+        concurrency_limit: pool.concurrency_limit,
+        created_at_micros: pool.created_at,
+        updated_at_micros: pool.updated_at,
+        runs_in_flight: pool.runs_in_flight,
+        runs_waiting: pool.runs_waiting,
+        workers_online: pool.workers_online,
+    }
+}
+
+pub(crate) fn deployment(deployment: &model::Deployment) -> pb::Deployment {
+    pb::Deployment {
+        id: deployment.id.clone(),
+        flow_id: deployment.flow_id.clone(),
+        spec: Some(pb::DeploymentSpec {
+            flow: deployment.flow.clone(),
+            name: deployment.name.clone(),
+            entrypoint: deployment.entrypoint.clone(),
+            work_pool: deployment.work_pool.clone(),
+            parameters_json: json(&deployment.parameters),
+            tags: deployment.tags.clone(),
+            description: deployment.description.clone(),
+            retries: deployment.retries,
+            retry_delay_seconds: deployment.retry_delay_seconds,
+            schedules: deployment.schedules.iter().map(schedule).collect(),
+            base_dir: deployment.base_dir.clone(),
+        }),
+        paused: deployment.paused,
+        created_at_micros: deployment.created_at,
+        updated_at_micros: deployment.updated_at,
+    }
+}
+
+fn schedule(schedule: &model::Schedule) -> pb::ScheduleSpec {
+    pb::ScheduleSpec {
+        slug: schedule.slug.clone(),
+        cron: schedule.cron.clone(),
+        interval_seconds: schedule.interval_seconds,
+        anchor: schedule.anchor.clone(),
+        rrule: schedule.rrule.clone(),
+        timezone: schedule.timezone.clone(),
+        active: schedule.active,
+        parameters_json: json(&schedule.parameters),
+    }
+}
+
+/// An API deployment spec -> the core's, with the same checks as a deploy file.
+pub(crate) fn deployment_input(spec: pb::DeploymentSpec) -> Result<orch_store::DeploymentInput, tonic::Status> {
+    let label = format!("deployment \"{}/{}\"", spec.flow, spec.name);
+    let schedules = spec
+        .schedules
+        .into_iter()
+        .map(|s| {
+            Ok(orch_core::ScheduleSpec {
+                parameters: json_object(&format!("{label}: schedule parameters"), &s.parameters_json)?,
+                slug: s.slug,
+                cron: s.cron,
+                interval_seconds: s.interval_seconds,
+                anchor: s.anchor,
+                rrule: s.rrule,
+                timezone: if s.timezone.is_empty() { "UTC".into() } else { s.timezone },
+                active: s.active,
+            })
+        })
+        .collect::<Result<Vec<_>, tonic::Status>>()?;
+    let core = orch_core::DeploymentSpec {
+        parameters: json_object(&format!("{label}: parameters"), &spec.parameters_json)?,
+        flow: spec.flow,
+        name: spec.name,
+        entrypoint: spec.entrypoint,
+        work_pool: spec.work_pool,
+        tags: spec.tags,
+        description: spec.description,
+        retries: spec.retries,
+        retry_delay_seconds: spec.retry_delay_seconds,
+        paused: false,
+        schedules,
+    };
+    if core.flow.is_empty() || core.name.is_empty() || core.work_pool.is_empty() {
+        return Err(invalid(format!("{label}: flow, name and work_pool are required")));
+    }
+    if core.entrypoint.first().is_none_or(|program| program.is_empty()) {
+        return Err(invalid(format!("{label}: entrypoint must name a program")));
+    }
+    Ok(orch_store::DeploymentInput {
+        spec: core,
+        base_dir: spec.base_dir,
+    })
+}
+
+pub(crate) fn log_line(line: &model::LogLine) -> pb::LogLine {
+    pb::LogLine {
+        id: line.id,
+        flow_run_id: line.flow_run_id.clone(),
+        emitter: line.emitter.clone(),
+        seq: line.seq as u64,
+        timestamp_micros: line.timestamp,
+        stream: line.stream.clone(),
+        level: line.level.clone(),
+        message: line.message.clone(),
+        task_run_id: line.task_run_id.clone(),
+    }
+}
+
+pub(crate) fn worker(worker: &model::Worker, online_since: i64) -> pb::Worker {
+    pb::Worker {
+        id: worker.id.clone(),
+        name: worker.name.clone(),
+        work_pool: worker.work_pool.clone(),
+        hostname: worker.hostname.clone(),
+        limit: worker.limit,
+        online: worker.stopped_at.is_none() && worker.last_heartbeat >= online_since,
+        last_heartbeat_micros: worker.last_heartbeat,
+        started_at_micros: worker.started_at,
+        runs_in_flight: worker.runs_in_flight,
+        version: worker.version.clone(),
+    }
+}

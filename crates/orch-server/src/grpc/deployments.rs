@@ -1,0 +1,138 @@
+//! `DeploymentService`.
+
+use orch_proto::v1 as pb;
+use orch_proto::v1::deployment_service_server::DeploymentService;
+use orch_store::ChangeKind;
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use crate::error::status;
+use crate::state::AppState;
+
+/// Serves flow and deployment requests.
+#[derive(Debug, Clone)]
+pub struct DeploymentApi {
+    pub(crate) state: AppState,
+}
+
+#[tonic::async_trait]
+impl DeploymentService for DeploymentApi {
+    async fn apply_deployments(
+        &self,
+        request: Request<pb::ApplyDeploymentsRequest>,
+    ) -> Result<Response<pb::ApplyDeploymentsResponse>, Status> {
+        let inputs = request
+            .into_inner()
+            .deployments
+            .into_iter()
+            .map(convert::deployment_input)
+            .collect::<Result<Vec<_>, Status>>()?;
+        let changes = self.state.store().apply_deployments(&inputs).await.map_err(status)?;
+        let changes = changes
+            .into_iter()
+            .map(|change| pb::DeploymentChange {
+                flow: change.flow,
+                name: change.name,
+                kind: match change.kind {
+                    ChangeKind::Created => pb::ChangeKind::Created,
+                    ChangeKind::Updated => pb::ChangeKind::Updated,
+                    ChangeKind::Unchanged => pb::ChangeKind::Unchanged,
+                } as i32,
+                changed_fields: change.changed_fields,
+                flow_created: change.flow_created,
+            })
+            .collect();
+        Ok(Response::new(pb::ApplyDeploymentsResponse { changes }))
+    }
+
+    async fn list_deployments(
+        &self,
+        request: Request<pb::ListDeploymentsRequest>,
+    ) -> Result<Response<pb::ListDeploymentsResponse>, Status> {
+        let flow = request.into_inner().flow;
+        let deployments = self
+            .state
+            .store()
+            .list_deployments(Some(flow.as_str()).filter(|f| !f.is_empty()))
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListDeploymentsResponse {
+            deployments: deployments.iter().map(convert::deployment).collect(),
+        }))
+    }
+
+    async fn get_deployment(&self, request: Request<pb::GetDeploymentRequest>) -> Result<Response<pb::Deployment>, Status> {
+        let deployment = self
+            .state
+            .store()
+            .deployment(&request.into_inner().deployment)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(convert::deployment(&deployment)))
+    }
+
+    async fn update_deployment(
+        &self,
+        request: Request<pb::UpdateDeploymentRequest>,
+    ) -> Result<Response<pb::Deployment>, Status> {
+        let request = request.into_inner();
+        let store = self.state.store();
+        let deployment = match request.paused {
+            Some(paused) => store.set_deployment_paused(&request.deployment, paused).await,
+            None => store.deployment(&request.deployment).await,
+        }
+        .map_err(status)?;
+        if !deployment.paused {
+            let pool = store.work_pool(&deployment.work_pool, 0).await.map_err(status)?;
+            self.state.events().runs_ready(Some(&pool.id));
+        }
+        Ok(Response::new(convert::deployment(&deployment)))
+    }
+
+    async fn delete_deployment(
+        &self,
+        request: Request<pb::DeleteDeploymentRequest>,
+    ) -> Result<Response<pb::DeleteDeploymentResponse>, Status> {
+        self.state
+            .store()
+            .delete_deployment(&request.into_inner().deployment)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::DeleteDeploymentResponse {}))
+    }
+
+    async fn list_flows(&self, _request: Request<pb::ListFlowsRequest>) -> Result<Response<pb::ListFlowsResponse>, Status> {
+        let flows = self.state.store().list_flows().await.map_err(status)?;
+        Ok(Response::new(pb::ListFlowsResponse {
+            flows: flows
+                .into_iter()
+                .map(|flow| pb::Flow {
+                    id: flow.id,
+                    name: flow.name,
+                    created_at_micros: flow.created_at,
+                    deployment_count: flow.deployment_count,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn run_deployment(&self, request: Request<pb::RunDeploymentRequest>) -> Result<Response<pb::FlowRun>, Status> {
+        let request = request.into_inner();
+        let overrides = convert::json_object("parameters", &request.parameters_json)?;
+        let run = self
+            .state
+            .store()
+            .create_flow_run(
+                &request.deployment,
+                &overrides,
+                request.scheduled_at_micros,
+                &request.idempotency_key,
+            )
+            .await
+            .map_err(status)?;
+        if run.expected_start <= orch_store::now_micros() {
+            self.state.events().runs_ready(run.work_pool_id.as_deref());
+        }
+        Ok(Response::new(convert::flow_run(&run)))
+    }
+}

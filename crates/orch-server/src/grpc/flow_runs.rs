@@ -1,0 +1,216 @@
+//! `FlowRunService`: listing, transitions, cancellation, logs.
+
+use std::collections::BTreeSet;
+use std::pin::Pin;
+
+use futures::Stream;
+use orch_core::StateType;
+use orch_proto::v1 as pb;
+use orch_proto::v1::flow_run_service_server::FlowRunService;
+use orch_store::{FlowRunFilter, NewState, Proposal, TransitionResult, model};
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use crate::error::{invalid, status};
+use crate::events::Event;
+use crate::state::AppState;
+use crate::watch::watch_flow_run;
+
+/// Serves flow run requests.
+#[derive(Debug, Clone)]
+pub struct FlowRunApi {
+    pub(crate) state: AppState,
+}
+
+/// Splits a `--state` filter into a type or a state name ("late").
+fn state_filter(text: &str) -> Result<(Option<StateType>, Option<String>), Status> {
+    if text.is_empty() {
+        return Ok((None, None));
+    }
+    if let Ok(kind) = text.parse::<StateType>() {
+        return Ok((Some(kind), None));
+    }
+    match orch_core::state_type_of_name(text) {
+        Some(kind) => Ok((Some(kind), Some(text.to_string()))),
+        None => {
+            let mut valid: Vec<&str> = StateType::ALL.iter().map(|k| k.display_name()).collect();
+            valid.extend([
+                orch_core::names::LATE,
+                orch_core::names::AWAITING_RETRY,
+                orch_core::names::RETRYING,
+            ]);
+            Err(invalid(format!("unknown state \"{text}\": use one of {}", valid.join(", "))))
+        }
+    }
+}
+
+impl FlowRunApi {
+    /// Tells watchers, and workers of the pool when a slot or a run may have freed up.
+    fn announce(&self, run: &model::FlowRun) {
+        let events = self.state.events();
+        events.run_changed(&run.id);
+        let frees_or_readies = run.state.kind.is_terminal()
+            || (run.state.kind == StateType::Scheduled && run.expected_start <= orch_store::now_micros());
+        if frees_or_readies {
+            events.runs_ready(run.work_pool_id.as_deref());
+        }
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::FlowRunEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl FlowRunService for FlowRunApi {
+    async fn list_flow_runs(
+        &self,
+        request: Request<pb::ListFlowRunsRequest>,
+    ) -> Result<Response<pb::ListFlowRunsResponse>, Status> {
+        let request = request.into_inner();
+        let (state_type, state_name) = state_filter(&request.state)?;
+        let store = self.state.store();
+        let deployment_id = if request.deployment.is_empty() {
+            None
+        } else {
+            Some(store.deployment(&request.deployment).await.map_err(status)?.id)
+        };
+        let filter = FlowRunFilter {
+            state_type,
+            state_name,
+            flow: Some(request.flow).filter(|f| !f.is_empty()),
+            deployment_id,
+            work_pool: Some(request.work_pool).filter(|p| !p.is_empty()),
+            limit: request.limit,
+        };
+        let runs = store.list_flow_runs(&filter).await.map_err(status)?;
+        Ok(Response::new(pb::ListFlowRunsResponse {
+            flow_runs: runs.iter().map(convert::flow_run).collect(),
+        }))
+    }
+
+    async fn get_flow_run(&self, request: Request<pb::GetFlowRunRequest>) -> Result<Response<pb::FlowRunDetail>, Status> {
+        let store = self.state.store();
+        let run = store.flow_run(&request.into_inner().flow_run).await.map_err(status)?;
+        let history = store.flow_run_history(&run.id).await.map_err(status)?;
+        Ok(Response::new(pb::FlowRunDetail {
+            run: Some(convert::flow_run(&run)),
+            history: history.iter().map(convert::state).collect(),
+        }))
+    }
+
+    async fn set_flow_run_state(
+        &self,
+        request: Request<pb::SetFlowRunStateRequest>,
+    ) -> Result<Response<pb::SetFlowRunStateResponse>, Status> {
+        let request = request.into_inner();
+        let proposed = request.state.ok_or_else(|| invalid("state is required"))?;
+        let kind = convert::state_type_from_pb(proposed.r#type)?;
+        let mut state = NewState::new(kind, &proposed.name, &proposed.message);
+        state.exit_code = request.exit_code;
+        let proposal = Proposal {
+            state,
+            transition_id: request.transition_id,
+            worker_id: Some(request.worker_id).filter(|w| !w.is_empty()),
+        };
+        let result = self
+            .state
+            .store()
+            .set_flow_run_state(&request.flow_run_id, proposal)
+            .await
+            .map_err(status)?;
+        let (outcome, reason) = match &result {
+            TransitionResult::Accepted(run) => {
+                self.announce(run);
+                (pb::TransitionOutcome::Accepted, String::new())
+            }
+            TransitionResult::Rejected { reason, .. } => (pb::TransitionOutcome::Rejected, reason.clone()),
+        };
+        Ok(Response::new(pb::SetFlowRunStateResponse {
+            outcome: outcome as i32,
+            state: Some(convert::state(&result.run().state)),
+            reason,
+        }))
+    }
+
+    async fn cancel_flow_run(&self, request: Request<pb::CancelFlowRunRequest>) -> Result<Response<pb::FlowRun>, Status> {
+        let store = self.state.store();
+        let run = store.flow_run(&request.into_inner().flow_run).await.map_err(status)?;
+        let (run, worker) = store.cancel_flow_run(&run.id).await.map_err(status)?;
+        self.announce(&run);
+        if let Some(worker_id) = worker {
+            self.state.events().publish(Event::CancelRun {
+                worker_id,
+                run_id: run.id.clone(),
+            });
+        }
+        Ok(Response::new(convert::flow_run(&run)))
+    }
+
+    async fn write_logs(&self, request: Request<pb::WriteLogsRequest>) -> Result<Response<pb::WriteLogsResponse>, Status> {
+        let lines: Vec<model::LogLine> = request
+            .into_inner()
+            .lines
+            .into_iter()
+            .map(|line| model::LogLine {
+                id: 0,
+                flow_run_id: line.flow_run_id,
+                emitter: line.emitter,
+                seq: line.seq as i64,
+                timestamp: line.timestamp_micros,
+                stream: line.stream,
+                level: line.level,
+                message: line.message,
+                task_run_id: line.task_run_id,
+            })
+            .collect();
+        let stored = self.state.store().write_logs(&lines).await.map_err(status)?;
+        let runs: BTreeSet<&str> = lines.iter().map(|l| l.flow_run_id.as_str()).collect();
+        for run_id in runs {
+            self.state.events().publish(Event::LogsWritten {
+                run_id: run_id.to_string(),
+            });
+        }
+        Ok(Response::new(pb::WriteLogsResponse { stored: stored as u32 }))
+    }
+
+    async fn read_logs(&self, request: Request<pb::ReadLogsRequest>) -> Result<Response<pb::ReadLogsResponse>, Status> {
+        let request = request.into_inner();
+        let store = self.state.store();
+        let run = store.flow_run(&request.flow_run).await.map_err(status)?;
+        let lines = store
+            .read_logs(&run.id, request.after_id, request.limit)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ReadLogsResponse {
+            lines: lines.iter().map(convert::log_line).collect(),
+        }))
+    }
+
+    type WatchFlowRunStream = EventStream;
+
+    async fn watch_flow_run(
+        &self,
+        request: Request<pb::WatchFlowRunRequest>,
+    ) -> Result<Response<Self::WatchFlowRunStream>, Status> {
+        let request = request.into_inner();
+        let run = self.state.store().flow_run(&request.flow_run).await.map_err(status)?;
+        let stream = watch_flow_run(self.state.clone(), run.id, request.after_log_id);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_filters_accept_types_and_names() {
+        assert_eq!(state_filter("running").unwrap(), (Some(StateType::Running), None));
+        assert_eq!(
+            state_filter("late").unwrap(),
+            (Some(StateType::Scheduled), Some("late".to_string()))
+        );
+        assert_eq!(state_filter("").unwrap(), (None, None));
+        let error = state_filter("runing").unwrap_err();
+        assert!(error.message().contains("Running"), "{}", error.message());
+    }
+}

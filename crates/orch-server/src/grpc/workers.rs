@@ -1,0 +1,145 @@
+//! `WorkerService`: registration, heartbeats, pushes and claims.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use orch_proto::v1 as pb;
+use orch_proto::v1::worker_service_server::WorkerService;
+use tokio::sync::broadcast::error::RecvError;
+use tonic::{Request, Response, Status};
+
+use crate::convert;
+use crate::error::{invalid, status};
+use crate::events::Event;
+use crate::state::{AppState, micros_ago};
+
+/// Workers that heartbeated within this window are listed by `worker ls`.
+const LIST_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Serves worker requests.
+#[derive(Debug, Clone)]
+pub struct WorkerApi {
+    pub(crate) state: AppState,
+}
+
+type WorkerEventStream = Pin<Box<dyn Stream<Item = Result<pb::WorkerEvent, Status>> + Send>>;
+
+fn wake() -> pb::WorkerEvent {
+    pb::WorkerEvent {
+        event: Some(pb::worker_event::Event::Wake(pb::Wake {})),
+    }
+}
+
+#[tonic::async_trait]
+impl WorkerService for WorkerApi {
+    async fn register_worker(&self, request: Request<pb::RegisterWorkerRequest>) -> Result<Response<pb::Worker>, Status> {
+        let request = request.into_inner();
+        if request.name.trim().is_empty() {
+            return Err(invalid("a worker needs a name"));
+        }
+        let worker = self
+            .state
+            .store()
+            .register_worker(
+                &request.name,
+                &request.work_pool,
+                &request.hostname,
+                request.limit,
+                &request.version,
+            )
+            .await
+            .map_err(status)?;
+        tracing::info!(worker = %worker.name, pool = %worker.work_pool, "worker registered");
+        Ok(Response::new(convert::worker(&worker, self.state.online_since())))
+    }
+
+    async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let request = request.into_inner();
+        let cancels = self.state.store().heartbeat(&request.worker_id).await.map_err(status)?;
+        Ok(Response::new(pb::HeartbeatResponse {
+            cancel_flow_run_ids: cancels,
+        }))
+    }
+
+    type SubscribeStream = WorkerEventStream;
+
+    async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+        let worker_id = request.into_inner().worker_id;
+        let worker = self.state.store().worker(&worker_id).await.map_err(status)?;
+        let state = self.state.clone();
+        let stream = async_stream::stream! {
+            let mut events = state.events().subscribe();
+            // Whatever was queued before the worker connected.
+            yield Ok(wake());
+            loop {
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    _ = state.shutting_down() => break,
+                };
+                match event {
+                    Ok(Event::RunsReady { pool_id }) if pool_id == worker.work_pool_id => yield Ok(wake()),
+                    Ok(Event::CancelRun { worker_id, run_id }) if worker_id == worker.id => {
+                        yield Ok(pb::WorkerEvent {
+                            event: Some(pb::worker_event::Event::Cancel(pb::CancelRun { flow_run_id: run_id })),
+                        });
+                    }
+                    Ok(_) => {}
+                    // Missed events: claiming again is always safe; cancels also reach
+                    // the worker through its heartbeat.
+                    Err(RecvError::Lagged(_)) => yield Ok(wake()),
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn claim_runs(&self, request: Request<pb::ClaimRunsRequest>) -> Result<Response<pb::ClaimRunsResponse>, Status> {
+        let request = request.into_inner();
+        let claimed = self
+            .state
+            .store()
+            .claim_runs(&request.worker_id, request.max_runs)
+            .await
+            .map_err(status)?;
+        let runs = claimed
+            .iter()
+            .map(|claim| {
+                self.state.events().run_changed(&claim.run.id);
+                pb::ClaimedRun {
+                    run: Some(convert::flow_run(&claim.run)),
+                    entrypoint: claim.entrypoint.clone(),
+                    base_dir: claim.base_dir.clone(),
+                    parameters_json: convert::json(&claim.run.parameters),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ClaimRunsResponse { runs }))
+    }
+
+    async fn list_workers(&self, request: Request<pb::ListWorkersRequest>) -> Result<Response<pb::ListWorkersResponse>, Status> {
+        let pool = request.into_inner().work_pool;
+        let workers = self
+            .state
+            .store()
+            .list_workers(Some(pool.as_str()).filter(|p| !p.is_empty()), micros_ago(LIST_WINDOW))
+            .await
+            .map_err(status)?;
+        let online_since = self.state.online_since();
+        Ok(Response::new(pb::ListWorkersResponse {
+            workers: workers.iter().map(|w| convert::worker(w, online_since)).collect(),
+        }))
+    }
+
+    async fn deregister_worker(
+        &self,
+        request: Request<pb::DeregisterWorkerRequest>,
+    ) -> Result<Response<pb::DeregisterWorkerResponse>, Status> {
+        self.state
+            .store()
+            .deregister_worker(&request.into_inner().worker_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::DeregisterWorkerResponse {}))
+    }
+}

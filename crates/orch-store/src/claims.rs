@@ -1,0 +1,100 @@
+//! Handing ready runs to workers, each run exactly once.
+
+use orch_core::StateType;
+
+use crate::error::{Result, StoreError};
+use crate::model::ClaimedRun;
+use crate::rows::{from_json, sql};
+use crate::transitions::{NewState, load_run_for_update, write_state};
+use crate::{Backend, Store, now_micros};
+
+impl Store {
+    /// Atomically moves up to `max_runs` due runs of the worker's pool from
+    /// Scheduled to Pending and assigns them to the worker, oldest due first.
+    /// Honours pool and deployment pauses, the pool's concurrency limit and
+    /// the worker's own limit.
+    pub async fn claim_runs(&self, worker_id: &str, max_runs: u32) -> Result<Vec<ClaimedRun>> {
+        let now = now_micros();
+        let mut tx = self.writer.begin().await?;
+        let worker: Option<(String, i64, Option<i64>)> =
+            sqlx::query_as("SELECT work_pool_id, run_limit, stopped_at FROM workers WHERE id = $1")
+                .bind(worker_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((pool_id, worker_limit, stopped_at)) = worker else {
+            return Err(StoreError::NotFound {
+                kind: "worker",
+                name: worker_id.to_string(),
+                hint: ": register again (restart the worker)".into(),
+            });
+        };
+        if stopped_at.is_some() {
+            return Ok(Vec::new());
+        }
+        // Serialises claims per pool across server replicas; SQLite already has one writer.
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+        let (paused, pool_limit): (i64, Option<i64>) =
+            sqlx::query_as(sql(format!("SELECT paused, concurrency_limit FROM work_pools WHERE id = $1{lock}")))
+                .bind(&pool_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if paused != 0 {
+            return Ok(Vec::new());
+        }
+        let mut budget = i64::from(max_runs);
+        if let Some(limit) = pool_limit {
+            let (in_flight,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM flow_runs WHERE work_pool_id = $1 \
+                 AND state_type IN ('PENDING', 'RUNNING', 'CANCELLING')",
+            )
+            .bind(&pool_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            budget = budget.min(limit - in_flight);
+        }
+        if worker_limit > 0 {
+            let (held,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM flow_runs WHERE worker_id = $1 \
+                 AND state_type IN ('PENDING', 'RUNNING', 'CANCELLING')",
+            )
+            .bind(worker_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            budget = budget.min(worker_limit - held);
+        }
+        if budget <= 0 {
+            return Ok(Vec::new());
+        }
+        let skip_locked = if self.backend == Backend::Postgres { " FOR UPDATE OF r SKIP LOCKED" } else { "" };
+        let ready: Vec<(String, String, String)> = sqlx::query_as(sql(format!(
+            "SELECT r.id, d.entrypoint, d.base_dir FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
+             WHERE r.work_pool_id = $1 AND r.state_type = 'SCHEDULED' AND r.expected_start <= $2 AND d.paused = 0 \
+             ORDER BY r.expected_start, r.id LIMIT $3{skip_locked}"
+        )))
+        .bind(&pool_id)
+        .bind(now)
+        .bind(budget)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(ready.len());
+        for (run_id, entrypoint, base_dir) in ready {
+            sqlx::query("UPDATE flow_runs SET worker_id = $1 WHERE id = $2")
+                .bind(worker_id)
+                .bind(&run_id)
+                .execute(&mut *tx)
+                .await?;
+            let state = NewState::new(StateType::Pending, "Pending", "claimed by a worker");
+            write_state(&mut tx, &run_id, &state, None, now).await?;
+            let run = load_run_for_update(&mut tx, self.backend, &run_id)
+                .await?
+                .expect("a run claimed in this transaction exists");
+            claimed.push(ClaimedRun {
+                run,
+                entrypoint: from_json("deployments.entrypoint", &entrypoint)?,
+                base_dir,
+            });
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+}

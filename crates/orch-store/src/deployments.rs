@@ -1,0 +1,444 @@
+//! Flows and deployments.
+
+use orch_core::{DeploymentSpec, ScheduleSpec};
+
+use crate::error::{Result, StoreError};
+use crate::model::{Deployment, Flow, JsonObject, Schedule};
+use crate::rows::{from_json, sql, to_json};
+use crate::{Store, new_id, now_micros};
+
+/// A deployment to create or update, as declared in a deploy file.
+#[derive(Debug, Clone)]
+pub struct DeploymentInput {
+    /// The declaration.
+    pub spec: DeploymentSpec,
+    /// Absolute folder of the declaring file.
+    pub base_dir: String,
+}
+
+/// What `apply_deployments` did to one deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// It did not exist.
+    Created,
+    /// Some fields changed.
+    Updated,
+    /// Nothing changed.
+    Unchanged,
+}
+
+/// The outcome for one deployment of an apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentChange {
+    /// Flow name.
+    pub flow: String,
+    /// Deployment name.
+    pub name: String,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// Fields that changed (for `Updated`).
+    pub changed_fields: Vec<String>,
+    /// The flow was created by this apply.
+    pub flow_created: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeploymentRow {
+    id: String,
+    flow_id: String,
+    flow: String,
+    name: String,
+    entrypoint: String,
+    work_pool: String,
+    parameters: String,
+    tags: String,
+    description: String,
+    retries: i64,
+    retry_delay_seconds: i64,
+    base_dir: String,
+    paused: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ScheduleRow {
+    deployment_id: String,
+    slug: String,
+    cron: Option<String>,
+    interval_seconds: Option<i64>,
+    anchor: Option<String>,
+    rrule: Option<String>,
+    timezone: String,
+    active: i64,
+    parameters: String,
+}
+
+const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.flow_id, f.name AS flow, d.name, d.entrypoint, \
+     p.name AS work_pool, d.parameters, d.tags, d.description, d.retries, d.retry_delay_seconds, \
+     d.base_dir, d.paused, d.created_at, d.updated_at \
+     FROM deployments d JOIN flows f ON f.id = d.flow_id JOIN work_pools p ON p.id = d.work_pool_id ";
+
+impl ScheduleRow {
+    fn into_schedule(self) -> Result<Schedule> {
+        Ok(Schedule {
+            slug: self.slug,
+            cron: self.cron,
+            interval_seconds: self.interval_seconds.map(|s| s as u64),
+            anchor: self.anchor,
+            rrule: self.rrule,
+            timezone: self.timezone,
+            active: self.active != 0,
+            parameters: from_json("deployment_schedules.parameters", &self.parameters)?,
+        })
+    }
+}
+
+impl DeploymentRow {
+    fn into_deployment(self, schedules: Vec<Schedule>) -> Result<Deployment> {
+        Ok(Deployment {
+            entrypoint: from_json("deployments.entrypoint", &self.entrypoint)?,
+            parameters: from_json("deployments.parameters", &self.parameters)?,
+            tags: from_json("deployments.tags", &self.tags)?,
+            id: self.id,
+            flow_id: self.flow_id,
+            flow: self.flow,
+            name: self.name,
+            work_pool: self.work_pool,
+            description: self.description,
+            retries: self.retries as u32,
+            retry_delay_seconds: self.retry_delay_seconds as u64,
+            base_dir: self.base_dir,
+            paused: self.paused != 0,
+            schedules,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+fn schedule_from_spec(spec: &ScheduleSpec) -> Schedule {
+    Schedule {
+        slug: spec.slug.clone(),
+        cron: spec.cron.clone(),
+        interval_seconds: spec.interval_seconds,
+        anchor: spec.anchor.clone(),
+        rrule: spec.rrule.clone(),
+        timezone: spec.timezone.clone(),
+        active: spec.active,
+        parameters: spec.parameters.clone(),
+    }
+}
+
+/// Names of the fields of `current` that `input` would change.
+fn changed_fields(current: &Deployment, input: &DeploymentInput) -> Vec<String> {
+    let spec = &input.spec;
+    let schedules: Vec<Schedule> = spec.schedules.iter().map(schedule_from_spec).collect();
+    let checks: [(&str, bool); 9] = [
+        ("entrypoint", current.entrypoint != spec.entrypoint),
+        ("work_pool", current.work_pool != spec.work_pool),
+        ("parameters", current.parameters != spec.parameters),
+        ("tags", current.tags != spec.tags),
+        ("description", current.description != spec.description),
+        ("retries", current.retries != spec.retries),
+        ("retry_delay_seconds", current.retry_delay_seconds != spec.retry_delay_seconds),
+        ("base_dir", current.base_dir != input.base_dir),
+        ("schedules", current.schedules != schedules),
+    ];
+    checks
+        .iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+impl Store {
+    /// Creates or updates flows and deployments in one transaction; nothing is
+    /// written if any of them is invalid (e.g. names a missing pool).
+    /// A deployment's `paused` flag is taken from the file only when it is created.
+    pub async fn apply_deployments(&self, inputs: &[DeploymentInput]) -> Result<Vec<DeploymentChange>> {
+        for input in inputs {
+            let pool = self.work_pool(&input.spec.work_pool, 0).await;
+            if let Err(StoreError::NotFound { hint, .. }) = pool {
+                return Err(StoreError::InvalidInput(format!(
+                    "deployment \"{}/{}\" uses work pool \"{}\", which does not exist{hint}",
+                    input.spec.flow, input.spec.name, input.spec.work_pool
+                )));
+            }
+            pool?;
+        }
+        let now = now_micros();
+        let mut tx = self.writer.begin().await?;
+        let mut changes = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let spec = &input.spec;
+            let (pool_id,): (String,) = sqlx::query_as("SELECT id FROM work_pools WHERE name = $1")
+                .bind(&spec.work_pool)
+                .fetch_one(&mut *tx)
+                .await?;
+            let flow_created = sqlx::query(
+                "INSERT INTO flows (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(new_id())
+            .bind(&spec.flow)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            let (flow_id,): (String,) = sqlx::query_as("SELECT id FROM flows WHERE name = $1")
+                .bind(&spec.flow)
+                .fetch_one(&mut *tx)
+                .await?;
+            let existing: Option<DeploymentRow> =
+                sqlx::query_as(sql(format!("{DEPLOYMENT_SELECT} WHERE d.flow_id = $1 AND d.name = $2")))
+                    .bind(&flow_id)
+                    .bind(&spec.name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let (deployment_id, kind, fields) = match existing {
+                None => {
+                    let id = new_id();
+                    sqlx::query(
+                        "INSERT INTO deployments (id, flow_id, name, entrypoint, work_pool_id, parameters, tags, \
+                         description, retries, retry_delay_seconds, base_dir, paused, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                    )
+                    .bind(&id)
+                    .bind(&flow_id)
+                    .bind(&spec.name)
+                    .bind(to_json(&spec.entrypoint))
+                    .bind(&pool_id)
+                    .bind(to_json(&spec.parameters))
+                    .bind(to_json(&spec.tags))
+                    .bind(&spec.description)
+                    .bind(i64::from(spec.retries))
+                    .bind(spec.retry_delay_seconds as i64)
+                    .bind(&input.base_dir)
+                    .bind(i64::from(spec.paused))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    (id, ChangeKind::Created, Vec::new())
+                }
+                Some(row) => {
+                    let id = row.id.clone();
+                    let schedules = load_schedules(&mut tx, &id).await?;
+                    let current = row.into_deployment(schedules)?;
+                    let fields = changed_fields(&current, input);
+                    if fields.is_empty() {
+                        (id, ChangeKind::Unchanged, fields)
+                    } else {
+                        sqlx::query(
+                            "UPDATE deployments SET entrypoint = $1, work_pool_id = $2, parameters = $3, \
+                             tags = $4, description = $5, retries = $6, retry_delay_seconds = $7, \
+                             base_dir = $8, updated_at = $9 WHERE id = $10",
+                        )
+                        .bind(to_json(&spec.entrypoint))
+                        .bind(&pool_id)
+                        .bind(to_json(&spec.parameters))
+                        .bind(to_json(&spec.tags))
+                        .bind(&spec.description)
+                        .bind(i64::from(spec.retries))
+                        .bind(spec.retry_delay_seconds as i64)
+                        .bind(&input.base_dir)
+                        .bind(now)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                        (id, ChangeKind::Updated, fields)
+                    }
+                }
+            };
+            if kind == ChangeKind::Created || fields.iter().any(|f| f == "schedules") {
+                replace_schedules(&mut tx, &deployment_id, &spec.schedules).await?;
+            }
+            changes.push(DeploymentChange {
+                flow: spec.flow.clone(),
+                name: spec.name.clone(),
+                kind,
+                changed_fields: fields,
+                flow_created,
+            });
+        }
+        tx.commit().await?;
+        Ok(changes)
+    }
+
+    /// All deployments, optionally of one flow, by flow then name.
+    pub async fn list_deployments(&self, flow: Option<&str>) -> Result<Vec<Deployment>> {
+        let rows: Vec<DeploymentRow> = sqlx::query_as(sql(format!(
+            "{DEPLOYMENT_SELECT} WHERE ($1 = '' OR f.name = $1) ORDER BY f.name, d.name"
+        )))
+        .bind(flow.unwrap_or(""))
+        .fetch_all(&self.reader)
+        .await?;
+        let schedule_rows: Vec<ScheduleRow> = sqlx::query_as(
+            "SELECT deployment_id, slug, cron, interval_seconds, anchor, rrule, timezone, active, parameters \
+             FROM deployment_schedules ORDER BY deployment_id, position",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        let mut by_deployment: std::collections::HashMap<String, Vec<Schedule>> = Default::default();
+        for row in schedule_rows {
+            let id = row.deployment_id.clone();
+            by_deployment.entry(id).or_default().push(row.into_schedule()?);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let schedules = by_deployment.remove(&row.id).unwrap_or_default();
+                row.into_deployment(schedules)
+            })
+            .collect()
+    }
+
+    /// A deployment by "flow/name" or by id.
+    pub async fn deployment(&self, reference: &str) -> Result<Deployment> {
+        let row: Option<DeploymentRow> = match reference.split_once('/') {
+            Some((flow, name)) => {
+                sqlx::query_as(sql(format!("{DEPLOYMENT_SELECT} WHERE f.name = $1 AND d.name = $2")))
+                    .bind(flow)
+                    .bind(name)
+                    .fetch_optional(&self.writer)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(sql(format!("{DEPLOYMENT_SELECT} WHERE d.id = $1")))
+                    .bind(reference)
+                    .fetch_optional(&self.writer)
+                    .await?
+            }
+        };
+        let Some(row) = row else {
+            return Err(self.deployment_not_found(reference).await);
+        };
+        let mut conn = self.writer.acquire().await?;
+        let schedules = load_schedules(&mut conn, &row.id).await?;
+        row.into_deployment(schedules)
+    }
+
+    async fn deployment_not_found(&self, reference: &str) -> StoreError {
+        let names: Vec<(String,)> =
+            sqlx::query_as("SELECT f.name || '/' || d.name FROM deployments d JOIN flows f ON f.id = d.flow_id")
+                .fetch_all(&self.reader)
+                .await
+                .unwrap_or_default();
+        let mut error = StoreError::not_found("deployment", reference, names.iter().map(|(n,)| n.as_str()));
+        if let StoreError::NotFound { hint, .. } = &mut error {
+            if hint.is_empty() {
+                *hint = if reference.contains('/') {
+                    ": list deployments with 'orch deployment ls', register them with 'orch deploy'".into()
+                } else {
+                    ": name a deployment as FLOW/NAME, e.g. trading-flow/trading-production".into()
+                };
+            }
+        }
+        error
+    }
+
+    /// Pauses or resumes a deployment.
+    pub async fn set_deployment_paused(&self, reference: &str, paused: bool) -> Result<Deployment> {
+        let deployment = self.deployment(reference).await?;
+        sqlx::query("UPDATE deployments SET paused = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(paused))
+            .bind(now_micros())
+            .bind(&deployment.id)
+            .execute(&self.writer)
+            .await?;
+        self.deployment(&deployment.id).await
+    }
+
+    /// Deletes a deployment; its runs that have not started are cancelled, its history is kept.
+    pub async fn delete_deployment(&self, reference: &str) -> Result<Deployment> {
+        let deployment = self.deployment(reference).await?;
+        let now = now_micros();
+        let mut tx = self.writer.begin().await?;
+        let waiting: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM flow_runs WHERE deployment_id = $1 AND state_type = 'SCHEDULED'")
+                .bind(&deployment.id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (run_id,) in &waiting {
+            crate::transitions::write_state(
+                &mut tx,
+                run_id,
+                &crate::transitions::NewState::new(orch_core::StateType::Cancelled, "Cancelled", "deployment deleted"),
+                None,
+                now,
+            )
+            .await?;
+        }
+        sqlx::query("DELETE FROM deployments WHERE id = $1")
+            .bind(&deployment.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deployment)
+    }
+
+    /// All flows with their deployment counts.
+    pub async fn list_flows(&self) -> Result<Vec<Flow>> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT f.id, f.name, f.created_at, \
+             (SELECT COUNT(*) FROM deployments d WHERE d.flow_id = f.id) FROM flows f ORDER BY f.name",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, created_at, deployment_count)| Flow {
+                id,
+                name,
+                created_at,
+                deployment_count,
+            })
+            .collect())
+    }
+}
+
+async fn load_schedules(conn: &mut sqlx::AnyConnection, deployment_id: &str) -> Result<Vec<Schedule>> {
+    let rows: Vec<ScheduleRow> = sqlx::query_as(
+        "SELECT deployment_id, slug, cron, interval_seconds, anchor, rrule, timezone, active, parameters \
+         FROM deployment_schedules WHERE deployment_id = $1 ORDER BY position",
+    )
+    .bind(deployment_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(ScheduleRow::into_schedule).collect()
+}
+
+async fn replace_schedules(
+    conn: &mut sqlx::AnyConnection,
+    deployment_id: &str,
+    schedules: &[ScheduleSpec],
+) -> Result<()> {
+    sqlx::query("DELETE FROM deployment_schedules WHERE deployment_id = $1")
+        .bind(deployment_id)
+        .execute(&mut *conn)
+        .await?;
+    for (position, schedule) in schedules.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO deployment_schedules (id, deployment_id, position, slug, cron, interval_seconds, \
+             anchor, rrule, timezone, active, parameters) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(new_id())
+        .bind(deployment_id)
+        .bind(position as i64)
+        .bind(&schedule.slug)
+        .bind(&schedule.cron)
+        .bind(schedule.interval_seconds.map(|s| s as i64))
+        .bind(&schedule.anchor)
+        .bind(&schedule.rrule)
+        .bind(&schedule.timezone)
+        .bind(i64::from(schedule.active))
+        .bind(to_json(&schedule.parameters))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Parameters of a run of `deployment`: its defaults with `overrides` on top.
+pub(crate) fn run_parameters(deployment: &Deployment, overrides: &JsonObject) -> JsonObject {
+    orch_core::merge_parameters(&deployment.parameters, overrides)
+}

@@ -1,0 +1,221 @@
+//! Creating, finding and listing flow runs.
+
+use orch_core::{StateType, names};
+
+use crate::deployments::run_parameters;
+use crate::error::{Result, StoreError};
+use crate::model::{FlowRun, FlowRunFilter, JsonObject, State};
+use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, StateRow, sql, to_json};
+use crate::transitions::{NewState, flow_run_not_found, write_state};
+use crate::{Store, now_micros};
+
+/// Default page size of [`Store::list_flow_runs`].
+pub const DEFAULT_LIST_LIMIT: u32 = 50;
+
+const ADJECTIVES: [&str; 32] = [
+    "amber", "bold", "brisk", "calm", "clever", "crisp", "daring", "eager", "fancy", "fleet", "gentle",
+    "golden", "hardy", "jolly", "keen", "lively", "lucky", "mellow", "nimble", "noble", "plucky", "proud",
+    "quick", "quiet", "rapid", "silver", "steady", "sunny", "swift", "tidy", "vivid", "witty",
+];
+const NOUNS: [&str; 32] = [
+    "badger", "beaver", "bison", "condor", "crane", "dingo", "eagle", "falcon", "ferret", "gecko",
+    "heron", "ibis", "jackal", "koala", "lemur", "lynx", "marten", "moose", "narwhal", "ocelot", "otter",
+    "panda", "puffin", "quokka", "raven", "salmon", "tapir", "toucan", "walrus", "wombat", "yak", "zebra",
+];
+
+/// A friendly run name such as "brisk-otter", drawn from the id's random bits.
+fn friendly_name(id: &uuid::Uuid) -> String {
+    let bytes = id.as_bytes();
+    let adjective = ADJECTIVES[(bytes[15] as usize) % ADJECTIVES.len()];
+    let noun = NOUNS[(bytes[14] as usize) % NOUNS.len()];
+    format!("{adjective}-{noun}")
+}
+
+impl Store {
+    /// Creates a Scheduled run of a deployment, due at `scheduled_at` (default now).
+    /// With a non-empty `idempotency_key`, a second call returns the first run.
+    pub async fn create_flow_run(
+        &self,
+        deployment_ref: &str,
+        overrides: &JsonObject,
+        scheduled_at: Option<i64>,
+        idempotency_key: &str,
+    ) -> Result<FlowRun> {
+        let deployment = self.deployment(deployment_ref).await?;
+        if !idempotency_key.is_empty() {
+            if let Some(run) = self.flow_run_by_idempotency_key(idempotency_key).await? {
+                return Ok(run);
+            }
+        }
+        let now = now_micros();
+        let uuid = uuid::Uuid::now_v7();
+        let id = uuid.to_string();
+        let parameters = run_parameters(&deployment, overrides);
+        let expected_start = scheduled_at.unwrap_or(now);
+        let message = if expected_start > now { "scheduled" } else { "run requested" };
+        let mut tx = self.writer.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_pool_id, parameters, tags, \
+             state_type, state_name, state_message, state_timestamp, expected_start, run_count, \
+             idempotency_key, created_at, updated_at) \
+             SELECT $1, $2, d.flow_id, d.id, d.work_pool_id, $3, d.tags, 'SCHEDULED', 'Scheduled', $4, $5, $6, 0, \
+             $7, $5, $5 FROM deployments d WHERE d.id = $8 \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(friendly_name(&uuid))
+        .bind(to_json(&parameters))
+        .bind(message)
+        .bind(now)
+        .bind(expected_start)
+        .bind(Some(idempotency_key).filter(|k| !k.is_empty()))
+        .bind(&deployment.id)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            sqlx::query(
+                "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
+                 VALUES ($1, NULL, 'SCHEDULED', 'Scheduled', $2, $3)",
+            )
+            .bind(&id)
+            .bind(message)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if inserted.rows_affected() == 0 {
+            // Lost a race with the same idempotency key: the winner's run is the answer.
+            return self
+                .flow_run_by_idempotency_key(idempotency_key)
+                .await?
+                .ok_or_else(|| flow_run_not_found(idempotency_key));
+        }
+        self.flow_run(&id).await
+    }
+
+    async fn flow_run_by_idempotency_key(&self, key: &str) -> Result<Option<FlowRun>> {
+        let row: Option<FlowRunRow> = sqlx::query_as(sql(format!("{FLOW_RUN_SELECT} WHERE r.idempotency_key = $1")))
+            .bind(key)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.map(FlowRun::try_from).transpose()
+    }
+
+    /// A run by id, unambiguous id prefix (4+ characters) or unique name.
+    pub async fn flow_run(&self, reference: &str) -> Result<FlowRun> {
+        let row: Option<FlowRunRow> = sqlx::query_as(sql(format!("{FLOW_RUN_SELECT} WHERE r.id = $1")))
+            .bind(reference)
+            .fetch_optional(&self.writer)
+            .await?;
+        if let Some(row) = row {
+            return row.try_into();
+        }
+        let mut matches: Vec<FlowRunRow> = Vec::new();
+        if reference.len() >= 4 {
+            matches = sqlx::query_as(sql(format!(
+                "{FLOW_RUN_SELECT} WHERE r.id >= $1 AND r.id < $1 || '~' ORDER BY r.id LIMIT 6"
+            )))
+            .bind(reference)
+            .fetch_all(&self.writer)
+            .await?;
+        }
+        if matches.is_empty() {
+            matches = sqlx::query_as(sql(format!("{FLOW_RUN_SELECT} WHERE r.name = $1 ORDER BY r.created_at DESC LIMIT 6")))
+                .bind(reference)
+                .fetch_all(&self.writer)
+                .await?;
+        }
+        match matches.len() {
+            0 => Err(flow_run_not_found(reference)),
+            1 => matches.pop().expect("one match").try_into(),
+            _ => {
+                let ids: Vec<String> = matches
+                    .into_iter()
+                    .filter_map(|row| FlowRun::try_from(row).ok())
+                    .map(|run| format!("{} ({})", run.id, run.name))
+                    .collect();
+                Err(StoreError::InvalidInput(format!(
+                    "\"{reference}\" matches several flow runs: {}; give more of the id",
+                    ids.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// The run's states, oldest first.
+    pub async fn flow_run_history(&self, run_id: &str) -> Result<Vec<State>> {
+        let rows: Vec<StateRow> = sqlx::query_as(
+            "SELECT type, name, message, timestamp FROM flow_run_states WHERE flow_run_id = $1 ORDER BY id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(State::try_from).collect()
+    }
+
+    /// Runs matching `filter`, newest first.
+    pub async fn list_flow_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>> {
+        let limit = if filter.limit == 0 { DEFAULT_LIST_LIMIT } else { filter.limit };
+        let rows: Vec<FlowRunRow> = sqlx::query_as(sql(format!(
+            "{FLOW_RUN_SELECT} WHERE ($1 = '' OR r.state_type = $1) AND ($2 = '' OR LOWER(r.state_name) = LOWER($2)) \
+             AND ($3 = '' OR f.name = $3) AND ($4 = '' OR r.deployment_id = $4) AND ($5 = '' OR p.name = $5) \
+             ORDER BY r.created_at DESC, r.id DESC LIMIT $6"
+        )))
+        .bind(filter.state_type.map_or("", StateType::as_str))
+        .bind(filter.state_name.as_deref().unwrap_or(""))
+        .bind(filter.flow.as_deref().unwrap_or(""))
+        .bind(filter.deployment_id.as_deref().unwrap_or(""))
+        .bind(filter.work_pool.as_deref().unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(FlowRun::try_from).collect()
+    }
+
+    /// Marks Scheduled runs due before `due_before` as Late; returns the runs marked.
+    pub async fn mark_late_runs(&self, due_before: i64) -> Result<Vec<String>> {
+        let now = now_micros();
+        let mut tx = self.writer.begin().await?;
+        let late: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM flow_runs WHERE state_type = 'SCHEDULED' AND expected_start < $1 \
+             AND state_name <> $2 ORDER BY expected_start LIMIT 500",
+        )
+        .bind(due_before)
+        .bind(names::LATE)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id,) in &late {
+            let state = NewState::new(StateType::Scheduled, names::LATE, "not started in time: no worker picked it up");
+            write_state(&mut tx, id, &state, None, now).await?;
+        }
+        tx.commit().await?;
+        Ok(late.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Ids of pools that have Scheduled runs falling due in `(after, until]`.
+    pub async fn pools_with_runs_due(&self, after: i64, until: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT work_pool_id FROM flow_runs WHERE state_type = 'SCHEDULED' \
+             AND expected_start > $1 AND expected_start <= $2 AND work_pool_id IS NOT NULL",
+        )
+        .bind(after)
+        .bind(until)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn friendly_names_are_adjective_noun() {
+        let name = friendly_name(&uuid::Uuid::now_v7());
+        let (adjective, noun) = name.split_once('-').expect("a dash");
+        assert!(ADJECTIVES.contains(&adjective));
+        assert!(NOUNS.contains(&noun));
+    }
+}

@@ -1,0 +1,72 @@
+//! Log lines of flow runs.
+
+use std::collections::BTreeSet;
+
+use crate::error::{Result, StoreError};
+use crate::model::LogLine;
+use crate::rows::LogRow;
+use crate::Store;
+
+/// Default page size of [`Store::read_logs`].
+pub const DEFAULT_LOG_PAGE: u32 = 1000;
+/// Rows per INSERT statement (9 binds each; SQLite allows 32,766).
+const ROWS_PER_INSERT: usize = 500;
+
+impl Store {
+    /// Stores log lines; a line already stored (same run, emitter and seq) is
+    /// skipped, so resending a batch is safe. Returns how many were new.
+    pub async fn write_logs(&self, lines: &[LogLine]) -> Result<u64> {
+        if lines.is_empty() {
+            return Ok(0);
+        }
+        let run_ids: BTreeSet<&str> = lines.iter().map(|l| l.flow_run_id.as_str()).collect();
+        let mut tx = self.writer.begin().await?;
+        for run_id in &run_ids {
+            let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM flow_runs WHERE id = $1")
+                .bind(*run_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::InvalidInput(format!(
+                    "log lines name flow run \"{run_id}\", which does not exist"
+                )));
+            }
+        }
+        let mut stored = 0;
+        for chunk in lines.chunks(ROWS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Any>::new(
+                "INSERT INTO logs (flow_run_id, emitter, seq, timestamp, stream, level, message, task_run_id) ",
+            );
+            insert.push_values(chunk, |mut row, line| {
+                row.push_bind(line.flow_run_id.clone())
+                    .push_bind(line.emitter.clone())
+                    .push_bind(line.seq)
+                    .push_bind(line.timestamp)
+                    .push_bind(line.stream.clone())
+                    .push_bind(line.level.clone())
+                    .push_bind(line.message.clone())
+                    .push_bind(line.task_run_id.clone());
+            });
+            insert.push(" ON CONFLICT (flow_run_id, emitter, seq) DO NOTHING");
+            stored += insert.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Up to `limit` lines of a run with id greater than `after_id`, in order.
+    pub async fn read_logs(&self, run_id: &str, after_id: i64, limit: u32) -> Result<Vec<LogLine>> {
+        let limit = if limit == 0 { DEFAULT_LOG_PAGE } else { limit };
+        let rows: Vec<LogRow> = sqlx::query_as(
+            "SELECT id, flow_run_id, emitter, seq, timestamp, stream, level, message, task_run_id \
+             FROM logs WHERE flow_run_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(run_id)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(LogLine::from).collect())
+    }
+
+}

@@ -1,0 +1,244 @@
+//! Records as the store returns them. Times are microseconds since the Unix epoch.
+
+use orch_core::StateType;
+use serde_json::{Map, Value};
+
+/// JSON object, as stored in parameter columns.
+pub type JsonObject = Map<String, Value>;
+
+/// A work pool, with live counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkPool {
+    /// Id (uuid).
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// "process".
+    pub pool_type: String,
+    /// Free text.
+    pub description: String,
+    /// Runs of a paused pool are not handed out.
+    pub paused: bool,
+    /// Max runs Pending + Running + Cancelling at once.
+    pub concurrency_limit: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+    /// Runs Pending, Running or Cancelling now.
+    pub runs_in_flight: i64,
+    /// Runs Scheduled now.
+    pub runs_waiting: i64,
+    /// Workers that heartbeated recently.
+    pub workers_online: i64,
+}
+
+/// A flow (a named piece of code that deployments run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    /// Id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// How many deployments it has.
+    pub deployment_count: i64,
+}
+
+/// One schedule of a deployment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// Unique within the deployment.
+    pub slug: String,
+    /// Cron expression.
+    pub cron: Option<String>,
+    /// Interval.
+    pub interval_seconds: Option<u64>,
+    /// Interval anchor.
+    pub anchor: Option<String>,
+    /// RFC 5545 recurrence rule.
+    pub rrule: Option<String>,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Whether it creates runs.
+    pub active: bool,
+    /// Merged over the deployment's parameters.
+    pub parameters: JsonObject,
+}
+
+/// A deployment: a flow + entrypoint + pool + parameters + schedules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    /// Id.
+    pub id: String,
+    /// The flow's id.
+    pub flow_id: String,
+    /// The flow's name.
+    pub flow: String,
+    /// Unique within the flow.
+    pub name: String,
+    /// argv run on the worker host.
+    pub entrypoint: Vec<String>,
+    /// The pool's name.
+    pub work_pool: String,
+    /// Default parameters.
+    pub parameters: JsonObject,
+    /// Tags copied onto its runs.
+    pub tags: Vec<String>,
+    /// Free text.
+    pub description: String,
+    /// Flow-level retries.
+    pub retries: u32,
+    /// Delay before a retry.
+    pub retry_delay_seconds: u64,
+    /// Folder relative entrypoints are resolved against.
+    pub base_dir: String,
+    /// Runs of a paused deployment are not handed out.
+    pub paused: bool,
+    /// Schedules, in declaration order.
+    pub schedules: Vec<Schedule>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+impl Deployment {
+    /// "flow/name".
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.flow, self.name)
+    }
+}
+
+/// A run's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// Type.
+    pub kind: StateType,
+    /// Display name (Late, AwaitingRetry, ...).
+    pub name: String,
+    /// Why it is in this state.
+    pub message: String,
+    /// When it entered it.
+    pub timestamp: i64,
+}
+
+/// A flow run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowRun {
+    /// Id.
+    pub id: String,
+    /// Friendly name.
+    pub name: String,
+    /// Flow name.
+    pub flow: String,
+    /// "flow/name" of its deployment, empty if it has none (or it was deleted).
+    pub deployment: String,
+    /// Deployment id.
+    pub deployment_id: Option<String>,
+    /// Pool name.
+    pub work_pool: String,
+    /// Pool id.
+    pub work_pool_id: Option<String>,
+    /// Current state.
+    pub state: State,
+    /// Parameters, merged over the deployment's.
+    pub parameters: JsonObject,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// When it is due.
+    pub expected_start: i64,
+    /// First time it entered Running.
+    pub start_time: Option<i64>,
+    /// When it reached a terminal state.
+    pub end_time: Option<i64>,
+    /// Times it entered Running.
+    pub run_count: u32,
+    /// Worker holding it.
+    pub worker_id: Option<String>,
+    /// That worker's name.
+    pub worker_name: String,
+    /// Subprocess exit code, when known.
+    pub exit_code: Option<i32>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A run handed to a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedRun {
+    /// The run, now Pending.
+    pub run: FlowRun,
+    /// argv.
+    pub entrypoint: Vec<String>,
+    /// Where relative programs are found.
+    pub base_dir: String,
+}
+
+/// A log line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    /// Server-assigned, increasing (0 before it is stored).
+    pub id: i64,
+    /// The run.
+    pub flow_run_id: String,
+    /// Who wrote it.
+    pub emitter: String,
+    /// Per-emitter sequence number.
+    pub seq: i64,
+    /// When it was written.
+    pub timestamp: i64,
+    /// stdout, stderr, sdk.
+    pub stream: String,
+    /// INFO, WARN, ...
+    pub level: String,
+    /// The text.
+    pub message: String,
+    /// Task run, if any.
+    pub task_run_id: String,
+}
+
+/// A worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Worker {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Pool name.
+    pub work_pool: String,
+    /// Pool id.
+    pub work_pool_id: String,
+    /// Host it runs on.
+    pub hostname: String,
+    /// Max concurrent runs, 0 = unlimited.
+    pub limit: u32,
+    /// orch version.
+    pub version: String,
+    /// Registration time.
+    pub started_at: i64,
+    /// Last heartbeat.
+    pub last_heartbeat: i64,
+    /// Set on a clean shutdown.
+    pub stopped_at: Option<i64>,
+    /// Runs it holds now.
+    pub runs_in_flight: i64,
+}
+
+/// Filters for listing flow runs.
+#[derive(Debug, Clone, Default)]
+pub struct FlowRunFilter {
+    /// State type.
+    pub state_type: Option<StateType>,
+    /// State name (e.g. Late), compared case-insensitively.
+    pub state_name: Option<String>,
+    /// Flow name.
+    pub flow: Option<String>,
+    /// Deployment id.
+    pub deployment_id: Option<String>,
+    /// Pool name.
+    pub work_pool: Option<String>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}

@@ -1,0 +1,154 @@
+//! Workers: registration, heartbeats, and runs whose worker went silent.
+
+use orch_core::StateType;
+
+use crate::error::{Result, StoreError};
+use crate::model::Worker;
+use crate::rows::{WORKER_SELECT, WorkerRow, sql};
+use crate::transitions::{NewState, Proposal, TransitionResult};
+use crate::{Store, new_id, now_micros};
+
+/// Runs found without a live worker by [`Store::reap_orphaned_runs`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReapedRuns {
+    /// Runs whose state changed (Crashed, AwaitingRetry or Cancelled).
+    pub changed: Vec<TransitionResult>,
+}
+
+impl Store {
+    /// Registers a worker of a pool; each start gets a new id.
+    pub async fn register_worker(
+        &self,
+        name: &str,
+        pool: &str,
+        hostname: &str,
+        limit: u32,
+        version: &str,
+    ) -> Result<Worker> {
+        let pool = self.work_pool(pool, 0).await?;
+        let id = new_id();
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO workers (id, name, work_pool_id, hostname, run_limit, version, started_at, last_heartbeat) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(&pool.id)
+        .bind(hostname)
+        .bind(i64::from(limit))
+        .bind(version)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        self.worker(&id).await
+    }
+
+    /// One worker by id.
+    pub async fn worker(&self, worker_id: &str) -> Result<Worker> {
+        let row: Option<WorkerRow> = sqlx::query_as(sql(format!("{WORKER_SELECT} WHERE w.id = $1")))
+            .bind(worker_id)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.map(Worker::from).ok_or_else(|| StoreError::NotFound {
+            kind: "worker",
+            name: worker_id.to_string(),
+            hint: ": it may have been removed; restart the worker to register again".into(),
+        })
+    }
+
+    /// Records a heartbeat; returns the worker's runs that must be cancelled.
+    pub async fn heartbeat(&self, worker_id: &str) -> Result<Vec<String>> {
+        let updated = sqlx::query("UPDATE workers SET last_heartbeat = $1, stopped_at = NULL WHERE id = $2")
+            .bind(now_micros())
+            .bind(worker_id)
+            .execute(&self.writer)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(self.worker(worker_id).await.expect_err("no such worker"));
+        }
+        let cancels: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM flow_runs WHERE worker_id = $1 AND state_type = 'CANCELLING'")
+                .bind(worker_id)
+                .fetch_all(&self.writer)
+                .await?;
+        Ok(cancels.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Marks a worker as stopped (a clean shutdown).
+    pub async fn deregister_worker(&self, worker_id: &str) -> Result<()> {
+        sqlx::query("UPDATE workers SET stopped_at = $1 WHERE id = $2")
+            .bind(now_micros())
+            .bind(worker_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Workers of a pool (or all), most recent first: those online, and those
+    /// seen after `seen_since`.
+    pub async fn list_workers(&self, pool: Option<&str>, seen_since: i64) -> Result<Vec<Worker>> {
+        if let Some(pool) = pool {
+            self.work_pool(pool, 0).await?;
+        }
+        let rows: Vec<WorkerRow> = sqlx::query_as(sql(format!(
+            "{WORKER_SELECT} WHERE ($1 = '' OR p.name = $1) AND w.last_heartbeat >= $2 \
+             ORDER BY w.last_heartbeat DESC"
+        )))
+        .bind(pool.unwrap_or(""))
+        .bind(seen_since)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(Worker::from).collect())
+    }
+
+    /// Number of workers that heartbeated at or after `since` and did not stop.
+    pub async fn count_workers_online(&self, since: i64) -> Result<i64> {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM workers WHERE stopped_at IS NULL AND last_heartbeat >= $1")
+                .bind(since)
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(count)
+    }
+
+    /// Ends runs held by workers that stopped or have not heartbeated since
+    /// `lease_cutoff`: Cancelling runs become Cancelled, others Crashed (and so
+    /// AwaitingRetry when flow retries are left).
+    pub async fn reap_orphaned_runs(&self, lease_cutoff: i64) -> Result<ReapedRuns> {
+        let orphans: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT r.id, r.state_type, w.name FROM flow_runs r JOIN workers w ON w.id = r.worker_id \
+             WHERE r.state_type IN ('PENDING', 'RUNNING', 'CANCELLING') \
+             AND (w.stopped_at IS NOT NULL OR w.last_heartbeat < $1) LIMIT 500",
+        )
+        .bind(lease_cutoff)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut reaped = ReapedRuns::default();
+        for (run_id, state_type, worker_name) in orphans {
+            let state = if state_type == StateType::Cancelling.as_str() {
+                NewState::new(
+                    StateType::Cancelled,
+                    "Cancelled",
+                    &format!("worker {worker_name} went away while the run was being cancelled"),
+                )
+            } else {
+                NewState::new(
+                    StateType::Crashed,
+                    "Crashed",
+                    &format!("worker {worker_name} stopped heartbeating: its lease on the run expired"),
+                )
+            };
+            let proposal = Proposal {
+                state,
+                transition_id: String::new(),
+                worker_id: None,
+            };
+            let result = self.set_flow_run_state(&run_id, proposal).await?;
+            if matches!(result, TransitionResult::Accepted(_)) {
+                reaped.changed.push(result);
+            }
+        }
+        Ok(reaped)
+    }
+}
