@@ -32,12 +32,17 @@ impl Store {
             return Ok(Vec::new());
         }
         // Serialises claims per pool across server replicas; SQLite already has one writer.
-        let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
-        let (paused, pool_limit): (i64, Option<i64>) =
-            sqlx::query_as(sql(format!("SELECT paused, concurrency_limit FROM work_pools WHERE id = $1{lock}")))
-                .bind(&pool_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let lock = if self.backend == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let (paused, pool_limit): (i64, Option<i64>) = sqlx::query_as(sql(format!(
+            "SELECT paused, concurrency_limit FROM work_pools WHERE id = $1{lock}"
+        )))
+        .bind(&pool_id)
+        .fetch_one(&mut *tx)
+        .await?;
         if paused != 0 {
             return Ok(Vec::new());
         }
@@ -65,7 +70,11 @@ impl Store {
         if budget <= 0 {
             return Ok(Vec::new());
         }
-        let skip_locked = if self.backend == Backend::Postgres { " FOR UPDATE OF r SKIP LOCKED" } else { "" };
+        let skip_locked = if self.backend == Backend::Postgres {
+            " FOR UPDATE OF r SKIP LOCKED"
+        } else {
+            ""
+        };
         let ready: Vec<(String, String, String)> = sqlx::query_as(sql(format!(
             "SELECT r.id, d.entrypoint, d.base_dir FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
              WHERE r.work_pool_id = $1 AND r.state_type = 'SCHEDULED' AND r.expected_start <= $2 AND d.paused = 0 \

@@ -141,7 +141,10 @@ fn changed_fields(current: &Deployment, input: &DeploymentInput) -> Vec<String> 
         ("tags", current.tags != spec.tags),
         ("description", current.description != spec.description),
         ("retries", current.retries != spec.retries),
-        ("retry_delay_seconds", current.retry_delay_seconds != spec.retry_delay_seconds),
+        (
+            "retry_delay_seconds",
+            current.retry_delay_seconds != spec.retry_delay_seconds,
+        ),
         ("base_dir", current.base_dir != input.base_dir),
         ("schedules", current.schedules != schedules),
     ];
@@ -156,7 +159,10 @@ impl Store {
     /// Creates or updates flows and deployments in one transaction; nothing is
     /// written if any of them is invalid (e.g. names a missing pool).
     /// A deployment's `paused` flag is taken from the file only when it is created.
-    pub async fn apply_deployments(&self, inputs: &[DeploymentInput]) -> Result<Vec<DeploymentChange>> {
+    pub async fn apply_deployments(
+        &self,
+        inputs: &[DeploymentInput],
+    ) -> Result<Vec<DeploymentChange>> {
         for input in inputs {
             let pool = self.work_pool(&input.spec.work_pool, 0).await;
             if let Err(StoreError::NotFound { hint, .. }) = pool {
@@ -190,12 +196,13 @@ impl Store {
                 .bind(&spec.flow)
                 .fetch_one(&mut *tx)
                 .await?;
-            let existing: Option<DeploymentRow> =
-                sqlx::query_as(sql(format!("{DEPLOYMENT_SELECT} WHERE d.flow_id = $1 AND d.name = $2")))
-                    .bind(&flow_id)
-                    .bind(&spec.name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let existing: Option<DeploymentRow> = sqlx::query_as(sql(format!(
+                "{DEPLOYMENT_SELECT} WHERE d.flow_id = $1 AND d.name = $2"
+            )))
+            .bind(&flow_id)
+            .bind(&spec.name)
+            .fetch_optional(&mut *tx)
+            .await?;
             let (deployment_id, kind, fields) = match existing {
                 None => {
                     let id = new_id();
@@ -279,10 +286,14 @@ impl Store {
         )
         .fetch_all(&self.reader)
         .await?;
-        let mut by_deployment: std::collections::HashMap<String, Vec<Schedule>> = Default::default();
+        let mut by_deployment: std::collections::HashMap<String, Vec<Schedule>> =
+            Default::default();
         for row in schedule_rows {
             let id = row.deployment_id.clone();
-            by_deployment.entry(id).or_default().push(row.into_schedule()?);
+            by_deployment
+                .entry(id)
+                .or_default()
+                .push(row.into_schedule()?);
         }
         rows.into_iter()
             .map(|row| {
@@ -296,11 +307,13 @@ impl Store {
     pub async fn deployment(&self, reference: &str) -> Result<Deployment> {
         let row: Option<DeploymentRow> = match reference.split_once('/') {
             Some((flow, name)) => {
-                sqlx::query_as(sql(format!("{DEPLOYMENT_SELECT} WHERE f.name = $1 AND d.name = $2")))
-                    .bind(flow)
-                    .bind(name)
-                    .fetch_optional(&self.writer)
-                    .await?
+                sqlx::query_as(sql(format!(
+                    "{DEPLOYMENT_SELECT} WHERE f.name = $1 AND d.name = $2"
+                )))
+                .bind(flow)
+                .bind(name)
+                .fetch_optional(&self.writer)
+                .await?
             }
             None => {
                 sqlx::query_as(sql(format!("{DEPLOYMENT_SELECT} WHERE d.id = $1")))
@@ -318,20 +331,23 @@ impl Store {
     }
 
     async fn deployment_not_found(&self, reference: &str) -> StoreError {
-        let names: Vec<(String,)> =
-            sqlx::query_as("SELECT f.name || '/' || d.name FROM deployments d JOIN flows f ON f.id = d.flow_id")
-                .fetch_all(&self.reader)
-                .await
-                .unwrap_or_default();
-        let mut error = StoreError::not_found("deployment", reference, names.iter().map(|(n,)| n.as_str()));
-        if let StoreError::NotFound { hint, .. } = &mut error {
-            if hint.is_empty() {
-                *hint = if reference.contains('/') {
-                    ": list deployments with 'orch deployment ls', register them with 'orch deploy'".into()
-                } else {
-                    ": name a deployment as FLOW/NAME, e.g. trading-flow/trading-production".into()
-                };
-            }
+        let names: Vec<(String,)> = sqlx::query_as(
+            "SELECT f.name || '/' || d.name FROM deployments d JOIN flows f ON f.id = d.flow_id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .unwrap_or_default();
+        let mut error =
+            StoreError::not_found("deployment", reference, names.iter().map(|(n,)| n.as_str()));
+        if let StoreError::NotFound { hint, .. } = &mut error
+            && hint.is_empty()
+        {
+            *hint = if reference.contains('/') {
+                ": list deployments with 'orch deployment ls', register them with 'orch deploy'"
+                    .into()
+            } else {
+                ": name a deployment as FLOW/NAME, e.g. trading-flow/trading-production".into()
+            };
         }
         error
     }
@@ -353,16 +369,21 @@ impl Store {
         let deployment = self.deployment(reference).await?;
         let now = now_micros();
         let mut tx = self.writer.begin().await?;
-        let waiting: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM flow_runs WHERE deployment_id = $1 AND state_type = 'SCHEDULED'")
-                .bind(&deployment.id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let waiting: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM flow_runs WHERE deployment_id = $1 AND state_type = 'SCHEDULED'",
+        )
+        .bind(&deployment.id)
+        .fetch_all(&mut *tx)
+        .await?;
         for (run_id,) in &waiting {
             crate::transitions::write_state(
                 &mut tx,
                 run_id,
-                &crate::transitions::NewState::new(orch_core::StateType::Cancelled, "Cancelled", "deployment deleted"),
+                &crate::transitions::NewState::new(
+                    orch_core::StateType::Cancelled,
+                    "Cancelled",
+                    "deployment deleted",
+                ),
                 None,
                 now,
             )
@@ -396,7 +417,10 @@ impl Store {
     }
 }
 
-async fn load_schedules(conn: &mut sqlx::AnyConnection, deployment_id: &str) -> Result<Vec<Schedule>> {
+async fn load_schedules(
+    conn: &mut sqlx::AnyConnection,
+    deployment_id: &str,
+) -> Result<Vec<Schedule>> {
     let rows: Vec<ScheduleRow> = sqlx::query_as(
         "SELECT deployment_id, slug, cron, interval_seconds, anchor, rrule, timezone, active, parameters \
          FROM deployment_schedules WHERE deployment_id = $1 ORDER BY position",

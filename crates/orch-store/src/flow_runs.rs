@@ -13,14 +13,16 @@ use crate::{Store, now_micros};
 pub const DEFAULT_LIST_LIMIT: u32 = 50;
 
 const ADJECTIVES: [&str; 32] = [
-    "amber", "bold", "brisk", "calm", "clever", "crisp", "daring", "eager", "fancy", "fleet", "gentle",
-    "golden", "hardy", "jolly", "keen", "lively", "lucky", "mellow", "nimble", "noble", "plucky", "proud",
-    "quick", "quiet", "rapid", "silver", "steady", "sunny", "swift", "tidy", "vivid", "witty",
+    "amber", "bold", "brisk", "calm", "clever", "crisp", "daring", "eager", "fancy", "fleet",
+    "gentle", "golden", "hardy", "jolly", "keen", "lively", "lucky", "mellow", "nimble", "noble",
+    "plucky", "proud", "quick", "quiet", "rapid", "silver", "steady", "sunny", "swift", "tidy",
+    "vivid", "witty",
 ];
 const NOUNS: [&str; 32] = [
     "badger", "beaver", "bison", "condor", "crane", "dingo", "eagle", "falcon", "ferret", "gecko",
-    "heron", "ibis", "jackal", "koala", "lemur", "lynx", "marten", "moose", "narwhal", "ocelot", "otter",
-    "panda", "puffin", "quokka", "raven", "salmon", "tapir", "toucan", "walrus", "wombat", "yak", "zebra",
+    "heron", "ibis", "jackal", "koala", "lemur", "lynx", "marten", "moose", "narwhal", "ocelot",
+    "otter", "panda", "puffin", "quokka", "raven", "salmon", "tapir", "toucan", "walrus", "wombat",
+    "yak", "zebra",
 ];
 
 /// A friendly run name such as "brisk-otter", drawn from the id's random bits.
@@ -42,17 +44,21 @@ impl Store {
         idempotency_key: &str,
     ) -> Result<FlowRun> {
         let deployment = self.deployment(deployment_ref).await?;
-        if !idempotency_key.is_empty() {
-            if let Some(run) = self.flow_run_by_idempotency_key(idempotency_key).await? {
-                return Ok(run);
-            }
+        if !idempotency_key.is_empty()
+            && let Some(run) = self.flow_run_by_idempotency_key(idempotency_key).await?
+        {
+            return Ok(run);
         }
         let now = now_micros();
         let uuid = uuid::Uuid::now_v7();
         let id = uuid.to_string();
         let parameters = run_parameters(&deployment, overrides);
         let expected_start = scheduled_at.unwrap_or(now);
-        let message = if expected_start > now { "scheduled" } else { "run requested" };
+        let message = if expected_start > now {
+            "scheduled"
+        } else {
+            "run requested"
+        };
         let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_pool_id, parameters, tags, \
@@ -95,19 +101,22 @@ impl Store {
     }
 
     async fn flow_run_by_idempotency_key(&self, key: &str) -> Result<Option<FlowRun>> {
-        let row: Option<FlowRunRow> = sqlx::query_as(sql(format!("{FLOW_RUN_SELECT} WHERE r.idempotency_key = $1")))
-            .bind(key)
-            .fetch_optional(&self.writer)
-            .await?;
+        let row: Option<FlowRunRow> = sqlx::query_as(sql(format!(
+            "{FLOW_RUN_SELECT} WHERE r.idempotency_key = $1"
+        )))
+        .bind(key)
+        .fetch_optional(&self.writer)
+        .await?;
         row.map(FlowRun::try_from).transpose()
     }
 
     /// A run by id, unambiguous id prefix (4+ characters) or unique name.
     pub async fn flow_run(&self, reference: &str) -> Result<FlowRun> {
-        let row: Option<FlowRunRow> = sqlx::query_as(sql(format!("{FLOW_RUN_SELECT} WHERE r.id = $1")))
-            .bind(reference)
-            .fetch_optional(&self.writer)
-            .await?;
+        let row: Option<FlowRunRow> =
+            sqlx::query_as(sql(format!("{FLOW_RUN_SELECT} WHERE r.id = $1")))
+                .bind(reference)
+                .fetch_optional(&self.writer)
+                .await?;
         if let Some(row) = row {
             return row.try_into();
         }
@@ -121,10 +130,12 @@ impl Store {
             .await?;
         }
         if matches.is_empty() {
-            matches = sqlx::query_as(sql(format!("{FLOW_RUN_SELECT} WHERE r.name = $1 ORDER BY r.created_at DESC LIMIT 6")))
-                .bind(reference)
-                .fetch_all(&self.writer)
-                .await?;
+            matches = sqlx::query_as(sql(format!(
+                "{FLOW_RUN_SELECT} WHERE r.name = $1 ORDER BY r.created_at DESC LIMIT 6"
+            )))
+            .bind(reference)
+            .fetch_all(&self.writer)
+            .await?;
         }
         match matches.len() {
             0 => Err(flow_run_not_found(reference)),
@@ -156,7 +167,11 @@ impl Store {
 
     /// Runs matching `filter`, newest first.
     pub async fn list_flow_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>> {
-        let limit = if filter.limit == 0 { DEFAULT_LIST_LIMIT } else { filter.limit };
+        let limit = if filter.limit == 0 {
+            DEFAULT_LIST_LIMIT
+        } else {
+            filter.limit
+        };
         let rows: Vec<FlowRunRow> = sqlx::query_as(sql(format!(
             "{FLOW_RUN_SELECT} WHERE ($1 = '' OR r.state_type = $1) AND ($2 = '' OR LOWER(r.state_name) = LOWER($2)) \
              AND ($3 = '' OR f.name = $3) AND ($4 = '' OR r.deployment_id = $4) AND ($5 = '' OR p.name = $5) \
@@ -186,7 +201,11 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         for (id,) in &late {
-            let state = NewState::new(StateType::Scheduled, names::LATE, "not started in time: no worker picked it up");
+            let state = NewState::new(
+                StateType::Scheduled,
+                names::LATE,
+                "not started in time: no worker picked it up",
+            );
             write_state(&mut tx, id, &state, None, now).await?;
         }
         tx.commit().await?;

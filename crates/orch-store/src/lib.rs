@@ -22,10 +22,10 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
-pub use error::{Result, StoreError};
-pub use model::*;
 pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};
+pub use error::{Result, StoreError};
 pub use flow_runs::DEFAULT_LIST_LIMIT;
+pub use model::*;
 pub use transitions::{NewState, Proposal, TransitionResult};
 pub use work_pools::{POOL_TYPES, WorkPoolUpdate};
 pub use workers::ReapedRuns;
@@ -185,7 +185,10 @@ mod tests {
             redact_password("postgres://orch:s3cret@db:5432/orch"),
             "postgres://orch:***@db:5432/orch"
         );
-        assert_eq!(redact_password("postgres://orch@db/orch"), "postgres://orch@db/orch");
+        assert_eq!(
+            redact_password("postgres://orch@db/orch"),
+            "postgres://orch@db/orch"
+        );
         assert_eq!(redact_password("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }
 }

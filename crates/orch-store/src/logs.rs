@@ -2,10 +2,10 @@
 
 use std::collections::BTreeSet;
 
+use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::model::LogLine;
 use crate::rows::LogRow;
-use crate::Store;
 
 /// Default page size of [`Store::read_logs`].
 pub const DEFAULT_LOG_PAGE: u32 = 1000;
@@ -22,10 +22,11 @@ impl Store {
         let run_ids: BTreeSet<&str> = lines.iter().map(|l| l.flow_run_id.as_str()).collect();
         let mut tx = self.writer.begin().await?;
         for run_id in &run_ids {
-            let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM flow_runs WHERE id = $1")
-                .bind(*run_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let exists: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM flow_runs WHERE id = $1")
+                    .bind(*run_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if exists.is_none() {
                 return Err(StoreError::InvalidInput(format!(
                     "log lines name flow run \"{run_id}\", which does not exist"
@@ -68,5 +69,4 @@ impl Store {
         .await?;
         Ok(rows.into_iter().map(LogLine::from).collect())
     }
-
 }

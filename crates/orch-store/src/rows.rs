@@ -17,7 +17,8 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 pub(crate) fn state_type(text: &str) -> Result<StateType> {
-    text.parse().map_err(|_| StoreError::Conflict(format!("corrupt state type {text:?} in the database")))
+    text.parse()
+        .map_err(|_| StoreError::Conflict(format!("corrupt state type {text:?} in the database")))
 }
 
 /// Columns of [`FLOW_RUN_SELECT`].

@@ -27,7 +27,11 @@ impl NewState {
     pub fn new(kind: StateType, name: &str, message: &str) -> NewState {
         NewState {
             kind,
-            name: if name.is_empty() { kind.display_name().to_string() } else { name.to_string() },
+            name: if name.is_empty() {
+                kind.display_name().to_string()
+            } else {
+                name.to_string()
+            },
             message: message.to_string(),
             expected_start: None,
             exit_code: None,
@@ -124,22 +128,35 @@ pub(crate) async fn load_run_for_update(
         Backend::Postgres => " FOR UPDATE OF r",
         Backend::Sqlite => "",
     };
-    let row: Option<crate::rows::FlowRunRow> = sqlx::query_as(sql(format!("{FLOW_RUN_SELECT} WHERE r.id = $1{lock}")))
-        .bind(run_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row: Option<crate::rows::FlowRunRow> =
+        sqlx::query_as(sql(format!("{FLOW_RUN_SELECT} WHERE r.id = $1{lock}")))
+            .bind(run_id)
+            .fetch_optional(&mut *conn)
+            .await?;
     row.map(FlowRun::try_from).transpose()
 }
 
 /// What the server enters instead of a Failed or Crashed proposal when flow
 /// retries are left: AwaitingRetry, due after the retry delay.
-fn retry_instead(run: &FlowRun, proposed: &NewState, retries: u32, delay_seconds: u64, now: i64) -> Option<NewState> {
+///
+/// `retries_used` counts the retries already granted (AwaitingRetry states in
+/// the history), not `run_count`: a run failing before it reaches Running
+/// never raises `run_count`, and would otherwise be retried forever, even
+/// with no retries at all.
+fn retry_instead(
+    run: &FlowRun,
+    proposed: &NewState,
+    retries: u32,
+    retries_used: u32,
+    delay_seconds: u64,
+    now: i64,
+) -> Option<NewState> {
     let failing = matches!(proposed.kind, StateType::Failed | StateType::Crashed);
     let active = matches!(run.state.kind, StateType::Pending | StateType::Running);
-    if !failing || !active || run.run_count > retries {
+    if !failing || !active || retries_used >= retries {
         return None;
     }
-    let attempt = run.run_count.max(1);
+    let attempt = retries_used + 1;
     let mut state = NewState::new(
         StateType::Scheduled,
         names::AWAITING_RETRY,
@@ -156,14 +173,19 @@ fn retry_instead(run: &FlowRun, proposed: &NewState, retries: u32, delay_seconds
 
 impl Store {
     /// Applies a proposed state to a run after checking it is allowed.
-    pub async fn set_flow_run_state(&self, run_id: &str, proposal: Proposal) -> Result<TransitionResult> {
+    pub async fn set_flow_run_state(
+        &self,
+        run_id: &str,
+        proposal: Proposal,
+    ) -> Result<TransitionResult> {
         let now = now_micros();
         let mut tx = self.writer.begin().await?;
         if !proposal.transition_id.is_empty() {
-            let seen: Option<(i64,)> = sqlx::query_as("SELECT id FROM flow_run_states WHERE transition_id = $1")
-                .bind(&proposal.transition_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let seen: Option<(i64,)> =
+                sqlx::query_as("SELECT id FROM flow_run_states WHERE transition_id = $1")
+                    .bind(&proposal.transition_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if seen.is_some() {
                 let run = load_run_for_update(&mut tx, self.backend, run_id).await?;
                 tx.commit().await?;
@@ -174,14 +196,14 @@ impl Store {
         let run = load_run_for_update(&mut tx, self.backend, run_id)
             .await?
             .ok_or_else(|| flow_run_not_found(run_id))?;
-        if let Some(worker) = &proposal.worker_id {
-            if run.worker_id.as_deref() != Some(worker.as_str()) {
-                let reason = match &run.worker_id {
-                    Some(_) => "the run is held by another worker".to_string(),
-                    None => format!("the run is {} and held by no worker", run.state.name),
-                };
-                return Ok(TransitionResult::Rejected { run, reason });
-            }
+        if let Some(worker) = &proposal.worker_id
+            && run.worker_id.as_deref() != Some(worker.as_str())
+        {
+            let reason = match &run.worker_id {
+                Some(_) => "the run is held by another worker".to_string(),
+                None => format!("the run is {} and held by no worker", run.state.name),
+            };
+            return Ok(TransitionResult::Rejected { run, reason });
         }
         if let Err(error) = validate_transition(Some(run.state.kind), proposal.state.kind) {
             return Ok(TransitionResult::Rejected {
@@ -189,15 +211,24 @@ impl Store {
                 reason: error.to_string(),
             });
         }
-        let (retries, delay): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(d.retries, 0), COALESCE(d.retry_delay_seconds, 0) FROM flow_runs r \
-             LEFT JOIN deployments d ON d.id = r.deployment_id WHERE r.id = $1",
+        let (retries, delay, retries_used): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(d.retries, 0), COALESCE(d.retry_delay_seconds, 0), \
+             (SELECT COUNT(*) FROM flow_run_states s WHERE s.flow_run_id = r.id AND s.name = $2) \
+             FROM flow_runs r LEFT JOIN deployments d ON d.id = r.deployment_id WHERE r.id = $1",
         )
         .bind(run_id)
+        .bind(names::AWAITING_RETRY)
         .fetch_one(&mut *tx)
         .await?;
-        let state = retry_instead(&run, &proposal.state, retries as u32, delay as u64, now)
-            .unwrap_or_else(|| proposal.state.clone());
+        let state = retry_instead(
+            &run,
+            &proposal.state,
+            retries as u32,
+            retries_used as u32,
+            delay as u64,
+            now,
+        )
+        .unwrap_or_else(|| proposal.state.clone());
         let transition_id = Some(proposal.transition_id.as_str()).filter(|t| !t.is_empty());
         write_state(&mut tx, run_id, &state, transition_id, now).await?;
         let run = load_run_for_update(&mut tx, self.backend, run_id)
@@ -224,11 +255,19 @@ impl Store {
             }
             StateType::Cancelling => return Ok((run.clone(), run.worker_id)),
             StateType::Scheduled | StateType::Paused => (
-                NewState::new(StateType::Cancelled, "Cancelled", "cancelled by user before it started"),
+                NewState::new(
+                    StateType::Cancelled,
+                    "Cancelled",
+                    "cancelled by user before it started",
+                ),
                 None,
             ),
             _ => (
-                NewState::new(StateType::Cancelling, "Cancelling", "cancellation requested by user"),
+                NewState::new(
+                    StateType::Cancelling,
+                    "Cancelling",
+                    "cancellation requested by user",
+                ),
                 run.worker_id.clone(),
             ),
         };

@@ -1,8 +1,8 @@
 //! Work pools.
 
 use crate::error::{Result, StoreError};
-use crate::rows::sql;
 use crate::model::WorkPool;
+use crate::rows::sql;
 use crate::{Store, new_id, now_micros};
 
 /// Pool types a worker of this version can run.
@@ -78,7 +78,8 @@ impl Store {
             )));
         }
         validate_limit(concurrency_limit)?;
-        orch_core::validate_name("work pool", name).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        orch_core::validate_name("work pool", name)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         let now = now_micros();
         let inserted = sqlx::query(
             "INSERT INTO work_pools (id, name, type, description, paused, concurrency_limit, created_at, updated_at) \
@@ -129,11 +130,12 @@ impl Store {
             .fetch_all(&self.reader)
             .await
             .unwrap_or_default();
-        let mut error = StoreError::not_found("work pool", name, names.iter().map(|(n,)| n.as_str()));
-        if let StoreError::NotFound { hint, .. } = &mut error {
-            if hint.is_empty() {
-                *hint = format!(": create it with 'orch work-pool create {name} --type process'");
-            }
+        let mut error =
+            StoreError::not_found("work pool", name, names.iter().map(|(n,)| n.as_str()));
+        if let StoreError::NotFound { hint, .. } = &mut error
+            && hint.is_empty()
+        {
+            *hint = format!(": create it with 'orch work-pool create {name} --type process'");
         }
         error
     }

@@ -46,10 +46,11 @@ impl Store {
 
     /// One worker by id.
     pub async fn worker(&self, worker_id: &str) -> Result<Worker> {
-        let row: Option<WorkerRow> = sqlx::query_as(sql(format!("{WORKER_SELECT} WHERE w.id = $1")))
-            .bind(worker_id)
-            .fetch_optional(&self.writer)
-            .await?;
+        let row: Option<WorkerRow> =
+            sqlx::query_as(sql(format!("{WORKER_SELECT} WHERE w.id = $1")))
+                .bind(worker_id)
+                .fetch_optional(&self.writer)
+                .await?;
         row.map(Worker::from).ok_or_else(|| StoreError::NotFound {
             kind: "worker",
             name: worker_id.to_string(),
@@ -59,19 +60,21 @@ impl Store {
 
     /// Records a heartbeat; returns the worker's runs that must be cancelled.
     pub async fn heartbeat(&self, worker_id: &str) -> Result<Vec<String>> {
-        let updated = sqlx::query("UPDATE workers SET last_heartbeat = $1, stopped_at = NULL WHERE id = $2")
-            .bind(now_micros())
-            .bind(worker_id)
-            .execute(&self.writer)
-            .await?;
+        let updated =
+            sqlx::query("UPDATE workers SET last_heartbeat = $1, stopped_at = NULL WHERE id = $2")
+                .bind(now_micros())
+                .bind(worker_id)
+                .execute(&self.writer)
+                .await?;
         if updated.rows_affected() == 0 {
             return Err(self.worker(worker_id).await.expect_err("no such worker"));
         }
-        let cancels: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM flow_runs WHERE worker_id = $1 AND state_type = 'CANCELLING'")
-                .bind(worker_id)
-                .fetch_all(&self.writer)
-                .await?;
+        let cancels: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM flow_runs WHERE worker_id = $1 AND state_type = 'CANCELLING'",
+        )
+        .bind(worker_id)
+        .fetch_all(&self.writer)
+        .await?;
         Ok(cancels.into_iter().map(|(id,)| id).collect())
     }
 
@@ -104,11 +107,12 @@ impl Store {
 
     /// Number of workers that heartbeated at or after `since` and did not stop.
     pub async fn count_workers_online(&self, since: i64) -> Result<i64> {
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM workers WHERE stopped_at IS NULL AND last_heartbeat >= $1")
-                .bind(since)
-                .fetch_one(&self.reader)
-                .await?;
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM workers WHERE stopped_at IS NULL AND last_heartbeat >= $1",
+        )
+        .bind(since)
+        .fetch_one(&self.reader)
+        .await?;
         Ok(count)
     }
 
@@ -136,7 +140,9 @@ impl Store {
                 NewState::new(
                     StateType::Crashed,
                     "Crashed",
-                    &format!("worker {worker_name} stopped heartbeating: its lease on the run expired"),
+                    &format!(
+                        "worker {worker_name} stopped heartbeating: its lease on the run expired"
+                    ),
                 )
             };
             let proposal = Proposal {

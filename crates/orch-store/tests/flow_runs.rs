@@ -1,0 +1,500 @@
+//! Flow runs: creating, finding, listing, their history, late marking.
+
+mod common;
+
+use common::{
+    SECOND, create_pool, deploy, history_types, move_to, object, pool_and_deployment, run_at,
+    run_now, spec, store,
+};
+use orch_core::{StateType, names};
+use orch_store::{FlowRunFilter, JsonObject, NewState, Proposal, StoreError, now_micros};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_new_run_merges_overrides_over_the_deployment_defaults() {
+    let store = store().await;
+    create_pool(&store, "default").await;
+    let mut declared = spec("etl", "nightly", "default");
+    declared.parameters = object(json!({"force": false, "days": 5, "cfg": {"a": 1, "b": 2}}));
+    declared.tags = vec!["data".into(), "nightly".into()];
+    let deployment = deploy(&store, declared).await;
+    let overrides = object(json!({"force": true, "cfg": {"a": 9}, "extra": "x"}));
+
+    let before = now_micros();
+    let run = store
+        .create_flow_run("etl/nightly", &overrides, None, "")
+        .await
+        .unwrap();
+    let after = now_micros();
+
+    assert_eq!(
+        run.parameters,
+        object(json!({"force": true, "days": 5, "cfg": {"a": 9}, "extra": "x"}))
+    );
+    assert_eq!(run.flow, "etl");
+    assert_eq!(run.deployment, "etl/nightly");
+    assert_eq!(run.deployment_id.as_deref(), Some(deployment.id.as_str()));
+    assert_eq!(run.work_pool, "default");
+    assert_eq!(run.tags, ["data", "nightly"]);
+    assert_eq!(run.state.kind, StateType::Scheduled);
+    assert_eq!(run.state.name, "Scheduled");
+    assert!((before..=after).contains(&run.expected_start));
+    assert_eq!(run.run_count, 0);
+    assert_eq!(
+        (run.start_time, run.end_time, run.worker_id.as_deref()),
+        (None, None, None)
+    );
+    assert_eq!(
+        store.deployment("etl/nightly").await.unwrap().parameters,
+        object(json!({"force": false, "days": 5, "cfg": {"a": 1, "b": 2}})),
+        "the deployment's defaults are left alone"
+    );
+}
+
+#[tokio::test]
+async fn a_run_scheduled_for_later_is_due_at_that_time() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let at = now_micros() + 3600 * SECOND;
+
+    let run = run_at(&store, &deployment, at).await;
+
+    assert_eq!(run.expected_start, at);
+    assert_eq!(run.state.kind, StateType::Scheduled);
+    assert_eq!(run.state.message, "scheduled");
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_same_run() {
+    let store = store().await;
+    pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let params = object(json!({"n": 1}));
+
+    let first = store
+        .create_flow_run("etl/nightly", &params, None, "schedule-0-2026-01-01")
+        .await
+        .unwrap();
+    let second = store
+        .create_flow_run(
+            "etl/nightly",
+            &object(json!({"n": 2})),
+            None,
+            "schedule-0-2026-01-01",
+        )
+        .await
+        .unwrap();
+    let other = store
+        .create_flow_run("etl/nightly", &params, None, "schedule-0-2026-01-02")
+        .await
+        .unwrap();
+
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.parameters, object(json!({"n": 1})));
+    assert_ne!(other.id, first.id);
+    let all = store
+        .list_flow_runs(&FlowRunFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        history_types(&store, &first.id).await,
+        [StateType::Scheduled]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_with_one_idempotency_key_make_one_run() {
+    let store = store().await;
+    pool_and_deployment(&store, "default", "etl", "nightly").await;
+
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.store().clone();
+            tokio::spawn(async move {
+                store
+                    .create_flow_run("etl/nightly", &JsonObject::new(), None, "once")
+                    .await
+                    .unwrap()
+                    .id
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let all = store
+        .list_flow_runs(&FlowRunFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(history_types(&store, &ids[0]).await, [StateType::Scheduled]);
+}
+
+#[tokio::test]
+async fn runs_without_an_idempotency_key_are_all_created() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+
+    let first = run_now(&store, &deployment).await;
+    let second = run_now(&store, &deployment).await;
+
+    assert_ne!(first.id, second.id);
+    assert_eq!(
+        store
+            .list_flow_runs(&FlowRunFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_run_of_an_unknown_deployment_is_not_found() {
+    let store = store().await;
+    pool_and_deployment(&store, "default", "etl", "nightly").await;
+
+    let error = store
+        .create_flow_run("etl/nigthly", &JsonObject::new(), None, "")
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("did you mean \"etl/nightly\""),
+        "{error}"
+    );
+}
+
+/// Length of the common prefix of two ASCII strings.
+fn common_prefix_len(a: &str, b: &str) -> usize {
+    a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
+}
+
+#[tokio::test]
+async fn a_run_is_found_by_id_and_by_an_unambiguous_id_prefix() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let first = run_now(&store, &deployment).await;
+    let second = run_now(&store, &deployment).await;
+    let shared = common_prefix_len(&first.id, &second.id);
+
+    assert_eq!(store.flow_run(&first.id).await.unwrap(), first);
+    assert_eq!(store.flow_run(&second.id).await.unwrap(), second);
+    let prefix = &first.id[..(shared + 1).max(4)];
+    assert_eq!(store.flow_run(prefix).await.unwrap().id, first.id);
+    let prefix = &second.id[..(shared + 1).max(4)];
+    assert_eq!(store.flow_run(prefix).await.unwrap().id, second.id);
+}
+
+#[tokio::test]
+async fn an_ambiguous_id_prefix_is_refused_listing_the_matches() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let first = run_now(&store, &deployment).await;
+    let second = run_now(&store, &deployment).await;
+    let shared = common_prefix_len(&first.id, &second.id);
+    assert!(shared >= 4, "time-ordered ids made together share a prefix");
+
+    let error = store.flow_run(&first.id[..shared]).await.unwrap_err();
+
+    let StoreError::InvalidInput(message) = error else {
+        panic!("expected InvalidInput, got {error:?}");
+    };
+    assert!(message.contains("matches several flow runs"), "{message}");
+    assert!(message.contains(&first.id), "{message}");
+    assert!(message.contains(&second.id), "{message}");
+}
+
+#[tokio::test]
+async fn a_run_is_found_by_its_name() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let run = run_now(&store, &deployment).await;
+    let (adjective, noun) = run.name.split_once('-').expect("adjective-noun");
+    assert!(!adjective.is_empty() && !noun.is_empty());
+
+    assert_eq!(store.flow_run(&run.name).await.unwrap().id, run.id);
+}
+
+#[tokio::test]
+async fn an_unknown_run_is_not_found() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    run_now(&store, &deployment).await;
+
+    for reference in ["ffffffff", "no-such-run", "abc"] {
+        let error = store.flow_run(reference).await.unwrap_err();
+        assert!(
+            matches!(&error, StoreError::NotFound { kind: "flow run", name, .. } if name == reference),
+            "{error:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn runs_are_listed_newest_first_and_filtered() {
+    let store = store().await;
+    create_pool(&store, "default").await;
+    create_pool(&store, "gpu").await;
+    let nightly = deploy(&store, spec("etl", "nightly", "default")).await;
+    let hourly = deploy(&store, spec("etl", "hourly", "default")).await;
+    let daily = deploy(&store, spec("reports", "daily", "gpu")).await;
+    let now = now_micros();
+    let r1 = run_at(&store, &nightly, now + 3600 * SECOND).await;
+    let r2 = run_at(&store, &hourly, now - 3600 * SECOND).await;
+    let r3 = run_now(&store, &daily).await;
+    let r4 = run_at(&store, &nightly, now + 7200 * SECOND).await;
+    store.cancel_flow_run(&r3.id).await.unwrap();
+    let marked = store.mark_late_runs(now - 1800 * SECOND).await.unwrap();
+    assert_eq!(marked, [r2.id.as_str()]);
+
+    let ids = |filter: FlowRunFilter| {
+        let store = &store;
+        async move {
+            store
+                .list_flow_runs(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|run| run.id)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(
+        ids(FlowRunFilter::default()).await,
+        [
+            r4.id.as_str(),
+            r3.id.as_str(),
+            r2.id.as_str(),
+            r1.id.as_str()
+        ]
+    );
+    let scheduled = FlowRunFilter {
+        state_type: Some(StateType::Scheduled),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(scheduled).await,
+        [r4.id.as_str(), r2.id.as_str(), r1.id.as_str()]
+    );
+    let cancelled = FlowRunFilter {
+        state_type: Some(StateType::Cancelled),
+        ..Default::default()
+    };
+    assert_eq!(ids(cancelled).await, [r3.id.as_str()]);
+    let late = FlowRunFilter {
+        state_name: Some("late".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(late).await, [r2.id.as_str()]);
+    let of_flow = FlowRunFilter {
+        flow: Some("etl".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(of_flow).await,
+        [r4.id.as_str(), r2.id.as_str(), r1.id.as_str()]
+    );
+    let of_deployment = FlowRunFilter {
+        deployment_id: Some(nightly.id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(ids(of_deployment).await, [r4.id.as_str(), r1.id.as_str()]);
+    let of_pool = FlowRunFilter {
+        work_pool: Some("gpu".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(of_pool).await, [r3.id.as_str()]);
+    let limited = FlowRunFilter {
+        limit: 2,
+        ..Default::default()
+    };
+    assert_eq!(ids(limited).await, [r4.id.as_str(), r3.id.as_str()]);
+    let combined = FlowRunFilter {
+        flow: Some("etl".into()),
+        state_type: Some(StateType::Scheduled),
+        deployment_id: Some(nightly.id.clone()),
+        limit: 1,
+        ..Default::default()
+    };
+    assert_eq!(ids(combined).await, [r4.id.as_str()]);
+    let nothing = FlowRunFilter {
+        flow: Some("reports".into()),
+        state_type: Some(StateType::Scheduled),
+        ..Default::default()
+    };
+    assert!(ids(nothing).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_default_list_limit_applies_when_none_is_given() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    for _ in 0..orch_store::DEFAULT_LIST_LIMIT + 1 {
+        run_now(&store, &deployment).await;
+    }
+
+    let listed = store
+        .list_flow_runs(&FlowRunFilter::default())
+        .await
+        .unwrap();
+
+    assert_eq!(listed.len(), orch_store::DEFAULT_LIST_LIMIT as usize);
+}
+
+#[tokio::test]
+async fn the_history_records_every_state_in_order() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let run = run_now(&store, &deployment).await;
+    let steps = [
+        (StateType::Pending, "Pending", "picked up"),
+        (StateType::Running, "Running", "started"),
+        (StateType::Paused, "Paused", "waiting for input"),
+        (StateType::Running, names::RETRYING, "resumed"),
+        (StateType::Completed, "Completed", "all done"),
+    ];
+    for (kind, name, message) in steps {
+        let proposal = Proposal {
+            state: NewState::new(kind, name, message),
+            transition_id: String::new(),
+            worker_id: None,
+        };
+        common::accepted(store.set_flow_run_state(&run.id, proposal).await.unwrap());
+    }
+
+    let history = store.flow_run_history(&run.id).await.unwrap();
+
+    let recorded: Vec<(StateType, &str, &str)> = history
+        .iter()
+        .map(|s| (s.kind, s.name.as_str(), s.message.as_str()))
+        .collect();
+    let mut expected = vec![(StateType::Scheduled, "Scheduled", "run requested")];
+    expected.extend(steps);
+    assert_eq!(recorded, expected);
+    assert!(history.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+    let finished = store.flow_run(&run.id).await.unwrap();
+    assert_eq!(finished.state, *history.last().unwrap());
+    assert_eq!(finished.run_count, 2, "Running was entered twice");
+}
+
+#[tokio::test]
+async fn mark_late_runs_marks_only_scheduled_runs_due_before_the_cutoff_and_only_once() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let now = now_micros();
+    let overdue = run_at(&store, &deployment, now - 600 * SECOND).await;
+    let recent = run_at(&store, &deployment, now - 10 * SECOND).await;
+    let future = run_at(&store, &deployment, now + 600 * SECOND).await;
+    let finished = run_at(&store, &deployment, now - 900 * SECOND).await;
+    move_to(&store, &finished.id, StateType::Cancelled).await;
+    let cutoff = now - 60 * SECOND;
+
+    let marked = store.mark_late_runs(cutoff).await.unwrap();
+
+    assert_eq!(marked, [overdue.id.as_str()]);
+    let late = store.flow_run(&overdue.id).await.unwrap();
+    assert_eq!(late.state.kind, StateType::Scheduled);
+    assert_eq!(late.state.name, names::LATE);
+    assert_eq!(late.expected_start, overdue.expected_start);
+    for untouched in [&recent, &future] {
+        assert_eq!(
+            store.flow_run(&untouched.id).await.unwrap().state.name,
+            "Scheduled"
+        );
+    }
+    assert_eq!(
+        store.flow_run(&finished.id).await.unwrap().state.kind,
+        StateType::Cancelled
+    );
+
+    assert!(store.mark_late_runs(cutoff).await.unwrap().is_empty());
+    let names: Vec<String> = store
+        .flow_run_history(&overdue.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["Scheduled", "Late"]);
+}
+
+#[tokio::test]
+async fn a_late_run_can_still_be_claimed() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let worker = common::register(&store, "w1", "default", 0).await;
+    let run = run_at(&store, &deployment, now_micros() - 600 * SECOND).await;
+    store.mark_late_runs(now_micros()).await.unwrap();
+
+    let claimed = common::claim_ids(&store, &worker.id, 5).await;
+
+    assert_eq!(claimed, [run.id]);
+}
+
+#[tokio::test]
+async fn pools_with_runs_due_returns_the_pool_of_a_run_falling_due_in_the_window() {
+    let store = store().await;
+    let soon = pool_and_deployment(&store, "soon", "etl", "nightly").await;
+    let later = pool_and_deployment(&store, "later", "reports", "daily").await;
+    create_pool(&store, "idle").await;
+    let now = now_micros();
+    run_at(&store, &soon, now + 30 * SECOND).await;
+    run_at(&store, &soon, now + 40 * SECOND).await;
+    run_at(&store, &later, now + 600 * SECOND).await;
+    let soon_id = store.work_pool("soon", 0).await.unwrap().id;
+    let later_id = store.work_pool("later", 0).await.unwrap().id;
+
+    assert_eq!(
+        store
+            .pools_with_runs_due(now, now + 60 * SECOND)
+            .await
+            .unwrap(),
+        [soon_id.as_str()]
+    );
+    let mut both = store
+        .pools_with_runs_due(now, now + 900 * SECOND)
+        .await
+        .unwrap();
+    both.sort();
+    let mut expected = vec![soon_id, later_id];
+    expected.sort();
+    assert_eq!(both, expected);
+    assert!(
+        store
+            .pools_with_runs_due(now + 40 * SECOND, now + 60 * SECOND)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the window excludes its start"
+    );
+    assert!(
+        store
+            .pools_with_runs_due(now - 60 * SECOND, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn pools_with_runs_due_ignores_runs_that_are_no_longer_scheduled() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let now = now_micros();
+    let run = run_at(&store, &deployment, now + 30 * SECOND).await;
+    store.cancel_flow_run(&run.id).await.unwrap();
+
+    assert!(
+        store
+            .pools_with_runs_due(now, now + 60 * SECOND)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,152 @@
+//! Log lines: storing, deduplicating and paging.
+
+mod common;
+
+use common::{pool_and_deployment, run_now, store};
+use orch_store::{LogLine, StoreError};
+
+fn line(run_id: &str, emitter: &str, seq: i64, message: &str) -> LogLine {
+    LogLine {
+        id: 0,
+        flow_run_id: run_id.to_string(),
+        emitter: emitter.to_string(),
+        seq,
+        timestamp: 1_700_000_000_000_000 + seq,
+        stream: "stdout".into(),
+        level: "INFO".into(),
+        message: message.to_string(),
+        task_run_id: String::new(),
+    }
+}
+
+fn messages(lines: &[LogLine]) -> Vec<&str> {
+    lines.iter().map(|l| l.message.as_str()).collect()
+}
+
+#[tokio::test]
+async fn written_lines_are_stored_and_read_back_in_order() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let run = run_now(&store, &deployment).await;
+    let mut stderr = line(&run.id, "worker-1", 2, "warning: slow");
+    stderr.stream = "stderr".into();
+    stderr.level = "WARN".into();
+    stderr.task_run_id = "task-7".into();
+    let batch = [
+        line(&run.id, "worker-1", 1, "starting"),
+        stderr.clone(),
+        line(&run.id, "worker-1", 3, "done"),
+    ];
+
+    assert_eq!(store.write_logs(&batch).await.unwrap(), 3);
+
+    let read = store.read_logs(&run.id, 0, 0).await.unwrap();
+    assert_eq!(messages(&read), ["starting", "warning: slow", "done"]);
+    assert!(read.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(read[0].id > 0);
+    let stored = &read[1];
+    assert_eq!(
+        LogLine {
+            id: 0,
+            ..stored.clone()
+        },
+        stderr
+    );
+}
+
+#[tokio::test]
+async fn resending_the_same_batch_stores_nothing_new() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let run = run_now(&store, &deployment).await;
+    let batch: Vec<LogLine> = (1..=5)
+        .map(|seq| line(&run.id, "worker-1", seq, &format!("line {seq}")))
+        .collect();
+    assert_eq!(store.write_logs(&batch).await.unwrap(), 5);
+
+    assert_eq!(store.write_logs(&batch).await.unwrap(), 0);
+    let overlapping = [
+        line(&run.id, "worker-1", 5, "line 5"),
+        line(&run.id, "worker-1", 6, "line 6"),
+        line(&run.id, "sdk", 1, "from the flow"),
+    ];
+    assert_eq!(store.write_logs(&overlapping).await.unwrap(), 2);
+
+    let read = store.read_logs(&run.id, 0, 0).await.unwrap();
+    assert_eq!(
+        messages(&read),
+        [
+            "line 1",
+            "line 2",
+            "line 3",
+            "line 4",
+            "line 5",
+            "line 6",
+            "from the flow"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn logs_are_paged_with_after_id_and_limit() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let run = run_now(&store, &deployment).await;
+    let other = run_now(&store, &deployment).await;
+    let lines: Vec<LogLine> = (1..=7)
+        .flat_map(|seq| {
+            [
+                line(&run.id, "w", seq, &format!("line {seq}")),
+                line(&other.id, "w", seq, "other run"),
+            ]
+        })
+        .collect();
+    store.write_logs(&lines).await.unwrap();
+
+    let mut pages = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.read_logs(&run.id, after, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        assert!(page.iter().all(|l| l.flow_run_id == run.id));
+        after = page.last().unwrap().id;
+        pages.push(messages(&page).join(","));
+    }
+
+    assert_eq!(
+        pages,
+        ["line 1,line 2,line 3", "line 4,line 5,line 6", "line 7"]
+    );
+}
+
+#[tokio::test]
+async fn lines_for_a_run_that_does_not_exist_are_refused() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let run = run_now(&store, &deployment).await;
+    let batch = [
+        line(&run.id, "w", 1, "fine"),
+        line("no-such-run", "w", 1, "orphan"),
+    ];
+
+    let error = store.write_logs(&batch).await.unwrap_err();
+
+    let StoreError::InvalidInput(message) = error else {
+        panic!("expected InvalidInput, got {error:?}");
+    };
+    assert!(message.contains("no-such-run"), "{message}");
+    assert!(
+        store.read_logs(&run.id, 0, 0).await.unwrap().is_empty(),
+        "the batch is refused as a whole"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_batch_stores_nothing() {
+    let store = store().await;
+
+    assert_eq!(store.write_logs(&[]).await.unwrap(), 0);
+}
