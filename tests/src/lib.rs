@@ -1,1 +1,304 @@
-//! e2e harness
+//! Test harness for end-to-end tests: boots the real `orch` binary (server and
+//! workers) on ephemeral loopback ports with a temporary home and database, and
+//! runs CLI commands against it as a user would.
+
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub use process::Daemon;
+use serde_json::Value;
+
+/// Path of a binary built by this workspace (`orch`, ...), next to the test executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo test --workspace`, which builds it",
+        path.display()
+    );
+    path
+}
+
+/// Folder of this crate's fixture programs and files.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A running `orch server` with its own home folder and SQLite database.
+pub struct TestServer {
+    home: tempfile::TempDir,
+    daemon: Option<Daemon>,
+    url: String,
+    port: u16,
+    extra_args: Vec<String>,
+}
+
+impl TestServer {
+    /// Starts a server on an ephemeral port.
+    pub fn start() -> TestServer {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `orch server start` arguments.
+    pub fn start_with(extra_args: &[&str]) -> TestServer {
+        let home = tempfile::tempdir().expect("temp home");
+        let mut server = TestServer {
+            home,
+            daemon: None,
+            url: String::new(),
+            port: 0,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        server.boot();
+        server
+    }
+
+    fn boot(&mut self) {
+        let database = format!("sqlite://{}/orch.db", self.home.path().display());
+        let port = self.port.to_string();
+        let mut args = vec![
+            "server",
+            "start",
+            "--port",
+            &port,
+            "--database-url",
+            &database,
+        ];
+        args.extend(self.extra_args.iter().map(String::as_str));
+        let mut daemon = Daemon::spawn("server", self.command(&args), self.home.path());
+        let line = daemon.wait_for_line("orch server listening on ", Duration::from_secs(30));
+        let url = line
+            .split("listening on ")
+            .nth(1)
+            .expect("a URL after 'listening on'")
+            .trim()
+            .to_string();
+        self.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        self.url = url;
+        self.daemon = Some(daemon);
+    }
+
+    /// Stops the server (SIGTERM) and starts it again on the same port and database.
+    pub fn restart(&mut self) {
+        if let Some(mut daemon) = self.daemon.take() {
+            daemon.terminate(Duration::from_secs(15));
+        }
+        self.boot();
+    }
+
+    /// Stops the server for good.
+    pub fn stop(&mut self) {
+        if let Some(mut daemon) = self.daemon.take() {
+            daemon.terminate(Duration::from_secs(15));
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's home folder (its database lives there).
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// An `orch` command pointed at this server.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary("orch"));
+        command
+            .args(args)
+            .env("ORCH_HOME", self.home.path())
+            .env("NO_COLOR", "1")
+            .env_remove("ORCH_API_URL")
+            .env_remove("ORCH_DATABASE_URL");
+        if !self.url.is_empty() {
+            command.env("ORCH_API_URL", &self.url);
+        }
+        command
+    }
+
+    /// Runs an `orch` command to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run orch")
+    }
+
+    /// Runs an `orch` command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "orch {} failed ({}):\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
+    /// Runs a read command with `--output json` and parses it.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.extend(["--output", "json"]);
+        let stdout = self.ok(&args);
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("orch {} gave invalid JSON ({e}): {stdout}", args.join(" ")))
+    }
+
+    /// Starts `orch worker start --pool POOL` plus `extra` arguments; returns once it polls.
+    pub fn start_worker(&self, pool: &str, extra: &[&str]) -> Daemon {
+        let mut args = vec!["worker", "start", "--pool", pool];
+        args.extend_from_slice(extra);
+        let mut daemon = Daemon::spawn("worker", self.command(&args), self.home.path());
+        daemon.wait_for_line("polling pool", Duration::from_secs(30));
+        daemon
+    }
+
+    /// The run as `flow-run inspect --output json` shows it.
+    pub fn inspect(&self, run: &str) -> Value {
+        self.json(&["flow-run", "inspect", run])
+    }
+
+    /// Waits (bounded) until the run's state type is one of `states`; returns the inspect JSON.
+    pub fn wait_for_state(&self, run: &str, states: &[&str], within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let detail = self.inspect(run);
+            let state = state_type(&detail);
+            if states.iter().any(|s| s.eq_ignore_ascii_case(&state)) {
+                return detail;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run} is still {state} after {within:?}, expected one of {states:?}: {detail:#}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The state type ("COMPLETED", ...) of a `flow-run inspect --output json` document.
+pub fn state_type(detail: &Value) -> String {
+    let run = detail.get("run").unwrap_or(detail);
+    run["state"]["type"]
+        .as_str()
+        .unwrap_or_default()
+        .to_uppercase()
+}
+
+/// Writes a deploy file into `dir` and returns its path.
+pub fn write_deploy_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write deploy file");
+    path
+}
+
+impl TestServer {
+    /// Creates `pool` and deploys `deploy_toml` (written to a temp folder that is returned).
+    pub fn deploy(&self, pool: &str, deploy_toml: &str) -> tempfile::TempDir {
+        self.ok(&["work-pool", "create", pool, "--type", "process"]);
+        let dir = tempfile::tempdir().expect("deploy dir");
+        let path = write_deploy_file(dir.path(), "orch.toml", deploy_toml);
+        self.ok(&["deploy", path.to_str().expect("UTF-8 path")]);
+        dir
+    }
+
+    /// `deployment run DEPLOYMENT ARGS...`; returns the new run's id.
+    pub fn run_deployment(&self, deployment: &str, args: &[&str]) -> String {
+        let mut all = vec!["deployment", "run", deployment];
+        all.extend_from_slice(args);
+        let run = self.json(&all);
+        run["id"]
+            .as_str()
+            .or_else(|| run["run"]["id"].as_str())
+            .unwrap_or_else(|| panic!("no run id in {run:#}"))
+            .to_string()
+    }
+
+    /// Waits (bounded) until some run exists; returns the newest one's id.
+    pub fn wait_for_any_run(&self, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(id) = self.json(&["flow-run", "ls"])[0]["id"].as_str() {
+                return id.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no flow run appeared within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The run's log messages, in order.
+    pub fn log_messages(&self, run: &str) -> Vec<String> {
+        let logs = self.json(&["flow-run", "logs", run]);
+        let lines = logs
+            .as_array()
+            .cloned()
+            .or_else(|| logs["lines"].as_array().cloned())
+            .unwrap_or_default();
+        lines
+            .iter()
+            .map(|line| line["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+/// A deploy file with one deployment `FLOW/NAME` on `pool` whose entrypoint is `argv`.
+pub fn deployment_toml(flow: &str, name: &str, pool: &str, argv: &[&str], extra: &str) -> String {
+    let argv: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "[[deployments]]\nflow = \"{flow}\"\nname = \"{name}\"\nwork_pool = \"{pool}\"\nentrypoint = [{}]\n{extra}\n",
+        argv.join(", ")
+    )
+}
+
+/// Absolute path of a fixture flow program.
+pub fn flow_program(name: &str) -> String {
+    fixtures().join("flows").join(name).display().to_string()
+}
+
+/// A plain HTTP/1.1 GET on the server's port; returns the status code and body.
+pub fn http_get(base_url: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let address = base_url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the server");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("an HTTP status line");
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}

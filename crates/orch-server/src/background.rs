@@ -41,7 +41,11 @@ pub(crate) async fn run(state: AppState) {
 
 async fn sweep(state: &AppState) {
     let config = state.config();
-    match state.store().mark_late_runs(micros_ago(config.late_after)).await {
+    match state
+        .store()
+        .mark_late_runs(micros_ago(config.late_after))
+        .await
+    {
         Ok(late) => {
             for run_id in late {
                 state.events().run_changed(&run_id);
@@ -49,7 +53,11 @@ async fn sweep(state: &AppState) {
         }
         Err(error) => tracing::warn!(%error, "marking late runs failed"),
     }
-    match state.store().reap_orphaned_runs(micros_ago(config.worker_lease)).await {
+    match state
+        .store()
+        .reap_orphaned_runs(micros_ago(config.worker_lease))
+        .await
+    {
         Ok(reaped) => {
             for result in reaped.changed {
                 if let TransitionResult::Accepted(run) = result {

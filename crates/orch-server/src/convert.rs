@@ -34,7 +34,9 @@ pub(crate) fn state_type_from_pb(value: i32) -> Result<StateType, tonic::Status>
         Ok(pb::StateType::Cancelled) => StateType::Cancelled,
         Ok(pb::StateType::Paused) => StateType::Paused,
         Ok(pb::StateType::Unspecified) | Err(_) => {
-            return Err(invalid(format!("state type {value} is not a valid state type")));
+            return Err(invalid(format!(
+                "state type {value} is not a valid state type"
+            )));
         }
     };
     Ok(kind)
@@ -60,7 +62,9 @@ pub(crate) fn json_object(field: &str, text: &str) -> Result<model::JsonObject, 
     }
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(object)) => Ok(object),
-        Ok(other) => Err(invalid(format!("{field} must be a JSON object, got {other}"))),
+        Ok(other) => Err(invalid(format!(
+            "{field} must be a JSON object, got {other}"
+        ))),
         Err(error) => Err(invalid(format!("{field} is not valid JSON: {error}"))),
     }
 }
@@ -140,20 +144,29 @@ fn schedule(schedule: &model::Schedule) -> pb::ScheduleSpec {
 }
 
 /// An API deployment spec -> the core's, with the same checks as a deploy file.
-pub(crate) fn deployment_input(spec: pb::DeploymentSpec) -> Result<orch_store::DeploymentInput, tonic::Status> {
+pub(crate) fn deployment_input(
+    spec: pb::DeploymentSpec,
+) -> Result<orch_store::DeploymentInput, tonic::Status> {
     let label = format!("deployment \"{}/{}\"", spec.flow, spec.name);
     let schedules = spec
         .schedules
         .into_iter()
         .map(|s| {
             Ok(orch_core::ScheduleSpec {
-                parameters: json_object(&format!("{label}: schedule parameters"), &s.parameters_json)?,
+                parameters: json_object(
+                    &format!("{label}: schedule parameters"),
+                    &s.parameters_json,
+                )?,
                 slug: s.slug,
                 cron: s.cron,
                 interval_seconds: s.interval_seconds,
                 anchor: s.anchor,
                 rrule: s.rrule,
-                timezone: if s.timezone.is_empty() { "UTC".into() } else { s.timezone },
+                timezone: if s.timezone.is_empty() {
+                    "UTC".into()
+                } else {
+                    s.timezone
+                },
                 active: s.active,
             })
         })
@@ -172,9 +185,15 @@ pub(crate) fn deployment_input(spec: pb::DeploymentSpec) -> Result<orch_store::D
         schedules,
     };
     if core.flow.is_empty() || core.name.is_empty() || core.work_pool.is_empty() {
-        return Err(invalid(format!("{label}: flow, name and work_pool are required")));
+        return Err(invalid(format!(
+            "{label}: flow, name and work_pool are required"
+        )));
     }
-    if core.entrypoint.first().is_none_or(|program| program.is_empty()) {
+    if core
+        .entrypoint
+        .first()
+        .is_none_or(|program| program.is_empty())
+    {
         return Err(invalid(format!("{label}: entrypoint must name a program")));
     }
     Ok(orch_store::DeploymentInput {

@@ -6,7 +6,9 @@ use orch_store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}. Is another server running? Pick another port with --port or ORCH_PORT")]
+    #[error(
+        "cannot listen on {addr}: {source}. Is another server running? Pick another port with --port or ORCH_PORT"
+    )]
     Bind {
         /// The address.
         addr: String,

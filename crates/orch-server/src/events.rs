@@ -33,9 +33,9 @@ impl Event {
     /// The run the event is about, if any.
     pub fn run_id(&self) -> Option<&str> {
         match self {
-            Event::RunChanged { run_id } | Event::LogsWritten { run_id } | Event::CancelRun { run_id, .. } => {
-                Some(run_id)
-            }
+            Event::RunChanged { run_id }
+            | Event::LogsWritten { run_id }
+            | Event::CancelRun { run_id, .. } => Some(run_id),
             Event::RunsReady { .. } => None,
         }
     }

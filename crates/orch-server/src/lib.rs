@@ -69,7 +69,10 @@ pub async fn serve(
     let addr = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
-        .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
+        .map_err(|source| ServerError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
     let bound = listener.local_addr().map_err(ServerError::Serve)?;
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
     let state = AppState::new(store.clone(), config, stop_receiver);
@@ -77,14 +80,21 @@ pub async fn serve(
     tracing::info!(%bound, database = %store.redacted_url(), "orch server started");
     println!("orch server listening on http://{bound}");
     let app = router(state);
+    // Wake-ups are tiny frames: without TCP_NODELAY they wait ~40 ms for Nagle.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let graceful = async move {
         shutdown.await;
         tracing::info!("shutting down");
         let _ = stop_sender.send(true);
     };
-    let served = axum::serve(listener, app).with_graceful_shutdown(graceful).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(graceful)
+        .await;
     let _ = background.await;
     store.close().await;
     served.map_err(ServerError::Serve)
 }
-

@@ -61,7 +61,10 @@ pub(crate) fn watch_flow_run(
     }
 }
 
-async fn wait_for_run(events: &mut tokio::sync::broadcast::Receiver<crate::events::Event>, run_id: &str) {
+async fn wait_for_run(
+    events: &mut tokio::sync::broadcast::Receiver<crate::events::Event>,
+    run_id: &str,
+) {
     loop {
         match events.recv().await {
             Ok(event) if event.run_id() == Some(run_id) => return,

@@ -50,7 +50,7 @@ impl Store {
             return Ok(run);
         }
         let now = now_micros();
-        let uuid = uuid::Uuid::now_v7();
+        let uuid = uuid::Uuid::new_v4();
         let id = uuid.to_string();
         let parameters = run_parameters(&deployment, overrides);
         let expected_start = scheduled_at.unwrap_or(now);
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn friendly_names_are_adjective_noun() {
-        let name = friendly_name(&uuid::Uuid::now_v7());
+        let name = friendly_name(&uuid::Uuid::new_v4());
         let (adjective, noun) = name.split_once('-').expect("a dash");
         assert!(ADJECTIVES.contains(&adjective));
         assert!(NOUNS.contains(&noun));

@@ -170,9 +170,9 @@ pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// A new time-ordered id.
+/// A new random id (random, so that any 8-character prefix shown in a table is distinctive).
 pub(crate) fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+    uuid::Uuid::new_v4().to_string()
 }
 
 #[cfg(test)]

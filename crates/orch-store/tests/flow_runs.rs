@@ -191,15 +191,20 @@ async fn a_run_is_found_by_id_and_by_an_unambiguous_id_prefix() {
 }
 
 #[tokio::test]
-async fn an_ambiguous_id_prefix_is_refused_listing_the_matches() {
+async fn an_ambiguous_reference_is_refused_listing_the_matches() {
     let store = store().await;
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
-    let first = run_now(&store, &deployment).await;
-    let second = run_now(&store, &deployment).await;
-    let shared = common_prefix_len(&first.id, &second.id);
-    assert!(shared >= 4, "time-ordered ids made together share a prefix");
+    // Friendly names come from 1,024 combinations: two runs soon share one.
+    let mut by_name = std::collections::HashMap::new();
+    let (first, second) = loop {
+        let run = run_now(&store, &deployment).await;
+        if let Some(earlier) = by_name.insert(run.name.clone(), run.clone()) {
+            break (earlier, run);
+        }
+        assert!(by_name.len() < 5_000, "names never repeated");
+    };
 
-    let error = store.flow_run(&first.id[..shared]).await.unwrap_err();
+    let error = store.flow_run(&first.name).await.unwrap_err();
 
     let StoreError::InvalidInput(message) = error else {
         panic!("expected InvalidInput, got {error:?}");

@@ -1,1 +1,91 @@
-//! orch-worker
+//! orch's worker: serves one work pool by claiming its runs, running each
+//! as a subprocess in its own process group, shipping the process's output
+//! as logs, and reporting how it ended.
+//!
+//! Work is pushed, not polled: the worker holds a `Subscribe` stream open and
+//! claims as soon as the server says runs may be ready (with a slow periodic
+//! claim as a fallback). Once started, the worker rides out server restarts:
+//! every call is retried until it goes through, and no log line is dropped.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), orch_worker::WorkerError> {
+//! let config = orch_worker::WorkerConfig::new("http://127.0.0.1:4200", "default");
+//! orch_worker::run(config, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+
+mod client;
+mod error;
+mod events;
+mod logs;
+mod outcome;
+mod output;
+mod process;
+mod registry;
+mod supervisor;
+mod worker;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use error::WorkerError;
+
+/// How a worker connects, which pool it serves and how it paces itself.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The orch server's gRPC address, e.g. `http://127.0.0.1:4200`.
+    pub api_url: String,
+    /// The work pool to take runs from; it must exist.
+    pub pool: String,
+    /// The worker's name; by default `<hostname>-<short random>`.
+    pub name: Option<String>,
+    /// Most runs at once; `None` (or 0) for no limit.
+    pub limit: Option<u32>,
+    /// How often to tell the server the worker is alive. Default 5 s.
+    pub heartbeat_interval: Duration,
+    /// On cancel, how long a run's processes have between SIGTERM and
+    /// SIGKILL. Default 10 s.
+    pub kill_grace: Duration,
+    /// On shutdown, how long running flows may take to finish before they
+    /// are stopped. Default 30 s.
+    pub shutdown_grace: Duration,
+}
+
+impl WorkerConfig {
+    /// A config for serving `pool` through the server at `api_url`, with
+    /// the defaults for everything else.
+    pub fn new(api_url: impl Into<String>, pool: impl Into<String>) -> Self {
+        Self {
+            api_url: api_url.into(),
+            pool: pool.into(),
+            name: None,
+            limit: None,
+            heartbeat_interval: Duration::from_secs(5),
+            kill_grace: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs the worker until `shutdown` resolves, then drains: no more claims,
+/// running flows get `shutdown_grace` to finish, the rest are stopped and
+/// reported Crashed, logs are flushed and the worker deregisters.
+///
+/// Prints `worker NAME (ID) polling pool POOL at API_URL` to stdout once
+/// registered, and `worker NAME shutting down: waiting up to Ns for K
+/// running flow runs` when the drain begins.
+///
+/// # Errors
+///
+/// Only at start-up: the server cannot be reached, the pool does not exist,
+/// or the server refuses the registration. Later outages are waited out.
+pub async fn run(
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    worker::Worker::start(config).await?.run(shutdown).await;
+    Ok(())
+}

@@ -27,7 +27,12 @@ impl DeploymentService for DeploymentApi {
             .into_iter()
             .map(convert::deployment_input)
             .collect::<Result<Vec<_>, Status>>()?;
-        let changes = self.state.store().apply_deployments(&inputs).await.map_err(status)?;
+        let changes = self
+            .state
+            .store()
+            .apply_deployments(&inputs)
+            .await
+            .map_err(status)?;
         let changes = changes
             .into_iter()
             .map(|change| pb::DeploymentChange {
@@ -61,7 +66,10 @@ impl DeploymentService for DeploymentApi {
         }))
     }
 
-    async fn get_deployment(&self, request: Request<pb::GetDeploymentRequest>) -> Result<Response<pb::Deployment>, Status> {
+    async fn get_deployment(
+        &self,
+        request: Request<pb::GetDeploymentRequest>,
+    ) -> Result<Response<pb::Deployment>, Status> {
         let deployment = self
             .state
             .store()
@@ -78,12 +86,19 @@ impl DeploymentService for DeploymentApi {
         let request = request.into_inner();
         let store = self.state.store();
         let deployment = match request.paused {
-            Some(paused) => store.set_deployment_paused(&request.deployment, paused).await,
+            Some(paused) => {
+                store
+                    .set_deployment_paused(&request.deployment, paused)
+                    .await
+            }
             None => store.deployment(&request.deployment).await,
         }
         .map_err(status)?;
         if !deployment.paused {
-            let pool = store.work_pool(&deployment.work_pool, 0).await.map_err(status)?;
+            let pool = store
+                .work_pool(&deployment.work_pool, 0)
+                .await
+                .map_err(status)?;
             self.state.events().runs_ready(Some(&pool.id));
         }
         Ok(Response::new(convert::deployment(&deployment)))
@@ -101,7 +116,10 @@ impl DeploymentService for DeploymentApi {
         Ok(Response::new(pb::DeleteDeploymentResponse {}))
     }
 
-    async fn list_flows(&self, _request: Request<pb::ListFlowsRequest>) -> Result<Response<pb::ListFlowsResponse>, Status> {
+    async fn list_flows(
+        &self,
+        _request: Request<pb::ListFlowsRequest>,
+    ) -> Result<Response<pb::ListFlowsResponse>, Status> {
         let flows = self.state.store().list_flows().await.map_err(status)?;
         Ok(Response::new(pb::ListFlowsResponse {
             flows: flows
@@ -116,7 +134,10 @@ impl DeploymentService for DeploymentApi {
         }))
     }
 
-    async fn run_deployment(&self, request: Request<pb::RunDeploymentRequest>) -> Result<Response<pb::FlowRun>, Status> {
+    async fn run_deployment(
+        &self,
+        request: Request<pb::RunDeploymentRequest>,
+    ) -> Result<Response<pb::FlowRun>, Status> {
         let request = request.into_inner();
         let overrides = convert::json_object("parameters", &request.parameters_json)?;
         let run = self

@@ -39,7 +39,10 @@ fn state_filter(text: &str) -> Result<(Option<StateType>, Option<String>), Statu
                 orch_core::names::AWAITING_RETRY,
                 orch_core::names::RETRYING,
             ]);
-            Err(invalid(format!("unknown state \"{text}\": use one of {}", valid.join(", "))))
+            Err(invalid(format!(
+                "unknown state \"{text}\": use one of {}",
+                valid.join(", ")
+            )))
         }
     }
 }
@@ -50,7 +53,8 @@ impl FlowRunApi {
         let events = self.state.events();
         events.run_changed(&run.id);
         let frees_or_readies = run.state.kind.is_terminal()
-            || (run.state.kind == StateType::Scheduled && run.expected_start <= orch_store::now_micros());
+            || (run.state.kind == StateType::Scheduled
+                && run.expected_start <= orch_store::now_micros());
         if frees_or_readies {
             events.runs_ready(run.work_pool_id.as_deref());
         }
@@ -71,7 +75,13 @@ impl FlowRunService for FlowRunApi {
         let deployment_id = if request.deployment.is_empty() {
             None
         } else {
-            Some(store.deployment(&request.deployment).await.map_err(status)?.id)
+            Some(
+                store
+                    .deployment(&request.deployment)
+                    .await
+                    .map_err(status)?
+                    .id,
+            )
         };
         let filter = FlowRunFilter {
             state_type,
@@ -87,9 +97,15 @@ impl FlowRunService for FlowRunApi {
         }))
     }
 
-    async fn get_flow_run(&self, request: Request<pb::GetFlowRunRequest>) -> Result<Response<pb::FlowRunDetail>, Status> {
+    async fn get_flow_run(
+        &self,
+        request: Request<pb::GetFlowRunRequest>,
+    ) -> Result<Response<pb::FlowRunDetail>, Status> {
         let store = self.state.store();
-        let run = store.flow_run(&request.into_inner().flow_run).await.map_err(status)?;
+        let run = store
+            .flow_run(&request.into_inner().flow_run)
+            .await
+            .map_err(status)?;
         let history = store.flow_run_history(&run.id).await.map_err(status)?;
         Ok(Response::new(pb::FlowRunDetail {
             run: Some(convert::flow_run(&run)),
@@ -122,7 +138,9 @@ impl FlowRunService for FlowRunApi {
                 self.announce(run);
                 (pb::TransitionOutcome::Accepted, String::new())
             }
-            TransitionResult::Rejected { reason, .. } => (pb::TransitionOutcome::Rejected, reason.clone()),
+            TransitionResult::Rejected { reason, .. } => {
+                (pb::TransitionOutcome::Rejected, reason.clone())
+            }
         };
         Ok(Response::new(pb::SetFlowRunStateResponse {
             outcome: outcome as i32,
@@ -131,9 +149,15 @@ impl FlowRunService for FlowRunApi {
         }))
     }
 
-    async fn cancel_flow_run(&self, request: Request<pb::CancelFlowRunRequest>) -> Result<Response<pb::FlowRun>, Status> {
+    async fn cancel_flow_run(
+        &self,
+        request: Request<pb::CancelFlowRunRequest>,
+    ) -> Result<Response<pb::FlowRun>, Status> {
         let store = self.state.store();
-        let run = store.flow_run(&request.into_inner().flow_run).await.map_err(status)?;
+        let run = store
+            .flow_run(&request.into_inner().flow_run)
+            .await
+            .map_err(status)?;
         let (run, worker) = store.cancel_flow_run(&run.id).await.map_err(status)?;
         self.announce(&run);
         if let Some(worker_id) = worker {
@@ -145,7 +169,10 @@ impl FlowRunService for FlowRunApi {
         Ok(Response::new(convert::flow_run(&run)))
     }
 
-    async fn write_logs(&self, request: Request<pb::WriteLogsRequest>) -> Result<Response<pb::WriteLogsResponse>, Status> {
+    async fn write_logs(
+        &self,
+        request: Request<pb::WriteLogsRequest>,
+    ) -> Result<Response<pb::WriteLogsResponse>, Status> {
         let lines: Vec<model::LogLine> = request
             .into_inner()
             .lines
@@ -162,17 +189,27 @@ impl FlowRunService for FlowRunApi {
                 task_run_id: line.task_run_id,
             })
             .collect();
-        let stored = self.state.store().write_logs(&lines).await.map_err(status)?;
+        let stored = self
+            .state
+            .store()
+            .write_logs(&lines)
+            .await
+            .map_err(status)?;
         let runs: BTreeSet<&str> = lines.iter().map(|l| l.flow_run_id.as_str()).collect();
         for run_id in runs {
             self.state.events().publish(Event::LogsWritten {
                 run_id: run_id.to_string(),
             });
         }
-        Ok(Response::new(pb::WriteLogsResponse { stored: stored as u32 }))
+        Ok(Response::new(pb::WriteLogsResponse {
+            stored: stored as u32,
+        }))
     }
 
-    async fn read_logs(&self, request: Request<pb::ReadLogsRequest>) -> Result<Response<pb::ReadLogsResponse>, Status> {
+    async fn read_logs(
+        &self,
+        request: Request<pb::ReadLogsRequest>,
+    ) -> Result<Response<pb::ReadLogsResponse>, Status> {
         let request = request.into_inner();
         let store = self.state.store();
         let run = store.flow_run(&request.flow_run).await.map_err(status)?;
@@ -192,7 +229,12 @@ impl FlowRunService for FlowRunApi {
         request: Request<pb::WatchFlowRunRequest>,
     ) -> Result<Response<Self::WatchFlowRunStream>, Status> {
         let request = request.into_inner();
-        let run = self.state.store().flow_run(&request.flow_run).await.map_err(status)?;
+        let run = self
+            .state
+            .store()
+            .flow_run(&request.flow_run)
+            .await
+            .map_err(status)?;
         let stream = watch_flow_run(self.state.clone(), run.id, request.after_log_id);
         Ok(Response::new(Box::pin(stream)))
     }
@@ -204,7 +246,10 @@ mod tests {
 
     #[test]
     fn state_filters_accept_types_and_names() {
-        assert_eq!(state_filter("running").unwrap(), (Some(StateType::Running), None));
+        assert_eq!(
+            state_filter("running").unwrap(),
+            (Some(StateType::Running), None)
+        );
         assert_eq!(
             state_filter("late").unwrap(),
             (Some(StateType::Scheduled), Some("late".to_string()))

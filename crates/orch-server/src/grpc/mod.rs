@@ -7,18 +7,28 @@ mod work_pools;
 mod workers;
 
 use orch_proto::v1::{
-    deployment_service_server::DeploymentServiceServer, flow_run_service_server::FlowRunServiceServer,
-    server_service_server::ServerServiceServer, work_pool_service_server::WorkPoolServiceServer,
-    worker_service_server::WorkerServiceServer,
+    deployment_service_server::DeploymentServiceServer,
+    flow_run_service_server::FlowRunServiceServer, server_service_server::ServerServiceServer,
+    work_pool_service_server::WorkPoolServiceServer, worker_service_server::WorkerServiceServer,
 };
 
 use crate::state::AppState;
 
 /// All services, routed by gRPC path.
 pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
-    tonic::service::Routes::new(WorkPoolServiceServer::new(work_pools::WorkPoolApi { state: state.clone() }))
-        .add_service(DeploymentServiceServer::new(deployments::DeploymentApi { state: state.clone() }))
-        .add_service(FlowRunServiceServer::new(flow_runs::FlowRunApi { state: state.clone() }))
-        .add_service(WorkerServiceServer::new(workers::WorkerApi { state: state.clone() }))
-        .add_service(ServerServiceServer::new(server_status::ServerApi { state: state.clone() }))
+    tonic::service::Routes::new(WorkPoolServiceServer::new(work_pools::WorkPoolApi {
+        state: state.clone(),
+    }))
+    .add_service(DeploymentServiceServer::new(deployments::DeploymentApi {
+        state: state.clone(),
+    }))
+    .add_service(FlowRunServiceServer::new(flow_runs::FlowRunApi {
+        state: state.clone(),
+    }))
+    .add_service(WorkerServiceServer::new(workers::WorkerApi {
+        state: state.clone(),
+    }))
+    .add_service(ServerServiceServer::new(server_status::ServerApi {
+        state: state.clone(),
+    }))
 }

@@ -15,7 +15,10 @@ pub struct ServerApi {
 
 #[tonic::async_trait]
 impl ServerService for ServerApi {
-    async fn get_status(&self, _request: Request<pb::GetStatusRequest>) -> Result<Response<pb::ServerStatus>, Status> {
+    async fn get_status(
+        &self,
+        _request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::ServerStatus>, Status> {
         let store = self.state.store();
         let workers_online = store
             .count_workers_online(self.state.online_since())

@@ -17,13 +17,25 @@ pub struct WorkPoolApi {
 
 #[tonic::async_trait]
 impl WorkPoolService for WorkPoolApi {
-    async fn create_work_pool(&self, request: Request<pb::CreateWorkPoolRequest>) -> Result<Response<pb::WorkPool>, Status> {
+    async fn create_work_pool(
+        &self,
+        request: Request<pb::CreateWorkPoolRequest>,
+    ) -> Result<Response<pb::WorkPool>, Status> {
         let request = request.into_inner();
-        let pool_type = if request.r#type.is_empty() { "process" } else { &request.r#type };
+        let pool_type = if request.r#type.is_empty() {
+            "process"
+        } else {
+            &request.r#type
+        };
         let pool = self
             .state
             .store()
-            .create_work_pool(&request.name, pool_type, &request.description, request.concurrency_limit)
+            .create_work_pool(
+                &request.name,
+                pool_type,
+                &request.description,
+                request.concurrency_limit,
+            )
             .await
             .map_err(status)?;
         Ok(Response::new(convert::work_pool(&pool)))
@@ -44,7 +56,10 @@ impl WorkPoolService for WorkPoolApi {
         }))
     }
 
-    async fn get_work_pool(&self, request: Request<pb::GetWorkPoolRequest>) -> Result<Response<pb::WorkPool>, Status> {
+    async fn get_work_pool(
+        &self,
+        request: Request<pb::GetWorkPoolRequest>,
+    ) -> Result<Response<pb::WorkPool>, Status> {
         let pool = self
             .state
             .store()
@@ -54,7 +69,10 @@ impl WorkPoolService for WorkPoolApi {
         Ok(Response::new(convert::work_pool(&pool)))
     }
 
-    async fn update_work_pool(&self, request: Request<pb::UpdateWorkPoolRequest>) -> Result<Response<pb::WorkPool>, Status> {
+    async fn update_work_pool(
+        &self,
+        request: Request<pb::UpdateWorkPoolRequest>,
+    ) -> Result<Response<pb::WorkPool>, Status> {
         let request = request.into_inner();
         if request.clear_concurrency_limit && request.concurrency_limit.is_some() {
             return Err(invalid("set a concurrency limit or clear it, not both"));
@@ -68,7 +86,10 @@ impl WorkPoolService for WorkPoolApi {
             },
         };
         let store = self.state.store();
-        store.update_work_pool(&request.name, update).await.map_err(status)?;
+        store
+            .update_work_pool(&request.name, update)
+            .await
+            .map_err(status)?;
         let pool = store
             .work_pool(&request.name, self.state.online_since())
             .await

@@ -32,7 +32,10 @@ fn wake() -> pb::WorkerEvent {
 
 #[tonic::async_trait]
 impl WorkerService for WorkerApi {
-    async fn register_worker(&self, request: Request<pb::RegisterWorkerRequest>) -> Result<Response<pb::Worker>, Status> {
+    async fn register_worker(
+        &self,
+        request: Request<pb::RegisterWorkerRequest>,
+    ) -> Result<Response<pb::Worker>, Status> {
         let request = request.into_inner();
         if request.name.trim().is_empty() {
             return Err(invalid("a worker needs a name"));
@@ -50,12 +53,23 @@ impl WorkerService for WorkerApi {
             .await
             .map_err(status)?;
         tracing::info!(worker = %worker.name, pool = %worker.work_pool, "worker registered");
-        Ok(Response::new(convert::worker(&worker, self.state.online_since())))
+        Ok(Response::new(convert::worker(
+            &worker,
+            self.state.online_since(),
+        )))
     }
 
-    async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Result<Response<pb::HeartbeatResponse>, Status> {
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let request = request.into_inner();
-        let cancels = self.state.store().heartbeat(&request.worker_id).await.map_err(status)?;
+        let cancels = self
+            .state
+            .store()
+            .heartbeat(&request.worker_id)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::HeartbeatResponse {
             cancel_flow_run_ids: cancels,
         }))
@@ -63,9 +77,17 @@ impl WorkerService for WorkerApi {
 
     type SubscribeStream = WorkerEventStream;
 
-    async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
         let worker_id = request.into_inner().worker_id;
-        let worker = self.state.store().worker(&worker_id).await.map_err(status)?;
+        let worker = self
+            .state
+            .store()
+            .worker(&worker_id)
+            .await
+            .map_err(status)?;
         let state = self.state.clone();
         let stream = async_stream::stream! {
             let mut events = state.events().subscribe();
@@ -94,7 +116,10 @@ impl WorkerService for WorkerApi {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn claim_runs(&self, request: Request<pb::ClaimRunsRequest>) -> Result<Response<pb::ClaimRunsResponse>, Status> {
+    async fn claim_runs(
+        &self,
+        request: Request<pb::ClaimRunsRequest>,
+    ) -> Result<Response<pb::ClaimRunsResponse>, Status> {
         let request = request.into_inner();
         let claimed = self
             .state
@@ -117,17 +142,26 @@ impl WorkerService for WorkerApi {
         Ok(Response::new(pb::ClaimRunsResponse { runs }))
     }
 
-    async fn list_workers(&self, request: Request<pb::ListWorkersRequest>) -> Result<Response<pb::ListWorkersResponse>, Status> {
+    async fn list_workers(
+        &self,
+        request: Request<pb::ListWorkersRequest>,
+    ) -> Result<Response<pb::ListWorkersResponse>, Status> {
         let pool = request.into_inner().work_pool;
         let workers = self
             .state
             .store()
-            .list_workers(Some(pool.as_str()).filter(|p| !p.is_empty()), micros_ago(LIST_WINDOW))
+            .list_workers(
+                Some(pool.as_str()).filter(|p| !p.is_empty()),
+                micros_ago(LIST_WINDOW),
+            )
             .await
             .map_err(status)?;
         let online_since = self.state.online_since();
         Ok(Response::new(pb::ListWorkersResponse {
-            workers: workers.iter().map(|w| convert::worker(w, online_since)).collect(),
+            workers: workers
+                .iter()
+                .map(|w| convert::worker(w, online_since))
+                .collect(),
         }))
     }
 

@@ -1,0 +1,367 @@
+//! The command line: every command, argument and its help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Format;
+use crate::reference::DeploymentRef;
+
+/// orch: a workflow orchestrator. Deploy flows, run them on workers, and watch them.
+#[derive(Debug, Parser)]
+#[command(name = "orch", version, propagate_version = true)]
+pub struct Cli {
+    /// URL of the orch server [env: ORCH_API_URL; config file: api_url; default: http://127.0.0.1:4200]
+    #[arg(long, global = true, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The command groups.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the orch server, or ask a running one how it is
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// Run a worker that executes the flow runs of a work pool, or list workers
+    #[command(subcommand)]
+    Worker(WorkerCommand),
+    /// Create and manage work pools
+    #[command(subcommand)]
+    WorkPool(WorkPoolCommand),
+    /// Create or update the deployments declared in a deploy file
+    Deploy(DeployArgs),
+    /// List, inspect, pause, resume, delete and run deployments
+    #[command(subcommand)]
+    Deployment(DeploymentCommand),
+    /// List flows
+    #[command(subcommand)]
+    Flow(FlowCommand),
+    /// List, inspect and cancel flow runs, and read their logs
+    #[command(subcommand)]
+    FlowRun(FlowRunCommand),
+    /// Show the effective settings
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `--output`, on every read command.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// Output format
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+/// `orch server ...`
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Start the server (gRPC API, JSON API and dashboard on one port) until Ctrl-C or SIGTERM
+    Start(ServerStartArgs),
+    /// Show whether the server is up, its version, database, uptime and workers online
+    Status(OutputArgs),
+}
+
+/// `orch server start`
+#[derive(Debug, Args)]
+pub struct ServerStartArgs {
+    /// Interface to listen on [env: ORCH_HOST; config file: host; default: 127.0.0.1]
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Port to listen on; 0 picks a free one [env: ORCH_PORT; config file: port; default: 4200]
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Database: sqlite://PATH or postgres://... [env: ORCH_DATABASE_URL; config file:
+    /// database_url; default: sqlite://$ORCH_HOME/orch.db]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// A scheduled run not started this many seconds after its expected start is Late
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "ORCH_LATE_AFTER_SECONDS",
+        default_value_t = 15
+    )]
+    pub late_after_seconds: u64,
+    /// A worker silent for this many seconds is offline and its runs' leases expire
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "ORCH_WORKER_LEASE_SECONDS",
+        default_value_t = 30
+    )]
+    pub worker_lease_seconds: u64,
+}
+
+/// `orch worker ...`
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Start a worker that claims and executes the flow runs of a work pool until Ctrl-C or
+    /// SIGTERM
+    Start(WorkerStartArgs),
+    /// List workers
+    Ls(WorkerListArgs),
+}
+
+/// `orch worker start`
+#[derive(Debug, Args)]
+pub struct WorkerStartArgs {
+    /// Work pool to take runs from
+    #[arg(long, value_name = "NAME")]
+    pub pool: String,
+    /// Name of this worker (default: generated from the host name)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Most runs to execute at once (default: unlimited)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// Seconds between heartbeats (keep well under the server's --worker-lease-seconds)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 5.0,
+        env = "ORCH_WORKER_HEARTBEAT_SECONDS"
+    )]
+    pub heartbeat_seconds: f64,
+    /// On cancel, seconds between SIGTERM and SIGKILL to the run's process group
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub kill_grace_seconds: f64,
+    /// On SIGTERM to the worker, seconds running flows may take to finish
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub shutdown_grace_seconds: f64,
+}
+
+/// `orch worker ls`
+#[derive(Debug, Args)]
+pub struct WorkerListArgs {
+    /// Only workers of this work pool
+    #[arg(long, value_name = "NAME")]
+    pub pool: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `orch work-pool ...`
+#[derive(Debug, Subcommand)]
+pub enum WorkPoolCommand {
+    /// Create a work pool
+    Create(WorkPoolCreateArgs),
+    /// List work pools
+    Ls(OutputArgs),
+    /// Show a work pool
+    Inspect {
+        /// Work pool name
+        name: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Stop handing out the pool's runs (running ones go on)
+    Pause {
+        /// Work pool name
+        name: String,
+    },
+    /// Hand out the pool's runs again
+    Resume {
+        /// Work pool name
+        name: String,
+    },
+    /// Delete a work pool
+    Delete {
+        /// Work pool name
+        name: String,
+    },
+    /// Limit how many runs are Pending or Running in the pool at once
+    SetConcurrencyLimit {
+        /// Work pool name
+        name: String,
+        /// Most runs at once
+        #[arg(value_parser = clap::value_parser!(i64).range(0..))]
+        limit: i64,
+    },
+    /// Remove the pool's concurrency limit
+    ClearConcurrencyLimit {
+        /// Work pool name
+        name: String,
+    },
+}
+
+/// `orch work-pool create`
+#[derive(Debug, Args)]
+pub struct WorkPoolCreateArgs {
+    /// Work pool name
+    pub name: String,
+    /// Kind of worker that serves the pool
+    #[arg(long = "type", value_name = "TYPE", default_value = "process")]
+    pub pool_type: String,
+    /// Most runs Pending or Running in the pool at once (default: unlimited)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+    pub concurrency_limit: Option<i64>,
+    /// What the pool is for
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub description: String,
+}
+
+/// `orch deploy`
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Deploy file declaring flows and deployments
+    #[arg(value_name = "FILE", default_value = "deploy/orch.toml")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `orch deployment ...`
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCommand {
+    /// List deployments
+    Ls {
+        /// Only deployments of this flow
+        #[arg(long, value_name = "FLOW")]
+        flow: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Show a deployment and its schedules
+    Inspect {
+        /// Deployment as FLOW/NAME
+        deployment: DeploymentRef,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Stop the deployment's schedules from creating runs
+    Pause {
+        /// Deployment as FLOW/NAME
+        deployment: DeploymentRef,
+    },
+    /// Let the deployment's schedules create runs again
+    Resume {
+        /// Deployment as FLOW/NAME
+        deployment: DeploymentRef,
+    },
+    /// Delete a deployment
+    Delete {
+        /// Deployment as FLOW/NAME
+        deployment: DeploymentRef,
+    },
+    /// Create a flow run of a deployment now
+    Run(DeploymentRunArgs),
+}
+
+/// `orch deployment run`
+#[derive(Debug, Args)]
+pub struct DeploymentRunArgs {
+    /// Deployment as FLOW/NAME
+    pub deployment: DeploymentRef,
+    /// Set a parameter as KEY=VALUE; VALUE is read as JSON when it parses (n=3, ok=true,
+    /// tags='["a"]'), else as a string (day=2024-01-01). Repeatable; the last one wins, and
+    /// each wins over --params
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Parameters as a JSON object, e.g. '{"n": 3}'; merged over the deployment's defaults
+    #[arg(long = "params", value_name = "JSON")]
+    pub params_json: Option<String>,
+    /// Follow the run's states and logs until it ends; exit 0 only if it Completed
+    #[arg(long)]
+    pub watch: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `orch flow ...`
+#[derive(Debug, Subcommand)]
+pub enum FlowCommand {
+    /// List flows
+    Ls(OutputArgs),
+}
+
+/// `orch flow-run ...`
+#[derive(Debug, Subcommand)]
+pub enum FlowRunCommand {
+    /// List flow runs, newest first
+    Ls(FlowRunListArgs),
+    /// Show every field of a flow run and its state history
+    Inspect {
+        /// Flow run id, or an unambiguous prefix of one
+        id: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Print a flow run's logs
+    Logs {
+        /// Flow run id, or an unambiguous prefix of one
+        id: String,
+        /// Keep printing new lines until the run ends
+        #[arg(long, short = 'f')]
+        follow: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Cancel a flow run (a running one is stopped by its worker)
+    Cancel {
+        /// Flow run id, or an unambiguous prefix of one
+        id: String,
+    },
+}
+
+/// `orch flow-run ls`
+#[derive(Debug, Args)]
+pub struct FlowRunListArgs {
+    /// Only runs in this state: a type (running, failed, ...) or a name (late, ...)
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// Only runs of this flow
+    #[arg(long, value_name = "FLOW")]
+    pub flow: Option<String>,
+    /// Only runs of this deployment, as FLOW/NAME
+    #[arg(long, value_name = "FLOW/NAME")]
+    pub deployment: Option<DeploymentRef>,
+    /// Only runs in this work pool
+    #[arg(long, value_name = "NAME")]
+    pub work_pool: Option<String>,
+    /// Most runs to list (default: the server's, 50)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `orch config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show each setting, its value, and where it came from (flag, env, config file, default)
+    View(OutputArgs),
+}
+
+impl Command {
+    /// Whether the command runs a long-lived process (server or worker), which logs at
+    /// `info` by default; client commands log only warnings.
+    pub fn is_long_running(&self) -> bool {
+        matches!(
+            self,
+            Self::Server(ServerCommand::Start(_)) | Self::Worker(WorkerCommand::Start(_))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_deployment_without_a_slash_is_rejected_by_the_parser() {
+        let error = Cli::try_parse_from(["orch", "deployment", "run", "nope"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.to_string().contains("expected FLOW/NAME"), "{error}");
+    }
+}

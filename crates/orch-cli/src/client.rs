@@ -1,0 +1,195 @@
+//! The connection to the orch server and how its errors read.
+
+use std::time::Duration;
+
+use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
+use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
+use orch_proto::v1::server_service_client::ServerServiceClient;
+use orch_proto::v1::work_pool_service_client::WorkPoolServiceClient;
+use orch_proto::v1::worker_service_client::WorkerServiceClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::error::usage;
+
+/// How long to wait for the server to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The server could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot reach the orch server at {url}: {cause}. Start it with 'orch server start' or set --api-url / ORCH_API_URL"
+)]
+pub struct Unreachable {
+    /// The API URL tried.
+    pub url: String,
+    /// A short cause, e.g. `connection refused`.
+    pub cause: String,
+}
+
+/// A connected client of the orch API.
+#[derive(Debug, Clone)]
+pub struct Api {
+    channel: Channel,
+    url: String,
+}
+
+impl Api {
+    /// Connects to the server at `url` (`http://` is assumed when no scheme is given).
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let url = normalize_url(url);
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|_| {
+                usage(format!(
+                    "invalid API URL {url:?}: expected e.g. {}",
+                    crate::config::DEFAULT_API_URL
+                ))
+            })?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        let channel = endpoint.connect().await.map_err(|error| Unreachable {
+            url: url.clone(),
+            cause: short_cause(&error),
+        })?;
+        Ok(Self { channel, url })
+    }
+
+    /// The URL it is connected to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Flows, deployments and starting runs.
+    pub fn deployments(&self) -> DeploymentServiceClient<Channel> {
+        DeploymentServiceClient::new(self.channel.clone())
+    }
+
+    /// Flow runs and their logs.
+    pub fn flow_runs(&self) -> FlowRunServiceClient<Channel> {
+        FlowRunServiceClient::new(self.channel.clone())
+    }
+
+    /// The server itself.
+    pub fn server(&self) -> ServerServiceClient<Channel> {
+        ServerServiceClient::new(self.channel.clone())
+    }
+
+    /// Work pools.
+    pub fn work_pools(&self) -> WorkPoolServiceClient<Channel> {
+        WorkPoolServiceClient::new(self.channel.clone())
+    }
+
+    /// Workers.
+    pub fn workers(&self) -> WorkerServiceClient<Channel> {
+        WorkerServiceClient::new(self.channel.clone())
+    }
+
+    /// The error to report for a failed call: the server's own message, or
+    /// [`Unreachable`] when the server cannot be reached.
+    pub fn error(&self, status: Status) -> anyhow::Error {
+        if status.code() == Code::Unavailable {
+            return Unreachable {
+                url: self.url.clone(),
+                cause: short_status_cause(&status),
+            }
+            .into();
+        }
+        let message = status.message().trim();
+        if message.is_empty() {
+            anyhow::anyhow!("the server answered: {}", status.code().description())
+        } else {
+            anyhow::anyhow!("{message}")
+        }
+    }
+}
+
+/// Turns a call's result into its reply or a reportable error: `.await.reply(&api)?`.
+pub trait Reply<T> {
+    /// The reply's message, or [`Api::error`].
+    fn reply(self, api: &Api) -> anyhow::Result<T>;
+}
+
+impl<T> Reply<T> for Result<tonic::Response<T>, Status> {
+    fn reply(self, api: &Api) -> anyhow::Result<T> {
+        self.map(tonic::Response::into_inner)
+            .map_err(|status| api.error(status))
+    }
+}
+
+/// `url` with `http://` in front when it has no scheme, and no trailing slash.
+pub fn normalize_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    }
+}
+
+/// The innermost cause of `error`, e.g. `connection refused`.
+fn short_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    tidy_cause(&innermost.to_string())
+}
+
+/// The cause of an `Unavailable` status: its source's, else its message.
+fn short_status_cause(status: &Status) -> String {
+    match std::error::Error::source(status) {
+        Some(source) => short_cause(source),
+        None if status.message().trim().is_empty() => "the server is unavailable".to_owned(),
+        None => tidy_cause(status.message()),
+    }
+}
+
+/// Lower-cases the first letter and drops an OS error number: `Connection refused (os
+/// error 111)` becomes `connection refused`.
+fn tidy_cause(cause: &str) -> String {
+    let cause = match cause.find(" (os error ") {
+        Some(index) => &cause[..index],
+        None => cause,
+    };
+    let cause = cause.trim().trim_end_matches('.');
+    let mut chars = cause.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => "unknown error".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_a_scheme_and_lose_a_trailing_slash() {
+        assert_eq!(normalize_url("127.0.0.1:4200"), "http://127.0.0.1:4200");
+        assert_eq!(normalize_url("http://h:1/"), "http://h:1");
+        assert_eq!(normalize_url("https://h"), "https://h");
+    }
+
+    #[test]
+    fn causes_are_short_and_lower_case() {
+        assert_eq!(
+            tidy_cause("Connection refused (os error 111)"),
+            "connection refused"
+        );
+        assert_eq!(tidy_cause("tcp connect error."), "tcp connect error");
+        assert_eq!(tidy_cause(""), "unknown error");
+    }
+
+    #[test]
+    fn unreachable_reads_as_one_actionable_line() {
+        let error = Unreachable {
+            url: "http://127.0.0.1:1".to_owned(),
+            cause: "connection refused".to_owned(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "cannot reach the orch server at http://127.0.0.1:1: connection refused. \
+             Start it with 'orch server start' or set --api-url / ORCH_API_URL"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! `orch deploy [FILE]`: applies the deployments a deploy file declares.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use orch_proto::v1 as proto;
+
+use super::Context;
+use crate::cli::DeployArgs;
+use crate::client::{Api, Reply};
+use crate::output::{self, Format};
+use crate::views::deploy::{self as view, DeployReportView, DeploymentChangeView};
+
+/// Parses the file, then creates or updates its flows and deployments on the server.
+pub async fn run(context: &Context, args: DeployArgs) -> anyhow::Result<()> {
+    let file = args.file.display().to_string();
+    let text = read_deploy_file(&args.file)?;
+    let specs = orch_core::parse_deploy_file(&file, &text)
+        // The message already reads `FILE:LINE:COLUMN: what is wrong`.
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    if specs.is_empty() {
+        anyhow::bail!("{file} declares no deployments");
+    }
+    let base_dir = base_dir(&args.file)?;
+    let request = proto::ApplyDeploymentsRequest {
+        deployments: specs.iter().map(|spec| to_proto(spec, &base_dir)).collect(),
+    };
+
+    let api = context.connect().await?;
+    let reply = api
+        .deployments()
+        .apply_deployments(request)
+        .await
+        .reply(&api)?;
+    let mut changes: Vec<DeploymentChangeView> = reply
+        .changes
+        .iter()
+        .map(DeploymentChangeView::from)
+        .collect();
+    for spec in specs.iter().filter(|spec| spec.paused) {
+        pause_if_running(&api, spec, &mut changes).await?;
+    }
+
+    let report = DeployReportView::new(&file, changes);
+    match args.output.output {
+        Format::Table => view::print(&report)?,
+        Format::Json => output::print_json(&report)?,
+    }
+    Ok(())
+}
+
+/// The file's text, with a hint when the default file is missing.
+fn read_deploy_file(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            anyhow::anyhow!(
+                "cannot read {}: no such file. Declare deployments there, or pass the deploy \
+                 file: orch deploy PATH",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot read {}: {error}", path.display())
+        }
+    })
+}
+
+/// The absolute folder of the deploy file, which relative entrypoints are resolved against.
+fn base_dir(file: &Path) -> anyhow::Result<PathBuf> {
+    let canonical = std::fs::canonicalize(file)
+        .with_context(|| format!("cannot resolve the folder of {}", file.display()))?;
+    Ok(canonical
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf))
+}
+
+/// The wire form of a declared deployment.
+fn to_proto(spec: &orch_core::DeploymentSpec, base_dir: &Path) -> proto::DeploymentSpec {
+    proto::DeploymentSpec {
+        flow: spec.flow.clone(),
+        name: spec.name.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        work_pool: spec.work_pool.clone(),
+        parameters_json: serde_json::Value::Object(spec.parameters.clone()).to_string(),
+        tags: spec.tags.clone(),
+        description: spec.description.clone(),
+        retries: spec.retries,
+        retry_delay_seconds: spec.retry_delay_seconds,
+        schedules: spec
+            .schedules
+            .iter()
+            .map(|schedule| proto::ScheduleSpec {
+                slug: schedule.slug.clone(),
+                cron: schedule.cron.clone(),
+                interval_seconds: schedule.interval_seconds,
+                anchor: schedule.anchor.clone(),
+                rrule: schedule.rrule.clone(),
+                timezone: schedule.timezone.clone(),
+                active: schedule.active,
+                parameters_json: serde_json::Value::Object(schedule.parameters.clone()).to_string(),
+            })
+            .collect(),
+        base_dir: base_dir.display().to_string(),
+    }
+}
+
+/// Pauses a deployment the file declares `paused = true` unless it already is, and
+/// records that in its change. (The apply request has no `paused` field; a deployment
+/// paused by hand stays paused when the file does not say so.)
+async fn pause_if_running(
+    api: &Api,
+    spec: &orch_core::DeploymentSpec,
+    changes: &mut [DeploymentChangeView],
+) -> anyhow::Result<()> {
+    let reference = format!("{}/{}", spec.flow, spec.name);
+    let current = api
+        .deployments()
+        .get_deployment(proto::GetDeploymentRequest {
+            deployment: reference.clone(),
+        })
+        .await
+        .reply(api)?;
+    if current.paused {
+        return Ok(());
+    }
+    api.deployments()
+        .update_deployment(proto::UpdateDeploymentRequest {
+            deployment: reference.clone(),
+            paused: Some(true),
+        })
+        .await
+        .reply(api)?;
+    if let Some(change) = changes
+        .iter_mut()
+        .find(|change| change.deployment == reference)
+    {
+        change.add_changed_field("paused");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_dir_is_the_absolute_folder_of_the_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let file = folder.path().join("orch.toml");
+        std::fs::write(&file, "").unwrap();
+        let expected = std::fs::canonicalize(folder.path()).unwrap();
+        assert_eq!(base_dir(&file).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_missing_file_says_how_to_pass_one() {
+        let error = read_deploy_file(Path::new("nowhere/orch.toml")).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("cannot read nowhere/orch.toml: no such file"),
+            "{message}"
+        );
+        assert!(message.contains("orch deploy PATH"), "{message}");
+    }
+}

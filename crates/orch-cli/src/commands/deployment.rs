@@ -1,0 +1,160 @@
+//! `orch deployment ...`, including `run` (with `--watch`).
+
+use orch_proto::v1 as proto;
+
+use super::Context;
+use crate::cli::{DeploymentCommand, DeploymentRunArgs};
+use crate::client::{Api, Reply};
+use crate::error::usage;
+use crate::outln;
+use crate::output::{self, Format, time};
+use crate::reference::DeploymentRef;
+use crate::views::deployment::{self as view, DeploymentView};
+use crate::views::flow_run::FlowRunView;
+use crate::watch::{self, Show, WatchEvent};
+
+/// Runs an `orch deployment` command.
+pub async fn run(context: &Context, command: DeploymentCommand) -> anyhow::Result<()> {
+    match command {
+        DeploymentCommand::Ls { flow, output } => {
+            let api = context.connect().await?;
+            let request = proto::ListDeploymentsRequest {
+                flow: flow.unwrap_or_default(),
+            };
+            let reply = api
+                .deployments()
+                .list_deployments(request)
+                .await
+                .reply(&api)?;
+            let deployments: Vec<DeploymentView> =
+                reply.deployments.iter().map(DeploymentView::from).collect();
+            match output.output {
+                Format::Table => view::print_table(&deployments)?,
+                Format::Json => output::print_json(&deployments)?,
+            }
+            Ok(())
+        }
+        DeploymentCommand::Inspect { deployment, output } => {
+            let api = context.connect().await?;
+            let request = proto::GetDeploymentRequest {
+                deployment: deployment.to_string(),
+            };
+            let deployment = api
+                .deployments()
+                .get_deployment(request)
+                .await
+                .reply(&api)?;
+            let deployment = DeploymentView::from(&deployment);
+            match output.output {
+                Format::Table => view::print_detail(&deployment)?,
+                Format::Json => output::print_json(&deployment)?,
+            }
+            Ok(())
+        }
+        DeploymentCommand::Pause { deployment } => {
+            let api = context.connect().await?;
+            let updated = set_paused(&api, &deployment, true).await?;
+            outln!(
+                "Paused deployment {}: its schedules create no runs until it is resumed",
+                updated.reference
+            )?;
+            Ok(())
+        }
+        DeploymentCommand::Resume { deployment } => {
+            let api = context.connect().await?;
+            let updated = set_paused(&api, &deployment, false).await?;
+            outln!("Resumed deployment {}", updated.reference)?;
+            Ok(())
+        }
+        DeploymentCommand::Delete { deployment } => {
+            let api = context.connect().await?;
+            let request = proto::DeleteDeploymentRequest {
+                deployment: deployment.to_string(),
+            };
+            api.deployments()
+                .delete_deployment(request)
+                .await
+                .reply(&api)?;
+            outln!("Deleted deployment {deployment}")?;
+            Ok(())
+        }
+        DeploymentCommand::Run(args) => run_deployment(context, args).await,
+    }
+}
+
+/// Pauses or resumes a deployment.
+async fn set_paused(
+    api: &Api,
+    deployment: &DeploymentRef,
+    paused: bool,
+) -> anyhow::Result<DeploymentView> {
+    let request = proto::UpdateDeploymentRequest {
+        deployment: deployment.to_string(),
+        paused: Some(paused),
+    };
+    let updated = api
+        .deployments()
+        .update_deployment(request)
+        .await
+        .reply(api)?;
+    Ok(DeploymentView::from(&updated))
+}
+
+/// Creates a run; with `--watch`, follows it and fails unless it Completed.
+async fn run_deployment(context: &Context, args: DeploymentRunArgs) -> anyhow::Result<()> {
+    // Bad parameters are reported before any server is contacted.
+    let overrides = orch_core::build_overrides(args.params_json.as_deref(), &args.params)
+        .map_err(|error| usage(error.to_string()))?;
+    let format = args.output.output;
+
+    let api = context.connect().await?;
+    let request = proto::RunDeploymentRequest {
+        deployment: args.deployment.to_string(),
+        parameters_json: serde_json::Value::Object(overrides).to_string(),
+        scheduled_at_micros: None,
+        idempotency_key: String::new(),
+    };
+    let run = api
+        .deployments()
+        .run_deployment(request)
+        .await
+        .reply(&api)?;
+    let run = FlowRunView::from(&run);
+    match (format, args.watch) {
+        (Format::Table, _) => {
+            outln!("Created flow run {}", run.label())?;
+            outln!("Parameters: {}", run.parameters_line())?;
+        }
+        (Format::Json, false) => output::print_json(&run)?,
+        (Format::Json, true) => output::print_json_line(&WatchEvent::Created { run: &run })?,
+    }
+    if !args.watch {
+        return Ok(());
+    }
+
+    let finished = watch::follow(&api, &run.id, Show::StatesAndLogs, format).await?;
+    match format {
+        Format::Table if finished.state.is_completed() => {
+            let took = finished.duration().map_or_else(String::new, |duration| {
+                format!(" in {}", time::duration(duration))
+            });
+            outln!("Flow run {} completed{took}", finished.name)?;
+        }
+        Format::Table => {}
+        Format::Json => output::print_json_line(&WatchEvent::Finished { run: &finished })?,
+    }
+    if finished.state.is_completed() {
+        return Ok(());
+    }
+    let message = finished.state.message_on_one_line();
+    let reason = if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    };
+    anyhow::bail!(
+        "flow run {} ended {}{reason}",
+        finished.name,
+        finished.state.name
+    )
+}

@@ -1,0 +1,117 @@
+//! `orch flow-run ...`
+
+use orch_proto::v1 as proto;
+
+use super::Context;
+use crate::cli::{FlowRunCommand, FlowRunListArgs};
+use crate::client::{Api, Reply};
+use crate::outln;
+use crate::output::{self, Format};
+use crate::views::flow_run::{self as view, FlowRunDetailView, FlowRunView};
+use crate::views::log::LogLineView;
+use crate::watch::{self, Show};
+
+/// Runs an `orch flow-run` command.
+pub async fn run(context: &Context, command: FlowRunCommand) -> anyhow::Result<()> {
+    let api = context.connect().await?;
+    match command {
+        FlowRunCommand::Ls(args) => list(&api, args).await,
+        FlowRunCommand::Inspect { id, output } => {
+            let detail = FlowRunDetailView::from(&get(&api, &id).await?);
+            match output.output {
+                Format::Table => view::print_detail(&detail)?,
+                Format::Json => output::print_json(&detail)?,
+            }
+            Ok(())
+        }
+        FlowRunCommand::Logs { id, follow, output } => {
+            // Resolves an id prefix once, so that every later call names the same run.
+            let detail = get(&api, &id).await?;
+            let run_id = detail.run.map(|run| run.id).unwrap_or(id);
+            if follow {
+                watch::follow(&api, &run_id, Show::Logs, output.output).await?;
+                Ok(())
+            } else {
+                print_logs(&api, &run_id, output.output).await
+            }
+        }
+        FlowRunCommand::Cancel { id } => {
+            let request = proto::CancelFlowRunRequest { flow_run: id };
+            let run = api.flow_runs().cancel_flow_run(request).await.reply(&api)?;
+            let run = FlowRunView::from(&run);
+            match run.state.state_type {
+                Some(orch_core::StateType::Cancelling) => outln!(
+                    "Cancelling flow run {}: its worker is stopping it",
+                    run.label()
+                )?,
+                _ => outln!(
+                    "Flow run {} is now {}",
+                    run.label(),
+                    run.state.painted_name()
+                )?,
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Lists runs.
+async fn list(api: &Api, args: FlowRunListArgs) -> anyhow::Result<()> {
+    let request = proto::ListFlowRunsRequest {
+        state: args.state.unwrap_or_default(),
+        flow: args.flow.unwrap_or_default(),
+        deployment: args
+            .deployment
+            .map(|deployment| deployment.to_string())
+            .unwrap_or_default(),
+        work_pool: args.work_pool.unwrap_or_default(),
+        limit: args.limit.unwrap_or(0),
+    };
+    let reply = api.flow_runs().list_flow_runs(request).await.reply(api)?;
+    let runs: Vec<FlowRunView> = reply.flow_runs.iter().map(FlowRunView::from).collect();
+    match args.output.output {
+        Format::Table => view::print_table(&runs)?,
+        Format::Json => output::print_json(&runs)?,
+    }
+    Ok(())
+}
+
+/// A run and its state history.
+async fn get(api: &Api, flow_run: &str) -> anyhow::Result<proto::FlowRunDetail> {
+    let request = proto::GetFlowRunRequest {
+        flow_run: flow_run.to_owned(),
+    };
+    api.flow_runs().get_flow_run(request).await.reply(api)
+}
+
+/// Prints every log line stored so far, page by page.
+async fn print_logs(api: &Api, run_id: &str, format: Format) -> anyhow::Result<()> {
+    let mut collected = Vec::new();
+    let mut after_id = 0;
+    loop {
+        let request = proto::ReadLogsRequest {
+            flow_run: run_id.to_owned(),
+            after_id,
+            limit: 0,
+        };
+        let page = api.flow_runs().read_logs(request).await.reply(api)?;
+        let Some(last) = page.lines.last() else {
+            break;
+        };
+        if last.id <= after_id {
+            break; // A server that ignores `after_id` would otherwise loop forever.
+        }
+        after_id = last.id;
+        for line in &page.lines {
+            let line = LogLineView::from(line);
+            match format {
+                Format::Table => output::write_line(line.line())?,
+                Format::Json => collected.push(line),
+            }
+        }
+    }
+    if format == Format::Json {
+        output::print_json(&collected)?;
+    }
+    Ok(())
+}

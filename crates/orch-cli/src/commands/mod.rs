@@ -1,0 +1,60 @@
+//! One module per command group; [`run`] dispatches a parsed command line.
+
+mod config;
+mod deploy;
+mod deployment;
+mod flow;
+mod flow_run;
+mod server;
+mod work_pool;
+mod worker;
+
+use crate::cli::{Cli, Command, ServerCommand};
+use crate::client::Api;
+use crate::config::{Flags, Settings};
+
+/// What every command may need: the effective settings and a way to reach the server.
+#[derive(Debug)]
+pub struct Context {
+    /// The effective settings.
+    pub settings: Settings,
+}
+
+impl Context {
+    /// Connects to the server at the effective API URL. Commands call it only after
+    /// checking their own input, so that bad input is reported without a server.
+    pub async fn connect(&self) -> anyhow::Result<Api> {
+        Api::connect(&self.settings.api_url.value).await
+    }
+}
+
+/// Runs `cli`'s command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let context = Context {
+        settings: Settings::load(&flags(&cli))?,
+    };
+    match cli.command {
+        Command::Server(command) => server::run(&context, command).await,
+        Command::Worker(command) => worker::run(&context, command).await,
+        Command::WorkPool(command) => work_pool::run(&context, command).await,
+        Command::Deploy(args) => deploy::run(&context, args).await,
+        Command::Deployment(command) => deployment::run(&context, command).await,
+        Command::Flow(command) => flow::run(&context, command).await,
+        Command::FlowRun(command) => flow_run::run(&context, command).await,
+        Command::Config(command) => config::run(&context, command),
+    }
+}
+
+/// The settings given as flags.
+fn flags(cli: &Cli) -> Flags {
+    let mut flags = Flags {
+        api_url: cli.api_url.clone(),
+        ..Flags::default()
+    };
+    if let Command::Server(ServerCommand::Start(args)) = &cli.command {
+        flags.host.clone_from(&args.host);
+        flags.port = args.port;
+        flags.database_url.clone_from(&args.database_url);
+    }
+    flags
+}

@@ -1,0 +1,56 @@
+//! `orch worker start` and `orch worker ls`.
+
+use orch_proto::v1::ListWorkersRequest;
+
+use super::Context;
+use crate::cli::{WorkerCommand, WorkerListArgs, WorkerStartArgs};
+use crate::client::{self, Reply};
+use crate::output::{self, Format};
+use crate::signal::shutdown_signal;
+use crate::views::worker::{self as view, WorkerView};
+
+/// Runs an `orch worker` command.
+pub async fn run(context: &Context, command: WorkerCommand) -> anyhow::Result<()> {
+    match command {
+        WorkerCommand::Start(args) => start(context, args).await,
+        WorkerCommand::Ls(args) => list(context, args).await,
+    }
+}
+
+/// Executes the pool's runs until SIGINT or SIGTERM.
+async fn start(context: &Context, args: WorkerStartArgs) -> anyhow::Result<()> {
+    let api_url = client::normalize_url(&context.settings.api_url.value);
+    let mut config = orch_worker::WorkerConfig::new(api_url, args.pool);
+    config.name = args.name;
+    config.limit = args.limit;
+    config.heartbeat_interval = seconds("--heartbeat-seconds", args.heartbeat_seconds)?;
+    config.kill_grace = seconds("--kill-grace-seconds", args.kill_grace_seconds)?;
+    config.shutdown_grace = seconds("--shutdown-grace-seconds", args.shutdown_grace_seconds)?;
+    orch_worker::run(config, shutdown_signal())
+        .await
+        // The error's message is complete; its source would repeat the cause.
+        .map_err(|error| anyhow::anyhow!("{error}"))
+}
+
+/// A positive, finite number of seconds from a flag.
+fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{flag} must be a positive number of seconds, got {value}"))
+}
+
+/// Lists workers.
+async fn list(context: &Context, args: WorkerListArgs) -> anyhow::Result<()> {
+    let api = context.connect().await?;
+    let request = ListWorkersRequest {
+        work_pool: args.pool.unwrap_or_default(),
+    };
+    let reply = api.workers().list_workers(request).await.reply(&api)?;
+    let workers: Vec<WorkerView> = reply.workers.iter().map(WorkerView::from).collect();
+    match args.output.output {
+        Format::Table => view::print_table(&workers)?,
+        Format::Json => output::print_json(&workers)?,
+    }
+    Ok(())
+}

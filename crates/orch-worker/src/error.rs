@@ -1,0 +1,55 @@
+//! The worker's one error type: everything that stops it for good.
+
+/// Why [`run`](crate::run) gave up.
+///
+/// Only start-up can fail: once the worker is registered, server outages are
+/// retried until they pass and never surface here.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// `api_url` is not a URL tonic can connect to.
+    #[error(
+        "invalid orch API URL {url:?}: {source}. Expected something like http://127.0.0.1:4200"
+    )]
+    InvalidApiUrl {
+        /// The URL as given.
+        url: String,
+        /// What tonic found wrong with it.
+        #[source]
+        source: tonic::transport::Error,
+    },
+
+    /// The server did not answer at start-up.
+    #[error(
+        "cannot reach the orch server at {url}: {cause}. Start it with 'orch server start' or point --api-url / ORCH_API_URL at it"
+    )]
+    Unreachable {
+        /// The URL that was tried.
+        url: String,
+        /// The transport error, as text (it may come from tonic or a gRPC status).
+        cause: String,
+    },
+
+    /// The server does not know the work pool the worker was asked to serve.
+    #[error(
+        "work pool {pool:?} does not exist; create it with: orch work-pool create {pool} --type process"
+    )]
+    PoolNotFound {
+        /// The pool's name.
+        pool: String,
+    },
+
+    /// The server refused to register the worker for another reason.
+    #[error(
+        "the orch server refused to register worker {name:?} on pool {pool:?}: {message} ({code:?})"
+    )]
+    Register {
+        /// The worker's name.
+        name: String,
+        /// The pool's name.
+        pool: String,
+        /// The gRPC status code of the answer.
+        code: tonic::Code,
+        /// The server's explanation.
+        message: String,
+    },
+}

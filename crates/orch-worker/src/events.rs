@@ -1,0 +1,121 @@
+//! What the server tells the worker: pushed events (`Subscribe`) and the
+//! cancellations carried by heartbeat answers, the fallback for a missed push.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use orch_proto::v1::worker_event::Event;
+use orch_proto::v1::{CancelRun, HeartbeatRequest, SubscribeRequest, WorkerEvent};
+use tokio::sync::Notify;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::client::{self, Api};
+use crate::outcome::StopReason;
+use crate::registry::Registry;
+
+/// A stream that stayed up this long resets the reconnect backoff.
+const STABLE_STREAM: Duration = Duration::from_secs(5);
+
+/// Follows the worker's event stream forever, reconnecting with backoff.
+///
+/// `claim` is notified on every `Wake` and on every (re)connect, since a
+/// wake-up may have been missed while disconnected.
+pub(crate) async fn subscribe(api: Api, worker_id: String, registry: Registry, claim: Arc<Notify>) {
+    let mut delays = client::backoff().build();
+    let mut connected_before = false;
+    let mut outage_logged = false;
+    loop {
+        let request = SubscribeRequest {
+            worker_id: worker_id.clone(),
+        };
+        let why = match client::attempt(api.workers().subscribe(request)).await {
+            Ok(mut stream) => {
+                if connected_before {
+                    tracing::info!("reconnected to the orch server's event stream");
+                }
+                connected_before = true;
+                outage_logged = false;
+                claim.notify_one();
+                let connected_at = Instant::now();
+                let why = loop {
+                    match stream.message().await {
+                        Ok(Some(event)) => handle(event, &registry, &claim),
+                        Ok(None) => break "the server closed it".to_owned(),
+                        Err(status) => break client::describe(&status),
+                    }
+                };
+                // A stream that breaks right after connecting keeps backing off.
+                if connected_at.elapsed() >= STABLE_STREAM {
+                    delays = client::backoff().build();
+                }
+                why
+            }
+            Err(status) => client::describe(&status),
+        };
+        let delay = delays.next().unwrap_or(crate::worker::CLAIM_FALLBACK);
+        if outage_logged {
+            tracing::debug!("event stream still unavailable: {why}");
+        } else {
+            tracing::warn!(
+                "lost the orch server's event stream ({why}); reconnecting, claiming every {}s meanwhile",
+                crate::worker::CLAIM_FALLBACK.as_secs()
+            );
+            outage_logged = true;
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Acts on one pushed event.
+fn handle(event: WorkerEvent, registry: &Registry, claim: &Notify) {
+    match event.event {
+        Some(Event::Wake(_)) => claim.notify_one(),
+        Some(Event::Cancel(CancelRun { flow_run_id }))
+            if registry.stop(&flow_run_id, StopReason::Cancelled) =>
+        {
+            tracing::info!("run {flow_run_id} cancelled by the server");
+        }
+        Some(Event::Cancel(_)) | None => {}
+    }
+}
+
+/// Heartbeats every `every` forever, applying the cancellations in answers.
+/// A failed heartbeat is only logged: the next one will be on time.
+pub(crate) async fn heartbeat(api: Api, worker_id: String, registry: Registry, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // The first tick is immediate, and registering just counted as one.
+    ticker.tick().await;
+    let mut failing = false;
+    loop {
+        ticker.tick().await;
+        let request = HeartbeatRequest {
+            worker_id: worker_id.clone(),
+            running_flow_run_ids: registry.ids(),
+        };
+        match client::attempt(api.workers().heartbeat(request)).await {
+            Ok(response) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!("heartbeats go through again");
+                }
+                for flow_run_id in response.cancel_flow_run_ids {
+                    if registry.stop(&flow_run_id, StopReason::Cancelled) {
+                        tracing::info!("run {flow_run_id} cancelled (heartbeat)");
+                    }
+                }
+            }
+            Err(status) if failing => {
+                tracing::debug!("heartbeat failed again: {}", client::describe(&status))
+            }
+            Err(status) => {
+                failing = true;
+                tracing::warn!(
+                    "heartbeat failed: {}; trying again every {}s",
+                    client::describe(&status),
+                    every.as_secs_f64()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Starting a run's entrypoint as a child process in its own process group,
+//! and stopping that whole group.
+//!
+//! The group matters twice: a flow's own children die with it on cancel, and
+//! a Ctrl-C in the worker's terminal (sent to the terminal's foreground
+//! group) does not reach the flows, so the worker decides how they end.
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::time::Instant;
+
+/// How often to look whether a group's last members are gone once its
+/// leader has exited.
+const GROUP_POLL: Duration = Duration::from_millis(20);
+
+/// What to start: the claimed run's entrypoint and where.
+#[derive(Debug)]
+pub(crate) struct Launch<'a> {
+    /// Program and arguments.
+    pub entrypoint: &'a [String],
+    /// The folder of the deployment file; relative programs are looked up
+    /// there first, and it is the working directory when it exists.
+    pub base_dir: &'a Path,
+    /// Variables added to the worker's own environment.
+    pub env: Vec<(&'static str, String)>,
+}
+
+/// A started entrypoint: the child (leader of its process group) and its pipes.
+#[derive(Debug)]
+pub(crate) struct RunningProcess {
+    /// The child; waiting on it reaps it.
+    pub child: Child,
+    /// The id of its process group (equal to its pid).
+    pub group: Pid,
+    /// Its standard output.
+    pub stdout: ChildStdout,
+    /// Its standard error.
+    pub stderr: ChildStderr,
+}
+
+/// The program to execute for `program`: a relative path is taken from
+/// `base_dir` when such a file exists there, otherwise it is left as given
+/// for the OS to find on `PATH`.
+pub(crate) fn resolve_program(program: &str, base_dir: &Path) -> PathBuf {
+    let path = Path::new(program);
+    if path.is_relative() && !base_dir.as_os_str().is_empty() {
+        let candidate = base_dir.join(path);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    path.to_path_buf()
+}
+
+/// Starts `launch` in a new process group with null stdin and piped output.
+///
+/// # Errors
+///
+/// The message to fail the run with: the entrypoint is empty, the program
+/// was not found, or the OS refused to start it.
+pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
+    let Some((program, args)) = launch.entrypoint.split_first() else {
+        return Err("cannot start the run: its deployment has an empty entrypoint".to_owned());
+    };
+    let base_dir_exists = launch.base_dir.is_dir();
+    let resolved = resolve_program(program, launch.base_dir);
+    let mut command = Command::new(&resolved);
+    command
+        .args(args)
+        .envs(
+            launch
+                .env
+                .iter()
+                .map(|(key, value)| (OsStr::new(key), value)),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        // The worker decides when a flow dies (cancel, shutdown), not Drop.
+        .kill_on_drop(false);
+    if base_dir_exists {
+        command.current_dir(launch.base_dir);
+    }
+    let mut child = command.spawn().map_err(|error| {
+        spawn_failure(program, &resolved, launch.base_dir, base_dir_exists, &error)
+    })?;
+    let pid = child.id().ok_or_else(|| {
+        format!("cannot start entrypoint {program:?}: it exited before it could be tracked")
+    })?;
+    let group = Pid::from_raw(i32::try_from(pid).expect("pids fit in i32"));
+    Ok(RunningProcess {
+        stdout: child.stdout.take().expect("stdout is piped"),
+        stderr: child.stderr.take().expect("stderr is piped"),
+        child,
+        group,
+    })
+}
+
+/// The failure message for a spawn error, saying where the program was sought.
+fn spawn_failure(
+    program: &str,
+    resolved: &Path,
+    base_dir: &Path,
+    base_dir_exists: bool,
+    error: &io::Error,
+) -> String {
+    let reason = match error.kind() {
+        io::ErrorKind::NotFound if Path::new(program).is_absolute() => {
+            "program not found".to_owned()
+        }
+        io::ErrorKind::NotFound if base_dir_exists => {
+            format!(
+                "program not found (looked in {} and PATH)",
+                base_dir.display()
+            )
+        }
+        io::ErrorKind::NotFound => "program not found (looked in PATH)".to_owned(),
+        io::ErrorKind::PermissionDenied => {
+            format!("permission denied (is {} executable?)", resolved.display())
+        }
+        _ => error.to_string(),
+    };
+    format!("cannot start entrypoint {program:?}: {reason}")
+}
+
+/// Sends `signal` to every process of `group`; a group already gone is fine.
+pub(crate) fn signal_group(group: Pid, signal: Signal) {
+    match killpg(group, signal) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(errno) => tracing::warn!("cannot send {signal} to process group {group}: {errno}"),
+    }
+}
+
+/// Whether any process of `group` is still running (the reaped leader aside).
+fn group_alive(group: Pid) -> bool {
+    // Signal "0" checks existence without delivering anything; EPERM means a
+    // member exists but changed its credentials.
+    if matches!(killpg(group, None), Err(Errno::ESRCH)) {
+        return false;
+    }
+    has_live_member(group)
+}
+
+/// Whether `group` has a member that is not a zombie.
+///
+/// Killed orphans are reparented to init, and in a container whose init does
+/// not reap (no `--init`) they stay zombies forever: signal 0 still finds
+/// them, so only `/proc` tells a dead group from a live one.
+#[cfg(target_os = "linux")]
+fn has_live_member(group: Pid) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .any(|stat| {
+            parse_stat(&stat).is_some_and(|(state, pgrp)| pgrp == group.as_raw() && state != 'Z')
+        })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn has_live_member(_group: Pid) -> bool {
+    true
+}
+
+/// The state letter and process group of a `/proc/PID/stat` line:
+/// `pid (comm) state ppid pgrp ...`, where `comm` may contain anything.
+#[cfg(target_os = "linux")]
+fn parse_stat(stat: &str) -> Option<(char, i32)> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_comm.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// Stops a process group: SIGTERM to the group, then SIGKILL to whatever is
+/// left of it after `grace`. Returns the leader's exit status.
+///
+/// # Errors
+///
+/// Waiting on the leader failed (it was already reaped elsewhere).
+pub(crate) async fn terminate_group(
+    child: &mut Child,
+    group: Pid,
+    grace: Duration,
+) -> io::Result<ExitStatus> {
+    let deadline = Instant::now() + grace;
+    signal_group(group, Signal::SIGTERM);
+    let Ok(status) = tokio::time::timeout_at(deadline, child.wait()).await else {
+        signal_group(group, Signal::SIGKILL);
+        return child.wait().await;
+    };
+    // The leader is gone; its children get the rest of the grace period.
+    while group_alive(group) {
+        if Instant::now() >= deadline {
+            signal_group(group, Signal::SIGKILL);
+            break;
+        }
+        tokio::time::sleep(GROUP_POLL).await;
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    fn launch<'a>(entrypoint: &'a [String], base_dir: &'a Path) -> Launch<'a> {
+        Launch {
+            entrypoint,
+            base_dir,
+            env: Vec::new(),
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| (*item).to_owned()).collect()
+    }
+
+    #[test]
+    fn relative_program_found_in_base_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("flow.sh"), "#!/bin/sh\n").unwrap();
+        assert_eq!(
+            resolve_program("flow.sh", dir.path()),
+            dir.path().join("flow.sh")
+        );
+        assert_eq!(
+            resolve_program("./flow.sh", dir.path()),
+            dir.path().join("./flow.sh")
+        );
+    }
+
+    #[test]
+    fn program_missing_from_base_dir_is_left_to_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("python3")).unwrap();
+        // A folder of the same name is not a program.
+        assert_eq!(
+            resolve_program("python3", dir.path()),
+            PathBuf::from("python3")
+        );
+        assert_eq!(resolve_program("sh", Path::new("")), PathBuf::from("sh"));
+        assert_eq!(
+            resolve_program("/bin/sh", dir.path()),
+            PathBuf::from("/bin/sh")
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stat_lines_parse_despite_odd_command_names() {
+        let stat = "4242 (my (odd) flow) Z 1 4240 4240 0 -1 4194372";
+        assert_eq!(parse_stat(stat), Some(('Z', 4240)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[tokio::test]
+    async fn missing_program_fails_with_where_it_looked() {
+        let dir = tempfile::tempdir().unwrap();
+        let entrypoint = strings(&["sentinel-that-does-not-exist"]);
+        let error = spawn(&launch(&entrypoint, dir.path())).unwrap_err();
+        assert_eq!(
+            error,
+            format!(
+                "cannot start entrypoint \"sentinel-that-does-not-exist\": program not found (looked in {} and PATH)",
+                dir.path().display()
+            )
+        );
+        let error = spawn(&launch(&[], dir.path())).unwrap_err();
+        assert!(error.contains("empty entrypoint"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn runs_in_base_dir_with_env() {
+        use tokio::io::AsyncReadExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let entrypoint = strings(&["sh", "-c", "pwd; echo \"$ORCH_FLOW_RUN_ID\""]);
+        let mut launch = launch(&entrypoint, dir.path());
+        launch.env.push(("ORCH_FLOW_RUN_ID", "run-1".to_owned()));
+        let mut process = spawn(&launch).unwrap();
+        let mut output = String::new();
+        process.stdout.read_to_string(&mut output).await.unwrap();
+        assert!(process.child.wait().await.unwrap().success());
+        let cwd = dir.path().canonicalize().unwrap();
+        assert_eq!(output, format!("{}\nrun-1\n", cwd.display()));
+    }
+
+    #[tokio::test]
+    async fn terminate_stops_with_sigterm() {
+        let entrypoint = strings(&["sh", "-c", "sleep 30"]);
+        let mut process = spawn(&launch(&entrypoint, Path::new(""))).unwrap();
+        let started = std::time::Instant::now();
+        let status = terminate_group(&mut process.child, process.group, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(status.signal(), Some(Signal::SIGTERM as i32), "{status:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn terminate_reaches_the_whole_group() {
+        let entrypoint = strings(&["sh", "-c", "sleep 30 & wait"]);
+        let mut process = spawn(&launch(&entrypoint, Path::new(""))).unwrap();
+        let started = std::time::Instant::now();
+        let status = terminate_group(&mut process.child, process.group, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(status.signal(), Some(Signal::SIGTERM as i32), "{status:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            group_gone_soon(process.group).await,
+            "the background sleep survived"
+        );
+    }
+
+    #[tokio::test]
+    async fn terminate_sigkills_after_grace_when_sigterm_is_ignored() {
+        let entrypoint = strings(&["sh", "-c", "trap '' TERM; sleep 30"]);
+        let mut process = spawn(&launch(&entrypoint, Path::new(""))).unwrap();
+        // Give sh time to install the trap before the signal arrives.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let status = terminate_group(
+            &mut process.child,
+            process.group,
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status.signal(), Some(Signal::SIGKILL as i32), "{status:?}");
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+        assert!(
+            group_gone_soon(process.group).await,
+            "the sleep survived SIGKILL"
+        );
+    }
+
+    /// Whether `group` disappears within a second.
+    async fn group_gone_soon(group: Pid) -> bool {
+        for _ in 0..50 {
+            if !group_alive(group) {
+                return true;
+            }
+            tokio::time::sleep(GROUP_POLL).await;
+        }
+        false
+    }
+}

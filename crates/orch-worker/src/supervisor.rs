@@ -1,0 +1,301 @@
+//! One claimed run, from spawning its process to reporting how it ended.
+//!
+//! The order matters: Running is accepted before any final state is
+//! proposed (the server refuses Pending -> Completed), and the final state is
+//! proposed only once every log line of the run is stored, so whoever sees a
+//! finished run also sees all of its logs.
+
+use std::path::Path;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::unistd::Pid;
+
+use orch_proto::v1::{
+    ClaimedRun, SetFlowRunStateRequest, SetFlowRunStateResponse, State, StateType,
+    TransitionOutcome,
+};
+use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::client::{self, Api};
+use crate::logs::LogSender;
+use crate::outcome::{self, Outcome, StderrTail, StopReason};
+use crate::output::{self, RunLog};
+use crate::process::{self, Launch, RunningProcess};
+use crate::registry::{self, RunSlot, StopSignal};
+
+/// How long to keep reading a run's output after its process exited: a
+/// background process it started may hold the pipes open indefinitely.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+
+/// What every run of this worker needs.
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub api: Api,
+    pub api_url: String,
+    pub worker_id: String,
+    pub kill_grace: Duration,
+    pub logs: LogSender,
+}
+
+/// What the server made of the proposal to move a run to Running.
+enum RunningAck {
+    /// The run is Running.
+    Accepted,
+    /// Refused because the run is being cancelled: stop it, report Cancelled.
+    Cancelling,
+    /// Refused for good (the run ended or moved on): stop it, report nothing.
+    Refused,
+}
+
+/// How a run's process ended, and what the worker knows about why.
+struct Exit {
+    status: std::io::Result<ExitStatus>,
+    /// Set when the worker stopped the process itself.
+    stop_reason: Option<StopReason>,
+    running: RunningAck,
+}
+
+/// Runs `claimed` to the end. `slot` keeps it counted as in flight until
+/// this returns; `stop` says when the worker wants it stopped.
+pub(crate) async fn supervise(
+    context: Arc<Context>,
+    claimed: ClaimedRun,
+    slot: RunSlot,
+    stop: StopSignal,
+) {
+    let flow_run_id = slot.flow_run_id();
+    let Some(process) = start(&context, flow_run_id, claimed).await else {
+        return;
+    };
+    let RunningProcess {
+        child,
+        group,
+        stdout,
+        stderr,
+    } = process;
+    let log = RunLog::new(
+        flow_run_id.to_owned(),
+        context.worker_id.clone(),
+        context.logs.clone(),
+    );
+    let output = Output::start(stdout, stderr, log);
+    let exit = run_to_exit(&context, flow_run_id, child, group, stop).await;
+    let tail = output.finish(flow_run_id).await;
+    context.logs.flush().await;
+
+    if matches!(exit.running, RunningAck::Refused) {
+        return;
+    }
+    let outcome = match exit.status {
+        Ok(status) => outcome::classify(status, exit.stop_reason, &tail),
+        Err(error) => lost_track(&error, exit.stop_reason),
+    };
+    report_final(&context, flow_run_id, &outcome).await;
+}
+
+/// Spawns the run's process, or reports the run Failed if it cannot start.
+async fn start(
+    context: &Context,
+    flow_run_id: &str,
+    claimed: ClaimedRun,
+) -> Option<RunningProcess> {
+    let run = claimed.run.unwrap_or_default();
+    let env = vec![
+        ("ORCH_API_URL", context.api_url.clone()),
+        ("ORCH_FLOW_RUN_ID", flow_run_id.to_owned()),
+        ("ORCH_PARAMETERS", claimed.parameters_json),
+        ("ORCH_FLOW", run.flow),
+        ("ORCH_DEPLOYMENT", run.deployment),
+        ("ORCH_WORKER_ID", context.worker_id.clone()),
+    ];
+    let launch = Launch {
+        entrypoint: &claimed.entrypoint,
+        base_dir: Path::new(&claimed.base_dir),
+        env,
+    };
+    match process::spawn(&launch) {
+        Ok(process) => {
+            tracing::info!(
+                "run {flow_run_id} ({}) started: {:?}, pid {}",
+                run.name,
+                claimed.entrypoint,
+                process.group
+            );
+            Some(process)
+        }
+        Err(message) => {
+            tracing::warn!("run {flow_run_id} ({}): {message}", run.name);
+            report_final(context, flow_run_id, &Outcome::failed_to_start(message)).await;
+            None
+        }
+    }
+}
+
+/// Reports the run Running and waits for its process to exit, stopping the
+/// process group if the worker or the server asks.
+async fn run_to_exit(
+    context: &Context,
+    flow_run_id: &str,
+    mut child: Child,
+    group: Pid,
+    mut stop: StopSignal,
+) -> Exit {
+    let running = report_running(context, flow_run_id);
+    tokio::pin!(running);
+    let mut running_ack = None;
+    let mut stop_reason = None;
+    let status = loop {
+        tokio::select! {
+            ack = &mut running, if running_ack.is_none() => {
+                match running_ack.insert(ack) {
+                    RunningAck::Accepted => continue,
+                    RunningAck::Cancelling => stop_reason = Some(StopReason::Cancelled),
+                    RunningAck::Refused => {}
+                }
+                break process::terminate_group(&mut child, group, context.kill_grace).await;
+            }
+            status = child.wait() => break status,
+            reason = registry::stop_requested(&mut stop) => {
+                tracing::info!("stopping run {flow_run_id} ({reason:?})");
+                stop_reason = Some(reason);
+                break process::terminate_group(&mut child, group, context.kill_grace).await;
+            }
+        }
+    };
+    // A process quicker than the Running call: the server must still see
+    // Running before a final state.
+    let running = match running_ack {
+        Some(ack) => ack,
+        None => running.await,
+    };
+    Exit {
+        status,
+        stop_reason,
+        running,
+    }
+}
+
+/// The task reading a run's output into logs.
+struct Output {
+    task: JoinHandle<StderrTail>,
+    stop: oneshot::Sender<()>,
+}
+
+impl Output {
+    fn start(stdout: ChildStdout, stderr: ChildStderr, log: RunLog) -> Self {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(output::pump(stdout, stderr, log, async {
+            let _ = stopped.await;
+        }));
+        Self { task, stop }
+    }
+
+    /// Waits for the pipes to close, but not for long once the process has
+    /// exited, and returns the stderr tail.
+    async fn finish(mut self, flow_run_id: &str) -> StderrTail {
+        if let Ok(tail) = tokio::time::timeout(OUTPUT_DRAIN, &mut self.task).await {
+            return tail.unwrap_or_default();
+        }
+        tracing::warn!(
+            "run {flow_run_id} exited but a process it started still holds its output open; \
+             no longer reading it"
+        );
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// The outcome when waiting on the process failed, which should not happen.
+fn lost_track(error: &std::io::Error, stop: Option<StopReason>) -> Outcome {
+    let (state, message) = match stop {
+        Some(StopReason::Cancelled) => (StateType::Cancelled, "cancelled by user".to_owned()),
+        _ => (
+            StateType::Crashed,
+            format!("the worker lost track of the process: {error}"),
+        ),
+    };
+    Outcome {
+        state,
+        message,
+        exit_code: None,
+    }
+}
+
+/// Proposes Running, retrying until the server answers.
+async fn report_running(context: &Context, flow_run_id: &str) -> RunningAck {
+    let state = outcome::state(StateType::Running, String::new());
+    match set_state(context, flow_run_id, state, None).await {
+        Ok(response) if response.outcome() == TransitionOutcome::Accepted => RunningAck::Accepted,
+        Ok(response) => {
+            let now = response.state.as_ref().map(State::r#type);
+            let cancelling = now == Some(StateType::Cancelling);
+            tracing::warn!(
+                "the server refused to mark run {flow_run_id} Running ({}); stopping it",
+                response.reason
+            );
+            if cancelling {
+                RunningAck::Cancelling
+            } else {
+                RunningAck::Refused
+            }
+        }
+        Err(status) => {
+            tracing::warn!(
+                "the server refused to mark run {flow_run_id} Running: {}; stopping it",
+                client::describe(&status)
+            );
+            RunningAck::Refused
+        }
+    }
+}
+
+/// Proposes the run's final state, retrying until the server answers.
+async fn report_final(context: &Context, flow_run_id: &str, outcome: &Outcome) {
+    let state_name = format!("{:?}", outcome.state);
+    match set_state(context, flow_run_id, outcome.to_state(), outcome.exit_code).await {
+        Ok(response) if response.outcome() == TransitionOutcome::Accepted => {
+            tracing::info!("run {flow_run_id} finished: {state_name}");
+        }
+        Ok(response) => tracing::warn!(
+            "the server rejected {state_name} for run {flow_run_id}: {}",
+            response.reason
+        ),
+        Err(status) => tracing::warn!(
+            "the server refused {state_name} for run {flow_run_id}: {}",
+            client::describe(&status)
+        ),
+    }
+}
+
+/// One `SetFlowRunState`, retried with the same transition id so that a
+/// retry of a proposal the server already applied has the same outcome.
+async fn set_state(
+    context: &Context,
+    flow_run_id: &str,
+    state: State,
+    exit_code: Option<i32>,
+) -> Result<SetFlowRunStateResponse, Status> {
+    let request = SetFlowRunStateRequest {
+        flow_run_id: flow_run_id.to_owned(),
+        state: Some(state),
+        transition_id: Uuid::new_v4().to_string(),
+        worker_id: context.worker_id.clone(),
+        exit_code,
+    };
+    let what = format!(
+        "reporting run {flow_run_id} {}",
+        request.state.as_ref().map_or("", |state| &state.name)
+    );
+    client::retry(&what, || {
+        let mut flow_runs = context.api.flow_runs();
+        let request = request.clone();
+        async move { client::attempt(flow_runs.set_flow_run_state(request)).await }
+    })
+    .await
+}

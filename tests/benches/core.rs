@@ -1,0 +1,149 @@
+//! Core loop figures on loopback, against the real `orch` binaries:
+//! pickup latency (run created -> subprocess started), end-to-end time of a
+//! trivial run, and run creation throughput through the gRPC API.
+//!
+//! `cargo bench -p orch-e2e --bench core` (uses the `orch` binary of the same
+//! profile: build it first with `cargo build --release -p orch-cli`).
+//! Env: BENCH_RUNS (default 200), BENCH_CREATE (default 5000), BENCH_CONCURRENCY (default 8).
+
+use std::time::Instant;
+
+use orch_e2e::{TestServer, deployment_toml};
+use orch_proto::v1 as pb;
+use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
+use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+fn report(name: &str, mut samples: Vec<f64>) {
+    samples.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    println!(
+        "{name:<44} n={:<5} p50={:>8.2} ms  p90={:>8.2} ms  p99={:>8.2} ms  max={:>8.2} ms",
+        samples.len(),
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.90),
+        percentile(&samples, 0.99),
+        samples.last().copied().unwrap_or_default()
+    );
+}
+
+fn state_time(detail: &pb::FlowRunDetail, kind: pb::StateType) -> Option<i64> {
+    detail
+        .history
+        .iter()
+        .find(|s| s.r#type == kind as i32)
+        .map(|s| s.timestamp_micros)
+}
+
+#[tokio::main]
+async fn main() {
+    let runs = env_number("BENCH_RUNS", 200);
+    let creations = env_number("BENCH_CREATE", 5000);
+    let concurrency = env_number("BENCH_CONCURRENCY", 8);
+
+    let server = TestServer::start();
+    let toml = deployment_toml("bench", "trivial", "bench-pool", &["true"], "")
+        + &deployment_toml("bench", "parked", "parked-pool", &["true"], "");
+    server.ok(&["work-pool", "create", "parked-pool", "--type", "process"]);
+    server.ok(&["work-pool", "pause", "parked-pool"]);
+    let _dir = server.deploy("bench-pool", &toml);
+    let _worker = server.start_worker("bench-pool", &[]);
+
+    let channel = tonic::transport::Endpoint::from_shared(server.url().to_string())
+        .expect("URL")
+        .connect()
+        .await
+        .expect("connect");
+    let mut deployments = DeploymentServiceClient::new(channel.clone());
+    let mut flow_runs = FlowRunServiceClient::new(channel.clone());
+
+    // Sequential trivial runs: pickup and end-to-end.
+    let mut pickup = Vec::with_capacity(runs);
+    let mut to_running_server = Vec::with_capacity(runs);
+    let mut end_to_end = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        let run = deployments
+            .run_deployment(pb::RunDeploymentRequest {
+                deployment: "bench/trivial".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("run deployment")
+            .into_inner();
+        let mut watch = flow_runs
+            .watch_flow_run(pb::WatchFlowRunRequest {
+                flow_run: run.id.clone(),
+                after_log_id: 0,
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        let mut completed = false;
+        while let Some(event) = watch.message().await.expect("watch stream") {
+            if let Some(pb::flow_run_event::Event::Run(run)) = event.event {
+                let state = run.state.unwrap_or_default().r#type;
+                if state == pb::StateType::Completed as i32 {
+                    completed = true;
+                }
+            }
+        }
+        end_to_end.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(completed, "run {} did not complete", run.id);
+        let detail = flow_runs
+            .get_flow_run(pb::GetFlowRunRequest { flow_run: run.id })
+            .await
+            .expect("get")
+            .into_inner();
+        let created = state_time(&detail, pb::StateType::Scheduled).expect("scheduled");
+        let pending = state_time(&detail, pb::StateType::Pending).expect("pending");
+        let running = state_time(&detail, pb::StateType::Running).expect("running");
+        pickup.push((pending - created) as f64 / 1000.0);
+        to_running_server.push((running - created) as f64 / 1000.0);
+    }
+    println!(
+        "orch core benchmark: {runs} sequential trivial runs (`true`), 1 worker, SQLite, loopback"
+    );
+    report("pickup: created -> claimed (Pending)", pickup);
+    report("created -> subprocess started (Running)", to_running_server);
+    report("end to end: run call -> Completed observed", end_to_end);
+
+    // Creation throughput into a paused pool (nothing executes).
+    let started = Instant::now();
+    let per_task = creations / concurrency;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let mut client = DeploymentServiceClient::new(channel.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per_task {
+                client
+                    .run_deployment(pb::RunDeploymentRequest {
+                        deployment: "bench/parked".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("create run");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("creator task");
+    }
+    let elapsed = started.elapsed();
+    let created = per_task * concurrency;
+    println!(
+        "run creation through gRPC: {created} runs at concurrency {concurrency} in {:.2} s = {:.0} runs/s",
+        elapsed.as_secs_f64(),
+        created as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
+    );
+}

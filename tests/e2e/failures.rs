@@ -1,0 +1,185 @@
+//! Runs that fail, crash, are cancelled, or lose their worker.
+
+use std::time::{Duration, Instant};
+
+use orch_e2e::{TestServer, deployment_toml, flow_program, state_type};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn state_message(detail: &serde_json::Value) -> String {
+    let run = detail.get("run").unwrap_or(detail);
+    run["state"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_failing_entrypoint_ends_failed_with_its_exit_code_and_stderr() {
+    let server = TestServer::start();
+    let _dir = server.deploy(
+        "pool",
+        &deployment_toml("f", "fails", "pool", &[&flow_program("fail.sh")], ""),
+    );
+    let _worker = server.start_worker("pool", &[]);
+
+    let output = server.run(&["deployment", "run", "f/fails", "--watch"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "--watch exits 1 when the run does not complete"
+    );
+    let run_id = server.json(&["flow-run", "ls"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let detail = server.inspect(&run_id);
+    assert_eq!(state_type(&detail), "FAILED");
+    let run = detail.get("run").unwrap_or(&detail);
+    assert_eq!(run["exit_code"], 3);
+    let message = state_message(&detail);
+    assert!(message.contains("exit code 3"), "{message}");
+    assert!(message.contains("cannot reach the price feed"), "{message}");
+}
+
+#[test]
+fn a_process_killed_by_a_signal_ends_crashed() {
+    let server = TestServer::start();
+    let _dir = server.deploy(
+        "pool",
+        &deployment_toml("f", "crash", "pool", &[&flow_program("crash.sh")], ""),
+    );
+    let _worker = server.start_worker("pool", &[]);
+
+    let run_id = server.run_deployment("f/crash", &[]);
+    let detail = server.wait_for_state(&run_id, &["CRASHED", "COMPLETED", "FAILED"], WAIT);
+    assert_eq!(state_type(&detail), "CRASHED");
+    assert!(
+        state_message(&detail).contains("SIGKILL"),
+        "{}",
+        state_message(&detail)
+    );
+}
+
+#[test]
+fn cancel_kills_the_sleeping_process_group_and_ends_cancelled() {
+    let server = TestServer::start();
+    let pid_dir = tempfile::tempdir().unwrap();
+    let pid_file = pid_dir.path().join("pid");
+    let toml = deployment_toml(
+        "f",
+        "sleepy",
+        "pool",
+        &[&flow_program("pid.sh"), pid_file.to_str().unwrap()],
+        "",
+    );
+    let _dir = server.deploy("pool", &toml);
+    let _worker = server.start_worker("pool", &[]);
+
+    let run_id = server.run_deployment("f/sleepy", &[]);
+    server.wait_for_state(&run_id, &["RUNNING"], WAIT);
+    let deadline = Instant::now() + WAIT;
+    while !pid_file.exists()
+        || std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the flow never wrote its pid");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+
+    server.ok(&["flow-run", "cancel", &run_id]);
+    let detail = server.wait_for_state(
+        &run_id,
+        &["CANCELLED", "COMPLETED", "FAILED", "CRASHED"],
+        WAIT,
+    );
+    assert_eq!(state_type(&detail), "CANCELLED");
+    let alive = std::process::Command::new("kill")
+        .args(["-0", &pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(!alive, "the flow process {pid} was killed");
+}
+
+#[test]
+fn an_entrypoint_that_does_not_exist_ends_failed_with_a_clear_message() {
+    let server = TestServer::start();
+    let _dir = server.deploy(
+        "pool",
+        &deployment_toml("f", "missing", "pool", &["./no-such-program"], ""),
+    );
+    let _worker = server.start_worker("pool", &[]);
+
+    let run_id = server.run_deployment("f/missing", &[]);
+    let detail = server.wait_for_state(&run_id, &["FAILED", "CRASHED", "COMPLETED"], WAIT);
+    assert_eq!(state_type(&detail), "FAILED");
+    let message = state_message(&detail);
+    assert!(
+        message.contains("no-such-program"),
+        "names the program: {message}"
+    );
+}
+
+#[test]
+fn flow_retries_reschedule_a_failed_run_until_they_are_used_up() {
+    let server = TestServer::start();
+    let toml = deployment_toml(
+        "f",
+        "retry",
+        "pool",
+        &[&flow_program("fail.sh")],
+        "retries = 2\nretry_delay_seconds = 0",
+    );
+    let _dir = server.deploy("pool", &toml);
+    let _worker = server.start_worker("pool", &[]);
+
+    let run_id = server.run_deployment("f/retry", &[]);
+    let detail = server.wait_for_state(&run_id, &["FAILED"], WAIT);
+    let run = detail.get("run").unwrap_or(&detail);
+    assert_eq!(run["run_count"], 3, "one run and two retries: {detail:#}");
+    let history = detail["history"].to_string();
+    assert_eq!(history.matches("AwaitingRetry").count(), 2, "{history}");
+}
+
+#[test]
+fn a_run_whose_worker_is_killed_becomes_crashed_when_its_lease_expires() {
+    let server = TestServer::start_with(&["--worker-lease-seconds", "3"]);
+    let pid_dir = tempfile::tempdir().unwrap();
+    let pid_file = pid_dir.path().join("pid");
+    let toml = deployment_toml(
+        "f",
+        "orphan",
+        "pool",
+        &[&flow_program("pid.sh"), pid_file.to_str().unwrap()],
+        "",
+    );
+    let _dir = server.deploy("pool", &toml);
+    let mut worker = server.start_worker("pool", &["--heartbeat-seconds", "1"]);
+
+    let run_id = server.run_deployment("f/orphan", &[]);
+    server.wait_for_state(&run_id, &["RUNNING"], WAIT);
+    worker.kill();
+    let detail = server.wait_for_state(
+        &run_id,
+        &["CRASHED", "COMPLETED", "FAILED", "CANCELLED"],
+        WAIT,
+    );
+    assert_eq!(state_type(&detail), "CRASHED");
+    assert!(
+        state_message(&detail).contains("lease"),
+        "{}",
+        state_message(&detail)
+    );
+    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status();
+    }
+}

@@ -1,0 +1,140 @@
+//! Long-running child processes (server, workers) whose output tests wait on.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+/// A child process whose stdout lines can be awaited; its output is also kept
+/// in a log file beside the test's home folder for post-mortems.
+pub struct Daemon {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    log_path: std::path::PathBuf,
+}
+
+impl Daemon {
+    /// Starts `command` with piped output.
+    pub fn spawn(name: &str, mut command: Command, log_dir: &Path) -> Daemon {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let log_path = log_dir.join(format!("{name}-{}.log", child.id()));
+        let (sender, lines) = channel();
+        for (stream, reader) in [
+            (
+                "out",
+                Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            ),
+            ("err", Box::new(child.stderr.take().expect("stderr"))),
+        ] {
+            let sender = sender.clone();
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .expect("daemon log file");
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                    let _ = writeln!(log, "[{stream}] {line}");
+                    if stream == "out" {
+                        let _ = sender.send(line);
+                    }
+                }
+            });
+        }
+        Daemon {
+            name: name.to_string(),
+            child,
+            lines,
+            seen: Vec::new(),
+            log_path,
+        }
+    }
+
+    /// Waits (bounded) for a stdout line containing `needle`; returns it.
+    pub fn wait_for_line(&mut self, needle: &str, within: Duration) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+                    panic!(
+                        "{} never printed {needle:?} within {within:?}; its output:\n{log}",
+                        self.name
+                    );
+                }
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(
+            status.success(),
+            "kill -{signal} {} failed",
+            self.child.id()
+        );
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`; returns its exit status.
+    pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        self.signal("TERM");
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
+
+    /// SIGKILL at once (a crash).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Everything it wrote so far (stdout and stderr).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate(Duration::from_secs(5));
+        }
+    }
+}
