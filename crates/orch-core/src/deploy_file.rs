@@ -27,6 +27,7 @@ mod test_support;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
+use crate::policy::RunPolicy;
 use source::Source;
 
 /// A deployment as declared in a deployment file, validated.
@@ -55,6 +56,11 @@ pub struct DeploymentSpec {
     pub paused: bool,
     /// When runs are created automatically; may be empty.
     pub schedules: Vec<ScheduleSpec>,
+    /// Catch-up after downtime and the deployment's concurrency limit
+    /// (keys `catch_up`, `max_lateness_seconds`, `concurrency_limit`,
+    /// `collision_strategy`).
+    #[serde(flatten)]
+    pub policy: RunPolicy,
 }
 
 /// One schedule of a deployment. Exactly one of `cron`, `interval_seconds`
@@ -64,16 +70,16 @@ pub struct ScheduleSpec {
     /// Identifies the schedule within its deployment; defaults to its
     /// position, `"0"`, `"1"`, ...
     pub slug: String,
-    /// A cron expression, not yet checked.
+    /// A cron expression (checked by [`crate::Schedule::parse`]).
     pub cron: Option<String>,
     /// A fixed interval, always > 0.
     pub interval_seconds: Option<u64>,
-    /// Start of the interval grid, as written (e.g. `"2026-01-01T00:00:00"`);
-    /// only with `interval_seconds`.
+    /// Start of the interval grid or of the recurrence rule, as written
+    /// (e.g. `"2026-01-01T00:00:00"`); not with `cron`.
     pub anchor: Option<String>,
-    /// An RFC 5545 recurrence rule, not yet checked.
+    /// An RFC 5545 recurrence rule (checked by [`crate::Schedule::parse`]).
     pub rrule: Option<String>,
-    /// Time zone the schedule is read in, not yet checked; `"UTC"` by default.
+    /// IANA time zone the schedule is read in; `"UTC"` by default.
     pub timezone: String,
     /// Whether it creates runs; `true` by default.
     pub active: bool,
@@ -192,6 +198,7 @@ work_pool = "default"
                         parameters: object(json!({"force": true, "window": {"days": 5}})),
                     },
                 ],
+                policy: RunPolicy::default(),
             },
             DeploymentSpec {
                 flow: "reports".into(),
@@ -205,6 +212,7 @@ work_pool = "default"
                 retry_delay_seconds: 0,
                 paused: false,
                 schedules: vec![],
+                policy: RunPolicy::default(),
             },
         ];
         assert_eq!(specs, expected);
@@ -217,6 +225,8 @@ work_pool = "default"
         assert_eq!(json["work_pool"], "sentinel-pool");
         assert_eq!(json["schedules"][0]["cron"], "*/15 9-15 * * 1-5");
         assert_eq!(json["schedules"][1]["interval_seconds"], 240);
+        assert_eq!(json["catch_up"], "latest");
+        assert_eq!(json["collision_strategy"], "enqueue");
     }
 
     /// Parses `text` as `f.toml`, expecting an error; returns (line, column, message).

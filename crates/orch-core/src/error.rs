@@ -78,6 +78,27 @@ pub enum Error {
         message: String,
     },
 
+    /// A schedule's cron expression, time zone, interval, anchor or
+    /// recurrence rule is invalid. `message` names the field, the value,
+    /// what is wrong and an example of a valid value.
+    #[error("{message}")]
+    InvalidSchedule {
+        /// The offending key: `"cron"`, `"timezone"`, `"interval_seconds"`,
+        /// `"anchor"` or `"rrule"`.
+        field: &'static str,
+        /// What is wrong and how to fix it, on one line.
+        message: String,
+    },
+
+    /// A deployment setting has a value outside its choices.
+    #[error("invalid `{key}`: {message}")]
+    InvalidSetting {
+        /// The setting's key, e.g. `"catch_up"`.
+        key: String,
+        /// What is wrong, with the valid choices.
+        message: String,
+    },
+
     /// A state type name was not recognised.
     #[error(
         "unknown state type {0:?}{hint}; expected one of {valid}",

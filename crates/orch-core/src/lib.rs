@@ -8,6 +8,8 @@
 //!   [`validate_transition`].
 //! - [`params`]: `--param` / `--params` parsing and merging over defaults.
 //! - [`deploy_file`]: the `deploy/orch.toml` format ([`parse_deploy_file`]).
+//! - [`schedule`]: when schedules fire ([`Schedule`]), in their time zone.
+//! - [`policy`]: catch-up and concurrency rules of a deployment ([`RunPolicy`]).
 //! - [`suggest`]: "did you mean ...?" hints ([`close_matches`]).
 //! - [`identifier`]: the naming rule for flows, deployments, work pools
 //!   ([`validate_name`]).
@@ -17,6 +19,8 @@ pub mod deploy_file;
 pub mod error;
 pub mod identifier;
 pub mod params;
+pub mod policy;
+pub mod schedule;
 pub mod state;
 pub mod suggest;
 
@@ -24,5 +28,7 @@ pub use deploy_file::{DeploymentSpec, ScheduleSpec, parse_deploy_file};
 pub use error::{Error, Result};
 pub use identifier::validate_name;
 pub use params::{build_overrides, merge_parameters, parse_param};
+pub use policy::{CatchUp, CollisionStrategy, RunPolicy};
+pub use schedule::{Schedule, parse_timezone};
 pub use state::{StateType, names, state_type_of_name, validate_transition};
 pub use suggest::{close_matches, did_you_mean};

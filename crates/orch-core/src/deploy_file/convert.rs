@@ -10,8 +10,9 @@ use super::raw::{RawDeployment, RawFile};
 use super::schedule::schedule;
 use super::source::Source;
 use super::{DeploymentSpec, ScheduleSpec};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::identifier::name_problem;
+use crate::policy::RunPolicy;
 
 /// Validates every deployment of the file, in order.
 pub(super) fn deployments(source: &Source<'_>, raw: RawFile) -> Result<Vec<DeploymentSpec>> {
@@ -48,6 +49,7 @@ pub(super) fn deployments(source: &Source<'_>, raw: RawFile) -> Result<Vec<Deplo
 
 /// Validates one deployment and its schedules.
 fn deployment(source: &Source<'_>, raw: RawDeployment) -> Result<DeploymentSpec> {
+    let policy = policy(source, &raw)?;
     let flow = identifier(source, "flow", raw.flow)?;
     let name = identifier(source, "name", raw.name)?;
     let entrypoint = entrypoint(source, raw.entrypoint)?;
@@ -62,7 +64,7 @@ fn deployment(source: &Source<'_>, raw: RawDeployment) -> Result<DeploymentSpec>
             .slug
             .as_ref()
             .map_or(raw.span().start, |slug| slug.span().start);
-        let spec = schedule(source, index, raw)?;
+        let spec = schedule(source, &deployment, index, raw)?;
         if let Some(first) = schedules.iter().position(|s| s.slug == spec.slug) {
             return Err(source.error(
                 Some(offset),
@@ -89,7 +91,67 @@ fn deployment(source: &Source<'_>, raw: RawDeployment) -> Result<DeploymentSpec>
         retry_delay_seconds: raw.retry_delay_seconds,
         paused: raw.paused,
         schedules,
+        policy,
     })
+}
+
+/// The deployment's catch-up and concurrency settings.
+fn policy(source: &Source<'_>, raw: &RawDeployment) -> Result<RunPolicy> {
+    let choice = |value: &Option<Spanned<String>>| -> Result<Option<(String, usize)>> {
+        Ok(value
+            .as_ref()
+            .map(|v| (v.get_ref().clone(), v.span().start)))
+    };
+    let mut policy = RunPolicy::default();
+    if let Some((text, at)) = choice(&raw.catch_up)? {
+        policy.catch_up = text.parse().map_err(|e| setting_error(source, at, e))?;
+    }
+    if let Some((text, at)) = choice(&raw.collision_strategy)? {
+        policy.collision_strategy = text.parse().map_err(|e| setting_error(source, at, e))?;
+    }
+    if let Some(seconds) = &raw.max_lateness_seconds {
+        policy.max_lateness_seconds = Some(positive(source, "max_lateness_seconds", seconds)?);
+    }
+    if let Some(limit) = &raw.concurrency_limit {
+        let limit = positive(source, "concurrency_limit", limit)?;
+        policy.concurrency_limit = Some(u32::try_from(limit).map_err(|_| {
+            source.error(
+                Some(raw.concurrency_limit.as_ref().map_or(0, |l| l.span().start)),
+                format!("`concurrency_limit` {limit} is too large"),
+            )
+        })?);
+    }
+    Ok(policy)
+}
+
+fn setting_error(source: &Source<'_>, at: usize, error: Error) -> Error {
+    match error {
+        Error::InvalidSetting { key, message } => {
+            source.error(Some(at), format!("`{key}`: {message}"))
+        }
+        other => other,
+    }
+}
+
+/// A whole number > 0.
+fn positive(source: &Source<'_>, key: &str, value: &Spanned<i64>) -> Result<u64> {
+    u64::try_from(*value.get_ref())
+        .ok()
+        .filter(|&v| v > 0)
+        .ok_or_else(|| {
+            let hint = if key == "concurrency_limit" {
+                " (to stop runs, pause the deployment with paused = true)"
+            } else {
+                ""
+            };
+            source.error(
+                Some(value.span().start),
+                format!(
+                    "`{key}` must be a positive whole number, not {}{hint}",
+                    value.get_ref()
+                ),
+            )
+        })
 }
 
 /// A name used in commands and URLs; see [`crate::identifier`].
@@ -237,6 +299,49 @@ mod tests {
         assert_eq!(line, 9);
         assert!(
             message.starts_with("schedule slug \"0\" is used twice"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn catch_up_and_concurrency_settings_are_read() {
+        let text = deployment(
+            "catch_up = \"all\"\nmax_lateness_seconds = 600\nconcurrency_limit = 1\n\
+             collision_strategy = \"cancel-new\"\n",
+        );
+        let policy = parse_deploy_file("f.toml", &text).unwrap()[0].policy;
+        assert_eq!(policy.catch_up, crate::CatchUp::All);
+        assert_eq!(policy.max_lateness_seconds, Some(600));
+        assert_eq!(policy.concurrency_limit, Some(1));
+        assert_eq!(
+            policy.collision_strategy,
+            crate::CollisionStrategy::CancelNew
+        );
+        let defaults = parse_deploy_file("f.toml", &deployment("")).unwrap()[0].policy;
+        assert_eq!(defaults, crate::RunPolicy::default());
+    }
+
+    #[test]
+    fn bad_catch_up_and_concurrency_settings_are_refused_at_the_value() {
+        assert_eq!(
+            error(&deployment("catch_up = \"newest\"\n")),
+            (
+                6,
+                12,
+                "`catch_up`: \"newest\" is not one of \"all\", \"latest\", \"skip\"".into()
+            )
+        );
+        let (line, column, message) = error(&deployment("collision_strategy = \"cancel\"\n"));
+        assert_eq!((line, column), (6, 22));
+        assert!(message.contains("did you mean \"cancel-new\""), "{message}");
+        let (_, _, message) = error(&deployment("concurrency_limit = 0\n"));
+        assert!(
+            message.starts_with("`concurrency_limit` must be a positive whole number, not 0"),
+            "{message}"
+        );
+        let (_, _, message) = error(&deployment("max_lateness_seconds = -1\n"));
+        assert!(
+            message.starts_with("`max_lateness_seconds` must be a positive whole number"),
             "{message}"
         );
     }

@@ -35,6 +35,14 @@ pub(super) struct RawDeployment {
     pub paused: bool,
     #[serde(default)]
     pub schedules: Vec<Spanned<RawSchedule>>,
+    /// `"all"`, `"latest"` or `"skip"`.
+    pub catch_up: Option<Spanned<String>>,
+    /// Signed so that a negative value gets our message, not serde's.
+    pub max_lateness_seconds: Option<Spanned<i64>>,
+    /// Signed so that a negative value gets our message, not serde's.
+    pub concurrency_limit: Option<Spanned<i64>>,
+    /// `"enqueue"` or `"cancel-new"`.
+    pub collision_strategy: Option<Spanned<String>>,
 }
 
 /// One `[[deployments.schedules]]` table.

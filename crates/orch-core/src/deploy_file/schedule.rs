@@ -9,20 +9,39 @@ use super::parameters::parameters;
 use super::raw::RawSchedule;
 use super::source::{Source, toml_kind};
 use crate::error::{Error, Result};
+use crate::schedule::Schedule;
 use crate::suggest::join_prose;
 
 /// Time zone of a schedule that does not name one.
 const DEFAULT_TIMEZONE: &str = "UTC";
 
-/// Validates the schedule at position `index` of its deployment; its slug
-/// defaults to that position.
+/// Validates the schedule at position `index` of `deployment` ("flow/name");
+/// its slug defaults to that position. The cron expression, time zone,
+/// anchor and rule are checked by [`Schedule::parse`].
 pub(super) fn schedule(
     source: &Source<'_>,
+    deployment: &str,
     index: usize,
     raw: Spanned<RawSchedule>,
 ) -> Result<ScheduleSpec> {
     let offset = raw.span().start;
     let raw = raw.into_inner();
+    let field_offset = |field: &str| -> usize {
+        let span = match field {
+            "cron" => raw.cron.as_ref().map(|v| v.span().start),
+            "rrule" => raw.rrule.as_ref().map(|v| v.span().start),
+            "timezone" => raw.timezone.as_ref().map(|v| v.span().start),
+            "anchor" => raw.anchor.as_ref().map(|v| v.span().start),
+            "interval_seconds" => raw.interval_seconds.as_ref().map(|v| v.span().start),
+            _ => None,
+        };
+        span.unwrap_or(offset)
+    };
+    let offsets: Vec<(&'static str, usize)> =
+        ["cron", "rrule", "timezone", "anchor", "interval_seconds"]
+            .into_iter()
+            .map(|field| (field, field_offset(field)))
+            .collect();
     let given: Vec<String> = [
         ("cron", raw.cron.is_some()),
         ("interval_seconds", raw.interval_seconds.is_some()),
@@ -68,15 +87,15 @@ pub(super) fn schedule(
     };
     let anchor = match raw.anchor {
         None => None,
-        Some(anchor) if interval_seconds.is_none() => {
+        Some(anchor) if raw.cron.is_some() => {
             return Err(source.error(
                 Some(anchor.span().start),
-                "`anchor` only applies to `interval_seconds` schedules; remove it",
+                "`anchor` only applies to `interval_seconds` and `rrule` schedules; remove it",
             ));
         }
         Some(anchor) => Some(self::anchor(source, anchor)?),
     };
-    Ok(ScheduleSpec {
+    let spec = ScheduleSpec {
         slug: match raw.slug {
             Some(slug) => identifier(source, "slug", slug)?,
             None => index.to_string(),
@@ -89,7 +108,21 @@ pub(super) fn schedule(
             .unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned()),
         active: raw.active.unwrap_or(true),
         parameters: parameters(source, raw.parameters)?,
-    })
+    };
+    if let Err(Error::InvalidSchedule { field, message }) = Schedule::parse(&spec) {
+        let at = offsets
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map_or(offset, |(_, at)| *at);
+        return Err(source.error(
+            Some(at),
+            format!(
+                "deployment \"{deployment}\", schedule \"{}\": {message}",
+                spec.slug
+            ),
+        ));
+    }
+    Ok(spec)
 }
 
 /// An optional string that, when given, must not be empty.
@@ -191,7 +224,8 @@ mod tests {
             (
                 8,
                 10,
-                "`anchor` only applies to `interval_seconds` schedules; remove it".into()
+                "`anchor` only applies to `interval_seconds` and `rrule` schedules; remove it"
+                    .into()
             )
         );
     }
@@ -218,6 +252,50 @@ mod tests {
             "{message}"
         );
         assert!(message.ends_with("not \"tomorrow\""), "{message}");
+    }
+
+    #[test]
+    fn invalid_crons_time_zones_and_rules_are_refused_at_the_value_naming_the_schedule() {
+        let (line, column, message) = error(&schedule(
+            "slug = \"market\"\ncron = \"*/15 9-15 * *\"\ntimezone = \"America/New_York\"\n",
+        ));
+        assert_eq!((line, column), (8, 8));
+        assert!(
+            message.starts_with(
+                "deployment \"f/n\", schedule \"market\": `cron` \"*/15 9-15 * *\" is not a \
+                 valid cron expression: it has 4 fields;"
+            ),
+            "{message}"
+        );
+        let (line, column, message) = error(&schedule(
+            "cron = \"0 9 * * *\"\ntimezone = \"Europe/Londn\"\n",
+        ));
+        assert_eq!((line, column), (8, 12));
+        assert!(
+            message
+                .contains("schedule \"0\": `timezone` \"Europe/Londn\" is not an IANA time zone"),
+            "{message}"
+        );
+        assert!(
+            message.contains("did you mean \"Europe/London\""),
+            "{message}"
+        );
+        let (line, _, message) = error(&schedule("rrule = \"FREQ=SOMETIMES\"\n"));
+        assert_eq!(line, 7);
+        assert!(
+            message.contains("`rrule` \"FREQ=SOMETIMES\" is not a valid"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_rrule_may_have_an_anchor() {
+        let text = schedule("rrule = \"FREQ=WEEKLY\"\nanchor = \"2026-01-05T09:00:00\"\n");
+        let specs = parse_deploy_file("f.toml", &text).unwrap();
+        assert_eq!(
+            specs[0].schedules[0].anchor.as_deref(),
+            Some("2026-01-05T09:00:00")
+        );
     }
 
     #[test]

@@ -1,0 +1,246 @@
+//! When a schedule fires: cron expressions (5 fields, or 6 with seconds
+//! first), fixed intervals from an anchor, and RFC 5545 recurrence rules,
+//! each read in an IANA time zone.
+//!
+//! Nothing here reads a clock: every question takes the instant it is asked
+//! about, and every answer is a list of UTC instants in increasing order.
+//!
+//! # Daylight saving time
+//!
+//! Slots are computed on the schedule's wall clock and then placed on the
+//! real time line, so that a schedule never fires twice at the same instant
+//! and never silently loses a day:
+//!
+//! - **cron** (via [`croner`], which follows the Open Cron Pattern
+//!   Specification): a *fixed-time* job (one value each for second, minute
+//!   and hour, e.g. `0 2 * * *`) whose time does not exist on a spring-forward
+//!   day runs at the first valid time after the gap (03:00 in New York), and
+//!   a fixed time that exists twice on a fall-back day runs once, at its first
+//!   occurrence. An *interval* job (`*/15 9-15 * * 1-5`, `0 * * * *`) skips
+//!   the wall-clock times that do not exist and runs at each real instant of
+//!   a repeated hour: "every 15 minutes" stays 15 real minutes apart across
+//!   both changes.
+//! - **interval**: an interval that is a whole number of days keeps its
+//!   wall-clock time (daily at 02:00 stays at 02:00 local across a change; a
+//!   missing 02:30 runs at 03:30, a repeated 01:30 runs at its first
+//!   occurrence); any other interval counts real elapsed time from the anchor,
+//!   so 240 s is always 240 s.
+//! - **rrule**: the [`rrule`] crate expands the rule in the zone; instants it
+//!   yields twice are kept once.
+
+mod interval;
+mod recurrence;
+mod zone;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_dst;
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::deploy_file::ScheduleSpec;
+use crate::error::{Error, Result};
+pub use zone::parse_timezone;
+
+/// Default start of an interval grid or a recurrence rule that names none,
+/// on the schedule's wall clock.
+pub const DEFAULT_ANCHOR: &str = "2026-01-01T00:00:00";
+
+/// A validated schedule that can list its fire times.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    timezone: Tz,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Cron {
+        cron: Box<croner::Cron>,
+        text: String,
+    },
+    Interval(interval::Interval),
+    Recurrence(Box<recurrence::Recurrence>),
+}
+
+impl Schedule {
+    /// Validates a schedule declared in a deploy file or given to the API.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSchedule`] naming the offending field, when the cron
+    /// expression, time zone, anchor or rule is invalid, or when not exactly
+    /// one of `cron`, `interval_seconds` and `rrule` is set.
+    pub fn parse(spec: &ScheduleSpec) -> Result<Schedule> {
+        Schedule::from_fields(
+            spec.cron.as_deref(),
+            spec.interval_seconds,
+            spec.anchor.as_deref(),
+            spec.rrule.as_deref(),
+            &spec.timezone,
+        )
+    }
+
+    /// Validates a schedule from its fields; see [`Schedule::parse`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSchedule`], as for [`Schedule::parse`].
+    pub fn from_fields(
+        cron: Option<&str>,
+        interval_seconds: Option<u64>,
+        anchor: Option<&str>,
+        rrule: Option<&str>,
+        timezone: &str,
+    ) -> Result<Schedule> {
+        let timezone = parse_timezone(timezone)?;
+        let kind = match (cron, interval_seconds, rrule) {
+            (Some(cron), None, None) => {
+                if anchor.is_some() {
+                    return Err(Error::InvalidSchedule {
+                        field: "anchor",
+                        message: "`anchor` only applies to `interval_seconds` and `rrule` \
+                                  schedules; remove it"
+                            .into(),
+                    });
+                }
+                Kind::Cron {
+                    cron: Box::new(parse_cron(cron)?),
+                    text: cron.trim().to_owned(),
+                }
+            }
+            (None, Some(seconds), None) => {
+                Kind::Interval(interval::Interval::new(seconds, anchor, timezone)?)
+            }
+            (None, None, Some(rule)) => Kind::Recurrence(Box::new(recurrence::Recurrence::new(
+                rule, anchor, timezone,
+            )?)),
+            _ => {
+                return Err(Error::InvalidSchedule {
+                    field: "cron",
+                    message: "a schedule needs exactly one of `cron`, `interval_seconds` \
+                              or `rrule`"
+                        .into(),
+                });
+            }
+        };
+        Ok(Schedule { timezone, kind })
+    }
+
+    /// The zone the schedule is read in.
+    pub fn timezone(&self) -> Tz {
+        self.timezone
+    }
+
+    /// The first fire time strictly after `after`, if the schedule fires again.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match &self.kind {
+            Kind::Cron { cron, .. } => {
+                // croner works in whole seconds: start from the second that
+                // holds `after`, which is never later than `after`.
+                let start = after.with_timezone(&self.timezone);
+                let start = start
+                    .checked_sub_signed(chrono::TimeDelta::nanoseconds(i64::from(
+                        after.timestamp_subsec_nanos(),
+                    )))
+                    .unwrap_or(start);
+                cron.find_next_occurrence(&start, false)
+                    .ok()
+                    .map(|next| next.with_timezone(&Utc))
+            }
+            Kind::Interval(interval) => interval.next_after(after),
+            Kind::Recurrence(rule) => rule.next_after(after),
+        }
+    }
+
+    /// The next `n` fire times strictly after `after`, oldest first.
+    pub fn next_fire_times(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+        if let Kind::Recurrence(rule) = &self.kind {
+            return rule.fire_times(after, None, n);
+        }
+        let mut times = Vec::with_capacity(n.min(1024));
+        let mut cursor = after;
+        while times.len() < n {
+            match self.next_after(cursor) {
+                Some(next) if next > cursor => {
+                    times.push(next);
+                    cursor = next;
+                }
+                _ => break,
+            }
+        }
+        times
+    }
+
+    /// Fire times in `(from, to]`, oldest first. When there are more than
+    /// `max`, only the newest `max` are returned.
+    pub fn fire_times_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        max: usize,
+    ) -> Vec<DateTime<Utc>> {
+        let mut newest: VecDeque<DateTime<Utc>> = VecDeque::new();
+        if max == 0 || to <= from {
+            return Vec::new();
+        }
+        if let Kind::Recurrence(rule) = &self.kind {
+            for time in rule.fire_times(from, Some(to), usize::MAX) {
+                if newest.len() == max {
+                    newest.pop_front();
+                }
+                newest.push_back(time);
+            }
+            return newest.into();
+        }
+        let mut cursor = from;
+        while let Some(next) = self.next_after(cursor) {
+            if next > to || next <= cursor {
+                break;
+            }
+            if newest.len() == max {
+                newest.pop_front();
+            }
+            newest.push_back(next);
+            cursor = next;
+        }
+        newest.into()
+    }
+
+    /// A short description, e.g. `cron "*/15 9-15 * * 1-5" in America/New_York`.
+    pub fn describe(&self) -> String {
+        let what = match &self.kind {
+            Kind::Cron { text, .. } => format!("cron \"{text}\""),
+            Kind::Interval(interval) => interval.describe(),
+            Kind::Recurrence(rule) => rule.describe(),
+        };
+        format!("{what} in {}", self.timezone.name())
+    }
+}
+
+/// A cron expression: 5 fields (minute hour day-of-month month day-of-week),
+/// or 6 with seconds first.
+fn parse_cron(text: &str) -> Result<croner::Cron> {
+    let fields = text.split_whitespace().count();
+    let invalid = |reason: String| Error::InvalidSchedule {
+        field: "cron",
+        message: format!(
+            "`cron` {text:?} is not a valid cron expression: {reason}; expected 5 fields \
+             (minute hour day-of-month month day-of-week) or 6 with seconds first, \
+             e.g. \"*/15 9-15 * * 1-5\""
+        ),
+    };
+    if !text.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
+        return Err(invalid(format!("it has {fields} fields")));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .year(croner::parser::Year::Disallowed)
+        .build()
+        .parse(text)
+        .map_err(|error| invalid(error.to_string().trim_end_matches('.').to_owned()))
+}
