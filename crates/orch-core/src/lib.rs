@@ -28,7 +28,7 @@ pub use deploy_file::{DeploymentSpec, ScheduleSpec, parse_deploy_file};
 pub use error::{Error, Result};
 pub use identifier::validate_name;
 pub use params::{build_overrides, merge_parameters, parse_param};
-pub use policy::{CatchUp, CollisionStrategy, RunPolicy};
+pub use policy::{CatchUp, CollisionStrategy, RunPolicy, triage};
 pub use schedule::{Schedule, parse_timezone};
 pub use state::{StateType, names, state_type_of_name, validate_transition};
 pub use suggest::{close_matches, did_you_mean};

@@ -139,9 +139,115 @@ pub struct RunPolicy {
     pub collision_strategy: CollisionStrategy,
 }
 
+/// Reason given to a run Cancelled because a newer slot of its schedule is due.
+pub const SUPERSEDED: &str = "skipped: superseded";
+
+/// Decides which due, unstarted runs of one schedule still start.
+///
+/// `due` holds their expected starts (microseconds), oldest first, all at or
+/// before `now`. The answer has one entry per run: `None` to start it, or the
+/// reason to cancel it instead. A run later than `max_lateness_seconds` is
+/// never started; of the rest, `all` starts every one, `latest` only the
+/// newest (the others are superseded), and `skip` only those not yet late
+/// (due less than `late_after_micros` ago).
+pub fn triage(
+    policy: &RunPolicy,
+    due: &[i64],
+    now: i64,
+    late_after_micros: i64,
+) -> Vec<Option<String>> {
+    let mut verdicts: Vec<Option<String>> = due
+        .iter()
+        .map(|&expected| match policy.max_lateness_seconds {
+            Some(max) if now - expected > max as i64 * 1_000_000 => Some(format!(
+                "skipped: later than max_lateness ({max}s)"
+            )),
+            _ => None,
+        })
+        .collect();
+    let kept: Vec<usize> = (0..due.len()).filter(|&i| verdicts[i].is_none()).collect();
+    match policy.catch_up {
+        CatchUp::All => {}
+        CatchUp::Latest => {
+            for &i in kept.iter().rev().skip(1) {
+                verdicts[i] = Some(SUPERSEDED.to_owned());
+            }
+        }
+        CatchUp::Skip => {
+            for &i in &kept {
+                if now - due[i] > late_after_micros {
+                    verdicts[i] = Some("skipped: missed (catch-up policy skip)".to_owned());
+                }
+            }
+        }
+    }
+    verdicts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MINUTE: i64 = 60_000_000;
+
+    fn policy(catch_up: CatchUp, max_lateness_seconds: Option<u64>) -> RunPolicy {
+        RunPolicy {
+            catch_up,
+            max_lateness_seconds,
+            ..RunPolicy::default()
+        }
+    }
+
+    /// Four quarter-hourly slots missed over the last hour, plus one due now.
+    fn outage() -> (Vec<i64>, i64) {
+        let now = 1_000 * MINUTE;
+        (vec![now - 60 * MINUTE, now - 45 * MINUTE, now - 30 * MINUTE, now - 15 * MINUTE, now], now)
+    }
+
+    #[test]
+    fn all_starts_every_missed_slot() {
+        let (due, now) = outage();
+        assert!(triage(&policy(CatchUp::All, None), &due, now, MINUTE / 4)
+            .iter()
+            .all(Option::is_none));
+    }
+
+    #[test]
+    fn latest_starts_only_the_newest_and_supersedes_the_rest() {
+        let (due, now) = outage();
+        let verdicts = triage(&policy(CatchUp::Latest, None), &due, now, MINUTE / 4);
+        assert_eq!(verdicts[4], None);
+        for verdict in &verdicts[..4] {
+            assert_eq!(verdict.as_deref(), Some(SUPERSEDED));
+        }
+    }
+
+    #[test]
+    fn skip_starts_only_what_is_not_late() {
+        let (due, now) = outage();
+        let verdicts = triage(&policy(CatchUp::Skip, None), &due, now, MINUTE / 4);
+        assert_eq!(verdicts[4], None);
+        for verdict in &verdicts[..4] {
+            assert_eq!(
+                verdict.as_deref(),
+                Some("skipped: missed (catch-up policy skip)")
+            );
+        }
+    }
+
+    #[test]
+    fn max_lateness_cancels_what_is_too_late_whatever_the_policy() {
+        let (due, now) = outage();
+        let verdicts = triage(&policy(CatchUp::All, Some(20 * 60)), &due, now, MINUTE / 4);
+        let reason = Some("skipped: later than max_lateness (1200s)");
+        assert_eq!(
+            verdicts.iter().map(Option::as_deref).collect::<Vec<_>>(),
+            [reason, reason, reason, None, None]
+        );
+        // Latest keeps the newest run that is not too late.
+        let verdicts = triage(&policy(CatchUp::Latest, Some(20 * 60)), &due[..4], now, 0);
+        assert_eq!(verdicts[3], None);
+    }
 
     #[test]
     fn names_round_trip() {

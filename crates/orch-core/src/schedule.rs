@@ -29,6 +29,7 @@
 //!   yields twice are kept once.
 
 mod interval;
+mod plan;
 mod recurrence;
 mod zone;
 
@@ -44,6 +45,7 @@ use chrono_tz::Tz;
 
 use crate::deploy_file::ScheduleSpec;
 use crate::error::{Error, Result};
+pub use plan::{Horizon, SlotPlan, plan_slots};
 pub use zone::parse_timezone;
 
 /// Default start of an interval grid or a recurrence rule that names none,

@@ -1,20 +1,25 @@
 //! Handing ready runs to workers, each run exactly once.
 
-use orch_core::StateType;
+use std::collections::HashMap;
+
+use orch_core::{CollisionStrategy, StateType};
 
 use crate::error::{Result, StoreError};
 use crate::model::ClaimedRun;
 use crate::rows::{from_json, sql};
 use crate::transitions::{NewState, load_run_for_update, write_state};
-use crate::{Backend, Store, now_micros};
+use crate::{Backend, Store};
 
 impl Store {
     /// Atomically moves up to `max_runs` due runs of the worker's pool from
     /// Scheduled to Pending and assigns them to the worker, oldest due first.
-    /// Honours pool and deployment pauses, the pool's concurrency limit and
-    /// the worker's own limit.
+    /// Honours pool and deployment pauses, the pool's, the deployment's and
+    /// the worker's concurrency limits, and first applies the deployments'
+    /// catch-up policies to the pool's due scheduled runs. A run of a
+    /// deployment at its limit waits (strategy `enqueue`) or is Cancelled
+    /// (strategy `cancel-new`).
     pub async fn claim_runs(&self, worker_id: &str, max_runs: u32) -> Result<Vec<ClaimedRun>> {
-        let now = now_micros();
+        let now = self.now();
         let mut tx = self.writer.begin().await?;
         let worker: Option<(String, i64, Option<i64>)> =
             sqlx::query_as("SELECT work_pool_id, run_limit, stopped_at FROM workers WHERE id = $1")
@@ -46,6 +51,14 @@ impl Store {
         if paused != 0 {
             return Ok(Vec::new());
         }
+        crate::scheduling::catch_up_in(
+            &mut tx,
+            self.backend,
+            Some(&pool_id),
+            now,
+            self.late_after_micros,
+        )
+        .await?;
         let mut budget = i64::from(max_runs);
         if let Some(limit) = pool_limit {
             let (in_flight,): (i64,) = sqlx::query_as(
@@ -68,6 +81,7 @@ impl Store {
             budget = budget.min(worker_limit - held);
         }
         if budget <= 0 {
+            tx.commit().await?;
             return Ok(Vec::new());
         }
         let skip_locked = if self.backend == Backend::Postgres {
@@ -75,18 +89,52 @@ impl Store {
         } else {
             ""
         };
-        let ready: Vec<(String, String, String)> = sqlx::query_as(sql(format!(
-            "SELECT r.id, d.entrypoint, d.base_dir FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
+        // Runs of deployments at their limit are left out, except with
+        // cancel-new, where they are fetched to be cancelled.
+        let ready: Vec<ReadyRow> = sqlx::query_as(sql(format!(
+            "SELECT r.id, r.deployment_id, d.entrypoint, d.base_dir, d.concurrency_limit, \
+             d.collision_strategy, {IN_FLIGHT} AS in_flight \
+             FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
              WHERE r.work_pool_id = $1 AND r.state_type = 'SCHEDULED' AND r.expected_start <= $2 AND d.paused = 0 \
+             AND (d.concurrency_limit IS NULL OR d.collision_strategy = $4 OR {IN_FLIGHT} < d.concurrency_limit) \
              ORDER BY r.expected_start, r.id LIMIT $3{skip_locked}"
         )))
         .bind(&pool_id)
         .bind(now)
-        .bind(budget)
+        .bind(budget * 2 + 8)
+        .bind(CollisionStrategy::CancelNew.as_str())
         .fetch_all(&mut *tx)
         .await?;
+        let mut in_flight: HashMap<String, i64> = HashMap::new();
         let mut claimed = Vec::with_capacity(ready.len());
-        for (run_id, entrypoint, base_dir) in ready {
+        for row in ready {
+            if claimed.len() as i64 >= budget {
+                break;
+            }
+            let ReadyRow {
+                id: run_id,
+                deployment_id,
+                entrypoint,
+                base_dir,
+                concurrency_limit,
+                collision_strategy,
+                in_flight: counted,
+            } = row;
+            if let Some(limit) = concurrency_limit {
+                let running = in_flight.entry(deployment_id).or_insert(counted);
+                if *running >= limit {
+                    if collision_strategy == CollisionStrategy::CancelNew.as_str() {
+                        let reason = format!(
+                            "cancelled: deployment concurrency limit {limit} reached \
+                             (collision strategy cancel-new)"
+                        );
+                        let state = NewState::new(StateType::Cancelled, "Cancelled", &reason);
+                        write_state(&mut tx, &run_id, &state, None, now).await?;
+                    }
+                    continue;
+                }
+                *running += 1;
+            }
             sqlx::query("UPDATE flow_runs SET worker_id = $1 WHERE id = $2")
                 .bind(worker_id)
                 .bind(&run_id)
@@ -106,4 +154,19 @@ impl Store {
         tx.commit().await?;
         Ok(claimed)
     }
+}
+
+/// Runs of the deployment `d` that hold a slot of its concurrency limit.
+const IN_FLIGHT: &str = "(SELECT COUNT(*) FROM flow_runs x WHERE x.deployment_id = d.id \
+     AND x.state_type IN ('PENDING', 'RUNNING', 'CANCELLING'))";
+
+#[derive(sqlx::FromRow)]
+struct ReadyRow {
+    id: String,
+    deployment_id: String,
+    entrypoint: String,
+    base_dir: String,
+    concurrency_limit: Option<i64>,
+    collision_strategy: String,
+    in_flight: i64,
 }

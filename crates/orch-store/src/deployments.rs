@@ -1,11 +1,14 @@
 //! Flows and deployments.
 
-use orch_core::{DeploymentSpec, ScheduleSpec};
+use orch_core::{DeploymentSpec, RunPolicy};
 
 use crate::error::{Result, StoreError};
 use crate::model::{Deployment, Flow, JsonObject, Schedule};
 use crate::rows::{from_json, sql, to_json};
-use crate::{Store, new_id, now_micros};
+use crate::schedules::{
+    ScheduleRow, forget_future_runs, load_schedules, replace_schedules, schedule_from_spec,
+};
+use crate::{Store, new_id};
 
 /// A deployment to create or update, as declared in a deploy file.
 #[derive(Debug, Clone)]
@@ -59,44 +62,36 @@ struct DeploymentRow {
     paused: i64,
     created_at: i64,
     updated_at: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct ScheduleRow {
-    deployment_id: String,
-    slug: String,
-    cron: Option<String>,
-    interval_seconds: Option<i64>,
-    anchor: Option<String>,
-    rrule: Option<String>,
-    timezone: String,
-    active: i64,
-    parameters: String,
+    catch_up: String,
+    max_lateness_seconds: Option<i64>,
+    concurrency_limit: Option<i64>,
+    collision_strategy: String,
 }
 
 const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.flow_id, f.name AS flow, d.name, d.entrypoint, \
      p.name AS work_pool, d.parameters, d.tags, d.description, d.retries, d.retry_delay_seconds, \
-     d.base_dir, d.paused, d.created_at, d.updated_at \
+     d.base_dir, d.paused, d.created_at, d.updated_at, d.catch_up, d.max_lateness_seconds, \
+     d.concurrency_limit, d.collision_strategy \
      FROM deployments d JOIN flows f ON f.id = d.flow_id JOIN work_pools p ON p.id = d.work_pool_id ";
-
-impl ScheduleRow {
-    fn into_schedule(self) -> Result<Schedule> {
-        Ok(Schedule {
-            slug: self.slug,
-            cron: self.cron,
-            interval_seconds: self.interval_seconds.map(|s| s as u64),
-            anchor: self.anchor,
-            rrule: self.rrule,
-            timezone: self.timezone,
-            active: self.active != 0,
-            parameters: from_json("deployment_schedules.parameters", &self.parameters)?,
-        })
-    }
-}
 
 impl DeploymentRow {
     fn into_deployment(self, schedules: Vec<Schedule>) -> Result<Deployment> {
+        let corrupt = |column: &str, value: &str| {
+            StoreError::Conflict(format!("corrupt {column} {value:?} in the database"))
+        };
+        let policy = RunPolicy {
+            catch_up: self
+                .catch_up
+                .parse()
+                .map_err(|_| corrupt("deployments.catch_up", &self.catch_up))?,
+            max_lateness_seconds: self.max_lateness_seconds.map(|s| s as u64),
+            concurrency_limit: self.concurrency_limit.map(|l| l as u32),
+            collision_strategy: self.collision_strategy.parse().map_err(|_| {
+                corrupt("deployments.collision_strategy", &self.collision_strategy)
+            })?,
+        };
         Ok(Deployment {
+            policy,
             entrypoint: from_json("deployments.entrypoint", &self.entrypoint)?,
             parameters: from_json("deployments.parameters", &self.parameters)?,
             tags: from_json("deployments.tags", &self.tags)?,
@@ -117,24 +112,12 @@ impl DeploymentRow {
     }
 }
 
-fn schedule_from_spec(spec: &ScheduleSpec) -> Schedule {
-    Schedule {
-        slug: spec.slug.clone(),
-        cron: spec.cron.clone(),
-        interval_seconds: spec.interval_seconds,
-        anchor: spec.anchor.clone(),
-        rrule: spec.rrule.clone(),
-        timezone: spec.timezone.clone(),
-        active: spec.active,
-        parameters: spec.parameters.clone(),
-    }
-}
-
 /// Names of the fields of `current` that `input` would change.
 fn changed_fields(current: &Deployment, input: &DeploymentInput) -> Vec<String> {
     let spec = &input.spec;
     let schedules: Vec<Schedule> = spec.schedules.iter().map(schedule_from_spec).collect();
-    let checks: [(&str, bool); 9] = [
+    let policy = &spec.policy;
+    let checks: [(&str, bool); 13] = [
         ("entrypoint", current.entrypoint != spec.entrypoint),
         ("work_pool", current.work_pool != spec.work_pool),
         ("parameters", current.parameters != spec.parameters),
@@ -147,6 +130,19 @@ fn changed_fields(current: &Deployment, input: &DeploymentInput) -> Vec<String> 
         ),
         ("base_dir", current.base_dir != input.base_dir),
         ("schedules", current.schedules != schedules),
+        ("catch_up", current.policy.catch_up != policy.catch_up),
+        (
+            "max_lateness_seconds",
+            current.policy.max_lateness_seconds != policy.max_lateness_seconds,
+        ),
+        (
+            "concurrency_limit",
+            current.policy.concurrency_limit != policy.concurrency_limit,
+        ),
+        (
+            "collision_strategy",
+            current.policy.collision_strategy != policy.collision_strategy,
+        ),
     ];
     checks
         .iter()
@@ -164,6 +160,10 @@ impl Store {
         inputs: &[DeploymentInput],
     ) -> Result<Vec<DeploymentChange>> {
         for input in inputs {
+            let label = format!("{}/{}", input.spec.flow, input.spec.name);
+            for schedule in &input.spec.schedules {
+                crate::schedules::validate(&label, schedule)?;
+            }
             let pool = self.work_pool(&input.spec.work_pool, 0).await;
             if let Err(StoreError::NotFound { hint, .. }) = pool {
                 return Err(StoreError::InvalidInput(format!(
@@ -173,7 +173,7 @@ impl Store {
             }
             pool?;
         }
-        let now = now_micros();
+        let now = self.now();
         let mut tx = self.writer.begin().await?;
         let mut changes = Vec::with_capacity(inputs.len());
         for input in inputs {
@@ -208,8 +208,9 @@ impl Store {
                     let id = new_id();
                     sqlx::query(
                         "INSERT INTO deployments (id, flow_id, name, entrypoint, work_pool_id, parameters, tags, \
-                         description, retries, retry_delay_seconds, base_dir, paused, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+                         description, retries, retry_delay_seconds, base_dir, paused, created_at, updated_at, \
+                         catch_up, max_lateness_seconds, concurrency_limit, collision_strategy) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17)",
                     )
                     .bind(&id)
                     .bind(&flow_id)
@@ -224,6 +225,10 @@ impl Store {
                     .bind(&input.base_dir)
                     .bind(i64::from(spec.paused))
                     .bind(now)
+                    .bind(spec.policy.catch_up.as_str())
+                    .bind(spec.policy.max_lateness_seconds.map(|s| s as i64))
+                    .bind(spec.policy.concurrency_limit.map(i64::from))
+                    .bind(spec.policy.collision_strategy.as_str())
                     .execute(&mut *tx)
                     .await?;
                     (id, ChangeKind::Created, Vec::new())
@@ -239,7 +244,8 @@ impl Store {
                         sqlx::query(
                             "UPDATE deployments SET entrypoint = $1, work_pool_id = $2, parameters = $3, \
                              tags = $4, description = $5, retries = $6, retry_delay_seconds = $7, \
-                             base_dir = $8, updated_at = $9 WHERE id = $10",
+                             base_dir = $8, updated_at = $9, catch_up = $11, max_lateness_seconds = $12, \
+                             concurrency_limit = $13, collision_strategy = $14 WHERE id = $10",
                         )
                         .bind(to_json(&spec.entrypoint))
                         .bind(&pool_id)
@@ -251,6 +257,10 @@ impl Store {
                         .bind(&input.base_dir)
                         .bind(now)
                         .bind(&id)
+                        .bind(spec.policy.catch_up.as_str())
+                        .bind(spec.policy.max_lateness_seconds.map(|s| s as i64))
+                        .bind(spec.policy.concurrency_limit.map(i64::from))
+                        .bind(spec.policy.collision_strategy.as_str())
                         .execute(&mut *tx)
                         .await?;
                         (id, ChangeKind::Updated, fields)
@@ -258,7 +268,11 @@ impl Store {
                 }
             };
             if kind == ChangeKind::Created || fields.iter().any(|f| f == "schedules") {
-                replace_schedules(&mut tx, &deployment_id, &spec.schedules).await?;
+                replace_schedules(&mut tx, &deployment_id, &spec.schedules, now).await?;
+            }
+            if fields.iter().any(|f| f == "parameters" || f == "tags") {
+                // Runs made ahead carry the old values: make them again.
+                forget_future_runs(&mut tx, &deployment_id, None, now).await?;
             }
             changes.push(DeploymentChange {
                 flow: spec.flow.clone(),
@@ -280,10 +294,10 @@ impl Store {
         .bind(flow.unwrap_or(""))
         .fetch_all(&self.reader)
         .await?;
-        let schedule_rows: Vec<ScheduleRow> = sqlx::query_as(
-            "SELECT deployment_id, slug, cron, interval_seconds, anchor, rrule, timezone, active, parameters \
-             FROM deployment_schedules ORDER BY deployment_id, position",
-        )
+        let schedule_rows: Vec<ScheduleRow> = sqlx::query_as(sql(format!(
+            "{} ORDER BY deployment_id, position",
+            crate::schedules::SCHEDULE_SELECT
+        )))
         .fetch_all(&self.reader)
         .await?;
         let mut by_deployment: std::collections::HashMap<String, Vec<Schedule>> =
@@ -352,22 +366,36 @@ impl Store {
         error
     }
 
-    /// Pauses or resumes a deployment.
+    /// Pauses or resumes a deployment. Slots that pass while it is paused
+    /// are not missed: on resume its schedules fill from now.
     pub async fn set_deployment_paused(&self, reference: &str, paused: bool) -> Result<Deployment> {
         let deployment = self.deployment(reference).await?;
+        let now = self.now();
+        let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE deployments SET paused = $1, updated_at = $2 WHERE id = $3")
             .bind(i64::from(paused))
-            .bind(now_micros())
+            .bind(now)
             .bind(&deployment.id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        if deployment.paused && !paused {
+            sqlx::query(
+                "UPDATE deployment_schedules SET filled_until = $1 \
+                 WHERE deployment_id = $2 AND (filled_until IS NULL OR filled_until < $1)",
+            )
+            .bind(now)
+            .bind(&deployment.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         self.deployment(&deployment.id).await
     }
 
     /// Deletes a deployment; its runs that have not started are cancelled, its history is kept.
     pub async fn delete_deployment(&self, reference: &str) -> Result<Deployment> {
         let deployment = self.deployment(reference).await?;
-        let now = now_micros();
+        let now = self.now();
         let mut tx = self.writer.begin().await?;
         let waiting: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM flow_runs WHERE deployment_id = $1 AND state_type = 'SCHEDULED'",
@@ -415,51 +443,6 @@ impl Store {
             })
             .collect())
     }
-}
-
-async fn load_schedules(
-    conn: &mut sqlx::AnyConnection,
-    deployment_id: &str,
-) -> Result<Vec<Schedule>> {
-    let rows: Vec<ScheduleRow> = sqlx::query_as(
-        "SELECT deployment_id, slug, cron, interval_seconds, anchor, rrule, timezone, active, parameters \
-         FROM deployment_schedules WHERE deployment_id = $1 ORDER BY position",
-    )
-    .bind(deployment_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter().map(ScheduleRow::into_schedule).collect()
-}
-
-async fn replace_schedules(
-    conn: &mut sqlx::AnyConnection,
-    deployment_id: &str,
-    schedules: &[ScheduleSpec],
-) -> Result<()> {
-    sqlx::query("DELETE FROM deployment_schedules WHERE deployment_id = $1")
-        .bind(deployment_id)
-        .execute(&mut *conn)
-        .await?;
-    for (position, schedule) in schedules.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO deployment_schedules (id, deployment_id, position, slug, cron, interval_seconds, \
-             anchor, rrule, timezone, active, parameters) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(new_id())
-        .bind(deployment_id)
-        .bind(position as i64)
-        .bind(&schedule.slug)
-        .bind(&schedule.cron)
-        .bind(schedule.interval_seconds.map(|s| s as i64))
-        .bind(&schedule.anchor)
-        .bind(&schedule.rrule)
-        .bind(&schedule.timezone)
-        .bind(i64::from(schedule.active))
-        .bind(to_json(&schedule.parameters))
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
 }
 
 /// Parameters of a run of `deployment`: its defaults with `overrides` on top.

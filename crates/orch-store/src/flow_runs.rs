@@ -7,7 +7,7 @@ use crate::error::{Result, StoreError};
 use crate::model::{FlowRun, FlowRunFilter, JsonObject, State};
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, StateRow, sql, to_json};
 use crate::transitions::{NewState, flow_run_not_found, write_state};
-use crate::{Store, now_micros};
+use crate::Store;
 
 /// Default page size of [`Store::list_flow_runs`].
 pub const DEFAULT_LIST_LIMIT: u32 = 50;
@@ -26,7 +26,7 @@ const NOUNS: [&str; 32] = [
 ];
 
 /// A friendly run name such as "brisk-otter", drawn from the id's random bits.
-fn friendly_name(id: &uuid::Uuid) -> String {
+pub(crate) fn friendly_name(id: &uuid::Uuid) -> String {
     let bytes = id.as_bytes();
     let adjective = ADJECTIVES[(bytes[15] as usize) % ADJECTIVES.len()];
     let noun = NOUNS[(bytes[14] as usize) % NOUNS.len()];
@@ -49,7 +49,7 @@ impl Store {
         {
             return Ok(run);
         }
-        let now = now_micros();
+        let now = self.now();
         let uuid = uuid::Uuid::new_v4();
         let id = uuid.to_string();
         let parameters = run_parameters(&deployment, overrides);
@@ -188,16 +188,18 @@ impl Store {
         rows.into_iter().map(FlowRun::try_from).collect()
     }
 
-    /// Marks Scheduled runs due before `due_before` as Late; returns the runs marked.
+    /// Marks Scheduled runs due before `due_before` as Late (except those
+    /// AwaitingConcurrencySlot, which say why they wait); returns the runs marked.
     pub async fn mark_late_runs(&self, due_before: i64) -> Result<Vec<String>> {
-        let now = now_micros();
+        let now = self.now();
         let mut tx = self.writer.begin().await?;
         let late: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM flow_runs WHERE state_type = 'SCHEDULED' AND expected_start < $1 \
-             AND state_name <> $2 ORDER BY expected_start LIMIT 500",
+             AND state_name NOT IN ($2, $3) ORDER BY expected_start LIMIT 500",
         )
         .bind(due_before)
         .bind(names::LATE)
+        .bind(names::AWAITING_CONCURRENCY_SLOT)
         .fetch_all(&mut *tx)
         .await?;
         for (id,) in &late {

@@ -7,12 +7,16 @@
 //! over the database lock, while reads use a pool of their own (WAL mode).
 
 mod claims;
+mod clock;
+mod concurrency;
 mod deployments;
 mod error;
 mod flow_runs;
 mod logs;
 pub mod model;
 mod rows;
+mod schedules;
+mod scheduling;
 mod transitions;
 mod work_pools;
 mod workers;
@@ -22,10 +26,13 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+pub use clock::{Clock, ManualClock, micros_to_utc};
+pub use concurrency::{AcquireOutcome, ConcurrencyLimit, SlotHolder};
 pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};
 pub use error::{Result, StoreError};
 pub use flow_runs::DEFAULT_LIST_LIMIT;
 pub use model::*;
+pub use scheduling::{CatchUpOutcome, ScheduleToFill};
 pub use transitions::{NewState, Proposal, TransitionResult};
 pub use work_pools::{POOL_TYPES, WorkPoolUpdate};
 pub use workers::ReapedRuns;
@@ -58,7 +65,14 @@ pub struct Store {
     /// Used for reads; the same pool as `writer` on PostgreSQL.
     reader: AnyPool,
     url: String,
+    /// Where "now" comes from.
+    clock: Clock,
+    /// A Scheduled run not started this long after its expected start is late.
+    late_after_micros: i64,
 }
+
+/// Default of [`Store::with_late_after`]: 15 s.
+pub const DEFAULT_LATE_AFTER: Duration = Duration::from_secs(15);
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -81,6 +95,8 @@ impl Store {
                 writer: pool.clone(),
                 reader: pool,
                 url: url.to_string(),
+                clock: Clock::system(),
+                late_after_micros: DEFAULT_LATE_AFTER.as_micros() as i64,
             })
         } else {
             Err(StoreError::UnsupportedUrl(url.to_string()))
@@ -114,7 +130,34 @@ impl Store {
             writer,
             reader,
             url: url.to_string(),
+            clock: Clock::system(),
+            late_after_micros: DEFAULT_LATE_AFTER.as_micros() as i64,
         })
+    }
+
+    /// The same store reading the time from `clock` (tests inject a
+    /// [`ManualClock`]); every timestamp it writes and every "due" or
+    /// "expired" it decides uses that clock.
+    pub fn with_clock(mut self, clock: Clock) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The same store counting a Scheduled run as late (for the `skip`
+    /// catch-up policy) this long after its expected start.
+    pub fn with_late_after(mut self, late_after: Duration) -> Store {
+        self.late_after_micros = late_after.as_micros() as i64;
+        self
+    }
+
+    /// The clock in use.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Now, by the store's clock, in microseconds since the epoch.
+    pub fn now(&self) -> i64 {
+        self.clock.now_micros()
     }
 
     /// The backend in use.
@@ -165,7 +208,8 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
-/// Now, in microseconds since the Unix epoch.
+/// Now by the system clock, in microseconds since the Unix epoch. Store
+/// methods use [`Store::now`] instead, which may be a test's clock.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }

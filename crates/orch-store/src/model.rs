@@ -1,6 +1,6 @@
 //! Records as the store returns them. Times are microseconds since the Unix epoch.
 
-use orch_core::StateType;
+use orch_core::{RunPolicy, StateType};
 use serde_json::{Map, Value};
 
 /// JSON object, as stored in parameter columns.
@@ -98,6 +98,8 @@ pub struct Deployment {
     pub paused: bool,
     /// Schedules, in declaration order.
     pub schedules: Vec<Schedule>,
+    /// Catch-up after downtime and the deployment's concurrency limit.
+    pub policy: RunPolicy,
     /// Creation time.
     pub created_at: i64,
     /// Last change.
@@ -163,6 +165,8 @@ pub struct FlowRun {
     pub exit_code: Option<i32>,
     /// Creation time.
     pub created_at: i64,
+    /// Slug of the schedule that created it; `None` for runs started by hand.
+    pub schedule_slug: Option<String>,
 }
 
 /// A run handed to a worker.

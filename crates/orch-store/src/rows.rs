@@ -45,6 +45,7 @@ pub(crate) struct FlowRunRow {
     worker_name: String,
     exit_code: Option<i64>,
     created_at: i64,
+    schedule_slug: Option<String>,
 }
 
 /// Selects [`FlowRunRow`]s; append `WHERE ...`.
@@ -53,7 +54,7 @@ pub(crate) const FLOW_RUN_SELECT: &str = "SELECT r.id, r.name, f.name AS flow, \
      COALESCE(p.name, '') AS work_pool, r.work_pool_id, r.state_type, r.state_name, \
      r.state_message, r.state_timestamp, r.parameters, r.tags, r.expected_start, r.start_time, \
      r.end_time, r.run_count, r.worker_id, COALESCE(w.name, '') AS worker_name, r.exit_code, \
-     r.created_at \
+     r.created_at, r.schedule_slug \
      FROM flow_runs r JOIN flows f ON f.id = r.flow_id \
      LEFT JOIN deployments d ON d.id = r.deployment_id \
      LEFT JOIN work_pools p ON p.id = r.work_pool_id \
@@ -87,6 +88,7 @@ impl TryFrom<FlowRunRow> for FlowRun {
             worker_name: row.worker_name,
             exit_code: row.exit_code.map(|c| c as i32),
             created_at: row.created_at,
+            schedule_slug: row.schedule_slug,
         })
     }
 }

@@ -5,7 +5,7 @@ use orch_core::{StateType, names, validate_transition};
 use crate::error::{Result, StoreError};
 use crate::model::FlowRun;
 use crate::rows::{FLOW_RUN_SELECT, sql};
-use crate::{Backend, Store, now_micros};
+use crate::{Backend, Store};
 
 /// A state to enter.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,7 +178,7 @@ impl Store {
         run_id: &str,
         proposal: Proposal,
     ) -> Result<TransitionResult> {
-        let now = now_micros();
+        let now = self.now();
         let mut tx = self.writer.begin().await?;
         if !proposal.transition_id.is_empty() {
             let seen: Option<(i64,)> =
@@ -241,7 +241,7 @@ impl Store {
     /// Requests cancellation. Runs not started are Cancelled at once; started ones
     /// become Cancelling and the returned worker id must be told to kill them.
     pub async fn cancel_flow_run(&self, run_id: &str) -> Result<(FlowRun, Option<String>)> {
-        let now = now_micros();
+        let now = self.now();
         let mut tx = self.writer.begin().await?;
         let run = load_run_for_update(&mut tx, self.backend, run_id)
             .await?

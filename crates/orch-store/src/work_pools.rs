@@ -3,7 +3,7 @@
 use crate::error::{Result, StoreError};
 use crate::model::WorkPool;
 use crate::rows::sql;
-use crate::{Store, new_id, now_micros};
+use crate::{Store, new_id};
 
 /// Pool types a worker of this version can run.
 pub const POOL_TYPES: &[&str] = &["process"];
@@ -80,7 +80,7 @@ impl Store {
         validate_limit(concurrency_limit)?;
         orch_core::validate_name("work pool", name)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-        let now = now_micros();
+        let now = self.now();
         let inserted = sqlx::query(
             "INSERT INTO work_pools (id, name, type, description, paused, concurrency_limit, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, 0, $5, $6, $6) ON CONFLICT (name) DO NOTHING",
@@ -145,7 +145,7 @@ impl Store {
         if let Some(limit) = update.concurrency_limit {
             validate_limit(limit)?;
         }
-        let now = now_micros();
+        let now = self.now();
         let changed = sqlx::query(
             "UPDATE work_pools SET \
                paused = CASE WHEN $1 < 0 THEN paused ELSE $1 END, \

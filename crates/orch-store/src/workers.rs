@@ -6,7 +6,7 @@ use crate::error::{Result, StoreError};
 use crate::model::Worker;
 use crate::rows::{WORKER_SELECT, WorkerRow, sql};
 use crate::transitions::{NewState, Proposal, TransitionResult};
-use crate::{Store, new_id, now_micros};
+use crate::{Store, new_id};
 
 /// Runs found without a live worker by [`Store::reap_orphaned_runs`].
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,7 +27,7 @@ impl Store {
     ) -> Result<Worker> {
         let pool = self.work_pool(pool, 0).await?;
         let id = new_id();
-        let now = now_micros();
+        let now = self.now();
         sqlx::query(
             "INSERT INTO workers (id, name, work_pool_id, hostname, run_limit, version, started_at, last_heartbeat) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -62,7 +62,7 @@ impl Store {
     pub async fn heartbeat(&self, worker_id: &str) -> Result<Vec<String>> {
         let updated =
             sqlx::query("UPDATE workers SET last_heartbeat = $1, stopped_at = NULL WHERE id = $2")
-                .bind(now_micros())
+                .bind(self.now())
                 .bind(worker_id)
                 .execute(&self.writer)
                 .await?;
@@ -81,7 +81,7 @@ impl Store {
     /// Marks a worker as stopped (a clean shutdown).
     pub async fn deregister_worker(&self, worker_id: &str) -> Result<()> {
         sqlx::query("UPDATE workers SET stopped_at = $1 WHERE id = $2")
-            .bind(now_micros())
+            .bind(self.now())
             .bind(worker_id)
             .execute(&self.writer)
             .await?;

@@ -74,6 +74,7 @@ pub fn spec(flow: &str, name: &str, pool: &str) -> DeploymentSpec {
         retry_delay_seconds: 0,
         paused: false,
         schedules: vec![],
+        policy: orch_core::RunPolicy::default(),
     }
 }
 

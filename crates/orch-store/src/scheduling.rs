@@ -1,0 +1,296 @@
+//! What the scheduler needs from the database: the schedules to keep
+//! filled, creating their runs exactly once per slot, clearing runs of
+//! schedules that went away, and the catch-up policy for runs that are due.
+//!
+//! Every run a schedule makes has the idempotency key
+//! `scheduled:{deployment_id}:{slug}:{slot_micros}` under a unique index, so
+//! two passes, two server replicas, a restart or a re-deploy never make a
+//! second run for the same slot.
+
+use orch_core::{CollisionStrategy, RunPolicy, StateType, names, triage};
+
+use crate::error::Result;
+use crate::model::{JsonObject, Schedule};
+use crate::rows::{sql, to_json};
+use crate::schedules::{SCHEDULE_SELECT, ScheduleRow};
+use crate::transitions::{NewState, write_state};
+use crate::{Backend, Store};
+
+/// An active schedule of an unpaused deployment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleToFill {
+    /// The deployment's id.
+    pub deployment_id: String,
+    /// "flow/name".
+    pub deployment: String,
+    /// The deployment's catch-up and concurrency rules.
+    pub policy: RunPolicy,
+    /// The schedule.
+    pub schedule: Schedule,
+    /// Parameters of its runs: the deployment's with the schedule's on top.
+    pub parameters: JsonObject,
+    /// Runs exist for its slots up to here (micros); `None` for none yet.
+    pub filled_until: Option<i64>,
+}
+
+/// What [`Store::apply_catch_up`] changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatchUpOutcome {
+    /// Runs Cancelled instead of started, with the pool they were in.
+    pub cancelled: Vec<(String, Option<String>)>,
+    /// Runs now shown as AwaitingConcurrencySlot.
+    pub awaiting_slot: Vec<String>,
+}
+
+impl CatchUpOutcome {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.cancelled.is_empty() && self.awaiting_slot.is_empty()
+    }
+}
+
+/// The idempotency key of the run of `slug`'s slot at `slot` (micros).
+pub fn scheduled_run_key(deployment_id: &str, slug: &str, slot: i64) -> String {
+    format!("scheduled:{deployment_id}:{slug}:{slot}")
+}
+
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    id: String,
+    deployment_id: String,
+    schedule_slug: String,
+    work_pool_id: Option<String>,
+    expected_start: i64,
+    catch_up: String,
+    max_lateness_seconds: Option<i64>,
+}
+
+impl Store {
+    /// Active schedules of unpaused deployments.
+    pub async fn schedules_to_fill(&self) -> Result<Vec<ScheduleToFill>> {
+        let deployments = self.list_deployments(None).await?;
+        let rows: Vec<ScheduleRow> = sqlx::query_as(sql(format!(
+            "{SCHEDULE_SELECT} WHERE active = 1 ORDER BY deployment_id, position"
+        )))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut fills = Vec::new();
+        for row in rows {
+            let Some(deployment) = deployments
+                .iter()
+                .find(|d| d.id == row.deployment_id && !d.paused)
+            else {
+                continue;
+            };
+            let filled_until = row.filled_until;
+            let schedule = row.into_schedule()?;
+            fills.push(ScheduleToFill {
+                deployment_id: deployment.id.clone(),
+                deployment: deployment.full_name(),
+                policy: deployment.policy,
+                parameters: orch_core::merge_parameters(
+                    &deployment.parameters,
+                    &schedule.parameters,
+                ),
+                schedule,
+                filled_until,
+            });
+        }
+        Ok(fills)
+    }
+
+    /// Creates the runs of `slots` (micros) for a schedule, each at most
+    /// once ever, and records that the schedule is filled up to
+    /// `filled_until`. Nothing is created if the schedule was removed or
+    /// deactivated meanwhile. Returns the ids of the runs created.
+    pub async fn create_scheduled_runs(
+        &self,
+        fill: &ScheduleToFill,
+        slots: &[i64],
+        filled_until: i64,
+    ) -> Result<Vec<String>> {
+        let now = self.now();
+        let slug = &fill.schedule.slug;
+        let mut tx = self.writer.begin().await?;
+        let mut created = Vec::new();
+        for &slot in slots {
+            let uuid = uuid::Uuid::new_v4();
+            let id = uuid.to_string();
+            let message = format!("scheduled by schedule \"{slug}\"");
+            let inserted = sqlx::query(
+                "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_pool_id, parameters, tags, \
+                 state_type, state_name, state_message, state_timestamp, expected_start, run_count, \
+                 idempotency_key, schedule_slug, created_at, updated_at) \
+                 SELECT $1, $2, d.flow_id, d.id, d.work_pool_id, $3, d.tags, 'SCHEDULED', 'Scheduled', \
+                 $4, $5, $6, 0, $7, s.slug, $5, $5 \
+                 FROM deployments d JOIN deployment_schedules s ON s.deployment_id = d.id \
+                 WHERE d.id = $8 AND s.slug = $9 AND s.active = 1 \
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(crate::flow_runs::friendly_name(&uuid))
+            .bind(to_json(&fill.parameters))
+            .bind(&message)
+            .bind(now)
+            .bind(slot)
+            .bind(scheduled_run_key(&fill.deployment_id, slug, slot))
+            .bind(&fill.deployment_id)
+            .bind(slug)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                sqlx::query(
+                    "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
+                     VALUES ($1, NULL, 'SCHEDULED', 'Scheduled', $2, $3)",
+                )
+                .bind(&id)
+                .bind(&message)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                created.push(id);
+            }
+        }
+        sqlx::query(
+            "UPDATE deployment_schedules SET filled_until = $1 WHERE deployment_id = $2 AND slug = $3 \
+             AND active = 1 AND (filled_until IS NULL OR filled_until < $1)",
+        )
+        .bind(filled_until)
+        .bind(&fill.deployment_id)
+        .bind(slug)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Deletes waiting runs whose schedule no longer exists or is inactive
+    /// (a schedule removed while a pass was creating its runs). Returns
+    /// how many were deleted.
+    pub async fn remove_orphaned_scheduled_runs(&self) -> Result<u64> {
+        let deleted = sqlx::query(
+            "DELETE FROM flow_runs WHERE schedule_slug IS NOT NULL AND state_type = 'SCHEDULED' \
+             AND run_count = 0 AND state_name <> 'AwaitingRetry' AND NOT EXISTS (\
+               SELECT 1 FROM deployment_schedules s WHERE s.deployment_id = flow_runs.deployment_id \
+               AND s.slug = flow_runs.schedule_slug AND s.active = 1)",
+        )
+        .execute(&self.writer)
+        .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    /// Applies the catch-up policy and `max_lateness_seconds` to the due
+    /// runs that schedules made (of one pool, or all), and shows runs held
+    /// back by their deployment's concurrency limit as
+    /// AwaitingConcurrencySlot.
+    pub async fn apply_catch_up(&self, pool_id: Option<&str>) -> Result<CatchUpOutcome> {
+        let mut tx = self.writer.begin().await?;
+        let outcome = catch_up_in(
+            &mut tx,
+            self.backend,
+            pool_id,
+            self.now(),
+            self.late_after_micros,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// [`Store::apply_catch_up`] inside the caller's transaction.
+pub(crate) async fn catch_up_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    pool_id: Option<&str>,
+    now: i64,
+    late_after_micros: i64,
+) -> Result<CatchUpOutcome> {
+    // Runs being claimed elsewhere are left alone; those locked here cannot be claimed.
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE OF r SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let due: Vec<DueRow> = sqlx::query_as(sql(format!(
+        "SELECT r.id, r.deployment_id, r.schedule_slug, r.work_pool_id, r.expected_start, \
+         d.catch_up, d.max_lateness_seconds \
+         FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
+         WHERE r.state_type = 'SCHEDULED' AND r.schedule_slug IS NOT NULL AND r.run_count = 0 \
+         AND r.state_name <> $1 AND r.expected_start <= $2 AND ($3 = '' OR r.work_pool_id = $3) \
+         ORDER BY r.deployment_id, r.schedule_slug, r.expected_start, r.id{lock}"
+    )))
+    .bind(names::AWAITING_RETRY)
+    .bind(now)
+    .bind(pool_id.unwrap_or(""))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut outcome = CatchUpOutcome::default();
+    let mut start = 0;
+    while start < due.len() {
+        let first = &due[start];
+        let end = start
+            + due[start..]
+                .iter()
+                .take_while(|r| {
+                    r.deployment_id == first.deployment_id && r.schedule_slug == first.schedule_slug
+                })
+                .count();
+        let group = &due[start..end];
+        let policy = RunPolicy {
+            catch_up: first.catch_up.parse().unwrap_or_default(),
+            max_lateness_seconds: first.max_lateness_seconds.map(|s| s as u64),
+            ..RunPolicy::default()
+        };
+        let times: Vec<i64> = group.iter().map(|r| r.expected_start).collect();
+        for (row, verdict) in group
+            .iter()
+            .zip(triage(&policy, &times, now, late_after_micros))
+        {
+            if let Some(reason) = verdict {
+                let state = NewState::new(StateType::Cancelled, "Cancelled", &reason);
+                write_state(conn, &row.id, &state, None, now).await?;
+                outcome
+                    .cancelled
+                    .push((row.id.clone(), row.work_pool_id.clone()));
+            }
+        }
+        start = end;
+    }
+    outcome.awaiting_slot = mark_awaiting_slot(conn, pool_id, now).await?;
+    Ok(outcome)
+}
+
+/// Names due runs of deployments at their concurrency limit (strategy
+/// enqueue) AwaitingConcurrencySlot, once.
+async fn mark_awaiting_slot(
+    conn: &mut sqlx::AnyConnection,
+    pool_id: Option<&str>,
+    now: i64,
+) -> Result<Vec<String>> {
+    let held: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT r.id, d.concurrency_limit FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
+         WHERE r.state_type = 'SCHEDULED' AND r.expected_start <= $1 AND ($2 = '' OR r.work_pool_id = $2) \
+         AND d.concurrency_limit IS NOT NULL AND d.collision_strategy = $3 AND d.paused = 0 \
+         AND r.state_name NOT IN ($4, $5) \
+         AND (SELECT COUNT(*) FROM flow_runs x WHERE x.deployment_id = d.id \
+              AND x.state_type IN ('PENDING', 'RUNNING', 'CANCELLING')) >= d.concurrency_limit",
+    )
+    .bind(now)
+    .bind(pool_id.unwrap_or(""))
+    .bind(CollisionStrategy::Enqueue.as_str())
+    .bind(names::AWAITING_CONCURRENCY_SLOT)
+    .bind(names::AWAITING_RETRY)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut marked = Vec::with_capacity(held.len());
+    for (run_id, limit) in held {
+        let state = NewState::new(
+            StateType::Scheduled,
+            names::AWAITING_CONCURRENCY_SLOT,
+            &format!("waiting: deployment concurrency limit {limit} reached"),
+        );
+        write_state(conn, &run_id, &state, None, now).await?;
+        marked.push(run_id);
+    }
+    Ok(marked)
+}
