@@ -11,6 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "orch/v1/flow_runs.proto",
         "orch/v1/workers.proto",
         "orch/v1/server.proto",
+        "orch/v1/schedules.proto",
+        "orch/v1/concurrency.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

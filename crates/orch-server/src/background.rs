@@ -1,11 +1,14 @@
 //! Loops the server runs beside requests: waking workers when delayed runs
-//! fall due, marking late runs, and ending runs whose worker went away.
+//! fall due, marking late runs, ending runs whose worker went away, and
+//! releasing tag concurrency slots nobody can use any more.
+//!
+//! [`sweep`] is public so that tests drive it with an injected clock.
 
 use std::time::Duration;
 
 use orch_store::TransitionResult;
 
-use crate::state::{AppState, micros_ago};
+use crate::state::AppState;
 
 /// How often delayed runs (retries, runs scheduled ahead) are checked for falling due.
 const DUE_CHECK: Duration = Duration::from_millis(250);
@@ -18,12 +21,12 @@ pub(crate) async fn run(state: AppState) {
     let mut sweep_tick = tokio::time::interval(SWEEP);
     due_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut due_checked_until = orch_store::now_micros();
+    let mut due_checked_until = state.now();
     loop {
         tokio::select! {
             _ = state.shutting_down() => return,
             _ = due_tick.tick() => {
-                let now = orch_store::now_micros();
+                let now = state.now();
                 match state.store().pools_with_runs_due(due_checked_until, now).await {
                     Ok(pools) => {
                         due_checked_until = now;
@@ -39,11 +42,16 @@ pub(crate) async fn run(state: AppState) {
     }
 }
 
-async fn sweep(state: &AppState) {
+/// One pass: marks Scheduled runs not started within the late threshold as
+/// Late, Crashes runs whose worker has not heartbeated within the lease
+/// (retrying them when their flow retries allow), and releases tag slots
+/// whose lease expired or whose flow run is no longer in flight. Failures
+/// are logged; the next pass tries again.
+pub async fn sweep(state: &AppState) {
     let config = state.config();
     match state
         .store()
-        .mark_late_runs(micros_ago(config.late_after))
+        .mark_late_runs(state.micros_ago(config.late_after))
         .await
     {
         Ok(late) => {
@@ -55,7 +63,7 @@ async fn sweep(state: &AppState) {
     }
     match state
         .store()
-        .reap_orphaned_runs(micros_ago(config.worker_lease))
+        .reap_orphaned_runs(state.micros_ago(config.worker_lease))
         .await
     {
         Ok(reaped) => {
@@ -68,5 +76,13 @@ async fn sweep(state: &AppState) {
             }
         }
         Err(error) => tracing::warn!(%error, "checking worker leases failed"),
+    }
+    match state.store().release_stale_concurrency_slots().await {
+        Ok(0) => {}
+        Ok(released) => {
+            tracing::info!(released, "released tag concurrency slots of ended runs or expired leases");
+            state.slots_released();
+        }
+        Err(error) => tracing::warn!(%error, "releasing stale concurrency slots failed"),
     }
 }

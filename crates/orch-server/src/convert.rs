@@ -88,6 +88,7 @@ pub(crate) fn flow_run(run: &model::FlowRun) -> pb::FlowRun {
         created_at_micros: run.created_at,
         tags: run.tags.clone(),
         exit_code: run.exit_code,
+        schedule_slug: run.schedule_slug.clone().unwrap_or_default(),
     }
 }
 
@@ -123,6 +124,10 @@ pub(crate) fn deployment(deployment: &model::Deployment) -> pb::Deployment {
             retry_delay_seconds: deployment.retry_delay_seconds,
             schedules: deployment.schedules.iter().map(schedule).collect(),
             base_dir: deployment.base_dir.clone(),
+            catch_up: deployment.policy.catch_up.as_str().to_owned(),
+            max_lateness_seconds: deployment.policy.max_lateness_seconds,
+            concurrency_limit: deployment.policy.concurrency_limit,
+            collision_strategy: deployment.policy.collision_strategy.as_str().to_owned(),
         }),
         paused: deployment.paused,
         created_at_micros: deployment.created_at,
@@ -130,7 +135,7 @@ pub(crate) fn deployment(deployment: &model::Deployment) -> pb::Deployment {
     }
 }
 
-fn schedule(schedule: &model::Schedule) -> pb::ScheduleSpec {
+pub(crate) fn schedule(schedule: &model::Schedule) -> pb::ScheduleSpec {
     pb::ScheduleSpec {
         slug: schedule.slug.clone(),
         cron: schedule.cron.clone(),
@@ -148,28 +153,11 @@ pub(crate) fn deployment_input(
     spec: pb::DeploymentSpec,
 ) -> Result<orch_store::DeploymentInput, tonic::Status> {
     let label = format!("deployment \"{}/{}\"", spec.flow, spec.name);
+    let policy = run_policy(&label, &spec)?;
     let schedules = spec
         .schedules
         .into_iter()
-        .map(|s| {
-            Ok(orch_core::ScheduleSpec {
-                parameters: json_object(
-                    &format!("{label}: schedule parameters"),
-                    &s.parameters_json,
-                )?,
-                slug: s.slug,
-                cron: s.cron,
-                interval_seconds: s.interval_seconds,
-                anchor: s.anchor,
-                rrule: s.rrule,
-                timezone: if s.timezone.is_empty() {
-                    "UTC".into()
-                } else {
-                    s.timezone
-                },
-                active: s.active,
-            })
-        })
+        .map(|s| schedule_spec(&label, s))
         .collect::<Result<Vec<_>, tonic::Status>>()?;
     let core = orch_core::DeploymentSpec {
         parameters: json_object(&format!("{label}: parameters"), &spec.parameters_json)?,
@@ -183,6 +171,7 @@ pub(crate) fn deployment_input(
         retry_delay_seconds: spec.retry_delay_seconds,
         paused: false,
         schedules,
+        policy,
     };
     if core.flow.is_empty() || core.name.is_empty() || core.work_pool.is_empty() {
         return Err(invalid(format!(
@@ -200,6 +189,47 @@ pub(crate) fn deployment_input(
         spec: core,
         base_dir: spec.base_dir,
     })
+}
+
+/// An API schedule -> the core's (not yet checked: the store checks it).
+pub(crate) fn schedule_spec(
+    label: &str,
+    s: pb::ScheduleSpec,
+) -> Result<orch_core::ScheduleSpec, tonic::Status> {
+    Ok(orch_core::ScheduleSpec {
+        parameters: json_object(&format!("{label}: schedule parameters"), &s.parameters_json)?,
+        slug: s.slug,
+        cron: s.cron,
+        interval_seconds: s.interval_seconds,
+        anchor: s.anchor,
+        rrule: s.rrule,
+        timezone: if s.timezone.is_empty() {
+            "UTC".into()
+        } else {
+            s.timezone
+        },
+        active: s.active,
+    })
+}
+
+/// The catch-up and concurrency fields of an API spec; empty strings are defaults.
+fn run_policy(label: &str, spec: &pb::DeploymentSpec) -> Result<orch_core::RunPolicy, tonic::Status> {
+    let mut policy = orch_core::RunPolicy::default();
+    let setting = |error: orch_core::Error| invalid(format!("{label}: {error}"));
+    if !spec.catch_up.is_empty() {
+        policy.catch_up = spec.catch_up.parse().map_err(setting)?;
+    }
+    if !spec.collision_strategy.is_empty() {
+        policy.collision_strategy = spec.collision_strategy.parse().map_err(setting)?;
+    }
+    if spec.max_lateness_seconds == Some(0) || spec.concurrency_limit == Some(0) {
+        return Err(invalid(format!(
+            "{label}: max_lateness_seconds and concurrency_limit must be positive when set"
+        )));
+    }
+    policy.max_lateness_seconds = spec.max_lateness_seconds;
+    policy.concurrency_limit = spec.concurrency_limit;
+    Ok(policy)
 }
 
 pub(crate) fn log_line(line: &model::LogLine) -> pb::LogLine {

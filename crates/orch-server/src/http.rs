@@ -18,7 +18,7 @@ pub(crate) fn router(state: AppState) -> axum::Router {
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.store();
-    let uptime = (chrono::Utc::now() - state.started_at())
+    let uptime = (state.store().clock().now() - state.started_at())
         .num_seconds()
         .max(0);
     Json(json!({

@@ -1,12 +1,13 @@
 //! orch's server: gRPC, a JSON API and (later) the dashboard on one port.
 //! It owns all state, in SQLite or PostgreSQL through `orch-store`.
 
-mod background;
+pub mod background;
 mod convert;
 mod error;
 pub mod events;
 mod grpc;
 mod http;
+pub mod scheduler;
 mod state;
 mod watch;
 
@@ -77,6 +78,7 @@ pub async fn serve(
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
     let state = AppState::new(store.clone(), config, stop_receiver);
     let background = tokio::spawn(background::run(state.clone()));
+    let scheduler = tokio::spawn(scheduler::run(state.clone()));
     tracing::info!(%bound, database = %store.redacted_url(), "orch server started");
     println!("orch server listening on http://{bound}");
     let app = router(state);
@@ -95,6 +97,7 @@ pub async fn serve(
         .with_graceful_shutdown(graceful)
         .await;
     let _ = background.await;
+    let _ = scheduler.await;
     store.close().await;
     served.map_err(ServerError::Serve)
 }

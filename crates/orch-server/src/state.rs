@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orch_store::Store;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::ServerConfig;
 use crate::events::Events;
@@ -22,18 +22,26 @@ struct Inner {
     config: ServerConfig,
     started_at: chrono::DateTime<chrono::Utc>,
     shutdown: watch::Receiver<bool>,
+    scheduler_wake: Notify,
+    slots_released: Notify,
 }
 
 impl AppState {
-    /// Bundles the parts.
+    /// Bundles the parts. The store's clock is the server's clock: inject a
+    /// test clock with [`Store::with_clock`] before calling this. The store
+    /// is told the server's late threshold.
     pub fn new(store: Store, config: ServerConfig, shutdown: watch::Receiver<bool>) -> AppState {
+        let store = store.with_late_after(config.late_after);
+        let started_at = store.clock().now();
         AppState {
             inner: Arc::new(Inner {
                 store,
                 events: Events::default(),
                 config,
-                started_at: chrono::Utc::now(),
+                started_at,
                 shutdown,
+                scheduler_wake: Notify::new(),
+                slots_released: Notify::new(),
             }),
         }
     }
@@ -58,6 +66,11 @@ impl AppState {
         self.inner.started_at
     }
 
+    /// Now, by the server's clock, in microseconds since the epoch.
+    pub fn now(&self) -> i64 {
+        self.inner.store.now()
+    }
+
     /// Resolves when the server begins shutting down; long streams end then.
     pub async fn shutting_down(&self) {
         let mut shutdown = self.inner.shutdown.clone();
@@ -66,11 +79,32 @@ impl AppState {
 
     /// Heartbeats at or after this time (micros) mean a worker is online.
     pub fn online_since(&self) -> i64 {
-        micros_ago(self.inner.config.worker_lease)
+        self.micros_ago(self.inner.config.worker_lease)
     }
-}
 
-/// Now minus `ago`, in microseconds since the epoch.
-pub(crate) fn micros_ago(ago: Duration) -> i64 {
-    orch_store::now_micros() - ago.as_micros() as i64
+    /// Now minus `ago`, in microseconds since the epoch.
+    pub fn micros_ago(&self, ago: Duration) -> i64 {
+        self.now() - ago.as_micros() as i64
+    }
+
+    /// Wakes the scheduler: a deployment or schedule changed.
+    pub fn wake_scheduler(&self) {
+        self.inner.scheduler_wake.notify_one();
+    }
+
+    /// Resolves at the next [`AppState::wake_scheduler`] (or at once if one
+    /// came since the last wait).
+    pub(crate) async fn scheduler_woken(&self) {
+        self.inner.scheduler_wake.notified().await;
+    }
+
+    /// Tells holders waiting for tag concurrency slots to try again.
+    pub fn slots_released(&self) {
+        self.inner.slots_released.notify_waiters();
+    }
+
+    /// The notifier of [`AppState::slots_released`].
+    pub(crate) fn slots_released_notify(&self) -> &Notify {
+        &self.inner.slots_released
+    }
 }

@@ -67,6 +67,23 @@ pub struct Schedule {
     pub parameters: JsonObject,
 }
 
+impl Schedule {
+    /// The schedule as the core's [`orch_core::ScheduleSpec`], e.g. to
+    /// compute its fire times with [`orch_core::Schedule::parse`].
+    pub fn spec(&self) -> orch_core::ScheduleSpec {
+        orch_core::ScheduleSpec {
+            slug: self.slug.clone(),
+            cron: self.cron.clone(),
+            interval_seconds: self.interval_seconds,
+            anchor: self.anchor.clone(),
+            rrule: self.rrule.clone(),
+            timezone: self.timezone.clone(),
+            active: self.active,
+            parameters: self.parameters.clone(),
+        }
+    }
+}
+
 /// A deployment: a flow + entrypoint + pool + parameters + schedules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {

@@ -10,8 +10,8 @@
 use orch_core::{CollisionStrategy, RunPolicy, StateType, names, triage};
 
 use crate::error::Result;
-use crate::model::{JsonObject, Schedule};
-use crate::rows::{sql, to_json};
+use crate::model::{FlowRun, JsonObject, Schedule};
+use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, sql, to_json};
 use crate::schedules::{SCHEDULE_SELECT, ScheduleRow};
 use crate::transitions::{NewState, write_state};
 use crate::{Backend, Store};
@@ -162,6 +162,18 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(created)
+    }
+
+    /// Runs the deployment's schedules made that are still Scheduled, soonest first.
+    pub async fn waiting_scheduled_runs(&self, deployment_id: &str) -> Result<Vec<FlowRun>> {
+        let rows: Vec<FlowRunRow> = sqlx::query_as(sql(format!(
+            "{FLOW_RUN_SELECT} WHERE r.deployment_id = $1 AND r.schedule_slug IS NOT NULL \
+             AND r.state_type = 'SCHEDULED' ORDER BY r.expected_start, r.id LIMIT 5000"
+        )))
+        .bind(deployment_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(FlowRun::try_from).collect()
     }
 
     /// Deletes waiting runs whose schedule no longer exists or is inactive

@@ -33,6 +33,7 @@ impl DeploymentService for DeploymentApi {
             .apply_deployments(&inputs)
             .await
             .map_err(status)?;
+        self.state.wake_scheduler();
         let changes = changes
             .into_iter()
             .map(|change| pb::DeploymentChange {
@@ -94,6 +95,7 @@ impl DeploymentService for DeploymentApi {
             None => store.deployment(&request.deployment).await,
         }
         .map_err(status)?;
+        self.state.wake_scheduler();
         if !deployment.paused {
             let pool = store
                 .work_pool(&deployment.work_pool, 0)
@@ -113,6 +115,7 @@ impl DeploymentService for DeploymentApi {
             .delete_deployment(&request.into_inner().deployment)
             .await
             .map_err(status)?;
+        self.state.wake_scheduler();
         Ok(Response::new(pb::DeleteDeploymentResponse {}))
     }
 
@@ -151,7 +154,7 @@ impl DeploymentService for DeploymentApi {
             )
             .await
             .map_err(status)?;
-        if run.expected_start <= orch_store::now_micros() {
+        if run.expected_start <= self.state.now() {
             self.state.events().runs_ready(run.work_pool_id.as_deref());
         }
         Ok(Response::new(convert::flow_run(&run)))

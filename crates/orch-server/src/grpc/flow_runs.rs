@@ -54,7 +54,7 @@ impl FlowRunApi {
         events.run_changed(&run.id);
         let frees_or_readies = run.state.kind.is_terminal()
             || (run.state.kind == StateType::Scheduled
-                && run.expected_start <= orch_store::now_micros());
+                && run.expected_start <= self.state.now());
         if frees_or_readies {
             events.runs_ready(run.work_pool_id.as_deref());
         }

@@ -1,11 +1,15 @@
 //! The gRPC services, one per concept of the API.
 
+mod concurrency;
 mod deployments;
 mod flow_runs;
+mod schedules;
 mod server_status;
 mod work_pools;
 mod workers;
 
+use orch_proto::v1::concurrency_limit_service_server::ConcurrencyLimitServiceServer;
+use orch_proto::v1::schedule_service_server::ScheduleServiceServer;
 use orch_proto::v1::{
     deployment_service_server::DeploymentServiceServer,
     flow_run_service_server::FlowRunServiceServer, server_service_server::ServerServiceServer,
@@ -31,4 +35,12 @@ pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
     .add_service(ServerServiceServer::new(server_status::ServerApi {
         state: state.clone(),
     }))
+    .add_service(ScheduleServiceServer::new(schedules::ScheduleApi {
+        state: state.clone(),
+    }))
+    .add_service(ConcurrencyLimitServiceServer::new(
+        concurrency::ConcurrencyLimitApi {
+            state: state.clone(),
+        },
+    ))
 }

@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use crate::convert;
 use crate::error::{invalid, status};
 use crate::events::Event;
-use crate::state::{AppState, micros_ago};
+use crate::state::AppState;
 
 /// Workers that heartbeated within this window are listed by `worker ls`.
 const LIST_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -152,7 +152,7 @@ impl WorkerService for WorkerApi {
             .store()
             .list_workers(
                 Some(pool.as_str()).filter(|p| !p.is_empty()),
-                micros_ago(LIST_WINDOW),
+                self.state.micros_ago(LIST_WINDOW),
             )
             .await
             .map_err(status)?;

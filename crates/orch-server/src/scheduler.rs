@@ -1,0 +1,115 @@
+//! The scheduler: keeps every active schedule of every unpaused deployment
+//! filled ahead (at least 3 runs and an hour, at most 100 runs), replays
+//! slots missed while the server was down as the deployment's catch-up
+//! policy says, clears runs of schedules that went away, and applies the
+//! catch-up policy to due runs that no worker has taken.
+//!
+//! It wakes when a deployment or schedule changes ([`AppState::wake_scheduler`])
+//! and otherwise every [`PERIOD`]. Runs are created with an idempotency key
+//! per slot under a unique index, so passes on several replicas, restarts and
+//! re-deploys never duplicate a run. [`run_once`] is public so that tests
+//! drive it with an injected clock.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use orch_core::schedule::{Horizon, plan_slots};
+use orch_store::{StoreError, micros_to_utc};
+
+use crate::state::AppState;
+
+/// How often the scheduler runs when nothing wakes it.
+pub const PERIOD: Duration = Duration::from_secs(10);
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassReport {
+    /// Runs created, over all schedules.
+    pub created: usize,
+    /// Waiting runs deleted because their schedule went away.
+    pub removed: u64,
+    /// Runs Cancelled by a catch-up policy or `max_lateness_seconds`.
+    pub cancelled: usize,
+    /// Schedules that could not be read (invalid in the database); logged.
+    pub invalid: usize,
+}
+
+/// Runs until the server shuts down.
+pub(crate) async fn run(state: AppState) {
+    loop {
+        if let Err(error) = run_once(&state).await {
+            tracing::warn!(%error, "scheduler pass failed; trying again");
+        }
+        tokio::select! {
+            _ = state.shutting_down() => return,
+            _ = state.scheduler_woken() => {}
+            _ = tokio::time::sleep(PERIOD) => {}
+        }
+    }
+}
+
+/// One pass at the server clock's now.
+///
+/// # Errors
+///
+/// A database failure; what was done before it stays done.
+pub async fn run_once(state: &AppState) -> Result<PassReport, StoreError> {
+    let store = state.store();
+    let mut report = PassReport {
+        removed: store.remove_orphaned_scheduled_runs().await?,
+        ..PassReport::default()
+    };
+    let now = micros_to_utc(store.now());
+    let late_after = TimeDelta::from_std(state.config().late_after).unwrap_or(TimeDelta::MAX);
+    let horizon = Horizon::default();
+    for fill in store.schedules_to_fill().await? {
+        let schedule = match orch_core::Schedule::parse(&fill.schedule.spec()) {
+            Ok(schedule) => schedule,
+            Err(error) => {
+                report.invalid += 1;
+                tracing::warn!(deployment = %fill.deployment, schedule = %fill.schedule.slug, %error, "skipping an invalid schedule");
+                continue;
+            }
+        };
+        let plan = plan_slots(
+            &schedule,
+            &fill.policy,
+            now,
+            fill.filled_until.map(micros_to_utc),
+            late_after,
+            &horizon,
+        );
+        let filled_until = plan.filled_until.timestamp_micros();
+        if plan.slots.is_empty() && fill.filled_until == Some(filled_until) {
+            continue;
+        }
+        let slots: Vec<i64> = plan.slots.iter().map(|s| s.timestamp_micros()).collect();
+        let created = store
+            .create_scheduled_runs(&fill, &slots, filled_until)
+            .await?;
+        if !created.is_empty() {
+            tracing::debug!(deployment = %fill.deployment, schedule = %fill.schedule.slug, created = created.len(), "scheduled runs");
+        }
+        report.created += created.len();
+        for run_id in &created {
+            state.events().run_changed(run_id);
+        }
+        // Missed slots replayed now are due at once: wake the pool's workers.
+        if slots.iter().any(|&slot| slot <= now.timestamp_micros())
+            && let Ok(deployment) = store.deployment(&fill.deployment_id).await
+            && let Ok(pool) = store.work_pool(&deployment.work_pool, 0).await
+        {
+            state.events().runs_ready(Some(&pool.id));
+        }
+    }
+    let outcome = store.apply_catch_up(None).await?;
+    report.cancelled = outcome.cancelled.len();
+    for (run_id, pool) in &outcome.cancelled {
+        state.events().run_changed(run_id);
+        state.events().runs_ready(pool.as_deref());
+    }
+    for run_id in &outcome.awaiting_slot {
+        state.events().run_changed(run_id);
+    }
+    Ok(report)
+}
