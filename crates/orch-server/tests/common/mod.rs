@@ -1,0 +1,193 @@
+//! A server state over a fresh SQLite database and a manual clock: tests
+//! drive the scheduler pass and the sweep themselves, so an hour passes in
+//! no time and nothing sleeps.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use orch_core::StateType;
+use orch_server::{AppState, ServerConfig};
+use orch_store::{
+    DeploymentInput, FlowRun, FlowRunFilter, ManualClock, NewState, Proposal, Store,
+    TransitionResult, Worker,
+};
+use tempfile::TempDir;
+use tokio::sync::watch;
+
+/// A server state on its own database, with a clock that moves only when told.
+pub struct Harness {
+    pub state: AppState,
+    pub clock: ManualClock,
+    dir: TempDir,
+    _stop: watch::Sender<bool>,
+}
+
+/// Parses an RFC 3339 time.
+pub fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .with_timezone(&Utc)
+}
+
+/// Microseconds of an RFC 3339 time.
+pub fn micros(text: &str) -> i64 {
+    utc(text).timestamp_micros()
+}
+
+async fn open(path: &PathBuf, clock: &ManualClock) -> (AppState, watch::Sender<bool>) {
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::connect(&url)
+        .await
+        .expect("connect to SQLite")
+        .with_clock(clock.clock());
+    let (stop, stopped) = watch::channel(false);
+    let config = ServerConfig::new(url);
+    (AppState::new(store, config, stopped), stop)
+}
+
+impl Harness {
+    /// A new database, the clock at `start`, and pool `pool`.
+    pub async fn start(start: &str, pool: &str) -> Harness {
+        let dir = TempDir::new().expect("temp dir");
+        let clock = ManualClock::new(utc(start));
+        let (state, stop) = open(&dir.path().join("orch.db"), &clock).await;
+        state
+            .store()
+            .create_work_pool(pool, "process", "", None)
+            .await
+            .expect("create pool");
+        Harness {
+            state,
+            clock,
+            dir,
+            _stop: stop,
+        }
+    }
+
+    /// A server restart: a new state and connection on the same database and clock.
+    pub async fn restart(&mut self) {
+        self.state.store().close().await;
+        let (state, stop) = open(&self.dir.path().join("orch.db"), &self.clock).await;
+        self.state = state;
+        self._stop = stop;
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        self.state.store()
+    }
+
+    /// Registers the deployments of a deploy file, as `orch deploy` does.
+    pub async fn deploy(&self, toml: &str) {
+        let specs = orch_core::parse_deploy_file("orch.toml", toml).expect("a valid deploy file");
+        let inputs: Vec<DeploymentInput> = specs
+            .into_iter()
+            .map(|spec| DeploymentInput {
+                spec,
+                base_dir: "/srv/project".into(),
+            })
+            .collect();
+        self.store()
+            .apply_deployments(&inputs)
+            .await
+            .expect("apply deployments");
+    }
+
+    /// One scheduler pass; returns how many runs it created.
+    pub async fn schedule(&self) -> usize {
+        orch_server::scheduler::run_once(&self.state)
+            .await
+            .expect("scheduler pass")
+            .created
+    }
+
+    /// One background sweep (late runs, leases, slots).
+    pub async fn sweep(&self) {
+        orch_server::background::sweep(&self.state).await;
+    }
+
+    /// Moves the clock on.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// Runs of a deployment ("flow/name"), oldest due first.
+    pub async fn runs(&self, deployment: &str) -> Vec<FlowRun> {
+        let deployment = self.store().deployment(deployment).await.expect("deployment");
+        let mut runs = self
+            .store()
+            .list_flow_runs(&FlowRunFilter {
+                deployment_id: Some(deployment.id),
+                limit: 10_000,
+                ..FlowRunFilter::default()
+            })
+            .await
+            .expect("list runs");
+        runs.sort_by(|a, b| (a.expected_start, &a.id).cmp(&(b.expected_start, &b.id)));
+        runs
+    }
+
+    /// Runs of a deployment in state type `kind`, oldest due first.
+    pub async fn runs_in(&self, deployment: &str, kind: StateType) -> Vec<FlowRun> {
+        self.runs(deployment)
+            .await
+            .into_iter()
+            .filter(|run| run.state.kind == kind)
+            .collect()
+    }
+
+    /// Registers a worker of `pool`.
+    pub async fn worker(&self, name: &str, pool: &str) -> Worker {
+        self.store()
+            .register_worker(name, pool, "host-1", 0, "test")
+            .await
+            .expect("register worker")
+    }
+
+    /// Claims up to `max` runs for the worker; returns them.
+    pub async fn claim(&self, worker: &Worker, max: u32) -> Vec<FlowRun> {
+        self.store()
+            .claim_runs(&worker.id, max)
+            .await
+            .expect("claim")
+            .into_iter()
+            .map(|claimed| claimed.run)
+            .collect()
+    }
+
+    /// The worker reports a run in state `kind`.
+    pub async fn report(&self, worker: &Worker, run_id: &str, kind: StateType) -> FlowRun {
+        let proposal = Proposal {
+            state: NewState::new(kind, "", ""),
+            transition_id: String::new(),
+            worker_id: Some(worker.id.clone()),
+        };
+        match self
+            .store()
+            .set_flow_run_state(run_id, proposal)
+            .await
+            .expect("set state")
+        {
+            TransitionResult::Accepted(run) => run,
+            TransitionResult::Rejected { reason, .. } => panic!("rejected: {reason}"),
+        }
+    }
+
+    /// A run by id.
+    pub async fn run(&self, run_id: &str) -> FlowRun {
+        self.store().flow_run(run_id).await.expect("run")
+    }
+}
+
+/// Expected starts of runs as RFC 3339 UTC strings.
+pub fn starts(runs: &[FlowRun]) -> Vec<String> {
+    runs.iter()
+        .map(|run| {
+            orch_store::micros_to_utc(run.expected_start)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        })
+        .collect()
+}
