@@ -159,9 +159,9 @@ pub fn triage(
     let mut verdicts: Vec<Option<String>> = due
         .iter()
         .map(|&expected| match policy.max_lateness_seconds {
-            Some(max) if now - expected > max as i64 * 1_000_000 => Some(format!(
-                "skipped: later than max_lateness ({max}s)"
-            )),
+            Some(max) if now - expected > max as i64 * 1_000_000 => {
+                Some(format!("skipped: later than max_lateness ({max}s)"))
+            }
             _ => None,
         })
         .collect();
@@ -201,15 +201,26 @@ mod tests {
     /// Four quarter-hourly slots missed over the last hour, plus one due now.
     fn outage() -> (Vec<i64>, i64) {
         let now = 1_000 * MINUTE;
-        (vec![now - 60 * MINUTE, now - 45 * MINUTE, now - 30 * MINUTE, now - 15 * MINUTE, now], now)
+        (
+            vec![
+                now - 60 * MINUTE,
+                now - 45 * MINUTE,
+                now - 30 * MINUTE,
+                now - 15 * MINUTE,
+                now,
+            ],
+            now,
+        )
     }
 
     #[test]
     fn all_starts_every_missed_slot() {
         let (due, now) = outage();
-        assert!(triage(&policy(CatchUp::All, None), &due, now, MINUTE / 4)
-            .iter()
-            .all(Option::is_none));
+        assert!(
+            triage(&policy(CatchUp::All, None), &due, now, MINUTE / 4)
+                .iter()
+                .all(Option::is_none)
+        );
     }
 
     #[test]

@@ -80,7 +80,10 @@ pub async fn sweep(state: &AppState) {
     match state.store().release_stale_concurrency_slots().await {
         Ok(0) => {}
         Ok(released) => {
-            tracing::info!(released, "released tag concurrency slots of ended runs or expired leases");
+            tracing::info!(
+                released,
+                "released tag concurrency slots of ended runs or expired leases"
+            );
             state.slots_released();
         }
         Err(error) => tracing::warn!(%error, "releasing stale concurrency slots failed"),

@@ -213,7 +213,10 @@ pub(crate) fn schedule_spec(
 }
 
 /// The catch-up and concurrency fields of an API spec; empty strings are defaults.
-fn run_policy(label: &str, spec: &pb::DeploymentSpec) -> Result<orch_core::RunPolicy, tonic::Status> {
+fn run_policy(
+    label: &str,
+    spec: &pb::DeploymentSpec,
+) -> Result<orch_core::RunPolicy, tonic::Status> {
     let mut policy = orch_core::RunPolicy::default();
     let setting = |error: orch_core::Error| invalid(format!("{label}: {error}"));
     if !spec.catch_up.is_empty() {

@@ -167,7 +167,11 @@ async fn after_server_downtime_all_replays_every_missed_slot() {
 async fn after_server_downtime_latest_runs_only_the_newest_slot() {
     let (harness, claimed) = after_server_downtime("").await;
     assert_eq!(claimed, ["2026-01-05T12:30:00Z"]);
-    assert_eq!(cancelled(&harness).await.len(), 4, "the runs made before the downtime");
+    assert_eq!(
+        cancelled(&harness).await.len(),
+        4,
+        "the runs made before the downtime"
+    );
 }
 
 #[tokio::test]

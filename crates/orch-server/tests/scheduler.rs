@@ -70,7 +70,11 @@ async fn no_slot_gets_a_second_run_across_passes_restarts_and_re_deploys() {
     harness.deploy(TRADING).await;
     harness.deploy(REFRESH).await;
     let first = harness.schedule().await;
-    assert_eq!(first, 6 + 15, "6 trading runs and an hour of 4-minute refreshes");
+    assert_eq!(
+        first,
+        6 + 15,
+        "6 trading runs and an hour of 4-minute refreshes"
+    );
 
     // Two passes at once (as two replicas would run them).
     let (a, b) = tokio::join!(
@@ -84,10 +88,19 @@ async fn no_slot_gets_a_second_run_across_passes_restarts_and_re_deploys() {
 
     harness.deploy(TRADING).await;
     harness.deploy(REFRESH).await;
-    assert_eq!(harness.schedule().await, 0, "after deploying the same file again");
+    assert_eq!(
+        harness.schedule().await,
+        0,
+        "after deploying the same file again"
+    );
 
-    assert_eq!(harness.runs("trading-flow/trading-production").await.len(), 6);
-    let refresh = harness.runs("data-refresh-flow/data-refresh-production").await;
+    assert_eq!(
+        harness.runs("trading-flow/trading-production").await.len(),
+        6
+    );
+    let refresh = harness
+        .runs("data-refresh-flow/data-refresh-production")
+        .await;
     assert_eq!(refresh.len(), 15);
     let mut slots: Vec<i64> = refresh.iter().map(|r| r.expected_start).collect();
     slots.dedup();
@@ -102,9 +115,17 @@ async fn the_horizon_moves_with_the_clock() {
     harness.advance(Duration::from_secs(30 * 60));
     // 20:40:30 + 1 h: slots up to 21:40 exist; 20:12..21:08 existed already.
     assert_eq!(harness.schedule().await, 8);
-    let runs = harness.runs("data-refresh-flow/data-refresh-production").await;
-    assert_eq!(runs.first().unwrap().expected_start, micros("2026-03-06T20:12:00Z"));
-    assert_eq!(runs.last().unwrap().expected_start, micros("2026-03-06T21:40:00Z"));
+    let runs = harness
+        .runs("data-refresh-flow/data-refresh-production")
+        .await;
+    assert_eq!(
+        runs.first().unwrap().expected_start,
+        micros("2026-03-06T20:12:00Z")
+    );
+    assert_eq!(
+        runs.last().unwrap().expected_start,
+        micros("2026-03-06T21:40:00Z")
+    );
 }
 
 #[tokio::test]
@@ -136,8 +157,15 @@ async fn a_paused_schedule_loses_its_runs_and_refills_from_now_when_resumed() {
         .set_schedule_active("trading-flow/trading-production", "market-hours", false)
         .await
         .unwrap();
-    assert_eq!(harness.runs("trading-flow/trading-production").await.len(), 3);
-    assert_eq!(harness.schedule().await, 0, "an inactive schedule makes no runs");
+    assert_eq!(
+        harness.runs("trading-flow/trading-production").await.len(),
+        3
+    );
+    assert_eq!(
+        harness.schedule().await,
+        0,
+        "an inactive schedule makes no runs"
+    );
 
     harness.advance(Duration::from_secs(20 * 60)); // 15:30 ET
     store
@@ -170,9 +198,16 @@ async fn a_redefined_schedule_replaces_its_waiting_runs() {
     harness
         .deploy(&REFRESH.replace("interval_seconds = 240", "interval_seconds = 1800"))
         .await;
-    assert!(harness.runs("data-refresh-flow/data-refresh-production").await.is_empty());
+    assert!(
+        harness
+            .runs("data-refresh-flow/data-refresh-production")
+            .await
+            .is_empty()
+    );
     assert_eq!(harness.schedule().await, 3);
-    let runs = harness.runs("data-refresh-flow/data-refresh-production").await;
+    let runs = harness
+        .runs("data-refresh-flow/data-refresh-production")
+        .await;
     assert_eq!(
         starts(&runs),
         [
@@ -206,11 +241,15 @@ async fn scheduled_runs_are_marked_late_when_no_worker_starts_them() {
     // 20:12:00 is due; 10 s after it, it is not late yet (threshold 15 s).
     harness.clock.set(common::utc("2026-03-06T20:12:10Z"));
     harness.sweep().await;
-    let runs = harness.runs("data-refresh-flow/data-refresh-production").await;
+    let runs = harness
+        .runs("data-refresh-flow/data-refresh-production")
+        .await;
     assert_eq!(runs[0].state.name, "Scheduled");
     harness.clock.set(common::utc("2026-03-06T20:12:16Z"));
     harness.sweep().await;
-    let runs = harness.runs("data-refresh-flow/data-refresh-production").await;
+    let runs = harness
+        .runs("data-refresh-flow/data-refresh-production")
+        .await;
     assert_eq!(runs[0].state.name, "Late");
     assert_eq!(runs[0].state.kind, StateType::Scheduled);
     assert_eq!(runs[1].state.name, "Scheduled", "20:16 is not due yet");

@@ -66,7 +66,8 @@ struct SlotRow {
 }
 
 fn limit_not_found(tag: &str, tags: &[String]) -> StoreError {
-    let mut error = StoreError::not_found("concurrency limit", tag, tags.iter().map(String::as_str));
+    let mut error =
+        StoreError::not_found("concurrency limit", tag, tags.iter().map(String::as_str));
     if let StoreError::NotFound { hint, .. } = &mut error
         && hint.is_empty()
     {

@@ -86,9 +86,10 @@ impl DeploymentRow {
                 .map_err(|_| corrupt("deployments.catch_up", &self.catch_up))?,
             max_lateness_seconds: self.max_lateness_seconds.map(|s| s as u64),
             concurrency_limit: self.concurrency_limit.map(|l| l as u32),
-            collision_strategy: self.collision_strategy.parse().map_err(|_| {
-                corrupt("deployments.collision_strategy", &self.collision_strategy)
-            })?,
+            collision_strategy: self
+                .collision_strategy
+                .parse()
+                .map_err(|_| corrupt("deployments.collision_strategy", &self.collision_strategy))?,
         };
         Ok(Deployment {
             policy,

@@ -2,12 +2,12 @@
 
 use orch_core::{StateType, names};
 
+use crate::Store;
 use crate::deployments::run_parameters;
 use crate::error::{Result, StoreError};
 use crate::model::{FlowRun, FlowRunFilter, JsonObject, State};
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, StateRow, sql, to_json};
 use crate::transitions::{NewState, flow_run_not_found, write_state};
-use crate::Store;
 
 /// Default page size of [`Store::list_flow_runs`].
 pub const DEFAULT_LIST_LIMIT: u32 = 50;

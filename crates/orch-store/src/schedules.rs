@@ -65,18 +65,31 @@ pub(crate) fn schedule_from_spec(spec: &ScheduleSpec) -> Schedule {
 
 /// Whether two schedules fire at the same times.
 fn same_times(a: &Schedule, b: &Schedule) -> bool {
-    (&a.cron, a.interval_seconds, &a.anchor, &a.rrule, &a.timezone)
-        == (&b.cron, b.interval_seconds, &b.anchor, &b.rrule, &b.timezone)
+    (
+        &a.cron,
+        a.interval_seconds,
+        &a.anchor,
+        &a.rrule,
+        &a.timezone,
+    ) == (
+        &b.cron,
+        b.interval_seconds,
+        &b.anchor,
+        &b.rrule,
+        &b.timezone,
+    )
 }
 
 /// Checks a schedule's cron, zone, anchor and rule.
 pub(crate) fn validate(deployment: &str, spec: &ScheduleSpec) -> Result<()> {
-    orch_core::Schedule::parse(spec).map(|_| ()).map_err(|error| {
-        StoreError::InvalidInput(format!(
-            "deployment \"{deployment}\", schedule \"{}\": {error}",
-            spec.slug
-        ))
-    })
+    orch_core::Schedule::parse(spec)
+        .map(|_| ())
+        .map_err(|error| {
+            StoreError::InvalidInput(format!(
+                "deployment \"{deployment}\", schedule \"{}\": {error}",
+                spec.slug
+            ))
+        })
 }
 
 pub(crate) async fn load_schedules(
@@ -142,12 +155,11 @@ pub(crate) async fn replace_schedules(
     schedules: &[ScheduleSpec],
     now: i64,
 ) -> Result<()> {
-    let old: Vec<ScheduleRow> = sqlx::query_as(sql(format!(
-        "{SCHEDULE_SELECT} WHERE deployment_id = $1"
-    )))
-    .bind(deployment_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let old: Vec<ScheduleRow> =
+        sqlx::query_as(sql(format!("{SCHEDULE_SELECT} WHERE deployment_id = $1")))
+            .bind(deployment_id)
+            .fetch_all(&mut *conn)
+            .await?;
     let mut progress: Vec<(String, Option<i64>)> = Vec::new();
     for row in old {
         let filled_until = row.filled_until;

@@ -145,7 +145,11 @@ mod tests {
     #[test]
     fn missed_slots_follow_the_catch_up_policy() {
         // Filled until 08:00, the server comes back at 10:05: 08:15..10:00 were missed.
-        let all = plan(CatchUp::All, Some("2026-01-01T08:00:00Z"), "2026-01-01T10:05:00Z");
+        let all = plan(
+            CatchUp::All,
+            Some("2026-01-01T08:00:00Z"),
+            "2026-01-01T10:05:00Z",
+        );
         assert_eq!(all.slots.len(), 8 + 4);
         assert_eq!(all.slots[0], utc("2026-01-01T08:15:00Z"));
         let latest = plan(
@@ -155,7 +159,11 @@ mod tests {
         );
         assert_eq!(latest.slots[0], utc("2026-01-01T10:00:00Z"));
         assert_eq!(latest.slots.len(), 1 + 4);
-        let skip = plan(CatchUp::Skip, Some("2026-01-01T08:00:00Z"), "2026-01-01T10:05:00Z");
+        let skip = plan(
+            CatchUp::Skip,
+            Some("2026-01-01T08:00:00Z"),
+            "2026-01-01T10:05:00Z",
+        );
         assert_eq!(skip.slots[0], utc("2026-01-01T10:15:00Z"));
         assert_eq!(skip.slots.len(), 4);
     }

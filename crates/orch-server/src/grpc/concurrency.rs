@@ -171,6 +171,8 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
         if released > 0 {
             self.state.slots_released();
         }
-        Ok(Response::new(pb::ReleaseConcurrencySlotsResponse { released }))
+        Ok(Response::new(pb::ReleaseConcurrencySlotsResponse {
+            released,
+        }))
     }
 }

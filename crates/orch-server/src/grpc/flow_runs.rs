@@ -53,8 +53,7 @@ impl FlowRunApi {
         let events = self.state.events();
         events.run_changed(&run.id);
         let frees_or_readies = run.state.kind.is_terminal()
-            || (run.state.kind == StateType::Scheduled
-                && run.expected_start <= self.state.now());
+            || (run.state.kind == StateType::Scheduled && run.expected_start <= self.state.now());
         if frees_or_readies {
             events.runs_ready(run.work_pool_id.as_deref());
         }

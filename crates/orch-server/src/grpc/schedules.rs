@@ -47,9 +47,7 @@ fn upcoming(
             });
         }
     }
-    runs.sort_by(|a, b| {
-        (a.fire_time_micros, &a.slug).cmp(&(b.fire_time_micros, &b.slug))
-    });
+    runs.sort_by(|a, b| (a.fire_time_micros, &a.slug).cmp(&(b.fire_time_micros, &b.slug)));
     runs.truncate(count);
     runs
 }

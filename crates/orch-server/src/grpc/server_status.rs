@@ -30,7 +30,9 @@ impl ServerService for ServerApi {
             database_backend: store.backend().as_str().to_string(),
             database_url: store.redacted_url(),
             started_at_micros: started_at.timestamp_micros(),
-            uptime_seconds: (self.state.store().clock().now() - started_at).num_seconds().max(0) as u64,
+            uptime_seconds: (self.state.store().clock().now() - started_at)
+                .num_seconds()
+                .max(0) as u64,
             workers_online,
         }))
     }

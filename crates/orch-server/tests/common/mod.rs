@@ -115,7 +115,11 @@ impl Harness {
 
     /// Runs of a deployment ("flow/name"), oldest due first.
     pub async fn runs(&self, deployment: &str) -> Vec<FlowRun> {
-        let deployment = self.store().deployment(deployment).await.expect("deployment");
+        let deployment = self
+            .store()
+            .deployment(deployment)
+            .await
+            .expect("deployment");
         let mut runs = self
             .store()
             .list_flow_runs(&FlowRunFilter {

@@ -1,0 +1,88 @@
+//! Runs whose worker stops heartbeating are Crashed when the lease expires,
+//! and retried when the deployment allows; the worker shows offline.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Harness;
+use orch_core::StateType;
+use orch_store::JsonObject;
+
+const RETRIED: &str = r#"
+[[deployments]]
+flow = "f"
+name = "retried"
+entrypoint = ["sleep", "600"]
+work_pool = "pool"
+retries = 1
+retry_delay_seconds = 0
+"#;
+
+#[tokio::test]
+async fn a_run_of_a_dead_worker_crashes_when_its_lease_expires_and_is_retried() {
+    let harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
+    harness.deploy(RETRIED).await;
+    let store = harness.store();
+    let run = store
+        .create_flow_run("f/retried", &JsonObject::new(), None, "")
+        .await
+        .unwrap();
+    let worker = harness.worker("doomed", "pool").await;
+    harness.claim(&worker, 1).await;
+    harness.report(&worker, &run.id, StateType::Running).await;
+
+    // Heartbeats keep the lease alive.
+    harness.advance(Duration::from_secs(20));
+    store.heartbeat(&worker.id).await.unwrap();
+    harness.advance(Duration::from_secs(20));
+    harness.sweep().await;
+    assert_eq!(harness.run(&run.id).await.state.kind, StateType::Running);
+
+    // Then the worker is killed: 31 s of silence.
+    harness.advance(Duration::from_secs(31));
+    harness.sweep().await;
+    let retried = harness.run(&run.id).await;
+    assert_eq!(retried.state.kind, StateType::Scheduled);
+    assert_eq!(retried.state.name, "AwaitingRetry");
+    assert!(
+        retried.state.message.contains("after Crashed") && retried.state.message.contains("lease"),
+        "{}",
+        retried.state.message
+    );
+    let workers = store.list_workers(None, 0).await.unwrap();
+    assert!(
+        workers[0].last_heartbeat < harness.state.online_since(),
+        "shown offline"
+    );
+
+    let rescuer = harness.worker("rescuer", "pool").await;
+    let claimed = harness.claim(&rescuer, 1).await;
+    assert_eq!(claimed[0].id, run.id);
+    let running = harness.report(&rescuer, &run.id, StateType::Running).await;
+    assert_eq!(running.run_count, 2);
+}
+
+#[tokio::test]
+async fn without_retries_the_run_stays_crashed_with_the_reason() {
+    let harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
+    harness
+        .deploy(&RETRIED.replace("retries = 1", "retries = 0"))
+        .await;
+    let run = harness
+        .store()
+        .create_flow_run("f/retried", &JsonObject::new(), None, "")
+        .await
+        .unwrap();
+    let worker = harness.worker("doomed", "pool").await;
+    harness.claim(&worker, 1).await;
+    harness.report(&worker, &run.id, StateType::Running).await;
+    harness.advance(Duration::from_secs(31));
+    harness.sweep().await;
+    let crashed = harness.run(&run.id).await;
+    assert_eq!(crashed.state.kind, StateType::Crashed);
+    assert_eq!(
+        crashed.state.message,
+        "worker doomed stopped heartbeating: its lease on the run expired"
+    );
+}
