@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::cli_scheduling::{
+    ConcurrencyLimitCommand, ScheduleCreateArgs, ScheduleCommand, UpcomingArgs,
+};
 use crate::output::Format;
 use crate::reference::DeploymentRef;
 
@@ -46,6 +49,9 @@ pub enum Command {
     /// Show the effective settings
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Limit how many task runs with a tag run at once
+    #[command(subcommand)]
+    ConcurrencyLimit(ConcurrencyLimitCommand),
 }
 
 /// `--output`, on every read command.
@@ -249,6 +255,11 @@ pub enum DeploymentCommand {
     },
     /// Create a flow run of a deployment now
     Run(DeploymentRunArgs),
+    /// List, create, pause, resume and delete a deployment's schedules
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Show the next runs of a deployment's schedules, in their time zones and in UTC
+    Upcoming(UpcomingArgs),
 }
 
 /// `orch deployment run`

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use orch_proto::v1::concurrency_limit_service_client::ConcurrencyLimitServiceClient;
 use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
 use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
+use orch_proto::v1::schedule_service_client::ScheduleServiceClient;
 use orch_proto::v1::server_service_client::ServerServiceClient;
 use orch_proto::v1::work_pool_service_client::WorkPoolServiceClient;
 use orch_proto::v1::worker_service_client::WorkerServiceClient;
@@ -82,6 +84,16 @@ impl Api {
     /// Workers.
     pub fn workers(&self) -> WorkerServiceClient<Channel> {
         WorkerServiceClient::new(self.channel.clone())
+    }
+
+    /// A deployment's schedules and upcoming runs.
+    pub fn schedules(&self) -> ScheduleServiceClient<Channel> {
+        ScheduleServiceClient::new(self.channel.clone())
+    }
+
+    /// Tag concurrency limits.
+    pub fn concurrency_limits(&self) -> ConcurrencyLimitServiceClient<Channel> {
+        ConcurrencyLimitServiceClient::new(self.channel.clone())
     }
 
     /// The error to report for a failed call: the server's own message, or

@@ -100,6 +100,10 @@ fn to_proto(spec: &orch_core::DeploymentSpec, base_dir: &Path) -> proto::Deploym
             })
             .collect(),
         base_dir: base_dir.display().to_string(),
+        catch_up: spec.policy.catch_up.as_str().to_owned(),
+        max_lateness_seconds: spec.policy.max_lateness_seconds,
+        concurrency_limit: spec.policy.concurrency_limit,
+        collision_strategy: spec.policy.collision_strategy.as_str().to_owned(),
     }
 }
 

@@ -79,6 +79,8 @@ pub async fn run(context: &Context, command: DeploymentCommand) -> anyhow::Resul
             Ok(())
         }
         DeploymentCommand::Run(args) => run_deployment(context, args).await,
+        DeploymentCommand::Schedule(command) => super::schedule::run(context, command).await,
+        DeploymentCommand::Upcoming(args) => super::schedule::upcoming(context, args).await,
     }
 }
 

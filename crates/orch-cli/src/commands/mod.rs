@@ -1,10 +1,12 @@
 //! One module per command group; [`run`] dispatches a parsed command line.
 
+mod concurrency_limit;
 mod config;
 mod deploy;
 mod deployment;
 mod flow;
 mod flow_run;
+mod schedule;
 mod server;
 mod work_pool;
 mod worker;
@@ -42,6 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Flow(command) => flow::run(&context, command).await,
         Command::FlowRun(command) => flow_run::run(&context, command).await,
         Command::Config(command) => config::run(&context, command),
+        Command::ConcurrencyLimit(command) => concurrency_limit::run(&context, command).await,
     }
 }
 

@@ -43,6 +43,14 @@ pub struct DeploymentView {
     pub paused: bool,
     /// When it runs by itself.
     pub schedules: Vec<ScheduleView>,
+    /// Which missed slots run after downtime: `all`, `latest` or `skip`.
+    pub catch_up: String,
+    /// A scheduled run later than this many seconds is not started.
+    pub max_lateness_seconds: Option<u64>,
+    /// Most runs in flight at once; `null` is unlimited.
+    pub concurrency_limit: Option<u32>,
+    /// At the limit: `enqueue` or `cancel-new`.
+    pub collision_strategy: String,
     /// When it was created (RFC 3339).
     pub created: Option<String>,
     /// When it last changed (RFC 3339).
@@ -90,8 +98,8 @@ impl From<&proto::ScheduleSpec> for ScheduleView {
 }
 
 impl ScheduleView {
-    /// `cron 0 * * * * (UTC)`, `every 1h`, `rrule ...`, with `, inactive` when it is off.
-    pub fn summary(&self) -> String {
+    /// `cron 0 * * * *`, `every 1h`, `every 4m from 2026-01-01T00:00:00`, `rrule ...`.
+    pub fn when(&self) -> String {
         let when = if let Some(cron) = &self.cron {
             format!("cron {cron}")
         } else if let Some(seconds) = self.interval_seconds {
@@ -101,6 +109,15 @@ impl ScheduleView {
         } else {
             "never".to_owned()
         };
+        match &self.anchor {
+            Some(anchor) => format!("{when} from {anchor}"),
+            None => when,
+        }
+    }
+
+    /// `cron 0 * * * * (UTC)`, `every 1h`, `rrule ...`, with `, inactive` when it is off.
+    pub fn summary(&self) -> String {
+        let when = self.when();
         let zone = if self.timezone.is_empty() || self.interval_seconds.is_some() {
             String::new()
         } else {
@@ -120,6 +137,18 @@ impl From<&proto::Deployment> for DeploymentView {
             flow_id: deployment.flow_id.clone(),
             schedules: spec.schedules.iter().map(ScheduleView::from).collect(),
             parameters: json_object(&spec.parameters_json),
+            catch_up: if spec.catch_up.is_empty() {
+                "latest".to_owned()
+            } else {
+                spec.catch_up.clone()
+            },
+            max_lateness_seconds: spec.max_lateness_seconds,
+            concurrency_limit: spec.concurrency_limit,
+            collision_strategy: if spec.collision_strategy.is_empty() {
+                "enqueue".to_owned()
+            } else {
+                spec.collision_strategy.clone()
+            },
             flow: spec.flow,
             name: spec.name,
             entrypoint: spec.entrypoint,
@@ -189,6 +218,18 @@ pub fn print_detail(deployment: &DeploymentView) -> std::io::Result<()> {
             time::duration(Duration::from_secs(deployment.retry_delay_seconds))
         ),
     };
+    let catch_up = match deployment.max_lateness_seconds {
+        Some(seconds) => format!(
+            "{}, never later than {}",
+            deployment.catch_up,
+            time::duration(Duration::from_secs(seconds))
+        ),
+        None => deployment.catch_up.clone(),
+    };
+    let concurrency = match deployment.concurrency_limit {
+        Some(limit) => format!("{limit} at once, then {}", deployment.collision_strategy),
+        None => "unlimited".to_owned(),
+    };
     table::print_details(&[
         ("ID", deployment.id.clone()),
         ("Deployment", deployment.reference.clone()),
@@ -201,6 +242,8 @@ pub fn print_detail(deployment: &DeploymentView) -> std::io::Result<()> {
         ("Parameters", compact_json(&deployment.parameters)),
         ("Tags", output::or_dash(&deployment.tags.join(", "))),
         ("Retries", retries),
+        ("Catch-up", catch_up),
+        ("Concurrency", concurrency),
         (
             "Created",
             time::timestamp_with_age(deployment.created_micros),

@@ -2,11 +2,13 @@
 //! `COMPLETED`, times in RFC 3339, parameters as JSON objects, full ids) and the tables
 //! and listings for people.
 
+pub mod concurrency;
 pub mod deploy;
 pub mod deployment;
 pub mod flow;
 pub mod flow_run;
 pub mod log;
+pub mod schedule;
 pub mod server;
 pub mod state;
 pub mod work_pool;
