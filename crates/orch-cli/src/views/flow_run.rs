@@ -50,6 +50,8 @@ pub struct FlowRunView {
     pub tags: Vec<String>,
     /// When it was created.
     pub created: Option<String>,
+    /// The schedule that created it; `null` for a run started by hand.
+    pub schedule: Option<String>,
     #[serde(skip)]
     start_micros: i64,
     #[serde(skip)]
@@ -74,6 +76,7 @@ impl From<&proto::FlowRun> for FlowRunView {
             work_pool: run.work_pool.clone(),
             state,
             parameters: json_object(&run.parameters_json),
+            schedule: non_empty(&run.schedule_slug),
             expected_start: time::rfc3339(run.expected_start_micros),
             start: time::rfc3339(start_micros),
             end: time::rfc3339(end_micros),
@@ -133,6 +136,10 @@ impl FlowRunView {
             ("State", self.state.painted_summary()),
             ("Parameters", self.parameters_line()),
             ("Tags", output::or_dash(&self.tags.join(", "))),
+            (
+                "Schedule",
+                self.schedule.clone().unwrap_or_else(|| "- (started by hand)".to_owned()),
+            ),
             (
                 "Expected start",
                 time::timestamp_with_age(self.expected_start_micros),
