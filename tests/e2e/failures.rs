@@ -183,3 +183,82 @@ fn a_run_whose_worker_is_killed_becomes_crashed_when_its_lease_expires() {
             .status();
     }
 }
+
+/// Reads a pid a flow wrote to `file` (bounded wait).
+fn wait_for_pid(file: &std::path::Path) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let pid = std::fs::read_to_string(file).unwrap_or_default();
+        if !pid.trim().is_empty() {
+            return pid.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "the flow never wrote its pid");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_whose_worker_is_sigkilled_is_crashed_by_its_lease_and_retried() {
+    let server = TestServer::start_with(&["--worker-lease-seconds", "3"]);
+    let pid_dir = tempfile::tempdir().unwrap();
+    let pid_file = pid_dir.path().join("pid");
+    let toml = deployment_toml(
+        "f",
+        "orphan",
+        "pool",
+        &[&flow_program("pid.sh"), pid_file.to_str().unwrap()],
+        "retries = 1\nretry_delay_seconds = 0",
+    );
+    let _dir = server.deploy("pool", &toml);
+    let mut worker = server.start_worker("pool", &["--heartbeat-seconds", "1"]);
+
+    let run_id = server.run_deployment("f/orphan", &[]);
+    server.wait_for_state(&run_id, &["RUNNING"], WAIT);
+    let first_pid = wait_for_pid(&pid_file);
+    std::fs::remove_file(&pid_file).unwrap();
+    worker.kill();
+
+    // The server Crashes it when the lease expires, and the retry makes it wait again.
+    let deadline = Instant::now() + WAIT;
+    let detail = loop {
+        let detail = server.inspect(&run_id);
+        let history = detail["history"].to_string();
+        if history.contains("Crashed") {
+            break detail;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not crashed after {WAIT:?}: {detail:#}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let history = detail["history"].to_string();
+    assert!(
+        history.contains("its lease on the run expired"),
+        "{history}"
+    );
+    assert!(history.contains("AwaitingRetry"), "{history}");
+    let workers = server.json(&["worker", "ls"]);
+    assert_eq!(workers[0]["online"], false, "{workers:#}");
+
+    // A new worker picks the retry up.
+    let _rescuer = server.start_worker("pool", &["--heartbeat-seconds", "1"]);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let detail = server.wait_for_state(&run_id, &["RUNNING"], WAIT);
+        let run = detail.get("run").unwrap_or(&detail);
+        if run["run_count"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not retried: {detail:#}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second_pid = wait_for_pid(&pid_file);
+    assert_ne!(first_pid, second_pid, "a new process runs the retry");
+
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &first_pid])
+        .status();
+    server.ok(&["flow-run", "cancel", &run_id]);
+    server.wait_for_state(&run_id, &["CANCELLED", "CRASHED", "FAILED"], WAIT);
+}

@@ -18,7 +18,14 @@ fn repo_deploy_file() -> PathBuf {
 fn wait_for_runs(server: &TestServer, deployment: &str, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + WAIT;
     loop {
-        let runs = server.json(&["flow-run", "ls", "--deployment", deployment, "--limit", "500"]);
+        let runs = server.json(&[
+            "flow-run",
+            "ls",
+            "--deployment",
+            deployment,
+            "--limit",
+            "500",
+        ]);
         let runs = runs.as_array().cloned().unwrap_or_default();
         if runs.len() >= count {
             return runs;
@@ -69,7 +76,10 @@ fn the_sentinel_deployments_show_their_upcoming_runs_in_new_york_time() {
         assert_eq!(slug == "close", minutes == 16 * 60, "{run}");
     }
     let times: Vec<&str> = runs.iter().map(|r| r["utc"].as_str().unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] < w[1]), "soonest first: {times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "soonest first: {times:?}"
+    );
 
     let table = server.ok(&["deployment", "upcoming", "trading-flow/trading-production"]);
     assert!(table.contains("America/New_York"), "{table}");
@@ -83,7 +93,11 @@ fn the_sentinel_deployments_show_their_upcoming_runs_in_new_york_time() {
     let trading = wait_for_runs(&server, "trading-flow/trading-production", 6);
     assert!(trading.iter().all(|r| r["state"]["type"] == "SCHEDULED"));
     let refresh = wait_for_runs(&server, "data-refresh-flow/data-refresh-production", 15);
-    assert!(refresh.len() <= 16, "an hour of 4-minute slots: {}", refresh.len());
+    assert!(
+        refresh.len() <= 16,
+        "an hour of 4-minute slots: {}",
+        refresh.len()
+    );
     let manual = server.json(&[
         "flow-run",
         "ls",
@@ -127,7 +141,11 @@ struct Parsed {
 fn chrono_like(text: &str) -> Parsed {
     let (date, rest) = text.split_once('T').unwrap();
     let mut date = date.split('-').map(|p| p.parse::<i64>().unwrap());
-    let (y, m, d) = (date.next().unwrap(), date.next().unwrap(), date.next().unwrap());
+    let (y, m, d) = (
+        date.next().unwrap(),
+        date.next().unwrap(),
+        date.next().unwrap(),
+    );
     let (time, offset) = if let Some(time) = rest.strip_suffix('Z') {
         (time, "+00:00".to_owned())
     } else {
@@ -135,7 +153,11 @@ fn chrono_like(text: &str) -> Parsed {
         (&rest[..at], rest[at..].to_owned())
     };
     let mut hms = time.split(':').map(|p| p.parse::<i64>().unwrap());
-    let (hour, minute, second) = (hms.next().unwrap(), hms.next().unwrap(), hms.next().unwrap());
+    let (hour, minute, second) = (
+        hms.next().unwrap(),
+        hms.next().unwrap(),
+        hms.next().unwrap(),
+    );
     // Days since 1970-01-01 (civil from days, Howard Hinnant's algorithm).
     let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
     let era = y2.div_euclid(400);
@@ -164,15 +186,33 @@ fn schedules_can_be_listed_created_paused_resumed_and_deleted() {
     let _dir = server.deploy("pool", &toml);
 
     let bad = server.run(&[
-        "deployment", "schedule", "create", "f/n", "--cron", "*/15 25 * * *",
+        "deployment",
+        "schedule",
+        "create",
+        "f/n",
+        "--cron",
+        "*/15 25 * * *",
     ]);
     assert_eq!(bad.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert!(stderr.contains("is not a valid cron expression"), "{stderr}");
+    assert!(
+        stderr.contains("is not a valid cron expression"),
+        "{stderr}"
+    );
 
     server.ok(&[
-        "deployment", "schedule", "create", "f/n", "--interval-seconds", "600", "--slug",
-        "ten", "--timezone", "Europe/London", "--param", "depth=3",
+        "deployment",
+        "schedule",
+        "create",
+        "f/n",
+        "--interval-seconds",
+        "600",
+        "--slug",
+        "ten",
+        "--timezone",
+        "Europe/London",
+        "--param",
+        "depth=3",
     ]);
     let schedules = server.json(&["deployment", "schedule", "ls", "f/n"]);
     assert_eq!(schedules[0]["slug"], "ten");

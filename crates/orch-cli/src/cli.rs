@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use crate::cli_scheduling::{
-    ConcurrencyLimitCommand, ScheduleCreateArgs, ScheduleCommand, UpcomingArgs,
+    ConcurrencyLimitCommand, ScheduleCommand, ScheduleCreateArgs, UpcomingArgs,
 };
 use crate::output::Format;
 use crate::reference::DeploymentRef;

@@ -249,17 +249,20 @@ pub(crate) fn log_line(line: &model::LogLine) -> pb::LogLine {
     }
 }
 
-pub(crate) fn worker(worker: &model::Worker, online_since: i64) -> pb::Worker {
+pub(crate) fn worker(worker: &model::Worker, now: i64, online_since: i64) -> pb::Worker {
     pb::Worker {
         id: worker.id.clone(),
         name: worker.name.clone(),
         work_pool: worker.work_pool.clone(),
         hostname: worker.hostname.clone(),
         limit: worker.limit,
-        online: worker.stopped_at.is_none() && worker.last_heartbeat >= online_since,
+        online: worker.is_online(now, online_since),
         last_heartbeat_micros: worker.last_heartbeat,
         started_at_micros: worker.started_at,
         runs_in_flight: worker.runs_in_flight,
         version: worker.version.clone(),
+        heartbeat_interval_seconds: worker
+            .heartbeat_interval
+            .map_or(0.0, |micros| micros as f64 / 1e6),
     }
 }

@@ -86,3 +86,39 @@ async fn without_retries_the_run_stays_crashed_with_the_reason() {
         "worker doomed stopped heartbeating: its lease on the run expired"
     );
 }
+
+#[tokio::test]
+async fn a_worker_missing_three_heartbeats_is_shown_offline_before_its_lease_ends() {
+    let harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
+    let store = harness.store();
+    let worker = harness.worker("w1", "pool").await;
+    store
+        .set_worker_heartbeat_interval(&worker.id, 5_000_000)
+        .await
+        .unwrap();
+    let online = |harness: &Harness| {
+        let state = harness.state.clone();
+        let id = worker.id.clone();
+        async move {
+            let worker = state.store().worker(&id).await.unwrap();
+            worker.is_online(state.now(), state.online_since())
+        }
+    };
+    assert!(online(&harness).await);
+    // Two heartbeats missed: still online.
+    harness.advance(Duration::from_secs(14));
+    assert!(online(&harness).await);
+    // The third missed: offline, though its 30 s lease has not run out.
+    harness.advance(Duration::from_secs(2));
+    assert!(!online(&harness).await);
+    store.heartbeat(&worker.id).await.unwrap();
+    assert!(online(&harness).await, "back with the next heartbeat");
+    // A worker that did not say how often it heartbeats is offline when the lease ends.
+    let quiet = harness.worker("w2", "pool").await;
+    harness.advance(Duration::from_secs(29));
+    let quiet = store.worker(&quiet.id).await.unwrap();
+    assert!(quiet.is_online(harness.state.now(), harness.state.online_since()));
+    harness.advance(Duration::from_secs(2));
+    let quiet = store.worker(&quiet.id).await.unwrap();
+    assert!(!quiet.is_online(harness.state.now(), harness.state.online_since()));
+}

@@ -245,6 +245,23 @@ pub struct Worker {
     pub stopped_at: Option<i64>,
     /// Runs it holds now.
     pub runs_in_flight: i64,
+    /// How often it said it heartbeats (micros), if it did.
+    pub heartbeat_interval: Option<i64>,
+}
+
+/// Heartbeats a worker may miss before it is shown offline.
+pub const MISSED_HEARTBEATS_OFFLINE: i64 = 3;
+
+impl Worker {
+    /// Whether it counts as online at `now`: not stopped, heartbeating within
+    /// the lease (`online_since` = now - lease), and, when it said how often
+    /// it heartbeats, not missing 3 heartbeats in a row.
+    pub fn is_online(&self, now: i64, online_since: i64) -> bool {
+        let missed_too_many = self.heartbeat_interval.is_some_and(|interval| {
+            now - self.last_heartbeat > MISSED_HEARTBEATS_OFFLINE * interval
+        });
+        self.stopped_at.is_none() && self.last_heartbeat >= online_since && !missed_too_many
+    }
 }
 
 /// Filters for listing flow runs.

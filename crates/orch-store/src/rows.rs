@@ -160,13 +160,15 @@ pub(crate) struct WorkerRow {
     last_heartbeat: i64,
     stopped_at: Option<i64>,
     runs_in_flight: i64,
+    heartbeat_interval_micros: Option<i64>,
 }
 
 /// Selects [`WorkerRow`]s; append `WHERE ...`.
 pub(crate) const WORKER_SELECT: &str = "SELECT w.id, w.name, p.name AS work_pool, w.work_pool_id, \
      w.hostname, w.run_limit, w.version, w.started_at, w.last_heartbeat, w.stopped_at, \
      (SELECT COUNT(*) FROM flow_runs r WHERE r.worker_id = w.id \
-        AND r.state_type IN ('PENDING', 'RUNNING', 'CANCELLING')) AS runs_in_flight \
+        AND r.state_type IN ('PENDING', 'RUNNING', 'CANCELLING')) AS runs_in_flight, \
+     w.heartbeat_interval_micros \
      FROM workers w JOIN work_pools p ON p.id = w.work_pool_id ";
 
 impl From<WorkerRow> for Worker {
@@ -183,6 +185,7 @@ impl From<WorkerRow> for Worker {
             last_heartbeat: row.last_heartbeat,
             stopped_at: row.stopped_at,
             runs_in_flight: row.runs_in_flight,
+            heartbeat_interval: row.heartbeat_interval_micros.filter(|i| *i > 0),
         }
     }
 }

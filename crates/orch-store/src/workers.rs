@@ -44,6 +44,21 @@ impl Store {
         self.worker(&id).await
     }
 
+    /// Records how often a worker heartbeats (micros), so that it is shown
+    /// offline after missing 3.
+    pub async fn set_worker_heartbeat_interval(
+        &self,
+        worker_id: &str,
+        interval_micros: i64,
+    ) -> Result<Worker> {
+        sqlx::query("UPDATE workers SET heartbeat_interval_micros = $1 WHERE id = $2")
+            .bind(Some(interval_micros).filter(|i| *i > 0))
+            .bind(worker_id)
+            .execute(&self.writer)
+            .await?;
+        self.worker(worker_id).await
+    }
+
     /// One worker by id.
     pub async fn worker(&self, worker_id: &str) -> Result<Worker> {
         let row: Option<WorkerRow> =

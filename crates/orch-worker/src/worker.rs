@@ -66,6 +66,7 @@ impl Worker {
             hostname,
             limit: config.limit.unwrap_or(0),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            heartbeat_interval_seconds: config.heartbeat_interval.as_secs_f64(),
         };
         let registered = client::attempt(api.workers().register_worker(request))
             .await

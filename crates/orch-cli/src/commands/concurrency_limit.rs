@@ -28,8 +28,11 @@ pub async fn run(context: &Context, command: ConcurrencyLimitCommand) -> anyhow:
         ConcurrencyLimitCommand::Ls(output) => {
             let request = proto::ListConcurrencyLimitsRequest {};
             let reply = client.list_concurrency_limits(request).await.reply(&api)?;
-            let limits: Vec<ConcurrencyLimitView> =
-                reply.limits.iter().map(ConcurrencyLimitView::from).collect();
+            let limits: Vec<ConcurrencyLimitView> = reply
+                .limits
+                .iter()
+                .map(ConcurrencyLimitView::from)
+                .collect();
             match output.output {
                 Format::Table => view::print_table(&limits)?,
                 Format::Json => output::print_json(&limits)?,

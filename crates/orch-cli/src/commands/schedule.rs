@@ -50,8 +50,8 @@ pub async fn run(context: &Context, command: ScheduleCommand) -> anyhow::Result<
 
 /// Checks the schedule here, then adds it.
 async fn create(context: &Context, args: ScheduleCreateArgs) -> anyhow::Result<()> {
-    let parameters = orch_core::build_overrides(None, &args.params)
-        .map_err(|error| usage(error.to_string()))?;
+    let parameters =
+        orch_core::build_overrides(None, &args.params).map_err(|error| usage(error.to_string()))?;
     let spec = orch_core::ScheduleSpec {
         slug: args.slug.clone().unwrap_or_default(),
         cron: args.cron,
@@ -126,7 +126,11 @@ pub async fn upcoming(context: &Context, args: UpcomingArgs) -> anyhow::Result<(
         deployment: args.deployment.to_string(),
         count: args.count,
     };
-    let reply = api.schedules().get_upcoming_runs(request).await.reply(&api)?;
+    let reply = api
+        .schedules()
+        .get_upcoming_runs(request)
+        .await
+        .reply(&api)?;
     let list = UpcomingListView::from(&reply);
     match args.output.output {
         Format::Table => view::print_upcoming(&list)?,

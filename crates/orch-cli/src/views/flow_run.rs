@@ -138,7 +138,9 @@ impl FlowRunView {
             ("Tags", output::or_dash(&self.tags.join(", "))),
             (
                 "Schedule",
-                self.schedule.clone().unwrap_or_else(|| "- (started by hand)".to_owned()),
+                self.schedule
+                    .clone()
+                    .unwrap_or_else(|| "- (started by hand)".to_owned()),
             ),
             (
                 "Expected start",

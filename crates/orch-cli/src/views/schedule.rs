@@ -54,7 +54,10 @@ impl From<&proto::UpcomingRun> for UpcomingView {
                     local.format("%a %Y-%m-%d %H:%M:%S %Z").to_string(),
                 )
             }
-            Err(_) => (at.to_rfc3339(), at.format("%a %Y-%m-%d %H:%M:%S UTC").to_string()),
+            Err(_) => (
+                at.to_rfc3339(),
+                at.format("%a %Y-%m-%d %H:%M:%S UTC").to_string(),
+            ),
         };
         let non_empty = |text: &str| (!text.is_empty()).then(|| text.to_owned());
         Self {
@@ -66,7 +69,10 @@ impl From<&proto::UpcomingRun> for UpcomingView {
             flow_run_name: non_empty(&run.flow_run_name),
             state: non_empty(&run.state_name),
             local_display,
-            utc_display: at.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            utc_display: at
+                .with_timezone(&Utc)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string(),
         }
     }
 }

@@ -40,9 +40,8 @@ impl WorkerService for WorkerApi {
         if request.name.trim().is_empty() {
             return Err(invalid("a worker needs a name"));
         }
-        let worker = self
-            .state
-            .store()
+        let store = self.state.store();
+        let mut worker = store
             .register_worker(
                 &request.name,
                 &request.work_pool,
@@ -52,9 +51,17 @@ impl WorkerService for WorkerApi {
             )
             .await
             .map_err(status)?;
+        let interval = request.heartbeat_interval_seconds;
+        if interval.is_finite() && interval > 0.0 {
+            worker = store
+                .set_worker_heartbeat_interval(&worker.id, (interval * 1e6) as i64)
+                .await
+                .map_err(status)?;
+        }
         tracing::info!(worker = %worker.name, pool = %worker.work_pool, "worker registered");
         Ok(Response::new(convert::worker(
             &worker,
+            self.state.now(),
             self.state.online_since(),
         )))
     }
@@ -157,10 +164,11 @@ impl WorkerService for WorkerApi {
             .await
             .map_err(status)?;
         let online_since = self.state.online_since();
+        let now = self.state.now();
         Ok(Response::new(pb::ListWorkersResponse {
             workers: workers
                 .iter()
-                .map(|w| convert::worker(w, online_since))
+                .map(|w| convert::worker(w, now, online_since))
                 .collect(),
         }))
     }

@@ -10,6 +10,10 @@ ALTER TABLE deployments ADD COLUMN collision_strategy TEXT NOT NULL DEFAULT 'enq
 -- The last slot (micros) the scheduler has created runs up to; NULL: start from now.
 ALTER TABLE deployment_schedules ADD COLUMN filled_until BIGINT;
 
+-- How often the worker said it heartbeats (micros); it is shown offline after
+-- missing 3. NULL for workers that did not say.
+ALTER TABLE workers ADD COLUMN heartbeat_interval_micros BIGINT;
+
 -- The slug of the schedule that created the run; NULL for runs started by hand.
 ALTER TABLE flow_runs ADD COLUMN schedule_slug TEXT;
 -- Waiting runs of a schedule (catch-up, clean-up) and in-flight runs of a deployment.
