@@ -69,7 +69,7 @@ fn the_sentinel_deployments_show_their_upcoming_runs_in_new_york_time() {
         );
         let minutes = local.hour * 60 + local.minute;
         assert!(
-            (9 * 60..=16 * 60).contains(&minutes) && local.minute % 15 == 0,
+            (9 * 60..=16 * 60).contains(&minutes) && local.minute.is_multiple_of(15),
             "09:00 to 16:00 every 15 minutes: {run}"
         );
         let slug = run["schedule"].as_str().unwrap();

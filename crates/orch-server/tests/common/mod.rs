@@ -3,7 +3,7 @@
 //! no time and nothing sleeps.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -36,7 +36,7 @@ pub fn micros(text: &str) -> i64 {
     utc(text).timestamp_micros()
 }
 
-async fn open(path: &PathBuf, clock: &ManualClock) -> (AppState, watch::Sender<bool>) {
+async fn open(path: &Path, clock: &ManualClock) -> (AppState, watch::Sender<bool>) {
     let url = format!("sqlite://{}", path.display());
     let store = Store::connect(&url)
         .await
