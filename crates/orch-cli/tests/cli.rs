@@ -240,3 +240,45 @@ fn a_deployment_without_a_slash_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("expected FLOW/NAME"), "{stderr}");
 }
+
+#[test]
+fn a_bad_schedule_is_refused_before_any_server_is_contacted() {
+    let home = tempfile::tempdir().unwrap();
+    let url = closed_url();
+    let (output, _, stderr) = run(orch(home.path()).args([
+        "--api-url",
+        &url,
+        "deployment",
+        "schedule",
+        "create",
+        "trading-flow/trading-production",
+        "--cron",
+        "*/15 9-15 * * 1-5",
+        "--timezone",
+        "America/NewYork",
+    ]));
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: `timezone` \"America/NewYork\" is not an IANA time zone"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("did you mean \"America/New_York\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cannot reach"), "{stderr}");
+
+    let (output, _, stderr) = run(orch(home.path()).args([
+        "--api-url",
+        &url,
+        "deployment",
+        "schedule",
+        "create",
+        "trading-flow/trading-production",
+    ]));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a kind is required: {stderr}"
+    );
+}

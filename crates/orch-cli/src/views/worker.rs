@@ -29,6 +29,8 @@ pub struct WorkerView {
     pub last_heartbeat: Option<String>,
     /// When it started (RFC 3339).
     pub started: Option<String>,
+    /// How often it heartbeats; it is offline after missing 3. `null` when unknown.
+    pub heartbeat_interval_seconds: Option<f64>,
     #[serde(skip)]
     last_heartbeat_micros: i64,
 }
@@ -46,6 +48,8 @@ impl From<&proto::Worker> for WorkerView {
             version: worker.version.clone(),
             last_heartbeat: time::rfc3339(worker.last_heartbeat_micros),
             started: time::rfc3339(worker.started_at_micros),
+            heartbeat_interval_seconds: (worker.heartbeat_interval_seconds > 0.0)
+                .then_some(worker.heartbeat_interval_seconds),
             last_heartbeat_micros: worker.last_heartbeat_micros,
         }
     }
