@@ -43,6 +43,9 @@ pub enum Command {
     /// List, inspect and cancel flow runs, and read their logs
     #[command(subcommand)]
     FlowRun(FlowRunCommand),
+    /// List the task runs of a flow run
+    #[command(subcommand)]
+    TaskRun(TaskRunCommand),
     /// Show the effective settings
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -364,4 +367,17 @@ mod tests {
         assert_eq!(error.exit_code(), 2);
         assert!(error.to_string().contains("expected FLOW/NAME"), "{error}");
     }
+}
+
+/// `orch task-run ...`
+#[derive(Debug, Subcommand)]
+pub enum TaskRunCommand {
+    /// List a flow run's task runs with their attempts and upstream tasks
+    Ls {
+        /// Flow run id, or an unambiguous prefix of one
+        #[arg(long, value_name = "ID")]
+        flow_run: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }

@@ -6,6 +6,7 @@ mod deployment;
 mod flow;
 mod flow_run;
 mod server;
+mod task_run;
 mod work_pool;
 mod worker;
 
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deployment(command) => deployment::run(&context, command).await,
         Command::Flow(command) => flow::run(&context, command).await,
         Command::FlowRun(command) => flow_run::run(&context, command).await,
+        Command::TaskRun(command) => task_run::run(&context, command).await,
         Command::Config(command) => config::run(&context, command),
     }
 }

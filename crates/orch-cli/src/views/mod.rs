@@ -9,6 +9,7 @@ pub mod flow_run;
 pub mod log;
 pub mod server;
 pub mod state;
+pub mod task_run;
 pub mod work_pool;
 pub mod worker;
 
