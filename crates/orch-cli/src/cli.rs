@@ -49,6 +49,8 @@ pub enum Command {
     /// Show the effective settings
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run everything locally: server, the deploy file's pools and deployments, and workers
+    Up(UpArgs),
 }
 
 /// `--output`, on every read command.
@@ -380,4 +382,17 @@ pub enum TaskRunCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
+}
+
+/// `orch up`
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Deploy file declaring flows and deployments
+    #[arg(value_name = "FILE", default_value = "deploy/orch.toml")]
+    pub file: PathBuf,
+    /// Do not build the workspace's flow binaries (e.g. sentinel) first
+    #[arg(long)]
+    pub no_build: bool,
+    #[command(flatten)]
+    pub server: ServerStartArgs,
 }
