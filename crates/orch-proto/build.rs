@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "orch/v1/server.proto",
         "orch/v1/schedules.proto",
         "orch/v1/concurrency.proto",
+        "orch/v1/task_runs.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

@@ -146,4 +146,65 @@ async fn main() {
         elapsed.as_secs_f64(),
         created as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
     );
+
+    task_overhead(&server, &mut flow_runs).await;
+}
+
+/// Per-task overhead of the SDK against this server: a flow of N trivial
+/// tasks minus the same flow with none, from the server's Running and
+/// Completed times, and the reported task runs counted.
+async fn task_overhead(
+    server: &TestServer,
+    flow_runs: &mut FlowRunServiceClient<tonic::transport::Channel>,
+) {
+    let tasks = env_number("BENCH_TASKS", 1000);
+    let testflows = env!("CARGO_BIN_EXE_orch-testflows");
+    let toml = deployment_toml(
+        "sdk",
+        "many-tasks",
+        "bench-pool",
+        &[testflows, "many-tasks"],
+        "",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = orch_e2e::write_deploy_file(dir.path(), "sdk.toml", &toml);
+    server.ok(&["deploy", path.to_str().expect("UTF-8")]);
+    let mut flow_seconds = |count: usize| {
+        let run = server.run_deployment("sdk/many-tasks", &["--param", &format!("count={count}")]);
+        server.wait_for_state(&run, &["COMPLETED"], std::time::Duration::from_secs(120));
+        run
+    };
+    let mut durations = Vec::new();
+    for count in [0, tasks] {
+        let mut samples = Vec::new();
+        let mut last_run = String::new();
+        for _ in 0..5 {
+            last_run = flow_seconds(count);
+            let detail = flow_runs
+                .get_flow_run(pb::GetFlowRunRequest {
+                    flow_run: last_run.clone(),
+                })
+                .await
+                .expect("get")
+                .into_inner();
+            let running = state_time(&detail, pb::StateType::Running).expect("running");
+            let completed = state_time(&detail, pb::StateType::Completed).expect("completed");
+            samples.push((completed - running) as f64 / 1000.0);
+        }
+        samples.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+        let median = samples[samples.len() / 2];
+        let reported = flow_runs
+            .get_flow_run(pb::GetFlowRunRequest { flow_run: last_run })
+            .await
+            .expect("get")
+            .into_inner()
+            .task_runs
+            .len();
+        println!(
+            "flow of {count:>5} trivial tasks: Running -> Completed median {median:>8.2} ms over 5 runs; {reported} task runs on the server"
+        );
+        durations.push(median);
+    }
+    let per_task_us = (durations[1] - durations[0]) * 1000.0 / tasks as f64;
+    println!("per-task overhead (reported to the server, batched): {per_task_us:.1} µs/task");
 }

@@ -273,3 +273,56 @@ fn watch_survives_a_server_restart_and_shows_every_line_once() {
         );
     }
 }
+
+#[test]
+fn orch_up_starts_server_pools_deployments_and_workers_in_one_command() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = deployment_toml(
+        "f",
+        "d",
+        "up-pool",
+        &[&flow_program("echo.sh")],
+        "parameters = { force = false }",
+    );
+    let path = orch_e2e::write_deploy_file(dir.path(), "orch.toml", &toml);
+    let mut command = std::process::Command::new(orch_e2e::binary("orch"));
+    command
+        .args(["up", "--no-build", path.to_str().unwrap(), "--port", "0"])
+        .env("ORCH_HOME", home.path())
+        .env("NO_COLOR", "1");
+    let mut up = orch_e2e::Daemon::spawn("up", command, home.path());
+    let line = up.wait_for_line("orch is up: dashboard ", WAIT);
+    let url = line
+        .split("dashboard ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|url| url.trim_end_matches('/').to_string())
+        .expect("a dashboard URL");
+
+    let output = std::process::Command::new(orch_e2e::binary("orch"))
+        .args([
+            "deployment",
+            "run",
+            "f/d",
+            "--param",
+            "force=true",
+            "--watch",
+        ])
+        .env("ORCH_API_URL", &url)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(r#"parameters: {"force":true}"#), "{stdout}");
+    assert!(
+        up.output().contains("Created work pool up-pool"),
+        "{}",
+        up.output()
+    );
+}

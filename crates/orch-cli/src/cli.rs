@@ -46,12 +46,17 @@ pub enum Command {
     /// List, inspect and cancel flow runs, and read their logs
     #[command(subcommand)]
     FlowRun(FlowRunCommand),
+    /// List the task runs of a flow run
+    #[command(subcommand)]
+    TaskRun(TaskRunCommand),
     /// Show the effective settings
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Limit how many task runs with a tag run at once
     #[command(subcommand)]
     ConcurrencyLimit(ConcurrencyLimitCommand),
+    /// Run everything locally: server, the deploy file's pools and deployments, and workers
+    Up(UpArgs),
 }
 
 /// `--output`, on every read command.
@@ -375,4 +380,30 @@ mod tests {
         assert_eq!(error.exit_code(), 2);
         assert!(error.to_string().contains("expected FLOW/NAME"), "{error}");
     }
+}
+
+/// `orch task-run ...`
+#[derive(Debug, Subcommand)]
+pub enum TaskRunCommand {
+    /// List a flow run's task runs with their attempts and upstream tasks
+    Ls {
+        /// Flow run id, or an unambiguous prefix of one
+        #[arg(long, value_name = "ID")]
+        flow_run: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+/// `orch up`
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Deploy file declaring flows and deployments
+    #[arg(value_name = "FILE", default_value = "deploy/orch.toml")]
+    pub file: PathBuf,
+    /// Do not build the workspace's flow binaries (e.g. sentinel) first
+    #[arg(long)]
+    pub no_build: bool,
+    #[command(flatten)]
+    pub server: ServerStartArgs,
 }

@@ -81,6 +81,13 @@ impl Api {
         WorkPoolServiceClient::new(self.channel.clone())
     }
 
+    /// Task runs.
+    pub fn task_runs(
+        &self,
+    ) -> orch_proto::v1::task_run_service_client::TaskRunServiceClient<Channel> {
+        orch_proto::v1::task_run_service_client::TaskRunServiceClient::new(self.channel.clone())
+    }
+
     /// Workers.
     pub fn workers(&self) -> WorkerServiceClient<Channel> {
         WorkerServiceClient::new(self.channel.clone())

@@ -266,3 +266,30 @@ pub(crate) fn worker(worker: &model::Worker, now: i64, online_since: i64) -> pb:
             .map_or(0.0, |micros| micros as f64 / 1e6),
     }
 }
+
+pub(crate) fn task_run(task: &orch_store::TaskRun) -> pb::TaskRun {
+    pb::TaskRun {
+        id: task.id.clone(),
+        flow_run_id: task.flow_run_id.clone(),
+        name: task.name.clone(),
+        tags: task.tags.clone(),
+        state: Some(state(&task.state)),
+        attempt: task.attempt,
+        max_retries: task.max_retries,
+        start_micros: task.start_time,
+        end_micros: task.end_time,
+        error: task.error.clone(),
+        result_json: task.result.clone(),
+        upstream_ids: task.upstream_ids.clone(),
+        history: task
+            .history
+            .iter()
+            .map(|entry| pb::TaskRunState {
+                seq: entry.seq,
+                state: Some(state(&entry.state)),
+                attempt: entry.attempt,
+            })
+            .collect(),
+        created_at_micros: task.created_at,
+    }
+}

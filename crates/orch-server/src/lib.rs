@@ -61,43 +61,75 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let store = orch_store::Store::connect(&config.database_url)
-        .await
-        .map_err(|source| ServerError::Database {
-            url: orch_store::redact_password(&config.database_url),
-            source,
-        })?;
-    let addr = format!("{}:{}", config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-    let bound = listener.local_addr().map_err(ServerError::Serve)?;
-    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
-    let state = AppState::new(store.clone(), config, stop_receiver);
-    let background = tokio::spawn(background::run(state.clone()));
-    let scheduler = tokio::spawn(scheduler::run(state.clone()));
-    tracing::info!(%bound, database = %store.redacted_url(), "orch server started");
-    println!("orch server listening on http://{bound}");
-    let app = router(state);
-    // Wake-ups are tiny frames: without TCP_NODELAY they wait ~40 ms for Nagle.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let graceful = async move {
-        shutdown.await;
-        tracing::info!("shutting down");
-        let _ = stop_sender.send(true);
-    };
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(graceful)
-        .await;
-    let _ = background.await;
-    let _ = scheduler.await;
-    store.close().await;
-    served.map_err(ServerError::Serve)
+    Server::bind(config).await?.run(shutdown).await
+}
+
+/// A server whose database is open and whose port is bound, not yet serving.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    store: orch_store::Store,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Opens (and migrates) the database and binds the port.
+    pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        let store = orch_store::Store::connect(&config.database_url)
+            .await
+            .map_err(|source| ServerError::Database {
+                url: orch_store::redact_password(&config.database_url),
+                source,
+            })?;
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        Ok(Server {
+            listener,
+            store,
+            config,
+        })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> Result<std::net::SocketAddr, ServerError> {
+        self.listener.local_addr().map_err(ServerError::Serve)
+    }
+
+    /// Serves until `shutdown` resolves, then lets open requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let bound = self.local_addr()?;
+        let store = self.store;
+        let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+        let state = AppState::new(store.clone(), self.config, stop_receiver);
+        let background = tokio::spawn(background::run(state.clone()));
+        let scheduler = tokio::spawn(scheduler::run(state.clone()));
+        tracing::info!(%bound, database = %store.redacted_url(), "orch server started");
+        println!("orch server listening on http://{bound}");
+        let app = router(state);
+        // Wake-ups are tiny frames: without TCP_NODELAY they wait ~40 ms for Nagle.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let graceful = async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = stop_sender.send(true);
+        };
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(graceful)
+            .await;
+        let _ = background.await;
+        let _ = scheduler.await;
+        store.close().await;
+        served.map_err(ServerError::Serve)
+    }
 }

@@ -327,20 +327,20 @@ impl Store {
                 )))
                 .bind(flow)
                 .bind(name)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&self.reader)
                 .await?
             }
             None => {
                 sqlx::query_as(sql(format!("{DEPLOYMENT_SELECT} WHERE d.id = $1")))
                     .bind(reference)
-                    .fetch_optional(&self.writer)
+                    .fetch_optional(&self.reader)
                     .await?
             }
         };
         let Some(row) = row else {
             return Err(self.deployment_not_found(reference).await);
         };
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.reader.acquire().await?;
         let schedules = load_schedules(&mut conn, &row.id).await?;
         row.into_deployment(schedules)
     }

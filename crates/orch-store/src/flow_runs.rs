@@ -105,7 +105,7 @@ impl Store {
             "{FLOW_RUN_SELECT} WHERE r.idempotency_key = $1"
         )))
         .bind(key)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&self.reader)
         .await?;
         row.map(FlowRun::try_from).transpose()
     }
@@ -115,7 +115,7 @@ impl Store {
         let row: Option<FlowRunRow> =
             sqlx::query_as(sql(format!("{FLOW_RUN_SELECT} WHERE r.id = $1")))
                 .bind(reference)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&self.reader)
                 .await?;
         if let Some(row) = row {
             return row.try_into();
@@ -126,7 +126,7 @@ impl Store {
                 "{FLOW_RUN_SELECT} WHERE r.id >= $1 AND r.id < $1 || '~' ORDER BY r.id LIMIT 6"
             )))
             .bind(reference)
-            .fetch_all(&self.writer)
+            .fetch_all(&self.reader)
             .await?;
         }
         if matches.is_empty() {
@@ -134,7 +134,7 @@ impl Store {
                 "{FLOW_RUN_SELECT} WHERE r.name = $1 ORDER BY r.created_at DESC LIMIT 6"
             )))
             .bind(reference)
-            .fetch_all(&self.writer)
+            .fetch_all(&self.reader)
             .await?;
         }
         match matches.len() {

@@ -117,7 +117,7 @@ impl Store {
         let row: Option<WorkPoolRow> = sqlx::query_as(sql(format!("{SELECT} WHERE p.name = $2")))
             .bind(online_since)
             .bind(name)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&self.reader)
             .await?;
         match row {
             Some(row) => Ok(row.into()),

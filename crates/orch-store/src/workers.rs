@@ -64,7 +64,7 @@ impl Store {
         let row: Option<WorkerRow> =
             sqlx::query_as(sql(format!("{WORKER_SELECT} WHERE w.id = $1")))
                 .bind(worker_id)
-                .fetch_optional(&self.writer)
+                .fetch_optional(&self.reader)
                 .await?;
         row.map(Worker::from).ok_or_else(|| StoreError::NotFound {
             kind: "worker",
@@ -88,7 +88,7 @@ impl Store {
             "SELECT id FROM flow_runs WHERE worker_id = $1 AND state_type = 'CANCELLING'",
         )
         .bind(worker_id)
-        .fetch_all(&self.writer)
+        .fetch_all(&self.reader)
         .await?;
         Ok(cancels.into_iter().map(|(id,)| id).collect())
     }

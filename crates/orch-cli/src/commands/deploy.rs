@@ -13,40 +13,53 @@ use crate::views::deploy::{self as view, DeployReportView, DeploymentChangeView}
 
 /// Parses the file, then creates or updates its flows and deployments on the server.
 pub async fn run(context: &Context, args: DeployArgs) -> anyhow::Result<()> {
-    let file = args.file.display().to_string();
-    let text = read_deploy_file(&args.file)?;
+    let specs = parse(&args.file)?;
+    let api = context.connect().await?;
+    let report = apply(&api, &args.file, &specs).await?;
+    match args.output.output {
+        Format::Table => view::print(&report)?,
+        Format::Json => output::print_json(&report)?,
+    }
+    Ok(())
+}
+
+/// Reads and validates a deploy file, before anything is sent to the server.
+pub fn parse(path: &Path) -> anyhow::Result<Vec<orch_core::DeploymentSpec>> {
+    let file = path.display().to_string();
+    let text = read_deploy_file(path)?;
     let specs = orch_core::parse_deploy_file(&file, &text)
         // The message already reads `FILE:LINE:COLUMN: what is wrong`.
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     if specs.is_empty() {
         anyhow::bail!("{file} declares no deployments");
     }
-    let base_dir = base_dir(&args.file)?;
+    Ok(specs)
+}
+
+/// Creates or updates the declared deployments; returns what changed.
+pub async fn apply(
+    api: &Api,
+    path: &Path,
+    specs: &[orch_core::DeploymentSpec],
+) -> anyhow::Result<DeployReportView> {
+    let base_dir = base_dir(path)?;
     let request = proto::ApplyDeploymentsRequest {
         deployments: specs.iter().map(|spec| to_proto(spec, &base_dir)).collect(),
     };
-
-    let api = context.connect().await?;
     let reply = api
         .deployments()
         .apply_deployments(request)
         .await
-        .reply(&api)?;
+        .reply(api)?;
     let mut changes: Vec<DeploymentChangeView> = reply
         .changes
         .iter()
         .map(DeploymentChangeView::from)
         .collect();
     for spec in specs.iter().filter(|spec| spec.paused) {
-        pause_if_running(&api, spec, &mut changes).await?;
+        pause_if_running(api, spec, &mut changes).await?;
     }
-
-    let report = DeployReportView::new(&file, changes);
-    match args.output.output {
-        Format::Table => view::print(&report)?,
-        Format::Json => output::print_json(&report)?,
-    }
-    Ok(())
+    Ok(DeployReportView::new(&path.display().to_string(), changes))
 }
 
 /// The file's text, with a hint when the default file is missing.

@@ -8,6 +8,8 @@ mod flow;
 mod flow_run;
 mod schedule;
 mod server;
+mod task_run;
+mod up;
 mod work_pool;
 mod worker;
 
@@ -43,8 +45,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deployment(command) => deployment::run(&context, command).await,
         Command::Flow(command) => flow::run(&context, command).await,
         Command::FlowRun(command) => flow_run::run(&context, command).await,
+        Command::TaskRun(command) => task_run::run(&context, command).await,
         Command::Config(command) => config::run(&context, command),
         Command::ConcurrencyLimit(command) => concurrency_limit::run(&context, command).await,
+        Command::Up(args) => up::run(&context, args).await,
     }
 }
 
@@ -54,7 +58,12 @@ fn flags(cli: &Cli) -> Flags {
         api_url: cli.api_url.clone(),
         ..Flags::default()
     };
-    if let Command::Server(ServerCommand::Start(args)) = &cli.command {
+    let server_args = match &cli.command {
+        Command::Server(ServerCommand::Start(args)) => Some(args),
+        Command::Up(args) => Some(&args.server),
+        _ => None,
+    };
+    if let Some(args) = server_args {
         flags.host.clone_from(&args.host);
         flags.port = args.port;
         flags.database_url.clone_from(&args.database_url);

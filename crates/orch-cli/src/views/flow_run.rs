@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::state::StateView;
+use super::task_run::{self, TaskRunView};
 use super::{compact_json, json_object, non_empty};
 use crate::output::{self, table, time};
 
@@ -182,6 +183,8 @@ pub struct FlowRunDetailView {
     pub run: FlowRunView,
     /// Its states, oldest first.
     pub history: Vec<StateView>,
+    /// Its task runs, in the order they started.
+    pub task_runs: Vec<TaskRunView>,
 }
 
 impl From<&proto::FlowRunDetail> for FlowRunDetailView {
@@ -197,6 +200,7 @@ impl From<&proto::FlowRunDetail> for FlowRunDetailView {
                 .iter()
                 .map(|state| StateView::from_proto(Some(state)))
                 .collect(),
+            task_runs: detail.task_runs.iter().map(TaskRunView::from).collect(),
         }
     }
 }
@@ -233,5 +237,11 @@ pub fn print_detail(detail: &FlowRunDetailView) -> std::io::Result<()> {
             Cell::new(output::or_dash(&state.message)),
         ]);
     }
-    table::print(history, "(none)")
+    table::print(history, "(none)")?;
+    if !detail.task_runs.is_empty() {
+        output::write_line("")?;
+        output::write_line("Task runs:")?;
+        task_run::print_table(&detail.task_runs)?;
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@ pub mod log;
 pub mod schedule;
 pub mod server;
 pub mod state;
+pub mod task_run;
 pub mod work_pool;
 pub mod worker;
 

@@ -106,9 +106,11 @@ impl FlowRunService for FlowRunApi {
             .await
             .map_err(status)?;
         let history = store.flow_run_history(&run.id).await.map_err(status)?;
+        let task_runs = store.list_task_runs(&run.id).await.map_err(status)?;
         Ok(Response::new(pb::FlowRunDetail {
             run: Some(convert::flow_run(&run)),
             history: history.iter().map(convert::state).collect(),
+            task_runs: task_runs.iter().map(convert::task_run).collect(),
         }))
     }
 

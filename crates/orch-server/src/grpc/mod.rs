@@ -5,6 +5,7 @@ mod deployments;
 mod flow_runs;
 mod schedules;
 mod server_status;
+mod task_runs;
 mod work_pools;
 mod workers;
 
@@ -13,13 +14,15 @@ use orch_proto::v1::schedule_service_server::ScheduleServiceServer;
 use orch_proto::v1::{
     deployment_service_server::DeploymentServiceServer,
     flow_run_service_server::FlowRunServiceServer, server_service_server::ServerServiceServer,
-    work_pool_service_server::WorkPoolServiceServer, worker_service_server::WorkerServiceServer,
+    task_run_service_server::TaskRunServiceServer, work_pool_service_server::WorkPoolServiceServer,
+    worker_service_server::WorkerServiceServer,
 };
 
 use crate::state::AppState;
 
 /// All services, routed by gRPC path.
 pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
+    let state = state.clone();
     tonic::service::Routes::new(WorkPoolServiceServer::new(work_pools::WorkPoolApi {
         state: state.clone(),
     }))
@@ -43,4 +46,5 @@ pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
             state: state.clone(),
         },
     ))
+    .add_service(TaskRunServiceServer::new(task_runs::TaskRunApi { state }))
 }

@@ -1,0 +1,110 @@
+//! `tracing` inside flows and tasks: to the server (tagged with flow run and
+//! task run) when orchestrated, to the console when standalone.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use orch_proto::v1 as pb;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::output::current_task_run_id;
+use crate::record::now_micros;
+use crate::reporter::Reporter;
+
+/// Default filter: the flow's own logs at info, the transport's only when it warns.
+const DEFAULT_FILTER: &str = "info,h2=warn,hyper=warn,hyper_util=warn,tonic=warn,tower=warn";
+
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("ORCH_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+}
+
+/// Console logging for standalone runs.
+pub(crate) fn init_console() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Ships every event to the server as a log line of `flow_run_id`.
+pub(crate) fn init_server(reporter: Reporter, flow_run_id: String) {
+    let layer = ServerLayer {
+        reporter,
+        flow_run_id,
+        emitter: format!("sdk-{}", uuid::Uuid::new_v4()),
+        seq: AtomicU64::new(0),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter()))
+        .try_init();
+}
+
+struct ServerLayer {
+    reporter: Reporter,
+    flow_run_id: String,
+    emitter: String,
+    seq: AtomicU64,
+}
+
+impl<S: tracing::Subscriber> Layer<S> for ServerLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let mut text = MessageText::default();
+        event.record(&mut text);
+        self.reporter.log(pb::LogLine {
+            id: 0,
+            flow_run_id: self.flow_run_id.clone(),
+            emitter: self.emitter.clone(),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            timestamp_micros: now_micros(),
+            stream: "sdk".into(),
+            level: event.metadata().level().to_string(),
+            message: text.finish(),
+            task_run_id: current_task_run_id().unwrap_or_default(),
+        });
+    }
+}
+
+/// The event's message followed by its other fields as `key=value`.
+#[derive(Default)]
+struct MessageText {
+    message: String,
+    fields: String,
+}
+
+impl MessageText {
+    fn finish(self) -> String {
+        match (self.message.is_empty(), self.fields.is_empty()) {
+            (_, true) => self.message,
+            (true, false) => self.fields,
+            (false, false) => format!("{} {}", self.message, self.fields),
+        }
+    }
+}
+
+impl Visit for MessageText {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            if !self.fields.is_empty() {
+                self.fields.push(' ');
+            }
+            let _ = write!(self.fields, "{}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            if !self.fields.is_empty() {
+                self.fields.push(' ');
+            }
+            let _ = write!(self.fields, "{}={value}", field.name());
+        }
+    }
+}

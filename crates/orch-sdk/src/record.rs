@@ -1,0 +1,144 @@
+//! The client side of a task run: its state history, as snapshots for the server.
+
+use orch_core::StateType;
+use orch_proto::v1 as pb;
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+pub(crate) fn pb_state_type(kind: StateType) -> pb::StateType {
+    match kind {
+        StateType::Scheduled => pb::StateType::Scheduled,
+        StateType::Pending => pb::StateType::Pending,
+        StateType::Running => pb::StateType::Running,
+        StateType::Completed => pb::StateType::Completed,
+        StateType::Failed => pb::StateType::Failed,
+        StateType::Crashed => pb::StateType::Crashed,
+        StateType::Cancelling => pb::StateType::Cancelling,
+        StateType::Cancelled => pb::StateType::Cancelled,
+        StateType::Paused => pb::StateType::Paused,
+    }
+}
+
+/// A task run as this process knows it.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskRecord {
+    snapshot: pb::TaskRun,
+    next_seq: u32,
+}
+
+impl TaskRecord {
+    /// A new task run, Pending, and the snapshot announcing it.
+    pub(crate) fn new(
+        flow_run_id: &str,
+        name: &str,
+        tags: &[String],
+        max_retries: u32,
+    ) -> (TaskRecord, pb::TaskRun) {
+        let now = now_micros();
+        let mut record = TaskRecord {
+            snapshot: pb::TaskRun {
+                id: uuid::Uuid::new_v4().to_string(),
+                flow_run_id: flow_run_id.to_string(),
+                name: name.to_string(),
+                tags: tags.to_vec(),
+                attempt: 1,
+                max_retries,
+                created_at_micros: now,
+                ..Default::default()
+            },
+            next_seq: 1,
+        };
+        let created = record.enter(StateType::Pending, "Pending", "");
+        (record, created)
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.snapshot.id
+    }
+
+    /// Enters a state; returns the snapshot to report (history: just this state).
+    pub(crate) fn enter(&mut self, kind: StateType, name: &str, message: &str) -> pb::TaskRun {
+        let now = now_micros();
+        let state = pb::State {
+            r#type: pb_state_type(kind) as i32,
+            name: name.to_string(),
+            message: message.to_string(),
+            timestamp_micros: now,
+        };
+        if kind == StateType::Running && self.snapshot.start_micros.is_none() {
+            self.snapshot.start_micros = Some(now);
+        }
+        if kind.is_terminal() {
+            self.snapshot.end_micros = Some(now);
+        }
+        self.snapshot.state = Some(state.clone());
+        let entry = pb::TaskRunState {
+            seq: self.next_seq,
+            state: Some(state),
+            attempt: self.snapshot.attempt,
+        };
+        self.next_seq += 1;
+        let mut report = self.snapshot.clone();
+        report.history = vec![entry];
+        report
+    }
+
+    pub(crate) fn set_attempt(&mut self, attempt: u32) {
+        self.snapshot.attempt = attempt;
+    }
+
+    pub(crate) fn set_error(&mut self, error: String) {
+        self.snapshot.error = error;
+    }
+
+    pub(crate) fn set_result(&mut self, result_json: String) {
+        self.snapshot.result_json = result_json;
+    }
+
+    pub(crate) fn set_upstream(&mut self, upstream_ids: Vec<String>) {
+        self.snapshot.upstream_ids = upstream_ids;
+    }
+}
+
+/// Largest result kept verbatim; larger ones are summarised.
+const MAX_RESULT_BYTES: usize = 16 * 1024;
+
+/// A task's return value as JSON for the server, summarised if large.
+pub(crate) fn result_json<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_string(value) {
+        Ok(json) if json.len() <= MAX_RESULT_BYTES => json,
+        Ok(json) => serde_json::json!({ "truncated": true, "bytes": json.len() }).to_string(),
+        Err(error) => serde_json::json!({ "unserializable": error.to_string() }).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_state_gets_the_next_sequence_number_and_the_current_attempt() {
+        let (mut record, created) = TaskRecord::new("run", "fetch", &[], 2);
+        assert_eq!(created.history[0].seq, 1);
+        let running = record.enter(StateType::Running, "Running", "");
+        assert_eq!(running.history[0].seq, 2);
+        assert!(running.start_micros.is_some());
+        record.set_attempt(2);
+        let failed = record.enter(StateType::Failed, "Failed", "boom");
+        assert_eq!(failed.history[0].seq, 3);
+        assert_eq!(failed.history[0].attempt, 2);
+        assert!(failed.end_micros.is_some());
+    }
+
+    #[test]
+    fn large_results_are_summarised() {
+        assert_eq!(result_json(&vec![1, 2]), "[1,2]");
+        let big = "x".repeat(MAX_RESULT_BYTES + 1);
+        assert!(result_json(&big).contains("\"truncated\":true"));
+    }
+}

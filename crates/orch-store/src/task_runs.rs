@@ -1,0 +1,234 @@
+//! Task runs: the steps of a flow run, as the SDK reports them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::Store;
+use crate::error::{Result, StoreError};
+use crate::model::State;
+use crate::rows::{StateRow, from_json, state_type, to_json};
+
+/// A task run with its history and upstream edges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRun {
+    /// Client-made id.
+    pub id: String,
+    /// The flow run it belongs to.
+    pub flow_run_id: String,
+    /// Task name (subflow tasks are "subflow/task").
+    pub name: String,
+    /// Concurrency tags.
+    pub tags: Vec<String>,
+    /// Current state.
+    pub state: State,
+    /// Current attempt, from 1.
+    pub attempt: u32,
+    /// Retries allowed.
+    pub max_retries: u32,
+    /// First time it entered Running.
+    pub start_time: Option<i64>,
+    /// When it reached a terminal state.
+    pub end_time: Option<i64>,
+    /// Error and chain, if it failed.
+    pub error: String,
+    /// JSON result, possibly truncated.
+    pub result: String,
+    /// Task runs whose output it consumed.
+    pub upstream_ids: Vec<String>,
+    /// States, oldest first (in a report: the new ones only).
+    pub history: Vec<TaskRunState>,
+    /// When it was created.
+    pub created_at: i64,
+}
+
+/// One entry of a task run's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRunState {
+    /// Per task run, from 1.
+    pub seq: u32,
+    /// The attempt it belongs to.
+    pub attempt: u32,
+    /// The state.
+    pub state: State,
+}
+
+#[derive(sqlx::FromRow)]
+struct TaskRunRow {
+    id: String,
+    flow_run_id: String,
+    name: String,
+    tags: String,
+    state_type: String,
+    state_name: String,
+    state_message: String,
+    state_timestamp: i64,
+    attempt: i64,
+    max_retries: i64,
+    start_time: Option<i64>,
+    end_time: Option<i64>,
+    error: String,
+    result: String,
+    created_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    task_run_id: String,
+    seq: i64,
+    attempt: i64,
+    #[sqlx(flatten)]
+    state: StateRow,
+}
+
+impl Store {
+    /// Creates or updates task runs and appends their new states and edges, in
+    /// one transaction. Resending a report changes nothing; an older snapshot
+    /// arriving after a newer one does not overwrite it.
+    pub async fn report_task_runs(&self, task_runs: &[TaskRun]) -> Result<()> {
+        if task_runs.is_empty() {
+            return Ok(());
+        }
+        let flow_runs: BTreeSet<&str> = task_runs.iter().map(|t| t.flow_run_id.as_str()).collect();
+        let mut tx = self.writer.begin().await?;
+        for flow_run_id in flow_runs {
+            let exists: Option<(String,)> =
+                sqlx::query_as("SELECT id FROM flow_runs WHERE id = $1")
+                    .bind(flow_run_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                return Err(StoreError::InvalidInput(format!(
+                    "task runs name flow run \"{flow_run_id}\", which does not exist"
+                )));
+            }
+        }
+        for task in task_runs {
+            if task.id.is_empty() || task.name.is_empty() {
+                return Err(StoreError::InvalidInput(
+                    "a task run needs an id and a name".to_string(),
+                ));
+            }
+            sqlx::query(
+                "INSERT INTO task_runs (id, flow_run_id, name, tags, state_type, state_name, state_message, \
+                 state_timestamp, attempt, max_retries, start_time, end_time, error, result, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                 ON CONFLICT (id) DO UPDATE SET state_type = excluded.state_type, \
+                 state_name = excluded.state_name, state_message = excluded.state_message, \
+                 state_timestamp = excluded.state_timestamp, attempt = excluded.attempt, \
+                 start_time = COALESCE(task_runs.start_time, excluded.start_time), \
+                 end_time = excluded.end_time, error = excluded.error, result = excluded.result \
+                 WHERE excluded.state_timestamp >= task_runs.state_timestamp",
+            )
+            .bind(&task.id)
+            .bind(&task.flow_run_id)
+            .bind(&task.name)
+            .bind(to_json(&task.tags))
+            .bind(task.state.kind.as_str())
+            .bind(&task.state.name)
+            .bind(&task.state.message)
+            .bind(task.state.timestamp)
+            .bind(i64::from(task.attempt))
+            .bind(i64::from(task.max_retries))
+            .bind(task.start_time)
+            .bind(task.end_time)
+            .bind(&task.error)
+            .bind(&task.result)
+            .bind(task.created_at)
+            .execute(&mut *tx)
+            .await?;
+            for entry in &task.history {
+                sqlx::query(
+                    "INSERT INTO task_run_states (task_run_id, seq, attempt, type, name, message, timestamp) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (task_run_id, seq) DO NOTHING",
+                )
+                .bind(&task.id)
+                .bind(i64::from(entry.seq))
+                .bind(i64::from(entry.attempt))
+                .bind(entry.state.kind.as_str())
+                .bind(&entry.state.name)
+                .bind(&entry.state.message)
+                .bind(entry.state.timestamp)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for upstream in &task.upstream_ids {
+                sqlx::query(
+                    "INSERT INTO task_run_edges (upstream_id, downstream_id) VALUES ($1, $2) \
+                     ON CONFLICT (upstream_id, downstream_id) DO NOTHING",
+                )
+                .bind(upstream)
+                .bind(&task.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A flow run's task runs with history and edges, in creation order.
+    pub async fn list_task_runs(&self, flow_run_id: &str) -> Result<Vec<TaskRun>> {
+        let rows: Vec<TaskRunRow> = sqlx::query_as(
+            "SELECT id, flow_run_id, name, tags, state_type, state_name, state_message, state_timestamp, \
+             attempt, max_retries, start_time, end_time, error, result, created_at \
+             FROM task_runs WHERE flow_run_id = $1 ORDER BY created_at, id",
+        )
+        .bind(flow_run_id)
+        .fetch_all(&self.reader)
+        .await?;
+        let history: Vec<HistoryRow> = sqlx::query_as(
+            "SELECT s.task_run_id, s.seq, s.attempt, s.type, s.name, s.message, s.timestamp \
+             FROM task_run_states s JOIN task_runs t ON t.id = s.task_run_id \
+             WHERE t.flow_run_id = $1 ORDER BY s.task_run_id, s.seq",
+        )
+        .bind(flow_run_id)
+        .fetch_all(&self.reader)
+        .await?;
+        let edges: Vec<(String, String)> = sqlx::query_as(
+            "SELECT e.upstream_id, e.downstream_id FROM task_run_edges e \
+             JOIN task_runs t ON t.id = e.downstream_id WHERE t.flow_run_id = $1 ORDER BY e.upstream_id",
+        )
+        .bind(flow_run_id)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut histories: HashMap<String, Vec<TaskRunState>> = HashMap::new();
+        for row in history {
+            histories
+                .entry(row.task_run_id)
+                .or_default()
+                .push(TaskRunState {
+                    seq: row.seq as u32,
+                    attempt: row.attempt as u32,
+                    state: State::try_from(row.state)?,
+                });
+        }
+        let mut upstreams: HashMap<String, Vec<String>> = HashMap::new();
+        for (upstream, downstream) in edges {
+            upstreams.entry(downstream).or_default().push(upstream);
+        }
+        rows.into_iter()
+            .map(|row| {
+                Ok(TaskRun {
+                    history: histories.remove(&row.id).unwrap_or_default(),
+                    upstream_ids: upstreams.remove(&row.id).unwrap_or_default(),
+                    tags: from_json("task_runs.tags", &row.tags)?,
+                    state: State {
+                        kind: state_type(&row.state_type)?,
+                        name: row.state_name,
+                        message: row.state_message,
+                        timestamp: row.state_timestamp,
+                    },
+                    id: row.id,
+                    flow_run_id: row.flow_run_id,
+                    name: row.name,
+                    attempt: row.attempt as u32,
+                    max_retries: row.max_retries as u32,
+                    start_time: row.start_time,
+                    end_time: row.end_time,
+                    error: row.error,
+                    result: row.result,
+                    created_at: row.created_at,
+                })
+            })
+            .collect()
+    }
+}

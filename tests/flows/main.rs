@@ -1,0 +1,240 @@
+//! `orch-testflows`: real flows written with orch-sdk, run by the end-to-end
+//! tests through a real server and worker (and standalone).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use orch_sdk::{App, FlowContext, TaskTimedOut, millis};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Flaky {
+    fail_times: u32,
+    delays_ms: Vec<u64>,
+}
+
+impl Default for Flaky {
+    fn default() -> Self {
+        Flaky {
+            fail_times: 2,
+            delays_ms: vec![100, 300],
+        }
+    }
+}
+
+/// A task that fails `fail_times` times, then succeeds.
+async fn flaky(ctx: FlowContext, params: Flaky) -> anyhow::Result<u32> {
+    let calls = Arc::new(AtomicU32::new(0));
+    let delays = params.delays_ms.iter().map(|ms| millis(*ms)).collect();
+    let answer = ctx
+        .task("flaky-step")
+        .retry_delays(delays)
+        .run(|| {
+            let calls = calls.clone();
+            async move {
+                let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                if call <= params.fail_times {
+                    anyhow::bail!("transient failure {call}");
+                }
+                Ok(call)
+            }
+        })
+        .await?;
+    Ok(*answer)
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Backoff {
+    retries: u32,
+    initial_ms: u64,
+    factor: f32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            retries: 3,
+            initial_ms: 100,
+            factor: 2.0,
+        }
+    }
+}
+
+/// A task that always fails, with exponential backoff; the flow itself completes.
+async fn backoff(ctx: FlowContext, params: Backoff) -> anyhow::Result<String> {
+    let result = ctx
+        .task("always-fails")
+        .retries(params.retries)
+        .retry_delay(millis(params.initial_ms))
+        .backoff_factor(params.factor)
+        .run(|| async { Err::<(), _>(anyhow::anyhow!("still down")) })
+        .await;
+    Ok(match result {
+        Ok(_) => "unexpected success".into(),
+        Err(error) => error.to_string(),
+    })
+}
+
+/// A task slower than its timeout, retried once.
+async fn timeout(ctx: FlowContext, _: serde_json::Value) -> anyhow::Result<()> {
+    ctx.task("slow-step")
+        .timeout(millis(200))
+        .retries(1)
+        .retry_if(|error| error.is::<TaskTimedOut>())
+        .run(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// Two slow tasks in parallel, then one that consumes both outputs.
+async fn parallel(ctx: FlowContext, _: serde_json::Value) -> anyhow::Result<f64> {
+    let slow = |value: f64| async move {
+        tokio::time::sleep(millis(300)).await;
+        Ok::<_, anyhow::Error>(value)
+    };
+    let (news, quotes) = tokio::try_join!(
+        ctx.task("fetch-news").run(|| slow(0.25)),
+        ctx.task("fetch-quotes").run(|| slow(101.5)),
+    )?;
+    let score = ctx
+        .task("fuse")
+        .run(|| async { Ok::<_, anyhow::Error>(*news * *quotes) })
+        .await?;
+    Ok(*score)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrashOnce {
+    marker: String,
+}
+
+/// First run: writes its pid to `marker` and sleeps (the test SIGKILLs it).
+/// Retry: the marker exists, so it completes.
+async fn crash_once(ctx: FlowContext, params: CrashOnce) -> anyhow::Result<&'static str> {
+    if std::path::Path::new(&params.marker).exists() {
+        tracing::info!("marker found: this is the retry");
+        return Ok("recovered");
+    }
+    std::fs::write(&params.marker, std::process::id().to_string())?;
+    ctx.task("wait-to-be-killed")
+        .run(|| async {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await?;
+    Ok("not killed")
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Lines {
+    count: u32,
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Lines { count: 200 }
+    }
+}
+
+/// Logs `count` lines through tracing (half inside a task) and exits at once.
+async fn quick_logs(ctx: FlowContext, params: Lines) -> anyhow::Result<()> {
+    let half = params.count / 2;
+    for i in 1..=half {
+        tracing::info!("flow line {i}");
+    }
+    ctx.task("log-task")
+        .run(|| async {
+            for i in half + 1..=params.count {
+                tracing::info!("task line {i}");
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// A task that panics.
+async fn panic_task(ctx: FlowContext, _: serde_json::Value) -> anyhow::Result<()> {
+    ctx.task("explodes")
+        .run(|| async {
+            if std::env::var("NEVER_SET_VARIABLE").is_err() {
+                panic!("boom in task");
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+        .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Many {
+    count: u32,
+}
+
+impl Default for Many {
+    fn default() -> Self {
+        Many { count: 1000 }
+    }
+}
+
+/// `count` trivial tasks in sequence (for the per-task overhead figure).
+async fn many_tasks(ctx: FlowContext, params: Many) -> anyhow::Result<u64> {
+    let mut total = 0u64;
+    for i in 0..params.count {
+        let value = ctx
+            .task("step")
+            .run(|| async move { Ok::<_, anyhow::Error>(u64::from(i)) })
+            .await?;
+        total += *value;
+    }
+    Ok(total)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Typed {
+    #[serde(default)]
+    force: bool,
+}
+
+/// Echoes a typed parameter (unknown or ill-typed ones fail the run).
+async fn typed(_ctx: FlowContext, params: Typed) -> anyhow::Result<bool> {
+    Ok(params.force)
+}
+
+fn main() -> ExitCode {
+    App::new("orch-testflows")
+        .flow("flaky", flaky)
+        .flow("backoff", backoff)
+        .flow("timeout", timeout)
+        .flow("parallel", parallel)
+        .flow("crash-once", crash_once)
+        .flow("quick-logs", quick_logs)
+        .flow("panic-task", panic_task)
+        .flow("many-tasks", many_tasks)
+        .flow("typed", typed)
+        .flow(
+            "slow-flow",
+            |ctx: FlowContext, _: serde_json::Value| async move {
+                ctx.task("sleeps")
+                    .run(|| async {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        Ok::<_, anyhow::Error>(())
+                    })
+                    .await?;
+                Ok(())
+            },
+        )
+        .timeout(millis(500))
+        .run()
+}
