@@ -169,7 +169,7 @@ async fn task_overhead(
     let dir = tempfile::tempdir().expect("temp dir");
     let path = orch_e2e::write_deploy_file(dir.path(), "sdk.toml", &toml);
     server.ok(&["deploy", path.to_str().expect("UTF-8")]);
-    let mut flow_seconds = |count: usize| {
+    let flow_seconds = |count: usize| {
         let run = server.run_deployment("sdk/many-tasks", &["--param", &format!("count={count}")]);
         server.wait_for_state(&run, &["COMPLETED"], std::time::Duration::from_secs(120));
         run

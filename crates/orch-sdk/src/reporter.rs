@@ -154,7 +154,7 @@ async fn run(mut receiver: mpsc::UnboundedReceiver<Message>, channel: Channel) {
                 Ok(()) => failures = 0,
                 Err(status) => {
                     failures += 1;
-                    if failures == 1 || failures % 50 == 0 {
+                    if failures == 1 || failures.is_multiple_of(50) {
                         eprintln!(
                             "orch-sdk: cannot report to the orch server yet ({}); retrying",
                             status.message()
