@@ -216,10 +216,10 @@ fn a_flow_killed_by_sigkill_is_crashed_and_retried_by_the_server() {
     let run = server.run_deployment("sdk/crash-once", &[]);
     let deadline = Instant::now() + WAIT;
     let pid = loop {
-        if let Ok(pid) = std::fs::read_to_string(&marker) {
-            if !pid.is_empty() {
-                break pid;
-            }
+        if let Ok(pid) = std::fs::read_to_string(&marker)
+            && !pid.is_empty()
+        {
+            break pid;
         }
         assert!(Instant::now() < deadline, "the flow never started");
         std::thread::sleep(Duration::from_millis(20));
