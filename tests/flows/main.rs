@@ -207,6 +207,18 @@ struct Typed {
     force: bool,
 }
 
+/// One task tagged `yahoo` that holds its slot for 400 ms.
+async fn tagged(ctx: FlowContext, _: serde_json::Value) -> anyhow::Result<()> {
+    ctx.task("call-yahoo")
+        .tag("yahoo")
+        .run(|| async {
+            tokio::time::sleep(millis(400)).await;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await?;
+    Ok(())
+}
+
 /// Echoes a typed parameter (unknown or ill-typed ones fail the run).
 async fn typed(_ctx: FlowContext, params: Typed) -> anyhow::Result<bool> {
     Ok(params.force)
@@ -223,6 +235,7 @@ fn main() -> ExitCode {
         .flow("panic-task", panic_task)
         .flow("many-tasks", many_tasks)
         .flow("typed", typed)
+        .flow("tagged", tagged)
         .flow(
             "slow-flow",
             |ctx: FlowContext, _: serde_json::Value| async move {

@@ -38,6 +38,7 @@ mod output;
 mod record;
 mod reporter;
 mod retry;
+mod slots;
 mod task;
 
 use std::time::Duration;

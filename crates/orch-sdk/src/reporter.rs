@@ -27,6 +27,7 @@ enum Message {
 #[derive(Debug, Clone)]
 pub(crate) struct Reporter {
     sender: mpsc::UnboundedSender<Message>,
+    channel: Channel,
 }
 
 impl Reporter {
@@ -37,8 +38,13 @@ impl Reporter {
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(receiver, channel));
-        Ok(Reporter { sender })
+        tokio::spawn(run(receiver, channel.clone()));
+        Ok(Reporter { sender, channel })
+    }
+
+    /// The connection to the server, for calls that are not reports.
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// Queues a task run snapshot.

@@ -14,6 +14,7 @@ use crate::error::{TaskError, TaskPanicked, TaskTimedOut, humanize, panic_messag
 use crate::output::{CURRENT_TASK, Output, TaskScope, Upstream};
 use crate::record::{TaskRecord, result_json};
 use crate::retry::{Delays, RetryPolicy};
+use crate::slots::{self, Acquired, SlotLease};
 
 /// Configures a task; `.run(..)` executes it. Built by [`FlowContext::task`].
 #[must_use = "a task does nothing until .run(..) is awaited"]
@@ -163,13 +164,72 @@ impl TaskBuilder {
             TaskRecord::new(&flow_run_id, &self.name, &self.tags, self.policy.retries);
         self.report(created);
         let scope = TaskScope::new(record.id().to_string(), self.after.clone());
+        let lease = self.take_slots(&mut record, &scope, &flow_run_id).await?;
+        let result = self.attempts(&mut attempt_fn, &mut record, &scope).await;
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        result
+    }
+
+    /// With tags and a server: waits for a slot of each limited tag.
+    async fn take_slots(
+        &self,
+        record: &mut TaskRecord,
+        scope: &TaskScope,
+        flow_run_id: &str,
+    ) -> Result<Option<SlotLease>, TaskError> {
+        let (Some(reporter), false) = (self.context.reporter(), self.tags.is_empty()) else {
+            return Ok(None);
+        };
+        let holder_id = record.id().to_string();
+        let acquired = slots::acquire(
+            reporter.channel(),
+            &self.tags,
+            &holder_id,
+            flow_run_id,
+            self.context.cancel_token(),
+            |full| {
+                let note = format!(
+                    "waiting for a concurrency slot of tag(s) {}",
+                    full.join(", ")
+                );
+                tracing::info!(task = %self.name, "{note}");
+                self.report(record.enter(
+                    StateType::Scheduled,
+                    names::AWAITING_CONCURRENCY_SLOT,
+                    &note,
+                ));
+            },
+        )
+        .await;
+        match acquired {
+            Acquired::Held(lease) => Ok(Some(lease)),
+            Acquired::Cancelled => Err(self.cancelled(record, scope)),
+        }
+    }
+
+    /// Attempts until success, retries run out, or cancellation.
+    async fn attempts<F, Fut, T, E>(
+        &self,
+        attempt_fn: &mut F,
+        record: &mut TaskRecord,
+        scope: &std::sync::Arc<TaskScope>,
+    ) -> Result<Output<T>, TaskError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<anyhow::Error>,
+        T: Serialize,
+    {
+        let scope = scope.clone();
         let base_delays = self.policy.base_delays();
         let cancel = self.context.cancel_token().clone();
         let mut attempt = 1;
         loop {
             record.set_attempt(attempt);
             if cancel.is_cancelled() {
-                return Err(self.cancelled(&mut record, &scope));
+                return Err(self.cancelled(record, &scope));
             }
             let running_name = if attempt == 1 {
                 "Running"
@@ -197,7 +257,7 @@ impl TaskBuilder {
                     self.report(record.enter(StateType::Completed, "Completed", ""));
                     return Ok(Output::new(value, record.id().to_string()));
                 }
-                AttemptOutcome::Cancelled => return Err(self.cancelled(&mut record, &scope)),
+                AttemptOutcome::Cancelled => return Err(self.cancelled(record, &scope)),
                 AttemptOutcome::Error(error) => error,
             };
             let message = format!("{error:#}");
@@ -211,7 +271,7 @@ impl TaskBuilder {
                 self.report(record.enter(StateType::Scheduled, names::AWAITING_RETRY, &note));
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = cancel.cancelled() => return Err(self.cancelled(&mut record, &scope)),
+                    _ = cancel.cancelled() => return Err(self.cancelled(record, &scope)),
                 }
                 attempt += 1;
                 continue;

@@ -120,6 +120,7 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
             seconds => Duration::from_secs(u64::from(seconds)),
         };
         let wait = match request.wait_seconds {
+            _ if request.no_wait => Duration::ZERO,
             0 => MAX_WAIT,
             seconds => Duration::from_secs(u64::from(seconds)).min(MAX_WAIT),
         };
