@@ -393,21 +393,39 @@ fn a_tag_limit_of_one_serialises_two_flows_tasks_and_the_waiter_shows_it() {
     let second = server.run_deployment("sdk/tagged", &[]);
     let first = server.wait_for_state(&first, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
     let second = server.wait_for_state(&second, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
-    assert_eq!((state_type(&first), state_type(&second)), ("COMPLETED".into(), "COMPLETED".into()));
+    assert_eq!(
+        (state_type(&first), state_type(&second)),
+        ("COMPLETED".into(), "COMPLETED".into())
+    );
 
     let interval = |detail: &Value| {
         let call = task(detail, "call-yahoo");
-        let running = history(call).into_iter().find(|(kind, _, _)| kind == "RUNNING").expect("ran").2;
+        let running = history(call)
+            .into_iter()
+            .find(|(kind, _, _)| kind == "RUNNING")
+            .expect("ran")
+            .2;
         (running, micros(&call["end"]))
     };
     let (a, b) = (interval(&first), interval(&second));
-    assert!(a.1 <= b.0 || b.1 <= a.0, "the tagged tasks never ran at the same time: {a:?} {b:?}");
+    assert!(
+        a.1 <= b.0 || b.1 <= a.0,
+        "the tagged tasks never ran at the same time: {a:?} {b:?}"
+    );
     let waited = [&first, &second]
         .iter()
-        .filter(|detail| history(task(detail, "call-yahoo")).iter().any(|(_, name, _)| name == "AwaitingConcurrencySlot"))
+        .filter(|detail| {
+            history(task(detail, "call-yahoo"))
+                .iter()
+                .any(|(_, name, _)| name == "AwaitingConcurrencySlot")
+        })
         .count();
     assert!(waited >= 1, "one task waited visibly for the slot");
     for detail in [&first, &second] {
-        assert_eq!(task(detail, "call-yahoo")["attempt"], 1, "waiting used up no retry");
+        assert_eq!(
+            task(detail, "call-yahoo")["attempt"],
+            1,
+            "waiting used up no retry"
+        );
     }
 }

@@ -160,9 +160,21 @@ impl TestServer {
 
     /// Starts `orch worker start --pool POOL` plus `extra` arguments; returns once it polls.
     pub fn start_worker(&self, pool: &str, extra: &[&str]) -> Daemon {
+        self.start_worker_with_env(pool, extra, &[])
+    }
+
+    /// `start_worker` with extra environment for the worker and the flows it runs.
+    pub fn start_worker_with_env(
+        &self,
+        pool: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let mut args = vec!["worker", "start", "--pool", pool];
         args.extend_from_slice(extra);
-        let mut daemon = Daemon::spawn("worker", self.command(&args), self.home.path());
+        let mut command = self.command(&args);
+        command.envs(env.iter().copied());
+        let mut daemon = Daemon::spawn("worker", command, self.home.path());
         daemon.wait_for_line("polling pool", Duration::from_secs(30));
         daemon
     }

@@ -5,8 +5,9 @@ use std::time::Duration;
 /// Why a task did not produce a value.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
-    /// Every attempt failed (or the error was not retryable).
-    #[error("task \"{task}\" failed after {attempts} attempt(s): {message}")]
+    /// Every attempt failed (or the error was not retryable). The cause follows
+    /// in the error chain (`{:#}` shows it).
+    #[error("task \"{task}\" failed after {attempts} attempt(s)")]
     Failed {
         /// Task name.
         task: String,

@@ -1,0 +1,386 @@
+//! Signal fusion: the LSTM's predicted return, news sentiment and price
+//! momentum become one score in `[-1, 1]` with a confidence in `[0, 1]`,
+//! then BUY / SELL / HOLD by thresholds.
+//!
+//! Each signal is squashed into `[-1, 1]` with `tanh`, scaled by its own
+//! noise: the LSTM's prediction by the model's validation RMSE, momentum by
+//! the bars' volatility. The score is the weighted mean of the signals
+//! present (weights renormalised when one is missing). Confidence is
+//! `coverage × agreement × (0.5 + 0.5 × evidence)`: the share of the weight
+//! that is present, how much the present signals agree in sign, and how much
+//! each signal can be trusted (model skill over a coin flip, number of
+//! headlines, length of the momentum window).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::DecisionConfig;
+use crate::market::Bar;
+
+/// The decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Action {
+    /// Go long.
+    Buy,
+    /// Go short / exit.
+    Sell,
+    /// Do nothing.
+    Hold,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Buy => "BUY",
+            Action::Sell => "SELL",
+            Action::Hold => "HOLD",
+        })
+    }
+}
+
+impl std::str::FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "BUY" => Ok(Action::Buy),
+            "SELL" => Ok(Action::Sell),
+            "HOLD" => Ok(Action::Hold),
+            other => Err(format!("unknown action {other:?}")),
+        }
+    }
+}
+
+/// The LSTM's contribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LstmSignal {
+    /// The model that predicted.
+    pub model_version: String,
+    /// Predicted next-bar log return.
+    pub predicted_return: f64,
+    /// The model's validation RMSE (log return), the scale of its noise.
+    pub validation_rmse: f64,
+    /// The model's validation direction accuracy.
+    pub validation_direction_accuracy: f64,
+    /// `tanh(3 × predicted / rmse)`.
+    pub signal: f64,
+}
+
+impl LstmSignal {
+    /// Builds the signal from a prediction and the model's validation metrics.
+    pub fn new(
+        model_version: &str,
+        predicted_return: f64,
+        rmse: f64,
+        direction_accuracy: f64,
+    ) -> LstmSignal {
+        let signal = if rmse > 0.0 {
+            (3.0 * predicted_return / rmse).tanh()
+        } else {
+            0.0
+        };
+        LstmSignal {
+            model_version: model_version.to_string(),
+            predicted_return,
+            validation_rmse: rmse,
+            validation_direction_accuracy: direction_accuracy,
+            signal,
+        }
+    }
+}
+
+/// News sentiment's contribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentimentSignal {
+    /// Mean headline score.
+    pub mean: f64,
+    /// Headlines counted.
+    pub headlines: usize,
+    /// True when no headline named the symbol and market-wide news was used.
+    pub market_wide: bool,
+    /// The mean, halved for market-wide news.
+    pub signal: f64,
+}
+
+impl SentimentSignal {
+    /// Builds the signal from headline scores; `None` without headlines.
+    pub fn new(scores: &[f64], market_wide: bool) -> Option<SentimentSignal> {
+        if scores.is_empty() {
+            return None;
+        }
+        let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+        let signal = if market_wide { mean * 0.5 } else { mean };
+        Some(SentimentSignal {
+            mean,
+            headlines: scores.len(),
+            market_wide,
+            signal,
+        })
+    }
+}
+
+/// Price momentum's contribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MomentumSignal {
+    /// Log return over the window.
+    pub window_return: f64,
+    /// Bars in the window.
+    pub bars: usize,
+    /// Standard deviation of one-bar log returns in the window.
+    pub volatility: f64,
+    /// `tanh(window_return / (volatility × √bars))`.
+    pub signal: f64,
+}
+
+impl MomentumSignal {
+    /// Momentum over the last `k` bars (fewer if fewer exist); `None` under 3 bars.
+    pub fn from_bars(bars: &[Bar], k: usize) -> Option<MomentumSignal> {
+        let closes: Vec<f64> = bars.iter().map(|b| b.close).filter(|c| *c > 0.0).collect();
+        if closes.len() < 3 {
+            return None;
+        }
+        let tail = &closes[closes.len().saturating_sub(k + 1)..];
+        let rets: Vec<f64> = tail.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
+        let n = rets.len() as f64;
+        let mean = rets.iter().sum::<f64>() / n;
+        let volatility = (rets.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let window_return = (tail[tail.len() - 1] / tail[0]).ln();
+        let scale = volatility.max(1e-9) * n.sqrt();
+        Some(MomentumSignal {
+            window_return,
+            bars: rets.len(),
+            volatility,
+            signal: (window_return / scale).tanh(),
+        })
+    }
+}
+
+/// The three signals, each optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Signals {
+    /// From the active model, if there is one.
+    pub lstm: Option<LstmSignal>,
+    /// From headlines, if there are any.
+    pub sentiment: Option<SentimentSignal>,
+    /// From recent bars, if there are enough.
+    pub momentum: Option<MomentumSignal>,
+}
+
+/// A fused decision with everything that went into it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Row id once stored.
+    pub id: Option<i64>,
+    /// When it was decided, Unix seconds.
+    pub decided_at: i64,
+    /// Ticker.
+    pub symbol: String,
+    /// BUY / SELL / HOLD.
+    pub action: Action,
+    /// Fused score in `[-1, 1]`.
+    pub score: f64,
+    /// Confidence in `[0, 1]`.
+    pub confidence: f64,
+    /// Why, in words.
+    pub reason: String,
+    /// Last close.
+    pub price: Option<f64>,
+    /// The inputs.
+    pub signals: Signals,
+    /// True when decided with `force` outside market hours.
+    pub forced: bool,
+    /// The orch flow run that decided, if any.
+    pub flow_run_id: Option<String>,
+}
+
+/// Fuses the signals into `(score, confidence)`.
+pub fn fuse(cfg: &DecisionConfig, s: &Signals) -> (f64, f64) {
+    let lstm_evidence = s
+        .lstm
+        .as_ref()
+        .map(|l| ((l.validation_direction_accuracy - 0.5) * 4.0).clamp(0.0, 1.0));
+    let parts: [(f64, Option<(f64, f64)>); 3] = [
+        (
+            cfg.lstm_weight,
+            s.lstm
+                .as_ref()
+                .map(|l| (l.signal, lstm_evidence.unwrap_or(0.0))),
+        ),
+        (
+            cfg.sentiment_weight,
+            s.sentiment
+                .as_ref()
+                .map(|x| (x.signal, x.headlines as f64 / (x.headlines as f64 + 3.0))),
+        ),
+        (
+            cfg.momentum_weight,
+            s.momentum
+                .as_ref()
+                .map(|m| (m.signal, (m.bars as f64 / 10.0).min(1.0))),
+        ),
+    ];
+    let total_weight: f64 = parts.iter().map(|(w, _)| w).sum();
+    let present: Vec<(f64, f64, f64)> = parts
+        .iter()
+        .filter_map(|(w, p)| p.map(|(sig, ev)| (*w, sig, ev)))
+        .filter(|(w, _, _)| *w > 0.0)
+        .collect();
+    let present_weight: f64 = present.iter().map(|(w, _, _)| w).sum();
+    if present_weight <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let weighted: f64 = present.iter().map(|(w, s, _)| w * s).sum();
+    let magnitude: f64 = present.iter().map(|(w, s, _)| w * s.abs()).sum();
+    let score = (weighted / present_weight).clamp(-1.0, 1.0);
+    let agreement = if magnitude > 0.0 {
+        weighted.abs() / magnitude
+    } else {
+        0.0
+    };
+    let coverage = present_weight / total_weight;
+    let evidence = present.iter().map(|(w, _, e)| w * e).sum::<f64>() / present_weight;
+    (
+        score,
+        (coverage * agreement * (0.5 + 0.5 * evidence)).clamp(0.0, 1.0),
+    )
+}
+
+/// Decides for one symbol.
+pub fn decide(
+    cfg: &DecisionConfig,
+    symbol: &str,
+    signals: Signals,
+    price: Option<f64>,
+    now: i64,
+) -> Decision {
+    let (score, confidence) = fuse(cfg, &signals);
+    let (action, reason) = if confidence < cfg.min_confidence {
+        (
+            Action::Hold,
+            format!("confidence {confidence:.2} below {:.2}", cfg.min_confidence),
+        )
+    } else if score >= cfg.buy_threshold {
+        (
+            Action::Buy,
+            format!("score {score:+.3} at or above {:+.2}", cfg.buy_threshold),
+        )
+    } else if score <= cfg.sell_threshold {
+        (
+            Action::Sell,
+            format!("score {score:+.3} at or below {:+.2}", cfg.sell_threshold),
+        )
+    } else {
+        (
+            Action::Hold,
+            format!("score {score:+.3} between thresholds"),
+        )
+    };
+    Decision {
+        id: None,
+        decided_at: now,
+        symbol: symbol.to_string(),
+        action,
+        score,
+        confidence,
+        reason,
+        price,
+        signals,
+        forced: false,
+        flow_run_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signals(lstm: f64, sentiment: f64, momentum: f64) -> Signals {
+        Signals {
+            lstm: Some(LstmSignal {
+                signal: lstm,
+                ..LstmSignal::new("v1", 0.0, 0.02, 0.75)
+            }),
+            sentiment: Some(SentimentSignal {
+                mean: sentiment,
+                headlines: 12,
+                market_wide: false,
+                signal: sentiment,
+            }),
+            momentum: Some(MomentumSignal {
+                window_return: 0.0,
+                bars: 10,
+                volatility: 0.01,
+                signal: momentum,
+            }),
+        }
+    }
+
+    #[test]
+    fn agreeing_signals_buy_or_sell() {
+        let cfg = DecisionConfig::default();
+        let d = decide(&cfg, "GOOG", signals(0.8, 0.6, 0.7), Some(800.0), 0);
+        assert_eq!(d.action, Action::Buy, "{d:?}");
+        assert!(d.confidence > 0.8);
+        let d = decide(&cfg, "GOOG", signals(-0.8, -0.6, -0.7), None, 0);
+        assert_eq!(d.action, Action::Sell);
+    }
+
+    #[test]
+    fn conflicting_signals_hold_with_low_confidence() {
+        let cfg = DecisionConfig::default();
+        let d = decide(&cfg, "GOOG", signals(0.8, -0.9, -0.7), None, 0);
+        assert_eq!(d.action, Action::Hold);
+        assert!(d.confidence < cfg.min_confidence, "{d:?}");
+    }
+
+    #[test]
+    fn weak_agreeing_signals_hold_between_thresholds() {
+        let d = decide(
+            &DecisionConfig::default(),
+            "X",
+            signals(0.1, 0.1, 0.1),
+            None,
+            0,
+        );
+        assert_eq!(d.action, Action::Hold);
+        assert!(d.reason.contains("between thresholds"), "{}", d.reason);
+    }
+
+    #[test]
+    fn missing_signals_lower_coverage_and_renormalise() {
+        let cfg = DecisionConfig::default();
+        let mut s = signals(0.0, 0.9, 0.9);
+        s.lstm = None;
+        let (score, conf) = fuse(&cfg, &s);
+        assert!((score - 0.9).abs() < 1e-9);
+        assert!(conf < 0.5 && conf > 0.0, "{conf}");
+        assert_eq!(fuse(&cfg, &Signals::default()), (0.0, 0.0));
+    }
+
+    #[test]
+    fn momentum_and_lstm_signals_are_scaled_by_noise() {
+        let bar = |c: f64| Bar {
+            symbol: "X".into(),
+            interval: "1d".into(),
+            ts: 0,
+            open: c,
+            high: c,
+            low: c,
+            close: c,
+            volume: 0.0,
+        };
+        let up: Vec<Bar> = (0..15)
+            .map(|i| bar(100.0 * (1.0 + 0.01 * i as f64 + 0.003 * (i % 2) as f64)))
+            .collect();
+        let m = MomentumSignal::from_bars(&up, 10).unwrap();
+        assert_eq!(m.bars, 10);
+        assert!(m.signal > 0.9, "{m:?}");
+        assert!(MomentumSignal::from_bars(&up[..2], 10).is_none());
+        assert!(LstmSignal::new("v", 0.002, 0.02, 0.5).signal < 0.3);
+        assert!(LstmSignal::new("v", -0.02, 0.02, 0.5).signal < -0.99);
+        let s = SentimentSignal::new(&[0.4, 0.2], true).unwrap();
+        assert!((s.signal - 0.15).abs() < 1e-12);
+        assert!(SentimentSignal::new(&[], false).is_none());
+    }
+}

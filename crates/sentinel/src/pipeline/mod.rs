@@ -1,0 +1,7 @@
+//! The steps of sentinel's flows as library functions on [`crate::app::Sentinel`]:
+//! the flows run them as orch tasks, tests and commands call them directly.
+
+pub mod collect;
+pub mod refresh;
+pub mod retrain;
+pub mod trading;

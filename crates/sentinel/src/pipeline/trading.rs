@@ -1,0 +1,149 @@
+//! Trading: market-hours gate, the three signals per symbol, fusion, and the
+//! recorded decision.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use crate::app::Sentinel;
+use crate::decision::{self, Decision, LstmSignal, MomentumSignal, SentimentSignal, Signals};
+use crate::error::Result;
+
+/// Whether trading runs now, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    /// The market is open now.
+    pub market_open: bool,
+    /// Trading proceeds (open, or forced).
+    pub proceed: bool,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// What `trading-flow` returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TradingOutcome {
+    /// The market-hours gate.
+    pub gate: Gate,
+    /// Decisions recorded (empty when skipped).
+    pub decisions: Vec<Decision>,
+}
+
+impl Sentinel {
+    /// Decides whether to trade now.
+    pub fn trading_gate(&self, force: bool) -> Gate {
+        let now = self.now();
+        let open = self.market_hours.is_open(now);
+        let hours = self.market_hours.describe();
+        let (proceed, reason) = match (open, force) {
+            (true, _) => (true, format!("market open ({hours}) at {now}")),
+            (false, true) => (true, format!("market closed ({hours}) at {now}; forced")),
+            (false, false) => (
+                false,
+                format!("market closed ({hours}) at {now}; nothing to do (use force=true)"),
+            ),
+        };
+        Gate {
+            market_open: open,
+            proceed,
+            reason,
+        }
+    }
+
+    /// The LSTM, sentiment and momentum signals of `symbol`, and its last close.
+    pub async fn signals(&self, symbol: &str) -> Result<(Signals, Option<f64>)> {
+        let interval = &self.config.market.interval;
+        let model = self.registry.load_active(symbol)?;
+        let need = model
+            .as_ref()
+            .map_or(0, |m| m.meta.hyper_parameters.window + 1)
+            .max(self.config.decision.momentum_bars + 1);
+        let bars = self.store.bars(symbol, interval, Some(need)).await?;
+        let lstm = match &model {
+            Some(m) if m.meta.interval != *interval => {
+                tracing::warn!(
+                    symbol,
+                    "active model {} was trained on {} bars, not {interval}: not used",
+                    m.meta.version,
+                    m.meta.interval
+                );
+                None
+            }
+            Some(m) => match m.predict_next(&bars) {
+                Ok(pred) => {
+                    let e = &m.meta.evaluation.model;
+                    Some(LstmSignal::new(
+                        &m.meta.version,
+                        pred,
+                        e.rmse,
+                        e.direction_accuracy.unwrap_or(0.5),
+                    ))
+                }
+                Err(e) => {
+                    tracing::warn!(symbol, "no LSTM signal: {e}");
+                    None
+                }
+            },
+            None => {
+                tracing::warn!(
+                    symbol,
+                    "no active model (run model-retraining-flow): deciding without the LSTM"
+                );
+                None
+            }
+        };
+        let since =
+            (self.now() - Duration::hours(self.config.decision.sentiment_window_hours)).timestamp();
+        let own = self.store.sentiment_since(Some(symbol), since).await?;
+        let sentiment = if own.is_empty() {
+            SentimentSignal::new(&self.store.sentiment_since(None, since).await?, true)
+        } else {
+            SentimentSignal::new(&own, false)
+        };
+        let momentum = MomentumSignal::from_bars(&bars, self.config.decision.momentum_bars);
+        Ok((
+            Signals {
+                lstm,
+                sentiment,
+                momentum,
+            },
+            bars.last().map(|b| b.close),
+        ))
+    }
+
+    /// Decides for `symbol` and records the decision.
+    pub async fn decide(
+        &self,
+        symbol: &str,
+        forced: bool,
+        flow_run_id: Option<String>,
+    ) -> Result<Decision> {
+        let (signals, price) = self.signals(symbol).await?;
+        let mut d = decision::decide(
+            &self.config.decision,
+            symbol,
+            signals,
+            price,
+            self.now().timestamp(),
+        );
+        d.forced = forced;
+        d.flow_run_id = flow_run_id;
+        d.id = Some(self.store.record_decision(&d).await?);
+        tracing::info!(symbol, action = %d.action, score = d.score, confidence = d.confidence, "decided {}: {}", d.action, d.reason);
+        Ok(d)
+    }
+
+    /// The trading step without the refresh: gate, then a decision per symbol.
+    pub async fn trade(&self, force: bool, flow_run_id: Option<String>) -> Result<TradingOutcome> {
+        let gate = self.trading_gate(force);
+        let mut decisions = Vec::new();
+        if gate.proceed {
+            for symbol in self.config.tickers() {
+                decisions.push(
+                    self.decide(&symbol, !gate.market_open, flow_run_id.clone())
+                        .await?,
+                );
+            }
+        }
+        Ok(TradingOutcome { gate, decisions })
+    }
+}

@@ -1,0 +1,117 @@
+//! sentinel driven through orch, as in production: the repository's own
+//! deploy/orch.toml is deployed to a real server, a real worker runs the real
+//! `sentinel` binary, and its live sources are a loopback fixture server that
+//! answers in Yahoo's v8 chart JSON and in RSS.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::FixtureServer;
+use orch_e2e::{TestServer, state_type};
+
+fn repository_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
+}
+
+#[test]
+fn trading_production_with_force_completes_through_orch_with_its_task_graph() {
+    let fixtures = FixtureServer::start();
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = data_dir.path().join("sentinel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "symbols = [{{ ticker = \"GOOG\", names = [\"Google\", \"Alphabet\"] }}]\n\
+             [market]\nyahoo_base_url = \"{base}\"\ninterval = \"1d\"\nrefresh_lookback_days = 30\n\
+             [news]\nfeeds = [{{ name = \"markets\", url = \"{base}/feeds/markets.xml\" }}]\n\
+             [tasks]\nfetch_retry_delay_secs = 0\n",
+            base = fixtures.base
+        ),
+    )
+    .unwrap();
+
+    let server = TestServer::start();
+    server.ok(&["work-pool", "create", "sentinel-pool", "--type", "process"]);
+    let deploy_file = repository_file("deploy/orch.toml");
+    let report = server.json(&["deploy", deploy_file.to_str().unwrap()]);
+    assert!(
+        report.to_string().contains("trading-production"),
+        "{report}"
+    );
+
+    let sentinel_dir = Path::new(env!("CARGO_BIN_EXE_sentinel")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        sentinel_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let _worker = server.start_worker_with_env(
+        "sentinel-pool",
+        &[],
+        &[
+            ("PATH", path.as_str()),
+            ("SENTINEL_CONFIG", config.to_str().unwrap()),
+            ("SENTINEL_DATA_DIR", data_dir.path().to_str().unwrap()),
+            ("SENTINEL_NOW", "2013-03-04T15:00:00Z"),
+        ],
+    );
+
+    let run = server.run_deployment(
+        "trading-flow/trading-production",
+        &["--param", "force=true"],
+    );
+    let detail = server.wait_for_state(
+        &run,
+        &["COMPLETED", "FAILED", "CRASHED"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(state_type(&detail), "COMPLETED", "{detail:#}");
+    assert_eq!(detail["parameters"], serde_json::json!({"force": true}));
+    assert!(
+        fixtures.hits("/v8/finance/chart/GOOG") >= 1,
+        "prices came from the Yahoo fixture"
+    );
+
+    let tasks = detail["task_runs"].as_array().expect("task runs");
+    let by_name = |name: &str| {
+        tasks
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no task {name} in {tasks:#?}"))
+    };
+    for name in [
+        "data-refresh/fetch-prices",
+        "data-refresh/fetch-news",
+        "data-refresh/store",
+        "signals-GOOG",
+        "decide-GOOG",
+    ] {
+        assert_eq!(by_name(name)["state"]["type"], "COMPLETED", "{name}");
+    }
+    let store = by_name("data-refresh/store");
+    let upstream: Vec<&str> = store["upstream_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        upstream.contains(&by_name("data-refresh/fetch-prices")["id"].as_str().unwrap()),
+        "store consumed the prices"
+    );
+    let decide = by_name("decide-GOOG");
+    assert!(
+        decide["upstream_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|id| *id == by_name("signals-GOOG")["id"]),
+        "the decision consumed the signals"
+    );
+    let logs = server.log_messages(&run);
+    assert!(logs.iter().any(|line| line.contains("decided")), "{logs:?}");
+}
