@@ -1,12 +1,15 @@
-//! orch's server: gRPC, a JSON API and (later) the dashboard on one port.
+//! orch's server: gRPC, a JSON API, the web dashboard and Prometheus metrics on one port.
 //! It owns all state, in SQLite or PostgreSQL through `orch-store`.
 
+pub mod api;
 pub mod background;
 mod convert;
+mod dashboard;
 mod error;
 pub mod events;
 mod grpc;
 mod http;
+mod metrics;
 pub mod scheduler;
 mod state;
 mod watch;
@@ -47,11 +50,17 @@ impl ServerConfig {
     }
 }
 
-/// The full HTTP service: gRPC, JSON API and a 404 for anything else.
+/// The full HTTP service: gRPC, JSON API, dashboard, metrics and a 404 for anything else.
 pub fn router(state: AppState) -> axum::Router {
     grpc::routes(&state)
         .into_axum_router()
-        .merge(http::router(state))
+        .merge(http::router(state.clone()))
+        .merge(api::router(state.clone()))
+        .merge(dashboard::router(state.clone()))
+        .route(
+            "/metrics",
+            axum::routing::get(metrics::handler).with_state(state),
+        )
         .fallback(http::not_found)
 }
 

@@ -146,6 +146,7 @@ fn acquire(holder: &str, flow_run: &str, wait_seconds: u32) -> pb::AcquireConcur
         flow_run_id: flow_run.into(),
         lease_seconds: 60,
         wait_seconds,
+        no_wait: false,
     }
 }
 

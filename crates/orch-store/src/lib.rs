@@ -14,9 +14,11 @@ mod error;
 mod flow_runs;
 mod logs;
 pub mod model;
+mod pages;
 mod rows;
 mod schedules;
 mod scheduling;
+mod stats;
 mod task_runs;
 mod transitions;
 mod work_pools;
@@ -32,8 +34,11 @@ pub use concurrency::{AcquireOutcome, ConcurrencyLimit, SlotHolder};
 pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};
 pub use error::{Result, StoreError};
 pub use flow_runs::DEFAULT_LIST_LIMIT;
+pub use logs::DEFAULT_LOG_PAGE;
 pub use model::*;
+pub use pages::{COUNT_CAP, FlowRunPage, FlowRunQuery, MAX_PAGE_SIZE, RunCursor, TimelinePoint};
 pub use scheduling::{CatchUpOutcome, ScheduleToFill};
+pub use stats::{DeploymentStateCount, PoolQueue, RunStats, StateCount};
 pub use task_runs::{TaskRun, TaskRunState};
 pub use transitions::{NewState, Proposal, TransitionResult};
 pub use work_pools::{POOL_TYPES, WorkPoolUpdate};
@@ -62,9 +67,11 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
-    /// Used for every statement that writes.
+    /// Used for every statement that writes (and reads inside write transactions).
     writer: AnyPool,
-    /// Used for reads; the same pool as `writer` on PostgreSQL.
+    /// Used for plain reads; the same pool as `writer` on PostgreSQL. On SQLite
+    /// (WAL) a read sees every transaction the writer committed before it began,
+    /// so reads after a write need not take the writer's only connection.
     reader: AnyPool,
     url: String,
     /// Where "now" comes from.

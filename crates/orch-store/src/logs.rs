@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::model::LogLine;
-use crate::rows::LogRow;
+use crate::rows::{LogRow, sql};
 
 /// Default page size of [`Store::read_logs`].
 pub const DEFAULT_LOG_PAGE: u32 = 1000;
@@ -35,21 +35,33 @@ impl Store {
         }
         let mut stored = 0;
         for chunk in lines.chunks(ROWS_PER_INSERT) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Any>::new(
-                "INSERT INTO logs (flow_run_id, emitter, seq, timestamp, stream, level, message, task_run_id) ",
+            // Numbered placeholders by hand: `QueryBuilder<Any>` writes `?`, which
+            // PostgreSQL does not accept.
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let first = row * 8 + 1;
+                    let params: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            let statement = format!(
+                "INSERT INTO logs (flow_run_id, emitter, seq, timestamp, stream, level, message, task_run_id) \
+                 VALUES {} ON CONFLICT (flow_run_id, emitter, seq) DO NOTHING",
+                rows.join(", ")
             );
-            insert.push_values(chunk, |mut row, line| {
-                row.push_bind(line.flow_run_id.clone())
-                    .push_bind(line.emitter.clone())
-                    .push_bind(line.seq)
-                    .push_bind(line.timestamp)
-                    .push_bind(line.stream.clone())
-                    .push_bind(line.level.clone())
-                    .push_bind(line.message.clone())
-                    .push_bind(line.task_run_id.clone());
-            });
-            insert.push(" ON CONFLICT (flow_run_id, emitter, seq) DO NOTHING");
-            stored += insert.build().execute(&mut *tx).await?.rows_affected();
+            let mut insert = sqlx::query(sql(statement));
+            for line in chunk {
+                insert = insert
+                    .bind(&line.flow_run_id)
+                    .bind(&line.emitter)
+                    .bind(line.seq)
+                    .bind(line.timestamp)
+                    .bind(&line.stream)
+                    .bind(&line.level)
+                    .bind(&line.message)
+                    .bind(&line.task_run_id);
+            }
+            stored += insert.execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(stored)

@@ -57,6 +57,7 @@ impl FlowRunApi {
         if frees_or_readies {
             events.runs_ready(run.work_pool_id.as_deref());
         }
+        crate::metrics::observe_transition(&self.state, run);
     }
 }
 

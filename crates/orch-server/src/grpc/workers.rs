@@ -138,6 +138,7 @@ impl WorkerService for WorkerApi {
             .iter()
             .map(|claim| {
                 self.state.events().run_changed(&claim.run.id);
+                crate::metrics::observe_claim(&claim.run);
                 pb::ClaimedRun {
                     run: Some(convert::flow_run(&claim.run)),
                     entrypoint: claim.entrypoint.clone(),

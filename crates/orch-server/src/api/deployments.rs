@@ -1,0 +1,188 @@
+//! `/api/deployments` and `/api/flows`: listing with last and upcoming runs,
+//! runs on demand, pause and resume.
+//!
+//! A deployment is named either by id (`/api/deployments/{id}/...`) or by
+//! flow and name (`/api/deployments/{flow}/{name}/...`).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use orch_store::{Deployment, JsonObject};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::views::{self, DeploymentView, FlowRunView};
+use super::{ApiError, ApiResult, json_body, parse_time};
+use crate::state::AppState;
+
+/// Runs shown per deployment in each of "last" and "upcoming".
+const RUNS_SHOWN: u32 = 5;
+
+/// Actions after a deployment's reference.
+const ACTIONS: [&str; 3] = ["runs", "pause", "resume"];
+
+async fn view(state: &AppState, deployment: &Deployment) -> ApiResult<DeploymentView> {
+    let store = state.store();
+    let last = store.last_runs(&deployment.id, RUNS_SHOWN).await?;
+    let upcoming = store.upcoming_runs(&deployment.id, RUNS_SHOWN).await?;
+    Ok(DeploymentView::new(deployment, &last, &upcoming))
+}
+
+/// `GET /api/deployments`: all deployments by flow then name.
+pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let deployments = state.store().list_deployments(None).await?;
+    let mut views = Vec::with_capacity(deployments.len());
+    for deployment in &deployments {
+        views.push(view(&state, deployment).await?);
+    }
+    Ok(Json(json!({ "deployments": views })))
+}
+
+/// `GET /api/flows`: flows with their deployment counts.
+pub(crate) async fn list_flows(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let flows = state.store().list_flows().await?;
+    let flows: Vec<Value> = flows
+        .iter()
+        .map(|flow| {
+            json!({
+                "id": flow.id,
+                "name": flow.name,
+                "deployment_count": flow.deployment_count,
+                "created_at": views::time(flow.created_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "flows": flows })))
+}
+
+/// Splits `{id}`, `{flow}/{name}`, `{id}/{action}` or `{flow}/{name}/{action}`.
+fn split_reference(path: &str) -> ApiResult<(String, Option<&str>)> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let action = parts.last().copied().filter(|p| ACTIONS.contains(p));
+    let name_parts = &parts[..parts.len() - usize::from(action.is_some())];
+    match name_parts {
+        [id] if !id.is_empty() => Ok((id.to_string(), action)),
+        [flow, name] if !flow.is_empty() && !name.is_empty() => {
+            Ok((format!("{flow}/{name}"), action))
+        }
+        _ => Err(ApiError::not_found(format!(
+            "no such endpoint: /api/deployments/{path}; use /api/deployments/{{id}} or \
+             /api/deployments/{{flow}}/{{name}}, optionally followed by /runs, /pause or /resume"
+        ))),
+    }
+}
+
+/// `GET /api/deployments/{id}` or `/api/deployments/{flow}/{name}`.
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+) -> ApiResult<Json<DeploymentView>> {
+    let (reference, action) = split_reference(&path)?;
+    if let Some(action) = action {
+        return Err(ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: format!("use POST for /{action}"),
+        });
+    }
+    let deployment = state.store().deployment(&reference).await?;
+    Ok(Json(view(&state, &deployment).await?))
+}
+
+/// Body of `POST .../runs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RunRequest {
+    /// Merged over the deployment's defaults.
+    parameters: Option<Value>,
+    /// RFC 3339; default now.
+    scheduled_at: Option<String>,
+    /// A second request with the same key returns the first run.
+    idempotency_key: Option<String>,
+}
+
+const RUN_EXAMPLE: &str = r#"{"parameters": {"force": true}}"#;
+
+/// `POST /api/deployments/{ref}/runs`, `/pause`, `/resume`.
+pub(crate) async fn act(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (reference, action) = split_reference(&path)?;
+    let store = state.store();
+    match action {
+        Some("runs") => {
+            let request: RunRequest = json_body(&body, RUN_EXAMPLE)?;
+            let parameters: JsonObject = match request.parameters {
+                None | Some(Value::Null) => JsonObject::new(),
+                Some(Value::Object(object)) => object,
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "parameters must be a JSON object, got {other}; send e.g. {RUN_EXAMPLE}"
+                    )));
+                }
+            };
+            let scheduled_at = request
+                .scheduled_at
+                .as_deref()
+                .map(|t| parse_time("scheduled_at", t))
+                .transpose()?;
+            let run = store
+                .create_flow_run(
+                    &reference,
+                    &parameters,
+                    scheduled_at,
+                    request.idempotency_key.as_deref().unwrap_or(""),
+                )
+                .await?;
+            if run.expected_start <= orch_store::now_micros() {
+                state.events().runs_ready(run.work_pool_id.as_deref());
+            }
+            Ok((StatusCode::CREATED, Json(FlowRunView::from(&run))).into_response())
+        }
+        Some(pause @ ("pause" | "resume")) => {
+            let paused = pause == "pause";
+            let deployment = store.set_deployment_paused(&reference, paused).await?;
+            if !paused {
+                let pool = store.work_pool(&deployment.work_pool, 0).await?;
+                state.events().runs_ready(Some(&pool.id));
+            }
+            Ok(Json(view(&state, &deployment).await?).into_response())
+        }
+        _ => Err(ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: format!(
+                "POST /api/deployments/{path} does nothing: POST to .../runs, .../pause or .../resume, GET to read it"
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_ids_or_flow_and_name_with_an_optional_action() {
+        assert_eq!(split_reference("abc").unwrap(), ("abc".into(), None));
+        assert_eq!(split_reference("f/n").unwrap(), ("f/n".into(), None));
+        assert_eq!(
+            split_reference("abc/runs").unwrap(),
+            ("abc".into(), Some("runs"))
+        );
+        assert_eq!(
+            split_reference("f/n/pause").unwrap(),
+            ("f/n".into(), Some("pause"))
+        );
+        assert_eq!(
+            split_reference("a/b/c").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            split_reference("a/b/c/runs").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}

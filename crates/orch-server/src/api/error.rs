@@ -1,0 +1,90 @@
+//! Errors of the JSON API: a status code and a message a person can act on,
+//! sent as `{"error": "..."}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use orch_store::StoreError;
+use serde_json::json;
+
+/// A failed API request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What went wrong and what to do about it.
+    pub message: String,
+}
+
+impl ApiError {
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    /// 404: the named object does not exist.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    /// 409: valid, but not possible in the object's current state.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        let status = match &error {
+            StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+            StoreError::AlreadyExists { .. } | StoreError::Conflict(_) => StatusCode::CONFLICT,
+            StoreError::InvalidInput(_) | StoreError::UnsupportedUrl(_) => StatusCode::BAD_REQUEST,
+            _ => {
+                tracing::error!(%error, "API request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        ApiError {
+            status,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+/// The result of an API handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_statuses() {
+        let missing = StoreError::NotFound {
+            kind: "deployment",
+            name: "a/b".into(),
+            hint: String::new(),
+        };
+        assert_eq!(ApiError::from(missing).status, StatusCode::NOT_FOUND);
+        let conflict = StoreError::Conflict("already Completed".into());
+        assert_eq!(ApiError::from(conflict).status, StatusCode::CONFLICT);
+        let invalid = StoreError::InvalidInput("bad cursor".into());
+        let error = ApiError::from(invalid);
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.message, "bad cursor");
+    }
+}

@@ -1,0 +1,248 @@
+//! `/api/flow-runs`: filtered pages, the timeline, one run, its logs, cancel and retry.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use orch_store::{FlowRunQuery, RunCursor};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::views::{self, FlowRunDetail, FlowRunView, StateView, TaskRunView};
+use super::{ApiError, ApiQuery, ApiResult, announce, parse_time, state_filter};
+use crate::events::Event;
+use crate::state::AppState;
+
+/// Filters of `GET /api/flow-runs` and `GET /api/flow-runs/timeline`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ListParams {
+    flow: String,
+    deployment: String,
+    state: String,
+    work_pool: String,
+    tag: String,
+    since: String,
+    until: String,
+    limit: u32,
+    cursor: String,
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+impl ListParams {
+    async fn query(&self, state: &AppState) -> ApiResult<FlowRunQuery> {
+        let (state_type, state_name) = state_filter(self.state.trim())?;
+        let deployment_id = match non_empty(&self.deployment) {
+            Some(reference) => Some(state.store().deployment(&reference).await?.id),
+            None => None,
+        };
+        let since = non_empty(&self.since)
+            .map(|t| parse_time("since", &t))
+            .transpose()?;
+        let until = non_empty(&self.until)
+            .map(|t| parse_time("until", &t))
+            .transpose()?;
+        if let (Some(since), Some(until)) = (since, until)
+            && since >= until
+        {
+            return Err(ApiError::bad_request("since must be before until"));
+        }
+        Ok(FlowRunQuery {
+            flow: non_empty(&self.flow),
+            deployment_id,
+            work_pool: non_empty(&self.work_pool),
+            state_type,
+            state_name,
+            tag: non_empty(&self.tag),
+            since,
+            until,
+        })
+    }
+
+    fn limit(&self) -> ApiResult<u32> {
+        if self.limit > orch_store::MAX_PAGE_SIZE {
+            return Err(ApiError::bad_request(format!(
+                "limit must be at most {}, got {}; page with next_cursor instead",
+                orch_store::MAX_PAGE_SIZE,
+                self.limit
+            )));
+        }
+        Ok(self.limit)
+    }
+}
+
+/// `GET /api/flow-runs`: a page of runs, newest first.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let query = params.query(&state).await?;
+    let cursor = non_empty(&params.cursor)
+        .map(|c| c.parse::<RunCursor>())
+        .transpose()?;
+    let page = state
+        .store()
+        .flow_run_page(&query, cursor.as_ref(), params.limit()?)
+        .await?;
+    Ok(Json(json!({
+        "flow_runs": views::runs(&page.runs),
+        "next_cursor": page.next_cursor.map(|c| c.to_string()),
+        "total": page.total,
+        "total_exact": page.total_exact,
+    })))
+}
+
+/// `GET /api/flow-runs/timeline`: started runs as (start, duration) points, latest first.
+pub(crate) async fn timeline(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<Value>> {
+    if !params.cursor.is_empty() {
+        return Err(ApiError::bad_request(
+            "the timeline is not paginated: narrow it with since/until instead of a cursor",
+        ));
+    }
+    let query = params.query(&state).await?;
+    let points = state
+        .store()
+        .flow_run_timeline(&query, params.limit()?)
+        .await?;
+    let now = orch_store::now_micros();
+    let points: Vec<Value> = points
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "name": p.name,
+                "flow": p.flow,
+                "state": { "type": p.state_type.as_str(), "name": p.state_name },
+                "start_time": views::time(p.start_time),
+                "duration_seconds": (p.end_time.unwrap_or(now) - p.start_time).max(0) as f64 / 1e6,
+                "finished": p.end_time.is_some(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "points": points })))
+}
+
+/// The run, its history and task runs.
+pub(crate) async fn load_detail(state: &AppState, reference: &str) -> ApiResult<FlowRunDetail> {
+    let store = state.store();
+    let run = store.flow_run(reference).await?;
+    let history = store.flow_run_history(&run.id).await?;
+    let task_runs = store.list_task_runs(&run.id).await?;
+    Ok(FlowRunDetail {
+        run: FlowRunView::from(&run),
+        history: history.iter().map(StateView::from).collect(),
+        task_runs: task_runs.iter().map(TaskRunView::from).collect(),
+    })
+}
+
+/// `GET /api/flow-runs/{id}`: by id, unique id prefix or name.
+pub(crate) async fn detail(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+) -> ApiResult<Json<FlowRunDetail>> {
+    Ok(Json(load_detail(&state, &reference).await?))
+}
+
+/// Paging of `GET /api/flow-runs/{id}/logs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct LogParams {
+    after: Option<i64>,
+    before: Option<i64>,
+    tail: Option<u32>,
+    limit: u32,
+}
+
+/// Most lines one request returns.
+const MAX_LOG_PAGE: u32 = 5000;
+
+/// `GET /api/flow-runs/{id}/logs`: lines after `after` (default from the
+/// start), before `before`, or the last `tail` lines; oldest first.
+pub(crate) async fn logs(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> ApiResult<Json<Value>> {
+    let given = [
+        params.after.is_some(),
+        params.before.is_some(),
+        params.tail.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(ApiError::bad_request(
+            "give one of after, before or tail, not several",
+        ));
+    }
+    let limit = params.tail.unwrap_or(params.limit);
+    if limit > MAX_LOG_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_LOG_PAGE} lines per request, got {limit}; page with after/before"
+        )));
+    }
+    let store = state.store();
+    let run = store.flow_run(&reference).await?;
+    let lines = match (params.before, params.tail) {
+        (Some(before), _) => store.read_logs_before(&run.id, before, limit).await?,
+        (None, Some(_)) => store.read_logs_before(&run.id, i64::MAX, limit).await?,
+        (None, None) => {
+            store
+                .read_logs(&run.id, params.after.unwrap_or(0), limit)
+                .await?
+        }
+    };
+    Ok(Json(json!({
+        "flow_run_id": run.id,
+        "lines": views::lines(&lines),
+    })))
+}
+
+/// `POST /api/flow-runs/{id}/cancel`: Scheduled runs end Cancelled at once;
+/// started ones become Cancelling and their worker kills them.
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+) -> ApiResult<Json<FlowRunView>> {
+    let store = state.store();
+    let run = store.flow_run(&reference).await?;
+    let (run, worker) = store.cancel_flow_run(&run.id).await?;
+    announce(&state, &run);
+    if let Some(worker_id) = worker {
+        state.events().publish(Event::CancelRun {
+            worker_id,
+            run_id: run.id.clone(),
+        });
+    }
+    Ok(Json(FlowRunView::from(&run)))
+}
+
+/// `POST /api/flow-runs/{id}/retry`: a new run of the same deployment with the
+/// same parameters, once the run has finished.
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+) -> ApiResult<(StatusCode, Json<FlowRunView>)> {
+    let store = state.store();
+    let run = store.flow_run(&reference).await?;
+    if !run.state.kind.is_terminal() {
+        return Err(ApiError::conflict(format!(
+            "flow run {} is {}: only a finished run can be retried; cancel it first",
+            run.name, run.state.name
+        )));
+    }
+    let Some(deployment_id) = run.deployment_id.clone() else {
+        return Err(ApiError::conflict(format!(
+            "flow run {} has no deployment to run again",
+            run.name
+        )));
+    };
+    let new_run = store
+        .create_flow_run(&deployment_id, &run.parameters, None, "")
+        .await?;
+    state.events().runs_ready(new_run.work_pool_id.as_deref());
+    Ok((StatusCode::CREATED, Json(FlowRunView::from(&new_run))))
+}

@@ -1,0 +1,133 @@
+//! The REST JSON API under `/api/`: everything the dashboard shows and does.
+//! Documented in `docs/api.md`. Errors are `{"error": "..."}` with a 4xx/5xx status.
+
+mod deployments;
+mod error;
+mod flow_runs;
+mod live;
+mod overview;
+pub mod views;
+mod work_pools;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use orch_core::StateType;
+use orch_store::FlowRun;
+use serde::de::DeserializeOwned;
+
+pub use error::{ApiError, ApiResult};
+
+use crate::state::AppState;
+
+/// Routes of the JSON API.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/overview", get(overview::overview))
+        .route("/api/flows", get(deployments::list_flows))
+        .route("/api/flow-runs", get(flow_runs::list))
+        .route("/api/flow-runs/timeline", get(flow_runs::timeline))
+        .route("/api/flow-runs/{id}", get(flow_runs::detail))
+        .route("/api/flow-runs/{id}/logs", get(flow_runs::logs))
+        .route("/api/flow-runs/{id}/events", get(live::events))
+        .route("/api/flow-runs/{id}/cancel", post(flow_runs::cancel))
+        .route("/api/flow-runs/{id}/retry", post(flow_runs::retry))
+        .route("/api/deployments", get(deployments::list))
+        .route(
+            "/api/deployments/{*reference}",
+            get(deployments::get_one).post(deployments::act),
+        )
+        .route("/api/work-pools", get(work_pools::list))
+        .route("/api/work-pools/{name}", get(work_pools::get_one))
+        .route("/api/work-pools/{name}/pause", post(work_pools::pause))
+        .route("/api/work-pools/{name}/resume", post(work_pools::resume))
+        .route("/api/workers", get(work_pools::workers))
+        .with_state(state)
+}
+
+/// Query parameters whose parse errors are JSON 400s (axum's own are plain text).
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|query| ApiQuery(query.0))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
+            })
+    }
+}
+
+/// Parses a JSON request body; an empty body is `T::default()`. The content
+/// type is not checked, so `curl -d '{...}'` works as it is.
+pub(crate) fn json_body<T: DeserializeOwned + Default>(
+    body: &Bytes,
+    example: &str,
+) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        ApiError::bad_request(format!(
+            "request body is not valid JSON for this endpoint ({error}); send e.g. {example}"
+        ))
+    })
+}
+
+/// An RFC 3339 time in microseconds, naming the parameter in errors.
+pub(crate) fn parse_time(parameter: &str, text: &str) -> ApiResult<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_micros())
+        .map_err(|error| {
+            ApiError::bad_request(format!(
+                "{parameter} must be an RFC 3339 time such as 2024-05-01T09:30:00Z, got \"{text}\" ({error})"
+            ))
+        })
+}
+
+/// A `state` filter: a type (`failed`) or a state name (`late`, `AwaitingRetry`).
+pub(crate) fn state_filter(text: &str) -> ApiResult<(Option<StateType>, Option<String>)> {
+    if text.is_empty() {
+        return Ok((None, None));
+    }
+    if let Ok(kind) = text.parse::<StateType>() {
+        return Ok((Some(kind), None));
+    }
+    match orch_core::state_type_of_name(text) {
+        Some(kind) => Ok((Some(kind), Some(text.to_string()))),
+        None => {
+            let mut valid: Vec<&str> = StateType::ALL.iter().map(|k| k.display_name()).collect();
+            valid.extend([
+                orch_core::names::LATE,
+                orch_core::names::AWAITING_RETRY,
+                orch_core::names::RETRYING,
+            ]);
+            Err(ApiError::bad_request(format!(
+                "unknown state \"{text}\": use one of {}",
+                valid.join(", ")
+            )))
+        }
+    }
+}
+
+/// Tells watchers a run changed, and the pool's workers when it may free a
+/// slot or be ready to claim (what the gRPC handlers do after a transition).
+pub(crate) fn announce(state: &AppState, run: &FlowRun) {
+    let events = state.events();
+    events.run_changed(&run.id);
+    let frees_or_readies = run.state.kind.is_terminal()
+        || (run.state.kind == StateType::Scheduled
+            && run.expected_start <= orch_store::now_micros());
+    if frees_or_readies {
+        events.runs_ready(run.work_pool_id.as_deref());
+    }
+    crate::metrics::observe_transition(state, run);
+}

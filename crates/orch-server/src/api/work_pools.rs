@@ -1,0 +1,100 @@
+//! `/api/work-pools` and `/api/workers`: status, heartbeats, runs in flight,
+//! concurrency; pause and resume.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use orch_store::{WorkPool, WorkPoolUpdate};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::views::{WorkPoolView, WorkerView};
+use super::{ApiQuery, ApiResult};
+use crate::state::AppState;
+
+/// Workers that heartbeated within this window are listed.
+const WORKER_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+async fn pool_view(state: &AppState, pool: &WorkPool) -> ApiResult<WorkPoolView> {
+    let online_since = state.online_since();
+    let workers = state
+        .store()
+        .list_workers(Some(&pool.name), state.micros_ago(WORKER_WINDOW))
+        .await?;
+    let workers = workers
+        .iter()
+        .map(|w| WorkerView::new(w, online_since))
+        .collect();
+    Ok(WorkPoolView::new(pool, workers))
+}
+
+/// `GET /api/work-pools`: every pool with its workers.
+pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let pools = state.store().list_work_pools(state.online_since()).await?;
+    let mut views = Vec::with_capacity(pools.len());
+    for pool in &pools {
+        views.push(pool_view(&state, pool).await?);
+    }
+    Ok(Json(json!({ "work_pools": views })))
+}
+
+/// `GET /api/work-pools/{name}`.
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<WorkPoolView>> {
+    let pool = state.store().work_pool(&name, state.online_since()).await?;
+    Ok(Json(pool_view(&state, &pool).await?))
+}
+
+async fn set_paused(state: &AppState, name: &str, paused: bool) -> ApiResult<Json<WorkPoolView>> {
+    let update = WorkPoolUpdate {
+        paused: Some(paused),
+        concurrency_limit: None,
+    };
+    state.store().update_work_pool(name, update).await?;
+    let pool = state.store().work_pool(name, state.online_since()).await?;
+    // Resuming can make runs claimable.
+    state.events().runs_ready(Some(&pool.id));
+    Ok(Json(pool_view(state, &pool).await?))
+}
+
+/// `POST /api/work-pools/{name}/pause`.
+pub(crate) async fn pause(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<WorkPoolView>> {
+    set_paused(&state, &name, true).await
+}
+
+/// `POST /api/work-pools/{name}/resume`.
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<WorkPoolView>> {
+    set_paused(&state, &name, false).await
+}
+
+/// Filter of `GET /api/workers`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct WorkerParams {
+    work_pool: String,
+}
+
+/// `GET /api/workers`: workers seen in the last 24 hours, most recent first.
+pub(crate) async fn workers(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<WorkerParams>,
+) -> ApiResult<Json<Value>> {
+    let pool = Some(params.work_pool.as_str()).filter(|p| !p.is_empty());
+    let workers = state
+        .store()
+        .list_workers(pool, state.micros_ago(WORKER_WINDOW))
+        .await?;
+    let online_since = state.online_since();
+    let views: Vec<WorkerView> = workers
+        .iter()
+        .map(|w| WorkerView::new(w, online_since))
+        .collect();
+    Ok(Json(json!({ "workers": views })))
+}

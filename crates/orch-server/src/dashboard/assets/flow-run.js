@@ -1,0 +1,178 @@
+// One flow run, followed live over server-sent events (polling if they fail):
+// state and history, parameters, task graph and Gantt, retries, logs.
+"use strict";
+
+(() => {
+  const { api, el, replace, badge, card, table, fmtTime, fmtClock, fmtDuration, fmtAgo, toast, setLive } = orch;
+  const page = document.getElementById("run-page");
+  if (!page) return;
+  const runId = page.dataset.runId;
+  const base = `/api/flow-runs/${encodeURIComponent(runId)}`;
+  const logs = document.getElementById("logs");
+  const TAIL = 500;
+  let detail = null;
+  let lastLogId = 0;
+  let firstLogId = null;
+  let taskNames = new Map();
+  let finished = false;
+
+  function render(d) {
+    detail = d;
+    const run = d.run;
+    finished = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"].includes(run.state.type);
+    taskNames = new Map(d.task_runs.map((t) => [t.id, t.name]));
+    document.title = `Run ${run.name} · orch`;
+    replace(
+      document.getElementById("run-state"),
+      el("div", { class: "state-line" }, badge(run.state), el("span", { class: "msg" }, run.state.message))
+    );
+    document.getElementById("cancel").disabled = finished || run.state.type === "CANCELLING";
+    document.getElementById("retry").disabled = !finished || !run.deployment_id;
+    const deployment = run.deployment
+      ? el("a", { href: `/flow-runs?deployment=${encodeURIComponent(run.deployment)}` }, run.deployment)
+      : run.flow;
+    const smallCard = (label, value, sub) => {
+      const c = card(label, value, sub);
+      c.querySelector(".value").classList.add("small");
+      return c;
+    };
+    replace(
+      document.getElementById("run-facts"),
+      smallCard("Deployment", deployment, run.work_pool ? `pool ${run.work_pool}` : ""),
+      smallCard("Expected start", fmtTime(run.expected_start).slice(11), `${fmtTime(run.expected_start).slice(0, 10)} · ${fmtAgo(run.expected_start)}`),
+      smallCard("Started", run.start_time ? fmtTime(run.start_time).slice(11) : "not yet", run.start_time ? `${fmtTime(run.start_time).slice(0, 10)} · ${fmtAgo(run.start_time)}` : ""),
+      smallCard("Duration", fmtDuration(run.duration_seconds), run.end_time ? `ended ${fmtTime(run.end_time)}` : run.start_time ? "running" : ""),
+      smallCard("Worker", run.worker_name || "–", run.exit_code === null ? `run count ${run.run_count}` : `exit code ${run.exit_code} · run count ${run.run_count}`),
+      smallCard("Tags", run.tags.length ? run.tags.map((t) => el("span", { class: "tag" }, t)) : "–", run.id)
+    );
+    replace(
+      document.getElementById("history"),
+      table(d.history.slice().reverse(), [
+        ["State", (s) => badge(s)],
+        ["When", (s) => fmtTime(s.timestamp)],
+        ["Message", (s) => el("span", { title: s.message }, s.message || "–"), "msg"],
+      ])
+    );
+    document.getElementById("parameters").textContent = JSON.stringify(run.parameters, null, 2);
+    charts.dag(document.getElementById("graph"), d.task_runs);
+    charts.gantt(document.getElementById("gantt"), d.task_runs);
+    replace(
+      document.getElementById("retries"),
+      table(
+        d.task_runs,
+        [
+          ["Task", (t) => t.name],
+          ["State", (t) => badge(t.state)],
+          ["Attempts", (t) => `${t.attempt} / ${t.max_retries + 1}`, "num"],
+          ["History", (t) => el("div", { class: "chips" }, t.history.filter((h) => h.state.type !== "PENDING").map((h) => badge(h.state, h.attempt > 1 ? ` #${h.attempt}` : "")))],
+          ["Error", (t) => el("span", { title: t.error }, t.error || "–"), "msg"],
+        ],
+        "No task runs."
+      )
+    );
+  }
+
+  function lineNode(line) {
+    const task = line.task_run_id ? taskNames.get(line.task_run_id) : null;
+    return el(
+      "div",
+      { class: `line ${line.stream} lv-${line.level}`, "data-id": line.id },
+      el("span", { class: "t", title: fmtTime(line.timestamp) }, fmtClock(line.timestamp)),
+      el("span", { class: "lv" }, line.level || line.stream),
+      el("span", { class: "m" }, task ? el("span", { class: "task" }, `[${task}]`) : null, line.message)
+    );
+  }
+
+  function appendLines(lines) {
+    const fresh = lines.filter((l) => l.id > lastLogId);
+    if (!fresh.length) return;
+    const atBottom = logs.scrollHeight - logs.scrollTop - logs.clientHeight < 40;
+    logs.querySelector(".none")?.remove();
+    logs.append(...fresh.map(lineNode));
+    lastLogId = fresh[fresh.length - 1].id;
+    if (firstLogId === null) firstLogId = fresh[0].id;
+    if (atBottom) logs.scrollTop = logs.scrollHeight;
+  }
+
+  function status(text) {
+    replace(document.getElementById("log-status"), text);
+  }
+
+  async function loadInitialLogs() {
+    const { lines } = await api(`${base}/logs?tail=${TAIL}`);
+    if (!lines.length) logs.append(el("div", { class: "none" }, "No log lines yet."));
+    appendLines(lines);
+    document.getElementById("earlier").hidden = lines.length < TAIL;
+  }
+
+  async function loadEarlier() {
+    if (firstLogId === null) return;
+    const { lines } = await api(`${base}/logs?before=${firstLogId}&limit=${TAIL}`);
+    if (lines.length) {
+      logs.prepend(...lines.map(lineNode));
+      firstLogId = lines[0].id;
+    }
+    document.getElementById("earlier").hidden = lines.length < TAIL;
+  }
+
+  function follow() {
+    if (!window.EventSource) return pollFallback();
+    const source = new EventSource(`${base}/events?after=${lastLogId}`);
+    status("following live");
+    source.addEventListener("open", () => setLive(true));
+    source.addEventListener("run", (event) => render(JSON.parse(event.data)));
+    source.addEventListener("logs", (event) => appendLines(JSON.parse(event.data)));
+    source.addEventListener("end", () => {
+      source.close();
+      status("run finished");
+    });
+    source.addEventListener("error", () => {
+      source.close();
+      if (!finished) {
+        status("live stream lost: polling");
+        pollFallback();
+      }
+    });
+  }
+
+  function pollFallback() {
+    const stop = () => finished;
+    orch.poll(async () => {
+      if (stop()) return;
+      render(await api(base));
+      const { lines } = await api(`${base}/logs?after=${lastLogId}&limit=1000`);
+      appendLines(lines);
+      if (finished) status("run finished");
+    }, 3000);
+  }
+
+  document.getElementById("cancel").addEventListener("click", async (event) => {
+    event.target.disabled = true;
+    try {
+      const run = await api(`${base}/cancel`, { method: "POST" });
+      toast(`Run ${run.name} is ${run.state.name}`);
+    } catch (error) {
+      toast(error.message, true);
+      event.target.disabled = false;
+    }
+  });
+  document.getElementById("retry").addEventListener("click", async () => {
+    try {
+      const run = await api(`${base}/retry`, { method: "POST" });
+      location.href = `/flow-runs/${encodeURIComponent(run.id)}`;
+    } catch (error) {
+      toast(error.message, true);
+    }
+  });
+  document.getElementById("earlier").addEventListener("click", () => loadEarlier().catch((e) => toast(e.message, true)));
+
+  (async () => {
+    try {
+      render(await api(base));
+      await loadInitialLogs();
+    } catch (error) {
+      toast(error.message, true);
+    }
+    follow();
+  })();
+})();

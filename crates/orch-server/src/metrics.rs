@@ -1,0 +1,341 @@
+//! Prometheus metrics at `GET /metrics` (OpenMetrics text, `prometheus-client`).
+//!
+//! Two kinds: events observed as they happen in this process (transitions,
+//! durations, lateness, pickup latency, retries; they start at zero with the
+//! process, as Prometheus counters do), and gauges read from the database at
+//! each scrape (runs by deployment and state, workers online, queue depth,
+//! runs in flight), which are right across restarts and replicas.
+//!
+//! The registry is process-wide, like Prometheus' default registry: one
+//! server per process is what `orch server start` runs.
+
+use std::sync::LazyLock;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orch_core::{StateType, names};
+use orch_store::FlowRun;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tokio::sync::Mutex;
+
+use crate::state::AppState;
+
+/// Buckets (seconds) of run and task durations: 50 ms to 2 h.
+const DURATION_BUCKETS: [f64; 16] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    7200.0,
+];
+/// Buckets (seconds) of lateness and pickup latency: 5 ms to 15 min.
+const LATENCY_BUCKETS: [f64; 15] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeploymentState {
+    deployment: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeploymentLabel {
+    deployment: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabel {
+    work_pool: String,
+}
+
+fn durations() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+fn latencies() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// All metrics of the server.
+struct Metrics {
+    registry: Registry,
+    transitions: Family<DeploymentState, Counter>,
+    run_duration: Family<DeploymentState, Histogram, fn() -> Histogram>,
+    task_duration: Family<StateLabel, Histogram, fn() -> Histogram>,
+    lateness: Family<DeploymentLabel, Histogram, fn() -> Histogram>,
+    pickup: Family<PoolLabel, Histogram, fn() -> Histogram>,
+    flow_retries: Family<DeploymentLabel, Counter>,
+    task_retries: Counter,
+    runs: Family<DeploymentState, Gauge>,
+    workers_online: Family<PoolLabel, Gauge>,
+    queue_depth: Family<PoolLabel, Gauge>,
+    in_flight: Family<PoolLabel, Gauge>,
+    /// One scrape at a time refreshes and encodes the gauges.
+    scrape: Mutex<()>,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("orch");
+        let metrics = Metrics {
+            transitions: Family::default(),
+            run_duration: Family::new_with_constructor(durations as fn() -> Histogram),
+            task_duration: Family::new_with_constructor(durations as fn() -> Histogram),
+            lateness: Family::new_with_constructor(latencies as fn() -> Histogram),
+            pickup: Family::new_with_constructor(latencies as fn() -> Histogram),
+            flow_retries: Family::default(),
+            task_retries: Counter::default(),
+            runs: Family::default(),
+            workers_online: Family::default(),
+            queue_depth: Family::default(),
+            in_flight: Family::default(),
+            scrape: Mutex::new(()),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "flow_run_transitions",
+            "State changes of flow runs seen by this server, by deployment and new state",
+            metrics.transitions.clone(),
+        );
+        registry.register(
+            "flow_run_duration_seconds",
+            "Start to end of finished flow runs, by deployment and final state",
+            metrics.run_duration.clone(),
+        );
+        registry.register(
+            "task_run_duration_seconds",
+            "Start to end of task runs of finished flow runs, by final state",
+            metrics.task_duration.clone(),
+        );
+        registry.register(
+            "flow_run_lateness_seconds",
+            "Scheduling lateness: first Running minus expected start, by deployment",
+            metrics.lateness.clone(),
+        );
+        registry.register(
+            "flow_run_pickup_latency_seconds",
+            "Time from a run falling due to a worker claiming it, by work pool",
+            metrics.pickup.clone(),
+        );
+        registry.register(
+            "flow_run_retries",
+            "Flow run retries granted (AwaitingRetry), by deployment",
+            metrics.flow_retries.clone(),
+        );
+        registry.register(
+            "task_run_retries",
+            "Task run retries (attempts beyond the first) of finished flow runs",
+            metrics.task_retries.clone(),
+        );
+        registry.register(
+            "flow_runs",
+            "Flow runs in the database by deployment and current state type",
+            metrics.runs.clone(),
+        );
+        registry.register(
+            "workers_online",
+            "Workers heartbeating within their lease, by work pool",
+            metrics.workers_online.clone(),
+        );
+        registry.register(
+            "work_pool_queue_depth",
+            "Scheduled runs due and not yet claimed, by work pool",
+            metrics.queue_depth.clone(),
+        );
+        registry.register(
+            "work_pool_runs_in_flight",
+            "Runs Pending, Running or Cancelling, by work pool",
+            metrics.in_flight.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+fn seconds(micros: i64) -> f64 {
+    micros.max(0) as f64 / 1e6
+}
+
+fn state_label(run: &FlowRun) -> String {
+    run.state.kind.display_name().to_string()
+}
+
+/// Records an accepted transition of `run` (now in its new state). At a
+/// final state it also records the run's duration and, in the background,
+/// its task runs' durations and retries.
+pub(crate) fn observe_transition(state: &AppState, run: &FlowRun) {
+    let metrics = &*METRICS;
+    let deployment = run.deployment.clone();
+    metrics
+        .transitions
+        .get_or_create(&DeploymentState {
+            deployment: deployment.clone(),
+            state: state_label(run),
+        })
+        .inc();
+    match run.state.kind {
+        StateType::Scheduled if run.state.name == names::AWAITING_RETRY => {
+            metrics
+                .flow_retries
+                .get_or_create(&DeploymentLabel { deployment })
+                .inc();
+        }
+        StateType::Running if run.run_count == 1 => {
+            if let Some(start) = run.start_time {
+                metrics
+                    .lateness
+                    .get_or_create(&DeploymentLabel { deployment })
+                    .observe(seconds(start - run.expected_start));
+            }
+        }
+        kind if kind.is_terminal() => {
+            if let (Some(start), Some(end)) = (run.start_time, run.end_time) {
+                metrics
+                    .run_duration
+                    .get_or_create(&DeploymentState {
+                        deployment,
+                        state: state_label(run),
+                    })
+                    .observe(seconds(end - start));
+            }
+            let store = state.store().clone();
+            let run_id = run.id.clone();
+            tokio::spawn(async move { observe_tasks(&store, &run_id).await });
+        }
+        _ => {}
+    }
+}
+
+async fn observe_tasks(store: &orch_store::Store, run_id: &str) {
+    let tasks = match store.list_task_runs(run_id).await {
+        Ok(tasks) => tasks,
+        Err(error) => {
+            tracing::warn!(%error, run = run_id, "cannot read task runs for metrics");
+            return;
+        }
+    };
+    for task in tasks {
+        if let (Some(start), Some(end)) = (task.start_time, task.end_time) {
+            METRICS
+                .task_duration
+                .get_or_create(&StateLabel {
+                    state: task.state.kind.display_name().to_string(),
+                })
+                .observe(seconds(end - start));
+        }
+        METRICS
+            .task_retries
+            .inc_by(u64::from(task.attempt.saturating_sub(1)));
+    }
+}
+
+/// Records a worker's claim of `run` (now Pending): the pickup latency.
+pub(crate) fn observe_claim(run: &FlowRun) {
+    METRICS
+        .transitions
+        .get_or_create(&DeploymentState {
+            deployment: run.deployment.clone(),
+            state: state_label(run),
+        })
+        .inc();
+    METRICS
+        .pickup
+        .get_or_create(&PoolLabel {
+            work_pool: run.work_pool.clone(),
+        })
+        .observe(seconds(run.state.timestamp - run.expected_start));
+}
+
+/// Reads the database gauges.
+async fn refresh(state: &AppState) -> Result<(), orch_store::StoreError> {
+    let store = state.store();
+    let deployments = store.list_deployments(None).await?;
+    let name_of = |id: &Option<String>| -> String {
+        id.as_ref()
+            .and_then(|id| deployments.iter().find(|d| &d.id == id))
+            .map(|d| d.full_name())
+            .unwrap_or_default()
+    };
+    let counts = store.runs_by_deployment_and_state().await?;
+    let pools = store.list_work_pools(state.online_since()).await?;
+    let queues = store.pool_queues(orch_store::now_micros()).await?;
+    let metrics = &*METRICS;
+    metrics.runs.clear();
+    for count in counts {
+        metrics
+            .runs
+            .get_or_create(&DeploymentState {
+                deployment: name_of(&count.deployment_id),
+                state: count.state_type.display_name().to_string(),
+            })
+            .inc_by(count.count);
+    }
+    metrics.workers_online.clear();
+    metrics.in_flight.clear();
+    for pool in pools {
+        let label = PoolLabel {
+            work_pool: pool.name.clone(),
+        };
+        metrics
+            .workers_online
+            .get_or_create(&label)
+            .set(pool.workers_online);
+        metrics
+            .in_flight
+            .get_or_create(&label)
+            .set(pool.runs_in_flight);
+    }
+    metrics.queue_depth.clear();
+    for queue in queues {
+        metrics
+            .queue_depth
+            .get_or_create(&PoolLabel {
+                work_pool: queue.work_pool,
+            })
+            .set(queue.due);
+    }
+    Ok(())
+}
+
+/// `GET /metrics`.
+pub(crate) async fn handler(State(state): State<AppState>) -> Response {
+    let metrics = &*METRICS;
+    let _scrape = metrics.scrape.lock().await;
+    if let Err(error) = refresh(&state).await {
+        tracing::error!(%error, "metrics scrape failed");
+        return crate::api::ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("cannot read metrics from the database: {error}"),
+        }
+        .into_response();
+    }
+    let mut text = String::new();
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &metrics.registry) {
+        return crate::api::ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("cannot encode metrics: {error}"),
+        }
+        .into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,389 @@
+//! Filtered, paginated reads for the dashboard and the REST API: flow run
+//! pages with a keyset cursor, the start-time/duration timeline, log pages
+//! read backwards, and a deployment's last and upcoming runs.
+//!
+//! Every query is assembled from constant fragments for the filters actually
+//! given (so SQLite can pick the index for that filter) with `$N` binds.
+
+use std::fmt;
+use std::str::FromStr;
+
+use orch_core::StateType;
+
+use crate::error::{Result, StoreError};
+use crate::model::{FlowRun, LogLine};
+use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, LogRow, sql, state_type};
+use crate::{Store, now_micros};
+
+/// Largest page of [`Store::flow_run_page`] and [`Store::flow_run_timeline`].
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Counting stops here: a listing says "10,000+" instead of scanning everything.
+pub const COUNT_CAP: i64 = 10_000;
+
+/// Filters shared by run listings. Empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowRunQuery {
+    /// Flow name.
+    pub flow: Option<String>,
+    /// Deployment id.
+    pub deployment_id: Option<String>,
+    /// Work pool name.
+    pub work_pool: Option<String>,
+    /// State type.
+    pub state_type: Option<StateType>,
+    /// State name (e.g. Late), compared case-insensitively.
+    pub state_name: Option<String>,
+    /// A tag the run carries.
+    pub tag: Option<String>,
+    /// Lower bound (µs, inclusive): creation time in a page, start time in the timeline.
+    pub since: Option<i64>,
+    /// Upper bound (µs, exclusive), same column as `since`.
+    pub until: Option<i64>,
+}
+
+/// Where the next page starts: just after this run in newest-first order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCursor {
+    /// The last run's creation time.
+    pub created_at: i64,
+    /// The last run's id.
+    pub id: String,
+}
+
+impl fmt::Display for RunCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.created_at, self.id)
+    }
+}
+
+impl FromStr for RunCursor {
+    type Err = StoreError;
+
+    fn from_str(text: &str) -> Result<RunCursor> {
+        let invalid = || {
+            StoreError::InvalidInput(format!(
+                "invalid cursor \"{text}\": pass the next_cursor of a previous page as it is"
+            ))
+        };
+        let (created_at, id) = text.split_once('_').ok_or_else(invalid)?;
+        let created_at = created_at.parse().map_err(|_| invalid())?;
+        if id.is_empty() {
+            return Err(invalid());
+        }
+        Ok(RunCursor {
+            created_at,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// One page of runs, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowRunPage {
+    /// The runs.
+    pub runs: Vec<FlowRun>,
+    /// Cursor of the following page, if there is one.
+    pub next_cursor: Option<RunCursor>,
+    /// Runs matching the filters, counted up to [`COUNT_CAP`].
+    pub total: i64,
+    /// False when `total` stopped at the cap.
+    pub total_exact: bool,
+}
+
+/// A run on the timeline: when it started and how long it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelinePoint {
+    /// Run id.
+    pub id: String,
+    /// Run name.
+    pub name: String,
+    /// Flow name.
+    pub flow: String,
+    /// Current state type.
+    pub state_type: StateType,
+    /// Current state name.
+    pub state_name: String,
+    /// First time it entered Running.
+    pub start_time: i64,
+    /// When it ended; `None` while it runs.
+    pub end_time: Option<i64>,
+}
+
+/// A bind value of an assembled query.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// SQL text plus its binds, numbered `$1, $2, ...` as fragments are pushed.
+#[derive(Default)]
+struct Assembled {
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Assembled {
+    fn new(start: &str) -> Assembled {
+        Assembled {
+            text: start.to_string(),
+            binds: Vec::new(),
+        }
+    }
+
+    /// Appends `fragment` with each `?` replaced by the next `$N`, binding `values` in order.
+    fn push(&mut self, fragment: &str, values: impl IntoIterator<Item = Bind>) {
+        for (i, part) in fragment.split('?').enumerate() {
+            if i > 0 {
+                self.text.push_str(&format!("${}", self.binds.len() + i));
+            }
+            self.text.push_str(part);
+        }
+        self.binds.extend(values);
+    }
+
+    fn query_as<'q, T>(self) -> sqlx::query::QueryAs<'q, sqlx::Any, T, sqlx::any::AnyArguments>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let mut query = sqlx::query_as(sql(self.text));
+        for bind in self.binds {
+            query = match bind {
+                Bind::Text(text) => query.bind(text),
+                Bind::Int(number) => query.bind(number),
+            };
+        }
+        query
+    }
+}
+
+/// `LIKE` pattern matching `tag` as a whole element of a JSON tag array.
+fn tag_pattern(tag: &str) -> String {
+    let quoted = serde_json::to_string(tag).expect("strings serialise");
+    let escaped = quoted
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Appends ` AND ...` for each filter; `time_column` is what `since`/`until` bound.
+fn push_filters(query: &mut Assembled, filter: &FlowRunQuery, time_column: &str) {
+    if let Some(flow) = &filter.flow {
+        query.push(
+            " AND r.flow_id = (SELECT id FROM flows WHERE name = ?)",
+            [Bind::Text(flow.clone())],
+        );
+    }
+    if let Some(deployment) = &filter.deployment_id {
+        query.push(" AND r.deployment_id = ?", [Bind::Text(deployment.clone())]);
+    }
+    if let Some(pool) = &filter.work_pool {
+        query.push(
+            " AND r.work_pool_id = (SELECT id FROM work_pools WHERE name = ?)",
+            [Bind::Text(pool.clone())],
+        );
+    }
+    if let Some(kind) = filter.state_type {
+        query.push(" AND r.state_type = ?", [Bind::Text(kind.as_str().into())]);
+    }
+    if let Some(name) = &filter.state_name {
+        query.push(
+            " AND LOWER(r.state_name) = LOWER(?)",
+            [Bind::Text(name.clone())],
+        );
+    }
+    if let Some(tag) = &filter.tag {
+        query.push(
+            " AND r.tags LIKE ? ESCAPE '\\'",
+            [Bind::Text(tag_pattern(tag))],
+        );
+    }
+    if let Some(since) = filter.since {
+        query.push(&format!(" AND {time_column} >= ?"), [Bind::Int(since)]);
+    }
+    if let Some(until) = filter.until {
+        query.push(&format!(" AND {time_column} < ?"), [Bind::Int(until)]);
+    }
+}
+
+/// `limit`, or the default for 0, at most [`MAX_PAGE_SIZE`].
+fn page_size(limit: u32, default: u32) -> i64 {
+    i64::from(if limit == 0 { default } else { limit }.min(MAX_PAGE_SIZE))
+}
+
+impl Store {
+    /// A page of runs matching `filter`, newest first, starting after `cursor`.
+    pub async fn flow_run_page(
+        &self,
+        filter: &FlowRunQuery,
+        cursor: Option<&RunCursor>,
+        limit: u32,
+    ) -> Result<FlowRunPage> {
+        let limit = page_size(limit, crate::DEFAULT_LIST_LIMIT);
+        let mut query = Assembled::new(&format!("{FLOW_RUN_SELECT} WHERE 1 = 1"));
+        push_filters(&mut query, filter, "r.created_at");
+        if let Some(cursor) = cursor {
+            query.push(
+                " AND (r.created_at < ? OR (r.created_at = ? AND r.id < ?))",
+                [
+                    Bind::Int(cursor.created_at),
+                    Bind::Int(cursor.created_at),
+                    Bind::Text(cursor.id.clone()),
+                ],
+            );
+        }
+        // One more than asked tells whether a next page exists.
+        query.push(
+            " ORDER BY r.created_at DESC, r.id DESC LIMIT ?",
+            [Bind::Int(limit + 1)],
+        );
+        let rows: Vec<FlowRunRow> = query.query_as().fetch_all(&self.reader).await?;
+        let mut runs = rows
+            .into_iter()
+            .map(FlowRun::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if runs.len() as i64 > limit {
+            runs.truncate(limit as usize);
+            runs.last().map(|run| RunCursor {
+                created_at: run.created_at,
+                id: run.id.clone(),
+            })
+        } else {
+            None
+        };
+        let mut count =
+            Assembled::new("SELECT COUNT(*) FROM (SELECT 1 FROM flow_runs r WHERE 1 = 1");
+        push_filters(&mut count, filter, "r.created_at");
+        count.push(" LIMIT ?) counted", [Bind::Int(COUNT_CAP + 1)]);
+        let (total,): (i64,) = count.query_as().fetch_one(&self.reader).await?;
+        Ok(FlowRunPage {
+            runs,
+            next_cursor,
+            total: total.min(COUNT_CAP),
+            total_exact: total <= COUNT_CAP,
+        })
+    }
+
+    /// Runs that started in the filter's window (by start time), latest first, at most `limit`.
+    pub async fn flow_run_timeline(
+        &self,
+        filter: &FlowRunQuery,
+        limit: u32,
+    ) -> Result<Vec<TimelinePoint>> {
+        let limit = page_size(limit, 500);
+        let mut query = Assembled::new(
+            "SELECT r.id, r.name, f.name, r.state_type, r.state_name, r.start_time, r.end_time \
+             FROM flow_runs r JOIN flows f ON f.id = r.flow_id WHERE r.start_time IS NOT NULL",
+        );
+        push_filters(&mut query, filter, "r.start_time");
+        query.push(" ORDER BY r.start_time DESC LIMIT ?", [Bind::Int(limit)]);
+        type Row = (String, String, String, String, String, i64, Option<i64>);
+        let rows: Vec<Row> = query.query_as().fetch_all(&self.reader).await?;
+        rows.into_iter()
+            .map(|(id, name, flow, kind, state_name, start_time, end_time)| {
+                Ok(TimelinePoint {
+                    id,
+                    name,
+                    flow,
+                    state_type: state_type(&kind)?,
+                    state_name,
+                    start_time,
+                    end_time,
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `limit` lines of a run with id below `before_id`, oldest first
+    /// (the last lines of a run when `before_id` is `i64::MAX`).
+    pub async fn read_logs_before(
+        &self,
+        run_id: &str,
+        before_id: i64,
+        limit: u32,
+    ) -> Result<Vec<LogLine>> {
+        let limit = i64::from(if limit == 0 {
+            crate::logs::DEFAULT_LOG_PAGE
+        } else {
+            limit
+        });
+        let rows: Vec<LogRow> = sqlx::query_as(
+            "SELECT id, flow_run_id, emitter, seq, timestamp, stream, level, message, task_run_id \
+             FROM logs WHERE flow_run_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(run_id)
+        .bind(before_id)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut lines: Vec<LogLine> = rows.into_iter().map(LogLine::from).collect();
+        lines.reverse();
+        Ok(lines)
+    }
+
+    /// A deployment's most recent runs, newest first, leaving out runs
+    /// scheduled for later (those are [`Store::upcoming_runs`]).
+    pub async fn last_runs(&self, deployment_id: &str, limit: u32) -> Result<Vec<FlowRun>> {
+        let rows: Vec<FlowRunRow> = sqlx::query_as(sql(format!(
+            "{FLOW_RUN_SELECT} WHERE r.deployment_id = $1 \
+             AND (r.state_type <> 'SCHEDULED' OR r.expected_start <= $2) \
+             ORDER BY r.created_at DESC, r.id DESC LIMIT $3"
+        )))
+        .bind(deployment_id)
+        .bind(now_micros())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(FlowRun::try_from).collect()
+    }
+
+    /// A deployment's Scheduled runs due after now, soonest first.
+    pub async fn upcoming_runs(&self, deployment_id: &str, limit: u32) -> Result<Vec<FlowRun>> {
+        let rows: Vec<FlowRunRow> = sqlx::query_as(sql(format!(
+            "{FLOW_RUN_SELECT} WHERE r.deployment_id = $1 AND r.state_type = 'SCHEDULED' \
+             AND r.expected_start > $2 ORDER BY r.expected_start, r.id LIMIT $3"
+        )))
+        .bind(deployment_id)
+        .bind(now_micros())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(FlowRun::try_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let cursor = RunCursor {
+            created_at: 1_700_000_000_000_000,
+            id: "0b6f-ab_cd".into(),
+        };
+        assert_eq!(cursor.to_string().parse::<RunCursor>().unwrap(), cursor);
+        for bad in ["", "abc", "12_", "x_id"] {
+            let error = bad.parse::<RunCursor>().unwrap_err();
+            assert!(error.to_string().contains("next_cursor"), "{error}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_numbered_in_push_order() {
+        let mut query = Assembled::new("SELECT 1 WHERE 1 = 1");
+        query.push(" AND a = ?", [Bind::Int(1)]);
+        query.push(" AND (b < ? OR c = ?)", [Bind::Int(2), Bind::Int(3)]);
+        assert_eq!(
+            query.text,
+            "SELECT 1 WHERE 1 = 1 AND a = $1 AND (b < $2 OR c = $3)"
+        );
+        assert_eq!(query.binds.len(), 3);
+    }
+
+    #[test]
+    fn tag_patterns_match_whole_quoted_tags_and_escape_wildcards() {
+        assert_eq!(tag_pattern("etl"), "%\"etl\"%");
+        assert_eq!(tag_pattern("a_b%"), "%\"a\\_b\\%\"%");
+    }
+}

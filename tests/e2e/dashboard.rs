@@ -1,0 +1,201 @@
+//! The dashboard in a real headless Chromium against the real server, worker
+//! and SDK flows: the overview, a run started from the Run form with a
+//! parameter followed to Completed with its task graph and logs, the other
+//! pages, and cancelling a running run. Screenshots of every page are saved
+//! in `target/screenshots/` for people to look at.
+
+mod web;
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use web::browser::Browser;
+use web::{Api, WAIT, server_with};
+
+const PAGE_WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_one_is_cancelled() {
+    let (server, _worker, _dir) = server_with(&[
+        (
+            "parallel",
+            "parameters = { label = \"default\" }\ntags = [\"web\"]",
+        ),
+        ("slow-flow", ""),
+    ]);
+    let api = Api::new(&server);
+    let base = server.url().to_string();
+    let browser = Browser::start().await;
+    let client = &browser.client;
+
+    // Overview.
+    client.goto(&format!("{base}/")).await.expect("open /");
+    browser
+        .wait_until(
+            "the overview to show one worker online",
+            "return [...document.querySelectorAll('#cards .card')].some(c => \
+             c.querySelector('.label').textContent === 'Workers online' \
+             && c.querySelector('.value').textContent === '1');",
+            PAGE_WAIT,
+        )
+        .await;
+
+    // Deployments: the Run form with a parameter.
+    client
+        .goto(&format!("{base}/deployments"))
+        .await
+        .expect("open /deployments");
+    browser
+        .wait_for_text(
+            "[data-deployment='web/parallel'] h2",
+            "web/parallel",
+            PAGE_WAIT,
+        )
+        .await;
+    browser.screenshot("deployments").await;
+    client
+        .find(Locator::Css("[data-run='web/parallel']"))
+        .await
+        .expect("Run button")
+        .click()
+        .await
+        .expect("click Run");
+    let value = client
+        .wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::Css("#run-params .param-value"))
+        .await
+        .expect("the form lists the default parameter");
+    let key = client
+        .find(Locator::Css("#run-params .param-key"))
+        .await
+        .expect("parameter name")
+        .prop("value")
+        .await
+        .expect("name value");
+    assert_eq!(key.as_deref(), Some("label"));
+    value.clear().await.expect("clear value");
+    value
+        .send_keys("from-the-browser")
+        .await
+        .expect("type a value");
+    browser.screenshot("run-form").await;
+    client
+        .find(Locator::Css("#run-submit"))
+        .await
+        .expect("submit")
+        .click()
+        .await
+        .expect("submit the form");
+
+    // The run page follows the run live until it is Completed.
+    browser
+        .wait_until(
+            "navigation to the new run's page",
+            "return location.pathname.startsWith('/flow-runs/');",
+            PAGE_WAIT,
+        )
+        .await;
+    let url = client.current_url().await.expect("URL");
+    let run_id = url.path().trim_start_matches("/flow-runs/").to_string();
+    browser
+        .wait_for_text("#run-state .badge", "Completed", WAIT)
+        .await;
+    browser
+        .wait_until(
+            "a task graph of three nodes with fuse downstream",
+            "return document.querySelectorAll('#graph svg g.node').length === 3 \
+             && document.querySelectorAll('#graph svg path.edge').length === 2 \
+             && !!document.querySelector('#graph g.node[data-task=\"fuse\"]');",
+            PAGE_WAIT,
+        )
+        .await;
+    browser
+        .wait_until(
+            "a Gantt bar per task",
+            "return document.querySelectorAll('#gantt .gantt-row').length === 3;",
+            PAGE_WAIT,
+        )
+        .await;
+    // The flow prints its result (0.25 × 101.5) to stdout.
+    browser.wait_for_text("#logs .line", "25.375", WAIT).await;
+    browser
+        .wait_for_text("#parameters", "from-the-browser", PAGE_WAIT)
+        .await;
+    browser.screenshot("flow-run").await;
+    let detail = api.wait_for_state(&run_id, &["COMPLETED"]).await;
+    assert_eq!(detail["run"]["parameters"]["label"], "from-the-browser");
+    assert_eq!(detail["run"]["deployment"], "web/parallel");
+
+    // Flow runs: the table and the timeline show it.
+    client
+        .goto(&format!("{base}/flow-runs"))
+        .await
+        .expect("open /flow-runs");
+    browser
+        .wait_for_text("#runs table", "Completed", PAGE_WAIT)
+        .await;
+    browser
+        .wait_until(
+            "a timeline point for the run",
+            &format!(
+                "return !!document.querySelector('#timeline circle.point[data-id=\"{run_id}\"]');"
+            ),
+            PAGE_WAIT,
+        )
+        .await;
+    browser.screenshot("flow-runs").await;
+
+    // Work pools: the worker is online.
+    client
+        .goto(&format!("{base}/work-pools"))
+        .await
+        .expect("open /work-pools");
+    browser
+        .wait_for_text("[data-pool='pool']", "online", PAGE_WAIT)
+        .await;
+    browser.screenshot("work-pools").await;
+
+    // Cancel a running run from its page.
+    let created = api.post("/api/deployments/web/slow-flow/runs", "").await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let slow_id = created.body["id"].as_str().expect("run id").to_string();
+    client
+        .goto(&format!("{base}/flow-runs/{slow_id}"))
+        .await
+        .expect("open the slow run");
+    browser
+        .wait_for_text("#run-state .badge", "Running", WAIT)
+        .await;
+    browser
+        .wait_until(
+            "the Cancel button to be enabled",
+            "return !document.getElementById('cancel').disabled;",
+            PAGE_WAIT,
+        )
+        .await;
+    client
+        .find(Locator::Css("#cancel"))
+        .await
+        .expect("Cancel button")
+        .click()
+        .await
+        .expect("click Cancel");
+    browser
+        .wait_for_text("#run-state .badge", "Cancelled", WAIT)
+        .await;
+    browser.screenshot("flow-run-cancelled").await;
+    let detail = api.wait_for_state(&slow_id, &["CANCELLED"]).await;
+    assert_eq!(detail["run"]["state"]["name"], "Cancelled");
+
+    // The overview again, now with runs in it.
+    client.goto(&format!("{base}/")).await.expect("open /");
+    browser
+        .wait_for_text("#latest table", "Cancelled", PAGE_WAIT)
+        .await;
+    browser
+        .wait_for_text("#by-state table", "Completed", PAGE_WAIT)
+        .await;
+    browser.screenshot("overview").await;
+    browser.close().await;
+}
