@@ -53,6 +53,7 @@ struct DeploymentRow {
     name: String,
     entrypoint: String,
     work_pool: String,
+    work_pool_id: String,
     parameters: String,
     tags: String,
     description: String,
@@ -69,7 +70,7 @@ struct DeploymentRow {
 }
 
 const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.flow_id, f.name AS flow, d.name, d.entrypoint, \
-     p.name AS work_pool, d.parameters, d.tags, d.description, d.retries, d.retry_delay_seconds, \
+     p.name AS work_pool, d.work_pool_id, d.parameters, d.tags, d.description, d.retries, d.retry_delay_seconds, \
      d.base_dir, d.paused, d.created_at, d.updated_at, d.catch_up, d.max_lateness_seconds, \
      d.concurrency_limit, d.collision_strategy \
      FROM deployments d JOIN flows f ON f.id = d.flow_id JOIN work_pools p ON p.id = d.work_pool_id ";
@@ -101,6 +102,7 @@ impl DeploymentRow {
             flow: self.flow,
             name: self.name,
             work_pool: self.work_pool,
+            work_pool_id: self.work_pool_id,
             description: self.description,
             retries: self.retries as u32,
             retry_delay_seconds: self.retry_delay_seconds as u64,
@@ -320,6 +322,20 @@ impl Store {
 
     /// A deployment by "flow/name" or by id.
     pub async fn deployment(&self, reference: &str) -> Result<Deployment> {
+        let row = self.deployment_row(reference).await?;
+        let mut conn = self.reader.acquire().await?;
+        let schedules = load_schedules(&mut conn, &row.id).await?;
+        row.into_deployment(schedules)
+    }
+
+    /// A deployment without its schedules (one query), for starting runs.
+    pub(crate) async fn deployment_for_run(&self, reference: &str) -> Result<Deployment> {
+        self.deployment_row(reference)
+            .await?
+            .into_deployment(Vec::new())
+    }
+
+    async fn deployment_row(&self, reference: &str) -> Result<DeploymentRow> {
         let row: Option<DeploymentRow> = match reference.split_once('/') {
             Some((flow, name)) => {
                 sqlx::query_as(sql(format!(
@@ -337,12 +353,10 @@ impl Store {
                     .await?
             }
         };
-        let Some(row) = row else {
-            return Err(self.deployment_not_found(reference).await);
-        };
-        let mut conn = self.reader.acquire().await?;
-        let schedules = load_schedules(&mut conn, &row.id).await?;
-        row.into_deployment(schedules)
+        match row {
+            Some(row) => Ok(row),
+            None => Err(self.deployment_not_found(reference).await),
+        }
     }
 
     async fn deployment_not_found(&self, reference: &str) -> StoreError {

@@ -43,7 +43,7 @@ impl Store {
         scheduled_at: Option<i64>,
         idempotency_key: &str,
     ) -> Result<FlowRun> {
-        let deployment = self.deployment(deployment_ref).await?;
+        let deployment = self.deployment_for_run(deployment_ref).await?;
         if !idempotency_key.is_empty()
             && let Some(run) = self.flow_run_by_idempotency_key(idempotency_key).await?
         {
@@ -97,7 +97,33 @@ impl Store {
                 .await?
                 .ok_or_else(|| flow_run_not_found(idempotency_key));
         }
-        self.flow_run(&id).await
+        // Everything the run holds is known here: no need to read it back.
+        Ok(FlowRun {
+            name: friendly_name(&uuid),
+            flow: deployment.flow.clone(),
+            deployment: deployment.full_name(),
+            deployment_id: Some(deployment.id.clone()),
+            work_pool: deployment.work_pool.clone(),
+            work_pool_id: Some(deployment.work_pool_id.clone()),
+            state: State {
+                kind: StateType::Scheduled,
+                name: StateType::Scheduled.display_name().to_string(),
+                message: message.to_string(),
+                timestamp: now,
+            },
+            parameters,
+            tags: deployment.tags,
+            expected_start,
+            start_time: None,
+            end_time: None,
+            run_count: 0,
+            worker_id: None,
+            worker_name: String::new(),
+            exit_code: None,
+            created_at: now,
+            schedule_slug: None,
+            id,
+        })
     }
 
     async fn flow_run_by_idempotency_key(&self, key: &str) -> Result<Option<FlowRun>> {

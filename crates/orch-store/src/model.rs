@@ -99,6 +99,8 @@ pub struct Deployment {
     pub entrypoint: Vec<String>,
     /// The pool's name.
     pub work_pool: String,
+    /// The pool's id.
+    pub work_pool_id: String,
     /// Default parameters.
     pub parameters: JsonObject,
     /// Tags copied onto its runs.
