@@ -3,7 +3,7 @@
 //! worse one, and the registry survives a restart.
 //!
 //! Real daily GOOG returns are close to unpredictable: a trained LSTM does
-//! not beat the drift baseline there (docs/benchmarks-sentinel.md), and the
+//! not beat the drift baseline there (docs/benchmarks.md), and the
 //! rule rightly refuses it. To prove the activation path, the better model
 //! must genuinely exist, so that test uses a series with real structure: an
 //! AR(1) process, whose next return depends on the last.

@@ -333,7 +333,7 @@ async fn newsapi(
 /// A synthetic series whose next return genuinely depends on the last one:
 /// `r_t = phi * r_(t-1) + e_t`, `e_t ~ N(0, sigma)`, one bar a day ending
 /// 2013-03-01. There, a model that learns `phi` beats every naive baseline;
-/// on real daily returns (see docs/benchmarks-sentinel.md) none does.
+/// on real daily returns (see docs/benchmarks.md) none does.
 pub fn ar1_bars(
     symbol: &str,
     n: usize,
