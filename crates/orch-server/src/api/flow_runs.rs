@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::views::{self, FlowRunDetail, FlowRunView, StateView, TaskRunView};
-use super::{ApiError, ApiQuery, ApiResult, announce, parse_time, state_filter};
+use super::{ApiError, ApiQuery, ApiResult, parse_time, state_filter};
 use crate::events::Event;
 use crate::state::AppState;
 
@@ -210,7 +210,7 @@ pub(crate) async fn cancel(
     let store = state.store();
     let run = store.flow_run(&reference).await?;
     let (run, worker) = store.cancel_flow_run(&run.id).await?;
-    announce(&state, &run);
+    state.announce_run(&run);
     if let Some(worker_id) = worker {
         state.events().publish(Event::CancelRun {
             worker_id,

@@ -15,7 +15,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use orch_core::StateType;
-use orch_store::FlowRun;
 use serde::de::DeserializeOwned;
 
 pub use error::{ApiError, ApiResult};
@@ -116,18 +115,4 @@ pub(crate) fn state_filter(text: &str) -> ApiResult<(Option<StateType>, Option<S
             )))
         }
     }
-}
-
-/// Tells watchers a run changed, and the pool's workers when it may free a
-/// slot or be ready to claim (what the gRPC handlers do after a transition).
-pub(crate) fn announce(state: &AppState, run: &FlowRun) {
-    let events = state.events();
-    events.run_changed(&run.id);
-    let frees_or_readies = run.state.kind.is_terminal()
-        || (run.state.kind == StateType::Scheduled
-            && run.expected_start <= orch_store::now_micros());
-    if frees_or_readies {
-        events.runs_ready(run.work_pool_id.as_deref());
-    }
-    crate::metrics::observe_transition(state, run);
 }

@@ -47,20 +47,6 @@ fn state_filter(text: &str) -> Result<(Option<StateType>, Option<String>), Statu
     }
 }
 
-impl FlowRunApi {
-    /// Tells watchers, and workers of the pool when a slot or a run may have freed up.
-    fn announce(&self, run: &model::FlowRun) {
-        let events = self.state.events();
-        events.run_changed(&run.id);
-        let frees_or_readies = run.state.kind.is_terminal()
-            || (run.state.kind == StateType::Scheduled && run.expected_start <= self.state.now());
-        if frees_or_readies {
-            events.runs_ready(run.work_pool_id.as_deref());
-        }
-        crate::metrics::observe_transition(&self.state, run);
-    }
-}
-
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::FlowRunEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -137,7 +123,7 @@ impl FlowRunService for FlowRunApi {
             .map_err(status)?;
         let (outcome, reason) = match &result {
             TransitionResult::Accepted(run) => {
-                self.announce(run);
+                self.state.announce_run(run);
                 (pb::TransitionOutcome::Accepted, String::new())
             }
             TransitionResult::Rejected { reason, .. } => {
@@ -161,7 +147,7 @@ impl FlowRunService for FlowRunApi {
             .await
             .map_err(status)?;
         let (run, worker) = store.cancel_flow_run(&run.id).await.map_err(status)?;
-        self.announce(&run);
+        self.state.announce_run(&run);
         if let Some(worker_id) = worker {
             self.state.events().publish(Event::CancelRun {
                 worker_id,
