@@ -7,6 +7,7 @@ use crate::deployments::run_parameters;
 use crate::error::{Result, StoreError};
 use crate::model::{FlowRun, FlowRunFilter, JsonObject, State};
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, StateRow, sql, to_json};
+use crate::run_creation::{Inserted, NewRunRow};
 use crate::transitions::{NewState, flow_run_not_found, write_state};
 
 /// Default page size of [`Store::list_flow_runs`].
@@ -59,47 +60,38 @@ impl Store {
         } else {
             "run requested"
         };
-        let mut tx = self.writer.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_pool_id, parameters, tags, \
-             state_type, state_name, state_message, state_timestamp, expected_start, run_count, \
-             idempotency_key, created_at, updated_at) \
-             SELECT $1, $2, d.flow_id, d.id, d.work_pool_id, $3, d.tags, 'SCHEDULED', 'Scheduled', $4, $5, $6, 0, \
-             $7, $5, $5 FROM deployments d WHERE d.id = $8 \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(friendly_name(&uuid))
-        .bind(to_json(&parameters))
-        .bind(message)
-        .bind(now)
-        .bind(expected_start)
-        .bind(Some(idempotency_key).filter(|k| !k.is_empty()))
-        .bind(&deployment.id)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 1 {
-            sqlx::query(
-                "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
-                 VALUES ($1, NULL, 'SCHEDULED', 'Scheduled', $2, $3)",
-            )
-            .bind(&id)
-            .bind(message)
-            .bind(now)
-            .execute(&mut *tx)
+        let name = friendly_name(&uuid);
+        let inserted = self
+            .run_creator
+            .insert(NewRunRow {
+                id: id.clone(),
+                name: name.clone(),
+                deployment_id: deployment.id.clone(),
+                parameters: to_json(&parameters),
+                message,
+                now,
+                expected_start,
+                idempotency_key: Some(idempotency_key.to_string()).filter(|k| !k.is_empty()),
+            })
             .await?;
-        }
-        tx.commit().await?;
-        if inserted.rows_affected() == 0 {
-            // Lost a race with the same idempotency key: the winner's run is the answer.
-            return self
-                .flow_run_by_idempotency_key(idempotency_key)
-                .await?
-                .ok_or_else(|| flow_run_not_found(idempotency_key));
+        if inserted == Inserted::No {
+            // Lost a race for the idempotency key: the winner's run is the answer.
+            if !idempotency_key.is_empty()
+                && let Some(run) = self.flow_run_by_idempotency_key(idempotency_key).await?
+            {
+                return Ok(run);
+            }
+            // Otherwise the deployment was deleted since it was looked up.
+            return Err(match self.deployment_for_run(deployment_ref).await {
+                Err(error) => error,
+                Ok(_) => StoreError::Conflict(format!(
+                    "deployment \"{deployment_ref}\" changed while the run was being created; try again"
+                )),
+            });
         }
         // Everything the run holds is known here: no need to read it back.
         Ok(FlowRun {
-            name: friendly_name(&uuid),
+            name,
             flow: deployment.flow.clone(),
             deployment: deployment.full_name(),
             deployment_id: Some(deployment.id.clone()),

@@ -16,6 +16,7 @@ mod logs;
 pub mod model;
 mod pages;
 mod rows;
+mod run_creation;
 mod schedules;
 mod scheduling;
 mod stats;
@@ -78,6 +79,8 @@ pub struct Store {
     clock: Clock,
     /// A Scheduled run not started this long after its expected start is late.
     late_after_micros: i64,
+    /// Writes new runs, many per transaction when many are created at once.
+    run_creator: run_creation::RunCreator,
 }
 
 /// Default of [`Store::with_late_after`]: 15 s.
@@ -101,6 +104,7 @@ impl Store {
             MIGRATE_POSTGRES.run(&pool).await?;
             Ok(Store {
                 backend: Backend::Postgres,
+                run_creator: run_creation::RunCreator::spawn(pool.clone()),
                 writer: pool.clone(),
                 reader: pool,
                 url: url.to_string(),
@@ -136,6 +140,7 @@ impl Store {
             .await?;
         Ok(Store {
             backend: Backend::Sqlite,
+            run_creator: run_creation::RunCreator::spawn(writer.clone()),
             writer,
             reader,
             url: url.to_string(),

@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::model::LogLine;
-use crate::rows::{LogRow, sql};
+use crate::rows::{LogRow, sql, values_placeholders};
 
 /// Default page size of [`Store::read_logs`].
 pub const DEFAULT_LOG_PAGE: u32 = 1000;
-/// Rows per INSERT statement (9 binds each; SQLite allows 32,766).
+/// Rows per INSERT statement (8 binds each; SQLite allows 32,766).
 const ROWS_PER_INSERT: usize = 500;
 
 impl Store {
@@ -35,19 +35,10 @@ impl Store {
         }
         let mut stored = 0;
         for chunk in lines.chunks(ROWS_PER_INSERT) {
-            // Numbered placeholders by hand: `QueryBuilder<Any>` writes `?`, which
-            // PostgreSQL does not accept.
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|row| {
-                    let first = row * 8 + 1;
-                    let params: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
-                    format!("({})", params.join(", "))
-                })
-                .collect();
             let statement = format!(
                 "INSERT INTO logs (flow_run_id, emitter, seq, timestamp, stream, level, message, task_run_id) \
                  VALUES {} ON CONFLICT (flow_run_id, emitter, seq) DO NOTHING",
-                rows.join(", ")
+                values_placeholders(chunk.len(), 8)
             );
             let mut insert = sqlx::query(sql(statement));
             for line in chunk {

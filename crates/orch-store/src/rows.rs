@@ -194,3 +194,27 @@ impl From<WorkerRow> for Worker {
 pub(crate) fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text)
 }
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` binds, numbered the way
+/// both backends accept (`QueryBuilder<Any>` writes `?`, which PostgreSQL refuses).
+pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let first = row * columns + 1;
+            let params: Vec<String> = (first..first + columns).map(|n| format!("${n}")).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_placeholders;
+
+    #[test]
+    fn numbers_placeholders_row_by_row() {
+        assert_eq!(values_placeholders(1, 1), "($1)");
+        assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}

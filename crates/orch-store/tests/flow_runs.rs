@@ -133,6 +133,75 @@ async fn concurrent_creates_with_one_idempotency_key_make_one_run() {
     assert_eq!(history_types(&store, &ids[0]).await, [StateType::Scheduled]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runs_created_at_once_are_each_written_whole() {
+    let store = store().await;
+    pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let mut hourly = spec("etl", "hourly", "default");
+    hourly.parameters = object(json!({"source": "yahoo"}));
+    deploy(&store, hourly).await;
+
+    // 400 creations from 16 tasks, across two deployments, some sharing an
+    // idempotency key: they are written many per transaction.
+    let tasks: Vec<_> = (0..16)
+        .map(|task| {
+            let store = store.store().clone();
+            tokio::spawn(async move {
+                let mut runs = Vec::new();
+                for i in 0..25 {
+                    let deployment = if i % 2 == 0 {
+                        "etl/nightly"
+                    } else {
+                        "etl/hourly"
+                    };
+                    let key = if i == 0 { "shared" } else { "" };
+                    let overrides = object(json!({"task": task, "i": i}));
+                    let run = store
+                        .create_flow_run(deployment, &overrides, None, key)
+                        .await
+                        .unwrap();
+                    runs.push((deployment, task, i, run));
+                }
+                runs
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for task in tasks {
+        created.extend(task.await.unwrap());
+    }
+
+    let shared: Vec<&str> = created
+        .iter()
+        .filter(|(_, _, i, _)| *i == 0)
+        .map(|(_, _, _, run)| run.id.as_str())
+        .collect();
+    assert_eq!(shared.len(), 16);
+    assert!(shared.iter().all(|id| *id == shared[0]), "{shared:?}");
+    for (deployment, task, i, run) in created.iter().filter(|(_, _, i, _)| *i > 0) {
+        let stored = store.flow_run(&run.id).await.unwrap();
+        assert_eq!(stored.deployment, *deployment);
+        assert_eq!(stored.parameters["task"], json!(task));
+        assert_eq!(stored.parameters["i"], json!(i));
+        assert_eq!(stored.name, run.name);
+        assert_eq!(stored.state.kind, StateType::Scheduled);
+        assert_eq!(history_types(&store, &run.id).await, [StateType::Scheduled]);
+    }
+    let (_, _, _, hourly_run) = created
+        .iter()
+        .find(|(deployment, ..)| *deployment == "etl/hourly")
+        .unwrap();
+    assert_eq!(hourly_run.parameters["source"], "yahoo");
+    let all = store
+        .list_flow_runs(&FlowRunFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 16 * 24 + 1);
+}
+
 #[tokio::test]
 async fn runs_without_an_idempotency_key_are_all_created() {
     let store = store().await;

@@ -1,0 +1,307 @@
+//! Group commit for new flow runs.
+//!
+//! A new run is two rows: the run and its first state. Every statement is a
+//! round trip to the database (on SQLite, to the driver's thread behind the one
+//! writer connection), so one run per transaction makes the writer, not the
+//! database, the limit on how fast runs can be created. Instead one task owns
+//! run creation: it takes every request waiting in its queue and writes them
+//! together, one multi-row statement per table in one transaction, then
+//! answers each. Nothing waits for a batch to fill: a request that finds the
+//! writer idle is written at once, alone; requests that arrive while a batch
+//! is being written form the next one.
+
+use std::collections::HashSet;
+
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Result, StoreError};
+use crate::rows::{sql, values_placeholders};
+
+/// Most runs written by one transaction (8 binds each: far below either
+/// backend's bind limit).
+const MAX_BATCH: usize = 256;
+/// Requests that may wait for the writer before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 4096;
+
+/// A run to insert, Scheduled, with everything the deployment does not give.
+#[derive(Debug)]
+pub(crate) struct NewRunRow {
+    pub id: String,
+    pub name: String,
+    pub deployment_id: String,
+    /// Merged parameters, as JSON text.
+    pub parameters: String,
+    pub message: &'static str,
+    pub now: i64,
+    pub expected_start: i64,
+    pub idempotency_key: Option<String>,
+}
+
+/// What became of one [`NewRunRow`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Inserted {
+    /// The run and its first state were written.
+    Yes,
+    /// Nothing was written: its idempotency key was taken, or its deployment
+    /// was deleted after it was looked up.
+    No,
+}
+
+struct Request {
+    row: NewRunRow,
+    reply: oneshot::Sender<Result<Inserted>>,
+}
+
+/// Handle on the task that writes new runs; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct RunCreator {
+    queue: mpsc::Sender<Request>,
+}
+
+impl RunCreator {
+    /// Starts the writing task on the current tokio runtime. It ends when the
+    /// last handle is dropped.
+    pub(crate) fn spawn(writer: AnyPool) -> RunCreator {
+        let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(serve(writer, requests));
+        RunCreator { queue }
+    }
+
+    /// Writes `row` with whatever other runs are being created now.
+    pub(crate) async fn insert(&self, row: NewRunRow) -> Result<Inserted> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Request { row, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Database(sqlx::Error::PoolClosed)
+}
+
+async fn serve(writer: AnyPool, mut requests: mpsc::Receiver<Request>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        write_batch(&writer, std::mem::take(&mut batch)).await;
+    }
+}
+
+async fn write_batch(writer: &AnyPool, batch: Vec<Request>) {
+    let rows: Vec<&NewRunRow> = batch.iter().map(|request| &request.row).collect();
+    match insert_rows(writer, &rows).await {
+        Ok(inserted) => {
+            for request in batch {
+                let outcome = if inserted.contains(&request.row.id) {
+                    Inserted::Yes
+                } else {
+                    Inserted::No
+                };
+                let _ = request.reply.send(Ok(outcome));
+            }
+        }
+        Err(error) if batch.len() == 1 => {
+            let _ = batch.into_iter().next().map(|r| r.reply.send(Err(error)));
+        }
+        Err(error) => {
+            // One bad row must not fail its neighbours: write each alone, so
+            // every caller gets its own answer.
+            tracing::debug!(%error, runs = batch.len(), "batched run creation failed; writing runs one by one");
+            for request in batch {
+                let outcome = insert_rows(writer, &[&request.row]).await.map(|inserted| {
+                    if inserted.is_empty() {
+                        Inserted::No
+                    } else {
+                        Inserted::Yes
+                    }
+                });
+                let _ = request.reply.send(outcome);
+            }
+        }
+    }
+}
+
+/// Inserts `rows` and their first states in one transaction; returns the ids written.
+async fn insert_rows(writer: &AnyPool, rows: &[&NewRunRow]) -> Result<HashSet<String>> {
+    // The deployment is joined, not copied from the caller's lookup, so a run
+    // is never written for a deployment deleted in between. `WHERE true`
+    // tells SQLite's parser that `ON CONFLICT` belongs to the INSERT.
+    let statement = format!(
+        "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_pool_id, parameters, tags, \
+         state_type, state_name, state_message, state_timestamp, expected_start, run_count, \
+         idempotency_key, created_at, updated_at) \
+         SELECT v.column1, v.column2, d.flow_id, d.id, d.work_pool_id, v.column4, d.tags, \
+         'SCHEDULED', 'Scheduled', v.column5, v.column6, v.column7, 0, v.column8, v.column6, v.column6 \
+         FROM (VALUES {}) AS v JOIN deployments d ON d.id = v.column3 WHERE true \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        values_placeholders(rows.len(), 8)
+    );
+    let mut insert = sqlx::query_as::<_, (String,)>(sql(statement));
+    for row in rows {
+        insert = insert
+            .bind(&row.id)
+            .bind(&row.name)
+            .bind(&row.deployment_id)
+            .bind(&row.parameters)
+            .bind(row.message)
+            .bind(row.now)
+            .bind(row.expected_start)
+            .bind(&row.idempotency_key);
+    }
+    let mut tx = writer.begin().await?;
+    let inserted: HashSet<String> = insert
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    let written: Vec<&&NewRunRow> = rows
+        .iter()
+        .filter(|row| inserted.contains(&row.id))
+        .collect();
+    if !written.is_empty() {
+        let statement = format!(
+            "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
+             SELECT v.column1, NULL, 'SCHEDULED', 'Scheduled', v.column2, v.column3 FROM (VALUES {}) AS v",
+            values_placeholders(written.len(), 3)
+        );
+        let mut states = sqlx::query(sql(statement));
+        for row in written {
+            states = states.bind(&row.id).bind(row.message).bind(row.now);
+        }
+        states.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DeploymentInput, Store};
+
+    async fn store_with_deployment() -> (Store, String, tempfile::TempDir) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/orch.db", dir.path().display()))
+            .await
+            .unwrap();
+        store
+            .create_work_pool("default", "process", "", None)
+            .await
+            .unwrap();
+        let specs = orch_core::parse_deploy_file(
+            "orch.toml",
+            "[[deployments]]\nflow = \"etl\"\nname = \"nightly\"\nentrypoint = [\"etl\"]\nwork_pool = \"default\"\n",
+        )
+        .unwrap();
+        store
+            .apply_deployments(&[DeploymentInput {
+                spec: specs.into_iter().next().unwrap(),
+                base_dir: "/srv".into(),
+            }])
+            .await
+            .unwrap();
+        let id = store.deployment("etl/nightly").await.unwrap().id;
+        (store, id, dir)
+    }
+
+    fn row(id: &str, deployment_id: &str) -> NewRunRow {
+        NewRunRow {
+            id: id.into(),
+            name: format!("run-{id}"),
+            deployment_id: deployment_id.into(),
+            parameters: "{}".into(),
+            message: "run requested",
+            now: 1,
+            expected_start: 1,
+            idempotency_key: None,
+        }
+    }
+
+    /// Writes `rows` as one batch, as the serving task would, and collects the answers.
+    async fn write_together(store: &Store, rows: Vec<NewRunRow>) -> Vec<Result<Inserted>> {
+        let mut answers = Vec::new();
+        let batch = rows
+            .into_iter()
+            .map(|row| {
+                let (reply, answer) = oneshot::channel();
+                answers.push(answer);
+                Request { row, reply }
+            })
+            .collect();
+        write_batch(&store.writer, batch).await;
+        let mut outcomes = Vec::new();
+        for answer in answers {
+            outcomes.push(answer.await.unwrap());
+        }
+        outcomes
+    }
+
+    #[tokio::test]
+    async fn a_row_whose_deployment_is_gone_is_skipped_and_its_neighbours_written() {
+        let (store, deployment, _dir) = store_with_deployment().await;
+
+        let outcomes = write_together(
+            &store,
+            vec![
+                row("a", &deployment),
+                row("b", "deleted"),
+                row("c", &deployment),
+            ],
+        )
+        .await;
+
+        let outcomes: Vec<Inserted> = outcomes.into_iter().map(|o| o.unwrap()).collect();
+        assert_eq!(outcomes, [Inserted::Yes, Inserted::No, Inserted::Yes]);
+        assert_eq!(store.flow_run_history("a").await.unwrap().len(), 1);
+        assert!(store.flow_run("b").await.is_err());
+        assert_eq!(store.flow_run_history("c").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_row_that_fails_fails_alone() {
+        let (store, deployment, _dir) = store_with_deployment().await;
+        write_together(&store, vec![row("taken", &deployment)]).await;
+
+        // A primary-key clash fails the batch's statement; the batch is then
+        // written run by run, so only the clashing run reports the error.
+        let outcomes = write_together(
+            &store,
+            vec![
+                row("x", &deployment),
+                row("taken", &deployment),
+                row("y", &deployment),
+            ],
+        )
+        .await;
+
+        assert_eq!(outcomes[0].as_ref().unwrap(), &Inserted::Yes);
+        let error = outcomes[1].as_ref().unwrap_err().to_string();
+        assert!(error.contains("UNIQUE"), "{error}");
+        assert_eq!(outcomes[2].as_ref().unwrap(), &Inserted::Yes);
+        assert_eq!(store.flow_run("x").await.unwrap().name, "run-x");
+        assert_eq!(
+            store.flow_run("taken").await.unwrap().state.message,
+            "run requested"
+        );
+        assert_eq!(store.flow_run_history("y").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn rows_sharing_an_idempotency_key_in_one_batch_make_one_run() {
+        let (store, deployment, _dir) = store_with_deployment().await;
+        let keyed = |id: &str| NewRunRow {
+            idempotency_key: Some("slot-1".into()),
+            ..row(id, &deployment)
+        };
+
+        let outcomes = write_together(&store, vec![keyed("first"), keyed("second")]).await;
+
+        let outcomes: Vec<Inserted> = outcomes.into_iter().map(|o| o.unwrap()).collect();
+        assert_eq!(outcomes, [Inserted::Yes, Inserted::No]);
+        assert!(store.flow_run("second").await.is_err());
+    }
+}
