@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p orch-e2e --bench core` (uses the `orch` binary of the same
 //! profile: build it first with `cargo build --release -p orch-cli`).
-//! Env: BENCH_RUNS (default 200), BENCH_CREATE (default 5000), BENCH_CONCURRENCY (default 8).
+//! Env: BENCH_RUNS (default 200), BENCH_CREATE (runs per level, default 5000),
+//! BENCH_CONCURRENCY (comma-separated client counts, default 1,8,64).
 
 use std::time::Instant;
 
@@ -49,7 +50,16 @@ fn state_time(detail: &pb::FlowRunDetail, kind: pb::StateType) -> Option<i64> {
 async fn main() {
     let runs = env_number("BENCH_RUNS", 200);
     let creations = env_number("BENCH_CREATE", 5000);
-    let concurrency = env_number("BENCH_CONCURRENCY", 8);
+    let concurrency_levels: Vec<usize> = std::env::var("BENCH_CONCURRENCY")
+        .unwrap_or_else(|_| "1,8,64".into())
+        .split(',')
+        .map(|level| {
+            level
+                .trim()
+                .parse()
+                .expect("BENCH_CONCURRENCY: numbers, comma-separated")
+        })
+        .collect();
 
     let server = TestServer::start();
     let toml = deployment_toml("bench", "trivial", "bench-pool", &["true"], "")
@@ -119,13 +129,27 @@ async fn main() {
     report("end to end: run call -> Completed observed", end_to_end);
 
     // Creation throughput into a paused pool (nothing executes).
+    for concurrency in concurrency_levels {
+        creation_throughput(&channel, creations, concurrency).await;
+    }
+
+    task_overhead(&server, &mut flow_runs).await;
+}
+
+/// Creates `creations` runs from `concurrency` gRPC clients, each waiting for
+/// its answer before it sends the next request, and prints runs per second.
+async fn creation_throughput(
+    channel: &tonic::transport::Channel,
+    creations: usize,
+    concurrency: usize,
+) {
     let started = Instant::now();
-    let per_task = creations / concurrency;
-    let mut tasks = Vec::new();
+    let per_client = creations / concurrency;
+    let mut clients = Vec::new();
     for _ in 0..concurrency {
         let mut client = DeploymentServiceClient::new(channel.clone());
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..per_task {
+        clients.push(tokio::spawn(async move {
+            for _ in 0..per_client {
                 client
                     .run_deployment(pb::RunDeploymentRequest {
                         deployment: "bench/parked".into(),
@@ -136,18 +160,16 @@ async fn main() {
             }
         }));
     }
-    for task in tasks {
-        task.await.expect("creator task");
+    for client in clients {
+        client.await.expect("creator task");
     }
     let elapsed = started.elapsed();
-    let created = per_task * concurrency;
+    let created = per_client * concurrency;
     println!(
-        "run creation through gRPC: {created} runs at concurrency {concurrency} in {:.2} s = {:.0} runs/s",
+        "run creation through gRPC: {created} runs at concurrency {concurrency:>3} in {:.2} s = {:.0} runs/s",
         elapsed.as_secs_f64(),
         created as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
     );
-
-    task_overhead(&server, &mut flow_runs).await;
 }
 
 /// Per-task overhead of the SDK against this server: a flow of N trivial
