@@ -1,18 +1,19 @@
-//! A server state over a fresh SQLite database and a manual clock: tests
+//! A server state over a fresh database (SQLite or PostgreSQL, per the test
+//! binary's [`crate::BACKEND`]) and a manual clock: tests
 //! drive the scheduler pass and the sweep themselves, so an hour passes in
 //! no time and nothing sleeps.
 #![allow(dead_code)]
 
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use orch_core::StateType;
 use orch_server::{AppState, ServerConfig};
 use orch_store::{
-    DeploymentInput, FlowRun, FlowRunFilter, ManualClock, NewState, Proposal, Store,
+    Backend, DeploymentInput, FlowRun, FlowRunFilter, ManualClock, NewState, Proposal, Store,
     TransitionResult, Worker,
 };
+use orch_testkit::TempDatabase;
 use tempfile::TempDir;
 use tokio::sync::watch;
 
@@ -20,8 +21,36 @@ use tokio::sync::watch;
 pub struct Harness {
     pub state: AppState,
     pub clock: ManualClock,
-    dir: TempDir,
+    database: TempStorage,
     _stop: watch::Sender<bool>,
+}
+
+/// What holds a test's data, removed on drop.
+enum TempStorage {
+    Sqlite(TempDir),
+    Postgres(TempDatabase),
+}
+
+impl TempStorage {
+    async fn new() -> TempStorage {
+        match crate::BACKEND {
+            Backend::Sqlite => TempStorage::Sqlite(TempDir::new().expect("temp dir")),
+            Backend::Postgres => TempStorage::Postgres(
+                tokio::task::spawn_blocking(orch_testkit::fresh_database)
+                    .await
+                    .expect("create a PostgreSQL database"),
+            ),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            TempStorage::Sqlite(dir) => {
+                format!("sqlite://{}", dir.path().join("orch.db").display())
+            }
+            TempStorage::Postgres(database) => database.url().to_string(),
+        }
+    }
 }
 
 /// Parses an RFC 3339 time.
@@ -36,11 +65,10 @@ pub fn micros(text: &str) -> i64 {
     utc(text).timestamp_micros()
 }
 
-async fn open(path: &Path, clock: &ManualClock) -> (AppState, watch::Sender<bool>) {
-    let url = format!("sqlite://{}", path.display());
+async fn open(url: String, clock: &ManualClock) -> (AppState, watch::Sender<bool>) {
     let store = Store::connect(&url)
         .await
-        .expect("connect to SQLite")
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
         .with_clock(clock.clock());
     let (stop, stopped) = watch::channel(false);
     let config = ServerConfig::new(url);
@@ -50,9 +78,9 @@ async fn open(path: &Path, clock: &ManualClock) -> (AppState, watch::Sender<bool
 impl Harness {
     /// A new database, the clock at `start`, and pool `pool`.
     pub async fn start(start: &str, pool: &str) -> Harness {
-        let dir = TempDir::new().expect("temp dir");
+        let database = TempStorage::new().await;
         let clock = ManualClock::new(utc(start));
-        let (state, stop) = open(&dir.path().join("orch.db"), &clock).await;
+        let (state, stop) = open(database.url(), &clock).await;
         state
             .store()
             .create_work_pool(pool, "process", "", None)
@@ -61,7 +89,7 @@ impl Harness {
         Harness {
             state,
             clock,
-            dir,
+            database,
             _stop: stop,
         }
     }
@@ -69,7 +97,7 @@ impl Harness {
     /// A server restart: a new state and connection on the same database and clock.
     pub async fn restart(&mut self) {
         self.state.store().close().await;
-        let (state, stop) = open(&self.dir.path().join("orch.db"), &self.clock).await;
+        let (state, stop) = open(self.database.url(), &self.clock).await;
         self.state = state;
         self._stop = stop;
     }

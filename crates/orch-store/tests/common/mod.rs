@@ -6,16 +6,24 @@ use std::ops::Deref;
 
 use orch_core::{DeploymentSpec, ScheduleSpec, StateType};
 use orch_store::{
-    Deployment, DeploymentInput, FlowRun, JsonObject, NewState, Proposal, Store, StoreError,
-    TransitionResult, WorkPool, Worker,
+    Backend, Deployment, DeploymentInput, FlowRun, JsonObject, NewState, Proposal, Store,
+    StoreError, TransitionResult, WorkPool, Worker,
 };
+use orch_testkit::TempDatabase;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// A store on its own SQLite file, deleted when the value is dropped.
+/// A store on its own database (a SQLite file or a PostgreSQL database, per
+/// the test binary's [`crate::BACKEND`]), deleted when the value is dropped.
 pub struct TestStore {
     store: Store,
-    _dir: TempDir,
+    _database: TempStorage,
+}
+
+/// What holds a test's data, removed on drop.
+enum TempStorage {
+    Sqlite(#[allow(dead_code)] TempDir),
+    Postgres(#[allow(dead_code)] TempDatabase),
 }
 
 impl Deref for TestStore {
@@ -33,12 +41,28 @@ impl TestStore {
     }
 }
 
-/// Opens a new, migrated SQLite database in a temporary folder.
+/// Opens a new, migrated database of the binary's backend.
 pub async fn store() -> TestStore {
-    let dir = TempDir::new().expect("temp dir");
-    let url = format!("sqlite://{}/orch.db", dir.path().display());
-    let store = Store::connect(&url).await.expect("connect to SQLite");
-    TestStore { store, _dir: dir }
+    let (url, database) = match crate::BACKEND {
+        Backend::Sqlite => {
+            let dir = TempDir::new().expect("temp dir");
+            let url = format!("sqlite://{}/orch.db", dir.path().display());
+            (url, TempStorage::Sqlite(dir))
+        }
+        Backend::Postgres => {
+            let database = tokio::task::spawn_blocking(orch_testkit::fresh_database)
+                .await
+                .expect("create a PostgreSQL database");
+            (database.url().to_string(), TempStorage::Postgres(database))
+        }
+    };
+    let store = Store::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+    TestStore {
+        store,
+        _database: database,
+    }
 }
 
 /// A JSON object from a `json!({...})` literal.

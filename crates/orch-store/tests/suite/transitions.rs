@@ -1,8 +1,6 @@
 //! State transitions: the allowed path, refusals, idempotency, retries, cancellation.
 
-mod common;
-
-use common::{
+use crate::common::{
     SECOND, accepted, claim_ids, create_pool, deploy, history_types, move_to, pool_and_deployment,
     propose, propose_as, register, rejected, run_now, spec, store,
 };

@@ -1,10 +1,8 @@
 //! Workers: registration, heartbeats, listing, and reaping runs of silent workers.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{
+use crate::common::{
     accepted, claim_ids, create_pool, deploy, move_to, not_found_message, pool_and_deployment,
     register, run_now, spec, store, tick,
 };

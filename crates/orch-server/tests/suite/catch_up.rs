@@ -1,11 +1,9 @@
 //! Catch-up policies after an hour with no worker, and after the server was
 //! down: which missed slots still run.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Harness, starts, utc};
+use crate::common::{Harness, starts, utc};
 use orch_core::StateType;
 
 /// A quarter-hourly deployment with `extra` deployment keys.
@@ -136,7 +134,7 @@ async fn the_scheduler_pass_applies_the_policy_before_any_worker_returns() {
         .runs_in(DEPLOYMENT, StateType::Scheduled)
         .await
         .into_iter()
-        .filter(|r| r.expected_start <= common::micros("2026-01-05T11:05:00Z"))
+        .filter(|r| r.expected_start <= crate::common::micros("2026-01-05T11:05:00Z"))
         .collect();
     assert_eq!(starts(&waiting), ["2026-01-05T11:00:00Z"]);
 }

@@ -1,10 +1,8 @@
 //! Claiming: due runs are handed to workers, each exactly once, within limits.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 
-use common::{
+use crate::common::{
     SECOND, claim_ids, create_pool, deploy, move_to, object, pool_and_deployment, register, run_at,
     run_now, spec, store,
 };
@@ -318,7 +316,7 @@ async fn concurrent_workers_claim_every_run_exactly_once() {
         let run = store.flow_run(run_id).await.unwrap();
         assert_eq!(run.state.kind, StateType::Pending);
         assert_eq!(run.worker_id.as_ref(), Some(worker_id));
-        let pendings = common::history_types(&store, run_id)
+        let pendings = crate::common::history_types(&store, run_id)
             .await
             .into_iter()
             .filter(|kind| *kind == StateType::Pending)

@@ -1,8 +1,6 @@
 //! Work pools: creating, finding, pausing, limiting and deleting them.
 
-mod common;
-
-use common::{create_pool, deploy, not_found_message, spec, store};
+use crate::common::{create_pool, deploy, not_found_message, spec, store};
 use orch_store::{StoreError, WorkPoolUpdate};
 
 #[tokio::test]

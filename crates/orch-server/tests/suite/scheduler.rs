@@ -1,11 +1,9 @@
 //! The scheduler fills schedules ahead, exactly once per slot, and follows
 //! schedules as they change. A manual clock stands in for time.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Harness, micros, starts};
+use crate::common::{Harness, micros, starts};
 use orch_core::StateType;
 
 /// Friday 2026-03-06 15:10 in New York.
@@ -239,13 +237,17 @@ async fn scheduled_runs_are_marked_late_when_no_worker_starts_them() {
     harness.deploy(REFRESH).await;
     harness.schedule().await;
     // 20:12:00 is due; 10 s after it, it is not late yet (threshold 15 s).
-    harness.clock.set(common::utc("2026-03-06T20:12:10Z"));
+    harness
+        .clock
+        .set(crate::common::utc("2026-03-06T20:12:10Z"));
     harness.sweep().await;
     let runs = harness
         .runs("data-refresh-flow/data-refresh-production")
         .await;
     assert_eq!(runs[0].state.name, "Scheduled");
-    harness.clock.set(common::utc("2026-03-06T20:12:16Z"));
+    harness
+        .clock
+        .set(crate::common::utc("2026-03-06T20:12:16Z"));
     harness.sweep().await;
     let runs = harness
         .runs("data-refresh-flow/data-refresh-production")

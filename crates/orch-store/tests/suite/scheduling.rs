@@ -1,8 +1,6 @@
 //! Schedules changed one at a time, their validation, and tag slots.
 
-mod common;
-
-use common::{create_pool, deploy, object, spec, store};
+use crate::common::{create_pool, deploy, object, spec, store};
 use orch_core::ScheduleSpec;
 use orch_store::StoreError;
 use serde_json::json;
@@ -62,7 +60,7 @@ async fn an_apply_with_an_unknown_time_zone_writes_nothing() {
     let mut bad = spec("f", "n", "pool");
     bad.schedules = vec![cron("market", "*/15 9-15 * * 1-5", "America/NewYork")];
     let error = store
-        .apply_deployments(&[common::input(bad)])
+        .apply_deployments(&[crate::common::input(bad)])
         .await
         .unwrap_err();
     assert!(

@@ -1,8 +1,6 @@
 //! Flow runs: creating, finding, listing, their history, late marking.
 
-mod common;
-
-use common::{
+use crate::common::{
     SECOND, create_pool, deploy, history_types, move_to, object, pool_and_deployment, run_at,
     run_now, spec, store,
 };
@@ -439,7 +437,7 @@ async fn the_history_records_every_state_in_order() {
             transition_id: String::new(),
             worker_id: None,
         };
-        common::accepted(store.set_flow_run_state(&run.id, proposal).await.unwrap());
+        crate::common::accepted(store.set_flow_run_state(&run.id, proposal).await.unwrap());
     }
 
     let history = store.flow_run_history(&run.id).await.unwrap();
@@ -502,11 +500,11 @@ async fn mark_late_runs_marks_only_scheduled_runs_due_before_the_cutoff_and_only
 async fn a_late_run_can_still_be_claimed() {
     let store = store().await;
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
-    let worker = common::register(&store, "w1", "default", 0).await;
+    let worker = crate::common::register(&store, "w1", "default", 0).await;
     let run = run_at(&store, &deployment, now_micros() - 600 * SECOND).await;
     store.mark_late_runs(now_micros()).await.unwrap();
 
-    let claimed = common::claim_ids(&store, &worker.id, 5).await;
+    let claimed = crate::common::claim_ids(&store, &worker.id, 5).await;
 
     assert_eq!(claimed, [run.id]);
 }

@@ -1,9 +1,7 @@
 //! Deployment concurrency limits with both collision strategies, and tag
 //! limits that make task runs of two flows take turns.
 
-mod common;
-
-use common::Harness;
+use crate::common::Harness;
 use orch_core::StateType;
 use orch_proto::v1 as pb;
 use orch_proto::v1::concurrency_limit_service_client::ConcurrencyLimitServiceClient;

@@ -1,11 +1,9 @@
 //! Runs whose worker stops heartbeating are Crashed when the lease expires,
 //! and retried when the deployment allows; the worker shows offline.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Harness;
+use crate::common::Harness;
 use orch_core::StateType;
 use orch_store::JsonObject;
 

@@ -1,8 +1,6 @@
 //! Log lines: storing, deduplicating and paging.
 
-mod common;
-
-use common::{pool_and_deployment, run_now, store};
+use crate::common::{pool_and_deployment, run_now, store};
 use orch_store::{LogLine, StoreError};
 
 fn line(run_id: &str, emitter: &str, seq: i64, message: &str) -> LogLine {

@@ -1,8 +1,6 @@
 //! Flows and deployments: applying deploy files, finding, pausing and deleting.
 
-mod common;
-
-use common::{
+use crate::common::{
     SECOND, create_pool, deploy, history_types, input, interval_schedule, not_found_message,
     object, pool_and_deployment, register, run_at, run_now, spec, store,
 };
@@ -339,8 +337,8 @@ async fn deleting_a_deployment_cancels_its_scheduled_runs_and_keeps_run_history(
     let finished = run_now(&store, &deployment).await;
     let claimed = store.claim_runs(&worker.id, 1).await.unwrap();
     assert_eq!(claimed[0].run.id, finished.id);
-    common::move_to(&store, &finished.id, StateType::Running).await;
-    common::move_to(&store, &finished.id, StateType::Completed).await;
+    crate::common::move_to(&store, &finished.id, StateType::Running).await;
+    crate::common::move_to(&store, &finished.id, StateType::Completed).await;
     let waiting = run_at(&store, &deployment, now_micros() + 3600 * SECOND).await;
 
     let deleted = store.delete_deployment("etl/nightly").await.unwrap();

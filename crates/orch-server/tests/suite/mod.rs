@@ -1,0 +1,12 @@
+//! Every server integration test, written once and run on each backend.
+
+mod catch_up;
+mod concurrency;
+mod leases;
+mod scheduler;
+
+#[tokio::test]
+async fn every_test_runs_on_the_backend_of_its_binary() {
+    let harness = crate::common::Harness::start("2026-01-05T09:00:00Z", "default").await;
+    assert_eq!(harness.store().backend(), crate::BACKEND);
+}

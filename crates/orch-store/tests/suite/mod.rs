@@ -1,0 +1,16 @@
+//! Every store integration test, written once and run on each backend.
+
+mod claims;
+mod deployments;
+mod flow_runs;
+mod logs;
+mod scheduling;
+mod transitions;
+mod work_pools;
+mod workers;
+
+#[tokio::test]
+async fn every_test_runs_on_the_backend_of_its_binary() {
+    let store = crate::common::store().await;
+    assert_eq!(store.backend(), crate::BACKEND);
+}
