@@ -52,12 +52,15 @@ fn a_deployment_run_with_watch_completes_with_merged_parameters_and_its_logs() {
     let detail = server.inspect(&run_id);
     assert_eq!(state_type(&detail), "COMPLETED");
 
+    // stdout and stderr are separate pipes: only each stream's own order is defined.
     let messages = server.log_messages(&run_id);
-    assert_eq!(
-        messages.first().map(String::as_str),
-        Some(format!("hello from {run_id}").as_str())
-    );
-    assert!(messages.contains(&"goodbye".to_string()), "{messages:?}");
+    let stdout: Vec<&String> = messages
+        .iter()
+        .filter(|m| *m != "a warning on stderr")
+        .collect();
+    assert_eq!(stdout.len(), 3, "{messages:?}");
+    assert_eq!(*stdout[0], format!("hello from {run_id}"));
+    assert_eq!(*stdout[2], "goodbye");
     assert!(
         messages.contains(&"a warning on stderr".to_string()),
         "{messages:?}"

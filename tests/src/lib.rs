@@ -32,9 +32,11 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// A running `orch server` with its own home folder and SQLite database.
+/// A running `orch server` with its own home folder and, unless given one,
+/// its own SQLite database.
 pub struct TestServer {
     home: tempfile::TempDir,
+    database_url: String,
     daemon: Option<Daemon>,
     url: String,
     port: u16,
@@ -49,9 +51,20 @@ impl TestServer {
 
     /// Starts a server with extra `orch server start` arguments.
     pub fn start_with(extra_args: &[&str]) -> TestServer {
+        Self::start_on("", extra_args)
+    }
+
+    /// Starts a server on `database_url` (e.g. a PostgreSQL database that
+    /// several servers share); empty for a SQLite file in its home.
+    pub fn start_on(database_url: &str, extra_args: &[&str]) -> TestServer {
         let home = tempfile::tempdir().expect("temp home");
+        let database_url = match database_url {
+            "" => format!("sqlite://{}/orch.db", home.path().display()),
+            url => url.to_string(),
+        };
         let mut server = TestServer {
             home,
+            database_url,
             daemon: None,
             url: String::new(),
             port: 0,
@@ -62,7 +75,7 @@ impl TestServer {
     }
 
     fn boot(&mut self) {
-        let database = format!("sqlite://{}/orch.db", self.home.path().display());
+        let database = self.database_url.clone();
         let port = self.port.to_string();
         let mut args = vec![
             "server",

@@ -137,6 +137,15 @@ pub struct WorkerStartArgs {
         env = "ORCH_WORKER_HEARTBEAT_SECONDS"
     )]
     pub heartbeat_seconds: f64,
+    /// Seconds between claims without a wake-up from the server (runs are
+    /// pushed; this is the fallback for a missed push)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 2.0,
+        env = "ORCH_WORKER_POLL_SECONDS"
+    )]
+    pub poll_seconds: f64,
     /// On cancel, seconds between SIGTERM and SIGKILL to the run's process group
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub kill_grace_seconds: f64,

@@ -1,9 +1,14 @@
-//! In-process notifications that wake workers and watchers without polling.
+//! Notifications that wake workers and watchers without polling. Published
+//! in-process; with PostgreSQL, also relayed to the other servers on the same
+//! database (see [`crate::relay`]).
 
-use tokio::sync::broadcast;
+use std::sync::OnceLock;
+
+use tokio::sync::{broadcast, mpsc};
 
 /// Something that happened, for whoever is waiting on it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// Runs may be ready to claim in this pool (new run, slot freed, pool resumed).
     RunsReady {
@@ -43,23 +48,43 @@ impl Event {
 
 /// Fan-out of [`Event`]s. A receiver that falls behind gets `Lagged` and
 /// must re-check everything it cares about.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Events {
     sender: broadcast::Sender<Event>,
+    /// Where events go to reach other servers, once a relay is started.
+    relay: OnceLock<mpsc::UnboundedSender<Event>>,
 }
 
 impl Default for Events {
     fn default() -> Self {
         Events {
             sender: broadcast::channel(4096).0,
+            relay: OnceLock::new(),
         }
     }
 }
 
 impl Events {
-    /// Publishes an event; nobody listening is fine.
+    /// Publishes an event here and, with a relay, to the other servers;
+    /// nobody listening is fine.
     pub fn publish(&self, event: Event) {
+        if let Some(relay) = self.relay.get() {
+            let _ = relay.send(event.clone());
+        }
+        self.publish_here(event);
+    }
+
+    /// Publishes an event to this server's subscribers only (an event that
+    /// came from another server).
+    pub(crate) fn publish_here(&self, event: Event) {
         let _ = self.sender.send(event);
+    }
+
+    /// From now on, every published event is also sent to the returned
+    /// receiver, for the relay to pass on. Only the first call succeeds.
+    pub(crate) fn start_relay(&self) -> Option<mpsc::UnboundedReceiver<Event>> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.relay.set(sender).ok().map(|_| receiver)
     }
 
     /// Wakes workers of a pool.

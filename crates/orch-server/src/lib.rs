@@ -10,6 +10,7 @@ pub mod events;
 mod grpc;
 mod http;
 mod metrics;
+mod relay;
 pub mod scheduler;
 mod state;
 mod watch;
@@ -119,6 +120,9 @@ impl Server {
         let state = AppState::new(store.clone(), self.config, stop_receiver);
         let background = tokio::spawn(background::run(state.clone()));
         let scheduler = tokio::spawn(scheduler::run(state.clone()));
+        if store.backend() == orch_store::Backend::Postgres {
+            relay::start(&state).await;
+        }
         tracing::info!(%bound, database = %store.redacted_url(), "orch server started");
         println!("orch server listening on http://{bound}");
         let app = router(state);

@@ -16,12 +16,21 @@ use crate::registry::Registry;
 
 /// A stream that stayed up this long resets the reconnect backoff.
 const STABLE_STREAM: Duration = Duration::from_secs(5);
+/// Wait between reconnects once the backoff is spent.
+const RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
 /// Follows the worker's event stream forever, reconnecting with backoff.
 ///
 /// `claim` is notified on every `Wake` and on every (re)connect, since a
-/// wake-up may have been missed while disconnected.
-pub(crate) async fn subscribe(api: Api, worker_id: String, registry: Registry, claim: Arc<Notify>) {
+/// wake-up may have been missed while disconnected. `poll_interval` is how
+/// often the worker claims anyway, which it relies on while disconnected.
+pub(crate) async fn subscribe(
+    api: Api,
+    worker_id: String,
+    registry: Registry,
+    claim: Arc<Notify>,
+    poll_interval: Duration,
+) {
     let mut delays = client::backoff().build();
     let mut connected_before = false;
     let mut outage_logged = false;
@@ -53,13 +62,12 @@ pub(crate) async fn subscribe(api: Api, worker_id: String, registry: Registry, c
             }
             Err(status) => client::describe(&status),
         };
-        let delay = delays.next().unwrap_or(crate::worker::CLAIM_FALLBACK);
+        let delay = delays.next().unwrap_or(RECONNECT_DELAY);
         if outage_logged {
             tracing::debug!("event stream still unavailable: {why}");
         } else {
             tracing::warn!(
-                "lost the orch server's event stream ({why}); reconnecting, claiming every {}s meanwhile",
-                crate::worker::CLAIM_FALLBACK.as_secs()
+                "lost the orch server's event stream ({why}); reconnecting, claiming every {poll_interval:?} meanwhile"
             );
             outage_logged = true;
         }

@@ -46,6 +46,9 @@ pub struct WorkerConfig {
     pub limit: Option<u32>,
     /// How often to tell the server the worker is alive. Default 5 s.
     pub heartbeat_interval: Duration,
+    /// How often to claim without being woken: the fallback for a missed
+    /// push and for the time the event stream is down. Default 2 s.
+    pub poll_interval: Duration,
     /// On cancel, how long a run's processes have between SIGTERM and
     /// SIGKILL. Default 10 s.
     pub kill_grace: Duration,
@@ -64,6 +67,7 @@ impl WorkerConfig {
             name: None,
             limit: None,
             heartbeat_interval: Duration::from_secs(5),
+            poll_interval: Duration::from_secs(2),
             kill_grace: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
         }

@@ -20,10 +20,6 @@ use crate::registry::Registry;
 use crate::supervisor::{self, Context};
 use crate::{WorkerConfig, WorkerError, events, logs};
 
-/// Claim this often even without a wake-up: covers a missed push and the
-/// time the event stream takes to reconnect.
-pub(crate) const CLAIM_FALLBACK: Duration = Duration::from_secs(2);
-
 /// How many runs to ask for at once when the worker has no limit.
 const UNLIMITED_CLAIM: u32 = 64;
 
@@ -112,6 +108,7 @@ impl Worker {
                 registered.id.clone(),
                 registry.clone(),
                 claim.clone(),
+                config.poll_interval,
             )),
             tokio::spawn(events::heartbeat(
                 api,
@@ -135,7 +132,7 @@ impl Worker {
 
     /// Claims and runs work until `shutdown` resolves, then drains.
     pub(crate) async fn run(mut self, shutdown: impl Future<Output = ()>) {
-        let mut fallback = tokio::time::interval(CLAIM_FALLBACK);
+        let mut fallback = tokio::time::interval(self.config.poll_interval);
         fallback.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
@@ -166,21 +163,22 @@ impl Worker {
                 worker_id: self.context.worker_id.clone(),
                 max_runs: room,
             };
-            let claimed =
-                match client::attempt(self.context.api.workers().claim_runs(request)).await {
-                    Ok(response) => response.runs,
-                    Err(status) => {
-                        if !self.claim_failing {
-                            tracing::warn!(
-                                "cannot claim runs: {}; trying again on the next wake-up or in {}s",
-                                client::describe(&status),
-                                CLAIM_FALLBACK.as_secs()
-                            );
-                        }
-                        self.claim_failing = true;
-                        return;
+            let claimed = match client::attempt(self.context.api.workers().claim_runs(request))
+                .await
+            {
+                Ok(response) => response.runs,
+                Err(status) => {
+                    if !self.claim_failing {
+                        tracing::warn!(
+                            "cannot claim runs: {}; trying again on the next wake-up or in {:?}",
+                            client::describe(&status),
+                            self.config.poll_interval
+                        );
                     }
-                };
+                    self.claim_failing = true;
+                    return;
+                }
+            };
             if std::mem::take(&mut self.claim_failing) {
                 tracing::info!("claiming runs again");
             }

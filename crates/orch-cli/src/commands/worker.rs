@@ -24,6 +24,7 @@ async fn start(context: &Context, args: WorkerStartArgs) -> anyhow::Result<()> {
     config.name = args.name;
     config.limit = args.limit;
     config.heartbeat_interval = seconds("--heartbeat-seconds", args.heartbeat_seconds)?;
+    config.poll_interval = seconds("--poll-seconds", args.poll_seconds)?;
     config.kill_grace = seconds("--kill-grace-seconds", args.kill_grace_seconds)?;
     config.shutdown_grace = seconds("--shutdown-grace-seconds", args.shutdown_grace_seconds)?;
     orch_worker::run(config, shutdown_signal())
