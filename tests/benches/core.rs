@@ -5,7 +5,9 @@
 //! `cargo bench -p orch-e2e --bench core` (uses the `orch` binary of the same
 //! profile: build it first with `cargo build --release -p orch-cli`).
 //! Env: BENCH_RUNS (default 200), BENCH_CREATE (runs per level, default 5000),
-//! BENCH_CONCURRENCY (comma-separated client counts, default 1,8,64).
+//! BENCH_CONCURRENCY (comma-separated client counts, default 1,8,64),
+//! BENCH_DATABASE (`sqlite`, the default, or `postgres`: a private server
+//! started by `orch_testkit`, tuned for tests, not durability).
 
 use std::time::Instant;
 
@@ -61,7 +63,13 @@ async fn main() {
         })
         .collect();
 
-    let server = TestServer::start();
+    let backend = std::env::var("BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into());
+    let database = match backend.as_str() {
+        "sqlite" => None,
+        "postgres" => Some(orch_testkit::fresh_database()),
+        other => panic!("BENCH_DATABASE must be sqlite or postgres, not {other:?}"),
+    };
+    let server = TestServer::start_on(database.as_ref().map_or("", |database| database.url()), &[]);
     let toml = deployment_toml("bench", "trivial", "bench-pool", &["true"], "")
         + &deployment_toml("bench", "parked", "parked-pool", &["true"], "");
     server.ok(&["work-pool", "create", "parked-pool", "--type", "process"]);
@@ -122,7 +130,7 @@ async fn main() {
         to_running_server.push((running - created) as f64 / 1000.0);
     }
     println!(
-        "orch core benchmark: {runs} sequential trivial runs (`true`), 1 worker, SQLite, loopback"
+        "orch core benchmark: {runs} sequential trivial runs (`true`), 1 worker, {backend}, loopback"
     );
     report("pickup: created -> claimed (Pending)", pickup);
     report("created -> subprocess started (Running)", to_running_server);
