@@ -107,6 +107,13 @@ impl Harness {
         self.state.store()
     }
 
+    /// A second server on the same database and clock, with connections of
+    /// its own, as another replica would be.
+    pub async fn replica(&self) -> Replica {
+        let (state, stop) = open(self.database.url(), &self.clock).await;
+        Replica { state, _stop: stop }
+    }
+
     /// Registers the deployments of a deploy file, as `orch deploy` does.
     pub async fn deploy(&self, toml: &str) {
         let specs = orch_core::parse_deploy_file("orch.toml", toml).expect("a valid deploy file");
@@ -211,6 +218,12 @@ impl Harness {
     pub async fn run(&self, run_id: &str) -> FlowRun {
         self.store().flow_run(run_id).await.expect("run")
     }
+}
+
+/// Another server's state on a [`Harness`]'s database.
+pub struct Replica {
+    pub state: AppState,
+    _stop: watch::Sender<bool>,
 }
 
 /// Expected starts of runs as RFC 3339 UTC strings.

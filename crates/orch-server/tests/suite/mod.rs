@@ -3,6 +3,7 @@
 mod catch_up;
 mod concurrency;
 mod leases;
+mod replicas;
 mod scheduler;
 
 #[tokio::test]

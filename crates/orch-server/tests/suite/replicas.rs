@@ -1,0 +1,81 @@
+//! Several servers on one database: their scheduler passes and sweeps may
+//! run at the same moment, and each slot, crash and retry still happens once.
+
+use std::time::Duration;
+
+use crate::common::Harness;
+use orch_core::StateType;
+use orch_store::JsonObject;
+
+const EVERY_FOUR_MINUTES: &str = r#"
+[[deployments]]
+flow = "refresh"
+name = "prod"
+entrypoint = ["refresh"]
+work_pool = "pool"
+retries = 1
+retry_delay_seconds = 0
+
+[[deployments.schedules]]
+interval_seconds = 240
+"#;
+
+#[tokio::test]
+async fn replicas_scheduling_at_once_make_one_run_per_slot() {
+    let harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
+    harness.deploy(EVERY_FOUR_MINUTES).await;
+    let replica = harness.replica().await;
+
+    for _ in 0..3 {
+        let (here, there) = tokio::join!(
+            orch_server::scheduler::run_once(&harness.state),
+            orch_server::scheduler::run_once(&replica.state)
+        );
+        here.expect("scheduler pass");
+        there.expect("scheduler pass on the replica");
+        harness.advance(Duration::from_secs(600));
+    }
+
+    let runs = harness.runs("refresh/prod").await;
+    let mut slots: Vec<i64> = runs.iter().map(|run| run.expected_start).collect();
+    slots.dedup();
+    assert_eq!(slots.len(), runs.len(), "one run per slot");
+    // 20 minutes of clock plus the hour ahead, every 4 minutes.
+    assert!(runs.len() >= 15 + 5, "filled ahead: {} runs", runs.len());
+}
+
+#[tokio::test]
+async fn replicas_sweeping_at_once_crash_and_retry_a_dead_workers_run_once() {
+    let harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
+    harness.deploy(EVERY_FOUR_MINUTES).await;
+    let replica = harness.replica().await;
+    let run = harness
+        .store()
+        .create_flow_run("refresh/prod", &JsonObject::new(), None, "")
+        .await
+        .unwrap();
+    let worker = harness.worker("doomed", "pool").await;
+    harness.claim(&worker, 1).await;
+    harness.report(&worker, &run.id, StateType::Running).await;
+
+    harness.advance(Duration::from_secs(31));
+    tokio::join!(
+        orch_server::background::sweep(&harness.state),
+        orch_server::background::sweep(&replica.state)
+    );
+
+    let retried = harness.run(&run.id).await;
+    assert_eq!(retried.state.name, "AwaitingRetry");
+    let history = harness.store().flow_run_history(&run.id).await.unwrap();
+    let names: Vec<&str> = history.iter().map(|state| state.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Scheduled", "Pending", "Running", "AwaitingRetry"],
+        "crashed and rescheduled once: {history:#?}"
+    );
+    assert!(
+        retried.state.message.contains("after Crashed"),
+        "{}",
+        retried.state.message
+    );
+}
