@@ -143,3 +143,33 @@ fn a_server_that_cannot_be_reached_is_one_clear_line() {
         "{message}"
     );
 }
+
+#[test]
+fn a_second_server_on_the_same_sqlite_file_is_refused_and_the_first_keeps_serving() {
+    let server = TestServer::start();
+    server.ok(&["work-pool", "create", "kept", "--type", "process"]);
+    let database = format!("sqlite://{}/orch.db", server.home().display());
+
+    let output = server.run(&[
+        "server",
+        "start",
+        "--port",
+        "0",
+        "--database-url",
+        &database,
+    ]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("another orch server is already using")
+            && message.contains("orch.db")
+            && message.contains("PostgreSQL"),
+        "{message}"
+    );
+    let pools = server.json(&["work-pool", "ls"]);
+    assert_eq!(
+        pools[0]["name"], "kept",
+        "the first server still serves: {pools}"
+    );
+}

@@ -52,27 +52,8 @@ fn a_deployment_run_with_watch_completes_with_merged_parameters_and_its_logs() {
     let detail = server.inspect(&run_id);
     assert_eq!(state_type(&detail), "COMPLETED");
 
-    // stdout and stderr are separate pipes: only each stream's own order is defined.
-    let messages = server.log_messages(&run_id);
-    let stdout: Vec<&String> = messages
-        .iter()
-        .filter(|m| *m != "a warning on stderr")
-        .collect();
-    assert_eq!(stdout.len(), 3, "{messages:?}");
-    assert_eq!(*stdout[0], format!("hello from {run_id}"));
-    assert_eq!(*stdout[2], "goodbye");
-    assert!(
-        messages.contains(&"a warning on stderr".to_string()),
-        "{messages:?}"
-    );
-    let parameters_line = messages
-        .iter()
-        .find_map(|m| m.strip_prefix("parameters: "))
-        .expect("the flow printed its parameters");
-    let parameters: serde_json::Value =
-        serde_json::from_str(parameters_line).expect("ORCH_PARAMETERS is JSON");
     assert_eq!(
-        parameters,
+        server.echo_flow_parameters(&run_id),
         serde_json::json!({"force": true, "symbol": "GOOG"})
     );
 }

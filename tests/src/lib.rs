@@ -274,6 +274,29 @@ impl TestServer {
         }
     }
 
+    /// Checks the logs of a run of `fixtures/flows/echo.sh` (its three stdout
+    /// lines in order and its stderr line) and returns the parameters it printed.
+    /// stdout and stderr are separate pipes, so only each stream's own order
+    /// is defined.
+    pub fn echo_flow_parameters(&self, run: &str) -> Value {
+        let messages = self.log_messages(run);
+        let stdout: Vec<&String> = messages
+            .iter()
+            .filter(|m| *m != "a warning on stderr")
+            .collect();
+        assert_eq!(stdout.len(), 3, "{messages:?}");
+        assert_eq!(*stdout[0], format!("hello from {run}"));
+        assert_eq!(*stdout[2], "goodbye");
+        assert!(
+            messages.contains(&"a warning on stderr".to_string()),
+            "{messages:?}"
+        );
+        let parameters = stdout[1]
+            .strip_prefix("parameters: ")
+            .unwrap_or_else(|| panic!("the flow printed its parameters second: {messages:?}"));
+        serde_json::from_str(parameters).expect("ORCH_PARAMETERS is JSON")
+    }
+
     /// The run's log messages, in order.
     pub fn log_messages(&self, run: &str) -> Vec<String> {
         let logs = self.json(&["flow-run", "logs", run]);

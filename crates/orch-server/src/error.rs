@@ -23,6 +23,16 @@ pub enum ServerError {
         /// The cause.
         source: StoreError,
     },
+    /// Another server holds the SQLite database.
+    #[error(
+        "another orch server is already using {path} (it holds {lock}). A SQLite database serves one server: stop the other one, give this one its own database with --database-url, or run several servers on one PostgreSQL database (--database-url postgres://...)"
+    )]
+    DatabaseInUse {
+        /// The database file.
+        path: String,
+        /// The lock file beside it.
+        lock: String,
+    },
     /// Serving failed.
     #[error("server error: {0}")]
     Serve(std::io::Error),

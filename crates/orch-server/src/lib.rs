@@ -79,11 +79,45 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     store: orch_store::Store,
     config: ServerConfig,
+    /// On SQLite, the lock that keeps a second server off the database.
+    _sqlite_lock: Option<std::fs::File>,
+}
+
+/// Takes `<database>.lock` beside a SQLite database, so that a second server
+/// on the same file fails at start with an explanation instead of meeting
+/// "database is locked" later. `None` when there is nothing to lock (not
+/// SQLite, or a folder that does not exist, which connecting will report).
+fn lock_sqlite(database_url: &str) -> Result<Option<std::fs::File>, ServerError> {
+    let Some(path) = orch_store::sqlite_path(database_url) else {
+        return Ok(None);
+    };
+    let mut lock_path = path.clone().into_os_string();
+    lock_path.push(".lock");
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+    else {
+        return Ok(None);
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::DatabaseInUse {
+            path: path.display().to_string(),
+            lock: std::path::Path::new(&lock_path).display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(error)) => {
+            tracing::warn!(%error, "cannot lock the SQLite database; not guarding against a second server");
+            Ok(None)
+        }
+    }
 }
 
 impl Server {
     /// Opens (and migrates) the database and binds the port.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        let sqlite_lock = lock_sqlite(&config.database_url)?;
         let store = orch_store::Store::connect(&config.database_url)
             .await
             .map_err(|source| ServerError::Database {
@@ -101,6 +135,7 @@ impl Server {
             listener,
             store,
             config,
+            _sqlite_lock: sqlite_lock,
         })
     }
 
@@ -115,6 +150,8 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let bound = self.local_addr()?;
+        // Held until the server has stopped serving.
+        let _sqlite_lock = self._sqlite_lock;
         let store = self.store;
         let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
         let state = AppState::new(store.clone(), self.config, stop_receiver);

@@ -210,6 +210,16 @@ fn sqlite_pragmas(
     })
 }
 
+/// The file of a `sqlite://PATH[?options]` URL; `None` for other URLs and
+/// in-memory databases.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
 pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -238,6 +248,17 @@ pub(crate) fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_file_of_a_sqlite_url() {
+        assert_eq!(
+            sqlite_path("sqlite:///srv/orch/orch.db?mode=rwc"),
+            Some("/srv/orch/orch.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite:orch.db"), Some("orch.db".into()));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://db/orch"), None);
+    }
 
     #[test]
     fn redacts_only_the_password() {

@@ -214,6 +214,25 @@ impl Harness {
         }
     }
 
+    /// A new run of `deployment`, claimed by a new worker `worker_name` of
+    /// `pool` and reported Running.
+    pub async fn running_run(
+        &self,
+        deployment: &str,
+        pool: &str,
+        worker_name: &str,
+    ) -> (FlowRun, Worker) {
+        let run = self
+            .store()
+            .create_flow_run(deployment, &orch_store::JsonObject::new(), None, "")
+            .await
+            .expect("create run");
+        let worker = self.worker(worker_name, pool).await;
+        self.claim(&worker, 1).await;
+        let run = self.report(&worker, &run.id, StateType::Running).await;
+        (run, worker)
+    }
+
     /// A run by id.
     pub async fn run(&self, run_id: &str) -> FlowRun {
         self.store().flow_run(run_id).await.expect("run")

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::common::Harness;
 use orch_core::StateType;
-use orch_store::JsonObject;
 
 const RETRIED: &str = r#"
 [[deployments]]
@@ -22,13 +21,7 @@ async fn a_run_of_a_dead_worker_crashes_when_its_lease_expires_and_is_retried() 
     let harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
     harness.deploy(RETRIED).await;
     let store = harness.store();
-    let run = store
-        .create_flow_run("f/retried", &JsonObject::new(), None, "")
-        .await
-        .unwrap();
-    let worker = harness.worker("doomed", "pool").await;
-    harness.claim(&worker, 1).await;
-    harness.report(&worker, &run.id, StateType::Running).await;
+    let (run, worker) = harness.running_run("f/retried", "pool", "doomed").await;
 
     // Heartbeats keep the lease alive.
     harness.advance(Duration::from_secs(20));
@@ -67,14 +60,7 @@ async fn without_retries_the_run_stays_crashed_with_the_reason() {
     harness
         .deploy(&RETRIED.replace("retries = 1", "retries = 0"))
         .await;
-    let run = harness
-        .store()
-        .create_flow_run("f/retried", &JsonObject::new(), None, "")
-        .await
-        .unwrap();
-    let worker = harness.worker("doomed", "pool").await;
-    harness.claim(&worker, 1).await;
-    harness.report(&worker, &run.id, StateType::Running).await;
+    let (run, _worker) = harness.running_run("f/retried", "pool", "doomed").await;
     harness.advance(Duration::from_secs(31));
     harness.sweep().await;
     let crashed = harness.run(&run.id).await;

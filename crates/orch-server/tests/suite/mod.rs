@@ -3,7 +3,6 @@
 mod catch_up;
 mod concurrency;
 mod leases;
-mod replicas;
 mod scheduler;
 
 #[tokio::test]

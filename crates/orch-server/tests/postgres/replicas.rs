@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use crate::common::Harness;
-use orch_core::StateType;
-use orch_store::JsonObject;
 
 const EVERY_FOUR_MINUTES: &str = r#"
 [[deployments]]
@@ -49,14 +47,7 @@ async fn replicas_sweeping_at_once_crash_and_retry_a_dead_workers_run_once() {
     let harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
     harness.deploy(EVERY_FOUR_MINUTES).await;
     let replica = harness.replica().await;
-    let run = harness
-        .store()
-        .create_flow_run("refresh/prod", &JsonObject::new(), None, "")
-        .await
-        .unwrap();
-    let worker = harness.worker("doomed", "pool").await;
-    harness.claim(&worker, 1).await;
-    harness.report(&worker, &run.id, StateType::Running).await;
+    let (run, _worker) = harness.running_run("refresh/prod", "pool", "doomed").await;
 
     harness.advance(Duration::from_secs(31));
     tokio::join!(
