@@ -27,6 +27,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some((pool_id, worker_limit, stopped_at)) = worker else {
+            tx.rollback().await?;
             return Err(StoreError::NotFound {
                 kind: "worker",
                 name: worker_id.to_string(),
@@ -34,6 +35,7 @@ impl Store {
             });
         };
         if stopped_at.is_some() {
+            tx.rollback().await?;
             return Ok(Vec::new());
         }
         // Serialises claims per pool across server replicas; SQLite already has one writer.
@@ -49,6 +51,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         if paused != 0 {
+            tx.rollback().await?;
             return Ok(Vec::new());
         }
         crate::scheduling::catch_up_in(

@@ -221,6 +221,7 @@ impl Store {
             }
         }
         if !full.is_empty() {
+            tx.rollback().await?;
             return Ok(AcquireOutcome {
                 granted: false,
                 full,

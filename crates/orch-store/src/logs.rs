@@ -28,6 +28,7 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
             if exists.is_none() {
+                tx.rollback().await?;
                 return Err(StoreError::InvalidInput(format!(
                     "log lines name flow run \"{run_id}\", which does not exist"
                 )));

@@ -96,6 +96,7 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
             if exists.is_none() {
+                tx.rollback().await?;
                 return Err(StoreError::InvalidInput(format!(
                     "task runs name flow run \"{flow_run_id}\", which does not exist"
                 )));
@@ -103,6 +104,7 @@ impl Store {
         }
         for task in task_runs {
             if task.id.is_empty() || task.name.is_empty() {
+                tx.rollback().await?;
                 return Err(StoreError::InvalidInput(
                     "a task run needs an id and a name".to_string(),
                 ));

@@ -203,9 +203,11 @@ impl Store {
                 Some(_) => "the run is held by another worker".to_string(),
                 None => format!("the run is {} and held by no worker", run.state.name),
             };
+            tx.rollback().await?;
             return Ok(TransitionResult::Rejected { run, reason });
         }
         if let Err(error) = validate_transition(Some(run.state.kind), proposal.state.kind) {
+            tx.rollback().await?;
             return Ok(TransitionResult::Rejected {
                 run,
                 reason: error.to_string(),
@@ -248,12 +250,16 @@ impl Store {
             .ok_or_else(|| flow_run_not_found(run_id))?;
         let (state, notify) = match run.state.kind {
             kind if kind.is_terminal() => {
+                tx.rollback().await?;
                 return Err(StoreError::Conflict(format!(
                     "flow run {} is already {}, a terminal state: there is nothing to cancel",
                     run.name, run.state.name
                 )));
             }
-            StateType::Cancelling => return Ok((run.clone(), run.worker_id)),
+            StateType::Cancelling => {
+                tx.rollback().await?;
+                return Ok((run.clone(), run.worker_id));
+            }
             StateType::Scheduled | StateType::Paused => (
                 NewState::new(
                     StateType::Cancelled,
