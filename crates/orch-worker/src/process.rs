@@ -310,32 +310,22 @@ mod tests {
     async fn terminate_stops_with_sigterm() {
         let entrypoint = strings(&["sh", "-c", "sleep 30"]);
         let mut process = spawn(&launch(&entrypoint, Path::new(""))).unwrap();
-        let started = std::time::Instant::now();
+        // Ended by SIGTERM itself: SIGKILL (after the grace) was never needed.
         let status = terminate_group(&mut process.child, process.group, Duration::from_secs(5))
             .await
             .unwrap();
         assert_eq!(status.signal(), Some(Signal::SIGTERM as i32), "{status:?}");
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
     }
 
     #[tokio::test]
     async fn terminate_reaches_the_whole_group() {
         let entrypoint = strings(&["sh", "-c", "sleep 30 & wait"]);
         let mut process = spawn(&launch(&entrypoint, Path::new(""))).unwrap();
-        let started = std::time::Instant::now();
+        // Ended by SIGTERM itself: SIGKILL (after the grace) was never needed.
         let status = terminate_group(&mut process.child, process.group, Duration::from_secs(5))
             .await
             .unwrap();
         assert_eq!(status.signal(), Some(Signal::SIGTERM as i32), "{status:?}");
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
         assert!(
             group_gone_soon(process.group).await,
             "the background sleep survived"
