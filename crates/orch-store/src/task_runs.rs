@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::model::State;
-use crate::rows::{StateRow, from_json, state_type, to_json};
+use crate::rows::{StateRow, from_json, sql, state_type, to_json, values_placeholders};
 
 /// A task run with its history and upstream edges.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,108 @@ struct HistoryRow {
     state: StateRow,
 }
 
+/// Rows per multi-row statement (15 binds each at most: within both
+/// backends' bind limits).
+const ROWS_PER_INSERT: usize = 500;
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Each task's newest snapshot in the report, in first-seen order. One
+/// statement may not update a row twice (PostgreSQL refuses), and the newest
+/// snapshot is the one that would win anyway.
+fn newest_snapshots(task_runs: &[TaskRun]) -> Vec<&TaskRun> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut newest: HashMap<&str, &TaskRun> = HashMap::new();
+    for task in task_runs {
+        match newest.get(task.id.as_str()) {
+            None => {
+                order.push(&task.id);
+                newest.insert(&task.id, task);
+            }
+            Some(kept) if task.state.timestamp >= kept.state.timestamp => {
+                newest.insert(&task.id, task);
+            }
+            Some(_) => {}
+        }
+    }
+    order.into_iter().map(|id| newest[id]).collect()
+}
+
+/// Inserts task runs or moves them to a newer snapshot; an older snapshot
+/// than the stored one changes nothing.
+async fn upsert_task_runs(tx: &mut Tx<'_>, tasks: &[&TaskRun]) -> Result<()> {
+    let statement = format!(
+        "INSERT INTO task_runs (id, flow_run_id, name, tags, state_type, state_name, state_message, \
+         state_timestamp, attempt, max_retries, start_time, end_time, error, result, created_at) \
+         VALUES {} \
+         ON CONFLICT (id) DO UPDATE SET state_type = excluded.state_type, \
+         state_name = excluded.state_name, state_message = excluded.state_message, \
+         state_timestamp = excluded.state_timestamp, attempt = excluded.attempt, \
+         start_time = COALESCE(task_runs.start_time, excluded.start_time), \
+         end_time = excluded.end_time, error = excluded.error, result = excluded.result \
+         WHERE excluded.state_timestamp >= task_runs.state_timestamp",
+        values_placeholders(tasks.len(), 15)
+    );
+    let mut query = sqlx::query(sql(statement));
+    for task in tasks {
+        query = query
+            .bind(&task.id)
+            .bind(&task.flow_run_id)
+            .bind(&task.name)
+            .bind(to_json(&task.tags))
+            .bind(task.state.kind.as_str())
+            .bind(&task.state.name)
+            .bind(&task.state.message)
+            .bind(task.state.timestamp)
+            .bind(i64::from(task.attempt))
+            .bind(i64::from(task.max_retries))
+            .bind(task.start_time)
+            .bind(task.end_time)
+            .bind(&task.error)
+            .bind(&task.result)
+            .bind(task.created_at);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Appends history entries; an entry already stored (same task run and seq) is skipped.
+async fn insert_states(tx: &mut Tx<'_>, states: &[(&str, &TaskRunState)]) -> Result<()> {
+    let statement = format!(
+        "INSERT INTO task_run_states (task_run_id, seq, attempt, type, name, message, timestamp) \
+         VALUES {} ON CONFLICT (task_run_id, seq) DO NOTHING",
+        values_placeholders(states.len(), 7)
+    );
+    let mut query = sqlx::query(sql(statement));
+    for (task_run_id, entry) in states {
+        query = query
+            .bind(*task_run_id)
+            .bind(i64::from(entry.seq))
+            .bind(i64::from(entry.attempt))
+            .bind(entry.state.kind.as_str())
+            .bind(&entry.state.name)
+            .bind(&entry.state.message)
+            .bind(entry.state.timestamp);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Records `(upstream, downstream)` edges; known edges are skipped.
+async fn insert_edges(tx: &mut Tx<'_>, edges: &[(&str, &str)]) -> Result<()> {
+    let statement = format!(
+        "INSERT INTO task_run_edges (upstream_id, downstream_id) VALUES {} \
+         ON CONFLICT (upstream_id, downstream_id) DO NOTHING",
+        values_placeholders(edges.len(), 2)
+    );
+    let mut query = sqlx::query(sql(statement));
+    for (upstream, downstream) in edges {
+        query = query.bind(*upstream).bind(*downstream);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
 impl Store {
     /// Creates or updates task runs and appends their new states and edges, in
     /// one transaction. Resending a report changes nothing; an older snapshot
@@ -102,66 +204,41 @@ impl Store {
                 )));
             }
         }
-        for task in task_runs {
-            if task.id.is_empty() || task.name.is_empty() {
-                tx.rollback().await?;
-                return Err(StoreError::InvalidInput(
-                    "a task run needs an id and a name".to_string(),
-                ));
-            }
-            sqlx::query(
-                "INSERT INTO task_runs (id, flow_run_id, name, tags, state_type, state_name, state_message, \
-                 state_timestamp, attempt, max_retries, start_time, end_time, error, result, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                 ON CONFLICT (id) DO UPDATE SET state_type = excluded.state_type, \
-                 state_name = excluded.state_name, state_message = excluded.state_message, \
-                 state_timestamp = excluded.state_timestamp, attempt = excluded.attempt, \
-                 start_time = COALESCE(task_runs.start_time, excluded.start_time), \
-                 end_time = excluded.end_time, error = excluded.error, result = excluded.result \
-                 WHERE excluded.state_timestamp >= task_runs.state_timestamp",
-            )
-            .bind(&task.id)
-            .bind(&task.flow_run_id)
-            .bind(&task.name)
-            .bind(to_json(&task.tags))
-            .bind(task.state.kind.as_str())
-            .bind(&task.state.name)
-            .bind(&task.state.message)
-            .bind(task.state.timestamp)
-            .bind(i64::from(task.attempt))
-            .bind(i64::from(task.max_retries))
-            .bind(task.start_time)
-            .bind(task.end_time)
-            .bind(&task.error)
-            .bind(&task.result)
-            .bind(task.created_at)
-            .execute(&mut *tx)
-            .await?;
-            for entry in &task.history {
-                sqlx::query(
-                    "INSERT INTO task_run_states (task_run_id, seq, attempt, type, name, message, timestamp) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (task_run_id, seq) DO NOTHING",
-                )
-                .bind(&task.id)
-                .bind(i64::from(entry.seq))
-                .bind(i64::from(entry.attempt))
-                .bind(entry.state.kind.as_str())
-                .bind(&entry.state.name)
-                .bind(&entry.state.message)
-                .bind(entry.state.timestamp)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for upstream in &task.upstream_ids {
-                sqlx::query(
-                    "INSERT INTO task_run_edges (upstream_id, downstream_id) VALUES ($1, $2) \
-                     ON CONFLICT (upstream_id, downstream_id) DO NOTHING",
-                )
-                .bind(upstream)
-                .bind(&task.id)
-                .execute(&mut *tx)
-                .await?;
-            }
+        if task_runs
+            .iter()
+            .any(|task| task.id.is_empty() || task.name.is_empty())
+        {
+            tx.rollback().await?;
+            return Err(StoreError::InvalidInput(
+                "a task run needs an id and a name".to_string(),
+            ));
+        }
+        // Multi-row statements: a report of hundreds of tasks is a handful of
+        // round trips, not several per task.
+        for chunk in newest_snapshots(task_runs).chunks(ROWS_PER_INSERT) {
+            upsert_task_runs(&mut tx, chunk).await?;
+        }
+        let states: Vec<(&str, &TaskRunState)> = task_runs
+            .iter()
+            .flat_map(|task| {
+                task.history
+                    .iter()
+                    .map(move |entry| (task.id.as_str(), entry))
+            })
+            .collect();
+        for chunk in states.chunks(ROWS_PER_INSERT) {
+            insert_states(&mut tx, chunk).await?;
+        }
+        let edges: Vec<(&str, &str)> = task_runs
+            .iter()
+            .flat_map(|task| {
+                task.upstream_ids
+                    .iter()
+                    .map(move |up| (up.as_str(), task.id.as_str()))
+            })
+            .collect();
+        for chunk in edges.chunks(ROWS_PER_INSERT) {
+            insert_edges(&mut tx, chunk).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -5,6 +5,7 @@ mod deployments;
 mod flow_runs;
 mod logs;
 mod scheduling;
+mod task_runs;
 mod transitions;
 mod work_pools;
 mod workers;
