@@ -5,12 +5,12 @@ use std::collections::BTreeSet;
 use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::model::LogLine;
-use crate::rows::{LogRow, sql, values_placeholders};
+use crate::rows::{LogRow, cacheable_chunks, sql, values_placeholders};
 
 /// Default page size of [`Store::read_logs`].
 pub const DEFAULT_LOG_PAGE: u32 = 1000;
-/// Rows per INSERT statement (8 binds each; SQLite allows 32,766).
-const ROWS_PER_INSERT: usize = 500;
+/// Most rows per INSERT statement (8 binds each; SQLite allows 32,766).
+const ROWS_PER_INSERT: usize = 256;
 
 impl Store {
     /// Stores log lines; a line already stored (same run, emitter and seq) is
@@ -35,7 +35,7 @@ impl Store {
             }
         }
         let mut stored = 0;
-        for chunk in lines.chunks(ROWS_PER_INSERT) {
+        for chunk in cacheable_chunks(lines, ROWS_PER_INSERT) {
             let statement = format!(
                 "INSERT INTO logs (flow_run_id, emitter, seq, timestamp, stream, level, message, task_run_id) \
                  VALUES {} ON CONFLICT (flow_run_id, emitter, seq) DO NOTHING",

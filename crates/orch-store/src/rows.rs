@@ -208,9 +208,44 @@ pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// Splits `items` into chunks of at most `max` whose lengths are powers of
+/// two. A multi-row statement's text depends on its row count, and each text
+/// is prepared once per connection and cached: power-of-two sizes keep the
+/// number of texts (and of preparations) small, whatever the batch sizes.
+pub(crate) fn cacheable_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let max = max.max(1);
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = rest.len().min(max);
+        let size = 1 << size.ilog2();
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::values_placeholders;
+    use super::{cacheable_chunks, values_placeholders};
+
+    #[test]
+    fn chunks_are_powers_of_two_and_cover_everything_in_order() {
+        let items: Vec<u32> = (0..1000).collect();
+        let chunks: Vec<&[u32]> = cacheable_chunks(&items, 256).collect();
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [256, 256, 256, 128, 64, 32, 8]);
+        assert_eq!(chunks.concat(), items);
+        assert_eq!(cacheable_chunks(&items[..0], 256).count(), 0);
+        assert_eq!(
+            cacheable_chunks(&items[..3], 256)
+                .map(<[u32]>::len)
+                .collect::<Vec<_>>(),
+            [2, 1]
+        );
+    }
 
     #[test]
     fn numbers_placeholders_row_by_row() {

@@ -16,7 +16,7 @@ use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, StoreError};
-use crate::rows::{sql, values_placeholders};
+use crate::rows::{cacheable_chunks, sql, values_placeholders};
 
 /// Most runs written by one transaction (8 binds each: far below either
 /// backend's bind limit).
@@ -126,6 +126,29 @@ async fn write_batch(writer: &AnyPool, batch: Vec<Request>) {
 
 /// Inserts `rows` and their first states in one transaction; returns the ids written.
 async fn insert_rows(writer: &AnyPool, rows: &[&NewRunRow]) -> Result<HashSet<String>> {
+    let mut tx = writer.begin().await?;
+    let mut inserted = HashSet::new();
+    for chunk in cacheable_chunks(rows, MAX_BATCH) {
+        inserted.extend(insert_runs(&mut tx, chunk).await?);
+    }
+    let written: Vec<&NewRunRow> = rows
+        .iter()
+        .copied()
+        .filter(|row| inserted.contains(&row.id))
+        .collect();
+    for chunk in cacheable_chunks(&written, MAX_BATCH) {
+        insert_first_states(&mut tx, chunk).await?;
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+/// Inserts the runs of `rows` whose deployment exists and whose idempotency
+/// key is free; returns their ids.
+async fn insert_runs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[&NewRunRow],
+) -> Result<Vec<String>> {
     // The deployment is joined, not copied from the caller's lookup, so a run
     // is never written for a deployment deleted in between. `WHERE true`
     // tells SQLite's parser that `ON CONFLICT` belongs to the INSERT.
@@ -151,31 +174,26 @@ async fn insert_rows(writer: &AnyPool, rows: &[&NewRunRow]) -> Result<HashSet<St
             .bind(row.expected_start)
             .bind(&row.idempotency_key);
     }
-    let mut tx = writer.begin().await?;
-    let inserted: HashSet<String> = insert
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(id,)| id)
-        .collect();
-    let written: Vec<&&NewRunRow> = rows
-        .iter()
-        .filter(|row| inserted.contains(&row.id))
-        .collect();
-    if !written.is_empty() {
-        let statement = format!(
-            "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
-             SELECT v.column1, NULL, 'SCHEDULED', 'Scheduled', v.column2, v.column3 FROM (VALUES {}) AS v",
-            values_placeholders(written.len(), 3)
-        );
-        let mut states = sqlx::query(sql(statement));
-        for row in written {
-            states = states.bind(&row.id).bind(row.message).bind(row.now);
-        }
-        states.execute(&mut *tx).await?;
+    let ids = insert.fetch_all(&mut **tx).await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// The Scheduled state each new run starts its history with.
+async fn insert_first_states(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[&NewRunRow],
+) -> Result<()> {
+    let statement = format!(
+        "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
+         SELECT v.column1, NULL, 'SCHEDULED', 'Scheduled', v.column2, v.column3 FROM (VALUES {}) AS v",
+        values_placeholders(rows.len(), 3)
+    );
+    let mut states = sqlx::query(sql(statement));
+    for row in rows {
+        states = states.bind(&row.id).bind(row.message).bind(row.now);
     }
-    tx.commit().await?;
-    Ok(inserted)
+    states.execute(&mut **tx).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::model::State;
-use crate::rows::{StateRow, from_json, sql, state_type, to_json, values_placeholders};
+use crate::rows::{
+    StateRow, cacheable_chunks, from_json, sql, state_type, to_json, values_placeholders,
+};
 
 /// A task run with its history and upstream edges.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,9 +81,9 @@ struct HistoryRow {
     state: StateRow,
 }
 
-/// Rows per multi-row statement (15 binds each at most: within both
+/// Most rows per multi-row statement (15 binds each at most: within both
 /// backends' bind limits).
-const ROWS_PER_INSERT: usize = 500;
+const ROWS_PER_INSERT: usize = 256;
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
@@ -215,7 +217,7 @@ impl Store {
         }
         // Multi-row statements: a report of hundreds of tasks is a handful of
         // round trips, not several per task.
-        for chunk in newest_snapshots(task_runs).chunks(ROWS_PER_INSERT) {
+        for chunk in cacheable_chunks(&newest_snapshots(task_runs), ROWS_PER_INSERT) {
             upsert_task_runs(&mut tx, chunk).await?;
         }
         let states: Vec<(&str, &TaskRunState)> = task_runs
@@ -226,7 +228,7 @@ impl Store {
                     .map(move |entry| (task.id.as_str(), entry))
             })
             .collect();
-        for chunk in states.chunks(ROWS_PER_INSERT) {
+        for chunk in cacheable_chunks(&states, ROWS_PER_INSERT) {
             insert_states(&mut tx, chunk).await?;
         }
         let edges: Vec<(&str, &str)> = task_runs
@@ -237,7 +239,7 @@ impl Store {
                     .map(move |up| (up.as_str(), task.id.as_str()))
             })
             .collect();
-        for chunk in edges.chunks(ROWS_PER_INSERT) {
+        for chunk in cacheable_chunks(&edges, ROWS_PER_INSERT) {
             insert_edges(&mut tx, chunk).await?;
         }
         tx.commit().await?;
