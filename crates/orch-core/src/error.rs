@@ -106,6 +106,20 @@ pub enum Error {
         valid = valid_state_types()
     )]
     UnknownStateType(String),
+
+    /// A state filter named neither a state type nor a state name.
+    #[error("unknown state \"{0}\": use one of {valid}", valid = valid_state_filters())]
+    UnknownState(String),
+}
+
+fn valid_state_filters() -> String {
+    let mut valid: Vec<&str> = StateType::ALL.iter().map(|k| k.display_name()).collect();
+    valid.extend([
+        crate::state::names::LATE,
+        crate::state::names::AWAITING_RETRY,
+        crate::state::names::RETRYING,
+    ]);
+    valid.join(", ")
 }
 
 fn deploy_file_location(

@@ -30,5 +30,5 @@ pub use identifier::validate_name;
 pub use params::{build_overrides, merge_parameters, parse_param};
 pub use policy::{CatchUp, CollisionStrategy, RunPolicy, triage};
 pub use schedule::{Schedule, parse_timezone};
-pub use state::{StateType, names, state_type_of_name, validate_transition};
+pub use state::{StateType, names, parse_state_filter, state_type_of_name, validate_transition};
 pub use suggest::{close_matches, did_you_mean};

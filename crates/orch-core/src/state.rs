@@ -137,6 +137,22 @@ pub fn state_type_of_name(name: &str) -> Option<StateType> {
         .map(|(_, t)| t)
 }
 
+/// A run filter on state: a type (`failed`: `(Some(Failed), None)`) or a
+/// state name within a type (`late`: `(Some(Scheduled), Some("late"))`).
+/// Empty text filters nothing.
+pub fn parse_state_filter(text: &str) -> Result<(Option<StateType>, Option<String>)> {
+    if text.is_empty() {
+        return Ok((None, None));
+    }
+    if let Ok(kind) = text.parse::<StateType>() {
+        return Ok((Some(kind), None));
+    }
+    match state_type_of_name(text) {
+        Some(kind) => Ok((Some(kind), Some(text.to_string()))),
+        None => Err(Error::UnknownState(text.to_string())),
+    }
+}
+
 fn normalize(name: &str) -> String {
     name.chars()
         .filter(|c| !matches!(c, '_' | '-' | ' '))
@@ -214,6 +230,26 @@ fn refusal_reason(from: StateType, to: StateType) -> String {
 mod tests {
     use super::*;
     use StateType::*;
+
+    #[test]
+    fn a_state_filter_is_a_type_a_state_name_or_nothing() {
+        assert_eq!(parse_state_filter(""), Ok((None, None)));
+        assert_eq!(parse_state_filter("failed"), Ok((Some(Failed), None)));
+        assert_eq!(
+            parse_state_filter("late"),
+            Ok((Some(Scheduled), Some("late".to_string())))
+        );
+        assert_eq!(
+            parse_state_filter("AwaitingRetry"),
+            Ok((Some(Scheduled), Some("AwaitingRetry".to_string())))
+        );
+        let error = parse_state_filter("lately").unwrap_err().to_string();
+        assert!(
+            error.starts_with("unknown state \"lately\": use one of Scheduled, ")
+                && error.contains("Late, AwaitingRetry, Retrying"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn terminal_states_are_exactly_the_four_finished_ones() {

@@ -4,9 +4,23 @@
 
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::error::{Result, SentinelError};
+
+/// Everything but RFC 3986's unreserved characters is escaped.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a URL path segment or query value (tickers such as
+/// `^GSPC`, search queries with quotes and spaces).
+pub fn encode_component(text: &str) -> String {
+    utf8_percent_encode(text, COMPONENT).to_string()
+}
 
 /// Builds the client: rustls, a timeout and a User-Agent.
 pub fn client(timeout_secs: u64, user_agent: &str) -> Result<reqwest::Client> {

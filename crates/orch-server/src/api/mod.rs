@@ -94,25 +94,5 @@ pub(crate) fn parse_time(parameter: &str, text: &str) -> ApiResult<i64> {
 
 /// A `state` filter: a type (`failed`) or a state name (`late`, `AwaitingRetry`).
 pub(crate) fn state_filter(text: &str) -> ApiResult<(Option<StateType>, Option<String>)> {
-    if text.is_empty() {
-        return Ok((None, None));
-    }
-    if let Ok(kind) = text.parse::<StateType>() {
-        return Ok((Some(kind), None));
-    }
-    match orch_core::state_type_of_name(text) {
-        Some(kind) => Ok((Some(kind), Some(text.to_string()))),
-        None => {
-            let mut valid: Vec<&str> = StateType::ALL.iter().map(|k| k.display_name()).collect();
-            valid.extend([
-                orch_core::names::LATE,
-                orch_core::names::AWAITING_RETRY,
-                orch_core::names::RETRYING,
-            ]);
-            Err(ApiError::bad_request(format!(
-                "unknown state \"{text}\": use one of {}",
-                valid.join(", ")
-            )))
-        }
-    }
+    orch_core::parse_state_filter(text).map_err(|error| ApiError::bad_request(error.to_string()))
 }

@@ -24,27 +24,7 @@ pub struct FlowRunApi {
 
 /// Splits a `--state` filter into a type or a state name ("late").
 fn state_filter(text: &str) -> Result<(Option<StateType>, Option<String>), Status> {
-    if text.is_empty() {
-        return Ok((None, None));
-    }
-    if let Ok(kind) = text.parse::<StateType>() {
-        return Ok((Some(kind), None));
-    }
-    match orch_core::state_type_of_name(text) {
-        Some(kind) => Ok((Some(kind), Some(text.to_string()))),
-        None => {
-            let mut valid: Vec<&str> = StateType::ALL.iter().map(|k| k.display_name()).collect();
-            valid.extend([
-                orch_core::names::LATE,
-                orch_core::names::AWAITING_RETRY,
-                orch_core::names::RETRYING,
-            ]);
-            Err(invalid(format!(
-                "unknown state \"{text}\": use one of {}",
-                valid.join(", ")
-            )))
-        }
-    }
+    orch_core::parse_state_filter(text).map_err(|error| invalid(error.to_string()))
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::FlowRunEvent, Status>> + Send>>;

@@ -39,13 +39,13 @@ impl YahooClient {
 
     /// The chart URL for one request, in Yahoo's own query format.
     pub fn chart_url(&self, symbol: &str, interval: &str, window: Window) -> String {
-        let sym = encode(symbol);
+        let sym = http::encode_component(symbol);
         format!(
             "{}/v8/finance/chart/{sym}?symbol={sym}&period1={}&period2={}&interval={}&events=div%7Csplit",
             self.base_url,
             window.start.timestamp(),
             window.end.timestamp(),
-            encode(interval)
+            http::encode_component(interval)
         )
     }
 
@@ -104,18 +104,6 @@ pub fn parse_chart(body: &[u8], symbol: &str, interval: &str, what: &str) -> Res
         .collect())
 }
 
-/// Percent-encodes a path or query component (tickers such as `^GSPC`, `BTC-USD`).
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,7 +142,7 @@ mod tests {
 
     #[test]
     fn tickers_are_encoded() {
-        assert_eq!(encode("^GSPC"), "%5EGSPC");
-        assert_eq!(encode("BTC-USD"), "BTC-USD");
+        assert_eq!(http::encode_component("^GSPC"), "%5EGSPC");
+        assert_eq!(http::encode_component("BTC-USD"), "BTC-USD");
     }
 }

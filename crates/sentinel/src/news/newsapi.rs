@@ -66,7 +66,7 @@ impl NewsApiClient {
 
     /// Recent English articles about `symbol`, newest first.
     pub async fn everything(&self, symbol: &SymbolSpec) -> Result<Vec<Headline>> {
-        let q: String = url_encode(&Self::query(symbol));
+        let q = http::encode_component(&Self::query(symbol));
         let url = format!(
             "{}/v2/everything?q={q}&language=en&sortBy=publishedAt&pageSize={}",
             self.base_url, self.page_size
@@ -157,17 +157,6 @@ pub fn parse(body: &[u8], symbol: &str, what: &str) -> Result<Vec<Headline>> {
             })
         })
         .collect())
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
