@@ -6,6 +6,9 @@
 
 mod web;
 
+/// The database every server of this binary runs on.
+const BACKEND: orch_e2e::Backend = orch_e2e::Backend::Sqlite;
+
 use std::time::Duration;
 
 use fantoccini::Locator;

@@ -3,6 +3,9 @@
 
 mod web;
 
+/// The database every server of this binary runs on.
+const BACKEND: orch_e2e::Backend = orch_e2e::Backend::Sqlite;
+
 use std::collections::HashMap;
 
 use web::{Api, server_with};

@@ -42,10 +42,7 @@ fn the_core_loop_runs_on_postgresql_and_survives_a_server_restart() {
     );
     server.wait_for_state(&run_id, &["COMPLETED"], WAIT);
     let status = server.json(&["server", "status"]);
-    assert!(
-        status.to_string().contains("postgres"),
-        "the server reports its PostgreSQL database: {status}"
-    );
+    assert_eq!(status["database_backend"], "postgres", "{status}");
 
     server.restart();
     let detail = server.inspect(&run_id);

@@ -32,12 +32,23 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// The database an end-to-end server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the server's home (the default).
+    Sqlite,
+    /// A fresh database on a private PostgreSQL server (`orch_testkit`).
+    Postgres,
+}
+
 /// A running `orch server` with its own home folder and, unless given one,
 /// its own SQLite database.
 pub struct TestServer {
     home: tempfile::TempDir,
     database_url: String,
     daemon: Option<Daemon>,
+    /// The PostgreSQL database of [`TestServer::start_for`], dropped after the server.
+    _database: Option<orch_testkit::TempDatabase>,
     url: String,
     port: u16,
     extra_args: Vec<String>,
@@ -54,6 +65,20 @@ impl TestServer {
         Self::start_on("", extra_args)
     }
 
+    /// Starts a server on a fresh database of `backend`: a SQLite file in its
+    /// home, or a new database on the test process's PostgreSQL server.
+    pub fn start_for(backend: Backend) -> TestServer {
+        match backend {
+            Backend::Sqlite => Self::start(),
+            Backend::Postgres => {
+                let database = orch_testkit::fresh_database();
+                let mut server = Self::start_on(database.url(), &[]);
+                server._database = Some(database);
+                server
+            }
+        }
+    }
+
     /// Starts a server on `database_url` (e.g. a PostgreSQL database that
     /// several servers share); empty for a SQLite file in its home.
     pub fn start_on(database_url: &str, extra_args: &[&str]) -> TestServer {
@@ -66,6 +91,7 @@ impl TestServer {
             home,
             database_url,
             daemon: None,
+            _database: None,
             url: String::new(),
             port: 0,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),

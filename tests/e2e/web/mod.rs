@@ -109,7 +109,7 @@ impl Api {
 /// A server with pool `pool`, a worker on it, and deployments `web/FLOW`
 /// running `orch-testflows FLOW` for each `(flow, extra toml)`.
 pub fn server_with(flows: &[(&str, &str)]) -> (TestServer, Daemon, tempfile::TempDir) {
-    let server = TestServer::start();
+    let server = TestServer::start_for(crate::BACKEND);
     let toml: String = flows
         .iter()
         .map(|(flow, extra)| deployment_toml("web", flow, "pool", &[TESTFLOWS, flow], extra))
