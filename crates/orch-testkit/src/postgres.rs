@@ -134,6 +134,8 @@ impl Server {
             .arg(&folder)
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=400"])
+            // Containers often give /dev/shm only 64 MB; files in the data folder always work.
+            .args(["-c", "dynamic_shared_memory_type=mmap"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log);
