@@ -130,8 +130,9 @@ impl Server {
         postgres
             .arg("-D")
             .arg(&data)
-            .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
-            .arg(&folder)
+            // TCP on loopback only: no Unix socket, whose path could exceed
+            // the 107-byte limit under a long TMPDIR.
+            .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k", ""])
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=400"])
             // Containers often give /dev/shm only 64 MB; files in the data folder always work.
