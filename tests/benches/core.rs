@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use orch_e2e::{TestServer, deployment_toml};
+use orch_e2e::{Backend, TestServer, deployment_toml};
 use orch_proto::v1 as pb;
 use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
 use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
@@ -63,13 +63,12 @@ async fn main() {
         })
         .collect();
 
-    let backend = std::env::var("BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into());
-    let database = match backend.as_str() {
-        "sqlite" => None,
-        "postgres" => Some(orch_testkit::fresh_database()),
-        other => panic!("BENCH_DATABASE must be sqlite or postgres, not {other:?}"),
+    let backend = match std::env::var("BENCH_DATABASE").as_deref() {
+        Err(_) | Ok("sqlite") => Backend::Sqlite,
+        Ok("postgres") => Backend::Postgres,
+        Ok(other) => panic!("BENCH_DATABASE must be sqlite or postgres, not {other:?}"),
     };
-    let server = TestServer::start_on(database.as_ref().map_or("", |database| database.url()), &[]);
+    let server = TestServer::start_for(backend);
     let toml = deployment_toml("bench", "trivial", "bench-pool", &["true"], "")
         + &deployment_toml("bench", "parked", "parked-pool", &["true"], "");
     server.ok(&["work-pool", "create", "parked-pool", "--type", "process"]);
@@ -130,7 +129,8 @@ async fn main() {
         to_running_server.push((running - created) as f64 / 1000.0);
     }
     println!(
-        "orch core benchmark: {runs} sequential trivial runs (`true`), 1 worker, {backend}, loopback"
+        "orch core benchmark: {runs} sequential trivial runs (`true`), 1 worker, {}, loopback",
+        backend.as_str()
     );
     report("pickup: created -> claimed (Pending)", pickup);
     report("created -> subprocess started (Running)", to_running_server);

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+pub use orch_store::Backend;
 pub use process::Daemon;
 use serde_json::Value;
 
@@ -32,15 +33,6 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// The database an end-to-end server runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// A SQLite file in the server's home (the default).
-    Sqlite,
-    /// A fresh database on a private PostgreSQL server (`orch_testkit`).
-    Postgres,
-}
-
 /// A running `orch server` with its own home folder and, unless given one,
 /// its own SQLite database.
 pub struct TestServer {
@@ -48,7 +40,7 @@ pub struct TestServer {
     database_url: String,
     daemon: Option<Daemon>,
     /// The PostgreSQL database of [`TestServer::start_for`], dropped after the server.
-    _database: Option<orch_testkit::TempDatabase>,
+    _database: Option<orch_testkit::TestDatabase>,
     url: String,
     port: u16,
     extra_args: Vec<String>,
@@ -71,7 +63,7 @@ impl TestServer {
         match backend {
             Backend::Sqlite => Self::start(),
             Backend::Postgres => {
-                let database = orch_testkit::fresh_database();
+                let database = orch_testkit::TestDatabase::postgres();
                 let mut server = Self::start_on(database.url(), &[]);
                 server._database = Some(database);
                 server

@@ -1,9 +1,12 @@
 //! Test support shared by orch's test suites.
 //!
-//! [`postgres::fresh_database`] gives each test its own empty PostgreSQL
-//! database on a server private to the test process, so the store, the server
-//! and the end-to-end suites run against real PostgreSQL as well as SQLite.
+//! [`TestDatabase`] gives each test its own empty database, a SQLite file or
+//! a PostgreSQL database on a server private to the test process (see
+//! [`postgres`]), so the store, the server and the end-to-end suites run
+//! against real PostgreSQL as well as SQLite.
 
+mod database;
 pub mod postgres;
 
+pub use database::TestDatabase;
 pub use postgres::{TempDatabase, fresh_database};

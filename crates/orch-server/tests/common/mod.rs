@@ -13,44 +13,15 @@ use orch_store::{
     Backend, DeploymentInput, FlowRun, FlowRunFilter, ManualClock, NewState, Proposal, Store,
     TransitionResult, Worker,
 };
-use orch_testkit::TempDatabase;
-use tempfile::TempDir;
+use orch_testkit::TestDatabase;
 use tokio::sync::watch;
 
 /// A server state on its own database, with a clock that moves only when told.
 pub struct Harness {
     pub state: AppState,
     pub clock: ManualClock,
-    database: TempStorage,
+    database: TestDatabase,
     _stop: watch::Sender<bool>,
-}
-
-/// What holds a test's data, removed on drop.
-enum TempStorage {
-    Sqlite(TempDir),
-    Postgres(TempDatabase),
-}
-
-impl TempStorage {
-    async fn new() -> TempStorage {
-        match crate::BACKEND {
-            Backend::Sqlite => TempStorage::Sqlite(TempDir::new().expect("temp dir")),
-            Backend::Postgres => TempStorage::Postgres(
-                tokio::task::spawn_blocking(orch_testkit::fresh_database)
-                    .await
-                    .expect("create a PostgreSQL database"),
-            ),
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            TempStorage::Sqlite(dir) => {
-                format!("sqlite://{}", dir.path().join("orch.db").display())
-            }
-            TempStorage::Postgres(database) => database.url().to_string(),
-        }
-    }
 }
 
 /// Parses an RFC 3339 time.
@@ -65,8 +36,8 @@ pub fn micros(text: &str) -> i64 {
     utc(text).timestamp_micros()
 }
 
-async fn open(url: String, clock: &ManualClock) -> (AppState, watch::Sender<bool>) {
-    let store = Store::connect(&url)
+async fn open(url: &str, clock: &ManualClock) -> (AppState, watch::Sender<bool>) {
+    let store = Store::connect(url)
         .await
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
         .with_clock(clock.clock());
@@ -78,7 +49,10 @@ async fn open(url: String, clock: &ManualClock) -> (AppState, watch::Sender<bool
 impl Harness {
     /// A new database, the clock at `start`, and pool `pool`.
     pub async fn start(start: &str, pool: &str) -> Harness {
-        let database = TempStorage::new().await;
+        let database = match crate::BACKEND {
+            Backend::Sqlite => TestDatabase::sqlite(),
+            Backend::Postgres => TestDatabase::postgres(),
+        };
         let clock = ManualClock::new(utc(start));
         let (state, stop) = open(database.url(), &clock).await;
         state

@@ -9,21 +9,14 @@ use orch_store::{
     Backend, Deployment, DeploymentInput, FlowRun, JsonObject, NewState, Proposal, Store,
     StoreError, TransitionResult, WorkPool, Worker,
 };
-use orch_testkit::TempDatabase;
+use orch_testkit::TestDatabase;
 use serde_json::Value;
-use tempfile::TempDir;
 
 /// A store on its own database (a SQLite file or a PostgreSQL database, per
 /// the test binary's [`crate::BACKEND`]), deleted when the value is dropped.
 pub struct TestStore {
     store: Store,
-    _database: TempStorage,
-}
-
-/// What holds a test's data, removed on drop.
-enum TempStorage {
-    Sqlite(#[allow(dead_code)] TempDir),
-    Postgres(#[allow(dead_code)] TempDatabase),
+    _database: TestDatabase,
 }
 
 impl Deref for TestStore {
@@ -43,22 +36,13 @@ impl TestStore {
 
 /// Opens a new, migrated database of the binary's backend.
 pub async fn store() -> TestStore {
-    let (url, database) = match crate::BACKEND {
-        Backend::Sqlite => {
-            let dir = TempDir::new().expect("temp dir");
-            let url = format!("sqlite://{}/orch.db", dir.path().display());
-            (url, TempStorage::Sqlite(dir))
-        }
-        Backend::Postgres => {
-            let database = tokio::task::spawn_blocking(orch_testkit::fresh_database)
-                .await
-                .expect("create a PostgreSQL database");
-            (database.url().to_string(), TempStorage::Postgres(database))
-        }
+    let database = match crate::BACKEND {
+        Backend::Sqlite => TestDatabase::sqlite(),
+        Backend::Postgres => TestDatabase::postgres(),
     };
-    let store = Store::connect(&url)
+    let store = Store::connect(database.url())
         .await
-        .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", database.url()));
     TestStore {
         store,
         _database: database,
