@@ -78,20 +78,7 @@ fn cancel_kills_the_sleeping_process_group_and_ends_cancelled() {
 
     let run_id = server.run_deployment("f/sleepy", &[]);
     server.wait_for_state(&run_id, &["RUNNING"], WAIT);
-    let deadline = Instant::now() + WAIT;
-    while !pid_file.exists()
-        || std::fs::read_to_string(&pid_file)
-            .unwrap()
-            .trim()
-            .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the flow never wrote its pid");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .to_string();
+    let pid = wait_for_pid(&pid_file);
 
     server.ok(&["flow-run", "cancel", &run_id]);
     let detail = server.wait_for_state(
