@@ -6,6 +6,8 @@
 mod endpoints;
 #[path = "api/runs.rs"]
 mod runs;
+#[path = "api/shapes.rs"]
+mod shapes;
 mod web;
 
 /// The database every server of this binary runs on.

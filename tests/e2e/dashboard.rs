@@ -127,8 +127,8 @@ async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_
         .await;
     browser.screenshot("flow-run").await;
     let detail = api.wait_for_state(&run_id, &["COMPLETED"]).await;
-    assert_eq!(detail["run"]["parameters"]["label"], "from-the-browser");
-    assert_eq!(detail["run"]["deployment"], "web/parallel");
+    assert_eq!(detail["parameters"]["label"], "from-the-browser");
+    assert_eq!(detail["deployment"], "web/parallel");
 
     // Flow runs: the table and the timeline show it.
     client
@@ -189,7 +189,7 @@ async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_
         .await;
     browser.screenshot("flow-run-cancelled").await;
     let detail = api.wait_for_state(&slow_id, &["CANCELLED"]).await;
-    assert_eq!(detail["run"]["state"]["name"], "Cancelled");
+    assert_eq!(detail["state"]["name"], "Cancelled");
 
     // The overview again, now with runs in it.
     client.goto(&format!("{base}/")).await.expect("open /");

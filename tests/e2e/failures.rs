@@ -226,7 +226,7 @@ fn a_run_whose_worker_is_sigkilled_is_crashed_by_its_lease_and_retried() {
     );
     assert!(history.contains("AwaitingRetry"), "{history}");
     let workers = server.json(&["worker", "ls"]);
-    assert_eq!(workers[0]["online"], false, "{workers:#}");
+    assert_eq!(workers[0]["status"], "offline", "{workers:#}");
 
     // A new worker picks the retry up.
     let _rescuer = server.start_worker("pool", &["--heartbeat-seconds", "1"]);

@@ -51,9 +51,9 @@ fn history(task: &Value) -> Vec<(String, String, i64)> {
         .iter()
         .map(|s| {
             (
-                s["type"].as_str().unwrap().to_string(),
-                s["name"].as_str().unwrap().to_string(),
-                micros(&s["timestamp"]),
+                s["state"]["type"].as_str().unwrap().to_string(),
+                s["state"]["name"].as_str().unwrap().to_string(),
+                micros(&s["state"]["timestamp"]),
             )
         })
         .collect()
@@ -99,8 +99,8 @@ fn a_task_failing_twice_then_succeeding_shows_three_attempts_with_the_configured
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["name"] == "AwaitingRetry")
-        .map(|s| s["message"].as_str().unwrap())
+        .filter(|s| s["state"]["name"] == "AwaitingRetry")
+        .map(|s| s["state"]["message"].as_str().unwrap())
         .collect();
     assert!(
         retry_messages[0].contains("transient failure 1"),
@@ -175,8 +175,8 @@ fn parallel_tasks_overlap_and_edges_follow_the_data() {
     let news = task(&detail, "fetch-news");
     let quotes = task(&detail, "fetch-quotes");
     let fuse = task(&detail, "fuse");
-    let (news_start, news_end) = (micros(&news["start"]), micros(&news["end"]));
-    let (quotes_start, quotes_end) = (micros(&quotes["start"]), micros(&quotes["end"]));
+    let (news_start, news_end) = (micros(&news["start_time"]), micros(&news["end_time"]));
+    let (quotes_start, quotes_end) = (micros(&quotes["start_time"]), micros(&quotes["end_time"]));
     assert!(
         news_start < quotes_end && quotes_start < news_end,
         "intervals overlap"
@@ -405,7 +405,7 @@ fn a_tag_limit_of_one_serialises_two_flows_tasks_and_the_waiter_shows_it() {
             .find(|(kind, _, _)| kind == "RUNNING")
             .expect("ran")
             .2;
-        (running, micros(&call["end"]))
+        (running, micros(&call["end_time"]))
     };
     let (a, b) = (interval(&first), interval(&second));
     assert!(

@@ -12,6 +12,7 @@ use crate::client::Api;
 use crate::output::{self, Format, time};
 use crate::views::flow_run::FlowRunView;
 use crate::views::log::LogLineView;
+use crate::views::prelude::*;
 use crate::views::state::StateView;
 
 /// First wait before reconnecting a dropped stream; it doubles up to [`MAX_RETRY_DELAY`].

@@ -10,20 +10,6 @@ pub(crate) fn now_micros() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
-pub(crate) fn pb_state_type(kind: StateType) -> pb::StateType {
-    match kind {
-        StateType::Scheduled => pb::StateType::Scheduled,
-        StateType::Pending => pb::StateType::Pending,
-        StateType::Running => pb::StateType::Running,
-        StateType::Completed => pb::StateType::Completed,
-        StateType::Failed => pb::StateType::Failed,
-        StateType::Crashed => pb::StateType::Crashed,
-        StateType::Cancelling => pb::StateType::Cancelling,
-        StateType::Cancelled => pb::StateType::Cancelled,
-        StateType::Paused => pb::StateType::Paused,
-    }
-}
-
 /// A task run as this process knows it.
 #[derive(Debug, Clone)]
 pub(crate) struct TaskRecord {
@@ -65,7 +51,7 @@ impl TaskRecord {
     pub(crate) fn enter(&mut self, kind: StateType, name: &str, message: &str) -> pb::TaskRun {
         let now = now_micros();
         let state = pb::State {
-            r#type: pb_state_type(kind) as i32,
+            r#type: orch_proto::state::state_type_value(kind),
             name: name.to_string(),
             message: message.to_string(),
             timestamp_micros: now,

@@ -6,45 +6,15 @@ use orch_store::model;
 
 use crate::error::invalid;
 
-/// Store state type -> API enum.
-pub(crate) fn state_type_to_pb(kind: StateType) -> pb::StateType {
-    match kind {
-        StateType::Scheduled => pb::StateType::Scheduled,
-        StateType::Pending => pb::StateType::Pending,
-        StateType::Running => pb::StateType::Running,
-        StateType::Completed => pb::StateType::Completed,
-        StateType::Failed => pb::StateType::Failed,
-        StateType::Crashed => pb::StateType::Crashed,
-        StateType::Cancelling => pb::StateType::Cancelling,
-        StateType::Cancelled => pb::StateType::Cancelled,
-        StateType::Paused => pb::StateType::Paused,
-    }
-}
-
 /// API enum -> store state type.
 pub(crate) fn state_type_from_pb(value: i32) -> Result<StateType, tonic::Status> {
-    let kind = match pb::StateType::try_from(value) {
-        Ok(pb::StateType::Scheduled) => StateType::Scheduled,
-        Ok(pb::StateType::Pending) => StateType::Pending,
-        Ok(pb::StateType::Running) => StateType::Running,
-        Ok(pb::StateType::Completed) => StateType::Completed,
-        Ok(pb::StateType::Failed) => StateType::Failed,
-        Ok(pb::StateType::Crashed) => StateType::Crashed,
-        Ok(pb::StateType::Cancelling) => StateType::Cancelling,
-        Ok(pb::StateType::Cancelled) => StateType::Cancelled,
-        Ok(pb::StateType::Paused) => StateType::Paused,
-        Ok(pb::StateType::Unspecified) | Err(_) => {
-            return Err(invalid(format!(
-                "state type {value} is not a valid state type"
-            )));
-        }
-    };
-    Ok(kind)
+    orch_proto::state::state_type(value)
+        .ok_or_else(|| invalid(format!("state type {value} is not a valid state type")))
 }
 
 pub(crate) fn state(state: &model::State) -> pb::State {
     pb::State {
-        r#type: state_type_to_pb(state.kind) as i32,
+        r#type: orch_proto::state::state_type_value(state.kind),
         name: state.name.clone(),
         message: state.message.clone(),
         timestamp_micros: state.timestamp,
@@ -264,6 +234,7 @@ pub(crate) fn worker(worker: &model::Worker, now: i64, online_since: i64) -> pb:
         heartbeat_interval_seconds: worker
             .heartbeat_interval
             .map_or(0.0, |micros| micros as f64 / 1e6),
+        stopped_at_micros: worker.stopped_at,
     }
 }
 

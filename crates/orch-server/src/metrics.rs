@@ -271,7 +271,7 @@ async fn refresh(state: &AppState) -> Result<(), orch_store::StoreError> {
     };
     let counts = store.runs_by_deployment_and_state().await?;
     let pools = store.list_work_pools(state.online_since()).await?;
-    let queues = store.pool_queues(orch_store::now_micros()).await?;
+    let queues = store.pool_queues(state.now()).await?;
     let metrics = &*METRICS;
     metrics.runs.clear();
     for count in counts {

@@ -81,25 +81,9 @@ impl Outcome {
 pub(crate) fn state(state_type: StateType, message: String) -> State {
     State {
         r#type: state_type as i32,
-        name: state_name(state_type).to_owned(),
+        name: orch_proto::state::display_name(state_type).to_owned(),
         message,
         timestamp_micros: 0,
-    }
-}
-
-/// The display name of a state type ("Running", "Completed", ...).
-fn state_name(state_type: StateType) -> &'static str {
-    match state_type {
-        StateType::Unspecified => "Unspecified",
-        StateType::Scheduled => "Scheduled",
-        StateType::Pending => "Pending",
-        StateType::Running => "Running",
-        StateType::Completed => "Completed",
-        StateType::Failed => "Failed",
-        StateType::Crashed => "Crashed",
-        StateType::Cancelling => "Cancelling",
-        StateType::Cancelled => "Cancelled",
-        StateType::Paused => "Paused",
     }
 }
 

@@ -304,7 +304,7 @@ async fn deployments_show_schedules_last_and_upcoming_runs_and_pause_and_resume(
     let waiting_id = waiting.body["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let detail = api.ok(&format!("/api/flow-runs/{waiting_id}")).await;
-    assert_eq!(detail["run"]["state"]["type"], "SCHEDULED");
+    assert_eq!(detail["state"]["type"], "SCHEDULED");
     let resumed = api.post(&format!("/api/deployments/{id}/resume"), "").await;
     assert_eq!(resumed.body["paused"], false);
     api.wait_for_state(&waiting_id, &["COMPLETED"]).await;

@@ -57,7 +57,7 @@ async fn a_run_shows_history_tasks_and_logs_live_and_can_be_cancelled_and_retrie
             }
             Some("run") => {
                 let detail: Value = serde_json::from_str(&data).unwrap();
-                last_state = detail["run"]["state"]["type"].as_str().unwrap().to_string();
+                last_state = detail["state"]["type"].as_str().unwrap().to_string();
             }
             _ => {}
         }

@@ -93,7 +93,7 @@ impl Api {
         let deadline = Instant::now() + WAIT;
         loop {
             let detail = self.ok(&format!("/api/flow-runs/{run_id}")).await;
-            let state = detail["run"]["state"]["type"].as_str().unwrap_or_default();
+            let state = detail["state"]["type"].as_str().unwrap_or_default();
             if states.contains(&state) {
                 return detail;
             }

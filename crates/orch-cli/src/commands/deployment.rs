@@ -11,6 +11,7 @@ use crate::output::{self, Format, time};
 use crate::reference::DeploymentRef;
 use crate::views::deployment::{self as view, DeploymentView};
 use crate::views::flow_run::FlowRunView;
+use crate::views::prelude::*;
 use crate::watch::{self, Show, WatchEvent};
 
 /// Runs an `orch deployment` command.
@@ -56,14 +57,14 @@ pub async fn run(context: &Context, command: DeploymentCommand) -> anyhow::Resul
             let updated = set_paused(&api, &deployment, true).await?;
             outln!(
                 "Paused deployment {}: its schedules create no runs until it is resumed",
-                updated.reference
+                updated.full_name
             )?;
             Ok(())
         }
         DeploymentCommand::Resume { deployment } => {
             let api = context.connect().await?;
             let updated = set_paused(&api, &deployment, false).await?;
-            outln!("Resumed deployment {}", updated.reference)?;
+            outln!("Resumed deployment {}", updated.full_name)?;
             Ok(())
         }
         DeploymentCommand::Delete { deployment } => {

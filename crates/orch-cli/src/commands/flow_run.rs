@@ -9,6 +9,7 @@ use crate::outln;
 use crate::output::{self, Format};
 use crate::views::flow_run::{self as view, FlowRunDetailView, FlowRunView};
 use crate::views::log::LogLineView;
+use crate::views::prelude::*;
 use crate::watch::{self, Show};
 
 /// Runs an `orch flow-run` command.

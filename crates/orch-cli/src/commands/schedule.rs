@@ -85,14 +85,14 @@ async fn create(context: &Context, args: ScheduleCreateArgs) -> anyhow::Result<(
         .map_or_else(String::new, |s| s.slug.clone());
     outln!(
         "Added schedule {slug} to {}: {}",
-        deployment.reference,
+        deployment.full_name,
         checked.describe()
     )?;
     outln!(
         "It lasts until the next 'orch deploy' of {} replaces its schedules. \
          See the next runs with 'orch deployment upcoming {}'.",
-        deployment.reference,
-        deployment.reference
+        deployment.full_name,
+        deployment.full_name
     )?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::cli::{WorkPoolCommand, WorkPoolCreateArgs};
 use crate::client::{Api, Reply};
 use crate::outln;
 use crate::output::{self, Format};
+use crate::views::prelude::*;
 use crate::views::work_pool::{self as view, WorkPoolView};
 
 /// Runs an `orch work-pool` command.

@@ -4,6 +4,7 @@ use comfy_table::presets::NOTHING;
 use comfy_table::{Attribute, Cell, CellAlignment, Table};
 
 use super::colour;
+use crate::views::prelude::*;
 use crate::views::state::StateView;
 
 /// Spaces between columns.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Local, SecondsFormat, Utc};
+use chrono::{DateTime, Local, Utc};
 
 /// The current time in microseconds since the Unix epoch.
 pub fn now_micros() -> i64 {
@@ -45,9 +45,7 @@ pub fn timestamp_with_age(micros: i64) -> String {
 }
 
 /// RFC 3339 in UTC with microseconds, for JSON; `None` when unset.
-pub fn rfc3339(micros: i64) -> Option<String> {
-    to_utc(micros).map(|at| at.to_rfc3339_opts(SecondsFormat::Micros, true))
-}
+pub use orch_proto::json::rfc3339;
 
 /// How far `micros` is from `now_micros`: `3s ago`, `in 5m`, or `just now`.
 pub fn relative(micros: i64, now_micros: i64) -> String {
@@ -78,12 +76,6 @@ pub fn duration(duration: Duration) -> String {
     } else {
         two_units(seconds)
     }
-}
-
-/// The time between two timestamps, or `None` unless both are set and in order.
-pub fn between(start_micros: i64, end_micros: i64) -> Option<Duration> {
-    (start_micros != 0 && end_micros >= start_micros)
-        .then(|| Duration::from_micros((end_micros - start_micros).unsigned_abs()))
 }
 
 /// Whole units only, for ages: `3s`, `5m`, `2h 5m`.
@@ -172,12 +164,5 @@ mod tests {
         let at = 1_700_000_000 * SECOND;
         assert_eq!(timestamp(at).len(), "YYYY-MM-DD HH:MM:SS".len());
         assert_eq!(clock(at).len(), "HH:MM:SS".len());
-    }
-
-    #[test]
-    fn between_needs_both_ends_in_order() {
-        assert_eq!(between(0, 5 * SECOND), None);
-        assert_eq!(between(5 * SECOND, SECOND), None);
-        assert_eq!(between(SECOND, 3 * SECOND), Some(Duration::from_secs(2)));
     }
 }

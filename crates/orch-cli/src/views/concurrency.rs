@@ -20,7 +20,7 @@ pub struct ConcurrencyLimitView {
     /// Who holds them.
     pub holders: Vec<SlotHolderView>,
     /// When it was created (RFC 3339).
-    pub created: Option<String>,
+    pub created_at: Option<String>,
 }
 
 /// One held slot.
@@ -57,7 +57,7 @@ impl From<&proto::ConcurrencyLimit> for ConcurrencyLimitView {
                     acquired_micros: holder.acquired_at_micros,
                 })
                 .collect(),
-            created: time::rfc3339(limit.created_at_micros),
+            created_at: time::rfc3339(limit.created_at_micros),
         }
     }
 }

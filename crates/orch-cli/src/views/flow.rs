@@ -16,7 +16,7 @@ pub struct FlowView {
     /// How many deployments it has.
     pub deployment_count: i64,
     /// When it was created (RFC 3339).
-    pub created: Option<String>,
+    pub created_at: Option<String>,
     #[serde(skip)]
     created_micros: i64,
 }
@@ -27,7 +27,7 @@ impl From<&proto::Flow> for FlowView {
             id: flow.id.clone(),
             name: flow.name.clone(),
             deployment_count: flow.deployment_count,
-            created: time::rfc3339(flow.created_at_micros),
+            created_at: time::rfc3339(flow.created_at_micros),
             created_micros: flow.created_at_micros,
         }
     }

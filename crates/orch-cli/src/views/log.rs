@@ -1,50 +1,17 @@
 //! Log lines of a run: `HH:MM:SS  [stdout] message` for people, objects for JSON.
 
-use orch_proto::v1 as proto;
-use serde::Serialize;
-
-use super::non_empty;
 use crate::output::time;
 
-/// One log line.
-#[derive(Debug, Clone, Serialize)]
-pub struct LogLineView {
-    /// Server-assigned, increasing.
-    pub id: i64,
-    /// The run that wrote it.
-    pub flow_run_id: String,
-    /// When it was written (RFC 3339).
-    pub timestamp: Option<String>,
-    /// `stdout`, `stderr` or `sdk`.
-    pub stream: String,
-    /// The level, for SDK lines.
-    pub level: Option<String>,
-    /// The text.
-    pub message: String,
-    /// The task run that wrote it, for SDK lines.
-    pub task_run_id: Option<String>,
-    #[serde(skip)]
-    timestamp_micros: i64,
-}
+pub use orch_proto::json::LogLine as LogLineView;
 
-impl From<&proto::LogLine> for LogLineView {
-    fn from(line: &proto::LogLine) -> Self {
-        Self {
-            id: line.id,
-            flow_run_id: line.flow_run_id.clone(),
-            timestamp: time::rfc3339(line.timestamp_micros),
-            stream: line.stream.clone(),
-            level: non_empty(&line.level),
-            message: line.message.clone(),
-            task_run_id: non_empty(&line.task_run_id),
-            timestamp_micros: line.timestamp_micros,
-        }
-    }
-}
-
-impl LogLineView {
+/// How the CLI shows a log line.
+pub trait LogLineDisplay {
     /// `HH:MM:SS  [stdout] message`; SDK lines add their level: `[sdk INFO]`.
-    pub fn line(&self) -> String {
+    fn line(&self) -> String;
+}
+
+impl LogLineDisplay for LogLineView {
+    fn line(&self) -> String {
         let source = match &self.level {
             Some(level) if self.stream == "sdk" => format!("{} {level}", self.stream),
             _ => self.stream.clone(),
@@ -59,6 +26,8 @@ impl LogLineView {
 
 #[cfg(test)]
 mod tests {
+    use orch_proto::v1 as proto;
+
     use super::*;
 
     #[test]

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::compact_json;
 use super::deployment::ScheduleView;
 use crate::output::{self, table};
+use crate::views::prelude::*;
 
 /// The next fire time of a schedule.
 #[derive(Debug, Clone, Serialize)]

@@ -1,71 +1,25 @@
 //! Work pools.
 
 use comfy_table::Cell;
-use orch_proto::v1 as proto;
-use serde::Serialize;
 
 use crate::output::{self, table, time};
 
-/// A work pool.
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkPoolView {
-    /// The full id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// The kind of worker that serves it, e.g. `process`.
-    #[serde(rename = "type")]
-    pub pool_type: String,
-    /// What it is for.
-    pub description: String,
-    /// Whether runs are held back.
-    pub paused: bool,
-    /// Max runs Pending or Running at once; `null` is unlimited.
-    pub concurrency_limit: Option<i64>,
-    /// Runs Pending, Running or Cancelling.
-    pub runs_in_flight: i64,
-    /// Runs Scheduled (incl. Late) waiting for a worker.
-    pub runs_waiting: i64,
-    /// Workers online in the pool.
-    pub workers_online: i64,
-    /// When it was created (RFC 3339).
-    pub created: Option<String>,
-    /// When it last changed (RFC 3339).
-    pub updated: Option<String>,
-    #[serde(skip)]
-    created_micros: i64,
-    #[serde(skip)]
-    updated_micros: i64,
-}
+pub use orch_proto::json::WorkPool as WorkPoolView;
 
-impl From<&proto::WorkPool> for WorkPoolView {
-    fn from(pool: &proto::WorkPool) -> Self {
-        Self {
-            id: pool.id.clone(),
-            name: pool.name.clone(),
-            pool_type: pool.r#type.clone(),
-            description: pool.description.clone(),
-            paused: pool.paused,
-            concurrency_limit: pool.concurrency_limit,
-            runs_in_flight: pool.runs_in_flight,
-            runs_waiting: pool.runs_waiting,
-            workers_online: pool.workers_online,
-            created: time::rfc3339(pool.created_at_micros),
-            updated: time::rfc3339(pool.updated_at_micros),
-            created_micros: pool.created_at_micros,
-            updated_micros: pool.updated_at_micros,
-        }
-    }
-}
-
-impl WorkPoolView {
+/// How the CLI shows a pool.
+pub trait WorkPoolDisplay {
     /// `paused` or `ready`.
+    fn status(&self) -> &'static str;
+    /// The limit, or `unlimited`.
+    fn concurrency(&self) -> String;
+}
+
+impl WorkPoolDisplay for WorkPoolView {
     fn status(&self) -> &'static str {
         if self.paused { "paused" } else { "ready" }
     }
 
-    /// The limit, or `unlimited`.
-    pub fn concurrency(&self) -> String {
+    fn concurrency(&self) -> String {
         self.concurrency_limit
             .map_or_else(|| "unlimited".to_owned(), |limit| limit.to_string())
     }

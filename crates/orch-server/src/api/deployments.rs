@@ -13,7 +13,9 @@ use orch_store::{Deployment, JsonObject};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::views::{self, DeploymentView, FlowRunView};
+use orch_proto::json;
+
+use super::views;
 use super::{ApiError, ApiResult, json_body, parse_time};
 use crate::state::AppState;
 
@@ -23,11 +25,11 @@ const RUNS_SHOWN: u32 = 5;
 /// Actions after a deployment's reference.
 const ACTIONS: [&str; 3] = ["runs", "pause", "resume"];
 
-async fn view(state: &AppState, deployment: &Deployment) -> ApiResult<DeploymentView> {
+async fn view(state: &AppState, deployment: &Deployment) -> ApiResult<json::Deployment> {
     let store = state.store();
     let last = store.last_runs(&deployment.id, RUNS_SHOWN).await?;
     let upcoming = store.upcoming_runs(&deployment.id, RUNS_SHOWN).await?;
-    Ok(DeploymentView::new(deployment, &last, &upcoming))
+    Ok(views::deployment(state, deployment, &last, &upcoming))
 }
 
 /// `GET /api/deployments`: all deployments by flow then name.
@@ -78,7 +80,7 @@ fn split_reference(path: &str) -> ApiResult<(String, Option<&str>)> {
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(path): Path<String>,
-) -> ApiResult<Json<DeploymentView>> {
+) -> ApiResult<Json<json::Deployment>> {
     let (reference, action) = split_reference(&path)?;
     if let Some(action) = action {
         return Err(ApiError {
@@ -137,10 +139,10 @@ pub(crate) async fn act(
                     request.idempotency_key.as_deref().unwrap_or(""),
                 )
                 .await?;
-            if run.expected_start <= orch_store::now_micros() {
+            if run.expected_start <= state.now() {
                 state.events().runs_ready(run.work_pool_id.as_deref());
             }
-            Ok((StatusCode::CREATED, Json(FlowRunView::from(&run))).into_response())
+            Ok((StatusCode::CREATED, Json(views::run(&state, &run))).into_response())
         }
         Some(pause @ ("pause" | "resume")) => {
             let paused = pause == "pause";

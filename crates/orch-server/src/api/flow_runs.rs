@@ -7,7 +7,9 @@ use orch_store::{FlowRunQuery, RunCursor};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::views::{self, FlowRunDetail, FlowRunView, StateView, TaskRunView};
+use orch_proto::json::{FlowRun as FlowRunView, FlowRunDetail};
+
+use super::views;
 use super::{ApiError, ApiQuery, ApiResult, parse_time, state_filter};
 use crate::events::Event;
 use crate::state::AppState;
@@ -87,7 +89,7 @@ pub(crate) async fn list(
         .flow_run_page(&query, cursor.as_ref(), params.limit()?)
         .await?;
     Ok(Json(json!({
-        "flow_runs": views::runs(&page.runs),
+        "flow_runs": views::runs(&state, &page.runs),
         "next_cursor": page.next_cursor.map(|c| c.to_string()),
         "total": page.total,
         "total_exact": page.total_exact,
@@ -109,7 +111,7 @@ pub(crate) async fn timeline(
         .store()
         .flow_run_timeline(&query, params.limit()?)
         .await?;
-    let now = orch_store::now_micros();
+    let now = state.now();
     let points: Vec<Value> = points
         .iter()
         .map(|p| {
@@ -133,11 +135,7 @@ pub(crate) async fn load_detail(state: &AppState, reference: &str) -> ApiResult<
     let run = store.flow_run(reference).await?;
     let history = store.flow_run_history(&run.id).await?;
     let task_runs = store.list_task_runs(&run.id).await?;
-    Ok(FlowRunDetail {
-        run: FlowRunView::from(&run),
-        history: history.iter().map(StateView::from).collect(),
-        task_runs: task_runs.iter().map(TaskRunView::from).collect(),
-    })
+    Ok(views::run_detail(state, &run, &history, &task_runs))
 }
 
 /// `GET /api/flow-runs/{id}`: by id, unique id prefix or name.
@@ -217,7 +215,7 @@ pub(crate) async fn cancel(
             run_id: run.id.clone(),
         });
     }
-    Ok(Json(FlowRunView::from(&run)))
+    Ok(Json(views::run(&state, &run)))
 }
 
 /// `POST /api/flow-runs/{id}/retry`: a new run of the same deployment with the
@@ -244,5 +242,5 @@ pub(crate) async fn retry(
         .create_flow_run(&deployment_id, &run.parameters, None, "")
         .await?;
     state.events().runs_ready(new_run.work_pool_id.as_deref());
-    Ok((StatusCode::CREATED, Json(FlowRunView::from(&new_run))))
+    Ok((StatusCode::CREATED, Json(views::run(&state, &new_run))))
 }

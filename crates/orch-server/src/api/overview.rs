@@ -39,7 +39,7 @@ pub(crate) async fn overview(
         )));
     }
     let store = state.store();
-    let until = orch_store::now_micros();
+    let until = state.now();
     let since = until - i64::from(params.hours) * 3600 * 1_000_000;
     let stats = store.run_stats(since, until).await?;
     let failures = store.unresolved_failures(since, FAILURES_SHOWN).await?;
@@ -61,7 +61,7 @@ pub(crate) async fn overview(
         "late_now": stats.late_now,
         "started": stats.started,
         "average_lateness_seconds": stats.average_lateness_micros.map(|m| m / 1e6),
-        "failures": views::runs(&failures),
+        "failures": views::runs(&state, &failures),
         "workers_online": workers_online,
     })))
 }

@@ -7,24 +7,22 @@ use orch_store::{WorkPool, WorkPoolUpdate};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::views::{WorkPoolView, WorkerView};
+use orch_proto::json;
+
+use super::views;
 use super::{ApiQuery, ApiResult};
 use crate::state::AppState;
 
 /// Workers that heartbeated within this window are listed.
 const WORKER_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-async fn pool_view(state: &AppState, pool: &WorkPool) -> ApiResult<WorkPoolView> {
-    let online_since = state.online_since();
+async fn pool_view(state: &AppState, pool: &WorkPool) -> ApiResult<json::WorkPool> {
     let workers = state
         .store()
         .list_workers(Some(&pool.name), state.micros_ago(WORKER_WINDOW))
         .await?;
-    let workers = workers
-        .iter()
-        .map(|w| WorkerView::new(w, online_since))
-        .collect();
-    Ok(WorkPoolView::new(pool, workers))
+    let workers = workers.iter().map(|w| views::worker(state, w)).collect();
+    Ok(views::pool(pool, workers))
 }
 
 /// `GET /api/work-pools`: every pool with its workers.
@@ -41,12 +39,12 @@ pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<WorkPoolView>> {
+) -> ApiResult<Json<json::WorkPool>> {
     let pool = state.store().work_pool(&name, state.online_since()).await?;
     Ok(Json(pool_view(&state, &pool).await?))
 }
 
-async fn set_paused(state: &AppState, name: &str, paused: bool) -> ApiResult<Json<WorkPoolView>> {
+async fn set_paused(state: &AppState, name: &str, paused: bool) -> ApiResult<Json<json::WorkPool>> {
     let update = WorkPoolUpdate {
         paused: Some(paused),
         concurrency_limit: None,
@@ -62,7 +60,7 @@ async fn set_paused(state: &AppState, name: &str, paused: bool) -> ApiResult<Jso
 pub(crate) async fn pause(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<WorkPoolView>> {
+) -> ApiResult<Json<json::WorkPool>> {
     set_paused(&state, &name, true).await
 }
 
@@ -70,7 +68,7 @@ pub(crate) async fn pause(
 pub(crate) async fn resume(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<WorkPoolView>> {
+) -> ApiResult<Json<json::WorkPool>> {
     set_paused(&state, &name, false).await
 }
 
@@ -91,10 +89,6 @@ pub(crate) async fn workers(
         .store()
         .list_workers(pool, state.micros_ago(WORKER_WINDOW))
         .await?;
-    let online_since = state.online_since();
-    let views: Vec<WorkerView> = workers
-        .iter()
-        .map(|w| WorkerView::new(w, online_since))
-        .collect();
-    Ok(Json(json!({ "workers": views })))
+    let workers: Vec<json::Worker> = workers.iter().map(|w| views::worker(&state, w)).collect();
+    Ok(Json(json!({ "workers": workers })))
 }

@@ -18,7 +18,7 @@
 
   function render(d) {
     detail = d;
-    const run = d.run;
+    const run = d;
     finished = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"].includes(run.state.type);
     taskNames = new Map(d.task_runs.map((t) => [t.id, t.name]));
     document.title = `Run ${run.name} · orch`;
@@ -76,7 +76,7 @@
     const task = line.task_run_id ? taskNames.get(line.task_run_id) : null;
     return el(
       "div",
-      { class: `line ${line.stream} lv-${line.level}`, "data-id": line.id },
+      { class: `line ${line.stream} lv-${line.level || "none"}`, "data-id": line.id },
       el("span", { class: "t", title: fmtTime(line.timestamp) }, fmtClock(line.timestamp)),
       el("span", { class: "lv" }, line.level || line.stream),
       el("span", { class: "m" }, task ? el("span", { class: "task" }, `[${task}]`) : null, line.message)

@@ -1,0 +1,181 @@
+//! Deployments and their schedules.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{FlowRun, json_object, rfc3339};
+use crate::v1 as pb;
+
+/// A deployment: how and where a flow runs, and when by itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployment {
+    /// The full id.
+    pub id: String,
+    /// `flow/name`.
+    pub full_name: String,
+    /// The flow's name.
+    pub flow: String,
+    /// The flow's id.
+    pub flow_id: String,
+    /// The deployment's name within its flow.
+    pub name: String,
+    /// The command that starts a run (argv on the worker host).
+    pub entrypoint: Vec<String>,
+    /// The folder that relative entrypoint programs are resolved against.
+    pub base_dir: String,
+    /// The work pool its runs go to.
+    pub work_pool: String,
+    /// Default parameters.
+    pub parameters: Value,
+    /// Tags copied onto its runs.
+    pub tags: Vec<String>,
+    /// What it is for.
+    pub description: String,
+    /// Flow-level retries of a Failed or Crashed run.
+    pub retries: u32,
+    /// Seconds between retries.
+    pub retry_delay_seconds: u64,
+    /// Whether it is paused (no runs handed out, schedules create none).
+    pub paused: bool,
+    /// When it runs by itself.
+    pub schedules: Vec<Schedule>,
+    /// Which missed slots run after downtime: `all`, `latest` or `skip`.
+    pub catch_up: String,
+    /// A scheduled run later than this many seconds is not started.
+    pub max_lateness_seconds: Option<u64>,
+    /// Most runs in flight at once; `null` is unlimited.
+    pub concurrency_limit: Option<u32>,
+    /// At the limit: `enqueue` or `cancel-new`.
+    pub collision_strategy: String,
+    /// When it was created.
+    pub created_at: Option<String>,
+    /// When it last changed.
+    pub updated_at: Option<String>,
+    /// Its newest runs, where the answer includes them (the REST API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_runs: Option<Vec<FlowRun>>,
+    /// Its scheduled runs due later, soonest first, where the answer includes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upcoming_runs: Option<Vec<FlowRun>>,
+    /// `created_at` in microseconds.
+    #[serde(skip)]
+    pub created_micros: i64,
+    /// `updated_at` in microseconds.
+    #[serde(skip)]
+    pub updated_micros: i64,
+}
+
+impl Deployment {
+    /// The record of `deployment`, without runs.
+    pub fn from_proto(deployment: &pb::Deployment) -> Deployment {
+        let spec = deployment.spec.clone().unwrap_or_default();
+        let or_default = |value: &str, default: &str| {
+            if value.is_empty() {
+                default.to_owned()
+            } else {
+                value.to_owned()
+            }
+        };
+        Deployment {
+            id: deployment.id.clone(),
+            full_name: format!("{}/{}", spec.flow, spec.name),
+            flow_id: deployment.flow_id.clone(),
+            schedules: spec.schedules.iter().map(Schedule::from_proto).collect(),
+            parameters: json_object(&spec.parameters_json),
+            catch_up: or_default(&spec.catch_up, "latest"),
+            collision_strategy: or_default(&spec.collision_strategy, "enqueue"),
+            max_lateness_seconds: spec.max_lateness_seconds,
+            concurrency_limit: spec.concurrency_limit,
+            flow: spec.flow,
+            name: spec.name,
+            entrypoint: spec.entrypoint,
+            base_dir: spec.base_dir,
+            work_pool: spec.work_pool,
+            tags: spec.tags,
+            description: spec.description,
+            retries: spec.retries,
+            retry_delay_seconds: spec.retry_delay_seconds,
+            paused: deployment.paused,
+            created_at: rfc3339(deployment.created_at_micros),
+            updated_at: rfc3339(deployment.updated_at_micros),
+            last_runs: None,
+            upcoming_runs: None,
+            created_micros: deployment.created_at_micros,
+            updated_micros: deployment.updated_at_micros,
+        }
+    }
+}
+
+impl From<&pb::Deployment> for Deployment {
+    fn from(deployment: &pb::Deployment) -> Deployment {
+        Deployment::from_proto(deployment)
+    }
+}
+
+/// One schedule of a deployment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Schedule {
+    /// Its identifier within the deployment.
+    pub slug: String,
+    /// A cron expression.
+    pub cron: Option<String>,
+    /// A fixed interval.
+    pub interval_seconds: Option<u64>,
+    /// When intervals are counted from.
+    pub anchor: Option<String>,
+    /// An RFC 5545 recurrence rule.
+    pub rrule: Option<String>,
+    /// The IANA time zone its times are read in.
+    pub timezone: String,
+    /// Whether it creates runs.
+    pub active: bool,
+    /// Parameters merged over the deployment's.
+    pub parameters: Value,
+}
+
+impl Schedule {
+    /// The record of `schedule`.
+    pub fn from_proto(schedule: &pb::ScheduleSpec) -> Schedule {
+        Schedule {
+            slug: schedule.slug.clone(),
+            cron: schedule.cron.clone(),
+            interval_seconds: schedule.interval_seconds,
+            anchor: schedule.anchor.clone(),
+            rrule: schedule.rrule.clone(),
+            timezone: schedule.timezone.clone(),
+            active: schedule.active,
+            parameters: json_object(&schedule.parameters_json),
+        }
+    }
+}
+
+impl From<&pb::ScheduleSpec> for Schedule {
+    fn from(schedule: &pb::ScheduleSpec) -> Schedule {
+        Schedule::from_proto(schedule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_policies_read_as_their_defaults() {
+        let deployment = pb::Deployment {
+            spec: Some(pb::DeploymentSpec {
+                flow: "trading-flow".into(),
+                name: "trading-production".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let record = Deployment::from_proto(&deployment);
+        assert_eq!(record.full_name, "trading-flow/trading-production");
+        assert_eq!(
+            (record.catch_up.as_str(), record.collision_strategy.as_str()),
+            ("latest", "enqueue")
+        );
+        let value = serde_json::to_value(&record).unwrap();
+        assert!(value.get("last_runs").is_none());
+    }
+}
