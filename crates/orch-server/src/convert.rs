@@ -62,6 +62,15 @@ pub(crate) fn flow_run(run: &model::FlowRun) -> pb::FlowRun {
     }
 }
 
+/// A run with its history and task runs.
+pub(crate) fn run_detail(detail: &crate::ops::flow_runs::RunDetail) -> pb::FlowRunDetail {
+    pb::FlowRunDetail {
+        run: Some(flow_run(&detail.run)),
+        history: detail.history.iter().map(state).collect(),
+        task_runs: detail.task_runs.iter().map(task_run).collect(),
+    }
+}
+
 pub(crate) fn work_pool(pool: &model::WorkPool) -> pb::WorkPool {
     pb::WorkPool {
         id: pool.id.clone(),

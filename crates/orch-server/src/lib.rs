@@ -10,6 +10,7 @@ pub mod events;
 mod grpc;
 mod http;
 mod metrics;
+pub mod ops;
 mod relay;
 pub mod scheduler;
 mod state;

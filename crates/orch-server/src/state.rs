@@ -94,7 +94,7 @@ impl AppState {
 
     /// Resolves at the next [`AppState::wake_scheduler`] (or at once if one
     /// came since the last wait).
-    pub(crate) async fn scheduler_woken(&self) {
+    pub async fn scheduler_woken(&self) {
         self.inner.scheduler_wake.notified().await;
     }
 

@@ -17,6 +17,7 @@ use orch_proto::json;
 
 use super::views;
 use super::{ApiError, ApiResult, json_body, parse_time};
+use crate::ops;
 use crate::state::AppState;
 
 /// Runs shown per deployment in each of "last" and "upcoming".
@@ -113,7 +114,6 @@ pub(crate) async fn act(
     body: Bytes,
 ) -> ApiResult<Response> {
     let (reference, action) = split_reference(&path)?;
-    let store = state.store();
     match action {
         Some("runs") => {
             let request: RunRequest = json_body(&body, RUN_EXAMPLE)?;
@@ -131,26 +131,19 @@ pub(crate) async fn act(
                 .as_deref()
                 .map(|t| parse_time("scheduled_at", t))
                 .transpose()?;
-            let run = store
-                .create_flow_run(
-                    &reference,
-                    &parameters,
-                    scheduled_at,
-                    request.idempotency_key.as_deref().unwrap_or(""),
-                )
-                .await?;
-            if run.expected_start <= state.now() {
-                state.events().runs_ready(run.work_pool_id.as_deref());
-            }
+            let run = ops::deployments::run(
+                &state,
+                &reference,
+                &parameters,
+                scheduled_at,
+                request.idempotency_key.as_deref().unwrap_or(""),
+            )
+            .await?;
             Ok((StatusCode::CREATED, Json(views::run(&state, &run))).into_response())
         }
         Some(pause @ ("pause" | "resume")) => {
             let paused = pause == "pause";
-            let deployment = store.set_deployment_paused(&reference, paused).await?;
-            if !paused {
-                let pool = store.work_pool(&deployment.work_pool, 0).await?;
-                state.events().runs_ready(Some(&pool.id));
-            }
+            let deployment = ops::deployments::set_paused(&state, &reference, paused).await?;
             Ok(Json(view(&state, &deployment).await?).into_response())
         }
         _ => Err(ApiError {

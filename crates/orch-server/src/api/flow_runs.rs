@@ -11,7 +11,7 @@ use orch_proto::json::{FlowRun as FlowRunView, FlowRunDetail};
 
 use super::views;
 use super::{ApiError, ApiQuery, ApiResult, parse_time, state_filter};
-use crate::events::Event;
+use crate::ops;
 use crate::state::AppState;
 
 /// Filters of `GET /api/flow-runs` and `GET /api/flow-runs/timeline`.
@@ -131,11 +131,8 @@ pub(crate) async fn timeline(
 
 /// The run, its history and task runs.
 pub(crate) async fn load_detail(state: &AppState, reference: &str) -> ApiResult<FlowRunDetail> {
-    let store = state.store();
-    let run = store.flow_run(reference).await?;
-    let history = store.flow_run_history(&run.id).await?;
-    let task_runs = store.list_task_runs(&run.id).await?;
-    Ok(views::run_detail(state, &run, &history, &task_runs))
+    let detail = ops::flow_runs::detail(state, reference).await?;
+    Ok(views::run_detail(state, &detail))
 }
 
 /// `GET /api/flow-runs/{id}`: by id, unique id prefix or name.
@@ -205,16 +202,7 @@ pub(crate) async fn cancel(
     State(state): State<AppState>,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<FlowRunView>> {
-    let store = state.store();
-    let run = store.flow_run(&reference).await?;
-    let (run, worker) = store.cancel_flow_run(&run.id).await?;
-    state.announce_run(&run);
-    if let Some(worker_id) = worker {
-        state.events().publish(Event::CancelRun {
-            worker_id,
-            run_id: run.id.clone(),
-        });
-    }
+    let run = ops::flow_runs::cancel(&state, &reference).await?;
     Ok(Json(views::run(&state, &run)))
 }
 
@@ -224,23 +212,6 @@ pub(crate) async fn retry(
     State(state): State<AppState>,
     Path(reference): Path<String>,
 ) -> ApiResult<(StatusCode, Json<FlowRunView>)> {
-    let store = state.store();
-    let run = store.flow_run(&reference).await?;
-    if !run.state.kind.is_terminal() {
-        return Err(ApiError::conflict(format!(
-            "flow run {} is {}: only a finished run can be retried; cancel it first",
-            run.name, run.state.name
-        )));
-    }
-    let Some(deployment_id) = run.deployment_id.clone() else {
-        return Err(ApiError::conflict(format!(
-            "flow run {} has no deployment to run again",
-            run.name
-        )));
-    };
-    let new_run = store
-        .create_flow_run(&deployment_id, &run.parameters, None, "")
-        .await?;
-    state.events().runs_ready(new_run.work_pool_id.as_deref());
+    let new_run = ops::flow_runs::retry(&state, &reference).await?;
     Ok((StatusCode::CREATED, Json(views::run(&state, &new_run))))
 }

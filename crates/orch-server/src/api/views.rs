@@ -4,7 +4,7 @@
 //! Running durations are measured by the server's clock.
 
 use orch_proto::json;
-use orch_store::{Deployment, FlowRun, LogLine, State, TaskRun, WorkPool, Worker};
+use orch_store::{Deployment, FlowRun, LogLine, WorkPool, Worker};
 
 use crate::convert;
 use crate::state::AppState;
@@ -27,16 +27,9 @@ pub fn runs(state: &AppState, runs: &[FlowRun]) -> Vec<json::FlowRun> {
 /// A run with its state history and task runs.
 pub fn run_detail(
     state: &AppState,
-    run: &FlowRun,
-    history: &[State],
-    task_runs: &[TaskRun],
+    detail: &crate::ops::flow_runs::RunDetail,
 ) -> json::FlowRunDetail {
-    let detail = orch_proto::FlowRunDetail {
-        run: Some(convert::flow_run(run)),
-        history: history.iter().map(convert::state).collect(),
-        task_runs: task_runs.iter().map(convert::task_run).collect(),
-    };
-    json::FlowRunDetail::from_proto(&detail, state.now())
+    json::FlowRunDetail::from_proto(&convert::run_detail(detail), state.now())
 }
 
 /// The records of log lines.

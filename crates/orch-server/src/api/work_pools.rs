@@ -11,6 +11,7 @@ use orch_proto::json;
 
 use super::views;
 use super::{ApiQuery, ApiResult};
+use crate::ops;
 use crate::state::AppState;
 
 /// Workers that heartbeated within this window are listed.
@@ -49,10 +50,7 @@ async fn set_paused(state: &AppState, name: &str, paused: bool) -> ApiResult<Jso
         paused: Some(paused),
         concurrency_limit: None,
     };
-    state.store().update_work_pool(name, update).await?;
-    let pool = state.store().work_pool(name, state.online_since()).await?;
-    // Resuming can make runs claimable.
-    state.events().runs_ready(Some(&pool.id));
+    let pool = ops::work_pools::update(state, name, update).await?;
     Ok(Json(pool_view(state, &pool).await?))
 }
 

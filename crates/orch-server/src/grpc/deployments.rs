@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use crate::convert;
 use crate::error::status;
+use crate::ops;
 use crate::state::AppState;
 
 /// Serves flow and deployment requests.
@@ -85,24 +86,13 @@ impl DeploymentService for DeploymentApi {
         request: Request<pb::UpdateDeploymentRequest>,
     ) -> Result<Response<pb::Deployment>, Status> {
         let request = request.into_inner();
-        let store = self.state.store();
         let deployment = match request.paused {
             Some(paused) => {
-                store
-                    .set_deployment_paused(&request.deployment, paused)
-                    .await
+                ops::deployments::set_paused(&self.state, &request.deployment, paused).await
             }
-            None => store.deployment(&request.deployment).await,
+            None => self.state.store().deployment(&request.deployment).await,
         }
         .map_err(status)?;
-        self.state.wake_scheduler();
-        if !deployment.paused {
-            let pool = store
-                .work_pool(&deployment.work_pool, 0)
-                .await
-                .map_err(status)?;
-            self.state.events().runs_ready(Some(&pool.id));
-        }
         Ok(Response::new(convert::deployment(&deployment)))
     }
 
@@ -143,20 +133,15 @@ impl DeploymentService for DeploymentApi {
     ) -> Result<Response<pb::FlowRun>, Status> {
         let request = request.into_inner();
         let overrides = convert::json_object("parameters", &request.parameters_json)?;
-        let run = self
-            .state
-            .store()
-            .create_flow_run(
-                &request.deployment,
-                &overrides,
-                request.scheduled_at_micros,
-                &request.idempotency_key,
-            )
-            .await
-            .map_err(status)?;
-        if run.expected_start <= self.state.now() {
-            self.state.events().runs_ready(run.work_pool_id.as_deref());
-        }
+        let run = ops::deployments::run(
+            &self.state,
+            &request.deployment,
+            &overrides,
+            request.scheduled_at_micros,
+            &request.idempotency_key,
+        )
+        .await
+        .map_err(status)?;
         Ok(Response::new(convert::flow_run(&run)))
     }
 }

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 use crate::convert;
 use crate::error::{invalid, status};
 use crate::events::Event;
+use crate::ops;
 use crate::state::AppState;
 use crate::watch::watch_flow_run;
 
@@ -67,18 +68,10 @@ impl FlowRunService for FlowRunApi {
         &self,
         request: Request<pb::GetFlowRunRequest>,
     ) -> Result<Response<pb::FlowRunDetail>, Status> {
-        let store = self.state.store();
-        let run = store
-            .flow_run(&request.into_inner().flow_run)
+        let detail = ops::flow_runs::detail(&self.state, &request.into_inner().flow_run)
             .await
             .map_err(status)?;
-        let history = store.flow_run_history(&run.id).await.map_err(status)?;
-        let task_runs = store.list_task_runs(&run.id).await.map_err(status)?;
-        Ok(Response::new(pb::FlowRunDetail {
-            run: Some(convert::flow_run(&run)),
-            history: history.iter().map(convert::state).collect(),
-            task_runs: task_runs.iter().map(convert::task_run).collect(),
-        }))
+        Ok(Response::new(convert::run_detail(&detail)))
     }
 
     async fn set_flow_run_state(
@@ -121,19 +114,9 @@ impl FlowRunService for FlowRunApi {
         &self,
         request: Request<pb::CancelFlowRunRequest>,
     ) -> Result<Response<pb::FlowRun>, Status> {
-        let store = self.state.store();
-        let run = store
-            .flow_run(&request.into_inner().flow_run)
+        let run = ops::flow_runs::cancel(&self.state, &request.into_inner().flow_run)
             .await
             .map_err(status)?;
-        let (run, worker) = store.cancel_flow_run(&run.id).await.map_err(status)?;
-        self.state.announce_run(&run);
-        if let Some(worker_id) = worker {
-            self.state.events().publish(Event::CancelRun {
-                worker_id,
-                run_id: run.id.clone(),
-            });
-        }
         Ok(Response::new(convert::flow_run(&run)))
     }
 

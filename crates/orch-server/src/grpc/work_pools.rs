@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use crate::convert;
 use crate::error::{invalid, status};
+use crate::ops;
 use crate::state::AppState;
 
 /// Serves work pool requests.
@@ -85,17 +86,9 @@ impl WorkPoolService for WorkPoolApi {
                 request.concurrency_limit.map(Some)
             },
         };
-        let store = self.state.store();
-        store
-            .update_work_pool(&request.name, update)
+        let pool = ops::work_pools::update(&self.state, &request.name, update)
             .await
             .map_err(status)?;
-        let pool = store
-            .work_pool(&request.name, self.state.online_since())
-            .await
-            .map_err(status)?;
-        // Resuming or raising the limit can make runs claimable.
-        self.state.events().runs_ready(Some(&pool.id));
         Ok(Response::new(convert::work_pool(&pool)))
     }
 

@@ -3,6 +3,7 @@
 mod catch_up;
 mod concurrency;
 mod leases;
+mod ops;
 mod scheduler;
 
 #[tokio::test]

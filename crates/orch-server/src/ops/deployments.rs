@@ -1,0 +1,41 @@
+//! Deployments: run one, pause or resume it.
+
+use orch_store::{Deployment, FlowRun, JsonObject};
+
+use super::OpsResult;
+use crate::state::AppState;
+
+/// Creates a run of the deployment named by `reference` (id or `flow/name`):
+/// `overrides` merged over its parameters, due at `scheduled_at` (default now);
+/// a second call with the same non-empty `idempotency_key` returns the first run.
+/// Workers of its pool are woken when it is due now.
+pub async fn run(
+    state: &AppState,
+    reference: &str,
+    overrides: &JsonObject,
+    scheduled_at: Option<i64>,
+    idempotency_key: &str,
+) -> OpsResult<FlowRun> {
+    let run = state
+        .store()
+        .create_flow_run(reference, overrides, scheduled_at, idempotency_key)
+        .await?;
+    if run.expected_start <= state.now() {
+        state.events().runs_ready(run.work_pool_id.as_deref());
+    }
+    Ok(run)
+}
+
+/// Pauses or resumes a deployment. The scheduler is woken either way (a paused
+/// deployment's schedules create no runs; a resumed one's are refilled at once)
+/// and, on resume, its pool's workers are woken for the runs it held back.
+pub async fn set_paused(state: &AppState, reference: &str, paused: bool) -> OpsResult<Deployment> {
+    let store = state.store();
+    let deployment = store.set_deployment_paused(reference, paused).await?;
+    state.wake_scheduler();
+    if !paused {
+        let pool = store.work_pool(&deployment.work_pool, 0).await?;
+        state.events().runs_ready(Some(&pool.id));
+    }
+    Ok(deployment)
+}
