@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::cli_results::{ArtifactCommand, CalendarCommand};
 pub use crate::cli_scheduling::{
     ConcurrencyLimitCommand, ScheduleCommand, ScheduleCreateArgs, UpcomingArgs,
 };
@@ -57,6 +58,12 @@ pub enum Command {
     ConcurrencyLimit(ConcurrencyLimitCommand),
     /// Run everything locally: server, the deploy file's pools and deployments, and workers
     Up(UpArgs),
+    /// List calendars (XNYS, and those a deploy file declares) and their closed and short days
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+    /// List and inspect the artifacts flow runs publish, and a key's series across runs
+    #[command(subcommand)]
+    Artifact(ArtifactCommand),
 }
 
 /// `--output`, on every read command.

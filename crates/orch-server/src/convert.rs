@@ -62,6 +62,22 @@ pub(crate) fn flow_run(run: &model::FlowRun) -> pb::FlowRun {
     }
 }
 
+/// The wire form of an artifact.
+pub(crate) fn artifact(artifact: &orch_store::Artifact) -> pb::Artifact {
+    pb::Artifact {
+        id: artifact.id.clone(),
+        flow_run_id: artifact.flow_run_id.clone(),
+        flow_run_name: artifact.flow_run_name.clone(),
+        flow: artifact.flow.clone(),
+        task_run_id: artifact.task_run_id.clone().unwrap_or_default(),
+        key: artifact.key.clone().unwrap_or_default(),
+        kind: artifact.kind.as_str().to_owned(),
+        description: artifact.description.clone(),
+        data_json: artifact.data.to_string(),
+        created_at_micros: artifact.created_at,
+    }
+}
+
 /// A run with its history and task runs.
 pub(crate) fn run_detail(detail: &crate::ops::flow_runs::RunDetail) -> pb::FlowRunDetail {
     pb::FlowRunDetail {
@@ -124,6 +140,12 @@ pub(crate) fn schedule(schedule: &model::Schedule) -> pb::ScheduleSpec {
         timezone: schedule.timezone.clone(),
         active: schedule.active,
         parameters_json: json(&schedule.parameters),
+        calendar_json: schedule
+            .calendar
+            .as_ref()
+            .map(|calendar| serde_json::to_string(calendar).unwrap_or_default())
+            .unwrap_or_default(),
+        skip_after_close: Some(schedule.skip_after_close),
     }
 }
 
@@ -188,6 +210,20 @@ pub(crate) fn schedule_spec(
             s.timezone
         },
         active: s.active,
+        calendar: if s.calendar_json.trim().is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_str::<orch_core::CalendarSpec>(&s.calendar_json).map_err(
+                    |error| {
+                        invalid(format!(
+                            "{label}: calendar_json is not a calendar ({error}); send                              {{\"name\": \"XNYS\"}} or a user calendar with its days"
+                        ))
+                    },
+                )?,
+            )
+        },
+        skip_after_close: s.skip_after_close.unwrap_or(true),
     })
 }
 

@@ -28,8 +28,12 @@ impl ScheduleDisplay for ScheduleView {
         } else {
             "never".to_owned()
         };
-        match &self.anchor {
+        let when = match &self.anchor {
             Some(anchor) => format!("{when} from {anchor}"),
+            None => when,
+        };
+        match &self.calendar {
+            Some(calendar) => format!("{when}, {calendar} days"),
             None => when,
         }
     }
@@ -168,6 +172,8 @@ mod tests {
             timezone: "UTC".to_owned(),
             active: true,
             parameters: Value::Null,
+            calendar: None,
+            skip_after_close: true,
         }
     }
 

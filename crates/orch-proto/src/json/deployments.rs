@@ -131,6 +131,10 @@ pub struct Schedule {
     pub active: bool,
     /// Parameters merged over the deployment's.
     pub parameters: Value,
+    /// The calendar it follows (no slot on its closed days), if any.
+    pub calendar: Option<String>,
+    /// On the calendar's short days, no slot after the close.
+    pub skip_after_close: bool,
 }
 
 impl Schedule {
@@ -145,6 +149,10 @@ impl Schedule {
             timezone: schedule.timezone.clone(),
             active: schedule.active,
             parameters: json_object(&schedule.parameters_json),
+            calendar: serde_json::from_str::<Value>(&schedule.calendar_json)
+                .ok()
+                .and_then(|calendar| calendar["name"].as_str().map(str::to_owned)),
+            skip_after_close: schedule.skip_after_close.unwrap_or(true),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! ids are full, and an absent value is `null` rather than an empty string.
 //! Fields marked `#[serde(skip)]` carry the raw values for people-facing output.
 
+mod artifacts;
 mod deployments;
 mod pools;
 mod runs;
@@ -18,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::v1 as pb;
 
+pub use artifacts::{Artifact, ArtifactSeries};
 pub use deployments::{Deployment, Schedule};
 pub use pools::{WorkPool, Worker};
 pub use runs::{FlowRun, FlowRunDetail, LogLine, TaskRun, TaskRunState};

@@ -64,3 +64,8 @@ pub fn pool(pool: &WorkPool, workers: Vec<json::Worker>) -> json::WorkPool {
     record.workers = Some(workers);
     record
 }
+
+/// The record of an artifact.
+pub fn artifact(artifact: &orch_store::Artifact) -> json::Artifact {
+    json::Artifact::from_proto(&convert::artifact(artifact))
+}
