@@ -27,7 +27,7 @@ async fn run_report(api: &Api, mae: f64, signal: &str) -> String {
     let detail = api
         .wait_for_state(&id, &["COMPLETED", "FAILED", "CRASHED"])
         .await;
-    assert_eq!(detail["run"]["state"]["type"], "COMPLETED", "{detail:#}");
+    assert_eq!(detail["state"]["type"], "COMPLETED", "{detail:#}");
     id
 }
 
