@@ -11,8 +11,8 @@ use crate::market::PriceSource;
 use crate::market::replay::Recording;
 use crate::market::replay_clock::{ReplayClock, load_or_start_epoch, save_epoch};
 use crate::market_hours::MarketHours;
-use crate::news::NewsSource;
 use crate::model::vol_registry::VolRegistry;
+use crate::news::NewsSource;
 use crate::registry::Registry;
 use crate::sentiment::{self, SentimentScorer};
 use crate::store::Store;
@@ -138,6 +138,11 @@ pub async fn moving_replay_now(
         epoch.lap = at.laps;
         save_epoch(&path, &epoch)?;
     }
-    tracing::debug!(bar = at.bar_index, at_end = at.at_end, "replay clock at {}", at.now);
+    tracing::debug!(
+        bar = at.bar_index,
+        at_end = at.at_end,
+        "replay clock at {}",
+        at.now
+    );
     Ok(at.now)
 }

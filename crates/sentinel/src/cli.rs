@@ -425,7 +425,12 @@ async fn record(config: &Config, dir: &Path, days: u32) -> anyhow::Result<()> {
             .join(sentinel::market::file_key(&c.symbol))
             .join(format!("{}.csv", c.interval));
         csv::write_bars(&path, &bars)?;
-        println!("{}: {} bars ({})", path.display(), bars.len(), s.collection.describe());
+        println!(
+            "{}: {} bars ({})",
+            path.display(),
+            bars.len(),
+            s.collection.describe()
+        );
     }
     let http = sentinel::http::client(config.market.timeout_secs, &config.market.user_agent)?;
     for feed in &config.news.feeds {

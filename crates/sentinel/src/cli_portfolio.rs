@@ -126,7 +126,14 @@ pub async fn backtest(
         p.cost_bps
     );
     println!("signals: {}", r.signals.join("; "));
-    let mut t = table(&["", "final equity", "return", "max drawdown", "trades", "costs"]);
+    let mut t = table(&[
+        "",
+        "final equity",
+        "return",
+        "max drawdown",
+        "trades",
+        "costs",
+    ]);
     t.add_row(vec![
         "strategy".into(),
         format!("{:.2}", r.last.equity),

@@ -187,7 +187,11 @@ impl VolatilitySignal {
             model_version: model_version.to_string(),
             forecast,
             typical,
-            ratio: if typical > 0.0 { forecast / typical } else { 1.0 },
+            ratio: if typical > 0.0 {
+                forecast / typical
+            } else {
+                1.0
+            },
             suggested_weight: (target_per_bar / sigma.max(1e-9)).min(max_position),
         }
     }

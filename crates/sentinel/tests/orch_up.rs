@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 fn repository_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
 }
 
 /// The repository's `trading-replay` deployment with its schedule at 2 s.
@@ -45,7 +47,10 @@ fn sentinel_file(dir: &Path) -> PathBuf {
     assert_eq!(doc["replay"]["speed"].as_float(), Some(0.5));
     doc["replay"]["speed"] = toml::Value::Float(30.0);
     doc["source"] = toml::Value::String(format!("replay:{}", common::fixtures().display()));
-    doc.insert("data_dir".into(), toml::Value::String(dir.join("data").display().to_string()));
+    doc.insert(
+        "data_dir".into(),
+        toml::Value::String(dir.join("data").display().to_string()),
+    );
     let path = dir.join("sentinel.toml");
     std::fs::write(&path, toml::to_string(&doc).unwrap()).unwrap();
     path
@@ -60,7 +65,11 @@ fn sentinel_json(config: &Path, args: &[&str]) -> Value {
         .env_remove("SENTINEL_NOW")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -92,7 +101,10 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
     // Wait (bounded) for eight decisions from orch's runs.
     let deadline = Instant::now() + Duration::from_secs(90);
     let decisions = loop {
-        let d = sentinel_json(&config, &["decisions", "ls", "--limit", "100", "--output", "json"]);
+        let d = sentinel_json(
+            &config,
+            &["decisions", "ls", "--limit", "100", "--output", "json"],
+        );
         let d = d.as_array().cloned().unwrap_or_default();
         if d.len() >= 8 {
             break d;
@@ -105,21 +117,34 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
         );
         std::thread::sleep(Duration::from_millis(500));
     };
-    let field = |k: &str| -> BTreeSet<String> {
-        decisions.iter().map(|d| d[k].to_string()).collect()
-    };
-    assert!(field("decided_at").len() >= 6, "the replayed clock moves: {decisions:#?}");
-    assert!(field("price").len() >= 6, "each replayed day brings a new close");
+    let field =
+        |k: &str| -> BTreeSet<String> { decisions.iter().map(|d| d[k].to_string()).collect() };
     assert!(
-        decisions.iter().all(|d| !d["flow_run_id"].as_str().unwrap().starts_with("local-")),
+        field("decided_at").len() >= 6,
+        "the replayed clock moves: {decisions:#?}"
+    );
+    assert!(
+        field("price").len() >= 6,
+        "each replayed day brings a new close"
+    );
+    assert!(
+        decisions
+            .iter()
+            .all(|d| !d["flow_run_id"].as_str().unwrap().starts_with("local-")),
         "decided by orch's runs"
     );
     let scores = field("score");
     assert!(scores.len() >= 6, "the scores differ: {scores:?}");
     let actions = field("action");
-    assert!(actions.len() >= 2, "the decisions differ: {actions:?} in {decisions:#?}");
+    assert!(
+        actions.len() >= 2,
+        "the decisions differ: {actions:?} in {decisions:#?}"
+    );
 
-    let marks = sentinel_json(&config, &["portfolio", "--symbol", "GOOG", "--output", "json"]);
+    let marks = sentinel_json(
+        &config,
+        &["portfolio", "--symbol", "GOOG", "--output", "json"],
+    );
     let marks = marks.as_array().unwrap();
     assert!(marks.len() >= 6, "the paper portfolio follows each run");
     let equities: BTreeSet<String> = marks.iter().map(|m| m["equity"].to_string()).collect();

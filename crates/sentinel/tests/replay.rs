@@ -68,12 +68,21 @@ fn a_refresh_a_simulated_day_later_stores_the_new_bar_and_trading_sees_it() {
     let t2 = run(&c, "trading-flow", json!({}));
     let d2 = &t2["decisions"][0];
     assert_eq!(day(&d2["decided_at"]), "2013-02-21");
-    assert_ne!(d1["price"], d2["price"], "the second decision sees the new close");
+    assert_ne!(
+        d1["price"], d2["price"],
+        "the second decision sees the new close"
+    );
     // The price it saw is the recorded close of 2013-02-20.
     let recorded = std::fs::read_to_string(common::fixtures().join("bars/GOOG/1d.csv")).unwrap();
-    let row = recorded.lines().find(|l| l.starts_with("2013-02-20")).unwrap();
+    let row = recorded
+        .lines()
+        .find(|l| l.starts_with("2013-02-20"))
+        .unwrap();
     let close: f64 = row.split(',').nth(4).unwrap().parse().unwrap();
-    assert!((d2["price"].as_f64().unwrap() - close).abs() < 1e-9, "{row} vs {d2}");
+    assert!(
+        (d2["price"].as_f64().unwrap() - close).abs() < 1e-9,
+        "{row} vs {d2}"
+    );
     // The paper portfolio was marked at both runs.
     assert_eq!(t2["portfolio"][0]["price"], d2["price"]);
 }
@@ -102,11 +111,19 @@ fn a_looping_replay_restarts_cleanly() {
     });
     let (bars, decisions, marks) = s;
     let last = bars.last().unwrap().time().date_naive().to_string();
-    assert_eq!(last, "2013-02-26", "bars after the restarted clock are forgotten");
-    assert_eq!(decisions.len(), 1, "the decision from the end of lap 0 is forgotten");
+    assert_eq!(
+        last, "2013-02-26",
+        "bars after the restarted clock are forgotten"
+    );
+    assert_eq!(
+        decisions.len(),
+        1,
+        "the decision from the end of lap 0 is forgotten"
+    );
     assert_eq!(marks.len(), 1);
-    let epoch: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("replay-epoch.json")).unwrap())
-            .unwrap();
+    let epoch: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("replay-epoch.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(epoch["lap"], 1);
 }

@@ -35,22 +35,50 @@ fn a_fresh_model_is_kept_an_old_one_retrained_and_force_retrains() {
     let (_server, mut config) = setup(market.path(), data.path());
     let first = run(&config, P());
     assert_eq!(first["skipped"], false);
-    assert!(first["check"]["reason"].as_str().unwrap().contains("no active"), "{first}");
+    assert!(
+        first["check"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no active"),
+        "{first}"
+    );
     assert_eq!(first["activated"], true, "{first}");
-    assert!(first["volatility"]["evaluation"]["model"]["rmse"].as_f64().is_some(), "{first}");
+    assert!(
+        first["volatility"]["evaluation"]["model"]["rmse"]
+            .as_f64()
+            .is_some(),
+        "{first}"
+    );
 
     // Same day: young (0 days < 7) and no newer bars: kept.
     let kept = run(&config, P());
     assert_eq!(kept["skipped"], true, "{kept}");
     assert_eq!(kept["version"], "v1");
     let reason = kept["reason"].as_str().unwrap();
-    assert!(reason.contains("kept active v1") && reason.contains("force=true"), "{reason}");
-    assert!(!data.path().join("models/v2").exists(), "nothing was trained");
+    assert!(
+        reason.contains("kept active v1") && reason.contains("force=true"),
+        "{reason}"
+    );
+    assert!(
+        !data.path().join("models/v2").exists(),
+        "nothing was trained"
+    );
 
     // force=true retrains the same young model.
-    let forced = run(&config, json!({"symbol": "AR1", "days": 1000, "force": true}));
-    assert_eq!((forced["skipped"].as_bool(), forced["version"].as_str()), (Some(false), Some("v2")));
-    assert!(forced["check"]["reason"].as_str().unwrap().starts_with("force=true"));
+    let forced = run(
+        &config,
+        json!({"symbol": "AR1", "days": 1000, "force": true}),
+    );
+    assert_eq!(
+        (forced["skipped"].as_bool(), forced["version"].as_str()),
+        (Some(false), Some("v2"))
+    );
+    assert!(
+        forced["check"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("force=true")
+    );
 
     // Eight days later the active model is too old.
     let active = forced["activated"].as_bool().unwrap();
@@ -59,7 +87,10 @@ fn a_fresh_model_is_kept_an_old_one_retrained_and_force_retrains() {
     assert_eq!(old["skipped"], false, "{old}");
     let reason = old["check"]["reason"].as_str().unwrap();
     let v = if active { "v2" } else { "v1" };
-    assert!(reason.contains(&format!("active {v} is 8.0 days old (max 7.0)")), "{reason}");
+    assert!(
+        reason.contains(&format!("active {v} is 8.0 days old (max 7.0)")),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -93,5 +124,8 @@ fn a_degraded_model_is_retrained() {
     let check = &out["check"];
     assert_eq!(check["new_samples"], 20, "{check}");
     assert!(check["degradation"].as_f64().unwrap() > 0.25, "{check}");
-    assert!(check["reason"].as_str().unwrap().contains("degraded"), "{check}");
+    assert!(
+        check["reason"].as_str().unwrap().contains("degraded"),
+        "{check}"
+    );
 }

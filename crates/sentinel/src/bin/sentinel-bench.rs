@@ -14,9 +14,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use sentinel::config::ModelConfig;
-use sentinel::market::csv;
 use sentinel::features::{self, Series};
 use sentinel::market::Bar;
+use sentinel::market::csv;
 use sentinel::model::volatility::{self, Har};
 use sentinel::model::{self, eval::Metrics};
 
@@ -150,16 +150,12 @@ fn volatility_table(bars: &[Bar], hp: &ModelConfig) -> anyhow::Result<()> {
     let e = volatility::evaluate(&har, &series.returns, &targets);
     println!(
         "\nvolatility (next bar's |log return|), fitted on {} returns, evaluated on {} held-back ones:",
-        val.start,
-        e.model.samples
+        val.start, e.model.samples
     );
     println!("\n| forecaster | RMSE | MAE | QLIKE |");
     println!("| --- | --- | --- | --- |");
     for (name, m) in [("HAR model", e.model)].into_iter().chain(e.baselines()) {
-        println!(
-            "| {name} | {:.6} | {:.6} | {:.4} |",
-            m.rmse, m.mae, m.qlike
-        );
+        println!("| {name} | {:.6} | {:.6} | {:.4} |", m.rmse, m.mae, m.qlike);
     }
     let c = &har.coef;
     println!(

@@ -300,7 +300,9 @@ impl Config {
         }
         let p = &self.portfolio;
         if !(p.initial_cash > 0.0 && p.cost_bps >= 0.0 && p.rebalance_threshold >= 0.0) {
-            return bad("portfolio: initial_cash must be > 0, cost_bps and rebalance_threshold >= 0".into());
+            return bad(
+                "portfolio: initial_cash must be > 0, cost_bps and rebalance_threshold >= 0".into(),
+            );
         }
         if m.max_model_age_days < 0.0 || m.max_degradation < 0.0 {
             return bad("model: max_model_age_days and max_degradation must be >= 0".into());

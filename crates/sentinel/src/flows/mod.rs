@@ -123,7 +123,9 @@ where
             .saturating_sub(t.fetch_retry_delay_secs)
             .min(t.fetch_timeout_secs / 2); // the wait counts toward the attempt's timeout
         if wait > 0 {
-            tracing::warn!("rate-limited: waiting {wait} s more (Retry-After {after} s) before the retry");
+            tracing::warn!(
+                "rate-limited: waiting {wait} s more (Retry-After {after} s) before the retry"
+            );
             tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
         }
     }

@@ -119,7 +119,9 @@ impl ExchangeClient {
         while start_ms <= end_ms {
             let url = self.klines_url(&pair, name, start_ms, end_ms);
             let body = match http::get_bytes(&self.http, "binance", &url, HeaderMap::new()).await {
-                Err(SentinelError::Http { status: 418, url, .. }) => {
+                Err(SentinelError::Http {
+                    status: 418, url, ..
+                }) => {
                     return Err(SentinelError::Http {
                         service: "binance".into(),
                         url,

@@ -84,7 +84,12 @@ impl ReplayClock {
                 start: DateTime::<Utc>::MIN_UTC,
                 end: DateTime::<Utc>::MAX_UTC,
             };
-            timeline.extend(recording.all_bars(symbol, interval, all)?.iter().map(|b| b.ts));
+            timeline.extend(
+                recording
+                    .all_bars(symbol, interval, all)?
+                    .iter()
+                    .map(|b| b.ts),
+            );
         }
         timeline.sort_unstable();
         timeline.dedup();
@@ -219,7 +224,11 @@ mod tests {
         // Two bars a minute: 90 s later, 3 bars on.
         let p = c.position(Duration::seconds(90));
         assert_eq!(p.bar_index, 4);
-        assert_eq!(p.now.timestamp(), 7 * 86_400 + 54_000, "Friday's bar: Monday");
+        assert_eq!(
+            p.now.timestamp(),
+            7 * 86_400 + 54_000,
+            "Friday's bar: Monday"
+        );
         let p = c.position(Duration::minutes(60));
         assert_eq!((p.bar_index, p.at_end), (5, true));
         assert_eq!(p.now.timestamp(), 8 * 86_400 + 54_000);
@@ -248,7 +257,11 @@ mod tests {
         };
         assert_eq!(c.instant_after(0).timestamp(), 900);
         assert_eq!(c.instant_after(1).timestamp(), 1800);
-        assert_eq!(c.instant_after(2).timestamp(), 5000, "the recording's own clock");
+        assert_eq!(
+            c.instant_after(2).timestamp(),
+            5000,
+            "the recording's own clock"
+        );
     }
 
     #[test]

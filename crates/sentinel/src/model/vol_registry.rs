@@ -98,7 +98,10 @@ impl VolRegistry {
     /// One version.
     pub fn load(&self, version: &str) -> Result<VolModel> {
         self.read(&format!("{version}.json"))?.ok_or_else(|| {
-            SentinelError::Registry(format!("no volatility model {version} in {}", self.dir.display()))
+            SentinelError::Registry(format!(
+                "no volatility model {version} in {}",
+                self.dir.display()
+            ))
         })
     }
 
@@ -120,7 +123,10 @@ impl VolRegistry {
         let model = self.load(version)?;
         let mut active = self.active()?;
         active.insert(model.symbol.clone(), version.to_string());
-        self.write("active.json", &serde_json::to_vec_pretty(&active).unwrap_or_default())?;
+        self.write(
+            "active.json",
+            &serde_json::to_vec_pretty(&active).unwrap_or_default(),
+        )?;
         Ok(model)
     }
 }

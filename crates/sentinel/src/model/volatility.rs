@@ -210,7 +210,14 @@ pub fn evaluate(har: &Har, returns: &[f64], targets: &[usize]) -> VolEvaluation 
     let last: Vec<f64> = targets.iter().map(|&j| returns[j - 1].abs()).collect();
     let rolling: Vec<f64> = targets
         .iter()
-        .map(|&j| mean(&returns[j - ROLLING..j].iter().map(|r| r.abs()).collect::<Vec<_>>()))
+        .map(|&j| {
+            mean(
+                &returns[j - ROLLING..j]
+                    .iter()
+                    .map(|r| r.abs())
+                    .collect::<Vec<_>>(),
+            )
+        })
         .collect();
     // EWMA over the whole history before each target (seeded at the start).
     let mut ewma_all = ewma_forecasts(returns, &(1..returns.len()).collect::<Vec<_>>());
@@ -233,9 +240,13 @@ mod tests {
         let (mut state, mut var, mut r) = (42u64, 1e-4f64, 0.0f64);
         (0..n)
             .map(|_| {
-                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
                 let u1 = ((state >> 11) as f64 / (1u64 << 53) as f64).max(1e-12);
-                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
                 let u2 = (state >> 11) as f64 / (1u64 << 53) as f64;
                 let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
                 var = 2e-6 + 0.1 * r * r + 0.88 * var;
@@ -273,6 +284,11 @@ mod tests {
     #[test]
     fn a_short_history_is_refused() {
         assert!(Har::fit(&[0.01; 40], 40).is_err());
-        assert!(Har::fit(&[0.01; 10], 10).unwrap_err().to_string().contains("30 training"));
+        assert!(
+            Har::fit(&[0.01; 10], 10)
+                .unwrap_err()
+                .to_string()
+                .contains("30 training")
+        );
     }
 }

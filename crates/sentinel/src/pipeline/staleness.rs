@@ -54,7 +54,10 @@ impl Sentinel {
             .load_active(&data.symbol)?
             .filter(|model| model.meta.interval == data.interval);
         let Some(model) = model else {
-            check.reason = format!("no active {} model of {}: training", data.interval, data.symbol);
+            check.reason = format!(
+                "no active {} model of {}: training",
+                data.interval, data.symbol
+            );
             return Ok(check);
         };
         let meta = &model.meta;
@@ -78,11 +81,17 @@ impl Sentinel {
         }
         let v = &meta.version;
         (check.needed, check.reason) = if force {
-            (true, format!("force=true: retraining (active {v} is {age:.1} days old)"))
+            (
+                true,
+                format!("force=true: retraining (active {v} is {age:.1} days old)"),
+            )
         } else if age > m.max_model_age_days {
             (
                 true,
-                format!("active {v} is {age:.1} days old (max {:.1}): retraining", m.max_model_age_days),
+                format!(
+                    "active {v} is {age:.1} days old (max {:.1}): retraining",
+                    m.max_model_age_days
+                ),
             )
         } else if let Some(deg) = check.degradation.filter(|d| *d > m.max_degradation) {
             (

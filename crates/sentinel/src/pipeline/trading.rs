@@ -8,11 +8,11 @@ use crate::app::Sentinel;
 use crate::decision::{
     self, Decision, LstmSignal, MomentumSignal, SentimentSignal, Signals, VolatilitySignal,
 };
+use crate::error::Result;
 use crate::features::Series;
 use crate::model::volatility::HAR_LAGS;
 use crate::pipeline::collect::is_crypto;
 use crate::portfolio::Mark;
-use crate::error::Result;
 
 /// Whether trading runs now, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -86,9 +86,10 @@ impl Sentinel {
         // series.returns[j] is the return of bar j + 1.
         let har = Har::fit(&series.returns, start - 1)?;
         let from_time = bars[start].time();
-        let lstm_model = self.registry.load_active(symbol)?.filter(|m| {
-            m.meta.interval == interval && m.meta.validation_window.end < from_time
-        });
+        let lstm_model = self
+            .registry
+            .load_active(symbol)?
+            .filter(|m| m.meta.interval == interval && m.meta.validation_window.end < from_time);
         let mut used = vec![
             format!("momentum ({} bars)", self.config.decision.momentum_bars),
             format!(
@@ -123,7 +124,13 @@ impl Sentinel {
                 None => None,
             };
             let volatility = har.forecast(&series.returns[..t]).map(|f| {
-                VolatilitySignal::new("backtest", f, har.typical_abs_return, target, d.max_position)
+                VolatilitySignal::new(
+                    "backtest",
+                    f,
+                    har.typical_abs_return,
+                    target,
+                    d.max_position,
+                )
             });
             let signals = Signals {
                 lstm,

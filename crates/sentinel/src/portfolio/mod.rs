@@ -76,8 +76,7 @@ pub fn step(
     size: Option<f64>,
 ) -> Mark {
     let cost_rate = cfg.cost_bps / 10_000.0;
-    let (mut units, mut cash, peak, max_dd, mut trades, mut costs, bench_units) = match previous
-    {
+    let (mut units, mut cash, peak, max_dd, mut trades, mut costs, bench_units) = match previous {
         Some(m) => (
             m.units,
             m.cash,
