@@ -30,6 +30,20 @@ fn a_malformed_deploy_file_is_refused_with_file_line_and_reason() {
             ":1:",
             "entrypoint",
         ),
+        (
+            "unknown-calendar.toml",
+            "[[deployments]]\nflow = \"f\"\nname = \"d\"\nwork_pool = \"pool\"\nentrypoint = [\"x\"]\n\
+             [[deployments.schedules]]\ncron = \"0 9 * * 1-5\"\ncalendar = \"NYSE\"\n",
+            ":8:",
+            "unknown calendar \"NYSE\"",
+        ),
+        (
+            "bad-calendar-date.toml",
+            "[[calendars]]\nname = \"plant\"\nclosed = [\"2026-02-30\"]\n\
+             [[deployments]]\nflow = \"f\"\nname = \"d\"\nwork_pool = \"pool\"\nentrypoint = [\"x\"]\n",
+            ":3:",
+            "\"2026-02-30\" is not a date; write dates as YYYY-MM-DD",
+        ),
     ];
     for (file, text, line, reason) in cases {
         let path = orch_e2e::write_deploy_file(dir.path(), file, text);

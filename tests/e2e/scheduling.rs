@@ -259,3 +259,102 @@ fn tag_concurrency_limits_are_managed_from_the_command_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn calendars_are_listed_and_their_skipped_slots_shown() {
+    let server = TestServer::start();
+    let xnys = server.json(&["calendar", "show", "XNYS", "--year", "2027"]);
+    let days: Vec<(String, String)> = xnys["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["date"].as_str().unwrap().to_owned(),
+                d["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        days.contains(&("2027-03-26".into(), "closed".into())),
+        "Good Friday: {days:?}"
+    );
+    assert!(
+        days.contains(&("2027-11-26".into(), "early_close".into())),
+        "{days:?}"
+    );
+    let table = server.ok(&["calendar", "show", "xnys", "--year", "2027"]);
+    assert!(table.contains("Thanksgiving Day"), "{table}");
+    assert!(table.contains("closes at 13:00"), "{table}");
+    let unknown = server.run(&["calendar", "show", "XNSY"]);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("unknown calendar \"XNSY\" (did you mean \"XNYS\"?)"),
+        "{stderr}"
+    );
+
+    // A user calendar closing today and tomorrow (UTC): the hourly schedule
+    // that follows it shows those slots as skipped, and makes no run for them.
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today.succ_opt().unwrap();
+    let first_open = tomorrow.succ_opt().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("days.txt"),
+        format!("# closed days\n{tomorrow}\n"),
+    )
+    .unwrap();
+    let toml = format!(
+        "[[calendars]]\nname = \"plant\"\nclosed = [\"{}\"]\nfile = \"days.txt\"\n\n{}\
+         [[deployments.schedules]]\nslug = \"hourly\"\ncron = \"0 * * * *\"\ncalendar = \"plant\"\n",
+        today,
+        deployment_toml("f", "n", "pool", &[&flow_program("echo.sh")], ""),
+    );
+    let path = orch_e2e::write_deploy_file(dir.path(), "orch.toml", &toml);
+    server.ok(&["work-pool", "create", "pool", "--type", "process"]);
+    server.ok(&["deploy", path.to_str().unwrap()]);
+    let listed = server.json(&["calendar", "ls", "--file", path.to_str().unwrap()]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["XNYS", "plant"]);
+    let upcoming = server.json(&["deployment", "upcoming", "f/n", "-n", "3", "--show-skipped"]);
+    let runs = upcoming["runs"].as_array().unwrap();
+    let kept: Vec<&Value> = runs.iter().filter(|r| r["skipped"].is_null()).collect();
+    assert_eq!(kept.len(), 3, "{runs:#?}");
+    for run in &kept {
+        assert!(
+            run["utc"].as_str().unwrap() >= first_open.as_str(),
+            "no run before the day after tomorrow: {run}"
+        );
+    }
+    let skipped: Vec<&Value> = runs.iter().filter(|r| r["skipped"].is_string()).collect();
+    assert!(!skipped.is_empty(), "{runs:#?}");
+    assert!(
+        skipped
+            .iter()
+            .all(|r| r["skipped"] == "plant closed: closed"),
+        "{skipped:#?}"
+    );
+    let table = server.ok(&["deployment", "upcoming", "f/n", "--show-skipped"]);
+    assert!(table.contains("skipped: plant closed"), "{table}");
+    let plain = server.json(&["deployment", "upcoming", "f/n", "-n", "3"]);
+    assert!(
+        plain["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("skipped").is_none())
+    );
+    // The scheduler made no run on the closed days.
+    let made = wait_for_runs(&server, "f/n", 3);
+    assert!(
+        made.iter()
+            .all(|r| r["expected_start"].as_str().unwrap() >= first_open.as_str()),
+        "{made:#?}"
+    );
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::cli_results::CalendarCommand;
 pub use crate::cli_scheduling::{
     ConcurrencyLimitCommand, ScheduleCommand, ScheduleCreateArgs, UpcomingArgs,
 };
@@ -57,6 +58,9 @@ pub enum Command {
     ConcurrencyLimit(ConcurrencyLimitCommand),
     /// Run everything locally: server, the deploy file's pools and deployments, and workers
     Up(UpArgs),
+    /// List calendars (XNYS, and those a deploy file declares) and their closed and short days
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
 }
 
 /// `--output`, on every read command.

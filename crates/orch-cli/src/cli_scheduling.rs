@@ -78,6 +78,12 @@ pub struct ScheduleCreateArgs {
     /// Create it paused
     #[arg(long)]
     pub inactive: bool,
+    /// Built-in calendar it follows (e.g. XNYS): no slot on its closed days
+    #[arg(long, value_name = "NAME")]
+    pub calendar: Option<String>,
+    /// With --calendar: keep the slots after the close on its short days
+    #[arg(long, requires = "calendar")]
+    pub keep_after_close: bool,
 }
 
 /// `orch deployment upcoming`
@@ -89,6 +95,9 @@ pub struct UpcomingArgs {
     #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub count: u32,
+    /// Also list the slots the schedules' calendars skip, and why
+    #[arg(long)]
+    pub show_skipped: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -2,6 +2,7 @@
 //! workers, and talks to a running server over gRPC for everything else.
 
 mod cli;
+mod cli_results;
 mod cli_scheduling;
 mod client;
 mod commands;

@@ -16,6 +16,7 @@
 //!
 //! The TOML shape is a contract: keys may be added, never renamed.
 
+mod calendars;
 mod convert;
 mod parameters;
 mod raw;
@@ -26,8 +27,11 @@ mod test_support;
 
 use serde_json::{Map, Value};
 
+use crate::calendar::CalendarSpec;
 use crate::error::Result;
 use crate::policy::RunPolicy;
+use calendars::Declared;
+pub use calendars::ReadFile;
 use source::Source;
 
 /// A deployment as declared in a deployment file, validated.
@@ -85,6 +89,13 @@ pub struct ScheduleSpec {
     pub active: bool,
     /// Parameters merged over the deployment's for runs it creates.
     pub parameters: Map<String, Value>,
+    /// The calendar whose closed days (and, with `skip_after_close`, the
+    /// hours after its early closes) get no slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<CalendarSpec>,
+    /// On a calendar's short days, create no slot after the close; `true`
+    /// by default.
+    pub skip_after_close: bool,
 }
 
 /// Parses and validates a deployment file. `path` is only used in error messages.
@@ -96,9 +107,36 @@ pub struct ScheduleSpec {
 /// or a broken rule (see [`DeploymentSpec`] and [`ScheduleSpec`]), with the
 /// line and column of the offending text.
 pub fn parse_deploy_file(path: &str, text: &str) -> Result<Vec<DeploymentSpec>> {
+    let refuse = |_: &str| -> std::result::Result<String, String> {
+        Err("this caller does not read files; register the file with `orch deploy`".into())
+    };
+    parse_deploy_file_with(path, text, &refuse).map(|file| file.deployments)
+}
+
+/// A parsed deployment file: its deployments and the calendars it declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployFile {
+    /// The `[[deployments]]`, in order.
+    pub deployments: Vec<DeploymentSpec>,
+    /// The `[[calendars]]`, by name.
+    pub calendars: Vec<CalendarSpec>,
+}
+
+/// Parses and validates a deployment file; `read` reads the files it names
+/// (calendar `file`s), relative to it.
+///
+/// # Errors
+///
+/// As for [`parse_deploy_file`].
+pub fn parse_deploy_file_with(path: &str, text: &str, read: ReadFile<'_>) -> Result<DeployFile> {
     let source = Source::new(path, text);
-    let raw: raw::RawFile = toml::from_str(text).map_err(|err| source.toml_error(&err))?;
-    convert::deployments(&source, raw)
+    let mut raw: raw::RawFile = toml::from_str(text).map_err(|err| source.toml_error(&err))?;
+    let calendars = Declared::parse(&source, std::mem::take(&mut raw.calendars), read)?;
+    let deployments = convert::deployments(&source, raw, &calendars)?;
+    Ok(DeployFile {
+        deployments,
+        calendars: calendars.into_specs(),
+    })
 }
 
 #[cfg(test)]
@@ -176,6 +214,8 @@ work_pool = "default"
                         timezone: "America/New_York".into(),
                         active: true,
                         parameters: object(json!({"force": false})),
+                        calendar: None,
+                        skip_after_close: true,
                     },
                     ScheduleSpec {
                         slug: "1".into(),
@@ -186,6 +226,8 @@ work_pool = "default"
                         timezone: "UTC".into(),
                         active: false,
                         parameters: Map::new(),
+                        calendar: None,
+                        skip_after_close: true,
                     },
                     ScheduleSpec {
                         slug: "2".into(),
@@ -196,6 +238,8 @@ work_pool = "default"
                         timezone: "UTC".into(),
                         active: true,
                         parameters: object(json!({"force": true, "window": {"days": 5}})),
+                        calendar: None,
+                        skip_after_close: true,
                     },
                 ],
                 policy: RunPolicy::default(),

@@ -90,6 +90,14 @@ pub enum Error {
         message: String,
     },
 
+    /// A calendar is unknown, or a calendar's date, time, zone or day of
+    /// the week is malformed.
+    #[error("{message}")]
+    InvalidCalendar {
+        /// What is wrong and how to fix it, on one line.
+        message: String,
+    },
+
     /// A deployment setting has a value outside its choices.
     #[error("invalid `{key}`: {message}")]
     InvalidSetting {

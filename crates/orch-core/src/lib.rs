@@ -9,12 +9,14 @@
 //! - [`params`]: `--param` / `--params` parsing and merging over defaults.
 //! - [`deploy_file`]: the `deploy/orch.toml` format ([`parse_deploy_file`]).
 //! - [`schedule`]: when schedules fire ([`Schedule`]), in their time zone.
+//! - [`calendar`]: exchange and user calendars ([`Calendar`]).
 //! - [`policy`]: catch-up and concurrency rules of a deployment ([`RunPolicy`]).
 //! - [`suggest`]: "did you mean ...?" hints ([`close_matches`]).
 //! - [`identifier`]: the naming rule for flows, deployments, work pools
 //!   ([`validate_name`]).
 //! - [`error`]: the crate's one error type, [`Error`].
 
+pub mod calendar;
 pub mod deploy_file;
 pub mod error;
 pub mod identifier;
@@ -24,7 +26,10 @@ pub mod schedule;
 pub mod state;
 pub mod suggest;
 
-pub use deploy_file::{DeploymentSpec, ScheduleSpec, parse_deploy_file};
+pub use calendar::{Calendar, CalendarSpec, DayStatus};
+pub use deploy_file::{
+    DeployFile, DeploymentSpec, ScheduleSpec, parse_deploy_file, parse_deploy_file_with,
+};
 pub use error::{Error, Result};
 pub use identifier::validate_name;
 pub use params::{build_overrides, merge_parameters, parse_param};

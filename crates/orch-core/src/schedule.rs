@@ -36,6 +36,8 @@ mod zone;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_calendar;
+#[cfg(test)]
 mod tests_dst;
 
 use std::collections::VecDeque;
@@ -43,6 +45,7 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::calendar::Calendar;
 use crate::deploy_file::ScheduleSpec;
 use crate::error::{Error, Result};
 pub use plan::{Horizon, SlotPlan, plan_slots};
@@ -57,7 +60,25 @@ pub const DEFAULT_ANCHOR: &str = "2026-01-01T00:00:00";
 pub struct Schedule {
     timezone: Tz,
     kind: Kind,
+    /// Slots on its closed days (and after its early closes, when the flag
+    /// is set) are skipped.
+    calendar: Option<Box<(Calendar, bool)>>,
 }
+
+/// A fire time, and why no run is made for it when the schedule's calendar
+/// skips it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// When the schedule fires.
+    pub time: DateTime<Utc>,
+    /// Why the slot is skipped (e.g. "XNYS closed: Thanksgiving Day"), or
+    /// `None` when a run is made for it.
+    pub skipped: Option<String>,
+}
+
+/// How long a schedule may go without a slot its calendar keeps before it
+/// is taken to never fire again (a calendar closed on every day it fires).
+const MAX_SKIPPED_SPAN: chrono::TimeDelta = chrono::TimeDelta::days(400);
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -78,13 +99,42 @@ impl Schedule {
     /// expression, time zone, anchor or rule is invalid, or when not exactly
     /// one of `cron`, `interval_seconds` and `rrule` is set.
     pub fn parse(spec: &ScheduleSpec) -> Result<Schedule> {
-        Schedule::from_fields(
+        let schedule = Schedule::from_fields(
             spec.cron.as_deref(),
             spec.interval_seconds,
             spec.anchor.as_deref(),
             spec.rrule.as_deref(),
             &spec.timezone,
-        )
+        )?;
+        match &spec.calendar {
+            None => Ok(schedule),
+            Some(calendar) => {
+                let calendar =
+                    Calendar::from_spec(calendar).map_err(|error| Error::InvalidSchedule {
+                        field: "calendar",
+                        message: error.to_string(),
+                    })?;
+                Ok(schedule.with_calendar(calendar, spec.skip_after_close))
+            }
+        }
+    }
+
+    /// The schedule, skipping the slots on `calendar`'s closed days and,
+    /// when `skip_after_close`, those after its early closes.
+    pub fn with_calendar(mut self, calendar: Calendar, skip_after_close: bool) -> Schedule {
+        self.calendar = Some(Box::new((calendar, skip_after_close)));
+        self
+    }
+
+    /// The calendar it follows, if any.
+    pub fn calendar(&self) -> Option<&Calendar> {
+        self.calendar.as_deref().map(|(calendar, _)| calendar)
+    }
+
+    /// Why the calendar skips a slot at `time`, if it does.
+    pub fn skip_reason(&self, time: DateTime<Utc>) -> Option<String> {
+        let (calendar, skip_after_close) = self.calendar.as_deref()?;
+        calendar.skip_reason(time, *skip_after_close)
     }
 
     /// Validates a schedule from its fields; see [`Schedule::parse`].
@@ -130,7 +180,11 @@ impl Schedule {
                 });
             }
         };
-        Ok(Schedule { timezone, kind })
+        Ok(Schedule {
+            timezone,
+            kind,
+            calendar: None,
+        })
     }
 
     /// The zone the schedule is read in.
@@ -138,8 +192,133 @@ impl Schedule {
         self.timezone
     }
 
-    /// The first fire time strictly after `after`, if the schedule fires again.
+    /// The first fire time strictly after `after` that its calendar does
+    /// not skip, if the schedule fires again.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.calendar.is_none() {
+            return self.raw_next_after(after);
+        }
+        self.slots(after, None, 1, false)
+            .into_iter()
+            .next()
+            .map(|slot| slot.time)
+    }
+
+    /// The next `n` slots strictly after `after` that get a run, oldest
+    /// first; with `show_skipped`, the slots the calendar skips on the way
+    /// are listed too (at most `n` of them in a row are listed).
+    pub fn upcoming(&self, after: DateTime<Utc>, n: usize, show_skipped: bool) -> Vec<Slot> {
+        if self.calendar.is_none() {
+            return self
+                .next_fire_times(after, n)
+                .into_iter()
+                .map(|time| Slot {
+                    time,
+                    skipped: None,
+                })
+                .collect();
+        }
+        self.slots(after, None, n, show_skipped)
+    }
+
+    /// Slots in `(after, until]`, at most `n` kept, skipping (and listing,
+    /// when `list_skipped`, at most `n` in a row) those the calendar skips.
+    /// Once a slot is skipped without being listed, the rest of its day is
+    /// skipped at once: a closed day, or the hours after an early close.
+    fn slots(
+        &self,
+        after: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+        n: usize,
+        list_skipped: bool,
+    ) -> Vec<Slot> {
+        let mut slots = Vec::new();
+        let mut kept = 0;
+        let mut listed_in_a_row = 0;
+        let mut skipping_since: Option<DateTime<Utc>> = None;
+        let mut cursor = after;
+        'chunks: while kept < n {
+            let chunk = self.raw_chunk(cursor, until, (n - kept).clamp(16, 1024));
+            let Some(&last) = chunk.last() else { break };
+            for time in chunk {
+                let Some(reason) = self.skip_reason(time) else {
+                    slots.push(Slot {
+                        time,
+                        skipped: None,
+                    });
+                    kept += 1;
+                    listed_in_a_row = 0;
+                    skipping_since = None;
+                    if kept == n {
+                        break 'chunks;
+                    }
+                    continue;
+                };
+                let since = *skipping_since.get_or_insert(time);
+                if time - since > MAX_SKIPPED_SPAN {
+                    break 'chunks;
+                }
+                if list_skipped && listed_in_a_row < n {
+                    listed_in_a_row += 1;
+                    slots.push(Slot {
+                        time,
+                        skipped: Some(reason),
+                    });
+                    continue;
+                }
+                cursor = self.end_of_calendar_day(time);
+                continue 'chunks;
+            }
+            if last <= cursor {
+                break;
+            }
+            cursor = last;
+        }
+        slots
+    }
+
+    /// The last instant of the calendar's local day holding `time`.
+    fn end_of_calendar_day(&self, time: DateTime<Utc>) -> DateTime<Utc> {
+        let Some(calendar) = self.calendar() else {
+            return time;
+        };
+        let zone = calendar.timezone();
+        let next_day = time.with_timezone(&zone).date_naive().succ_opt();
+        let start = next_day
+            .and_then(|day| day.and_hms_opt(0, 0, 0))
+            .and_then(|midnight| midnight.and_local_timezone(zone).earliest())
+            .map_or(time + chrono::TimeDelta::hours(24), |start| {
+                start.with_timezone(&Utc)
+            });
+        (start - chrono::TimeDelta::nanoseconds(1)).max(time)
+    }
+
+    /// Up to `n` raw fire times (calendar not applied) in `(after, until]`.
+    fn raw_chunk(
+        &self,
+        after: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+        n: usize,
+    ) -> Vec<DateTime<Utc>> {
+        if let Kind::Recurrence(rule) = &self.kind {
+            return rule.fire_times(after, until, n);
+        }
+        let mut times = Vec::with_capacity(n.min(1024));
+        let mut cursor = after;
+        while times.len() < n {
+            match self.raw_next_after(cursor) {
+                Some(next) if next > cursor && until.is_none_or(|until| next <= until) => {
+                    times.push(next);
+                    cursor = next;
+                }
+                _ => break,
+            }
+        }
+        times
+    }
+
+    /// The first fire time strictly after `after`, calendar not applied.
+    fn raw_next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.kind {
             Kind::Cron { cron, .. } => {
                 // croner works in whole seconds: start from the second that
@@ -161,6 +340,13 @@ impl Schedule {
 
     /// The next `n` fire times strictly after `after`, oldest first.
     pub fn next_fire_times(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+        if self.calendar.is_some() {
+            return self
+                .slots(after, None, n, false)
+                .into_iter()
+                .map(|slot| slot.time)
+                .collect();
+        }
         if let Kind::Recurrence(rule) = &self.kind {
             return rule.fire_times(after, None, n);
         }
@@ -189,6 +375,15 @@ impl Schedule {
         let mut newest: VecDeque<DateTime<Utc>> = VecDeque::new();
         if max == 0 || to <= from {
             return Vec::new();
+        }
+        if self.calendar.is_some() {
+            for slot in self.slots(from, Some(to), usize::MAX, false) {
+                if newest.len() == max {
+                    newest.pop_front();
+                }
+                newest.push_back(slot.time);
+            }
+            return newest.into();
         }
         if let Kind::Recurrence(rule) = &self.kind {
             for time in rule.fire_times(from, Some(to), usize::MAX) {

@@ -145,6 +145,12 @@ pub(crate) fn schedule(schedule: &model::Schedule) -> pb::ScheduleSpec {
         timezone: schedule.timezone.clone(),
         active: schedule.active,
         parameters_json: json(&schedule.parameters),
+        calendar_json: schedule
+            .calendar
+            .as_ref()
+            .map(|calendar| serde_json::to_string(calendar).unwrap_or_default())
+            .unwrap_or_default(),
+        skip_after_close: Some(schedule.skip_after_close),
     }
 }
 
@@ -209,6 +215,20 @@ pub(crate) fn schedule_spec(
             s.timezone
         },
         active: s.active,
+        calendar: if s.calendar_json.trim().is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_str::<orch_core::CalendarSpec>(&s.calendar_json).map_err(
+                    |error| {
+                        invalid(format!(
+                            "{label}: calendar_json is not a calendar ({error}); send                              {{\"name\": \"XNYS\"}} or a user calendar with its days"
+                        ))
+                    },
+                )?,
+            )
+        },
+        skip_after_close: s.skip_after_close.unwrap_or(true),
     })
 }
 

@@ -65,6 +65,10 @@ pub struct Schedule {
     pub active: bool,
     /// Merged over the deployment's parameters.
     pub parameters: JsonObject,
+    /// The calendar whose closed days get no slot.
+    pub calendar: Option<orch_core::CalendarSpec>,
+    /// On the calendar's short days, no slot after the close.
+    pub skip_after_close: bool,
 }
 
 impl Schedule {
@@ -80,6 +84,8 @@ impl Schedule {
             timezone: self.timezone.clone(),
             active: self.active,
             parameters: self.parameters.clone(),
+            calendar: self.calendar.clone(),
+            skip_after_close: self.skip_after_close,
         }
     }
 }

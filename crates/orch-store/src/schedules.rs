@@ -14,7 +14,8 @@ use crate::{Store, new_id};
 
 /// Selects [`ScheduleRow`]s; append `WHERE ...` / `ORDER BY ...`.
 pub(crate) const SCHEDULE_SELECT: &str = "SELECT deployment_id, slug, cron, interval_seconds, \
-     anchor, rrule, timezone, active, parameters, filled_until FROM deployment_schedules";
+     anchor, rrule, timezone, active, parameters, calendar, skip_after_close, filled_until \
+     FROM deployment_schedules";
 
 /// Runs a schedule made that have not started (and are not retries).
 const WAITING: &str = "schedule_slug IS NOT NULL AND state_type = 'SCHEDULED' \
@@ -32,6 +33,8 @@ pub(crate) struct ScheduleRow {
     timezone: String,
     active: i64,
     parameters: String,
+    calendar: Option<String>,
+    skip_after_close: i64,
     pub(crate) filled_until: Option<i64>,
 }
 
@@ -46,6 +49,11 @@ impl ScheduleRow {
             timezone: self.timezone,
             active: self.active != 0,
             parameters: from_json("deployment_schedules.parameters", &self.parameters)?,
+            calendar: self
+                .calendar
+                .map(|text| from_json("deployment_schedules.calendar", &text))
+                .transpose()?,
+            skip_after_close: self.skip_after_close != 0,
         })
     }
 }
@@ -60,6 +68,8 @@ pub(crate) fn schedule_from_spec(spec: &ScheduleSpec) -> Schedule {
         timezone: spec.timezone.clone(),
         active: spec.active,
         parameters: spec.parameters.clone(),
+        calendar: spec.calendar.clone(),
+        skip_after_close: spec.skip_after_close,
     }
 }
 
@@ -71,12 +81,16 @@ fn same_times(a: &Schedule, b: &Schedule) -> bool {
         &a.anchor,
         &a.rrule,
         &a.timezone,
+        &a.calendar,
+        a.skip_after_close,
     ) == (
         &b.cron,
         b.interval_seconds,
         &b.anchor,
         &b.rrule,
         &b.timezone,
+        &b.calendar,
+        b.skip_after_close,
     )
 }
 
@@ -208,8 +222,8 @@ async fn insert_schedule(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO deployment_schedules (id, deployment_id, position, slug, cron, interval_seconds, \
-         anchor, rrule, timezone, active, parameters, filled_until) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         anchor, rrule, timezone, active, parameters, calendar, skip_after_close, filled_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(new_id())
     .bind(deployment_id)
@@ -222,6 +236,8 @@ async fn insert_schedule(
     .bind(&schedule.timezone)
     .bind(i64::from(schedule.active))
     .bind(to_json(&schedule.parameters))
+    .bind(schedule.calendar.as_ref().map(to_json))
+    .bind(i64::from(schedule.skip_after_close))
     .bind(filled_until)
     .execute(&mut *conn)
     .await?;

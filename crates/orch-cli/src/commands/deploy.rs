@@ -27,13 +27,23 @@ pub async fn run(context: &Context, args: DeployArgs) -> anyhow::Result<()> {
 pub fn parse(path: &Path) -> anyhow::Result<Vec<orch_core::DeploymentSpec>> {
     let file = path.display().to_string();
     let text = read_deploy_file(path)?;
-    let specs = orch_core::parse_deploy_file(&file, &text)
-        // The message already reads `FILE:LINE:COLUMN: what is wrong`.
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let specs = parse_file(path, &file, &text)?.deployments;
     if specs.is_empty() {
         anyhow::bail!("{file} declares no deployments");
     }
     Ok(specs)
+}
+
+/// Parses a deploy file's text, reading the calendar files it names
+/// relative to its folder.
+pub fn parse_file(path: &Path, file: &str, text: &str) -> anyhow::Result<orch_core::DeployFile> {
+    let folder = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let read = |name: &str| std::fs::read_to_string(folder.join(name)).map_err(|e| e.to_string());
+    orch_core::parse_deploy_file_with(file, text, &read)
+        // The message already reads `FILE:LINE:COLUMN: what is wrong`.
+        .map_err(|error| anyhow::anyhow!("{error}"))
 }
 
 /// Creates or updates the declared deployments; returns what changed.
@@ -63,7 +73,7 @@ pub async fn apply(
 }
 
 /// The file's text, with a hint when the default file is missing.
-fn read_deploy_file(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn read_deploy_file(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
             anyhow::anyhow!(
@@ -98,25 +108,32 @@ fn to_proto(spec: &orch_core::DeploymentSpec, base_dir: &Path) -> proto::Deploym
         description: spec.description.clone(),
         retries: spec.retries,
         retry_delay_seconds: spec.retry_delay_seconds,
-        schedules: spec
-            .schedules
-            .iter()
-            .map(|schedule| proto::ScheduleSpec {
-                slug: schedule.slug.clone(),
-                cron: schedule.cron.clone(),
-                interval_seconds: schedule.interval_seconds,
-                anchor: schedule.anchor.clone(),
-                rrule: schedule.rrule.clone(),
-                timezone: schedule.timezone.clone(),
-                active: schedule.active,
-                parameters_json: serde_json::Value::Object(schedule.parameters.clone()).to_string(),
-            })
-            .collect(),
+        schedules: spec.schedules.iter().map(schedule_to_proto).collect(),
         base_dir: base_dir.display().to_string(),
         catch_up: spec.policy.catch_up.as_str().to_owned(),
         max_lateness_seconds: spec.policy.max_lateness_seconds,
         concurrency_limit: spec.policy.concurrency_limit,
         collision_strategy: spec.policy.collision_strategy.as_str().to_owned(),
+    }
+}
+
+/// The wire form of a schedule.
+pub(crate) fn schedule_to_proto(schedule: &orch_core::ScheduleSpec) -> proto::ScheduleSpec {
+    proto::ScheduleSpec {
+        slug: schedule.slug.clone(),
+        cron: schedule.cron.clone(),
+        interval_seconds: schedule.interval_seconds,
+        anchor: schedule.anchor.clone(),
+        rrule: schedule.rrule.clone(),
+        timezone: schedule.timezone.clone(),
+        active: schedule.active,
+        parameters_json: serde_json::Value::Object(schedule.parameters.clone()).to_string(),
+        calendar_json: schedule
+            .calendar
+            .as_ref()
+            .map(|calendar| serde_json::to_string(calendar).unwrap_or_default())
+            .unwrap_or_default(),
+        skip_after_close: Some(schedule.skip_after_close),
     }
 }
 

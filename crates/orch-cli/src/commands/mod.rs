@@ -1,5 +1,6 @@
 //! One module per command group; [`run`] dispatches a parsed command line.
 
+mod calendar;
 mod concurrency_limit;
 mod config;
 mod deploy;
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(command) => config::run(&context, command),
         Command::ConcurrencyLimit(command) => concurrency_limit::run(&context, command).await,
         Command::Up(args) => up::run(&context, args).await,
+        Command::Calendar(command) => calendar::run(command),
     }
 }
 

@@ -61,21 +61,22 @@ async fn create(context: &Context, args: ScheduleCreateArgs) -> anyhow::Result<(
         timezone: args.timezone,
         active: !args.inactive,
         parameters,
+        calendar: args
+            .calendar
+            .as_deref()
+            .map(|name| {
+                orch_core::Calendar::built_in(name)
+                    .map(|calendar| orch_core::CalendarSpec::built_in(calendar.name()))
+            })
+            .transpose()
+            .map_err(|error| usage(error.to_string()))?,
+        skip_after_close: !args.keep_after_close,
     };
     let checked = orch_core::Schedule::parse(&spec).map_err(|error| usage(error.to_string()))?;
     let api = context.connect().await?;
     let request = proto::CreateScheduleRequest {
         deployment: args.deployment.to_string(),
-        schedule: Some(proto::ScheduleSpec {
-            slug: spec.slug,
-            cron: spec.cron,
-            interval_seconds: spec.interval_seconds,
-            anchor: spec.anchor,
-            rrule: spec.rrule,
-            timezone: spec.timezone,
-            active: spec.active,
-            parameters_json: serde_json::Value::Object(spec.parameters).to_string(),
-        }),
+        schedule: Some(crate::commands::deploy::schedule_to_proto(&spec)),
     };
     let deployment = api.schedules().create_schedule(request).await.reply(&api)?;
     let deployment = DeploymentView::from(&deployment);
@@ -125,6 +126,7 @@ pub async fn upcoming(context: &Context, args: UpcomingArgs) -> anyhow::Result<(
     let request = proto::GetUpcomingRunsRequest {
         deployment: args.deployment.to_string(),
         count: args.count,
+        show_skipped: args.show_skipped,
     };
     let reply = api
         .schedules()

@@ -80,6 +80,10 @@ pub struct ScheduleView {
     pub active: bool,
     /// Parameters merged over the deployment's.
     pub parameters: Value,
+    /// The calendar it follows (no slot on its closed days), if any.
+    pub calendar: Option<String>,
+    /// On the calendar's short days, no slot after the close.
+    pub skip_after_close: bool,
 }
 
 impl From<&proto::ScheduleSpec> for ScheduleView {
@@ -93,6 +97,10 @@ impl From<&proto::ScheduleSpec> for ScheduleView {
             timezone: schedule.timezone.clone(),
             active: schedule.active,
             parameters: json_object(&schedule.parameters_json),
+            calendar: serde_json::from_str::<Value>(&schedule.calendar_json)
+                .ok()
+                .and_then(|calendar| calendar["name"].as_str().map(str::to_owned)),
+            skip_after_close: schedule.skip_after_close.unwrap_or(true),
         }
     }
 }
@@ -109,8 +117,12 @@ impl ScheduleView {
         } else {
             "never".to_owned()
         };
-        match &self.anchor {
+        let when = match &self.anchor {
             Some(anchor) => format!("{when} from {anchor}"),
+            None => when,
+        };
+        match &self.calendar {
+            Some(calendar) => format!("{when}, {calendar} days"),
             None => when,
         }
     }
@@ -281,6 +293,8 @@ mod tests {
             timezone: "UTC".to_owned(),
             active: true,
             parameters: Value::Null,
+            calendar: None,
+            skip_after_close: true,
         }
     }
 

@@ -26,6 +26,10 @@ pub struct UpcomingView {
     pub flow_run_name: Option<String>,
     /// That run's state name.
     pub state: Option<String>,
+    /// Why the schedule's calendar skips this slot (no run is made), e.g.
+    /// "XNYS closed: Thanksgiving Day"; only with `--show-skipped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     #[serde(skip)]
     local_display: String,
     #[serde(skip)]
@@ -68,6 +72,7 @@ impl From<&proto::UpcomingRun> for UpcomingView {
             flow_run_id: non_empty(&run.flow_run_id),
             flow_run_name: non_empty(&run.flow_run_name),
             state: non_empty(&run.state_name),
+            skipped: non_empty(&run.skipped),
             local_display,
             utc_display: at
                 .with_timezone(&Utc)
@@ -97,8 +102,9 @@ pub fn print_upcoming(list: &UpcomingListView) -> std::io::Result<()> {
     }
     let mut rows = table::new(&["LOCAL TIME", "TIME ZONE", "UTC", "SCHEDULE", "RUN"]);
     for run in &list.runs {
-        let created = match (&run.flow_run_name, &run.state) {
-            (Some(name), Some(state)) => format!("{name} ({state})"),
+        let created = match (&run.flow_run_name, &run.state, &run.skipped) {
+            (_, _, Some(reason)) => format!("skipped: {reason}"),
+            (Some(name), Some(state), None) => format!("{name} ({state})"),
             _ => "-".to_owned(),
         };
         rows.add_row([

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use toml::Spanned;
 
+use super::calendars::Declared;
 use super::parameters::parameters;
 use super::raw::{RawDeployment, RawFile};
 use super::schedule::schedule;
@@ -15,7 +16,11 @@ use crate::identifier::name_problem;
 use crate::policy::RunPolicy;
 
 /// Validates every deployment of the file, in order.
-pub(super) fn deployments(source: &Source<'_>, raw: RawFile) -> Result<Vec<DeploymentSpec>> {
+pub(super) fn deployments(
+    source: &Source<'_>,
+    raw: RawFile,
+    calendars: &Declared,
+) -> Result<Vec<DeploymentSpec>> {
     if raw.deployments.is_empty() {
         return Err(source.error(
             None,
@@ -27,7 +32,7 @@ pub(super) fn deployments(source: &Source<'_>, raw: RawFile) -> Result<Vec<Deplo
     let mut specs = Vec::with_capacity(raw.deployments.len());
     for raw in raw.deployments {
         let name_offset = raw.get_ref().name.span().start;
-        let spec = deployment(source, raw.into_inner())?;
+        let spec = deployment(source, raw.into_inner(), calendars)?;
         let key = (spec.flow.clone(), spec.name.clone());
         if let Some(&first) = first_seen.get(&key) {
             return Err(source.error(
@@ -48,7 +53,11 @@ pub(super) fn deployments(source: &Source<'_>, raw: RawFile) -> Result<Vec<Deplo
 }
 
 /// Validates one deployment and its schedules.
-fn deployment(source: &Source<'_>, raw: RawDeployment) -> Result<DeploymentSpec> {
+fn deployment(
+    source: &Source<'_>,
+    raw: RawDeployment,
+    calendars: &Declared,
+) -> Result<DeploymentSpec> {
     let policy = policy(source, &raw)?;
     let flow = identifier(source, "flow", raw.flow)?;
     let name = identifier(source, "name", raw.name)?;
@@ -64,7 +73,7 @@ fn deployment(source: &Source<'_>, raw: RawDeployment) -> Result<DeploymentSpec>
             .slug
             .as_ref()
             .map_or(raw.span().start, |slug| slug.span().start);
-        let spec = schedule(source, &deployment, index, raw)?;
+        let spec = schedule(source, &deployment, index, raw, calendars)?;
         if let Some(first) = schedules.iter().position(|s| s.slug == spec.slug) {
             return Err(source.error(
                 Some(offset),

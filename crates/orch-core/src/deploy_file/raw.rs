@@ -13,6 +13,22 @@ pub(super) struct RawFile {
     /// The `[[deployments]]` tables.
     #[serde(default)]
     pub deployments: Vec<Spanned<RawDeployment>>,
+    /// The `[[calendars]]` tables.
+    #[serde(default)]
+    pub calendars: Vec<Spanned<RawCalendar>>,
+}
+
+/// One `[[calendars]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCalendar {
+    pub name: Spanned<String>,
+    pub timezone: Option<Spanned<String>>,
+    pub weekend: Option<Vec<String>>,
+    #[serde(default)]
+    pub closed: Vec<Spanned<String>>,
+    pub early_closes: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    pub file: Option<Spanned<String>>,
 }
 
 /// One `[[deployments]]` table.
@@ -59,4 +75,6 @@ pub(super) struct RawSchedule {
     pub timezone: Option<Spanned<String>>,
     pub active: Option<bool>,
     pub parameters: Option<Spanned<toml::Value>>,
+    pub calendar: Option<Spanned<String>>,
+    pub skip_after_close: Option<bool>,
 }

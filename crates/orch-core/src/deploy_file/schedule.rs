@@ -4,6 +4,7 @@
 use toml::Spanned;
 
 use super::ScheduleSpec;
+use super::calendars::Declared;
 use super::convert::identifier;
 use super::parameters::parameters;
 use super::raw::RawSchedule;
@@ -23,6 +24,7 @@ pub(super) fn schedule(
     deployment: &str,
     index: usize,
     raw: Spanned<RawSchedule>,
+    calendars: &Declared,
 ) -> Result<ScheduleSpec> {
     let offset = raw.span().start;
     let raw = raw.into_inner();
@@ -95,7 +97,7 @@ pub(super) fn schedule(
         }
         Some(anchor) => Some(self::anchor(source, anchor)?),
     };
-    let spec = ScheduleSpec {
+    let mut spec = ScheduleSpec {
         slug: match raw.slug {
             Some(slug) => identifier(source, "slug", slug)?,
             None => index.to_string(),
@@ -108,7 +110,20 @@ pub(super) fn schedule(
             .unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned()),
         active: raw.active.unwrap_or(true),
         parameters: parameters(source, raw.parameters)?,
+        calendar: None,
+        skip_after_close: raw.skip_after_close.unwrap_or(true),
     };
+    if let Some(name) = &raw.calendar {
+        spec.calendar = Some(calendars.resolve(name.get_ref()).map_err(|error| {
+            source.error(
+                Some(name.span().start),
+                format!(
+                    "deployment \"{deployment}\", schedule \"{}\": {error}",
+                    spec.slug
+                ),
+            )
+        })?);
+    }
     if let Err(Error::InvalidSchedule { field, message }) = Schedule::parse(&spec) {
         let at = offsets
             .iter()

@@ -252,6 +252,10 @@ pub struct ScheduleView {
     pub active: bool,
     /// Parameters merged over the deployment's.
     pub parameters: Value,
+    /// The calendar it follows (no slot on its closed days), if any.
+    pub calendar: Option<String>,
+    /// On the calendar's short days, no slot after the close.
+    pub skip_after_close: bool,
 }
 
 impl From<&Schedule> for ScheduleView {
@@ -265,6 +269,8 @@ impl From<&Schedule> for ScheduleView {
             timezone: schedule.timezone.clone(),
             active: schedule.active,
             parameters: Value::Object(schedule.parameters.clone()),
+            calendar: schedule.calendar.as_ref().map(|c| c.name.clone()),
+            skip_after_close: schedule.skip_after_close,
         }
     }
 }

@@ -25,14 +25,15 @@ fn upcoming(
     waiting: &[model::FlowRun],
     now: i64,
     count: usize,
+    show_skipped: bool,
 ) -> Vec<pb::UpcomingRun> {
     let mut runs: Vec<pb::UpcomingRun> = Vec::new();
     for schedule in deployment.schedules.iter().filter(|s| s.active) {
         let Ok(parsed) = orch_core::Schedule::parse(&schedule.spec()) else {
             continue;
         };
-        for time in parsed.next_fire_times(micros_to_utc(now), count) {
-            let micros = time.timestamp_micros();
+        for slot in parsed.upcoming(micros_to_utc(now), count, show_skipped) {
+            let micros = slot.time.timestamp_micros();
             let run = waiting.iter().find(|run| {
                 run.expected_start == micros
                     && run.schedule_slug.as_deref() == Some(schedule.slug.as_str())
@@ -44,11 +45,20 @@ fn upcoming(
                 flow_run_id: run.map(|r| r.id.clone()).unwrap_or_default(),
                 flow_run_name: run.map(|r| r.name.clone()).unwrap_or_default(),
                 state_name: run.map(|r| r.state.name.clone()).unwrap_or_default(),
+                skipped: slot.skipped.unwrap_or_default(),
             });
         }
     }
     runs.sort_by(|a, b| (a.fire_time_micros, &a.slug).cmp(&(b.fire_time_micros, &b.slug)));
-    runs.truncate(count);
+    // `count` slots that get a run, with the skipped ones among them.
+    let mut kept = 0;
+    runs.retain(|run| {
+        let keep = kept < count;
+        if run.skipped.is_empty() {
+            kept += 1;
+        }
+        keep
+    });
     runs
 }
 
@@ -144,7 +154,13 @@ impl ScheduleService for ScheduleApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::GetUpcomingRunsResponse {
-            runs: upcoming(&deployment, &waiting, self.state.now(), count),
+            runs: upcoming(
+                &deployment,
+                &waiting,
+                self.state.now(),
+                count,
+                request.show_skipped,
+            ),
             deployment: deployment.full_name(),
             paused: deployment.paused,
         }))

@@ -32,6 +32,11 @@ impl TestStore {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// The database's URL, to reach it behind the store's back.
+    pub fn url(&self) -> &str {
+        self._database.url()
+    }
 }
 
 /// Opens a new, migrated database of the binary's backend.
@@ -97,6 +102,8 @@ pub fn interval_schedule(slug: &str, seconds: u64) -> ScheduleSpec {
         timezone: "UTC".into(),
         active: true,
         parameters: JsonObject::new(),
+        calendar: None,
+        skip_after_close: true,
     }
 }
 

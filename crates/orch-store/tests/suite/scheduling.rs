@@ -15,6 +15,8 @@ fn cron(slug: &str, expr: &str, timezone: &str) -> ScheduleSpec {
         timezone: timezone.into(),
         active: true,
         parameters: object(json!({"force": true})),
+        calendar: None,
+        skip_after_close: true,
     }
 }
 
