@@ -47,6 +47,9 @@ pub struct MarketHoursConfig {
     pub close: String,
     /// Trading days: `Mon`..`Sun`.
     pub days: Vec<String>,
+    /// An exchange calendar whose sessions also bound the hours (`XNYS`:
+    /// holidays and 13:00 early closes); `"none"` for plain hours.
+    pub calendar: String,
 }
 
 /// One RSS or Atom feed.
@@ -226,6 +229,7 @@ impl Default for MarketHoursConfig {
             days: ["Mon", "Tue", "Wed", "Thu", "Fri"]
                 .map(String::from)
                 .to_vec(),
+            calendar: "XNYS".into(),
         }
     }
 }

@@ -42,7 +42,10 @@ impl Sentinel {
     pub fn trading_gate(&self, force: bool) -> Gate {
         let now = self.now();
         let open = self.market_hours.is_open(now);
-        let hours = self.market_hours.describe();
+        let mut hours = self.market_hours.describe();
+        if let Some(note) = self.market_hours.calendar_note(now) {
+            hours = format!("{hours}; {note}");
+        }
         let (proceed, reason) = match (open, force) {
             (true, _) => (true, format!("market open ({hours}) at {now}")),
             (false, true) => (true, format!("market closed ({hours}) at {now}; forced")),
