@@ -162,6 +162,70 @@ async fn quick_logs(ctx: FlowContext, params: Lines) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct Report {
+    mae: f64,
+    signal: String,
+}
+
+/// Publishes the artifacts of a trading run: a decision table (from inside a
+/// task), a markdown note holding a `<script>` that must stay inert, and the
+/// model's metrics under the key `model-GOOG`.
+async fn report(ctx: FlowContext, params: Report) -> anyhow::Result<()> {
+    let signal = params.signal.clone();
+    let decide = ctx.clone();
+    ctx.task("decide")
+        .run(|| {
+            let (decide, signal) = (decide.clone(), signal.clone());
+            async move {
+                #[derive(serde::Serialize)]
+                struct Row {
+                    symbol: &'static str,
+                    signal: String,
+                    confidence: f64,
+                }
+                decide
+                    .artifact("decision-GOOG")
+                    .description("signals of this run")
+                    .table([
+                        Row {
+                            symbol: "GOOG",
+                            signal,
+                            confidence: 0.71,
+                        },
+                        Row {
+                            symbol: "MSFT",
+                            signal: "HOLD".into(),
+                            confidence: 0.42,
+                        },
+                        Row {
+                            symbol: "AAPL",
+                            signal: "SELL".into(),
+                            confidence: 0.93,
+                        },
+                    ])
+                    .await?;
+                Ok::<_, anyhow::Error>(())
+            }
+        })
+        .await?;
+    ctx.artifact("note")
+        .markdown(
+            "## Why\n\nThe **fused** signal crossed the threshold.\n\n\
+             <script>window.__artifactXss = true;</script>\n\n\
+             <img src=x onerror=\"window.__artifactXss = true\">\n\n- one\n- two",
+        )
+        .await?;
+    ctx.artifact("model-GOOG")
+        .metrics([
+            ("mae", params.mae),
+            ("directional_accuracy", 0.5 + 0.01 * params.mae),
+        ])
+        .await?;
+    Ok(())
+}
+
 /// A task that panics.
 async fn panic_task(ctx: FlowContext, _: serde_json::Value) -> anyhow::Result<()> {
     ctx.task("explodes")
@@ -227,6 +291,7 @@ async fn typed(_ctx: FlowContext, params: Typed) -> anyhow::Result<bool> {
 fn main() -> ExitCode {
     App::new("orch-testflows")
         .flow("flaky", flaky)
+        .flow("report", report)
         .flow("backoff", backoff)
         .flow("timeout", timeout)
         .flow("parallel", parallel)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use crate::cli_results::CalendarCommand;
+pub use crate::cli_results::{ArtifactCommand, CalendarCommand};
 pub use crate::cli_scheduling::{
     ConcurrencyLimitCommand, ScheduleCommand, ScheduleCreateArgs, UpcomingArgs,
 };
@@ -61,6 +61,9 @@ pub enum Command {
     /// List calendars (XNYS, and those a deploy file declares) and their closed and short days
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// List and inspect the artifacts flow runs publish, and a key's series across runs
+    #[command(subcommand)]
+    Artifact(ArtifactCommand),
 }
 
 /// `--output`, on every read command.

@@ -98,6 +98,11 @@ impl Api {
         ScheduleServiceClient::new(self.channel.clone())
     }
 
+    /// The connection, for services without a helper here.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// Tag concurrency limits.
     pub fn concurrency_limits(&self) -> ConcurrencyLimitServiceClient<Channel> {
         ConcurrencyLimitServiceClient::new(self.channel.clone())

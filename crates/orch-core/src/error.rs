@@ -98,6 +98,13 @@ pub enum Error {
         message: String,
     },
 
+    /// An artifact is malformed or too large.
+    #[error("{message}")]
+    InvalidArtifact {
+        /// What is wrong and how to fix it, on one line.
+        message: String,
+    },
+
     /// A deployment setting has a value outside its choices.
     #[error("invalid `{key}`: {message}")]
     InvalidSetting {

@@ -5,7 +5,8 @@
 //! exponential, listed delays, jitter, a retry condition), timeouts, parallelism
 //! (`tokio::try_join!`) and a dependency graph recorded from the data that
 //! flows between them. `tracing` logs inside flows and tasks reach the server,
-//! tagged with their task run.
+//! tagged with their task run. Flows publish results with
+//! [`FlowContext::artifact`]: markdown, tables, links and metrics.
 //!
 //! ```no_run
 //! use orch_sdk::{App, FlowContext, secs};
@@ -31,6 +32,7 @@
 //! Without them it runs standalone (`sentinel run trading-flow --param force=true`).
 
 mod app;
+mod artifact;
 mod context;
 mod error;
 mod logging;
@@ -44,6 +46,7 @@ mod task;
 use std::time::Duration;
 
 pub use app::{App, FlowFailure};
+pub use artifact::{ArtifactBuilder, ArtifactError, Published};
 pub use context::FlowContext;
 pub use error::{SdkError, TaskError, TaskPanicked, TaskTimedOut};
 pub use output::{Output, Upstream};

@@ -2,6 +2,7 @@
 //! It owns all state, in SQLite or PostgreSQL through `orch-store`.
 
 pub mod api;
+pub mod artifacts;
 pub mod background;
 mod convert;
 mod dashboard;

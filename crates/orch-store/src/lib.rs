@@ -6,6 +6,7 @@
 //! On SQLite every write goes through a single connection, so writers never fight
 //! over the database lock, while reads use a pool of their own (WAL mode).
 
+mod artifacts;
 mod claims;
 mod clock;
 mod concurrency;
@@ -31,6 +32,9 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+pub use artifacts::{
+    Artifact, ArtifactFilter, DEFAULT_ARTIFACT_LIMIT, MAX_ARTIFACT_LIMIT, NewArtifact,
+};
 pub use clock::{Clock, ManualClock, micros_to_utc};
 pub use concurrency::{AcquireOutcome, ConcurrencyLimit, SlotHolder};
 pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};

@@ -1,5 +1,6 @@
 //! One module per command group; [`run`] dispatches a parsed command line.
 
+mod artifact;
 mod calendar;
 mod concurrency_limit;
 mod config;
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ConcurrencyLimit(command) => concurrency_limit::run(&context, command).await,
         Command::Up(args) => up::run(&context, args).await,
         Command::Calendar(command) => calendar::run(command),
+        Command::Artifact(command) => artifact::run(&context, command).await,
     }
 }
 

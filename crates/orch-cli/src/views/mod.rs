@@ -2,6 +2,7 @@
 //! `COMPLETED`, times in RFC 3339, parameters as JSON objects, full ids) and the tables
 //! and listings for people.
 
+pub mod artifact;
 pub mod calendar;
 pub mod concurrency;
 pub mod deploy;

@@ -1,6 +1,7 @@
 //! The REST JSON API under `/api/`: everything the dashboard shows and does.
 //! Documented in `docs/api.md`. Errors are `{"error": "..."}` with a 4xx/5xx status.
 
+mod artifacts;
 mod deployments;
 mod error;
 mod flow_runs;
@@ -43,6 +44,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/work-pools/{name}/pause", post(work_pools::pause))
         .route("/api/work-pools/{name}/resume", post(work_pools::resume))
         .route("/api/workers", get(work_pools::workers))
+        .route("/api/artifacts", get(artifacts::list))
+        .route("/api/artifacts/{key}", get(artifacts::get_one))
+        .route("/api/artifacts/{key}/series", get(artifacts::series))
+        .route("/api/flow-runs/{id}/artifacts", post(artifacts::publish))
         .with_state(state)
 }
 

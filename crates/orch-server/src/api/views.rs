@@ -444,6 +444,49 @@ impl WorkPoolView {
     }
 }
 
+/// An artifact: what a flow run published. The same shape as the CLI's
+/// `orch artifact ls --output json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactView {
+    /// Id.
+    pub id: String,
+    /// Series key; `null` outside any series.
+    pub key: Option<String>,
+    /// `markdown`, `table`, `link` or `metrics`.
+    pub kind: &'static str,
+    /// What it is.
+    pub description: String,
+    /// The body: a Markdown string, an array of rows, `{url, title}` or `{name: number}`.
+    pub data: Value,
+    /// Its run.
+    pub flow_run_id: String,
+    /// Its run's name.
+    pub flow_run_name: String,
+    /// Its run's flow.
+    pub flow: String,
+    /// The task run that published it.
+    pub task_run_id: Option<String>,
+    /// When it was published.
+    pub created_at: Option<String>,
+}
+
+impl From<&orch_store::Artifact> for ArtifactView {
+    fn from(artifact: &orch_store::Artifact) -> ArtifactView {
+        ArtifactView {
+            id: artifact.id.clone(),
+            key: artifact.key.clone(),
+            kind: artifact.kind.as_str(),
+            description: artifact.description.clone(),
+            data: artifact.data.clone(),
+            flow_run_id: artifact.flow_run_id.clone(),
+            flow_run_name: artifact.flow_run_name.clone(),
+            flow: artifact.flow.clone(),
+            task_run_id: artifact.task_run_id.clone(),
+            created_at: time(artifact.created_at),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// (file name, content type, content).
-const FILES: [(&str, &str, &str); 9] = [
+const FILES: [(&str, &str, &str); 11] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -48,6 +48,16 @@ const FILES: [(&str, &str, &str); 9] = [
         "work-pools.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/work-pools.js"),
+    ),
+    (
+        "artifacts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/artifacts.js"),
+    ),
+    (
+        "artifact.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/artifact.js"),
     ),
     ("logo.svg", "image/svg+xml", include_str!("assets/logo.svg")),
 ];

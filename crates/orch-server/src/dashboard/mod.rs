@@ -22,6 +22,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/", get(overview))
         .route("/flow-runs", get(flow_runs))
         .route("/flow-runs/{id}", get(flow_run))
+        .route("/artifacts/{key}", get(artifact_key))
         .route("/deployments", get(deployments))
         .route("/work-pools", get(work_pools))
         .route("/assets/{file}", get(assets::serve))
@@ -80,6 +81,7 @@ async fn flow_run(State(state): State<AppState>, Path(id): Path<String>) -> Resp
   <section class="panel"><h2>States</h2><div id="history"></div></section>
 </div>
 <section class="panel"><h2>Task timeline</h2><div id="gantt" class="chart"></div></section>
+<section class="panel"><h2>Artifacts <span class="muted" id="artifact-count"></span></h2><div id="artifacts" class="artifacts"></div></section>
 <div class="grid-2">
   <section class="panel"><h2>Task retries</h2><div id="retries"></div></section>
   <section class="panel"><h2>Parameters</h2><pre id="parameters" class="code"></pre></section>
@@ -119,6 +121,24 @@ async fn flow_run(State(state): State<AppState>, Path(id): Path<String>) -> Resp
                 .into_response()
         }
     }
+}
+
+/// One artifact key: its latest artifact and the trend of each metric.
+async fn artifact_key(Path(key): Path<String>) -> Html<String> {
+    let body = format!(
+        r#"<div id="artifact-page" data-key="{key}">
+<header class="run-header panel">
+  <div><div class="crumbs"><a href="/flow-runs">Flow runs</a> / <span>artifacts</span></div>
+    <h1>{key}</h1><div class="muted">Artifacts published under this key, across runs</div></div>
+</header>
+<section class="cards" id="key-facts"></section>
+<h2 class="section-title">Trends</h2>
+<div id="trends" class="trends"></div>
+<section class="panel"><h2>Latest</h2><div id="latest" class="artifacts"></div></section>
+</div>"#,
+        key = escape(&key)
+    );
+    Html(Page::new("artifact", &format!("Artifact {key}")).render(&body))
 }
 
 async fn deployments() -> Html<String> {

@@ -38,10 +38,9 @@ impl<'a> Page<'a> {
 
     /// The full document around `main` (trusted HTML).
     pub(crate) fn render(&self, main: &str) -> String {
-        let section = if self.key == "flow-run" {
-            "flow-runs"
-        } else {
-            self.key
+        let section = match self.key {
+            "flow-run" | "artifact" => "flow-runs",
+            key => key,
         };
         let nav: String = NAV
             .iter()
@@ -78,13 +77,14 @@ impl<'a> Page<'a> {
 </main>
 <script src="/assets/app.js?v={version}"></script>
 <script src="/assets/charts.js?v={version}"></script>
+<script src="/assets/artifacts.js?v={version}"></script>
 <script src="/assets/{key}.js?v={version}"></script>
 </body>
 </html>
 "#,
             title = escape(self.title),
             key = self.key,
-            heading = if self.key == "flow-run" {
+            heading = if matches!(self.key, "flow-run" | "artifact") {
                 String::new()
             } else {
                 format!(

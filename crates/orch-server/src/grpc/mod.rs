@@ -1,5 +1,6 @@
 //! The gRPC services, one per concept of the API.
 
+mod artifacts;
 mod concurrency;
 mod deployments;
 mod flow_runs;
@@ -9,6 +10,7 @@ mod task_runs;
 mod work_pools;
 mod workers;
 
+use orch_proto::v1::artifact_service_server::ArtifactServiceServer;
 use orch_proto::v1::concurrency_limit_service_server::ConcurrencyLimitServiceServer;
 use orch_proto::v1::schedule_service_server::ScheduleServiceServer;
 use orch_proto::v1::{
@@ -46,5 +48,8 @@ pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
             state: state.clone(),
         },
     ))
+    .add_service(ArtifactServiceServer::new(artifacts::ArtifactApi {
+        state: state.clone(),
+    }))
     .add_service(TaskRunServiceServer::new(task_runs::TaskRunApi { state }))
 }

@@ -1,5 +1,6 @@
 //! Every store integration test, written once and run on each backend.
 
+mod artifacts;
 mod claims;
 mod deployments;
 mod flow_runs;

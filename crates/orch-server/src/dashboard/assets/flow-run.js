@@ -70,6 +70,30 @@
         "No task runs."
       )
     );
+    loadArtifacts();
+  }
+
+  let artifactsLoading = false;
+  let artifactsShown = "";
+  /** The run's artifacts, oldest first; redrawn only when they change. */
+  async function loadArtifacts() {
+    if (artifactsLoading) return;
+    artifactsLoading = true;
+    try {
+      const list = (await api(`/api/artifacts?flow_run=${encodeURIComponent(runId)}&limit=500`)).reverse();
+      const ids = list.map((a) => a.id).join(",");
+      if (ids === artifactsShown) return;
+      artifactsShown = ids;
+      replace(document.getElementById("artifact-count"), list.length ? String(list.length) : "");
+      replace(
+        document.getElementById("artifacts"),
+        list.length ? list.map((a) => artifacts.card(a, taskNames)) : el("div", { class: "empty-note" }, "This run published no artifacts.")
+      );
+    } catch (error) {
+      toast(error.message, true);
+    } finally {
+      artifactsLoading = false;
+    }
   }
 
   function lineNode(line) {
