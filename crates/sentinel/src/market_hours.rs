@@ -57,7 +57,9 @@ impl MarketHours {
         let calendar = match c.calendar.trim() {
             "" | "none" => None,
             name => Some(Calendar::built_in(name).map_err(|e| {
-                bad(format!("calendar = {name:?}: {e} (or \"none\" for plain hours)"))
+                bad(format!(
+                    "calendar = {name:?}: {e} (or \"none\" for plain hours)"
+                ))
             })?),
         };
         Ok(MarketHours {
@@ -147,7 +149,11 @@ mod tests {
         // The day after: open at 12:00, closed at 13:30 (early close 13:00).
         assert!(h.is_open(at("2024-11-29T17:00:00Z")));
         assert!(!h.is_open(at("2024-11-29T18:30:00Z")));
-        assert!(h.calendar_note(at("2024-11-29T18:30:00Z")).unwrap().contains("13:00"));
+        assert!(
+            h.calendar_note(at("2024-11-29T18:30:00Z"))
+                .unwrap()
+                .contains("13:00")
+        );
         // Without the calendar, plain hours.
         let plain = MarketHours::from_config(&MarketHoursConfig {
             calendar: "none".into(),

@@ -96,7 +96,13 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
         .env_remove("SENTINEL_DATA_DIR")
         .env_remove("SENTINEL_NOW");
     let mut up = orch_e2e::Daemon::spawn("up", command, home.path());
-    up.wait_for_line("orch is up: dashboard ", Duration::from_secs(60));
+    let line = up.wait_for_line("orch is up: dashboard ", Duration::from_secs(60));
+    let url = line
+        .split("dashboard ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|url| url.trim_end_matches('/').to_string())
+        .expect("a dashboard URL");
 
     // Wait (bounded) for eight decisions from orch's runs.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -149,5 +155,25 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
     assert!(marks.len() >= 6, "the paper portfolio follows each run");
     let equities: BTreeSet<String> = marks.iter().map(|m| m["equity"].to_string()).collect();
     assert!(equities.len() >= 2 || marks.iter().all(|m| m["units"] == 0.0));
+
+    // Each trading run published its decisions table and portfolio metrics.
+    let run = decisions[0]["flow_run_id"].as_str().unwrap();
+    let out = std::process::Command::new(orch_e2e::binary("orch"))
+        .args(["artifact", "ls", "--flow-run", run, "--output", "json"])
+        .env("ORCH_API_URL", &url)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let artifacts: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = artifacts.to_string();
+    assert!(
+        text.contains("\"decisions\"") && text.contains("portfolio-GOOG"),
+        "{text}"
+    );
     up.terminate(Duration::from_secs(20));
 }

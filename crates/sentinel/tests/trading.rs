@@ -78,11 +78,19 @@ async fn the_gate_follows_the_exchange_calendar() {
     let s = Sentinel::open(config.clone()).await.unwrap();
     let gate = s.trading_gate(false);
     assert!(!gate.market_open && !gate.proceed, "{gate:?}");
-    assert!(gate.reason.contains("XNYS closed: Good Friday"), "{}", gate.reason);
+    assert!(
+        gate.reason.contains("XNYS closed: Good Friday"),
+        "{}",
+        gate.reason
+    );
     // Day after Thanksgiving 2012, 13:30 New York: after the 13:00 early close.
     config.clock = Some("2012-11-23T18:30:00Z".parse().unwrap());
     let s = Sentinel::open(config).await.unwrap();
     let gate = s.trading_gate(false);
     assert!(!gate.market_open, "{gate:?}");
-    assert!(gate.reason.contains("closes early at 13:00"), "{}", gate.reason);
+    assert!(
+        gate.reason.contains("closes early at 13:00"),
+        "{}",
+        gate.reason
+    );
 }

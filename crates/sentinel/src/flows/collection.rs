@@ -53,5 +53,7 @@ pub async fn data_collection(
         .task("store-dataset")
         .run(|| s.save_dataset(clean, report))
         .await?;
-    Ok(dataset.into_inner())
+    let dataset = dataset.into_inner();
+    super::artifacts::validation(&ctx, &dataset).await;
+    Ok(dataset)
 }

@@ -10,6 +10,7 @@
 //! | `data-collection-flow` | `symbol?`, `days?`, `interval?` |
 //! | `model-retraining-flow` | `symbol?`, `days?` |
 
+mod artifacts;
 mod collection;
 mod refresh;
 mod retraining;

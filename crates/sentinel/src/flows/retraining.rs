@@ -45,7 +45,9 @@ pub async fn model_retraining(
         .await?;
     tracing::info!(needed = check.needed, "{}", check.reason);
     if !check.needed {
-        return Ok(s.skipped_result(&check)?);
+        let result = s.skipped_result(&check)?;
+        super::artifacts::retraining(&ctx, &symbol, &result).await;
+        return Ok(result);
     }
     let features = ctx
         .task("prepare-features")
@@ -81,5 +83,6 @@ pub async fn model_retraining(
     result.check = Some(check.into_inner());
     result.volatility = Some(volatility.into_inner());
     tracing::info!(version = %result.version, activated = result.activated, "{}", result.reason);
+    super::artifacts::retraining(&ctx, &symbol, &result).await;
     Ok(result)
 }

@@ -112,9 +112,11 @@ async fn decide_all(
         portfolio.extend(mark.into_inner());
         decisions.push(decision.into_inner());
     }
-    Ok(TradingOutcome {
+    let outcome = TradingOutcome {
         gate,
         decisions,
         portfolio,
-    })
+    };
+    super::artifacts::trading(ctx, &outcome, s.config.portfolio.initial_cash).await;
+    Ok(outcome)
 }
