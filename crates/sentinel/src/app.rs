@@ -9,7 +9,9 @@ use crate::config::{Config, Source};
 use crate::error::Result;
 use crate::market::PriceSource;
 use crate::market::replay::Recording;
+use crate::market::replay_clock::{ReplayClock, load_or_start_epoch, save_epoch};
 use crate::market_hours::MarketHours;
+use crate::model::vol_registry::VolRegistry;
 use crate::news::NewsSource;
 use crate::registry::Registry;
 use crate::sentiment::{self, SentimentScorer};
@@ -42,10 +44,14 @@ pub struct Sentinel {
     pub store: Store,
     /// Where bars come from.
     pub prices: PriceSource,
+    /// Where the data-collection flow's bars come from (an exchange or `prices`).
+    pub collection: PriceSource,
     /// Where headlines come from.
     pub news: NewsSource,
     /// The model registry.
     pub registry: Registry,
+    /// The volatility models' registry.
+    pub vol_registry: VolRegistry,
     /// The sentiment scorer.
     pub scorer: Arc<dyn SentimentScorer>,
     /// Validated market hours.
@@ -71,18 +77,24 @@ impl Sentinel {
         scorer: Arc<dyn SentimentScorer>,
     ) -> Result<Sentinel> {
         config.validate()?;
+        let store = Store::open(&config.database_path()).await?;
         let clock = match (config.clock, &config.source) {
             (Some(t), _) => Clock::Fixed(t),
+            (None, Source::Replay(dir)) if config.replay.speed > 0.0 => {
+                Clock::Fixed(moving_replay_now(&config, dir, &store, Utc::now()).await?)
+            }
             (None, Source::Replay(dir)) => Recording::open(dir)?
                 .clock()?
                 .map_or(Clock::System, Clock::Fixed),
             (None, Source::Live) => Clock::System,
         };
         Ok(Sentinel {
-            store: Store::open(&config.database_path()).await?,
+            store,
             prices: PriceSource::from_config(&config)?,
+            collection: PriceSource::for_collection(&config)?,
             news: NewsSource::from_config(&config)?,
             registry: Registry::open(&config.models_dir())?,
+            vol_registry: VolRegistry::open(&config.models_dir().join("volatility")),
             market_hours: MarketHours::from_config(&config.market_hours)?,
             scorer,
             clock,
@@ -94,4 +106,43 @@ impl Sentinel {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+}
+
+/// The moving replay's instant at `wall` (fixed for the rest of this process:
+/// one flow run sees one instant). On a new lap of a looping replay, what the
+/// database holds after that instant is the future again and is forgotten.
+pub async fn moving_replay_now(
+    config: &Config,
+    dir: &std::path::Path,
+    store: &Store,
+    wall: DateTime<Utc>,
+) -> Result<DateTime<Utc>> {
+    let recording = Recording::open(dir)?;
+    let clock = ReplayClock::new(
+        &recording,
+        &config.tickers(),
+        &config.market.interval,
+        &config.replay,
+    )?;
+    let path = config.data_dir.join("replay-epoch.json");
+    let mut epoch = load_or_start_epoch(&path, &config.replay, wall)?;
+    let at = clock.position(wall - epoch.started_at);
+    if at.laps != epoch.lap {
+        let last_bar = clock.timeline[at.bar_index];
+        let forgotten = store.forget_after(at.now.timestamp(), last_bar).await?;
+        tracing::info!(
+            lap = at.laps,
+            "replay restarted at {}: forgot {forgotten} rows after it",
+            at.now
+        );
+        epoch.lap = at.laps;
+        save_epoch(&path, &epoch)?;
+    }
+    tracing::debug!(
+        bar = at.bar_index,
+        at_end = at.at_end,
+        "replay clock at {}",
+        at.now
+    );
+    Ok(at.now)
 }

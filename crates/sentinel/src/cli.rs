@@ -29,7 +29,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Output {
+pub(crate) enum Output {
     Table,
     Json,
 }
@@ -53,6 +53,31 @@ enum Command {
     },
     /// The effective configuration (file, defaults and environment overrides).
     Config,
+    /// The paper portfolio per symbol: position, P&L, drawdown, buy-and-hold.
+    Portfolio {
+        /// Only this symbol, with its history.
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Marks of history shown with --symbol.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Replays recorded bars through the decision and paper-portfolio code.
+    Backtest {
+        /// The symbol (default: the first configured one).
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Days of bars loaded.
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+        /// First decision (YYYY-MM-DD); bars before it only train. Default: the second half.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
+    },
     /// Records the live sources into a replay folder (bars, feeds, NewsAPI answers).
     Record {
         /// The folder to write.
@@ -92,7 +117,7 @@ enum Decisions {
     },
 }
 
-fn table(headers: &[&str]) -> Table {
+pub(crate) fn table(headers: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_style(NOTHING);
     t.force_no_tty();
@@ -100,13 +125,13 @@ fn table(headers: &[&str]) -> Table {
     t
 }
 
-fn print_table(t: &Table) {
+pub(crate) fn print_table(t: &Table) {
     for line in t.lines() {
         println!("{}", line.trim_end());
     }
 }
 
-fn time(ts: i64) -> String {
+pub(crate) fn time(ts: i64) -> String {
     DateTime::from_timestamp(ts, 0).map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }
 
@@ -170,6 +195,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         },
                 } => decisions_ls(&s, symbol.as_deref(), limit, output).await,
                 Command::Report { output } => report(&s, output).await,
+                Command::Portfolio {
+                    symbol,
+                    limit,
+                    output,
+                } => crate::cli_portfolio::portfolio(&s, symbol.as_deref(), limit, output).await,
+                Command::Backtest {
+                    symbol,
+                    days,
+                    from,
+                    output,
+                } => crate::cli_portfolio::backtest(&s, symbol, days, from, output).await,
                 Command::Config | Command::Record { .. } => unreachable!("handled above"),
             }
         }
@@ -377,6 +413,24 @@ async fn record(config: &Config, dir: &Path, days: u32) -> anyhow::Result<()> {
             .join(format!("{interval}.csv"));
         csv::write_bars(&path, &bars)?;
         println!("{}: {} bars", path.display(), bars.len());
+    }
+    if config.collection.exchange == "binance" {
+        let c = &config.collection;
+        let bars = s
+            .collection
+            .bars(&c.symbol, &c.interval, Window::last_days(now, days))
+            .await?;
+        let path = dir
+            .join("bars")
+            .join(sentinel::market::file_key(&c.symbol))
+            .join(format!("{}.csv", c.interval));
+        csv::write_bars(&path, &bars)?;
+        println!(
+            "{}: {} bars ({})",
+            path.display(),
+            bars.len(),
+            s.collection.describe()
+        );
     }
     let http = sentinel::http::client(config.market.timeout_secs, &config.market.user_agent)?;
     for feed in &config.news.feeds {

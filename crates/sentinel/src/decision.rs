@@ -156,7 +156,48 @@ impl MomentumSignal {
     }
 }
 
-/// The three signals, each optional.
+/// The volatility model's forecast: not a direction, but how much to trust
+/// one and how large a position to take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolatilitySignal {
+    /// The volatility model that forecast.
+    pub model_version: String,
+    /// Forecast absolute log return of the next bar.
+    pub forecast: f64,
+    /// Mean absolute return of the model's training window (the normal level).
+    pub typical: f64,
+    /// `forecast / typical`.
+    pub ratio: f64,
+    /// Position (fraction of equity) whose forecast volatility equals the
+    /// target volatility, capped at `decision.max_position`.
+    pub suggested_weight: f64,
+}
+
+impl VolatilitySignal {
+    /// From a forecast; `target_per_bar` is the target volatility of one bar.
+    pub fn new(
+        model_version: &str,
+        forecast: f64,
+        typical: f64,
+        target_per_bar: f64,
+        max_position: f64,
+    ) -> VolatilitySignal {
+        let sigma = forecast * std::f64::consts::FRAC_PI_2.sqrt();
+        VolatilitySignal {
+            model_version: model_version.to_string(),
+            forecast,
+            typical,
+            ratio: if typical > 0.0 {
+                forecast / typical
+            } else {
+                1.0
+            },
+            suggested_weight: (target_per_bar / sigma.max(1e-9)).min(max_position),
+        }
+    }
+}
+
+/// The signals, each optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Signals {
     /// From the active model, if there is one.
@@ -165,6 +206,9 @@ pub struct Signals {
     pub sentiment: Option<SentimentSignal>,
     /// From recent bars, if there are enough.
     pub momentum: Option<MomentumSignal>,
+    /// From the active volatility model, if there is one.
+    #[serde(default)]
+    pub volatility: Option<VolatilitySignal>,
 }
 
 /// A fused decision with everything that went into it.
@@ -182,6 +226,10 @@ pub struct Decision {
     pub score: f64,
     /// Confidence in `[0, 1]`.
     pub confidence: f64,
+    /// Suggested position size (fraction of equity) for BUY/SELL, scaled to
+    /// the target volatility when a volatility forecast exists.
+    #[serde(default)]
+    pub size: Option<f64>,
     /// Why, in words.
     pub reason: String,
     /// Last close.
@@ -254,8 +302,26 @@ pub fn decide(
     price: Option<f64>,
     now: i64,
 ) -> Decision {
-    let (score, confidence) = fuse(cfg, &signals);
-    let (action, reason) = if confidence < cfg.min_confidence {
+    let (score, mut confidence) = fuse(cfg, &signals);
+    // High forecast volatility makes any signal less trustworthy.
+    if let Some(v) = &signals.volatility {
+        confidence *= (1.0 / v.ratio.max(1e-9)).min(1.0);
+    }
+    let extreme = signals
+        .volatility
+        .as_ref()
+        .filter(|v| v.ratio >= cfg.extreme_volatility_ratio);
+    let (action, reason) = if let Some(v) = extreme {
+        (
+            Action::Hold,
+            format!(
+                "forecast volatility {:.2}% is {:.1}x its normal level (>= {:.1}x): HOLD",
+                v.forecast * 100.0,
+                v.ratio,
+                cfg.extreme_volatility_ratio
+            ),
+        )
+    } else if confidence < cfg.min_confidence {
         (
             Action::Hold,
             format!("confidence {confidence:.2} below {:.2}", cfg.min_confidence),
@@ -276,6 +342,12 @@ pub fn decide(
             format!("score {score:+.3} between thresholds"),
         )
     };
+    let size = (action != Action::Hold).then(|| {
+        signals
+            .volatility
+            .as_ref()
+            .map_or(cfg.max_position, |v| v.suggested_weight)
+    });
     Decision {
         id: None,
         decided_at: now,
@@ -283,6 +355,7 @@ pub fn decide(
         action,
         score,
         confidence,
+        size,
         reason,
         price,
         signals,
@@ -313,7 +386,33 @@ mod tests {
                 volatility: 0.01,
                 signal: momentum,
             }),
+            volatility: None,
         }
+    }
+
+    #[test]
+    fn volatility_scales_size_and_confidence_and_holds_when_extreme() {
+        let cfg = DecisionConfig::default();
+        // Target 1% a bar, forecast |r| 1% (sigma 1.25%): weight 0.8.
+        let calm = VolatilitySignal::new("v1", 0.01, 0.01, 0.01, 1.0);
+        assert!((calm.suggested_weight - 0.01 / (0.01 * 1.2533141373155)).abs() < 1e-9);
+        let mut s = signals(0.8, 0.6, 0.7);
+        s.volatility = Some(calm);
+        let d = decide(&cfg, "GOOG", s.clone(), Some(1.0), 0);
+        assert_eq!(d.action, Action::Buy);
+        assert!((d.size.unwrap() - 0.7979).abs() < 1e-3, "{d:?}");
+        let base = decide(&cfg, "GOOG", signals(0.8, 0.6, 0.7), None, 0);
+        assert_eq!(base.size, Some(cfg.max_position));
+        // Twice the normal volatility halves the confidence.
+        s.volatility = Some(VolatilitySignal::new("v1", 0.02, 0.01, 0.01, 1.0));
+        let d = decide(&cfg, "GOOG", s.clone(), None, 0);
+        assert!((d.confidence - base.confidence / 2.0).abs() < 1e-9);
+        assert!(d.size.unwrap() < 0.5);
+        s.volatility = Some(VolatilitySignal::new("v1", 0.05, 0.01, 0.01, 1.0));
+        let d = decide(&cfg, "GOOG", s, None, 0);
+        assert_eq!(d.action, Action::Hold);
+        assert!(d.reason.contains("5.0x"), "{}", d.reason);
+        assert_eq!(d.size, None);
     }
 
     #[test]

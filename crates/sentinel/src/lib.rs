@@ -19,6 +19,7 @@ pub mod market_hours;
 pub mod model;
 pub mod news;
 pub mod pipeline;
+pub mod portfolio;
 pub mod registry;
 pub mod sentiment;
 pub mod store;

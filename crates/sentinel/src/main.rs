@@ -2,6 +2,7 @@
 //! `sentinel run FLOW` standalone) and sentinel's own commands.
 
 mod cli;
+mod cli_portfolio;
 
 use std::process::ExitCode;
 

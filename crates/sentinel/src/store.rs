@@ -49,7 +49,7 @@ pub struct Counts {
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -83,6 +83,8 @@ struct DecisionRow {
 struct DecisionInputs {
     reason: String,
     signals: Signals,
+    #[serde(default)]
+    size: Option<f64>,
 }
 
 impl Store {
@@ -248,6 +250,7 @@ impl Store {
     pub async fn record_decision(&self, d: &Decision) -> Result<i64> {
         let inputs = serde_json::to_string(&DecisionInputs {
             reason: d.reason.clone(),
+            size: d.size,
             signals: d.signals.clone(),
         })
         .map_err(|e| SentinelError::InvalidInput(format!("decision inputs: {e}")))?;
@@ -296,6 +299,7 @@ impl Store {
                     score: r.score,
                     confidence: r.confidence,
                     reason: inputs.reason,
+                    size: inputs.size,
                     price: r.price,
                     signals: inputs.signals,
                     forced: r.forced,
@@ -327,6 +331,27 @@ impl Store {
         .execute(&self.pool)
         .await?
         .last_insert_rowid())
+    }
+
+    /// Removes bars that start after `last_bar`, and decisions and portfolio
+    /// rows made after `ts` (a replay that restarted: they are the future
+    /// again). Returns the rows removed.
+    pub async fn forget_after(&self, ts: i64, last_bar: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for (sql, t) in [
+            ("DELETE FROM bars WHERE ts > $1", last_bar),
+            ("DELETE FROM decisions WHERE decided_at > $1", ts),
+            ("DELETE FROM portfolio WHERE at > $1", ts),
+        ] {
+            n += sqlx::query(sql)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Row counts.

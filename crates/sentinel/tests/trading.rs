@@ -67,3 +67,30 @@ async fn inside_market_hours_trading_proceeds_without_force() {
     assert_eq!(out.decisions.len(), 1);
     assert!(!out.decisions[0].forced);
 }
+
+#[tokio::test]
+async fn the_gate_follows_the_exchange_calendar() {
+    let server = FixtureServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = server.config(dir.path());
+    // Good Friday 2013-03-29, 11:00 New York: a weekday without a session.
+    config.clock = Some("2013-03-29T15:00:00Z".parse().unwrap());
+    let s = Sentinel::open(config.clone()).await.unwrap();
+    let gate = s.trading_gate(false);
+    assert!(!gate.market_open && !gate.proceed, "{gate:?}");
+    assert!(
+        gate.reason.contains("XNYS closed: Good Friday"),
+        "{}",
+        gate.reason
+    );
+    // Day after Thanksgiving 2012, 13:30 New York: after the 13:00 early close.
+    config.clock = Some("2012-11-23T18:30:00Z".parse().unwrap());
+    let s = Sentinel::open(config).await.unwrap();
+    let gate = s.trading_gate(false);
+    assert!(!gate.market_open, "{gate:?}");
+    assert!(
+        gate.reason.contains("closes early at 13:00"),
+        "{}",
+        gate.reason
+    );
+}

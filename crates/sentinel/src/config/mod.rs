@@ -43,8 +43,12 @@ pub struct Config {
     pub decision: DecisionConfig,
     /// Data collection and validation (crypto history).
     pub collection: CollectionConfig,
+    /// The paper portfolio.
+    pub portfolio: PortfolioConfig,
     /// Retries of the tasks that call external services.
     pub tasks: TasksConfig,
+    /// A replay clock that moves (offline demos).
+    pub replay: ReplayConfig,
     /// The file this was loaded from, if any.
     #[serde(skip)]
     pub loaded_from: Option<PathBuf>,
@@ -153,7 +157,9 @@ impl Default for Config {
             model: ModelConfig::default(),
             decision: DecisionConfig::default(),
             collection: CollectionConfig::default(),
+            portfolio: PortfolioConfig::default(),
             tasks: TasksConfig::default(),
+            replay: ReplayConfig::default(),
             loaded_from: None,
         }
     }
@@ -281,6 +287,31 @@ impl Config {
                     f.name
                 ));
             }
+        }
+        if !["yahoo", "binance"].contains(&self.collection.exchange.as_str()) {
+            return bad(format!(
+                "collection.exchange = {:?}: use \"yahoo\" or \"binance\"",
+                self.collection.exchange
+            ));
+        }
+        if !(d.max_position > 0.0 && d.target_volatility > 0.0 && d.extreme_volatility_ratio > 1.0)
+        {
+            return bad("decision: max_position and target_volatility must be > 0, extreme_volatility_ratio > 1".into());
+        }
+        let p = &self.portfolio;
+        if !(p.initial_cash > 0.0 && p.cost_bps >= 0.0 && p.rebalance_threshold >= 0.0) {
+            return bad(
+                "portfolio: initial_cash must be > 0, cost_bps and rebalance_threshold >= 0".into(),
+            );
+        }
+        if m.max_model_age_days < 0.0 || m.max_degradation < 0.0 {
+            return bad("model: max_model_age_days and max_degradation must be >= 0".into());
+        }
+        if !(self.replay.speed.is_finite() && self.replay.speed >= 0.0) {
+            return bad(format!(
+                "replay.speed = {}: use bars per wall-clock minute >= 0 (0 = a fixed clock)",
+                self.replay.speed
+            ));
         }
         if self.collection.outlier_z <= 0.0 {
             return bad("collection.outlier_z must be > 0".into());

@@ -1,6 +1,23 @@
 //! The sections of the configuration file, with their defaults.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+/// A replay clock that moves with wall time (see `market::replay_clock`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplayConfig {
+    /// Recorded bars replayed per wall-clock minute (0.5 = one trading day
+    /// every 2 minutes on daily bars); 0 keeps the recording's fixed clock.
+    pub speed: f64,
+    /// The first bar the replay stands after (default: one year before the
+    /// recording's last bar).
+    pub start: Option<DateTime<Utc>>,
+    /// Restart at `start` after the last bar (bars, decisions and portfolio
+    /// rows later than the restarted clock are forgotten).
+    #[serde(rename = "loop")]
+    pub looping: bool,
+}
 
 /// Price data settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,6 +47,9 @@ pub struct MarketHoursConfig {
     pub close: String,
     /// Trading days: `Mon`..`Sun`.
     pub days: Vec<String>,
+    /// An exchange calendar whose sessions also bound the hours (`XNYS`:
+    /// holidays and 13:00 early closes); `"none"` for plain hours.
+    pub calendar: String,
 }
 
 /// One RSS or Atom feed.
@@ -75,6 +95,12 @@ pub struct ModelConfig {
     pub weight_decay: f64,
     /// Fraction of the samples held back (the most recent ones) for validation.
     pub validation_fraction: f64,
+    /// Retraining skips while the active model is younger than this (days,
+    /// by sentinel's clock) and has not degraded; `force=true` retrains anyway.
+    pub max_model_age_days: f64,
+    /// Retraining is due when the active model's RMSE on bars newer than its
+    /// validation window exceeds its validation RMSE by this fraction.
+    pub max_degradation: f64,
     /// Seed of weight initialisation and batch shuffling.
     pub seed: u64,
     /// Days of history the retraining flow collects when not given.
@@ -104,6 +130,37 @@ pub struct DecisionConfig {
     pub momentum_bars: usize,
     /// Headlines younger than this count for sentiment.
     pub sentiment_window_hours: i64,
+    /// HOLD when the volatility forecast is at least this multiple of its normal level.
+    pub extreme_volatility_ratio: f64,
+    /// Annualised volatility a position is sized to (with a volatility model).
+    pub target_volatility: f64,
+    /// Largest position, as a fraction of equity.
+    pub max_position: f64,
+}
+
+/// The paper portfolio that follows the decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortfolioConfig {
+    /// Starting cash per symbol.
+    pub initial_cash: f64,
+    /// Cost of a trade, basis points of the traded value (commission + spread + slippage).
+    pub cost_bps: f64,
+    /// SELL opens a short position (else SELL only exits to cash).
+    pub allow_short: bool,
+    /// Trades smaller than this change of weight are skipped (less churn).
+    pub rebalance_threshold: f64,
+}
+
+impl Default for PortfolioConfig {
+    fn default() -> Self {
+        PortfolioConfig {
+            initial_cash: 100_000.0,
+            cost_bps: 10.0,
+            allow_short: false,
+            rebalance_threshold: 0.05,
+        }
+    }
 }
 
 /// Retries of the tasks that call Yahoo, feeds and NewsAPI (rate limits and
@@ -133,7 +190,12 @@ impl Default for TasksConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectionConfig {
-    /// Default symbol.
+    /// Where collection reads bars: `yahoo` (the market source) or `binance`
+    /// (a crypto exchange speaking Binance's klines REST format).
+    pub exchange: String,
+    /// Base URL of the exchange's REST API (`/api/v3/klines` is appended).
+    pub exchange_base_url: String,
+    /// Default symbol (`BTC-USD` for Yahoo, `BTC/USDT` for an exchange).
     pub symbol: String,
     /// Bar interval collected.
     pub interval: String,
@@ -167,6 +229,7 @@ impl Default for MarketHoursConfig {
             days: ["Mon", "Tue", "Wed", "Thu", "Fri"]
                 .map(String::from)
                 .to_vec(),
+            calendar: "XNYS".into(),
         }
     }
 }
@@ -195,6 +258,8 @@ impl Default for ModelConfig {
             learning_rate: 1e-3,
             weight_decay: 1e-4,
             validation_fraction: 0.2,
+            max_model_age_days: 7.0,
+            max_degradation: 0.25,
             seed: 7,
             default_days: 59,
             min_improvement: 0.0,
@@ -213,6 +278,9 @@ impl Default for DecisionConfig {
             min_confidence: 0.3,
             momentum_bars: 10,
             sentiment_window_hours: 24,
+            extreme_volatility_ratio: 3.0,
+            target_volatility: 0.15,
+            max_position: 1.0,
         }
     }
 }
@@ -220,6 +288,8 @@ impl Default for DecisionConfig {
 impl Default for CollectionConfig {
     fn default() -> Self {
         CollectionConfig {
+            exchange: "yahoo".into(),
+            exchange_base_url: crate::market::binance::DEFAULT_BASE_URL.into(),
             symbol: "BTC-USD".into(),
             interval: "1d".into(),
             default_days: 365,

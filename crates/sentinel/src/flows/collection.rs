@@ -5,7 +5,7 @@ use std::sync::Arc;
 use orch_sdk::FlowContext;
 use serde::Deserialize;
 
-use super::fetch_task;
+use super::{fetch_task, honor_retry_after};
 use crate::app::Sentinel;
 use crate::pipeline::collect::Dataset;
 
@@ -32,7 +32,7 @@ pub async fn data_collection(
     let interval = p.interval.unwrap_or_else(|| c.interval.clone());
     let days = p.days.unwrap_or(c.default_days);
     let bars = fetch_task(&ctx, &s, "collect-history")
-        .run(|| s.collect_history(&symbol, &interval, days))
+        .run(|| honor_retry_after(&s, s.collect_history(&symbol, &interval, days)))
         .await?;
     let validated = ctx
         .task("validate")
@@ -53,5 +53,7 @@ pub async fn data_collection(
         .task("store-dataset")
         .run(|| s.save_dataset(clean, report))
         .await?;
-    Ok(dataset.into_inner())
+    let dataset = dataset.into_inner();
+    super::artifacts::validation(&ctx, &dataset).await;
+    Ok(dataset)
 }

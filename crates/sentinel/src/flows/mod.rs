@@ -10,6 +10,7 @@
 //! | `data-collection-flow` | `symbol?`, `days?`, `interval?` |
 //! | `model-retraining-flow` | `symbol?`, `days?` |
 
+mod artifacts;
 mod collection;
 mod refresh;
 mod retraining;
@@ -103,4 +104,31 @@ fn fetch_task(ctx: &FlowContext, s: &Sentinel, name: &str) -> TaskBuilder {
         .retry_delay(secs(t.fetch_retry_delay_secs))
         .retry_if(is_transient)
         .timeout(secs(t.fetch_timeout_secs))
+}
+
+/// Runs one attempt of a fetch; when it fails with a 429 whose `Retry-After`
+/// is longer than the task's retry delay, waits out the difference before
+/// failing, so the task's next attempt comes no sooner than the service asked.
+async fn honor_retry_after<T, F>(s: &Sentinel, attempt: F) -> crate::error::Result<T>
+where
+    F: std::future::Future<Output = crate::error::Result<T>>,
+{
+    let result = attempt.await;
+    if let Err(SentinelError::RateLimited {
+        retry_after_secs: Some(after),
+        ..
+    }) = &result
+    {
+        let t = &s.config.tasks;
+        let wait = after
+            .saturating_sub(t.fetch_retry_delay_secs)
+            .min(t.fetch_timeout_secs / 2); // the wait counts toward the attempt's timeout
+        if wait > 0 {
+            tracing::warn!(
+                "rate-limited: waiting {wait} s more (Retry-After {after} s) before the retry"
+            );
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        }
+    }
+    result
 }

@@ -18,10 +18,13 @@ pub struct RetrainingParams {
     pub symbol: Option<String>,
     /// Days of history (default `model.default_days`).
     pub days: Option<u32>,
+    /// Retrain even when the active model is young and has not degraded.
+    pub force: bool,
 }
 
-/// Trains a candidate and activates it only if it beats the naive baselines
-/// and the active model on the same held-back window.
+/// Unless the active model is young and undegraded (or `force`), trains a
+/// return model and a volatility model and activates each only if it beats
+/// its naive baselines and the active one on the same held-back window.
 pub async fn model_retraining(
     ctx: FlowContext,
     p: RetrainingParams,
@@ -36,6 +39,16 @@ pub async fn model_retraining(
     let data = fetch_task(&ctx, &s, "collect-training-data")
         .run(|| s.collect_training_data(&symbol, days))
         .await?;
+    let check = ctx
+        .task("check-model")
+        .run(|| s.retrain_check(&data, p.force))
+        .await?;
+    tracing::info!(needed = check.needed, "{}", check.reason);
+    if !check.needed {
+        let result = s.skipped_result(&check)?;
+        super::artifacts::retraining(&ctx, &symbol, &result).await;
+        return Ok(result);
+    }
     let features = ctx
         .task("prepare-features")
         .run(|| s.prepare_features(&data, &hp))
@@ -61,7 +74,15 @@ pub async fn model_retraining(
             .run(|| async { s.activate(&comparison) })
             .await?;
     }
-    let result = retrain_result(&meta, &comparison);
+    let volatility = ctx
+        .task("train-volatility")
+        .after(&features)
+        .run(|| s.retrain_volatility(&data, &hp))
+        .await?;
+    let mut result = retrain_result(&meta, &comparison);
+    result.check = Some(check.into_inner());
+    result.volatility = Some(volatility.into_inner());
     tracing::info!(version = %result.version, activated = result.activated, "{}", result.reason);
+    super::artifacts::retraining(&ctx, &symbol, &result).await;
     Ok(result)
 }

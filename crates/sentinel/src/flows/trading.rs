@@ -45,6 +45,7 @@ pub async fn trading(
         return Ok(TradingOutcome {
             gate,
             decisions: Vec::new(),
+            portfolio: Vec::new(),
         });
     }
     ctx.subflow("data-refresh", |c| {
@@ -79,7 +80,7 @@ async fn decide_all(
     s: &Arc<Sentinel>,
     gate: Gate,
 ) -> anyhow::Result<TradingOutcome> {
-    let mut decisions = Vec::new();
+    let (mut decisions, mut portfolio) = (Vec::new(), Vec::new());
     let run_id = ctx.flow_run_id().to_string();
     for symbol in s.config.tickers() {
         let signals = ctx
@@ -104,7 +105,18 @@ async fn decide_all(
                 Ok::<_, anyhow::Error>(d)
             })
             .await?;
+        let mark = ctx
+            .task(&format!("portfolio-{symbol}"))
+            .run(|| s.follow(&decision))
+            .await?;
+        portfolio.extend(mark.into_inner());
         decisions.push(decision.into_inner());
     }
-    Ok(TradingOutcome { gate, decisions })
+    let outcome = TradingOutcome {
+        gate,
+        decisions,
+        portfolio,
+    };
+    super::artifacts::trading(ctx, &outcome, s.config.portfolio.initial_cash).await;
+    Ok(outcome)
 }

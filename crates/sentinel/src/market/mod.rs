@@ -1,8 +1,10 @@
 //! Price bars: the [`Bar`] type and the two sources, Yahoo Finance's chart
 //! API ([`yahoo`]) and recorded files ([`replay`]).
 
+pub mod binance;
 pub mod csv;
 pub mod replay;
+pub mod replay_clock;
 pub mod yahoo;
 
 use chrono::{DateTime, Duration, Utc};
@@ -39,6 +41,11 @@ impl Bar {
     }
 }
 
+/// A symbol as a file or folder name: `BTC/USDT` is stored as `BTC-USDT`.
+pub fn file_key(symbol: &str) -> String {
+    symbol.replace(['/', '\\'], "-")
+}
+
 /// A time window `[start, end]` of bars to fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Window {
@@ -67,6 +74,8 @@ impl Window {
 pub enum PriceSource {
     /// Yahoo Finance's v8 chart API (or anything that speaks it).
     Yahoo(yahoo::YahooClient),
+    /// A crypto exchange speaking Binance's klines format.
+    Exchange(binance::ExchangeClient),
     /// A recording on disk.
     Replay(replay::Recording),
 }
@@ -80,10 +89,25 @@ impl PriceSource {
         })
     }
 
+    /// The source of the data-collection flow: the exchange when
+    /// `collection.exchange = "binance"` and the source is live, else the
+    /// market source (a replay reads the exchange's symbols from its files).
+    pub fn for_collection(config: &Config) -> Result<PriceSource> {
+        match (&config.source, config.collection.exchange.as_str()) {
+            (Source::Live, "binance") => Ok(PriceSource::Exchange(binance::ExchangeClient::new(
+                &config.collection,
+                config.market.timeout_secs,
+                &config.market.user_agent,
+            )?)),
+            _ => PriceSource::from_config(config),
+        }
+    }
+
     /// Bars of `symbol` at `interval` inside `window`, oldest first.
     pub async fn bars(&self, symbol: &str, interval: &str, window: Window) -> Result<Vec<Bar>> {
         let mut bars = match self {
             PriceSource::Yahoo(y) => y.bars(symbol, interval, window).await?,
+            PriceSource::Exchange(x) => x.bars(symbol, interval, window).await?,
             PriceSource::Replay(r) => r.bars(symbol, interval, window)?,
         };
         bars.sort_by_key(|b| b.ts);
@@ -94,6 +118,7 @@ impl PriceSource {
     pub fn describe(&self) -> String {
         match self {
             PriceSource::Yahoo(y) => format!("yahoo ({})", y.base_url()),
+            PriceSource::Exchange(x) => format!("binance ({})", x.base_url()),
             PriceSource::Replay(r) => format!("replay ({})", r.dir().display()),
         }
     }

@@ -114,11 +114,34 @@ impl Recording {
         Ok(out)
     }
 
-    /// Recorded bars of `symbol` at `interval` inside `window`. A symbol that
-    /// was not recorded has no bars; a recorded symbol without this interval
-    /// is an error naming the intervals that are there.
+    /// The recording's own `now` from `replay.toml`, if it has one.
+    pub fn recorded_now(&self) -> Option<DateTime<Utc>> {
+        self.now
+    }
+
+    /// Recorded bars of `symbol` at `interval` inside `window` that have
+    /// closed by the window's end (bars of a day or less: start + interval
+    /// <= end; longer bars are often stamped at their end and are kept as
+    /// stamped), so a replay never sees a bar before it is complete.
     pub fn bars(&self, symbol: &str, interval: &str, window: Window) -> Result<Vec<Bar>> {
-        let symbol_dir = self.dir.join("bars").join(symbol);
+        let step = crate::validate::interval_seconds(interval)
+            .ok()
+            .flatten()
+            .filter(|s| *s <= 86_400)
+            .unwrap_or(0);
+        let end = window.end.timestamp();
+        Ok(self
+            .all_bars(symbol, interval, window)?
+            .into_iter()
+            .filter(|b| b.ts + step <= end)
+            .collect())
+    }
+
+    /// Recorded bars of `symbol` at `interval` that start inside `window`. A
+    /// symbol that was not recorded has no bars; a recorded symbol without
+    /// this interval is an error naming the intervals that are there.
+    pub fn all_bars(&self, symbol: &str, interval: &str, window: Window) -> Result<Vec<Bar>> {
+        let symbol_dir = self.dir.join("bars").join(super::file_key(symbol));
         if !symbol_dir.is_dir() {
             return Ok(Vec::new());
         }

@@ -101,44 +101,58 @@ pub fn verdict(
     active: Option<(&str, &Metrics)>,
     min_improvement: f64,
 ) -> Verdict {
-    let c = candidate.model.rmse;
-    let baselines = [
-        ("persistence", candidate.persistence.rmse),
-        ("last-direction", candidate.last_direction.rmse),
-        ("drift", candidate.drift.rmse),
-    ];
+    rule(
+        "validation RMSE",
+        candidate.model.rmse,
+        &[
+            ("persistence", candidate.persistence.rmse),
+            ("last-direction", candidate.last_direction.rmse),
+            ("drift", candidate.drift.rmse),
+        ],
+        active.map(|(v, m)| (v, m.rmse)),
+        min_improvement,
+    )
+}
+
+/// The activation rule on one error measure (lower is better), shared by
+/// the return model and the volatility model: below the best baseline's, and
+/// below the active model's (re-measured on the same window) by
+/// `min_improvement`.
+pub fn rule(
+    what: &str,
+    c: f64,
+    baselines: &[(&str, f64)],
+    active: Option<(&str, f64)>,
+    min_improvement: f64,
+) -> Verdict {
     let (best_name, best) = baselines
         .iter()
         .copied()
         .fold(("", f64::INFINITY), |a, b| if b.1 < a.1 { b } else { a });
-    if c >= best {
+    if c.is_nan() || c >= best {
         return Verdict {
             activate: false,
-            reason: format!(
-                "validation RMSE {c:.6} is not below the {best_name} baseline's {best:.6}"
-            ),
+            reason: format!("{what} {c:.6} is not below the {best_name} baseline's {best:.6}"),
         };
     }
     match active {
-        Some((version, m)) if c >= m.rmse * (1.0 - min_improvement) => Verdict {
+        Some((version, m)) if c >= m * (1.0 - min_improvement) => Verdict {
             activate: false,
             reason: format!(
-                "validation RMSE {c:.6} does not beat active model {version} ({:.6}) by {:.1}%",
-                m.rmse,
+                "{what} {c:.6} does not beat active model {version} ({m:.6}) by {:.1}%",
                 min_improvement * 100.0
             ),
         },
         Some((version, m)) => Verdict {
             activate: true,
             reason: format!(
-                "validation RMSE {c:.6} beats active model {version} ({:.6}) and the {best_name} baseline ({best:.6})",
-                m.rmse
+                "{what} {c:.6} beats active model {version} ({m:.6}) and the {best_name} baseline ({best:.6})"
             ),
         },
         None => Verdict {
             activate: true,
             reason: format!(
-                "no active model; validation RMSE {c:.6} beats the {best_name} baseline ({best:.6})"
+                "no active model; {what} {c:.6} beats the {best_name} baseline ({best:.6})"
             ),
         },
     }

@@ -5,6 +5,8 @@
 
 pub mod eval;
 pub mod net;
+pub mod vol_registry;
+pub mod volatility;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -39,13 +39,13 @@ impl Sentinel {
             ));
         }
         let bars = self
-            .prices
+            .collection
             .bars(symbol, interval, Window::last_days(self.now(), days))
             .await?;
         if bars.is_empty() {
             return Err(SentinelError::NoData(format!(
                 "no data retrieved: {} returned no {interval} bars of {symbol} in the last {days} days",
-                self.prices.describe()
+                self.collection.describe()
             )));
         }
         Ok(bars)
@@ -71,7 +71,7 @@ impl Sentinel {
         let dir = self.config.data_dir.join("datasets");
         let stem = format!(
             "{}-{}-{}",
-            last.symbol,
+            crate::market::file_key(&last.symbol),
             last.interval,
             last.time().format("%Y%m%dT%H%M%SZ")
         );
@@ -96,12 +96,16 @@ impl Sentinel {
     }
 }
 
-/// Crypto pairs trade every day: `BTC-USD`, `ETH-EUR`, ...
+/// Crypto pairs trade every day: `BTC-USD`, `ETH-EUR`, `BTC/USDT`, `BTCUSDT`, ...
 pub fn is_crypto(symbol: &str) -> bool {
     const CRYPTO: &[&str] = &[
         "BTC", "ETH", "SOL", "XRP", "ADA", "DOGE", "LTC", "BNB", "DOT", "AVAX",
     ];
-    symbol
-        .split_once('-')
-        .is_some_and(|(base, _)| CRYPTO.contains(&base))
+    let upper = symbol.to_ascii_uppercase();
+    match upper.split_once(['-', '/']) {
+        Some((base, _)) => CRYPTO.contains(&base),
+        None => ["USDT", "USDC", "BUSD", "USD", "EUR"]
+            .iter()
+            .any(|q| upper.strip_suffix(q).is_some_and(|b| CRYPTO.contains(&b))),
+    }
 }

@@ -4,4 +4,6 @@
 pub mod collect;
 pub mod refresh;
 pub mod retrain;
+pub mod staleness;
 pub mod trading;
+pub mod volatility;

@@ -78,6 +78,15 @@ pub struct RetrainResult {
     pub previous: Option<(String, Metrics)>,
     /// Training wall time, seconds.
     pub training_seconds: f64,
+    /// True when the active model was kept (retrain-if-needed said no).
+    #[serde(default)]
+    pub skipped: bool,
+    /// The retrain-if-needed check, when the flow made one.
+    #[serde(default)]
+    pub check: Option<super::staleness::RetrainCheck>,
+    /// The volatility model's retraining.
+    #[serde(default)]
+    pub volatility: Option<super::volatility::VolOutcome>,
 }
 
 /// The naive baselines.
@@ -233,7 +242,9 @@ impl Sentinel {
         if comparison.verdict.activate {
             self.activate(&comparison)?;
         }
-        Ok(retrain_result(&meta, &comparison))
+        let mut result = retrain_result(&meta, &comparison);
+        result.volatility = Some(self.retrain_volatility(&data, hp).await?);
+        Ok(result)
     }
 }
 
@@ -253,5 +264,8 @@ pub fn retrain_result(meta: &ModelMetadata, c: &Comparison) -> RetrainResult {
         reason: c.verdict.reason.clone(),
         previous: c.active.clone(),
         training_seconds: meta.training.seconds,
+        skipped: false,
+        check: None,
+        volatility: None,
     }
 }

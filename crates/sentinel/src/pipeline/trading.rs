@@ -5,8 +5,14 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Sentinel;
-use crate::decision::{self, Decision, LstmSignal, MomentumSignal, SentimentSignal, Signals};
+use crate::decision::{
+    self, Decision, LstmSignal, MomentumSignal, SentimentSignal, Signals, VolatilitySignal,
+};
 use crate::error::Result;
+use crate::features::Series;
+use crate::model::volatility::HAR_LAGS;
+use crate::pipeline::collect::is_crypto;
+use crate::portfolio::Mark;
 
 /// Whether trading runs now, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +32,9 @@ pub struct TradingOutcome {
     pub gate: Gate,
     /// Decisions recorded (empty when skipped).
     pub decisions: Vec<Decision>,
+    /// The paper portfolio after each decision that had a price.
+    #[serde(default)]
+    pub portfolio: Vec<Mark>,
 }
 
 impl Sentinel {
@@ -33,7 +42,10 @@ impl Sentinel {
     pub fn trading_gate(&self, force: bool) -> Gate {
         let now = self.now();
         let open = self.market_hours.is_open(now);
-        let hours = self.market_hours.describe();
+        let mut hours = self.market_hours.describe();
+        if let Some(note) = self.market_hours.calendar_note(now) {
+            hours = format!("{hours}; {note}");
+        }
         let (proceed, reason) = match (open, force) {
             (true, _) => (true, format!("market open ({hours}) at {now}")),
             (false, true) => (true, format!("market closed ({hours}) at {now}; forced")),
@@ -53,10 +65,15 @@ impl Sentinel {
     pub async fn signals(&self, symbol: &str) -> Result<(Signals, Option<f64>)> {
         let interval = &self.config.market.interval;
         let model = self.registry.load_active(symbol)?;
+        let vol_model = self
+            .vol_registry
+            .load_active(symbol)?
+            .filter(|v| v.interval == *interval);
         let need = model
             .as_ref()
             .map_or(0, |m| m.meta.hyper_parameters.window + 1)
-            .max(self.config.decision.momentum_bars + 1);
+            .max(self.config.decision.momentum_bars + 1)
+            .max(HAR_LAGS + 1);
         let bars = self.store.bars(symbol, interval, Some(need)).await?;
         let lstm = match &model {
             Some(m) if m.meta.interval != *interval => {
@@ -100,11 +117,26 @@ impl Sentinel {
             SentimentSignal::new(&own, false)
         };
         let momentum = MomentumSignal::from_bars(&bars, self.config.decision.momentum_bars);
+        let d = &self.config.decision;
+        let target_per_bar =
+            d.target_volatility / periods_per_year(interval, is_crypto(symbol)).sqrt();
+        let volatility = vol_model.and_then(|v| {
+            let returns = Series::from_bars(&bars).ok()?.returns;
+            let forecast = v.har.forecast(&returns)?;
+            Some(VolatilitySignal::new(
+                &v.version,
+                forecast,
+                v.har.typical_abs_return,
+                target_per_bar,
+                d.max_position,
+            ))
+        });
         Ok((
             Signals {
                 lstm,
                 sentiment,
                 momentum,
+                volatility,
             },
             bars.last().map(|b| b.close),
         ))
@@ -135,15 +167,32 @@ impl Sentinel {
     /// The trading step without the refresh: gate, then a decision per symbol.
     pub async fn trade(&self, force: bool, flow_run_id: Option<String>) -> Result<TradingOutcome> {
         let gate = self.trading_gate(force);
-        let mut decisions = Vec::new();
+        let (mut decisions, mut portfolio) = (Vec::new(), Vec::new());
         if gate.proceed {
             for symbol in self.config.tickers() {
-                decisions.push(
-                    self.decide(&symbol, !gate.market_open, flow_run_id.clone())
-                        .await?,
-                );
+                let d = self
+                    .decide(&symbol, !gate.market_open, flow_run_id.clone())
+                    .await?;
+                portfolio.extend(self.follow(&d).await?);
+                decisions.push(d);
             }
         }
-        Ok(TradingOutcome { gate, decisions })
+        Ok(TradingOutcome {
+            gate,
+            decisions,
+            portfolio,
+        })
+    }
+}
+
+/// Bars in a year: 252 sessions of 6.5 hours for equities, 365 days of 24
+/// hours for crypto; weekly and monthly bars 52 and 12.
+pub fn periods_per_year(interval: &str, crypto: bool) -> f64 {
+    let (days, hours) = if crypto { (365.0, 24.0) } else { (252.0, 6.5) };
+    match crate::validate::interval_seconds(interval) {
+        Ok(Some(s)) if s < 86_400 => days * (hours * 3600.0 / s as f64).max(1.0),
+        Ok(Some(s)) if s < 7 * 86_400 => days * 86_400.0 / s as f64,
+        Ok(Some(s)) => 52.0 * 7.0 * 86_400.0 / s as f64,
+        _ => 12.0,
     }
 }
