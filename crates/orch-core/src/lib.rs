@@ -10,6 +10,7 @@
 //! - [`deploy_file`]: the `deploy/orch.toml` format ([`parse_deploy_file`]).
 //! - [`schedule`]: when schedules fire ([`Schedule`]), in their time zone.
 //! - [`policy`]: catch-up and concurrency rules of a deployment ([`RunPolicy`]).
+//! - [`retention`]: how long finished runs and logs are kept ([`RetentionPolicy`]).
 //! - [`suggest`]: "did you mean ...?" hints ([`close_matches`]).
 //! - [`identifier`]: the naming rule for flows, deployments, work pools
 //!   ([`validate_name`]).
@@ -20,6 +21,7 @@ pub mod error;
 pub mod identifier;
 pub mod params;
 pub mod policy;
+pub mod retention;
 pub mod schedule;
 pub mod state;
 pub mod suggest;
@@ -29,6 +31,7 @@ pub use error::{Error, Result};
 pub use identifier::validate_name;
 pub use params::{build_overrides, merge_parameters, parse_param};
 pub use policy::{CatchUp, CollisionStrategy, RunPolicy, triage};
+pub use retention::{Retention, RetentionPolicy};
 pub use schedule::{Schedule, parse_timezone};
 pub use state::{StateType, names, parse_state_filter, state_type_of_name, validate_transition};
 pub use suggest::{close_matches, did_you_mean};

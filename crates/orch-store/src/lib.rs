@@ -6,6 +6,7 @@
 //! On SQLite every write goes through a single connection, so writers never fight
 //! over the database lock, while reads use a pool of their own (WAL mode).
 
+mod backup;
 mod claims;
 mod clock;
 mod concurrency;
@@ -16,6 +17,7 @@ mod logs;
 pub mod model;
 mod notify;
 mod pages;
+mod retention;
 mod rows;
 mod run_creation;
 mod schedules;
@@ -31,6 +33,10 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+pub use backup::{
+    FileCheck, SchemaVersion, backup_database, check_database_file, latest_migration,
+    pg_dump_command,
+};
 pub use clock::{Clock, ManualClock, micros_to_utc};
 pub use concurrency::{AcquireOutcome, ConcurrencyLimit, SlotHolder};
 pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};
@@ -39,6 +45,7 @@ pub use flow_runs::DEFAULT_LIST_LIMIT;
 pub use logs::DEFAULT_LOG_PAGE;
 pub use model::*;
 pub use notify::Listener;
+pub use retention::{BatchSize, Pruned};
 pub use pages::{COUNT_CAP, FlowRunPage, FlowRunQuery, MAX_PAGE_SIZE, RunCursor, TimelinePoint};
 pub use scheduling::{CatchUpOutcome, ScheduleToFill};
 pub use stats::{DeploymentStateCount, PoolQueue, RunStats, StateCount};

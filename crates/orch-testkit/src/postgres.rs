@@ -24,13 +24,13 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Gid, Pid, Uid, User};
 
-const INSTALL_HINT: &str = "install PostgreSQL with `apt-get install -y postgresql` \
+pub(crate) const INSTALL_HINT: &str = "install PostgreSQL with `apt-get install -y postgresql` \
      (.ci/run does it), or set ORCH_TEST_PG_BIN to the folder holding initdb and postgres";
 /// Folders `<temp>/orch-test-pg-<pid>` hold each process's server.
 const FOLDER_PREFIX: &str = "orch-test-pg-";
 /// The superuser `initdb` creates; loopback connections need no password.
-const SUPERUSER: &str = "orch";
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const SUPERUSER: &str = "orch";
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 static SERVER: OnceLock<Server> = OnceLock::new();
 static DATABASES: AtomicU64 = AtomicU64::new(0);
@@ -212,7 +212,7 @@ fn spawn_for_life(mut command: Command) -> Arc<OnceLock<String>> {
 }
 
 /// Runs `command` as `owner`, when there is one.
-fn run_as(command: &mut Command, owner: Option<(Uid, Gid)>) -> &mut Command {
+pub(crate) fn run_as(command: &mut Command, owner: Option<(Uid, Gid)>) -> &mut Command {
     if let Some((uid, gid)) = owner {
         command.uid(uid.as_raw()).gid(gid.as_raw());
     }
@@ -220,7 +220,7 @@ fn run_as(command: &mut Command, owner: Option<(Uid, Gid)>) -> &mut Command {
 }
 
 /// `ORCH_TEST_PG_BIN`, the newest Debian PostgreSQL, or the folder of `initdb` on PATH.
-fn binaries() -> PathBuf {
+pub(crate) fn binaries() -> PathBuf {
     if let Some(dir) = std::env::var_os("ORCH_TEST_PG_BIN") {
         return PathBuf::from(dir);
     }
@@ -246,7 +246,7 @@ fn binaries() -> PathBuf {
 }
 
 /// `None` for an ordinary user; the `postgres` user's ids when running as root.
-fn unprivileged_owner() -> Option<(Uid, Gid)> {
+pub(crate) fn unprivileged_owner() -> Option<(Uid, Gid)> {
     if !Uid::effective().is_root() {
         return None;
     }
@@ -278,7 +278,7 @@ fn remove_abandoned_folders() {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())

@@ -51,6 +51,10 @@ pub struct DeploymentView {
     pub concurrency_limit: Option<u32>,
     /// At the limit: `enqueue` or `cancel-new`.
     pub collision_strategy: String,
+    /// Days its finished runs are kept; `null`: the server's retention.
+    pub retention_runs_days: Option<u32>,
+    /// Days its finished runs' logs are kept; `null`: the server's retention.
+    pub retention_logs_days: Option<u32>,
     /// When it was created (RFC 3339).
     pub created: Option<String>,
     /// When it last changed (RFC 3339).
@@ -144,6 +148,8 @@ impl From<&proto::Deployment> for DeploymentView {
             },
             max_lateness_seconds: spec.max_lateness_seconds,
             concurrency_limit: spec.concurrency_limit,
+            retention_runs_days: spec.retention_runs_days,
+            retention_logs_days: spec.retention_logs_days,
             collision_strategy: if spec.collision_strategy.is_empty() {
                 "enqueue".to_owned()
             } else {
@@ -230,6 +236,13 @@ pub fn print_detail(deployment: &DeploymentView) -> std::io::Result<()> {
         Some(limit) => format!("{limit} at once, then {}", deployment.collision_strategy),
         None => "unlimited".to_owned(),
     };
+    let retention = match (deployment.retention_runs_days, deployment.retention_logs_days) {
+        (None, None) => "the server's".to_owned(),
+        (runs, logs) => {
+            let days = |value: Option<u32>| value.map_or_else(|| "server's".to_owned(), |d| format!("{d}d"));
+            format!("runs {}, logs {}", days(runs), days(logs))
+        }
+    };
     table::print_details(&[
         ("ID", deployment.id.clone()),
         ("Deployment", deployment.reference.clone()),
@@ -244,6 +257,7 @@ pub fn print_detail(deployment: &DeploymentView) -> std::io::Result<()> {
         ("Retries", retries),
         ("Catch-up", catch_up),
         ("Concurrency", concurrency),
+        ("Retention", retention),
         (
             "Created",
             time::timestamp_with_age(deployment.created_micros),

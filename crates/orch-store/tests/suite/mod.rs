@@ -1,9 +1,11 @@
 //! Every store integration test, written once and run on each backend.
 
+mod backup;
 mod claims;
 mod deployments;
 mod flow_runs;
 mod logs;
+mod retention;
 mod scheduling;
 mod task_runs;
 mod transitions;
