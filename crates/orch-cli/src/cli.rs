@@ -186,7 +186,12 @@ pub struct ServerStartArgs {
     #[arg(long = "retention-state", value_name = "STATE=DAYS[:DAYS]")]
     pub retention_states: Vec<String>,
     /// Time between pruning passes, e.g. 10m
-    #[arg(long, value_name = "DURATION", env = "ORCH_PRUNE_EVERY", default_value = "10m")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "ORCH_PRUNE_EVERY",
+        default_value = "10m"
+    )]
     pub prune_every: String,
     /// Folder for automatic backups (SQLite), off when unset [env: ORCH_BACKUP_DIR; config
     /// file: backup.dir]

@@ -111,9 +111,11 @@ impl OpsSettings {
         let env_number = |name: &'static str| -> anyhow::Result<Option<u64>> {
             match non_empty(environment(name)) {
                 None => Ok(None),
-                Some(text) => text.trim().parse().map(Some).map_err(|_| {
-                    usage(format!("{name}={text} is not a whole number"))
-                }),
+                Some(text) => text
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| usage(format!("{name}={text} is not a whole number"))),
             }
         };
         let env_days = |name| -> anyhow::Result<Option<u32>> {
@@ -198,7 +200,10 @@ impl OpsSettings {
         };
         for entry in &self.states.value {
             let (state, retention) = parse_state_retention(entry).map_err(|error| {
-                usage(format!("retention.states ({}): {error}", self.states.source))
+                usage(format!(
+                    "retention.states ({}): {error}",
+                    self.states.source
+                ))
             })?;
             policy
                 .set_state(state, retention)
@@ -273,23 +278,36 @@ mod tests {
         };
         let settings = resolve(
             flags,
-            &[(ENV_LOGS_DAYS, "7"), (ENV_STATES, "failed=90, crashed=90:30")],
+            &[
+                (ENV_LOGS_DAYS, "7"),
+                (ENV_STATES, "failed=90, crashed=90:30"),
+            ],
             file,
         )
         .unwrap();
         assert_eq!(settings.runs_days.source, Source::Flag);
         assert_eq!(settings.logs_days.source, Source::Env(ENV_LOGS_DAYS));
         let policy = settings.retention_policy().unwrap();
-        assert_eq!(policy.describe(), "runs 30d, logs 7d; failed: runs 90d; crashed: runs 90d, logs 30d");
+        assert_eq!(
+            policy.describe(),
+            "runs 30d, logs 7d; failed: runs 90d; crashed: runs 90d, logs 30d"
+        );
         assert!(settings.backup_schedule().unwrap().is_none());
     }
 
     #[test]
     fn bad_values_are_usage_errors_naming_their_origin() {
-        let error = resolve(OpsFlags::default(), &[(ENV_STATES, "running=3")], RetentionFile::default())
-            .unwrap_err();
+        let error = resolve(
+            OpsFlags::default(),
+            &[(ENV_STATES, "running=3")],
+            RetentionFile::default(),
+        )
+        .unwrap_err();
         assert_eq!(crate::error::exit_code(&error), crate::error::EXIT_USAGE);
-        assert!(error.to_string().contains("env ORCH_RETENTION_STATES"), "{error}");
+        assert!(
+            error.to_string().contains("env ORCH_RETENTION_STATES"),
+            "{error}"
+        );
         let error = resolve(
             OpsFlags {
                 backup_every: Some("soon".into()),

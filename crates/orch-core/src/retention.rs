@@ -361,7 +361,10 @@ mod tests {
     #[test]
     fn only_finished_states_take_a_state_rule() {
         let error = parse_state_retention("running=3").unwrap_err();
-        assert!(error.to_string().contains("finished states only"), "{error}");
+        assert!(
+            error.to_string().contains("finished states only"),
+            "{error}"
+        );
         assert_eq!(
             parse_state_retention("failed=90:30").unwrap(),
             (StateType::Failed, days(Some(90), Some(30)))

@@ -141,10 +141,7 @@ impl Server {
         if let (Some(backup), orch_store::Backend::Postgres) = (&config.backup, store.backend()) {
             return Err(ServerError::Config(format!(
                 "automatic backups (--backup-dir) copy SQLite databases only; back up PostgreSQL with pg_dump, e.g. from cron: {}",
-                orch_store::pg_dump_command(
-                    &config.database_url,
-                    &backup.dir.join("orch.dump")
-                )
+                orch_store::pg_dump_command(&config.database_url, &backup.dir.join("orch.dump"))
             )));
         }
         let addr = format!("{}:{}", config.host, config.port);

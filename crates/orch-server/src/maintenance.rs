@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 use crate::state::AppState;
 
 /// Pause between two batches: lets queued writes through.
-const BETWEEN_BATCHES: Duration = Duration::from_millis(5);
+const BETWEEN_BATCHES: Duration = Duration::from_millis(10);
 /// Prefix and suffix of automatic backup files: `orch-20260101T060000Z.db`.
 const BACKUP_PREFIX: &str = "orch-";
 const BACKUP_SUFFIX: &str = ".db";
@@ -99,8 +99,10 @@ pub(crate) async fn run(state: AppState) {
     // The first pass comes one interval after start, not at once: a restart
     // loop does not prune on every start, and `orch server prune --dry-run`
     // can be asked before anything goes.
-    let mut prune_tick =
-        tokio::time::interval_at(tokio::time::Instant::now() + retention.every, retention.every);
+    let mut prune_tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + retention.every,
+        retention.every,
+    );
     prune_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backup_tick = tokio::time::interval(
         backup
@@ -162,7 +164,9 @@ pub async fn prune(state: &AppState, dry_run: bool) -> orch_store::Result<Pruned
             tokio::time::sleep(BETWEEN_BATCHES).await;
         }
     }
-    state.maintenance().update(|totals| totals.last_prune_micros = Some(state.now()));
+    state
+        .maintenance()
+        .update(|totals| totals.last_prune_micros = Some(state.now()));
     if !total.is_empty() {
         tracing::info!(
             runs = total.runs,
@@ -205,7 +209,9 @@ async fn automatic_backup(state: &AppState, schedule: &BackupSchedule) {
         }
         Err(error) => {
             tracing::error!(%error, dir = %schedule.dir.display(), "automatic backup failed");
-            state.maintenance().update(|totals| totals.last_backup_error = Some(error));
+            state
+                .maintenance()
+                .update(|totals| totals.last_backup_error = Some(error));
         }
     }
 }

@@ -100,8 +100,8 @@ pub async fn backup_database(url: &str, destination: &Path) -> Result<FileCheck>
             path.display()
         )));
     }
-    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=rw", path.display()))
-        .await?;
+    let mut conn =
+        sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=rw", path.display())).await?;
     sqlx::query("PRAGMA busy_timeout = 10000")
         .execute(&mut conn)
         .await?;
@@ -163,7 +163,8 @@ fn partial_path(destination: &Path) -> PathBuf {
 pub async fn check_database_file(path: &Path) -> Result<FileCheck> {
     sqlx::any::install_default_drivers();
     let bad = |why: String| StoreError::InvalidInput(format!("{} {why}", path.display()));
-    let metadata = std::fs::metadata(path).map_err(|error| bad(format!("cannot be read: {error}")))?;
+    let metadata =
+        std::fs::metadata(path).map_err(|error| bad(format!("cannot be read: {error}")))?;
     let url = format!("sqlite://{}?mode=ro", path.display());
     let mut conn = sqlx::AnyConnection::connect(&url)
         .await

@@ -279,8 +279,12 @@ impl Store {
                 }
             };
             if kind == ChangeKind::Created || fields.iter().any(|f| f == "retention") {
-                crate::retention::set_deployment_retention(&mut tx, &deployment_id, &spec.retention)
-                    .await?;
+                crate::retention::set_deployment_retention(
+                    &mut tx,
+                    &deployment_id,
+                    &spec.retention,
+                )
+                .await?;
             }
             if kind == ChangeKind::Created || fields.iter().any(|f| f == "schedules") {
                 replace_schedules(&mut tx, &deployment_id, &spec.schedules, now).await?;

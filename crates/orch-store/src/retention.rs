@@ -55,11 +55,12 @@ pub struct BatchSize {
 }
 
 impl Default for BatchSize {
-    /// 100 runs or 2,000 log lines: a few milliseconds of writer time.
+    /// 25 runs or 1,000 log lines: each transaction holds the writer for
+    /// milliseconds (see the pruning bench in docs/benchmarks.md).
     fn default() -> Self {
         BatchSize {
-            runs: 100,
-            log_lines: 2_000,
+            runs: 25,
+            log_lines: 1_000,
         }
     }
 }
@@ -83,7 +84,8 @@ impl RunFilter {
             }
             DeploymentScope::Excluding(ids) if ids.is_empty() => {}
             DeploymentScope::Excluding(ids) => {
-                let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+                let placeholders: Vec<String> =
+                    (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
                 clause.push_str(&format!(
                     " AND (r.deployment_id IS NULL OR r.deployment_id NOT IN ({}))",
                     placeholders.join(", ")
@@ -132,7 +134,8 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|(id, runs, logs)| {
-                let days = |value: Option<i64>| value.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32);
+                let days =
+                    |value: Option<i64>| value.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32);
                 (
                     id,
                     Retention {
@@ -149,7 +152,8 @@ impl Store {
     pub async fn count_prunable(&self, rule: &PruneRule, now: i64) -> Result<Pruned> {
         let mut pruned = Pruned::default();
         if let Some(days) = rule.retention.runs_days {
-            let filter = RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
+            let filter =
+                RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
             let statement = format!("SELECT COUNT(*) FROM flow_runs r WHERE {}", filter.clause);
             let (runs,): (i64,) = sqlx::query_as_with(sql(statement), filter.arguments())
                 .fetch_one(&self.reader)
@@ -158,7 +162,8 @@ impl Store {
         }
         let lines_days = rule.retention.logs_days.or(rule.retention.runs_days);
         if let Some(days) = lines_days {
-            let filter = RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
+            let filter =
+                RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
             let statement = format!(
                 "SELECT COUNT(*) FROM logs l JOIN flow_runs r ON r.id = l.flow_run_id WHERE {}",
                 filter.clause
@@ -216,13 +221,7 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok((
-            Pruned {
-                runs: 0,
-                log_lines,
-            },
-            true,
-        ))
+        Ok((Pruned { runs: 0, log_lines }, true))
     }
 
     /// Deletes up to `batch.runs` of the oldest expired runs of `rule`, with
@@ -335,7 +334,10 @@ async fn delete_runs(
         return Ok(0);
     }
     delete_run_children(tx, &ids).await?;
-    let statement = format!("DELETE FROM flow_runs WHERE id IN ({})", id_list(1, ids.len()));
+    let statement = format!(
+        "DELETE FROM flow_runs WHERE id IN ({})",
+        id_list(1, ids.len())
+    );
     let mut delete = sqlx::query(sql(statement));
     for id in &ids {
         delete = delete.bind(id);

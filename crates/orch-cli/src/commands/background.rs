@@ -115,9 +115,15 @@ pub fn start(context: &Context, service: Service) -> anyhow::Result<()> {
     // SAFETY: setsid is async-signal-safe; the child leaves the terminal's
     // session so that closing the terminal or Ctrl-C does not reach it.
     unsafe {
-        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
     }
-    let mut child = command.spawn().context("cannot start orch in the background")?;
+    let mut child = command
+        .spawn()
+        .context("cannot start orch in the background")?;
     let pid = child.id() as i32;
     let mut record = PidFile {
         pid,
@@ -264,8 +270,7 @@ pub fn http_status(url: &str, path: &str) -> Option<u16> {
     let socket = std::net::ToSocketAddrs::to_socket_addrs(address)
         .ok()?
         .next()?;
-    let mut stream =
-        std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)).ok()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,

@@ -86,8 +86,12 @@ pub async fn restore(context: &Context, args: RestoreArgs) -> anyhow::Result<()>
             incoming.display()
         )
     })?;
-    std::fs::rename(&incoming, &database)
-        .with_context(|| format!("cannot move the restored database to {}", database.display()))?;
+    std::fs::rename(&incoming, &database).with_context(|| {
+        format!(
+            "cannot move the restored database to {}",
+            database.display()
+        )
+    })?;
     println!(
         "Restored {} from {} ({} flow runs, schema {}; integrity check ok)",
         database.display(),

@@ -166,7 +166,9 @@ fn view(settings: &Settings, format: Format) -> anyhow::Result<()> {
         ),
     ];
     let ops = &settings.ops;
-    let days = |value: Option<u32>, none: &str| value.map_or_else(|| none.to_string(), |d| format!("{d} days"));
+    let days = |value: Option<u32>, none: &str| {
+        value.map_or_else(|| none.to_string(), |d| format!("{d} days"))
+    };
     let ops_rows = [
         (
             "retention.runs_days",

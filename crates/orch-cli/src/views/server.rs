@@ -118,7 +118,10 @@ pub fn print_prune(view: &PruneView) -> std::io::Result<()> {
     };
     table::print_details(&[
         ("Retention", view.retention.clone()),
-        (verb, format!("{} finished runs, {} log lines", view.runs, view.log_lines)),
+        (
+            verb,
+            format!("{} finished runs, {} log lines", view.runs, view.log_lines),
+        ),
     ])
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use orch_core::StateType;
 use orch_store::{Backend, FlowRunFilter, Store, StoreError};
 
-use crate::common::{move_to, start, pool_and_deployment, run_now, store};
+use crate::common::{pool_and_deployment, run_now, start, store};
 
 /// The database of `fixtures/schema-v4.db` (migrations 0001-0004), copied.
 fn fixture_copy(dir: &tempfile::TempDir) -> PathBuf {
@@ -49,7 +49,10 @@ async fn a_backup_taken_while_writing_is_consistent_and_checked() {
             let copy = Store::connect(&format!("sqlite://{}", file.display()))
                 .await
                 .unwrap();
-            let runs = copy.list_flow_runs(&FlowRunFilter::default()).await.unwrap();
+            let runs = copy
+                .list_flow_runs(&FlowRunFilter::default())
+                .await
+                .unwrap();
             assert_eq!(runs.len() as i64, check.flow_runs.min(50));
             // An existing file is never overwritten.
             let error = store.backup_to(&file).await.unwrap_err();
@@ -88,7 +91,10 @@ async fn files_that_are_not_sound_orch_databases_are_refused() {
         .unwrap();
     pool.close().await;
     let error = orch_store::check_database_file(&foreign).await.unwrap_err();
-    assert!(error.to_string().contains("not an orch database"), "{error}");
+    assert!(
+        error.to_string().contains("not an orch database"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -123,7 +129,13 @@ async fn a_database_of_the_previous_schema_is_upgraded_in_place_with_runs_and_lo
     let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
     assert_eq!(
         messages,
-        ["run 4 line 1", "run 4 line 2", "run 4 line 3", "run 4 line 4", "run 4 line 5"]
+        [
+            "run 4 line 1",
+            "run 4 line 2",
+            "run 4 line 3",
+            "run 4 line 4",
+            "run 4 line 5"
+        ]
     );
     assert_eq!(store.list_task_runs("run-4").await.unwrap().len(), 1);
     let deployment = store

@@ -8,7 +8,7 @@ use orch_core::retention::RetentionPolicy;
 use orch_core::{Retention, StateType};
 use orch_store::{BatchSize, LogLine, ManualClock, Pruned, State, Store, TaskRun, TaskRunState};
 
-use crate::common::{move_to, start, pool_and_deployment, run_now, store};
+use crate::common::{move_to, pool_and_deployment, run_now, start, store};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -160,17 +160,45 @@ async fn expired_runs_and_logs_go_in_batches_and_young_or_unfinished_runs_stay()
 
     let gone = store.flow_run(&old_done.id).await;
     assert!(gone.is_err(), "the expired run is deleted: {gone:?}");
-    assert!(store.list_task_runs(&old_done.id).await.unwrap_or_default().is_empty());
-    assert!(store.read_logs(&old_done.id, 0, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_task_runs(&old_done.id)
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert!(
+        store
+            .read_logs(&old_done.id, 0, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let failed = store.flow_run(&old_failed.id).await.unwrap();
-    assert_eq!(failed.state.kind, StateType::Failed, "failures are kept 90 days");
-    assert!(store.read_logs(&old_failed.id, 0, 0).await.unwrap().is_empty());
-    assert_eq!(store.flow_run_history(&old_failed.id).await.unwrap().len(), 4);
+    assert_eq!(
+        failed.state.kind,
+        StateType::Failed,
+        "failures are kept 90 days"
+    );
+    assert!(
+        store
+            .read_logs(&old_failed.id, 0, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.flow_run_history(&old_failed.id).await.unwrap().len(),
+        4
+    );
 
     for unfinished in [&running, &waiting] {
         store.flow_run(&unfinished.id).await.unwrap();
-        assert_eq!(store.read_logs(&unfinished.id, 0, 0).await.unwrap().len(), 7);
+        assert_eq!(
+            store.read_logs(&unfinished.id, 0, 0).await.unwrap().len(),
+            7
+        );
     }
     assert_eq!(store.read_logs(&young.id, 0, 0).await.unwrap().len(), 7);
 
