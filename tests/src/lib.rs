@@ -266,7 +266,9 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
         if self.background {
+            // Whichever of `server start --background` and `up --background` it was.
             let _ = self.run(&["server", "stop"]);
+            let _ = self.run(&["down"]);
         }
     }
 }

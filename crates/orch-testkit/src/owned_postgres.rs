@@ -6,13 +6,13 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Gid, Pid, Uid};
 
 use crate::postgres::{
-    INSTALL_HINT, READY_TIMEOUT, SUPERUSER, binaries, free_port, run_as, unprivileged_owner,
+    INSTALL_HINT, SUPERUSER, binaries, client, free_port, run_as, unprivileged_owner,
+    wait_until_ready,
 };
 
 /// A private PostgreSQL server with one database, `orch`; stopped on drop.
@@ -120,42 +120,18 @@ impl OwnedPostgres {
         let mut child = postgres
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start postgres: {e}; {INSTALL_HINT}"));
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "postgres exited ({status}) before accepting connections:\n{}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                );
-            }
-            let ready = self
-                .client("pg_isready")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "postgres did not accept connections within {READY_TIMEOUT:?}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_until_ready(&self.bin, self.port, &log_path, || {
+            child
+                .try_wait()
+                .ok()
+                .flatten()
+                .map(|status| status.to_string())
+        });
         self.child = Some(child);
     }
 
     fn client(&self, program: &str) -> Command {
-        let mut command = Command::new(self.bin.join(program));
-        command.args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            SUPERUSER,
-        ]);
-        command
+        client(&self.bin, self.port, program)
     }
 }
 

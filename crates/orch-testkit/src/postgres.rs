@@ -30,7 +30,7 @@ pub(crate) const INSTALL_HINT: &str = "install PostgreSQL with `apt-get install 
 const FOLDER_PREFIX: &str = "orch-test-pg-";
 /// The superuser `initdb` creates; loopback connections need no password.
 pub(crate) const SUPERUSER: &str = "orch";
-pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 static SERVER: OnceLock<Server> = OnceLock::new();
 static DATABASES: AtomicU64 = AtomicU64::new(0);
@@ -151,43 +151,53 @@ impl Server {
         let exited = spawn_for_life(postgres);
 
         let server = Server { bin, port };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = exited.get() {
-                panic!(
-                    "postgres exited ({status}) before accepting connections:\n{}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                );
-            }
-            let ready = server
-                .client("pg_isready")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "postgres did not accept connections within {READY_TIMEOUT:?}:\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_ready(&server.bin, port, &log_path, || exited.get().cloned());
+        server
     }
 
     /// A client program (createdb, dropdb, pg_isready, psql) aimed at this server.
     fn client(&self, program: &str) -> Command {
-        let mut command = Command::new(self.bin.join(program));
-        command.args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            SUPERUSER,
-        ]);
-        command
+        client(&self.bin, self.port, program)
+    }
+}
+
+/// A client program (createdb, dropdb, pg_isready, psql) of `bin` aimed at
+/// the server on loopback `port`.
+pub(crate) fn client(bin: &Path, port: u16, program: &str) -> Command {
+    let mut command = Command::new(bin.join(program));
+    command.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", SUPERUSER]);
+    command
+}
+
+/// Waits until the server on `port` accepts connections; panics with its
+/// log when `exited` reports that it ended, or after [`READY_TIMEOUT`].
+pub(crate) fn wait_until_ready(
+    bin: &Path,
+    port: u16,
+    log_path: &Path,
+    mut exited: impl FnMut() -> Option<String>,
+) {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(status) = exited() {
+            panic!(
+                "postgres exited ({status}) before accepting connections:\n{}",
+                std::fs::read_to_string(log_path).unwrap_or_default()
+            );
+        }
+        let ready = client(bin, port, "pg_isready")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "postgres did not accept connections within {READY_TIMEOUT:?}:\n{}",
+            std::fs::read_to_string(log_path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
