@@ -2,9 +2,11 @@
 //!
 //! Each call does one short write transaction (a few thousand rows at most),
 //! so the writer, SQLite's only connection, is never held for long; the
-//! server's pruner calls them in a loop, yielding between batches. Every
-//! statement re-checks that a run is finished and old enough, so a run that
-//! was retried meanwhile is never touched.
+//! server's pruner calls them in a loop, yielding between batches. A batch
+//! first selects finished, expired runs and holds them for its transaction
+//! (PostgreSQL: `FOR UPDATE`; SQLite: the one writer connection), so a run
+//! that is retried meanwhile is never touched; the deletes then go by id,
+//! through the primary key and `logs (flow_run_id, id)`.
 //!
 //! Deleting a run goes through [`delete_run_children`], the one place that
 //! knows which tables hang off a run: log lines and tag concurrency slots are
@@ -18,7 +20,7 @@ use orch_core::retention::{DeploymentScope, PruneRule, Retention, cutoff_micros}
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Transaction};
 
-use crate::Store;
+use crate::{Backend, Store};
 use crate::error::Result;
 use crate::rows::sql;
 
@@ -196,29 +198,23 @@ impl Store {
             " AND r.logs_pruned_at IS NULL",
         );
         let mut tx = self.writer.begin().await?;
-        let ids = select_runs(&mut tx, &filter, batch.runs).await?;
+        let ids = select_runs(&mut tx, self.backend, &filter, batch.runs).await?;
         if ids.is_empty() {
             tx.commit().await?;
             return Ok((Pruned::default(), false));
         }
-        let log_lines = delete_logs(&mut tx, &filter, &ids, batch.log_lines).await?;
+        let log_lines = delete_logs(&mut tx, &ids, batch.log_lines).await?;
         if log_lines < u64::from(batch.log_lines) {
             // Every line of these runs is gone: do not pick them again.
             let statement = format!(
-                "UPDATE flow_runs SET logs_pruned_at = ${} WHERE id IN ({}) AND id IN \
-                 (SELECT r.id FROM flow_runs r WHERE {})",
-                filter.args.len() + 2,
-                id_list(filter.args.len() + 3, ids.len()),
-                filter.clause
+                "UPDATE flow_runs SET logs_pruned_at = $1 WHERE id IN ({})",
+                id_list(2, ids.len())
             );
-            let mut arguments = filter.arguments();
-            let _ = arguments.add(now);
+            let mut update = sqlx::query(sql(statement)).bind(now);
             for id in &ids {
-                let _ = arguments.add(id.clone());
+                update = update.bind(id);
             }
-            sqlx::query_with(sql(statement), arguments)
-                .execute(&mut *tx)
-                .await?;
+            update.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok((Pruned { runs: 0, log_lines }, true))
@@ -239,17 +235,17 @@ impl Store {
         };
         let filter = RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
         let mut tx = self.writer.begin().await?;
-        let ids = select_runs(&mut tx, &filter, batch.runs).await?;
+        let ids = select_runs(&mut tx, self.backend, &filter, batch.runs).await?;
         if ids.is_empty() {
             tx.commit().await?;
             return Ok(Pruned::default());
         }
-        let log_lines = delete_logs(&mut tx, &filter, &ids, batch.log_lines).await?;
+        let log_lines = delete_logs(&mut tx, &ids, batch.log_lines).await?;
         if log_lines >= u64::from(batch.log_lines) {
             tx.commit().await?;
             return Ok(Pruned { runs: 0, log_lines });
         }
-        let runs = delete_runs(&mut tx, &filter, &ids).await?;
+        let runs = delete_runs(&mut tx, &ids).await?;
         tx.commit().await?;
         Ok(Pruned { runs, log_lines })
     }
@@ -275,11 +271,16 @@ pub(crate) async fn set_deployment_retention(
 /// Up to `limit` ids of runs matching `filter`, oldest first.
 async fn select_runs(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     filter: &RunFilter,
     limit: u32,
 ) -> Result<Vec<String>> {
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    };
     let statement = format!(
-        "SELECT r.id FROM flow_runs r WHERE {} ORDER BY r.state_timestamp LIMIT {limit}",
+        "SELECT r.id FROM flow_runs r WHERE {} ORDER BY r.state_timestamp LIMIT {limit}{lock}",
         filter.clause
     );
     let rows: Vec<(String,)> = sqlx::query_as_with(sql(statement), filter.arguments())
@@ -288,58 +289,25 @@ async fn select_runs(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
-/// Deletes up to `limit` log lines of the runs `ids` that still match `filter`.
-async fn delete_logs(
-    tx: &mut Transaction<'_, Any>,
-    filter: &RunFilter,
-    ids: &[String],
-    limit: u32,
-) -> Result<u64> {
+/// Deletes up to `limit` log lines of the runs `ids` (held by the batch).
+async fn delete_logs(tx: &mut Transaction<'_, Any>, ids: &[String], limit: u32) -> Result<u64> {
     let statement = format!(
-        "DELETE FROM logs WHERE id IN (SELECT l.id FROM logs l JOIN flow_runs r ON r.id = l.flow_run_id \
-         WHERE {} AND l.flow_run_id IN ({}) LIMIT {limit})",
-        filter.clause,
-        id_list(filter.args.len() + 2, ids.len())
-    );
-    let mut arguments = filter.arguments();
-    for id in ids {
-        let _ = arguments.add(id.clone());
-    }
-    Ok(sqlx::query_with(sql(statement), arguments)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected())
-}
-
-/// Deletes the runs `ids` that still match `filter`, and what hangs off them.
-async fn delete_runs(
-    tx: &mut Transaction<'_, Any>,
-    filter: &RunFilter,
-    ids: &[String],
-) -> Result<u64> {
-    let matching = format!(
-        "SELECT r.id FROM flow_runs r WHERE {} AND r.id IN ({})",
-        filter.clause,
-        id_list(filter.args.len() + 2, ids.len())
-    );
-    let mut arguments = filter.arguments();
-    for id in ids {
-        let _ = arguments.add(id.clone());
-    }
-    let rows: Vec<(String,)> = sqlx::query_as_with(sql(matching), arguments)
-        .fetch_all(&mut **tx)
-        .await?;
-    let ids: Vec<String> = rows.into_iter().map(|(id,)| id).collect();
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    delete_run_children(tx, &ids).await?;
-    let statement = format!(
-        "DELETE FROM flow_runs WHERE id IN ({})",
+        "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE flow_run_id IN ({}) LIMIT {limit})",
         id_list(1, ids.len())
     );
     let mut delete = sqlx::query(sql(statement));
-    for id in &ids {
+    for id in ids {
+        delete = delete.bind(id);
+    }
+    Ok(delete.execute(&mut **tx).await?.rows_affected())
+}
+
+/// Deletes the runs `ids` (held by the batch) and what hangs off them.
+async fn delete_runs(tx: &mut Transaction<'_, Any>, ids: &[String]) -> Result<u64> {
+    delete_run_children(tx, ids).await?;
+    let statement = format!("DELETE FROM flow_runs WHERE id IN ({})", id_list(1, ids.len()));
+    let mut delete = sqlx::query(sql(statement));
+    for id in ids {
         delete = delete.bind(id);
     }
     Ok(delete.execute(&mut **tx).await?.rows_affected())
