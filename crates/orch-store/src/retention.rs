@@ -20,9 +20,9 @@ use orch_core::retention::{DeploymentScope, PruneRule, Retention, cutoff_micros}
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Transaction};
 
-use crate::{Backend, Store};
 use crate::error::Result;
 use crate::rows::sql;
+use crate::{Backend, Store};
 
 /// What a batch deleted, or what a dry run would delete.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -305,7 +305,10 @@ async fn delete_logs(tx: &mut Transaction<'_, Any>, ids: &[String], limit: u32) 
 /// Deletes the runs `ids` (held by the batch) and what hangs off them.
 async fn delete_runs(tx: &mut Transaction<'_, Any>, ids: &[String]) -> Result<u64> {
     delete_run_children(tx, ids).await?;
-    let statement = format!("DELETE FROM flow_runs WHERE id IN ({})", id_list(1, ids.len()));
+    let statement = format!(
+        "DELETE FROM flow_runs WHERE id IN ({})",
+        id_list(1, ids.len())
+    );
     let mut delete = sqlx::query(sql(statement));
     for id in ids {
         delete = delete.bind(id);
