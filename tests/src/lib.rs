@@ -3,6 +3,7 @@
 //! runs CLI commands against it as a user would.
 
 mod process;
+pub mod seed;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -44,6 +45,9 @@ pub struct TestServer {
     url: String,
     port: u16,
     extra_args: Vec<String>,
+    /// Started with `orch server start --background` by the test: stopped
+    /// with `orch server stop` on drop.
+    background: bool,
 }
 
 impl TestServer {
@@ -87,9 +91,34 @@ impl TestServer {
             url: String::new(),
             port: 0,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            background: false,
         };
         server.boot();
         server
+    }
+
+    /// A server the test started itself with `orch server start --background`
+    /// in `home`, answering at `url`; `orch server stop` stops it on drop.
+    pub fn background(home: tempfile::TempDir, url: &str) -> TestServer {
+        TestServer {
+            database_url: format!("sqlite://{}/orch.db", home.path().display()),
+            home,
+            daemon: None,
+            _database: None,
+            url: url.to_string(),
+            port: url
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+            extra_args: Vec::new(),
+            background: true,
+        }
+    }
+
+    /// What the server process wrote so far (stdout and stderr lines, marked `[out]`/`[err]`).
+    pub fn daemon_output(&self) -> String {
+        self.daemon.as_ref().map(Daemon::output).unwrap_or_default()
     }
 
     fn boot(&mut self) {
@@ -236,6 +265,11 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
+        if self.background {
+            // Whichever of `server start --background` and `up --background` it was.
+            let _ = self.run(&["server", "stop"]);
+            let _ = self.run(&["down"]);
+        }
     }
 }
 

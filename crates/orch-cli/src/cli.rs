@@ -19,6 +19,16 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub api_url: Option<String>,
 
+    /// Format of diagnostics on stderr: text, or json (one object per line, for log shippers)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "ORCH_LOG_FORMAT",
+        default_value_t = crate::logging::LogFormat::Text
+    )]
+    pub log_format: crate::logging::LogFormat,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -64,6 +74,8 @@ pub enum Command {
     /// List and inspect the artifacts flow runs publish, and a key's series across runs
     #[command(subcommand)]
     Artifact(ArtifactCommand),
+    /// Stop what `orch up --background` started
+    Down(StopArgs),
 }
 
 /// `--output`, on every read command.
@@ -79,8 +91,63 @@ pub struct OutputArgs {
 pub enum ServerCommand {
     /// Start the server (gRPC API, JSON API and dashboard on one port) until Ctrl-C or SIGTERM
     Start(ServerStartArgs),
-    /// Show whether the server is up, its version, database, uptime and workers online
+    /// Show whether the server is up, its version, database, schema, uptime, workers online,
+    /// retention and backups
     Status(OutputArgs),
+    /// Stop the server started with `orch server start --background` (gracefully: it stops
+    /// taking requests and lets open ones finish)
+    Stop(StopArgs),
+    /// Delete the finished runs and log lines past the server's retention now
+    Prune(PruneArgs),
+    /// Write a consistent, checked copy of the SQLite database while the server keeps serving
+    Backup(BackupArgs),
+    /// Replace the SQLite database with a backup (the server must be stopped); the replaced
+    /// database is kept aside
+    Restore(RestoreArgs),
+}
+
+/// `orch server stop` and `orch down`
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait for a graceful stop before giving up
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout_seconds: u64,
+}
+
+/// `orch server prune`
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Only count what would be deleted
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `orch server backup`
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write (it must not exist)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Database to copy [env: ORCH_DATABASE_URL; config file: database_url; default:
+    /// sqlite://$ORCH_HOME/orch.db]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `orch server restore`
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file to restore
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Database to replace [env: ORCH_DATABASE_URL; config file: database_url; default:
+    /// sqlite://$ORCH_HOME/orch.db]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
 }
 
 /// `orch server start`
@@ -112,6 +179,43 @@ pub struct ServerStartArgs {
         default_value_t = 30
     )]
     pub worker_lease_seconds: u64,
+    /// Days finished runs are kept (default: forever) [env: ORCH_RETENTION_RUNS_DAYS; config
+    /// file: retention.runs_days]
+    #[arg(long, value_name = "DAYS")]
+    pub retention_runs_days: Option<u32>,
+    /// Days finished runs' log lines are kept (default: as long as the run) [env:
+    /// ORCH_RETENTION_LOGS_DAYS; config file: retention.logs_days]
+    #[arg(long, value_name = "DAYS")]
+    pub retention_logs_days: Option<u32>,
+    /// Retention of runs that ended in STATE, e.g. failed=90 or crashed=90:30 (runs days, then
+    /// logs days); repeatable [env: ORCH_RETENTION_STATES, comma-separated; config file:
+    /// retention.states]
+    #[arg(long = "retention-state", value_name = "STATE=DAYS[:DAYS]")]
+    pub retention_states: Vec<String>,
+    /// Time between pruning passes, e.g. 10m
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "ORCH_PRUNE_EVERY",
+        default_value = "10m"
+    )]
+    pub prune_every: String,
+    /// Folder for automatic backups (SQLite), off when unset [env: ORCH_BACKUP_DIR; config
+    /// file: backup.dir]
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Time between automatic backups, e.g. 6h [env: ORCH_BACKUP_EVERY; config file:
+    /// backup.every; default: 6h]
+    #[arg(long, value_name = "DURATION")]
+    pub backup_every: Option<String>,
+    /// Automatic backups kept; older ones are deleted [env: ORCH_BACKUP_KEEP; config file:
+    /// backup.keep; default: 14]
+    #[arg(long, value_name = "N")]
+    pub backup_keep: Option<usize>,
+    /// Start in the background and return once it is ready (pid and log files in $ORCH_HOME;
+    /// stop it with `orch server stop`, or `orch down` after `orch up`)
+    #[arg(long)]
+    pub background: bool,
 }
 
 /// `orch worker ...`

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::config_ops::{BackupFile, OpsFlags, OpsSettings, RetentionFile};
 use crate::error::usage;
 
 /// The default API URL of client commands and workers.
@@ -81,6 +82,8 @@ pub struct Flags {
     pub port: Option<u16>,
     /// `--database-url` of `orch server start`.
     pub database_url: Option<String>,
+    /// Retention and backup flags of `orch server start`.
+    pub ops: OpsFlags,
 }
 
 /// The keys of `$ORCH_HOME/config.toml`.
@@ -95,6 +98,10 @@ pub struct ConfigFile {
     pub port: Option<u16>,
     /// The server's database URL.
     pub database_url: Option<String>,
+    /// `[retention]`: how long finished runs and logs are kept.
+    pub retention: Option<RetentionFile>,
+    /// `[backup]`: automatic backups.
+    pub backup: Option<BackupFile>,
 }
 
 impl ConfigFile {
@@ -131,6 +138,8 @@ pub struct Settings {
     pub port: Setting<u16>,
     /// The server's database.
     pub database_url: Setting<String>,
+    /// Retention and automatic backups.
+    pub ops: OpsSettings,
 }
 
 impl Settings {
@@ -192,6 +201,12 @@ impl Settings {
                 file.database_url.clone(),
                 default_database_url,
             ),
+            ops: OpsSettings::resolve(
+                &flags.ops,
+                environment,
+                &file.retention.clone().unwrap_or_default(),
+                &file.backup.clone().unwrap_or_default(),
+            )?,
             home,
         })
     }
@@ -215,7 +230,7 @@ fn home(environment: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Setting<
 }
 
 /// The first value given, by precedence.
-fn pick<T>(
+pub(crate) fn pick<T>(
     flag: Option<T>,
     (variable, env): (&'static str, Option<T>),
     file: Option<T>,
@@ -230,7 +245,7 @@ fn pick<T>(
 }
 
 /// `None` for an unset or empty variable.
-fn non_empty(value: Option<String>) -> Option<String> {
+pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|value| !value.trim().is_empty())
 }
 
@@ -273,7 +288,7 @@ mod tests {
             api_url: Some("http://file:3".into()),
             host: Some("10.0.0.1".into()),
             port: Some(5555),
-            database_url: None,
+            ..ConfigFile::default()
         };
         let settings = resolve(flags, &env, file).unwrap();
         assert_eq!(settings.api_url.source, Source::Flag);

@@ -16,8 +16,17 @@ pub enum Verbosity {
     Client,
 }
 
+/// How diagnostics are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields), for log shippers.
+    Json,
+}
+
 /// Installs the stderr subscriber.
-pub fn init(verbosity: Verbosity) {
+pub fn init(verbosity: Verbosity, format: LogFormat) {
     let default = match verbosity {
         Verbosity::LongRunning => "info",
         Verbosity::Client => "warn",
@@ -35,9 +44,15 @@ pub fn init(verbosity: Verbosity) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
-    match verbosity {
-        Verbosity::LongRunning => builder.init(),
-        Verbosity::Client => builder.without_time().with_target(false).init(),
+    match (format, verbosity) {
+        (LogFormat::Json, _) => builder
+            .json()
+            .with_ansi(false)
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        (LogFormat::Text, Verbosity::LongRunning) => builder.init(),
+        (LogFormat::Text, Verbosity::Client) => builder.without_time().with_target(false).init(),
     }
     if let (Some(error), Some(value)) = (rejected, configured) {
         tracing::warn!("ignoring {ENV_LOG}={value:?} ({error}); logging at {default}");

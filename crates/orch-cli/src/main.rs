@@ -7,6 +7,7 @@ mod cli_scheduling;
 mod client;
 mod commands;
 mod config;
+mod config_ops;
 mod error;
 mod logging;
 mod output;
@@ -25,11 +26,14 @@ use crate::logging::Verbosity;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(if cli.command.is_long_running() {
-        Verbosity::LongRunning
-    } else {
-        Verbosity::Client
-    });
+    logging::init(
+        if cli.command.is_long_running() {
+            Verbosity::LongRunning
+        } else {
+            Verbosity::Client
+        },
+        cli.log_format,
+    );
     match commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error::is_broken_pipe(&error) => ExitCode::SUCCESS,

@@ -65,6 +65,10 @@ pub struct DeploymentSpec {
     /// `collision_strategy`).
     #[serde(flatten)]
     pub policy: RunPolicy,
+    /// How long this deployment's finished runs and logs are kept, over the
+    /// server's settings (key `retention = { runs_days, logs_days }`).
+    #[serde(skip_serializing_if = "crate::Retention::is_empty")]
+    pub retention: crate::Retention,
 }
 
 /// One schedule of a deployment. Exactly one of `cron`, `interval_seconds`
@@ -243,6 +247,7 @@ work_pool = "default"
                     },
                 ],
                 policy: RunPolicy::default(),
+                retention: crate::Retention::default(),
             },
             DeploymentSpec {
                 flow: "reports".into(),
@@ -257,6 +262,7 @@ work_pool = "default"
                 paused: false,
                 schedules: vec![],
                 policy: RunPolicy::default(),
+                retention: crate::Retention::default(),
             },
         ];
         assert_eq!(specs, expected);

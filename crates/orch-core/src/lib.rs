@@ -12,6 +12,7 @@
 //! - [`artifact`]: what a flow run publishes, and its limits ([`artifact::validate`]).
 //! - [`calendar`]: exchange and user calendars ([`Calendar`]).
 //! - [`policy`]: catch-up and concurrency rules of a deployment ([`RunPolicy`]).
+//! - [`retention`]: how long finished runs and logs are kept ([`RetentionPolicy`]).
 //! - [`suggest`]: "did you mean ...?" hints ([`close_matches`]).
 //! - [`identifier`]: the naming rule for flows, deployments, work pools
 //!   ([`validate_name`]).
@@ -24,6 +25,7 @@ pub mod error;
 pub mod identifier;
 pub mod params;
 pub mod policy;
+pub mod retention;
 pub mod schedule;
 pub mod state;
 pub mod suggest;
@@ -36,6 +38,7 @@ pub use error::{Error, Result};
 pub use identifier::validate_name;
 pub use params::{build_overrides, merge_parameters, parse_param};
 pub use policy::{CatchUp, CollisionStrategy, RunPolicy, triage};
+pub use retention::{Retention, RetentionPolicy};
 pub use schedule::{Schedule, parse_timezone};
 pub use state::{StateType, names, parse_state_filter, state_type_of_name, validate_transition};
 pub use suggest::{close_matches, did_you_mean};

@@ -123,6 +123,8 @@ pub(crate) fn deployment(deployment: &model::Deployment) -> pb::Deployment {
             max_lateness_seconds: deployment.policy.max_lateness_seconds,
             concurrency_limit: deployment.policy.concurrency_limit,
             collision_strategy: deployment.policy.collision_strategy.as_str().to_owned(),
+            retention_runs_days: deployment.retention.runs_days,
+            retention_logs_days: deployment.retention.logs_days,
         }),
         paused: deployment.paused,
         created_at_micros: deployment.created_at,
@@ -160,7 +162,16 @@ pub(crate) fn deployment_input(
         .into_iter()
         .map(|s| schedule_spec(&label, s))
         .collect::<Result<Vec<_>, tonic::Status>>()?;
+    if spec.retention_runs_days == Some(0) || spec.retention_logs_days == Some(0) {
+        return Err(invalid(format!(
+            "{label}: retention days must be positive when set"
+        )));
+    }
     let core = orch_core::DeploymentSpec {
+        retention: orch_core::Retention {
+            runs_days: spec.retention_runs_days,
+            logs_days: spec.retention_logs_days,
+        },
         parameters: json_object(&format!("{label}: parameters"), &spec.parameters_json)?,
         flow: spec.flow,
         name: spec.name,

@@ -33,6 +33,9 @@ pub enum ServerError {
         /// The lock file beside it.
         lock: String,
     },
+    /// A setting cannot work with this database.
+    #[error("{0}")]
+    Config(String),
     /// Serving failed.
     #[error("server error: {0}")]
     Serve(std::io::Error),

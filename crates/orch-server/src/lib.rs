@@ -8,7 +8,9 @@ mod dashboard;
 mod error;
 pub mod events;
 mod grpc;
+mod health;
 mod http;
+pub mod maintenance;
 mod metrics;
 pub mod ops;
 mod relay;
@@ -19,6 +21,8 @@ mod watch;
 use std::time::Duration;
 
 pub use error::ServerError;
+pub use health::{Check, readiness};
+pub use maintenance::{BackupSchedule, RetentionConfig};
 pub use state::AppState;
 
 /// The server's version.
@@ -37,6 +41,10 @@ pub struct ServerConfig {
     pub late_after: Duration,
     /// A worker silent for this long is offline and its runs' leases expire.
     pub worker_lease: Duration,
+    /// How long finished runs and log lines are kept, and how pruning runs.
+    pub retention: RetentionConfig,
+    /// Automatic backups (SQLite only), when set.
+    pub backup: Option<BackupSchedule>,
 }
 
 impl ServerConfig {
@@ -48,6 +56,8 @@ impl ServerConfig {
             database_url: database_url.into(),
             late_after: Duration::from_secs(15),
             worker_lease: Duration::from_secs(30),
+            retention: RetentionConfig::default(),
+            backup: None,
         }
     }
 }
@@ -57,6 +67,7 @@ pub fn router(state: AppState) -> axum::Router {
     grpc::routes(&state)
         .into_axum_router()
         .merge(http::router(state.clone()))
+        .merge(health::router(state.clone()))
         .merge(api::router(state.clone()))
         .merge(dashboard::router(state.clone()))
         .route(
@@ -88,7 +99,10 @@ pub struct Server {
 /// on the same file fails at start with an explanation instead of meeting
 /// "database is locked" later. `None` when there is nothing to lock (not
 /// SQLite, or a folder that does not exist, which connecting will report).
-fn lock_sqlite(database_url: &str) -> Result<Option<std::fs::File>, ServerError> {
+///
+/// `orch server restore` takes the same lock, so that no server starts on a
+/// database while it is being replaced.
+pub fn lock_sqlite(database_url: &str) -> Result<Option<std::fs::File>, ServerError> {
     let Some(path) = orch_store::sqlite_path(database_url) else {
         return Ok(None);
     };
@@ -125,6 +139,12 @@ impl Server {
                 url: orch_store::redact_password(&config.database_url),
                 source,
             })?;
+        if let (Some(backup), orch_store::Backend::Postgres) = (&config.backup, store.backend()) {
+            return Err(ServerError::Config(format!(
+                "automatic backups (--backup-dir) copy SQLite databases only; back up PostgreSQL with pg_dump, e.g. from cron: {}",
+                orch_store::pg_dump_command(&config.database_url, &backup.dir.join("orch.dump"))
+            )));
+        }
         let addr = format!("{}:{}", config.host, config.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
@@ -158,6 +178,7 @@ impl Server {
         let state = AppState::new(store.clone(), self.config, stop_receiver);
         let background = tokio::spawn(background::run(state.clone()));
         let scheduler = tokio::spawn(scheduler::run(state.clone()));
+        let maintenance = tokio::spawn(maintenance::run(state.clone()));
         if store.backend() == orch_store::Backend::Postgres {
             relay::start(&state).await;
         }
@@ -180,6 +201,7 @@ impl Server {
             .await;
         let _ = background.await;
         let _ = scheduler.await;
+        let _ = maintenance.await;
         store.close().await;
         served.map_err(ServerError::Serve)
     }

@@ -156,6 +156,7 @@ impl Metrics {
             "Runs Pending, Running or Cancelling, by work pool",
             metrics.in_flight.clone(),
         );
+        crate::maintenance::register_metrics(&mut registry);
         Metrics {
             registry,
             ..metrics

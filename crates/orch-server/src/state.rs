@@ -24,6 +24,7 @@ struct Inner {
     shutdown: watch::Receiver<bool>,
     scheduler_wake: Notify,
     slots_released: Notify,
+    maintenance: crate::maintenance::MaintenanceTotals,
 }
 
 impl AppState {
@@ -42,6 +43,7 @@ impl AppState {
                 shutdown,
                 scheduler_wake: Notify::new(),
                 slots_released: Notify::new(),
+                maintenance: Default::default(),
             }),
         }
     }
@@ -75,6 +77,16 @@ impl AppState {
     pub async fn shutting_down(&self) {
         let mut shutdown = self.inner.shutdown.clone();
         let _ = shutdown.wait_for(|stopping| *stopping).await;
+    }
+
+    /// Whether the server has begun shutting down.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    /// What the pruner and automatic backups did since the server started.
+    pub fn maintenance(&self) -> &crate::maintenance::MaintenanceTotals {
+        &self.inner.maintenance
     }
 
     /// Heartbeats at or after this time (micros) mean a worker is online.

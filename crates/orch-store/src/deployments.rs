@@ -67,12 +67,14 @@ struct DeploymentRow {
     max_lateness_seconds: Option<i64>,
     concurrency_limit: Option<i64>,
     collision_strategy: String,
+    retention_runs_days: Option<i64>,
+    retention_logs_days: Option<i64>,
 }
 
 const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.flow_id, f.name AS flow, d.name, d.entrypoint, \
      p.name AS work_pool, d.work_pool_id, d.parameters, d.tags, d.description, d.retries, d.retry_delay_seconds, \
      d.base_dir, d.paused, d.created_at, d.updated_at, d.catch_up, d.max_lateness_seconds, \
-     d.concurrency_limit, d.collision_strategy \
+     d.concurrency_limit, d.collision_strategy, d.retention_runs_days, d.retention_logs_days \
      FROM deployments d JOIN flows f ON f.id = d.flow_id JOIN work_pools p ON p.id = d.work_pool_id ";
 
 impl DeploymentRow {
@@ -92,7 +94,12 @@ impl DeploymentRow {
                 .parse()
                 .map_err(|_| corrupt("deployments.collision_strategy", &self.collision_strategy))?,
         };
+        let days = |value: Option<i64>| value.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32);
         Ok(Deployment {
+            retention: orch_core::Retention {
+                runs_days: days(self.retention_runs_days),
+                logs_days: days(self.retention_logs_days),
+            },
             policy,
             entrypoint: from_json("deployments.entrypoint", &self.entrypoint)?,
             parameters: from_json("deployments.parameters", &self.parameters)?,
@@ -120,7 +127,8 @@ fn changed_fields(current: &Deployment, input: &DeploymentInput) -> Vec<String> 
     let spec = &input.spec;
     let schedules: Vec<Schedule> = spec.schedules.iter().map(schedule_from_spec).collect();
     let policy = &spec.policy;
-    let checks: [(&str, bool); 13] = [
+    let checks: [(&str, bool); 14] = [
+        ("retention", current.retention != spec.retention),
         ("entrypoint", current.entrypoint != spec.entrypoint),
         ("work_pool", current.work_pool != spec.work_pool),
         ("parameters", current.parameters != spec.parameters),
@@ -270,6 +278,14 @@ impl Store {
                     }
                 }
             };
+            if kind == ChangeKind::Created || fields.iter().any(|f| f == "retention") {
+                crate::retention::set_deployment_retention(
+                    &mut tx,
+                    &deployment_id,
+                    &spec.retention,
+                )
+                .await?;
+            }
             if kind == ChangeKind::Created || fields.iter().any(|f| f == "schedules") {
                 replace_schedules(&mut tx, &deployment_id, &spec.schedules, now).await?;
             }

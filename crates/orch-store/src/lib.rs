@@ -7,6 +7,7 @@
 //! over the database lock, while reads use a pool of their own (WAL mode).
 
 mod artifacts;
+mod backup;
 mod claims;
 mod clock;
 mod concurrency;
@@ -17,6 +18,7 @@ mod logs;
 pub mod model;
 mod notify;
 mod pages;
+mod retention;
 mod rows;
 mod run_creation;
 mod schedules;
@@ -35,6 +37,10 @@ use sqlx::{AnyPool, Executor};
 pub use artifacts::{
     Artifact, ArtifactFilter, DEFAULT_ARTIFACT_LIMIT, MAX_ARTIFACT_LIMIT, NewArtifact,
 };
+pub use backup::{
+    FileCheck, SchemaVersion, backup_database, check_database_file, latest_migration,
+    pg_dump_command,
+};
 pub use clock::{Clock, ManualClock, micros_to_utc};
 pub use concurrency::{AcquireOutcome, ConcurrencyLimit, SlotHolder};
 pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};
@@ -44,6 +50,7 @@ pub use logs::DEFAULT_LOG_PAGE;
 pub use model::*;
 pub use notify::Listener;
 pub use pages::{COUNT_CAP, FlowRunPage, FlowRunQuery, MAX_PAGE_SIZE, RunCursor, TimelinePoint};
+pub use retention::{BatchSize, Pruned};
 pub use scheduling::{CatchUpOutcome, ScheduleToFill};
 pub use stats::{DeploymentStateCount, PoolQueue, RunStats, StateCount};
 pub use task_runs::{TaskRun, TaskRunState};

@@ -125,6 +125,8 @@ pub struct Deployment {
     pub schedules: Vec<Schedule>,
     /// Catch-up after downtime and the deployment's concurrency limit.
     pub policy: RunPolicy,
+    /// Its own retention (deploy file); empty: the server's settings.
+    pub retention: orch_core::Retention,
     /// Creation time.
     pub created_at: i64,
     /// Last change.

@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Gid, Pid, Uid, User};
 
-const INSTALL_HINT: &str = "install PostgreSQL with `apt-get install -y postgresql` \
+pub(crate) const INSTALL_HINT: &str = "install PostgreSQL with `apt-get install -y postgresql` \
      (.ci/run does it), or set ORCH_TEST_PG_BIN to the folder holding initdb and postgres";
 /// Folders `<temp>/orch-test-pg-<pid>` hold each process's server.
 const FOLDER_PREFIX: &str = "orch-test-pg-";
 /// The superuser `initdb` creates; loopback connections need no password.
-const SUPERUSER: &str = "orch";
+pub(crate) const SUPERUSER: &str = "orch";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -151,43 +151,53 @@ impl Server {
         let exited = spawn_for_life(postgres);
 
         let server = Server { bin, port };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = exited.get() {
-                panic!(
-                    "postgres exited ({status}) before accepting connections:\n{}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                );
-            }
-            let ready = server
-                .client("pg_isready")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ready {
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "postgres did not accept connections within {READY_TIMEOUT:?}:\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until_ready(&server.bin, port, &log_path, || exited.get().cloned());
+        server
     }
 
     /// A client program (createdb, dropdb, pg_isready, psql) aimed at this server.
     fn client(&self, program: &str) -> Command {
-        let mut command = Command::new(self.bin.join(program));
-        command.args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            SUPERUSER,
-        ]);
-        command
+        client(&self.bin, self.port, program)
+    }
+}
+
+/// A client program (createdb, dropdb, pg_isready, psql) of `bin` aimed at
+/// the server on loopback `port`.
+pub(crate) fn client(bin: &Path, port: u16, program: &str) -> Command {
+    let mut command = Command::new(bin.join(program));
+    command.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", SUPERUSER]);
+    command
+}
+
+/// Waits until the server on `port` accepts connections; panics with its
+/// log when `exited` reports that it ended, or after [`READY_TIMEOUT`].
+pub(crate) fn wait_until_ready(
+    bin: &Path,
+    port: u16,
+    log_path: &Path,
+    mut exited: impl FnMut() -> Option<String>,
+) {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(status) = exited() {
+            panic!(
+                "postgres exited ({status}) before accepting connections:\n{}",
+                std::fs::read_to_string(log_path).unwrap_or_default()
+            );
+        }
+        let ready = client(bin, port, "pg_isready")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "postgres did not accept connections within {READY_TIMEOUT:?}:\n{}",
+            std::fs::read_to_string(log_path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -212,7 +222,7 @@ fn spawn_for_life(mut command: Command) -> Arc<OnceLock<String>> {
 }
 
 /// Runs `command` as `owner`, when there is one.
-fn run_as(command: &mut Command, owner: Option<(Uid, Gid)>) -> &mut Command {
+pub(crate) fn run_as(command: &mut Command, owner: Option<(Uid, Gid)>) -> &mut Command {
     if let Some((uid, gid)) = owner {
         command.uid(uid.as_raw()).gid(gid.as_raw());
     }
@@ -220,7 +230,7 @@ fn run_as(command: &mut Command, owner: Option<(Uid, Gid)>) -> &mut Command {
 }
 
 /// `ORCH_TEST_PG_BIN`, the newest Debian PostgreSQL, or the folder of `initdb` on PATH.
-fn binaries() -> PathBuf {
+pub(crate) fn binaries() -> PathBuf {
     if let Some(dir) = std::env::var_os("ORCH_TEST_PG_BIN") {
         return PathBuf::from(dir);
     }
@@ -246,7 +256,7 @@ fn binaries() -> PathBuf {
 }
 
 /// `None` for an ordinary user; the `postgres` user's ids when running as root.
-fn unprivileged_owner() -> Option<(Uid, Gid)> {
+pub(crate) fn unprivileged_owner() -> Option<(Uid, Gid)> {
     if !Uid::effective().is_root() {
         return None;
     }
@@ -278,7 +288,7 @@ fn remove_abandoned_folders() {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())

@@ -66,6 +66,24 @@ struct ConfigView {
     port: SettingView,
     /// The server's database.
     database_url: SettingView,
+    /// Days finished runs are kept (null: forever).
+    #[serde(rename = "retention.runs_days")]
+    retention_runs_days: SettingView,
+    /// Days finished runs' log lines are kept (null: as long as the run).
+    #[serde(rename = "retention.logs_days")]
+    retention_logs_days: SettingView,
+    /// Per final state, `STATE=RUNS_DAYS[:LOGS_DAYS]`.
+    #[serde(rename = "retention.states")]
+    retention_states: SettingView,
+    /// Folder of automatic backups (null: off).
+    #[serde(rename = "backup.dir")]
+    backup_dir: SettingView,
+    /// Time between automatic backups.
+    #[serde(rename = "backup.every")]
+    backup_every: SettingView,
+    /// Automatic backups kept.
+    #[serde(rename = "backup.keep")]
+    backup_keep: SettingView,
 }
 
 impl ConfigView {
@@ -86,6 +104,21 @@ impl ConfigView {
             host: SettingView::new(&settings.host),
             port: SettingView::new(&settings.port),
             database_url: SettingView::new(&settings.database_url),
+            retention_runs_days: SettingView::new(&settings.ops.runs_days),
+            retention_logs_days: SettingView::new(&settings.ops.logs_days),
+            retention_states: SettingView::new(&settings.ops.states),
+            backup_dir: SettingView::of(
+                settings
+                    .ops
+                    .backup_dir
+                    .value
+                    .as_ref()
+                    .map(|dir| dir.display().to_string())
+                    .into(),
+                settings.ops.backup_dir.source,
+            ),
+            backup_every: SettingView::new(&settings.ops.backup_every),
+            backup_keep: SettingView::new(&settings.ops.backup_keep),
         }
     }
 }
@@ -132,8 +165,51 @@ fn view(settings: &Settings, format: Format) -> anyhow::Result<()> {
             settings.database_url.source.to_string(),
         ),
     ];
+    let ops = &settings.ops;
+    let days = |value: Option<u32>, none: &str| {
+        value.map_or_else(|| none.to_string(), |d| format!("{d} days"))
+    };
+    let ops_rows = [
+        (
+            "retention.runs_days",
+            days(ops.runs_days.value, "forever"),
+            ops.runs_days.source.to_string(),
+        ),
+        (
+            "retention.logs_days",
+            days(ops.logs_days.value, "as long as the run"),
+            ops.logs_days.source.to_string(),
+        ),
+        (
+            "retention.states",
+            if ops.states.value.is_empty() {
+                "none".to_string()
+            } else {
+                ops.states.value.join(", ")
+            },
+            ops.states.source.to_string(),
+        ),
+        (
+            "backup.dir",
+            ops.backup_dir
+                .value
+                .as_ref()
+                .map_or_else(|| "off".to_string(), |dir| dir.display().to_string()),
+            ops.backup_dir.source.to_string(),
+        ),
+        (
+            "backup.every",
+            ops.backup_every.value.clone(),
+            ops.backup_every.source.to_string(),
+        ),
+        (
+            "backup.keep",
+            ops.backup_keep.value.to_string(),
+            ops.backup_keep.source.to_string(),
+        ),
+    ];
     let mut rows_table = table::new(&["SETTING", "VALUE", "SOURCE"]);
-    for (name, value, source) in rows {
+    for (name, value, source) in rows.into_iter().chain(ops_rows) {
         rows_table.add_row([Cell::new(name), Cell::new(value), Cell::new(source)]);
     }
     table::print(rows_table, "")?;

@@ -114,6 +114,8 @@ fn to_proto(spec: &orch_core::DeploymentSpec, base_dir: &Path) -> proto::Deploym
         max_lateness_seconds: spec.policy.max_lateness_seconds,
         concurrency_limit: spec.policy.concurrency_limit,
         collision_strategy: spec.policy.collision_strategy.as_str().to_owned(),
+        retention_runs_days: spec.retention.runs_days,
+        retention_logs_days: spec.retention.logs_days,
     }
 }
 

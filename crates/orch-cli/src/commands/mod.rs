@@ -1,6 +1,8 @@
 //! One module per command group; [`run`] dispatches a parsed command line.
 
 mod artifact;
+mod background;
+mod backup;
 mod calendar;
 mod concurrency_limit;
 mod config;
@@ -53,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => up::run(&context, args).await,
         Command::Calendar(command) => calendar::run(command),
         Command::Artifact(command) => artifact::run(&context, command).await,
+        Command::Down(args) => background::stop(&context, background::UP, &args).await,
     }
 }
 
@@ -70,6 +73,20 @@ fn flags(cli: &Cli) -> Flags {
     if let Some(args) = server_args {
         flags.host.clone_from(&args.host);
         flags.port = args.port;
+        flags.database_url.clone_from(&args.database_url);
+        flags.ops = crate::config_ops::OpsFlags {
+            runs_days: args.retention_runs_days,
+            logs_days: args.retention_logs_days,
+            states: args.retention_states.clone(),
+            backup_dir: args.backup_dir.clone(),
+            backup_every: args.backup_every.clone(),
+            backup_keep: args.backup_keep,
+        };
+    }
+    if let Command::Server(ServerCommand::Backup(args)) = &cli.command {
+        flags.database_url.clone_from(&args.database_url);
+    }
+    if let Command::Server(ServerCommand::Restore(args)) = &cli.command {
         flags.database_url.clone_from(&args.database_url);
     }
     flags

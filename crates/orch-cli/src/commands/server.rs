@@ -1,12 +1,12 @@
-//! `orch server start` and `orch server status`.
+//! `orch server start|status|stop|prune|backup|restore`.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use orch_proto::v1::GetStatusRequest;
+use orch_proto::v1::{GetStatusRequest, PruneRequest};
 
-use super::Context;
-use crate::cli::{ServerCommand, ServerStartArgs};
+use super::{Context, background, backup};
+use crate::cli::{PruneArgs, ServerCommand, ServerStartArgs};
 use crate::client::Reply;
 use crate::config::Source;
 use crate::output::{self, Format};
@@ -18,11 +18,43 @@ pub async fn run(context: &Context, command: ServerCommand) -> anyhow::Result<()
     match command {
         ServerCommand::Start(args) => start(context, args).await,
         ServerCommand::Status(output) => status(context, output.output).await,
+        ServerCommand::Stop(args) => background::stop(context, background::SERVER, &args).await,
+        ServerCommand::Prune(args) => prune(context, args).await,
+        ServerCommand::Backup(args) => backup::backup(context, args).await,
+        ServerCommand::Restore(args) => backup::restore(context, args).await,
     }
+}
+
+/// The server's settings from the command line, environment and config file.
+pub fn server_config(
+    context: &Context,
+    args: &ServerStartArgs,
+) -> anyhow::Result<orch_server::ServerConfig> {
+    let settings = &context.settings;
+    let ops = &settings.ops;
+    let every = orch_core::retention::parse_duration(&args.prune_every)
+        .map_err(|error| crate::error::usage(format!("--prune-every: {error}")))?;
+    Ok(orch_server::ServerConfig {
+        host: settings.host.value.clone(),
+        port: settings.port.value,
+        database_url: settings.database_url.value.clone(),
+        late_after: Duration::from_secs(args.late_after_seconds),
+        worker_lease: Duration::from_secs(args.worker_lease_seconds),
+        retention: orch_server::RetentionConfig {
+            policy: ops.retention_policy()?,
+            every,
+            ..orch_server::RetentionConfig::default()
+        },
+        backup: ops.backup_schedule()?,
+    })
 }
 
 /// Serves until SIGINT or SIGTERM.
 async fn start(context: &Context, args: ServerStartArgs) -> anyhow::Result<()> {
+    let config = server_config(context, &args)?;
+    if args.background {
+        return background::start(context, background::SERVER);
+    }
     let settings = &context.settings;
     if settings.database_url.source == Source::Default {
         let home = &settings.home.value;
@@ -33,13 +65,6 @@ async fn start(context: &Context, args: ServerStartArgs) -> anyhow::Result<()> {
             )
         })?;
     }
-    let config = orch_server::ServerConfig {
-        host: settings.host.value.clone(),
-        port: settings.port.value,
-        database_url: settings.database_url.value.clone(),
-        late_after: Duration::from_secs(args.late_after_seconds),
-        worker_lease: Duration::from_secs(args.worker_lease_seconds),
-    };
     tracing::debug!(?config, "starting the server");
     orch_server::serve(config, shutdown_signal())
         .await
@@ -60,6 +85,24 @@ async fn status(context: &Context, format: Format) -> anyhow::Result<()> {
     let view = ServerStatusView::new(api.url(), &status);
     match format {
         Format::Table => view::print(&view)?,
+        Format::Json => output::print_json(&view)?,
+    }
+    Ok(())
+}
+
+/// Asks the server to prune now, or to count what it would prune.
+async fn prune(context: &Context, args: PruneArgs) -> anyhow::Result<()> {
+    let api = context.connect().await?;
+    let reply = api
+        .server()
+        .prune(PruneRequest {
+            dry_run: args.dry_run,
+        })
+        .await
+        .reply(&api)?;
+    let view = view::PruneView::from(&reply);
+    match args.output.output {
+        Format::Table => view::print_prune(&view)?,
         Format::Json => output::print_json(&view)?,
     }
     Ok(())

@@ -19,6 +19,10 @@ use crate::views::deploy as deploy_view;
 /// Starts everything, then runs until SIGINT or SIGTERM.
 pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
     let specs = deploy::parse(&args.file)?;
+    let config = super::server::server_config(context, &args.server)?;
+    if args.server.background {
+        return super::background::start(context, super::background::UP);
+    }
     if !args.no_build {
         build_workspace_binaries(&args.file)?;
     }
@@ -31,13 +35,6 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
             )
         })?;
     }
-    let config = orch_server::ServerConfig {
-        host: settings.host.value.clone(),
-        port: settings.port.value,
-        database_url: settings.database_url.value.clone(),
-        late_after: Duration::from_secs(args.server.late_after_seconds),
-        worker_lease: Duration::from_secs(args.server.worker_lease_seconds),
-    };
     let server = orch_server::Server::bind(config)
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;

@@ -119,6 +119,18 @@ pub fn print_detail(deployment: &DeploymentView) -> std::io::Result<()> {
         Some(limit) => format!("{limit} at once, then {}", deployment.collision_strategy),
         None => "unlimited".to_owned(),
     };
+    let retention = match (
+        deployment.retention_runs_days,
+        deployment.retention_logs_days,
+    ) {
+        (None, None) => "the server's".to_owned(),
+        (runs, logs) => {
+            let days = |value: Option<u32>| {
+                value.map_or_else(|| "server's".to_owned(), |d| format!("{d}d"))
+            };
+            format!("runs {}, logs {}", days(runs), days(logs))
+        }
+    };
     table::print_details(&[
         ("ID", deployment.id.clone()),
         ("Deployment", deployment.full_name.clone()),
@@ -133,6 +145,7 @@ pub fn print_detail(deployment: &DeploymentView) -> std::io::Result<()> {
         ("Retries", retries),
         ("Catch-up", catch_up),
         ("Concurrency", concurrency),
+        ("Retention", retention),
         (
             "Created",
             time::timestamp_with_age(deployment.created_micros),

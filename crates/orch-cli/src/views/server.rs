@@ -26,6 +26,26 @@ pub struct ServerStatusView {
     pub uptime_seconds: u64,
     /// Workers heartbeating now.
     pub workers_online: i64,
+    /// The newest migration applied to the database.
+    pub schema_version: i64,
+    /// The newest migration the server knows.
+    pub schema_latest: i64,
+    /// The retention settings in words.
+    pub retention: String,
+    /// Deleted by retention since the server started.
+    pub pruned_runs: u64,
+    /// Log lines deleted by retention since the server started.
+    pub pruned_log_lines: u64,
+    /// When the last pruning pass ended (RFC 3339).
+    pub last_prune: Option<String>,
+    /// Folder of automatic backups; null when off.
+    pub backup_dir: Option<String>,
+    /// When the last automatic backup succeeded (RFC 3339).
+    pub last_backup: Option<String>,
+    /// The file of the last automatic backup.
+    pub last_backup_file: Option<String>,
+    /// Why the last automatic backup failed.
+    pub last_backup_error: Option<String>,
     #[serde(skip)]
     started_at_micros: i64,
 }
@@ -42,9 +62,67 @@ impl ServerStatusView {
             started_at: time::rfc3339(status.started_at_micros),
             uptime_seconds: status.uptime_seconds,
             workers_online: status.workers_online,
+            schema_version: status.schema_version,
+            schema_latest: status.schema_latest,
+            retention: status.retention.clone(),
+            pruned_runs: status.pruned_runs,
+            pruned_log_lines: status.pruned_log_lines,
+            last_prune: optional_time(status.last_prune_micros),
+            backup_dir: non_empty(&status.backup_dir),
+            last_backup: optional_time(status.last_backup_micros),
+            last_backup_file: non_empty(&status.last_backup_file),
+            last_backup_error: non_empty(&status.last_backup_error),
             started_at_micros: status.started_at_micros,
         }
     }
+}
+
+fn optional_time(micros: i64) -> Option<String> {
+    (micros > 0).then(|| time::rfc3339(micros)).flatten()
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// What `orch server prune` deleted, or would.
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneView {
+    /// Whether nothing was deleted, only counted.
+    pub dry_run: bool,
+    /// Finished flow runs.
+    pub runs: u64,
+    /// Log lines.
+    pub log_lines: u64,
+    /// The retention settings in words.
+    pub retention: String,
+}
+
+impl From<&proto::PruneResponse> for PruneView {
+    fn from(reply: &proto::PruneResponse) -> Self {
+        Self {
+            dry_run: reply.dry_run,
+            runs: reply.runs,
+            log_lines: reply.log_lines,
+            retention: reply.retention.clone(),
+        }
+    }
+}
+
+/// Writes a prune report.
+pub fn print_prune(view: &PruneView) -> std::io::Result<()> {
+    let verb = if view.dry_run {
+        "Would delete"
+    } else {
+        "Deleted"
+    };
+    table::print_details(&[
+        ("Retention", view.retention.clone()),
+        (
+            verb,
+            format!("{} finished runs, {} log lines", view.runs, view.log_lines),
+        ),
+    ])
 }
 
 /// Writes the status as a listing.
@@ -65,5 +143,37 @@ pub fn print(status: &ServerStatusView) -> std::io::Result<()> {
             ),
         ),
         ("Workers online", status.workers_online.to_string()),
+        (
+            "Schema",
+            if status.schema_version >= status.schema_latest {
+                format!("{} (current)", status.schema_version)
+            } else {
+                format!(
+                    "{} (this server knows {})",
+                    status.schema_version, status.schema_latest
+                )
+            },
+        ),
+        ("Retention", status.retention.clone()),
+        (
+            "Pruned",
+            format!(
+                "{} runs, {} log lines since start (last pass: {})",
+                status.pruned_runs,
+                status.pruned_log_lines,
+                status.last_prune.as_deref().unwrap_or("none yet")
+            ),
+        ),
+        (
+            "Backups",
+            match (&status.backup_dir, &status.last_backup_error) {
+                (None, _) => "off (orch server backup FILE copies the database)".into(),
+                (Some(dir), Some(error)) => format!("{dir}: last attempt failed: {error}"),
+                (Some(dir), None) => format!(
+                    "{dir}, last {}",
+                    status.last_backup.as_deref().unwrap_or("none yet")
+                ),
+            },
+        ),
     ])
 }

@@ -59,6 +59,7 @@ fn deployment(
     calendars: &Declared,
 ) -> Result<DeploymentSpec> {
     let policy = policy(source, &raw)?;
+    let retention = retention(source, &raw)?;
     let flow = identifier(source, "flow", raw.flow)?;
     let name = identifier(source, "name", raw.name)?;
     let entrypoint = entrypoint(source, raw.entrypoint)?;
@@ -89,6 +90,7 @@ fn deployment(
         schedules.push(spec);
     }
     Ok(DeploymentSpec {
+        retention,
         flow,
         name,
         entrypoint,
@@ -101,6 +103,28 @@ fn deployment(
         paused: raw.paused,
         schedules,
         policy,
+    })
+}
+
+/// The deployment's own retention (`retention = { runs_days, logs_days }`).
+fn retention(source: &Source<'_>, raw: &RawDeployment) -> Result<crate::Retention> {
+    let Some(table) = &raw.retention else {
+        return Ok(crate::Retention::default());
+    };
+    let days = |key: &str, value: &Option<Spanned<i64>>| -> Result<Option<u32>> {
+        value
+            .as_ref()
+            .map(|days| {
+                let n = positive(source, key, days)?;
+                u32::try_from(n).map_err(|_| {
+                    source.error(Some(days.span().start), format!("`{key}` {n} is too large"))
+                })
+            })
+            .transpose()
+    };
+    Ok(crate::Retention {
+        runs_days: days("retention.runs_days", &table.runs_days)?,
+        logs_days: days("retention.logs_days", &table.logs_days)?,
     })
 }
 
@@ -328,6 +352,29 @@ mod tests {
         );
         let defaults = parse_deploy_file("f.toml", &deployment("")).unwrap()[0].policy;
         assert_eq!(defaults, crate::RunPolicy::default());
+    }
+
+    #[test]
+    fn a_deployment_may_set_its_own_retention() {
+        let text = deployment("retention = { runs_days = 7, logs_days = 1 }\n");
+        let spec = &parse_deploy_file("f.toml", &text).unwrap()[0];
+        assert_eq!(
+            spec.retention,
+            crate::Retention {
+                runs_days: Some(7),
+                logs_days: Some(1)
+            }
+        );
+        let defaults = &parse_deploy_file("f.toml", &deployment("")).unwrap()[0];
+        assert!(defaults.retention.is_empty());
+        let (line, _, message) = error(&deployment("retention = { runs_days = 0 }\n"));
+        assert_eq!(line, 6);
+        assert!(
+            message.starts_with("`retention.runs_days` must be a positive whole number"),
+            "{message}"
+        );
+        let (_, _, message) = error(&deployment("retention = { days = 3 }\n"));
+        assert!(message.contains("unknown field `days`"), "{message}");
     }
 
     #[test]

@@ -59,6 +59,18 @@ pub(super) struct RawDeployment {
     pub concurrency_limit: Option<Spanned<i64>>,
     /// `"enqueue"` or `"cancel-new"`.
     pub collision_strategy: Option<Spanned<String>>,
+    /// `retention = { runs_days = 90, logs_days = 30 }`.
+    pub retention: Option<RawRetention>,
+}
+
+/// A deployment's `retention` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    /// Signed so that a negative value gets our message, not serde's.
+    pub runs_days: Option<Spanned<i64>>,
+    /// Signed so that a negative value gets our message, not serde's.
+    pub logs_days: Option<Spanned<i64>>,
 }
 
 /// One `[[deployments.schedules]]` table.

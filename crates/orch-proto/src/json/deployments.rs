@@ -47,6 +47,10 @@ pub struct Deployment {
     pub concurrency_limit: Option<u32>,
     /// At the limit: `enqueue` or `cancel-new`.
     pub collision_strategy: String,
+    /// Days its finished runs are kept; `null`: the server's retention.
+    pub retention_runs_days: Option<u32>,
+    /// Days its finished runs' logs are kept; `null`: the server's retention.
+    pub retention_logs_days: Option<u32>,
     /// When it was created.
     pub created_at: Option<String>,
     /// When it last changed.
@@ -86,6 +90,8 @@ impl Deployment {
             collision_strategy: or_default(&spec.collision_strategy, "enqueue"),
             max_lateness_seconds: spec.max_lateness_seconds,
             concurrency_limit: spec.concurrency_limit,
+            retention_runs_days: spec.retention_runs_days,
+            retention_logs_days: spec.retention_logs_days,
             flow: spec.flow,
             name: spec.name,
             entrypoint: spec.entrypoint,

@@ -24,7 +24,10 @@ impl ServerService for ServerApi {
             .count_workers_online(self.state.online_since())
             .await
             .map_err(status)?;
+        let schema = store.schema_version().await.map_err(status)?;
         let started_at = self.state.started_at();
+        let config = self.state.config();
+        let totals = self.state.maintenance().snapshot();
         Ok(Response::new(pb::ServerStatus {
             version: crate::VERSION.to_string(),
             database_backend: store.backend().as_str().to_string(),
@@ -34,6 +37,36 @@ impl ServerService for ServerApi {
                 .num_seconds()
                 .max(0) as u64,
             workers_online,
+            schema_version: schema.applied,
+            schema_latest: schema.latest,
+            retention: config.retention.policy.describe(),
+            pruned_runs: totals.pruned.runs,
+            pruned_log_lines: totals.pruned.log_lines,
+            last_prune_micros: totals.last_prune_micros.unwrap_or(0),
+            backup_dir: config
+                .backup
+                .as_ref()
+                .map(|backup| backup.dir.display().to_string())
+                .unwrap_or_default(),
+            last_backup_micros: totals.last_backup_micros.unwrap_or(0),
+            last_backup_file: totals.last_backup_file.unwrap_or_default(),
+            last_backup_error: totals.last_backup_error.unwrap_or_default(),
+        }))
+    }
+
+    async fn prune(
+        &self,
+        request: Request<pb::PruneRequest>,
+    ) -> Result<Response<pb::PruneResponse>, Status> {
+        let dry_run = request.into_inner().dry_run;
+        let pruned = crate::maintenance::prune(&self.state, dry_run)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::PruneResponse {
+            runs: pruned.runs,
+            log_lines: pruned.log_lines,
+            dry_run,
+            retention: self.state.config().retention.policy.describe(),
         }))
     }
 }

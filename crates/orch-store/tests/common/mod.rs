@@ -88,6 +88,7 @@ pub fn spec(flow: &str, name: &str, pool: &str) -> DeploymentSpec {
         paused: false,
         schedules: vec![],
         policy: orch_core::RunPolicy::default(),
+        retention: orch_core::Retention::default(),
     }
 }
 
@@ -196,6 +197,12 @@ pub async fn move_to(store: &Store, run_id: &str, kind: StateType) -> FlowRun {
             .await
             .expect("set state"),
     )
+}
+
+/// Moves a Scheduled run through Pending to Running.
+pub async fn start(store: &Store, run_id: &str) -> FlowRun {
+    move_to(store, run_id, StateType::Pending).await;
+    move_to(store, run_id, StateType::Running).await
 }
 
 /// Claims up to `max` runs for a worker and returns their ids, in claim order.

@@ -1,10 +1,12 @@
 //! Every store integration test, written once and run on each backend.
 
 mod artifacts;
+mod backup;
 mod claims;
 mod deployments;
 mod flow_runs;
 mod logs;
+mod retention;
 mod scheduling;
 mod task_runs;
 mod transitions;

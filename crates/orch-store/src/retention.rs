@@ -1,0 +1,335 @@
+//! Retention: deleting finished runs and their log lines in small batches.
+//!
+//! Each call does one short write transaction (a few thousand rows at most),
+//! so the writer, SQLite's only connection, is never held for long; the
+//! server's pruner calls them in a loop, yielding between batches. A batch
+//! first selects finished, expired runs and holds them for its transaction
+//! (PostgreSQL: `FOR UPDATE`; SQLite: the one writer connection), so a run
+//! that is retried meanwhile is never touched; the deletes then go by id,
+//! through the primary key and `logs (flow_run_id, id)`.
+//!
+//! Deleting a run goes through [`delete_run_children`], the one place that
+//! knows which tables hang off a run: log lines and tag concurrency slots are
+//! deleted there explicitly, the rest (states, task runs, their states and
+//! edges) by `ON DELETE CASCADE`. A new table attached to runs either
+//! declares `REFERENCES flow_runs (id) ON DELETE CASCADE` or adds its delete
+//! there.
+
+use orch_core::StateType;
+use orch_core::retention::{DeploymentScope, PruneRule, Retention, cutoff_micros};
+use sqlx::any::AnyArguments;
+use sqlx::{Any, Arguments, Transaction};
+
+use crate::error::Result;
+use crate::rows::sql;
+use crate::{Backend, Store};
+
+/// What a batch deleted, or what a dry run would delete.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Pruned {
+    /// Flow runs (with their states and task runs).
+    pub runs: u64,
+    /// Log lines.
+    pub log_lines: u64,
+}
+
+impl std::ops::AddAssign for Pruned {
+    fn add_assign(&mut self, other: Pruned) {
+        self.runs += other.runs;
+        self.log_lines += other.log_lines;
+    }
+}
+
+impl Pruned {
+    /// Whether nothing was deleted.
+    pub fn is_empty(&self) -> bool {
+        self.runs == 0 && self.log_lines == 0
+    }
+}
+
+/// Most rows one batch touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSize {
+    /// Runs considered per batch.
+    pub runs: u32,
+    /// Log lines deleted per batch.
+    pub log_lines: u32,
+}
+
+impl Default for BatchSize {
+    /// 25 runs or 1,000 log lines: each transaction holds the writer for
+    /// milliseconds (see the pruning bench in docs/benchmarks.md).
+    fn default() -> Self {
+        BatchSize {
+            runs: 25,
+            log_lines: 1_000,
+        }
+    }
+}
+
+/// The `WHERE` clause selecting the runs of a rule older than a cutoff, and its binds.
+struct RunFilter {
+    clause: String,
+    args: Vec<String>,
+    cutoff: i64,
+}
+
+impl RunFilter {
+    /// Finished runs of `state` in `scope` whose last state change is before `cutoff`.
+    fn new(state: StateType, scope: &DeploymentScope, cutoff: i64, extra: &str) -> RunFilter {
+        let mut clause = format!("r.state_type = $1 AND r.state_timestamp < $2{extra}");
+        let mut args = vec![state.as_str().to_string()];
+        match scope {
+            DeploymentScope::Only(id) => {
+                clause.push_str(" AND r.deployment_id = $3");
+                args.push(id.clone());
+            }
+            DeploymentScope::Excluding(ids) if ids.is_empty() => {}
+            DeploymentScope::Excluding(ids) => {
+                let placeholders: Vec<String> =
+                    (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+                clause.push_str(&format!(
+                    " AND (r.deployment_id IS NULL OR r.deployment_id NOT IN ({}))",
+                    placeholders.join(", ")
+                ));
+                args.extend(ids.iter().cloned());
+            }
+        }
+        RunFilter {
+            clause,
+            args,
+            cutoff,
+        }
+    }
+
+    /// The binds in placeholder order: state, cutoff, deployment ids.
+    fn arguments(&self) -> AnyArguments {
+        let mut arguments = AnyArguments::default();
+        let mut args = self.args.iter();
+        let state = args.next().expect("a state").clone();
+        let _ = arguments.add(state);
+        let _ = arguments.add(self.cutoff);
+        for id in args {
+            let _ = arguments.add(id.clone());
+        }
+        arguments
+    }
+}
+
+/// `'a', 'b'` placeholders for ids, numbered after the filter's own binds.
+fn id_list(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Deployments that set their own retention, by id.
+    pub async fn deployment_retentions(&self) -> Result<Vec<(String, Retention)>> {
+        let rows: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, retention_runs_days, retention_logs_days FROM deployments \
+             WHERE retention_runs_days IS NOT NULL OR retention_logs_days IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, runs, logs)| {
+                let days =
+                    |value: Option<i64>| value.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32);
+                (
+                    id,
+                    Retention {
+                        runs_days: days(runs),
+                        logs_days: days(logs),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// What pruning `rule` at `now` would delete: its expired runs, and the
+    /// log lines of its runs whose logs (or whole run) expired.
+    pub async fn count_prunable(&self, rule: &PruneRule, now: i64) -> Result<Pruned> {
+        let mut pruned = Pruned::default();
+        if let Some(days) = rule.retention.runs_days {
+            let filter =
+                RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
+            let statement = format!("SELECT COUNT(*) FROM flow_runs r WHERE {}", filter.clause);
+            let (runs,): (i64,) = sqlx::query_as_with(sql(statement), filter.arguments())
+                .fetch_one(&self.reader)
+                .await?;
+            pruned.runs = runs as u64;
+        }
+        let lines_days = rule.retention.logs_days.or(rule.retention.runs_days);
+        if let Some(days) = lines_days {
+            let filter =
+                RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
+            let statement = format!(
+                "SELECT COUNT(*) FROM logs l JOIN flow_runs r ON r.id = l.flow_run_id WHERE {}",
+                filter.clause
+            );
+            let (lines,): (i64,) = sqlx::query_as_with(sql(statement), filter.arguments())
+                .fetch_one(&self.reader)
+                .await?;
+            pruned.log_lines = lines as u64;
+        }
+        Ok(pruned)
+    }
+
+    /// Deletes up to `batch.log_lines` log lines of the oldest runs of
+    /// `rule` whose logs expired, marking runs that have none left. Returns
+    /// what it deleted (`runs` is always 0); nothing deleted and nothing
+    /// marked means this rule's logs are done.
+    pub async fn prune_logs_batch(
+        &self,
+        rule: &PruneRule,
+        now: i64,
+        batch: BatchSize,
+    ) -> Result<(Pruned, bool)> {
+        let Some(days) = rule.retention.logs_days else {
+            return Ok((Pruned::default(), false));
+        };
+        let filter = RunFilter::new(
+            rule.state,
+            &rule.deployments,
+            cutoff_micros(now, days),
+            " AND r.logs_pruned_at IS NULL",
+        );
+        let mut tx = self.writer.begin().await?;
+        let ids = select_runs(&mut tx, self.backend, &filter, batch.runs).await?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok((Pruned::default(), false));
+        }
+        let log_lines = delete_logs(&mut tx, &ids, batch.log_lines).await?;
+        if log_lines < u64::from(batch.log_lines) {
+            // Every line of these runs is gone: do not pick them again.
+            let statement = format!(
+                "UPDATE flow_runs SET logs_pruned_at = $1 WHERE id IN ({})",
+                id_list(2, ids.len())
+            );
+            let mut update = sqlx::query(sql(statement)).bind(now);
+            for id in &ids {
+                update = update.bind(id);
+            }
+            update.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok((Pruned { runs: 0, log_lines }, true))
+    }
+
+    /// Deletes up to `batch.runs` of the oldest expired runs of `rule`, with
+    /// everything attached to them; when their log lines are more than
+    /// `batch.log_lines`, deletes only those lines this time. Returns what it
+    /// deleted; nothing means this rule's runs are done.
+    pub async fn prune_runs_batch(
+        &self,
+        rule: &PruneRule,
+        now: i64,
+        batch: BatchSize,
+    ) -> Result<Pruned> {
+        let Some(days) = rule.retention.runs_days else {
+            return Ok(Pruned::default());
+        };
+        let filter = RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
+        let mut tx = self.writer.begin().await?;
+        let ids = select_runs(&mut tx, self.backend, &filter, batch.runs).await?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(Pruned::default());
+        }
+        let log_lines = delete_logs(&mut tx, &ids, batch.log_lines).await?;
+        if log_lines >= u64::from(batch.log_lines) {
+            tx.commit().await?;
+            return Ok(Pruned { runs: 0, log_lines });
+        }
+        let runs = delete_runs(&mut tx, &ids).await?;
+        tx.commit().await?;
+        Ok(Pruned { runs, log_lines })
+    }
+}
+
+/// Stores a deployment's own retention (from its deploy file).
+pub(crate) async fn set_deployment_retention(
+    tx: &mut Transaction<'_, Any>,
+    deployment_id: &str,
+    retention: &Retention,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE deployments SET retention_runs_days = $1, retention_logs_days = $2 WHERE id = $3",
+    )
+    .bind(retention.runs_days.map(i64::from))
+    .bind(retention.logs_days.map(i64::from))
+    .bind(deployment_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` ids of runs matching `filter`, oldest first.
+async fn select_runs(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    filter: &RunFilter,
+    limit: u32,
+) -> Result<Vec<String>> {
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    };
+    let statement = format!(
+        "SELECT r.id FROM flow_runs r WHERE {} ORDER BY r.state_timestamp LIMIT {limit}{lock}",
+        filter.clause
+    );
+    let rows: Vec<(String,)> = sqlx::query_as_with(sql(statement), filter.arguments())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Deletes up to `limit` log lines of the runs `ids` (held by the batch).
+async fn delete_logs(tx: &mut Transaction<'_, Any>, ids: &[String], limit: u32) -> Result<u64> {
+    let statement = format!(
+        "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE flow_run_id IN ({}) LIMIT {limit})",
+        id_list(1, ids.len())
+    );
+    let mut delete = sqlx::query(sql(statement));
+    for id in ids {
+        delete = delete.bind(id);
+    }
+    Ok(delete.execute(&mut **tx).await?.rows_affected())
+}
+
+/// Deletes the runs `ids` (held by the batch) and what hangs off them.
+async fn delete_runs(tx: &mut Transaction<'_, Any>, ids: &[String]) -> Result<u64> {
+    delete_run_children(tx, ids).await?;
+    let statement = format!(
+        "DELETE FROM flow_runs WHERE id IN ({})",
+        id_list(1, ids.len())
+    );
+    let mut delete = sqlx::query(sql(statement));
+    for id in ids {
+        delete = delete.bind(id);
+    }
+    Ok(delete.execute(&mut **tx).await?.rows_affected())
+}
+
+/// Deletes the rows attached to the runs `ids` that no foreign key cascades
+/// from `flow_runs`: their log lines and tag concurrency slots. The one place
+/// to add a child table of runs that does not declare `ON DELETE CASCADE`.
+async fn delete_run_children(tx: &mut Transaction<'_, Any>, ids: &[String]) -> Result<()> {
+    for table in ["logs", "concurrency_slots"] {
+        let statement = format!(
+            "DELETE FROM {table} WHERE flow_run_id IN ({})",
+            id_list(1, ids.len())
+        );
+        let mut delete = sqlx::query(sql(statement));
+        for id in ids {
+            delete = delete.bind(id);
+        }
+        delete.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
