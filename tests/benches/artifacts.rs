@@ -48,12 +48,11 @@ async fn main() {
     };
     let server = TestServer::start_for(backend);
     // Runs wait in a paused pool: only their artifacts matter here.
-    server.ok(&["work-pool", "create", "parked-pool", "--type", "process"]);
-    server.ok(&["work-pool", "pause", "parked-pool"]);
     let _dir = server.deploy(
         "parked-pool",
         &deployment_toml("bench", "retrain", "parked-pool", &["true"], ""),
     );
+    server.ok(&["work-pool", "pause", "parked-pool"]);
     let channel = tonic::transport::Endpoint::from_shared(server.url().to_string())
         .expect("URL")
         .connect()
