@@ -115,3 +115,75 @@ fn trading_production_with_force_completes_through_orch_with_its_task_graph() {
     let logs = server.log_messages(&run);
     assert!(logs.iter().any(|line| line.contains("decided")), "{logs:?}");
 }
+
+#[test]
+fn retraining_and_collection_publish_their_artifacts_through_orch() {
+    let fixtures = FixtureServer::start();
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = data_dir.path().join("sentinel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "symbols = [\"GOOG\"]\n[market]\nyahoo_base_url = \"{base}\"\ninterval = \"1d\"\n\
+             [news]\nfeeds = []\n[collection]\ninterval = \"1mo\"\n\
+             [model]\nwindow = 10\nhidden = 8\nepochs = 3\n[tasks]\nfetch_retry_delay_secs = 0\n",
+            base = fixtures.base
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start();
+    server.ok(&["work-pool", "create", "sentinel-pool", "--type", "process"]);
+    server.json(&[
+        "deploy",
+        repository_file("deploy/orch.toml").to_str().unwrap(),
+    ]);
+    let sentinel_dir = Path::new(env!("CARGO_BIN_EXE_sentinel")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        sentinel_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let _worker = server.start_worker_with_env(
+        "sentinel-pool",
+        &[],
+        &[
+            ("PATH", path.as_str()),
+            ("SENTINEL_CONFIG", config.to_str().unwrap()),
+            ("SENTINEL_DATA_DIR", data_dir.path().to_str().unwrap()),
+            ("SENTINEL_NOW", "2025-01-15T00:00:00Z"),
+        ],
+    );
+    for (deployment, params) in [
+        (
+            "data-collection-flow/crypto-daily",
+            ["--param", "days=5000"],
+        ),
+        (
+            "model-retraining-flow/model-retraining-production",
+            ["--param", "days=5000"],
+        ),
+    ] {
+        let run = server.run_deployment(deployment, &params);
+        let detail = server.wait_for_state(
+            &run,
+            &["COMPLETED", "FAILED", "CRASHED"],
+            Duration::from_secs(120),
+        );
+        assert_eq!(state_type(&detail), "COMPLETED", "{detail:#}");
+    }
+    let validation = server.json(&["artifact", "ls", "--key", "validation-BTC-USD"]);
+    assert!(validation.to_string().contains("markdown"), "{validation}");
+    let model = server.json(&["artifact", "ls", "--key", "model-GOOG"]);
+    let text = model.to_string();
+    assert!(text.contains("metrics"), "{text}");
+    let id = model[0]["id"].as_str().unwrap_or_else(|| panic!("{model}"));
+    let body = server.json(&["artifact", "inspect", id]).to_string();
+    for metric in [
+        "candidate_rmse",
+        "persistence_rmse",
+        "drift_rmse",
+        "volatility_ewma_rmse",
+    ] {
+        assert!(body.contains(metric), "{metric} in {body}");
+    }
+}

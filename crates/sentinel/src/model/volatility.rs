@@ -95,10 +95,10 @@ impl Har {
         let (mut xtx, mut xty, mut n) = ([[0.0; 4]; 4], [0.0; 4], 0usize);
         for j in HAR_LAGS..end {
             let x = regressors(&abs, j - 1).expect("j - 1 >= 21");
-            for a in 0..4 {
-                xty[a] += x[a] * abs[j];
-                for b in 0..4 {
-                    xtx[a][b] += x[a] * x[b];
+            for (xa, (row, ya)) in x.iter().zip(xtx.iter_mut().zip(xty.iter_mut())) {
+                *ya += xa * abs[j];
+                for (cell, xb) in row.iter_mut().zip(&x) {
+                    *cell += xa * xb;
                 }
             }
             n += 1;
@@ -138,13 +138,14 @@ fn solve4(mut a: [[f64; 4]; 4], mut b: [f64; 4]) -> Option<[f64; 4]> {
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in 0..4 {
+        let (pivot_row, pivot_b) = (a[col], b[col]);
+        for (row, (r, rb)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
             if row != col {
-                let f = a[row][col] / a[col][col];
-                for k in col..4 {
-                    a[row][k] -= f * a[col][k];
+                let f = r[col] / pivot_row[col];
+                for (cell, p) in r.iter_mut().zip(&pivot_row).skip(col) {
+                    *cell -= f * p;
                 }
-                b[row] -= f * b[col];
+                *rb -= f * pivot_b;
             }
         }
     }

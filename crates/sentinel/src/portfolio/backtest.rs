@@ -108,7 +108,7 @@ impl Sentinel {
         let cfg = &self.config.portfolio;
         let (mut marks, mut counts, mut bench_peak, mut bench_dd) =
             (Vec::<Mark>::new(), [0usize; 3], 0.0f64, 0.0f64);
-        for t in start..bars.len() {
+        for (t, bar) in bars.iter().enumerate().skip(start) {
             let seen = &bars[..=t];
             let lstm = match &lstm_model {
                 Some(m) => {
@@ -138,8 +138,8 @@ impl Sentinel {
                 momentum: MomentumSignal::from_bars(seen, d.momentum_bars),
                 volatility,
             };
-            let close = bars[t].close;
-            let decision = decision::decide(d, symbol, signals, Some(close), bars[t].ts);
+            let close = bar.close;
+            let decision = decision::decide(d, symbol, signals, Some(close), bar.ts);
             counts[match decision.action {
                 Action::Buy => 0,
                 Action::Sell => 1,
@@ -149,7 +149,7 @@ impl Sentinel {
                 cfg,
                 marks.last(),
                 symbol,
-                bars[t].ts,
+                bar.ts,
                 close,
                 decision.action,
                 decision.size,
