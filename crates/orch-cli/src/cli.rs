@@ -105,6 +105,10 @@ pub struct ServerStartArgs {
         default_value_t = 30
     )]
     pub worker_lease_seconds: u64,
+    /// Streams (logs --follow, --watch, live dashboard pages) one client address may hold
+    /// open at once; one more is refused with a message
+    #[arg(long, env = "ORCH_MAX_STREAMS_PER_CLIENT", default_value_t = orch_server::DEFAULT_MAX_STREAMS_PER_CLIENT)]
+    pub max_streams_per_client: usize,
 }
 
 /// `orch worker ...`

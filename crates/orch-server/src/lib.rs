@@ -5,6 +5,7 @@ pub mod api;
 pub mod background;
 mod convert;
 mod dashboard;
+mod detached;
 mod error;
 pub mod events;
 mod grpc;
@@ -13,6 +14,7 @@ mod metrics;
 mod relay;
 pub mod scheduler;
 mod state;
+mod streams;
 mod watch;
 
 use std::time::Duration;
@@ -36,7 +38,13 @@ pub struct ServerConfig {
     pub late_after: Duration,
     /// A worker silent for this long is offline and its runs' leases expire.
     pub worker_lease: Duration,
+    /// Streams (`logs --follow`, `--watch`, live pages) one client address
+    /// may hold open at once.
+    pub max_streams_per_client: usize,
 }
+
+/// Default of [`ServerConfig::max_streams_per_client`].
+pub const DEFAULT_MAX_STREAMS_PER_CLIENT: usize = 32;
 
 impl ServerConfig {
     /// Defaults for everything but the database.
@@ -47,6 +55,7 @@ impl ServerConfig {
             database_url: database_url.into(),
             late_after: Duration::from_secs(15),
             worker_lease: Duration::from_secs(30),
+            max_streams_per_client: DEFAULT_MAX_STREAMS_PER_CLIENT,
         }
     }
 }
@@ -63,6 +72,8 @@ pub fn router(state: AppState) -> axum::Router {
             axum::routing::get(metrics::handler).with_state(state),
         )
         .fallback(http::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(http::json_errors))
 }
 
 /// Runs the server until `shutdown` resolves. Prints `orch server listening on
@@ -174,6 +185,7 @@ impl Server {
             tracing::info!("shutting down");
             let _ = stop_sender.send(true);
         };
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(graceful)
             .await;

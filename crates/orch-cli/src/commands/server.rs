@@ -39,6 +39,7 @@ async fn start(context: &Context, args: ServerStartArgs) -> anyhow::Result<()> {
         database_url: settings.database_url.value.clone(),
         late_after: Duration::from_secs(args.late_after_seconds),
         worker_lease: Duration::from_secs(args.worker_lease_seconds),
+        max_streams_per_client: args.max_streams_per_client,
     };
     tracing::debug!(?config, "starting the server");
     orch_server::serve(config, shutdown_signal())

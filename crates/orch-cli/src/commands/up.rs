@@ -37,6 +37,7 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
         database_url: settings.database_url.value.clone(),
         late_after: Duration::from_secs(args.server.late_after_seconds),
         worker_lease: Duration::from_secs(args.server.worker_lease_seconds),
+        max_streams_per_client: args.server.max_streams_per_client,
     };
     let server = orch_server::Server::bind(config)
         .await

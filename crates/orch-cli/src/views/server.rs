@@ -26,6 +26,11 @@ pub struct ServerStatusView {
     pub uptime_seconds: u64,
     /// Workers heartbeating now.
     pub workers_online: i64,
+    /// Whether the database stores writes now.
+    pub database_writable: bool,
+    /// Why it does not, when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_write_error: Option<String>,
     #[serde(skip)]
     started_at_micros: i64,
 }
@@ -42,6 +47,9 @@ impl ServerStatusView {
             started_at: time::rfc3339(status.started_at_micros),
             uptime_seconds: status.uptime_seconds,
             workers_online: status.workers_online,
+            database_writable: status.database_writable,
+            database_write_error: Some(status.database_write_error.clone())
+                .filter(|error| !error.is_empty()),
             started_at_micros: status.started_at_micros,
         }
     }
@@ -65,5 +73,12 @@ pub fn print(status: &ServerStatusView) -> std::io::Result<()> {
             ),
         ),
         ("Workers online", status.workers_online.to_string()),
+        (
+            "Writes",
+            match &status.database_write_error {
+                None => "ok".to_owned(),
+                Some(error) => format!("FAILING: {error}"),
+            },
+        ),
     ])
 }

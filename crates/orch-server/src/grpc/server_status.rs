@@ -25,6 +25,7 @@ impl ServerService for ServerApi {
             .await
             .map_err(status)?;
         let started_at = self.state.started_at();
+        let health = store.write_health();
         Ok(Response::new(pb::ServerStatus {
             version: crate::VERSION.to_string(),
             database_backend: store.backend().as_str().to_string(),
@@ -34,6 +35,8 @@ impl ServerService for ServerApi {
                 .num_seconds()
                 .max(0) as u64,
             workers_online,
+            database_writable: health.ok,
+            database_write_error: health.error.unwrap_or_default(),
         }))
     }
 }

@@ -3,6 +3,7 @@
 mod claims;
 mod deployments;
 mod flow_runs;
+mod leases;
 mod logs;
 mod scheduling;
 mod task_runs;
