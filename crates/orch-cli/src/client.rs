@@ -140,7 +140,14 @@ impl Api {
     /// The error to report for a failed call: the server's own message, or
     /// [`Unreachable`] when the server cannot be reached.
     pub fn error(&self, status: Status) -> anyhow::Error {
-        if let Some(problem) = not_orch(&status) {
+        let problem = not_orch(&status).or_else(|| {
+            // The connection broke before an answer: ask the peer in HTTP/2
+            // whether it speaks it at all.
+            connection_lost(&status)
+                .then(|| probe_http2(&self.url))
+                .flatten()
+        });
+        if let Some(problem) = problem {
             return anyhow::anyhow!(
                 "the server at {} does not speak orch's API ({problem}): is it an orch server? \
                  Check --api-url / ORCH_API_URL",
@@ -199,6 +206,41 @@ fn not_orch(status: &Status) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Whether the call failed because the connection closed before an answer.
+fn connection_lost(status: &Status) -> bool {
+    let message = status.message().to_lowercase();
+    matches!(
+        status.code(),
+        Code::Cancelled | Code::Unknown | Code::Unavailable
+    ) && [
+        "operation was canceled",
+        "transport error",
+        "connection closed",
+        "connection reset",
+    ]
+    .iter()
+    .any(|cause| message.contains(cause))
+}
+
+/// Sends the HTTP/2 connection preface to `url`'s host and reads the first
+/// bytes of the answer: an HTTP/1 status line means the peer does not speak
+/// HTTP/2, so it cannot be an orch server. `None` when it cannot tell.
+fn probe_http2(url: &str) -> Option<&'static str> {
+    use std::io::{Read, Write};
+    let address = url.split("://").nth(1)?.split('/').next()?;
+    let address = std::net::ToSocketAddrs::to_socket_addrs(address)
+        .ok()?
+        .next()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, CONNECT_TIMEOUT).ok()?;
+    stream.set_read_timeout(Some(CONNECT_TIMEOUT)).ok()?;
+    stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").ok()?;
+    let mut first = [0_u8; 8];
+    let read = stream.read(&mut first).ok()?;
+    first[..read]
+        .starts_with(b"HTTP/")
+        .then_some("it answered in HTTP/1, not HTTP/2")
 }
 
 /// Turns a call's result into its reply or a reportable error: `.await.reply(&api)?`.

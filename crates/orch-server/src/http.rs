@@ -41,6 +41,20 @@ pub(crate) async fn not_found(uri: Uri) -> impl IntoResponse {
     )
 }
 
+/// A known path asked with a method it does not take (axum adds the
+/// `Allow` header listing the ones it does).
+pub(crate) async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({
+            "error": format!(
+                "{method} is not allowed on {}; the Allow header lists the methods it takes",
+                uri.path()
+            )
+        })),
+    )
+}
+
 /// Turns every error answer that is not JSON yet (axum's own 405, 413, 415,
 /// 422 and 5xx are plain text or empty) into `{"error": "..."}` with the same
 /// status, so API clients can always read the reason. gRPC answers (HTTP 200
@@ -65,14 +79,6 @@ pub(crate) async fn json_errors(response: axum::response::Response) -> axum::res
         .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
         .unwrap_or_default();
     let message = match status {
-        StatusCode::METHOD_NOT_ALLOWED => {
-            let allowed = parts
-                .headers
-                .get(axum::http::header::ALLOW)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or_default();
-            format!("method not allowed here; this endpoint takes {allowed}")
-        }
         StatusCode::PAYLOAD_TOO_LARGE => format!(
             "request body too large: the API takes bodies up to {}",
             orch_core::limits::human_bytes(crate::api::MAX_BODY_BYTES)

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> axum::Router {
             axum::routing::get(metrics::handler).with_state(state),
         )
         .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(http::json_errors))
 }

@@ -124,7 +124,10 @@ fn rest_errors_are_json_and_bodies_must_be_objects() {
     let wrong_method = request(server.url(), "DELETE", "/api/flow-runs", b"");
     assert_eq!(wrong_method.status, 405, "{}", wrong_method.body);
     let error = wrong_method.json()["error"].as_str().unwrap().to_owned();
-    assert!(error.contains("GET"), "{error}");
+    assert!(
+        error.contains("DELETE is not allowed on /api/flow-runs"),
+        "{error}"
+    );
 
     let missing = request(server.url(), "GET", "/api/nothing-here", b"");
     assert_eq!(missing.status, 404, "{}", missing.body);
