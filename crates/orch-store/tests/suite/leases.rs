@@ -105,12 +105,12 @@ async fn claims_a_worker_does_not_report_go_back_to_the_queue() {
 
     // Claims newer than the cutoff are left alone (the response may be in flight).
     let none = store
-        .release_unheld_claims(&worker.id, &[held.id.clone()], 0)
+        .release_unheld_claims(&worker.id, std::slice::from_ref(&held.id), 0)
         .await
         .unwrap();
     assert!(none.is_empty());
     let released = store
-        .release_unheld_claims(&worker.id, &[held.id.clone()], store.now())
+        .release_unheld_claims(&worker.id, std::slice::from_ref(&held.id), store.now())
         .await
         .unwrap();
 
