@@ -90,7 +90,7 @@ pub(crate) fn json_body<T: DeserializeOwned + Default>(
         )));
     }
     serde_json::from_value(value).map_err(|error| {
-        ApiError::unprocessable(format!(
+        ApiError::bad_request(format!(
             "request body is not valid for this endpoint ({error}); send e.g. {example}"
         ))
     })
