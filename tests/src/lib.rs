@@ -165,6 +165,14 @@ impl TestServer {
         }
     }
 
+    /// Sends a signal (`STOP`, `CONT`, ...) to the server process.
+    pub fn signal(&self, signal: &str) {
+        self.daemon
+            .as_ref()
+            .expect("the server is running")
+            .signal(signal);
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url

@@ -216,6 +216,10 @@ pub struct ServerStartArgs {
     /// stop it with `orch server stop`, or `orch down` after `orch up`)
     #[arg(long)]
     pub background: bool,
+    /// Streams (logs --follow, --watch, live dashboard pages) one client address may hold
+    /// open at once; one more is refused with a message
+    #[arg(long, env = "ORCH_MAX_STREAMS_PER_CLIENT", default_value_t = orch_server::DEFAULT_MAX_STREAMS_PER_CLIENT)]
+    pub max_streams_per_client: usize,
 }
 
 /// `orch worker ...`

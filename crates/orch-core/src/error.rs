@@ -122,6 +122,10 @@ pub enum Error {
     )]
     UnknownStateType(String),
 
+    /// A value is larger than orch's limit for it (see [`crate::limits`]).
+    #[error("{0}")]
+    TooLarge(String),
+
     /// A state filter named neither a state type nor a state name.
     #[error("unknown state \"{0}\": use one of {valid}", valid = valid_state_filters())]
     UnknownState(String),

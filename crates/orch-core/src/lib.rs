@@ -16,6 +16,7 @@
 //! - [`suggest`]: "did you mean ...?" hints ([`close_matches`]).
 //! - [`identifier`]: the naming rule for flows, deployments, work pools
 //!   ([`validate_name`]).
+//! - [`limits`]: sizes every part agrees on ([`limits::MAX_MESSAGE_BYTES`], ...).
 //! - [`error`]: the crate's one error type, [`Error`].
 
 pub mod artifact;
@@ -23,6 +24,7 @@ pub mod calendar;
 pub mod deploy_file;
 pub mod error;
 pub mod identifier;
+pub mod limits;
 pub mod params;
 pub mod policy;
 pub mod retention;

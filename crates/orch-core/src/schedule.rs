@@ -160,8 +160,10 @@ impl Schedule {
                             .into(),
                     });
                 }
+                let parsed = parse_cron(cron)?;
+                never_fires_check(cron, &parsed, timezone)?;
                 Kind::Cron {
-                    cron: Box::new(parse_cron(cron)?),
+                    cron: Box::new(parsed),
                     text: cron.trim().to_owned(),
                 }
             }
@@ -416,6 +418,32 @@ impl Schedule {
             Kind::Recurrence(rule) => rule.describe(),
         };
         format!("{what} in {}", self.timezone.name())
+    }
+}
+
+/// Refuses a cron expression no date can match (`0 0 30 2 *`): registered,
+/// it would never run and its deployment would show no upcoming run.
+/// Searched from a fixed instant over 9 years, which holds every calendar
+/// case (29 February, every weekday on every date).
+fn never_fires_check(text: &str, cron: &croner::Cron, timezone: Tz) -> Result<()> {
+    use chrono::TimeZone;
+    let start = timezone.from_utc_datetime(
+        &chrono::NaiveDate::from_ymd_opt(2001, 1, 1)
+            .and_then(|day| day.and_hms_opt(0, 0, 0))
+            .expect("a valid date"),
+    );
+    let within = start + chrono::TimeDelta::days(9 * 366);
+    match cron.find_next_occurrence(&start, true) {
+        Ok(next) if next <= within => Ok(()),
+        _ => Err(Error::InvalidSchedule {
+            field: "cron",
+            message: format!(
+                "`cron` {:?} never fires: no date matches its day-of-month, month and \
+                 day-of-week fields together (for example, 30 February does not exist); \
+                 fix the day or the month",
+                text.trim()
+            ),
+        }),
     }
 }
 

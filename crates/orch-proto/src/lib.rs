@@ -12,3 +12,9 @@ pub mod json;
 pub mod state;
 
 pub use v1::*;
+
+/// Largest gRPC message the server, the CLI, the worker and the SDK send or
+/// accept: 16 MiB (tonic's default is 4 MiB for decoding). The server keeps
+/// every response under it: claims and log pages are cut by size
+/// (`orch_core::limits`).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;

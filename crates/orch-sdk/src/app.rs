@@ -217,15 +217,12 @@ impl App {
     }
 
     fn entrypoint(&self, flow: &FlowDef) -> ExitCode {
-        let parameters = match std::env::var("ORCH_PARAMETERS") {
-            Ok(text) if !text.trim().is_empty() => match serde_json::from_str::<Value>(&text) {
-                Ok(value @ Value::Object(_)) => value,
-                _ => {
-                    eprintln!("error: ORCH_PARAMETERS is not a JSON object: {text}");
-                    return ExitCode::from(2);
-                }
-            },
-            _ => Value::Object(Map::new()),
+        let parameters = match parameters_from_env() {
+            Ok(parameters) => parameters,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
         };
         let server = std::env::var("ORCH_API_URL")
             .ok()
@@ -379,6 +376,37 @@ async fn cancel_on_signal(cancel: CancellationToken) {
     }
     tracing::warn!("cancellation requested: stopping tasks");
     cancel.cancel();
+}
+
+/// The run's parameters as the worker passes them: the JSON object in
+/// `ORCH_PARAMETERS`, or, when they are too large for the environment, in the
+/// file named by `ORCH_PARAMETERS_FILE`. Neither set: no parameters.
+pub(crate) fn parameters_from_env() -> Result<Value, String> {
+    let (source, text) = match std::env::var_os("ORCH_PARAMETERS_FILE") {
+        Some(path) if !path.is_empty() => {
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                format!(
+                    "cannot read the run's parameters from ORCH_PARAMETERS_FILE {}: {error}",
+                    std::path::Path::new(&path).display()
+                )
+            })?;
+            ("ORCH_PARAMETERS_FILE", text)
+        }
+        _ => match std::env::var("ORCH_PARAMETERS") {
+            Ok(text) => ("ORCH_PARAMETERS", text),
+            Err(_) => return Ok(Value::Object(Map::new())),
+        },
+    };
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    match serde_json::from_str::<Value>(&text) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        _ => {
+            let shown: String = text.chars().take(200).collect();
+            Err(format!("{source} is not a JSON object: {shown}"))
+        }
+    }
 }
 
 #[cfg(test)]

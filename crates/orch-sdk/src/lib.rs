@@ -28,7 +28,8 @@
 //! ```
 //!
 //! The binary is a deployment's entrypoint (`sentinel trading-flow`): it reads
-//! `ORCH_FLOW_RUN_ID`, `ORCH_PARAMETERS` and `ORCH_API_URL` from the worker.
+//! `ORCH_FLOW_RUN_ID`, `ORCH_PARAMETERS` (or, for parameters over 64 KiB, the
+//! file named by `ORCH_PARAMETERS_FILE`) and `ORCH_API_URL` from the worker.
 //! Without them it runs standalone (`sentinel run trading-flow --param force=true`).
 
 mod app;

@@ -62,10 +62,26 @@ impl<S: tracing::Subscriber> Layer<S> for ServerLayer {
             timestamp_micros: now_micros(),
             stream: "sdk".into(),
             level: event.metadata().level().to_string(),
-            message: text.finish(),
+            message: within_line_limit(text.finish()),
             task_run_id: current_task_run_id().unwrap_or_default(),
         });
     }
+}
+
+/// `message`, cut to the server's log line limit (on a character boundary)
+/// with a note saying so: the server refuses longer lines.
+fn within_line_limit(mut message: String) -> String {
+    const NOTE: &str = " [... cut: log lines are limited to 1 MiB]";
+    let limit = orch_core::limits::MAX_LOG_LINE_BYTES;
+    if message.len() > limit {
+        let mut end = limit - NOTE.len();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(NOTE);
+    }
+    message
 }
 
 /// The event's message followed by its other fields as `key=value`.

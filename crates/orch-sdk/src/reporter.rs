@@ -131,8 +131,12 @@ impl Pending {
 }
 
 async fn run(mut receiver: mpsc::UnboundedReceiver<Message>, channel: Channel) {
-    let mut tasks = TaskRunServiceClient::new(channel.clone());
-    let mut logs = FlowRunServiceClient::new(channel);
+    let mut tasks = TaskRunServiceClient::new(channel.clone())
+        .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(orch_proto::MAX_MESSAGE_BYTES);
+    let mut logs = FlowRunServiceClient::new(channel)
+        .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(orch_proto::MAX_MESSAGE_BYTES);
     let mut pending = Pending::default();
     let mut failures = 0u32;
     let mut open = true;

@@ -37,7 +37,9 @@ pub(crate) async fn acquire(
     cancel: &CancellationToken,
     mut on_wait: impl FnMut(&[String]),
 ) -> Acquired {
-    let mut client = ConcurrencyLimitServiceClient::new(channel);
+    let mut client = ConcurrencyLimitServiceClient::new(channel)
+        .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(orch_proto::MAX_MESSAGE_BYTES);
     let mut request = pb::AcquireConcurrencySlotsRequest {
         tags: tags.to_vec(),
         holder_id: holder_id.to_string(),

@@ -14,6 +14,9 @@ use crate::state::AppState;
 const DUE_CHECK: Duration = Duration::from_millis(250);
 /// How often late runs and expired leases are looked for.
 const SWEEP: Duration = Duration::from_secs(1);
+/// A sweep tick this much later than due means the server itself was
+/// stalled (stopped, suspended, starved of CPU); see [`AppState::note_stall`].
+const STALL: Duration = Duration::from_secs(5);
 
 /// Runs until the server shuts down.
 pub(crate) async fn run(state: AppState) {
@@ -22,12 +25,13 @@ pub(crate) async fn run(state: AppState) {
     due_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut due_checked_until = state.now();
+    let mut last_sweep = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = state.shutting_down() => return,
             _ = due_tick.tick() => {
                 let now = state.now();
-                match state.store().pools_with_runs_due(due_checked_until, now).await {
+                match state.background_store().pools_with_runs_due(due_checked_until, now).await {
                     Ok(pools) => {
                         due_checked_until = now;
                         for pool in pools {
@@ -37,7 +41,19 @@ pub(crate) async fn run(state: AppState) {
                     Err(error) => tracing::warn!(%error, "checking for runs falling due failed"),
                 }
             }
-            _ = sweep_tick.tick() => sweep(&state).await,
+            _ = sweep_tick.tick() => {
+                // The monotonic clock runs on while the process is stopped.
+                let gap = last_sweep.elapsed();
+                if gap > STALL {
+                    tracing::warn!(
+                        stalled_seconds = gap.as_secs_f64(),
+                        "the server was stalled; leases are judged by heartbeats read from now on"
+                    );
+                    state.note_stall();
+                }
+                sweep(&state).await;
+                last_sweep = std::time::Instant::now();
+            }
         }
     }
 }
@@ -50,7 +66,7 @@ pub(crate) async fn run(state: AppState) {
 pub async fn sweep(state: &AppState) {
     let config = state.config();
     match state
-        .store()
+        .background_store()
         .mark_late_runs(state.micros_ago(config.late_after))
         .await
     {
@@ -61,11 +77,16 @@ pub async fn sweep(state: &AppState) {
         }
         Err(error) => tracing::warn!(%error, "marking late runs failed"),
     }
-    match state
-        .store()
-        .reap_orphaned_runs(state.micros_ago(config.worker_lease))
-        .await
-    {
+    let reaped = if state.within_stall_grace() {
+        // Heartbeats sent while the server was stalled are still arriving.
+        Ok(orch_store::ReapedRuns::default())
+    } else {
+        state
+            .background_store()
+            .reap_orphaned_runs(state.micros_ago(config.worker_lease))
+            .await
+    };
+    match reaped {
         Ok(reaped) => {
             for result in reaped.changed {
                 if let TransitionResult::Accepted(run) = result {
@@ -77,7 +98,11 @@ pub async fn sweep(state: &AppState) {
         }
         Err(error) => tracing::warn!(%error, "checking worker leases failed"),
     }
-    match state.store().release_stale_concurrency_slots().await {
+    match state
+        .background_store()
+        .release_stale_concurrency_slots()
+        .await
+    {
         Ok(0) => {}
         Ok(released) => {
             tracing::info!(

@@ -87,6 +87,27 @@ pub(crate) fn run_detail(detail: &crate::ops::flow_runs::RunDetail) -> pb::FlowR
     }
 }
 
+/// Parameters larger than this are left out of run listings: a page of runs
+/// at the parameters limit would not fit in one message.
+const LISTED_PARAMETERS_BYTES: usize = 16 * 1024;
+
+/// [`flow_run`] for a listing: large parameters are replaced by a note
+/// saying where to see them.
+pub(crate) fn listed_flow_run(run: &model::FlowRun) -> pb::FlowRun {
+    let mut listed = flow_run(run);
+    if listed.parameters_json.len() > LISTED_PARAMETERS_BYTES {
+        listed.parameters_json = serde_json::json!({
+            "parameters_elided": format!(
+                "{} of parameters, left out of listings: see `orch flow-run inspect {}`",
+                orch_core::limits::human_bytes(listed.parameters_json.len()),
+                run.id
+            )
+        })
+        .to_string();
+    }
+    listed
+}
+
 pub(crate) fn work_pool(pool: &model::WorkPool) -> pb::WorkPool {
     pb::WorkPool {
         id: pool.id.clone(),

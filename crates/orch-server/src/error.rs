@@ -50,6 +50,11 @@ pub(crate) fn status(error: StoreError) -> tonic::Status {
         StoreError::InvalidInput(_) | StoreError::UnsupportedUrl(_) => {
             tonic::Status::invalid_argument(error.to_string())
         }
+        // Not `Unavailable`: clients read that as "cannot reach the server".
+        StoreError::Storage(_) => {
+            tracing::error!(%error, "request failed: the database cannot store writes");
+            tonic::Status::resource_exhausted(error.to_string())
+        }
         other => {
             tracing::error!(error = %other, "request failed");
             tonic::Status::internal(other.to_string())

@@ -72,6 +72,18 @@ pub async fn readiness(state: &AppState) -> Vec<Check> {
         )),
     }
     let database_ok = checks.last().is_some_and(|check| check.ok);
+    let writes = store.write_health();
+    checks.push(match (writes.ok, writes.error) {
+        (true, _) => Check::pass("writes", "the last write transaction committed"),
+        (false, error) => Check::fail(
+            "writes",
+            format!(
+                "the database cannot store writes ({}): free disk space or fix the database; \
+                 writes resume by themselves once they succeed",
+                error.unwrap_or_else(|| "unknown error".to_owned())
+            ),
+        ),
+    });
     if database_ok {
         checks.push(
             match tokio::time::timeout(DATABASE_TIMEOUT, store.schema_version()).await {

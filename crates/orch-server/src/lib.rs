@@ -5,6 +5,7 @@ pub mod api;
 pub mod background;
 mod convert;
 mod dashboard;
+mod detached;
 mod error;
 pub mod events;
 mod grpc;
@@ -16,6 +17,7 @@ pub mod ops;
 mod relay;
 pub mod scheduler;
 mod state;
+mod streams;
 mod watch;
 
 use std::time::Duration;
@@ -45,7 +47,13 @@ pub struct ServerConfig {
     pub retention: RetentionConfig,
     /// Automatic backups (SQLite only), when set.
     pub backup: Option<BackupSchedule>,
+    /// Streams (`logs --follow`, `--watch`, live pages) one client address
+    /// may hold open at once.
+    pub max_streams_per_client: usize,
 }
+
+/// Default of [`ServerConfig::max_streams_per_client`].
+pub const DEFAULT_MAX_STREAMS_PER_CLIENT: usize = 32;
 
 impl ServerConfig {
     /// Defaults for everything but the database.
@@ -58,6 +66,7 @@ impl ServerConfig {
             worker_lease: Duration::from_secs(30),
             retention: RetentionConfig::default(),
             backup: None,
+            max_streams_per_client: DEFAULT_MAX_STREAMS_PER_CLIENT,
         }
     }
 }
@@ -75,6 +84,9 @@ pub fn router(state: AppState) -> axum::Router {
             axum::routing::get(metrics::handler).with_state(state),
         )
         .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(http::json_errors))
 }
 
 /// Runs the server until `shutdown` resolves. Prints `orch server listening on
@@ -196,6 +208,7 @@ impl Server {
             tracing::info!("shutting down");
             let _ = stop_sender.send(true);
         };
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(graceful)
             .await;

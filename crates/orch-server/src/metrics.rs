@@ -79,6 +79,8 @@ struct Metrics {
     workers_online: Family<PoolLabel, Gauge>,
     queue_depth: Family<PoolLabel, Gauge>,
     in_flight: Family<PoolLabel, Gauge>,
+    database_writable: Gauge,
+    database_write_failures: Gauge,
     /// One scrape at a time refreshes and encodes the gauges.
     scrape: Mutex<()>,
 }
@@ -98,6 +100,8 @@ impl Metrics {
             workers_online: Family::default(),
             queue_depth: Family::default(),
             in_flight: Family::default(),
+            database_writable: Gauge::default(),
+            database_write_failures: Gauge::default(),
             scrape: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -157,6 +161,16 @@ impl Metrics {
             metrics.in_flight.clone(),
         );
         crate::maintenance::register_metrics(&mut registry);
+        registry.register(
+            "database_writable",
+            "1 while the database stores writes, 0 while writes fail (disk full, I/O error)",
+            metrics.database_writable.clone(),
+        );
+        registry.register(
+            "database_write_failures",
+            "Write transactions that failed because the database could not store them, since start",
+            metrics.database_write_failures.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -263,6 +277,11 @@ pub(crate) fn observe_claim(run: &FlowRun) {
 /// Reads the database gauges.
 async fn refresh(state: &AppState) -> Result<(), orch_store::StoreError> {
     let store = state.store();
+    let health = store.write_health();
+    METRICS.database_writable.set(i64::from(health.ok));
+    METRICS
+        .database_write_failures
+        .set(i64::try_from(health.failures).unwrap_or(i64::MAX));
     let deployments = store.list_deployments(None).await?;
     let name_of = |id: &Option<String>| -> String {
         id.as_ref()

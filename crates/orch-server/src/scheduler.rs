@@ -54,7 +54,7 @@ pub(crate) async fn run(state: AppState) {
 ///
 /// A database failure; what was done before it stays done.
 pub async fn run_once(state: &AppState) -> Result<PassReport, StoreError> {
-    let store = state.store();
+    let store = state.background_store();
     let mut report = PassReport {
         removed: store.remove_orphaned_scheduled_runs().await?,
         ..PassReport::default()

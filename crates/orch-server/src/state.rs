@@ -18,6 +18,8 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     store: Store,
+    /// The same database through connections only background loops use.
+    background: Store,
     events: Events,
     config: ServerConfig,
     started_at: chrono::DateTime<chrono::Utc>,
@@ -25,6 +27,9 @@ struct Inner {
     scheduler_wake: Notify,
     slots_released: Notify,
     maintenance: crate::maintenance::MaintenanceTotals,
+    streams: Arc<crate::streams::StreamCounts>,
+    /// When the server last resumed from a stall (micros; 0: never).
+    resumed_at: std::sync::atomic::AtomicI64,
 }
 
 impl AppState {
@@ -36,6 +41,7 @@ impl AppState {
         let started_at = store.clock().now();
         AppState {
             inner: Arc::new(Inner {
+                background: store.for_background(),
                 store,
                 events: Events::default(),
                 config,
@@ -44,6 +50,8 @@ impl AppState {
                 scheduler_wake: Notify::new(),
                 slots_released: Notify::new(),
                 maintenance: Default::default(),
+                streams: Arc::default(),
+                resumed_at: std::sync::atomic::AtomicI64::new(0),
             }),
         }
     }
@@ -51,6 +59,44 @@ impl AppState {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The database for background loops and worker heartbeats: its
+    /// connections are reserved, so client traffic cannot starve them.
+    pub fn background_store(&self) -> &Store {
+        &self.inner.background
+    }
+
+    /// Takes a place for one more long-lived stream of the client at
+    /// `client`, within [`crate::ServerConfig::max_streams_per_client`].
+    pub(crate) fn open_stream(
+        &self,
+        client: Option<std::net::SocketAddr>,
+    ) -> Result<Option<crate::streams::StreamPermit>, String> {
+        crate::streams::open(
+            &self.inner.streams,
+            client,
+            self.inner.config.max_streams_per_client,
+        )
+    }
+
+    /// Records that the server was stalled (stopped, starved, suspended)
+    /// until now: heartbeats sent meanwhile may not have been read yet.
+    pub fn note_stall(&self) {
+        self.inner
+            .resumed_at
+            .store(self.now(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the server resumed from a stall less than a worker lease ago.
+    /// Until a lease has passed since, no lease counts as expired: a worker
+    /// is judged by the heartbeats the server could read after it resumed.
+    pub fn within_stall_grace(&self) -> bool {
+        let resumed = self
+            .inner
+            .resumed_at
+            .load(std::sync::atomic::Ordering::Relaxed);
+        resumed != 0 && resumed > self.micros_ago(self.inner.config.worker_lease)
     }
 
     /// The notification hub.

@@ -21,15 +21,18 @@ pub(crate) fn watch_flow_run(
     state: AppState,
     run_id: String,
     after_log_id: i64,
+    permit: Option<crate::streams::StreamPermit>,
 ) -> impl Stream<Item = Result<pb::FlowRunEvent, Status>> + Send {
     async_stream::try_stream! {
+        // Held for as long as the stream lives.
+        let _permit = permit;
         let mut events = state.events().subscribe();
         let store = state.store().clone();
         let mut last_log = after_log_id;
         let mut last_state = None;
         loop {
             loop {
-                let lines = store.read_logs(&run_id, last_log, 0).await.map_err(status)?;
+                let lines = crate::detached::read_logs(&store, &run_id, last_log, 0).await.map_err(status)?;
                 if lines.is_empty() {
                     break;
                 }
@@ -38,7 +41,7 @@ pub(crate) fn watch_flow_run(
                     yield pb::FlowRunEvent { event: Some(pb::flow_run_event::Event::Log(convert::log_line(line))) };
                 }
             }
-            let run = store.flow_run(&run_id).await.map_err(status)?;
+            let run = crate::detached::flow_run(&store, &run_id).await.map_err(status)?;
             let current = (run.state.timestamp, run.state.name.clone());
             let terminal = run.state.kind.is_terminal();
             if last_state.as_ref() != Some(&current) {
@@ -47,7 +50,7 @@ pub(crate) fn watch_flow_run(
             }
             if terminal {
                 // Lines written between the last read and the terminal state.
-                for line in store.read_logs(&run_id, last_log, 0).await.map_err(status)? {
+                for line in crate::detached::read_logs(&store, &run_id, last_log, 0).await.map_err(status)? {
                     yield pb::FlowRunEvent { event: Some(pb::flow_run_event::Event::Log(convert::log_line(&line))) };
                 }
                 break;

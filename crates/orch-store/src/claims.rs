@@ -10,6 +10,9 @@ use crate::rows::{from_json, sql};
 use crate::transitions::{NewState, load_run_for_update, write_state};
 use crate::{Backend, Store};
 
+/// [`orch_core::limits::MAX_CLAIM_BYTES`] as a column value.
+const MAX_CLAIM_BYTES: i64 = orch_core::limits::MAX_CLAIM_BYTES as i64;
+
 impl Store {
     /// Atomically moves up to `max_runs` due runs of the worker's pool from
     /// Scheduled to Pending and assigns them to the worker, oldest due first.
@@ -96,7 +99,8 @@ impl Store {
         // cancel-new, where they are fetched to be cancelled.
         let ready: Vec<ReadyRow> = sqlx::query_as(sql(format!(
             "SELECT r.id, r.deployment_id, d.entrypoint, d.base_dir, d.concurrency_limit, \
-             d.collision_strategy, {IN_FLIGHT} AS in_flight \
+             d.collision_strategy, {IN_FLIGHT} AS in_flight, \
+             CAST(LENGTH(r.parameters) + LENGTH(d.entrypoint) + LENGTH(d.base_dir) AS BIGINT) AS size \
              FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
              WHERE r.work_pool_id = $1 AND r.state_type = 'SCHEDULED' AND r.expected_start <= $2 AND d.paused = 0 \
              AND (d.concurrency_limit IS NULL OR d.collision_strategy = $4 OR {IN_FLIGHT} < d.concurrency_limit) \
@@ -110,8 +114,14 @@ impl Store {
         .await?;
         let mut in_flight: HashMap<String, i64> = HashMap::new();
         let mut claimed = Vec::with_capacity(ready.len());
+        // The response must fit in one message: stop at a size budget (the
+        // first run always goes, its parameters are within their own limit).
+        let mut bytes = 0;
         for row in ready {
             if claimed.len() as i64 >= budget {
+                break;
+            }
+            if !claimed.is_empty() && bytes + row.size > MAX_CLAIM_BYTES {
                 break;
             }
             let ReadyRow {
@@ -122,6 +132,7 @@ impl Store {
                 concurrency_limit,
                 collision_strategy,
                 in_flight: counted,
+                size: row_size,
             } = row;
             if let Some(limit) = concurrency_limit {
                 let running = in_flight.entry(deployment_id).or_insert(counted);
@@ -138,11 +149,14 @@ impl Store {
                 }
                 *running += 1;
             }
-            sqlx::query("UPDATE flow_runs SET worker_id = $1 WHERE id = $2")
-                .bind(worker_id)
-                .bind(&run_id)
-                .execute(&mut *tx)
-                .await?;
+            bytes += row_size;
+            sqlx::query(
+                "UPDATE flow_runs SET worker_id = $1, lease_expired_worker_id = NULL WHERE id = $2",
+            )
+            .bind(worker_id)
+            .bind(&run_id)
+            .execute(&mut *tx)
+            .await?;
             let state = NewState::new(StateType::Pending, "Pending", "claimed by a worker");
             write_state(&mut tx, &run_id, &state, None, now).await?;
             let run = load_run_for_update(&mut tx, self.backend, &run_id)
@@ -172,4 +186,6 @@ struct ReadyRow {
     concurrency_limit: Option<i64>,
     collision_strategy: String,
     in_flight: i64,
+    /// Bytes of the run's parameters and its deployment's entrypoint.
+    size: i64,
 }

@@ -101,7 +101,7 @@ impl Store {
         .bind(limit)
         .bind(now)
         .bind(tag)
-        .execute(&self.writer)
+        .execute(self.writer.pool())
         .await?;
         let created = updated.rows_affected() == 0;
         if created {
@@ -113,7 +113,7 @@ impl Store {
             .bind(tag)
             .bind(limit)
             .bind(now)
-            .execute(&self.writer)
+            .execute(self.writer.pool())
             .await?;
         }
         Ok((self.concurrency_limit(tag).await?, created))
@@ -124,13 +124,13 @@ impl Store {
         let limits: Vec<LimitRow> = sqlx::query_as(
             "SELECT id, tag, slot_limit, created_at, updated_at FROM concurrency_limits ORDER BY tag",
         )
-        .fetch_all(&self.writer)
+        .fetch_all(self.writer.pool())
         .await?;
         let slots: Vec<SlotRow> = sqlx::query_as(
             "SELECT limit_id, holder_id, flow_run_id, acquired_at, lease_expires \
              FROM concurrency_slots ORDER BY acquired_at, holder_id",
         )
-        .fetch_all(&self.writer)
+        .fetch_all(self.writer.pool())
         .await?;
         Ok(limits
             .into_iter()
@@ -169,7 +169,7 @@ impl Store {
         let limit = self.concurrency_limit(tag).await?;
         sqlx::query("DELETE FROM concurrency_limits WHERE id = $1")
             .bind(&limit.id)
-            .execute(&self.writer)
+            .execute(self.writer.pool())
             .await?;
         Ok(limit)
     }
@@ -252,7 +252,7 @@ impl Store {
     pub async fn release_concurrency_slots(&self, holder_id: &str) -> Result<u64> {
         let released = sqlx::query("DELETE FROM concurrency_slots WHERE holder_id = $1")
             .bind(holder_id)
-            .execute(&self.writer)
+            .execute(self.writer.pool())
             .await?;
         Ok(released.rows_affected())
     }
@@ -266,7 +266,7 @@ impl Store {
              AND r.state_type IN ('PENDING', 'RUNNING', 'CANCELLING')))",
         )
         .bind(self.now())
-        .execute(&self.writer)
+        .execute(self.writer.pool())
         .await?;
         Ok(released.rows_affected())
     }

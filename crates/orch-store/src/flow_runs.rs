@@ -54,6 +54,9 @@ impl Store {
         let uuid = uuid::Uuid::new_v4();
         let id = uuid.to_string();
         let parameters = run_parameters(&deployment, overrides);
+        let parameters_json = to_json(&parameters);
+        orch_core::limits::check_parameters_size("the run's parameters", parameters_json.len())
+            .map_err(|error| StoreError::InvalidInput(error.to_string()))?;
         let expected_start = scheduled_at.unwrap_or(now);
         let message = if expected_start > now {
             "scheduled"
@@ -67,7 +70,7 @@ impl Store {
                 id: id.clone(),
                 name: name.clone(),
                 deployment_id: deployment.id.clone(),
-                parameters: to_json(&parameters),
+                parameters: parameters_json,
                 message,
                 now,
                 expected_start,

@@ -28,6 +28,7 @@ mod task_runs;
 mod transitions;
 mod work_pools;
 mod workers;
+mod write;
 
 use std::time::Duration;
 
@@ -57,6 +58,7 @@ pub use task_runs::{TaskRun, TaskRunState};
 pub use transitions::{NewState, Proposal, TransitionResult};
 pub use work_pools::{POOL_TYPES, WorkPoolUpdate};
 pub use workers::ReapedRuns;
+pub use write::WriteHealth;
 
 /// Which database the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +84,15 @@ impl Backend {
 pub struct Store {
     backend: Backend,
     /// Used for every statement that writes (and reads inside write transactions).
-    writer: AnyPool,
+    writer: write::Writer,
     /// Used for plain reads; the same pool as `writer` on PostgreSQL. On SQLite
     /// (WAL) a read sees every transaction the writer committed before it began,
     /// so reads after a write need not take the writer's only connection.
     reader: AnyPool,
+    /// A few connections only background loops use (heartbeats, scheduler,
+    /// lease sweep; see [`Store::for_background`]), so API traffic cannot
+    /// starve them.
+    reserved: AnyPool,
     url: String,
     /// Where "now" comes from.
     clock: Clock,
@@ -95,6 +101,9 @@ pub struct Store {
     /// Writes new runs, many per transaction when many are created at once.
     run_creator: run_creation::RunCreator,
 }
+
+/// Connections kept for background loops ([`Store::for_background`]).
+const RESERVED_CONNECTIONS: u32 = 2;
 
 /// Default of [`Store::with_late_after`]: 15 s.
 pub const DEFAULT_LATE_AFTER: Duration = Duration::from_secs(15);
@@ -115,11 +124,17 @@ impl Store {
                 .connect(url)
                 .await?;
             MIGRATE_POSTGRES.run(&pool).await?;
+            let reserved = AnyPoolOptions::new()
+                .max_connections(RESERVED_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_lazy(url)?;
+            let writer = write::Writer::new(pool.clone());
             Ok(Store {
                 backend: Backend::Postgres,
-                run_creator: run_creation::RunCreator::spawn(pool.clone()),
-                writer: pool.clone(),
+                run_creator: run_creation::RunCreator::spawn(writer.clone()),
+                writer,
                 reader: pool,
+                reserved,
                 url: url.to_string(),
                 clock: Clock::system(),
                 late_after_micros: DEFAULT_LATE_AFTER.as_micros() as i64,
@@ -151,11 +166,17 @@ impl Store {
             .after_connect(sqlite_pragmas)
             .connect(&url_rwc)
             .await?;
+        let reserved = AnyPoolOptions::new()
+            .max_connections(RESERVED_CONNECTIONS)
+            .after_connect(sqlite_pragmas)
+            .connect_lazy(&url_rwc)?;
+        let writer = write::Writer::new(writer);
         Ok(Store {
             backend: Backend::Sqlite,
             run_creator: run_creation::RunCreator::spawn(writer.clone()),
             writer,
             reader,
+            reserved,
             url: url.to_string(),
             clock: Clock::system(),
             late_after_micros: DEFAULT_LATE_AFTER.as_micros() as i64,
@@ -175,6 +196,20 @@ impl Store {
     pub fn with_late_after(mut self, late_after: Duration) -> Store {
         self.late_after_micros = late_after.as_micros() as i64;
         self
+    }
+
+    /// The same store reading through connections of its own that only
+    /// background loops use (heartbeats, the scheduler, the lease sweep):
+    /// however many clients read at once, these loops always find a
+    /// connection. On PostgreSQL its writes go through them too (on SQLite
+    /// every write shares the one writer connection, which no client holds).
+    pub fn for_background(&self) -> Store {
+        let mut store = self.clone();
+        store.reader = self.reserved.clone();
+        if self.backend == Backend::Postgres {
+            store.writer = self.writer.with_pool(self.reserved.clone());
+        }
+        store
     }
 
     /// The clock in use.
@@ -197,10 +232,19 @@ impl Store {
         redact_password(&self.url)
     }
 
+    /// Whether writes currently succeed: a write that failed because the
+    /// database cannot store anything (disk full, I/O error, read-only)
+    /// marks it failing until a later write commits. Readiness checks
+    /// (`/readyz`) and `orch server status` report it.
+    pub fn write_health(&self) -> WriteHealth {
+        self.writer.health()
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
-        self.writer.close().await;
+        self.writer.pool().close().await;
         self.reader.close().await;
+        self.reserved.close().await;
     }
 }
 

@@ -33,7 +33,7 @@ impl Store {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(channel)
                 .bind(payload)
-                .execute(&self.writer)
+                .execute(self.writer.pool())
                 .await?;
         }
         Ok(())

@@ -307,15 +307,13 @@ impl Store {
         } else {
             limit
         });
-        let rows: Vec<LogRow> = sqlx::query_as(
-            "SELECT id, flow_run_id, emitter, seq, timestamp, stream, level, message, task_run_id \
-             FROM logs WHERE flow_run_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-        )
-        .bind(run_id)
-        .bind(before_id)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows: Vec<LogRow> = sqlx::query_as(sql(crate::logs::page_by_size("<", "DESC")))
+            .bind(run_id)
+            .bind(before_id)
+            .bind(limit)
+            .bind(crate::logs::MAX_PAGE_BYTES)
+            .fetch_all(&self.reader)
+            .await?;
         let mut lines: Vec<LogLine> = rows.into_iter().map(LogLine::from).collect();
         lines.reverse();
         Ok(lines)

@@ -18,7 +18,7 @@
 use orch_core::StateType;
 use orch_core::retention::{DeploymentScope, PruneRule, Retention, cutoff_micros};
 use sqlx::any::AnyArguments;
-use sqlx::{Any, Arguments, Transaction};
+use sqlx::{AnyConnection, Arguments};
 
 use crate::error::Result;
 use crate::rows::sql;
@@ -253,7 +253,7 @@ impl Store {
 
 /// Stores a deployment's own retention (from its deploy file).
 pub(crate) async fn set_deployment_retention(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut AnyConnection,
     deployment_id: &str,
     retention: &Retention,
 ) -> Result<()> {
@@ -263,14 +263,14 @@ pub(crate) async fn set_deployment_retention(
     .bind(retention.runs_days.map(i64::from))
     .bind(retention.logs_days.map(i64::from))
     .bind(deployment_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
 /// Up to `limit` ids of runs matching `filter`, oldest first.
 async fn select_runs(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut AnyConnection,
     backend: Backend,
     filter: &RunFilter,
     limit: u32,
@@ -284,13 +284,13 @@ async fn select_runs(
         filter.clause
     );
     let rows: Vec<(String,)> = sqlx::query_as_with(sql(statement), filter.arguments())
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// Deletes up to `limit` log lines of the runs `ids` (held by the batch).
-async fn delete_logs(tx: &mut Transaction<'_, Any>, ids: &[String], limit: u32) -> Result<u64> {
+async fn delete_logs(tx: &mut AnyConnection, ids: &[String], limit: u32) -> Result<u64> {
     let statement = format!(
         "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE flow_run_id IN ({}) LIMIT {limit})",
         id_list(1, ids.len())
@@ -299,11 +299,11 @@ async fn delete_logs(tx: &mut Transaction<'_, Any>, ids: &[String], limit: u32) 
     for id in ids {
         delete = delete.bind(id);
     }
-    Ok(delete.execute(&mut **tx).await?.rows_affected())
+    Ok(delete.execute(&mut *tx).await?.rows_affected())
 }
 
 /// Deletes the runs `ids` (held by the batch) and what hangs off them.
-async fn delete_runs(tx: &mut Transaction<'_, Any>, ids: &[String]) -> Result<u64> {
+async fn delete_runs(tx: &mut AnyConnection, ids: &[String]) -> Result<u64> {
     delete_run_children(tx, ids).await?;
     let statement = format!(
         "DELETE FROM flow_runs WHERE id IN ({})",
@@ -313,13 +313,13 @@ async fn delete_runs(tx: &mut Transaction<'_, Any>, ids: &[String]) -> Result<u6
     for id in ids {
         delete = delete.bind(id);
     }
-    Ok(delete.execute(&mut **tx).await?.rows_affected())
+    Ok(delete.execute(&mut *tx).await?.rows_affected())
 }
 
 /// Deletes the rows attached to the runs `ids` that no foreign key cascades
 /// from `flow_runs`: their log lines and tag concurrency slots. The one place
 /// to add a child table of runs that does not declare `ON DELETE CASCADE`.
-async fn delete_run_children(tx: &mut Transaction<'_, Any>, ids: &[String]) -> Result<()> {
+async fn delete_run_children(tx: &mut AnyConnection, ids: &[String]) -> Result<()> {
     for table in ["logs", "concurrency_slots"] {
         let statement = format!(
             "DELETE FROM {table} WHERE flow_run_id IN ({})",
@@ -329,7 +329,7 @@ async fn delete_run_children(tx: &mut Transaction<'_, Any>, ids: &[String]) -> R
         for id in ids {
             delete = delete.bind(id);
         }
-        delete.execute(&mut **tx).await?;
+        delete.execute(&mut *tx).await?;
     }
     Ok(())
 }

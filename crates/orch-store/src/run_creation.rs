@@ -12,11 +12,11 @@
 
 use std::collections::HashSet;
 
-use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, StoreError};
 use crate::rows::{cacheable_chunks, sql, values_placeholders};
+use crate::write::{WriteTx, Writer};
 
 /// Most runs written by one transaction (8 binds each: far below either
 /// backend's bind limit).
@@ -62,7 +62,7 @@ pub(crate) struct RunCreator {
 impl RunCreator {
     /// Starts the writing task on the current tokio runtime. It ends when the
     /// last handle is dropped.
-    pub(crate) fn spawn(writer: AnyPool) -> RunCreator {
+    pub(crate) fn spawn(writer: Writer) -> RunCreator {
         let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(serve(writer, requests));
         RunCreator { queue }
@@ -83,14 +83,14 @@ fn stopped() -> StoreError {
     StoreError::Database(sqlx::Error::PoolClosed)
 }
 
-async fn serve(writer: AnyPool, mut requests: mpsc::Receiver<Request>) {
+async fn serve(writer: Writer, mut requests: mpsc::Receiver<Request>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
         write_batch(&writer, std::mem::take(&mut batch)).await;
     }
 }
 
-async fn write_batch(writer: &AnyPool, batch: Vec<Request>) {
+async fn write_batch(writer: &Writer, batch: Vec<Request>) {
     let rows: Vec<&NewRunRow> = batch.iter().map(|request| &request.row).collect();
     match insert_rows(writer, &rows).await {
         Ok(inserted) => {
@@ -125,7 +125,11 @@ async fn write_batch(writer: &AnyPool, batch: Vec<Request>) {
 }
 
 /// Inserts `rows` and their first states in one transaction; returns the ids written.
-async fn insert_rows(writer: &AnyPool, rows: &[&NewRunRow]) -> Result<HashSet<String>> {
+async fn insert_rows(writer: &Writer, rows: &[&NewRunRow]) -> Result<HashSet<String>> {
+    writer.observe(try_insert_rows(writer, rows).await)
+}
+
+async fn try_insert_rows(writer: &Writer, rows: &[&NewRunRow]) -> Result<HashSet<String>> {
     let mut tx = writer.begin().await?;
     let mut inserted = HashSet::new();
     for chunk in cacheable_chunks(rows, MAX_BATCH) {
@@ -145,10 +149,7 @@ async fn insert_rows(writer: &AnyPool, rows: &[&NewRunRow]) -> Result<HashSet<St
 
 /// Inserts the runs of `rows` whose deployment exists and whose idempotency
 /// key is free; returns their ids.
-async fn insert_runs(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    rows: &[&NewRunRow],
-) -> Result<Vec<String>> {
+async fn insert_runs(tx: &mut WriteTx, rows: &[&NewRunRow]) -> Result<Vec<String>> {
     // The deployment is joined, not copied from the caller's lookup, so a run
     // is never written for a deployment deleted in between. `WHERE true`
     // tells SQLite's parser that `ON CONFLICT` belongs to the INSERT.
@@ -179,10 +180,7 @@ async fn insert_runs(
 }
 
 /// The Scheduled state each new run starts its history with.
-async fn insert_first_states(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    rows: &[&NewRunRow],
-) -> Result<()> {
+async fn insert_first_states(tx: &mut WriteTx, rows: &[&NewRunRow]) -> Result<()> {
     let statement = format!(
         "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
          SELECT v.column1, NULL, 'SCHEDULED', 'Scheduled', v.column2, v.column3 FROM (VALUES {}) AS v",

@@ -186,7 +186,7 @@ impl Store {
                SELECT 1 FROM deployment_schedules s WHERE s.deployment_id = flow_runs.deployment_id \
                AND s.slug = flow_runs.schedule_slug AND s.active = 1)",
         )
-        .execute(&self.writer)
+        .execute(self.writer.pool())
         .await?;
         Ok(deleted.rows_affected())
     }

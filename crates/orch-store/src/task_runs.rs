@@ -85,7 +85,7 @@ struct HistoryRow {
 /// backends' bind limits).
 const ROWS_PER_INSERT: usize = 256;
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+type Tx = crate::write::WriteTx;
 
 /// Each task's newest snapshot in the report, in first-seen order. One
 /// statement may not update a row twice (PostgreSQL refuses), and the newest
@@ -110,7 +110,7 @@ fn newest_snapshots(task_runs: &[TaskRun]) -> Vec<&TaskRun> {
 
 /// Inserts task runs or moves them to a newer snapshot; an older snapshot
 /// than the stored one changes nothing.
-async fn upsert_task_runs(tx: &mut Tx<'_>, tasks: &[&TaskRun]) -> Result<()> {
+async fn upsert_task_runs(tx: &mut Tx, tasks: &[&TaskRun]) -> Result<()> {
     let statement = format!(
         "INSERT INTO task_runs (id, flow_run_id, name, tags, state_type, state_name, state_message, \
          state_timestamp, attempt, max_retries, start_time, end_time, error, result, created_at) \
@@ -147,7 +147,7 @@ async fn upsert_task_runs(tx: &mut Tx<'_>, tasks: &[&TaskRun]) -> Result<()> {
 }
 
 /// Appends history entries; an entry already stored (same task run and seq) is skipped.
-async fn insert_states(tx: &mut Tx<'_>, states: &[(&str, &TaskRunState)]) -> Result<()> {
+async fn insert_states(tx: &mut Tx, states: &[(&str, &TaskRunState)]) -> Result<()> {
     let statement = format!(
         "INSERT INTO task_run_states (task_run_id, seq, attempt, type, name, message, timestamp) \
          VALUES {} ON CONFLICT (task_run_id, seq) DO NOTHING",
@@ -169,7 +169,7 @@ async fn insert_states(tx: &mut Tx<'_>, states: &[(&str, &TaskRunState)]) -> Res
 }
 
 /// Records `(upstream, downstream)` edges; known edges are skipped.
-async fn insert_edges(tx: &mut Tx<'_>, edges: &[(&str, &str)]) -> Result<()> {
+async fn insert_edges(tx: &mut Tx, edges: &[(&str, &str)]) -> Result<()> {
     let statement = format!(
         "INSERT INTO task_run_edges (upstream_id, downstream_id) VALUES {} \
          ON CONFLICT (upstream_id, downstream_id) DO NOTHING",

@@ -118,6 +118,26 @@ pub(crate) async fn write_state(
     Ok(())
 }
 
+/// Whether `worker`'s final report on `run` comes after the lease sweep
+/// ended the run for that worker, with nothing started since: the run is
+/// Crashed, or waiting for its retry (Scheduled, claimed by nobody).
+async fn late_report_applies(
+    conn: &mut sqlx::AnyConnection,
+    run: &FlowRun,
+    worker: &str,
+) -> Result<bool> {
+    let waiting = run.state.kind == StateType::Scheduled && run.worker_id.is_none();
+    if !(waiting || run.state.kind == StateType::Crashed) {
+        return Ok(false);
+    }
+    let expired: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT lease_expired_worker_id FROM flow_runs WHERE id = $1")
+            .bind(&run.id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(expired.and_then(|(holder,)| holder).as_deref() == Some(worker))
+}
+
 /// Loads a run inside a transaction, locking its row on PostgreSQL.
 pub(crate) async fn load_run_for_update(
     conn: &mut sqlx::AnyConnection,
@@ -196,6 +216,28 @@ impl Store {
         let run = load_run_for_update(&mut tx, self.backend, run_id)
             .await?
             .ok_or_else(|| flow_run_not_found(run_id))?;
+        if let Some(worker) = &proposal.worker_id
+            && proposal.state.kind.is_terminal()
+            && late_report_applies(&mut tx, &run, worker).await?
+        {
+            // The lease sweep ended this run while its worker still had it
+            // (the server stalled, or heartbeats were lost), and nothing has
+            // started it since: the worker's own final report is the truth.
+            let transition_id = Some(proposal.transition_id.as_str()).filter(|t| !t.is_empty());
+            write_state(&mut tx, run_id, &proposal.state, transition_id, now).await?;
+            sqlx::query(
+                "UPDATE flow_runs SET worker_id = $1, lease_expired_worker_id = NULL WHERE id = $2",
+            )
+            .bind(worker)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+            let run = load_run_for_update(&mut tx, self.backend, run_id)
+                .await?
+                .ok_or_else(|| flow_run_not_found(run_id))?;
+            tx.commit().await?;
+            return Ok(TransitionResult::Accepted(run));
+        }
         if let Some(worker) = &proposal.worker_id
             && run.worker_id.as_deref() != Some(worker.as_str())
         {

@@ -91,7 +91,7 @@ impl Store {
         .bind(description)
         .bind(concurrency_limit)
         .bind(now)
-        .execute(&self.writer)
+        .execute(self.writer.pool())
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::AlreadyExists {
@@ -158,7 +158,7 @@ impl Store {
         .bind(update.concurrency_limit.flatten())
         .bind(now)
         .bind(name)
-        .execute(&self.writer)
+        .execute(self.writer.pool())
         .await?;
         if changed.rows_affected() == 0 {
             return Err(self.work_pool_not_found(name).await);
@@ -174,7 +174,7 @@ impl Store {
              WHERE d.work_pool_id = $1 ORDER BY 1",
         )
         .bind(&pool.id)
-        .fetch_all(&self.writer)
+        .fetch_all(self.writer.pool())
         .await?;
         if !users.is_empty() {
             let names: Vec<&str> = users.iter().map(|(n,)| n.as_str()).collect();
@@ -186,7 +186,7 @@ impl Store {
         }
         sqlx::query("DELETE FROM work_pools WHERE id = $1")
             .bind(&pool.id)
-            .execute(&self.writer)
+            .execute(self.writer.pool())
             .await?;
         Ok(())
     }

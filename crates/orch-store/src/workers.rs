@@ -39,7 +39,7 @@ impl Store {
         .bind(i64::from(limit))
         .bind(version)
         .bind(now)
-        .execute(&self.writer)
+        .execute(self.writer.pool())
         .await?;
         self.worker(&id).await
     }
@@ -54,7 +54,7 @@ impl Store {
         sqlx::query("UPDATE workers SET heartbeat_interval_micros = $1 WHERE id = $2")
             .bind(Some(interval_micros).filter(|i| *i > 0))
             .bind(worker_id)
-            .execute(&self.writer)
+            .execute(self.writer.pool())
             .await?;
         self.worker(worker_id).await
     }
@@ -79,7 +79,7 @@ impl Store {
             sqlx::query("UPDATE workers SET last_heartbeat = $1, stopped_at = NULL WHERE id = $2")
                 .bind(self.now())
                 .bind(worker_id)
-                .execute(&self.writer)
+                .execute(self.writer.pool())
                 .await?;
         if updated.rows_affected() == 0 {
             return Err(self.worker(worker_id).await.expect_err("no such worker"));
@@ -93,12 +93,63 @@ impl Store {
         Ok(cancels.into_iter().map(|(id,)| id).collect())
     }
 
+    /// Reconciles a worker's claims with the runs it says it has: a run
+    /// claimed by `worker_id` (Pending) before `claimed_before` that is not
+    /// among `running` never reached the worker (its claim response was lost
+    /// or could not be decoded) and goes back to Scheduled for any worker.
+    /// Returns the runs released, as they are now.
+    pub async fn release_unheld_claims(
+        &self,
+        worker_id: &str,
+        running: &[String],
+        claimed_before: i64,
+    ) -> Result<Vec<crate::model::FlowRun>> {
+        let pending: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM flow_runs WHERE worker_id = $1 AND state_type = 'PENDING' \
+             AND state_timestamp < $2",
+        )
+        .bind(worker_id)
+        .bind(claimed_before)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut released = Vec::new();
+        for (run_id,) in pending {
+            if running.contains(&run_id) {
+                continue;
+            }
+            let now = self.now();
+            let mut tx = self.writer.begin().await?;
+            let run =
+                crate::transitions::load_run_for_update(&mut tx, self.backend, &run_id).await?;
+            let still_unheld = run.is_some_and(|run| {
+                run.state.kind == StateType::Pending
+                    && run.worker_id.as_deref() == Some(worker_id)
+                    && run.state.timestamp < claimed_before
+            });
+            if !still_unheld {
+                tx.rollback().await?;
+                continue;
+            }
+            let state = NewState::new(
+                StateType::Scheduled,
+                "Scheduled",
+                "released: the claiming worker never received the run",
+            );
+            crate::transitions::write_state(&mut tx, &run_id, &state, None, now).await?;
+            let run =
+                crate::transitions::load_run_for_update(&mut tx, self.backend, &run_id).await?;
+            tx.commit().await?;
+            released.extend(run);
+        }
+        Ok(released)
+    }
+
     /// Marks a worker as stopped (a clean shutdown).
     pub async fn deregister_worker(&self, worker_id: &str) -> Result<()> {
         sqlx::query("UPDATE workers SET stopped_at = $1 WHERE id = $2")
             .bind(self.now())
             .bind(worker_id)
-            .execute(&self.writer)
+            .execute(self.writer.pool())
             .await?;
         Ok(())
     }
@@ -135,8 +186,8 @@ impl Store {
     /// `lease_cutoff`: Cancelling runs become Cancelled, others Crashed (and so
     /// AwaitingRetry when flow retries are left).
     pub async fn reap_orphaned_runs(&self, lease_cutoff: i64) -> Result<ReapedRuns> {
-        let orphans: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT r.id, r.state_type, w.name FROM flow_runs r JOIN workers w ON w.id = r.worker_id \
+        let orphans: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT r.id, r.state_type, w.name, w.id FROM flow_runs r JOIN workers w ON w.id = r.worker_id \
              WHERE r.state_type IN ('PENDING', 'RUNNING', 'CANCELLING') \
              AND (w.stopped_at IS NOT NULL OR w.last_heartbeat < $1) LIMIT 500",
         )
@@ -144,7 +195,7 @@ impl Store {
         .fetch_all(&self.reader)
         .await?;
         let mut reaped = ReapedRuns::default();
-        for (run_id, state_type, worker_name) in orphans {
+        for (run_id, state_type, worker_name, worker_id) in orphans {
             let state = if state_type == StateType::Cancelling.as_str() {
                 NewState::new(
                     StateType::Cancelled,
@@ -166,7 +217,19 @@ impl Store {
                 worker_id: None,
             };
             let result = self.set_flow_run_state(&run_id, proposal).await?;
-            if matches!(result, TransitionResult::Accepted(_)) {
+            if let TransitionResult::Accepted(run) = &result {
+                // Remembered so that the worker's late final report, if it
+                // was alive after all, is still accepted (see transitions).
+                if run.state.kind != StateType::Cancelled {
+                    sqlx::query(
+                        "UPDATE flow_runs SET lease_expired_worker_id = $1 \
+                         WHERE id = $2 AND state_type IN ('SCHEDULED', 'CRASHED')",
+                    )
+                    .bind(&worker_id)
+                    .bind(&run_id)
+                    .execute(self.writer.pool())
+                    .await?;
+                }
                 reaped.changed.push(result);
             }
         }

@@ -60,8 +60,12 @@ impl Api {
                 cause: error_chain(&error),
             })?;
         Ok(Self {
-            workers: WorkerServiceClient::new(channel.clone()),
-            flow_runs: FlowRunServiceClient::new(channel),
+            workers: WorkerServiceClient::new(channel.clone())
+                .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(orch_proto::MAX_MESSAGE_BYTES),
+            flow_runs: FlowRunServiceClient::new(channel)
+                .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(orch_proto::MAX_MESSAGE_BYTES),
         })
     }
 

@@ -20,6 +20,7 @@
 mod client;
 mod error;
 mod events;
+mod leftovers;
 mod logs;
 mod outcome;
 mod output;
@@ -55,6 +56,12 @@ pub struct WorkerConfig {
     /// On shutdown, how long running flows may take to finish before they
     /// are stopped. Default 30 s.
     pub shutdown_grace: Duration,
+    /// The worker's own folder on this host: it records the process groups
+    /// of the flows it starts there, and at start kills what a previous
+    /// worker that died left running (see the reliability guide). Large
+    /// parameters files go there too. `None`: no records (parameters files
+    /// go to the system's temporary folder).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl WorkerConfig {
@@ -70,6 +77,7 @@ impl WorkerConfig {
             poll_interval: Duration::from_secs(2),
             kill_grace: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            state_dir: None,
         }
     }
 }

@@ -31,7 +31,19 @@ pub(crate) struct Launch<'a> {
     pub base_dir: &'a Path,
     /// Variables added to the worker's own environment.
     pub env: Vec<(&'static str, String)>,
+    /// The run's parameters as JSON: `ORCH_PARAMETERS` when small enough
+    /// for the environment, else a file named by `ORCH_PARAMETERS_FILE`.
+    pub parameters: &'a str,
+    /// Where such a file is written (the system's temporary folder if `None`).
+    pub parameters_dir: Option<&'a Path>,
+    /// The run, to name the file.
+    pub flow_run_id: &'a str,
 }
+
+/// Largest parameters passed in `ORCH_PARAMETERS`. Linux refuses a single
+/// environment string over 128 KiB (`Argument list too long`); larger
+/// parameters go through a file named by `ORCH_PARAMETERS_FILE`.
+pub(crate) const MAX_ENV_PARAMETERS: usize = 64 * 1024;
 
 /// A started entrypoint: the child (leader of its process group) and its pipes.
 #[derive(Debug)]
@@ -44,6 +56,8 @@ pub(crate) struct RunningProcess {
     pub stdout: ChildStdout,
     /// Its standard error.
     pub stderr: ChildStderr,
+    /// The parameters file to remove once the run ended, if one was written.
+    pub parameters_file: Option<PathBuf>,
 }
 
 /// The program to execute for `program`: a relative path is taken from
@@ -87,9 +101,11 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         .process_group(0)
         // The worker decides when a flow dies (cancel, shutdown), not Drop.
         .kill_on_drop(false);
+    die_with_worker(&mut command);
     if base_dir_exists {
         command.current_dir(launch.base_dir);
     }
+    let parameters_file = pass_parameters(&mut command, launch)?;
     let mut child = command.spawn().map_err(|error| {
         spawn_failure(program, &resolved, launch.base_dir, base_dir_exists, &error)
     })?;
@@ -102,8 +118,74 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         stderr: child.stderr.take().expect("stderr is piped"),
         child,
         group,
+        parameters_file,
     })
 }
+
+/// Sets `ORCH_PARAMETERS`, or writes the parameters to a file and sets
+/// `ORCH_PARAMETERS_FILE` when they are too large for the environment.
+fn pass_parameters(command: &mut Command, launch: &Launch<'_>) -> Result<Option<PathBuf>, String> {
+    if launch.parameters.len() <= MAX_ENV_PARAMETERS {
+        command.env("ORCH_PARAMETERS", launch.parameters);
+        return Ok(None);
+    }
+    let dir = launch
+        .parameters_dir
+        .map_or_else(std::env::temp_dir, Path::to_path_buf)
+        .join("parameters");
+    let path = dir.join(format!("{}.json", launch.flow_run_id));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| {
+            // Readable by the worker's user only: parameters may hold secrets.
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)?
+                .write_all(launch.parameters.as_bytes())
+        })
+        .map_err(|error| {
+            format!(
+                "cannot start the run: its parameters ({} bytes) are too large for the environment \
+                 and cannot be written to {}: {error}",
+                launch.parameters.len(),
+                path.display()
+            )
+        })?;
+    command
+        .env_remove("ORCH_PARAMETERS")
+        .env("ORCH_PARAMETERS_FILE", &path);
+    Ok(Some(path))
+}
+
+/// Makes the child get SIGKILL when the worker dies (even by `kill -9`), so a
+/// dead worker's flow cannot run on while the server retries its run on
+/// another worker. What the flow starts itself is killed by the next worker
+/// to start on this host (see `leftovers`).
+#[cfg(target_os = "linux")]
+fn die_with_worker(command: &mut Command) {
+    let worker = nix::unistd::getpid();
+    // SAFETY: between fork and exec the closure only makes two system calls
+    // (prctl, getppid), both async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+            // The worker died before the signal was armed: do not start.
+            if nix::unistd::getppid() != worker {
+                return Err(io::Error::other(
+                    "the worker exited while starting the flow",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_worker(_command: &mut Command) {}
 
 /// The failure message for a spawn error, saying where the program was sought.
 fn spawn_failure(
@@ -229,6 +311,9 @@ mod tests {
             entrypoint,
             base_dir,
             env: Vec::new(),
+            parameters: "{}",
+            parameters_dir: None,
+            flow_run_id: "run",
         }
     }
 

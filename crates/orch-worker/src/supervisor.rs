@@ -5,7 +5,7 @@
 //! proposed only once every log line of the run is stored, so whoever sees a
 //! finished run also sees all of its logs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use crate::client::{self, Api};
+use crate::leftovers;
 use crate::logs::LogSender;
 use crate::outcome::{self, Outcome, StderrTail, StopReason};
 use crate::output::{self, RunLog};
@@ -41,6 +42,8 @@ pub(crate) struct Context {
     pub worker_id: String,
     pub kill_grace: Duration,
     pub logs: LogSender,
+    /// Where started process groups are recorded (see `leftovers`).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// What the server made of the proposal to move a run to Running.
@@ -78,7 +81,12 @@ pub(crate) async fn supervise(
         group,
         stdout,
         stderr,
+        parameters_file,
     } = process;
+    let record = context
+        .state_dir
+        .as_deref()
+        .and_then(|dir| leftovers::record(dir, group, flow_run_id));
     let log = RunLog::new(
         flow_run_id.to_owned(),
         context.worker_id.clone(),
@@ -86,6 +94,12 @@ pub(crate) async fn supervise(
     );
     let output = Output::start(stdout, stderr, log);
     let exit = run_to_exit(&context, flow_run_id, child, group, stop).await;
+    if let Some(record) = record {
+        record.forget();
+    }
+    if let Some(file) = parameters_file {
+        let _ = std::fs::remove_file(file);
+    }
     let tail = output.finish(flow_run_id).await;
     context.logs.flush().await;
 
@@ -109,7 +123,6 @@ async fn start(
     let env = vec![
         ("ORCH_API_URL", context.api_url.clone()),
         ("ORCH_FLOW_RUN_ID", flow_run_id.to_owned()),
-        ("ORCH_PARAMETERS", claimed.parameters_json),
         ("ORCH_FLOW", run.flow),
         ("ORCH_DEPLOYMENT", run.deployment),
         ("ORCH_WORKER_ID", context.worker_id.clone()),
@@ -118,6 +131,9 @@ async fn start(
         entrypoint: &claimed.entrypoint,
         base_dir: Path::new(&claimed.base_dir),
         env,
+        parameters: &claimed.parameters_json,
+        parameters_dir: context.state_dir.as_deref(),
+        flow_run_id,
     };
     match process::spawn(&launch) {
         Ok(process) => {

@@ -50,6 +50,17 @@ impl Worker {
     /// Connects, registers and starts the event stream, heartbeat and log
     /// shipper.
     pub(crate) async fn start(config: WorkerConfig) -> Result<Self, WorkerError> {
+        if let Some(dir) = &config.state_dir {
+            // Before anything is claimed: the server retries those runs, so
+            // no process of their previous attempt may run on.
+            let killed = crate::leftovers::kill_leftovers(dir);
+            if !killed.is_empty() {
+                tracing::warn!(
+                    runs = ?killed,
+                    "killed flow processes left running by a previous worker that died"
+                );
+            }
+        }
         let api = Api::connect(&config.api_url).await?;
         let hostname = hostname();
         let name = config
@@ -99,6 +110,7 @@ impl Worker {
             worker_id: registered.id.clone(),
             kill_grace: config.kill_grace,
             logs,
+            state_dir: config.state_dir.clone(),
         });
         let registry = Registry::default();
         let claim = Arc::new(Notify::new());

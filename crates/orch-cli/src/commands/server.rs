@@ -46,6 +46,7 @@ pub fn server_config(
             ..orch_server::RetentionConfig::default()
         },
         backup: ops.backup_schedule()?,
+        max_streams_per_client: args.max_streams_per_client,
     })
 }
 

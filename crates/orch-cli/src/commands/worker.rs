@@ -27,6 +27,7 @@ async fn start(context: &Context, args: WorkerStartArgs) -> anyhow::Result<()> {
     config.poll_interval = seconds("--poll-seconds", args.poll_seconds)?;
     config.kill_grace = seconds("--kill-grace-seconds", args.kill_grace_seconds)?;
     config.shutdown_grace = seconds("--shutdown-grace-seconds", args.shutdown_grace_seconds)?;
+    config.state_dir = Some(context.settings.home.value.join("worker"));
     orch_worker::run(config, shutdown_signal())
         .await
         // The error's message is complete; its source would repeat the cause.

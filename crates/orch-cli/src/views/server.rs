@@ -46,6 +46,11 @@ pub struct ServerStatusView {
     pub last_backup_file: Option<String>,
     /// Why the last automatic backup failed.
     pub last_backup_error: Option<String>,
+    /// Whether the database stores writes now.
+    pub database_writable: bool,
+    /// Why it does not, when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_write_error: Option<String>,
     #[serde(skip)]
     started_at_micros: i64,
 }
@@ -72,6 +77,9 @@ impl ServerStatusView {
             last_backup: optional_time(status.last_backup_micros),
             last_backup_file: non_empty(&status.last_backup_file),
             last_backup_error: non_empty(&status.last_backup_error),
+            database_writable: status.database_writable,
+            database_write_error: Some(status.database_write_error.clone())
+                .filter(|error| !error.is_empty()),
             started_at_micros: status.started_at_micros,
         }
     }
@@ -173,6 +181,13 @@ pub fn print(status: &ServerStatusView) -> std::io::Result<()> {
                     "{dir}, last {}",
                     status.last_backup.as_deref().unwrap_or("none yet")
                 ),
+            },
+        ),
+        (
+            "Writes",
+            match &status.database_write_error {
+                None => "ok".to_owned(),
+                Some(error) => format!("FAILING: {error}"),
             },
         ),
     ])

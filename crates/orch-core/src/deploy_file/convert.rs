@@ -214,7 +214,26 @@ fn entrypoint(source: &Source<'_>, value: Spanned<Vec<Spanned<String>>>) -> Resu
             Some(program.span().start),
             "the first element of `entrypoint` is empty; it must name the program to run",
         )),
-        Some(_) => Ok(args.into_iter().map(Spanned::into_inner).collect()),
+        Some(_) => {
+            // A NUL cannot reach exec (every run would fail to start), and
+            // control characters are never meant: both are refused here.
+            if let Some((arg, bad)) = args.iter().find_map(|arg| {
+                arg.get_ref()
+                    .chars()
+                    .find(|c| c.is_control())
+                    .map(|bad| (arg, bad))
+            }) {
+                return Err(source.error(
+                    Some(arg.span().start),
+                    format!(
+                        "`entrypoint` element {:?} contains the control character {bad:?}; \
+                         programs and arguments must be plain text",
+                        arg.get_ref()
+                    ),
+                ));
+            }
+            Ok(args.into_iter().map(Spanned::into_inner).collect())
+        }
     }
 }
 
@@ -229,6 +248,17 @@ mod tests {
         let (line, column, message) = error(&text);
         assert_eq!((line, column), (4, 14));
         assert!(message.starts_with("`entrypoint` is empty;"), "{message}");
+    }
+
+    #[test]
+    fn control_characters_in_the_entrypoint_are_refused() {
+        let text = deployment("").replace("[\"run\"]", "[\"run\", \"a\\u0000b\"]");
+        let (line, _, message) = error(&text);
+        assert_eq!(line, 4);
+        assert!(message.contains("control character '\\0'"), "{message}");
+        let text = deployment("").replace("[\"run\"]", "[\"r\\u001b[2Jun\"]");
+        let (_, _, message) = error(&text);
+        assert!(message.contains("control character"), "{message}");
     }
 
     #[test]

@@ -17,6 +17,12 @@ pub(super) fn parameters(
     let offset = value.span().start;
     match value.into_inner() {
         toml::Value::Table(table) => table_to_json("parameters", table)
+            .and_then(|json| {
+                let size = Value::Object(json.clone()).to_string().len();
+                crate::limits::check_parameters_size("`parameters`", size)
+                    .map(|()| json)
+                    .map_err(|error| error.to_string())
+            })
             .map_err(|message| source.error(Some(offset), message)),
         other => Err(source.error(
             Some(offset),

@@ -361,3 +361,15 @@ fn descriptions_name_the_kind_and_zone() {
         "every 240s from 2026-01-01T00:00:00 in UTC"
     );
 }
+
+#[test]
+fn a_cron_that_can_never_fire_is_refused_with_the_reason() {
+    let parse = |expr: &str| Schedule::from_fields(Some(expr), None, None, None, "UTC");
+    let error = parse("0 0 30 2 *").unwrap_err().to_string();
+    assert!(error.contains("never fires"), "{error}");
+    assert!(error.contains("30 February"), "{error}");
+    assert!(parse("0 0 31 4 *").is_err(), "31 April");
+    // Rare but real dates are accepted.
+    parse("0 0 29 2 *").unwrap();
+    parse("0 0 31 * *").unwrap();
+}

@@ -32,6 +32,22 @@ impl ApiError {
         }
     }
 
+    /// 422: well-formed JSON that is not what the endpoint takes.
+    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: message.into(),
+        }
+    }
+
+    /// 429: the client holds too much of the server already.
+    pub fn too_many_requests(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: message.into(),
+        }
+    }
+
     /// 409: valid, but not possible in the object's current state.
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError {
@@ -47,6 +63,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
             StoreError::AlreadyExists { .. } | StoreError::Conflict(_) => StatusCode::CONFLICT,
             StoreError::InvalidInput(_) | StoreError::UnsupportedUrl(_) => StatusCode::BAD_REQUEST,
+            StoreError::Storage(_) => {
+                tracing::error!(%error, "API request failed: the database cannot store writes");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => {
                 tracing::error!(%error, "API request failed");
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -65,12 +65,16 @@ fn json_event(name: &str, data: &impl serde::Serialize) -> SseEvent {
 pub(crate) async fn events(
     State(state): State<AppState>,
     Path(reference): Path<String>,
+    extensions: axum::http::Extensions,
     ApiQuery(params): ApiQuery<LiveParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let permit = state
+        .open_stream(crate::streams::client_of(&extensions))
+        .map_err(super::ApiError::too_many_requests)?;
     // Subscribe before the first read: nothing written after it can be missed.
     let receiver = state.events().subscribe();
     let run = state.store().flow_run(&reference).await?;
-    let stream = follow(state, run.id, params.after, receiver);
+    let stream = follow(state, run.id, params.after, receiver, permit);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -79,8 +83,11 @@ fn follow(
     run_id: String,
     after: i64,
     mut receiver: Receiver<Event>,
+    permit: Option<crate::streams::StreamPermit>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     async_stream::stream! {
+        // Held for as long as the stream lives.
+        let _permit = permit;
         let store = state.store().clone();
         let mut last_log = after;
         let mut last_detail = String::new();
@@ -88,7 +95,7 @@ fn follow(
         let mut wake = Wake::Run;
         loop {
             loop {
-                match store.read_logs(&run_id, last_log, LOG_BATCH).await {
+                match crate::detached::read_logs(&store, &run_id, last_log, LOG_BATCH).await {
                     Ok(lines) if lines.is_empty() => break,
                     Ok(lines) => {
                         last_log = lines.last().map_or(last_log, |l| l.id);
@@ -107,7 +114,12 @@ fn follow(
                         tokio::time::sleep(RUN_EVENT_SPACING - since).await;
                     }
                 }
-                let detail = match load_detail(&state, &run_id).await {
+                let detail = match crate::detached::detached({
+                    let (state, run_id) = (state.clone(), run_id.clone());
+                    async move { load_detail(&state, &run_id).await }
+                })
+                .await
+                {
                     Ok(detail) => detail,
                     Err(error) => {
                         yield Ok(json_event("error", &serde_json::json!({ "error": error.message })));
@@ -128,7 +140,7 @@ fn follow(
                 }
                 if finished {
                     // Lines written between the last read and the final state.
-                    if let Ok(lines) = store.read_logs(&run_id, last_log, 0).await
+                    if let Ok(lines) = crate::detached::read_logs(&store, &run_id, last_log, 0).await
                         && !lines.is_empty()
                     {
                         yield Ok(json_event("logs", &views::lines(&lines)));

@@ -22,6 +22,10 @@ pub use error::{ApiError, ApiResult};
 
 use crate::state::AppState;
 
+/// Largest request body the JSON API takes: a run's parameters at their
+/// limit, with room for the rest of the request.
+pub const MAX_BODY_BYTES: usize = orch_core::limits::MAX_PARAMETERS_BYTES + 64 * 1024;
+
 /// Routes of the JSON API.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
@@ -79,11 +83,33 @@ pub(crate) fn json_body<T: DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|error| {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
         ApiError::bad_request(format!(
-            "request body is not valid JSON for this endpoint ({error}); send e.g. {example}"
+            "request body is not valid JSON ({error}); send e.g. {example}"
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::unprocessable(format!(
+            "request body must be a JSON object, not {}; send e.g. {example}",
+            json_kind(&value)
+        )));
+    }
+    serde_json::from_value(value).map_err(|error| {
+        ApiError::bad_request(format!(
+            "request body is not valid for this endpoint ({error}); send e.g. {example}"
         ))
     })
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// An RFC 3339 time in microseconds, naming the parameter in errors.

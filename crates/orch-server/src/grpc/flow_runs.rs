@@ -60,7 +60,7 @@ impl FlowRunService for FlowRunApi {
         };
         let runs = store.list_flow_runs(&filter).await.map_err(status)?;
         Ok(Response::new(pb::ListFlowRunsResponse {
-            flow_runs: runs.iter().map(convert::flow_run).collect(),
+            flow_runs: runs.iter().map(convert::listed_flow_run).collect(),
         }))
     }
 
@@ -179,6 +179,10 @@ impl FlowRunService for FlowRunApi {
         &self,
         request: Request<pb::WatchFlowRunRequest>,
     ) -> Result<Response<Self::WatchFlowRunStream>, Status> {
+        let permit = self
+            .state
+            .open_stream(crate::streams::client_of(request.extensions()))
+            .map_err(Status::resource_exhausted)?;
         let request = request.into_inner();
         let run = self
             .state
@@ -186,7 +190,7 @@ impl FlowRunService for FlowRunApi {
             .flow_run(&request.flow_run)
             .await
             .map_err(status)?;
-        let stream = watch_flow_run(self.state.clone(), run.id, request.after_log_id);
+        let stream = watch_flow_run(self.state.clone(), run.id, request.after_log_id, permit);
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -22,34 +22,66 @@ use orch_proto::v1::{
 
 use crate::state::AppState;
 
+/// The message size limit of every service, both ways (see `orch_core::limits`).
+const MAX_MESSAGE: usize = orch_proto::MAX_MESSAGE_BYTES;
+
+// A claim is cut at MAX_CLAIM_BYTES but always carries one run, which may be
+// at the parameters limit; a log page likewise. Both fit with room to spare.
+const _: () = {
+    use orch_core::limits::*;
+    assert!(MAX_CLAIM_BYTES + MAX_PARAMETERS_BYTES < MAX_MESSAGE / 2);
+    assert!(MAX_LOG_PAGE_BYTES + MAX_LOG_LINE_BYTES < MAX_MESSAGE / 2);
+};
+
+/// Sets [`MAX_MESSAGE`] on a generated service.
+macro_rules! limited {
+    ($server:expr) => {
+        $server
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE)
+    };
+}
+
 /// All services, routed by gRPC path.
 pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
     let state = state.clone();
-    tonic::service::Routes::new(WorkPoolServiceServer::new(work_pools::WorkPoolApi {
+    tonic::service::Routes::new(limited!(WorkPoolServiceServer::new(
+        work_pools::WorkPoolApi {
+            state: state.clone(),
+        }
+    )))
+    .add_service(limited!(DeploymentServiceServer::new(
+        deployments::DeploymentApi {
+            state: state.clone(),
+        }
+    )))
+    .add_service(limited!(FlowRunServiceServer::new(flow_runs::FlowRunApi {
         state: state.clone(),
-    }))
-    .add_service(DeploymentServiceServer::new(deployments::DeploymentApi {
+    })))
+    .add_service(limited!(WorkerServiceServer::new(workers::WorkerApi {
         state: state.clone(),
-    }))
-    .add_service(FlowRunServiceServer::new(flow_runs::FlowRunApi {
-        state: state.clone(),
-    }))
-    .add_service(WorkerServiceServer::new(workers::WorkerApi {
-        state: state.clone(),
-    }))
-    .add_service(ServerServiceServer::new(server_status::ServerApi {
-        state: state.clone(),
-    }))
-    .add_service(ScheduleServiceServer::new(schedules::ScheduleApi {
-        state: state.clone(),
-    }))
-    .add_service(ConcurrencyLimitServiceServer::new(
+    })))
+    .add_service(limited!(ServerServiceServer::new(
+        server_status::ServerApi {
+            state: state.clone(),
+        }
+    )))
+    .add_service(limited!(ScheduleServiceServer::new(
+        schedules::ScheduleApi {
+            state: state.clone(),
+        }
+    )))
+    .add_service(limited!(ConcurrencyLimitServiceServer::new(
         concurrency::ConcurrencyLimitApi {
             state: state.clone(),
         },
-    ))
-    .add_service(ArtifactServiceServer::new(artifacts::ArtifactApi {
-        state: state.clone(),
-    }))
-    .add_service(TaskRunServiceServer::new(task_runs::TaskRunApi { state }))
+    )))
+    .add_service(limited!(ArtifactServiceServer::new(
+        artifacts::ArtifactApi {
+            state: state.clone(),
+        }
+    )))
+    .add_service(limited!(TaskRunServiceServer::new(task_runs::TaskRunApi {
+        state
+    })))
 }

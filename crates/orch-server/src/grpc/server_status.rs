@@ -28,6 +28,7 @@ impl ServerService for ServerApi {
         let started_at = self.state.started_at();
         let config = self.state.config();
         let totals = self.state.maintenance().snapshot();
+        let health = store.write_health();
         Ok(Response::new(pb::ServerStatus {
             version: crate::VERSION.to_string(),
             database_backend: store.backend().as_str().to_string(),
@@ -51,6 +52,8 @@ impl ServerService for ServerApi {
             last_backup_micros: totals.last_backup_micros.unwrap_or(0),
             last_backup_file: totals.last_backup_file.unwrap_or_default(),
             last_backup_error: totals.last_backup_error.unwrap_or_default(),
+            database_writable: health.ok,
+            database_write_error: health.error.unwrap_or_default(),
         }))
     }
 

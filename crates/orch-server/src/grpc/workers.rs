@@ -13,6 +13,10 @@ use crate::error::{invalid, status};
 use crate::events::Event;
 use crate::state::AppState;
 
+/// A claim the worker has not reported this long after it was made was
+/// never received (see `Store::release_unheld_claims`).
+const CLAIM_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Workers that heartbeated within this window are listed by `worker ls`.
 const LIST_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
@@ -71,12 +75,29 @@ impl WorkerService for WorkerApi {
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let request = request.into_inner();
-        let cancels = self
-            .state
-            .store()
-            .heartbeat(&request.worker_id)
-            .await
-            .map_err(status)?;
+        let store = self.state.background_store();
+        let cancels = store.heartbeat(&request.worker_id).await.map_err(status)?;
+        // Claims the worker does not have (the response was lost) go back to
+        // the queue; not right after a stall, when this heartbeat may be old.
+        if !self.state.within_stall_grace() {
+            match store
+                .release_unheld_claims(
+                    &request.worker_id,
+                    &request.running_flow_run_ids,
+                    self.state.micros_ago(CLAIM_GRACE),
+                )
+                .await
+            {
+                Ok(released) => {
+                    for run in &released {
+                        tracing::warn!(run = %run.id, worker = %request.worker_id, "released a claim its worker never received");
+                        self.state.events().run_changed(&run.id);
+                        self.state.events().runs_ready(run.work_pool_id.as_deref());
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "reconciling a worker's claims failed"),
+            }
+        }
         Ok(Response::new(pb::HeartbeatResponse {
             cancel_flow_run_ids: cancels,
         }))

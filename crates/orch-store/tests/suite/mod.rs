@@ -5,6 +5,7 @@ mod backup;
 mod claims;
 mod deployments;
 mod flow_runs;
+mod leases;
 mod logs;
 mod retention;
 mod scheduling;

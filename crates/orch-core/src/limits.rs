@@ -1,0 +1,78 @@
+//! Size limits that every part of orch agrees on (see `docs/reliability.md`).
+//!
+//! A limit is checked where data enters (run creation, log shipping, the
+//! REST API) with an error that names it, so nothing too large is stored and
+//! then fails later, somewhere else, for someone else. The largest gRPC
+//! message (16 MiB) is `orch_proto::MAX_MESSAGE_BYTES`; every response the
+//! server builds stays under it because claims and log pages are cut by
+//! size ([`MAX_CLAIM_BYTES`], [`MAX_LOG_PAGE_BYTES`]).
+
+/// Largest parameters of one run, as JSON: 1 MiB. Checked when a run is
+/// created (CLI, REST, schedules) and when a deployment's defaults are set.
+pub const MAX_PARAMETERS_BYTES: usize = 1024 * 1024;
+
+/// Largest log line: 1 MiB. The worker splits longer output lines into
+/// pieces of this size; the server refuses a longer line with a message.
+pub const MAX_LOG_LINE_BYTES: usize = 1024 * 1024;
+
+/// Most parameter bytes handed out in one claim response: a worker is given
+/// fewer runs rather than a response it cannot decode (always at least one).
+pub const MAX_CLAIM_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most message bytes in one page of log lines (always at least one line).
+pub const MAX_LOG_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Checks the size of a run's parameters (`what` names them in the error).
+///
+/// # Errors
+///
+/// [`crate::Error::TooLarge`] saying how large they are and what the limit is.
+pub fn check_parameters_size(what: &str, json_len: usize) -> crate::Result<()> {
+    if json_len > MAX_PARAMETERS_BYTES {
+        return Err(crate::Error::TooLarge(format!(
+            "{what} are {} as JSON, over the limit of {}: pass large inputs by reference \
+             (a path or URL in a parameter) instead",
+            human_bytes(json_len),
+            human_bytes(MAX_PARAMETERS_BYTES)
+        )));
+    }
+    Ok(())
+}
+
+/// `1536` -> `1.5 KiB`.
+pub fn human_bytes(bytes: usize) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_at_the_limit_pass_and_over_it_are_refused() {
+        check_parameters_size("parameters", MAX_PARAMETERS_BYTES).unwrap();
+        let error = check_parameters_size("the run's parameters", 2 * 1024 * 1024 + 5)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("2.0 MiB"), "{error}");
+        assert!(error.contains("limit of 1.0 MiB"), "{error}");
+    }
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(human_bytes(10), "10 bytes");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(16 * 1024 * 1024), "16.0 MiB");
+    }
+}
