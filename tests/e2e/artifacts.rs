@@ -13,8 +13,8 @@ const BACKEND: orch_e2e::Backend = orch_e2e::Backend::Sqlite;
 use std::time::Duration;
 
 use fantoccini::Locator;
+use orch_e2e::browser::Browser;
 use serde_json::Value;
-use web::browser::Browser;
 use web::{Api, server_with};
 
 const PAGE_WAIT: Duration = Duration::from_secs(20);

@@ -12,7 +12,7 @@ const BACKEND: orch_e2e::Backend = orch_e2e::Backend::Sqlite;
 use std::time::Duration;
 
 use fantoccini::Locator;
-use web::browser::Browser;
+use orch_e2e::browser::Browser;
 use web::{Api, WAIT, server_with};
 
 const PAGE_WAIT: Duration = Duration::from_secs(20);

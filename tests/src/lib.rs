@@ -2,6 +2,7 @@
 //! workers) on ephemeral loopback ports with a temporary home and database, and
 //! runs CLI commands against it as a user would.
 
+pub mod browser;
 mod process;
 pub mod seed;
 

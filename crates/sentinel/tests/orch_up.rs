@@ -175,5 +175,34 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
         text.contains("\"decisions\"") && text.contains("portfolio-GOOG"),
         "{text}"
     );
+
+    // The run page shows them to a person: the decisions table and the portfolio.
+    let page = format!("{url}/flow-runs/{run}");
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(show_run_page(&page));
     up.terminate(Duration::from_secs(20));
+}
+
+/// Opens a trading run's page in headless Chromium, waits for its decisions
+/// table and portfolio metrics, and saves `target/screenshots/sentinel-trading-run.png`.
+async fn show_run_page(page: &str) {
+    const WAIT: Duration = Duration::from_secs(30);
+    let browser = orch_e2e::browser::Browser::start().await;
+    browser.client.goto(page).await.expect("open the run page");
+    let table = browser
+        .wait_for_text("#artifacts .artifact.kind-table", "GOOG", WAIT)
+        .await;
+    assert!(
+        ["BUY", "SELL", "HOLD"]
+            .iter()
+            .any(|action| table.contains(action)),
+        "the decisions table names an action: {table}"
+    );
+    browser
+        .wait_for_text("#artifacts", "portfolio-GOOG", WAIT)
+        .await;
+    let shot = browser.screenshot("sentinel-trading-run").await;
+    assert!(shot.is_file());
+    browser.close().await;
 }

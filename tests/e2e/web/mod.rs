@@ -2,8 +2,6 @@
 //! client for the server's REST API and a server with one SDK deployment.
 #![allow(dead_code)]
 
-pub mod browser;
-
 use std::time::{Duration, Instant};
 
 use orch_e2e::{Daemon, TestServer, deployment_toml};
