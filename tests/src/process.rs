@@ -42,7 +42,9 @@ impl Daemon {
                 .expect("daemon log file");
             std::thread::spawn(move || {
                 for line in BufReader::new(reader).lines().map_while(Result::ok) {
-                    let _ = writeln!(log, "[{stream}] {line}");
+                    // One write per line: the two streams' threads append to
+                    // one file, and a line written in pieces could interleave.
+                    let _ = log.write_all(format!("[{stream}] {line}\n").as_bytes());
                     if stream == "out" {
                         let _ = sender.send(line);
                     }
