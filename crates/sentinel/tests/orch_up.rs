@@ -79,12 +79,7 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
     let home = tempfile::tempdir().unwrap();
     let deploy = deploy_file(dir.path());
     let config = sentinel_file(dir.path());
-    let sentinel_dir = Path::new(env!("CARGO_BIN_EXE_sentinel")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        sentinel_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = common::path_with_sentinel();
     let mut command = std::process::Command::new(orch_e2e::binary("orch"));
     command
         .args(["up", "--no-build", deploy.to_str().unwrap(), "--port", "0"])

@@ -43,12 +43,7 @@ fn trading_production_with_force_completes_through_orch_with_its_task_graph() {
         "{report}"
     );
 
-    let sentinel_dir = Path::new(env!("CARGO_BIN_EXE_sentinel")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        sentinel_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = common::path_with_sentinel();
     let _worker = server.start_worker_with_env(
         "sentinel-pool",
         &[],
@@ -137,12 +132,7 @@ fn retraining_and_collection_publish_their_artifacts_through_orch() {
         "deploy",
         repository_file("deploy/orch.toml").to_str().unwrap(),
     ]);
-    let sentinel_dir = Path::new(env!("CARGO_BIN_EXE_sentinel")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        sentinel_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = common::path_with_sentinel();
     let _worker = server.start_worker_with_env(
         "sentinel-pool",
         &[],

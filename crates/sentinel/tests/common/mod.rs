@@ -21,6 +21,18 @@ use sentinel::market::csv;
 use serde_json::{Value, json};
 
 /// The fixture folder.
+/// `PATH` with the folder of the `sentinel` binary under test first, so that a
+/// worker (or `orch up`) started with it runs this build's `sentinel`.
+#[allow(dead_code)]
+pub fn path_with_sentinel() -> String {
+    let sentinel_dir = Path::new(env!("CARGO_BIN_EXE_sentinel")).parent().unwrap();
+    format!(
+        "{}:{}",
+        sentinel_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/market")
 }
