@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod background;
+pub mod caller;
 mod convert;
 mod dashboard;
 mod detached;
