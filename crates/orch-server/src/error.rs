@@ -41,25 +41,25 @@ pub enum ServerError {
     Serve(std::io::Error),
 }
 
-/// Maps a store error onto the gRPC status a client sees; its message is shown as it is.
-pub(crate) fn status(error: StoreError) -> tonic::Status {
-    match error {
-        StoreError::NotFound { .. } => tonic::Status::not_found(error.to_string()),
-        StoreError::AlreadyExists { .. } => tonic::Status::already_exists(error.to_string()),
-        StoreError::Conflict(_) => tonic::Status::failed_precondition(error.to_string()),
-        StoreError::InvalidInput(_) | StoreError::UnsupportedUrl(_) => {
-            tonic::Status::invalid_argument(error.to_string())
-        }
+/// Maps a use case's error (or a store error) onto the gRPC status a client
+/// sees; its message is shown as it is. The one place kinds become gRPC codes.
+pub(crate) fn status(error: impl Into<crate::ops::OpsError>) -> tonic::Status {
+    use crate::ops::ErrorKind;
+    let error = error.into();
+    error.log_if_server_fault("gRPC");
+    let code = match error.kind() {
+        ErrorKind::NotFound => tonic::Code::NotFound,
+        ErrorKind::AlreadyExists => tonic::Code::AlreadyExists,
+        ErrorKind::Conflict => tonic::Code::FailedPrecondition,
+        ErrorKind::Invalid => tonic::Code::InvalidArgument,
         // Not `Unavailable`: clients read that as "cannot reach the server".
-        StoreError::Storage(_) => {
-            tracing::error!(%error, "request failed: the database cannot store writes");
-            tonic::Status::resource_exhausted(error.to_string())
-        }
-        other => {
-            tracing::error!(error = %other, "request failed");
-            tonic::Status::internal(other.to_string())
-        }
-    }
+        ErrorKind::Storage => tonic::Code::ResourceExhausted,
+        ErrorKind::Unavailable => tonic::Code::Unavailable,
+        ErrorKind::Unauthenticated => tonic::Code::Unauthenticated,
+        ErrorKind::PermissionDenied => tonic::Code::PermissionDenied,
+        ErrorKind::Internal => tonic::Code::Internal,
+    };
+    tonic::Status::new(code, error.to_string())
 }
 
 /// A status for a malformed request field.

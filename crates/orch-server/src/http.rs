@@ -18,9 +18,7 @@ pub(crate) fn router(state: AppState) -> axum::Router {
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.store();
-    let uptime = (state.store().clock().now() - state.started_at())
-        .num_seconds()
-        .max(0);
+    let uptime = crate::ops::server::uptime_seconds(&state);
     Json(json!({
         "status": "ok",
         "version": crate::VERSION,

@@ -17,7 +17,7 @@ use orch_proto::json;
 
 use super::views;
 use super::{ApiError, ApiResult, json_body, parse_time};
-use crate::ops;
+use crate::ops::deployments;
 use crate::state::AppState;
 
 /// Runs shown per deployment in each of "last" and "upcoming".
@@ -27,15 +27,13 @@ const RUNS_SHOWN: u32 = 5;
 const ACTIONS: [&str; 3] = ["runs", "pause", "resume"];
 
 async fn view(state: &AppState, deployment: &Deployment) -> ApiResult<json::Deployment> {
-    let store = state.store();
-    let last = store.last_runs(&deployment.id, RUNS_SHOWN).await?;
-    let upcoming = store.upcoming_runs(&deployment.id, RUNS_SHOWN).await?;
+    let (last, upcoming) = deployments::recent_runs(state, deployment, RUNS_SHOWN).await?;
     Ok(views::deployment(state, deployment, &last, &upcoming))
 }
 
 /// `GET /api/deployments`: all deployments by flow then name.
 pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let deployments = state.store().list_deployments(None).await?;
+    let deployments = deployments::list(&state, None).await?;
     let mut views = Vec::with_capacity(deployments.len());
     for deployment in &deployments {
         views.push(view(&state, deployment).await?);
@@ -45,7 +43,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>
 
 /// `GET /api/flows`: flows with their deployment counts.
 pub(crate) async fn list_flows(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let flows = state.store().list_flows().await?;
+    let flows = deployments::flows(&state).await?;
     let flows: Vec<Value> = flows
         .iter()
         .map(|flow| {
@@ -89,7 +87,7 @@ pub(crate) async fn get_one(
             message: format!("use POST for /{action}"),
         });
     }
-    let deployment = state.store().deployment(&reference).await?;
+    let deployment = deployments::get(&state, &reference).await?;
     Ok(Json(view(&state, &deployment).await?))
 }
 
@@ -131,7 +129,7 @@ pub(crate) async fn act(
                 .as_deref()
                 .map(|t| parse_time("scheduled_at", t))
                 .transpose()?;
-            let run = ops::deployments::run(
+            let run = deployments::run(
                 &state,
                 &reference,
                 &parameters,
@@ -143,7 +141,7 @@ pub(crate) async fn act(
         }
         Some(pause @ ("pause" | "resume")) => {
             let paused = pause == "pause";
-            let deployment = ops::deployments::set_paused(&state, &reference, paused).await?;
+            let deployment = deployments::set_paused(&state, &reference, paused).await?;
             Ok(Json(view(&state, &deployment).await?).into_response())
         }
         _ => Err(ApiError {

@@ -4,6 +4,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orch_store::StoreError;
+
+use crate::ops::{ErrorKind, OpsError};
 use serde_json::json;
 
 /// A failed API request.
@@ -57,25 +59,29 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> ApiError {
-        let status = match &error {
-            StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
-            StoreError::AlreadyExists { .. } | StoreError::Conflict(_) => StatusCode::CONFLICT,
-            StoreError::InvalidInput(_) | StoreError::UnsupportedUrl(_) => StatusCode::BAD_REQUEST,
-            StoreError::Storage(_) => {
-                tracing::error!(%error, "API request failed: the database cannot store writes");
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            _ => {
-                tracing::error!(%error, "API request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+impl From<OpsError> for ApiError {
+    /// The one place kinds become HTTP statuses.
+    fn from(error: OpsError) -> ApiError {
+        error.log_if_server_fault("API");
+        let status = match error.kind() {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::AlreadyExists | ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            ErrorKind::Storage | ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError {
             status,
             message: error.to_string(),
         }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError::from(OpsError::from(error))
     }
 }
 

@@ -6,11 +6,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::views::{self, time};
-use super::{ApiError, ApiQuery, ApiResult};
+use super::{ApiQuery, ApiResult};
+use crate::ops;
 use crate::state::AppState;
-
-/// Failures listed as needing attention.
-const FAILURES_SHOWN: u32 = 10;
 
 /// The window.
 #[derive(Debug, Deserialize)]
@@ -32,18 +30,8 @@ pub(crate) async fn overview(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<OverviewParams>,
 ) -> ApiResult<Json<Value>> {
-    if !(1..=720).contains(&params.hours) {
-        return Err(ApiError::bad_request(format!(
-            "hours must be between 1 and 720, got {}",
-            params.hours
-        )));
-    }
-    let store = state.store();
-    let until = state.now();
-    let since = until - i64::from(params.hours) * 3600 * 1_000_000;
-    let stats = store.run_stats(since, until).await?;
-    let failures = store.unresolved_failures(since, FAILURES_SHOWN).await?;
-    let workers_online = store.count_workers_online(state.online_since()).await?;
+    let overview = ops::overview::overview(&state, params.hours).await?;
+    let stats = overview.stats;
     let by_state: Vec<Value> = stats
         .by_state
         .iter()
@@ -51,8 +39,8 @@ pub(crate) async fn overview(
         .collect();
     Ok(Json(json!({
         "window_hours": params.hours,
-        "since": time(since),
-        "until": time(until),
+        "since": time(overview.since),
+        "until": time(overview.until),
         "total": stats.total,
         "by_state": by_state,
         "completed": stats.completed,
@@ -61,7 +49,7 @@ pub(crate) async fn overview(
         "late_now": stats.late_now,
         "started": stats.started,
         "average_lateness_seconds": stats.average_lateness_micros.map(|m| m / 1e6),
-        "failures": views::runs(&state, &failures),
-        "workers_online": workers_online,
+        "failures": views::runs(&state, &overview.failures),
+        "workers_online": overview.workers_online,
     })))
 }

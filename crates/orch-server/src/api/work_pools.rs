@@ -11,24 +11,18 @@ use orch_proto::json;
 
 use super::views;
 use super::{ApiQuery, ApiResult};
-use crate::ops;
+use crate::ops::work_pools;
 use crate::state::AppState;
 
-/// Workers that heartbeated within this window are listed.
-const WORKER_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
 async fn pool_view(state: &AppState, pool: &WorkPool) -> ApiResult<json::WorkPool> {
-    let workers = state
-        .store()
-        .list_workers(Some(&pool.name), state.micros_ago(WORKER_WINDOW))
-        .await?;
+    let workers = work_pools::workers(state, Some(&pool.name)).await?;
     let workers = workers.iter().map(|w| views::worker(state, w)).collect();
     Ok(views::pool(pool, workers))
 }
 
 /// `GET /api/work-pools`: every pool with its workers.
 pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let pools = state.store().list_work_pools(state.online_since()).await?;
+    let pools = work_pools::list(&state).await?;
     let mut views = Vec::with_capacity(pools.len());
     for pool in &pools {
         views.push(pool_view(&state, pool).await?);
@@ -41,7 +35,7 @@ pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<json::WorkPool>> {
-    let pool = state.store().work_pool(&name, state.online_since()).await?;
+    let pool = work_pools::get(&state, &name).await?;
     Ok(Json(pool_view(&state, &pool).await?))
 }
 
@@ -50,7 +44,7 @@ async fn set_paused(state: &AppState, name: &str, paused: bool) -> ApiResult<Jso
         paused: Some(paused),
         concurrency_limit: None,
     };
-    let pool = ops::work_pools::update(state, name, update).await?;
+    let pool = work_pools::update(state, name, update).await?;
     Ok(Json(pool_view(state, &pool).await?))
 }
 
@@ -82,11 +76,7 @@ pub(crate) async fn workers(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<WorkerParams>,
 ) -> ApiResult<Json<Value>> {
-    let pool = Some(params.work_pool.as_str()).filter(|p| !p.is_empty());
-    let workers = state
-        .store()
-        .list_workers(pool, state.micros_ago(WORKER_WINDOW))
-        .await?;
+    let workers = work_pools::workers(&state, Some(&params.work_pool)).await?;
     let workers: Vec<json::Worker> = workers.iter().map(|w| views::worker(&state, w)).collect();
     Ok(Json(json!({ "workers": workers })))
 }

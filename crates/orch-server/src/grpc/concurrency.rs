@@ -1,4 +1,5 @@
-//! `ConcurrencyLimitService`: tag limits and the slots task runs take.
+//! `ConcurrencyLimitService`: tag limits and the slots task runs take;
+//! [`crate::ops::concurrency`] over gRPC.
 
 use std::time::Duration;
 
@@ -7,15 +8,9 @@ use orch_proto::v1::concurrency_limit_service_server::ConcurrencyLimitService;
 use orch_store::ConcurrencyLimit;
 use tonic::{Request, Response, Status};
 
-use crate::error::{invalid, status};
+use crate::error::status;
+use crate::ops::concurrency;
 use crate::state::AppState;
-
-/// Longest an acquire waits before answering granted = false.
-const MAX_WAIT: Duration = Duration::from_secs(30);
-/// Default lease of a slot.
-const DEFAULT_LEASE: Duration = Duration::from_secs(60);
-/// Waiting acquires also retry this often (a lease may lapse unannounced).
-const RETRY: Duration = Duration::from_secs(1);
 
 /// Serves tag concurrency requests.
 #[derive(Debug, Clone)]
@@ -50,14 +45,9 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
         request: Request<pb::CreateConcurrencyLimitRequest>,
     ) -> Result<Response<pb::CreateConcurrencyLimitResponse>, Status> {
         let request = request.into_inner();
-        let (limit, created) = self
-            .state
-            .store()
-            .set_concurrency_limit(&request.tag, request.limit)
+        let (limit, created) = concurrency::set_limit(&self.state, &request.tag, request.limit)
             .await
             .map_err(status)?;
-        // A raised limit may let waiting holders in.
-        self.state.slots_released();
         Ok(Response::new(pb::CreateConcurrencyLimitResponse {
             limit: Some(limit_to_pb(&limit)),
             created,
@@ -68,12 +58,7 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
         &self,
         _request: Request<pb::ListConcurrencyLimitsRequest>,
     ) -> Result<Response<pb::ListConcurrencyLimitsResponse>, Status> {
-        let limits = self
-            .state
-            .store()
-            .list_concurrency_limits()
-            .await
-            .map_err(status)?;
+        let limits = concurrency::list(&self.state).await.map_err(status)?;
         Ok(Response::new(pb::ListConcurrencyLimitsResponse {
             limits: limits.iter().map(limit_to_pb).collect(),
         }))
@@ -83,10 +68,7 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
         &self,
         request: Request<pb::GetConcurrencyLimitRequest>,
     ) -> Result<Response<pb::ConcurrencyLimit>, Status> {
-        let limit = self
-            .state
-            .store()
-            .concurrency_limit(&request.into_inner().tag)
+        let limit = concurrency::get(&self.state, &request.into_inner().tag)
             .await
             .map_err(status)?;
         Ok(Response::new(limit_to_pb(&limit)))
@@ -96,12 +78,9 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
         &self,
         request: Request<pb::DeleteConcurrencyLimitRequest>,
     ) -> Result<Response<pb::DeleteConcurrencyLimitResponse>, Status> {
-        self.state
-            .store()
-            .delete_concurrency_limit(&request.into_inner().tag)
+        concurrency::delete(&self.state, &request.into_inner().tag)
             .await
             .map_err(status)?;
-        self.state.slots_released();
         Ok(Response::new(pb::DeleteConcurrencyLimitResponse {}))
     }
 
@@ -110,68 +89,36 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
         request: Request<pb::AcquireConcurrencySlotsRequest>,
     ) -> Result<Response<pb::AcquireConcurrencySlotsResponse>, Status> {
         let request = request.into_inner();
-        if request.holder_id.is_empty() {
-            return Err(invalid(
-                "holder_id is required: the id of the task run taking the slots",
-            ));
-        }
-        let lease = match request.lease_seconds {
-            0 => DEFAULT_LEASE,
-            seconds => Duration::from_secs(u64::from(seconds)),
-        };
         let wait = match request.wait_seconds {
             _ if request.no_wait => Duration::ZERO,
-            0 => MAX_WAIT,
-            seconds => Duration::from_secs(u64::from(seconds)).min(MAX_WAIT),
+            0 => concurrency::MAX_WAIT,
+            seconds => Duration::from_secs(u64::from(seconds)),
         };
-        let deadline = tokio::time::Instant::now() + wait;
-        let flow_run_id = Some(request.flow_run_id.as_str()).filter(|id| !id.is_empty());
-        loop {
-            // Listen before trying, so a release between the try and the wait is not missed.
-            let released = self.state.slots_released_notify().notified();
-            tokio::pin!(released);
-            released.as_mut().enable();
-            let outcome = self
-                .state
-                .store()
-                .acquire_concurrency_slots(
-                    &request.tags,
-                    &request.holder_id,
-                    flow_run_id,
-                    lease.as_micros() as i64,
-                )
-                .await
-                .map_err(status)?;
-            if outcome.granted || tokio::time::Instant::now() >= deadline {
-                return Ok(Response::new(pb::AcquireConcurrencySlotsResponse {
-                    granted: outcome.granted,
-                    full_tags: outcome.full.into_iter().map(|(tag, _)| tag).collect(),
-                }));
-            }
-            tokio::select! {
-                _ = released => {}
-                _ = tokio::time::sleep(RETRY) => {}
-                _ = tokio::time::sleep_until(deadline) => {}
-                _ = self.state.shutting_down() => {
-                    return Err(Status::unavailable("the server is shutting down; acquire again"));
-                }
-            }
-        }
+        let acquired = concurrency::acquire(
+            &self.state,
+            concurrency::Acquire {
+                flow_run_id: Some(request.flow_run_id).filter(|id| !id.is_empty()),
+                tags: request.tags,
+                holder_id: request.holder_id,
+                lease: Duration::from_secs(u64::from(request.lease_seconds)),
+                wait,
+            },
+        )
+        .await
+        .map_err(status)?;
+        Ok(Response::new(pb::AcquireConcurrencySlotsResponse {
+            granted: acquired.granted,
+            full_tags: acquired.full_tags,
+        }))
     }
 
     async fn release_concurrency_slots(
         &self,
         request: Request<pb::ReleaseConcurrencySlotsRequest>,
     ) -> Result<Response<pb::ReleaseConcurrencySlotsResponse>, Status> {
-        let released = self
-            .state
-            .store()
-            .release_concurrency_slots(&request.into_inner().holder_id)
+        let released = concurrency::release(&self.state, &request.into_inner().holder_id)
             .await
             .map_err(status)?;
-        if released > 0 {
-            self.state.slots_released();
-        }
         Ok(Response::new(pb::ReleaseConcurrencySlotsResponse {
             released,
         }))

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use crate::convert;
 use crate::error::status;
-use crate::ops;
+use crate::ops::deployments;
 use crate::state::AppState;
 
 /// Serves flow and deployment requests.
@@ -28,13 +28,9 @@ impl DeploymentService for DeploymentApi {
             .into_iter()
             .map(convert::deployment_input)
             .collect::<Result<Vec<_>, Status>>()?;
-        let changes = self
-            .state
-            .store()
-            .apply_deployments(&inputs)
+        let changes = deployments::apply(&self.state, &inputs)
             .await
             .map_err(status)?;
-        self.state.wake_scheduler();
         let changes = changes
             .into_iter()
             .map(|change| pb::DeploymentChange {
@@ -57,10 +53,7 @@ impl DeploymentService for DeploymentApi {
         request: Request<pb::ListDeploymentsRequest>,
     ) -> Result<Response<pb::ListDeploymentsResponse>, Status> {
         let flow = request.into_inner().flow;
-        let deployments = self
-            .state
-            .store()
-            .list_deployments(Some(flow.as_str()).filter(|f| !f.is_empty()))
+        let deployments = deployments::list(&self.state, Some(&flow))
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListDeploymentsResponse {
@@ -72,10 +65,7 @@ impl DeploymentService for DeploymentApi {
         &self,
         request: Request<pb::GetDeploymentRequest>,
     ) -> Result<Response<pb::Deployment>, Status> {
-        let deployment = self
-            .state
-            .store()
-            .deployment(&request.into_inner().deployment)
+        let deployment = deployments::get(&self.state, &request.into_inner().deployment)
             .await
             .map_err(status)?;
         Ok(Response::new(convert::deployment(&deployment)))
@@ -88,9 +78,9 @@ impl DeploymentService for DeploymentApi {
         let request = request.into_inner();
         let deployment = match request.paused {
             Some(paused) => {
-                ops::deployments::set_paused(&self.state, &request.deployment, paused).await
+                deployments::set_paused(&self.state, &request.deployment, paused).await
             }
-            None => self.state.store().deployment(&request.deployment).await,
+            None => deployments::get(&self.state, &request.deployment).await,
         }
         .map_err(status)?;
         Ok(Response::new(convert::deployment(&deployment)))
@@ -113,7 +103,7 @@ impl DeploymentService for DeploymentApi {
         &self,
         _request: Request<pb::ListFlowsRequest>,
     ) -> Result<Response<pb::ListFlowsResponse>, Status> {
-        let flows = self.state.store().list_flows().await.map_err(status)?;
+        let flows = deployments::flows(&self.state).await.map_err(status)?;
         Ok(Response::new(pb::ListFlowsResponse {
             flows: flows
                 .into_iter()
@@ -133,7 +123,7 @@ impl DeploymentService for DeploymentApi {
     ) -> Result<Response<pb::FlowRun>, Status> {
         let request = request.into_inner();
         let overrides = convert::json_object("parameters", &request.parameters_json)?;
-        let run = ops::deployments::run(
+        let run = deployments::run(
             &self.state,
             &request.deployment,
             &overrides,

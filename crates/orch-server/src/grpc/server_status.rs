@@ -1,10 +1,11 @@
-//! `ServerService`.
+//! `ServerService`: [`crate::ops::server`] over gRPC.
 
 use orch_proto::v1 as pb;
 use orch_proto::v1::server_service_server::ServerService;
 use tonic::{Request, Response, Status};
 
 use crate::error::status;
+use crate::ops::server;
 use crate::state::AppState;
 
 /// Serves status requests.
@@ -19,27 +20,18 @@ impl ServerService for ServerApi {
         &self,
         _request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::ServerStatus>, Status> {
-        let store = self.state.store();
-        let workers_online = store
-            .count_workers_online(self.state.online_since())
-            .await
-            .map_err(status)?;
-        let schema = store.schema_version().await.map_err(status)?;
-        let started_at = self.state.started_at();
+        let now = server::status(&self.state).await.map_err(status)?;
         let config = self.state.config();
-        let totals = self.state.maintenance().snapshot();
-        let health = store.write_health();
+        let totals = now.maintenance;
         Ok(Response::new(pb::ServerStatus {
             version: crate::VERSION.to_string(),
-            database_backend: store.backend().as_str().to_string(),
-            database_url: store.redacted_url(),
-            started_at_micros: started_at.timestamp_micros(),
-            uptime_seconds: (self.state.store().clock().now() - started_at)
-                .num_seconds()
-                .max(0) as u64,
-            workers_online,
-            schema_version: schema.applied,
-            schema_latest: schema.latest,
+            database_backend: now.backend.to_string(),
+            database_url: now.database_url,
+            started_at_micros: now.started_at,
+            uptime_seconds: now.uptime_seconds,
+            workers_online: now.workers_online,
+            schema_version: now.schema.applied,
+            schema_latest: now.schema.latest,
             retention: config.retention.policy.describe(),
             pruned_runs: totals.pruned.runs,
             pruned_log_lines: totals.pruned.log_lines,
@@ -52,8 +44,8 @@ impl ServerService for ServerApi {
             last_backup_micros: totals.last_backup_micros.unwrap_or(0),
             last_backup_file: totals.last_backup_file.unwrap_or_default(),
             last_backup_error: totals.last_backup_error.unwrap_or_default(),
-            database_writable: health.ok,
-            database_write_error: health.error.unwrap_or_default(),
+            database_writable: now.writes.ok,
+            database_write_error: now.writes.error.unwrap_or_default(),
         }))
     }
 
@@ -62,9 +54,7 @@ impl ServerService for ServerApi {
         request: Request<pb::PruneRequest>,
     ) -> Result<Response<pb::PruneResponse>, Status> {
         let dry_run = request.into_inner().dry_run;
-        let pruned = crate::maintenance::prune(&self.state, dry_run)
-            .await
-            .map_err(status)?;
+        let pruned = server::prune(&self.state, dry_run).await.map_err(status)?;
         Ok(Response::new(pb::PruneResponse {
             runs: pruned.runs,
             log_lines: pruned.log_lines,

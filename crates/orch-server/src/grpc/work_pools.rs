@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use crate::convert;
 use crate::error::{invalid, status};
-use crate::ops;
+use crate::ops::work_pools;
 use crate::state::AppState;
 
 /// Serves work pool requests.
@@ -23,22 +23,17 @@ impl WorkPoolService for WorkPoolApi {
         request: Request<pb::CreateWorkPoolRequest>,
     ) -> Result<Response<pb::WorkPool>, Status> {
         let request = request.into_inner();
-        let pool_type = if request.r#type.is_empty() {
-            "process"
-        } else {
-            &request.r#type
-        };
-        let pool = self
-            .state
-            .store()
-            .create_work_pool(
-                &request.name,
-                pool_type,
-                &request.description,
-                request.concurrency_limit,
-            )
-            .await
-            .map_err(status)?;
+        let pool = work_pools::create(
+            &self.state,
+            work_pools::NewPool {
+                name: request.name,
+                pool_type: request.r#type,
+                description: request.description,
+                concurrency_limit: request.concurrency_limit,
+            },
+        )
+        .await
+        .map_err(status)?;
         Ok(Response::new(convert::work_pool(&pool)))
     }
 
@@ -46,12 +41,7 @@ impl WorkPoolService for WorkPoolApi {
         &self,
         _request: Request<pb::ListWorkPoolsRequest>,
     ) -> Result<Response<pb::ListWorkPoolsResponse>, Status> {
-        let pools = self
-            .state
-            .store()
-            .list_work_pools(self.state.online_since())
-            .await
-            .map_err(status)?;
+        let pools = work_pools::list(&self.state).await.map_err(status)?;
         Ok(Response::new(pb::ListWorkPoolsResponse {
             work_pools: pools.iter().map(convert::work_pool).collect(),
         }))
@@ -61,10 +51,7 @@ impl WorkPoolService for WorkPoolApi {
         &self,
         request: Request<pb::GetWorkPoolRequest>,
     ) -> Result<Response<pb::WorkPool>, Status> {
-        let pool = self
-            .state
-            .store()
-            .work_pool(&request.into_inner().name, self.state.online_since())
+        let pool = work_pools::get(&self.state, &request.into_inner().name)
             .await
             .map_err(status)?;
         Ok(Response::new(convert::work_pool(&pool)))
@@ -86,7 +73,7 @@ impl WorkPoolService for WorkPoolApi {
                 request.concurrency_limit.map(Some)
             },
         };
-        let pool = ops::work_pools::update(&self.state, &request.name, update)
+        let pool = work_pools::update(&self.state, &request.name, update)
             .await
             .map_err(status)?;
         Ok(Response::new(convert::work_pool(&pool)))
@@ -96,9 +83,7 @@ impl WorkPoolService for WorkPoolApi {
         &self,
         request: Request<pb::DeleteWorkPoolRequest>,
     ) -> Result<Response<pb::DeleteWorkPoolResponse>, Status> {
-        self.state
-            .store()
-            .delete_work_pool(&request.into_inner().name)
+        work_pools::delete(&self.state, &request.into_inner().name)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::DeleteWorkPoolResponse {}))

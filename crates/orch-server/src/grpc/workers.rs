@@ -17,9 +17,6 @@ use crate::state::AppState;
 /// never received (see `Store::release_unheld_claims`).
 const CLAIM_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// Workers that heartbeated within this window are listed by `worker ls`.
-const LIST_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
 /// Serves worker requests.
 #[derive(Debug, Clone)]
 pub struct WorkerApi {
@@ -176,13 +173,7 @@ impl WorkerService for WorkerApi {
         request: Request<pb::ListWorkersRequest>,
     ) -> Result<Response<pb::ListWorkersResponse>, Status> {
         let pool = request.into_inner().work_pool;
-        let workers = self
-            .state
-            .store()
-            .list_workers(
-                Some(pool.as_str()).filter(|p| !p.is_empty()),
-                self.state.micros_ago(LIST_WINDOW),
-            )
+        let workers = crate::ops::work_pools::workers(&self.state, Some(&pool))
             .await
             .map_err(status)?;
         let online_since = self.state.online_since();

@@ -1,6 +1,6 @@
-//! Deployments: run one, pause or resume it.
+//! Flows and deployments: register (deploy), list, read, run, pause, resume.
 
-use orch_store::{Deployment, FlowRun, JsonObject};
+use orch_store::{Deployment, DeploymentChange, DeploymentInput, Flow, FlowRun, JsonObject};
 
 use super::OpsResult;
 use crate::state::AppState;
@@ -38,4 +38,41 @@ pub async fn set_paused(state: &AppState, reference: &str, paused: bool) -> OpsR
         state.events().runs_ready(Some(&pool.id));
     }
     Ok(deployment)
+}
+
+/// Registers or updates deployments all or nothing; says what changed in
+/// each. The scheduler is woken so new schedules get their runs at once.
+pub async fn apply(state: &AppState, inputs: &[DeploymentInput]) -> OpsResult<Vec<DeploymentChange>> {
+    let changes = state.store().apply_deployments(inputs).await?;
+    state.wake_scheduler();
+    Ok(changes)
+}
+
+/// Deployments by flow then name, of one flow or all.
+pub async fn list(state: &AppState, flow: Option<&str>) -> OpsResult<Vec<Deployment>> {
+    let flow = flow.filter(|f| !f.is_empty());
+    Ok(state.store().list_deployments(flow).await?)
+}
+
+/// The deployment named by `reference` (id or `flow/name`).
+pub async fn get(state: &AppState, reference: &str) -> OpsResult<Deployment> {
+    Ok(state.store().deployment(reference).await?)
+}
+
+/// Flows with their deployment counts.
+pub async fn flows(state: &AppState) -> OpsResult<Vec<Flow>> {
+    Ok(state.store().list_flows().await?)
+}
+
+/// A deployment's latest `count` runs (newest first) and its next `count`
+/// scheduled ones (soonest first).
+pub async fn recent_runs(
+    state: &AppState,
+    deployment: &Deployment,
+    count: u32,
+) -> OpsResult<(Vec<FlowRun>, Vec<FlowRun>)> {
+    let store = state.store();
+    let last = store.last_runs(&deployment.id, count).await?;
+    let upcoming = store.upcoming_runs(&deployment.id, count).await?;
+    Ok((last, upcoming))
 }

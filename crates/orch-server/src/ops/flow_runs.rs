@@ -2,7 +2,7 @@
 
 use orch_store::{FlowRun, State, StoreError, TaskRun};
 
-use super::OpsResult;
+use super::{OpsError, OpsResult};
 use crate::events::Event;
 use crate::state::AppState;
 
@@ -52,16 +52,16 @@ pub async fn retry(state: &AppState, reference: &str) -> OpsResult<FlowRun> {
     let store = state.store();
     let run = store.flow_run(reference).await?;
     if !run.state.kind.is_terminal() {
-        return Err(StoreError::Conflict(format!(
+        return Err(OpsError::from(StoreError::Conflict(format!(
             "flow run {} is {}: only a finished run can be retried; cancel it first",
             run.name, run.state.name
-        )));
+        ))));
     }
     let Some(deployment_id) = run.deployment_id.clone() else {
-        return Err(StoreError::Conflict(format!(
+        return Err(OpsError::from(StoreError::Conflict(format!(
             "flow run {} has no deployment to run again",
             run.name
-        )));
+        ))));
     };
     let new_run = store
         .create_flow_run(&deployment_id, &run.parameters, None, "")

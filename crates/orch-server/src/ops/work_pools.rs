@@ -1,9 +1,49 @@
-//! Work pools: pause, resume and concurrency limits.
+//! Work pools and their workers: create, list, pause, resume, limits, delete.
 
-use orch_store::{WorkPool, WorkPoolUpdate};
+use std::time::Duration;
+
+use orch_store::{WorkPool, WorkPoolUpdate, Worker};
 
 use super::OpsResult;
 use crate::state::AppState;
+
+/// Workers that heartbeated within this window are listed.
+pub const WORKER_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// What a new pool is.
+#[derive(Debug, Clone, Default)]
+pub struct NewPool {
+    /// Its name.
+    pub name: String,
+    /// Its type (empty: `process`).
+    pub pool_type: String,
+    /// What it is for.
+    pub description: String,
+    /// Most runs in flight at once across its workers.
+    pub concurrency_limit: Option<i64>,
+}
+
+/// Creates a pool.
+pub async fn create(state: &AppState, pool: NewPool) -> OpsResult<WorkPool> {
+    let pool_type = match pool.pool_type.as_str() {
+        "" => "process",
+        other => other,
+    };
+    Ok(state
+        .store()
+        .create_work_pool(&pool.name, pool_type, &pool.description, pool.concurrency_limit)
+        .await?)
+}
+
+/// Every pool, by name.
+pub async fn list(state: &AppState) -> OpsResult<Vec<WorkPool>> {
+    Ok(state.store().list_work_pools(state.online_since()).await?)
+}
+
+/// The pool named `name`.
+pub async fn get(state: &AppState, name: &str) -> OpsResult<WorkPool> {
+    Ok(state.store().work_pool(name, state.online_since()).await?)
+}
 
 /// Applies `update` to the pool `name` and returns it. Its workers are woken:
 /// resuming it or raising its limit can make runs claimable.
@@ -13,4 +53,18 @@ pub async fn update(state: &AppState, name: &str, update: WorkPoolUpdate) -> Ops
     let pool = store.work_pool(name, state.online_since()).await?;
     state.events().runs_ready(Some(&pool.id));
     Ok(pool)
+}
+
+/// Deletes the pool `name` (refused while deployments use it).
+pub async fn delete(state: &AppState, name: &str) -> OpsResult<()> {
+    Ok(state.store().delete_work_pool(name).await?)
+}
+
+/// Workers seen within [`WORKER_WINDOW`], of one pool or all, most recent first.
+pub async fn workers(state: &AppState, pool: Option<&str>) -> OpsResult<Vec<Worker>> {
+    let pool = pool.filter(|p| !p.is_empty());
+    Ok(state
+        .store()
+        .list_workers(pool, state.micros_ago(WORKER_WINDOW))
+        .await?)
 }

@@ -1,0 +1,57 @@
+//! The server itself: its status, and pruning on demand.
+
+use orch_store::{Pruned, SchemaVersion, WriteHealth};
+
+use super::OpsResult;
+use crate::maintenance::Totals;
+use crate::state::AppState;
+
+/// What `orch server status` shows.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// The database's backend (`sqlite`, `postgres`).
+    pub backend: &'static str,
+    /// The database URL, password redacted.
+    pub database_url: String,
+    /// When the server started (micros).
+    pub started_at: i64,
+    /// Seconds since then.
+    pub uptime_seconds: u64,
+    /// Workers whose lease is alive.
+    pub workers_online: i64,
+    /// Applied and latest schema versions.
+    pub schema: SchemaVersion,
+    /// What the pruner and automatic backups did since start.
+    pub maintenance: Totals,
+    /// Whether the database stores writes.
+    pub writes: WriteHealth,
+}
+
+/// The server's status now.
+pub async fn status(state: &AppState) -> OpsResult<Status> {
+    let store = state.store();
+    let workers_online = store.count_workers_online(state.online_since()).await?;
+    let schema = store.schema_version().await?;
+    Ok(Status {
+        backend: store.backend().as_str(),
+        database_url: store.redacted_url(),
+        started_at: state.started_at().timestamp_micros(),
+        uptime_seconds: uptime_seconds(state),
+        workers_online,
+        schema,
+        maintenance: state.maintenance().snapshot(),
+        writes: store.write_health(),
+    })
+}
+
+/// Seconds since the server started, by its clock.
+pub fn uptime_seconds(state: &AppState) -> u64 {
+    (state.store().clock().now() - state.started_at())
+        .num_seconds()
+        .max(0) as u64
+}
+
+/// Runs a pruning pass now (or, with `dry_run`, counts what one would delete).
+pub async fn prune(state: &AppState, dry_run: bool) -> OpsResult<Pruned> {
+    Ok(crate::maintenance::prune(state, dry_run).await?)
+}
