@@ -77,9 +77,7 @@ impl DeploymentService for DeploymentApi {
     ) -> Result<Response<pb::Deployment>, Status> {
         let request = request.into_inner();
         let deployment = match request.paused {
-            Some(paused) => {
-                deployments::set_paused(&self.state, &request.deployment, paused).await
-            }
+            Some(paused) => deployments::set_paused(&self.state, &request.deployment, paused).await,
             None => deployments::get(&self.state, &request.deployment).await,
         }
         .map_err(status)?;

@@ -66,10 +66,14 @@ impl ScheduleService for ScheduleApi {
         request: Request<pb::UpdateScheduleRequest>,
     ) -> Result<Response<pb::Deployment>, Status> {
         let request = request.into_inner();
-        let deployment =
-            schedules::set_active(&self.state, &request.deployment, &request.slug, request.active)
-                .await
-                .map_err(status)?;
+        let deployment = schedules::set_active(
+            &self.state,
+            &request.deployment,
+            &request.slug,
+            request.active,
+        )
+        .await
+        .map_err(status)?;
         Ok(Response::new(convert::deployment(&deployment)))
     }
 

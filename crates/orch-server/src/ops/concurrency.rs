@@ -16,7 +16,11 @@ const RETRY: Duration = Duration::from_secs(1);
 
 /// Sets the limit of `tag`, creating it if needed; `true` when created.
 /// Holders waiting for slots try again: a raised limit may let them in.
-pub async fn set_limit(state: &AppState, tag: &str, limit: i64) -> OpsResult<(ConcurrencyLimit, bool)> {
+pub async fn set_limit(
+    state: &AppState,
+    tag: &str,
+    limit: i64,
+) -> OpsResult<(ConcurrencyLimit, bool)> {
     let outcome = state.store().set_concurrency_limit(tag, limit).await?;
     state.slots_released();
     Ok(outcome)

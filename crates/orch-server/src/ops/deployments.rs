@@ -42,7 +42,10 @@ pub async fn set_paused(state: &AppState, reference: &str, paused: bool) -> OpsR
 
 /// Registers or updates deployments all or nothing; says what changed in
 /// each. The scheduler is woken so new schedules get their runs at once.
-pub async fn apply(state: &AppState, inputs: &[DeploymentInput]) -> OpsResult<Vec<DeploymentChange>> {
+pub async fn apply(
+    state: &AppState,
+    inputs: &[DeploymentInput],
+) -> OpsResult<Vec<DeploymentChange>> {
     let changes = state.store().apply_deployments(inputs).await?;
     state.wake_scheduler();
     Ok(changes)

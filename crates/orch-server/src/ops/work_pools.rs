@@ -31,7 +31,12 @@ pub async fn create(state: &AppState, pool: NewPool) -> OpsResult<WorkPool> {
     };
     Ok(state
         .store()
-        .create_work_pool(&pool.name, pool_type, &pool.description, pool.concurrency_limit)
+        .create_work_pool(
+            &pool.name,
+            pool_type,
+            &pool.description,
+            pool.concurrency_limit,
+        )
         .await?)
 }
 
