@@ -28,12 +28,12 @@ pub async fn set_limit(
 
 /// Every tag limit with its holders.
 pub async fn list(state: &AppState) -> OpsResult<Vec<ConcurrencyLimit>> {
-    state.store().list_concurrency_limits().await
+    Ok(state.store().list_concurrency_limits().await?)
 }
 
 /// The limit of `tag` with its holders.
 pub async fn get(state: &AppState, tag: &str) -> OpsResult<ConcurrencyLimit> {
-    state.store().concurrency_limit(tag).await
+    Ok(state.store().concurrency_limit(tag).await?)
 }
 
 /// Deletes the limit of `tag`; its waiting holders are let in.

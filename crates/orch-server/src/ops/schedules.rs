@@ -15,7 +15,7 @@ pub const MAX_UPCOMING: usize = 1000;
 pub const DEFAULT_UPCOMING: usize = 10;
 
 /// One upcoming fire time of a deployment's schedule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct UpcomingRun {
     /// The schedule's slug.
     pub slug: String,
@@ -40,7 +40,7 @@ pub struct Upcoming {
 
 /// The deployment named by `reference` with its schedules.
 pub async fn list(state: &AppState, reference: &str) -> OpsResult<Deployment> {
-    state.store().deployment(reference).await
+    Ok(state.store().deployment(reference).await?)
 }
 
 /// Adds a schedule to a deployment.
