@@ -29,6 +29,7 @@ fn first_existing(candidates: &[&str]) -> Option<PathBuf> {
 
 /// A chromedriver process and a browser session on it; both end on drop.
 pub struct Browser {
+    /// The WebDriver session driving the browser.
     pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
