@@ -207,6 +207,41 @@ fn config_view_reports_where_each_setting_came_from() {
 }
 
 #[test]
+fn config_view_reports_the_server_worker_and_client_settings_with_their_defaults() {
+    let home = tempfile::tempdir().unwrap();
+    let file = "[worker]\npoll_seconds = 0.5\n[server]\nworker_lease_seconds = 60\n";
+    std::fs::write(home.path().join("config.toml"), file).unwrap();
+    let (output, stdout, stderr) = run(orch(home.path())
+        .env("ORCH_WORKER_HEARTBEAT_SECONDS", "2")
+        .args(["config", "view", "--output", "json"]));
+    assert!(output.status.success(), "{stderr}");
+    let view: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+    let setting = |name: &str| (view[name]["value"].clone(), view[name]["source"].clone());
+    let json = |value: serde_json::Value, source: &str| (value, serde_json::json!(source));
+    assert_eq!(
+        setting("worker.poll_seconds"),
+        json(0.5.into(), "config file")
+    );
+    assert_eq!(setting("worker.heartbeat_seconds"), json(2.into(), "env"));
+    assert_eq!(
+        setting("server.worker_lease_seconds"),
+        json(60.into(), "config file")
+    );
+    assert_eq!(
+        setting("server.late_after_seconds"),
+        json(15.into(), "default")
+    );
+    assert_eq!(
+        setting("worker.kill_grace_seconds"),
+        json(10.into(), "default")
+    );
+    assert_eq!(
+        setting("client.request_timeout_seconds"),
+        json(30.into(), "default")
+    );
+}
+
+#[test]
 fn a_flag_beats_the_environment_in_config_view() {
     let home = tempfile::tempdir().unwrap();
     let (output, stdout, stderr) = run(orch(home.path())

@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// Longest an acquire waits before answering granted = false.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Default lease of a slot.
-const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+const DEFAULT_LEASE: Duration = orch_core::defaults::SLOT_LEASE;
 /// Waiting acquires also retry this often (a lease may lapse unannounced).
 const RETRY: Duration = Duration::from_secs(1);
 
