@@ -216,29 +216,19 @@ fn config_view_reports_the_server_worker_and_client_settings_with_their_defaults
         .args(["config", "view", "--output", "json"]));
     assert!(output.status.success(), "{stderr}");
     let view: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
-    let setting = |name: &str| (view[name]["value"].clone(), view[name]["source"].clone());
-    let json = |value: serde_json::Value, source: &str| (value, serde_json::json!(source));
-    assert_eq!(
-        setting("worker.poll_seconds"),
-        json(0.5.into(), "config file")
-    );
-    assert_eq!(setting("worker.heartbeat_seconds"), json(2.into(), "env"));
-    assert_eq!(
-        setting("server.worker_lease_seconds"),
-        json(60.into(), "config file")
-    );
-    assert_eq!(
-        setting("server.late_after_seconds"),
-        json(15.into(), "default")
-    );
-    assert_eq!(
-        setting("worker.kill_grace_seconds"),
-        json(10.into(), "default")
-    );
-    assert_eq!(
-        setting("client.request_timeout_seconds"),
-        json(30.into(), "default")
-    );
+    let expected = serde_json::json!([
+        ["worker.poll_seconds", 0.5, "config file"],
+        ["worker.heartbeat_seconds", 2, "env"],
+        ["server.worker_lease_seconds", 60, "config file"],
+        ["server.late_after_seconds", 15, "default"],
+        ["worker.kill_grace_seconds", 10, "default"],
+        ["client.request_timeout_seconds", 30, "default"],
+    ]);
+    for row in expected.as_array().unwrap() {
+        let name = row[0].as_str().unwrap();
+        assert_eq!(view[name]["value"], row[1], "{name}: {stdout}");
+        assert_eq!(view[name]["source"], row[2], "{name}: {stdout}");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The reports collected for the next calls, and sending them.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use orch_proto::v1::{LogLine, ReportTaskRunsRequest, TaskRun, WriteLogsRequest};
 use tokio::sync::OwnedSemaphorePermit;
@@ -85,40 +86,42 @@ impl Batch {
         if !tasks.is_empty() {
             let count = tasks.len();
             let request = ReportTaskRunsRequest { task_runs: tasks };
-            let result = retry(&format!("reporting {count} task runs"), || {
+            deliver(count, "task run reports", || {
                 let mut client = api.task_runs();
                 let request = request.clone();
                 async move { attempt(client.report_task_runs(request)).await }
             })
             .await;
-            if let Err(status) = result {
-                refused(count, "task run reports", &status);
-            }
         }
         if !lines.is_empty() {
             let count = lines.len();
             let request = WriteLogsRequest { lines };
-            let result = retry(&format!("writing {count} log lines"), || {
+            deliver(count, "log lines", || {
                 let mut client = api.flow_runs();
                 let request = request.clone();
                 async move { attempt(client.write_logs(request)).await }
             })
             .await;
-            if let Err(status) = result {
-                refused(count, "log lines", &status);
-            }
         }
         self.permits.clear();
     }
 }
 
-/// Logs reports the server refused on their merits: resending them would be
-/// refused again, and holding them would block everything queued after.
-fn refused(count: usize, what: &str, status: &tonic::Status) {
-    tracing::error!(
-        "the server refused {count} {what}, dropping them: {}",
-        describe(status)
-    );
+/// Makes `call` until the server stores the `count` reports (`what`), or
+/// refuses them on their merits: then they are dropped with an error log,
+/// since resending would be refused again and holding them would block
+/// everything queued after.
+async fn deliver<T, F, Fut>(count: usize, what: &str, call: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, tonic::Status>>,
+{
+    if let Err(status) = retry(&format!("sending {count} {what}"), call).await {
+        tracing::error!(
+            "the server refused {count} {what}, dropping them: {}",
+            describe(&status)
+        );
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,11 @@ impl TestServer {
         }
     }
 
+    /// Makes the next calls fail with `codes`, first to last.
+    pub fn fail_next(&self, codes: impl IntoIterator<Item = Code>) {
+        self.recorder.failures.lock().unwrap().extend(codes);
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)

@@ -79,7 +79,7 @@ async fn batches_are_capped_by_count_and_by_bytes() {
 #[tokio::test]
 async fn resource_exhausted_and_unavailable_are_retried_and_delivery_stays_in_order() {
     let mut server = TestServer::start().await;
-    server.recorder.failures.lock().unwrap().extend([
+    server.fail_next([
         Code::ResourceExhausted,
         Code::Unavailable,
         Code::ResourceExhausted,
@@ -173,12 +173,7 @@ async fn the_queue_is_bounded_by_bytes_and_a_full_queue_hands_log_lines_back() {
 #[tokio::test]
 async fn a_refused_batch_is_dropped_and_does_not_block_the_next() {
     let mut server = TestServer::start().await;
-    server
-        .recorder
-        .failures
-        .lock()
-        .unwrap()
-        .push_back(Code::InvalidArgument);
+    server.fail_next([Code::InvalidArgument]);
     let (shipper, _task) = Shipper::start(&lazy_api(&server.url()), ShipperOptions::default());
     shipper.send(line(0, "refused")).await;
     flushed(&shipper).await;
@@ -191,12 +186,7 @@ async fn a_refused_batch_is_dropped_and_does_not_block_the_next() {
 #[tokio::test]
 async fn dropping_the_shipper_stores_everything_queued_before_the_task_ends() {
     let mut server = TestServer::start().await;
-    server
-        .recorder
-        .failures
-        .lock()
-        .unwrap()
-        .push_back(Code::Unavailable);
+    server.fail_next([Code::Unavailable]);
     let options = ShipperOptions {
         // Nothing would go on its own before the test ends.
         batch_delay: Duration::from_secs(3_600),
