@@ -163,22 +163,14 @@ pub struct ServerStartArgs {
     /// database_url; default: sqlite://$ORCH_HOME/orch.db]
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
-    /// A scheduled run not started this many seconds after its expected start is Late
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        env = "ORCH_LATE_AFTER_SECONDS",
-        default_value_t = 15
-    )]
-    pub late_after_seconds: u64,
-    /// A worker silent for this many seconds is offline and its runs' leases expire
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        env = "ORCH_WORKER_LEASE_SECONDS",
-        default_value_t = 30
-    )]
-    pub worker_lease_seconds: u64,
+    /// A scheduled run not started this many seconds after its expected start is Late [env:
+    /// ORCH_LATE_AFTER_SECONDS; config file: server.late_after_seconds; default: 15]
+    #[arg(long, value_name = "SECONDS")]
+    pub late_after_seconds: Option<u64>,
+    /// A worker silent for this many seconds is offline and its runs' leases expire [env:
+    /// ORCH_WORKER_LEASE_SECONDS; config file: server.worker_lease_seconds; default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub worker_lease_seconds: Option<u64>,
     /// Days finished runs are kept (default: forever) [env: ORCH_RETENTION_RUNS_DAYS; config
     /// file: retention.runs_days]
     #[arg(long, value_name = "DAYS")]
@@ -217,9 +209,10 @@ pub struct ServerStartArgs {
     #[arg(long)]
     pub background: bool,
     /// Streams (logs --follow, --watch, live dashboard pages) one client address may hold
-    /// open at once; one more is refused with a message
-    #[arg(long, env = "ORCH_MAX_STREAMS_PER_CLIENT", default_value_t = orch_server::DEFAULT_MAX_STREAMS_PER_CLIENT)]
-    pub max_streams_per_client: usize,
+    /// open at once; one more is refused with a message [env: ORCH_MAX_STREAMS_PER_CLIENT;
+    /// config file: server.max_streams_per_client; default: 32]
+    #[arg(long, value_name = "N")]
+    pub max_streams_per_client: Option<usize>,
 }
 
 /// `orch worker ...`
@@ -244,29 +237,24 @@ pub struct WorkerStartArgs {
     /// Most runs to execute at once (default: unlimited)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: Option<u32>,
-    /// Seconds between heartbeats (keep well under the server's --worker-lease-seconds)
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 5.0,
-        env = "ORCH_WORKER_HEARTBEAT_SECONDS"
-    )]
-    pub heartbeat_seconds: f64,
-    /// Seconds between claims without a wake-up from the server (runs are
-    /// pushed; this is the fallback for a missed push)
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 2.0,
-        env = "ORCH_WORKER_POLL_SECONDS"
-    )]
-    pub poll_seconds: f64,
-    /// On cancel, seconds between SIGTERM and SIGKILL to the run's process group
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
-    pub kill_grace_seconds: f64,
-    /// On SIGTERM to the worker, seconds running flows may take to finish
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    pub shutdown_grace_seconds: f64,
+    /// Seconds between heartbeats, well under the server's --worker-lease-seconds [env:
+    /// ORCH_WORKER_HEARTBEAT_SECONDS; config file: worker.heartbeat_seconds; default: 5]
+    #[arg(long, value_name = "SECONDS")]
+    pub heartbeat_seconds: Option<f64>,
+    /// Seconds between claims without a wake-up from the server (runs are pushed; this is
+    /// the fallback for a missed push) [env: ORCH_WORKER_POLL_SECONDS; config file:
+    /// worker.poll_seconds; default: 2]
+    #[arg(long, value_name = "SECONDS")]
+    pub poll_seconds: Option<f64>,
+    /// On cancel, seconds between SIGTERM and SIGKILL to the run's process group [env:
+    /// ORCH_WORKER_KILL_GRACE_SECONDS; config file: worker.kill_grace_seconds; default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub kill_grace_seconds: Option<f64>,
+    /// On SIGTERM to the worker, seconds running flows may take to finish [env:
+    /// ORCH_WORKER_SHUTDOWN_GRACE_SECONDS; config file: worker.shutdown_grace_seconds;
+    /// default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub shutdown_grace_seconds: Option<f64>,
 }
 
 /// `orch worker ls`

@@ -1,45 +1,18 @@
 //! The connection to the orch server and how its errors read.
 
+use std::ops::Deref;
 use std::time::Duration;
 
-use orch_proto::v1::concurrency_limit_service_client::ConcurrencyLimitServiceClient;
-use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
-use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
-use orch_proto::v1::schedule_service_client::ScheduleServiceClient;
-use orch_proto::v1::server_service_client::ServerServiceClient;
-use orch_proto::v1::work_pool_service_client::WorkPoolServiceClient;
-use orch_proto::v1::worker_service_client::WorkerServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use orch_client::connect::{short_cause, tidy_cause};
+use orch_client::retry::is_timeout;
+use orch_client::{ClientOptions, ConnectError};
+use orch_core::defaults;
 use tonic::{Code, Status};
 
+use crate::config_roles::ENV_REQUEST_TIMEOUT;
 use crate::error::usage;
 
-/// Sets the message size limits every orch client and the server share.
-macro_rules! limited {
-    ($client:expr) => {
-        $client
-            .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
-    };
-}
-
-/// How long to wait for the server to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a call may wait for the server's answer (streams: for its start),
-/// unless `ORCH_REQUEST_TIMEOUT_SECONDS` says otherwise.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Environment variable overriding [`REQUEST_TIMEOUT`], in seconds.
-pub const REQUEST_TIMEOUT_VAR: &str = "ORCH_REQUEST_TIMEOUT_SECONDS";
-
-/// The request timeout in force: [`REQUEST_TIMEOUT_VAR`] when set to a positive number.
-fn request_timeout() -> Duration {
-    std::env::var(REQUEST_TIMEOUT_VAR)
-        .ok()
-        .and_then(|text| text.trim().parse::<f64>().ok())
-        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-        .filter(|timeout| !timeout.is_zero())
-        .unwrap_or(REQUEST_TIMEOUT)
-}
+pub use orch_client::normalize_url;
 
 /// The server could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -53,93 +26,39 @@ pub struct Unreachable {
     pub cause: String,
 }
 
-/// A connected client of the orch API.
+/// A connection to the orch server (orch-client's, see [`orch_client::Api`]
+/// for its service clients), with the CLI's reading of failed calls.
 #[derive(Debug, Clone)]
 pub struct Api {
-    channel: Channel,
-    url: String,
-    timeout: Duration,
+    inner: orch_client::Api,
+}
+
+impl Deref for Api {
+    type Target = orch_client::Api;
+
+    fn deref(&self) -> &orch_client::Api {
+        &self.inner
+    }
 }
 
 impl Api {
-    /// Connects to the server at `url` (`http://` is assumed when no scheme is given).
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let url = normalize_url(url);
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|_| {
-                usage(format!(
-                    "invalid API URL {url:?}: expected e.g. {}",
-                    crate::config::DEFAULT_API_URL
-                ))
-            })?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(request_timeout())
-            .tcp_nodelay(true);
-        let channel = endpoint.connect().await.map_err(|error| Unreachable {
-            url: url.clone(),
-            cause: short_cause(&error),
-        })?;
-        Ok(Self {
-            channel,
-            url,
-            timeout: request_timeout(),
-        })
-    }
-
-    /// The URL it is connected to.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Flows, deployments and starting runs.
-    pub fn deployments(&self) -> DeploymentServiceClient<Channel> {
-        limited!(DeploymentServiceClient::new(self.channel.clone()))
-    }
-
-    /// Flow runs and their logs.
-    pub fn flow_runs(&self) -> FlowRunServiceClient<Channel> {
-        limited!(FlowRunServiceClient::new(self.channel.clone()))
-    }
-
-    /// The server itself.
-    pub fn server(&self) -> ServerServiceClient<Channel> {
-        limited!(ServerServiceClient::new(self.channel.clone()))
-    }
-
-    /// Work pools.
-    pub fn work_pools(&self) -> WorkPoolServiceClient<Channel> {
-        limited!(WorkPoolServiceClient::new(self.channel.clone()))
-    }
-
-    /// Task runs.
-    pub fn task_runs(
-        &self,
-    ) -> orch_proto::v1::task_run_service_client::TaskRunServiceClient<Channel> {
-        limited!(
-            orch_proto::v1::task_run_service_client::TaskRunServiceClient::new(
-                self.channel.clone()
-            )
-        )
-    }
-
-    /// Workers.
-    pub fn workers(&self) -> WorkerServiceClient<Channel> {
-        limited!(WorkerServiceClient::new(self.channel.clone()))
-    }
-
-    /// A deployment's schedules and upcoming runs.
-    pub fn schedules(&self) -> ScheduleServiceClient<Channel> {
-        limited!(ScheduleServiceClient::new(self.channel.clone()))
-    }
-
-    /// The connection, for services without a helper here.
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
-    }
-
-    /// Tag concurrency limits.
-    pub fn concurrency_limits(&self) -> ConcurrencyLimitServiceClient<Channel> {
-        limited!(ConcurrencyLimitServiceClient::new(self.channel.clone()))
+    /// Connects to the server at `url` (`http://` is assumed when no scheme is given);
+    /// calls wait up to `request_timeout` for an answer.
+    pub async fn connect(url: &str, request_timeout: Duration) -> anyhow::Result<Self> {
+        let options = ClientOptions::new(url).with_request_timeout(request_timeout);
+        match orch_client::Api::connect(&options).await {
+            Ok(inner) => Ok(Self { inner }),
+            Err(ConnectError::InvalidUrl { url, .. }) => Err(usage(format!(
+                "invalid API URL {url:?}: expected e.g. {}",
+                defaults::API_URL
+            ))),
+            Err(ConnectError::Unreachable { url, source }) => Err(Unreachable {
+                url,
+                cause: short_cause(&source),
+            }
+            .into()),
+            Err(error) => Err(usage(error.to_string())),
+        }
     }
 
     /// The error to report for a failed call: the server's own message, or
@@ -149,27 +68,27 @@ impl Api {
             // The connection broke before an answer: ask the peer in HTTP/2
             // whether it speaks it at all.
             connection_lost(&status)
-                .then(|| probe_http2(&self.url))
+                .then(|| probe_http2(self.url()))
                 .flatten()
         });
         if let Some(problem) = problem {
             return anyhow::anyhow!(
                 "the server at {} does not speak orch's API ({problem}): is it an orch server? \
                  Check --api-url / ORCH_API_URL",
-                self.url
+                self.url()
             );
         }
         if is_timeout(&status) {
             return anyhow::anyhow!(
                 "the orch server at {} did not answer within {}s; it may be overloaded or stuck \
-                 (set {REQUEST_TIMEOUT_VAR} to wait longer)",
-                self.url,
-                self.timeout.as_secs_f64()
+                 (set {ENV_REQUEST_TIMEOUT} or client.request_timeout_seconds to wait longer)",
+                self.url(),
+                self.request_timeout().as_secs_f64()
             );
         }
         if status.code() == Code::Unavailable {
             return Unreachable {
-                url: self.url.clone(),
+                url: self.url().to_owned(),
                 cause: short_status_cause(&status),
             }
             .into();
@@ -181,12 +100,6 @@ impl Api {
             anyhow::anyhow!("{message}")
         }
     }
-}
-
-/// Whether the call ran out of the request timeout.
-fn is_timeout(status: &Status) -> bool {
-    status.code() == Code::DeadlineExceeded
-        || (status.code() == Code::Cancelled && status.message().contains("Timeout expired"))
 }
 
 /// Why the peer is not an orch server, when the call's failure says so: it
@@ -238,8 +151,11 @@ fn probe_http2(url: &str) -> Option<&'static str> {
     let address = std::net::ToSocketAddrs::to_socket_addrs(address)
         .ok()?
         .next()?;
-    let mut stream = std::net::TcpStream::connect_timeout(&address, CONNECT_TIMEOUT).ok()?;
-    stream.set_read_timeout(Some(CONNECT_TIMEOUT)).ok()?;
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&address, defaults::CONNECT_TIMEOUT).ok()?;
+    stream
+        .set_read_timeout(Some(defaults::CONNECT_TIMEOUT))
+        .ok()?;
     stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").ok()?;
     let mut first = [0_u8; 8];
     let read = stream.read(&mut first).ok()?;
@@ -261,25 +177,6 @@ impl<T> Reply<T> for Result<tonic::Response<T>, Status> {
     }
 }
 
-/// `url` with `http://` in front when it has no scheme, and no trailing slash.
-pub fn normalize_url(url: &str) -> String {
-    let url = url.trim().trim_end_matches('/');
-    if url.contains("://") {
-        url.to_owned()
-    } else {
-        format!("http://{url}")
-    }
-}
-
-/// The innermost cause of `error`, e.g. `connection refused`.
-fn short_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut innermost = error;
-    while let Some(source) = innermost.source() {
-        innermost = source;
-    }
-    tidy_cause(&innermost.to_string())
-}
-
 /// The cause of an `Unavailable` status: its source's, else its message.
 fn short_status_cause(status: &Status) -> String {
     match std::error::Error::source(status) {
@@ -289,41 +186,9 @@ fn short_status_cause(status: &Status) -> String {
     }
 }
 
-/// Lower-cases the first letter and drops an OS error number: `Connection refused (os
-/// error 111)` becomes `connection refused`.
-fn tidy_cause(cause: &str) -> String {
-    let cause = match cause.find(" (os error ") {
-        Some(index) => &cause[..index],
-        None => cause,
-    };
-    let cause = cause.trim().trim_end_matches('.');
-    let mut chars = cause.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => "unknown error".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_get_a_scheme_and_lose_a_trailing_slash() {
-        assert_eq!(normalize_url("127.0.0.1:4200"), "http://127.0.0.1:4200");
-        assert_eq!(normalize_url("http://h:1/"), "http://h:1");
-        assert_eq!(normalize_url("https://h"), "https://h");
-    }
-
-    #[test]
-    fn causes_are_short_and_lower_case() {
-        assert_eq!(
-            tidy_cause("Connection refused (os error 111)"),
-            "connection refused"
-        );
-        assert_eq!(tidy_cause("tcp connect error."), "tcp connect error");
-        assert_eq!(tidy_cause(""), "unknown error");
-    }
 
     #[test]
     fn protocol_failures_say_the_peer_is_not_an_orch_server() {

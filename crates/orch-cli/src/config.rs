@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::config_ops::{BackupFile, OpsFlags, OpsSettings, RetentionFile};
+use crate::config_roles::{ClientFile, RoleFlags, Roles, ServerFile, WorkerFile};
 use crate::error::usage;
 
 /// The default API URL of client commands and workers.
-pub const DEFAULT_API_URL: &str = "http://127.0.0.1:4200";
+pub const DEFAULT_API_URL: &str = orch_core::defaults::API_URL;
 /// The default interface of `orch server start`.
-pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub const DEFAULT_HOST: &str = orch_core::defaults::HOST;
 /// The default port of `orch server start`.
-pub const DEFAULT_PORT: u16 = 4200;
+pub const DEFAULT_PORT: u16 = orch_core::defaults::PORT;
 
 /// Environment variable of the orch home folder.
 pub const ENV_HOME: &str = "ORCH_HOME";
@@ -84,6 +85,8 @@ pub struct Flags {
     pub database_url: Option<String>,
     /// Retention and backup flags of `orch server start`.
     pub ops: OpsFlags,
+    /// The server's timings and the worker's pacing.
+    pub roles: RoleFlags,
 }
 
 /// The keys of `$ORCH_HOME/config.toml`.
@@ -102,6 +105,12 @@ pub struct ConfigFile {
     pub retention: Option<RetentionFile>,
     /// `[backup]`: automatic backups.
     pub backup: Option<BackupFile>,
+    /// `[server]`: the server's timings.
+    pub server: Option<ServerFile>,
+    /// `[worker]`: the worker's pacing.
+    pub worker: Option<WorkerFile>,
+    /// `[client]`: client commands' request timeout.
+    pub client: Option<ClientFile>,
 }
 
 impl ConfigFile {
@@ -140,6 +149,8 @@ pub struct Settings {
     pub database_url: Setting<String>,
     /// Retention and automatic backups.
     pub ops: OpsSettings,
+    /// The server's timings, the worker's pacing, a client's request timeout.
+    pub roles: Roles,
 }
 
 impl Settings {
@@ -206,6 +217,13 @@ impl Settings {
                 environment,
                 &file.retention.clone().unwrap_or_default(),
                 &file.backup.clone().unwrap_or_default(),
+            )?,
+            roles: Roles::resolve(
+                &flags.roles,
+                environment,
+                &file.server.clone().unwrap_or_default(),
+                &file.worker.clone().unwrap_or_default(),
+                &file.client.clone().unwrap_or_default(),
             )?,
             home,
         })

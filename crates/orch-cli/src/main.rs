@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod config;
 mod config_ops;
+mod config_roles;
 mod error;
 mod logging;
 mod output;

@@ -207,6 +207,31 @@ fn config_view_reports_where_each_setting_came_from() {
 }
 
 #[test]
+fn config_view_reports_the_server_worker_and_client_settings_with_their_defaults() {
+    let home = tempfile::tempdir().unwrap();
+    let file = "[worker]\npoll_seconds = 0.5\n[server]\nworker_lease_seconds = 60\n";
+    std::fs::write(home.path().join("config.toml"), file).unwrap();
+    let (output, stdout, stderr) = run(orch(home.path())
+        .env("ORCH_WORKER_HEARTBEAT_SECONDS", "2")
+        .args(["config", "view", "--output", "json"]));
+    assert!(output.status.success(), "{stderr}");
+    let view: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+    let expected = serde_json::json!([
+        ["worker.poll_seconds", 0.5, "config file"],
+        ["worker.heartbeat_seconds", 2, "env"],
+        ["server.worker_lease_seconds", 60, "config file"],
+        ["server.late_after_seconds", 15, "default"],
+        ["worker.kill_grace_seconds", 10, "default"],
+        ["client.request_timeout_seconds", 30, "default"],
+    ]);
+    for row in expected.as_array().unwrap() {
+        let name = row[0].as_str().unwrap();
+        assert_eq!(view[name]["value"], row[1], "{name}: {stdout}");
+        assert_eq!(view[name]["source"], row[2], "{name}: {stdout}");
+    }
+}
+
+#[test]
 fn a_flag_beats_the_environment_in_config_view() {
     let home = tempfile::tempdir().unwrap();
     let (output, stdout, stderr) = run(orch(home.path())

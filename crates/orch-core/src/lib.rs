@@ -13,6 +13,7 @@
 //! - [`calendar`]: exchange and user calendars ([`Calendar`]).
 //! - [`policy`]: catch-up and concurrency rules of a deployment ([`RunPolicy`]).
 //! - [`retention`]: how long finished runs and logs are kept ([`RetentionPolicy`]).
+//! - [`defaults`]: the default of every shared setting (late after, lease, ...).
 //! - [`suggest`]: "did you mean ...?" hints ([`close_matches`]).
 //! - [`identifier`]: the naming rule for flows, deployments, work pools
 //!   ([`validate_name`]).
@@ -21,6 +22,7 @@
 
 pub mod artifact;
 pub mod calendar;
+pub mod defaults;
 pub mod deploy_file;
 pub mod error;
 pub mod identifier;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use orch_client::flow_env;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -57,9 +58,9 @@ impl std::fmt::Display for FlowFailure {
 impl FlowFailure {
     fn exit_code(&self) -> ExitCode {
         match self {
-            FlowFailure::Parameters(_) => ExitCode::from(2),
-            FlowFailure::Cancelled => ExitCode::from(143),
-            _ => ExitCode::FAILURE,
+            FlowFailure::Parameters(_) => exit_code(flow_env::EXIT_USAGE),
+            FlowFailure::Cancelled => exit_code(flow_env::EXIT_CANCELLED),
+            _ => exit_code(flow_env::EXIT_FAILED),
         }
     }
 }
@@ -224,9 +225,9 @@ impl App {
                 return ExitCode::from(2);
             }
         };
-        let server = std::env::var("ORCH_API_URL")
+        let server = std::env::var(flow_env::API_URL)
             .ok()
-            .zip(std::env::var("ORCH_FLOW_RUN_ID").ok());
+            .zip(std::env::var(flow_env::FLOW_RUN_ID).ok());
         let runtime = runtime();
         let result = runtime.block_on(async {
             match server {
@@ -235,7 +236,8 @@ impl App {
                         Ok(reporter) => reporter,
                         Err(error) => {
                             return Err(FlowFailure::Parameters(SdkError::Usage(format!(
-                                "ORCH_API_URL {api_url:?} is not a valid URL: {error}"
+                                "{} {api_url:?} is not usable: {error}",
+                                flow_env::API_URL
                             ))));
                         }
                     };
@@ -263,6 +265,11 @@ impl App {
         });
         report_outcome(&flow.name, result)
     }
+}
+
+/// A process exit code from one of [`flow_env`]'s.
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -382,18 +389,19 @@ async fn cancel_on_signal(cancel: CancellationToken) {
 /// `ORCH_PARAMETERS`, or, when they are too large for the environment, in the
 /// file named by `ORCH_PARAMETERS_FILE`. Neither set: no parameters.
 pub(crate) fn parameters_from_env() -> Result<Value, String> {
-    let (source, text) = match std::env::var_os("ORCH_PARAMETERS_FILE") {
+    let (source, text) = match std::env::var_os(flow_env::PARAMETERS_FILE) {
         Some(path) if !path.is_empty() => {
             let text = std::fs::read_to_string(&path).map_err(|error| {
                 format!(
-                    "cannot read the run's parameters from ORCH_PARAMETERS_FILE {}: {error}",
+                    "cannot read the run's parameters from {} {}: {error}",
+                    flow_env::PARAMETERS_FILE,
                     std::path::Path::new(&path).display()
                 )
             })?;
-            ("ORCH_PARAMETERS_FILE", text)
+            (flow_env::PARAMETERS_FILE, text)
         }
-        _ => match std::env::var("ORCH_PARAMETERS") {
-            Ok(text) => ("ORCH_PARAMETERS", text),
+        _ => match std::env::var(flow_env::PARAMETERS) {
+            Ok(text) => (flow_env::PARAMETERS, text),
             Err(_) => return Ok(Value::Object(Map::new())),
         },
     };

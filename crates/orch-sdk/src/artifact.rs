@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use orch_core::artifact::{self, ArtifactKind};
 use orch_proto::v1 as pb;
-use orch_proto::v1::artifact_service_client::ArtifactServiceClient;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -170,7 +169,7 @@ impl ArtifactBuilder {
             description: self.description.clone(),
             data_json: data.to_string(),
         };
-        let mut client = ArtifactServiceClient::new(reporter.channel());
+        let mut client = reporter.api().artifacts();
         let mut attempt = 0;
         loop {
             attempt += 1;

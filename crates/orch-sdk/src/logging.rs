@@ -18,7 +18,8 @@ use crate::reporter::Reporter;
 const DEFAULT_FILTER: &str = "info,h2=warn,hyper=warn,hyper_util=warn,tonic=warn,tower=warn";
 
 fn filter() -> EnvFilter {
-    EnvFilter::try_from_env("ORCH_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+    EnvFilter::try_from_env(orch_client::flow_env::LOG)
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
 }
 
 /// Console logging for standalone runs.
@@ -54,6 +55,12 @@ impl<S: tracing::Subscriber> Layer<S> for ServerLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         let mut text = MessageText::default();
         event.record(&mut text);
+        if event.metadata().target().starts_with("orch_client") {
+            // The shipper's own troubles (the server is unreachable) cannot
+            // be shipped by it: stderr reaches the run's logs through the worker.
+            eprintln!("orch-sdk: {}", text.finish());
+            return;
+        }
         self.reporter.log(pb::LogLine {
             id: 0,
             flow_run_id: self.flow_run_id.clone(),

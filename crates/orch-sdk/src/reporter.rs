@@ -1,177 +1,51 @@
-//! Sends task run states and log lines to the server in batches, in the
-//! background, so reporting never sits on a task's critical path.
+//! The flow's connection to the server: task run states and log lines go
+//! through orch-client's shipper, in the background, so reporting never sits
+//! on a task's critical path; slots and artifacts are calls on the same
+//! connection.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
+use orch_client::{Api, ClientOptions, ConnectError, Report, Shipper, ShipperOptions};
 use orch_proto::v1 as pb;
-use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
-use orch_proto::v1::task_run_service_client::TaskRunServiceClient;
-use tokio::sync::{mpsc, oneshot};
-use tonic::transport::Channel;
 
-/// How long reports may wait to be batched with others.
-const BATCH_WINDOW: Duration = Duration::from_millis(50);
-/// A batch this large is sent at once.
-const BATCH_SIZE: usize = 500;
-/// Log lines per WriteLogs call.
-const LOG_CHUNK: usize = 1000;
-
-enum Message {
-    Task(pb::TaskRun),
-    Log(pb::LogLine),
-    Flush(oneshot::Sender<()>),
-}
-
-/// Handle on the background reporter; cheap to clone.
+/// Handle on the connection and the shipper; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Reporter {
-    sender: mpsc::UnboundedSender<Message>,
-    channel: Channel,
+    api: Api,
+    shipper: Shipper,
 }
 
 impl Reporter {
-    /// Starts reporting to the server at `api_url`.
-    pub(crate) fn start(api_url: &str) -> Result<Reporter, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(api_url.to_string())?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
-        let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(receiver, channel.clone()));
-        Ok(Reporter { sender, channel })
+    /// Starts reporting to the server at `api_url` (connecting on first use).
+    pub(crate) fn start(api_url: &str) -> Result<Reporter, ConnectError> {
+        let api = Api::connect_lazy(&ClientOptions::new(api_url))?;
+        let (shipper, _task) = Shipper::start(&api, ShipperOptions::default());
+        Ok(Reporter { api, shipper })
     }
 
-    /// The connection to the server, for calls that are not reports.
-    pub(crate) fn channel(&self) -> Channel {
-        self.channel.clone()
+    /// The connection, for calls that are not reports.
+    pub(crate) fn api(&self) -> &Api {
+        &self.api
     }
 
-    /// Queues a task run snapshot.
+    /// Queues a task run snapshot (always admitted: states are never dropped).
     pub(crate) fn task(&self, snapshot: pb::TaskRun) {
-        let _ = self.sender.send(Message::Task(snapshot));
+        let _ = self.shipper.try_send(Report::TaskRun(snapshot));
     }
 
-    /// Queues a log line.
+    /// Queues a log line. When the queue is full (the server has been
+    /// unreachable for a while), the line goes to stderr instead, which the
+    /// worker ships as the run's output: it is delayed, never lost.
     pub(crate) fn log(&self, line: pb::LogLine) {
-        let _ = self.sender.send(Message::Log(line));
+        if let Err(Report::Log(line)) = self.shipper.try_send(Report::Log(line)) {
+            eprintln!("{} {}", line.level, line.message);
+        }
     }
 
     /// Sends everything queued so far; false if it could not within `within`.
     pub(crate) async fn flush(&self, within: Duration) -> bool {
-        let (done, sent) = oneshot::channel();
-        if self.sender.send(Message::Flush(done)).is_err() {
-            return false;
-        }
-        matches!(tokio::time::timeout(within, sent).await, Ok(Ok(())))
-    }
-}
-
-/// Reports not yet acknowledged by the server.
-#[derive(Default)]
-struct Pending {
-    tasks: Vec<pb::TaskRun>,
-    task_index: HashMap<String, usize>,
-    logs: Vec<pb::LogLine>,
-    waiters: Vec<oneshot::Sender<()>>,
-}
-
-impl Pending {
-    fn add_task(&mut self, snapshot: pb::TaskRun) {
-        match self.task_index.get(&snapshot.id) {
-            Some(&index) => {
-                let mut history = std::mem::take(&mut self.tasks[index].history);
-                history.extend(snapshot.history.iter().cloned());
-                self.tasks[index] = pb::TaskRun {
-                    history,
-                    ..snapshot
-                };
-            }
-            None => {
-                self.task_index
-                    .insert(snapshot.id.clone(), self.tasks.len());
-                self.tasks.push(snapshot);
-            }
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.tasks.is_empty() && self.logs.is_empty()
-    }
-
-    fn len(&self) -> usize {
-        self.tasks.len() + self.logs.len()
-    }
-
-    async fn send(
-        &mut self,
-        tasks: &mut TaskRunServiceClient<Channel>,
-        logs: &mut FlowRunServiceClient<Channel>,
-    ) -> Result<(), tonic::Status> {
-        if !self.tasks.is_empty() {
-            let task_runs = self.tasks.clone();
-            tasks
-                .report_task_runs(pb::ReportTaskRunsRequest { task_runs })
-                .await?;
-            self.tasks.clear();
-            self.task_index.clear();
-        }
-        while !self.logs.is_empty() {
-            let chunk: Vec<pb::LogLine> = self.logs.iter().take(LOG_CHUNK).cloned().collect();
-            let sent = chunk.len();
-            logs.write_logs(pb::WriteLogsRequest { lines: chunk })
-                .await?;
-            self.logs.drain(..sent);
-        }
-        for waiter in self.waiters.drain(..) {
-            let _ = waiter.send(());
-        }
-        Ok(())
-    }
-}
-
-async fn run(mut receiver: mpsc::UnboundedReceiver<Message>, channel: Channel) {
-    let mut tasks = TaskRunServiceClient::new(channel.clone())
-        .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(orch_proto::MAX_MESSAGE_BYTES);
-    let mut logs = FlowRunServiceClient::new(channel)
-        .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(orch_proto::MAX_MESSAGE_BYTES);
-    let mut pending = Pending::default();
-    let mut failures = 0u32;
-    let mut open = true;
-    while open || !pending.is_empty() {
-        let wait = if failures == 0 {
-            BATCH_WINDOW
-        } else {
-            Duration::from_millis(100 * u64::from(failures.min(20)))
-        };
-        let mut send_now = false;
-        tokio::select! {
-            message = receiver.recv(), if open => match message {
-                Some(Message::Task(snapshot)) => pending.add_task(snapshot),
-                Some(Message::Log(line)) => pending.logs.push(line),
-                Some(Message::Flush(waiter)) => {
-                    pending.waiters.push(waiter);
-                    send_now = true;
-                }
-                None => open = false,
-            },
-            _ = tokio::time::sleep(wait), if !pending.is_empty() || !pending.waiters.is_empty() => send_now = true,
-        }
-        if send_now || pending.len() >= BATCH_SIZE {
-            match pending.send(&mut tasks, &mut logs).await {
-                Ok(()) => failures = 0,
-                Err(status) => {
-                    failures += 1;
-                    if failures == 1 || failures.is_multiple_of(50) {
-                        eprintln!(
-                            "orch-sdk: cannot report to the orch server yet ({}); retrying",
-                            status.message()
-                        );
-                    }
-                }
-            }
-        }
+        tokio::time::timeout(within, self.shipper.flush())
+            .await
+            .is_ok()
     }
 }

@@ -4,17 +4,23 @@
 
 use std::time::Duration;
 
+use orch_client::{Api, Transport};
 use orch_proto::v1 as pb;
 use orch_proto::v1::concurrency_limit_service_client::ConcurrencyLimitServiceClient;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 /// How long slots last without renewal; renewed every third of it.
-const LEASE_SECONDS: u32 = 60;
+const LEASE_SECONDS: u32 = orch_core::defaults::SLOT_LEASE.as_secs() as u32;
+
+/// How long the server may hold a waiting acquire: well within the request
+/// timeout, so a long wait is never cut short as a failed call.
+fn wait_seconds(api: &Api) -> u32 {
+    u32::try_from(api.request_timeout().as_secs() / 2).unwrap_or(u32::MAX)
+}
 
 /// Slots held by one task run; renewed in the background until released.
 pub(crate) struct SlotLease {
-    client: ConcurrencyLimitServiceClient<Channel>,
+    client: ConcurrencyLimitServiceClient<Transport>,
     holder_id: String,
     renewal: tokio::task::JoinHandle<()>,
 }
@@ -30,24 +36,22 @@ pub(crate) enum Acquired {
 /// Takes a slot of every limited tag in `tags` for `holder_id`, waiting as long
 /// as it takes. `on_wait` is called once, with the full tags, if it has to wait.
 pub(crate) async fn acquire(
-    channel: Channel,
+    api: &Api,
     tags: &[String],
     holder_id: &str,
     flow_run_id: &str,
     cancel: &CancellationToken,
     mut on_wait: impl FnMut(&[String]),
 ) -> Acquired {
-    let mut client = ConcurrencyLimitServiceClient::new(channel)
-        .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(orch_proto::MAX_MESSAGE_BYTES);
+    let mut client = api.concurrency_limits();
     let mut request = pb::AcquireConcurrencySlotsRequest {
         tags: tags.to_vec(),
         holder_id: holder_id.to_string(),
         flow_run_id: flow_run_id.to_string(),
         lease_seconds: LEASE_SECONDS,
+        wait_seconds: wait_seconds(api),
         // The first try answers at once, so a wait is reported as it begins.
         no_wait: true,
-        ..Default::default()
     };
     let mut waited = false;
     loop {
@@ -86,7 +90,7 @@ pub(crate) async fn acquire(
 }
 
 async fn renew(
-    mut client: ConcurrencyLimitServiceClient<Channel>,
+    mut client: ConcurrencyLimitServiceClient<Transport>,
     request: pb::AcquireConcurrencySlotsRequest,
 ) {
     let every = Duration::from_secs(u64::from(LEASE_SECONDS) / 3);

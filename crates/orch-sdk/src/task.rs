@@ -184,7 +184,7 @@ impl TaskBuilder {
         };
         let holder_id = record.id().to_string();
         let acquired = slots::acquire(
-            reporter.channel(),
+            reporter.api(),
             &self.tags,
             &holder_id,
             flow_run_id,

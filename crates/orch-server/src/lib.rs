@@ -23,6 +23,8 @@ mod watch;
 
 use std::time::Duration;
 
+use orch_core::defaults;
+
 pub use error::ServerError;
 pub use health::{Check, readiness};
 pub use maintenance::{BackupSchedule, RetentionConfig};
@@ -54,17 +56,17 @@ pub struct ServerConfig {
 }
 
 /// Default of [`ServerConfig::max_streams_per_client`].
-pub const DEFAULT_MAX_STREAMS_PER_CLIENT: usize = 32;
+pub const DEFAULT_MAX_STREAMS_PER_CLIENT: usize = defaults::MAX_STREAMS_PER_CLIENT;
 
 impl ServerConfig {
     /// Defaults for everything but the database.
     pub fn new(database_url: impl Into<String>) -> ServerConfig {
         ServerConfig {
-            host: "127.0.0.1".into(),
-            port: 4200,
+            host: defaults::HOST.into(),
+            port: defaults::PORT,
             database_url: database_url.into(),
-            late_after: Duration::from_secs(15),
-            worker_lease: Duration::from_secs(30),
+            late_after: defaults::LATE_AFTER,
+            worker_lease: defaults::WORKER_LEASE,
             retention: RetentionConfig::default(),
             backup: None,
             max_streams_per_client: DEFAULT_MAX_STREAMS_PER_CLIENT,

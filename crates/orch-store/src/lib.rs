@@ -106,7 +106,7 @@ pub struct Store {
 const RESERVED_CONNECTIONS: u32 = 2;
 
 /// Default of [`Store::with_late_after`]: 15 s.
-pub const DEFAULT_LATE_AFTER: Duration = Duration::from_secs(15);
+pub const DEFAULT_LATE_AFTER: Duration = orch_core::defaults::LATE_AFTER;
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

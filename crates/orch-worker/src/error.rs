@@ -6,19 +6,11 @@
 /// retried until they pass and never surface here.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    /// `api_url` is not a URL tonic can connect to.
-    #[error(
-        "invalid orch API URL {url:?}: {source}. Expected something like http://127.0.0.1:4200"
-    )]
-    InvalidApiUrl {
-        /// The URL as given.
-        url: String,
-        /// What tonic found wrong with it.
-        #[source]
-        source: tonic::transport::Error,
-    },
+    /// The API URL or key is unusable, or the server does not accept connections.
+    #[error(transparent)]
+    Connect(#[from] orch_client::ConnectError),
 
-    /// The server did not answer at start-up.
+    /// The server did not answer the registration.
     #[error(
         "cannot reach the orch server at {url}: {cause}. Start it with 'orch server start' or point --api-url / ORCH_API_URL at it"
     )]

@@ -10,9 +10,9 @@ use orch_proto::v1::{CancelRun, HeartbeatRequest, SubscribeRequest, WorkerEvent}
 use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::client::{self, Api};
 use crate::outcome::StopReason;
 use crate::registry::Registry;
+use orch_client::{Api, attempt, backoff, describe};
 
 /// A stream that stayed up this long resets the reconnect backoff.
 const STABLE_STREAM: Duration = Duration::from_secs(5);
@@ -31,14 +31,14 @@ pub(crate) async fn subscribe(
     claim: Arc<Notify>,
     poll_interval: Duration,
 ) {
-    let mut delays = client::backoff().build();
+    let mut delays = backoff().build();
     let mut connected_before = false;
     let mut outage_logged = false;
     loop {
         let request = SubscribeRequest {
             worker_id: worker_id.clone(),
         };
-        let why = match client::attempt(api.workers().subscribe(request)).await {
+        let why = match attempt(api.workers().subscribe(request)).await {
             Ok(mut stream) => {
                 if connected_before {
                     tracing::info!("reconnected to the orch server's event stream");
@@ -51,16 +51,16 @@ pub(crate) async fn subscribe(
                     match stream.message().await {
                         Ok(Some(event)) => handle(event, &registry, &claim),
                         Ok(None) => break "the server closed it".to_owned(),
-                        Err(status) => break client::describe(&status),
+                        Err(status) => break describe(&status),
                     }
                 };
                 // A stream that breaks right after connecting keeps backing off.
                 if connected_at.elapsed() >= STABLE_STREAM {
-                    delays = client::backoff().build();
+                    delays = backoff().build();
                 }
                 why
             }
-            Err(status) => client::describe(&status),
+            Err(status) => describe(&status),
         };
         let delay = delays.next().unwrap_or(RECONNECT_DELAY);
         if outage_logged {
@@ -102,7 +102,7 @@ pub(crate) async fn heartbeat(api: Api, worker_id: String, registry: Registry, e
             worker_id: worker_id.clone(),
             running_flow_run_ids: registry.ids(),
         };
-        match client::attempt(api.workers().heartbeat(request)).await {
+        match attempt(api.workers().heartbeat(request)).await {
             Ok(response) => {
                 if std::mem::take(&mut failing) {
                     tracing::info!("heartbeats go through again");
@@ -114,13 +114,13 @@ pub(crate) async fn heartbeat(api: Api, worker_id: String, registry: Registry, e
                 }
             }
             Err(status) if failing => {
-                tracing::debug!("heartbeat failed again: {}", client::describe(&status))
+                tracing::debug!("heartbeat failed again: {}", describe(&status))
             }
             Err(status) => {
                 failing = true;
                 tracing::warn!(
                     "heartbeat failed: {}; trying again every {}s",
-                    client::describe(&status),
+                    describe(&status),
                     every.as_secs_f64()
                 );
             }

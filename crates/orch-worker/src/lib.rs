@@ -17,11 +17,9 @@
 //! # }
 //! ```
 
-mod client;
 mod error;
 mod events;
 mod leftovers;
-mod logs;
 mod outcome;
 mod output;
 mod process;
@@ -32,6 +30,8 @@ mod worker;
 use std::future::Future;
 use std::time::Duration;
 
+use orch_core::defaults;
+
 pub use error::WorkerError;
 
 /// How a worker connects, which pool it serves and how it paces itself.
@@ -41,20 +41,24 @@ pub struct WorkerConfig {
     pub api_url: String,
     /// The work pool to take runs from; it must exist.
     pub pool: String,
+    /// The API key sent with every call (`authorization: Bearer <key>`), if any.
+    pub api_key: Option<String>,
     /// The worker's name; by default `<hostname>-<short random>`.
     pub name: Option<String>,
     /// Most runs at once; `None` (or 0) for no limit.
     pub limit: Option<u32>,
-    /// How often to tell the server the worker is alive. Default 5 s.
+    /// How often to tell the server the worker is alive.
+    /// Default [`orch_core::defaults::HEARTBEAT_INTERVAL`].
     pub heartbeat_interval: Duration,
     /// How often to claim without being woken: the fallback for a missed
-    /// push and for the time the event stream is down. Default 2 s.
+    /// push and for the time the event stream is down.
+    /// Default [`orch_core::defaults::POLL_INTERVAL`].
     pub poll_interval: Duration,
     /// On cancel, how long a run's processes have between SIGTERM and
-    /// SIGKILL. Default 10 s.
+    /// SIGKILL. Default [`orch_core::defaults::KILL_GRACE`].
     pub kill_grace: Duration,
     /// On shutdown, how long running flows may take to finish before they
-    /// are stopped. Default 30 s.
+    /// are stopped. Default [`orch_core::defaults::SHUTDOWN_GRACE`].
     pub shutdown_grace: Duration,
     /// The worker's own folder on this host: it records the process groups
     /// of the flows it starts there, and at start kills what a previous
@@ -71,12 +75,13 @@ impl WorkerConfig {
         Self {
             api_url: api_url.into(),
             pool: pool.into(),
+            api_key: None,
             name: None,
             limit: None,
-            heartbeat_interval: Duration::from_secs(5),
-            poll_interval: Duration::from_secs(2),
-            kill_grace: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(30),
+            heartbeat_interval: defaults::HEARTBEAT_INTERVAL,
+            poll_interval: defaults::POLL_INTERVAL,
+            kill_grace: defaults::KILL_GRACE,
+            shutdown_grace: defaults::SHUTDOWN_GRACE,
             state_dir: None,
         }
     }

@@ -7,10 +7,10 @@ use std::future::Future;
 use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use orch_client::{Report, Shipper};
 use orch_proto::v1::LogLine;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 
-use crate::logs::LogSender;
 use crate::outcome::StderrTail;
 
 /// A longer line is cut into several log lines of at most this many bytes,
@@ -51,12 +51,12 @@ pub(crate) struct RunLog {
     emitter: String,
     /// The seq of the last line made; the first line is 1.
     seq: u64,
-    sender: LogSender,
+    sender: Shipper,
 }
 
 impl RunLog {
     /// Lines of run `flow_run_id`, written by worker `emitter`.
-    pub(crate) fn new(flow_run_id: String, emitter: String, sender: LogSender) -> Self {
+    pub(crate) fn new(flow_run_id: String, emitter: String, sender: Shipper) -> Self {
         Self {
             flow_run_id,
             emitter,
@@ -78,7 +78,7 @@ impl RunLog {
             message,
             ..LogLine::default()
         };
-        self.sender.send(line).await;
+        self.sender.send(Report::Log(line)).await;
     }
 }
 
@@ -221,8 +221,27 @@ fn now_micros() -> i64 {
 mod tests {
     use tokio::io::AsyncWriteExt;
 
+    use orch_client::ShipperOptions;
+    use orch_client::shipper::{Outbox, queue};
+
     use super::*;
-    use crate::logs;
+
+    /// A shipper whose lines are kept for inspection instead of shipped.
+    fn capture() -> (Shipper, Outbox) {
+        queue(ShipperOptions::default())
+    }
+
+    /// The lines queued so far.
+    fn lines(outbox: &mut Outbox) -> Vec<LogLine> {
+        outbox
+            .drain_now()
+            .into_iter()
+            .filter_map(|report| match report {
+                Report::Log(line) => Some(line),
+                Report::TaskRun(_) => None,
+            })
+            .collect()
+    }
 
     #[test]
     fn lines_lose_their_line_ending_only() {
@@ -274,13 +293,13 @@ mod tests {
 
     #[tokio::test]
     async fn pump_numbers_lines_across_both_streams() {
-        let (sender, mut captured) = logs::capture();
+        let (sender, mut captured) = capture();
         let log = RunLog::new("run-1".to_owned(), "worker-1".to_owned(), sender);
         let stdout = &b"out 1\r\nout 2\n"[..];
         let stderr = &b"err 1\n\nerr \xff last"[..];
         let tail = pump(stdout, stderr, log, std::future::pending()).await;
 
-        let lines = captured.lines();
+        let lines = lines(&mut captured);
         let mut seqs: Vec<u64> = lines.iter().map(|line| line.seq).collect();
         seqs.sort_unstable();
         assert_eq!(seqs, [1, 2, 3, 4, 5]);
@@ -309,7 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn pump_stops_on_request_and_keeps_partial_lines() {
-        let (sender, mut captured) = logs::capture();
+        let (sender, mut captured) = capture();
         let log = RunLog::new("run-1".to_owned(), "worker-1".to_owned(), sender);
         // A pipe whose writer stays open, like one inherited by a daemon.
         let (mut writer, stdout) = tokio::io::duplex(64);
@@ -321,8 +340,7 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         stop.send(()).unwrap();
         pumping.await.unwrap();
-        let messages: Vec<String> = captured
-            .lines()
+        let messages: Vec<String> = lines(&mut captured)
             .into_iter()
             .map(|line| line.message)
             .collect();

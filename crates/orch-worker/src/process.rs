@@ -14,6 +14,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use orch_client::flow_env;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::Instant;
 
@@ -39,11 +40,6 @@ pub(crate) struct Launch<'a> {
     /// The run, to name the file.
     pub flow_run_id: &'a str,
 }
-
-/// Largest parameters passed in `ORCH_PARAMETERS`. Linux refuses a single
-/// environment string over 128 KiB (`Argument list too long`); larger
-/// parameters go through a file named by `ORCH_PARAMETERS_FILE`.
-pub(crate) const MAX_ENV_PARAMETERS: usize = 64 * 1024;
 
 /// A started entrypoint: the child (leader of its process group) and its pipes.
 #[derive(Debug)]
@@ -125,8 +121,8 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
 /// Sets `ORCH_PARAMETERS`, or writes the parameters to a file and sets
 /// `ORCH_PARAMETERS_FILE` when they are too large for the environment.
 fn pass_parameters(command: &mut Command, launch: &Launch<'_>) -> Result<Option<PathBuf>, String> {
-    if launch.parameters.len() <= MAX_ENV_PARAMETERS {
-        command.env("ORCH_PARAMETERS", launch.parameters);
+    if launch.parameters.len() <= flow_env::MAX_ENV_PARAMETERS {
+        command.env(flow_env::PARAMETERS, launch.parameters);
         return Ok(None);
     }
     let dir = launch
@@ -156,8 +152,8 @@ fn pass_parameters(command: &mut Command, launch: &Launch<'_>) -> Result<Option<
             )
         })?;
     command
-        .env_remove("ORCH_PARAMETERS")
-        .env("ORCH_PARAMETERS_FILE", &path);
+        .env_remove(flow_env::PARAMETERS)
+        .env(flow_env::PARAMETERS_FILE, &path);
     Ok(Some(path))
 }
 

@@ -22,9 +22,9 @@ use tokio::task::JoinHandle;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::client::{self, Api};
+use orch_client::{Api, Shipper, attempt, describe, flow_env, retry};
+
 use crate::leftovers;
-use crate::logs::LogSender;
 use crate::outcome::{self, Outcome, StderrTail, StopReason};
 use crate::output::{self, RunLog};
 use crate::process::{self, Launch, RunningProcess};
@@ -41,7 +41,7 @@ pub(crate) struct Context {
     pub api_url: String,
     pub worker_id: String,
     pub kill_grace: Duration,
-    pub logs: LogSender,
+    pub logs: Shipper,
     /// Where started process groups are recorded (see `leftovers`).
     pub state_dir: Option<PathBuf>,
 }
@@ -121,11 +121,11 @@ async fn start(
 ) -> Option<RunningProcess> {
     let run = claimed.run.unwrap_or_default();
     let env = vec![
-        ("ORCH_API_URL", context.api_url.clone()),
-        ("ORCH_FLOW_RUN_ID", flow_run_id.to_owned()),
-        ("ORCH_FLOW", run.flow),
-        ("ORCH_DEPLOYMENT", run.deployment),
-        ("ORCH_WORKER_ID", context.worker_id.clone()),
+        (flow_env::API_URL, context.api_url.clone()),
+        (flow_env::FLOW_RUN_ID, flow_run_id.to_owned()),
+        (flow_env::FLOW, run.flow),
+        (flow_env::DEPLOYMENT, run.deployment),
+        (flow_env::WORKER_ID, context.worker_id.clone()),
     ];
     let launch = Launch {
         entrypoint: &claimed.entrypoint,
@@ -264,7 +264,7 @@ async fn report_running(context: &Context, flow_run_id: &str) -> RunningAck {
         Err(status) => {
             tracing::warn!(
                 "the server refused to mark run {flow_run_id} Running: {}; stopping it",
-                client::describe(&status)
+                describe(&status)
             );
             RunningAck::Refused
         }
@@ -284,7 +284,7 @@ async fn report_final(context: &Context, flow_run_id: &str, outcome: &Outcome) {
         ),
         Err(status) => tracing::warn!(
             "the server refused {state_name} for run {flow_run_id}: {}",
-            client::describe(&status)
+            describe(&status)
         ),
     }
 }
@@ -308,10 +308,10 @@ async fn set_state(
         "reporting run {flow_run_id} {}",
         request.state.as_ref().map_or("", |state| &state.name)
     );
-    client::retry(&what, || {
+    retry(&what, || {
         let mut flow_runs = context.api.flow_runs();
         let request = request.clone();
-        async move { client::attempt(flow_runs.set_flow_run_state(request)).await }
+        async move { attempt(flow_runs.set_flow_run_state(request)).await }
     })
     .await
 }

@@ -14,11 +14,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::client::{self, Api};
 use crate::outcome::StopReason;
 use crate::registry::Registry;
 use crate::supervisor::{self, Context};
-use crate::{WorkerConfig, WorkerError, events, logs};
+use crate::{WorkerConfig, WorkerError, events};
+use orch_client::{Api, ClientOptions, Shipper, ShipperOptions, attempt, describe, retry};
+use orch_core::defaults;
 
 /// How many runs to ask for at once when the worker has no limit.
 const UNLIMITED_CLAIM: u32 = 64;
@@ -61,7 +62,10 @@ impl Worker {
                 );
             }
         }
-        let api = Api::connect(&config.api_url).await?;
+        let options = ClientOptions::new(&config.api_url)
+            .with_request_timeout(defaults::CALL_TIMEOUT)
+            .with_api_key(config.api_key.clone());
+        let api = Api::connect(&options).await?;
         let hostname = hostname();
         let name = config
             .name
@@ -75,15 +79,15 @@ impl Worker {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             heartbeat_interval_seconds: config.heartbeat_interval.as_secs_f64(),
         };
-        let registered = client::attempt(api.workers().register_worker(request))
+        let registered = attempt(api.workers().register_worker(request))
             .await
             .map_err(|status| match status.code() {
                 Code::NotFound => WorkerError::PoolNotFound {
                     pool: config.pool.clone(),
                 },
                 Code::Unavailable | Code::DeadlineExceeded => WorkerError::Unreachable {
-                    url: config.api_url.clone(),
-                    cause: client::describe(&status),
+                    url: api.url().to_owned(),
+                    cause: describe(&status),
                 },
                 code => WorkerError::Register {
                     name: name.clone(),
@@ -103,10 +107,10 @@ impl Worker {
             registered.id, config.pool, config.api_url
         );
 
-        let (logs, shipper) = logs::start(api.clone());
+        let (logs, shipper) = Shipper::start(&api, ShipperOptions::default());
         let context = Arc::new(Context {
             api: api.clone(),
-            api_url: config.api_url.clone(),
+            api_url: api.url().to_owned(),
             worker_id: registered.id.clone(),
             kill_grace: config.kill_grace,
             logs,
@@ -175,15 +179,13 @@ impl Worker {
                 worker_id: self.context.worker_id.clone(),
                 max_runs: room,
             };
-            let claimed = match client::attempt(self.context.api.workers().claim_runs(request))
-                .await
-            {
+            let claimed = match attempt(self.context.api.workers().claim_runs(request)).await {
                 Ok(response) => response.runs,
                 Err(status) => {
                     if !self.claim_failing {
                         tracing::warn!(
                             "cannot claim runs: {}; trying again on the next wake-up or in {:?}",
-                            client::describe(&status),
+                            describe(&status),
                             self.config.poll_interval
                         );
                     }
@@ -281,19 +283,18 @@ impl Worker {
         };
         let deregistered = tokio::time::timeout(
             DEREGISTER_GRACE,
-            client::retry("deregistering the worker", || {
+            retry("deregistering the worker", || {
                 let mut workers = self.context.api.workers();
                 let request = request.clone();
-                async move { client::attempt(workers.deregister_worker(request)).await }
+                async move { attempt(workers.deregister_worker(request)).await }
             }),
         )
         .await;
         match deregistered {
             Ok(Ok(_)) => tracing::info!("worker {} deregistered", self.name),
-            Ok(Err(status)) => tracing::warn!(
-                "cannot deregister the worker: {}",
-                client::describe(&status)
-            ),
+            Ok(Err(status)) => {
+                tracing::warn!("cannot deregister the worker: {}", describe(&status))
+            }
             Err(_) => tracing::warn!(
                 "cannot deregister the worker: no answer within {}s; the server will mark it offline",
                 DEREGISTER_GRACE.as_secs()

@@ -1,7 +1,6 @@
 //! `orch artifact ls | inspect | series`.
 
 use orch_proto::v1 as proto;
-use orch_proto::v1::artifact_service_client::ArtifactServiceClient;
 
 use super::Context;
 use crate::cli_results::ArtifactCommand;
@@ -12,7 +11,7 @@ use crate::views::artifact::{self as view, ArtifactView, SeriesView};
 /// Runs an `orch artifact` command.
 pub async fn run(context: &Context, command: ArtifactCommand) -> anyhow::Result<()> {
     let api = context.connect().await?;
-    let mut client = ArtifactServiceClient::new(api.channel());
+    let mut client = api.artifacts();
     match command {
         ArtifactCommand::Ls(args) => {
             let request = proto::ListArtifactsRequest {

@@ -1,5 +1,8 @@
 //! `orch config view`: each setting, its value and where it came from.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use comfy_table::Cell;
 use serde::Serialize;
 use serde_json::Value;
@@ -84,6 +87,9 @@ struct ConfigView {
     /// Automatic backups kept.
     #[serde(rename = "backup.keep")]
     backup_keep: SettingView,
+    /// `server.*`, `worker.*` and `client.*`: seconds, or a count.
+    #[serde(flatten)]
+    roles: BTreeMap<&'static str, SettingView>,
 }
 
 impl ConfigView {
@@ -119,8 +125,45 @@ impl ConfigView {
             ),
             backup_every: SettingView::new(&settings.ops.backup_every),
             backup_keep: SettingView::new(&settings.ops.backup_keep),
+            roles: role_rows(settings)
+                .into_iter()
+                .map(|(name, value, source)| (name, SettingView::of(value, source)))
+                .collect(),
         }
     }
+}
+
+/// The role settings: name, value (seconds, or a count) and source.
+fn role_rows(settings: &Settings) -> Vec<(&'static str, Value, Source)> {
+    let roles = &settings.roles;
+    let seconds = |name, setting: &Setting<Duration>| {
+        let value = if setting.value.subsec_nanos() == 0 {
+            Value::from(setting.value.as_secs())
+        } else {
+            Value::from(setting.value.as_secs_f64())
+        };
+        (name, value, setting.source)
+    };
+    vec![
+        seconds("server.late_after_seconds", &roles.server.late_after),
+        seconds("server.worker_lease_seconds", &roles.server.worker_lease),
+        (
+            "server.max_streams_per_client",
+            Value::from(roles.server.max_streams_per_client.value),
+            roles.server.max_streams_per_client.source,
+        ),
+        seconds("worker.heartbeat_seconds", &roles.worker.heartbeat),
+        seconds("worker.poll_seconds", &roles.worker.poll),
+        seconds("worker.kill_grace_seconds", &roles.worker.kill_grace),
+        seconds(
+            "worker.shutdown_grace_seconds",
+            &roles.worker.shutdown_grace,
+        ),
+        seconds(
+            "client.request_timeout_seconds",
+            &roles.client.request_timeout,
+        ),
+    ]
 }
 
 /// Prints the settings.
@@ -210,6 +253,9 @@ fn view(settings: &Settings, format: Format) -> anyhow::Result<()> {
     ];
     let mut rows_table = table::new(&["SETTING", "VALUE", "SOURCE"]);
     for (name, value, source) in rows.into_iter().chain(ops_rows) {
+        rows_table.add_row([Cell::new(name), Cell::new(value), Cell::new(source)]);
+    }
+    for (name, value, source) in role_rows(settings) {
         rows_table.add_row([Cell::new(name), Cell::new(value), Cell::new(source)]);
     }
     table::print(rows_table, "")?;

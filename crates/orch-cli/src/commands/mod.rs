@@ -17,7 +17,7 @@ mod up;
 mod work_pool;
 mod worker;
 
-use crate::cli::{Cli, Command, ServerCommand};
+use crate::cli::{Cli, Command, ServerCommand, WorkerCommand};
 use crate::client::Api;
 use crate::config::{Flags, Settings};
 
@@ -32,7 +32,11 @@ impl Context {
     /// Connects to the server at the effective API URL. Commands call it only after
     /// checking their own input, so that bad input is reported without a server.
     pub async fn connect(&self) -> anyhow::Result<Api> {
-        Api::connect(&self.settings.api_url.value).await
+        Api::connect(
+            &self.settings.api_url.value,
+            self.settings.roles.client.request_timeout.value,
+        )
+        .await
     }
 }
 
@@ -82,6 +86,15 @@ fn flags(cli: &Cli) -> Flags {
             backup_every: args.backup_every.clone(),
             backup_keep: args.backup_keep,
         };
+        flags.roles.late_after_seconds = args.late_after_seconds;
+        flags.roles.worker_lease_seconds = args.worker_lease_seconds;
+        flags.roles.max_streams_per_client = args.max_streams_per_client;
+    }
+    if let Command::Worker(WorkerCommand::Start(args)) = &cli.command {
+        flags.roles.heartbeat_seconds = args.heartbeat_seconds;
+        flags.roles.poll_seconds = args.poll_seconds;
+        flags.roles.kill_grace_seconds = args.kill_grace_seconds;
+        flags.roles.shutdown_grace_seconds = args.shutdown_grace_seconds;
     }
     if let Command::Server(ServerCommand::Backup(args)) = &cli.command {
         flags.database_url.clone_from(&args.database_url);

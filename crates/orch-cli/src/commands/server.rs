@@ -1,7 +1,5 @@
 //! `orch server start|status|stop|prune|backup|restore`.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use orch_proto::v1::{GetStatusRequest, PruneRequest};
 
@@ -38,15 +36,15 @@ pub fn server_config(
         host: settings.host.value.clone(),
         port: settings.port.value,
         database_url: settings.database_url.value.clone(),
-        late_after: Duration::from_secs(args.late_after_seconds),
-        worker_lease: Duration::from_secs(args.worker_lease_seconds),
+        late_after: settings.roles.server.late_after.value,
+        worker_lease: settings.roles.server.worker_lease.value,
         retention: orch_server::RetentionConfig {
             policy: ops.retention_policy()?,
             every,
             ..orch_server::RetentionConfig::default()
         },
         backup: ops.backup_schedule()?,
-        max_streams_per_client: args.max_streams_per_client,
+        max_streams_per_client: settings.roles.server.max_streams_per_client.value,
     })
 }
 

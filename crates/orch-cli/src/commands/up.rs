@@ -49,7 +49,7 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
     let (stop_server, server_stopping) = watch::channel(false);
     let (stop_workers, workers_stopping) = watch::channel(false);
     let server_task = tokio::spawn(server.run(signalled(server_stopping)));
-    let api = wait_for_server(&url).await?;
+    let api = wait_for_server(&url, context.settings.roles.client.request_timeout.value).await?;
 
     let pools: BTreeSet<&str> = specs.iter().map(|spec| spec.work_pool.as_str()).collect();
     for pool in &pools {
@@ -60,7 +60,8 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
 
     let mut workers = Vec::new();
     for pool in &pools {
-        let config = orch_worker::WorkerConfig::new(url.clone(), *pool);
+        let mut config = orch_worker::WorkerConfig::new(url.clone(), *pool);
+        context.settings.roles.worker.apply(&mut config);
         workers.push(tokio::spawn(orch_worker::run(
             config,
             signalled(workers_stopping.clone()),
@@ -94,10 +95,10 @@ async fn signalled(mut stopping: watch::Receiver<bool>) {
 }
 
 /// Waits (bounded) until the in-process server answers.
-async fn wait_for_server(url: &str) -> anyhow::Result<Api> {
+async fn wait_for_server(url: &str, request_timeout: Duration) -> anyhow::Result<Api> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match Api::connect(url).await {
+        match Api::connect(url, request_timeout).await {
             Ok(api) => return Ok(api),
             Err(error) if Instant::now() > deadline => return Err(error),
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,

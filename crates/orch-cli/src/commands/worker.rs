@@ -23,23 +23,12 @@ async fn start(context: &Context, args: WorkerStartArgs) -> anyhow::Result<()> {
     let mut config = orch_worker::WorkerConfig::new(api_url, args.pool);
     config.name = args.name;
     config.limit = args.limit;
-    config.heartbeat_interval = seconds("--heartbeat-seconds", args.heartbeat_seconds)?;
-    config.poll_interval = seconds("--poll-seconds", args.poll_seconds)?;
-    config.kill_grace = seconds("--kill-grace-seconds", args.kill_grace_seconds)?;
-    config.shutdown_grace = seconds("--shutdown-grace-seconds", args.shutdown_grace_seconds)?;
+    context.settings.roles.worker.apply(&mut config);
     config.state_dir = Some(context.settings.home.value.join("worker"));
     orch_worker::run(config, shutdown_signal())
         .await
         // The error's message is complete; its source would repeat the cause.
         .map_err(|error| anyhow::anyhow!("{error}"))
-}
-
-/// A positive, finite number of seconds from a flag.
-fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
-    std::time::Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|duration| !duration.is_zero())
-        .ok_or_else(|| anyhow::anyhow!("{flag} must be a positive number of seconds, got {value}"))
 }
 
 /// Lists workers.

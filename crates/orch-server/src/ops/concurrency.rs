@@ -10,7 +10,7 @@ use crate::state::AppState;
 /// Longest an acquire waits before answering "not granted".
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Lease of a slot when the holder asks for none in particular.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+pub const DEFAULT_LEASE: Duration = orch_core::defaults::SLOT_LEASE;
 /// Waiting acquires also retry this often (a lease may lapse unannounced).
 const RETRY: Duration = Duration::from_secs(1);
 

@@ -1,0 +1,389 @@
+//! The settings of each role that are not about where the server is: the
+//! server's timings (`[server]`), the worker's pacing (`[worker]`) and a
+//! client's request timeout (`[client]`). Each is resolved like every other
+//! setting (flag, then `ORCH_*` variable, then the config file's table, then
+//! the default of `orch_core::defaults`) and shown by `orch config view`.
+//!
+//! ```toml
+//! [server]
+//! late_after_seconds = 15
+//! worker_lease_seconds = 30
+//! max_streams_per_client = 32
+//!
+//! [worker]
+//! heartbeat_seconds = 5
+//! poll_seconds = 2
+//! kill_grace_seconds = 10
+//! shutdown_grace_seconds = 30
+//!
+//! [client]
+//! request_timeout_seconds = 30
+//! ```
+
+use std::time::Duration;
+
+use orch_core::defaults;
+use serde::Deserialize;
+
+use crate::config::{Setting, non_empty, pick};
+use crate::error::usage;
+
+/// `ORCH_LATE_AFTER_SECONDS`.
+pub const ENV_LATE_AFTER: &str = "ORCH_LATE_AFTER_SECONDS";
+/// `ORCH_WORKER_LEASE_SECONDS`.
+pub const ENV_WORKER_LEASE: &str = "ORCH_WORKER_LEASE_SECONDS";
+/// `ORCH_MAX_STREAMS_PER_CLIENT`.
+pub const ENV_MAX_STREAMS: &str = "ORCH_MAX_STREAMS_PER_CLIENT";
+/// `ORCH_WORKER_HEARTBEAT_SECONDS`.
+pub const ENV_HEARTBEAT: &str = "ORCH_WORKER_HEARTBEAT_SECONDS";
+/// `ORCH_WORKER_POLL_SECONDS`.
+pub const ENV_POLL: &str = "ORCH_WORKER_POLL_SECONDS";
+/// `ORCH_WORKER_KILL_GRACE_SECONDS`.
+pub const ENV_KILL_GRACE: &str = "ORCH_WORKER_KILL_GRACE_SECONDS";
+/// `ORCH_WORKER_SHUTDOWN_GRACE_SECONDS`.
+pub const ENV_SHUTDOWN_GRACE: &str = "ORCH_WORKER_SHUTDOWN_GRACE_SECONDS";
+/// `ORCH_REQUEST_TIMEOUT_SECONDS`.
+pub const ENV_REQUEST_TIMEOUT: &str = "ORCH_REQUEST_TIMEOUT_SECONDS";
+
+/// `[server]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// Seconds after its slot a Scheduled run is Late.
+    pub late_after_seconds: Option<u64>,
+    /// Seconds a silent worker keeps its runs.
+    pub worker_lease_seconds: Option<u64>,
+    /// Streams one client address may hold open.
+    pub max_streams_per_client: Option<usize>,
+}
+
+/// `[worker]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerFile {
+    /// Seconds between heartbeats.
+    pub heartbeat_seconds: Option<f64>,
+    /// Seconds between claims without a wake-up.
+    pub poll_seconds: Option<f64>,
+    /// Seconds between SIGTERM and SIGKILL on cancel.
+    pub kill_grace_seconds: Option<f64>,
+    /// Seconds running flows may take to finish at shutdown.
+    pub shutdown_grace_seconds: Option<f64>,
+}
+
+/// `[client]` of the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    /// Seconds a call waits for the server's answer.
+    pub request_timeout_seconds: Option<f64>,
+}
+
+/// The role flags given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RoleFlags {
+    /// `--late-after-seconds`.
+    pub late_after_seconds: Option<u64>,
+    /// `--worker-lease-seconds`.
+    pub worker_lease_seconds: Option<u64>,
+    /// `--max-streams-per-client`.
+    pub max_streams_per_client: Option<usize>,
+    /// `--heartbeat-seconds`.
+    pub heartbeat_seconds: Option<f64>,
+    /// `--poll-seconds`.
+    pub poll_seconds: Option<f64>,
+    /// `--kill-grace-seconds`.
+    pub kill_grace_seconds: Option<f64>,
+    /// `--shutdown-grace-seconds`.
+    pub shutdown_grace_seconds: Option<f64>,
+}
+
+/// The server's timings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRole {
+    /// `server.late_after_seconds`.
+    pub late_after: Setting<Duration>,
+    /// `server.worker_lease_seconds`.
+    pub worker_lease: Setting<Duration>,
+    /// `server.max_streams_per_client`.
+    pub max_streams_per_client: Setting<usize>,
+}
+
+/// The worker's pacing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRole {
+    /// `worker.heartbeat_seconds`.
+    pub heartbeat: Setting<Duration>,
+    /// `worker.poll_seconds`.
+    pub poll: Setting<Duration>,
+    /// `worker.kill_grace_seconds`.
+    pub kill_grace: Setting<Duration>,
+    /// `worker.shutdown_grace_seconds`.
+    pub shutdown_grace: Setting<Duration>,
+}
+
+/// A client command's settings beyond the API URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRole {
+    /// `client.request_timeout_seconds`.
+    pub request_timeout: Setting<Duration>,
+}
+
+/// The three roles' settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    /// `orch server start` and `orch up`.
+    pub server: ServerRole,
+    /// `orch worker start` (and the workers of `orch up`).
+    pub worker: WorkerRole,
+    /// Every command that calls the server.
+    pub client: ClientRole,
+}
+
+/// Where one seconds setting comes from: its flag, variable and config key.
+struct Seconds<'a, T> {
+    flag: (&'static str, Option<T>),
+    env: &'static str,
+    file: (&'static str, Option<T>),
+    default: Duration,
+    environment: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<T: Copy + Into<f64>> Seconds<'_, T> {
+    /// Resolves it to a positive duration, naming the origin of a bad value.
+    fn resolve(self) -> anyhow::Result<Setting<Duration>> {
+        let duration = |origin: &str, seconds: f64| {
+            Duration::try_from_secs_f64(seconds)
+                .ok()
+                .filter(|duration| !duration.is_zero())
+                .ok_or_else(|| {
+                    usage(format!(
+                        "{origin} must be a positive number of seconds, got {seconds}"
+                    ))
+                })
+        };
+        let flag = self
+            .flag
+            .1
+            .map(|seconds| duration(self.flag.0, seconds.into()))
+            .transpose()?;
+        let env = match non_empty((self.environment)(self.env)) {
+            None => None,
+            Some(text) => {
+                let origin = format!("{}={text}", self.env);
+                let seconds = text
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| usage(format!("{origin} is not a number of seconds")))?;
+                Some(duration(&origin, seconds)?)
+            }
+        };
+        let file = self
+            .file
+            .1
+            .map(|seconds| duration(&format!("config file: {}", self.file.0), seconds.into()))
+            .transpose()?;
+        Ok(pick(flag, (self.env, env), file, self.default))
+    }
+}
+
+impl Roles {
+    /// Resolves every role setting.
+    pub fn resolve(
+        flags: &RoleFlags,
+        environment: &dyn Fn(&str) -> Option<String>,
+        server: &ServerFile,
+        worker: &WorkerFile,
+        client: &ClientFile,
+    ) -> anyhow::Result<Roles> {
+        let whole = |seconds: Option<u64>| seconds.map(|seconds| seconds as f64);
+        let env_streams =
+            match non_empty(environment(ENV_MAX_STREAMS)) {
+                None => None,
+                Some(text) => Some(text.trim().parse::<usize>().map_err(|_| {
+                    usage(format!("{ENV_MAX_STREAMS}={text} is not a whole number"))
+                })?),
+            };
+        Ok(Roles {
+            server: ServerRole {
+                late_after: Seconds {
+                    flag: ("--late-after-seconds", whole(flags.late_after_seconds)),
+                    env: ENV_LATE_AFTER,
+                    file: (
+                        "server.late_after_seconds",
+                        whole(server.late_after_seconds),
+                    ),
+                    default: defaults::LATE_AFTER,
+                    environment,
+                }
+                .resolve()?,
+                worker_lease: Seconds {
+                    flag: ("--worker-lease-seconds", whole(flags.worker_lease_seconds)),
+                    env: ENV_WORKER_LEASE,
+                    file: (
+                        "server.worker_lease_seconds",
+                        whole(server.worker_lease_seconds),
+                    ),
+                    default: defaults::WORKER_LEASE,
+                    environment,
+                }
+                .resolve()?,
+                max_streams_per_client: pick(
+                    flags.max_streams_per_client,
+                    (ENV_MAX_STREAMS, env_streams),
+                    server.max_streams_per_client,
+                    defaults::MAX_STREAMS_PER_CLIENT,
+                ),
+            },
+            worker: WorkerRole {
+                heartbeat: Seconds {
+                    flag: ("--heartbeat-seconds", flags.heartbeat_seconds),
+                    env: ENV_HEARTBEAT,
+                    file: ("worker.heartbeat_seconds", worker.heartbeat_seconds),
+                    default: defaults::HEARTBEAT_INTERVAL,
+                    environment,
+                }
+                .resolve()?,
+                poll: Seconds {
+                    flag: ("--poll-seconds", flags.poll_seconds),
+                    env: ENV_POLL,
+                    file: ("worker.poll_seconds", worker.poll_seconds),
+                    default: defaults::POLL_INTERVAL,
+                    environment,
+                }
+                .resolve()?,
+                kill_grace: Seconds {
+                    flag: ("--kill-grace-seconds", flags.kill_grace_seconds),
+                    env: ENV_KILL_GRACE,
+                    file: ("worker.kill_grace_seconds", worker.kill_grace_seconds),
+                    default: defaults::KILL_GRACE,
+                    environment,
+                }
+                .resolve()?,
+                shutdown_grace: Seconds {
+                    flag: ("--shutdown-grace-seconds", flags.shutdown_grace_seconds),
+                    env: ENV_SHUTDOWN_GRACE,
+                    file: (
+                        "worker.shutdown_grace_seconds",
+                        worker.shutdown_grace_seconds,
+                    ),
+                    default: defaults::SHUTDOWN_GRACE,
+                    environment,
+                }
+                .resolve()?,
+            },
+            client: ClientRole {
+                request_timeout: Seconds::<f64> {
+                    flag: ("", None),
+                    env: ENV_REQUEST_TIMEOUT,
+                    file: (
+                        "client.request_timeout_seconds",
+                        client.request_timeout_seconds,
+                    ),
+                    default: defaults::REQUEST_TIMEOUT,
+                    environment,
+                }
+                .resolve()?,
+            },
+        })
+    }
+}
+
+impl WorkerRole {
+    /// These settings applied to a worker's config.
+    pub fn apply(&self, config: &mut orch_worker::WorkerConfig) {
+        config.heartbeat_interval = self.heartbeat.value;
+        config.poll_interval = self.poll.value;
+        config.kill_grace = self.kill_grace.value;
+        config.shutdown_grace = self.shutdown_grace.value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::Source;
+
+    fn resolve(
+        flags: &RoleFlags,
+        env: &[(&str, &str)],
+        worker: &WorkerFile,
+    ) -> anyhow::Result<Roles> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let lookup = move |name: &str| env.get(name).cloned();
+        let server = ServerFile {
+            late_after_seconds: Some(20),
+            ..ServerFile::default()
+        };
+        Roles::resolve(flags, &lookup, &server, worker, &ClientFile::default())
+    }
+
+    #[test]
+    fn each_role_setting_is_layered_flag_env_file_default() {
+        let flags = RoleFlags {
+            heartbeat_seconds: Some(1.5),
+            ..RoleFlags::default()
+        };
+        let worker = WorkerFile {
+            heartbeat_seconds: Some(9.0),
+            poll_seconds: Some(4.0),
+            kill_grace_seconds: Some(3.0),
+            ..WorkerFile::default()
+        };
+        let env = [(ENV_KILL_GRACE, "7"), (ENV_REQUEST_TIMEOUT, "2.5")];
+        let roles = resolve(&flags, &env, &worker).unwrap();
+        let heartbeat = &roles.worker.heartbeat;
+        assert_eq!(heartbeat.value, Duration::from_millis(1500));
+        assert_eq!(heartbeat.source, Source::Flag);
+        assert_eq!(roles.worker.poll.source, Source::ConfigFile);
+        assert_eq!(roles.worker.kill_grace.value, Duration::from_secs(7));
+        assert_eq!(roles.worker.kill_grace.source, Source::Env(ENV_KILL_GRACE));
+        assert_eq!(roles.worker.shutdown_grace.value, defaults::SHUTDOWN_GRACE);
+        assert_eq!(roles.worker.shutdown_grace.source, Source::Default);
+        assert_eq!(roles.server.late_after.value, Duration::from_secs(20));
+        assert_eq!(roles.server.worker_lease.value, defaults::WORKER_LEASE);
+        assert_eq!(
+            roles.client.request_timeout.value,
+            Duration::from_millis(2500)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_origin() {
+        let flags = RoleFlags {
+            poll_seconds: Some(0.0),
+            ..RoleFlags::default()
+        };
+        let error = resolve(&flags, &[], &WorkerFile::default()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--poll-seconds must be a positive number of seconds, got 0"
+        );
+        let error = resolve(
+            &RoleFlags::default(),
+            &[(ENV_HEARTBEAT, "soon")],
+            &WorkerFile::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "ORCH_WORKER_HEARTBEAT_SECONDS=soon is not a number of seconds"
+        );
+        let worker = WorkerFile {
+            shutdown_grace_seconds: Some(-1.0),
+            ..WorkerFile::default()
+        };
+        let error = resolve(&RoleFlags::default(), &[], &worker).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("config file: worker.shutdown_grace_seconds must be"),
+            "{error}"
+        );
+    }
+}

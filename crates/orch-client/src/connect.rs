@@ -1,0 +1,434 @@
+//! The one way to open a connection to the orch server.
+//!
+//! [`ClientOptions`] says where and how (timeouts, keepalive, credentials);
+//! [`Api`] is the connection, handing out a client of each gRPC service with
+//! orch's message size limit set. Every call goes through the [`Credentials`]
+//! interceptor, the one place a credential is attached to a request.
+
+use std::fmt;
+use std::time::Duration;
+
+use orch_core::defaults;
+use orch_proto::v1::artifact_service_client::ArtifactServiceClient;
+use orch_proto::v1::concurrency_limit_service_client::ConcurrencyLimitServiceClient;
+use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
+use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
+use orch_proto::v1::schedule_service_client::ScheduleServiceClient;
+use orch_proto::v1::server_service_client::ServerServiceClient;
+use orch_proto::v1::task_run_service_client::TaskRunServiceClient;
+use orch_proto::v1::work_pool_service_client::WorkPoolServiceClient;
+use orch_proto::v1::worker_service_client::WorkerServiceClient;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+/// The request metadata key a credential travels in.
+pub const AUTHORIZATION: &str = "authorization";
+
+/// Where the server is and how to talk to it. Start from [`ClientOptions::new`]
+/// (the defaults of [`orch_core::defaults`]) and change what differs.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// The server's URL; `http://` is assumed when no scheme is given.
+    pub url: String,
+    /// How long connecting may take, at start and on every reconnect.
+    pub connect_timeout: Duration,
+    /// How long a call may wait for the server's answer (a stream: for its
+    /// start). A call past it fails with `CANCELLED: Timeout expired`.
+    pub request_timeout: Duration,
+    /// Interval of HTTP/2 pings, which detect a server that vanished without
+    /// closing the connection (a network partition), idle or not.
+    pub keepalive_interval: Duration,
+    /// How long a ping may go unanswered before the connection is dropped.
+    pub keepalive_timeout: Duration,
+    /// The API key sent as `authorization: Bearer <key>` with every call.
+    pub api_key: Option<String>,
+}
+
+impl ClientOptions {
+    /// Options for the server at `url`, with the defaults for everything else.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            request_timeout: defaults::REQUEST_TIMEOUT,
+            keepalive_interval: defaults::KEEPALIVE_INTERVAL,
+            keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
+            api_key: None,
+        }
+    }
+
+    /// The same options with another request timeout.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The same options with an API key (`None` or empty: no credential).
+    #[must_use]
+    pub fn with_api_key(mut self, key: Option<String>) -> Self {
+        self.api_key = key.filter(|key| !key.trim().is_empty());
+        self
+    }
+
+    /// The channel's endpoint, or why the URL is unusable.
+    fn endpoint(&self) -> Result<(String, Endpoint), ConnectError> {
+        let url = normalize_url(&self.url);
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|error| ConnectError::InvalidUrl {
+                url: url.clone(),
+                reason: error_text(&error),
+            })?
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(self.keepalive_interval)
+            .keep_alive_timeout(self.keepalive_timeout)
+            .keep_alive_while_idle(true);
+        Ok((url, endpoint))
+    }
+}
+
+impl fmt::Debug for ClientOptions {
+    /// Everything but the API key, which is only said to be set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("url", &self.url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .field("keepalive_timeout", &self.keepalive_timeout)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is not one a channel can be opened to.
+    #[error(
+        "invalid orch API URL {url:?}: {reason}. Expected something like {}",
+        defaults::API_URL
+    )]
+    InvalidUrl {
+        /// The URL as normalized.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The server did not accept the connection.
+    #[error(
+        "cannot reach the orch server at {url}: {}. Start it with 'orch server start' or set --api-url / ORCH_API_URL",
+        short_cause(.source)
+    )]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// The transport's error.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The API key cannot be sent in a request header.
+    #[error(
+        "the orch API key is not usable: it must be printable ASCII without spaces; check --api-key / ORCH_API_KEY"
+    )]
+    InvalidApiKey,
+}
+
+/// Attaches the configured credential to every request: the one place where
+/// requests get their `authorization` header.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    bearer: Option<AsciiMetadataValue>,
+}
+
+impl Credentials {
+    /// No credential: requests go out as they are.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// `authorization: Bearer <key>` on every request.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::InvalidApiKey`] when `key` cannot be a header value.
+    pub fn bearer(key: &str) -> Result<Self, ConnectError> {
+        let key = key.trim();
+        if key.is_empty() || !key.bytes().all(|byte| byte.is_ascii_graphic()) {
+            return Err(ConnectError::InvalidApiKey);
+        }
+        let mut value: AsciiMetadataValue = MetadataValue::try_from(format!("Bearer {key}"))
+            .map_err(|_| ConnectError::InvalidApiKey)?;
+        value.set_sensitive(true);
+        Ok(Self {
+            bearer: Some(value),
+        })
+    }
+
+    /// Whether a credential is attached.
+    pub fn is_set(&self) -> bool {
+        self.bearer.is_some()
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bearer = if self.is_set() {
+            "Bearer <redacted>"
+        } else {
+            "none"
+        };
+        f.debug_tuple("Credentials").field(&bearer).finish()
+    }
+}
+
+impl Interceptor for Credentials {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.bearer {
+            request.metadata_mut().insert(AUTHORIZATION, value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The transport every service client of an [`Api`] runs on: the channel,
+/// through the [`Credentials`] interceptor.
+pub type Transport = InterceptedService<Channel, Credentials>;
+
+/// A connection to the orch server. Cloning is cheap: clones share the
+/// connection, which is re-established on its own after the server comes back.
+#[derive(Clone, Debug)]
+pub struct Api {
+    transport: Transport,
+    url: String,
+    request_timeout: Duration,
+}
+
+/// Sets the message size limits every orch client and the server share.
+macro_rules! limited {
+    ($client:ident, $transport:expr) => {
+        $client::new($transport)
+            .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
+    };
+}
+
+impl Api {
+    /// Connects now, failing at once if the server does not answer.
+    ///
+    /// # Errors
+    ///
+    /// The URL or API key is unusable, or the server cannot be reached.
+    pub async fn connect(options: &ClientOptions) -> Result<Self, ConnectError> {
+        let credentials = credentials(options)?;
+        let (url, endpoint) = options.endpoint()?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|source| ConnectError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        Ok(Self::over(channel, credentials, url, options))
+    }
+
+    /// A connection opened on first use: creating it never fails for an
+    /// unreachable server; calls do, until it is reachable.
+    ///
+    /// # Errors
+    ///
+    /// The URL or API key is unusable.
+    pub fn connect_lazy(options: &ClientOptions) -> Result<Self, ConnectError> {
+        let credentials = credentials(options)?;
+        let (url, endpoint) = options.endpoint()?;
+        Ok(Self::over(
+            endpoint.connect_lazy(),
+            credentials,
+            url,
+            options,
+        ))
+    }
+
+    fn over(
+        channel: Channel,
+        credentials: Credentials,
+        url: String,
+        options: &ClientOptions,
+    ) -> Self {
+        Self {
+            transport: InterceptedService::new(channel, credentials),
+            url,
+            request_timeout: options.request_timeout,
+        }
+    }
+
+    /// The server's URL, normalized (`http://host:port`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// How long a call waits for an answer.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// The transport, for a service without a helper here.
+    pub fn transport(&self) -> Transport {
+        self.transport.clone()
+    }
+
+    /// Flows, deployments and starting runs.
+    pub fn deployments(&self) -> DeploymentServiceClient<Transport> {
+        limited!(DeploymentServiceClient, self.transport())
+    }
+
+    /// Flow runs: their states and logs.
+    pub fn flow_runs(&self) -> FlowRunServiceClient<Transport> {
+        limited!(FlowRunServiceClient, self.transport())
+    }
+
+    /// Task runs.
+    pub fn task_runs(&self) -> TaskRunServiceClient<Transport> {
+        limited!(TaskRunServiceClient, self.transport())
+    }
+
+    /// The server itself.
+    pub fn server(&self) -> ServerServiceClient<Transport> {
+        limited!(ServerServiceClient, self.transport())
+    }
+
+    /// Work pools.
+    pub fn work_pools(&self) -> WorkPoolServiceClient<Transport> {
+        limited!(WorkPoolServiceClient, self.transport())
+    }
+
+    /// Workers: registration, claims, heartbeats, events.
+    pub fn workers(&self) -> WorkerServiceClient<Transport> {
+        limited!(WorkerServiceClient, self.transport())
+    }
+
+    /// A deployment's schedules and upcoming runs.
+    pub fn schedules(&self) -> ScheduleServiceClient<Transport> {
+        limited!(ScheduleServiceClient, self.transport())
+    }
+
+    /// Tag concurrency limits and their slots.
+    pub fn concurrency_limits(&self) -> ConcurrencyLimitServiceClient<Transport> {
+        limited!(ConcurrencyLimitServiceClient, self.transport())
+    }
+
+    /// Artifacts flows publish.
+    pub fn artifacts(&self) -> ArtifactServiceClient<Transport> {
+        limited!(ArtifactServiceClient, self.transport())
+    }
+}
+
+/// The interceptor for `options`.
+fn credentials(options: &ClientOptions) -> Result<Credentials, ConnectError> {
+    match options
+        .api_key
+        .as_deref()
+        .filter(|key| !key.trim().is_empty())
+    {
+        Some(key) => Credentials::bearer(key),
+        None => Ok(Credentials::none()),
+    }
+}
+
+/// `url` with `http://` in front when it has no scheme, and no trailing slash.
+pub fn normalize_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    }
+}
+
+/// An error and its sources, as one line.
+fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    crate::retry::error_chain(error)
+}
+
+/// The innermost cause of `error`, short and lower-case: `connection refused`.
+pub fn short_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    tidy_cause(&innermost.to_string())
+}
+
+/// Lower-cases the first letter and drops an OS error number: `Connection
+/// refused (os error 111)` becomes `connection refused`.
+pub fn tidy_cause(cause: &str) -> String {
+    let cause = match cause.find(" (os error ") {
+        Some(index) => &cause[..index],
+        None => cause,
+    };
+    let cause = cause.trim().trim_end_matches('.');
+    let mut chars = cause.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => "unknown error".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_a_scheme_and_lose_a_trailing_slash() {
+        assert_eq!(normalize_url("127.0.0.1:4200"), "http://127.0.0.1:4200");
+        assert_eq!(normalize_url("http://h:1/"), "http://h:1");
+        assert_eq!(normalize_url("https://h"), "https://h");
+    }
+
+    #[test]
+    fn causes_are_short_and_lower_case() {
+        assert_eq!(
+            tidy_cause("Connection refused (os error 111)"),
+            "connection refused"
+        );
+        assert_eq!(tidy_cause("tcp connect error."), "tcp connect error");
+        assert_eq!(tidy_cause(""), "unknown error");
+    }
+
+    #[test]
+    fn api_keys_are_checked_and_never_printed() {
+        assert!(matches!(
+            Credentials::bearer("two words"),
+            Err(ConnectError::InvalidApiKey)
+        ));
+        assert!(matches!(
+            Credentials::bearer("caf\u{e9}"),
+            Err(ConnectError::InvalidApiKey)
+        ));
+        let credentials = Credentials::bearer("orch_secret_123").unwrap();
+        assert!(credentials.is_set());
+        assert!(!format!("{credentials:?}").contains("secret"));
+        let options = ClientOptions::new("h:1").with_api_key(Some("orch_secret_123".into()));
+        assert!(!format!("{options:?}").contains("secret"));
+        let none = ClientOptions::new("h:1").with_api_key(Some("  ".into()));
+        assert!(none.api_key.is_none());
+    }
+
+    #[test]
+    fn a_bad_url_is_explained() {
+        let error = Api::connect_lazy(&ClientOptions::new("http://bad host:1")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid orch API URL \"http://bad host:1\""),
+            "{error}"
+        );
+    }
+}

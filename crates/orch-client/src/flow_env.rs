@@ -1,0 +1,55 @@
+//! The environment a worker gives a flow process, and that an SDK reads:
+//! the contract between them, written once. `docs/flow-protocol.md`
+//! describes it in full for authors of SDKs in other languages.
+//!
+//! Without [`API_URL`] and [`FLOW_RUN_ID`] a flow binary is not
+//! orchestrated: the Rust SDK then runs the flow standalone, logging to the
+//! console.
+
+/// The server's gRPC URL, e.g. `http://127.0.0.1:4200`: where the flow
+/// reports task runs, logs, artifacts and takes concurrency slots.
+pub const API_URL: &str = "ORCH_API_URL";
+
+/// The id of the flow run this process executes.
+pub const FLOW_RUN_ID: &str = "ORCH_FLOW_RUN_ID";
+
+/// The flow's name, e.g. `trading-flow`.
+pub const FLOW: &str = "ORCH_FLOW";
+
+/// The deployment's name, e.g. `trading-production`.
+pub const DEPLOYMENT: &str = "ORCH_DEPLOYMENT";
+
+/// The id of the worker that started the process (the `emitter` of the log
+/// lines it ships from the process's output).
+pub const WORKER_ID: &str = "ORCH_WORKER_ID";
+
+/// The run's parameters, a JSON object, when at most [`MAX_ENV_PARAMETERS`]
+/// bytes long.
+pub const PARAMETERS: &str = "ORCH_PARAMETERS";
+
+/// The path of a file holding the run's parameters (a JSON object), set
+/// instead of [`PARAMETERS`] when they are longer than [`MAX_ENV_PARAMETERS`].
+/// The file is readable by the worker's user only and removed after the run.
+pub const PARAMETERS_FILE: &str = "ORCH_PARAMETERS_FILE";
+
+/// Largest parameters passed in [`PARAMETERS`]: 64 KiB. Linux refuses a
+/// single environment string over 128 KiB (`Argument list too long`).
+pub const MAX_ENV_PARAMETERS: usize = 64 * 1024;
+
+/// The Rust SDK's log filter (`tracing` `EnvFilter` syntax, e.g. `debug`);
+/// not set by the worker, which passes its own environment through.
+pub const LOG: &str = "ORCH_LOG";
+
+/// Exit code of a flow that completed: the run becomes Completed.
+pub const EXIT_COMPLETED: i32 = 0;
+
+/// Exit code the Rust SDK uses when the flow failed (error, panic, timeout):
+/// any non-zero code makes the run Failed.
+pub const EXIT_FAILED: i32 = 1;
+
+/// Exit code the Rust SDK uses for bad parameters or usage; the run is Failed.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Exit code the Rust SDK uses after SIGTERM (128 + 15). A run the worker
+/// stopped because it was cancelled is Cancelled whatever the code.
+pub const EXIT_CANCELLED: i32 = 143;

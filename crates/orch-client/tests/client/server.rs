@@ -1,0 +1,205 @@
+//! A small orch server on loopback for the client's tests: `WriteLogs` and
+//! `ReportTaskRuns` record what they receive (and the `authorization` header
+//! that came with it), and fail with the codes queued in `failures` first.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use orch_proto::v1 as pb;
+use orch_proto::v1::flow_run_service_server::{FlowRunService, FlowRunServiceServer};
+use orch_proto::v1::task_run_service_server::{TaskRunService, TaskRunServiceServer};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Code, Request, Response, Status};
+
+/// What the server received.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    /// Stored log lines, in the order stored.
+    pub lines: Mutex<Vec<pb::LogLine>>,
+    /// The size of each `WriteLogs` that was stored: lines, then bytes.
+    pub batches: Mutex<Vec<(usize, usize)>>,
+    /// Stored task run reports.
+    pub task_runs: Mutex<Vec<pb::TaskRun>>,
+    /// The `authorization` header of every call, `None` when absent.
+    pub authorization: Mutex<Vec<Option<String>>>,
+    /// Codes the next calls fail with, first to last.
+    pub failures: Mutex<VecDeque<Code>>,
+    /// Calls that failed because of `failures`.
+    pub failed_calls: Mutex<usize>,
+}
+
+impl Recorder {
+    /// Records the call's header, then fails it if a failure is queued.
+    fn call<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .map(|value| value.to_str().unwrap_or("<not ascii>").to_owned());
+        self.authorization.lock().unwrap().push(header);
+        match self.failures.lock().unwrap().pop_front() {
+            Some(code) => {
+                *self.failed_calls.lock().unwrap() += 1;
+                Err(Status::new(code, "injected by the test server"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The messages of the stored lines, in order.
+    pub fn messages(&self) -> Vec<String> {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().map(|line| line.message.clone()).collect()
+    }
+}
+
+#[derive(Clone)]
+struct Service(Arc<Recorder>);
+
+/// A server on loopback until dropped or stopped.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub recorder: Arc<Recorder>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// A server on a free port.
+    pub async fn start() -> Self {
+        Self::start_at("127.0.0.1:0".parse().unwrap(), Arc::default()).await
+    }
+
+    /// A server at `address`, recording into `recorder`.
+    pub async fn start_at(address: SocketAddr, recorder: Arc<Recorder>) -> Self {
+        let incoming = TcpIncoming::bind(address).expect("bind a loopback port");
+        let address = incoming.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let service = Service(recorder.clone());
+        let task = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(FlowRunServiceServer::new(service.clone()))
+                .add_service(TaskRunServiceServer::new(service))
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("the test server runs");
+        });
+        Self {
+            address,
+            recorder,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Makes the next calls fail with `codes`, first to last.
+    pub fn fail_next(&self, codes: impl IntoIterator<Item = Code>) {
+        self.recorder.failures.lock().unwrap().extend(codes);
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Stops serving and closes the port.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+fn unused<T>() -> Result<Response<T>, Status> {
+    Err(Status::unimplemented("not in the test server"))
+}
+
+#[tonic::async_trait]
+impl FlowRunService for Service {
+    async fn write_logs(
+        &self,
+        request: Request<pb::WriteLogsRequest>,
+    ) -> Result<Response<pb::WriteLogsResponse>, Status> {
+        self.0.call(&request)?;
+        let lines = request.into_inner().lines;
+        let bytes = lines.iter().map(|line| line.message.len()).sum();
+        self.0.batches.lock().unwrap().push((lines.len(), bytes));
+        let stored = u32::try_from(lines.len()).unwrap();
+        self.0.lines.lock().unwrap().extend(lines);
+        Ok(Response::new(pb::WriteLogsResponse { stored }))
+    }
+
+    async fn list_flow_runs(
+        &self,
+        _: Request<pb::ListFlowRunsRequest>,
+    ) -> Result<Response<pb::ListFlowRunsResponse>, Status> {
+        unused()
+    }
+
+    async fn get_flow_run(
+        &self,
+        _: Request<pb::GetFlowRunRequest>,
+    ) -> Result<Response<pb::FlowRunDetail>, Status> {
+        unused()
+    }
+
+    async fn set_flow_run_state(
+        &self,
+        _: Request<pb::SetFlowRunStateRequest>,
+    ) -> Result<Response<pb::SetFlowRunStateResponse>, Status> {
+        unused()
+    }
+
+    async fn cancel_flow_run(
+        &self,
+        _: Request<pb::CancelFlowRunRequest>,
+    ) -> Result<Response<pb::FlowRun>, Status> {
+        unused()
+    }
+
+    async fn read_logs(
+        &self,
+        _: Request<pb::ReadLogsRequest>,
+    ) -> Result<Response<pb::ReadLogsResponse>, Status> {
+        unused()
+    }
+
+    type WatchFlowRunStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::FlowRunEvent, Status>> + Send>,
+    >;
+
+    async fn watch_flow_run(
+        &self,
+        _: Request<pb::WatchFlowRunRequest>,
+    ) -> Result<Response<Self::WatchFlowRunStream>, Status> {
+        unused()
+    }
+}
+
+#[tonic::async_trait]
+impl TaskRunService for Service {
+    async fn report_task_runs(
+        &self,
+        request: Request<pb::ReportTaskRunsRequest>,
+    ) -> Result<Response<pb::ReportTaskRunsResponse>, Status> {
+        self.0.call(&request)?;
+        let runs = request.into_inner().task_runs;
+        self.0.task_runs.lock().unwrap().extend(runs);
+        Ok(Response::new(pb::ReportTaskRunsResponse {}))
+    }
+
+    async fn list_task_runs(
+        &self,
+        _: Request<pb::ListTaskRunsRequest>,
+    ) -> Result<Response<pb::ListTaskRunsResponse>, Status> {
+        unused()
+    }
+}
