@@ -87,6 +87,10 @@ impl Default for ShipperOptions {
 
 /// What the shipping task is asked to do.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every request is a report; boxing it would allocate once per log line"
+)]
 enum Request {
     /// Ship this report; the permit is its room in the queue.
     Report(Report, Option<OwnedSemaphorePermit>),
@@ -149,6 +153,10 @@ impl Shipper {
     /// # Errors
     ///
     /// The log line, when there is no room for it.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the line is handed back as it was given, for the caller to write elsewhere"
+    )]
     pub fn try_send(&self, report: Report) -> Result<(), Report> {
         let permit = self.try_room(&report);
         if permit.is_none() && matches!(report, Report::Log(_)) {

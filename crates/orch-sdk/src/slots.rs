@@ -28,7 +28,7 @@ pub(crate) struct SlotLease {
 /// What happened while waiting for slots.
 pub(crate) enum Acquired {
     /// The slots are held.
-    Held(SlotLease),
+    Held(Box<SlotLease>),
     /// The run was cancelled while waiting.
     Cancelled,
 }
@@ -82,11 +82,11 @@ pub(crate) async fn acquire(
     }
     request.no_wait = true;
     let renewal = tokio::spawn(renew(client.clone(), request));
-    Acquired::Held(SlotLease {
+    Acquired::Held(Box::new(SlotLease {
         client,
         holder_id: holder_id.to_string(),
         renewal,
-    })
+    }))
 }
 
 async fn renew(

@@ -204,7 +204,7 @@ impl TaskBuilder {
         )
         .await;
         match acquired {
-            Acquired::Held(lease) => Ok(Some(lease)),
+            Acquired::Held(lease) => Ok(Some(*lease)),
             Acquired::Cancelled => Err(self.cancelled(record, scope)),
         }
     }
