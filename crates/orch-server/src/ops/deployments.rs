@@ -1,8 +1,9 @@
-//! Deployments: run one, pause or resume it.
+//! Deployments: run one, pause or resume it, delete it.
 
 use orch_store::{Deployment, FlowRun, JsonObject};
 
 use super::OpsResult;
+use crate::effects;
 use crate::state::AppState;
 
 /// Creates a run of the deployment named by `reference` (id or `flow/name`):
@@ -38,4 +39,13 @@ pub async fn set_paused(state: &AppState, reference: &str, paused: bool) -> OpsR
         state.events().runs_ready(Some(&pool.id));
     }
     Ok(deployment)
+}
+
+/// Deletes a deployment: its runs that have not started are Cancelled (with
+/// their effects), its history is kept, and the scheduler forgets its schedules.
+pub async fn delete(state: &AppState, reference: &str) -> OpsResult<Deployment> {
+    let changed = state.store().delete_deployment(reference).await?;
+    effects::apply(state, &changed.transitions);
+    state.wake_scheduler();
+    Ok(changed.value)
 }

@@ -1,9 +1,10 @@
 //! The application layer: each use case written once, for both transports.
 //!
 //! gRPC handlers (`crate::grpc`) and REST handlers (`crate::api`) parse a
-//! request, call one function here, and render its answer. A use case's store
-//! call and its effects (watch events, worker wake-ups, scheduler wake-ups,
-//! metrics) live here, so the transports cannot drift apart. Errors are the
+//! request, call one function here, and render its answer. A use case makes
+//! its store call here; the effects of the state changes the store returns
+//! (watch events, worker wake-ups, kill requests, metrics) are produced by
+//! [`crate::effects::apply`], so the transports cannot drift apart. Errors are the
 //! store's [`StoreError`], mapped once onto a gRPC status
 //! (`crate::error::status`) and once onto an HTTP status with a JSON body
 //! (`crate::api::ApiError`).
@@ -13,7 +14,9 @@
 pub mod artifacts;
 pub mod deployments;
 pub mod flow_runs;
+pub mod task_runs;
 pub mod work_pools;
+pub mod workers;
 
 pub use orch_store::StoreError;
 
