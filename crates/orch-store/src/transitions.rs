@@ -117,7 +117,7 @@ pub(crate) async fn load_run_for_update(
 /// What a proposal came to inside a transaction.
 pub(crate) enum Verdict {
     /// The state (or AwaitingRetry instead) was written.
-    Accepted(Transition),
+    Accepted(Box<Transition>),
     /// Nothing was written, for this reason.
     Rejected(String),
 }
@@ -181,7 +181,7 @@ pub(crate) async fn propose_in(
         ..Change::of(run, &state, cause)
     };
     let transition = change_state(conn, backend, change, now).await?;
-    Ok(Verdict::Accepted(transition))
+    Ok(Verdict::Accepted(Box::new(transition)))
 }
 
 impl Store {
@@ -237,7 +237,7 @@ impl Store {
         match propose_in(&mut tx, self.backend, &run, &proposal, Cause::Report, now).await? {
             Verdict::Accepted(transition) => {
                 tx.commit().await?;
-                Ok(accepted(transition))
+                Ok(accepted(*transition))
             }
             Verdict::Rejected(reason) => {
                 tx.rollback().await?;

@@ -253,6 +253,6 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok(Some(transition))
+        Ok(Some(*transition))
     }
 }
