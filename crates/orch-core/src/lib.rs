@@ -12,8 +12,10 @@
 //! - [`artifact`]: what a flow run publishes, and its limits ([`artifact::validate`]).
 //! - [`calendar`]: exchange and user calendars ([`Calendar`]).
 //! - [`policy`]: catch-up and concurrency rules of a deployment ([`RunPolicy`]).
+//! - [`retry`]: whether a failing flow run is retried, and when ([`retry::decide`]).
 //! - [`retention`]: how long finished runs and logs are kept ([`RetentionPolicy`]).
 //! - [`defaults`]: the default of every shared setting (late after, lease, ...).
+//! - [`task_run`]: when a reported task run snapshot replaces the stored one.
 //! - [`suggest`]: "did you mean ...?" hints ([`close_matches`]).
 //! - [`identifier`]: the naming rule for flows, deployments, work pools
 //!   ([`validate_name`]).
@@ -30,9 +32,11 @@ pub mod limits;
 pub mod params;
 pub mod policy;
 pub mod retention;
+pub mod retry;
 pub mod schedule;
 pub mod state;
 pub mod suggest;
+pub mod task_run;
 
 pub use calendar::{Calendar, CalendarSpec, DayStatus};
 pub use deploy_file::{
@@ -43,6 +47,11 @@ pub use identifier::validate_name;
 pub use params::{build_overrides, merge_parameters, parse_param};
 pub use policy::{CatchUp, CollisionStrategy, RunPolicy, triage};
 pub use retention::{Retention, RetentionPolicy};
+pub use retry::{RetryDecision, RetryPolicy};
 pub use schedule::{Schedule, parse_timezone};
-pub use state::{StateType, names, parse_state_filter, state_type_of_name, validate_transition};
+pub use state::{
+    StateType, names, parse_state_filter, sql_in, state_type_of_name, validate_lease_correction,
+    validate_transition,
+};
 pub use suggest::{close_matches, did_you_mean};
+pub use task_run::{TaskSnapshot, task_snapshot_applies};

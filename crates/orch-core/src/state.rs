@@ -47,6 +47,27 @@ impl StateType {
         StateType::Paused,
     ];
 
+    /// The states of a run that holds a worker and a concurrency slot:
+    /// claimed, running, or being cancelled. Every count of "runs in flight"
+    /// (pool, deployment and worker limits, slot release) uses this set.
+    pub const IN_FLIGHT: &'static [StateType] = &[
+        StateType::Pending,
+        StateType::Running,
+        StateType::Cancelling,
+    ];
+
+    /// Whether a run in this state is in flight ([`StateType::IN_FLIGHT`]).
+    pub fn is_in_flight(self) -> bool {
+        StateType::IN_FLIGHT.contains(&self)
+    }
+
+    /// The SQL condition `column IN ('PENDING', 'RUNNING', 'CANCELLING')`:
+    /// `column` holds a state type as stored ([`StateType::as_str`]) and is
+    /// one of [`StateType::IN_FLIGHT`].
+    pub fn in_flight_sql(column: &str) -> String {
+        sql_in(column, StateType::IN_FLIGHT)
+    }
+
     /// Whether a run in this state is finished for good: no transition
     /// leaves a terminal state.
     pub fn is_terminal(self) -> bool {
@@ -105,6 +126,16 @@ impl FromStr for StateType {
             .find(|t| t.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| Error::UnknownStateType(s.to_owned()))
     }
+}
+
+/// The SQL condition `column IN ('A', 'B')` over the stored names of `types`
+/// (`1 = 0` for none, which matches nothing as an empty `IN ()` would).
+pub fn sql_in(column: &str, types: &[StateType]) -> String {
+    if types.is_empty() {
+        return "1 = 0".to_owned();
+    }
+    let names: Vec<String> = types.iter().map(|t| format!("'{}'", t.as_str())).collect();
+    format!("{column} IN ({})", names.join(", "))
 }
 
 /// Names of states that sit on a type.
@@ -200,6 +231,28 @@ pub fn validate_transition(from: Option<StateType>, to: StateType) -> Result<()>
     })
 }
 
+/// Validates the one move outside the state machine: a worker's own final
+/// report on a run the lease sweep ended for it (Crashed, or Scheduled to be
+/// retried) while the worker was in fact alive. Its report is the truth, so
+/// the run may move from there to any terminal state; nothing else.
+///
+/// # Errors
+///
+/// [`Error::InvalidTransition`] for any other move.
+pub fn validate_lease_correction(from: StateType, to: StateType) -> Result<()> {
+    let ended_by_sweep = matches!(from, StateType::Crashed | StateType::Scheduled);
+    if ended_by_sweep && to.is_terminal() {
+        return Ok(());
+    }
+    Err(Error::InvalidTransition {
+        from,
+        to,
+        reason: "a worker's late report may only end a run its expired lease left \
+                 Crashed or waiting for a retry"
+            .to_owned(),
+    })
+}
+
 /// Why the move `from` -> `to` is refused, as a sentence.
 fn refusal_reason(from: StateType, to: StateType) -> String {
     use StateType::*;
@@ -249,6 +302,45 @@ mod tests {
                 && error.contains("Late, AwaitingRetry, Retrying"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn in_flight_states_are_claimed_running_or_cancelling() {
+        let in_flight: Vec<StateType> = StateType::ALL
+            .into_iter()
+            .filter(|t| t.is_in_flight())
+            .collect();
+        assert_eq!(in_flight, [Pending, Running, Cancelling]);
+        assert!(StateType::IN_FLIGHT.iter().all(|t| !t.is_terminal()));
+    }
+
+    #[test]
+    fn the_in_flight_sql_condition_lists_the_stored_names() {
+        assert_eq!(
+            StateType::in_flight_sql("r.state_type"),
+            "r.state_type IN ('PENDING', 'RUNNING', 'CANCELLING')"
+        );
+        assert_eq!(sql_in("state_type", &[Failed]), "state_type IN ('FAILED')");
+        assert_eq!(sql_in("state_type", &[]), "1 = 0");
+    }
+
+    #[test]
+    fn a_lease_correction_only_ends_a_run_the_sweep_ended() {
+        for to in StateType::ALL {
+            let allowed = to.is_terminal();
+            assert_eq!(
+                validate_lease_correction(Crashed, to).is_ok(),
+                allowed,
+                "{to:?}"
+            );
+            assert_eq!(
+                validate_lease_correction(Scheduled, to).is_ok(),
+                allowed,
+                "{to:?}"
+            );
+            assert!(validate_lease_correction(Running, to).is_err(), "{to:?}");
+            assert!(validate_lease_correction(Completed, to).is_err(), "{to:?}");
+        }
     }
 
     #[test]

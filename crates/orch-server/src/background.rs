@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use orch_store::TransitionResult;
-
+use crate::effects;
 use crate::state::AppState;
 
 /// How often delayed runs (retries, runs scheduled ahead) are checked for falling due.
@@ -70,16 +69,12 @@ pub async fn sweep(state: &AppState) {
         .mark_late_runs(state.micros_ago(config.late_after))
         .await
     {
-        Ok(late) => {
-            for run_id in late {
-                state.events().run_changed(&run_id);
-            }
-        }
+        Ok(late) => effects::apply(state, &late),
         Err(error) => tracing::warn!(%error, "marking late runs failed"),
     }
     let reaped = if state.within_stall_grace() {
         // Heartbeats sent while the server was stalled are still arriving.
-        Ok(orch_store::ReapedRuns::default())
+        Ok(Vec::new())
     } else {
         state
             .background_store()
@@ -88,13 +83,11 @@ pub async fn sweep(state: &AppState) {
     };
     match reaped {
         Ok(reaped) => {
-            for result in reaped.changed {
-                if let TransitionResult::Accepted(run) = result {
-                    tracing::warn!(run = %run.id, state = %run.state.name, message = %run.state.message, "ended a run whose worker went away");
-                    state.events().run_changed(&run.id);
-                    state.events().runs_ready(run.work_pool_id.as_deref());
-                }
+            for transition in &reaped {
+                let run = &transition.run;
+                tracing::warn!(run = %run.id, state = %run.state.name, message = %run.state.message, "ended a run whose worker went away");
             }
+            effects::apply(state, &reaped);
         }
         Err(error) => tracing::warn!(%error, "checking worker leases failed"),
     }

@@ -7,6 +7,7 @@ pub mod caller;
 mod convert;
 mod dashboard;
 mod detached;
+pub mod effects;
 mod error;
 pub mod events;
 mod grpc;

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orch_core::{StateType, names};
-use orch_store::FlowRun;
+use orch_store::{Cause, FlowRun, Transition};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -188,11 +188,20 @@ fn state_label(run: &FlowRun) -> String {
     run.state.kind.display_name().to_string()
 }
 
-/// Records an accepted transition of `run` (now in its new state). At a
-/// final state it also records the run's duration and, in the background,
-/// its task runs' durations and retries.
-pub(crate) fn observe_transition(state: &AppState, run: &FlowRun) {
+/// Records a transition (see [`crate::effects`]). A claim also records the
+/// pickup latency; at a final state, the run's duration and, in the
+/// background, its task runs' durations and retries.
+pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
+    let run = &transition.run;
     let metrics = &*METRICS;
+    if transition.cause == Cause::Claim {
+        metrics
+            .pickup
+            .get_or_create(&PoolLabel {
+                work_pool: run.work_pool.clone(),
+            })
+            .observe(seconds(run.state.timestamp - run.expected_start));
+    }
     let deployment = run.deployment.clone();
     metrics
         .transitions
@@ -226,9 +235,12 @@ pub(crate) fn observe_transition(state: &AppState, run: &FlowRun) {
                     })
                     .observe(seconds(end - start));
             }
-            let store = state.store().clone();
-            let run_id = run.id.clone();
-            tokio::spawn(async move { observe_tasks(&store, &run_id).await });
+            // A run that never started has no task runs to read.
+            if run.start_time.is_some() {
+                let store = state.store().clone();
+                let run_id = run.id.clone();
+                tokio::spawn(async move { observe_tasks(&store, &run_id).await });
+            }
         }
         _ => {}
     }
@@ -255,23 +267,6 @@ async fn observe_tasks(store: &orch_store::Store, run_id: &str) {
             .task_retries
             .inc_by(u64::from(task.attempt.saturating_sub(1)));
     }
-}
-
-/// Records a worker's claim of `run` (now Pending): the pickup latency.
-pub(crate) fn observe_claim(run: &FlowRun) {
-    METRICS
-        .transitions
-        .get_or_create(&DeploymentState {
-            deployment: run.deployment.clone(),
-            state: state_label(run),
-        })
-        .inc();
-    METRICS
-        .pickup
-        .get_or_create(&PoolLabel {
-            work_pool: run.work_pool.clone(),
-        })
-        .observe(seconds(run.state.timestamp - run.expected_start));
 }
 
 /// Reads the database gauges.

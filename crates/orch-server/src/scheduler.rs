@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use orch_core::schedule::{Horizon, plan_slots};
-use orch_store::{StoreError, micros_to_utc};
+use orch_store::{Cause, StoreError, micros_to_utc};
 
 use crate::state::AppState;
 
@@ -102,14 +102,11 @@ pub async fn run_once(state: &AppState) -> Result<PassReport, StoreError> {
             state.events().runs_ready(Some(&pool.id));
         }
     }
-    let outcome = store.apply_catch_up(None).await?;
-    report.cancelled = outcome.cancelled.len();
-    for (run_id, pool) in &outcome.cancelled {
-        state.events().run_changed(run_id);
-        state.events().runs_ready(pool.as_deref());
-    }
-    for run_id in &outcome.awaiting_slot {
-        state.events().run_changed(run_id);
-    }
+    let caught_up = store.apply_catch_up(None).await?;
+    report.cancelled = caught_up
+        .iter()
+        .filter(|t| t.cause == Cause::CatchUp)
+        .count();
+    crate::effects::apply(state, &caught_up);
     Ok(report)
 }

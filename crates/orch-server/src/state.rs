@@ -166,19 +166,3 @@ impl AppState {
         &self.inner.slots_released
     }
 }
-
-impl AppState {
-    /// Tells watchers a run changed, wakes its pool's workers when it freed a
-    /// slot or became ready, and counts the transition.
-    pub(crate) fn announce_run(&self, run: &orch_store::model::FlowRun) {
-        let events = self.events();
-        events.run_changed(&run.id);
-        let frees_or_readies = run.state.kind.is_terminal()
-            || (run.state.kind == orch_core::StateType::Scheduled
-                && run.expected_start <= self.now());
-        if frees_or_readies {
-            events.runs_ready(run.work_pool_id.as_deref());
-        }
-        crate::metrics::observe_transition(self, run);
-    }
-}

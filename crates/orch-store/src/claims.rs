@@ -7,7 +7,9 @@ use orch_core::{CollisionStrategy, StateType};
 use crate::error::{Result, StoreError};
 use crate::model::ClaimedRun;
 use crate::rows::{from_json, sql};
-use crate::transitions::{NewState, load_run_for_update, write_state};
+use crate::scheduling::scheduled;
+use crate::state_change::{Cause, Changed, change_state};
+use crate::transitions::NewState;
 use crate::{Backend, Store};
 
 /// [`orch_core::limits::MAX_CLAIM_BYTES`] as a column value.
@@ -20,8 +22,13 @@ impl Store {
     /// the worker's concurrency limits, and first applies the deployments'
     /// catch-up policies to the pool's due scheduled runs. A run of a
     /// deployment at its limit waits (strategy `enqueue`) or is Cancelled
-    /// (strategy `cancel-new`).
-    pub async fn claim_runs(&self, worker_id: &str, max_runs: u32) -> Result<Vec<ClaimedRun>> {
+    /// (strategy `cancel-new`). Returns the runs claimed, with every
+    /// transition made (claims, catch-up, cancel-new).
+    pub async fn claim_runs(
+        &self,
+        worker_id: &str,
+        max_runs: u32,
+    ) -> Result<Changed<Vec<ClaimedRun>>> {
         let now = self.now();
         let mut tx = self.writer.begin().await?;
         let worker: Option<(String, i64, Option<i64>)> =
@@ -39,7 +46,7 @@ impl Store {
         };
         if stopped_at.is_some() {
             tx.rollback().await?;
-            return Ok(Vec::new());
+            return Ok(Changed::unchanged(Vec::new()));
         }
         // Serialises claims per pool across server replicas; SQLite already has one writer.
         let lock = if self.backend == Backend::Postgres {
@@ -55,9 +62,9 @@ impl Store {
         .await?;
         if paused != 0 {
             tx.rollback().await?;
-            return Ok(Vec::new());
+            return Ok(Changed::unchanged(Vec::new()));
         }
-        crate::scheduling::catch_up_in(
+        let mut transitions = crate::scheduling::catch_up_in(
             &mut tx,
             self.backend,
             Some(&pool_id),
@@ -67,20 +74,20 @@ impl Store {
         .await?;
         let mut budget = i64::from(max_runs);
         if let Some(limit) = pool_limit {
-            let (in_flight,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM flow_runs WHERE work_pool_id = $1 \
-                 AND state_type IN ('PENDING', 'RUNNING', 'CANCELLING')",
-            )
+            let (in_flight,): (i64,) = sqlx::query_as(sql(format!(
+                "SELECT COUNT(*) FROM flow_runs WHERE work_pool_id = $1 AND {}",
+                StateType::in_flight_sql("state_type")
+            )))
             .bind(&pool_id)
             .fetch_one(&mut *tx)
             .await?;
             budget = budget.min(limit - in_flight);
         }
         if worker_limit > 0 {
-            let (held,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM flow_runs WHERE worker_id = $1 \
-                 AND state_type IN ('PENDING', 'RUNNING', 'CANCELLING')",
-            )
+            let (held,): (i64,) = sqlx::query_as(sql(format!(
+                "SELECT COUNT(*) FROM flow_runs WHERE worker_id = $1 AND {}",
+                StateType::in_flight_sql("state_type")
+            )))
             .bind(worker_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -88,7 +95,10 @@ impl Store {
         }
         if budget <= 0 {
             tx.commit().await?;
-            return Ok(Vec::new());
+            return Ok(Changed {
+                value: Vec::new(),
+                transitions,
+            });
         }
         let skip_locked = if self.backend == Backend::Postgres {
             " FOR UPDATE OF r SKIP LOCKED"
@@ -97,13 +107,14 @@ impl Store {
         };
         // Runs of deployments at their limit are left out, except with
         // cancel-new, where they are fetched to be cancelled.
+        let in_flight_of_d = in_flight_of_deployment();
         let ready: Vec<ReadyRow> = sqlx::query_as(sql(format!(
-            "SELECT r.id, r.deployment_id, d.entrypoint, d.base_dir, d.concurrency_limit, \
-             d.collision_strategy, {IN_FLIGHT} AS in_flight, \
+            "SELECT r.id, r.state_name, r.deployment_id, d.entrypoint, d.base_dir, d.concurrency_limit, \
+             d.collision_strategy, {in_flight_of_d} AS in_flight, \
              CAST(LENGTH(r.parameters) + LENGTH(d.entrypoint) + LENGTH(d.base_dir) AS BIGINT) AS size \
              FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
              WHERE r.work_pool_id = $1 AND r.state_type = 'SCHEDULED' AND r.expected_start <= $2 AND d.paused = 0 \
-             AND (d.concurrency_limit IS NULL OR d.collision_strategy = $4 OR {IN_FLIGHT} < d.concurrency_limit) \
+             AND (d.concurrency_limit IS NULL OR d.collision_strategy = $4 OR {in_flight_of_d} < d.concurrency_limit) \
              ORDER BY r.expected_start, r.id LIMIT $3{skip_locked}"
         )))
         .bind(&pool_id)
@@ -126,6 +137,7 @@ impl Store {
             }
             let ReadyRow {
                 id: run_id,
+                state_name,
                 deployment_id,
                 entrypoint,
                 base_dir,
@@ -143,7 +155,9 @@ impl Store {
                              (collision strategy cancel-new)"
                         );
                         let state = NewState::new(StateType::Cancelled, "Cancelled", &reason);
-                        write_state(&mut tx, &run_id, &state, None, now).await?;
+                        let change =
+                            scheduled(&run_id, &state_name, &state, Cause::ConcurrencyLimit);
+                        transitions.push(change_state(&mut tx, self.backend, change, now).await?);
                     }
                     continue;
                 }
@@ -158,28 +172,35 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let state = NewState::new(StateType::Pending, "Pending", "claimed by a worker");
-            write_state(&mut tx, &run_id, &state, None, now).await?;
-            let run = load_run_for_update(&mut tx, self.backend, &run_id)
-                .await?
-                .expect("a run claimed in this transaction exists");
+            let change = scheduled(&run_id, &state_name, &state, Cause::Claim);
+            let transition = change_state(&mut tx, self.backend, change, now).await?;
             claimed.push(ClaimedRun {
-                run,
+                run: transition.run.clone(),
                 entrypoint: from_json("deployments.entrypoint", &entrypoint)?,
                 base_dir,
             });
+            transitions.push(transition);
         }
         tx.commit().await?;
-        Ok(claimed)
+        Ok(Changed {
+            value: claimed,
+            transitions,
+        })
     }
 }
 
 /// Runs of the deployment `d` that hold a slot of its concurrency limit.
-const IN_FLIGHT: &str = "(SELECT COUNT(*) FROM flow_runs x WHERE x.deployment_id = d.id \
-     AND x.state_type IN ('PENDING', 'RUNNING', 'CANCELLING'))";
+fn in_flight_of_deployment() -> String {
+    format!(
+        "(SELECT COUNT(*) FROM flow_runs x WHERE x.deployment_id = d.id AND {})",
+        StateType::in_flight_sql("x.state_type")
+    )
+}
 
 #[derive(sqlx::FromRow)]
 struct ReadyRow {
     id: String,
+    state_name: String,
     deployment_id: String,
     entrypoint: String,
     base_dir: String,

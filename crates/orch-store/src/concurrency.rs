@@ -260,11 +260,12 @@ impl Store {
     /// Releases slots whose lease expired or whose flow run is no longer in
     /// flight (finished, crashed, waiting to be retried); returns how many.
     pub async fn release_stale_concurrency_slots(&self) -> Result<u64> {
-        let released = sqlx::query(
+        let released = sqlx::query(crate::rows::sql(format!(
             "DELETE FROM concurrency_slots WHERE lease_expires <= $1 OR (flow_run_id IS NOT NULL \
              AND NOT EXISTS (SELECT 1 FROM flow_runs r WHERE r.id = concurrency_slots.flow_run_id \
-             AND r.state_type IN ('PENDING', 'RUNNING', 'CANCELLING')))",
-        )
+             AND {}))",
+            orch_core::StateType::in_flight_sql("r.state_type")
+        )))
         .bind(self.now())
         .execute(self.writer.pool())
         .await?;

@@ -1,6 +1,6 @@
 //! Flows and deployments.
 
-use orch_core::{DeploymentSpec, RunPolicy};
+use orch_core::{DeploymentSpec, RunPolicy, StateType};
 
 use crate::error::{Result, StoreError};
 use crate::model::{Deployment, Flow, JsonObject, Schedule};
@@ -8,6 +8,9 @@ use crate::rows::{from_json, sql, to_json};
 use crate::schedules::{
     ScheduleRow, forget_future_runs, load_schedules, replace_schedules, schedule_from_spec,
 };
+use crate::scheduling::scheduled;
+use crate::state_change::{Cause, Changed, change_state};
+use crate::transitions::NewState;
 use crate::{Store, new_id};
 
 /// A deployment to create or update, as declared in a deploy file.
@@ -423,37 +426,38 @@ impl Store {
         self.deployment(&deployment.id).await
     }
 
-    /// Deletes a deployment; its runs that have not started are cancelled, its history is kept.
-    pub async fn delete_deployment(&self, reference: &str) -> Result<Deployment> {
+    /// Deletes a deployment; its runs that have not started are cancelled
+    /// (the transitions returned), its history is kept.
+    pub async fn delete_deployment(&self, reference: &str) -> Result<Changed<Deployment>> {
         let deployment = self.deployment(reference).await?;
         let now = self.now();
+        let lock = match self.backend {
+            crate::Backend::Postgres => " FOR UPDATE",
+            crate::Backend::Sqlite => "",
+        };
         let mut tx = self.writer.begin().await?;
-        let waiting: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM flow_runs WHERE deployment_id = $1 AND state_type = 'SCHEDULED'",
-        )
+        let waiting: Vec<(String, String)> = sqlx::query_as(sql(format!(
+            "SELECT id, state_name FROM flow_runs WHERE deployment_id = $1 \
+             AND state_type = 'SCHEDULED'{lock}"
+        )))
         .bind(&deployment.id)
         .fetch_all(&mut *tx)
         .await?;
-        for (run_id,) in &waiting {
-            crate::transitions::write_state(
-                &mut tx,
-                run_id,
-                &crate::transitions::NewState::new(
-                    orch_core::StateType::Cancelled,
-                    "Cancelled",
-                    "deployment deleted",
-                ),
-                None,
-                now,
-            )
-            .await?;
+        let state = NewState::new(StateType::Cancelled, "Cancelled", "deployment deleted");
+        let mut transitions = Vec::with_capacity(waiting.len());
+        for (run_id, name) in &waiting {
+            let change = scheduled(run_id, name, &state, Cause::DeploymentDeleted);
+            transitions.push(change_state(&mut tx, self.backend, change, now).await?);
         }
         sqlx::query("DELETE FROM deployments WHERE id = $1")
             .bind(&deployment.id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(deployment)
+        Ok(Changed {
+            value: deployment,
+            transitions,
+        })
     }
 
     /// All flows with their deployment counts.

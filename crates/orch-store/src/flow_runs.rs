@@ -2,13 +2,15 @@
 
 use orch_core::{StateType, names};
 
-use crate::Store;
 use crate::deployments::run_parameters;
 use crate::error::{Result, StoreError};
 use crate::model::{FlowRun, FlowRunFilter, JsonObject, State};
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, StateRow, sql, to_json};
 use crate::run_creation::{Inserted, NewRunRow};
-use crate::transitions::{NewState, flow_run_not_found, write_state};
+use crate::scheduling::scheduled;
+use crate::state_change::{Cause, Transition, change_state};
+use crate::transitions::{NewState, flow_run_not_found};
+use crate::{Backend, Store};
 
 /// Default page size of [`Store::list_flow_runs`].
 pub const DEFAULT_LIST_LIMIT: u32 = 50;
@@ -210,29 +212,35 @@ impl Store {
     }
 
     /// Marks Scheduled runs due before `due_before` as Late (except those
-    /// AwaitingConcurrencySlot, which say why they wait); returns the runs marked.
-    pub async fn mark_late_runs(&self, due_before: i64) -> Result<Vec<String>> {
+    /// AwaitingConcurrencySlot, which say why they wait); returns the transitions made.
+    pub async fn mark_late_runs(&self, due_before: i64) -> Result<Vec<Transition>> {
         let now = self.now();
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
         let mut tx = self.writer.begin().await?;
-        let late: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM flow_runs WHERE state_type = 'SCHEDULED' AND expected_start < $1 \
-             AND state_name NOT IN ($2, $3) ORDER BY expected_start LIMIT 500",
-        )
+        let late: Vec<(String, String)> = sqlx::query_as(sql(format!(
+            "SELECT id, state_name FROM flow_runs WHERE state_type = 'SCHEDULED' AND expected_start < $1 \
+             AND state_name NOT IN ($2, $3) ORDER BY expected_start LIMIT 500{lock}"
+        )))
         .bind(due_before)
         .bind(names::LATE)
         .bind(names::AWAITING_CONCURRENCY_SLOT)
         .fetch_all(&mut *tx)
         .await?;
-        for (id,) in &late {
-            let state = NewState::new(
-                StateType::Scheduled,
-                names::LATE,
-                "not started in time: no worker picked it up",
-            );
-            write_state(&mut tx, id, &state, None, now).await?;
+        let state = NewState::new(
+            StateType::Scheduled,
+            names::LATE,
+            "not started in time: no worker picked it up",
+        );
+        let mut transitions = Vec::with_capacity(late.len());
+        for (id, name) in &late {
+            let change = scheduled(id, name, &state, Cause::Late);
+            transitions.push(change_state(&mut tx, self.backend, change, now).await?);
         }
         tx.commit().await?;
-        Ok(late.into_iter().map(|(id,)| id).collect())
+        Ok(transitions)
     }
 
     /// Ids of pools that have Scheduled runs falling due in `(after, until]`.

@@ -5,6 +5,12 @@
 //! statements that must differ (row locking on PostgreSQL) branch on [`Backend`].
 //! On SQLite every write goes through a single connection, so writers never fight
 //! over the database lock, while reads use a pool of their own (WAL mode).
+//!
+//! Every change of a flow run's state, whatever causes it, goes through one
+//! function (`state_change::change_state`): it checks the move with
+//! orch-core's rules, writes it, and returns a [`Transition`]. The public
+//! functions that change states return their transitions ([`Changed`], or a
+//! `Vec<Transition>`) so that the server produces their effects in one place.
 
 mod artifacts;
 mod backup;
@@ -23,6 +29,7 @@ mod rows;
 mod run_creation;
 mod schedules;
 mod scheduling;
+mod state_change;
 mod stats;
 mod task_runs;
 mod transitions;
@@ -52,12 +59,12 @@ pub use model::*;
 pub use notify::Listener;
 pub use pages::{COUNT_CAP, FlowRunPage, FlowRunQuery, MAX_PAGE_SIZE, RunCursor, TimelinePoint};
 pub use retention::{BatchSize, Pruned};
-pub use scheduling::{CatchUpOutcome, ScheduleToFill};
+pub use scheduling::ScheduleToFill;
+pub use state_change::{Cause, Changed, Transition};
 pub use stats::{DeploymentStateCount, PoolQueue, RunStats, StateCount};
-pub use task_runs::{TaskRun, TaskRunState};
+pub use task_runs::{TaskRun, TaskRunState, TaskTransition};
 pub use transitions::{NewState, Proposal, TransitionResult};
 pub use work_pools::{POOL_TYPES, WorkPoolUpdate};
-pub use workers::ReapedRuns;
 pub use write::WriteHealth;
 
 /// Which database the store runs on.

@@ -164,12 +164,16 @@ pub(crate) struct WorkerRow {
 }
 
 /// Selects [`WorkerRow`]s; append `WHERE ...`.
-pub(crate) const WORKER_SELECT: &str = "SELECT w.id, w.name, p.name AS work_pool, w.work_pool_id, \
-     w.hostname, w.run_limit, w.version, w.started_at, w.last_heartbeat, w.stopped_at, \
-     (SELECT COUNT(*) FROM flow_runs r WHERE r.worker_id = w.id \
-        AND r.state_type IN ('PENDING', 'RUNNING', 'CANCELLING')) AS runs_in_flight, \
-     w.heartbeat_interval_micros \
-     FROM workers w JOIN work_pools p ON p.id = w.work_pool_id ";
+pub(crate) static WORKER_SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT w.id, w.name, p.name AS work_pool, w.work_pool_id, \
+         w.hostname, w.run_limit, w.version, w.started_at, w.last_heartbeat, w.stopped_at, \
+         (SELECT COUNT(*) FROM flow_runs r WHERE r.worker_id = w.id AND {}) AS runs_in_flight, \
+         w.heartbeat_interval_micros \
+         FROM workers w JOIN work_pools p ON p.id = w.work_pool_id ",
+        orch_core::StateType::in_flight_sql("r.state_type")
+    )
+});
 
 impl From<WorkerRow> for Worker {
     fn from(row: WorkerRow) -> Worker {

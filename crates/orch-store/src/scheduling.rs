@@ -13,7 +13,8 @@ use crate::error::Result;
 use crate::model::{FlowRun, JsonObject, Schedule};
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, sql, to_json};
 use crate::schedules::{SCHEDULE_SELECT, ScheduleRow};
-use crate::transitions::{NewState, write_state};
+use crate::state_change::{Cause, Change, Rules, Transition, change_state};
+use crate::transitions::NewState;
 use crate::{Backend, Store};
 
 /// An active schedule of an unpaused deployment.
@@ -33,22 +34,6 @@ pub struct ScheduleToFill {
     pub filled_until: Option<i64>,
 }
 
-/// What [`Store::apply_catch_up`] changed.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CatchUpOutcome {
-    /// Runs Cancelled instead of started, with the pool they were in.
-    pub cancelled: Vec<(String, Option<String>)>,
-    /// Runs now shown as AwaitingConcurrencySlot.
-    pub awaiting_slot: Vec<String>,
-}
-
-impl CatchUpOutcome {
-    /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.cancelled.is_empty() && self.awaiting_slot.is_empty()
-    }
-}
-
 /// The idempotency key of the run of `slug`'s slot at `slot` (micros).
 pub fn scheduled_run_key(deployment_id: &str, slug: &str, slot: i64) -> String {
     format!("scheduled:{deployment_id}:{slug}:{slot}")
@@ -57,9 +42,9 @@ pub fn scheduled_run_key(deployment_id: &str, slug: &str, slot: i64) -> String {
 #[derive(sqlx::FromRow)]
 struct DueRow {
     id: String,
+    state_name: String,
     deployment_id: String,
     schedule_slug: String,
-    work_pool_id: Option<String>,
     expected_start: i64,
     catch_up: String,
     max_lateness_seconds: Option<i64>,
@@ -194,8 +179,8 @@ impl Store {
     /// Applies the catch-up policy and `max_lateness_seconds` to the due
     /// runs that schedules made (of one pool, or all), and shows runs held
     /// back by their deployment's concurrency limit as
-    /// AwaitingConcurrencySlot.
-    pub async fn apply_catch_up(&self, pool_id: Option<&str>) -> Result<CatchUpOutcome> {
+    /// AwaitingConcurrencySlot. Returns the transitions made.
+    pub async fn apply_catch_up(&self, pool_id: Option<&str>) -> Result<Vec<Transition>> {
         let mut tx = self.writer.begin().await?;
         let outcome = catch_up_in(
             &mut tx,
@@ -217,14 +202,14 @@ pub(crate) async fn catch_up_in(
     pool_id: Option<&str>,
     now: i64,
     late_after_micros: i64,
-) -> Result<CatchUpOutcome> {
+) -> Result<Vec<Transition>> {
     // Runs being claimed elsewhere are left alone; those locked here cannot be claimed.
     let lock = match backend {
         Backend::Postgres => " FOR UPDATE OF r SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let due: Vec<DueRow> = sqlx::query_as(sql(format!(
-        "SELECT r.id, r.deployment_id, r.schedule_slug, r.work_pool_id, r.expected_start, \
+        "SELECT r.id, r.state_name, r.deployment_id, r.schedule_slug, r.expected_start, \
          d.catch_up, d.max_lateness_seconds \
          FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
          WHERE r.state_type = 'SCHEDULED' AND r.schedule_slug IS NOT NULL AND r.run_count = 0 \
@@ -236,7 +221,7 @@ pub(crate) async fn catch_up_in(
     .bind(pool_id.unwrap_or(""))
     .fetch_all(&mut *conn)
     .await?;
-    let mut outcome = CatchUpOutcome::default();
+    let mut transitions = Vec::new();
     let mut start = 0;
     while start < due.len() {
         let first = &due[start];
@@ -260,33 +245,55 @@ pub(crate) async fn catch_up_in(
         {
             if let Some(reason) = verdict {
                 let state = NewState::new(StateType::Cancelled, "Cancelled", &reason);
-                write_state(conn, &row.id, &state, None, now).await?;
-                outcome
-                    .cancelled
-                    .push((row.id.clone(), row.work_pool_id.clone()));
+                let change = scheduled(&row.id, &row.state_name, &state, Cause::CatchUp);
+                transitions.push(change_state(conn, backend, change, now).await?);
             }
         }
         start = end;
     }
-    outcome.awaiting_slot = mark_awaiting_slot(conn, pool_id, now).await?;
-    Ok(outcome)
+    transitions.extend(mark_awaiting_slot(conn, backend, pool_id, now).await?);
+    Ok(transitions)
+}
+
+/// A change of a run read Scheduled (and locked) in this transaction.
+pub(crate) fn scheduled<'a>(
+    run_id: &'a str,
+    state_name: &'a str,
+    to: &'a NewState,
+    cause: Cause,
+) -> Change<'a> {
+    Change {
+        run_id,
+        from: StateType::Scheduled,
+        from_name: state_name,
+        to,
+        cause,
+        transition_id: None,
+        rules: Rules::StateMachine,
+    }
 }
 
 /// Names due runs of deployments at their concurrency limit (strategy
 /// enqueue) AwaitingConcurrencySlot, once.
 async fn mark_awaiting_slot(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     pool_id: Option<&str>,
     now: i64,
-) -> Result<Vec<String>> {
-    let held: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT r.id, d.concurrency_limit FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
+) -> Result<Vec<Transition>> {
+    let held: Vec<(String, String, i64)> = sqlx::query_as(sql(format!(
+        "SELECT r.id, r.state_name, d.concurrency_limit FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
          WHERE r.state_type = 'SCHEDULED' AND r.expected_start <= $1 AND ($2 = '' OR r.work_pool_id = $2) \
          AND d.concurrency_limit IS NOT NULL AND d.collision_strategy = $3 AND d.paused = 0 \
          AND r.state_name NOT IN ($4, $5) \
          AND (SELECT COUNT(*) FROM flow_runs x WHERE x.deployment_id = d.id \
-              AND x.state_type IN ('PENDING', 'RUNNING', 'CANCELLING')) >= d.concurrency_limit",
-    )
+              AND {}) >= d.concurrency_limit{}",
+        StateType::in_flight_sql("x.state_type"),
+        match backend {
+            Backend::Postgres => " FOR UPDATE OF r SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    )))
     .bind(now)
     .bind(pool_id.unwrap_or(""))
     .bind(CollisionStrategy::Enqueue.as_str())
@@ -295,14 +302,14 @@ async fn mark_awaiting_slot(
     .fetch_all(&mut *conn)
     .await?;
     let mut marked = Vec::with_capacity(held.len());
-    for (run_id, limit) in held {
+    for (run_id, state_name, limit) in held {
         let state = NewState::new(
             StateType::Scheduled,
             names::AWAITING_CONCURRENCY_SLOT,
             &format!("waiting: deployment concurrency limit {limit} reached"),
         );
-        write_state(conn, &run_id, &state, None, now).await?;
-        marked.push(run_id);
+        let change = scheduled(&run_id, &state_name, &state, Cause::ConcurrencyLimit);
+        marked.push(change_state(conn, backend, change, now).await?);
     }
     Ok(marked)
 }

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use orch_core::{StateType, TaskSnapshot, task_snapshot_applies};
+
 use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::model::State;
@@ -40,6 +42,23 @@ pub struct TaskRun {
     pub history: Vec<TaskRunState>,
     /// When it was created.
     pub created_at: i64,
+}
+
+/// A task run state change a report made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskTransition {
+    /// The task run.
+    pub task_run_id: String,
+    /// Its flow run.
+    pub flow_run_id: String,
+    /// The state type it left; `None` for a new task run.
+    pub from: Option<StateType>,
+    /// The state type it entered.
+    pub to: StateType,
+    /// Its attempt now.
+    pub attempt: u32,
+    /// When it entered the state (the SDK's timestamp).
+    pub at: i64,
 }
 
 /// One entry of a task run's history.
@@ -108,8 +127,72 @@ fn newest_snapshots(task_runs: &[TaskRun]) -> Vec<&TaskRun> {
     order.into_iter().map(|id| newest[id]).collect()
 }
 
+/// The stored snapshots of `ids`, by id.
+async fn stored_snapshots(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, TaskSnapshot>> {
+    let mut stored = HashMap::new();
+    for chunk in cacheable_chunks(ids, ROWS_PER_INSERT) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let statement = format!(
+            "SELECT id, state_type, attempt, state_timestamp FROM task_runs WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(sql(statement));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for (id, kind, attempt, timestamp) in query.fetch_all(&mut **tx).await? {
+            let snapshot = TaskSnapshot {
+                kind: state_type(&kind)?,
+                attempt: u32::try_from(attempt).unwrap_or(0),
+                timestamp,
+            };
+            stored.insert(id, snapshot);
+        }
+    }
+    Ok(stored)
+}
+
+fn snapshot_of(task: &TaskRun) -> TaskSnapshot {
+    TaskSnapshot {
+        kind: task.state.kind,
+        attempt: task.attempt,
+        timestamp: task.state.timestamp,
+    }
+}
+
+/// The one path of task run state changes: the newest snapshot of each
+/// task in the report, kept where orch-core's rule says it moves the task
+/// forward ([`task_snapshot_applies`]), as transitions.
+async fn task_transitions<'t>(
+    tx: &mut Tx,
+    task_runs: &'t [TaskRun],
+) -> Result<(Vec<&'t TaskRun>, Vec<TaskTransition>)> {
+    let newest = newest_snapshots(task_runs);
+    let ids: Vec<&str> = newest.iter().map(|task| task.id.as_str()).collect();
+    let stored = stored_snapshots(tx, &ids).await?;
+    let mut kept = Vec::with_capacity(newest.len());
+    let mut transitions = Vec::with_capacity(newest.len());
+    for task in newest {
+        let before = stored.get(&task.id).copied();
+        if !task_snapshot_applies(before, snapshot_of(task)) {
+            continue;
+        }
+        transitions.push(TaskTransition {
+            task_run_id: task.id.clone(),
+            flow_run_id: task.flow_run_id.clone(),
+            from: before.map(|b| b.kind),
+            to: task.state.kind,
+            attempt: task.attempt,
+            at: task.state.timestamp,
+        });
+        kept.push(task);
+    }
+    Ok((kept, transitions))
+}
+
 /// Inserts task runs or moves them to a newer snapshot; an older snapshot
-/// than the stored one changes nothing.
+/// than the stored one changes nothing (a guard against a concurrent report
+/// on PostgreSQL; [`task_transitions`] already chose these).
 async fn upsert_task_runs(tx: &mut Tx, tasks: &[&TaskRun]) -> Result<()> {
     let statement = format!(
         "INSERT INTO task_runs (id, flow_run_id, name, tags, state_type, state_name, state_message, \
@@ -186,10 +269,11 @@ async fn insert_edges(tx: &mut Tx, edges: &[(&str, &str)]) -> Result<()> {
 impl Store {
     /// Creates or updates task runs and appends their new states and edges, in
     /// one transaction. Resending a report changes nothing; an older snapshot
-    /// arriving after a newer one does not overwrite it.
-    pub async fn report_task_runs(&self, task_runs: &[TaskRun]) -> Result<()> {
+    /// arriving after a newer one does not overwrite it (see
+    /// [`orch_core::task_snapshot_applies`]). Returns the state changes made.
+    pub async fn report_task_runs(&self, task_runs: &[TaskRun]) -> Result<Vec<TaskTransition>> {
         if task_runs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let flow_runs: BTreeSet<&str> = task_runs.iter().map(|t| t.flow_run_id.as_str()).collect();
         let mut tx = self.writer.begin().await?;
@@ -217,7 +301,8 @@ impl Store {
         }
         // Multi-row statements: a report of hundreds of tasks is a handful of
         // round trips, not several per task.
-        for chunk in cacheable_chunks(&newest_snapshots(task_runs), ROWS_PER_INSERT) {
+        let (kept, transitions) = task_transitions(&mut tx, task_runs).await?;
+        for chunk in cacheable_chunks(&kept, ROWS_PER_INSERT) {
             upsert_task_runs(&mut tx, chunk).await?;
         }
         let states: Vec<(&str, &TaskRunState)> = task_runs
@@ -243,7 +328,7 @@ impl Store {
             insert_edges(&mut tx, chunk).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(transitions)
     }
 
     /// A flow run's task runs with history and edges, in creation order.

@@ -1,10 +1,12 @@
-//! State transitions of flow runs: every change goes through here and is recorded.
+//! Proposed states of flow runs (client reports) and cancellation; every
+//! change they make goes through [`crate::state_change::change_state`].
 
-use orch_core::{StateType, names, validate_transition};
+use orch_core::{RetryDecision, RetryPolicy, StateType, names, validate_transition};
 
 use crate::error::{Result, StoreError};
 use crate::model::FlowRun;
 use crate::rows::{FLOW_RUN_SELECT, sql};
+use crate::state_change::{Cause, Change, Changed, Rules, Transition, change_state};
 use crate::{Backend, Store};
 
 /// A state to enter.
@@ -74,50 +76,6 @@ impl TransitionResult {
     }
 }
 
-/// Writes `state` as the run's current state and appends it to the history.
-pub(crate) async fn write_state(
-    conn: &mut sqlx::AnyConnection,
-    run_id: &str,
-    state: &NewState,
-    transition_id: Option<&str>,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE flow_runs SET \
-           run_count = run_count + CASE WHEN $1 = 'RUNNING' AND state_type <> 'RUNNING' THEN 1 ELSE 0 END, \
-           start_time = CASE WHEN $1 = 'RUNNING' AND start_time IS NULL THEN $4 ELSE start_time END, \
-           end_time = CASE WHEN $5 = 1 THEN $4 ELSE end_time END, \
-           worker_id = CASE WHEN $1 = 'SCHEDULED' THEN NULL ELSE worker_id END, \
-           expected_start = COALESCE($6, expected_start), \
-           exit_code = COALESCE($7, exit_code), \
-           state_type = $1, state_name = $2, state_message = $3, state_timestamp = $4, updated_at = $4 \
-         WHERE id = $8",
-    )
-    .bind(state.kind.as_str())
-    .bind(&state.name)
-    .bind(&state.message)
-    .bind(now)
-    .bind(i64::from(state.kind.is_terminal()))
-    .bind(state.expected_start)
-    .bind(state.exit_code.map(i64::from))
-    .bind(run_id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(run_id)
-    .bind(transition_id)
-    .bind(state.kind.as_str())
-    .bind(&state.name)
-    .bind(&state.message)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// Whether `worker`'s final report on `run` comes after the lease sweep
 /// ended the run for that worker, with nothing started since: the run is
 /// Crashed, or waiting for its retry (Scheduled, claimed by nobody).
@@ -156,48 +114,85 @@ pub(crate) async fn load_run_for_update(
     row.map(FlowRun::try_from).transpose()
 }
 
-/// What the server enters instead of a Failed or Crashed proposal when flow
-/// retries are left: AwaitingRetry, due after the retry delay.
-///
-/// `retries_used` counts the retries already granted (AwaitingRetry states in
-/// the history), not `run_count`: a run failing before it reaches Running
-/// never raises `run_count`, and would otherwise be retried forever, even
-/// with no retries at all.
-fn retry_instead(
+/// What a proposal came to inside a transaction.
+pub(crate) enum Verdict {
+    /// The state (or AwaitingRetry instead) was written.
+    Accepted(Box<Transition>),
+    /// Nothing was written, for this reason.
+    Rejected(String),
+}
+
+/// Applies `proposal` to `run` (loaded for update in this transaction): the
+/// proposing worker must hold the run, the move must be allowed, and a
+/// failure with flow retries left becomes AwaitingRetry (see
+/// [`orch_core::retry::decide`]).
+pub(crate) async fn propose_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     run: &FlowRun,
-    proposed: &NewState,
-    retries: u32,
-    retries_used: u32,
-    delay_seconds: u64,
+    proposal: &Proposal,
+    cause: Cause,
     now: i64,
-) -> Option<NewState> {
-    let failing = matches!(proposed.kind, StateType::Failed | StateType::Crashed);
-    let active = matches!(run.state.kind, StateType::Pending | StateType::Running);
-    if !failing || !active || retries_used >= retries {
-        return None;
+) -> Result<Verdict> {
+    if let Some(worker) = &proposal.worker_id
+        && run.worker_id.as_deref() != Some(worker.as_str())
+    {
+        return Ok(Verdict::Rejected(match &run.worker_id {
+            Some(_) => "the run is held by another worker".to_string(),
+            None => format!("the run is {} and held by no worker", run.state.name),
+        }));
     }
-    let attempt = retries_used + 1;
-    let mut state = NewState::new(
-        StateType::Scheduled,
-        names::AWAITING_RETRY,
-        &format!(
-            "retry {attempt} of {retries} in {delay_seconds}s after {}: {}",
-            proposed.kind.display_name(),
-            proposed.message
-        ),
+    if let Err(error) = validate_transition(Some(run.state.kind), proposal.state.kind) {
+        return Ok(Verdict::Rejected(error.to_string()));
+    }
+    let (retries, delay, retries_used): (i64, i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(d.retries, 0), COALESCE(d.retry_delay_seconds, 0), \
+         (SELECT COUNT(*) FROM flow_run_states s WHERE s.flow_run_id = r.id AND s.name = $2) \
+         FROM flow_runs r LEFT JOIN deployments d ON d.id = r.deployment_id WHERE r.id = $1",
+    )
+    .bind(&run.id)
+    .bind(names::AWAITING_RETRY)
+    .fetch_one(&mut *conn)
+    .await?;
+    let policy = RetryPolicy {
+        retries: u32::try_from(retries).unwrap_or(0),
+        delay_seconds: u64::try_from(delay).unwrap_or(0),
+    };
+    let decision = orch_core::retry::decide(
+        policy,
+        u32::try_from(retries_used).unwrap_or(u32::MAX),
+        run.state.kind,
+        proposal.state.kind,
+        &proposal.state.message,
+        now,
     );
-    state.expected_start = Some(now + delay_seconds as i64 * 1_000_000);
-    state.exit_code = proposed.exit_code;
-    Some(state)
+    let (state, cause) = match decision {
+        RetryDecision::Final => (proposal.state.clone(), cause),
+        RetryDecision::Retry { at, message, .. } => {
+            let mut state =
+                NewState::new(StateType::Scheduled, RetryDecision::STATE_NAME, &message);
+            state.expected_start = Some(at);
+            state.exit_code = proposal.state.exit_code;
+            (state, Cause::Retry)
+        }
+    };
+    let change = Change {
+        transition_id: Some(proposal.transition_id.as_str()).filter(|t| !t.is_empty()),
+        ..Change::of(run, &state, cause)
+    };
+    let transition = change_state(conn, backend, change, now).await?;
+    Ok(Verdict::Accepted(Box::new(transition)))
 }
 
 impl Store {
-    /// Applies a proposed state to a run after checking it is allowed.
+    /// Applies a proposed state to a run after checking it is allowed, and
+    /// returns the outcome with the transition made (none when rejected or
+    /// when `transition_id` was already applied).
     pub async fn set_flow_run_state(
         &self,
         run_id: &str,
         proposal: Proposal,
-    ) -> Result<TransitionResult> {
+    ) -> Result<Changed<TransitionResult>> {
         let now = self.now();
         let mut tx = self.writer.begin().await?;
         if !proposal.transition_id.is_empty() {
@@ -210,7 +205,7 @@ impl Store {
                 let run = load_run_for_update(&mut tx, self.backend, run_id).await?;
                 tx.commit().await?;
                 let run = run.ok_or_else(|| flow_run_not_found(run_id))?;
-                return Ok(TransitionResult::Accepted(run));
+                return Ok(Changed::unchanged(TransitionResult::Accepted(run)));
             }
         }
         let run = load_run_for_update(&mut tx, self.backend, run_id)
@@ -223,8 +218,6 @@ impl Store {
             // The lease sweep ended this run while its worker still had it
             // (the server stalled, or heartbeats were lost), and nothing has
             // started it since: the worker's own final report is the truth.
-            let transition_id = Some(proposal.transition_id.as_str()).filter(|t| !t.is_empty());
-            write_state(&mut tx, run_id, &proposal.state, transition_id, now).await?;
             sqlx::query(
                 "UPDATE flow_runs SET worker_id = $1, lease_expired_worker_id = NULL WHERE id = $2",
             )
@@ -232,65 +225,43 @@ impl Store {
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
-            let run = load_run_for_update(&mut tx, self.backend, run_id)
-                .await?
-                .ok_or_else(|| flow_run_not_found(run_id))?;
-            tx.commit().await?;
-            return Ok(TransitionResult::Accepted(run));
-        }
-        if let Some(worker) = &proposal.worker_id
-            && run.worker_id.as_deref() != Some(worker.as_str())
-        {
-            let reason = match &run.worker_id {
-                Some(_) => "the run is held by another worker".to_string(),
-                None => format!("the run is {} and held by no worker", run.state.name),
+            let change = Change {
+                transition_id: Some(proposal.transition_id.as_str()).filter(|t| !t.is_empty()),
+                rules: Rules::LeaseCorrection,
+                ..Change::of(&run, &proposal.state, Cause::LeaseCorrection)
             };
-            tx.rollback().await?;
-            return Ok(TransitionResult::Rejected { run, reason });
+            let transition = change_state(&mut tx, self.backend, change, now).await?;
+            tx.commit().await?;
+            return Ok(accepted(transition));
         }
-        if let Err(error) = validate_transition(Some(run.state.kind), proposal.state.kind) {
-            tx.rollback().await?;
-            return Ok(TransitionResult::Rejected {
-                run,
-                reason: error.to_string(),
-            });
+        match propose_in(&mut tx, self.backend, &run, &proposal, Cause::Report, now).await? {
+            Verdict::Accepted(transition) => {
+                tx.commit().await?;
+                Ok(accepted(*transition))
+            }
+            Verdict::Rejected(reason) => {
+                tx.rollback().await?;
+                Ok(Changed::unchanged(TransitionResult::Rejected {
+                    run,
+                    reason,
+                }))
+            }
         }
-        let (retries, delay, retries_used): (i64, i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(d.retries, 0), COALESCE(d.retry_delay_seconds, 0), \
-             (SELECT COUNT(*) FROM flow_run_states s WHERE s.flow_run_id = r.id AND s.name = $2) \
-             FROM flow_runs r LEFT JOIN deployments d ON d.id = r.deployment_id WHERE r.id = $1",
-        )
-        .bind(run_id)
-        .bind(names::AWAITING_RETRY)
-        .fetch_one(&mut *tx)
-        .await?;
-        let state = retry_instead(
-            &run,
-            &proposal.state,
-            retries as u32,
-            retries_used as u32,
-            delay as u64,
-            now,
-        )
-        .unwrap_or_else(|| proposal.state.clone());
-        let transition_id = Some(proposal.transition_id.as_str()).filter(|t| !t.is_empty());
-        write_state(&mut tx, run_id, &state, transition_id, now).await?;
-        let run = load_run_for_update(&mut tx, self.backend, run_id)
-            .await?
-            .ok_or_else(|| flow_run_not_found(run_id))?;
-        tx.commit().await?;
-        Ok(TransitionResult::Accepted(run))
     }
 
     /// Requests cancellation. Runs not started are Cancelled at once; started ones
-    /// become Cancelling and the returned worker id must be told to kill them.
-    pub async fn cancel_flow_run(&self, run_id: &str) -> Result<(FlowRun, Option<String>)> {
+    /// become Cancelling and the returned worker id must be told to kill them
+    /// (also when the run already was Cancelling: asking again repeats the request).
+    pub async fn cancel_flow_run(
+        &self,
+        run_id: &str,
+    ) -> Result<Changed<(FlowRun, Option<String>)>> {
         let now = self.now();
         let mut tx = self.writer.begin().await?;
         let run = load_run_for_update(&mut tx, self.backend, run_id)
             .await?
             .ok_or_else(|| flow_run_not_found(run_id))?;
-        let (state, notify) = match run.state.kind {
+        let state = match run.state.kind {
             kind if kind.is_terminal() => {
                 tx.rollback().await?;
                 return Err(StoreError::Conflict(format!(
@@ -300,31 +271,44 @@ impl Store {
             }
             StateType::Cancelling => {
                 tx.rollback().await?;
-                return Ok((run.clone(), run.worker_id));
+                let worker = run.worker_id.clone();
+                return Ok(Changed::unchanged((run, worker)));
             }
-            StateType::Scheduled | StateType::Paused => (
-                NewState::new(
-                    StateType::Cancelled,
-                    "Cancelled",
-                    "cancelled by user before it started",
-                ),
-                None,
+            StateType::Scheduled | StateType::Paused => NewState::new(
+                StateType::Cancelled,
+                "Cancelled",
+                "cancelled by user before it started",
             ),
-            _ => (
-                NewState::new(
-                    StateType::Cancelling,
-                    "Cancelling",
-                    "cancellation requested by user",
-                ),
-                run.worker_id.clone(),
+            _ => NewState::new(
+                StateType::Cancelling,
+                "Cancelling",
+                "cancellation requested by user",
             ),
         };
-        write_state(&mut tx, run_id, &state, None, now).await?;
-        let run = load_run_for_update(&mut tx, self.backend, run_id)
-            .await?
-            .ok_or_else(|| flow_run_not_found(run_id))?;
+        let transition = change_state(
+            &mut tx,
+            self.backend,
+            Change::of(&run, &state, Cause::Cancel),
+            now,
+        )
+        .await?;
         tx.commit().await?;
-        Ok((run, notify))
+        let run = transition.run.clone();
+        let worker = run
+            .worker_id
+            .clone()
+            .filter(|_| run.state.kind == StateType::Cancelling);
+        Ok(Changed {
+            value: (run, worker),
+            transitions: vec![transition],
+        })
+    }
+}
+
+fn accepted(transition: Transition) -> Changed<TransitionResult> {
+    Changed {
+        value: TransitionResult::Accepted(transition.run.clone()),
+        transitions: vec![transition],
     }
 }
 

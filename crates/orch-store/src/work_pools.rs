@@ -43,15 +43,19 @@ impl From<WorkPoolRow> for WorkPool {
 }
 
 /// `$1` is the heartbeat time after which a worker counts as online.
-const SELECT: &str = "SELECT p.id, p.name, p.type, p.description, p.paused, p.concurrency_limit, \
+static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT p.id, p.name, p.type, p.description, p.paused, p.concurrency_limit, \
      p.created_at, p.updated_at, \
-     (SELECT COUNT(*) FROM flow_runs r WHERE r.work_pool_id = p.id \
-        AND r.state_type IN ('PENDING', 'RUNNING', 'CANCELLING')) AS runs_in_flight, \
+     (SELECT COUNT(*) FROM flow_runs r WHERE r.work_pool_id = p.id AND {}) AS runs_in_flight, \
      (SELECT COUNT(*) FROM flow_runs r WHERE r.work_pool_id = p.id \
         AND r.state_type = 'SCHEDULED') AS runs_waiting, \
      (SELECT COUNT(*) FROM workers w WHERE w.work_pool_id = p.id AND w.stopped_at IS NULL \
         AND w.last_heartbeat >= $1) AS workers_online \
-     FROM work_pools p ";
+     FROM work_pools p ",
+        orch_core::StateType::in_flight_sql("r.state_type")
+    )
+});
 
 /// A change to a pool's settings.
 #[derive(Debug, Clone, Default)]
@@ -105,7 +109,7 @@ impl Store {
 
     /// All pools, by name. Workers that heartbeated at or after `online_since` count as online.
     pub async fn list_work_pools(&self, online_since: i64) -> Result<Vec<WorkPool>> {
-        let rows: Vec<WorkPoolRow> = sqlx::query_as(sql(format!("{SELECT} ORDER BY p.name")))
+        let rows: Vec<WorkPoolRow> = sqlx::query_as(sql(format!("{} ORDER BY p.name", *SELECT)))
             .bind(online_since)
             .fetch_all(&self.reader)
             .await?;
@@ -114,11 +118,12 @@ impl Store {
 
     /// One pool by name.
     pub async fn work_pool(&self, name: &str, online_since: i64) -> Result<WorkPool> {
-        let row: Option<WorkPoolRow> = sqlx::query_as(sql(format!("{SELECT} WHERE p.name = $2")))
-            .bind(online_since)
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row: Option<WorkPoolRow> =
+            sqlx::query_as(sql(format!("{} WHERE p.name = $2", *SELECT)))
+                .bind(online_since)
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await?;
         match row {
             Some(row) => Ok(row.into()),
             None => Err(self.work_pool_not_found(name).await),

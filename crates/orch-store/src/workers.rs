@@ -5,15 +5,9 @@ use orch_core::StateType;
 use crate::error::{Result, StoreError};
 use crate::model::Worker;
 use crate::rows::{WORKER_SELECT, WorkerRow, sql};
-use crate::transitions::{NewState, Proposal, TransitionResult};
+use crate::state_change::{Cause, Change, Transition, change_state};
+use crate::transitions::{NewState, Proposal, Verdict, load_run_for_update, propose_in};
 use crate::{Store, new_id};
-
-/// Runs found without a live worker by [`Store::reap_orphaned_runs`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ReapedRuns {
-    /// Runs whose state changed (Crashed, AwaitingRetry or Cancelled).
-    pub changed: Vec<TransitionResult>,
-}
 
 impl Store {
     /// Registers a worker of a pool; each start gets a new id.
@@ -62,7 +56,7 @@ impl Store {
     /// One worker by id.
     pub async fn worker(&self, worker_id: &str) -> Result<Worker> {
         let row: Option<WorkerRow> =
-            sqlx::query_as(sql(format!("{WORKER_SELECT} WHERE w.id = $1")))
+            sqlx::query_as(sql(format!("{} WHERE w.id = $1", *WORKER_SELECT)))
                 .bind(worker_id)
                 .fetch_optional(&self.reader)
                 .await?;
@@ -97,13 +91,13 @@ impl Store {
     /// claimed by `worker_id` (Pending) before `claimed_before` that is not
     /// among `running` never reached the worker (its claim response was lost
     /// or could not be decoded) and goes back to Scheduled for any worker.
-    /// Returns the runs released, as they are now.
+    /// Returns the transitions made.
     pub async fn release_unheld_claims(
         &self,
         worker_id: &str,
         running: &[String],
         claimed_before: i64,
-    ) -> Result<Vec<crate::model::FlowRun>> {
+    ) -> Result<Vec<Transition>> {
         let pending: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM flow_runs WHERE worker_id = $1 AND state_type = 'PENDING' \
              AND state_timestamp < $2",
@@ -119,27 +113,24 @@ impl Store {
             }
             let now = self.now();
             let mut tx = self.writer.begin().await?;
-            let run =
-                crate::transitions::load_run_for_update(&mut tx, self.backend, &run_id).await?;
-            let still_unheld = run.is_some_and(|run| {
+            let run = load_run_for_update(&mut tx, self.backend, &run_id).await?;
+            let Some(run) = run.filter(|run| {
                 run.state.kind == StateType::Pending
                     && run.worker_id.as_deref() == Some(worker_id)
                     && run.state.timestamp < claimed_before
-            });
-            if !still_unheld {
+            }) else {
                 tx.rollback().await?;
                 continue;
-            }
+            };
             let state = NewState::new(
                 StateType::Scheduled,
                 "Scheduled",
                 "released: the claiming worker never received the run",
             );
-            crate::transitions::write_state(&mut tx, &run_id, &state, None, now).await?;
-            let run =
-                crate::transitions::load_run_for_update(&mut tx, self.backend, &run_id).await?;
+            let change = Change::of(&run, &state, Cause::ClaimReleased);
+            let transition = change_state(&mut tx, self.backend, change, now).await?;
             tx.commit().await?;
-            released.extend(run);
+            released.push(transition);
         }
         Ok(released)
     }
@@ -161,8 +152,9 @@ impl Store {
             self.work_pool(pool, 0).await?;
         }
         let rows: Vec<WorkerRow> = sqlx::query_as(sql(format!(
-            "{WORKER_SELECT} WHERE ($1 = '' OR p.name = $1) AND w.last_heartbeat >= $2 \
-             ORDER BY w.last_heartbeat DESC"
+            "{} WHERE ($1 = '' OR p.name = $1) AND w.last_heartbeat >= $2 \
+             ORDER BY w.last_heartbeat DESC",
+            *WORKER_SELECT
         )))
         .bind(pool.unwrap_or(""))
         .bind(seen_since)
@@ -184,55 +176,83 @@ impl Store {
 
     /// Ends runs held by workers that stopped or have not heartbeated since
     /// `lease_cutoff`: Cancelling runs become Cancelled, others Crashed (and so
-    /// AwaitingRetry when flow retries are left).
-    pub async fn reap_orphaned_runs(&self, lease_cutoff: i64) -> Result<ReapedRuns> {
-        let orphans: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT r.id, r.state_type, w.name, w.id FROM flow_runs r JOIN workers w ON w.id = r.worker_id \
-             WHERE r.state_type IN ('PENDING', 'RUNNING', 'CANCELLING') \
-             AND (w.stopped_at IS NOT NULL OR w.last_heartbeat < $1) LIMIT 500",
-        )
+    /// AwaitingRetry when flow retries are left). Returns the transitions made.
+    pub async fn reap_orphaned_runs(&self, lease_cutoff: i64) -> Result<Vec<Transition>> {
+        let orphans: Vec<(String, String, String)> = sqlx::query_as(sql(format!(
+            "SELECT r.id, w.name, w.id FROM flow_runs r JOIN workers w ON w.id = r.worker_id \
+             WHERE {} AND (w.stopped_at IS NOT NULL OR w.last_heartbeat < $1) LIMIT 500",
+            StateType::in_flight_sql("r.state_type")
+        )))
         .bind(lease_cutoff)
         .fetch_all(&self.reader)
         .await?;
-        let mut reaped = ReapedRuns::default();
-        for (run_id, state_type, worker_name, worker_id) in orphans {
-            let state = if state_type == StateType::Cancelling.as_str() {
-                NewState::new(
-                    StateType::Cancelled,
-                    "Cancelled",
-                    &format!("worker {worker_name} went away while the run was being cancelled"),
-                )
-            } else {
-                NewState::new(
-                    StateType::Crashed,
-                    "Crashed",
-                    &format!(
-                        "worker {worker_name} stopped heartbeating: its lease on the run expired"
-                    ),
-                )
-            };
-            let proposal = Proposal {
-                state,
-                transition_id: String::new(),
-                worker_id: None,
-            };
-            let result = self.set_flow_run_state(&run_id, proposal).await?;
-            if let TransitionResult::Accepted(run) = &result {
-                // Remembered so that the worker's late final report, if it
-                // was alive after all, is still accepted (see transitions).
-                if run.state.kind != StateType::Cancelled {
-                    sqlx::query(
-                        "UPDATE flow_runs SET lease_expired_worker_id = $1 \
-                         WHERE id = $2 AND state_type IN ('SCHEDULED', 'CRASHED')",
-                    )
-                    .bind(&worker_id)
-                    .bind(&run_id)
-                    .execute(self.writer.pool())
-                    .await?;
-                }
-                reaped.changed.push(result);
+        let mut reaped = Vec::new();
+        for (run_id, worker_name, worker_id) in orphans {
+            if let Some(transition) = self.reap(&run_id, &worker_name, &worker_id).await? {
+                reaped.push(transition);
             }
         }
         Ok(reaped)
+    }
+
+    /// Ends one run whose worker's lease expired, if the worker still holds
+    /// it in flight.
+    async fn reap(
+        &self,
+        run_id: &str,
+        worker_name: &str,
+        worker_id: &str,
+    ) -> Result<Option<Transition>> {
+        let now = self.now();
+        let mut tx = self.writer.begin().await?;
+        let run = load_run_for_update(&mut tx, self.backend, run_id).await?;
+        let Some(run) = run.filter(|run| {
+            run.state.kind.is_in_flight() && run.worker_id.as_deref() == Some(worker_id)
+        }) else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let state = if run.state.kind == StateType::Cancelling {
+            NewState::new(
+                StateType::Cancelled,
+                "Cancelled",
+                &format!("worker {worker_name} went away while the run was being cancelled"),
+            )
+        } else {
+            NewState::new(
+                StateType::Crashed,
+                "Crashed",
+                &format!("worker {worker_name} stopped heartbeating: its lease on the run expired"),
+            )
+        };
+        let proposal = Proposal {
+            state,
+            transition_id: String::new(),
+            worker_id: None,
+        };
+        let Verdict::Accepted(transition) = propose_in(
+            &mut tx,
+            self.backend,
+            &run,
+            &proposal,
+            Cause::LeaseExpired,
+            now,
+        )
+        .await?
+        else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        // Remembered so that the worker's late final report, if it was alive
+        // after all, is still accepted (see transitions).
+        if transition.to != StateType::Cancelled {
+            sqlx::query("UPDATE flow_runs SET lease_expired_worker_id = $1 WHERE id = $2")
+                .bind(worker_id)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(*transition))
     }
 }

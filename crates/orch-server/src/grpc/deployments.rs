@@ -88,12 +88,9 @@ impl DeploymentService for DeploymentApi {
         &self,
         request: Request<pb::DeleteDeploymentRequest>,
     ) -> Result<Response<pb::DeleteDeploymentResponse>, Status> {
-        self.state
-            .store()
-            .delete_deployment(&request.into_inner().deployment)
+        deployments::delete(&self.state, &request.into_inner().deployment)
             .await
             .map_err(status)?;
-        self.state.wake_scheduler();
         Ok(Response::new(pb::DeleteDeploymentResponse {}))
     }
 

@@ -1,6 +1,5 @@
 //! `FlowRunService`: listing, transitions, cancellation, logs.
 
-use std::collections::BTreeSet;
 use std::pin::Pin;
 
 use futures::Stream;
@@ -12,7 +11,6 @@ use tonic::{Request, Response, Status};
 
 use crate::convert;
 use crate::error::{invalid, status};
-use crate::events::Event;
 use crate::ops;
 use crate::state::AppState;
 use crate::watch::watch_flow_run;
@@ -88,17 +86,11 @@ impl FlowRunService for FlowRunApi {
             transition_id: request.transition_id,
             worker_id: Some(request.worker_id).filter(|w| !w.is_empty()),
         };
-        let result = self
-            .state
-            .store()
-            .set_flow_run_state(&request.flow_run_id, proposal)
+        let result = ops::flow_runs::set_state(&self.state, &request.flow_run_id, proposal)
             .await
             .map_err(status)?;
         let (outcome, reason) = match &result {
-            TransitionResult::Accepted(run) => {
-                self.state.announce_run(run);
-                (pb::TransitionOutcome::Accepted, String::new())
-            }
+            TransitionResult::Accepted(_) => (pb::TransitionOutcome::Accepted, String::new()),
             TransitionResult::Rejected { reason, .. } => {
                 (pb::TransitionOutcome::Rejected, reason.clone())
             }
@@ -140,18 +132,9 @@ impl FlowRunService for FlowRunApi {
                 task_run_id: line.task_run_id,
             })
             .collect();
-        let stored = self
-            .state
-            .store()
-            .write_logs(&lines)
+        let stored = ops::flow_runs::write_logs(&self.state, &lines)
             .await
             .map_err(status)?;
-        let runs: BTreeSet<&str> = lines.iter().map(|l| l.flow_run_id.as_str()).collect();
-        for run_id in runs {
-            self.state.events().publish(Event::LogsWritten {
-                run_id: run_id.to_string(),
-            });
-        }
         Ok(Response::new(pb::WriteLogsResponse {
             stored: stored as u32,
         }))

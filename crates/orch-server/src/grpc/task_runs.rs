@@ -1,7 +1,5 @@
 //! `TaskRunService`: task runs reported by the SDK.
 
-use std::collections::BTreeSet;
-
 use orch_proto::v1 as pb;
 use orch_proto::v1::task_run_service_server::TaskRunService;
 use orch_store::{TaskRun, TaskRunState, model};
@@ -9,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use crate::convert;
 use crate::error::{invalid, status};
+use crate::ops;
 use crate::state::AppState;
 
 /// Serves task run requests.
@@ -70,15 +69,9 @@ impl TaskRunService for TaskRunApi {
             .into_iter()
             .map(task_run_from_pb)
             .collect::<Result<Vec<_>, Status>>()?;
-        self.state
-            .store()
-            .report_task_runs(&tasks)
+        ops::task_runs::report(&self.state, &tasks)
             .await
             .map_err(status)?;
-        let flow_runs: BTreeSet<&str> = tasks.iter().map(|t| t.flow_run_id.as_str()).collect();
-        for flow_run in flow_runs {
-            self.state.events().run_changed(flow_run);
-        }
         Ok(Response::new(pb::ReportTaskRunsResponse {}))
     }
 

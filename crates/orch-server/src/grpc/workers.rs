@@ -9,13 +9,10 @@ use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
 use crate::convert;
-use crate::error::{invalid, status};
+use crate::error::status;
 use crate::events::Event;
+use crate::ops;
 use crate::state::AppState;
-
-/// A claim the worker has not reported this long after it was made was
-/// never received (see `Store::release_unheld_claims`).
-const CLAIM_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Serves worker requests.
 #[derive(Debug, Clone)]
@@ -38,28 +35,17 @@ impl WorkerService for WorkerApi {
         request: Request<pb::RegisterWorkerRequest>,
     ) -> Result<Response<pb::Worker>, Status> {
         let request = request.into_inner();
-        if request.name.trim().is_empty() {
-            return Err(invalid("a worker needs a name"));
-        }
-        let store = self.state.store();
-        let mut worker = store
-            .register_worker(
-                &request.name,
-                &request.work_pool,
-                &request.hostname,
-                request.limit,
-                &request.version,
-            )
+        let registration = ops::workers::Registration {
+            name: request.name,
+            work_pool: request.work_pool,
+            hostname: request.hostname,
+            limit: request.limit,
+            version: request.version,
+            heartbeat_interval_seconds: request.heartbeat_interval_seconds,
+        };
+        let worker = ops::workers::register(&self.state, registration)
             .await
             .map_err(status)?;
-        let interval = request.heartbeat_interval_seconds;
-        if interval.is_finite() && interval > 0.0 {
-            worker = store
-                .set_worker_heartbeat_interval(&worker.id, (interval * 1e6) as i64)
-                .await
-                .map_err(status)?;
-        }
-        tracing::info!(worker = %worker.name, pool = %worker.work_pool, "worker registered");
         Ok(Response::new(convert::worker(
             &worker,
             self.state.now(),
@@ -72,29 +58,13 @@ impl WorkerService for WorkerApi {
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let request = request.into_inner();
-        let store = self.state.background_store();
-        let cancels = store.heartbeat(&request.worker_id).await.map_err(status)?;
-        // Claims the worker does not have (the response was lost) go back to
-        // the queue; not right after a stall, when this heartbeat may be old.
-        if !self.state.within_stall_grace() {
-            match store
-                .release_unheld_claims(
-                    &request.worker_id,
-                    &request.running_flow_run_ids,
-                    self.state.micros_ago(CLAIM_GRACE),
-                )
-                .await
-            {
-                Ok(released) => {
-                    for run in &released {
-                        tracing::warn!(run = %run.id, worker = %request.worker_id, "released a claim its worker never received");
-                        self.state.events().run_changed(&run.id);
-                        self.state.events().runs_ready(run.work_pool_id.as_deref());
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "reconciling a worker's claims failed"),
-            }
-        }
+        let cancels = ops::workers::heartbeat(
+            &self.state,
+            &request.worker_id,
+            &request.running_flow_run_ids,
+        )
+        .await
+        .map_err(status)?;
         Ok(Response::new(pb::HeartbeatResponse {
             cancel_flow_run_ids: cancels,
         }))
@@ -146,23 +116,16 @@ impl WorkerService for WorkerApi {
         request: Request<pb::ClaimRunsRequest>,
     ) -> Result<Response<pb::ClaimRunsResponse>, Status> {
         let request = request.into_inner();
-        let claimed = self
-            .state
-            .store()
-            .claim_runs(&request.worker_id, request.max_runs)
+        let claimed = ops::workers::claim(&self.state, &request.worker_id, request.max_runs)
             .await
             .map_err(status)?;
         let runs = claimed
             .iter()
-            .map(|claim| {
-                self.state.events().run_changed(&claim.run.id);
-                crate::metrics::observe_claim(&claim.run);
-                pb::ClaimedRun {
-                    run: Some(convert::flow_run(&claim.run)),
-                    entrypoint: claim.entrypoint.clone(),
-                    base_dir: claim.base_dir.clone(),
-                    parameters_json: convert::json(&claim.run.parameters),
-                }
+            .map(|claim| pb::ClaimedRun {
+                run: Some(convert::flow_run(&claim.run)),
+                entrypoint: claim.entrypoint.clone(),
+                base_dir: claim.base_dir.clone(),
+                parameters_json: convert::json(&claim.run.parameters),
             })
             .collect();
         Ok(Response::new(pb::ClaimRunsResponse { runs }))
@@ -173,7 +136,7 @@ impl WorkerService for WorkerApi {
         request: Request<pb::ListWorkersRequest>,
     ) -> Result<Response<pb::ListWorkersResponse>, Status> {
         let pool = request.into_inner().work_pool;
-        let workers = crate::ops::work_pools::workers(&self.state, Some(&pool))
+        let workers = ops::work_pools::workers(&self.state, Some(&pool))
             .await
             .map_err(status)?;
         let online_since = self.state.online_since();
@@ -190,9 +153,7 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::DeregisterWorkerRequest>,
     ) -> Result<Response<pb::DeregisterWorkerResponse>, Status> {
-        self.state
-            .store()
-            .deregister_worker(&request.into_inner().worker_id)
+        ops::workers::deregister(&self.state, &request.into_inner().worker_id)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::DeregisterWorkerResponse {}))

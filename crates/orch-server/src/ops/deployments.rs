@@ -1,8 +1,9 @@
-//! Flows and deployments: register (deploy), list, read, run, pause, resume.
+//! Flows and deployments: register (deploy), list, read, run, pause, resume, delete.
 
 use orch_store::{Deployment, DeploymentChange, DeploymentInput, Flow, FlowRun, JsonObject};
 
 use super::OpsResult;
+use crate::effects;
 use crate::state::AppState;
 
 /// Creates a run of the deployment named by `reference` (id or `flow/name`):
@@ -78,4 +79,13 @@ pub async fn recent_runs(
     let last = store.last_runs(&deployment.id, count).await?;
     let upcoming = store.upcoming_runs(&deployment.id, count).await?;
     Ok((last, upcoming))
+}
+
+/// Deletes a deployment: its runs that have not started are Cancelled (with
+/// their effects), its history is kept, and the scheduler forgets its schedules.
+pub async fn delete(state: &AppState, reference: &str) -> OpsResult<Deployment> {
+    let changed = state.store().delete_deployment(reference).await?;
+    effects::apply(state, &changed.transitions);
+    state.wake_scheduler();
+    Ok(changed.value)
 }

@@ -1,8 +1,12 @@
-//! Flow runs: read one with its history, cancel, retry.
+//! Flow runs: read one with its history, report a state, cancel, retry,
+//! write logs.
 
-use orch_store::{FlowRun, State, StoreError, TaskRun};
+use std::collections::BTreeSet;
+
+use orch_store::{FlowRun, LogLine, Proposal, State, StoreError, TaskRun, TransitionResult};
 
 use super::{OpsError, OpsResult};
+use crate::effects;
 use crate::events::Event;
 use crate::state::AppState;
 
@@ -33,18 +37,44 @@ pub async fn detail(state: &AppState, reference: &str) -> OpsResult<RunDetail> {
 
 /// Cancels a run: a Scheduled one ends Cancelled at once; a started one
 /// becomes Cancelling and its worker is told to kill it at once.
+/// Cancelling a run already Cancelling repeats the kill request.
 pub async fn cancel(state: &AppState, reference: &str) -> OpsResult<FlowRun> {
     let store = state.store();
     let run = store.flow_run(reference).await?;
-    let (run, worker) = store.cancel_flow_run(&run.id).await?;
-    state.announce_run(&run);
-    if let Some(worker_id) = worker {
-        state.events().publish(Event::CancelRun {
-            worker_id,
-            run_id: run.id.clone(),
+    let changed = store.cancel_flow_run(&run.id).await?;
+    let (run, _) = changed.value;
+    if changed.transitions.is_empty() {
+        effects::cancel_process(state, &run);
+    }
+    effects::apply(state, &changed.transitions);
+    Ok(run)
+}
+
+/// A worker's or flow's report that run `run_id` is in a new state: applied
+/// when allowed (a failure with retries left becomes AwaitingRetry),
+/// otherwise rejected with the reason; resending the same `transition_id`
+/// changes nothing.
+pub async fn set_state(
+    state: &AppState,
+    run_id: &str,
+    proposal: Proposal,
+) -> OpsResult<TransitionResult> {
+    let changed = state.store().set_flow_run_state(run_id, proposal).await?;
+    effects::apply(state, &changed.transitions);
+    Ok(changed.value)
+}
+
+/// Stores log lines (idempotent per emitter and sequence number) and tells
+/// the runs' watchers; returns how many lines were new.
+pub async fn write_logs(state: &AppState, lines: &[LogLine]) -> OpsResult<u64> {
+    let stored = state.store().write_logs(lines).await?;
+    let runs: BTreeSet<&str> = lines.iter().map(|l| l.flow_run_id.as_str()).collect();
+    for run_id in runs {
+        state.events().publish(Event::LogsWritten {
+            run_id: run_id.to_string(),
         });
     }
-    Ok(run)
+    Ok(stored)
 }
 
 /// Starts a new run of a finished run's deployment with the same parameters.

@@ -1,10 +1,11 @@
 //! The application layer: each use case written once, for both transports.
 //!
 //! gRPC handlers (`crate::grpc`) and REST handlers (`crate::api`) parse a
-//! request, call one function here, and render its answer. A use case's store
-//! call and its effects (watch events, worker wake-ups, scheduler wake-ups,
-//! metrics) live here, so the transports cannot drift apart. Errors are one
-//! [`OpsError`], whose [`ErrorKind`] is mapped once onto a gRPC status
+//! request, call one function here, and render its answer. A use case makes
+//! its store call here; the effects of the state changes the store returns
+//! (watch events, worker wake-ups, kill requests, metrics) are produced by
+//! [`crate::effects::apply`], so the transports cannot drift apart. Errors are
+//! one [`OpsError`], whose [`ErrorKind`] is mapped once onto a gRPC status
 //! (`crate::error::status`) and once onto an HTTP status with a JSON body
 //! (`crate::api::ApiError`).
 //!
@@ -18,7 +19,9 @@ pub mod flow_runs;
 pub mod overview;
 pub mod schedules;
 pub mod server;
+pub mod task_runs;
 pub mod work_pools;
+pub mod workers;
 
 pub use error::{ErrorKind, OpsError};
 pub use orch_store::StoreError;

@@ -165,6 +165,7 @@ impl Harness {
             .claim_runs(&worker.id, max)
             .await
             .expect("claim")
+            .value
             .into_iter()
             .map(|claimed| claimed.run)
             .collect()
@@ -182,6 +183,7 @@ impl Harness {
             .set_flow_run_state(run_id, proposal)
             .await
             .expect("set state")
+            .value
         {
             TransitionResult::Accepted(run) => run,
             TransitionResult::Rejected { reason, .. } => panic!("rejected: {reason}"),

@@ -3,6 +3,7 @@
 mod calendars;
 mod catch_up;
 mod concurrency;
+mod effects;
 mod leases;
 mod ops;
 mod scheduler;

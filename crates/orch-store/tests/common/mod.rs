@@ -6,7 +6,7 @@ use std::ops::Deref;
 
 use orch_core::{DeploymentSpec, ScheduleSpec, StateType};
 use orch_store::{
-    Backend, Deployment, DeploymentInput, FlowRun, JsonObject, NewState, Proposal, Store,
+    Backend, Changed, Deployment, DeploymentInput, FlowRun, JsonObject, NewState, Proposal, Store,
     StoreError, TransitionResult, WorkPool, Worker,
 };
 use orch_testkit::TestDatabase;
@@ -174,16 +174,16 @@ pub fn propose_as(worker_id: &str, kind: StateType) -> Proposal {
 }
 
 /// The run of an accepted transition; panics on a rejection.
-pub fn accepted(result: TransitionResult) -> FlowRun {
-    match result {
+pub fn accepted(result: Changed<TransitionResult>) -> FlowRun {
+    match result.value {
         TransitionResult::Accepted(run) => run,
         TransitionResult::Rejected { reason, .. } => panic!("transition rejected: {reason}"),
     }
 }
 
 /// The run and reason of a rejected transition; panics when it was accepted.
-pub fn rejected(result: TransitionResult) -> (FlowRun, String) {
-    match result {
+pub fn rejected(result: Changed<TransitionResult>) -> (FlowRun, String) {
+    match result.value {
         TransitionResult::Rejected { run, reason } => (run, reason),
         TransitionResult::Accepted(run) => panic!("transition accepted: {:?}", run.state),
     }
@@ -211,6 +211,7 @@ pub async fn claim_ids(store: &Store, worker_id: &str, max: u32) -> Vec<String> 
         .claim_runs(worker_id, max)
         .await
         .expect("claim runs")
+        .value
         .into_iter()
         .map(|claimed| claimed.run.id)
         .collect()

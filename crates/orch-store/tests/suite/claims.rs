@@ -24,7 +24,7 @@ async fn a_claim_moves_a_due_run_to_pending_for_the_worker_with_what_it_needs_to
         .await
         .unwrap();
 
-    let claimed = store.claim_runs(&worker.id, 10).await.unwrap();
+    let claimed = store.claim_runs(&worker.id, 10).await.unwrap().value;
 
     assert_eq!(claimed.len(), 1);
     let claim = &claimed[0];
@@ -202,7 +202,7 @@ async fn concurrent_claims_never_exceed_the_pool_concurrency_limit() {
             tokio::spawn(async move {
                 let mut total = 0;
                 for _ in 0..5 {
-                    total += store.claim_runs(&worker_id, 2).await.unwrap().len();
+                    total += store.claim_runs(&worker_id, 2).await.unwrap().value.len();
                 }
                 total
             })
@@ -284,7 +284,7 @@ async fn concurrent_workers_claim_every_run_exactly_once() {
             tokio::spawn(async move {
                 let mut claimed = Vec::new();
                 loop {
-                    let batch = store.claim_runs(&worker_id, 3).await.unwrap();
+                    let batch = store.claim_runs(&worker_id, 3).await.unwrap().value;
                     if batch.is_empty() {
                         break;
                     }

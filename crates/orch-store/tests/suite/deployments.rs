@@ -335,13 +335,13 @@ async fn deleting_a_deployment_cancels_its_scheduled_runs_and_keeps_run_history(
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
     let worker = register(&store, "w1", "default", 0).await;
     let finished = run_now(&store, &deployment).await;
-    let claimed = store.claim_runs(&worker.id, 1).await.unwrap();
+    let claimed = store.claim_runs(&worker.id, 1).await.unwrap().value;
     assert_eq!(claimed[0].run.id, finished.id);
     crate::common::move_to(&store, &finished.id, StateType::Running).await;
     crate::common::move_to(&store, &finished.id, StateType::Completed).await;
     let waiting = run_at(&store, &deployment, now_micros() + 3600 * SECOND).await;
 
-    let deleted = store.delete_deployment("etl/nightly").await.unwrap();
+    let deleted = store.delete_deployment("etl/nightly").await.unwrap().value;
 
     assert_eq!(deleted.id, deployment.id);
     assert!(matches!(

@@ -237,6 +237,11 @@ async fn a_run_of_an_unknown_deployment_is_not_found() {
 }
 
 /// Length of the common prefix of two ASCII strings.
+/// The ids of the runs that changed.
+fn run_ids(transitions: Vec<orch_store::Transition>) -> Vec<String> {
+    transitions.into_iter().map(|t| t.run.id).collect()
+}
+
 fn common_prefix_len(a: &str, b: &str) -> usize {
     a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
 }
@@ -321,7 +326,7 @@ async fn runs_are_listed_newest_first_and_filtered() {
     let r3 = run_now(&store, &daily).await;
     let r4 = run_at(&store, &nightly, now + 7200 * SECOND).await;
     store.cancel_flow_run(&r3.id).await.unwrap();
-    let marked = store.mark_late_runs(now - 1800 * SECOND).await.unwrap();
+    let marked = run_ids(store.mark_late_runs(now - 1800 * SECOND).await.unwrap());
     assert_eq!(marked, [r2.id.as_str()]);
 
     let ids = |filter: FlowRunFilter| {
@@ -467,7 +472,7 @@ async fn mark_late_runs_marks_only_scheduled_runs_due_before_the_cutoff_and_only
     move_to(&store, &finished.id, StateType::Cancelled).await;
     let cutoff = now - 60 * SECOND;
 
-    let marked = store.mark_late_runs(cutoff).await.unwrap();
+    let marked = run_ids(store.mark_late_runs(cutoff).await.unwrap());
 
     assert_eq!(marked, [overdue.id.as_str()]);
     let late = store.flow_run(&overdue.id).await.unwrap();

@@ -115,9 +115,11 @@ async fn claims_a_worker_does_not_report_go_back_to_the_queue() {
         .unwrap();
 
     assert_eq!(released.len(), 1);
-    assert_eq!(released[0].id, lost.id);
-    assert_eq!(released[0].state.kind, StateType::Scheduled);
-    assert_eq!(released[0].worker_id, None);
+    assert_eq!(released[0].run.id, lost.id);
+    assert_eq!(released[0].run.state.kind, StateType::Scheduled);
+    assert_eq!(released[0].run.worker_id, None);
+    assert_eq!(released[0].from, StateType::Pending);
+    assert_eq!(released[0].cause, orch_store::Cause::ClaimReleased);
     assert_eq!(
         store.flow_run(&held.id).await.unwrap().state.kind,
         StateType::Pending

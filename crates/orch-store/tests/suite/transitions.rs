@@ -395,7 +395,7 @@ async fn cancelling_a_scheduled_run_cancels_it_at_once() {
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
     let run = run_now(&store, &deployment).await;
 
-    let (cancelled, notify) = store.cancel_flow_run(&run.id).await.unwrap();
+    let (cancelled, notify) = store.cancel_flow_run(&run.id).await.unwrap().value;
 
     assert_eq!(cancelled.state.kind, StateType::Cancelled);
     assert!(cancelled.end_time.is_some());
@@ -414,12 +414,12 @@ async fn cancelling_a_running_run_asks_its_worker_to_stop_it() {
     let run = run_now(&store, &deployment).await;
     claim_and_start(&store, &worker.id, &run.id).await;
 
-    let (cancelling, notify) = store.cancel_flow_run(&run.id).await.unwrap();
+    let (cancelling, notify) = store.cancel_flow_run(&run.id).await.unwrap().value;
     assert_eq!(cancelling.state.kind, StateType::Cancelling);
     assert_eq!(cancelling.end_time, None);
     assert_eq!(notify.as_deref(), Some(worker.id.as_str()));
 
-    let (again, notify) = store.cancel_flow_run(&run.id).await.unwrap();
+    let (again, notify) = store.cancel_flow_run(&run.id).await.unwrap().value;
     assert_eq!(again.state.kind, StateType::Cancelling);
     assert_eq!(notify.as_deref(), Some(worker.id.as_str()));
     assert_eq!(history_types(&store, &run.id).await.len(), 4, "asked once");

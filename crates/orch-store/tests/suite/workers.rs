@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use crate::common::{
-    accepted, claim_ids, create_pool, deploy, move_to, not_found_message, pool_and_deployment,
-    register, run_now, spec, store, tick,
+    claim_ids, create_pool, deploy, move_to, not_found_message, pool_and_deployment, register,
+    run_now, spec, store, tick,
 };
 use orch_core::{StateType, names};
-use orch_store::{FlowRun, StoreError, TransitionResult, now_micros};
+use orch_store::{Cause, FlowRun, StoreError, Transition, now_micros};
 
 #[tokio::test]
 async fn a_registered_worker_is_stored_with_its_details() {
@@ -169,11 +169,12 @@ async fn workers_are_listed_by_pool_most_recent_first_and_counted_online() {
     );
 }
 
-fn reaped_run(result: &TransitionResult) -> &FlowRun {
-    match result {
-        TransitionResult::Accepted(run) => run,
-        TransitionResult::Rejected { reason, .. } => panic!("reaping was rejected: {reason}"),
-    }
+fn reaped_run(transition: &Transition) -> &FlowRun {
+    assert_eq!(
+        transition.cause == Cause::Retry,
+        transition.run.state.kind == StateType::Scheduled
+    );
+    &transition.run
 }
 
 #[tokio::test]
@@ -203,7 +204,6 @@ async fn runs_of_a_silent_worker_are_reaped_and_those_of_a_live_worker_are_left(
     let reaped = store.reap_orphaned_runs(cutoff).await.unwrap();
 
     let changed: HashMap<String, (StateType, String)> = reaped
-        .changed
         .iter()
         .map(reaped_run)
         .map(|run| (run.id.clone(), (run.state.kind, run.state.name.clone())))
@@ -238,7 +238,7 @@ async fn runs_of_a_silent_worker_are_reaped_and_those_of_a_live_worker_are_left(
     assert_eq!(store.worker(&silent.id).await.unwrap().runs_in_flight, 0);
 
     let again = store.reap_orphaned_runs(cutoff).await.unwrap();
-    assert!(again.changed.is_empty(), "each orphan is reaped once");
+    assert!(again.is_empty(), "each orphan is reaped once");
 }
 
 #[tokio::test]
@@ -253,7 +253,8 @@ async fn runs_of_a_deregistered_worker_are_reaped_whatever_the_cutoff() {
 
     let reaped = store.reap_orphaned_runs(0).await.unwrap();
 
-    assert_eq!(reaped.changed.len(), 1);
+    assert_eq!(reaped.len(), 1);
+    assert_eq!(reaped[0].cause, Cause::LeaseExpired);
     assert_eq!(
         store.flow_run(&run.id).await.unwrap().state.kind,
         StateType::Crashed
@@ -271,7 +272,7 @@ async fn a_claimed_run_of_a_silent_worker_without_retries_crashes() {
 
     let reaped = store.reap_orphaned_runs(now_micros()).await.unwrap();
 
-    let crashed = accepted(reaped.changed.into_iter().next().expect("one reaped run"));
+    let crashed = reaped.into_iter().next().expect("one reaped run").run;
     assert_eq!(crashed.id, run.id);
     assert_eq!(
         crashed.state.kind,

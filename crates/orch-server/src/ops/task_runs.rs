@@ -1,0 +1,15 @@
+//! Task runs: the steps of a flow run, as its SDK reports them.
+
+use orch_store::TaskRun;
+
+use super::OpsResult;
+use crate::effects;
+use crate::state::AppState;
+
+/// Stores task run snapshots (each moves only forward, see
+/// `Store::report_task_runs`) and tells the flow runs' watchers.
+pub async fn report(state: &AppState, task_runs: &[TaskRun]) -> OpsResult<()> {
+    let changed = state.store().report_task_runs(task_runs).await?;
+    effects::apply_task_runs(state, &changed);
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Workers: register, heartbeat (with reconciling claims the worker never
+//! received), claim runs, deregister.
+
+use std::time::Duration;
+
+use orch_store::{ClaimedRun, Worker};
+
+use super::{OpsError, OpsResult};
+use crate::effects;
+use crate::state::AppState;
+
+/// A claim the worker has not reported this long after it was made was
+/// never received (see `Store::release_unheld_claims`).
+const CLAIM_GRACE: Duration = Duration::from_secs(15);
+
+/// A worker starting, as a transport received it.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    /// Its name.
+    pub name: String,
+    /// The pool it serves.
+    pub work_pool: String,
+    /// The machine it runs on.
+    pub hostname: String,
+    /// Most runs at once; 0: no limit.
+    pub limit: u32,
+    /// Its version.
+    pub version: String,
+    /// Seconds between its heartbeats; 0 or not finite: the default.
+    pub heartbeat_interval_seconds: f64,
+}
+
+/// Registers a worker (each start gets a new id).
+pub async fn register(state: &AppState, registration: Registration) -> OpsResult<Worker> {
+    if registration.name.trim().is_empty() {
+        return Err(OpsError::Invalid("a worker needs a name".into()));
+    }
+    let store = state.store();
+    let mut worker = store
+        .register_worker(
+            &registration.name,
+            &registration.work_pool,
+            &registration.hostname,
+            registration.limit,
+            &registration.version,
+        )
+        .await?;
+    let interval = registration.heartbeat_interval_seconds;
+    if interval.is_finite() && interval > 0.0 {
+        worker = store
+            .set_worker_heartbeat_interval(&worker.id, (interval * 1e6) as i64)
+            .await?;
+    }
+    tracing::info!(worker = %worker.name, pool = %worker.work_pool, "worker registered");
+    Ok(worker)
+}
+
+/// Records a worker's heartbeat; `running` are the runs it has. Claims it
+/// does not have (their response was lost) go back to the queue, except
+/// right after a stall, when this heartbeat may be old. Returns the runs it
+/// must kill (Cancelling).
+pub async fn heartbeat(
+    state: &AppState,
+    worker_id: &str,
+    running: &[String],
+) -> OpsResult<Vec<String>> {
+    let store = state.background_store();
+    let cancels = store.heartbeat(worker_id).await?;
+    if !state.within_stall_grace() {
+        match store
+            .release_unheld_claims(worker_id, running, state.micros_ago(CLAIM_GRACE))
+            .await
+        {
+            Ok(released) => {
+                for transition in &released {
+                    tracing::warn!(run = %transition.run.id, worker = %worker_id, "released a claim its worker never received");
+                }
+                effects::apply(state, &released);
+            }
+            Err(error) => tracing::warn!(%error, "reconciling a worker's claims failed"),
+        }
+    }
+    Ok(cancels)
+}
+
+/// Claims up to `max_runs` due runs of the worker's pool for it.
+pub async fn claim(state: &AppState, worker_id: &str, max_runs: u32) -> OpsResult<Vec<ClaimedRun>> {
+    let changed = state.store().claim_runs(worker_id, max_runs).await?;
+    effects::apply(state, &changed.transitions);
+    Ok(changed.value)
+}
+
+/// Marks a worker stopped (a clean shutdown); its runs' leases end at once.
+pub async fn deregister(state: &AppState, worker_id: &str) -> OpsResult<()> {
+    Ok(state.store().deregister_worker(worker_id).await?)
+}

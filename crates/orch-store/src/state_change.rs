@@ -1,0 +1,395 @@
+//! The one path through which a flow run's state changes.
+//!
+//! Every cause of a state change (a client's report, a claim, a cancel, an
+//! expired lease, a catch-up policy, a deployment's deletion, a retry, late
+//! marking...) ends in [`change_state`]: it checks the move with orch-core's
+//! rules ([`orch_core::validate_transition`], or
+//! [`orch_core::validate_lease_correction`] for a worker's late final report),
+//! refuses a forbidden one with [`StoreError::Conflict`], writes the run's
+//! new state and its history row in the caller's transaction, and returns the
+//! [`Transition`] it made. Public store functions hand those transitions back
+//! so that the server produces their effects (events, wake-ups, metrics) in
+//! one place.
+
+use orch_core::{StateType, validate_lease_correction, validate_transition};
+
+use crate::Backend;
+use crate::error::{Result, StoreError};
+use crate::model::FlowRun;
+use crate::transitions::{NewState, flow_run_not_found, load_run_for_update};
+
+/// Why a run's state changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Its worker or flow reported the state.
+    Report,
+    /// A failure was reported and the deployment's retries turned it into
+    /// AwaitingRetry.
+    Retry,
+    /// A worker's final report on a run its expired lease had ended.
+    LeaseCorrection,
+    /// A worker claimed it (Scheduled -> Pending).
+    Claim,
+    /// Its worker never received the claim; it went back to Scheduled.
+    ClaimReleased,
+    /// Someone asked to cancel it.
+    Cancel,
+    /// Its worker stopped heartbeating (Crashed, Cancelled or AwaitingRetry).
+    LeaseExpired,
+    /// The deployment's catch-up policy or `max_lateness_seconds` skipped it.
+    CatchUp,
+    /// Its deployment was at its concurrency limit (cancel-new: Cancelled;
+    /// enqueue: AwaitingConcurrencySlot).
+    ConcurrencyLimit,
+    /// It was not started in time (Late).
+    Late,
+    /// Its deployment was deleted before it started.
+    DeploymentDeleted,
+}
+
+impl Cause {
+    /// The cause's name, e.g. `"lease_expired"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Report => "report",
+            Cause::Retry => "retry",
+            Cause::LeaseCorrection => "lease_correction",
+            Cause::Claim => "claim",
+            Cause::ClaimReleased => "claim_released",
+            Cause::Cancel => "cancel",
+            Cause::LeaseExpired => "lease_expired",
+            Cause::CatchUp => "catch_up",
+            Cause::ConcurrencyLimit => "concurrency_limit",
+            Cause::Late => "late",
+            Cause::DeploymentDeleted => "deployment_deleted",
+        }
+    }
+}
+
+/// One state change a store call made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The run after the change (its `state` is the new state).
+    pub run: FlowRun,
+    /// The state type it left.
+    pub from: StateType,
+    /// The name of the state it left (e.g. `Late`).
+    pub from_name: String,
+    /// The state type it entered.
+    pub to: StateType,
+    /// When (microseconds since the epoch, by the store's clock).
+    pub at: i64,
+    /// Why.
+    pub cause: Cause,
+}
+
+/// What a store call returned, with the state changes it made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changed<T> {
+    /// The call's own answer.
+    pub value: T,
+    /// The state changes it made, in order; effects are produced from these.
+    pub transitions: Vec<Transition>,
+}
+
+impl<T> Changed<T> {
+    /// An answer with no state change.
+    pub fn unchanged(value: T) -> Changed<T> {
+        Changed {
+            value,
+            transitions: Vec::new(),
+        }
+    }
+}
+
+/// Which rules a change is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rules {
+    /// The state machine ([`validate_transition`]).
+    StateMachine,
+    /// A worker's late final report ([`validate_lease_correction`]).
+    LeaseCorrection,
+}
+
+/// A state change to make.
+#[derive(Debug)]
+pub(crate) struct Change<'a> {
+    /// The run.
+    pub run_id: &'a str,
+    /// Its state type as the caller read it in this transaction; the write
+    /// only happens if it still is (compare and set).
+    pub from: StateType,
+    /// Its state name as the caller read it.
+    pub from_name: &'a str,
+    /// The state to enter.
+    pub to: &'a NewState,
+    /// Why.
+    pub cause: Cause,
+    /// Client-made id making a report idempotent.
+    pub transition_id: Option<&'a str>,
+    /// The rules that apply.
+    pub rules: Rules,
+}
+
+impl<'a> Change<'a> {
+    /// A change of `run` (read in this transaction) to `to`, under the state machine.
+    pub(crate) fn of(run: &'a FlowRun, to: &'a NewState, cause: Cause) -> Change<'a> {
+        Change {
+            run_id: &run.id,
+            from: run.state.kind,
+            from_name: &run.state.name,
+            to,
+            cause,
+            transition_id: None,
+            rules: Rules::StateMachine,
+        }
+    }
+}
+
+/// Checks `change` against its rules, writes it, and returns the run after
+/// it. The caller's transaction makes it atomic with whatever else it writes.
+///
+/// # Errors
+///
+/// [`StoreError::Conflict`] when the rules forbid the move, or when the
+/// run is no longer in `change.from` (another writer moved it first);
+/// nothing is written then. [`StoreError::NotFound`] for an unknown run.
+pub(crate) async fn change_state(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    change: Change<'_>,
+    now: i64,
+) -> Result<Transition> {
+    let to = change.to.kind;
+    let verdict = match change.rules {
+        Rules::StateMachine => validate_transition(Some(change.from), to),
+        Rules::LeaseCorrection => validate_lease_correction(change.from, to),
+    };
+    if let Err(error) = verdict {
+        return Err(StoreError::Conflict(format!(
+            "flow run {}: {error}",
+            change.run_id
+        )));
+    }
+    let written = write_state(conn, &change, now).await?;
+    if !written {
+        return Err(StoreError::Conflict(format!(
+            "flow run {} is no longer {}: another change came first; read it again",
+            change.run_id,
+            change.from.display_name()
+        )));
+    }
+    let run = load_run_for_update(conn, backend, change.run_id)
+        .await?
+        .ok_or_else(|| flow_run_not_found(change.run_id))?;
+    Ok(Transition {
+        run,
+        from: change.from,
+        from_name: change.from_name.to_owned(),
+        to,
+        at: now,
+        cause: change.cause,
+    })
+}
+
+/// Writes the new state over the run, if it is still in `change.from`, and
+/// appends it to the history. Returns whether it was written.
+async fn write_state(
+    conn: &mut sqlx::AnyConnection,
+    change: &Change<'_>,
+    now: i64,
+) -> Result<bool> {
+    let state = change.to;
+    let updated = sqlx::query(
+        "UPDATE flow_runs SET \
+           run_count = run_count + CASE WHEN $1 = 'RUNNING' AND state_type <> 'RUNNING' THEN 1 ELSE 0 END, \
+           start_time = CASE WHEN $1 = 'RUNNING' AND start_time IS NULL THEN $4 ELSE start_time END, \
+           end_time = CASE WHEN $5 = 1 THEN $4 ELSE end_time END, \
+           worker_id = CASE WHEN $1 = 'SCHEDULED' THEN NULL ELSE worker_id END, \
+           expected_start = COALESCE($6, expected_start), \
+           exit_code = COALESCE($7, exit_code), \
+           state_type = $1, state_name = $2, state_message = $3, state_timestamp = $4, updated_at = $4 \
+         WHERE id = $8 AND state_type = $9",
+    )
+    .bind(state.kind.as_str())
+    .bind(&state.name)
+    .bind(&state.message)
+    .bind(now)
+    .bind(i64::from(state.kind.is_terminal()))
+    .bind(state.expected_start)
+    .bind(state.exit_code.map(i64::from))
+    .bind(change.run_id)
+    .bind(change.from.as_str())
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(change.run_id)
+    .bind(change.transition_id)
+    .bind(state.kind.as_str())
+    .bind(&state.name)
+    .bind(&state.message)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DeploymentInput, Proposal, Store};
+
+    async fn store_with_run() -> (Store, FlowRun, tempfile::TempDir) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/orch.db", dir.path().display()))
+            .await
+            .unwrap();
+        store
+            .create_work_pool("default", "process", "", None)
+            .await
+            .unwrap();
+        let specs = orch_core::parse_deploy_file(
+            "orch.toml",
+            "[[deployments]]\nflow = \"etl\"\nname = \"nightly\"\nentrypoint = [\"etl\"]\nwork_pool = \"default\"\n",
+        )
+        .unwrap();
+        store
+            .apply_deployments(&[DeploymentInput {
+                spec: specs.into_iter().next().unwrap(),
+                base_dir: "/srv".into(),
+            }])
+            .await
+            .unwrap();
+        let run = store
+            .create_flow_run("etl/nightly", &Default::default(), None, "")
+            .await
+            .unwrap();
+        (store, run, dir)
+    }
+
+    async fn move_to(store: &Store, run_id: &str, kind: StateType) -> FlowRun {
+        let proposal = Proposal {
+            state: NewState::new(kind, "", ""),
+            transition_id: String::new(),
+            worker_id: None,
+        };
+        let changed = store.set_flow_run_state(run_id, proposal).await.unwrap();
+        assert_eq!(changed.transitions.len(), 1, "{:?}", changed.value);
+        changed.transitions[0].run.clone()
+    }
+
+    /// Tries `change` in its own transaction, as every store path does.
+    async fn attempt(store: &Store, change: Change<'_>) -> Result<Transition> {
+        let mut tx = store.writer.begin().await.unwrap();
+        let result = change_state(&mut tx, store.backend, change, store.now()).await;
+        match &result {
+            Ok(_) => tx.commit().await.unwrap(),
+            Err(_) => tx.rollback().await.unwrap(),
+        }
+        result
+    }
+
+    #[tokio::test]
+    async fn a_move_the_state_machine_forbids_is_a_conflict_and_writes_nothing() {
+        let (store, run, _dir) = store_with_run().await;
+        move_to(&store, &run.id, StateType::Pending).await;
+        move_to(&store, &run.id, StateType::Running).await;
+        let done = move_to(&store, &run.id, StateType::Completed).await;
+        let history = store.flow_run_history(&run.id).await.unwrap().len();
+
+        for to in StateType::ALL {
+            let state = NewState::new(to, "", "");
+            let error = attempt(&store, Change::of(&done, &state, Cause::CatchUp))
+                .await
+                .unwrap_err();
+            let StoreError::Conflict(message) = &error else {
+                panic!("{to:?}: {error}");
+            };
+            assert!(
+                message.contains("already Completed, a terminal state"),
+                "{message}"
+            );
+        }
+
+        assert_eq!(store.flow_run(&run.id).await.unwrap(), done);
+        assert_eq!(
+            store.flow_run_history(&run.id).await.unwrap().len(),
+            history
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_from_a_state_the_run_left_is_a_conflict_and_writes_nothing() {
+        let (store, scheduled, _dir) = store_with_run().await;
+        let claimed = move_to(&store, &scheduled.id, StateType::Pending).await;
+
+        // A caller that read the run Scheduled, after a claim moved it on.
+        let cancelled = NewState::new(StateType::Cancelled, "Cancelled", "deployment deleted");
+        let error = attempt(
+            &store,
+            Change::of(&scheduled, &cancelled, Cause::DeploymentDeleted),
+        )
+        .await
+        .unwrap_err();
+
+        assert!(
+            error.to_string().contains("is no longer Scheduled"),
+            "{error}"
+        );
+        assert_eq!(store.flow_run(&scheduled.id).await.unwrap(), claimed);
+        assert_eq!(
+            store.flow_run_history(&scheduled.id).await.unwrap().len(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn an_allowed_change_returns_the_run_after_it_with_its_cause() {
+        let (store, run, _dir) = store_with_run().await;
+        let late = NewState::new(StateType::Scheduled, orch_core::names::LATE, "late");
+
+        let transition = attempt(&store, Change::of(&run, &late, Cause::Late))
+            .await
+            .unwrap();
+
+        assert_eq!(transition.from, StateType::Scheduled);
+        assert_eq!(transition.from_name, "Scheduled");
+        assert_eq!(transition.to, StateType::Scheduled);
+        assert_eq!(transition.cause, Cause::Late);
+        assert_eq!(transition.run.state.name, orch_core::names::LATE);
+        assert_eq!(transition.at, transition.run.state.timestamp);
+        assert_eq!(store.flow_run(&run.id).await.unwrap(), transition.run);
+    }
+
+    #[tokio::test]
+    async fn a_late_report_is_checked_against_the_lease_correction_rule() {
+        let (store, run, _dir) = store_with_run().await;
+        let completed = NewState::new(StateType::Completed, "", "");
+        let change = Change {
+            rules: Rules::LeaseCorrection,
+            ..Change::of(&run, &completed, Cause::LeaseCorrection)
+        };
+
+        // A Scheduled run may be ended by a late report; a Running one may not.
+        assert!(attempt(&store, change).await.is_ok());
+        let (store, run, _dir) = store_with_run().await;
+        move_to(&store, &run.id, StateType::Pending).await;
+        let running = move_to(&store, &run.id, StateType::Running).await;
+        let change = Change {
+            rules: Rules::LeaseCorrection,
+            ..Change::of(&running, &completed, Cause::LeaseCorrection)
+        };
+        assert!(matches!(
+            attempt(&store, change).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.flow_run(&run.id).await.unwrap(), running);
+    }
+}
