@@ -19,6 +19,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub api_url: Option<String>,
 
+    /// CA certificate (PEM) to trust for an https:// server, besides the system's [env:
+    /// ORCH_TLS_CA]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
     /// Format of diagnostics on stderr: text, or json (one object per line, for log shippers)
     #[arg(
         long,
@@ -76,6 +81,12 @@ pub enum Command {
     Artifact(ArtifactCommand),
     /// Stop what `orch up --background` started
     Down(StopArgs),
+    /// Set, list and delete the secrets deployments hand their runs as environment variables
+    #[command(subcommand)]
+    Secret(crate::cli_security::SecretCommand),
+    /// List the audit trail: every change, who made it and from where
+    #[command(subcommand)]
+    Audit(crate::cli_security::AuditCommand),
 }
 
 /// `--output`, on every read command.
@@ -220,6 +231,8 @@ pub struct ServerStartArgs {
     /// open at once; one more is refused with a message
     #[arg(long, env = "ORCH_MAX_STREAMS_PER_CLIENT", default_value_t = orch_server::DEFAULT_MAX_STREAMS_PER_CLIENT)]
     pub max_streams_per_client: usize,
+    #[command(flatten)]
+    pub security: crate::cli_security::ServerSecurityArgs,
 }
 
 /// `orch worker ...`
@@ -267,6 +280,8 @@ pub struct WorkerStartArgs {
     /// On SIGTERM to the worker, seconds running flows may take to finish
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub shutdown_grace_seconds: f64,
+    #[command(flatten)]
+    pub pass_env: crate::cli_security::PassEnvArgs,
 }
 
 /// `orch worker ls`
@@ -530,4 +545,6 @@ pub struct UpArgs {
     pub no_build: bool,
     #[command(flatten)]
     pub server: ServerStartArgs,
+    #[command(flatten)]
+    pub pass_env: crate::cli_security::PassEnvArgs,
 }

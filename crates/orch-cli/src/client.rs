@@ -41,6 +41,19 @@ fn request_timeout() -> Duration {
         .unwrap_or(REQUEST_TIMEOUT)
 }
 
+/// The CA certificate of `--tls-ca`, set once at start.
+static TLS_CA: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Records `--tls-ca` (before any connection).
+pub fn set_tls_ca(ca: Option<std::path::PathBuf>) {
+    let _ = TLS_CA.set(ca);
+}
+
+/// The CA certificate to trust besides the system's: `--tls-ca`, else `ORCH_TLS_CA`.
+pub fn tls_ca() -> Option<&'static std::path::Path> {
+    TLS_CA.get().and_then(Option::as_deref)
+}
+
 /// The server could not be reached.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -75,9 +88,19 @@ impl Api {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(request_timeout())
             .tcp_nodelay(true);
-        let channel = endpoint.connect().await.map_err(|error| Unreachable {
-            url: url.clone(),
-            cause: short_cause(&error),
+        let endpoint = orch_proto::tls::secure(endpoint, &url, tls_ca()).map_err(usage)?;
+        let channel = endpoint.connect().await.map_err(|error| {
+            let cause = short_cause(&error);
+            match orch_proto::tls::hint(&url, &format!("{error:?}")) {
+                Some(hint) => Unreachable {
+                    url: url.clone(),
+                    cause: format!("{cause}; {hint}"),
+                },
+                None => Unreachable {
+                    url: url.clone(),
+                    cause,
+                },
+            }
         })?;
         Ok(Self {
             channel,

@@ -233,10 +233,8 @@ impl App {
                 Some((api_url, flow_run_id)) => {
                     let reporter = match Reporter::start(&api_url) {
                         Ok(reporter) => reporter,
-                        Err(error) => {
-                            return Err(FlowFailure::Parameters(SdkError::Usage(format!(
-                                "ORCH_API_URL {api_url:?} is not a valid URL: {error}"
-                            ))));
+                        Err(message) => {
+                            return Err(FlowFailure::Parameters(SdkError::Usage(message)));
                         }
                     };
                     logging::init_server(reporter.clone(), flow_run_id.clone());

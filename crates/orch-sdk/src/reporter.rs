@@ -32,11 +32,13 @@ pub(crate) struct Reporter {
 
 impl Reporter {
     /// Starts reporting to the server at `api_url`.
-    pub(crate) fn start(api_url: &str) -> Result<Reporter, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(api_url.to_string())?
+    /// `https://` URLs use TLS, trusting the system's roots and `ORCH_TLS_CA`.
+    pub(crate) fn start(api_url: &str) -> Result<Reporter, String> {
+        let endpoint = tonic::transport::Endpoint::from_shared(api_url.to_string())
+            .map_err(|error| format!("ORCH_API_URL {api_url:?} is not a valid URL: {error}"))?
             .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .connect_timeout(Duration::from_secs(5));
+        let channel = orch_proto::tls::secure(endpoint, api_url, None)?.connect_lazy();
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(run(receiver, channel.clone()));
         Ok(Reporter { sender, channel })

@@ -7,6 +7,7 @@
 //! over the database lock, while reads use a pool of their own (WAL mode).
 
 mod artifacts;
+mod audit;
 mod backup;
 mod claims;
 mod clock;
@@ -23,6 +24,7 @@ mod rows;
 mod run_creation;
 mod schedules;
 mod scheduling;
+mod secrets;
 mod stats;
 mod task_runs;
 mod transitions;
@@ -38,6 +40,7 @@ use sqlx::{AnyPool, Executor};
 pub use artifacts::{
     Artifact, ArtifactFilter, DEFAULT_ARTIFACT_LIMIT, MAX_ARTIFACT_LIMIT, NewArtifact,
 };
+pub use audit::{AUDIT_PAGE, AuditRecord, NewAuditRecord};
 pub use backup::{
     FileCheck, SchemaVersion, backup_database, check_database_file, latest_migration,
     pg_dump_command,
@@ -53,6 +56,7 @@ pub use notify::Listener;
 pub use pages::{COUNT_CAP, FlowRunPage, FlowRunQuery, MAX_PAGE_SIZE, RunCursor, TimelinePoint};
 pub use retention::{BatchSize, Pruned};
 pub use scheduling::{CatchUpOutcome, ScheduleToFill};
+pub use secrets::SecretInfo;
 pub use stats::{DeploymentStateCount, PoolQueue, RunStats, StateCount};
 pub use task_runs::{TaskRun, TaskRunState};
 pub use transitions::{NewState, Proposal, TransitionResult};

@@ -41,7 +41,10 @@ pub(crate) struct Api {
 
 impl Api {
     /// Connects to the server at `url`, failing at once if it does not answer.
-    pub(crate) async fn connect(url: &str) -> Result<Self, WorkerError> {
+    pub(crate) async fn connect(
+        url: &str,
+        tls_ca: Option<&std::path::Path>,
+    ) -> Result<Self, WorkerError> {
         let endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|source| WorkerError::InvalidApiUrl {
                 url: url.to_owned(),
@@ -52,13 +55,17 @@ impl Api {
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
             .keep_alive_timeout(KEEPALIVE_TIMEOUT)
             .keep_alive_while_idle(true);
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|error| WorkerError::Unreachable {
+        let endpoint = orch_proto::tls::secure(endpoint, url, tls_ca).map_err(WorkerError::Tls)?;
+        let channel = endpoint.connect().await.map_err(|error| {
+            let mut cause = error_chain(&error);
+            if let Some(hint) = orch_proto::tls::hint(url, &format!("{error:?}")) {
+                cause = format!("{cause}; {hint}");
+            }
+            WorkerError::Unreachable {
                 url: url.to_owned(),
-                cause: error_chain(&error),
-            })?;
+                cause,
+            }
+        })?;
         Ok(Self {
             workers: WorkerServiceClient::new(channel.clone())
                 .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)

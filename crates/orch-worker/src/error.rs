@@ -18,6 +18,10 @@ pub enum WorkerError {
         source: tonic::transport::Error,
     },
 
+    /// TLS cannot be set up (an unreadable `--tls-ca` file, ...).
+    #[error("{0}")]
+    Tls(String),
+
     /// The server did not answer at start-up.
     #[error(
         "cannot reach the orch server at {url}: {cause}. Start it with 'orch server start' or point --api-url / ORCH_API_URL at it"

@@ -61,7 +61,7 @@ impl Worker {
                 );
             }
         }
-        let api = Api::connect(&config.api_url).await?;
+        let api = Api::connect(&config.api_url, config.tls_ca.as_deref()).await?;
         let hostname = hostname();
         let name = config
             .name
@@ -111,6 +111,8 @@ impl Worker {
             kill_grace: config.kill_grace,
             logs,
             state_dir: config.state_dir.clone(),
+            pass_env: config.pass_env.clone(),
+            tls_ca: config.tls_ca.clone(),
         });
         let registry = Registry::default();
         let claim = Arc::new(Notify::new());

@@ -28,10 +28,18 @@ async fn start(context: &Context, args: WorkerStartArgs) -> anyhow::Result<()> {
     config.kill_grace = seconds("--kill-grace-seconds", args.kill_grace_seconds)?;
     config.shutdown_grace = seconds("--shutdown-grace-seconds", args.shutdown_grace_seconds)?;
     config.state_dir = Some(context.settings.home.value.join("worker"));
+    config.pass_env = pass_env(&args.pass_env)?;
+    config.tls_ca = orch_proto::tls::ca_file(client::tls_ca());
     orch_worker::run(config, shutdown_signal())
         .await
         // The error's message is complete; its source would repeat the cause.
         .map_err(|error| anyhow::anyhow!("{error}"))
+}
+
+/// The checked `--pass-env` patterns.
+pub fn pass_env(args: &crate::cli_security::PassEnvArgs) -> anyhow::Result<Vec<String>> {
+    orch_worker::environment::check_pass_env(&args.pass_env).map_err(crate::error::usage)?;
+    Ok(args.pass_env.clone())
 }
 
 /// A positive, finite number of seconds from a flag.

@@ -13,6 +13,7 @@
 pub mod artifacts;
 pub mod deployments;
 pub mod flow_runs;
+pub mod secrets;
 pub mod work_pools;
 
 pub use orch_store::StoreError;

@@ -6,6 +6,7 @@ mod concurrency;
 mod leases;
 mod ops;
 mod scheduler;
+mod security;
 
 #[tokio::test]
 async fn every_test_runs_on_the_backend_of_its_binary() {

@@ -9,6 +9,7 @@ mod leases;
 mod logs;
 mod retention;
 mod scheduling;
+mod security;
 mod task_runs;
 mod transitions;
 mod work_pools;
