@@ -232,7 +232,7 @@ pub struct ServerStartArgs {
     #[arg(long, env = "ORCH_MAX_STREAMS_PER_CLIENT", default_value_t = orch_server::DEFAULT_MAX_STREAMS_PER_CLIENT)]
     pub max_streams_per_client: usize,
     #[command(flatten)]
-    pub security: crate::cli_security::ServerSecurityArgs,
+    pub security: Box<crate::cli_security::ServerSecurityArgs>,
 }
 
 /// `orch worker ...`

@@ -62,7 +62,7 @@ fn secret_values(var: impl Fn(&str) -> Option<String>) -> Vec<String> {
         .unwrap_or_default()
         .split(',')
         .filter(|name| !name.is_empty())
-        .filter_map(|name| var(name))
+        .filter_map(&var)
         .filter(|value| !value.is_empty())
         .collect()
 }

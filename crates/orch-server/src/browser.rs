@@ -52,9 +52,7 @@ impl AllowedHosts {
     /// Whether a request with this `Host` (or authority) is answered.
     fn allows(&self, host: &str) -> bool {
         let name = normalize(strip_port(host));
-        name.parse::<IpAddr>().is_ok()
-            || name.ends_with(".localhost")
-            || self.names.iter().any(|allowed| *allowed == name)
+        name.parse::<IpAddr>().is_ok() || name.ends_with(".localhost") || self.names.contains(&name)
     }
 }
 

@@ -34,6 +34,15 @@ async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, String
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// A server with the deployment, without its secret, and its router.
+async fn deployed_without_secrets() -> (Harness, axum::Router) {
+    let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
+    let deployment = DEPLOYMENT.replace("secrets = [\"NEWSAPI_KEY\"]", "");
+    harness.deploy(&deployment).await;
+    let app = orch_server::router(harness.state.clone());
+    (harness, app)
+}
+
 fn json_request(method: &str, path: &str, body: &str) -> Request<Body> {
     Request::builder()
         .method(method)
@@ -122,15 +131,7 @@ async fn bad_secret_names_and_empty_values_are_refused() {
 
 #[tokio::test]
 async fn forged_cross_site_requests_and_unknown_hosts_are_refused() {
-    let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
-    harness
-        .deploy(
-            DEPLOYMENT
-                .replace("secrets = [\"NEWSAPI_KEY\"]", "")
-                .as_str(),
-        )
-        .await;
-    let app = orch_server::router(harness.state.clone());
+    let (harness, app) = deployed_without_secrets().await;
     let runs = "/api/deployments/news/prod/runs";
 
     // A page posting a form or text/plain (no preflight needed) gets 415.
@@ -191,15 +192,7 @@ async fn forged_cross_site_requests_and_unknown_hosts_are_refused() {
 
 #[tokio::test]
 async fn changes_are_audited_with_the_caller_and_its_address() {
-    let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
-    harness
-        .deploy(
-            DEPLOYMENT
-                .replace("secrets = [\"NEWSAPI_KEY\"]", "")
-                .as_str(),
-        )
-        .await;
-    let app = orch_server::router(harness.state.clone());
+    let (_harness, app) = deployed_without_secrets().await;
     let address: SocketAddr = "10.1.2.3:50000".parse().unwrap();
     let mut request = json_request("POST", "/api/deployments/news/prod/runs", "{}");
     request.extensions_mut().insert(ConnectInfo(address));
