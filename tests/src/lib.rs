@@ -241,6 +241,11 @@ impl TestServer {
     ) -> Daemon {
         let mut args = vec!["worker", "start", "--pool", pool];
         args.extend_from_slice(extra);
+        // Flows get only the basics of the worker's environment (PATH, HOME...)
+        // and what the operator allows: allow what the test gives.
+        for (name, _) in env {
+            args.extend(["--pass-env", name]);
+        }
         let mut command = self.command(&args);
         command.envs(env.iter().copied());
         let mut daemon = Daemon::spawn("worker", command, self.home.path());

@@ -19,6 +19,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub api_url: Option<String>,
 
+    /// CA certificate (PEM) to trust for an https:// server, besides the system's [env:
+    /// ORCH_TLS_CA]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
     /// Format of diagnostics on stderr: text, or json (one object per line, for log shippers)
     #[arg(
         long,
@@ -76,6 +81,12 @@ pub enum Command {
     Artifact(ArtifactCommand),
     /// Stop what `orch up --background` started
     Down(StopArgs),
+    /// Set, list and delete the secrets deployments hand their runs as environment variables
+    #[command(subcommand)]
+    Secret(crate::cli_security::SecretCommand),
+    /// List the audit trail: every change, who made it and from where
+    #[command(subcommand)]
+    Audit(crate::cli_security::AuditCommand),
 }
 
 /// `--output`, on every read command.
@@ -213,6 +224,8 @@ pub struct ServerStartArgs {
     /// config file: server.max_streams_per_client; default: 32]
     #[arg(long, value_name = "N")]
     pub max_streams_per_client: Option<usize>,
+    #[command(flatten)]
+    pub security: Box<crate::cli_security::ServerSecurityArgs>,
 }
 
 /// `orch worker ...`
@@ -255,6 +268,8 @@ pub struct WorkerStartArgs {
     /// default: 30]
     #[arg(long, value_name = "SECONDS")]
     pub shutdown_grace_seconds: Option<f64>,
+    #[command(flatten)]
+    pub pass_env: crate::cli_security::PassEnvArgs,
 }
 
 /// `orch worker ls`
@@ -518,4 +533,6 @@ pub struct UpArgs {
     pub no_build: bool,
     #[command(flatten)]
     pub server: ServerStartArgs,
+    #[command(flatten)]
+    pub pass_env: crate::cli_security::PassEnvArgs,
 }

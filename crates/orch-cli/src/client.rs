@@ -14,6 +14,19 @@ use crate::error::usage;
 
 pub use orch_client::normalize_url;
 
+/// The CA certificate of `--tls-ca`, set once at start.
+static TLS_CA: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Records `--tls-ca` (before any connection).
+pub fn set_tls_ca(ca: Option<std::path::PathBuf>) {
+    let _ = TLS_CA.set(ca);
+}
+
+/// The CA certificate to trust besides the system's: `--tls-ca`, else `ORCH_TLS_CA`.
+pub fn tls_ca() -> Option<&'static std::path::Path> {
+    TLS_CA.get().and_then(Option::as_deref)
+}
+
 /// The server could not be reached.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -45,18 +58,22 @@ impl Api {
     /// Connects to the server at `url` (`http://` is assumed when no scheme is given);
     /// calls wait up to `request_timeout` for an answer.
     pub async fn connect(url: &str, request_timeout: Duration) -> anyhow::Result<Self> {
-        let options = ClientOptions::new(url).with_request_timeout(request_timeout);
+        let options = ClientOptions::new(url)
+            .with_request_timeout(request_timeout)
+            .with_tls_ca(tls_ca().map(std::path::Path::to_path_buf));
         match orch_client::Api::connect(&options).await {
             Ok(inner) => Ok(Self { inner }),
             Err(ConnectError::InvalidUrl { url, .. }) => Err(usage(format!(
                 "invalid API URL {url:?}: expected e.g. {}",
                 defaults::API_URL
             ))),
-            Err(ConnectError::Unreachable { url, source }) => Err(Unreachable {
-                url,
-                cause: short_cause(&source),
+            Err(ConnectError::Unreachable { url, source }) => {
+                let mut cause = short_cause(&source);
+                if let Some(hint) = orch_proto::tls::hint(&url, &format!("{source:?}")) {
+                    cause = format!("{cause}; {hint}");
+                }
+                Err(Unreachable { url, cause }.into())
             }
-            .into()),
             Err(error) => Err(usage(error.to_string())),
         }
     }

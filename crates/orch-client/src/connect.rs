@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use orch_core::defaults;
 use orch_proto::v1::artifact_service_client::ArtifactServiceClient;
+use orch_proto::v1::audit_service_client::AuditServiceClient;
 use orch_proto::v1::concurrency_limit_service_client::ConcurrencyLimitServiceClient;
 use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
 use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
 use orch_proto::v1::schedule_service_client::ScheduleServiceClient;
+use orch_proto::v1::secret_service_client::SecretServiceClient;
 use orch_proto::v1::server_service_client::ServerServiceClient;
 use orch_proto::v1::task_run_service_client::TaskRunServiceClient;
 use orch_proto::v1::work_pool_service_client::WorkPoolServiceClient;
@@ -44,6 +46,9 @@ pub struct ClientOptions {
     pub keepalive_timeout: Duration,
     /// The API key sent as `authorization: Bearer <key>` with every call.
     pub api_key: Option<String>,
+    /// A CA certificate (PEM) to trust for `https://` besides the system's
+    /// roots (`--tls-ca`); `None`: `ORCH_TLS_CA` when set.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl ClientOptions {
@@ -56,7 +61,15 @@ impl ClientOptions {
             keepalive_interval: defaults::KEEPALIVE_INTERVAL,
             keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
             api_key: None,
+            tls_ca: None,
         }
+    }
+
+    /// The same options trusting the CA certificate in `ca` for `https://`.
+    #[must_use]
+    pub fn with_tls_ca(mut self, ca: Option<std::path::PathBuf>) -> Self {
+        self.tls_ca = ca;
+        self
     }
 
     /// The same options with another request timeout.
@@ -87,6 +100,8 @@ impl ClientOptions {
             .http2_keep_alive_interval(self.keepalive_interval)
             .keep_alive_timeout(self.keepalive_timeout)
             .keep_alive_while_idle(true);
+        let endpoint = orch_proto::tls::secure(endpoint, &url, self.tls_ca.as_deref())
+            .map_err(ConnectError::Tls)?;
         Ok((url, endpoint))
     }
 }
@@ -101,6 +116,7 @@ impl fmt::Debug for ClientOptions {
             .field("keepalive_interval", &self.keepalive_interval)
             .field("keepalive_timeout", &self.keepalive_timeout)
             .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("tls_ca", &self.tls_ca)
             .finish()
     }
 }
@@ -121,8 +137,9 @@ pub enum ConnectError {
     },
     /// The server did not accept the connection.
     #[error(
-        "cannot reach the orch server at {url}: {}. Start it with 'orch server start' or set --api-url / ORCH_API_URL",
-        short_cause(.source)
+        "cannot reach the orch server at {url}: {}. {}",
+        short_cause(.source),
+        orch_proto::tls::hint(url, &format!("{source:?}")).unwrap_or("Start it with 'orch server start' or set --api-url / ORCH_API_URL")
     )]
     Unreachable {
         /// The URL tried.
@@ -136,6 +153,9 @@ pub enum ConnectError {
         "the orch API key is not usable: it must be printable ASCII without spaces; check --api-key / ORCH_API_KEY"
     )]
     InvalidApiKey,
+    /// TLS cannot be set up (an unreadable CA file), with what to do.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// Attaches the configured credential to every request: the one place where
@@ -327,6 +347,16 @@ impl Api {
     /// Artifacts flows publish.
     pub fn artifacts(&self) -> ArtifactServiceClient<Transport> {
         limited!(ArtifactServiceClient, self.transport())
+    }
+
+    /// Secrets (names in, never values out).
+    pub fn secrets(&self) -> SecretServiceClient<Transport> {
+        limited!(SecretServiceClient, self.transport())
+    }
+
+    /// The audit trail.
+    pub fn audit(&self) -> AuditServiceClient<Transport> {
+        limited!(AuditServiceClient, self.transport())
     }
 }
 

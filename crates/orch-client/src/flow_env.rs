@@ -27,6 +27,13 @@ pub const WORKER_ID: &str = "ORCH_WORKER_ID";
 /// bytes long.
 pub const PARAMETERS: &str = "ORCH_PARAMETERS";
 
+/// The names (comma-separated) of the variables holding the run's secrets;
+/// an SDK replaces their values with `***` in the log lines it ships.
+pub const SECRET_NAMES: &str = "ORCH_SECRET_NAMES";
+
+/// A CA certificate (PEM) to trust for an `https://` [`API_URL`].
+pub const TLS_CA: &str = "ORCH_TLS_CA";
+
 /// The path of a file holding the run's parameters (a JSON object), set
 /// instead of [`PARAMETERS`] when they are longer than [`MAX_ENV_PARAMETERS`].
 /// The file is readable by the worker's user only and removed after the run.

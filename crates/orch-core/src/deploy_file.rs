@@ -69,6 +69,9 @@ pub struct DeploymentSpec {
     /// server's settings (key `retention = { runs_days, logs_days }`).
     #[serde(skip_serializing_if = "crate::Retention::is_empty")]
     pub retention: crate::Retention,
+    /// Variables and secrets its runs receive (keys `env` and `secrets`).
+    #[serde(flatten)]
+    pub environment: crate::FlowEnvironment,
 }
 
 /// One schedule of a deployment. Exactly one of `cron`, `interval_seconds`
@@ -248,6 +251,7 @@ work_pool = "default"
                 ],
                 policy: RunPolicy::default(),
                 retention: crate::Retention::default(),
+                environment: crate::FlowEnvironment::default(),
             },
             DeploymentSpec {
                 flow: "reports".into(),
@@ -263,6 +267,7 @@ work_pool = "default"
                 schedules: vec![],
                 policy: RunPolicy::default(),
                 retention: crate::Retention::default(),
+                environment: crate::FlowEnvironment::default(),
             },
         ];
         assert_eq!(specs, expected);

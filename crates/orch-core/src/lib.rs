@@ -20,6 +20,7 @@
 //! - [`identifier`]: the naming rule for flows, deployments, work pools
 //!   ([`validate_name`]).
 //! - [`limits`]: sizes every part agrees on ([`limits::MAX_MESSAGE_BYTES`], ...).
+//! - [`flow_env`]: a deployment's `env` and `secrets`, variable names, redaction.
 //! - [`error`]: the crate's one error type, [`Error`].
 
 pub mod artifact;
@@ -27,6 +28,7 @@ pub mod calendar;
 pub mod defaults;
 pub mod deploy_file;
 pub mod error;
+pub mod flow_env;
 pub mod identifier;
 pub mod limits;
 pub mod params;
@@ -43,6 +45,7 @@ pub use deploy_file::{
     DeployFile, DeploymentSpec, ScheduleSpec, parse_deploy_file, parse_deploy_file_with,
 };
 pub use error::{Error, Result};
+pub use flow_env::FlowEnvironment;
 pub use identifier::validate_name;
 pub use params::{build_overrides, merge_parameters, parse_param};
 pub use policy::{CatchUp, CollisionStrategy, RunPolicy, triage};

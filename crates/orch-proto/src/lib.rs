@@ -10,6 +10,7 @@ pub mod v1 {
 
 pub mod json;
 pub mod state;
+pub mod tls;
 
 pub use v1::*;
 

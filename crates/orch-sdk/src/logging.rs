@@ -38,6 +38,7 @@ pub(crate) fn init_server(reporter: Reporter, flow_run_id: String) {
         flow_run_id,
         emitter: format!("sdk-{}", uuid::Uuid::new_v4()),
         seq: AtomicU64::new(0),
+        secrets: secret_values(|name| std::env::var(name).ok()),
     };
     let _ = tracing_subscriber::registry()
         .with(layer.with_filter(filter()))
@@ -49,6 +50,22 @@ struct ServerLayer {
     flow_run_id: String,
     emitter: String,
     seq: AtomicU64,
+    /// Values hidden as `***` in every line: the run's secrets.
+    secrets: Vec<String>,
+}
+
+/// Variable naming the run's secret variables (comma-separated), set by the worker.
+pub(crate) const SECRET_NAMES_VAR: &str = orch_client::flow_env::SECRET_NAMES;
+
+/// The values of the variables [`SECRET_NAMES_VAR`] names, read through `var`.
+fn secret_values(var: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    var(SECRET_NAMES_VAR)
+        .unwrap_or_default()
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .filter_map(&var)
+        .filter(|value| !value.is_empty())
+        .collect()
 }
 
 impl<S: tracing::Subscriber> Layer<S> for ServerLayer {
@@ -69,7 +86,9 @@ impl<S: tracing::Subscriber> Layer<S> for ServerLayer {
             timestamp_micros: now_micros(),
             stream: "sdk".into(),
             level: event.metadata().level().to_string(),
-            message: within_line_limit(text.finish()),
+            message: within_line_limit(
+                orch_core::flow_env::redact(&text.finish(), &self.secrets).into_owned(),
+            ),
             task_run_id: current_task_run_id().unwrap_or_default(),
         });
     }
@@ -129,5 +148,26 @@ impl Visit for MessageText {
             }
             let _ = write!(self.fields, "{}={value}", field.name());
         }
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn the_values_of_the_named_secret_variables_are_hidden() {
+        let env = |name: &str| match name {
+            "ORCH_SECRET_NAMES" => Some("API_KEY,EMPTY,UNSET".to_owned()),
+            "API_KEY" => Some("k-123".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let secrets = secret_values(env);
+        assert_eq!(secrets, ["k-123"]);
+        assert_eq!(
+            orch_core::flow_env::redact("using k-123", &secrets),
+            "using ***"
+        );
     }
 }

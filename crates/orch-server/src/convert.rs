@@ -146,6 +146,8 @@ pub(crate) fn deployment(deployment: &model::Deployment) -> pb::Deployment {
             collision_strategy: deployment.policy.collision_strategy.as_str().to_owned(),
             retention_runs_days: deployment.retention.runs_days,
             retention_logs_days: deployment.retention.logs_days,
+            env: deployment.environment.env.clone().into_iter().collect(),
+            secrets: deployment.environment.secrets.clone(),
         }),
         paused: deployment.paused,
         created_at_micros: deployment.created_at,
@@ -188,7 +190,20 @@ pub(crate) fn deployment_input(
             "{label}: retention days must be positive when set"
         )));
     }
+    let environment = orch_core::FlowEnvironment {
+        env: spec.env.into_iter().collect(),
+        secrets: spec.secrets,
+    };
+    if let Some(problem) = environment
+        .env
+        .keys()
+        .chain(&environment.secrets)
+        .find_map(|name| orch_core::flow_env::variable_name_problem(name))
+    {
+        return Err(invalid(format!("{label}: {problem}")));
+    }
     let core = orch_core::DeploymentSpec {
+        environment,
         retention: orch_core::Retention {
             runs_days: spec.retention_runs_days,
             logs_days: spec.retention_logs_days,

@@ -2,7 +2,9 @@
 //! It owns all state, in SQLite or PostgreSQL through `orch-store`.
 
 pub mod api;
+mod audit;
 pub mod background;
+mod browser;
 pub mod caller;
 mod convert;
 mod dashboard;
@@ -18,8 +20,10 @@ mod metrics;
 pub mod ops;
 mod relay;
 pub mod scheduler;
+mod secret_box;
 mod state;
 mod streams;
+mod tls;
 mod watch;
 
 use std::time::Duration;
@@ -29,7 +33,9 @@ use orch_core::defaults;
 pub use error::ServerError;
 pub use health::{Check, readiness};
 pub use maintenance::{BackupSchedule, RetentionConfig};
+pub use secret_box::SecretKeySource;
 pub use state::AppState;
+pub use tls::TlsFiles;
 
 /// The server's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -54,6 +60,15 @@ pub struct ServerConfig {
     /// Streams (`logs --follow`, `--watch`, live pages) one client address
     /// may hold open at once.
     pub max_streams_per_client: usize,
+    /// The key sealing secrets at rest; `None`: secrets cannot be set or used.
+    pub secret_key: Option<SecretKeySource>,
+    /// Host names (the `Host` header) the server answers for, besides
+    /// loopback names and the bind address; see [`browser`].
+    pub allowed_hosts: Vec<String>,
+    /// Serve TLS with these files; `None`: plaintext.
+    pub tls: Option<TlsFiles>,
+    /// Serve plaintext on an address other machines can reach.
+    pub allow_plaintext: bool,
 }
 
 /// Default of [`ServerConfig::max_streams_per_client`].
@@ -71,12 +86,20 @@ impl ServerConfig {
             retention: RetentionConfig::default(),
             backup: None,
             max_streams_per_client: DEFAULT_MAX_STREAMS_PER_CLIENT,
+            secret_key: None,
+            allowed_hosts: Vec::new(),
+            tls: None,
+            allow_plaintext: false,
         }
     }
 }
 
 /// The full HTTP service: gRPC, JSON API, dashboard, metrics and a 404 for anything else.
 pub fn router(state: AppState) -> axum::Router {
+    let hosts = std::sync::Arc::new(browser::AllowedHosts::new(
+        &state.config().host,
+        &state.config().allowed_hosts,
+    ));
     grpc::routes(&state)
         .into_axum_router()
         .merge(http::router(state.clone()))
@@ -85,16 +108,18 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(dashboard::router(state.clone()))
         .route(
             "/metrics",
-            axum::routing::get(metrics::handler).with_state(state),
+            axum::routing::get(metrics::handler).with_state(state.clone()),
         )
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state, audit::record))
+        .layer(axum::middleware::from_fn_with_state(hosts, browser::guard))
         .layer(axum::middleware::map_response(http::json_errors))
 }
 
 /// Runs the server until `shutdown` resolves. Prints `orch server listening on
-/// http://HOST:PORT` to stdout once it accepts connections.
+/// http://HOST:PORT` (`https://` with TLS) to stdout once it accepts connections.
 pub async fn serve(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -105,6 +130,8 @@ pub async fn serve(
 /// A server whose database is open and whose port is bound, not yet serving.
 pub struct Server {
     listener: tokio::net::TcpListener,
+    /// Set when serving TLS.
+    tls: Option<tokio_rustls::TlsAcceptor>,
     store: orch_store::Store,
     config: ServerConfig,
     /// On SQLite, the lock that keeps a second server off the database.
@@ -148,6 +175,8 @@ pub fn lock_sqlite(database_url: &str) -> Result<Option<std::fs::File>, ServerEr
 impl Server {
     /// Opens (and migrates) the database and binds the port.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        tls::check_plaintext(&config.host, config.tls.as_ref(), config.allow_plaintext)?;
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let sqlite_lock = lock_sqlite(&config.database_url)?;
         let store = orch_store::Store::connect(&config.database_url)
             .await
@@ -170,6 +199,7 @@ impl Server {
             })?;
         Ok(Server {
             listener,
+            tls,
             store,
             config,
             _sqlite_lock: sqlite_lock,
@@ -198,24 +228,37 @@ impl Server {
         if store.backend() == orch_store::Backend::Postgres {
             relay::start(&state).await;
         }
-        tracing::info!(%bound, database = %store.redacted_url(), "orch server started");
-        println!("orch server listening on http://{bound}");
-        let app = router(state);
-        // Wake-ups are tiny frames: without TCP_NODELAY they wait ~40 ms for Nagle.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        tracing::info!(%bound, database = %store.redacted_url(), tls = self.tls.is_some(), "orch server started");
+        println!("orch server listening on {scheme}://{bound}");
+        let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let graceful = async move {
             shutdown.await;
             tracing::info!("shutting down");
             let _ = stop_sender.send(true);
         };
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(graceful)
-            .await;
+        let served = match self.tls {
+            Some(acceptor) => {
+                let listener =
+                    tls::TlsListener::new(self.listener, acceptor).map_err(ServerError::Serve)?;
+                // `tap_io` gives the connections their client address.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(graceful)
+                    .await
+            }
+            None => {
+                // Wake-ups are tiny frames: without TCP_NODELAY they wait ~40 ms for Nagle.
+                let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+                    if let Err(error) = tcp.set_nodelay(true) {
+                        tracing::debug!(%error, "cannot set TCP_NODELAY");
+                    }
+                });
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(graceful)
+                    .await
+            }
+        };
         let _ = background.await;
         let _ = scheduler.await;
         let _ = maintenance.await;

@@ -30,6 +30,8 @@ struct Inner {
     streams: Arc<crate::streams::StreamCounts>,
     /// When the server last resumed from a stall (micros; 0: never).
     resumed_at: std::sync::atomic::AtomicI64,
+    /// The key that seals secrets, loaded on first use.
+    keyring: crate::secret_box::Keyring,
 }
 
 impl AppState {
@@ -44,7 +46,6 @@ impl AppState {
                 background: store.for_background(),
                 store,
                 events: Events::default(),
-                config,
                 started_at,
                 shutdown,
                 scheduler_wake: Notify::new(),
@@ -52,6 +53,8 @@ impl AppState {
                 maintenance: Default::default(),
                 streams: Arc::default(),
                 resumed_at: std::sync::atomic::AtomicI64::new(0),
+                keyring: crate::secret_box::Keyring::new(config.secret_key.clone()),
+                config,
             }),
         }
     }
@@ -97,6 +100,11 @@ impl AppState {
             .resumed_at
             .load(std::sync::atomic::Ordering::Relaxed);
         resumed != 0 && resumed > self.micros_ago(self.inner.config.worker_lease)
+    }
+
+    /// The key that seals secrets.
+    pub(crate) fn keyring(&self) -> &crate::secret_box::Keyring {
+        &self.inner.keyring
     }
 
     /// The notification hub.

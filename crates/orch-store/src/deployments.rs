@@ -72,13 +72,15 @@ struct DeploymentRow {
     collision_strategy: String,
     retention_runs_days: Option<i64>,
     retention_logs_days: Option<i64>,
+    env: String,
+    secrets: String,
 }
 
 const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.flow_id, f.name AS flow, d.name, d.entrypoint, \
      p.name AS work_pool, d.work_pool_id, d.parameters, d.tags, d.description, d.retries, d.retry_delay_seconds, \
      d.base_dir, d.paused, d.created_at, d.updated_at, d.catch_up, d.max_lateness_seconds, \
-     d.concurrency_limit, d.collision_strategy, d.retention_runs_days, d.retention_logs_days \
-     FROM deployments d JOIN flows f ON f.id = d.flow_id JOIN work_pools p ON p.id = d.work_pool_id ";
+     d.concurrency_limit, d.collision_strategy, d.retention_runs_days, d.retention_logs_days, \
+     d.env, d.secrets FROM deployments d JOIN flows f ON f.id = d.flow_id JOIN work_pools p ON p.id = d.work_pool_id ";
 
 impl DeploymentRow {
     fn into_deployment(self, schedules: Vec<Schedule>) -> Result<Deployment> {
@@ -104,6 +106,10 @@ impl DeploymentRow {
                 logs_days: days(self.retention_logs_days),
             },
             policy,
+            environment: orch_core::FlowEnvironment {
+                env: from_json("deployments.env", &self.env)?,
+                secrets: from_json("deployments.secrets", &self.secrets)?,
+            },
             entrypoint: from_json("deployments.entrypoint", &self.entrypoint)?,
             parameters: from_json("deployments.parameters", &self.parameters)?,
             tags: from_json("deployments.tags", &self.tags)?,
@@ -130,8 +136,13 @@ fn changed_fields(current: &Deployment, input: &DeploymentInput) -> Vec<String> 
     let spec = &input.spec;
     let schedules: Vec<Schedule> = spec.schedules.iter().map(schedule_from_spec).collect();
     let policy = &spec.policy;
-    let checks: [(&str, bool); 14] = [
+    let checks: [(&str, bool); 16] = [
         ("retention", current.retention != spec.retention),
+        ("env", current.environment.env != spec.environment.env),
+        (
+            "secrets",
+            current.environment.secrets != spec.environment.secrets,
+        ),
         ("entrypoint", current.entrypoint != spec.entrypoint),
         ("work_pool", current.work_pool != spec.work_pool),
         ("parameters", current.parameters != spec.parameters),
@@ -186,6 +197,8 @@ impl Store {
                 )));
             }
             pool?;
+            self.check_secrets_exist(&label, &input.spec.environment.secrets)
+                .await?;
         }
         let now = self.now();
         let mut tx = self.writer.begin().await?;
@@ -286,6 +299,14 @@ impl Store {
                     &mut tx,
                     &deployment_id,
                     &spec.retention,
+                )
+                .await?;
+            }
+            if kind == ChangeKind::Created || fields.iter().any(|f| f == "env" || f == "secrets") {
+                crate::secrets::set_deployment_environment(
+                    &mut tx,
+                    &deployment_id,
+                    &spec.environment,
                 )
                 .await?;
             }

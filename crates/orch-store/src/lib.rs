@@ -13,6 +13,7 @@
 //! `Vec<Transition>`) so that the server produces their effects in one place.
 
 mod artifacts;
+mod audit;
 mod backup;
 mod claims;
 mod clock;
@@ -29,6 +30,7 @@ mod rows;
 mod run_creation;
 mod schedules;
 mod scheduling;
+mod secrets;
 mod state_change;
 mod stats;
 mod task_runs;
@@ -45,6 +47,7 @@ use sqlx::{AnyPool, Executor};
 pub use artifacts::{
     Artifact, ArtifactFilter, DEFAULT_ARTIFACT_LIMIT, MAX_ARTIFACT_LIMIT, NewArtifact,
 };
+pub use audit::{AUDIT_PAGE, AuditRecord, NewAuditRecord};
 pub use backup::{
     FileCheck, SchemaVersion, backup_database, check_database_file, latest_migration,
     pg_dump_command,
@@ -60,6 +63,7 @@ pub use notify::Listener;
 pub use pages::{COUNT_CAP, FlowRunPage, FlowRunQuery, MAX_PAGE_SIZE, RunCursor, TimelinePoint};
 pub use retention::{BatchSize, Pruned};
 pub use scheduling::ScheduleToFill;
+pub use secrets::SecretInfo;
 pub use state_change::{Cause, Changed, Transition};
 pub use stats::{DeploymentStateCount, PoolQueue, RunStats, StateCount};
 pub use task_runs::{TaskRun, TaskRunState, TaskTransition};

@@ -127,6 +127,8 @@ pub struct Deployment {
     pub policy: RunPolicy,
     /// Its own retention (deploy file); empty: the server's settings.
     pub retention: orch_core::Retention,
+    /// Variables and secret names its runs receive.
+    pub environment: orch_core::FlowEnvironment,
     /// Creation time.
     pub created_at: i64,
     /// Last change.

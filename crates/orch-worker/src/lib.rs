@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+pub mod environment;
 mod error;
 mod events;
 mod leftovers;
@@ -66,6 +67,12 @@ pub struct WorkerConfig {
     /// parameters files go there too. `None`: no records (parameters files
     /// go to the system's temporary folder).
     pub state_dir: Option<std::path::PathBuf>,
+    /// The worker's own variables flows may receive besides the basics
+    /// (`NAME`, or `PREFIX*`); see [`environment`].
+    pub pass_env: Vec<String>,
+    /// A CA certificate (PEM) to trust for an `https://` server, besides the
+    /// system's; its flows receive it as `ORCH_TLS_CA`.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl WorkerConfig {
@@ -83,6 +90,8 @@ impl WorkerConfig {
             kill_grace: defaults::KILL_GRACE,
             shutdown_grace: defaults::SHUTDOWN_GRACE,
             state_dir: None,
+            pass_env: Vec::new(),
+            tls_ca: None,
         }
     }
 }

@@ -52,6 +52,8 @@ pub(crate) struct RunLog {
     /// The seq of the last line made; the first line is 1.
     seq: u64,
     sender: Shipper,
+    /// Values replaced by `***` in every line (the run's secrets).
+    secrets: Vec<String>,
 }
 
 impl RunLog {
@@ -62,7 +64,14 @@ impl RunLog {
             emitter,
             seq: 0,
             sender,
+            secrets: Vec::new(),
         }
+    }
+
+    /// Hides these values (the run's secrets) as `***` in every line.
+    pub(crate) fn with_secrets(mut self, secrets: Vec<String>) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     /// Numbers `message` and queues it.
@@ -120,6 +129,11 @@ pub(crate) async fn pump(
 
 /// Ships a line, remembering it in the stderr tail if it is one.
 async fn emit(log: &mut RunLog, tail: &mut StderrTail, stream: Stream, message: String) {
+    // Before anything keeps the line: the tail ends up in the run's state message.
+    let message = match orch_core::flow_env::redact(&message, &log.secrets) {
+        std::borrow::Cow::Borrowed(_) => message,
+        std::borrow::Cow::Owned(redacted) => redacted,
+    };
     if stream == Stream::Stderr {
         tail.push(&message);
     }
@@ -324,6 +338,23 @@ mod tests {
             tail.lines().collect::<Vec<_>>(),
             ["err 1", "err \u{fffd} last"]
         );
+    }
+
+    #[tokio::test]
+    async fn secret_values_are_hidden_before_lines_are_shipped_or_kept() {
+        let (sender, mut captured) = capture();
+        let log = RunLog::new("run-1".to_owned(), "worker-1".to_owned(), sender)
+            .with_secrets(vec!["s3cr3t-value".to_owned()]);
+        let stdout = &b"key is s3cr3t-value\n"[..];
+        let stderr = &b"failed with s3cr3t-value!\n"[..];
+        let tail = pump(stdout, stderr, log, std::future::pending()).await;
+        let mut messages: Vec<String> = lines(&mut captured)
+            .into_iter()
+            .map(|l| l.message)
+            .collect();
+        messages.sort();
+        assert_eq!(messages, ["failed with ***!", "key is ***"]);
+        assert_eq!(tail.lines().collect::<Vec<_>>(), ["failed with ***!"]);
     }
 
     #[tokio::test]

@@ -5,7 +5,6 @@
 //! a Ctrl-C in the worker's terminal (sent to the terminal's foreground
 //! group) does not reach the flows, so the worker decides how they end.
 
-use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -30,8 +29,9 @@ pub(crate) struct Launch<'a> {
     /// The folder of the deployment file; relative programs are looked up
     /// there first, and it is the working directory when it exists.
     pub base_dir: &'a Path,
-    /// Variables added to the worker's own environment.
-    pub env: Vec<(&'static str, String)>,
+    /// The flow's whole environment (see `environment`): nothing else of
+    /// the worker's is inherited.
+    pub env: std::collections::BTreeMap<std::ffi::OsString, std::ffi::OsString>,
     /// The run's parameters as JSON: `ORCH_PARAMETERS` when small enough
     /// for the environment, else a file named by `ORCH_PARAMETERS_FILE`.
     pub parameters: &'a str,
@@ -85,12 +85,8 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
     let mut command = Command::new(&resolved);
     command
         .args(args)
-        .envs(
-            launch
-                .env
-                .iter()
-                .map(|(key, value)| (OsStr::new(key), value)),
-        )
+        .env_clear()
+        .envs(&launch.env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -306,7 +302,9 @@ mod tests {
         Launch {
             entrypoint,
             base_dir,
-            env: Vec::new(),
+            env: std::env::vars_os()
+                .filter(|(name, _)| name == "PATH")
+                .collect(),
             parameters: "{}",
             parameters_dir: None,
             flow_run_id: "run",
@@ -378,7 +376,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let entrypoint = strings(&["sh", "-c", "pwd; echo \"$ORCH_FLOW_RUN_ID\""]);
         let mut launch = launch(&entrypoint, dir.path());
-        launch.env.push(("ORCH_FLOW_RUN_ID", "run-1".to_owned()));
+        launch.env.insert("ORCH_FLOW_RUN_ID".into(), "run-1".into());
         let mut process = spawn(&launch).unwrap();
         let mut output = String::new();
         process.stdout.read_to_string(&mut output).await.unwrap();

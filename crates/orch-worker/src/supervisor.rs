@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use orch_client::{Api, Shipper, attempt, describe, flow_env, retry};
 
+use crate::environment::{self, RunVariables};
 use crate::leftovers;
 use crate::outcome::{self, Outcome, StderrTail, StopReason};
 use crate::output::{self, RunLog};
@@ -44,6 +45,10 @@ pub(crate) struct Context {
     pub logs: Shipper,
     /// Where started process groups are recorded (see `leftovers`).
     pub state_dir: Option<PathBuf>,
+    /// The worker's variables flows receive besides the basics.
+    pub pass_env: Vec<String>,
+    /// The CA certificate the worker trusts, passed on as `ORCH_TLS_CA`.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// What the server made of the proposal to move a run to Running.
@@ -73,7 +78,7 @@ pub(crate) async fn supervise(
     stop: StopSignal,
 ) {
     let flow_run_id = slot.flow_run_id();
-    let Some(process) = start(&context, flow_run_id, claimed).await else {
+    let Some((process, secrets)) = start(&context, flow_run_id, claimed).await else {
         return;
     };
     let RunningProcess {
@@ -91,7 +96,8 @@ pub(crate) async fn supervise(
         flow_run_id.to_owned(),
         context.worker_id.clone(),
         context.logs.clone(),
-    );
+    )
+    .with_secrets(secrets);
     let output = Output::start(stdout, stderr, log);
     let exit = run_to_exit(&context, flow_run_id, child, group, stop).await;
     if let Some(record) = record {
@@ -114,23 +120,48 @@ pub(crate) async fn supervise(
 }
 
 /// Spawns the run's process, or reports the run Failed if it cannot start.
+/// Returns it with the secret values its log lines must not show.
 async fn start(
     context: &Context,
     flow_run_id: &str,
     claimed: ClaimedRun,
-) -> Option<RunningProcess> {
-    let run = claimed.run.unwrap_or_default();
-    let env = vec![
-        (flow_env::API_URL, context.api_url.clone()),
-        (flow_env::FLOW_RUN_ID, flow_run_id.to_owned()),
-        (flow_env::FLOW, run.flow),
-        (flow_env::DEPLOYMENT, run.deployment),
-        (flow_env::WORKER_ID, context.worker_id.clone()),
-    ];
+) -> Option<(RunningProcess, Vec<String>)> {
+    let run = claimed.run.clone().unwrap_or_default();
+    if !claimed.missing_secrets.is_empty() {
+        let message = missing_secrets(&run.deployment, &claimed.missing_secrets);
+        tracing::warn!("run {flow_run_id} ({}): {message}", run.name);
+        report_final(context, flow_run_id, &Outcome::failed_to_start(message)).await;
+        return None;
+    }
+    let variables = RunVariables {
+        env: Some(&claimed.env),
+        secrets: Some(&claimed.secrets),
+        orch: vec![
+            (flow_env::API_URL, context.api_url.clone()),
+            (flow_env::FLOW_RUN_ID, flow_run_id.to_owned()),
+            (flow_env::FLOW, run.flow.clone()),
+            (flow_env::DEPLOYMENT, run.deployment.clone()),
+            (flow_env::WORKER_ID, context.worker_id.clone()),
+        ],
+    };
+    let mut variables = variables;
+    let mut secret_names: Vec<&str> = claimed.secrets.keys().map(String::as_str).collect();
+    if !secret_names.is_empty() {
+        // The SDK hides these variables' values in the log lines it ships itself.
+        secret_names.sort_unstable();
+        variables
+            .orch
+            .push((flow_env::SECRET_NAMES, secret_names.join(",")));
+    }
+    if let Some(ca) = &context.tls_ca {
+        variables
+            .orch
+            .push((flow_env::TLS_CA, ca.display().to_string()));
+    }
     let launch = Launch {
         entrypoint: &claimed.entrypoint,
         base_dir: Path::new(&claimed.base_dir),
-        env,
+        env: environment::flow_environment(std::env::vars_os(), &context.pass_env, &variables),
         parameters: &claimed.parameters_json,
         parameters_dir: context.state_dir.as_deref(),
         flow_run_id,
@@ -143,7 +174,7 @@ async fn start(
                 claimed.entrypoint,
                 process.group
             );
-            Some(process)
+            Some((process, claimed.secrets.into_values().collect()))
         }
         Err(message) => {
             tracing::warn!("run {flow_run_id} ({}): {message}", run.name);
@@ -151,6 +182,15 @@ async fn start(
             None
         }
     }
+}
+
+/// Why a run whose deployment names unset secrets cannot start.
+fn missing_secrets(deployment: &str, names: &[String]) -> String {
+    format!(
+        "cannot start the run: its deployment {deployment} uses secret(s) the server does not \
+         have: {}. Set each with `orch secret set NAME` (value on stdin), then retry the run",
+        names.join(", ")
+    )
 }
 
 /// Reports the run Running and waits for its process to exit, stopping the

@@ -64,7 +64,8 @@ impl Worker {
         }
         let options = ClientOptions::new(&config.api_url)
             .with_request_timeout(defaults::CALL_TIMEOUT)
-            .with_api_key(config.api_key.clone());
+            .with_api_key(config.api_key.clone())
+            .with_tls_ca(config.tls_ca.clone());
         let api = Api::connect(&options).await?;
         let hostname = hostname();
         let name = config
@@ -115,6 +116,8 @@ impl Worker {
             kill_grace: config.kill_grace,
             logs,
             state_dir: config.state_dir.clone(),
+            pass_env: config.pass_env.clone(),
+            tls_ca: config.tls_ca.clone(),
         });
         let registry = Registry::default();
         let claim = Arc::new(Notify::new());

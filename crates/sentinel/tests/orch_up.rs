@@ -87,6 +87,8 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
         .env("NO_COLOR", "1")
         .env("PATH", &path)
         .env("SENTINEL_CONFIG", &config)
+        // Flows receive only what the operator passes (and the basics).
+        .env("ORCH_WORKER_PASS_ENV", "SENTINEL_CONFIG")
         .env_remove("SENTINEL_SOURCE")
         .env_remove("SENTINEL_DATA_DIR")
         .env_remove("SENTINEL_NOW");

@@ -74,11 +74,12 @@ impl Api {
         reply.body
     }
 
-    /// POST a raw body to `path` (no content type, as `curl -d` sends it).
+    /// POST a body to `path` as JSON (state-changing calls take JSON only).
     pub async fn post(&self, path: &str, body: &str) -> Reply {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
             .body(body.to_string())
             .send()
             .await

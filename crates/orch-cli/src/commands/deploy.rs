@@ -116,6 +116,8 @@ fn to_proto(spec: &orch_core::DeploymentSpec, base_dir: &Path) -> proto::Deploym
         collision_strategy: spec.policy.collision_strategy.as_str().to_owned(),
         retention_runs_days: spec.retention.runs_days,
         retention_logs_days: spec.retention.logs_days,
+        env: spec.environment.env.clone().into_iter().collect(),
+        secrets: spec.environment.secrets.clone(),
     }
 }
 

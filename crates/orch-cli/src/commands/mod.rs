@@ -1,6 +1,7 @@
 //! One module per command group; [`run`] dispatches a parsed command line.
 
 mod artifact;
+mod audit;
 mod background;
 mod backup;
 mod calendar;
@@ -11,6 +12,7 @@ mod deployment;
 mod flow;
 mod flow_run;
 mod schedule;
+mod secret;
 mod server;
 mod task_run;
 mod up;
@@ -42,6 +44,7 @@ impl Context {
 
 /// Runs `cli`'s command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::client::set_tls_ca(cli.tls_ca.clone());
     let context = Context {
         settings: Settings::load(&flags(&cli))?,
     };
@@ -60,6 +63,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calendar(command) => calendar::run(command),
         Command::Artifact(command) => artifact::run(&context, command).await,
         Command::Down(args) => background::stop(&context, background::UP, &args).await,
+        Command::Secret(command) => secret::run(&context, command).await,
+        Command::Audit(command) => audit::run(&context, command).await,
     }
 }
 

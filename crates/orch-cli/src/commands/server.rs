@@ -45,7 +45,27 @@ pub fn server_config(
         },
         backup: ops.backup_schedule()?,
         max_streams_per_client: settings.roles.server.max_streams_per_client.value,
+        secret_key: Some(secret_key(&settings.home.value)),
+        allowed_hosts: args.security.allowed_hosts.clone(),
+        tls: args
+            .security
+            .tls_cert
+            .clone()
+            .zip(args.security.tls_key.clone())
+            .map(|(cert, key)| orch_server::TlsFiles { cert, key }),
+        allow_plaintext: args.security.allow_plaintext,
     })
+}
+
+/// Variable holding the key that seals secrets (64 hex digits).
+pub const SECRET_KEY_VAR: &str = "ORCH_SECRET_KEY";
+
+/// The key sealing secrets: `ORCH_SECRET_KEY`, else `$ORCH_HOME/secret.key`.
+fn secret_key(home: &std::path::Path) -> orch_server::SecretKeySource {
+    match std::env::var(SECRET_KEY_VAR) {
+        Ok(key) if !key.trim().is_empty() => orch_server::SecretKeySource::Value(key),
+        _ => orch_server::SecretKeySource::File(home.join("secret.key")),
+    }
 }
 
 /// Serves until SIGINT or SIGTERM.

@@ -35,11 +35,16 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
             )
         })?;
     }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let server = orch_server::Server::bind(config)
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let url = format!(
-        "http://{}",
+        "{scheme}://{}",
         server
             .local_addr()
             .map_err(|error| anyhow::anyhow!("{error}"))?
@@ -62,6 +67,8 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
     for pool in &pools {
         let mut config = orch_worker::WorkerConfig::new(url.clone(), *pool);
         context.settings.roles.worker.apply(&mut config);
+        config.pass_env = super::worker::pass_env(&args.pass_env)?;
+        config.tls_ca = orch_proto::tls::ca_file(crate::client::tls_ca());
         workers.push(tokio::spawn(orch_worker::run(
             config,
             signalled(workers_stopping.clone()),

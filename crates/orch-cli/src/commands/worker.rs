@@ -25,10 +25,18 @@ async fn start(context: &Context, args: WorkerStartArgs) -> anyhow::Result<()> {
     config.limit = args.limit;
     context.settings.roles.worker.apply(&mut config);
     config.state_dir = Some(context.settings.home.value.join("worker"));
+    config.pass_env = pass_env(&args.pass_env)?;
+    config.tls_ca = orch_proto::tls::ca_file(client::tls_ca());
     orch_worker::run(config, shutdown_signal())
         .await
         // The error's message is complete; its source would repeat the cause.
         .map_err(|error| anyhow::anyhow!("{error}"))
+}
+
+/// The checked `--pass-env` patterns.
+pub fn pass_env(args: &crate::cli_security::PassEnvArgs) -> anyhow::Result<Vec<String>> {
+    orch_worker::environment::check_pass_env(&args.pass_env).map_err(crate::error::usage)?;
+    Ok(args.pass_env.clone())
 }
 
 /// Lists workers.

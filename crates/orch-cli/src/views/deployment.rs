@@ -142,6 +142,18 @@ pub fn print_detail(deployment: &DeploymentView) -> std::io::Result<()> {
         ("Base dir", deployment.base_dir.clone()),
         ("Parameters", compact_json(&deployment.parameters)),
         ("Tags", output::or_dash(&deployment.tags.join(", "))),
+        (
+            "Env",
+            output::or_dash(
+                &deployment
+                    .env
+                    .iter()
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        ),
+        ("Secrets", output::or_dash(&deployment.secrets.join(", "))),
         ("Retries", retries),
         ("Catch-up", catch_up),
         ("Concurrency", concurrency),

@@ -55,11 +55,12 @@ pub(super) fn deployments(
 /// Validates one deployment and its schedules.
 fn deployment(
     source: &Source<'_>,
-    raw: RawDeployment,
+    mut raw: RawDeployment,
     calendars: &Declared,
 ) -> Result<DeploymentSpec> {
     let policy = policy(source, &raw)?;
     let retention = retention(source, &raw)?;
+    let environment = environment(source, &mut raw)?;
     let flow = identifier(source, "flow", raw.flow)?;
     let name = identifier(source, "name", raw.name)?;
     let entrypoint = entrypoint(source, raw.entrypoint)?;
@@ -103,7 +104,40 @@ fn deployment(
         paused: raw.paused,
         schedules,
         policy,
+        environment,
     })
+}
+
+/// The deployment's `env` table and `secrets` list: valid variable names,
+/// none set twice.
+fn environment(source: &Source<'_>, raw: &mut RawDeployment) -> Result<crate::FlowEnvironment> {
+    let mut environment = crate::FlowEnvironment::default();
+    for (name, value) in raw.env.take().map(Spanned::into_inner).unwrap_or_default() {
+        if let Some(problem) = crate::flow_env::variable_name_problem(name.get_ref()) {
+            return Err(source.error(Some(name.span().start), format!("`env`: {problem}")));
+        }
+        environment
+            .env
+            .insert(name.into_inner(), value.into_inner());
+    }
+    for name in std::mem::take(&mut raw.secrets) {
+        let offset = Some(name.span().start);
+        let name = name.into_inner();
+        if let Some(problem) = crate::flow_env::variable_name_problem(&name) {
+            return Err(source.error(offset, format!("`secrets`: {problem}")));
+        }
+        if environment.env.contains_key(&name) || environment.secrets.contains(&name) {
+            return Err(source.error(
+                offset,
+                format!(
+                    "`secrets`: \"{name}\" is set twice (in `env` or earlier in `secrets`); \
+                     a variable comes from one place"
+                ),
+            ));
+        }
+        environment.secrets.push(name);
+    }
+    Ok(environment)
 }
 
 /// The deployment's own retention (`retention = { runs_days, logs_days }`).
@@ -241,6 +275,24 @@ fn entrypoint(source: &Source<'_>, value: Spanned<Vec<Spanned<String>>>) -> Resu
 mod tests {
     use crate::deploy_file::parse_deploy_file;
     use crate::deploy_file::test_support::{deployment, error, schedule};
+
+    #[test]
+    fn env_and_secrets_are_variables_with_valid_names() {
+        let text = deployment("env = { LOG_LEVEL = \"info\" }\nsecrets = [\"NEWSAPI_KEY\"]\n");
+        let spec = &parse_deploy_file("orch.toml", &text).unwrap()[0];
+        assert_eq!(spec.environment.env["LOG_LEVEL"], "info");
+        assert_eq!(spec.environment.secrets, ["NEWSAPI_KEY"]);
+        let (line, _, message) = error(&deployment("secrets = [\"ORCH_API_URL\"]\n"));
+        assert_eq!(line, 6);
+        assert!(message.contains("reserved"), "{message}");
+        let (_, _, message) = error(&deployment("env = { \"MY-VAR\" = \"x\" }\n"));
+        assert!(
+            message.starts_with("`env`: \"MY-VAR\" is not a valid"),
+            "{message}"
+        );
+        let (_, _, message) = error(&deployment("env = { KEY = \"x\" }\nsecrets = [\"KEY\"]\n"));
+        assert!(message.contains("set twice"), "{message}");
+    }
 
     #[test]
     fn an_empty_entrypoint_is_refused() {

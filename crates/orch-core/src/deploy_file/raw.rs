@@ -61,6 +61,11 @@ pub(super) struct RawDeployment {
     pub collision_strategy: Option<Spanned<String>>,
     /// `retention = { runs_days = 90, logs_days = 30 }`.
     pub retention: Option<RawRetention>,
+    /// `env = { LOG_LEVEL = "info" }`: variables its runs receive.
+    pub env: Option<Spanned<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>>,
+    /// `secrets = ["NEWSAPI_KEY"]`: secrets its runs receive as variables.
+    #[serde(default)]
+    pub secrets: Vec<Spanned<String>>,
 }
 
 /// A deployment's `retention` table.

@@ -51,6 +51,10 @@ pub struct Deployment {
     pub retention_runs_days: Option<u32>,
     /// Days its finished runs' logs are kept; `null`: the server's retention.
     pub retention_logs_days: Option<u32>,
+    /// Variables its runs receive.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Names of the secrets its runs receive as variables (never values).
+    pub secrets: Vec<String>,
     /// When it was created.
     pub created_at: Option<String>,
     /// When it last changed.
@@ -92,6 +96,8 @@ impl Deployment {
             concurrency_limit: spec.concurrency_limit,
             retention_runs_days: spec.retention_runs_days,
             retention_logs_days: spec.retention_logs_days,
+            env: spec.env.into_iter().collect(),
+            secrets: spec.secrets,
             flow: spec.flow,
             name: spec.name,
             entrypoint: spec.entrypoint,

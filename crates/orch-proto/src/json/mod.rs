@@ -11,6 +11,7 @@ mod artifacts;
 mod deployments;
 mod pools;
 mod runs;
+mod security;
 
 use chrono::{DateTime, SecondsFormat};
 use orch_core::StateType;
@@ -23,6 +24,7 @@ pub use artifacts::{Artifact, ArtifactSeries};
 pub use deployments::{Deployment, Schedule};
 pub use pools::{WorkPool, Worker};
 pub use runs::{FlowRun, FlowRunDetail, LogLine, TaskRun, TaskRunState};
+pub use security::{AuditRecord, Secret};
 
 /// RFC 3339 in UTC with microseconds; `None` when unset (0) or out of range.
 pub fn rfc3339(micros: i64) -> Option<String> {

@@ -2,11 +2,13 @@
 //! Documented in `docs/api.md`. Errors are `{"error": "..."}` with a 4xx/5xx status.
 
 mod artifacts;
+mod audit;
 mod deployments;
 mod error;
 mod flow_runs;
 mod live;
 mod overview;
+mod secrets;
 pub mod views;
 mod work_pools;
 
@@ -52,6 +54,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/artifacts/{key}", get(artifacts::get_one))
         .route("/api/artifacts/{key}/series", get(artifacts::series))
         .route("/api/flow-runs/{id}/artifacts", post(artifacts::publish))
+        .route("/api/secrets", get(secrets::list))
+        .route("/api/audit", get(audit::list))
+        .route(
+            "/api/secrets/{name}",
+            axum::routing::put(secrets::set).delete(secrets::delete),
+        )
         .with_state(state)
 }
 
@@ -75,7 +83,7 @@ where
 }
 
 /// Parses a JSON request body; an empty body is `T::default()`. The content
-/// type is not checked, so `curl -d '{...}'` works as it is.
+/// type was checked by `crate::browser` (state-changing calls take JSON only).
 pub(crate) fn json_body<T: DeserializeOwned + Default>(
     body: &Bytes,
     example: &str,

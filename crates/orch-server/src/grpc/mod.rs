@@ -1,18 +1,22 @@
 //! The gRPC services, one per concept of the API.
 
 mod artifacts;
+pub(crate) mod audit;
 mod concurrency;
 mod deployments;
 mod flow_runs;
 mod schedules;
+pub(crate) mod secrets;
 mod server_status;
 mod task_runs;
 mod work_pools;
 mod workers;
 
 use orch_proto::v1::artifact_service_server::ArtifactServiceServer;
+use orch_proto::v1::audit_service_server::AuditServiceServer;
 use orch_proto::v1::concurrency_limit_service_server::ConcurrencyLimitServiceServer;
 use orch_proto::v1::schedule_service_server::ScheduleServiceServer;
+use orch_proto::v1::secret_service_server::SecretServiceServer;
 use orch_proto::v1::{
     deployment_service_server::DeploymentServiceServer,
     flow_run_service_server::FlowRunServiceServer, server_service_server::ServerServiceServer,
@@ -81,6 +85,12 @@ pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
             state: state.clone(),
         }
     )))
+    .add_service(limited!(AuditServiceServer::new(audit::AuditApi {
+        state: state.clone(),
+    })))
+    .add_service(limited!(SecretServiceServer::new(secrets::SecretApi {
+        state: state.clone(),
+    })))
     .add_service(limited!(TaskRunServiceServer::new(task_runs::TaskRunApi {
         state
     })))

@@ -119,15 +119,29 @@ impl WorkerService for WorkerApi {
         let claimed = ops::workers::claim(&self.state, &request.worker_id, request.max_runs)
             .await
             .map_err(status)?;
-        let runs = claimed
-            .iter()
-            .map(|claim| pb::ClaimedRun {
+        let mut runs = Vec::with_capacity(claimed.len());
+        for claim in &claimed {
+            // The claim is made: a failure here must not lose the run, so
+            // the worker gets it and fails it, naming what is missing.
+            let environment = crate::ops::secrets::run_environment(&self.state, &claim.run)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::error!(run = %claim.run.id, %error, "cannot read the run's environment");
+                    crate::ops::secrets::RunEnvironment {
+                        missing: vec!["(the server could not read them)".to_owned()],
+                        ..Default::default()
+                    }
+                });
+            runs.push(pb::ClaimedRun {
                 run: Some(convert::flow_run(&claim.run)),
                 entrypoint: claim.entrypoint.clone(),
                 base_dir: claim.base_dir.clone(),
                 parameters_json: convert::json(&claim.run.parameters),
-            })
-            .collect();
+                env: environment.env,
+                secrets: environment.secrets,
+                missing_secrets: environment.missing,
+            });
+        }
         Ok(Response::new(pb::ClaimRunsResponse { runs }))
     }
 

@@ -18,6 +18,7 @@ mod error;
 pub mod flow_runs;
 pub mod overview;
 pub mod schedules;
+pub mod secrets;
 pub mod server;
 pub mod task_runs;
 pub mod work_pools;

@@ -16,6 +16,10 @@ use orch_store::{
 use orch_testkit::TestDatabase;
 use tokio::sync::watch;
 
+/// The key sealing the test server's secrets.
+pub const TEST_SECRET_KEY: &str =
+    "8f1c0e2d4b6a7988a7b6c5d4e3f201f1e2d3c4b5a69788796a5b4c3d2e1f0a1b";
+
 /// A server state on its own database, with a clock that moves only when told.
 pub struct Harness {
     pub state: AppState,
@@ -42,7 +46,10 @@ async fn open(url: &str, clock: &ManualClock) -> (AppState, watch::Sender<bool>)
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
         .with_clock(clock.clock());
     let (stop, stopped) = watch::channel(false);
-    let config = ServerConfig::new(url);
+    let mut config = ServerConfig::new(url);
+    config.secret_key = Some(orch_server::SecretKeySource::Value(
+        TEST_SECRET_KEY.to_owned(),
+    ));
     (AppState::new(store, config, stopped), stop)
 }
 

@@ -7,6 +7,7 @@ mod effects;
 mod leases;
 mod ops;
 mod scheduler;
+mod security;
 
 #[tokio::test]
 async fn every_test_runs_on_the_backend_of_its_binary() {

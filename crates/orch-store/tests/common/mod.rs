@@ -89,6 +89,7 @@ pub fn spec(flow: &str, name: &str, pool: &str) -> DeploymentSpec {
         schedules: vec![],
         policy: orch_core::RunPolicy::default(),
         retention: orch_core::Retention::default(),
+        environment: orch_core::FlowEnvironment::default(),
     }
 }
 

@@ -9,6 +9,7 @@ mod leases;
 mod logs;
 mod retention;
 mod scheduling;
+mod security;
 mod state_paths;
 mod task_runs;
 mod transitions;

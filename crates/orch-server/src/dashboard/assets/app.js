@@ -5,8 +5,11 @@ const orch = (() => {
   /** Calls the JSON API; throws an Error carrying the server's message. */
   async function api(path, options = {}) {
     const init = { headers: { Accept: "application/json" }, ...options };
-    if (init.body !== undefined && typeof init.body !== "string") {
-      init.body = JSON.stringify(init.body);
+    const method = (init.method || "GET").toUpperCase();
+    // The server takes state-changing calls only as JSON (a defence against
+    // other sites posting forms to it): every one sends a JSON body.
+    if (method !== "GET" && method !== "HEAD") {
+      init.body = JSON.stringify(init.body === undefined ? {} : init.body);
       init.headers["Content-Type"] = "application/json";
     }
     let response;

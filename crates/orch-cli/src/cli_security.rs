@@ -1,0 +1,91 @@
+//! Arguments of `orch secret ...` and `orch audit ...`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::cli::OutputArgs;
+
+/// `orch secret ...`
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Create or replace a secret; its value is read from stdin (or --from-file), sealed by
+    /// the server and never shown again
+    Set(SecretSetArgs),
+    /// List secrets: names, times and the deployments that use them, never values
+    Ls(OutputArgs),
+    /// Delete a secret (runs of deployments that name it then fail until it is set again)
+    Delete {
+        /// The secret's name
+        name: String,
+    },
+}
+
+/// `orch secret set`
+#[derive(Debug, Args)]
+pub struct SecretSetArgs {
+    /// The secret's name: the environment variable flows receive it as, e.g. NEWSAPI_KEY
+    pub name: String,
+    /// Read the value from this file instead of stdin (one trailing newline is dropped)
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+}
+
+/// `orch server start` / `orch up`: TLS and which clients the server answers.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerSecurityArgs {
+    /// Also answer for this host name (the Host header), besides localhost, loopback
+    /// addresses and the bind address; repeatable. Stops DNS-rebinding attacks from web pages
+    #[arg(
+        long = "allowed-host",
+        value_name = "NAME",
+        env = "ORCH_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key
+    #[arg(long, value_name = "FILE", env = "ORCH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE", env = "ORCH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve without TLS on a non-loopback address (only behind a trusted TLS proxy or on a
+    /// private network you trust)
+    #[arg(long)]
+    pub allow_plaintext: bool,
+}
+
+/// `orch worker start`: what flows receive of the worker's environment.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PassEnvArgs {
+    /// Pass the worker's variable NAME to every flow it runs (repeatable); flows get only
+    /// orch's variables, the basics (PATH, HOME, LANG, TZ...), their deployment's env and
+    /// secrets, and these
+    #[arg(
+        long = "pass-env",
+        value_name = "NAME",
+        env = "ORCH_WORKER_PASS_ENV",
+        value_delimiter = ','
+    )]
+    pub pass_env: Vec<String>,
+}
+
+/// `orch audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List recorded changes (who, what, to what, when, from where), newest first
+    Ls(AuditListArgs),
+}
+
+/// `orch audit ls`
+#[derive(Debug, Args)]
+pub struct AuditListArgs {
+    /// Only changes in this last span (e.g. 1h, 7d) or since this RFC 3339 time
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub since: Option<String>,
+    /// Most records to show
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

@@ -1,0 +1,112 @@
+//! What a flow process receives besides orch's own variables: a deployment's
+//! `env` table and the names of the secrets it uses, the rule for variable
+//! names, and the redaction of secret values in log lines.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// What replaces a secret's value in a log line.
+pub const REDACTED: &str = "***";
+
+/// Prefix of the variables orch itself sets for a flow; a deployment may not
+/// set them through `env` or `secrets`.
+pub const RESERVED_PREFIX: &str = "ORCH_";
+
+/// A deployment's additions to its runs' environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FlowEnvironment {
+    /// Plain variables (`env = { LOG_LEVEL = "info" }`): not secret, shown by
+    /// `orch deployment inspect`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Names of the secrets (`orch secret set NAME`) its runs receive as
+    /// variables of the same name; their values never leave the server but
+    /// to the worker running the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+}
+
+impl FlowEnvironment {
+    /// Whether it adds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.env.is_empty() && self.secrets.is_empty()
+    }
+}
+
+/// Why `name` cannot be an environment variable a deployment sets, or `None`.
+///
+/// Names are `[A-Za-z_][A-Za-z0-9_]*` (what every shell accepts), and the
+/// `ORCH_` prefix is orch's own.
+pub fn variable_name_problem(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let valid = match chars.next() {
+        Some(first) => {
+            (first.is_ascii_alphabetic() || first == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        }
+        None => false,
+    };
+    if !valid {
+        return Some(format!(
+            "\"{name}\" is not a valid environment variable name: use letters, digits and \
+             underscores, not starting with a digit (e.g. NEWSAPI_KEY)"
+        ));
+    }
+    if name.to_ascii_uppercase().starts_with(RESERVED_PREFIX) {
+        return Some(format!(
+            "\"{name}\" starts with {RESERVED_PREFIX}, which is reserved for the variables orch \
+             sets itself; pick another name"
+        ));
+    }
+    None
+}
+
+/// Replaces every occurrence of a secret value in `line` with [`REDACTED`].
+///
+/// Longer values are replaced first, so a value that contains another is
+/// hidden whole. Empty values are ignored (they would match everywhere).
+pub fn redact<'a>(line: &'a str, secrets: &[String]) -> Cow<'a, str> {
+    let mut found: Vec<&str> = secrets
+        .iter()
+        .map(String::as_str)
+        .filter(|value| !value.is_empty() && line.contains(*value))
+        .collect();
+    if found.is_empty() {
+        return Cow::Borrowed(line);
+    }
+    found.sort_by_key(|value| std::cmp::Reverse(value.len()));
+    let mut text = line.to_owned();
+    for value in found {
+        text = text.replace(value, REDACTED);
+    }
+    Cow::Owned(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shell_variables_outside_orchs_prefix() {
+        assert_eq!(variable_name_problem("NEWSAPI_KEY"), None);
+        assert_eq!(variable_name_problem("_private2"), None);
+        for bad in ["", "2FA", "MY-KEY", "A B", "KEY="] {
+            let problem = variable_name_problem(bad).unwrap();
+            assert!(
+                problem.contains("not a valid environment variable name"),
+                "{problem}"
+            );
+        }
+        let reserved = variable_name_problem("ORCH_API_URL").unwrap();
+        assert!(reserved.contains("reserved"), "{reserved}");
+        assert!(variable_name_problem("orch_x").is_some());
+    }
+
+    #[test]
+    fn secret_values_are_replaced_longest_first() {
+        let secrets = vec!["abc".to_owned(), "abcdef".to_owned(), String::new()];
+        assert_eq!(redact("key=abcdef and abc", &secrets), "key=*** and ***");
+        assert!(matches!(redact("nothing here", &secrets), Cow::Borrowed(_)));
+        assert_eq!(redact("abcabc", &secrets), "******");
+    }
+}

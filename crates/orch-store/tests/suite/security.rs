@@ -1,0 +1,127 @@
+//! Secrets (stored sealed, listed without values, checked at deploy) and the
+//! audit trail.
+
+use orch_core::FlowEnvironment;
+use orch_store::{NewAuditRecord, StoreError};
+
+use crate::common::{create_pool, input, spec, store};
+
+#[tokio::test]
+async fn secrets_are_listed_by_name_with_their_users_and_deleted() {
+    let test = store().await;
+    let store = test.store();
+    assert!(
+        store
+            .set_secret("NEWSAPI_KEY", "v1:k:sealed-1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_secret("NEWSAPI_KEY", "v1:k:sealed-2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_secret("BROKER_KEY", "v1:k:sealed-3")
+            .await
+            .unwrap()
+    );
+
+    create_pool(store, "p").await;
+    let mut with_secret = spec("news", "prod", "p");
+    with_secret.environment = FlowEnvironment {
+        env: [("LOG_LEVEL".to_owned(), "info".to_owned())].into(),
+        secrets: vec!["NEWSAPI_KEY".to_owned()],
+    };
+    store
+        .apply_deployments(&[input(with_secret)])
+        .await
+        .unwrap();
+
+    let listed = store.list_secrets().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["BROKER_KEY", "NEWSAPI_KEY"]);
+    assert_eq!(listed[1].deployments, ["news/prod"]);
+    assert!(listed[1].updated_at >= listed[1].created_at);
+    assert_eq!(
+        store
+            .secret_ciphertexts(&["NEWSAPI_KEY".to_owned(), "GONE".to_owned()])
+            .await
+            .unwrap(),
+        [("NEWSAPI_KEY".to_owned(), "v1:k:sealed-2".to_owned())]
+    );
+    let deployment = store.deployment("news/prod").await.unwrap();
+    let environment = store.deployment_environment(&deployment.id).await.unwrap();
+    assert_eq!(environment.secrets, ["NEWSAPI_KEY"]);
+    assert_eq!(environment.env["LOG_LEVEL"], "info");
+    assert_eq!(deployment.environment, environment);
+
+    store.delete_secret("BROKER_KEY").await.unwrap();
+    let missing = store.delete_secret("BROKER_KEY").await.unwrap_err();
+    assert!(
+        matches!(missing, StoreError::NotFound { kind: "secret", .. }),
+        "{missing}"
+    );
+}
+
+#[tokio::test]
+async fn a_deployment_naming_an_unset_secret_is_refused_with_how_to_set_it() {
+    let test = store().await;
+    let store = test.store();
+    create_pool(store, "p").await;
+    let mut declared = spec("news", "prod", "p");
+    declared.environment.secrets = vec!["NEWSAPI_KEY".to_owned()];
+    let error = store
+        .apply_deployments(&[input(declared.clone())])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "deployment \"news/prod\" uses secret \"NEWSAPI_KEY\", which is not set; set it with \
+         `orch secret set NEWSAPI_KEY` (value on stdin) and deploy again"
+    );
+    assert!(
+        store.deployment("news/prod").await.is_err(),
+        "nothing was written"
+    );
+    store.set_secret("NEWSAPI_KEY", "v1:k:x").await.unwrap();
+    store
+        .apply_deployments(&[input(declared.clone())])
+        .await
+        .unwrap();
+    // Dropping the secret from the file is a change of `secrets`.
+    declared.environment.secrets.clear();
+    let changes = store.apply_deployments(&[input(declared)]).await.unwrap();
+    assert_eq!(changes[0].changed_fields, ["secrets"]);
+}
+
+#[tokio::test]
+async fn audit_records_are_listed_newest_first_since_a_time() {
+    let test = store().await;
+    let store = test.store();
+    for (action, target) in [("deployment.run", "f/d"), ("flow-run.cancel", "run-1")] {
+        store
+            .record_audit(&NewAuditRecord {
+                caller: "ci".into(),
+                address: "10.0.0.7:5000".into(),
+                action: action.into(),
+                target: target.into(),
+                outcome: "ok".into(),
+                transport: "grpc".into(),
+            })
+            .await
+            .unwrap();
+        // Distinct times, so that the order is the recording order.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let records = store.list_audit(0, 0).await.unwrap();
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["flow-run.cancel", "deployment.run"]);
+    assert_eq!(records[0].caller, "ci");
+    assert_eq!(records[0].address, "10.0.0.7:5000");
+    assert_eq!(store.list_audit(0, 1).await.unwrap().len(), 1);
+    let later = records[0].at + 1;
+    assert!(store.list_audit(later, 0).await.unwrap().is_empty());
+}
