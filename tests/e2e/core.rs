@@ -294,6 +294,7 @@ fn orch_up_starts_server_pools_deployments_and_workers_in_one_command() {
             "--watch",
         ])
         .env("ORCH_API_URL", &url)
+        .env("ORCH_HOME", home.path())
         .env("NO_COLOR", "1")
         .output()
         .unwrap();

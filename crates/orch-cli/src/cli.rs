@@ -19,6 +19,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub api_url: Option<String>,
 
+    /// API key (default: the entry for the server in $ORCH_HOME/credentials, which the server
+    /// writes on first start) [env: ORCH_API_KEY]
+    #[arg(long, global = true, value_name = "KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
     /// Format of diagnostics on stderr: text, or json (one object per line, for log shippers)
     #[arg(
         long,
@@ -76,6 +81,9 @@ pub enum Command {
     Artifact(ArtifactCommand),
     /// Stop what `orch up --background` started
     Down(StopArgs),
+    /// Create, list and revoke API tokens (admin)
+    #[command(subcommand)]
+    Token(crate::cli_tokens::TokenCommand),
 }
 
 /// `--output`, on every read command.
@@ -220,6 +228,11 @@ pub struct ServerStartArgs {
     /// open at once; one more is refused with a message
     #[arg(long, env = "ORCH_MAX_STREAMS_PER_CLIENT", default_value_t = orch_server::DEFAULT_MAX_STREAMS_PER_CLIENT)]
     pub max_streams_per_client: usize,
+    /// Serve without authentication (loopback addresses only; every local user and process
+    /// can then do anything). By default the server writes an admin key to
+    /// $ORCH_HOME/credentials on first start, where local clients find it
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 /// `orch worker ...`

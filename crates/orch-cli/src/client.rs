@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use orch_proto::credentials::{AuthChannel, with_credentials};
 use orch_proto::v1::concurrency_limit_service_client::ConcurrencyLimitServiceClient;
 use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
 use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
@@ -9,7 +10,7 @@ use orch_proto::v1::schedule_service_client::ScheduleServiceClient;
 use orch_proto::v1::server_service_client::ServerServiceClient;
 use orch_proto::v1::work_pool_service_client::WorkPoolServiceClient;
 use orch_proto::v1::worker_service_client::WorkerServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic::{Code, Status};
 
 use crate::error::usage;
@@ -56,7 +57,7 @@ pub struct Unreachable {
 /// A connected client of the orch API.
 #[derive(Debug, Clone)]
 pub struct Api {
-    channel: Channel,
+    channel: AuthChannel,
     url: String,
     timeout: Duration,
 }
@@ -80,7 +81,7 @@ impl Api {
             cause: short_cause(&error),
         })?;
         Ok(Self {
-            channel,
+            channel: with_credentials(channel, &url, None),
             url,
             timeout: request_timeout(),
         })
@@ -92,29 +93,29 @@ impl Api {
     }
 
     /// Flows, deployments and starting runs.
-    pub fn deployments(&self) -> DeploymentServiceClient<Channel> {
+    pub fn deployments(&self) -> DeploymentServiceClient<AuthChannel> {
         limited!(DeploymentServiceClient::new(self.channel.clone()))
     }
 
     /// Flow runs and their logs.
-    pub fn flow_runs(&self) -> FlowRunServiceClient<Channel> {
+    pub fn flow_runs(&self) -> FlowRunServiceClient<AuthChannel> {
         limited!(FlowRunServiceClient::new(self.channel.clone()))
     }
 
     /// The server itself.
-    pub fn server(&self) -> ServerServiceClient<Channel> {
+    pub fn server(&self) -> ServerServiceClient<AuthChannel> {
         limited!(ServerServiceClient::new(self.channel.clone()))
     }
 
     /// Work pools.
-    pub fn work_pools(&self) -> WorkPoolServiceClient<Channel> {
+    pub fn work_pools(&self) -> WorkPoolServiceClient<AuthChannel> {
         limited!(WorkPoolServiceClient::new(self.channel.clone()))
     }
 
     /// Task runs.
     pub fn task_runs(
         &self,
-    ) -> orch_proto::v1::task_run_service_client::TaskRunServiceClient<Channel> {
+    ) -> orch_proto::v1::task_run_service_client::TaskRunServiceClient<AuthChannel> {
         limited!(
             orch_proto::v1::task_run_service_client::TaskRunServiceClient::new(
                 self.channel.clone()
@@ -123,22 +124,22 @@ impl Api {
     }
 
     /// Workers.
-    pub fn workers(&self) -> WorkerServiceClient<Channel> {
+    pub fn workers(&self) -> WorkerServiceClient<AuthChannel> {
         limited!(WorkerServiceClient::new(self.channel.clone()))
     }
 
     /// A deployment's schedules and upcoming runs.
-    pub fn schedules(&self) -> ScheduleServiceClient<Channel> {
+    pub fn schedules(&self) -> ScheduleServiceClient<AuthChannel> {
         limited!(ScheduleServiceClient::new(self.channel.clone()))
     }
 
     /// The connection, for services without a helper here.
-    pub fn channel(&self) -> Channel {
+    pub fn channel(&self) -> AuthChannel {
         self.channel.clone()
     }
 
     /// Tag concurrency limits.
-    pub fn concurrency_limits(&self) -> ConcurrencyLimitServiceClient<Channel> {
+    pub fn concurrency_limits(&self) -> ConcurrencyLimitServiceClient<AuthChannel> {
         limited!(ConcurrencyLimitServiceClient::new(self.channel.clone()))
     }
 

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use orch_proto::credentials::AuthChannel as Channel;
 use orch_proto::v1 as pb;
 use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
 use orch_proto::v1::task_run_service_client::TaskRunServiceClient;
 use tokio::sync::{mpsc, oneshot};
-use tonic::transport::Channel;
 
 /// How long reports may wait to be batched with others.
 const BATCH_WINDOW: Duration = Duration::from_millis(50);
@@ -37,6 +37,7 @@ impl Reporter {
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
+        let channel = orch_proto::credentials::with_credentials(channel, api_url, None);
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(run(receiver, channel.clone()));
         Ok(Reporter { sender, channel })

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use orch_proto::credentials::AuthChannel as Channel;
 use orch_proto::v1 as pb;
 use orch_proto::v1::concurrency_limit_service_client::ConcurrencyLimitServiceClient;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 /// How long slots last without renewal; renewed every third of it.
 const LEASE_SECONDS: u32 = 60;

@@ -11,9 +11,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use orch_proto::credentials::AuthChannel;
 use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
 use orch_proto::v1::worker_service_client::WorkerServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic::{Code, Status};
 
 use crate::WorkerError;
@@ -35,8 +36,8 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// re-establishes on its own after the server comes back.
 #[derive(Clone, Debug)]
 pub(crate) struct Api {
-    workers: WorkerServiceClient<Channel>,
-    flow_runs: FlowRunServiceClient<Channel>,
+    workers: WorkerServiceClient<AuthChannel>,
+    flow_runs: FlowRunServiceClient<AuthChannel>,
 }
 
 impl Api {
@@ -59,6 +60,7 @@ impl Api {
                 url: url.to_owned(),
                 cause: error_chain(&error),
             })?;
+        let channel = orch_proto::credentials::with_credentials(channel, url, None);
         Ok(Self {
             workers: WorkerServiceClient::new(channel.clone())
                 .max_decoding_message_size(orch_proto::MAX_MESSAGE_BYTES)
@@ -70,12 +72,12 @@ impl Api {
     }
 
     /// A client of `WorkerService`.
-    pub(crate) fn workers(&self) -> WorkerServiceClient<Channel> {
+    pub(crate) fn workers(&self) -> WorkerServiceClient<AuthChannel> {
         self.workers.clone()
     }
 
     /// A client of `FlowRunService`.
-    pub(crate) fn flow_runs(&self) -> FlowRunServiceClient<Channel> {
+    pub(crate) fn flow_runs(&self) -> FlowRunServiceClient<AuthChannel> {
         self.flow_runs.clone()
     }
 }

@@ -126,6 +126,11 @@ async fn start(
         ("ORCH_FLOW", run.flow),
         ("ORCH_DEPLOYMENT", run.deployment),
         ("ORCH_WORKER_ID", context.worker_id.clone()),
+        // The run's own credential, never the worker's key.
+        (
+            orch_proto::credentials::API_KEY_VAR,
+            claimed.api_key.clone(),
+        ),
     ];
     let launch = Launch {
         entrypoint: &claimed.entrypoint,

@@ -13,6 +13,7 @@ mod flow_run;
 mod schedule;
 mod server;
 mod task_run;
+mod token;
 mod up;
 mod work_pool;
 mod worker;
@@ -38,6 +39,9 @@ impl Context {
 
 /// Runs `cli`'s command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(key) = &cli.api_key {
+        orch_proto::credentials::use_api_key(key);
+    }
     let context = Context {
         settings: Settings::load(&flags(&cli))?,
     };
@@ -56,6 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calendar(command) => calendar::run(command),
         Command::Artifact(command) => artifact::run(&context, command).await,
         Command::Down(args) => background::stop(&context, background::UP, &args).await,
+        Command::Token(command) => token::run(&context, command).await,
     }
 }
 

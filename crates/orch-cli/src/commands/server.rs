@@ -47,6 +47,15 @@ pub fn server_config(
         },
         backup: ops.backup_schedule()?,
         max_streams_per_client: args.max_streams_per_client,
+        auth: !args.no_auth,
+        credentials_file: Some(
+            settings
+                .home
+                .value
+                .join(orch_proto::credentials::CREDENTIALS_FILE),
+        ),
+        secure_cookies: false,
+        auth_failures_per_minute: orch_server::DEFAULT_AUTH_FAILURES_PER_MINUTE,
     })
 }
 

@@ -109,7 +109,11 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
         &self,
         request: Request<pb::AcquireConcurrencySlotsRequest>,
     ) -> Result<Response<pb::AcquireConcurrencySlotsResponse>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        if caller.is_restricted() {
+            crate::ops::access::run(&self.state, &caller, &request.flow_run_id).await?;
+        }
         if request.holder_id.is_empty() {
             return Err(invalid(
                 "holder_id is required: the id of the task run taking the slots",

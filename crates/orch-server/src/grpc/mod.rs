@@ -7,6 +7,7 @@ mod flow_runs;
 mod schedules;
 mod server_status;
 mod task_runs;
+mod tokens;
 mod work_pools;
 mod workers;
 
@@ -81,6 +82,11 @@ pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
             state: state.clone(),
         }
     )))
+    .add_service(limited!(
+        orch_proto::v1::token_service_server::TokenServiceServer::new(tokens::TokenApi {
+            state: state.clone(),
+        })
+    ))
     .add_service(limited!(TaskRunServiceServer::new(task_runs::TaskRunApi {
         state
     })))

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use crate::convert;
 use crate::error::{invalid, status};
 use crate::events::Event;
+use crate::ops::access;
 use crate::state::AppState;
 
 /// A claim the worker has not reported this long after it was made was
@@ -34,16 +35,36 @@ fn wake() -> pb::WorkerEvent {
     }
 }
 
+impl WorkerApi {
+    /// The credential the flow of claimed run `run_id` uses (empty without
+    /// authentication). A run whose credential cannot be made still runs;
+    /// its flow's own reports are then refused, and the worker's stand.
+    async fn run_credential(&self, run_id: &str) -> String {
+        if !self.state.config().auth {
+            return String::new();
+        }
+        match self.state.store().create_run_credential(run_id).await {
+            Ok(key) => key,
+            Err(error) => {
+                tracing::error!(run = %run_id, %error, "cannot make the run's credential");
+                String::new()
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl WorkerService for WorkerApi {
     async fn register_worker(
         &self,
         request: Request<pb::RegisterWorkerRequest>,
     ) -> Result<Response<pb::Worker>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
         if request.name.trim().is_empty() {
             return Err(invalid("a worker needs a name"));
         }
+        access::pool(&caller, &request.work_pool)?;
         let store = self.state.store();
         let mut worker = store
             .register_worker(
@@ -74,7 +95,9 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        access::worker(&self.state, &caller, &request.worker_id).await?;
         let store = self.state.background_store();
         let cancels = store.heartbeat(&request.worker_id).await.map_err(status)?;
         // Claims the worker does not have (the response was lost) go back to
@@ -109,7 +132,9 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let caller = crate::auth::caller(&request);
         let worker_id = request.into_inner().worker_id;
+        access::worker(&self.state, &caller, &worker_id).await?;
         let worker = self
             .state
             .store()
@@ -148,26 +173,27 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::ClaimRunsRequest>,
     ) -> Result<Response<pb::ClaimRunsResponse>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        access::worker(&self.state, &caller, &request.worker_id).await?;
         let claimed = self
             .state
             .store()
             .claim_runs(&request.worker_id, request.max_runs)
             .await
             .map_err(status)?;
-        let runs = claimed
-            .iter()
-            .map(|claim| {
-                self.state.events().run_changed(&claim.run.id);
-                crate::metrics::observe_claim(&claim.run);
-                pb::ClaimedRun {
-                    run: Some(convert::flow_run(&claim.run)),
-                    entrypoint: claim.entrypoint.clone(),
-                    base_dir: claim.base_dir.clone(),
-                    parameters_json: convert::json(&claim.run.parameters),
-                }
-            })
-            .collect();
+        let mut runs = Vec::with_capacity(claimed.len());
+        for claim in &claimed {
+            self.state.events().run_changed(&claim.run.id);
+            crate::metrics::observe_claim(&claim.run);
+            runs.push(pb::ClaimedRun {
+                run: Some(convert::flow_run(&claim.run)),
+                entrypoint: claim.entrypoint.clone(),
+                base_dir: claim.base_dir.clone(),
+                parameters_json: convert::json(&claim.run.parameters),
+                api_key: self.run_credential(&claim.run.id).await,
+            });
+        }
         Ok(Response::new(pb::ClaimRunsResponse { runs }))
     }
 
@@ -199,9 +225,12 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::DeregisterWorkerRequest>,
     ) -> Result<Response<pb::DeregisterWorkerResponse>, Status> {
+        let caller = crate::auth::caller(&request);
+        let worker_id = request.into_inner().worker_id;
+        access::worker(&self.state, &caller, &worker_id).await?;
         self.state
             .store()
-            .deregister_worker(&request.into_inner().worker_id)
+            .deregister_worker(&worker_id)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::DeregisterWorkerResponse {}))

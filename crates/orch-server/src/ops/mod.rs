@@ -10,6 +10,7 @@
 //!
 //! Where is cancel implemented? In [`flow_runs::cancel`].
 
+pub mod access;
 pub mod artifacts;
 pub mod deployments;
 pub mod flow_runs;

@@ -37,12 +37,18 @@ pub fn micros(text: &str) -> i64 {
 }
 
 async fn open(url: &str, clock: &ManualClock) -> (AppState, watch::Sender<bool>) {
+    open_with(url, clock, false).await
+}
+
+async fn open_with(url: &str, clock: &ManualClock, auth: bool) -> (AppState, watch::Sender<bool>) {
     let store = Store::connect(url)
         .await
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
         .with_clock(clock.clock());
     let (stop, stopped) = watch::channel(false);
-    let config = ServerConfig::new(url);
+    let mut config = ServerConfig::new(url);
+    // These suites exercise use cases; `auth.rs` tests the authentication layer.
+    config.auth = auth;
     (AppState::new(store, config, stopped), stop)
 }
 
@@ -85,6 +91,13 @@ impl Harness {
     /// its own, as another replica would be.
     pub async fn replica(&self) -> Replica {
         let (state, stop) = open(self.database.url(), &self.clock).await;
+        Replica { state, _stop: stop }
+    }
+
+    /// A server on the same database with authentication on (the harness's
+    /// own state has it off).
+    pub async fn secured(&self) -> Replica {
+        let (state, stop) = open_with(self.database.url(), &self.clock, true).await;
         Replica { state, _stop: stop }
     }
 
