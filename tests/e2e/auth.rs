@@ -310,8 +310,9 @@ async fn the_dashboard_trades_a_token_for_a_session_hides_what_it_may_not_do_and
         .expect("a session cookie");
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(
-        cookie.same_site(),
-        Some(fantoccini::cookies::SameSite::Strict)
+        format!("{:?}", cookie.same_site()),
+        "Some(Strict)",
+        "SameSite=Strict"
     );
     let host = base.trim_start_matches("http://");
     let forged = reqwest::Client::new()
