@@ -17,11 +17,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "orch/v1/artifacts.proto",
         "orch/v1/secrets.proto",
         "orch/v1/audit.proto",
+        "orch/v1/tokens.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }
     let descriptors = protox::compile(files, [&root])?;
+    write_method_list(&descriptors)?;
     tonic_prost_build::configure().compile_fds(descriptors)?;
+    Ok(())
+}
+
+/// Writes `grpc_methods.rs`: every method's path (`/orch.v1.Service/Method`),
+/// so the server's authorization test can check each has a rule.
+fn write_method_list(
+    descriptors: &prost_types::FileDescriptorSet,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut paths = Vec::new();
+    for file in &descriptors.file {
+        for service in &file.service {
+            for method in &service.method {
+                paths.push(format!(
+                    "/{}.{}/{}",
+                    file.package(),
+                    service.name(),
+                    method.name()
+                ));
+            }
+        }
+    }
+    let body: String = paths.iter().map(|p| format!("    {p:?},\n")).collect();
+    let out = PathBuf::from(std::env::var("OUT_DIR")?).join("grpc_methods.rs");
+    std::fs::write(
+        out,
+        format!(
+            "/// Every gRPC method's path, from the compiled descriptors.\npub const GRPC_METHODS: &[&str] = &[\n{body}];\n"
+        ),
+    )?;
     Ok(())
 }

@@ -58,6 +58,8 @@ async fn main() {
         .connect()
         .await
         .expect("connect");
+    let channel =
+        orch_proto::credentials::with_credentials(channel, server.url(), Some(&server.admin_key()));
     let mut deployments = DeploymentServiceClient::new(channel.clone());
     let mut artifacts = ArtifactServiceClient::new(channel);
     let mut run_ids = Vec::with_capacity(runs);

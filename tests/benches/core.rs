@@ -7,7 +7,9 @@
 //! Env: BENCH_RUNS (default 200), BENCH_CREATE (runs per level, default 5000),
 //! BENCH_CONCURRENCY (comma-separated client counts, default 1,8,64),
 //! BENCH_DATABASE (`sqlite`, the default, or `postgres`: a private server
-//! started by `orch_testkit`, tuned for tests, not durability).
+//! started by `orch_testkit`, tuned for tests, not durability), BENCH_AUTH
+//! (`on`, the default, or `off`: the server runs with `--no-auth`, SQLite only,
+//! to measure what authentication costs).
 
 use std::time::Instant;
 
@@ -68,7 +70,13 @@ async fn main() {
         Ok("postgres") => Backend::Postgres,
         Ok(other) => panic!("BENCH_DATABASE must be sqlite or postgres, not {other:?}"),
     };
-    let server = TestServer::start_for(backend);
+    let auth = std::env::var("BENCH_AUTH").as_deref() != Ok("off");
+    let server = match (auth, backend) {
+        (true, _) => TestServer::start_for(backend),
+        (false, Backend::Sqlite) => TestServer::start_with(&["--no-auth"]),
+        (false, Backend::Postgres) => panic!("BENCH_AUTH=off runs on SQLite only"),
+    };
+    println!("authentication: {}", if auth { "on" } else { "off" });
     let toml = deployment_toml("bench", "trivial", "bench-pool", &["true"], "")
         + &deployment_toml("bench", "parked", "parked-pool", &["true"], "");
     server.ok(&["work-pool", "create", "parked-pool", "--type", "process"]);
@@ -76,11 +84,13 @@ async fn main() {
     let _dir = server.deploy("bench-pool", &toml);
     let _worker = server.start_worker("bench-pool", &[]);
 
+    let key = auth.then(|| server.admin_key());
     let channel = tonic::transport::Endpoint::from_shared(server.url().to_string())
         .expect("URL")
         .connect()
         .await
         .expect("connect");
+    let channel = orch_proto::credentials::with_credentials(channel, server.url(), key.as_deref());
     let mut deployments = DeploymentServiceClient::new(channel.clone());
     let mut flow_runs = FlowRunServiceClient::new(channel.clone());
 
@@ -147,7 +157,7 @@ async fn main() {
 /// Creates `creations` runs from `concurrency` gRPC clients, each waiting for
 /// its answer before it sends the next request, and prints runs per second.
 async fn creation_throughput(
-    channel: &tonic::transport::Channel,
+    channel: &orch_proto::credentials::AuthChannel,
     creations: usize,
     concurrency: usize,
 ) {
@@ -185,7 +195,7 @@ async fn creation_throughput(
 /// Completed times, and the reported task runs counted.
 async fn task_overhead(
     server: &TestServer,
-    flow_runs: &mut FlowRunServiceClient<tonic::transport::Channel>,
+    flow_runs: &mut FlowRunServiceClient<orch_proto::credentials::AuthChannel>,
 ) {
     let tasks = env_number("BENCH_TASKS", 1000);
     let testflows = env!("CARGO_BIN_EXE_orch-testflows");

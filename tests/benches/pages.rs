@@ -31,7 +31,19 @@ async fn main() {
     let _dir = register_deployments(&server);
     seed_history(&server.home().join("orch.db"), runs, logs).await;
 
-    let client = reqwest::Client::new();
+    let client = {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", server.admin_key())
+                .parse()
+                .expect("a header value"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("an HTTP client")
+    };
     let base = server.url().to_string();
     let big = run_id(0);
     let small = run_id(runs / 2);

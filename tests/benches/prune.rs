@@ -60,7 +60,7 @@ async fn age(database: &std::path::Path) -> (i64, i64) {
 
 /// Queries the API in a loop until `stop`; returns each call's latency in ms.
 async fn load(base: String, paths: Vec<String>, stop: Arc<AtomicBool>) -> Vec<f64> {
-    let client = reqwest::Client::new();
+    let client = authorized_client(API_KEY.get().expect("the admin key is known"));
     let mut samples = Vec::new();
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -92,6 +92,22 @@ fn summary(samples: &mut [f64]) -> String {
         percentile(samples, 0.99),
         samples.last().copied().unwrap_or_default()
     )
+}
+
+/// The server's admin key, for the load clients.
+static API_KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// An HTTP client sending `authorization: Bearer KEY` with every request.
+fn authorized_client(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().expect("a header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
 }
 
 /// Runs the API load for `seconds`, or while `during` runs.
@@ -147,6 +163,7 @@ async fn main() {
         "/api/deployments".into(),
     ];
     let base = server.url().to_string();
+    API_KEY.set(server.admin_key()).expect("set once");
 
     let mut before = measure(
         &base,

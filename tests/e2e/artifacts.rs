@@ -147,6 +147,7 @@ async fn a_flow_s_artifacts_are_listed_charted_and_rendered_safely() {
     // The run page: the table (sortable), the markdown (script inert).
     let base = server.url().to_string();
     let browser = Browser::start().await;
+    browser.login(&base, &server.admin_key()).await;
     let client = &browser.client;
     client
         .goto(&format!("{base}/flow-runs/{}", runs[2]))

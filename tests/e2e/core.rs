@@ -217,7 +217,8 @@ fn the_server_answers_health_and_a_real_404_on_its_one_port() {
     let (status, body) = orch_e2e::http_get(server.url(), "/api/health");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"status\":\"ok\""), "{body}");
-    let (status, _) = orch_e2e::http_get(server.url(), "/no/such/page");
+    // With a credential (without one, an unknown page sends a browser to /login).
+    let (status, _) = server.http_get("/no/such/page");
     assert_eq!(status, 404);
     let status_json = server.json(&["server", "status"]);
     assert!(status_json.to_string().contains("sqlite"), "{status_json}");
@@ -294,6 +295,7 @@ fn orch_up_starts_server_pools_deployments_and_workers_in_one_command() {
             "--watch",
         ])
         .env("ORCH_API_URL", &url)
+        .env("ORCH_HOME", home.path())
         .env("NO_COLOR", "1")
         .output()
         .unwrap();

@@ -29,6 +29,7 @@ async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_
     let api = Api::new(&server);
     let base = server.url().to_string();
     let browser = Browser::start().await;
+    browser.login(&base, &server.admin_key()).await;
     let client = &browser.client;
 
     // Overview.

@@ -193,7 +193,7 @@ async fn retention_prunes_old_finished_runs_and_logs_but_never_young_or_unfinish
     assert_eq!(status["pruned_runs"], 1, "{status}");
     assert_eq!(status["pruned_log_lines"], old_lines as u64, "{status}");
     assert!(status["last_prune"].is_string(), "{status}");
-    let (_, metrics) = http_get(server.url(), "/metrics");
+    let (_, metrics) = server.http_get("/metrics");
     assert!(
         metrics.contains("orch_pruned_flow_runs_total 1"),
         "{metrics}"
@@ -422,7 +422,7 @@ fn automatic_backups_rotate_to_the_configured_count() {
     let status = server.json(&["server", "status"]);
     assert!(status["last_backup"].is_string(), "{status}");
     assert_eq!(status["backup_dir"], dir.as_str());
-    let (_, metrics) = http_get(server.url(), "/metrics");
+    let (_, metrics) = server.http_get("/metrics");
     let last = metrics
         .lines()
         .find(|line| line.starts_with("orch_backup_last_success_timestamp_seconds "))

@@ -117,6 +117,35 @@ impl Browser {
         }
     }
 
+    /// Logs in to the dashboard at `base` with API key `key` (the login
+    /// page trades it for a session cookie) and waits for the overview.
+    pub async fn login(&self, base: &str, key: &str) {
+        self.client
+            .goto(&format!("{base}/login"))
+            .await
+            .expect("open /login");
+        self.client
+            .find(Locator::Css("#token"))
+            .await
+            .expect("the token field")
+            .send_keys(key)
+            .await
+            .expect("type the key");
+        self.client
+            .find(Locator::Css("#login-submit"))
+            .await
+            .expect("the log-in button")
+            .click()
+            .await
+            .expect("log in");
+        self.wait_until(
+            "leaving the login page",
+            "return location.pathname !== '/login';",
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+
     /// Saves a PNG of the viewport as `target/screenshots/NAME.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.client.screenshot().await.expect("screenshot");

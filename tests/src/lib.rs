@@ -179,6 +179,17 @@ impl TestServer {
         &self.url
     }
 
+    /// The admin API key the server wrote to its home's credentials file on
+    /// first start (what the CLI and workers of this home use).
+    pub fn admin_key(&self) -> String {
+        admin_key_in(self.home.path(), &self.url)
+    }
+
+    /// A plain HTTP/1.1 GET of `path` with the admin key.
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        http_get_with(&self.url, path, Some(&self.admin_key()))
+    }
+
     /// The server's home folder (its database lives there).
     pub fn home(&self) -> &Path {
         self.home.path()
@@ -287,6 +298,19 @@ impl Drop for TestServer {
     }
 }
 
+/// The key for the server at `url` in the credentials file of orch home `home`.
+pub fn admin_key_in(home: &Path, url: &str) -> String {
+    let file = orch_proto::credentials::CredentialsFile::read(
+        &home.join(orch_proto::credentials::CREDENTIALS_FILE),
+    );
+    file.key_for(url).unwrap_or_else(|| {
+        panic!(
+            "no key for {url} in the credentials file of {}",
+            home.display()
+        )
+    })
+}
+
 /// The state type ("COMPLETED", ...) of a `flow-run inspect --output json` document.
 pub fn state_type(detail: &Value) -> String {
     let run = detail.get("run").unwrap_or(detail);
@@ -392,14 +416,23 @@ pub fn flow_program(name: &str) -> String {
     fixtures().join("flows").join(name).display().to_string()
 }
 
-/// A plain HTTP/1.1 GET on the server's port; returns the status code and body.
+/// A plain HTTP/1.1 GET on the server's port, without a credential (the
+/// probes are open); returns the status code and body.
 pub fn http_get(base_url: &str, path: &str) -> (u16, String) {
+    http_get_with(base_url, path, None)
+}
+
+/// [`http_get`] sending `authorization: Bearer KEY` when given one.
+pub fn http_get_with(base_url: &str, path: &str, key: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
     let address = base_url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).expect("connect to the server");
+    let authorization = key
+        .map(|key| format!("Authorization: Bearer {key}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Connection: close\r\n\r\n"
     )
     .expect("send request");
     let mut response = String::new();

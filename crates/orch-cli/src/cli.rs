@@ -23,6 +23,10 @@ pub struct Cli {
     /// ORCH_TLS_CA]
     #[arg(long, global = true, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// API key (default: the entry for the server in $ORCH_HOME/credentials, which the server
+    /// writes on first start) [env: ORCH_API_KEY]
+    #[arg(long, global = true, value_name = "KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 
     /// Format of diagnostics on stderr: text, or json (one object per line, for log shippers)
     #[arg(
@@ -87,6 +91,9 @@ pub enum Command {
     /// List the audit trail: every change, who made it and from where
     #[command(subcommand)]
     Audit(crate::cli_security::AuditCommand),
+    /// Create, list and revoke API tokens (admin)
+    #[command(subcommand)]
+    Token(crate::cli_tokens::TokenCommand),
 }
 
 /// `--output`, on every read command.
@@ -226,6 +233,11 @@ pub struct ServerStartArgs {
     pub max_streams_per_client: Option<usize>,
     #[command(flatten)]
     pub security: Box<crate::cli_security::ServerSecurityArgs>,
+    /// Serve without authentication (loopback addresses only; every local user and process
+    /// can then do anything). By default the server writes an admin key to
+    /// $ORCH_HOME/credentials on first start, where local clients find it
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 /// `orch worker ...`

@@ -5,6 +5,7 @@ mod cli;
 mod cli_results;
 mod cli_scheduling;
 mod cli_security;
+mod cli_tokens;
 mod client;
 mod commands;
 mod config;

@@ -18,6 +18,7 @@ use orch_proto::v1::schedule_service_client::ScheduleServiceClient;
 use orch_proto::v1::secret_service_client::SecretServiceClient;
 use orch_proto::v1::server_service_client::ServerServiceClient;
 use orch_proto::v1::task_run_service_client::TaskRunServiceClient;
+use orch_proto::v1::token_service_client::TokenServiceClient;
 use orch_proto::v1::work_pool_service_client::WorkPoolServiceClient;
 use orch_proto::v1::worker_service_client::WorkerServiceClient;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -354,6 +355,11 @@ impl Api {
         limited!(SecretServiceClient, self.transport())
     }
 
+    /// API tokens (admin).
+    pub fn tokens(&self) -> TokenServiceClient<Transport> {
+        limited!(TokenServiceClient, self.transport())
+    }
+
     /// The audit trail.
     pub fn audit(&self) -> AuditServiceClient<Transport> {
         limited!(AuditServiceClient, self.transport())
@@ -362,12 +368,13 @@ impl Api {
 
 /// The interceptor for `options`.
 fn credentials(options: &ClientOptions) -> Result<Credentials, ConnectError> {
-    match options
+    let explicit = options
         .api_key
         .as_deref()
-        .filter(|key| !key.trim().is_empty())
-    {
-        Some(key) => Credentials::bearer(key),
+        .filter(|key| !key.trim().is_empty());
+    let url = normalize_url(&options.url);
+    match orch_proto::credentials::api_key_for(&url, explicit) {
+        Some(key) => Credentials::bearer(&key),
         None => Ok(Credentials::none()),
     }
 }

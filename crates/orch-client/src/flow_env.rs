@@ -27,6 +27,11 @@ pub const WORKER_ID: &str = "ORCH_WORKER_ID";
 /// bytes long.
 pub const PARAMETERS: &str = "ORCH_PARAMETERS";
 
+/// The run's own credential (valid for this run only, until it ends); the
+/// SDK sends it as `authorization: Bearer`. Unset when the server runs
+/// without authentication.
+pub const API_KEY: &str = "ORCH_API_KEY";
+
 /// The names (comma-separated) of the variables holding the run's secrets;
 /// an SDK replaces their values with `***` in the log lines it ships.
 pub const SECRET_NAMES: &str = "ORCH_SECRET_NAMES";

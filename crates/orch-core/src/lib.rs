@@ -9,6 +9,7 @@
 //! - [`params`]: `--param` / `--params` parsing and merging over defaults.
 //! - [`deploy_file`]: the `deploy/orch.toml` format ([`parse_deploy_file`]).
 //! - [`schedule`]: when schedules fire ([`Schedule`]), in their time zone.
+//! - [`auth`]: token scopes, principals and the permission each action needs.
 //! - [`artifact`]: what a flow run publishes, and its limits ([`artifact::validate`]).
 //! - [`calendar`]: exchange and user calendars ([`Calendar`]).
 //! - [`policy`]: catch-up and concurrency rules of a deployment ([`RunPolicy`]).
@@ -24,6 +25,7 @@
 //! - [`error`]: the crate's one error type, [`Error`].
 
 pub mod artifact;
+pub mod auth;
 pub mod calendar;
 pub mod defaults;
 pub mod deploy_file;

@@ -8,6 +8,7 @@ pub mod v1 {
     tonic::include_proto!("orch.v1");
 }
 
+pub mod credentials;
 pub mod json;
 pub mod state;
 pub mod tls;
@@ -19,3 +20,5 @@ pub use v1::*;
 /// every response under it: claims and log pages are cut by size
 /// (`orch_core::limits`).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+include!(concat!(env!("OUT_DIR"), "/grpc_methods.rs"));

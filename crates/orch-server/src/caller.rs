@@ -7,6 +7,8 @@
 
 use std::net::SocketAddr;
 
+use orch_core::auth::{Denied, Principal};
+
 /// The authenticated identity behind a request and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -15,6 +17,8 @@ pub struct Caller {
     pub name: String,
     /// The client's address, when the connection has one.
     pub address: Option<SocketAddr>,
+    /// What the credential may do (its scope, pools, or run).
+    pub principal: Principal,
 }
 
 impl Caller {
@@ -33,7 +37,44 @@ impl Caller {
         Caller {
             name: Caller::ANONYMOUS.to_owned(),
             address,
+            principal: Principal::Unchecked,
         }
+    }
+
+    /// May this caller act on run `run_id` of pool `pool`? (A per-run
+    /// credential: only its own run; a worker token: runs of its pools.)
+    pub fn may_use_run(&self, run_id: &str, pool: Option<&str>) -> Result<(), Denied> {
+        self.principal.may_use_run(run_id, pool)
+    }
+
+    /// May this caller register for or claim from `pool`?
+    pub fn may_use_pool(&self, pool: &str) -> Result<(), Denied> {
+        self.principal.may_use_pool(pool)
+    }
+
+    /// True when a pool or run check is needed at all (worker tokens and run
+    /// credentials); lets handlers skip a lookup for everyone else.
+    pub fn is_restricted(&self) -> bool {
+        matches!(
+            self.principal,
+            Principal::Run { .. }
+                | Principal::Token {
+                    scope: orch_core::auth::Scope::Worker,
+                    ..
+                }
+        )
+    }
+}
+
+/// Handlers take the caller as an argument (`caller: Caller`).
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Caller, Self::Rejection> {
+        Ok(Caller::of(&parts.extensions))
     }
 }
 
@@ -50,12 +91,14 @@ mod tests {
             Caller::of(&extensions),
             Caller {
                 name: "anonymous".into(),
-                address: Some(address)
+                address: Some(address),
+                principal: Principal::Unchecked,
             }
         );
         let token = Caller {
             name: "ci-deployer".into(),
             address: Some(address),
+            principal: Principal::scoped(orch_core::auth::Scope::Deploy),
         };
         extensions.insert(token.clone());
         assert_eq!(Caller::of(&extensions), token);

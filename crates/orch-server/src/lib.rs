@@ -3,6 +3,7 @@
 
 pub mod api;
 mod audit;
+pub mod auth;
 pub mod background;
 mod browser;
 pub mod caller;
@@ -69,7 +70,20 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// Serve plaintext on an address other machines can reach.
     pub allow_plaintext: bool,
+    /// Whether requests need a credential (`--no-auth` turns it off, on a
+    /// loopback address only).
+    pub auth: bool,
+    /// Where the admin key is written on first start (`$ORCH_HOME/credentials`);
+    /// `None`: no key is written (make tokens some other way).
+    pub credentials_file: Option<std::path::PathBuf>,
+    /// Mark the dashboard's session cookie `Secure` (set when serving TLS).
+    pub secure_cookies: bool,
+    /// Bad API keys accepted per client address per minute before answering 429.
+    pub auth_failures_per_minute: u32,
 }
+
+/// Default of [`ServerConfig::auth_failures_per_minute`].
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 30;
 
 /// Default of [`ServerConfig::max_streams_per_client`].
 pub const DEFAULT_MAX_STREAMS_PER_CLIENT: usize = defaults::MAX_STREAMS_PER_CLIENT;
@@ -90,22 +104,35 @@ impl ServerConfig {
             allowed_hosts: Vec::new(),
             tls: None,
             allow_plaintext: false,
+            auth: true,
+            credentials_file: None,
+            secure_cookies: false,
+            auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
         }
     }
 }
 
-/// The full HTTP service: gRPC, JSON API, dashboard, metrics and a 404 for anything else.
+/// The full HTTP service: gRPC, JSON API, dashboard, metrics and a 404 for
+/// anything else, behind the one authentication layer ([`auth::check`]).
 pub fn router(state: AppState) -> axum::Router {
     let hosts = std::sync::Arc::new(browser::AllowedHosts::new(
         &state.config().host,
         &state.config().allowed_hosts,
     ));
+    let config = state.config();
+    let auth = auth::Auth::new(
+        state.store().clone(),
+        config.auth,
+        config.auth_failures_per_minute,
+    );
+    let secure_cookies = config.secure_cookies;
     grpc::routes(&state)
         .into_axum_router()
         .merge(http::router(state.clone()))
         .merge(health::router(state.clone()))
         .merge(api::router(state.clone()))
         .merge(dashboard::router(state.clone()))
+        .merge(auth::session::router(auth.clone(), secure_cookies))
         .route(
             "/metrics",
             axum::routing::get(metrics::handler).with_state(state.clone()),
@@ -114,6 +141,7 @@ pub fn router(state: AppState) -> axum::Router {
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state, audit::record))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::check))
         .layer(axum::middleware::from_fn_with_state(hosts, browser::guard))
         .layer(axum::middleware::map_response(http::json_errors))
 }
@@ -136,6 +164,25 @@ pub struct Server {
     config: ServerConfig,
     /// On SQLite, the lock that keeps a second server off the database.
     _sqlite_lock: Option<std::fs::File>,
+}
+
+/// Whether `host` is a loopback address or name.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The host a client on this machine uses to reach a server bound to `host`.
+fn client_host(host: &str) -> String {
+    match host {
+        "0.0.0.0" | "::" | "[::]" | "" => "127.0.0.1".to_owned(),
+        host if host.contains(':') && !host.starts_with('[') => format!("[{host}]"),
+        host => host.to_owned(),
+    }
 }
 
 /// Takes `<database>.lock` beside a SQLite database, so that a second server
@@ -190,6 +237,17 @@ impl Server {
                 orch_store::pg_dump_command(&config.database_url, &backup.dir.join("orch.dump"))
             )));
         }
+        if !config.auth {
+            if !is_loopback(&config.host) {
+                return Err(ServerError::Config(format!(
+                    "--no-auth is allowed on a loopback address only (127.0.0.1, ::1, localhost), not {}: anyone who can reach the port could run code on your workers. Drop --no-auth (clients find the admin key in $ORCH_HOME/credentials) or bind 127.0.0.1",
+                    config.host
+                )));
+            }
+            tracing::warn!(
+                "authentication is OFF (--no-auth): every local user and process can read, run and deploy through this server"
+            );
+        }
         let addr = format!("{}:{}", config.host, config.port);
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
@@ -197,6 +255,29 @@ impl Server {
                 addr: addr.clone(),
                 source,
             })?;
+        if config.auth
+            && let Some(file) = &config.credentials_file
+        {
+            let port = listener.local_addr().map_err(ServerError::Serve)?.port();
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let url = format!("{scheme}://{}:{port}", client_host(&config.host));
+            let outcome = auth::bootstrap::ensure_admin_key(&store, file, &url)
+                .await
+                .map_err(ServerError::Config)?;
+            match outcome {
+                auth::bootstrap::AdminKey::Created(name) => println!(
+                    "orch server: created the admin API key {name:?} in {} (the CLI, workers and flows on this machine use it; keep it secret)",
+                    file.display()
+                ),
+                auth::bootstrap::AdminKey::Reused(name) => {
+                    tracing::info!(token = %name, file = %file.display(), "admin API key found")
+                }
+            }
+        }
         Ok(Server {
             listener,
             tls,

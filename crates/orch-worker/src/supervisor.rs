@@ -158,6 +158,12 @@ async fn start(
             .orch
             .push((flow_env::TLS_CA, ca.display().to_string()));
     }
+    if !claimed.api_key.is_empty() {
+        // The run's own credential, never the worker's key.
+        variables
+            .orch
+            .push((flow_env::API_KEY, claimed.api_key.clone()));
+    }
     let launch = Launch {
         entrypoint: &claimed.entrypoint,
         base_dir: Path::new(&claimed.base_dir),

@@ -158,6 +158,7 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
     let out = std::process::Command::new(orch_e2e::binary("orch"))
         .args(["artifact", "ls", "--flow-run", run, "--output", "json"])
         .env("ORCH_API_URL", &url)
+        .env("ORCH_HOME", home.path())
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -177,15 +178,20 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
     let page = format!("{url}/flow-runs/{run}");
     tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(show_run_page(&page));
+        .block_on(show_run_page(
+            &url,
+            &page,
+            &orch_e2e::admin_key_in(home.path(), &url),
+        ));
     up.terminate(Duration::from_secs(20));
 }
 
 /// Opens a trading run's page in headless Chromium, waits for its decisions
 /// table and portfolio metrics, and saves `target/screenshots/sentinel-trading-run.png`.
-async fn show_run_page(page: &str) {
+async fn show_run_page(base: &str, page: &str, key: &str) {
     const WAIT: Duration = Duration::from_secs(30);
     let browser = orch_e2e::browser::Browser::start().await;
+    browser.login(base, key).await;
     browser.client.goto(page).await.expect("open the run page");
     let table = browser
         .wait_for_text("#artifacts .artifact.kind-table", "GOOG", WAIT)

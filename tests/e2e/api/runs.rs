@@ -17,7 +17,10 @@ async fn a_run_shows_history_tasks_and_logs_live_and_can_be_cancelled_and_retrie
     let run_id = created.body["id"].as_str().unwrap().to_string();
 
     // Follow it live: subscribe at once, read until `end`.
-    let response = reqwest::get(format!("{}/api/flow-runs/{run_id}/events", api.base()))
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/flow-runs/{run_id}/events", api.base()))
+        .bearer_auth(api.key().expect("a key"))
+        .send()
         .await
         .expect("events");
     assert_eq!(response.status(), 200);

@@ -18,9 +18,10 @@ impl Answer {
     }
 }
 
-/// Sends `METHOD path` with `body` (as JSON) to the server at `base_url`.
-pub fn request(base_url: &str, method: &str, path: &str, body: &[u8]) -> Answer {
-    let address = base_url.trim_start_matches("http://");
+/// Sends `METHOD path` with `body` (as JSON) to `server`, with its admin key.
+pub fn request(server: &orch_e2e::TestServer, method: &str, path: &str, body: &[u8]) -> Answer {
+    let address = server.url().trim_start_matches("http://");
+    let key = server.admin_key();
     let mut stream = TcpStream::connect(address).expect("connect to the server");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -28,6 +29,7 @@ pub fn request(base_url: &str, method: &str, path: &str, body: &[u8]) -> Answer 
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+         Authorization: Bearer {key}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )

@@ -101,7 +101,7 @@ fn schedules_that_never_fire_and_control_characters_are_refused() {
 fn rest_errors_are_json_and_bodies_must_be_objects() {
     let server = TestServer::start();
     let _dir = server.deploy("pool", &deployment_toml("f", "d", "pool", &["true"], ""));
-    let array = request(server.url(), "POST", "/api/deployments/f/d/runs", b"[1, 2]");
+    let array = request(&server, "POST", "/api/deployments/f/d/runs", b"[1, 2]");
     assert_eq!(array.status, 422, "{}", array.body);
     assert!(
         array.json()["error"]
@@ -117,11 +117,11 @@ fn rest_errors_are_json_and_bodies_must_be_objects() {
             .is_empty()
     );
 
-    let not_json = request(server.url(), "POST", "/api/deployments/f/d/runs", b"{nope");
+    let not_json = request(&server, "POST", "/api/deployments/f/d/runs", b"{nope");
     assert_eq!(not_json.status, 400, "{}", not_json.body);
     assert!(not_json.json()["error"].is_string());
 
-    let wrong_method = request(server.url(), "DELETE", "/api/flow-runs", b"");
+    let wrong_method = request(&server, "DELETE", "/api/flow-runs", b"");
     assert_eq!(wrong_method.status, 405, "{}", wrong_method.body);
     let error = wrong_method.json()["error"].as_str().unwrap().to_owned();
     assert!(
@@ -129,7 +129,7 @@ fn rest_errors_are_json_and_bodies_must_be_objects() {
         "{error}"
     );
 
-    let missing = request(server.url(), "GET", "/api/nothing-here", b"");
+    let missing = request(&server, "GET", "/api/nothing-here", b"");
     assert_eq!(missing.status, 404, "{}", missing.body);
     assert!(missing.json()["error"].is_string());
 }

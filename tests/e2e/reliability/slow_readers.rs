@@ -59,12 +59,12 @@ fn four_stalled_followers_do_not_stall_the_server() {
     let mut runs = Vec::new();
     for _ in 0..100 {
         let started = Instant::now();
-        let answer = request(server.url(), "POST", "/api/deployments/f/quick/runs", b"{}");
+        let answer = request(&server, "POST", "/api/deployments/f/quick/runs", b"{}");
         latencies.push(started.elapsed());
         assert_eq!(answer.status, 201, "{}", answer.body);
         runs.push(answer.json()["id"].as_str().unwrap().to_owned());
         let started = Instant::now();
-        let answer = request(server.url(), "GET", "/api/flow-runs?limit=20", b"");
+        let answer = request(&server, "GET", "/api/flow-runs?limit=20", b"");
         latencies.push(started.elapsed());
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
@@ -139,12 +139,7 @@ fn a_client_gets_a_clear_refusal_past_its_stream_limit() {
     assert!(stderr.contains("too many open streams"), "{stderr}");
     assert!(stderr.contains("at most 2"), "{stderr}");
     // The REST live stream counts against the same limit, as a JSON 429.
-    let answer = request(
-        server.url(),
-        "GET",
-        &format!("/api/flow-runs/{run}/events"),
-        b"",
-    );
+    let answer = request(&server, "GET", &format!("/api/flow-runs/{run}/events"), b"");
     assert_eq!(answer.status, 429, "{}", answer.body);
     assert!(
         answer.json()["error"]

@@ -16,6 +16,8 @@ pub const WAIT: Duration = Duration::from_secs(60);
 pub struct Api {
     base: String,
     client: reqwest::Client,
+    /// Sent as `authorization: Bearer KEY`.
+    key: Option<String>,
 }
 
 /// A response: status code and parsed body (`Value::Null` when not JSON).
@@ -36,11 +38,32 @@ impl Reply {
 }
 
 impl Api {
-    /// A client of `server`.
+    /// A client of `server`, with its admin key.
     pub fn new(server: &TestServer) -> Api {
         Api {
             base: server.url().to_string(),
             client: reqwest::Client::new(),
+            key: Some(server.admin_key()),
+        }
+    }
+
+    /// A client of `server` sending `key` (None: no credential).
+    pub fn with_key(server: &TestServer, key: Option<&str>) -> Api {
+        Api {
+            key: key.map(str::to_owned),
+            ..Api::new(server)
+        }
+    }
+
+    /// The key it sends.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
         }
     }
 
@@ -59,8 +82,7 @@ impl Api {
     /// GET `path`.
     pub async fn get(&self, path: &str) -> Reply {
         let response = self
-            .client
-            .get(format!("{}{path}", self.base))
+            .authorized(self.client.get(format!("{}{path}", self.base)))
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -77,8 +99,7 @@ impl Api {
     /// POST a body to `path` as JSON (state-changing calls take JSON only).
     pub async fn post(&self, path: &str, body: &str) -> Reply {
         let response = self
-            .client
-            .post(format!("{}{path}", self.base))
+            .authorized(self.client.post(format!("{}{path}", self.base)))
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()

@@ -15,6 +15,7 @@ mod schedule;
 mod secret;
 mod server;
 mod task_run;
+mod token;
 mod up;
 mod work_pool;
 mod worker;
@@ -45,6 +46,9 @@ impl Context {
 /// Runs `cli`'s command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     crate::client::set_tls_ca(cli.tls_ca.clone());
+    if let Some(key) = &cli.api_key {
+        orch_proto::credentials::use_api_key(key);
+    }
     let context = Context {
         settings: Settings::load(&flags(&cli))?,
     };
@@ -65,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Down(args) => background::stop(&context, background::UP, &args).await,
         Command::Secret(command) => secret::run(&context, command).await,
         Command::Audit(command) => audit::run(&context, command).await,
+        Command::Token(command) => token::run(&context, command).await,
     }
 }
 

@@ -54,6 +54,15 @@ pub fn server_config(
             .zip(args.security.tls_key.clone())
             .map(|(cert, key)| orch_server::TlsFiles { cert, key }),
         allow_plaintext: args.security.allow_plaintext,
+        auth: !args.no_auth,
+        credentials_file: Some(
+            settings
+                .home
+                .value
+                .join(orch_proto::credentials::CREDENTIALS_FILE),
+        ),
+        secure_cookies: args.security.tls_cert.is_some(),
+        auth_failures_per_minute: orch_server::DEFAULT_AUTH_FAILURES_PER_MINUTE,
     })
 }
 

@@ -79,8 +79,10 @@ pub(crate) struct PublishBody {
 pub(crate) async fn publish(
     State(state): State<AppState>,
     Path(flow_run_id): Path<String>,
+    caller: crate::caller::Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ArtifactView>)> {
+    crate::ops::access::run(&state, &caller, &flow_run_id).await?;
     let body: PublishBody = serde_json::from_slice(&body).map_err(|error| {
         ApiError::bad_request(format!(
             "request body is not an artifact ({error}); send e.g. \

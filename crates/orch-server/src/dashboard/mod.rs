@@ -72,8 +72,8 @@ async fn flow_run(State(state): State<AppState>, Path(id): Path<String>) -> Resp
 <header class="run-header panel">
   <div><div class="crumbs"><a href="/flow-runs">Flow runs</a> / <span>{flow}</span></div>
     <h1 id="run-name">{name}</h1><div id="run-state"></div></div>
-  <div class="actions"><button class="btn danger" id="cancel">Cancel run</button>
-    <button class="btn" id="retry">Retry</button></div>
+  <div class="actions"><button class="btn danger needs-operate" id="cancel">Cancel run</button>
+    <button class="btn needs-operate" id="retry">Retry</button></div>
 </header>
 <section class="cards" id="run-facts"></section>
 <div class="grid-2">

@@ -69,6 +69,8 @@ impl<'a> Page<'a> {
   <a class="brand" href="/"><img src="/assets/logo.svg?v={version}" alt="" width="22" height="22"> orch</a>
   <nav>{nav}</nav>
   <span class="live" id="live" title="Updates arrive without reloading">live</span>
+  <span class="whoami" id="whoami"></span>
+  <button class="btn small" id="logout" type="button" hidden>Log out</button>
 </header>
 <main>
 {heading}

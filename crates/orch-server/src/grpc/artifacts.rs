@@ -22,7 +22,9 @@ impl ArtifactService for ArtifactApi {
         &self,
         request: Request<pb::CreateArtifactRequest>,
     ) -> Result<Response<pb::Artifact>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        crate::ops::access::run(&self.state, &caller, &request.flow_run_id).await?;
         let data = serde_json::from_str(&request.data_json)
             .map_err(|error| invalid(format!("data_json is not JSON: {error}")))?;
         let created = artifacts::publish(

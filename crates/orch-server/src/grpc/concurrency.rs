@@ -88,7 +88,11 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
         &self,
         request: Request<pb::AcquireConcurrencySlotsRequest>,
     ) -> Result<Response<pb::AcquireConcurrencySlotsResponse>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        if caller.is_restricted() {
+            crate::ops::access::run(&self.state, &caller, &request.flow_run_id).await?;
+        }
         let wait = match request.wait_seconds {
             _ if request.no_wait => Duration::ZERO,
             0 => concurrency::MAX_WAIT,

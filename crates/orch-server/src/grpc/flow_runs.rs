@@ -66,7 +66,10 @@ impl FlowRunService for FlowRunApi {
         &self,
         request: Request<pb::GetFlowRunRequest>,
     ) -> Result<Response<pb::FlowRunDetail>, Status> {
-        let detail = ops::flow_runs::detail(&self.state, &request.into_inner().flow_run)
+        let caller = crate::auth::caller(&request);
+        let reference = request.into_inner().flow_run;
+        ops::access::run(&self.state, &caller, &reference).await?;
+        let detail = ops::flow_runs::detail(&self.state, &reference)
             .await
             .map_err(status)?;
         Ok(Response::new(convert::run_detail(&detail)))
@@ -76,7 +79,9 @@ impl FlowRunService for FlowRunApi {
         &self,
         request: Request<pb::SetFlowRunStateRequest>,
     ) -> Result<Response<pb::SetFlowRunStateResponse>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        ops::access::run(&self.state, &caller, &request.flow_run_id).await?;
         let proposed = request.state.ok_or_else(|| invalid("state is required"))?;
         let kind = convert::state_type_from_pb(proposed.r#type)?;
         let mut state = NewState::new(kind, &proposed.name, &proposed.message);
@@ -116,8 +121,19 @@ impl FlowRunService for FlowRunApi {
         &self,
         request: Request<pb::WriteLogsRequest>,
     ) -> Result<Response<pb::WriteLogsResponse>, Status> {
+        let caller = crate::auth::caller(&request);
+        let request = request.into_inner();
+        ops::access::runs(
+            &self.state,
+            &caller,
+            request
+                .lines
+                .iter()
+                .map(|line| line.flow_run_id.clone())
+                .collect(),
+        )
+        .await?;
         let lines: Vec<model::LogLine> = request
-            .into_inner()
             .lines
             .into_iter()
             .map(|line| model::LogLine {
@@ -144,7 +160,9 @@ impl FlowRunService for FlowRunApi {
         &self,
         request: Request<pb::ReadLogsRequest>,
     ) -> Result<Response<pb::ReadLogsResponse>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        ops::access::run(&self.state, &caller, &request.flow_run).await?;
         let store = self.state.store();
         let run = store.flow_run(&request.flow_run).await.map_err(status)?;
         let lines = store
@@ -166,7 +184,9 @@ impl FlowRunService for FlowRunApi {
             .state
             .open_stream(crate::streams::client_of(request.extensions()))
             .map_err(Status::resource_exhausted)?;
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        ops::access::run(&self.state, &caller, &request.flow_run).await?;
         let run = self
             .state
             .store()

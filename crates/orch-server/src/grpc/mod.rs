@@ -9,6 +9,7 @@ mod schedules;
 pub(crate) mod secrets;
 mod server_status;
 mod task_runs;
+mod tokens;
 mod work_pools;
 mod workers;
 
@@ -91,6 +92,11 @@ pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
     .add_service(limited!(SecretServiceServer::new(secrets::SecretApi {
         state: state.clone(),
     })))
+    .add_service(limited!(
+        orch_proto::v1::token_service_server::TokenServiceServer::new(tokens::TokenApi {
+            state: state.clone(),
+        })
+    ))
     .add_service(limited!(TaskRunServiceServer::new(task_runs::TaskRunApi {
         state
     })))

@@ -63,8 +63,19 @@ impl TaskRunService for TaskRunApi {
         &self,
         request: Request<pb::ReportTaskRunsRequest>,
     ) -> Result<Response<pb::ReportTaskRunsResponse>, Status> {
+        let caller = crate::auth::caller(&request);
+        let request = request.into_inner();
+        crate::ops::access::runs(
+            &self.state,
+            &caller,
+            request
+                .task_runs
+                .iter()
+                .map(|task| task.flow_run_id.clone())
+                .collect(),
+        )
+        .await?;
         let tasks = request
-            .into_inner()
             .task_runs
             .into_iter()
             .map(task_run_from_pb)
@@ -79,11 +90,11 @@ impl TaskRunService for TaskRunApi {
         &self,
         request: Request<pb::ListTaskRunsRequest>,
     ) -> Result<Response<pb::ListTaskRunsResponse>, Status> {
+        let caller = crate::auth::caller(&request);
+        let reference = request.into_inner().flow_run;
+        crate::ops::access::run(&self.state, &caller, &reference).await?;
         let store = self.state.store();
-        let run = store
-            .flow_run(&request.into_inner().flow_run)
-            .await
-            .map_err(status)?;
+        let run = store.flow_run(&reference).await.map_err(status)?;
         let tasks = store.list_task_runs(&run.id).await.map_err(status)?;
         Ok(Response::new(pb::ListTaskRunsResponse {
             task_runs: tasks.iter().map(convert::task_run).collect(),

@@ -61,7 +61,13 @@ impl WorkPoolService for WorkPoolApi {
         &self,
         request: Request<pb::UpdateWorkPoolRequest>,
     ) -> Result<Response<pb::WorkPool>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        if (request.clear_concurrency_limit || request.concurrency_limit.is_some())
+            && let Err(denied) = caller.principal.allows(orch_core::auth::Permission::Admin)
+        {
+            return Err(crate::auth::denied(denied));
+        }
         if request.clear_concurrency_limit && request.concurrency_limit.is_some() {
             return Err(invalid("set a concurrency limit or clear it, not both"));
         }

@@ -12,6 +12,7 @@ use crate::convert;
 use crate::error::status;
 use crate::events::Event;
 use crate::ops;
+use crate::ops::access;
 use crate::state::AppState;
 
 /// Serves worker requests.
@@ -28,13 +29,33 @@ fn wake() -> pb::WorkerEvent {
     }
 }
 
+impl WorkerApi {
+    /// The credential the flow of claimed run `run_id` uses (empty without
+    /// authentication). A run whose credential cannot be made still runs;
+    /// its flow's own reports are then refused, and the worker's stand.
+    async fn run_credential(&self, run_id: &str) -> String {
+        if !self.state.config().auth {
+            return String::new();
+        }
+        match self.state.store().create_run_credential(run_id).await {
+            Ok(key) => key,
+            Err(error) => {
+                tracing::error!(run = %run_id, %error, "cannot make the run's credential");
+                String::new()
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl WorkerService for WorkerApi {
     async fn register_worker(
         &self,
         request: Request<pb::RegisterWorkerRequest>,
     ) -> Result<Response<pb::Worker>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        access::pool(&caller, &request.work_pool)?;
         let registration = ops::workers::Registration {
             name: request.name,
             work_pool: request.work_pool,
@@ -57,7 +78,9 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        access::worker(&self.state, &caller, &request.worker_id).await?;
         let cancels = ops::workers::heartbeat(
             &self.state,
             &request.worker_id,
@@ -76,7 +99,9 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let caller = crate::auth::caller(&request);
         let worker_id = request.into_inner().worker_id;
+        access::worker(&self.state, &caller, &worker_id).await?;
         let worker = self
             .state
             .store()
@@ -115,7 +140,9 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::ClaimRunsRequest>,
     ) -> Result<Response<pb::ClaimRunsResponse>, Status> {
+        let caller = crate::auth::caller(&request);
         let request = request.into_inner();
+        access::worker(&self.state, &caller, &request.worker_id).await?;
         let claimed = ops::workers::claim(&self.state, &request.worker_id, request.max_runs)
             .await
             .map_err(status)?;
@@ -140,6 +167,7 @@ impl WorkerService for WorkerApi {
                 env: environment.env,
                 secrets: environment.secrets,
                 missing_secrets: environment.missing,
+                api_key: self.run_credential(&claim.run.id).await,
             });
         }
         Ok(Response::new(pb::ClaimRunsResponse { runs }))
@@ -167,7 +195,10 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<pb::DeregisterWorkerRequest>,
     ) -> Result<Response<pb::DeregisterWorkerResponse>, Status> {
-        ops::workers::deregister(&self.state, &request.into_inner().worker_id)
+        let caller = crate::auth::caller(&request);
+        let worker_id = request.into_inner().worker_id;
+        access::worker(&self.state, &caller, &worker_id).await?;
+        ops::workers::deregister(&self.state, &worker_id)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::DeregisterWorkerResponse {}))

@@ -11,6 +11,7 @@
 //!
 //! Where is cancel implemented? In [`flow_runs::cancel`].
 
+pub mod access;
 pub mod artifacts;
 pub mod concurrency;
 pub mod deployments;

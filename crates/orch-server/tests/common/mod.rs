@@ -41,6 +41,10 @@ pub fn micros(text: &str) -> i64 {
 }
 
 async fn open(url: &str, clock: &ManualClock) -> (AppState, watch::Sender<bool>) {
+    open_with(url, clock, false).await
+}
+
+async fn open_with(url: &str, clock: &ManualClock, auth: bool) -> (AppState, watch::Sender<bool>) {
     let store = Store::connect(url)
         .await
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
@@ -50,6 +54,8 @@ async fn open(url: &str, clock: &ManualClock) -> (AppState, watch::Sender<bool>)
     config.secret_key = Some(orch_server::SecretKeySource::Value(
         TEST_SECRET_KEY.to_owned(),
     ));
+    // These suites exercise use cases; `auth.rs` tests the authentication layer.
+    config.auth = auth;
     (AppState::new(store, config, stopped), stop)
 }
 
@@ -92,6 +98,13 @@ impl Harness {
     /// its own, as another replica would be.
     pub async fn replica(&self) -> Replica {
         let (state, stop) = open(self.database.url(), &self.clock).await;
+        Replica { state, _stop: stop }
+    }
+
+    /// A server on the same database with authentication on (the harness's
+    /// own state has it off).
+    pub async fn secured(&self) -> Replica {
+        let (state, stop) = open_with(self.database.url(), &self.clock, true).await;
         Replica { state, _stop: stop }
     }
 

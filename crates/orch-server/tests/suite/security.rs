@@ -199,6 +199,7 @@ async fn changes_are_audited_with_the_caller_and_its_address() {
     request.extensions_mut().insert(Caller {
         name: "ci-deployer".into(),
         address: Some(address),
+        principal: orch_core::auth::Principal::scoped(orch_core::auth::Scope::Operate),
     });
     let (status, answer) = send(&app, request).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");

@@ -222,3 +222,31 @@ const orch = (() => {
 
   return { api, el, svg, replace, stateKey, badge, fmtTime, fmtClock, fmtAgo, fmtDuration, fmtNumber, toast, setLive, poll, runLink, table, runColumns, card, STATES };
 })();
+
+// Who is logged in: hides the actions the session's scope may not take
+// (the server refuses them anyway) and offers logging out.
+(async () => {
+  let session;
+  try {
+    session = await orch.api("/api/session");
+  } catch (_) {
+    return;
+  }
+  const root = document.documentElement;
+  for (const right of ["operate", "deploy", "admin"]) {
+    root.classList.toggle(`cannot-${right}`, !session.can[right]);
+  }
+  if (!session.authenticated) return;
+  const who = document.getElementById("whoami");
+  if (who) who.textContent = `${session.name} (${session.scope})`;
+  const logout = document.getElementById("logout");
+  if (!logout) return;
+  logout.hidden = false;
+  logout.addEventListener("click", async () => {
+    try {
+      await orch.api("/api/session/logout", { method: "POST" });
+    } finally {
+      location.assign("/login");
+    }
+  });
+})();

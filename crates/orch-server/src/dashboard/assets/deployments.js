@@ -27,10 +27,10 @@
   function deploymentPanel(d) {
     const pause = el(
       "button",
-      { class: "btn", "data-pause": d.full_name, onclick: () => act(d, d.paused ? "resume" : "pause") },
+      { class: "btn needs-operate", "data-pause": d.full_name, onclick: () => act(d, d.paused ? "resume" : "pause") },
       d.paused ? "Resume" : "Pause"
     );
-    const run = el("button", { class: "btn primary", "data-run": d.full_name, onclick: () => openRun(d) }, "Run");
+    const run = el("button", { class: "btn primary needs-operate", "data-run": d.full_name, onclick: () => openRun(d) }, "Run");
     const state = d.paused ? el("span", { class: "badge st-paused" }, "Paused") : el("span", { class: "badge st-completed" }, "Active");
     return el(
       "section",

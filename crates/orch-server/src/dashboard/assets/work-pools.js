@@ -50,7 +50,7 @@
         "div",
         { class: "item-head" },
         el("div", {}, el("h2", {}, p.name, " ", poolStatus(p)), el("div", { class: "meta" }, `${p.type} pool`, p.description ? ` · ${p.description}` : "")),
-        el("div", { class: "actions" }, el("button", { class: "btn", "data-pause": p.name, onclick: () => act(p, p.paused ? "resume" : "pause") }, p.paused ? "Resume" : "Pause"))
+        el("div", { class: "actions" }, el("button", { class: "btn needs-operate", "data-pause": p.name, onclick: () => act(p, p.paused ? "resume" : "pause") }, p.paused ? "Resume" : "Pause"))
       ),
       el(
         "div",

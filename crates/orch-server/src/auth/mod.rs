@@ -1,0 +1,281 @@
+//! Authentication and authorization: one layer in front of every route on
+//! the port (gRPC, JSON API, dashboard, metrics).
+//!
+//! It reads `authorization: Bearer <key>` (gRPC metadata is an HTTP/2
+//! header, so one layer serves both transports) or the dashboard's session
+//! cookie, checks the key against the store (no cache: a revocation holds at
+//! once on every replica), looks up what the route needs in [`rules::RULES`],
+//! and answers 401/`Unauthenticated` or 403/`PermissionDenied` with a
+//! one-line message. Otherwise it puts the [`Caller`] in the request's
+//! extensions for handlers and the audit trail. Bad keys are rate limited
+//! per client address.
+
+pub mod bootstrap;
+pub mod rules;
+pub mod session;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::Clock as _;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use orch_core::auth::{Permission, Principal};
+use orch_store::{CredentialCheck, Store};
+use serde_json::json;
+
+use crate::caller::Caller;
+
+/// The dashboard's session cookie.
+pub const SESSION_COOKIE: &str = "orch_session";
+
+/// How often a credential's `last_used` is written, at most.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// The state of the layer; cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    enabled: bool,
+    /// Failed authentications allowed per client address.
+    failures: DefaultKeyedRateLimiter<IpAddr>,
+    /// Addresses refused until the given instant.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// When each credential's `last_used` was last written.
+    touched: Mutex<HashMap<String, Instant>>,
+}
+
+impl Auth {
+    /// The layer's state for `store`; `enabled: false` lets everything through
+    /// (`--no-auth`). `failures_per_minute` bad keys per address are answered
+    /// 401; more are answered 429 until the budget refills.
+    pub fn new(store: Store, enabled: bool, failures_per_minute: u32) -> Auth {
+        let per_minute = NonZeroU32::new(failures_per_minute.max(1)).expect("positive");
+        Auth {
+            inner: Arc::new(Inner {
+                store,
+                enabled,
+                failures: RateLimiter::keyed(Quota::per_minute(per_minute)),
+                blocked: Mutex::new(HashMap::new()),
+                touched: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The store credentials are checked against.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Counts a failed authentication from `ip`; true when the address is now over budget.
+    fn failed(&self, ip: Option<IpAddr>) -> bool {
+        let Some(ip) = ip else { return false };
+        match self.inner.failures.check_key(&ip) {
+            Ok(()) => false,
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                let mut blocked = self.inner.blocked.lock().expect("not poisoned");
+                blocked.retain(|_, until| *until > Instant::now());
+                blocked.insert(ip, Instant::now() + wait);
+                true
+            }
+        }
+    }
+
+    fn is_blocked(&self, ip: Option<IpAddr>) -> bool {
+        let Some(ip) = ip else { return false };
+        let blocked = self.inner.blocked.lock().expect("not poisoned");
+        blocked
+            .get(&ip)
+            .is_some_and(|until| *until > Instant::now())
+    }
+
+    /// Writes `last_used` in the background, at most once per [`TOUCH_EVERY`].
+    fn touch(&self, id: &str) {
+        {
+            let mut touched = self.inner.touched.lock().expect("not poisoned");
+            if touched.get(id).is_some_and(|at| at.elapsed() < TOUCH_EVERY) {
+                return;
+            }
+            if touched.len() > 10_000 {
+                touched.retain(|_, at| at.elapsed() < TOUCH_EVERY);
+            }
+            touched.insert(id.to_owned(), Instant::now());
+        }
+        let store = self.inner.store.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_credential(&id).await {
+                tracing::debug!(%error, "cannot record a credential's last use");
+            }
+        });
+    }
+
+    /// Resolves a key to the caller it stands for, or why not.
+    pub async fn resolve(&self, key: &str) -> Result<(String, Principal, String), String> {
+        match self.inner.store.check_credential(key).await {
+            Ok(CredentialCheck::Valid(token)) => {
+                self.touch(&token.id);
+                Ok((token.name.clone(), token.principal(), token.id))
+            }
+            Ok(CredentialCheck::Invalid(reason)) => Err(reason),
+            Err(error) => {
+                tracing::warn!(%error, "cannot check a credential");
+                Err(format!("cannot check the API key now ({error}); retry"))
+            }
+        }
+    }
+}
+
+/// Where a request's credential came from.
+enum Presented {
+    Bearer(String),
+    Cookie(String),
+    Nothing,
+}
+
+fn presented(headers: &HeaderMap) -> Presented {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let text = value.to_str().unwrap_or_default().trim();
+        let key = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .unwrap_or(text);
+        return Presented::Bearer(key.trim().to_owned());
+    }
+    match session::cookie(headers) {
+        Some(key) => Presented::Cookie(key),
+        None => Presented::Nothing,
+    }
+}
+
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// The layer: checks the credential and the rule, then runs the handler.
+pub async fn check(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let permission = rules::permission(method.as_str(), &path);
+    let grpc = is_grpc(request.headers());
+    if !auth.inner.enabled {
+        request.extensions_mut().insert(Caller {
+            name: Caller::ANONYMOUS.to_owned(),
+            address,
+            principal: Principal::Unchecked,
+        });
+        return next.run(request).await;
+    }
+    let refuse = |status: StatusCode, message: String| refusal(grpc, status, &message);
+    let (key, from_cookie) = match presented(request.headers()) {
+        Presented::Bearer(key) => (Some(key), false),
+        Presented::Cookie(key) => (Some(key), true),
+        Presented::Nothing => (None, false),
+    };
+    let Some(key) = key else {
+        if permission == Permission::Open {
+            return next.run(request).await;
+        }
+        if !grpc && method == Method::GET && session::is_page(&path) {
+            return session::to_login(&path);
+        }
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "authentication required: send 'authorization: Bearer <API key>' (the CLI reads --api-key, ORCH_API_KEY or $ORCH_HOME/credentials)".into(),
+        );
+    };
+    let ip = address.map(|a| a.ip());
+    if auth.is_blocked(ip) {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed authentications from this address: wait a minute and retry with a valid API key".into(),
+        );
+    }
+    let (name, principal, _) = match auth.resolve(&key).await {
+        Ok(resolved) => resolved,
+        Err(_) if permission == Permission::Open => return next.run(request).await,
+        Err(reason) => {
+            if from_cookie && !grpc && method == Method::GET && session::is_page(&path) {
+                return session::to_login(&path);
+            }
+            let status = if auth.failed(ip) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            tracing::info!(?address, %path, %reason, "refused a request with a bad credential");
+            return refuse(status, reason);
+        }
+    };
+    if from_cookie
+        && !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && let Err(reason) = session::same_origin(request.headers())
+    {
+        return refuse(StatusCode::FORBIDDEN, reason);
+    }
+    if let Err(denied) = principal.allows(permission) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!("permission denied for {name:?} on {method} {path}: {denied}"),
+        );
+    }
+    request.extensions_mut().insert(Caller {
+        name,
+        address,
+        principal,
+    });
+    next.run(request).await
+}
+
+/// A refusal in the request's transport: a gRPC status, or a JSON error.
+fn refusal(grpc: bool, status: StatusCode, message: &str) -> Response {
+    if grpc {
+        let status = match status {
+            StatusCode::UNAUTHORIZED => tonic::Status::unauthenticated(message),
+            StatusCode::TOO_MANY_REQUESTS => tonic::Status::resource_exhausted(message),
+            _ => tonic::Status::permission_denied(message),
+        };
+        return status.into_http::<axum::body::Body>();
+    }
+    let mut response = (status, axum::Json(json!({ "error": message }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"orch\""),
+        );
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    }
+    response
+}
+
+/// The caller as a gRPC handler sees it.
+pub(crate) fn caller<T>(request: &tonic::Request<T>) -> Caller {
+    Caller::of(request.extensions())
+}
+
+/// A refusal from a handler's run or pool check, as a gRPC status.
+pub(crate) fn denied(denied: orch_core::auth::Denied) -> tonic::Status {
+    tonic::Status::permission_denied(denied.0)
+}

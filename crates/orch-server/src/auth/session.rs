@@ -1,0 +1,211 @@
+//! Dashboard sessions: a login page that trades an API token for an
+//! HttpOnly, SameSite=Strict cookie (Secure under TLS), logout, and the
+//! same-origin check on every state-changing request made with the cookie.
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use orch_core::auth::{Permission, Principal};
+use orch_store::{CredentialCheck, CredentialKind};
+use serde_json::json;
+
+use super::{Auth, SESSION_COOKIE};
+use crate::api::{ApiError, ApiResult};
+use crate::caller::Caller;
+
+fn refused(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        message: message.into(),
+    }
+}
+
+/// How long a dashboard session lasts.
+const SESSION_SECONDS: i64 = 12 * 3600;
+
+/// `/login`, `/api/session` (log in, who am I) and `/api/session/logout`.
+pub(crate) fn router(auth: Auth, secure_cookies: bool) -> axum::Router {
+    axum::Router::new()
+        .route("/login", get(login_page))
+        .route("/api/session", post(login).get(whoami))
+        .route("/api/session/logout", post(logout))
+        .with_state((auth, secure_cookies))
+}
+
+/// The session key in the request's cookie, if any.
+pub(crate) fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+}
+
+/// A dashboard page (HTML), whose visitors without a session go to /login.
+pub(crate) fn is_page(path: &str) -> bool {
+    !path.starts_with("/api/") && path != "/metrics" && !path.starts_with("/orch.")
+}
+
+/// See other: `/login?next=PATH`.
+pub(crate) fn to_login(path: &str) -> Response {
+    let next: String = path
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "/-_.".contains(*c))
+        .collect();
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
+/// A state-changing request made with the session cookie must come from the
+/// dashboard itself: its `Origin` (which browsers always send on such
+/// requests) must name the host it was sent to.
+pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), String> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    if !host.is_empty() && origin_host == host {
+        return Ok(());
+    }
+    Err(format!(
+        "cross-site request refused: a request made with the dashboard's session must come from the dashboard (Origin {origin:?}, host {host:?}); API clients send 'authorization: Bearer <key>' instead"
+    ))
+}
+
+async fn login_page() -> Html<&'static str> {
+    Html(include_str!("login.html"))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct Login {
+    #[serde(default)]
+    token: String,
+}
+
+/// Trades an API token for a session cookie.
+async fn login(
+    State((auth, secure)): State<(Auth, bool)>,
+    extensions: axum::http::Extensions,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let request: Login = crate::api::json_body(&body, r#"{"token": "orch_..."}"#)?;
+    if request.token.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            r#"send the API token to log in with: {"token": "orch_..."}"#,
+        ));
+    }
+    let ip = extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if auth.is_blocked(ip) {
+        return Err(refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins from this address: wait a minute",
+        ));
+    }
+    let token = match auth.store().check_credential(&request.token).await? {
+        CredentialCheck::Valid(token) if token.kind == CredentialKind::Token => token,
+        CredentialCheck::Valid(_) => {
+            return Err(refused(
+                StatusCode::UNAUTHORIZED,
+                "log in with an API token ('orch token create NAME --scope read'), not a session or run credential",
+            ));
+        }
+        CredentialCheck::Invalid(reason) => {
+            auth.failed(ip);
+            return Err(refused(StatusCode::UNAUTHORIZED, reason));
+        }
+    };
+    if token.principal().allows(Permission::Read).is_err() {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            format!(
+                "a {} token cannot use the dashboard: log in with a read, operate, deploy or admin token",
+                token.scope
+            ),
+        ));
+    }
+    let expires = auth.store().now() + SESSION_SECONDS * 1_000_000;
+    let key = auth.store().create_session(&token, expires).await?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    let mut response =
+        axum::Json(json!({ "name": token.name, "scope": token.scope.as_str() })).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("a cookie is header text"),
+    );
+    Ok(response)
+}
+
+/// Who the session (or key) is, and which actions the dashboard may offer.
+async fn whoami(request: axum::extract::Request) -> impl IntoResponse {
+    let caller = Caller::of(request.extensions());
+    let can = |permission| caller.principal.allows(permission).is_ok();
+    axum::Json(json!({
+        "name": caller.name,
+        "scope": caller.principal.scope_name(),
+        "authenticated": caller.principal != Principal::Unchecked,
+        "can": {
+            "operate": can(Permission::Operate),
+            "deploy": can(Permission::Deploy),
+            "admin": can(Permission::Admin),
+        },
+    }))
+}
+
+/// Ends the session and clears the cookie.
+async fn logout(
+    State((auth, secure)): State<(Auth, bool)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if let Some(key) = cookie(&headers) {
+        auth.store().delete_credential(&key).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let cookie = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    );
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("a cookie is header text"),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "a=1; orch_session=orch_k; b=2".parse().unwrap(),
+        );
+        assert_eq!(cookie(&headers).as_deref(), Some("orch_k"));
+    }
+
+    #[test]
+    fn only_the_dashboards_own_origin_may_post_with_the_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "127.0.0.1:4200".parse().unwrap());
+        assert!(same_origin(&headers).is_err(), "no Origin");
+        headers.insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+        assert!(same_origin(&headers).is_err());
+        headers.insert(header::ORIGIN, "http://127.0.0.1:4200".parse().unwrap());
+        assert!(same_origin(&headers).is_ok());
+    }
+}

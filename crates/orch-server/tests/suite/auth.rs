@@ -1,0 +1,429 @@
+//! Authentication and authorization on the one port: every gRPC method (from
+//! the compiled descriptors) and every HTTP route (from the router's source)
+//! has a rule; without a credential each answers 401/Unauthenticated, with
+//! the wrong scope 403/PermissionDenied, with the right one neither.
+
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use orch_core::StateType;
+use orch_core::auth::{Permission, Scope};
+use orch_server::auth::rules::{RULES, Rule, matches};
+use orch_store::NewToken;
+use tower::ServiceExt;
+
+use crate::common::Harness;
+
+const DEPLOYMENT: &str = r#"
+[[deployments]]
+flow = "etl"
+name = "nightly"
+entrypoint = ["etl"]
+work_pool = "default"
+"#;
+
+/// One key per scope, and a run credential.
+struct Keys {
+    read: String,
+    operate: String,
+    deploy: String,
+    admin: String,
+    worker: String,
+    /// The credential of a run no request here names.
+    run: String,
+}
+
+async fn token(harness: &Harness, name: &str, scope: Scope, pools: &[&str]) -> String {
+    let new = NewToken {
+        name: name.into(),
+        scope,
+        pools: pools.iter().map(|p| p.to_string()).collect(),
+        expires_at: None,
+    };
+    harness.store().create_token(&new).await.expect("token").1
+}
+
+async fn keys(harness: &Harness) -> Keys {
+    Keys {
+        read: token(harness, "reader", Scope::Read, &[]).await,
+        operate: token(harness, "operator", Scope::Operate, &[]).await,
+        deploy: token(harness, "deployer", Scope::Deploy, &[]).await,
+        admin: token(harness, "root", Scope::Admin, &[]).await,
+        worker: token(harness, "worker-a", Scope::Worker, &["default"]).await,
+        run: {
+            harness.deploy(DEPLOYMENT).await;
+            let run = harness
+                .store()
+                .create_flow_run("etl/nightly", &orch_store::JsonObject::new(), None, "")
+                .await
+                .expect("a run");
+            harness
+                .store()
+                .create_run_credential(&run.id)
+                .await
+                .expect("its credential")
+        },
+    }
+}
+
+impl Keys {
+    /// A key that lacks `permission` (None: every credential has it).
+    fn wrong(&self, permission: Permission) -> Option<&str> {
+        match permission {
+            Permission::Open | Permission::Authenticated => None,
+            Permission::Read => Some(&self.worker),
+            // Every token may read a run; a run credential only its own.
+            Permission::RunRead => Some(&self.run),
+            Permission::Operate | Permission::RunWrite | Permission::Worker => Some(&self.read),
+            Permission::Deploy => Some(&self.operate),
+            Permission::Admin => Some(&self.deploy),
+        }
+    }
+
+    /// The least key that has `permission`.
+    fn right(&self, permission: Permission) -> &str {
+        match permission {
+            Permission::Open | Permission::Authenticated | Permission::Read => &self.read,
+            Permission::RunRead => &self.read,
+            Permission::Operate => &self.operate,
+            Permission::Deploy => &self.deploy,
+            // Admin holds every worker right; the worker token's own pool
+            // checks are tested below and end to end.
+            Permission::Admin | Permission::RunWrite | Permission::Worker => &self.admin,
+        }
+    }
+}
+
+fn grpc_request(path: &str, key: Option<&str>) -> Request<Body> {
+    // An empty message: no compression, length 0.
+    let mut request = Request::post(path)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    request.body(Body::from(vec![0u8; 5])).expect("request")
+}
+
+fn http_request(rule: &Rule, key: Option<&str>) -> Request<Body> {
+    let path = concrete(rule.path);
+    let mut request = Request::builder()
+        .method(rule.method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let body = if rule.method == "POST" { "{}" } else { "" };
+    request.body(Body::from(body)).expect("request")
+}
+
+/// A path matching `pattern`, with made-up names.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|segment| match segment {
+            "{*reference}" => "etl/nightly/runs",
+            s if s.starts_with('{') => "no-such-thing",
+            s => s,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn grpc_code(response: &Response<Body>) -> Option<i32> {
+    response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn send(app: &axum::Router, request: Request<Body>) -> Response<Body> {
+    app.clone().oneshot(request).await.expect("an answer")
+}
+
+#[tokio::test]
+async fn every_grpc_method_has_a_rule_and_answers_by_it() {
+    let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
+    let keys = keys(&harness).await;
+    let secured = harness.secured().await;
+    let app = orch_server::router(secured.state.clone());
+    let grpc_rules: Vec<&Rule> = RULES
+        .iter()
+        .filter(|r| r.path.starts_with("/orch."))
+        .collect();
+    for rule in &grpc_rules {
+        assert!(
+            orch_proto::GRPC_METHODS.contains(&rule.path),
+            "rule for {} names no method of the API",
+            rule.path
+        );
+    }
+    assert!(orch_proto::GRPC_METHODS.len() > 40);
+    for method in orch_proto::GRPC_METHODS {
+        let rule = grpc_rules
+            .iter()
+            .find(|r| r.path == *method)
+            .unwrap_or_else(|| panic!("{method} has no rule in orch_server::auth::rules::RULES"));
+        let response = send(&app, grpc_request(method, None)).await;
+        assert_eq!(
+            grpc_code(&response),
+            Some(16),
+            "{method} without a credential"
+        );
+        let response = send(
+            &app,
+            grpc_request(method, Some("orch_0123456789abcdef_nope")),
+        )
+        .await;
+        assert_eq!(grpc_code(&response), Some(16), "{method} with a bad key");
+        if let Some(wrong) = keys.wrong(rule.permission) {
+            let response = send(&app, grpc_request(method, Some(wrong))).await;
+            assert_eq!(
+                grpc_code(&response),
+                Some(7),
+                "{method} with the wrong scope"
+            );
+        }
+        let response = send(
+            &app,
+            grpc_request(method, Some(keys.right(rule.permission))),
+        )
+        .await;
+        let code = grpc_code(&response);
+        assert!(
+            !matches!(code, Some(7) | Some(16)),
+            "{method} with the right scope answered {code:?}: {:?}",
+            response.headers().get("grpc-message")
+        );
+    }
+}
+
+/// `(path, methods)` of every `.route("PATH", get(..).post(..))` in the server's source.
+fn routes_in_source() -> Vec<(String, Vec<&'static str>)> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![src.clone()];
+    let mut routes = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for piece in text.split(".route(").skip(1) {
+            let Some(rest) = piece.trim_start().strip_prefix('"') else {
+                continue;
+            };
+            let route = rest.split('"').next().unwrap().to_owned();
+            // The call's text, up to its closing parenthesis.
+            let mut depth = 1;
+            let call: String = piece
+                .chars()
+                .take_while(|c| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth > 0
+                })
+                .collect();
+            let methods = ["get", "post", "put", "delete", "patch"]
+                .into_iter()
+                .filter(|m| call.contains(&format!("{m}(")))
+                .collect();
+            routes.push((route, methods));
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn every_http_route_has_a_rule_and_answers_by_it() {
+    let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
+    let keys = keys(&harness).await;
+    let secured = harness.secured().await;
+    let app = orch_server::router(secured.state.clone());
+    let routes = routes_in_source();
+    assert!(routes.len() > 30, "{routes:?}");
+    for (path, methods) in &routes {
+        for method in methods {
+            let method = method.to_uppercase();
+            assert!(
+                RULES.iter().any(|r| r.path == path && r.method == method),
+                "{method} {path} has no rule in orch_server::auth::rules::RULES"
+            );
+        }
+    }
+    for rule in RULES.iter().filter(|r| !r.path.starts_with("/orch.")) {
+        assert!(
+            routes.iter().any(|(path, methods)| path == rule.path
+                && methods.iter().any(|m| m.eq_ignore_ascii_case(rule.method))),
+            "rule {} {} names no route",
+            rule.method,
+            rule.path
+        );
+        let what = format!("{} {}", rule.method, rule.path);
+        let page =
+            rule.method == "GET" && !rule.path.starts_with("/api/") && rule.path != "/metrics";
+        let response = send(&app, http_request(rule, None)).await;
+        match rule.permission {
+            Permission::Open => assert_ne!(response.status(), StatusCode::UNAUTHORIZED, "{what}"),
+            _ if page => {
+                assert_eq!(
+                    response.status(),
+                    StatusCode::SEE_OTHER,
+                    "{what} goes to /login"
+                );
+                let location = response.headers()["location"].to_str().unwrap();
+                assert!(location.starts_with("/login?next="), "{what}: {location}");
+            }
+            _ => assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}"),
+        }
+        if let Some(wrong) = keys.wrong(rule.permission) {
+            let response = send(&app, http_request(rule, Some(wrong))).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{what} with the wrong scope"
+            );
+        }
+        let response = send(&app, http_request(rule, Some(keys.right(rule.permission)))).await;
+        assert!(
+            !matches!(
+                response.status(),
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+            ),
+            "{what} with the right scope answered {}",
+            response.status()
+        );
+    }
+    // A path nobody wrote a rule for is closed to all but admins.
+    let unknown = Rule {
+        method: "GET",
+        path: "/api/not-yet-written",
+        permission: Permission::Admin,
+    };
+    let response = send(&app, http_request(&unknown, Some(&keys.deploy))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = send(&app, http_request(&unknown, Some(&keys.admin))).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(matches("/api/flow-runs/{id}", "/api/flow-runs/x").is_some());
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_at_once_by_every_replica() {
+    let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
+    let key = token(&harness, "ci", Scope::Read, &[]).await;
+    let one = harness.secured().await;
+    let two = harness.secured().await;
+    let (one, two) = (
+        orch_server::router(one.state.clone()),
+        orch_server::router(two.state.clone()),
+    );
+    let list = Rule {
+        method: "GET",
+        path: "/api/flow-runs",
+        permission: Permission::Read,
+    };
+    for app in [&one, &two] {
+        assert_eq!(
+            send(app, http_request(&list, Some(&key))).await.status(),
+            StatusCode::OK
+        );
+    }
+    harness.store().revoke_token("ci").await.expect("revoke");
+    for app in [&one, &two] {
+        let response = send(app, http_request(&list, Some(&key))).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&body).contains("revoked"),
+            "{body:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_credential_reaches_its_own_run_until_it_ends_and_a_worker_token_its_pools() {
+    let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
+    harness
+        .store()
+        .create_work_pool("other", "process", "", None)
+        .await
+        .unwrap();
+    harness.deploy(DEPLOYMENT).await;
+    let (run, worker) = harness.running_run("etl/nightly", "default", "w1").await;
+    let other = harness
+        .store()
+        .create_flow_run("etl/nightly", &orch_store::JsonObject::new(), None, "")
+        .await
+        .unwrap();
+    let run_key = harness
+        .store()
+        .create_run_credential(&run.id)
+        .await
+        .unwrap();
+    let secured = harness.secured().await;
+    let app = orch_server::router(secured.state.clone());
+    let publish = |id: &str, key: &str| {
+        Request::post(format!("/api/flow-runs/{id}/artifacts"))
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(r##"{"kind": "markdown", "data": "# hi"}"##))
+            .unwrap()
+    };
+    assert_eq!(
+        send(&app, publish(&run.id, &run_key)).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        send(&app, publish(&other.id, &run_key)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let read = Rule {
+        method: "GET",
+        path: "/api/flow-runs",
+        permission: Permission::Read,
+    };
+    assert_eq!(
+        send(&app, http_request(&read, Some(&run_key)))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // A worker token of pool `other` may not act for a worker of `default`.
+    let elsewhere = token(&harness, "worker-other", Scope::Worker, &["other"]).await;
+    let heartbeat = Request::post("/orch.v1.WorkerService/Heartbeat")
+        .header("content-type", "application/grpc")
+        .header("authorization", format!("Bearer {elsewhere}"))
+        .body(Body::from(grpc_frame(&orch_proto::v1::HeartbeatRequest {
+            worker_id: worker.id.clone(),
+            running_flow_run_ids: vec![],
+        })))
+        .unwrap();
+    let response = send(&app, heartbeat).await;
+    assert_eq!(grpc_code(&response), Some(7));
+
+    harness.report(&worker, &run.id, StateType::Completed).await;
+    let response = send(&app, publish(&run.id, &run_key)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the run has ended"
+    );
+}
+
+fn grpc_frame(message: &impl prost::Message) -> Vec<u8> {
+    let body = message.encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
