@@ -83,6 +83,12 @@ pub const RULES: &[Rule] = &[
     grpc("/orch.v1.ScheduleService/UpdateSchedule", Operate),
     grpc("/orch.v1.ScheduleService/DeleteSchedule", Deploy),
     grpc("/orch.v1.ScheduleService/GetUpcomingRuns", Read),
+    // SecretService (names and times only ever leave the server, never values)
+    grpc("/orch.v1.SecretService/SetSecret", Admin),
+    grpc("/orch.v1.SecretService/ListSecrets", Read),
+    grpc("/orch.v1.SecretService/DeleteSecret", Admin),
+    // AuditService
+    grpc("/orch.v1.AuditService/ListAudit", Admin),
     // ServerService
     grpc("/orch.v1.ServerService/GetStatus", Read),
     grpc("/orch.v1.ServerService/Prune", Admin),
@@ -150,6 +156,10 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/artifacts", Read),
     rule("GET", "/api/artifacts/{key}", Read),
     rule("GET", "/api/artifacts/{key}/series", Read),
+    rule("GET", "/api/secrets", Read),
+    rule("PUT", "/api/secrets/{name}", Admin),
+    rule("DELETE", "/api/secrets/{name}", Admin),
+    rule("GET", "/api/audit", Admin),
 ];
 
 /// What a request needs: the first rule matching its method and path (HEAD
