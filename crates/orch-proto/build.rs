@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "orch/v1/concurrency.proto",
         "orch/v1/task_runs.proto",
         "orch/v1/artifacts.proto",
+        "orch/v1/automations.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

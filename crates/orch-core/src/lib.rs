@@ -9,6 +9,7 @@
 //! - [`params`]: `--param` / `--params` parsing and merging over defaults.
 //! - [`deploy_file`]: the `deploy/orch.toml` format ([`parse_deploy_file`]).
 //! - [`schedule`]: when schedules fire ([`Schedule`]), in their time zone.
+//! - [`automation`]: triggers, filters, cooldowns and retries of automations.
 //! - [`artifact`]: what a flow run publishes, and its limits ([`artifact::validate`]).
 //! - [`calendar`]: exchange and user calendars ([`Calendar`]).
 //! - [`policy`]: catch-up and concurrency rules of a deployment ([`RunPolicy`]).
@@ -20,6 +21,7 @@
 //! - [`error`]: the crate's one error type, [`Error`].
 
 pub mod artifact;
+pub mod automation;
 pub mod calendar;
 pub mod deploy_file;
 pub mod error;

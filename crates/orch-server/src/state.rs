@@ -30,6 +30,8 @@ struct Inner {
     streams: Arc<crate::streams::StreamCounts>,
     /// When the server last resumed from a stall (micros; 0: never).
     resumed_at: std::sync::atomic::AtomicI64,
+    /// Wakes the automation engine and its delivery loop.
+    automations: crate::automations::Wakers,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
                 maintenance: Default::default(),
                 streams: Arc::default(),
                 resumed_at: std::sync::atomic::AtomicI64::new(0),
+                automations: Default::default(),
             }),
         }
     }
@@ -154,6 +157,11 @@ impl AppState {
     /// came since the last wait).
     pub async fn scheduler_woken(&self) {
         self.inner.scheduler_wake.notified().await;
+    }
+
+    /// What wakes the automation engine and its delivery loop.
+    pub(crate) fn automation_wakers(&self) -> &crate::automations::Wakers {
+        &self.inner.automations
     }
 
     /// Tells holders waiting for tag concurrency slots to try again.

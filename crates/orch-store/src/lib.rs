@@ -7,6 +7,9 @@
 //! over the database lock, while reads use a pool of their own (WAL mode).
 
 mod artifacts;
+mod automation_conditions;
+mod automation_outbox;
+mod automations;
 mod backup;
 mod claims;
 mod clock;
@@ -38,6 +41,11 @@ use sqlx::{AnyPool, Executor};
 pub use artifacts::{
     Artifact, ArtifactFilter, DEFAULT_ARTIFACT_LIMIT, MAX_ARTIFACT_LIMIT, NewArtifact,
 };
+pub use automation_conditions::{ConditionRun, Incident};
+pub use automation_outbox::{
+    AttemptResult, ClaimedDelivery, FiringOutcome, NewFiring, OutboxRow, OutboxSource,
+};
+pub use automations::{Automation, AutomationEntry, AutomationInput};
 pub use backup::{
     FileCheck, SchemaVersion, backup_database, check_database_file, latest_migration,
     pg_dump_command,

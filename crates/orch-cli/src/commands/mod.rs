@@ -1,6 +1,7 @@
 //! One module per command group; [`run`] dispatches a parsed command line.
 
 mod artifact;
+mod automation;
 mod background;
 mod backup;
 mod calendar;
@@ -55,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => up::run(&context, args).await,
         Command::Calendar(command) => calendar::run(command),
         Command::Artifact(command) => artifact::run(&context, command).await,
+        Command::Automation(command) => automation::run(&context, command).await,
         Command::Down(args) => background::stop(&context, background::UP, &args).await,
     }
 }

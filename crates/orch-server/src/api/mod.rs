@@ -2,6 +2,7 @@
 //! Documented in `docs/api.md`. Errors are `{"error": "..."}` with a 4xx/5xx status.
 
 mod artifacts;
+mod automations;
 mod deployments;
 mod error;
 mod flow_runs;
@@ -52,6 +53,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/artifacts/{key}", get(artifacts::get_one))
         .route("/api/artifacts/{key}/series", get(artifacts::series))
         .route("/api/flow-runs/{id}/artifacts", post(artifacts::publish))
+        .route("/api/flow-runs/{id}/emit", post(automations::emit))
+        .route("/api/automations", get(automations::list))
+        .route(
+            "/api/automations/{name}",
+            get(automations::get_one).delete(automations::delete),
+        )
+        .route("/api/automations/{name}/history", get(automations::history))
+        .route("/api/automations/{name}/pause", post(automations::pause))
+        .route("/api/automations/{name}/resume", post(automations::resume))
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 //! The gRPC services, one per concept of the API.
 
 mod artifacts;
+pub(crate) mod automations;
 mod concurrency;
 mod deployments;
 mod flow_runs;
@@ -11,6 +12,7 @@ mod work_pools;
 mod workers;
 
 use orch_proto::v1::artifact_service_server::ArtifactServiceServer;
+use orch_proto::v1::automation_service_server::AutomationServiceServer;
 use orch_proto::v1::concurrency_limit_service_server::ConcurrencyLimitServiceServer;
 use orch_proto::v1::schedule_service_server::ScheduleServiceServer;
 use orch_proto::v1::{
@@ -78,6 +80,11 @@ pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
     )))
     .add_service(limited!(ArtifactServiceServer::new(
         artifacts::ArtifactApi {
+            state: state.clone(),
+        }
+    )))
+    .add_service(limited!(AutomationServiceServer::new(
+        automations::AutomationApi {
             state: state.clone(),
         }
     )))

@@ -11,6 +11,7 @@
 //! Where is cancel implemented? In [`flow_runs::cancel`].
 
 pub mod artifacts;
+pub mod automations;
 pub mod deployments;
 pub mod flow_runs;
 pub mod work_pools;
