@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "orch/v1/secrets.proto",
         "orch/v1/audit.proto",
         "orch/v1/tokens.proto",
+        "orch/v1/automations.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

@@ -302,6 +302,14 @@ fn main() -> ExitCode {
         .flow("typed", typed)
         .flow("tagged", tagged)
         .flow(
+            "emit",
+            |ctx: FlowContext, params: serde_json::Value| async move {
+                let name = params["event"].as_str().unwrap_or("no-data").to_owned();
+                ctx.emit(&name, params["payload"].clone()).await?;
+                Ok(())
+            },
+        )
+        .flow(
             "slow-flow",
             |ctx: FlowContext, _: serde_json::Value| async move {
                 ctx.task("sleeps")

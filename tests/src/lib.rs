@@ -4,6 +4,7 @@
 
 pub mod browser;
 mod process;
+pub mod receivers;
 pub mod seed;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,8 @@ pub struct TestServer {
     /// Started with `orch server start --background` by the test: stopped
     /// with `orch server stop` on drop.
     background: bool,
+    /// Extra environment of the server process (e.g. automation receivers).
+    server_env: Vec<(String, String)>,
 }
 
 impl TestServer {
@@ -93,7 +96,37 @@ impl TestServer {
             port: 0,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             background: false,
+            server_env: Vec::new(),
         };
+        server.boot();
+        server
+    }
+
+    /// Starts a server (on `database_url`, empty for its own SQLite file)
+    /// with extra `orch server start` arguments, whose process has `env` in
+    /// its environment.
+    pub fn start_with_env(
+        database_url: &str,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> TestServer {
+        let mut server = TestServer {
+            home: tempfile::tempdir().expect("temp home"),
+            database_url: database_url.to_owned(),
+            daemon: None,
+            _database: None,
+            url: String::new(),
+            port: 0,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            background: false,
+            server_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        if server.database_url.is_empty() {
+            server.database_url = format!("sqlite://{}/orch.db", server.home.path().display());
+        }
         server.boot();
         server
     }
@@ -114,6 +147,7 @@ impl TestServer {
                 .unwrap_or(0),
             extra_args: Vec::new(),
             background: true,
+            server_env: Vec::new(),
         }
     }
 
@@ -134,7 +168,9 @@ impl TestServer {
             &database,
         ];
         args.extend(self.extra_args.iter().map(String::as_str));
-        let mut daemon = Daemon::spawn("server", self.command(&args), self.home.path());
+        let mut command = self.command(&args);
+        command.envs(self.server_env.iter().map(|(k, v)| (k, v)));
+        let mut daemon = Daemon::spawn("server", command, self.home.path());
         let line = daemon.wait_for_line("orch server listening on ", Duration::from_secs(30));
         let url = line
             .split("listening on ")
@@ -419,11 +455,27 @@ pub fn flow_program(name: &str) -> String {
 /// A plain HTTP/1.1 GET on the server's port, without a credential (the
 /// probes are open); returns the status code and body.
 pub fn http_get(base_url: &str, path: &str) -> (u16, String) {
-    http_get_with(base_url, path, None)
+    http_request(base_url, "GET", path, "", None)
 }
 
 /// [`http_get`] sending `authorization: Bearer KEY` when given one.
 pub fn http_get_with(base_url: &str, path: &str, key: Option<&str>) -> (u16, String) {
+    http_request(base_url, "GET", path, "", key)
+}
+
+/// A plain HTTP/1.1 POST of a JSON `body` on the server's port, sending
+/// `authorization: Bearer KEY` when given one; returns the status code and body.
+pub fn http_post(base_url: &str, path: &str, body: &str, key: Option<&str>) -> (u16, String) {
+    http_request(base_url, "POST", path, body, key)
+}
+
+fn http_request(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    key: Option<&str>,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let address = base_url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).expect("connect to the server");
@@ -432,7 +484,9 @@ pub fn http_get_with(base_url: &str, path: &str, key: Option<&str>) -> (u16, Str
         .unwrap_or_default();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Connection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .expect("send request");
     let mut response = String::new();

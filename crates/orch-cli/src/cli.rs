@@ -83,6 +83,10 @@ pub enum Command {
     /// List and inspect the artifacts flow runs publish, and a key's series across runs
     #[command(subcommand)]
     Artifact(ArtifactCommand),
+    /// List, inspect, pause, resume and delete automations (alerts and chained runs), and
+    /// read their delivery history
+    #[command(subcommand)]
+    Automation(AutomationCommand),
     /// Stop what `orch up --background` started
     Down(StopArgs),
     /// Set, list and delete the secrets deployments hand their runs as environment variables
@@ -94,6 +98,46 @@ pub enum Command {
     /// Create, list and revoke API tokens (admin)
     #[command(subcommand)]
     Token(crate::cli_tokens::TokenCommand),
+}
+
+/// `orch automation ...`
+#[derive(Debug, Subcommand)]
+pub enum AutomationCommand {
+    /// List automations with their trigger, actions and counters
+    Ls(OutputArgs),
+    /// Show an automation: trigger, actions, cooldown, counters, unset ${NAME}s
+    Inspect {
+        /// Automation name
+        name: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Stop an automation from firing
+    Pause {
+        /// Automation name
+        name: String,
+    },
+    /// Let a paused automation fire again
+    Resume {
+        /// Automation name
+        name: String,
+    },
+    /// Delete an automation and its history (`orch deploy` registers it again if the file
+    /// still declares it)
+    Delete {
+        /// Automation name
+        name: String,
+    },
+    /// Show an automation's delivery attempts and suppressed firings, newest first
+    History {
+        /// Automation name
+        name: String,
+        /// How many entries
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }
 
 /// `--output`, on every read command.

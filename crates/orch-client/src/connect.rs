@@ -11,6 +11,7 @@ use std::time::Duration;
 use orch_core::defaults;
 use orch_proto::v1::artifact_service_client::ArtifactServiceClient;
 use orch_proto::v1::audit_service_client::AuditServiceClient;
+use orch_proto::v1::automation_service_client::AutomationServiceClient;
 use orch_proto::v1::concurrency_limit_service_client::ConcurrencyLimitServiceClient;
 use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
 use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
@@ -353,6 +354,11 @@ impl Api {
     /// Secrets (names in, never values out).
     pub fn secrets(&self) -> SecretServiceClient<Transport> {
         limited!(SecretServiceClient, self.transport())
+    }
+
+    /// Automations and the custom events that trigger them.
+    pub fn automations(&self) -> AutomationServiceClient<Transport> {
+        limited!(AutomationServiceClient, self.transport())
     }
 
     /// API tokens (admin).

@@ -16,6 +16,7 @@
 //!
 //! The TOML shape is a contract: keys may be added, never renamed.
 
+mod automations;
 mod calendars;
 mod convert;
 mod parameters;
@@ -30,6 +31,7 @@ use serde_json::{Map, Value};
 use crate::calendar::CalendarSpec;
 use crate::error::Result;
 use crate::policy::RunPolicy;
+pub use automations::DeploymentReference;
 use calendars::Declared;
 pub use calendars::ReadFile;
 use source::Source;
@@ -127,6 +129,27 @@ pub struct DeployFile {
     pub deployments: Vec<DeploymentSpec>,
     /// The `[[calendars]]`, by name.
     pub calendars: Vec<CalendarSpec>,
+    /// The `[[automations]]`, in order.
+    pub automations: Vec<crate::automation::AutomationSpec>,
+    /// The deployments the automations name, with where they are named.
+    pub automation_deployments: Vec<DeploymentReference>,
+}
+
+impl DeployFile {
+    /// The first deployment an automation names that is neither declared in
+    /// the file nor `registered`, as an error at its line.
+    pub fn unknown_deployment(&self, registered: &dyn Fn(&str) -> bool) -> Option<crate::Error> {
+        self.automation_deployments
+            .iter()
+            .find(|reference| {
+                let declared = self
+                    .deployments
+                    .iter()
+                    .any(|d| format!("{}/{}", d.flow, d.name) == reference.deployment);
+                !declared && !registered(&reference.deployment)
+            })
+            .map(|reference| reference.unknown.clone())
+    }
 }
 
 /// Parses and validates a deployment file; `read` reads the files it names
@@ -139,10 +162,14 @@ pub fn parse_deploy_file_with(path: &str, text: &str, read: ReadFile<'_>) -> Res
     let source = Source::new(path, text);
     let mut raw: raw::RawFile = toml::from_str(text).map_err(|err| source.toml_error(&err))?;
     let calendars = Declared::parse(&source, std::mem::take(&mut raw.calendars), read)?;
+    let (automations, automation_deployments) =
+        automations::automations(&source, std::mem::take(&mut raw.automations))?;
     let deployments = convert::deployments(&source, raw, &calendars)?;
     Ok(DeployFile {
         deployments,
         calendars: calendars.into_specs(),
+        automations,
+        automation_deployments,
     })
 }
 

@@ -10,6 +10,7 @@
 //! - [`deploy_file`]: the `deploy/orch.toml` format ([`parse_deploy_file`]).
 //! - [`schedule`]: when schedules fire ([`Schedule`]), in their time zone.
 //! - [`auth`]: token scopes, principals and the permission each action needs.
+//! - [`automation`]: triggers, filters, cooldowns and retries of automations.
 //! - [`artifact`]: what a flow run publishes, and its limits ([`artifact::validate`]).
 //! - [`calendar`]: exchange and user calendars ([`Calendar`]).
 //! - [`policy`]: catch-up and concurrency rules of a deployment ([`RunPolicy`]).
@@ -26,6 +27,7 @@
 
 pub mod artifact;
 pub mod auth;
+pub mod automation;
 pub mod calendar;
 pub mod defaults;
 pub mod deploy_file;

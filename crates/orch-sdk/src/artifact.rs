@@ -19,8 +19,6 @@
 //! same message the server would give. Standalone (no server), artifacts
 //! are checked and logged.
 
-use std::time::Duration;
-
 use orch_core::artifact::{self, ArtifactKind};
 use orch_proto::v1 as pb;
 use serde::Serialize;
@@ -169,30 +167,18 @@ impl ArtifactBuilder {
             description: self.description.clone(),
             data_json: data.to_string(),
         };
-        let mut client = reporter.api().artifacts();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match client.create_artifact(request.clone()).await {
-                Ok(reply) => {
-                    return Ok(Published {
-                        id: reply.into_inner().id,
-                    });
-                }
-                Err(status)
-                    if attempt < 5
-                        && matches!(
-                            status.code(),
-                            tonic::Code::Unavailable | tonic::Code::Unknown
-                        ) =>
-                {
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                }
-                Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                    return Err(ArtifactError::Invalid(status.message().to_owned()));
-                }
-                Err(status) => return Err(ArtifactError::Server(status.message().to_owned())),
+        let client = reporter.api().artifacts();
+        let reply = crate::emit::with_retries(|| {
+            let (mut client, request) = (client.clone(), request.clone());
+            async move { client.create_artifact(request).await }
+        })
+        .await;
+        match reply {
+            Ok(reply) => Ok(Published { id: reply.id }),
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                Err(ArtifactError::Invalid(status.message().to_owned()))
             }
+            Err(status) => Err(ArtifactError::Server(status.message().to_owned())),
         }
     }
 }

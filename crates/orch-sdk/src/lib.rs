@@ -35,6 +35,7 @@
 mod app;
 mod artifact;
 mod context;
+mod emit;
 mod error;
 mod logging;
 mod output;
@@ -49,6 +50,7 @@ use std::time::Duration;
 pub use app::{App, FlowFailure};
 pub use artifact::{ArtifactBuilder, ArtifactError, Published};
 pub use context::FlowContext;
+pub use emit::EmitError;
 pub use error::{SdkError, TaskError, TaskPanicked, TaskTimedOut};
 pub use output::{Output, Upstream};
 pub use retry::{Delays, RetryPolicy};

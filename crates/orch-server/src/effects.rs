@@ -12,7 +12,10 @@
 //! - worker wake-ups (`RunsReady`) when a run becomes claimable or frees a slot;
 //! - the kill request (`CancelRun`) to the worker of a run now Cancelling;
 //! - metrics: `orch_flow_run_transitions_total`, the duration histogram,
-//!   lateness, pickup latency and retries ([`crate::metrics::observe_transition`]).
+//!   lateness, pickup latency and retries ([`crate::metrics::observe_transition`]);
+//! - the automation engine is woken (`crate::automations::wake`): it reads the
+//!   durable state history, written in the same transaction as each change,
+//!   so a firing is never lost even if the server dies right after the commit.
 //!
 //! **A new effect of state changes (an automation, an alert, an audit record)
 //! is added here, in [`apply_one`]**, and so follows every cause at once.
@@ -32,6 +35,12 @@ use crate::state::AppState;
 pub fn apply(state: &AppState, transitions: &[Transition]) {
     for transition in transitions {
         apply_one(state, transition);
+    }
+    if !transitions.is_empty() {
+        // The engine reads the durable state history (written in the same
+        // transaction as each change) from its cursor; this only wakes it now
+        // instead of at its next poll.
+        crate::automations::wake(state);
     }
 }
 

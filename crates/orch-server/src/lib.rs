@@ -4,6 +4,7 @@
 pub mod api;
 mod audit;
 pub mod auth;
+mod automations;
 pub mod background;
 mod browser;
 pub mod caller;
@@ -153,6 +154,22 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     Server::bind(config).await?.run(shutdown).await
+}
+
+/// Where people reach the dashboard, for links in automation messages:
+/// `ORCH_PUBLIC_URL`, else the bound address (a wildcard bind as localhost).
+fn public_url(bound: &std::net::SocketAddr) -> String {
+    if let Ok(url) = std::env::var("ORCH_PUBLIC_URL")
+        && !url.is_empty()
+    {
+        return url;
+    }
+    let host = if bound.ip().is_unspecified() {
+        "localhost".to_owned()
+    } else {
+        bound.ip().to_string()
+    };
+    format!("http://{host}:{}", bound.port())
 }
 
 /// A server whose database is open and whose port is bound, not yet serving.
@@ -306,6 +323,7 @@ impl Server {
         let background = tokio::spawn(background::run(state.clone()));
         let scheduler = tokio::spawn(scheduler::run(state.clone()));
         let maintenance = tokio::spawn(maintenance::run(state.clone()));
+        let automations = tokio::spawn(automations::run(state.clone(), public_url(&bound)));
         if store.backend() == orch_store::Backend::Postgres {
             relay::start(&state).await;
         }
@@ -343,6 +361,7 @@ impl Server {
         let _ = background.await;
         let _ = scheduler.await;
         let _ = maintenance.await;
+        let _ = automations.await;
         store.close().await;
         served.map_err(ServerError::Serve)
     }

@@ -161,6 +161,7 @@ impl Metrics {
             metrics.in_flight.clone(),
         );
         crate::maintenance::register_metrics(&mut registry);
+        crate::automations::metrics::register(&mut registry);
         registry.register(
             "database_writable",
             "1 while the database stores writes, 0 while writes fail (disk full, I/O error)",

@@ -32,6 +32,8 @@ struct Inner {
     resumed_at: std::sync::atomic::AtomicI64,
     /// The key that seals secrets, loaded on first use.
     keyring: crate::secret_box::Keyring,
+    /// Wakes the automation engine and its delivery loop.
+    automations: crate::automations::Wakers,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
                 streams: Arc::default(),
                 resumed_at: std::sync::atomic::AtomicI64::new(0),
                 keyring: crate::secret_box::Keyring::new(config.secret_key.clone()),
+                automations: Default::default(),
                 config,
             }),
         }
@@ -162,6 +165,11 @@ impl AppState {
     /// came since the last wait).
     pub async fn scheduler_woken(&self) {
         self.inner.scheduler_wake.notified().await;
+    }
+
+    /// What wakes the automation engine and its delivery loop.
+    pub(crate) fn automation_wakers(&self) -> &crate::automations::Wakers {
+        &self.inner.automations
     }
 
     /// Tells holders waiting for tag concurrency slots to try again.

@@ -14,6 +14,9 @@
 
 mod artifacts;
 mod audit;
+mod automation_conditions;
+mod automation_outbox;
+mod automations;
 mod backup;
 mod claims;
 mod clock;
@@ -49,6 +52,11 @@ pub use artifacts::{
     Artifact, ArtifactFilter, DEFAULT_ARTIFACT_LIMIT, MAX_ARTIFACT_LIMIT, NewArtifact,
 };
 pub use audit::{AUDIT_PAGE, AuditRecord, NewAuditRecord};
+pub use automation_conditions::{ConditionRun, Incident};
+pub use automation_outbox::{
+    AttemptResult, ClaimedDelivery, FiringOutcome, NewFiring, OutboxRow, OutboxSource,
+};
+pub use automations::{Automation, AutomationEntry, AutomationInput};
 pub use backup::{
     FileCheck, SchemaVersion, backup_database, check_database_file, latest_migration,
     pg_dump_command,

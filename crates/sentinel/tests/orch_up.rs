@@ -35,6 +35,8 @@ fn deploy_file(dir: &Path) -> PathBuf {
     assert_eq!(schedule["interval_seconds"].as_integer(), Some(120));
     schedule["interval_seconds"] = toml::Value::Integer(2);
     doc.insert("deployments".into(), toml::Value::Array(vec![replay]));
+    // Its automations name the other deployments.
+    doc.remove("automations");
     let path = dir.join("orch.toml");
     std::fs::write(&path, toml::to_string(&doc).unwrap()).unwrap();
     path

@@ -132,6 +132,9 @@ fn retraining_and_collection_publish_their_artifacts_through_orch() {
         "deploy",
         repository_file("deploy/orch.toml").to_str().unwrap(),
     ]);
+    // This test starts the retraining itself; the shipped chain would start
+    // a second one (BTC-USD) after the collection.
+    server.ok(&["automation", "pause", "retrain-after-collection"]);
     let path = common::path_with_sentinel();
     let _worker = server.start_worker_with_env(
         "sentinel-pool",

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use orch_proto::v1 as proto;
 
 use super::Context;
+use super::automation as automations;
 use crate::cli::DeployArgs;
 use crate::client::{Api, Reply};
 use crate::output::{self, Format};
@@ -24,14 +25,14 @@ pub async fn run(context: &Context, args: DeployArgs) -> anyhow::Result<()> {
 }
 
 /// Reads and validates a deploy file, before anything is sent to the server.
-pub fn parse(path: &Path) -> anyhow::Result<Vec<orch_core::DeploymentSpec>> {
+pub fn parse(path: &Path) -> anyhow::Result<orch_core::DeployFile> {
     let file = path.display().to_string();
     let text = read_deploy_file(path)?;
-    let specs = parse_file(path, &file, &text)?.deployments;
-    if specs.is_empty() {
+    let parsed = parse_file(path, &file, &text)?;
+    if parsed.deployments.is_empty() {
         anyhow::bail!("{file} declares no deployments");
     }
-    Ok(specs)
+    Ok(parsed)
 }
 
 /// Parses a deploy file's text, reading the calendar files it names
@@ -46,12 +47,16 @@ pub fn parse_file(path: &Path, file: &str, text: &str) -> anyhow::Result<orch_co
         .map_err(|error| anyhow::anyhow!("{error}"))
 }
 
-/// Creates or updates the declared deployments; returns what changed.
+/// Creates or updates the declared deployments, then the automations;
+/// returns what changed. An automation naming a deployment that is neither
+/// in the file nor on the server stops everything before anything is sent.
 pub async fn apply(
     api: &Api,
     path: &Path,
-    specs: &[orch_core::DeploymentSpec],
+    file: &orch_core::DeployFile,
 ) -> anyhow::Result<DeployReportView> {
+    let specs = &file.deployments;
+    automations::check_deployments(api, file).await?;
     let base_dir = base_dir(path)?;
     let request = proto::ApplyDeploymentsRequest {
         deployments: specs.iter().map(|spec| to_proto(spec, &base_dir)).collect(),
@@ -69,7 +74,9 @@ pub async fn apply(
     for spec in specs.iter().filter(|spec| spec.paused) {
         pause_if_running(api, spec, &mut changes).await?;
     }
-    Ok(DeployReportView::new(&path.display().to_string(), changes))
+    let mut report = DeployReportView::new(&path.display().to_string(), changes);
+    report.automations = automations::apply(api, &file.automations).await?;
+    Ok(report)
 }
 
 /// The file's text, with a hint when the default file is missing.

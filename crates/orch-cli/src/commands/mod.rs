@@ -2,6 +2,7 @@
 
 mod artifact;
 mod audit;
+mod automation;
 mod background;
 mod backup;
 mod calendar;
@@ -66,6 +67,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => up::run(&context, args).await,
         Command::Calendar(command) => calendar::run(command),
         Command::Artifact(command) => artifact::run(&context, command).await,
+        Command::Automation(command) => automation::run(&context, command).await,
         Command::Down(args) => background::stop(&context, background::UP, &args).await,
         Command::Secret(command) => secret::run(&context, command).await,
         Command::Audit(command) => audit::run(&context, command).await,

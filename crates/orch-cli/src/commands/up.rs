@@ -18,7 +18,8 @@ use crate::views::deploy as deploy_view;
 
 /// Starts everything, then runs until SIGINT or SIGTERM.
 pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
-    let specs = deploy::parse(&args.file)?;
+    let file = deploy::parse(&args.file)?;
+    let specs = &file.deployments;
     let config = super::server::server_config(context, &args.server)?;
     if args.server.background {
         return super::background::start(context, super::background::UP);
@@ -60,7 +61,7 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
     for pool in &pools {
         ensure_pool(&api, pool).await?;
     }
-    let report = deploy::apply(&api, &args.file, &specs).await?;
+    let report = deploy::apply(&api, &args.file, &file).await?;
     deploy_view::print(&report)?;
 
     let mut workers = Vec::new();

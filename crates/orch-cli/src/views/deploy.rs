@@ -83,6 +83,18 @@ pub struct DeployReportView {
     pub flows_created: Vec<String>,
     /// One entry per declared deployment, in file order.
     pub deployments: Vec<DeploymentChangeView>,
+    /// One entry per declared automation, in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub automations: Vec<AutomationChangeView>,
+}
+
+/// What `orch deploy` did to one automation.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutomationChangeView {
+    /// Its name.
+    pub automation: String,
+    /// `created`, `updated` or `unchanged`.
+    pub change: String,
 }
 
 impl DeployReportView {
@@ -98,6 +110,7 @@ impl DeployReportView {
             file: file.to_owned(),
             flows_created,
             deployments,
+            automations: Vec::new(),
         }
     }
 
@@ -145,6 +158,24 @@ pub fn print(report: &DeployReportView) -> std::io::Result<()> {
         report.count(ChangeKind::Created),
         report.count(ChangeKind::Updated),
         report.count(ChangeKind::Unchanged),
+    ))?;
+    if report.automations.is_empty() {
+        return Ok(());
+    }
+    for change in &report.automations {
+        output::write_line(format_args!(
+            "automation {}  {}",
+            change.automation, change.change
+        ))?;
+    }
+    output::write_line(format_args!(
+        "Registered {} automation{}; see them with 'orch automation ls'.",
+        report.automations.len(),
+        if report.automations.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
     ))
 }
 

@@ -3,6 +3,7 @@
 //! and listings for people.
 
 pub mod artifact;
+pub mod automation;
 pub mod calendar;
 pub mod concurrency;
 pub mod deploy;

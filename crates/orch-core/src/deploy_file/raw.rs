@@ -16,6 +16,9 @@ pub(super) struct RawFile {
     /// The `[[calendars]]` tables.
     #[serde(default)]
     pub calendars: Vec<Spanned<RawCalendar>>,
+    /// The `[[automations]]` tables.
+    #[serde(default)]
+    pub automations: Vec<Spanned<super::automations::RawAutomation>>,
 }
 
 /// One `[[calendars]]` table.

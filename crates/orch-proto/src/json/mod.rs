@@ -8,6 +8,7 @@
 //! Fields marked `#[serde(skip)]` carry the raw values for people-facing output.
 
 mod artifacts;
+mod automations;
 mod deployments;
 mod pools;
 mod runs;
@@ -21,6 +22,7 @@ use serde_json::{Map, Value};
 use crate::v1 as pb;
 
 pub use artifacts::{Artifact, ArtifactSeries};
+pub use automations::{Automation, AutomationHistoryEntry};
 pub use deployments::{Deployment, Schedule};
 pub use pools::{WorkPool, Worker};
 pub use runs::{FlowRun, FlowRunDetail, LogLine, TaskRun, TaskRunState};

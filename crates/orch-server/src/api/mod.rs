@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod audit;
+mod automations;
 mod deployments;
 mod error;
 mod flow_runs;
@@ -60,6 +61,15 @@ pub(crate) fn router(state: AppState) -> Router {
             "/api/secrets/{name}",
             axum::routing::put(secrets::set).delete(secrets::delete),
         )
+        .route("/api/flow-runs/{id}/emit", post(automations::emit))
+        .route("/api/automations", get(automations::list))
+        .route(
+            "/api/automations/{name}",
+            get(automations::get_one).delete(automations::delete),
+        )
+        .route("/api/automations/{name}/history", get(automations::history))
+        .route("/api/automations/{name}/pause", post(automations::pause))
+        .route("/api/automations/{name}/resume", post(automations::resume))
         .with_state(state)
 }
 

@@ -39,6 +39,14 @@ pub const RULES: &[Rule] = &[
     grpc("/orch.v1.ArtifactService/ListArtifacts", Read),
     grpc("/orch.v1.ArtifactService/GetArtifact", Read),
     grpc("/orch.v1.ArtifactService/GetArtifactSeries", Read),
+    // AutomationService (a flow's per-run credential may emit its own run's events)
+    grpc("/orch.v1.AutomationService/ApplyAutomations", Deploy),
+    grpc("/orch.v1.AutomationService/ListAutomations", Read),
+    grpc("/orch.v1.AutomationService/GetAutomation", Read),
+    grpc("/orch.v1.AutomationService/SetAutomationPaused", Operate),
+    grpc("/orch.v1.AutomationService/DeleteAutomation", Admin),
+    grpc("/orch.v1.AutomationService/AutomationHistory", Read),
+    grpc("/orch.v1.AutomationService/EmitEvent", RunWrite),
     // ConcurrencyLimitService
     grpc(
         "/orch.v1.ConcurrencyLimitService/CreateConcurrencyLimit",
@@ -130,6 +138,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/artifacts/{key}", Read),
     rule("GET", "/deployments", Read),
     rule("GET", "/work-pools", Read),
+    rule("GET", "/automations", Read),
     rule("GET", "/assets/{file}", Open),
     rule("GET", "/favicon.svg", Open),
     rule("GET", "/favicon.ico", Open),
@@ -160,6 +169,13 @@ pub const RULES: &[Rule] = &[
     rule("PUT", "/api/secrets/{name}", Admin),
     rule("DELETE", "/api/secrets/{name}", Admin),
     rule("GET", "/api/audit", Admin),
+    rule("POST", "/api/flow-runs/{id}/emit", RunWrite),
+    rule("GET", "/api/automations", Read),
+    rule("GET", "/api/automations/{name}", Read),
+    rule("DELETE", "/api/automations/{name}", Admin),
+    rule("GET", "/api/automations/{name}/history", Read),
+    rule("POST", "/api/automations/{name}/pause", Operate),
+    rule("POST", "/api/automations/{name}/resume", Operate),
 ];
 
 /// What a request needs: the first rule matching its method and path (HEAD

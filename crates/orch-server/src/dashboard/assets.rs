@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// (file name, content type, content).
-const FILES: [(&str, &str, &str); 11] = [
+const FILES: [(&str, &str, &str); 12] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -48,6 +48,11 @@ const FILES: [(&str, &str, &str); 11] = [
         "work-pools.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/work-pools.js"),
+    ),
+    (
+        "automations.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/automations.js"),
     ),
     (
         "artifacts.js",

@@ -25,6 +25,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/artifacts/{key}", get(artifact_key))
         .route("/deployments", get(deployments))
         .route("/work-pools", get(work_pools))
+        .route("/automations", get(automations))
         .route("/assets/{file}", get(assets::serve))
         .route("/favicon.svg", get(assets::favicon))
         .route("/favicon.ico", get(assets::favicon))
@@ -160,4 +161,11 @@ async fn deployments() -> Html<String> {
 
 async fn work_pools() -> Html<String> {
     Html(Page::new("work-pools", "Work pools").render(r#"<div id="pools" class="stack"></div>"#))
+}
+
+async fn automations() -> Html<String> {
+    Html(
+        Page::new("automations", "Automations")
+            .render(r#"<div id="automations" class="stack"></div>"#),
+    )
 }

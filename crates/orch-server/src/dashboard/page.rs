@@ -1,11 +1,12 @@
 //! The HTML shell every page shares: head, navigation, scripts.
 
 /// Navigation entries: (page key, path, label).
-const NAV: [(&str, &str, &str); 4] = [
+const NAV: [(&str, &str, &str); 5] = [
     ("overview", "/", "Overview"),
     ("flow-runs", "/flow-runs", "Flow runs"),
     ("deployments", "/deployments", "Deployments"),
     ("work-pools", "/work-pools", "Work pools"),
+    ("automations", "/automations", "Automations"),
 ];
 
 /// Escapes text for HTML element content and quoted attributes.

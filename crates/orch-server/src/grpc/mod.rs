@@ -2,6 +2,7 @@
 
 mod artifacts;
 pub(crate) mod audit;
+pub(crate) mod automations;
 mod concurrency;
 mod deployments;
 mod flow_runs;
@@ -15,6 +16,7 @@ mod workers;
 
 use orch_proto::v1::artifact_service_server::ArtifactServiceServer;
 use orch_proto::v1::audit_service_server::AuditServiceServer;
+use orch_proto::v1::automation_service_server::AutomationServiceServer;
 use orch_proto::v1::concurrency_limit_service_server::ConcurrencyLimitServiceServer;
 use orch_proto::v1::schedule_service_server::ScheduleServiceServer;
 use orch_proto::v1::secret_service_server::SecretServiceServer;
@@ -97,6 +99,11 @@ pub(crate) fn routes(state: &AppState) -> tonic::service::Routes {
             state: state.clone(),
         })
     ))
+    .add_service(limited!(AutomationServiceServer::new(
+        automations::AutomationApi {
+            state: state.clone(),
+        }
+    )))
     .add_service(limited!(TaskRunServiceServer::new(task_runs::TaskRunApi {
         state
     })))

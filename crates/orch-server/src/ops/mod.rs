@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod artifacts;
+pub mod automations;
 pub mod concurrency;
 pub mod deployments;
 mod error;

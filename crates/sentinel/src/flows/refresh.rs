@@ -17,8 +17,9 @@ pub struct DataRefreshParams {
     pub lookback_days: Option<u32>,
 }
 
-/// Refreshes bars and headlines; fails with "no data retrieved" when every
-/// source came back empty.
+/// Refreshes bars and headlines; when every source came back empty, emits
+/// the `no-data` event (automations alert on it) and fails with "no data
+/// retrieved".
 pub async fn data_refresh(
     ctx: FlowContext,
     p: DataRefreshParams,
@@ -32,7 +33,17 @@ pub async fn data_refresh(
             .tag("news")
             .run(|| s.fetch_news()),
     )?;
-    ensure_some_data(&prices, &news)?;
+    if let Err(error) = ensure_some_data(&prices, &news) {
+        let payload = serde_json::json!({
+            "flow": "data-refresh-flow",
+            "symbols": prices.per_symbol.keys().collect::<Vec<_>>(),
+            "reason": error.to_string(),
+        });
+        if let Err(emit_error) = ctx.emit("no-data", payload).await {
+            tracing::warn!(%emit_error, "could not record the no-data event");
+        }
+        return Err(error.into());
+    }
     let scored = ctx
         .task("score-sentiment")
         .run(|| async { Ok::<_, anyhow::Error>(s.score_headlines(news.headlines.clone())) })

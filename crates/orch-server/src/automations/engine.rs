@@ -1,0 +1,173 @@
+//! Outbox -> firings: reads run state changes and custom events in order
+//! from the durable cursor and writes a firing for each automation they
+//! match. Every replica may run it: a firing is unique per (automation,
+//! source), so reading a row twice (after a crash before the cursor moved,
+//! or on two replicas at once) writes nothing twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orch_core::automation::{AutomationSpec, RunFacts, Trigger, TriggerKind};
+use orch_store::{Automation, FiringOutcome, NewFiring, OutboxRow, OutboxSource, Store};
+use serde_json::json;
+
+use super::message::{self, Links};
+use crate::events::Event;
+use crate::state::AppState;
+
+/// The poll fallback: the engine reads the outbox at least this often.
+const POLL: Duration = Duration::from_secs(1);
+/// Rows read per batch.
+const BATCH: i64 = 500;
+
+/// An automation that is not paused, with its parsed spec.
+pub(super) struct Active {
+    pub row: Automation,
+    pub spec: AutomationSpec,
+}
+
+/// The automations that may fire now.
+pub(super) async fn active(store: &Store) -> orch_store::Result<Vec<Active>> {
+    Ok(store
+        .automations()
+        .await?
+        .into_iter()
+        .filter(|a| a.paused == 0)
+        .filter_map(|row| match serde_json::from_str(&row.spec) {
+            Ok(spec) => Some(Active { row, spec }),
+            Err(error) => {
+                tracing::warn!(automation = %row.name, %error, "cannot read an automation's spec; re-register it with `orch deploy`");
+                None
+            }
+        })
+        .collect())
+}
+
+/// Runs until the server shuts down.
+pub(super) async fn run(state: AppState, links: Arc<Links>) {
+    let mut events = state.events().subscribe();
+    loop {
+        if let Err(error) = pass(&state, &links).await {
+            tracing::warn!(%error, "reading the automation outbox failed; retrying");
+        }
+        loop {
+            let woken = tokio::select! {
+                _ = state.shutting_down() => return,
+                _ = state.automation_wakers().engine.notified() => true,
+                _ = tokio::time::sleep(POLL) => true,
+                event = events.recv() => match event {
+                    Ok(Event::RunChanged { .. }) => true,
+                    Ok(_) => false,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            if woken {
+                break;
+            }
+        }
+    }
+}
+
+/// One pass over both sources, until each is read to its end.
+async fn pass(state: &AppState, links: &Links) -> orch_store::Result<()> {
+    let store = state.background_store();
+    let automations = active(store).await?;
+    let mut created = false;
+    for source in [OutboxSource::States, OutboxSource::Events] {
+        loop {
+            let (rows, advance) = store.outbox_batch(source, BATCH).await?;
+            for row in &rows {
+                for automation in &automations {
+                    if let Some(firing) = firing_for(source, row, automation, links) {
+                        let outcome = store.record_firing(&firing).await?;
+                        created |= matches!(outcome, FiringOutcome::Created(_));
+                        super::metrics::observe_firing(&automation.row.name, &outcome);
+                    }
+                }
+            }
+            if rows.is_empty() {
+                break;
+            }
+            store.advance_outbox(source, advance).await?;
+            if (rows.len() as i64) < BATCH || rows.last().map(|r| r.position) != Some(advance) {
+                break;
+            }
+        }
+    }
+    if created {
+        state.automation_wakers().deliver.notify_one();
+    }
+    Ok(())
+}
+
+/// Whether the run of `row` passes the trigger's filter.
+pub(super) fn passes_filter(trigger: &Trigger, row: &OutboxRow) -> bool {
+    let tags: Vec<String> = serde_json::from_str(&row.tags).unwrap_or_default();
+    trigger.filter_matches(&RunFacts {
+        flow: &row.flow,
+        deployment: (!row.deployment.is_empty()).then_some(row.deployment.as_str()),
+        tags: &tags,
+        pool: (!row.pool.is_empty()).then_some(row.pool.as_str()),
+    })
+}
+
+/// The firing `row` causes for `automation`, if it matches.
+fn firing_for(
+    source: OutboxSource,
+    row: &OutboxRow,
+    automation: &Active,
+    links: &Links,
+) -> Option<NewFiring> {
+    let trigger = &automation.spec.trigger;
+    if row.timestamp < automation.row.created_at {
+        return None;
+    }
+    if !passes_filter(trigger, row) {
+        return None;
+    }
+    let (key, extra) = match source {
+        OutboxSource::States => {
+            let kind: orch_core::StateType = row.kind.parse().ok()?;
+            if !trigger.state_matches(kind, &row.name) {
+                return None;
+            }
+            (format!("state:{}", row.position), json!({}))
+        }
+        OutboxSource::Events => {
+            if trigger.kind != TriggerKind::Event
+                || trigger.name.as_deref() != Some(row.name.as_str())
+            {
+                return None;
+            }
+            let payload: serde_json::Value = serde_json::from_str(&row.message).unwrap_or_default();
+            (
+                format!("event:{}", row.position),
+                json!({ "event": { "name": row.name, "payload": payload } }),
+            )
+        }
+    };
+    let context = message::context(
+        &automation.row.name,
+        trigger.kind.as_str(),
+        "fired",
+        message::run_summary(row),
+        Some(message::run_of_row(row, links)),
+        extra,
+        row.timestamp,
+    );
+    Some(NewFiring {
+        automation_id: automation.row.id.clone(),
+        source_key: key,
+        kind: "fired".into(),
+        flow_run_id: Some(row.flow_run_id.clone()),
+        context: context.to_string(),
+        actions: automation
+            .spec
+            .actions
+            .iter()
+            .map(|a| a.kind.as_str().to_owned())
+            .collect(),
+        cooldown_seconds: automation.spec.cooldown_seconds,
+    })
+}

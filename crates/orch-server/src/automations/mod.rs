@@ -1,0 +1,84 @@
+//! The automation engine: reads the outbox (every run state change and
+//! custom event, in order, from a durable cursor), writes firings once per
+//! automation and source, and delivers their actions with retries.
+//!
+//! - [`engine`]: outbox -> firings (event-driven, with a poll fallback).
+//! - [`conditions`]: periodic triggers with incidents (run-duration,
+//!   deadline, no-success, worker-offline, pool-unattended).
+//! - [`deliver`]: claims due deliveries under a lease and runs them.
+//! - [`actions`]: what each action does; [`message`]: what it says.
+//!
+//! Wake-ups: any state change publishes `Event::RunChanged` (here and, on
+//! PostgreSQL, relayed from other replicas), which wakes the engine; issue
+//! 11's `effects::apply` can call [`wake`] instead. Nothing depends on the
+//! wake-up for correctness: the engine also polls every second.
+
+mod actions;
+mod conditions;
+mod deliver;
+mod email;
+mod engine;
+mod message;
+pub(crate) mod metrics;
+
+use orch_core::automation::{ActionKind, AutomationSpec, placeholders};
+use tokio::sync::Notify;
+
+use crate::state::AppState;
+
+/// What wakes the engine and the delivery loop.
+#[derive(Debug, Default)]
+pub(crate) struct Wakers {
+    engine: Notify,
+    deliver: Notify,
+}
+
+/// Wakes the engine at once (something it reads changed).
+pub(crate) fn wake(state: &AppState) {
+    state.automation_wakers().engine.notify_one();
+}
+
+/// Runs the engine, the condition loop and the delivery loop until the
+/// server shuts down. `public_url` is where the dashboard is reached, for
+/// links in messages.
+pub(crate) async fn run(state: AppState, public_url: String) {
+    let settings = std::sync::Arc::new(message::Links { public_url });
+    tokio::join!(
+        engine::run(state.clone(), settings.clone()),
+        conditions::run(state.clone(), settings),
+        deliver::run(state),
+    );
+}
+
+/// The value of `${NAME}`: the server's environment (and, once the server
+/// keeps secrets, a secret of that name first). The one place placeholders
+/// are read; values are never logged or printed.
+pub(crate) fn lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// Every `${NAME}` a spec's actions will read, in order.
+pub(crate) fn placeholders_of(spec: &AutomationSpec) -> Vec<String> {
+    let mut names = Vec::new();
+    for action in &spec.actions {
+        let texts = [&action.webhook_url, &action.url, &action.secret]
+            .into_iter()
+            .flatten()
+            .chain(action.to.iter());
+        for text in texts {
+            names.extend(placeholders(text));
+        }
+        if action.kind == ActionKind::Email {
+            for (value, default) in [
+                (&action.smtp_url, "ORCH_SMTP_URL"),
+                (&action.from, "ORCH_SMTP_FROM"),
+            ] {
+                match value {
+                    Some(text) => names.extend(placeholders(text)),
+                    None => names.push(default.to_owned()),
+                }
+            }
+        }
+    }
+    names
+}

@@ -1,0 +1,137 @@
+//! Automations: register (all or none), list, pause/resume, delete, read
+//! their history; and a run's custom events, which may fire them.
+
+use orch_core::automation::AutomationSpec;
+use orch_store::{Automation, AutomationEntry, AutomationInput, StoreError};
+
+use super::{OpsError, OpsResult};
+use crate::state::AppState;
+
+/// Registers automations given as spec JSON. Every spec is checked first
+/// (shape, and that each deployment it names exists): when one is invalid
+/// nothing is registered. Returns each name with `created`, `updated` or
+/// `unchanged`.
+pub async fn apply(state: &AppState, specs: &[String]) -> OpsResult<Vec<(String, &'static str)>> {
+    let mut inputs = Vec::with_capacity(specs.len());
+    for text in specs {
+        let spec: AutomationSpec = serde_json::from_str(text).map_err(|error| {
+            StoreError::InvalidInput(format!(
+                "an automation is not valid ({error}); write it in the deploy file and register it with `orch deploy`"
+            ))
+        })?;
+        orch_core::validate_name("automation", &spec.name)
+            .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        for deployment in named_deployments(&spec) {
+            state.store().deployment(deployment).await.map_err(|_| {
+                StoreError::InvalidInput(format!(
+                    "automation \"{}\" names deployment \"{deployment}\", which is not registered; \
+                     declare it in the deploy file or fix the name (`orch deployment ls`)",
+                    spec.name
+                ))
+            })?;
+        }
+        inputs.push(AutomationInput {
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            spec: serde_json::to_string(&spec).expect("specs serialise"),
+            paused: spec.paused,
+        });
+    }
+    let changes = state.store().apply_automations(&inputs).await?;
+    crate::automations::wake(state);
+    Ok(changes)
+}
+
+fn named_deployments(spec: &AutomationSpec) -> impl Iterator<Item = &str> {
+    spec.trigger
+        .deployments
+        .iter()
+        .map(String::as_str)
+        .chain(spec.actions.iter().filter_map(|a| a.deployment.as_deref()))
+}
+
+/// Every automation, with the `${NAME}`s its actions use that have no value.
+pub async fn list(state: &AppState) -> OpsResult<Vec<(Automation, Vec<String>)>> {
+    let automations = state.store().automations().await?;
+    Ok(automations
+        .into_iter()
+        .map(|a| {
+            let unset = unset_variables(&a.spec);
+            (a, unset)
+        })
+        .collect())
+}
+
+/// One automation, with its unset `${NAME}`s.
+pub async fn get(state: &AppState, name: &str) -> OpsResult<(Automation, Vec<String>)> {
+    let automation = state.store().automation(name).await?;
+    let unset = unset_variables(&automation.spec);
+    Ok((automation, unset))
+}
+
+/// Pauses or resumes an automation.
+pub async fn set_paused(
+    state: &AppState,
+    name: &str,
+    paused: bool,
+) -> OpsResult<(Automation, Vec<String>)> {
+    let automation = state.store().set_automation_paused(name, paused).await?;
+    crate::automations::wake(state);
+    let unset = unset_variables(&automation.spec);
+    Ok((automation, unset))
+}
+
+/// Deletes an automation with its history.
+pub async fn delete(state: &AppState, name: &str) -> OpsResult<()> {
+    Ok(state.store().delete_automation(name).await?)
+}
+
+/// An automation's latest history entries, newest first (50 by default, at most 1000).
+pub async fn history(state: &AppState, name: &str, limit: i64) -> OpsResult<Vec<AutomationEntry>> {
+    let limit = if limit <= 0 { 50 } else { limit.min(1000) };
+    Ok(state.store().automation_history(name, limit).await?)
+}
+
+/// Records a run's custom event (`ctx.emit`) and wakes the engine.
+pub async fn emit(
+    state: &AppState,
+    run_id: &str,
+    name: &str,
+    payload_json: &str,
+) -> OpsResult<i64> {
+    let payload = if payload_json.trim().is_empty() {
+        "null".to_owned()
+    } else {
+        let value: serde_json::Value = serde_json::from_str(payload_json).map_err(|error| {
+            StoreError::InvalidInput(format!("an event's payload must be JSON ({error})"))
+        })?;
+        value.to_string()
+    };
+    if payload.len() > orch_core::limits::MAX_PARAMETERS_BYTES {
+        return Err(OpsError::Invalid(format!(
+            "an event's payload is limited to {} bytes",
+            orch_core::limits::MAX_PARAMETERS_BYTES
+        )));
+    }
+    let run = state.store().flow_run(run_id).await?;
+    let position = state
+        .store()
+        .emit_flow_run_event(&run.id, name, &payload)
+        .await?;
+    crate::automations::wake(state);
+    Ok(position)
+}
+
+/// The `${NAME}`s of a spec's actions that resolve to nothing now.
+fn unset_variables(spec: &str) -> Vec<String> {
+    let Ok(spec) = serde_json::from_str::<AutomationSpec>(spec) else {
+        return Vec::new();
+    };
+    let mut unset: Vec<String> = crate::automations::placeholders_of(&spec)
+        .into_iter()
+        .filter(|name| crate::automations::lookup(name).is_none())
+        .collect();
+    unset.sort();
+    unset.dedup();
+    unset
+}

@@ -1,0 +1,206 @@
+//! The automation outbox: state changes read once from a durable cursor,
+//! firings written once per (automation, source), the cooldown, deliveries
+//! claimed by one owner at a time and retaken when a lease runs out.
+
+use std::time::Duration;
+
+use orch_core::StateType;
+use orch_store::{AttemptResult, AutomationInput, FiringOutcome, NewFiring, OutboxSource, Store};
+
+use crate::common::{move_to, pool_and_deployment, run_now, store};
+
+async fn automation(store: &Store, name: &str) -> String {
+    store
+        .apply_automations(&[AutomationInput {
+            name: name.into(),
+            description: String::new(),
+            spec: "{}".into(),
+            paused: false,
+        }])
+        .await
+        .unwrap();
+    store.automation(name).await.unwrap().id
+}
+
+fn firing(automation_id: &str, key: &str, cooldown_seconds: u64) -> NewFiring {
+    NewFiring {
+        automation_id: automation_id.into(),
+        source_key: key.into(),
+        kind: "fired".into(),
+        flow_run_id: None,
+        context: "{}".into(),
+        actions: vec!["webhook".into(), "slack".into()],
+        cooldown_seconds,
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_starts_at_the_end_and_returns_each_state_change_in_order() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let before = run_now(&store, &deployment).await;
+    let (rows, start) = store.outbox_batch(OutboxSource::States, 100).await.unwrap();
+    assert!(
+        rows.is_empty(),
+        "history from before the engine ran is not replayed: {rows:?}"
+    );
+
+    let run = run_now(&store, &deployment).await;
+    move_to(&store, &run.id, StateType::Cancelled).await;
+    let (rows, advance) = store.outbox_batch(OutboxSource::States, 100).await.unwrap();
+    let seen: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.flow_run_id.as_str(), r.kind.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (run.id.as_str(), "SCHEDULED"),
+            (run.id.as_str(), "CANCELLED")
+        ]
+    );
+    assert_ne!(run.id, before.id);
+    assert_eq!(rows[1].deployment, "etl/nightly");
+    assert_eq!(rows[1].pool, "default");
+    assert_eq!(advance, rows[1].position);
+    assert!(advance > start);
+
+    // Until the cursor moves, the same rows come back (a crash before it
+    // moved re-reads them); after, nothing.
+    let (again, _) = store.outbox_batch(OutboxSource::States, 100).await.unwrap();
+    assert_eq!(again.len(), 2);
+    store
+        .advance_outbox(OutboxSource::States, advance)
+        .await
+        .unwrap();
+    store
+        .advance_outbox(OutboxSource::States, start)
+        .await
+        .unwrap();
+    let (rest, _) = store.outbox_batch(OutboxSource::States, 100).await.unwrap();
+    assert!(rest.is_empty(), "the cursor never moves back: {rest:?}");
+
+    let (events, _) = store.outbox_batch(OutboxSource::Events, 100).await.unwrap();
+    assert!(events.is_empty());
+    store
+        .emit_flow_run_event(&run.id, "no-data", "{\"x\":1}")
+        .await
+        .unwrap();
+    let (events, _) = store.outbox_batch(OutboxSource::Events, 100).await.unwrap();
+    let seen: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.name.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(seen, [("EVENT", "no-data", "{\"x\":1}")]);
+}
+
+#[tokio::test]
+async fn a_firing_is_written_once_and_the_cooldown_suppresses_the_next() {
+    let store = store().await;
+    let id = automation(&store, "a").await;
+    let first = store
+        .record_firing(&firing(&id, "state:1", 300))
+        .await
+        .unwrap();
+    assert!(matches!(first, FiringOutcome::Created(_)), "{first:?}");
+    assert_eq!(
+        store
+            .record_firing(&firing(&id, "state:1", 300))
+            .await
+            .unwrap(),
+        FiringOutcome::Duplicate
+    );
+    assert_eq!(
+        store
+            .record_firing(&firing(&id, "state:2", 300))
+            .await
+            .unwrap(),
+        FiringOutcome::Suppressed
+    );
+    assert_eq!(
+        store
+            .record_firing(&firing(&id, "state:2", 300))
+            .await
+            .unwrap(),
+        FiringOutcome::Duplicate
+    );
+    let mut resolved = firing(&id, "resolved:x", 300);
+    resolved.kind = "resolved".into();
+    assert!(matches!(
+        store.record_firing(&resolved).await.unwrap(),
+        FiringOutcome::Created(_)
+    ));
+    let counted = store.automation("a").await.unwrap();
+    assert_eq!(
+        (counted.firings, counted.suppressed, counted.pending),
+        (2, 1, 4)
+    );
+    let history = store.automation_history("a", 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].outcome, "suppressed");
+}
+
+#[tokio::test]
+async fn deliveries_are_claimed_once_and_retaken_after_the_lease() {
+    let store = store().await;
+    let id = automation(&store, "a").await;
+    store
+        .record_firing(&firing(&id, "state:1", 0))
+        .await
+        .unwrap();
+    let lease = Duration::from_millis(300);
+    let claimed = store.claim_deliveries("one", lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|d| d.attempts == 1));
+    assert!(
+        store
+            .claim_deliveries("two", lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed twice"
+    );
+
+    let done = AttemptResult {
+        outcome: "delivered",
+        retry_at: None,
+        status_code: Some(200),
+        error: String::new(),
+        started_at: store.now(),
+        duration_micros: 10,
+    };
+    store
+        .finish_delivery(&claimed[0], "one", &done)
+        .await
+        .unwrap();
+    // "one" dies holding the other: after the lease, "two" takes it, with the
+    // same id (the idempotency key) and the next attempt number.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let retaken = store.claim_deliveries("two", lease, 10).await.unwrap();
+    assert_eq!(retaken.len(), 1);
+    assert_eq!(retaken[0].id, claimed[1].id);
+    assert_eq!(retaken[0].attempts, 2);
+    // The dead owner's late report does not undo "two"'s lease.
+    let late = AttemptResult {
+        outcome: "retrying",
+        retry_at: Some(store.now()),
+        ..done.clone()
+    };
+    store
+        .finish_delivery(&claimed[1], "one", &late)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_deliveries("three", lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .finish_delivery(&retaken[0], "two", &done)
+        .await
+        .unwrap();
+    let counted = store.automation("a").await.unwrap();
+    assert_eq!((counted.delivered, counted.pending), (2, 0));
+}
