@@ -77,6 +77,27 @@ fn worker(server: &TestServer, pool: &str, env: &[(&str, &str)], pass_env: &[&st
     daemon
 }
 
+/// The text of the run's page in the dashboard, in headless Chromium, once
+/// its logs are shown.
+fn dashboard_run_page(server: &TestServer, run: &str) -> String {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let browser = orch_e2e::browser::Browser::start().await;
+        let base = server.url().to_string();
+        browser.login(&base, &server.admin_key()).await;
+        browser
+            .client
+            .goto(&format!("{base}/flow-runs/{run}"))
+            .await
+            .expect("open the run page");
+        browser.wait_for_text("#logs .line", "key=***", WAIT).await;
+        browser.screenshot("secret-hidden-in-run-logs").await;
+        let text = browser.page_text().await;
+        browser.close().await;
+        text
+    })
+}
+
 #[test]
 fn a_secret_printed_by_a_flow_is_hidden_everywhere_and_flows_get_a_defined_environment() {
     let server = TestServer::start();
@@ -115,10 +136,15 @@ fn a_secret_printed_by_a_flow_is_hidden_everywhere_and_flows_get_a_defined_envir
     }
     let text = server.ok(&["flow-run", "logs", &run]);
     assert!(text.contains("key=***") && !text.contains(SECRET), "{text}");
-    let (status, body) = orch_e2e::http_get(server.url(), &format!("/api/flow-runs/{run}/logs"));
+    let (status, body) = server.http_get(&format!("/api/flow-runs/{run}/logs"));
     assert_eq!(status, 200);
     assert!(body.contains("key=***") && !body.contains(SECRET), "{body}");
     assert!(!detail.to_string().contains(SECRET), "{detail}");
+    let page = dashboard_run_page(&server, &run);
+    assert!(
+        page.contains("key=***") && !page.contains(SECRET),
+        "the run page in the dashboard: {page}"
+    );
 
     let inspect = server.json(&["deployment", "inspect", "news/prod"]);
     assert_eq!(inspect["secrets"][0], "NEWSAPI_KEY", "{inspect}");
@@ -129,8 +155,8 @@ fn a_secret_printed_by_a_flow_is_hidden_everywhere_and_flows_get_a_defined_envir
         server.ok(&["config", "view"]),
         server.ok(&["secret", "ls"]),
         server.ok(&["secret", "ls", "--output", "json"]),
-        orch_e2e::http_get(server.url(), "/api/secrets").1,
-        orch_e2e::http_get(server.url(), "/api/deployments/news/prod").1,
+        server.http_get("/api/secrets").1,
+        server.http_get("/api/deployments/news/prod").1,
     ] {
         assert!(!shown.contains(SECRET), "{shown}");
     }
@@ -262,7 +288,8 @@ fn runs_and_cancels_are_audited_with_caller_and_address() {
         "{records:#}"
     );
     for record in &records.as_array().unwrap()[..2] {
-        assert_eq!(record["caller"], "anonymous");
+        // The CLI sends the admin key the server wrote on first start.
+        assert_eq!(record["caller"], "admin", "{record}");
         assert_eq!(record["outcome"], "ok");
         assert!(
             record["address"]
@@ -272,7 +299,7 @@ fn runs_and_cancels_are_audited_with_caller_and_address() {
             "{record}"
         );
     }
-    let (status, body) = orch_e2e::http_get(server.url(), "/api/audit");
+    let (status, body) = server.http_get("/api/audit");
     assert_eq!(status, 200);
     assert!(body.contains("flow-run.cancel"), "{body}");
 }

@@ -215,6 +215,26 @@ impl TestServer {
         &self.url
     }
 
+    /// `orch secret set NAME` with `value` on stdin (the value is never an
+    /// argument, so it is not in the process list).
+    pub fn set_secret(&self, name: &str, value: &str) {
+        use std::io::Write;
+        let mut child = self
+            .command(&["secret", "set", name])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start orch secret set");
+        writeln!(child.stdin.take().expect("stdin"), "{value}").expect("write the value");
+        let output = child.wait_with_output().expect("orch secret set");
+        assert!(
+            output.status.success(),
+            "orch secret set {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// The admin API key the server wrote to its home's credentials file on
     /// first start (what the CLI and workers of this home use).
     pub fn admin_key(&self) -> String {

@@ -169,7 +169,9 @@ fn the_cooldown_suppresses_a_second_alert_and_counts_it() {
 #[test]
 fn webhooks_are_signed_and_unset_receivers_are_skipped_visibly() {
     let receiver = HttpReceiver::start();
-    let server = TestServer::start_with_env("", &[], &[("HOOK_SECRET", "s3cret-key")]);
+    let server = TestServer::start();
+    // The signing key is an orch secret: `${HOOK_SECRET}` reads it when the action runs.
+    server.set_secret("HOOK_SECRET", "s3cret-key");
     let automations = format!(
         r#"[[automations]]
 name = "signed"
@@ -242,11 +244,11 @@ fn automations_are_paused_resumed_and_deleted_from_the_cli_and_rest_agrees() {
 
     server.ok(&["automation", "resume", "failures"]);
     let cli = inspect(&server, "failures");
-    let (status, body) = orch_e2e::http_get(server.url(), "/api/automations/failures");
+    let (status, body) = server.http_get("/api/automations/failures");
     assert_eq!(status, 200, "{body}");
     let rest: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(rest, cli, "REST and --output json disagree");
-    let (_, listed) = orch_e2e::http_get(server.url(), "/api/automations");
+    let (_, listed) = server.http_get("/api/automations");
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed["automations"][0]["name"], "failures");
 

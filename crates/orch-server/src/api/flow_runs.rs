@@ -12,6 +12,7 @@ use orch_proto::json::{FlowRun as FlowRunView, FlowRunDetail};
 use super::views;
 use super::{ApiError, ApiQuery, ApiResult, parse_time, state_filter};
 use crate::ops;
+use crate::ops::run_reads::LogRange;
 use crate::state::AppState;
 
 /// Filters of `GET /api/flow-runs` and `GET /api/flow-runs/timeline`.
@@ -36,10 +37,7 @@ fn non_empty(text: &str) -> Option<String> {
 impl ListParams {
     async fn query(&self, state: &AppState) -> ApiResult<FlowRunQuery> {
         let (state_type, state_name) = state_filter(self.state.trim())?;
-        let deployment_id = match non_empty(&self.deployment) {
-            Some(reference) => Some(state.store().deployment(&reference).await?.id),
-            None => None,
-        };
+        let deployment_id = ops::run_reads::deployment_id(state, Some(&self.deployment)).await?;
         let since = non_empty(&self.since)
             .map(|t| parse_time("since", &t))
             .transpose()?;
@@ -84,10 +82,7 @@ pub(crate) async fn list(
     let cursor = non_empty(&params.cursor)
         .map(|c| c.parse::<RunCursor>())
         .transpose()?;
-    let page = state
-        .store()
-        .flow_run_page(&query, cursor.as_ref(), params.limit()?)
-        .await?;
+    let page = ops::run_reads::page(&state, &query, cursor.as_ref(), params.limit()?).await?;
     Ok(Json(json!({
         "flow_runs": views::runs(&state, &page.runs),
         "next_cursor": page.next_cursor.map(|c| c.to_string()),
@@ -107,10 +102,7 @@ pub(crate) async fn timeline(
         ));
     }
     let query = params.query(&state).await?;
-    let points = state
-        .store()
-        .flow_run_timeline(&query, params.limit()?)
-        .await?;
+    let points = ops::run_reads::timeline(&state, &query, params.limit()?).await?;
     let now = state.now();
     let points: Vec<Value> = points
         .iter()
@@ -153,9 +145,6 @@ pub(crate) struct LogParams {
     limit: u32,
 }
 
-/// Most lines one request returns.
-const MAX_LOG_PAGE: u32 = 5000;
-
 /// `GET /api/flow-runs/{id}/logs`: lines after `after` (default from the
 /// start), before `before`, or the last `tail` lines; oldest first.
 pub(crate) async fn logs(
@@ -174,24 +163,14 @@ pub(crate) async fn logs(
         ));
     }
     let limit = params.tail.unwrap_or(params.limit);
-    if limit > MAX_LOG_PAGE {
-        return Err(ApiError::bad_request(format!(
-            "at most {MAX_LOG_PAGE} lines per request, got {limit}; page with after/before"
-        )));
-    }
-    let store = state.store();
-    let run = store.flow_run(&reference).await?;
-    let lines = match (params.before, params.tail) {
-        (Some(before), _) => store.read_logs_before(&run.id, before, limit).await?,
-        (None, Some(_)) => store.read_logs_before(&run.id, i64::MAX, limit).await?,
-        (None, None) => {
-            store
-                .read_logs(&run.id, params.after.unwrap_or(0), limit)
-                .await?
-        }
+    let range = match (params.before, params.tail) {
+        (Some(before), _) => LogRange::Before(before),
+        (None, Some(_)) => LogRange::Tail,
+        (None, None) => LogRange::After(params.after.unwrap_or(0)),
     };
+    let (run_id, lines) = ops::run_reads::logs(&state, &reference, range, limit).await?;
     Ok(Json(json!({
-        "flow_run_id": run.id,
+        "flow_run_id": run_id,
         "lines": views::lines(&lines),
     })))
 }

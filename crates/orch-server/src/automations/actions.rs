@@ -59,14 +59,16 @@ pub(super) fn http_client() -> reqwest::Client {
 }
 
 /// Resolves the `${NAME}`s of `text`, or says which are unset.
-fn resolve(text: &str) -> Result<String, Outcome> {
-    orch_core::automation::resolve_placeholders(text, &super::lookup).map_err(|missing| {
-        Outcome::Skipped(format!(
-            "not configured: {} not set on the server; set {} in the server's environment to activate this action",
-            missing.join(", "),
-            if missing.len() == 1 { "it" } else { "them" }
-        ))
-    })
+pub(super) fn resolve(values: &super::Placeholders, text: &str) -> Result<String, Outcome> {
+    orch_core::automation::resolve_placeholders(text, &|name: &str| values.get(name)).map_err(
+        |missing| {
+            Outcome::Skipped(format!(
+                "not configured: {} not set on the server; set {} with `orch secret set NAME` or in the server's environment to activate this action",
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" }
+            ))
+        },
+    )
 }
 
 /// Runs the action of `delivery` once.
@@ -89,6 +91,8 @@ pub(super) async fn perform(
         return Outcome::Skipped("the automation no longer has this action".into());
     };
     let context: Value = serde_json::from_str(&delivery.context).unwrap_or_default();
+    let values = super::Placeholders::read(state, &super::placeholders_of(&spec)).await;
+    let resolve = |text: &str| resolve(&values, text);
     match action.kind {
         ActionKind::Slack => {
             let url = match resolve(action.webhook_url.as_deref().unwrap_or_default()) {
@@ -113,7 +117,7 @@ pub(super) async fn perform(
             }
             post(client, delivery, &url, body, secret.as_deref()).await
         }
-        ActionKind::Email => super::email::send(action, &context).await,
+        ActionKind::Email => super::email::send(action, &values, &context).await,
         ActionKind::RunDeployment => run_deployment(state, delivery, action, &context).await,
         ActionKind::PauseDeployment | ActionKind::ResumeDeployment => {
             let deployment = action.deployment.as_deref().unwrap_or_default();

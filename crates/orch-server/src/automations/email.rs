@@ -11,15 +11,12 @@ use super::actions::Outcome;
 use super::message;
 
 /// Sends the firing's e-mail to the action's recipients.
-pub(super) async fn send(action: &Action, context: &Value) -> Outcome {
-    let resolve = |text: &str| {
-        orch_core::automation::resolve_placeholders(text, &super::lookup).map_err(|missing| {
-            Outcome::Skipped(format!(
-                "not configured: {} not set on the server; set it in the server's environment to activate this action",
-                missing.join(", ")
-            ))
-        })
-    };
+pub(super) async fn send(
+    action: &Action,
+    values: &super::Placeholders,
+    context: &Value,
+) -> Outcome {
+    let resolve = |text: &str| super::actions::resolve(values, text);
     let smtp_url = match resolve(action.smtp_url.as_deref().unwrap_or("${ORCH_SMTP_URL}")) {
         Ok(url) => url,
         Err(skipped) => return skipped,

@@ -50,11 +50,46 @@ pub(crate) async fn run(state: AppState, public_url: String) {
     );
 }
 
-/// The value of `${NAME}`: the server's environment (and, once the server
-/// keeps secrets, a secret of that name first). The one place placeholders
-/// are read; values are never logged or printed.
-pub(crate) fn lookup(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
+/// The values of the `${NAME}`s an automation reads, taken when its action
+/// runs: a secret of that name (`orch secret set NAME`) first, else the
+/// server's environment. The one place placeholders are read; values are
+/// never logged or printed.
+#[derive(Default)]
+pub(crate) struct Placeholders(std::collections::HashMap<String, String>);
+
+impl Placeholders {
+    /// Reads `names` now.
+    pub(crate) async fn read(state: &AppState, names: &[String]) -> Placeholders {
+        let mut values = std::collections::HashMap::new();
+        if !names.is_empty() {
+            match state.store().secret_ciphertexts(names).await {
+                Ok(sealed) => {
+                    for (name, sealed) in sealed {
+                        match state.keyring().open(&name, &sealed) {
+                            Ok(value) => {
+                                values.insert(name, value);
+                            }
+                            Err(error) => tracing::error!("automation placeholder: {error}"),
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot read secrets for placeholders"),
+            }
+        }
+        for name in names {
+            if !values.contains_key(name)
+                && let Some(value) = std::env::var(name).ok().filter(|v| !v.is_empty())
+            {
+                values.insert(name.clone(), value);
+            }
+        }
+        Placeholders(values)
+    }
+
+    /// The value of `${name}`, if it has one.
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
 }
 
 /// Every `${NAME}` a spec's actions will read, in order.

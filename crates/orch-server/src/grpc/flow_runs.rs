@@ -36,18 +36,9 @@ impl FlowRunService for FlowRunApi {
     ) -> Result<Response<pb::ListFlowRunsResponse>, Status> {
         let request = request.into_inner();
         let (state_type, state_name) = state_filter(&request.state)?;
-        let store = self.state.store();
-        let deployment_id = if request.deployment.is_empty() {
-            None
-        } else {
-            Some(
-                store
-                    .deployment(&request.deployment)
-                    .await
-                    .map_err(status)?
-                    .id,
-            )
-        };
+        let deployment_id = ops::run_reads::deployment_id(&self.state, Some(&request.deployment))
+            .await
+            .map_err(status)?;
         let filter = FlowRunFilter {
             state_type,
             state_name,
@@ -56,7 +47,9 @@ impl FlowRunService for FlowRunApi {
             work_pool: Some(request.work_pool).filter(|p| !p.is_empty()),
             limit: request.limit,
         };
-        let runs = store.list_flow_runs(&filter).await.map_err(status)?;
+        let runs = ops::run_reads::list(&self.state, &filter)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::ListFlowRunsResponse {
             flow_runs: runs.iter().map(convert::listed_flow_run).collect(),
         }))
@@ -163,10 +156,9 @@ impl FlowRunService for FlowRunApi {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
         ops::access::run(&self.state, &caller, &request.flow_run).await?;
-        let store = self.state.store();
-        let run = store.flow_run(&request.flow_run).await.map_err(status)?;
-        let lines = store
-            .read_logs(&run.id, request.after_id, request.limit)
+        let limit = request.limit.min(ops::run_reads::MAX_LOG_PAGE);
+        let range = ops::run_reads::LogRange::After(request.after_id);
+        let (_, lines) = ops::run_reads::logs(&self.state, &request.flow_run, range, limit)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ReadLogsResponse {

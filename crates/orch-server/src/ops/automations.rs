@@ -53,19 +53,18 @@ fn named_deployments(spec: &AutomationSpec) -> impl Iterator<Item = &str> {
 /// Every automation, with the `${NAME}`s its actions use that have no value.
 pub async fn list(state: &AppState) -> OpsResult<Vec<(Automation, Vec<String>)>> {
     let automations = state.store().automations().await?;
-    Ok(automations
-        .into_iter()
-        .map(|a| {
-            let unset = unset_variables(&a.spec);
-            (a, unset)
-        })
-        .collect())
+    let mut listed = Vec::with_capacity(automations.len());
+    for automation in automations {
+        let unset = unset_variables(state, &automation.spec).await;
+        listed.push((automation, unset));
+    }
+    Ok(listed)
 }
 
 /// One automation, with its unset `${NAME}`s.
 pub async fn get(state: &AppState, name: &str) -> OpsResult<(Automation, Vec<String>)> {
     let automation = state.store().automation(name).await?;
-    let unset = unset_variables(&automation.spec);
+    let unset = unset_variables(state, &automation.spec).await;
     Ok((automation, unset))
 }
 
@@ -77,7 +76,7 @@ pub async fn set_paused(
 ) -> OpsResult<(Automation, Vec<String>)> {
     let automation = state.store().set_automation_paused(name, paused).await?;
     crate::automations::wake(state);
-    let unset = unset_variables(&automation.spec);
+    let unset = unset_variables(state, &automation.spec).await;
     Ok((automation, unset))
 }
 
@@ -123,13 +122,15 @@ pub async fn emit(
 }
 
 /// The `${NAME}`s of a spec's actions that resolve to nothing now.
-fn unset_variables(spec: &str) -> Vec<String> {
+async fn unset_variables(state: &AppState, spec: &str) -> Vec<String> {
     let Ok(spec) = serde_json::from_str::<AutomationSpec>(spec) else {
         return Vec::new();
     };
-    let mut unset: Vec<String> = crate::automations::placeholders_of(&spec)
+    let names = crate::automations::placeholders_of(&spec);
+    let values = crate::automations::Placeholders::read(state, &names).await;
+    let mut unset: Vec<String> = names
         .into_iter()
-        .filter(|name| crate::automations::lookup(name).is_none())
+        .filter(|name| values.get(name).is_none())
         .collect();
     unset.sort();
     unset.dedup();
