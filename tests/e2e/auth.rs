@@ -319,6 +319,8 @@ async fn the_dashboard_trades_a_token_for_a_session_hides_what_it_may_not_do_and
         .post(format!("{base}/api/deployments/f/d/runs"))
         .header("cookie", format!("orch_session={}", cookie.value()))
         .header("origin", "http://evil.example")
+        // JSON, so that the cross-origin check (not the JSON-only one) refuses it.
+        .header("content-type", "application/json")
         .body("{}")
         .send()
         .await
@@ -328,6 +330,7 @@ async fn the_dashboard_trades_a_token_for_a_session_hides_what_it_may_not_do_and
         .post(format!("{base}/api/deployments/f/d/runs"))
         .header("cookie", format!("orch_session={}", cookie.value()))
         .header("origin", format!("http://{host}"))
+        .header("content-type", "application/json")
         .body("{}")
         .send()
         .await

@@ -145,6 +145,42 @@ pub(crate) fn classify(service: &str, method: &str) -> Option<Kind> {
                 .map(|r| r.name)
                 .unwrap_or_default()
         }),
+        ("AutomationService", "AutomationHistory") => Read,
+        ("AutomationService", "EmitEvent") => Runtime,
+        ("AutomationService", "ApplyAutomations") => Audited("automation.apply", |b| {
+            decode::<pb::ApplyAutomationsRequest>(b)
+                .map(|r| {
+                    r.automations
+                        .iter()
+                        .map(|a| a.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default()
+        }),
+        ("AutomationService", "SetAutomationPaused") => Audited("automation.update", |b| {
+            decode::<pb::SetAutomationPausedRequest>(b)
+                .map(|r| {
+                    let what = if r.paused { "pause" } else { "resume" };
+                    format!("{} ({what})", r.name)
+                })
+                .unwrap_or_default()
+        }),
+        ("AutomationService", "DeleteAutomation") => Audited("automation.delete", |b| {
+            decode::<pb::DeleteAutomationRequest>(b)
+                .map(|r| r.name)
+                .unwrap_or_default()
+        }),
+        ("TokenService", "CreateToken") => Audited("token.create", |b| {
+            decode::<pb::CreateTokenRequest>(b)
+                .map(|r| format!("{} ({})", r.name, r.scope))
+                .unwrap_or_default()
+        }),
+        ("TokenService", "RevokeToken") => Audited("token.revoke", |b| {
+            decode::<pb::RevokeTokenRequest>(b)
+                .map(|r| r.name)
+                .unwrap_or_default()
+        }),
         ("ServerService", "Prune") => Audited("server.prune", |b| {
             decode::<pb::PruneRequest>(b)
                 .map(|r| if r.dry_run { "dry run" } else { "" }.to_owned())

@@ -117,6 +117,12 @@ pub(crate) async fn run(state: AppState) {
                 if let Err(error) = prune(&state, false).await {
                     tracing::warn!(%error, "pruning failed; trying again at the next pass");
                 }
+                // Ended dashboard sessions and the credentials of finished runs.
+                match state.background_store().prune_credentials().await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "removed ended sessions and run credentials"),
+                    Err(error) => tracing::warn!(%error, "removing ended credentials failed; trying again at the next pass"),
+                }
             }
             _ = backup_tick.tick(), if backup.is_some() => {
                 if let Some(schedule) = &backup {

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use orch_server::caller::Caller;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -192,16 +191,25 @@ async fn forged_cross_site_requests_and_unknown_hosts_are_refused() {
 
 #[tokio::test]
 async fn changes_are_audited_with_the_caller_and_its_address() {
-    let (_harness, app) = deployed_without_secrets().await;
+    let (harness, app) = deployed_without_secrets().await;
+    // One call through a server with authentication on, with a real token:
+    // the audit names the token.
+    let new = orch_store::NewToken {
+        name: "ci-deployer".into(),
+        scope: orch_core::auth::Scope::Operate,
+        pools: Vec::new(),
+        expires_at: None,
+    };
+    let key = harness.store().create_token(&new).await.expect("token").1;
+    let secured = harness.secured().await;
+    let secured_app = orch_server::router(secured.state.clone());
     let address: SocketAddr = "10.1.2.3:50000".parse().unwrap();
     let mut request = json_request("POST", "/api/deployments/news/prod/runs", "{}");
     request.extensions_mut().insert(ConnectInfo(address));
-    request.extensions_mut().insert(Caller {
-        name: "ci-deployer".into(),
-        address: Some(address),
-        principal: orch_core::auth::Principal::scoped(orch_core::auth::Scope::Operate),
-    });
-    let (status, answer) = send(&app, request).await;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    let (status, answer) = send(&secured_app, request).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     let run: Value = serde_json::from_str(&answer).unwrap();
     let run_id = run["id"].as_str().unwrap().to_owned();
