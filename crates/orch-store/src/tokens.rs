@@ -170,6 +170,9 @@ fn split_key(key: &str) -> Option<(&str, &str)> {
 }
 
 impl Store {
+    /// The one insert of the three kinds of credential (token, session, run);
+    /// each column is an argument so the callers read as what they store.
+    #[allow(clippy::too_many_arguments)]
     async fn insert_credential(
         &self,
         name: &str,

@@ -69,7 +69,7 @@ impl Drop for Tmpfs {
 fn create_run(server: &TestServer, deployment: &str, pad: usize) -> Result<String, (u16, String)> {
     let body = serde_json::json!({ "parameters": { "pad": "x".repeat(pad) } }).to_string();
     let answer = request(
-        &server,
+        server,
         "POST",
         &format!("/api/deployments/{deployment}/runs"),
         body.as_bytes(),
@@ -83,7 +83,7 @@ fn create_run(server: &TestServer, deployment: &str, pad: usize) -> Result<Strin
 
 fn assert_stored(server: &TestServer, runs: &[String], when: &str) {
     for run in runs {
-        let answer = request(&server, "GET", &format!("/api/flow-runs/{run}"), b"");
+        let answer = request(server, "GET", &format!("/api/flow-runs/{run}"), b"");
         assert_eq!(
             answer.status, 200,
             "{when}: acknowledged run {run} is not stored: {}",

@@ -11,7 +11,7 @@ const WAIT: Duration = Duration::from_secs(120);
 fn create_run(server: &TestServer, deployment: &str, pad: usize) -> super::http::Answer {
     let body = serde_json::json!({ "parameters": { "pad": "x".repeat(pad) } }).to_string();
     request(
-        &server,
+        server,
         "POST",
         &format!("/api/deployments/{deployment}/runs"),
         body.as_bytes(),
