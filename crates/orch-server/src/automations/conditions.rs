@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orch_core::automation::TriggerKind;
-use orch_store::{FiringOutcome, NewFiring, OutboxRow, Store};
+use orch_store::{FiringOutcome, OutboxRow, Store};
 use serde_json::{Value, json};
 
 use super::engine::{self, Active};
@@ -107,20 +107,12 @@ async fn fire(
         now,
     );
     let outcome = store
-        .record_firing(&NewFiring {
-            automation_id: automation.row.id.clone(),
-            source_key: key,
-            kind: kind.to_owned(),
-            flow_run_id: holding.run.as_ref().map(|row| row.flow_run_id.clone()),
-            context: context.to_string(),
-            actions: automation
-                .spec
-                .actions
-                .iter()
-                .map(|a| a.kind.as_str().to_owned())
-                .collect(),
-            cooldown_seconds: automation.spec.cooldown_seconds,
-        })
+        .record_firing(&automation.firing(
+            key,
+            kind,
+            holding.run.as_ref().map(|row| row.flow_run_id.clone()),
+            &context,
+        ))
         .await?;
     super::metrics::observe_firing(&automation.row.name, &outcome);
     Ok(matches!(outcome, FiringOutcome::Created(_)))

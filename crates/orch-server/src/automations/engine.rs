@@ -156,18 +156,32 @@ fn firing_for(
         extra,
         row.timestamp,
     );
-    Some(NewFiring {
-        automation_id: automation.row.id.clone(),
-        source_key: key,
-        kind: "fired".into(),
-        flow_run_id: Some(row.flow_run_id.clone()),
-        context: context.to_string(),
-        actions: automation
-            .spec
-            .actions
-            .iter()
-            .map(|a| a.kind.as_str().to_owned())
-            .collect(),
-        cooldown_seconds: automation.spec.cooldown_seconds,
-    })
+    Some(automation.firing(key, "fired", Some(row.flow_run_id.clone()), &context))
+}
+
+impl Active {
+    /// A firing of this automation from `source_key` (unique per automation),
+    /// with one delivery per action.
+    pub(super) fn firing(
+        &self,
+        source_key: String,
+        kind: &str,
+        flow_run_id: Option<String>,
+        context: &serde_json::Value,
+    ) -> NewFiring {
+        NewFiring {
+            automation_id: self.row.id.clone(),
+            source_key,
+            kind: kind.to_owned(),
+            flow_run_id,
+            context: context.to_string(),
+            actions: self
+                .spec
+                .actions
+                .iter()
+                .map(|a| a.kind.as_str().to_owned())
+                .collect(),
+            cooldown_seconds: self.spec.cooldown_seconds,
+        }
+    }
 }
