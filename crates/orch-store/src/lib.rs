@@ -37,6 +37,8 @@ mod secrets;
 mod state_change;
 mod stats;
 mod task_runs;
+#[cfg(test)]
+mod test_support;
 mod tokens;
 mod transitions;
 mod work_pools;

@@ -197,32 +197,9 @@ async fn insert_first_states(tx: &mut WriteTx, rows: &[&NewRunRow]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DeploymentInput, Store};
 
-    async fn store_with_deployment() -> (Store, String, tempfile::TempDir) {
-        let dir = tempfile::TempDir::new().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/orch.db", dir.path().display()))
-            .await
-            .unwrap();
-        store
-            .create_work_pool("default", "process", "", None)
-            .await
-            .unwrap();
-        let specs = orch_core::parse_deploy_file(
-            "orch.toml",
-            "[[deployments]]\nflow = \"etl\"\nname = \"nightly\"\nentrypoint = [\"etl\"]\nwork_pool = \"default\"\n",
-        )
-        .unwrap();
-        store
-            .apply_deployments(&[DeploymentInput {
-                spec: specs.into_iter().next().unwrap(),
-                base_dir: "/srv".into(),
-            }])
-            .await
-            .unwrap();
-        let id = store.deployment("etl/nightly").await.unwrap().id;
-        (store, id, dir)
-    }
+    use crate::Store;
+    use crate::test_support::store_with_deployment;
 
     fn row(id: &str, deployment_id: &str) -> NewRunRow {
         NewRunRow {

@@ -244,29 +244,10 @@ async fn write_state(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DeploymentInput, Proposal, Store};
+    use crate::{Proposal, Store};
 
     async fn store_with_run() -> (Store, FlowRun, tempfile::TempDir) {
-        let dir = tempfile::TempDir::new().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/orch.db", dir.path().display()))
-            .await
-            .unwrap();
-        store
-            .create_work_pool("default", "process", "", None)
-            .await
-            .unwrap();
-        let specs = orch_core::parse_deploy_file(
-            "orch.toml",
-            "[[deployments]]\nflow = \"etl\"\nname = \"nightly\"\nentrypoint = [\"etl\"]\nwork_pool = \"default\"\n",
-        )
-        .unwrap();
-        store
-            .apply_deployments(&[DeploymentInput {
-                spec: specs.into_iter().next().unwrap(),
-                base_dir: "/srv".into(),
-            }])
-            .await
-            .unwrap();
+        let (store, _, dir) = crate::test_support::store_with_deployment().await;
         let run = store
             .create_flow_run("etl/nightly", &Default::default(), None, "")
             .await
