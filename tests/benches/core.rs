@@ -98,6 +98,8 @@ async fn main() {
     let mut pickup = Vec::with_capacity(runs);
     let mut to_running_server = Vec::with_capacity(runs);
     let mut end_to_end = Vec::with_capacity(runs);
+    let mut running_to_completed = Vec::with_capacity(runs);
+    let mut created_to_completed = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();
         let run = deployments
@@ -135,8 +137,11 @@ async fn main() {
         let created = state_time(&detail, pb::StateType::Scheduled).expect("scheduled");
         let pending = state_time(&detail, pb::StateType::Pending).expect("pending");
         let running = state_time(&detail, pb::StateType::Running).expect("running");
+        let done = state_time(&detail, pb::StateType::Completed).expect("completed");
         pickup.push((pending - created) as f64 / 1000.0);
         to_running_server.push((running - created) as f64 / 1000.0);
+        running_to_completed.push((done - running) as f64 / 1000.0);
+        created_to_completed.push((done - created) as f64 / 1000.0);
     }
     println!(
         "orch core benchmark: {runs} sequential trivial runs (`true`), 1 worker, {}, loopback",
@@ -144,6 +149,8 @@ async fn main() {
     );
     report("pickup: created -> claimed (Pending)", pickup);
     report("created -> subprocess started (Running)", to_running_server);
+    report("Running -> Completed (server times)", running_to_completed);
+    report("created -> Completed (server times)", created_to_completed);
     report("end to end: run call -> Completed observed", end_to_end);
 
     // Creation throughput into a paused pool (nothing executes).

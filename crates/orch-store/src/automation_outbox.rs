@@ -31,6 +31,13 @@ impl OutboxSource {
         }
     }
 
+    fn table(self) -> &'static str {
+        match self {
+            OutboxSource::States => "flow_run_states",
+            OutboxSource::Events => "flow_run_events",
+        }
+    }
+
     fn select(self) -> String {
         let (table, kind, name, message) = match self {
             OutboxSource::States => ("flow_run_states", "s.type", "s.name", "s.message"),
@@ -167,34 +174,7 @@ impl Store {
         source: OutboxSource,
         limit: i64,
     ) -> Result<(Vec<OutboxRow>, i64)> {
-        let table = match source {
-            OutboxSource::States => "flow_run_states",
-            OutboxSource::Events => "flow_run_events",
-        };
-        let cursor: Option<(i64,)> =
-            sqlx::query_as("SELECT position FROM automation_cursors WHERE source = $1")
-                .bind(source.name())
-                .fetch_optional(&self.reader)
-                .await?;
-        let cursor = match cursor {
-            Some((cursor,)) => cursor,
-            None => {
-                // `WHERE true`: SQLite needs it to read ON CONFLICT after a SELECT.
-                sqlx::query(sql(format!(
-                    "INSERT INTO automation_cursors (source, position) \
-                     SELECT $1, COALESCE(MAX(id), 0) FROM {table} WHERE true ON CONFLICT (source) DO NOTHING"
-                )))
-                .bind(source.name())
-                .execute(self.writer.pool())
-                .await?;
-                let (cursor,): (i64,) =
-                    sqlx::query_as("SELECT position FROM automation_cursors WHERE source = $1")
-                        .bind(source.name())
-                        .fetch_one(self.writer.pool())
-                        .await?;
-                cursor
-            }
-        };
+        let cursor = self.outbox_cursor(source).await?;
         let rows: Vec<OutboxRow> = sqlx::query_as(sql(source.select()))
             .bind(cursor)
             .bind(limit)
@@ -210,6 +190,72 @@ impl Store {
             }
         }
         Ok((rows, advance))
+    }
+
+    /// The engine's cursor of `source`; a new one starts at the source's end.
+    async fn outbox_cursor(&self, source: OutboxSource) -> Result<i64> {
+        let cursor: Option<(i64,)> =
+            sqlx::query_as("SELECT position FROM automation_cursors WHERE source = $1")
+                .bind(source.name())
+                .fetch_optional(&self.reader)
+                .await?;
+        if let Some((cursor,)) = cursor {
+            return Ok(cursor);
+        }
+        // `WHERE true`: SQLite needs it to read ON CONFLICT after a SELECT.
+        sqlx::query(sql(format!(
+            "INSERT INTO automation_cursors (source, position) \
+             SELECT $1, COALESCE(MAX(id), 0) FROM {} WHERE true ON CONFLICT (source) DO NOTHING",
+            source.table()
+        )))
+        .bind(source.name())
+        .execute(self.writer.pool())
+        .await?;
+        let (cursor,): (i64,) =
+            sqlx::query_as("SELECT position FROM automation_cursors WHERE source = $1")
+                .bind(source.name())
+                .fetch_one(self.writer.pool())
+                .await?;
+        Ok(cursor)
+    }
+
+    /// Moves the cursor of `source` past rows no automation can fire on,
+    /// without reading them: the engine calls it while no automation is
+    /// active, as of `active_at` (microseconds). An automation made later
+    /// only fires on rows from its creation on, so every row older than
+    /// `active_at` may be skipped. The last [`GAP_GRACE_MICROS`] before it
+    /// are kept, as a row's timestamp is taken when its transaction starts
+    /// and ids when it writes: a row written just before `active_at` may
+    /// have a lower id than one stamped earlier. Returns the new position.
+    pub async fn skip_outbox(&self, source: OutboxSource, active_at: i64) -> Result<i64> {
+        let cursor = self.outbox_cursor(source).await?;
+        let last: Option<(i64,)> = sqlx::query_as(sql(format!(
+            "SELECT id FROM {} WHERE id > $1 AND timestamp < $2 ORDER BY id DESC LIMIT 1",
+            source.table()
+        )))
+        .bind(cursor)
+        .bind(active_at - GAP_GRACE_MICROS)
+        .fetch_optional(&self.reader)
+        .await?;
+        match last {
+            Some((position,)) => {
+                self.advance_outbox(source, position).await?;
+                Ok(position)
+            }
+            None => Ok(cursor),
+        }
+    }
+
+    /// What [`Store::automations`] would return has changed when this has:
+    /// the number of automations and the latest `updated_at` (every create,
+    /// update, pause and resume sets it; a delete lowers the count). A cheap
+    /// read for the engine, which keeps the list between changes.
+    pub async fn automations_version(&self) -> Result<(i64, i64)> {
+        Ok(
+            sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM automations")
+                .fetch_one(&self.reader)
+                .await?,
+        )
     }
 
     /// Moves the engine's cursor of `source` forward to `position` (never back).

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 
-use orch_core::{CollisionStrategy, StateType};
+use orch_core::{CollisionStrategy, FlowEnvironment, StateType};
 
 use crate::error::{Result, StoreError};
 use crate::model::ClaimedRun;
 use crate::rows::{from_json, sql};
 use crate::scheduling::scheduled;
 use crate::state_change::{Cause, Changed, change_state};
+use crate::tokens::insert_run_credential;
 use crate::transitions::NewState;
 use crate::{Backend, Store};
 
@@ -28,6 +29,27 @@ impl Store {
         &self,
         worker_id: &str,
         max_runs: u32,
+    ) -> Result<Changed<Vec<ClaimedRun>>> {
+        self.claim(worker_id, max_runs, false).await
+    }
+
+    /// [`Store::claim_runs`], making each claimed run's credential (the key
+    /// its flow process uses, ending with the run) in the claim's own
+    /// transaction: a claimed run never lacks one, and the claim costs one
+    /// write instead of one per run.
+    pub async fn claim_runs_with_credentials(
+        &self,
+        worker_id: &str,
+        max_runs: u32,
+    ) -> Result<Changed<Vec<ClaimedRun>>> {
+        self.claim(worker_id, max_runs, true).await
+    }
+
+    async fn claim(
+        &self,
+        worker_id: &str,
+        max_runs: u32,
+        credentials: bool,
     ) -> Result<Changed<Vec<ClaimedRun>>> {
         let now = self.now();
         let mut tx = self.writer.begin().await?;
@@ -109,8 +131,8 @@ impl Store {
         // cancel-new, where they are fetched to be cancelled.
         let in_flight_of_d = in_flight_of_deployment();
         let ready: Vec<ReadyRow> = sqlx::query_as(sql(format!(
-            "SELECT r.id, r.state_name, r.deployment_id, d.entrypoint, d.base_dir, d.concurrency_limit, \
-             d.collision_strategy, {in_flight_of_d} AS in_flight, \
+            "SELECT r.id, r.state_name, r.deployment_id, d.entrypoint, d.base_dir, d.env, d.secrets, \
+             d.concurrency_limit, d.collision_strategy, {in_flight_of_d} AS in_flight, \
              CAST(LENGTH(r.parameters) + LENGTH(d.entrypoint) + LENGTH(d.base_dir) AS BIGINT) AS size \
              FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
              WHERE r.work_pool_id = $1 AND r.state_type = 'SCHEDULED' AND r.expected_start <= $2 AND d.paused = 0 \
@@ -141,6 +163,8 @@ impl Store {
                 deployment_id,
                 entrypoint,
                 base_dir,
+                env,
+                secrets,
                 concurrency_limit,
                 collision_strategy,
                 in_flight: counted,
@@ -174,10 +198,19 @@ impl Store {
             let state = NewState::new(StateType::Pending, "Pending", "claimed by a worker");
             let change = scheduled(&run_id, &state_name, &state, Cause::Claim);
             let transition = change_state(&mut tx, self.backend, change, now).await?;
+            let credential = match credentials {
+                true => Some(insert_run_credential(&mut tx, &run_id, now).await?),
+                false => None,
+            };
             claimed.push(ClaimedRun {
                 run: transition.run.clone(),
                 entrypoint: from_json("deployments.entrypoint", &entrypoint)?,
                 base_dir,
+                environment: FlowEnvironment {
+                    env: from_json("deployments.env", &env)?,
+                    secrets: from_json("deployments.secrets", &secrets)?,
+                },
+                credential,
             });
             transitions.push(transition);
         }
@@ -204,6 +237,10 @@ struct ReadyRow {
     deployment_id: String,
     entrypoint: String,
     base_dir: String,
+    /// The deployment's variables (JSON object).
+    env: String,
+    /// The deployment's secret names (JSON array).
+    secrets: String,
     concurrency_limit: Option<i64>,
     collision_strategy: String,
     in_flight: i64,

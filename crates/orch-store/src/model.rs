@@ -198,8 +198,8 @@ pub struct FlowRun {
     pub schedule_slug: Option<String>,
 }
 
-/// A run handed to a worker.
-#[derive(Debug, Clone, PartialEq)]
+/// A run handed to a worker. Its `Debug` hides the credential.
+#[derive(Clone, PartialEq)]
 pub struct ClaimedRun {
     /// The run, now Pending.
     pub run: FlowRun,
@@ -207,6 +207,24 @@ pub struct ClaimedRun {
     pub entrypoint: Vec<String>,
     /// Where relative programs are found.
     pub base_dir: String,
+    /// The deployment's variables and the names of its secrets, as of the claim.
+    pub environment: orch_core::FlowEnvironment,
+    /// The key the run's flow process uses (see
+    /// [`Store::create_run_credential`](crate::Store::create_run_credential)),
+    /// when the claim was asked to make one.
+    pub credential: Option<String>,
+}
+
+impl std::fmt::Debug for ClaimedRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimedRun")
+            .field("run", &self.run)
+            .field("entrypoint", &self.entrypoint)
+            .field("base_dir", &self.base_dir)
+            .field("environment", &self.environment)
+            .field("credential", &self.credential.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// A log line.

@@ -148,6 +148,68 @@ impl TokenRow {
     }
 }
 
+/// An `api_tokens` row to insert.
+struct CredentialRow<'a> {
+    id: &'a str,
+    name: &'a str,
+    kind: CredentialKind,
+    scope: Scope,
+    pools: &'a [String],
+    secret_hash: &'a str,
+    flow_run_id: Option<&'a str>,
+    parent_id: Option<&'a str>,
+    created_at: i64,
+    expires_at: Option<i64>,
+}
+
+impl CredentialRow<'_> {
+    async fn insert(&self, conn: &mut sqlx::AnyConnection) -> std::result::Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, kind, scope, pools, secret_hash, flow_run_id, parent_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(self.id)
+        .bind(self.name)
+        .bind(self.kind.as_str())
+        .bind(self.scope.as_str())
+        .bind(to_json(&self.pools))
+        .bind(self.secret_hash)
+        .bind(self.flow_run_id)
+        .bind(self.parent_id)
+        .bind(self.created_at)
+        .bind(self.expires_at)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Writes, in the caller's transaction, the credential the flow of run
+/// `run_id` uses (scope worker, ends with the run), and returns its key.
+pub(crate) async fn insert_run_credential(
+    conn: &mut sqlx::AnyConnection,
+    run_id: &str,
+    now: i64,
+) -> Result<String> {
+    let (key, id, secret_hash) = mint();
+    let name = format!("run:{run_id}");
+    CredentialRow {
+        id: &id,
+        name: &name,
+        kind: CredentialKind::Run,
+        scope: Scope::Worker,
+        pools: &[],
+        secret_hash: &secret_hash,
+        flow_run_id: Some(run_id),
+        parent_id: None,
+        created_at: now,
+        expires_at: None,
+    }
+    .insert(conn)
+    .await?;
+    Ok(key)
+}
+
 /// A fresh key and the (id, hash) stored for it.
 fn mint() -> (String, String, String) {
     let mut bytes = [0u8; 40];
@@ -184,22 +246,21 @@ impl Store {
         expires_at: Option<i64>,
     ) -> Result<(TokenInfo, String)> {
         let (key, id, secret_hash) = mint();
-        let inserted = sqlx::query(
-            "INSERT INTO api_tokens (id, name, kind, scope, pools, secret_hash, flow_run_id, parent_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(kind.as_str())
-        .bind(scope.as_str())
-        .bind(to_json(&pools))
-        .bind(&secret_hash)
-        .bind(flow_run_id)
-        .bind(parent_id)
-        .bind(self.now())
-        .bind(expires_at)
-        .execute(self.writer.pool())
-        .await;
+        let row = CredentialRow {
+            id: &id,
+            name,
+            kind,
+            scope,
+            pools,
+            secret_hash: &secret_hash,
+            flow_run_id,
+            parent_id,
+            created_at: self.now(),
+            expires_at,
+        };
+        let mut conn = self.writer.pool().acquire().await?;
+        let inserted = row.insert(&mut conn).await;
+        drop(conn);
         match inserted {
             Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
                 return Err(StoreError::AlreadyExists {
@@ -257,21 +318,11 @@ impl Store {
     }
 
     /// Makes the credential a flow process uses for run `run_id`; it works
-    /// until the run reaches a terminal state.
+    /// until the run reaches a terminal state. A claim makes it in its own
+    /// transaction instead ([`Store::claim_runs_with_credentials`]).
     pub async fn create_run_credential(&self, run_id: &str) -> Result<String> {
-        let name = format!("run:{run_id}");
-        let (_, key) = self
-            .insert_credential(
-                &name,
-                CredentialKind::Run,
-                Scope::Worker,
-                &[],
-                Some(run_id),
-                None,
-                None,
-            )
-            .await?;
-        Ok(key)
+        let mut conn = self.writer.pool().acquire().await?;
+        insert_run_credential(&mut conn, run_id, self.now()).await
     }
 
     /// Makes a dashboard session from `token` (the session has its scope and

@@ -43,11 +43,23 @@ pub(super) async fn active(store: &Store) -> orch_store::Result<Vec<Active>> {
         .collect())
 }
 
+/// The active automations as of a version of the automations table
+/// ([`Store::automations_version`]): read again only when it changes, so a
+/// pass woken by a state change costs one cheap read when nothing changed.
+#[derive(Default)]
+struct Known {
+    version: Option<(i64, i64)>,
+    active: Vec<Active>,
+    /// When the cursors were last moved past rows while none was active.
+    skipped_at: Option<tokio::time::Instant>,
+}
+
 /// Runs until the server shuts down.
 pub(super) async fn run(state: AppState, links: Arc<Links>) {
     let mut events = state.events().subscribe();
+    let mut known = Known::default();
     loop {
-        if let Err(error) = pass(&state, &links).await {
+        if let Err(error) = pass(&state, &links, &mut known).await {
             tracing::warn!(%error, "reading the automation outbox failed; retrying");
         }
         loop {
@@ -69,16 +81,35 @@ pub(super) async fn run(state: AppState, links: Arc<Links>) {
     }
 }
 
-/// One pass over both sources, until each is read to its end.
-async fn pass(state: &AppState, links: &Links) -> orch_store::Result<()> {
+/// One pass over both sources, until each is read to its end. With no
+/// active automation nothing can fire: the rows are not read, and at most
+/// once per [`POLL`] the cursors are moved past them
+/// ([`Store::skip_outbox`]), so an automation made later starts from about
+/// its creation and not from a long backlog.
+async fn pass(state: &AppState, links: &Links, known: &mut Known) -> orch_store::Result<()> {
     let store = state.background_store();
-    let automations = active(store).await?;
+    let as_of = state.now();
+    let version = store.automations_version().await?;
+    if known.version != Some(version) {
+        known.active = active(store).await?;
+        known.version = Some(version);
+    }
+    if known.active.is_empty() {
+        if known.skipped_at.is_none_or(|at| at.elapsed() >= POLL) {
+            for source in [OutboxSource::States, OutboxSource::Events] {
+                store.skip_outbox(source, as_of).await?;
+            }
+            known.skipped_at = Some(tokio::time::Instant::now());
+        }
+        return Ok(());
+    }
+    let automations = &known.active;
     let mut created = false;
     for source in [OutboxSource::States, OutboxSource::Events] {
         loop {
             let (rows, advance) = store.outbox_batch(source, BATCH).await?;
             for row in &rows {
-                for automation in &automations {
+                for automation in automations {
                     if let Some(firing) = firing_for(source, row, automation, links) {
                         let outcome = store.record_firing(&firing).await?;
                         created |= matches!(outcome, FiringOutcome::Created(_));

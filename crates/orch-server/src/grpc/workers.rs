@@ -29,24 +29,6 @@ fn wake() -> pb::WorkerEvent {
     }
 }
 
-impl WorkerApi {
-    /// The credential the flow of claimed run `run_id` uses (empty without
-    /// authentication). A run whose credential cannot be made still runs;
-    /// its flow's own reports are then refused, and the worker's stand.
-    async fn run_credential(&self, run_id: &str) -> String {
-        if !self.state.config().auth {
-            return String::new();
-        }
-        match self.state.store().create_run_credential(run_id).await {
-            Ok(key) => key,
-            Err(error) => {
-                tracing::error!(run = %run_id, %error, "cannot make the run's credential");
-                String::new()
-            }
-        }
-    }
-}
-
 #[tonic::async_trait]
 impl WorkerService for WorkerApi {
     async fn register_worker(
@@ -146,30 +128,19 @@ impl WorkerService for WorkerApi {
         let claimed = ops::workers::claim(&self.state, &request.worker_id, request.max_runs)
             .await
             .map_err(status)?;
-        let mut runs = Vec::with_capacity(claimed.len());
-        for claim in &claimed {
-            // The claim is made: a failure here must not lose the run, so
-            // the worker gets it and fails it, naming what is missing.
-            let environment = crate::ops::secrets::run_environment(&self.state, &claim.run)
-                .await
-                .unwrap_or_else(|error| {
-                    tracing::error!(run = %claim.run.id, %error, "cannot read the run's environment");
-                    crate::ops::secrets::RunEnvironment {
-                        missing: vec!["(the server could not read them)".to_owned()],
-                        ..Default::default()
-                    }
-                });
-            runs.push(pb::ClaimedRun {
+        let runs = claimed
+            .into_iter()
+            .map(|ops::workers::Claimed { claim, environment }| pb::ClaimedRun {
                 run: Some(convert::flow_run(&claim.run)),
-                entrypoint: claim.entrypoint.clone(),
-                base_dir: claim.base_dir.clone(),
+                entrypoint: claim.entrypoint,
+                base_dir: claim.base_dir,
                 parameters_json: convert::json(&claim.run.parameters),
                 env: environment.env,
                 secrets: environment.secrets,
                 missing_secrets: environment.missing,
-                api_key: self.run_credential(&claim.run.id).await,
-            });
-        }
+                api_key: claim.credential.unwrap_or_default(),
+            })
+            .collect();
         Ok(Response::new(pb::ClaimRunsResponse { runs }))
     }
 

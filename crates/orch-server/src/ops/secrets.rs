@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use orch_core::FlowEnvironment;
 use orch_store::{FlowRun, SecretInfo, StoreError};
 
 use super::{OpsError, OpsResult};
@@ -51,8 +52,9 @@ pub async fn delete(state: &AppState, name: &str) -> OpsResult<()> {
     Ok(state.store().delete_secret(name).await?)
 }
 
-/// What a claimed run receives besides orch's own variables.
-#[derive(Debug, Default)]
+/// What a claimed run receives besides orch's own variables. Its `Debug`
+/// names the secrets, never their values.
+#[derive(Default)]
 pub struct RunEnvironment {
     /// The deployment's plain variables.
     pub env: HashMap<String, String>,
@@ -62,12 +64,35 @@ pub struct RunEnvironment {
     pub missing: Vec<String>,
 }
 
+impl std::fmt::Debug for RunEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut secrets: Vec<&String> = self.secrets.keys().collect();
+        secrets.sort();
+        f.debug_struct("RunEnvironment")
+            .field("env", &self.env)
+            .field("secrets", &secrets)
+            .field("missing", &self.missing)
+            .finish()
+    }
+}
+
 /// The environment of `run`, for the worker that claimed it only.
 pub async fn run_environment(state: &AppState, run: &FlowRun) -> OpsResult<RunEnvironment> {
     let Some(deployment_id) = &run.deployment_id else {
         return Ok(RunEnvironment::default());
     };
     let environment = state.store().deployment_environment(deployment_id).await?;
+    open_environment(state, &run.id, environment).await
+}
+
+/// `environment` (a deployment's, as read for run `run_id`) with its
+/// secrets' values opened; secrets not set or that cannot be opened are
+/// named in `missing`.
+pub async fn open_environment(
+    state: &AppState,
+    run_id: &str,
+    environment: FlowEnvironment,
+) -> OpsResult<RunEnvironment> {
     let mut result = RunEnvironment {
         env: environment.env.into_iter().collect(),
         ..RunEnvironment::default()
@@ -89,7 +114,7 @@ pub async fn run_environment(state: &AppState, run: &FlowRun) -> OpsResult<RunEn
                 result.secrets.insert(name, value);
             }
             Some(Err(error)) => {
-                tracing::error!(run = %run.id, "{error}");
+                tracing::error!(run = %run_id, "{error}");
                 result.missing.push(name);
             }
             None => result.missing.push(name),

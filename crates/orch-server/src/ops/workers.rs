@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use orch_store::{ClaimedRun, Worker};
 
+use super::secrets::{RunEnvironment, open_environment};
 use super::{OpsError, OpsResult};
 use crate::effects;
 use crate::state::AppState;
@@ -83,11 +84,44 @@ pub async fn heartbeat(
     Ok(cancels)
 }
 
-/// Claims up to `max_runs` due runs of the worker's pool for it.
-pub async fn claim(state: &AppState, worker_id: &str, max_runs: u32) -> OpsResult<Vec<ClaimedRun>> {
-    let changed = state.store().claim_runs(worker_id, max_runs).await?;
+/// A claimed run with what its worker needs to start it.
+#[derive(Debug)]
+pub struct Claimed {
+    /// The run (now Pending), its entrypoint and, with authentication on,
+    /// its flow's credential.
+    pub claim: ClaimedRun,
+    /// Its deployment's variables and its secrets' values.
+    pub environment: RunEnvironment,
+}
+
+/// Claims up to `max_runs` due runs of the worker's pool for it. With
+/// authentication on, each run's credential is made in the claim's
+/// transaction. The claim is made before the secrets are opened: if they
+/// cannot be read, the worker still gets the run and fails it, naming what
+/// is missing, so no run is lost.
+pub async fn claim(state: &AppState, worker_id: &str, max_runs: u32) -> OpsResult<Vec<Claimed>> {
+    let store = state.store();
+    let changed = if state.config().auth {
+        store.claim_runs_with_credentials(worker_id, max_runs).await?
+    } else {
+        store.claim_runs(worker_id, max_runs).await?
+    };
     effects::apply(state, &changed.transitions);
-    Ok(changed.value)
+    let mut claimed = Vec::with_capacity(changed.value.len());
+    for claim in changed.value {
+        let environment = claim.environment.clone();
+        let environment = open_environment(state, &claim.run.id, environment)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::error!(run = %claim.run.id, %error, "cannot read the run's environment");
+                RunEnvironment {
+                    missing: vec!["(the server could not read them)".to_owned()],
+                    ..Default::default()
+                }
+            });
+        claimed.push(Claimed { claim, environment });
+    }
+    Ok(claimed)
 }
 
 /// Marks a worker stopped (a clean shutdown); its runs' leases end at once.

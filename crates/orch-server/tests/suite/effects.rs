@@ -164,7 +164,7 @@ async fn a_claim_and_a_report_through_the_use_cases_move_the_metrics_once_each()
     let claimed = orch_server::ops::workers::claim(&harness.state, &worker.id, 1)
         .await
         .unwrap();
-    assert_eq!(claimed[0].run.id, run.id);
+    assert_eq!(claimed[0].claim.run.id, run.id);
     let proposal = orch_store::Proposal {
         state: orch_store::NewState::new(StateType::Running, "", ""),
         transition_id: String::new(),

@@ -95,6 +95,85 @@ async fn the_outbox_starts_at_the_end_and_returns_each_state_change_in_order() {
 }
 
 #[tokio::test]
+async fn skipping_the_outbox_passes_rows_older_than_the_gap_grace_and_keeps_the_rest() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let (_, start) = store.outbox_batch(OutboxSource::States, 100).await.unwrap();
+    let old = run_now(&store, &deployment).await;
+    move_to(&store, &old.id, StateType::Cancelled).await;
+    let now = store.now();
+
+    // As of now, the last 10 s are kept: nothing moves.
+    let kept = store.skip_outbox(OutboxSource::States, now).await.unwrap();
+    assert_eq!(kept, start);
+    let (rows, _) = store.outbox_batch(OutboxSource::States, 100).await.unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+
+    // As of 11 s later, both rows are older than the grace: the cursor
+    // passes them, and only rows written after that are read.
+    let skipped = store
+        .skip_outbox(OutboxSource::States, now + 11_000_000)
+        .await
+        .unwrap();
+    assert_eq!(skipped, rows[1].position);
+    let (rows, _) = store.outbox_batch(OutboxSource::States, 100).await.unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+    let new = run_now(&store, &deployment).await;
+    let (rows, _) = store.outbox_batch(OutboxSource::States, 100).await.unwrap();
+    let runs: Vec<&str> = rows.iter().map(|r| r.flow_run_id.as_str()).collect();
+    assert_eq!(runs, [new.id.as_str()]);
+
+    // The events cursor moves the same way, and never back.
+    let (events, _) = store.outbox_batch(OutboxSource::Events, 100).await.unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    store
+        .emit_flow_run_event(&old.id, "no-data", "{}")
+        .await
+        .unwrap();
+    let (events, _) = store.outbox_batch(OutboxSource::Events, 100).await.unwrap();
+    let at = store
+        .skip_outbox(OutboxSource::Events, now + 11_000_000)
+        .await
+        .unwrap();
+    assert_eq!(at, events[0].position);
+    assert_eq!(
+        store.skip_outbox(OutboxSource::Events, now).await.unwrap(),
+        at
+    );
+    let (events, _) = store.outbox_batch(OutboxSource::Events, 100).await.unwrap();
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[tokio::test]
+async fn the_automations_version_changes_on_every_create_update_pause_and_delete() {
+    let store = store().await;
+    // The engine compares each version with the one it last read.
+    let mut last = store.automations_version().await.unwrap();
+    let mut changed = |version: (i64, i64)| {
+        assert_ne!(version, last, "the version did not change");
+        last = version;
+    };
+    automation(&store, "a").await;
+    changed(store.automations_version().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    store
+        .apply_automations(&[AutomationInput {
+            name: "a".into(),
+            description: "now described".into(),
+            spec: "{}".into(),
+            paused: false,
+        }])
+        .await
+        .unwrap();
+    changed(store.automations_version().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    store.set_automation_paused("a", true).await.unwrap();
+    changed(store.automations_version().await.unwrap());
+    store.delete_automation("a").await.unwrap();
+    changed(store.automations_version().await.unwrap());
+}
+
+#[tokio::test]
 async fn a_firing_is_written_once_and_the_cooldown_suppresses_the_next() {
     let store = store().await;
     let id = automation(&store, "a").await;

@@ -7,7 +7,8 @@ use crate::common::{
     run_now, spec, store,
 };
 use orch_core::StateType;
-use orch_store::{WorkPoolUpdate, now_micros};
+use orch_core::auth::Scope;
+use orch_store::{CredentialCheck, WorkPoolUpdate, now_micros};
 use serde_json::json;
 
 #[tokio::test]
@@ -40,6 +41,50 @@ async fn a_claim_moves_a_due_run_to_pending_for_the_worker_with_what_it_needs_to
         claim_ids(&store, &worker.id, 10).await.is_empty(),
         "claimed once"
     );
+}
+
+#[tokio::test]
+async fn a_claim_with_credentials_makes_each_run_its_key_and_carries_its_environment() {
+    let store = store().await;
+    create_pool(&store, "default").await;
+    store.set_secret("API_TOKEN", "sealed").await.unwrap();
+    let mut declared = spec("etl", "nightly", "default");
+    declared.environment.env = [("LEVEL".to_owned(), "info".to_owned())].into();
+    declared.environment.secrets = vec!["API_TOKEN".into()];
+    deploy(&store, declared.clone()).await;
+    let worker = register(&store, "w1", "default", 0).await;
+    let first = store
+        .create_flow_run("etl/nightly", &object(json!({})), None, "")
+        .await
+        .unwrap();
+    let second = store
+        .create_flow_run("etl/nightly", &object(json!({})), None, "")
+        .await
+        .unwrap();
+
+    let claimed = store
+        .claim_runs_with_credentials(&worker.id, 1)
+        .await
+        .unwrap()
+        .value;
+
+    let claim = &claimed[0];
+    assert_eq!(claim.run.id, first.id);
+    assert_eq!(claim.environment, declared.environment);
+    let key = claim.credential.clone().expect("a credential");
+    let CredentialCheck::Valid(token) = store.check_credential(&key).await.unwrap() else {
+        panic!("the run's key does not authenticate");
+    };
+    assert_eq!(token.flow_run_id.as_deref(), Some(first.id.as_str()));
+    assert_eq!(token.scope, Scope::Worker);
+    let shown = format!("{claim:?}");
+    assert!(!shown.contains(&key), "{shown}");
+
+    // Without credentials, none is made.
+    let plain = store.claim_runs(&worker.id, 1).await.unwrap().value;
+    assert_eq!(plain[0].run.id, second.id);
+    assert_eq!(plain[0].credential, None);
+    assert_eq!(plain[0].environment, declared.environment);
 }
 
 #[tokio::test]
