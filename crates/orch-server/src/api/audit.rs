@@ -28,12 +28,11 @@ pub(crate) async fn list(
         .map(|text| parse_time("since", text))
         .transpose()?
         .unwrap_or(0);
-    let records: Vec<json::AuditRecord> = state
-        .store()
-        .list_audit(since, query.limit.unwrap_or(0))
-        .await?
-        .iter()
-        .map(|r| json::AuditRecord::from(&crate::grpc::audit::record(r)))
-        .collect();
+    let records: Vec<json::AuditRecord> =
+        crate::ops::audit::list(&state, since, query.limit.unwrap_or(0))
+            .await?
+            .iter()
+            .map(|r| json::AuditRecord::from(&crate::grpc::audit::record(r)))
+            .collect();
     Ok(Json(json!({ "records": records })))
 }

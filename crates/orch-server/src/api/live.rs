@@ -73,7 +73,7 @@ pub(crate) async fn events(
         .map_err(super::ApiError::too_many_requests)?;
     // Subscribe before the first read: nothing written after it can be missed.
     let receiver = state.events().subscribe();
-    let run = state.store().flow_run(&reference).await?;
+    let run = crate::ops::run_reads::run(&state, &reference).await?;
     let stream = follow(state, run.id, params.after, receiver, permit);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -34,10 +34,7 @@ impl AuditService for AuditApi {
         request: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
         let request = request.into_inner();
-        let records = self
-            .state
-            .store()
-            .list_audit(request.since_micros, request.limit)
+        let records = crate::ops::audit::list(&self.state, request.since_micros, request.limit)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListAuditResponse {

@@ -179,10 +179,7 @@ impl FlowRunService for FlowRunApi {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
         ops::access::run(&self.state, &caller, &request.flow_run).await?;
-        let run = self
-            .state
-            .store()
-            .flow_run(&request.flow_run)
+        let run = ops::run_reads::run(&self.state, &request.flow_run)
             .await
             .map_err(status)?;
         let stream = watch_flow_run(self.state.clone(), run.id, request.after_log_id, permit);

@@ -93,9 +93,9 @@ impl TaskRunService for TaskRunApi {
         let caller = crate::auth::caller(&request);
         let reference = request.into_inner().flow_run;
         crate::ops::access::run(&self.state, &caller, &reference).await?;
-        let store = self.state.store();
-        let run = store.flow_run(&reference).await.map_err(status)?;
-        let tasks = store.list_task_runs(&run.id).await.map_err(status)?;
+        let tasks = crate::ops::task_runs::list(&self.state, &reference)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::ListTaskRunsResponse {
             task_runs: tasks.iter().map(convert::task_run).collect(),
         }))

@@ -1,12 +1,12 @@
 //! `TokenService`: API tokens (admin scope, see `crate::auth::rules`).
 
-use orch_core::auth::Scope;
 use orch_proto::v1 as pb;
 use orch_proto::v1::token_service_server::TokenService;
-use orch_store::{NewToken, TokenInfo};
+use orch_store::TokenInfo;
 use tonic::{Request, Response, Status};
 
-use crate::error::{invalid, status};
+use crate::error::status;
+use crate::ops;
 use crate::state::AppState;
 
 /// Serves token requests.
@@ -35,30 +35,16 @@ impl TokenService for TokenApi {
     ) -> Result<Response<pb::CreateTokenResponse>, Status> {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
-        let scope: Scope = request.scope.parse().map_err(invalid)?;
-        let expires_at = match request.expires_in_seconds {
-            0 => None,
-            seconds => {
-                let micros = i64::try_from(seconds)
-                    .ok()
-                    .and_then(|s| s.checked_mul(1_000_000))
-                    .ok_or_else(|| invalid("expires_in_seconds is too large"))?;
-                Some(self.state.now().saturating_add(micros))
-            }
-        };
-        let new = NewToken {
-            name: request.name,
-            scope,
-            pools: request.pools,
-            expires_at,
-        };
-        let (info, key) = self
-            .state
-            .store()
-            .create_token(&new)
-            .await
-            .map_err(status)?;
-        tracing::info!(token = %info.name, scope = %info.scope, by = %caller.name, "token created");
+        let (info, key) = ops::tokens::create(
+            &self.state,
+            request.name,
+            &request.scope,
+            request.pools,
+            request.expires_in_seconds,
+            &caller.name,
+        )
+        .await
+        .map_err(status)?;
         Ok(Response::new(pb::CreateTokenResponse {
             token: Some(token(&info)),
             api_key: key,
@@ -69,7 +55,7 @@ impl TokenService for TokenApi {
         &self,
         _request: Request<pb::ListTokensRequest>,
     ) -> Result<Response<pb::ListTokensResponse>, Status> {
-        let tokens = self.state.store().list_tokens().await.map_err(status)?;
+        let tokens = ops::tokens::list(&self.state).await.map_err(status)?;
         Ok(Response::new(pb::ListTokensResponse {
             tokens: tokens.iter().map(token).collect(),
         }))
@@ -81,13 +67,9 @@ impl TokenService for TokenApi {
     ) -> Result<Response<pb::Token>, Status> {
         let caller = crate::auth::caller(&request);
         let name = request.into_inner().name;
-        let info = self
-            .state
-            .store()
-            .revoke_token(&name)
+        let info = ops::tokens::revoke(&self.state, &name, &caller.name)
             .await
             .map_err(status)?;
-        tracing::info!(token = %info.name, by = %caller.name, "token revoked");
         Ok(Response::new(token(&info)))
     }
 }

@@ -84,10 +84,7 @@ impl WorkerService for WorkerApi {
         let caller = crate::auth::caller(&request);
         let worker_id = request.into_inner().worker_id;
         access::worker(&self.state, &caller, &worker_id).await?;
-        let worker = self
-            .state
-            .store()
-            .worker(&worker_id)
+        let worker = ops::workers::get(&self.state, &worker_id)
             .await
             .map_err(status)?;
         let state = self.state.clone();
@@ -130,16 +127,18 @@ impl WorkerService for WorkerApi {
             .map_err(status)?;
         let runs = claimed
             .into_iter()
-            .map(|ops::workers::Claimed { claim, environment }| pb::ClaimedRun {
-                run: Some(convert::flow_run(&claim.run)),
-                entrypoint: claim.entrypoint,
-                base_dir: claim.base_dir,
-                parameters_json: convert::json(&claim.run.parameters),
-                env: environment.env,
-                secrets: environment.secrets,
-                missing_secrets: environment.missing,
-                api_key: claim.credential.unwrap_or_default(),
-            })
+            .map(
+                |ops::workers::Claimed { claim, environment }| pb::ClaimedRun {
+                    run: Some(convert::flow_run(&claim.run)),
+                    entrypoint: claim.entrypoint,
+                    base_dir: claim.base_dir,
+                    parameters_json: convert::json(&claim.run.parameters),
+                    env: environment.env,
+                    secrets: environment.secrets,
+                    missing_secrets: environment.missing,
+                    api_key: claim.credential.unwrap_or_default(),
+                },
+            )
             .collect();
         Ok(Response::new(pb::ClaimRunsResponse { runs }))
     }

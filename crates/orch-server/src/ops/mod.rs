@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod artifacts;
+pub mod audit;
 pub mod automations;
 pub mod concurrency;
 pub mod deployments;
@@ -24,6 +25,7 @@ pub mod schedules;
 pub mod secrets;
 pub mod server;
 pub mod task_runs;
+pub mod tokens;
 pub mod work_pools;
 pub mod workers;
 

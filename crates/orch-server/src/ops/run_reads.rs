@@ -22,6 +22,12 @@ pub enum LogRange {
     Tail,
 }
 
+/// The run named by `reference` (id or name), as stored: what a watch
+/// starts from.
+pub async fn run(state: &AppState, reference: &str) -> OpsResult<FlowRun> {
+    Ok(state.store().flow_run(reference).await?)
+}
+
 /// The id of the deployment named by `reference` (id or `flow/name`), when one is given.
 pub async fn deployment_id(state: &AppState, reference: Option<&str>) -> OpsResult<Option<String>> {
     match reference.map(str::trim).filter(|r| !r.is_empty()) {

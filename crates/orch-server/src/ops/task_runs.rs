@@ -13,3 +13,10 @@ pub async fn report(state: &AppState, task_runs: &[TaskRun]) -> OpsResult<()> {
     effects::apply_task_runs(state, &changed);
     Ok(())
 }
+
+/// The task runs of the flow run named by `reference` (id or name).
+pub async fn list(state: &AppState, reference: &str) -> OpsResult<Vec<TaskRun>> {
+    let store = state.store();
+    let run = store.flow_run(reference).await?;
+    Ok(store.list_task_runs(&run.id).await?)
+}

@@ -102,7 +102,9 @@ pub struct Claimed {
 pub async fn claim(state: &AppState, worker_id: &str, max_runs: u32) -> OpsResult<Vec<Claimed>> {
     let store = state.store();
     let changed = if state.config().auth {
-        store.claim_runs_with_credentials(worker_id, max_runs).await?
+        store
+            .claim_runs_with_credentials(worker_id, max_runs)
+            .await?
     } else {
         store.claim_runs(worker_id, max_runs).await?
     };
@@ -122,6 +124,11 @@ pub async fn claim(state: &AppState, worker_id: &str, max_runs: u32) -> OpsResul
         claimed.push(Claimed { claim, environment });
     }
     Ok(claimed)
+}
+
+/// The worker with id `worker_id` (its pool, for its event stream).
+pub async fn get(state: &AppState, worker_id: &str) -> OpsResult<Worker> {
+    Ok(state.store().worker(worker_id).await?)
 }
 
 /// Marks a worker stopped (a clean shutdown); its runs' leases end at once.
