@@ -278,16 +278,25 @@ mod tests {
             .collect()
     }
 
+    /// One caller per number, each in its own task.
+    fn submit_each(
+        queue: &GroupCommit<Numbers>,
+        numbers: std::ops::Range<i64>,
+    ) -> JoinSet<(i64, Result<i64>)> {
+        let mut callers = JoinSet::new();
+        for n in numbers {
+            let queue = queue.clone();
+            callers.spawn(async move { (n, queue.submit(n).await) });
+        }
+        callers
+    }
+
     #[tokio::test]
     async fn concurrent_requests_share_transactions_and_each_gets_its_answer() {
         let (store, _dir) = store_with_numbers().await;
         let (queue, _task) = GroupCommit::start(store.writer.clone(), Numbers);
 
-        let mut callers = JoinSet::new();
-        for n in 0..200 {
-            let queue = queue.clone();
-            callers.spawn(async move { (n, queue.submit(n).await) });
-        }
+        let mut callers = submit_each(&queue, 0..200);
         while let Some(answer) = callers.join_next().await {
             let (n, outcome) = answer.unwrap();
             assert_eq!(outcome.unwrap(), n);
@@ -337,15 +346,11 @@ mod tests {
         let (store, dir) = store_with_numbers().await;
         let (queue, task) = GroupCommit::start(store.writer.clone(), Numbers);
 
-        let mut callers = JoinSet::new();
-        for n in 0..20 {
-            let queue = queue.clone();
-            callers.spawn(async move { queue.submit(n).await });
-        }
+        let mut callers = submit_each(&queue, 0..20);
         drop(queue);
         drop(store);
         while let Some(answer) = callers.join_next().await {
-            answer.unwrap().unwrap();
+            answer.unwrap().1.unwrap();
         }
 
         tokio::time::timeout(Duration::from_secs(10), task)

@@ -131,7 +131,16 @@ async fn concurrent_audit_records_all_land_in_the_order_of_their_ids() {
     let test = store().await;
     let before = orch_store::now_micros();
     let mut calls = tokio::task::JoinSet::new();
-    for i in 0..200 {
+    // Fields that differ from record to record, so a mix-up shows.
+    let outcome = |i: u32| {
+        if i.is_multiple_of(2) {
+            "ok"
+        } else {
+            "not_found"
+        }
+    };
+    let transport = |i: u32| if i.is_multiple_of(3) { "rest" } else { "grpc" };
+    for i in 0..200u32 {
         let store = test.store().clone();
         calls.spawn(async move {
             store
@@ -140,8 +149,8 @@ async fn concurrent_audit_records_all_land_in_the_order_of_their_ids() {
                     address: format!("127.0.0.1:{}", 10_000 + i),
                     action: "deployment.run".into(),
                     target: format!("f/d-{i}"),
-                    outcome: if i % 2 == 0 { "ok" } else { "not_found" }.into(),
-                    transport: if i % 3 == 0 { "rest" } else { "grpc" }.into(),
+                    outcome: outcome(i).into(),
+                    transport: transport(i).into(),
                 })
                 .await
         });
@@ -170,8 +179,8 @@ async fn concurrent_audit_records_all_land_in_the_order_of_their_ids() {
         assert_eq!(record.caller, format!("caller-{i}"));
         assert_eq!(record.address, format!("127.0.0.1:{}", 10_000 + i));
         assert_eq!(record.action, "deployment.run");
-        assert_eq!(record.outcome, if i % 2 == 0 { "ok" } else { "not_found" });
-        assert_eq!(record.transport, if i % 3 == 0 { "rest" } else { "grpc" });
+        assert_eq!(record.outcome, outcome(i));
+        assert_eq!(record.transport, transport(i));
         assert!((before..=after).contains(&record.at), "{record:?}");
     }
 }
