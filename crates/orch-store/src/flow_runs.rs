@@ -68,7 +68,7 @@ impl Store {
         let name = friendly_name(&uuid);
         let inserted = self
             .run_creator
-            .insert(NewRunRow {
+            .submit(NewRunRow {
                 id: id.clone(),
                 name: name.clone(),
                 deployment_id: deployment.id.clone(),

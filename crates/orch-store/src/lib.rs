@@ -24,6 +24,7 @@ mod concurrency;
 mod deployments;
 mod error;
 mod flow_runs;
+mod group_commit;
 mod logs;
 pub mod model;
 mod notify;
@@ -123,6 +124,8 @@ pub struct Store {
     late_after_micros: i64,
     /// Writes new runs, many per transaction when many are created at once.
     run_creator: run_creation::RunCreator,
+    /// Writes audit records, many per transaction when many are made at once.
+    audit_writer: audit::AuditWriter,
 }
 
 /// Connections kept for background loops ([`Store::for_background`]).
@@ -151,17 +154,13 @@ impl Store {
                 .max_connections(RESERVED_CONNECTIONS)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_lazy(url)?;
-            let writer = write::Writer::new(pool.clone());
-            Ok(Store {
-                backend: Backend::Postgres,
-                run_creator: run_creation::RunCreator::spawn(writer.clone()),
-                writer,
-                reader: pool,
+            Ok(Self::assemble(
+                Backend::Postgres,
+                pool.clone(),
+                pool,
                 reserved,
-                url: url.to_string(),
-                clock: Clock::system(),
-                late_after_micros: DEFAULT_LATE_AFTER.as_micros() as i64,
-            })
+                url,
+            ))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_string()))
         }
@@ -193,17 +192,36 @@ impl Store {
             .max_connections(RESERVED_CONNECTIONS)
             .after_connect(sqlite_pragmas)
             .connect_lazy(&url_rwc)?;
+        Ok(Self::assemble(
+            Backend::Sqlite,
+            writer,
+            reader,
+            reserved,
+            url,
+        ))
+    }
+
+    /// A store on these pools, with the system clock, and its group-commit
+    /// tasks started on the current runtime.
+    fn assemble(
+        backend: Backend,
+        writer: AnyPool,
+        reader: AnyPool,
+        reserved: AnyPool,
+        url: &str,
+    ) -> Store {
         let writer = write::Writer::new(writer);
-        Ok(Store {
-            backend: Backend::Sqlite,
-            run_creator: run_creation::RunCreator::spawn(writer.clone()),
+        Store {
+            backend,
+            run_creator: run_creation::RunCreator::spawn(writer.clone(), run_creation::NewRuns),
+            audit_writer: audit::AuditWriter::spawn(writer.clone(), audit::AuditRecords),
             writer,
             reader,
             reserved,
             url: url.to_string(),
             clock: Clock::system(),
             late_after_micros: DEFAULT_LATE_AFTER.as_micros() as i64,
-        })
+        }
     }
 
     /// The same store reading the time from `clock` (tests inject a

@@ -1,28 +1,23 @@
-//! Group commit for new flow runs.
+//! New flow runs, written by group commit.
 //!
-//! A new run is two rows: the run and its first state. Every statement is a
-//! round trip to the database (on SQLite, to the driver's thread behind the one
-//! writer connection), so one run per transaction makes the writer, not the
-//! database, the limit on how fast runs can be created. Instead one task owns
-//! run creation: it takes every request waiting in its queue and writes them
-//! together, one multi-row statement per table in one transaction, then
-//! answers each. Nothing waits for a batch to fill: a request that finds the
-//! writer idle is written at once, alone; requests that arrive while a batch
-//! is being written form the next one.
+//! A new run is two rows: the run and its first state. One run per
+//! transaction would make the writer, not the database, the limit on how fast
+//! runs are created, so runs are a [`Batch`] of the store's group commit
+//! (`crate::group_commit`): runs created at the same time are written
+//! together, one multi-row statement per table in one transaction. A run
+//! whose deployment was deleted meanwhile, or whose idempotency key is taken,
+//! is not written and is answered [`Inserted::No`].
 
 use std::collections::HashSet;
 
-use tokio::sync::{mpsc, oneshot};
-
-use crate::error::{Result, StoreError};
+use crate::error::Result;
+use crate::group_commit::{Batch, GroupCommit};
 use crate::rows::{cacheable_chunks, sql, values_placeholders};
-use crate::write::{WriteTx, Writer};
+use crate::write::WriteTx;
 
 /// Most runs written by one transaction (8 binds each: far below either
 /// backend's bind limit).
 const MAX_BATCH: usize = 256;
-/// Requests that may wait for the writer before callers wait to enqueue.
-const QUEUE_DEPTH: usize = 4096;
 
 /// A run to insert, Scheduled, with everything the deployment does not give.
 #[derive(Debug)]
@@ -48,103 +43,45 @@ pub(crate) enum Inserted {
     No,
 }
 
-struct Request {
-    row: NewRunRow,
-    reply: oneshot::Sender<Result<Inserted>>,
-}
+/// New runs, as a [`Batch`]: the runs, then their first states, one
+/// multi-row statement per table and chunk.
+#[derive(Debug)]
+pub(crate) struct NewRuns;
 
 /// Handle on the task that writes new runs; cheap to clone.
-#[derive(Debug, Clone)]
-pub(crate) struct RunCreator {
-    queue: mpsc::Sender<Request>,
-}
+pub(crate) type RunCreator = GroupCommit<NewRuns>;
 
-impl RunCreator {
-    /// Starts the writing task on the current tokio runtime. It ends when the
-    /// last handle is dropped.
-    pub(crate) fn spawn(writer: Writer) -> RunCreator {
-        let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(serve(writer, requests));
-        RunCreator { queue }
-    }
+impl Batch for NewRuns {
+    type Item = NewRunRow;
+    type Outcome = Inserted;
+    const MAX_BATCH: usize = MAX_BATCH;
+    const NAME: &'static str = "new runs";
 
-    /// Writes `row` with whatever other runs are being created now.
-    pub(crate) async fn insert(&self, row: NewRunRow) -> Result<Inserted> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Request { row, reply })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-fn stopped() -> StoreError {
-    StoreError::Database(sqlx::Error::PoolClosed)
-}
-
-async fn serve(writer: Writer, mut requests: mpsc::Receiver<Request>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        write_batch(&writer, std::mem::take(&mut batch)).await;
-    }
-}
-
-async fn write_batch(writer: &Writer, batch: Vec<Request>) {
-    let rows: Vec<&NewRunRow> = batch.iter().map(|request| &request.row).collect();
-    match insert_rows(writer, &rows).await {
-        Ok(inserted) => {
-            for request in batch {
-                let outcome = if inserted.contains(&request.row.id) {
+    async fn write(&self, tx: &mut WriteTx, rows: &[NewRunRow]) -> Result<Vec<Inserted>> {
+        let rows: Vec<&NewRunRow> = rows.iter().collect();
+        let mut inserted = HashSet::new();
+        for chunk in cacheable_chunks(&rows, MAX_BATCH) {
+            inserted.extend(insert_runs(tx, chunk).await?);
+        }
+        let written: Vec<&NewRunRow> = rows
+            .iter()
+            .copied()
+            .filter(|row| inserted.contains(&row.id))
+            .collect();
+        for chunk in cacheable_chunks(&written, MAX_BATCH) {
+            insert_first_states(tx, chunk).await?;
+        }
+        Ok(rows
+            .iter()
+            .map(|row| {
+                if inserted.contains(&row.id) {
                     Inserted::Yes
                 } else {
                     Inserted::No
-                };
-                let _ = request.reply.send(Ok(outcome));
-            }
-        }
-        Err(error) if batch.len() == 1 => {
-            let _ = batch.into_iter().next().map(|r| r.reply.send(Err(error)));
-        }
-        Err(error) => {
-            // One bad row must not fail its neighbours: write each alone, so
-            // every caller gets its own answer.
-            tracing::debug!(%error, runs = batch.len(), "batched run creation failed; writing runs one by one");
-            for request in batch {
-                let outcome = insert_rows(writer, &[&request.row]).await.map(|inserted| {
-                    if inserted.is_empty() {
-                        Inserted::No
-                    } else {
-                        Inserted::Yes
-                    }
-                });
-                let _ = request.reply.send(outcome);
-            }
-        }
+                }
+            })
+            .collect())
     }
-}
-
-/// Inserts `rows` and their first states in one transaction; returns the ids written.
-async fn insert_rows(writer: &Writer, rows: &[&NewRunRow]) -> Result<HashSet<String>> {
-    writer.observe(try_insert_rows(writer, rows).await)
-}
-
-async fn try_insert_rows(writer: &Writer, rows: &[&NewRunRow]) -> Result<HashSet<String>> {
-    let mut tx = writer.begin().await?;
-    let mut inserted = HashSet::new();
-    for chunk in cacheable_chunks(rows, MAX_BATCH) {
-        inserted.extend(insert_runs(&mut tx, chunk).await?);
-    }
-    let written: Vec<&NewRunRow> = rows
-        .iter()
-        .copied()
-        .filter(|row| inserted.contains(&row.id))
-        .collect();
-    for chunk in cacheable_chunks(&written, MAX_BATCH) {
-        insert_first_states(&mut tx, chunk).await?;
-    }
-    tx.commit().await?;
-    Ok(inserted)
 }
 
 /// Inserts the runs of `rows` whose deployment exists and whose idempotency
@@ -216,21 +153,7 @@ mod tests {
 
     /// Writes `rows` as one batch, as the serving task would, and collects the answers.
     async fn write_together(store: &Store, rows: Vec<NewRunRow>) -> Vec<Result<Inserted>> {
-        let mut answers = Vec::new();
-        let batch = rows
-            .into_iter()
-            .map(|row| {
-                let (reply, answer) = oneshot::channel();
-                answers.push(answer);
-                Request { row, reply }
-            })
-            .collect();
-        write_batch(&store.writer, batch).await;
-        let mut outcomes = Vec::new();
-        for answer in answers {
-            outcomes.push(answer.await.unwrap());
-        }
-        outcomes
+        crate::group_commit::write_together(&store.writer, NewRuns, rows).await
     }
 
     #[tokio::test]

@@ -125,3 +125,81 @@ async fn audit_records_are_listed_newest_first_since_a_time() {
     let later = records[0].at + 1;
     assert!(store.list_audit(later, 0).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_audit_records_all_land_in_the_order_of_their_ids() {
+    let test = store().await;
+    let before = orch_store::now_micros();
+    let mut calls = tokio::task::JoinSet::new();
+    // Fields that differ from record to record, so a mix-up shows.
+    let outcome = |i: u32| {
+        if i.is_multiple_of(2) {
+            "ok"
+        } else {
+            "not_found"
+        }
+    };
+    let transport = |i: u32| if i.is_multiple_of(3) { "rest" } else { "grpc" };
+    for i in 0..200u32 {
+        let store = test.store().clone();
+        calls.spawn(async move {
+            store
+                .record_audit(&NewAuditRecord {
+                    caller: format!("caller-{i}"),
+                    address: format!("127.0.0.1:{}", 10_000 + i),
+                    action: "deployment.run".into(),
+                    target: format!("f/d-{i}"),
+                    outcome: outcome(i).into(),
+                    transport: transport(i).into(),
+                })
+                .await
+        });
+    }
+    while let Some(call) = calls.join_next().await {
+        call.unwrap().unwrap();
+    }
+    let after = orch_store::now_micros();
+
+    let records = test.list_audit(0, 1000).await.unwrap();
+    assert_eq!(records.len(), 200);
+    // Newest first by time; ids (time-ordered) must give the same order.
+    for pair in records.windows(2) {
+        assert!(
+            pair[0].id > pair[1].id,
+            "{:?} listed before {:?}",
+            pair[0],
+            pair[1]
+        );
+        assert!(pair[0].at >= pair[1].at);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for record in &records {
+        let i: u32 = record.target.strip_prefix("f/d-").unwrap().parse().unwrap();
+        assert!(seen.insert(i), "{i} recorded twice");
+        assert_eq!(record.caller, format!("caller-{i}"));
+        assert_eq!(record.address, format!("127.0.0.1:{}", 10_000 + i));
+        assert_eq!(record.action, "deployment.run");
+        assert_eq!(record.outcome, outcome(i));
+        assert_eq!(record.transport, transport(i));
+        assert!((before..=after).contains(&record.at), "{record:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_audit_record_is_stamped_by_the_store_clock() {
+    let test = store().await;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-06T20:10:00Z").unwrap();
+    let clock = orch_store::ManualClock::new(start.into());
+    let store = test.store().clone().with_clock(clock.clock());
+    store
+        .record_audit(&NewAuditRecord {
+            action: "secret.set".into(),
+            ..NewAuditRecord::default()
+        })
+        .await
+        .unwrap();
+    let records = store.list_audit(0, 0).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].at, start.timestamp_micros());
+    assert_eq!(records[0].action, "secret.set");
+}
