@@ -44,14 +44,49 @@ pub(super) async fn active(store: &Store) -> orch_store::Result<Vec<Active>> {
 }
 
 /// The active automations as of a version of the automations table
-/// ([`Store::automations_version`]): read again only when it changes, so a
-/// pass woken by a state change costs one cheap read when nothing changed.
+/// ([`Store::automations_version`]), read again only when it changes. While
+/// some are active, every pass checks the version (one cheap read), so a
+/// row is never matched against an out-of-date list. While none is, the
+/// version is checked at most once per [`POLL`], or at once after a change
+/// made through this server: nothing is read or skipped meanwhile, and
+/// [`Store::skip_outbox`] keeps the rows of the last seconds, so an
+/// automation made on another replica still sees every row from its creation.
 #[derive(Default)]
 struct Known {
     version: Option<(i64, i64)>,
     active: Vec<Active>,
+    /// This server's count of automation changes when the version was read.
+    changes: u64,
+    /// When the version was read, and the store clock then.
+    checked: Option<(tokio::time::Instant, i64)>,
     /// When the cursors were last moved past rows while none was active.
     skipped_at: Option<tokio::time::Instant>,
+}
+
+impl Known {
+    /// Reads the version and, if it changed, the automations again; unless
+    /// none is active, this server changed none, and it was read within
+    /// [`POLL`]. Returns the store clock when the version was read.
+    async fn refresh(&mut self, state: &AppState) -> orch_store::Result<i64> {
+        let changes = state.automation_wakers().changes();
+        if let Some((at, as_of)) = self.checked
+            && self.active.is_empty()
+            && changes == self.changes
+            && at.elapsed() < POLL
+        {
+            return Ok(as_of);
+        }
+        let store = state.background_store();
+        let as_of = state.now();
+        let version = store.automations_version().await?;
+        if self.version != Some(version) {
+            self.active = active(store).await?;
+            self.version = Some(version);
+        }
+        self.changes = changes;
+        self.checked = Some((tokio::time::Instant::now(), as_of));
+        Ok(as_of)
+    }
 }
 
 /// Runs until the server shuts down.
@@ -88,12 +123,7 @@ pub(super) async fn run(state: AppState, links: Arc<Links>) {
 /// its creation and not from a long backlog.
 async fn pass(state: &AppState, links: &Links, known: &mut Known) -> orch_store::Result<()> {
     let store = state.background_store();
-    let as_of = state.now();
-    let version = store.automations_version().await?;
-    if known.version != Some(version) {
-        known.active = active(store).await?;
-        known.version = Some(version);
-    }
+    let as_of = known.refresh(state).await?;
     if known.active.is_empty() {
         if known.skipped_at.is_none_or(|at| at.elapsed() >= POLL) {
             for source in [OutboxSource::States, OutboxSource::Events] {

@@ -31,11 +31,30 @@ use crate::state::AppState;
 pub(crate) struct Wakers {
     engine: Notify,
     deliver: Notify,
+    /// Counts the automation changes made through this server.
+    changes: std::sync::atomic::AtomicU64,
+}
+
+impl Wakers {
+    /// How many automation changes this server has made.
+    fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// Wakes the engine at once (something it reads changed).
 pub(crate) fn wake(state: &AppState) {
     state.automation_wakers().engine.notify_one();
+}
+
+/// Tells the engine the automations changed (created, updated, paused,
+/// resumed or deleted here), and wakes it: it reads them again at once.
+pub(crate) fn changed(state: &AppState) {
+    let wakers = state.automation_wakers();
+    wakers
+        .changes
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    wakers.engine.notify_one();
 }
 
 /// Runs the engine, the condition loop and the delivery loop until the

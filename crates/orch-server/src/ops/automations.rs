@@ -38,7 +38,7 @@ pub async fn apply(state: &AppState, specs: &[String]) -> OpsResult<Vec<(String,
         });
     }
     let changes = state.store().apply_automations(&inputs).await?;
-    crate::automations::wake(state);
+    crate::automations::changed(state);
     Ok(changes)
 }
 
@@ -75,14 +75,16 @@ pub async fn set_paused(
     paused: bool,
 ) -> OpsResult<(Automation, Vec<String>)> {
     let automation = state.store().set_automation_paused(name, paused).await?;
-    crate::automations::wake(state);
+    crate::automations::changed(state);
     let unset = unset_variables(state, &automation.spec).await;
     Ok((automation, unset))
 }
 
 /// Deletes an automation with its history.
 pub async fn delete(state: &AppState, name: &str) -> OpsResult<()> {
-    Ok(state.store().delete_automation(name).await?)
+    state.store().delete_automation(name).await?;
+    crate::automations::changed(state);
+    Ok(())
 }
 
 /// An automation's latest history entries, newest first (50 by default, at most 1000).
