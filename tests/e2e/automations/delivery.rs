@@ -91,6 +91,41 @@ fn a_flow_failing_after_two_retries_sends_exactly_one_slack_message() {
 }
 
 #[test]
+fn an_automation_made_after_a_failure_fires_on_the_next_failure_only() {
+    let receiver = HttpReceiver::start();
+    let server = TestServer::start();
+    let dir = server.deploy("pool", &failing(0, ""));
+    let _worker = server.start_worker("pool", &[]);
+    let before = server.run_deployment("f/fails", &[]);
+    server.wait_for_state(&before, &["FAILED"], WAIT);
+    // The engine has passes with no automation (it reads nothing then).
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let path = orch_e2e::write_deploy_file(
+        dir.path(),
+        "orch.toml",
+        &failing(0, &failures_to(receiver.url(), 0)),
+    );
+    server.ok(&["deploy", path.to_str().expect("UTF-8 path")]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        receiver.requests().is_empty(),
+        "a failure from before the automation fired: {:#?}",
+        receiver.requests()
+    );
+
+    let after = server.run_deployment("f/fails", &[]);
+    server.wait_for_state(&after, &["FAILED"], WAIT);
+    receiver.wait_for(1, WAIT);
+    std::thread::sleep(Duration::from_secs(1));
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    let text = requests[0].json().to_string();
+    assert!(text.contains(&format!("/flow-runs/{after}")), "{text}");
+    assert!(!text.contains(&before), "{text}");
+}
+
+#[test]
 fn a_receiver_down_for_two_attempts_still_receives_the_message_exactly_once() {
     let receiver = HttpReceiver::refusing_first(2);
     let server = TestServer::start();
