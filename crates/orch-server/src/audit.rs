@@ -11,6 +11,11 @@
 //! run's state history, and would drown the trail. A test checks that every
 //! method of `proto/` is classified, so a new RPC cannot go unnoticed. Every
 //! REST call that is not a GET is audited.
+//!
+//! A use case that writes in a transaction may carry its call's record into
+//! it ([`Pending`], found in the request's extensions): the record is then
+//! committed with the change it records (run creation does this), and the
+//! layer does not write it again. Otherwise the layer writes it after the call.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -22,6 +27,43 @@ use prost::Message;
 
 use crate::caller::Caller;
 use crate::state::AppState;
+
+/// The record of the call being served, as the layer made it before the
+/// call (outcome `ok`), for a use case to write in its own transaction.
+#[derive(Debug, Clone)]
+pub struct Pending(std::sync::Arc<PendingInner>);
+
+#[derive(Debug)]
+struct PendingInner {
+    record: NewAuditRecord,
+    written: std::sync::atomic::AtomicBool,
+}
+
+impl Pending {
+    fn new(record: NewAuditRecord) -> Pending {
+        Pending(std::sync::Arc::new(PendingInner {
+            record,
+            written: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// The record of a successful call.
+    pub fn record(&self) -> &NewAuditRecord {
+        &self.0.record
+    }
+
+    /// Says the record was committed with the call's change: the layer does
+    /// not write it again.
+    pub fn written(&self) {
+        self.0
+            .written
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn is_written(&self) -> bool {
+        self.0.written.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
 
 /// What a gRPC method is, for the audit trail.
 #[derive(Debug, Clone, Copy)]
@@ -256,15 +298,23 @@ pub(crate) async fn record(
     } else {
         return next.run(request).await;
     };
-    let response = next.run(request).await;
-    let outcome = outcome(&response);
-    let record = NewAuditRecord {
+    let pending = Pending::new(NewAuditRecord {
         caller: caller.name,
         address: caller.address.map(|a| a.to_string()).unwrap_or_default(),
         action,
         target,
-        outcome,
+        outcome: "ok".to_owned(),
         transport: transport.to_owned(),
+    });
+    let mut request = request;
+    request.extensions_mut().insert(pending.clone());
+    let response = next.run(request).await;
+    if pending.is_written() {
+        return response;
+    }
+    let record = NewAuditRecord {
+        outcome: outcome(&response),
+        ..pending.record().clone()
     };
     if let Err(error) = state.store().record_audit(&record).await {
         tracing::error!(%error, action = %record.action, target = %record.target, "cannot record an audit entry");

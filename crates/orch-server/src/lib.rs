@@ -3,6 +3,7 @@
 
 pub mod api;
 mod audit;
+pub use audit::Pending as PendingAudit;
 pub mod auth;
 mod automations;
 pub mod background;

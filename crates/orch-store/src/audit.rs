@@ -80,38 +80,54 @@ impl Batch for AuditRecords {
     const NAME: &'static str = "audit records";
 
     async fn write(&self, tx: &mut WriteTx, pending: &[PendingAudit]) -> Result<Vec<()>> {
-        // Stamped here, one after the other as they are written, so a
-        // record's id (time-ordered, and monotonic within a process) and its
-        // time agree: the trail reads the same by time as by id.
-        let stamped: Vec<(String, i64, &NewAuditRecord)> = pending
-            .iter()
-            .map(|p| {
-                let id = uuid::Uuid::now_v7().to_string();
-                (id, p.clock.now_micros(), &p.record)
-            })
-            .collect();
-        for chunk in cacheable_chunks(&stamped, MAX_BATCH) {
-            let statement = format!(
-                "INSERT INTO audit_log (id, at, caller, address, action, target, outcome, transport) \
-                 VALUES {}",
-                values_placeholders(chunk.len(), 8)
-            );
-            let mut insert = sqlx::query(sql(statement));
-            for (id, at, record) in chunk {
-                insert = insert
-                    .bind(id)
-                    .bind(*at)
-                    .bind(&record.caller)
-                    .bind(&record.address)
-                    .bind(&record.action)
-                    .bind(&record.target)
-                    .bind(&record.outcome)
-                    .bind(&record.transport);
-            }
-            insert.execute(&mut **tx).await?;
-        }
+        let pending: Vec<&PendingAudit> = pending.iter().collect();
+        insert_records(tx, &pending).await?;
         Ok(vec![(); pending.len()])
     }
+}
+
+impl PendingAudit {
+    /// `record`, to be stamped by `clock` when it is written.
+    pub(crate) fn new(record: NewAuditRecord, clock: Clock) -> PendingAudit {
+        PendingAudit { record, clock }
+    }
+}
+
+/// Writes `pending` in `tx`: one multi-row INSERT per chunk. Used by the
+/// audit writer and by writes that carry their call's record in their own
+/// transaction (run creation).
+pub(crate) async fn insert_records(tx: &mut WriteTx, pending: &[&PendingAudit]) -> Result<()> {
+    // Stamped here, one after the other as they are written, so a record's
+    // id (time-ordered, and monotonic within a process) and its time agree:
+    // the trail reads the same by time as by id.
+    let stamped: Vec<(String, i64, &NewAuditRecord)> = pending
+        .iter()
+        .map(|p| {
+            let id = uuid::Uuid::now_v7().to_string();
+            (id, p.clock.now_micros(), &p.record)
+        })
+        .collect();
+    for chunk in cacheable_chunks(&stamped, MAX_BATCH) {
+        let statement = format!(
+            "INSERT INTO audit_log (id, at, caller, address, action, target, outcome, transport) \
+             VALUES {}",
+            values_placeholders(chunk.len(), 8)
+        );
+        let mut insert = sqlx::query(sql(statement));
+        for (id, at, record) in chunk {
+            insert = insert
+                .bind(id)
+                .bind(*at)
+                .bind(&record.caller)
+                .bind(&record.address)
+                .bind(&record.action)
+                .bind(&record.target)
+                .bind(&record.outcome)
+                .bind(&record.transport);
+        }
+        insert.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -119,10 +135,7 @@ impl Store {
     /// record is committed (together with any others made at the same time).
     pub async fn record_audit(&self, record: &NewAuditRecord) -> Result<()> {
         self.audit_writer
-            .submit(PendingAudit {
-                record: record.clone(),
-                clock: self.clock.clone(),
-            })
+            .submit(PendingAudit::new(record.clone(), self.clock.clone()))
             .await
     }
 

@@ -2,6 +2,7 @@
 
 use orch_core::{StateType, names};
 
+use crate::audit::{NewAuditRecord, PendingAudit};
 use crate::deployments::run_parameters;
 use crate::error::{Result, StoreError};
 use crate::model::{FlowRun, FlowRunFilter, JsonObject, State};
@@ -46,11 +47,36 @@ impl Store {
         scheduled_at: Option<i64>,
         idempotency_key: &str,
     ) -> Result<FlowRun> {
+        let (run, _) = self
+            .create_flow_run_audited(
+                deployment_ref,
+                overrides,
+                scheduled_at,
+                idempotency_key,
+                None,
+            )
+            .await?;
+        Ok(run)
+    }
+
+    /// [`Store::create_flow_run`], writing `audit` (the record of the call
+    /// that asks for the run) in the run's own transaction: the run is never
+    /// there without its record. Returns the run and whether the record was
+    /// written; it is not when no run was made (the idempotency key's run is
+    /// returned, or an error), and the caller then records the call itself.
+    pub async fn create_flow_run_audited(
+        &self,
+        deployment_ref: &str,
+        overrides: &JsonObject,
+        scheduled_at: Option<i64>,
+        idempotency_key: &str,
+        audit: Option<&NewAuditRecord>,
+    ) -> Result<(FlowRun, bool)> {
         let deployment = self.deployment_for_run(deployment_ref).await?;
         if !idempotency_key.is_empty()
             && let Some(run) = self.flow_run_by_idempotency_key(idempotency_key).await?
         {
-            return Ok(run);
+            return Ok((run, false));
         }
         let now = self.now();
         let uuid = uuid::Uuid::new_v4();
@@ -77,6 +103,7 @@ impl Store {
                 now,
                 expected_start,
                 idempotency_key: Some(idempotency_key.to_string()).filter(|k| !k.is_empty()),
+                audit: audit.map(|record| PendingAudit::new(record.clone(), self.clock.clone())),
             })
             .await?;
         if inserted == Inserted::No {
@@ -84,7 +111,7 @@ impl Store {
             if !idempotency_key.is_empty()
                 && let Some(run) = self.flow_run_by_idempotency_key(idempotency_key).await?
             {
-                return Ok(run);
+                return Ok((run, false));
             }
             // Otherwise the deployment was deleted since it was looked up.
             return Err(match self.deployment_for_run(deployment_ref).await {
@@ -95,7 +122,7 @@ impl Store {
             });
         }
         // Everything the run holds is known here: no need to read it back.
-        Ok(FlowRun {
+        let run = FlowRun {
             name,
             flow: deployment.flow.clone(),
             deployment: deployment.full_name(),
@@ -120,7 +147,8 @@ impl Store {
             created_at: now,
             schedule_slug: None,
             id,
-        })
+        };
+        Ok((run, audit.is_some()))
     }
 
     async fn flow_run_by_idempotency_key(&self, key: &str) -> Result<Option<FlowRun>> {

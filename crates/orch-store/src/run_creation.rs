@@ -10,6 +10,7 @@
 
 use std::collections::HashSet;
 
+use crate::audit::{PendingAudit, insert_records};
 use crate::error::Result;
 use crate::group_commit::{Batch, GroupCommit};
 use crate::rows::{cacheable_chunks, sql, values_placeholders};
@@ -31,6 +32,9 @@ pub(crate) struct NewRunRow {
     pub now: i64,
     pub expected_start: i64,
     pub idempotency_key: Option<String>,
+    /// The audit record of the call creating it, written with the run (and
+    /// only if the run is), in the same transaction.
+    pub audit: Option<PendingAudit>,
 }
 
 /// What became of one [`NewRunRow`].
@@ -70,6 +74,13 @@ impl Batch for NewRuns {
             .collect();
         for chunk in cacheable_chunks(&written, MAX_BATCH) {
             insert_first_states(tx, chunk).await?;
+        }
+        let audited: Vec<&PendingAudit> = written
+            .iter()
+            .filter_map(|row| row.audit.as_ref())
+            .collect();
+        if !audited.is_empty() {
+            insert_records(tx, &audited).await?;
         }
         Ok(rows
             .iter()
@@ -148,6 +159,7 @@ mod tests {
             now: 1,
             expected_start: 1,
             idempotency_key: None,
+            audit: None,
         }
     }
 

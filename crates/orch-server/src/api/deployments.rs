@@ -4,11 +4,11 @@
 //! A deployment is named either by id (`/api/deployments/{id}/...`) or by
 //! flow and name (`/api/deployments/{flow}/{name}/...`).
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use orch_store::{Deployment, JsonObject};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -109,6 +109,7 @@ const RUN_EXAMPLE: &str = r#"{"parameters": {"force": true}}"#;
 pub(crate) async fn act(
     State(state): State<AppState>,
     Path(path): Path<String>,
+    audit: Option<Extension<crate::audit::Pending>>,
     body: Bytes,
 ) -> ApiResult<Response> {
     let (reference, action) = split_reference(&path)?;
@@ -135,6 +136,7 @@ pub(crate) async fn act(
                 &parameters,
                 scheduled_at,
                 request.idempotency_key.as_deref().unwrap_or(""),
+                audit.as_ref().map(|Extension(pending)| pending),
             )
             .await?;
             Ok((StatusCode::CREATED, Json(views::run(&state, &run))).into_response())

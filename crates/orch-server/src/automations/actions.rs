@@ -177,7 +177,7 @@ async fn run_deployment(
         overrides.extend(parameters.clone());
     }
     let key = format!("automation:{}", delivery.id);
-    match ops::deployments::run(state, reference, &overrides, None, &key).await {
+    match ops::deployments::run(state, reference, &overrides, None, &key, None).await {
         Ok(_) => Outcome::Delivered { status: None },
         Err(error) => store_failure(error),
     }

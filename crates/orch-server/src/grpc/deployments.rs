@@ -116,6 +116,7 @@ impl DeploymentService for DeploymentApi {
         &self,
         request: Request<pb::RunDeploymentRequest>,
     ) -> Result<Response<pb::FlowRun>, Status> {
+        let audit = request.extensions().get::<crate::audit::Pending>().cloned();
         let request = request.into_inner();
         let overrides = convert::json_object("parameters", &request.parameters_json)?;
         let run = deployments::run(
@@ -124,6 +125,7 @@ impl DeploymentService for DeploymentApi {
             &overrides,
             request.scheduled_at_micros,
             &request.idempotency_key,
+            audit.as_ref(),
         )
         .await
         .map_err(status)?;

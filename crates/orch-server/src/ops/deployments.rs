@@ -9,18 +9,29 @@ use crate::state::AppState;
 /// Creates a run of the deployment named by `reference` (id or `flow/name`):
 /// `overrides` merged over its parameters, due at `scheduled_at` (default now);
 /// a second call with the same non-empty `idempotency_key` returns the first run.
-/// Workers of its pool are woken when it is due now.
+/// Workers of its pool are woken when it is due now. `audit`, the record of
+/// the call asking for it, is committed with the new run.
 pub async fn run(
     state: &AppState,
     reference: &str,
     overrides: &JsonObject,
     scheduled_at: Option<i64>,
     idempotency_key: &str,
+    audit: Option<&crate::audit::Pending>,
 ) -> OpsResult<FlowRun> {
-    let run = state
+    let (run, recorded) = state
         .store()
-        .create_flow_run(reference, overrides, scheduled_at, idempotency_key)
+        .create_flow_run_audited(
+            reference,
+            overrides,
+            scheduled_at,
+            idempotency_key,
+            audit.map(|pending| pending.record()),
+        )
         .await?;
+    if recorded && let Some(pending) = audit {
+        pending.written();
+    }
     if run.expected_start <= state.now() {
         state.events().runs_ready(run.work_pool_id.as_deref());
     }

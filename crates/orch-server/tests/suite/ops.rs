@@ -67,6 +67,7 @@ async fn cancel_and_retry_answer_alike_over_both_transports() {
         &Default::default(),
         None,
         "",
+        None,
     )
     .await
     .unwrap();

@@ -88,6 +88,7 @@ async fn a_secret_goes_in_sealed_and_never_comes_out() {
         &Default::default(),
         None,
         "",
+        None,
     )
     .await
     .unwrap();
@@ -213,6 +214,12 @@ async fn changes_are_audited_with_the_caller_and_its_address() {
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     let run: Value = serde_json::from_str(&answer).unwrap();
     let run_id = run["id"].as_str().unwrap().to_owned();
+    // A run that cannot be made is recorded by the layer, with its refusal.
+    let mut unknown = json_request("POST", "/api/deployments/news/nope/runs", "{}");
+    unknown
+        .headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    assert_eq!(send(&secured_app, unknown).await.0, StatusCode::NOT_FOUND);
 
     let mut cancel = json_request("POST", &format!("/api/flow-runs/{run_id}/cancel"), "");
     cancel.extensions_mut().insert(ConnectInfo(address));
@@ -251,10 +258,11 @@ async fn changes_are_audited_with_the_caller_and_its_address() {
         [
             row("flow-run.cancel", "no-such-run", "anonymous", "404"),
             row("flow-run.cancel", &run_id, "anonymous", "ok"),
+            row("deployment.run", "news/nope", "ci-deployer", "404"),
             row("deployment.run", "news/prod", "ci-deployer", "ok"),
         ]
     );
-    assert_eq!(records[2]["address"], "10.1.2.3:50000");
+    assert_eq!(records[3]["address"], "10.1.2.3:50000");
     assert_eq!(records[1]["address"], "10.1.2.3:50000");
     assert_eq!(records[0]["address"], Value::Null);
     assert_eq!(records[0]["transport"], "rest");

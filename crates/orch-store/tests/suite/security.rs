@@ -203,3 +203,55 @@ async fn an_audit_record_is_stamped_by_the_store_clock() {
     assert_eq!(records[0].at, start.timestamp_micros());
     assert_eq!(records[0].action, "secret.set");
 }
+
+#[tokio::test]
+async fn a_run_made_with_its_audit_record_commits_both_and_a_repeat_writes_neither() {
+    let store = store().await;
+    let deployment = crate::common::pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let record = NewAuditRecord {
+        caller: "ci".into(),
+        address: "10.0.0.1:5000".into(),
+        action: "deployment.run".into(),
+        target: "etl/nightly".into(),
+        outcome: "ok".into(),
+        transport: "grpc".into(),
+    };
+    let overrides = Default::default();
+
+    let (run, recorded) = store
+        .create_flow_run_audited("etl/nightly", &overrides, None, "key-1", Some(&record))
+        .await
+        .unwrap();
+    assert!(recorded);
+    assert_eq!(run.deployment_id.as_deref(), Some(deployment.id.as_str()));
+    let trail = store.list_audit(0, 0).await.unwrap();
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(
+        (
+            trail[0].caller.as_str(),
+            trail[0].action.as_str(),
+            trail[0].target.as_str()
+        ),
+        ("ci", "deployment.run", "etl/nightly")
+    );
+    assert!(trail[0].at >= run.created_at);
+
+    // The same idempotency key returns the first run and writes nothing:
+    // the caller records that call itself.
+    let (again, recorded) = store
+        .create_flow_run_audited("etl/nightly", &overrides, None, "key-1", Some(&record))
+        .await
+        .unwrap();
+    assert!(!recorded);
+    assert_eq!(again.id, run.id);
+    assert_eq!(store.list_audit(0, 0).await.unwrap().len(), 1);
+
+    // No run for a deployment that does not exist, and no record.
+    assert!(
+        store
+            .create_flow_run_audited("etl/gone", &overrides, None, "", Some(&record))
+            .await
+            .is_err()
+    );
+    assert_eq!(store.list_audit(0, 0).await.unwrap().len(), 1);
+}
