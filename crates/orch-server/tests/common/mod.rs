@@ -108,6 +108,21 @@ impl Harness {
         Replica { state, _stop: stop }
     }
 
+    /// A run of `deployment` (`flow/name`) due now, through the use case
+    /// `RunDeployment` calls (its effects included).
+    pub async fn run_now(&self, deployment: &str) -> orch_store::FlowRun {
+        orch_server::ops::deployments::run(
+            &self.state,
+            deployment,
+            &Default::default(),
+            None,
+            "",
+            None,
+        )
+        .await
+        .expect("run the deployment")
+    }
+
     /// Registers the deployments of a deploy file, as `orch deploy` does.
     pub async fn deploy(&self, toml: &str) {
         let specs = orch_core::parse_deploy_file("orch.toml", toml).expect("a valid deploy file");

@@ -128,16 +128,7 @@ async fn runs_cancelled_by_deleting_their_deployment_move_the_transition_metrics
     let name = "effects/deleted";
     let mut waiting = Vec::new();
     for _ in 0..2 {
-        let run = orch_server::ops::deployments::run(
-            &harness.state,
-            name,
-            &Default::default(),
-            None,
-            "",
-            None,
-        )
-        .await
-        .unwrap();
+        let run = harness.run_now(name).await;
         waiting.push(run.id);
     }
     let before = transitions(&harness, name, "Cancelled").await;
@@ -159,16 +150,7 @@ async fn a_claim_and_a_report_through_the_use_cases_move_the_metrics_once_each()
     let harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
     harness.deploy(&deployment("reported", "")).await;
     let name = "effects/reported";
-    let run = orch_server::ops::deployments::run(
-        &harness.state,
-        name,
-        &Default::default(),
-        None,
-        "",
-        None,
-    )
-    .await
-    .unwrap();
+    let run = harness.run_now(name).await;
     let worker = harness.worker("w1", "pool").await;
     let pending = transitions(&harness, name, "Pending").await;
     let running = transitions(&harness, name, "Running").await;

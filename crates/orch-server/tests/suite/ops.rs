@@ -61,16 +61,7 @@ async fn cancel_and_retry_answer_alike_over_both_transports() {
     let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
     harness.deploy(DEPLOYMENT).await;
     let app = orch_server::router(harness.state.clone());
-    let run = orch_server::ops::deployments::run(
-        &harness.state,
-        "etl/nightly",
-        &Default::default(),
-        None,
-        "",
-        None,
-    )
-    .await
-    .unwrap();
+    let run = harness.run_now("etl/nightly").await;
 
     // Retrying a run that has not finished is refused the same way: 409.
     let path = format!("/api/flow-runs/{}/retry", run.id);

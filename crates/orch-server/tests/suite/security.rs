@@ -82,16 +82,7 @@ async fn a_secret_goes_in_sealed_and_never_comes_out() {
     assert!(!sealed[0].1.contains(VALUE));
 
     // The claimed run receives the value and the deployment's env.
-    let run = orch_server::ops::deployments::run(
-        &harness.state,
-        "news/prod",
-        &Default::default(),
-        None,
-        "",
-        None,
-    )
-    .await
-    .unwrap();
+    let run = harness.run_now("news/prod").await;
     let environment = orch_server::ops::secrets::run_environment(&harness.state, &run)
         .await
         .unwrap();
