@@ -82,24 +82,7 @@ impl TestServer {
     /// Starts a server on `database_url` (e.g. a PostgreSQL database that
     /// several servers share); empty for a SQLite file in its home.
     pub fn start_on(database_url: &str, extra_args: &[&str]) -> TestServer {
-        let home = tempfile::tempdir().expect("temp home");
-        let database_url = match database_url {
-            "" => format!("sqlite://{}/orch.db", home.path().display()),
-            url => url.to_string(),
-        };
-        let mut server = TestServer {
-            home,
-            database_url,
-            daemon: None,
-            _database: None,
-            url: String::new(),
-            port: 0,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            background: false,
-            server_env: Vec::new(),
-        };
-        server.boot();
-        server
+        Self::start_with_env(database_url, extra_args, &[])
     }
 
     /// Starts a server (on `database_url`, empty for its own SQLite file)

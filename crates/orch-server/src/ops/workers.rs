@@ -88,7 +88,7 @@ pub async fn heartbeat(
 #[derive(Debug)]
 pub struct Claimed {
     /// The run (now Pending), its entrypoint and, with authentication on,
-    /// its flow's credential.
+    /// its flow's credential; its environment is moved to `environment`.
     pub claim: ClaimedRun,
     /// Its deployment's variables and its secrets' values.
     pub environment: RunEnvironment,
@@ -110,8 +110,8 @@ pub async fn claim(state: &AppState, worker_id: &str, max_runs: u32) -> OpsResul
     };
     effects::apply(state, &changed.transitions);
     let mut claimed = Vec::with_capacity(changed.value.len());
-    for claim in changed.value {
-        let environment = claim.environment.clone();
+    for mut claim in changed.value {
+        let environment = std::mem::take(&mut claim.environment);
         let environment = open_environment(state, &claim.run.id, environment)
             .await
             .unwrap_or_else(|error| {
