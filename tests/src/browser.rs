@@ -38,6 +38,12 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and opens a headless Chromium session.
     pub async fn start() -> Browser {
+        Browser::start_with(&[]).await
+    }
+
+    /// [`Browser::start`] with extra Chromium arguments (e.g.
+    /// `--ignore-certificate-errors` for a test's self-signed certificate).
+    pub async fn start_with(extra_args: &[&str]) -> Browser {
         let driver_path = std::env::var_os("CHROMEDRIVER")
             .map(PathBuf::from)
             .or_else(|| first_existing(&["/usr/bin/chromedriver"]))
@@ -82,7 +88,10 @@ impl Browser {
             "--disable-sync".into(),
             "--window-size=1440,1600".into(),
             format!("--user-data-dir={}", profile.path().display()),
-        ];
+        ]
+        .into_iter()
+        .chain(extra_args.iter().map(|arg| arg.to_string()))
+        .collect::<Vec<_>>();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));
         capabilities.insert(

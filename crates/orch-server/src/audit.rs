@@ -36,6 +36,8 @@ pub struct Pending(std::sync::Arc<PendingInner>);
 #[derive(Debug)]
 struct PendingInner {
     record: NewAuditRecord,
+    /// Who the call turned out to be (a login names its token).
+    caller: std::sync::Mutex<Option<String>>,
     written: std::sync::atomic::AtomicBool,
 }
 
@@ -43,13 +45,24 @@ impl Pending {
     fn new(record: NewAuditRecord) -> Pending {
         Pending(std::sync::Arc::new(PendingInner {
             record,
+            caller: std::sync::Mutex::new(None),
             written: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
     /// The record of a successful call.
-    pub fn record(&self) -> &NewAuditRecord {
-        &self.0.record
+    pub fn record(&self) -> NewAuditRecord {
+        let caller = self.0.caller.lock().expect("not poisoned").clone();
+        NewAuditRecord {
+            caller: caller.unwrap_or_else(|| self.0.record.caller.clone()),
+            ..self.0.record.clone()
+        }
+    }
+
+    /// Names the caller, for a call that authenticates itself (a login
+    /// with a token's key): recorded instead of `anonymous`.
+    pub fn name_caller(&self, name: &str) {
+        *self.0.caller.lock().expect("not poisoned") = Some(name.to_owned());
     }
 
     /// Says the record was committed with the call's change: the layer does
@@ -275,8 +288,15 @@ pub(crate) async fn record(
     let caller = Caller::of(request.extensions());
     let (request, action, target, transport) = if let Some(rpc) = path.strip_prefix("/orch.v1.") {
         let (service, method) = rpc.split_once('/').unwrap_or((rpc, ""));
-        let Some(Kind::Audited(action, target_of)) = classify(service, method) else {
-            return next.run(request).await;
+        let (action, target_of) = match classify(service, method) {
+            Some(Kind::Audited(action, target_of)) => (action, target_of),
+            Some(Kind::Runtime) if by_hand(&caller) => {
+                match crate::audit_changes::runtime(service, method) {
+                    Some(audited) => audited,
+                    None => return next.run(request).await,
+                }
+            }
+            _ => return next.run(request).await,
         };
         let (parts, body) = request.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, MAX_AUDITED_BODY).await else {
@@ -308,13 +328,25 @@ pub(crate) async fn record(
     });
     let mut request = request;
     request.extensions_mut().insert(pending.clone());
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     if pending.is_written() {
         return response;
     }
+    let outcome = outcome(&response);
+    if crate::refusals::is_refusal(&outcome) {
+        // Recorded, coalesced, by the refusal recorder.
+        let record = pending.record();
+        response
+            .extensions_mut()
+            .insert(crate::refusals::RefusedAction {
+                action: record.action,
+                target: record.target,
+            });
+        return response;
+    }
     let record = NewAuditRecord {
-        outcome: outcome(&response),
-        ..pending.record().clone()
+        outcome,
+        ..pending.record()
     };
     if let Err(error) = state.store().record_audit(&record).await {
         tracing::error!(%error, action = %record.action, target = %record.target, "cannot record an audit entry");
@@ -322,8 +354,16 @@ pub(crate) async fn record(
     response
 }
 
+/// Whether a runtime call (a state report, logs, task runs, an artifact,
+/// an event, slots) is made by hand: by a token that is neither a run's own
+/// credential nor a worker's (an admin marking a run Cancelled). Those are
+/// audited; the runtime protocol itself is not.
+fn by_hand(caller: &Caller) -> bool {
+    matches!(caller.principal, orch_core::auth::Principal::Token { .. }) && !caller.is_worker_token()
+}
+
 /// `ok`, or the refusal: a gRPC code (`not_found`) or an HTTP status (`404`).
-fn outcome(response: &Response<Body>) -> String {
+pub(crate) fn outcome(response: &Response<Body>) -> String {
     if let Some(code) = response
         .headers()
         .get("grpc-status")

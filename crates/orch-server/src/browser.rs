@@ -12,11 +12,19 @@
 //!   without asking, but not `application/json`. Otherwise 415.
 //! - **Same origin** for state-changing calls: a browser's `Sec-Fetch-Site`
 //!   must be `same-origin` or `none`, and an `Origin` header must name this
-//!   server. Otherwise 403. Clients that are not browsers send neither.
+//!   server. Otherwise 403. Clients that are not browsers send neither. A
+//!   state-changing call made with the dashboard's session cookie (and no
+//!   `authorization` header) must carry an `Origin` naming this server:
+//!   browsers always send one on such calls.
 //!
-//! gRPC (`application/grpc`) is exempt: browsers cannot speak it (it needs
-//! HTTP/2 with trailers, which `fetch` does not give pages), and remote
-//! workers reach the server by whatever name their network gives it.
+//! The host name is the request's authority: `:authority` under HTTP/2
+//! (the URI's authority), else the `Host` header. Every request is checked,
+//! gRPC content types included: under DNS rebinding a page is "same
+//! origin" and may send any content type, so `application/grpc` says
+//! nothing about who sent it. Workers and the CLI connect with the host of
+//! their configured URL: an IP address or a loopback name passes; a remote
+//! worker that uses a DNS name needs it in `--allowed-host`. Only the
+//! JSON-only rule skips gRPC (its bodies are protobuf).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -87,14 +95,7 @@ pub(crate) async fn guard(
     next: Next,
 ) -> Response {
     let headers = request.headers();
-    if is_grpc(headers) {
-        return next.run(request).await;
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+    let host = authority(&request);
     if let Some(host) = &host
         && !hosts.allows(host)
     {
@@ -110,7 +111,7 @@ pub(crate) async fn guard(
         );
     }
     if changes_state(request.method()) {
-        if !is_json(headers) {
+        if !is_grpc(headers) && !is_json(headers) {
             return refuse(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "state-changing API calls take JSON only: send the header Content-Type: \
@@ -122,8 +123,45 @@ pub(crate) async fn guard(
         if let Some(problem) = cross_origin(headers, host.as_deref()) {
             return refuse(StatusCode::FORBIDDEN, problem);
         }
+        if let Some(problem) = cookie_without_origin(headers, host.as_deref()) {
+            return refuse(StatusCode::FORBIDDEN, problem);
+        }
     }
     next.run(request).await
+}
+
+/// The host a request was sent to: the URI's authority (HTTP/2's
+/// `:authority`, or an absolute-form HTTP/1.1 target), else `Host`.
+fn authority(request: &Request) -> Option<String> {
+    request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        })
+}
+
+/// Why a state-changing call made with the session cookie does not come
+/// from the dashboard itself, or `None` (also for calls with a bearer key).
+fn cookie_without_origin(headers: &HeaderMap, host: Option<&str>) -> Option<String> {
+    if headers.contains_key(header::AUTHORIZATION)
+        || crate::auth::session::cookie(headers).is_none()
+        || headers.contains_key(header::ORIGIN)
+    {
+        // With an Origin, `cross_origin` has checked it names this host.
+        return None;
+    }
+    Some(format!(
+        "cross-site request refused: a request made with the dashboard's session must come from \
+         the dashboard (it has no Origin header; host {:?}); API clients send 'authorization: \
+         Bearer <key>' instead",
+        host.unwrap_or_default()
+    ))
 }
 
 fn is_grpc(headers: &HeaderMap) -> bool {
@@ -219,6 +257,35 @@ mod tests {
         assert!(cross_origin(&headers, None).is_some());
         headers.insert("sec-fetch-site", "same-origin".parse().unwrap());
         assert_eq!(cross_origin(&headers, None), None);
+    }
+
+    #[test]
+    fn a_cookie_call_needs_an_origin_and_a_bearer_call_does_not() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(cookie_without_origin(&headers, Some("h")), None);
+        headers.insert(header::COOKIE, "orch_session=orch_k".parse().unwrap());
+        assert!(cookie_without_origin(&headers, Some("h")).is_some());
+        headers.insert(header::ORIGIN, "https://h".parse().unwrap());
+        assert_eq!(cookie_without_origin(&headers, Some("h")), None);
+        headers.remove(header::ORIGIN);
+        headers.insert(header::AUTHORIZATION, "Bearer orch_x".parse().unwrap());
+        assert_eq!(cookie_without_origin(&headers, Some("h")), None);
+    }
+
+    #[test]
+    fn the_authority_wins_over_host_and_host_is_the_fallback() {
+        let request = Request::builder()
+            .uri("https://127.0.0.1:4200/api/x")
+            .header(header::HOST, "evil.example")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(authority(&request).as_deref(), Some("127.0.0.1:4200"));
+        let request = Request::builder()
+            .uri("/api/x")
+            .header(header::HOST, "evil.example")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(authority(&request).as_deref(), Some("evil.example"));
     }
 
     #[test]

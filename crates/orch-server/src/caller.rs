@@ -17,6 +17,9 @@ pub struct Caller {
     pub name: String,
     /// The client's address, when the connection has one.
     pub address: Option<SocketAddr>,
+    /// The id of the credential presented (`None` when authentication is
+    /// off): a worker token acts only as the workers it registered.
+    pub credential_id: Option<String>,
     /// What the credential may do (its scope, pools, or run).
     pub principal: Principal,
 }
@@ -37,6 +40,7 @@ impl Caller {
         Caller {
             name: Caller::ANONYMOUS.to_owned(),
             address,
+            credential_id: None,
             principal: Principal::Unchecked,
         }
     }
@@ -50,6 +54,17 @@ impl Caller {
     /// May this caller register for or claim from `pool`?
     pub fn may_use_pool(&self, pool: &str) -> Result<(), Denied> {
         self.principal.may_use_pool(pool)
+    }
+
+    /// True for a worker-scoped token.
+    pub fn is_worker_token(&self) -> bool {
+        matches!(
+            self.principal,
+            Principal::Token {
+                scope: orch_core::auth::Scope::Worker,
+                ..
+            }
+        )
     }
 
     /// True when a pool or run check is needed at all (worker tokens and run
@@ -92,12 +107,14 @@ mod tests {
             Caller {
                 name: "anonymous".into(),
                 address: Some(address),
+                credential_id: None,
                 principal: Principal::Unchecked,
             }
         );
         let token = Caller {
             name: "ci-deployer".into(),
             address: Some(address),
+            credential_id: Some("t1".into()),
             principal: Principal::scoped(orch_core::auth::Scope::Deploy),
         };
         extensions.insert(token.clone());

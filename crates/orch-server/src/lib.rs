@@ -3,6 +3,7 @@
 
 pub mod api;
 mod audit;
+mod audit_changes;
 pub use audit::Pending as PendingAudit;
 pub mod auth;
 mod automations;
@@ -21,6 +22,7 @@ mod http;
 pub mod maintenance;
 mod metrics;
 pub mod ops;
+mod refusals;
 mod relay;
 pub mod scheduler;
 mod secret_box;
@@ -128,6 +130,7 @@ pub fn router(state: AppState) -> axum::Router {
         config.auth_failures_per_minute,
     );
     let secure_cookies = config.secure_cookies;
+    let refusals = refusals::Refusals::new(state.store().clone());
     grpc::routes(&state)
         .into_axum_router()
         .merge(http::router(state.clone()))
@@ -145,6 +148,10 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(axum::middleware::from_fn_with_state(state, audit::record))
         .layer(axum::middleware::from_fn_with_state(auth, auth::check))
         .layer(axum::middleware::from_fn_with_state(hosts, browser::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            refusals,
+            refusals::layer,
+        ))
         .layer(axum::middleware::map_response(http::json_errors))
 }
 

@@ -159,8 +159,9 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
             if owner.is_some_and(|(owner,)| owner != new.flow_run_id) {
-                return Err(StoreError::InvalidInput(format!(
-                    "task run \"{task_run_id}\" belongs to another flow run than \"{}\"",
+                return Err(StoreError::Forbidden(format!(
+                    "task run \"{task_run_id}\" belongs to another flow run than \"{}\": a run \
+                     attaches artifacts only to its own task runs",
                     new.flow_run_id
                 )));
             }

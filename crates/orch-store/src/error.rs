@@ -29,6 +29,10 @@ pub enum StoreError {
     /// The request itself is invalid.
     #[error("{0}")]
     InvalidInput(String),
+    /// The request touches what belongs to someone else (another run's
+    /// task runs): refused whoever asks.
+    #[error("{0}")]
+    Forbidden(String),
     /// The database URL is not usable.
     #[error("unsupported database URL \"{0}\": use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),

@@ -79,7 +79,7 @@ pub use secrets::SecretInfo;
 pub use state_change::{Cause, Changed, Transition};
 pub use stats::{DeploymentStateCount, PoolQueue, RunStats, StateCount};
 pub use task_runs::{TaskRun, TaskRunState, TaskTransition};
-pub use tokens::{CredentialCheck, CredentialKind, KEY_PREFIX, NewToken, TokenInfo};
+pub use tokens::{CredentialCheck, CredentialKind, KEY_PREFIX, NewToken, TokenInfo, key_id};
 pub use transitions::{NewState, Proposal, TransitionResult};
 pub use work_pools::{POOL_TYPES, WorkPoolUpdate};
 pub use write::WriteHealth;

@@ -127,29 +127,83 @@ fn newest_snapshots(task_runs: &[TaskRun]) -> Vec<&TaskRun> {
     order.into_iter().map(|id| newest[id]).collect()
 }
 
-/// The stored snapshots of `ids`, by id.
-async fn stored_snapshots(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, TaskSnapshot>> {
+/// A stored task run's snapshot and the flow run that owns it.
+struct Stored {
+    snapshot: TaskSnapshot,
+    flow_run_id: String,
+}
+
+/// The stored snapshots of `ids`, by id (unknown ids are absent).
+async fn stored_snapshots(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Stored>> {
     let mut stored = HashMap::new();
     for chunk in cacheable_chunks(ids, ROWS_PER_INSERT) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
         let statement = format!(
-            "SELECT id, state_type, attempt, state_timestamp FROM task_runs WHERE id IN ({})",
+            "SELECT id, state_type, attempt, state_timestamp, flow_run_id FROM task_runs \
+             WHERE id IN ({})",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(sql(statement));
+        let mut query = sqlx::query_as::<_, (String, String, i64, i64, String)>(sql(statement));
         for id in chunk {
             query = query.bind(*id);
         }
-        for (id, kind, attempt, timestamp) in query.fetch_all(&mut **tx).await? {
+        for (id, kind, attempt, timestamp, flow_run_id) in query.fetch_all(&mut **tx).await? {
             let snapshot = TaskSnapshot {
                 kind: state_type(&kind)?,
                 attempt: u32::try_from(attempt).unwrap_or(0),
                 timestamp,
             };
-            stored.insert(id, snapshot);
+            stored.insert(
+                id,
+                Stored {
+                    snapshot,
+                    flow_run_id,
+                },
+            );
         }
     }
     Ok(stored)
+}
+
+/// Refuses a report that names a task run of another flow run: as the task
+/// being reported (its state, history) or as an upstream task (a graph
+/// edge). A run's credential may only change its own run's tasks.
+/// Returns the stored snapshots of the task runs the report names.
+async fn check_ownership(tx: &mut Tx, task_runs: &[TaskRun]) -> Result<HashMap<String, Stored>> {
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    for task in task_runs {
+        if let Some(other) = owner.insert(&task.id, &task.flow_run_id)
+            && other != task.flow_run_id
+        {
+            return Err(foreign(&task.id, other, &task.flow_run_id));
+        }
+    }
+    let mut ids: BTreeSet<&str> = owner.keys().copied().collect();
+    ids.extend(
+        task_runs
+            .iter()
+            .flat_map(|task| task.upstream_ids.iter().map(String::as_str)),
+    );
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let stored = stored_snapshots(tx, &ids).await?;
+    for task in task_runs {
+        let named = std::iter::once(task.id.as_str()).chain(task.upstream_ids.iter().map(String::as_str));
+        for id in named {
+            if let Some(known) = stored.get(id)
+                && known.flow_run_id != task.flow_run_id
+            {
+                return Err(foreign(id, &known.flow_run_id, &task.flow_run_id));
+            }
+        }
+    }
+    Ok(stored)
+}
+
+fn foreign(task_run_id: &str, owner: &str, reported_for: &str) -> StoreError {
+    StoreError::Forbidden(format!(
+        "task run \"{task_run_id}\" belongs to flow run \"{owner}\", not to \"{reported_for}\": \
+         a flow run reports and links only its own task runs (give each task run a new id)"
+    ))
 }
 
 fn snapshot_of(task: &TaskRun) -> TaskSnapshot {
@@ -163,17 +217,15 @@ fn snapshot_of(task: &TaskRun) -> TaskSnapshot {
 /// The one path of task run state changes: the newest snapshot of each
 /// task in the report, kept where orch-core's rule says it moves the task
 /// forward ([`task_snapshot_applies`]), as transitions.
-async fn task_transitions<'t>(
-    tx: &mut Tx,
+fn task_transitions<'t>(
+    stored: &HashMap<String, Stored>,
     task_runs: &'t [TaskRun],
-) -> Result<(Vec<&'t TaskRun>, Vec<TaskTransition>)> {
+) -> (Vec<&'t TaskRun>, Vec<TaskTransition>) {
     let newest = newest_snapshots(task_runs);
-    let ids: Vec<&str> = newest.iter().map(|task| task.id.as_str()).collect();
-    let stored = stored_snapshots(tx, &ids).await?;
     let mut kept = Vec::with_capacity(newest.len());
     let mut transitions = Vec::with_capacity(newest.len());
     for task in newest {
-        let before = stored.get(&task.id).copied();
+        let before = stored.get(&task.id).map(|known| known.snapshot);
         if !task_snapshot_applies(before, snapshot_of(task)) {
             continue;
         }
@@ -187,7 +239,7 @@ async fn task_transitions<'t>(
         });
         kept.push(task);
     }
-    Ok((kept, transitions))
+    (kept, transitions)
 }
 
 /// Inserts task runs or moves them to a newer snapshot; an older snapshot
@@ -299,9 +351,16 @@ impl Store {
                 "a task run needs an id and a name".to_string(),
             ));
         }
+        let stored = match check_ownership(&mut tx, task_runs).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tx.rollback().await?;
+                return Err(error);
+            }
+        };
         // Multi-row statements: a report of hundreds of tasks is a handful of
         // round trips, not several per task.
-        let (kept, transitions) = task_transitions(&mut tx, task_runs).await?;
+        let (kept, transitions) = task_transitions(&stored, task_runs);
         for chunk in cacheable_chunks(&kept, ROWS_PER_INSERT) {
             upsert_task_runs(&mut tx, chunk).await?;
         }

@@ -225,6 +225,13 @@ fn hash(secret: &str) -> String {
 }
 
 /// Splits `orch_<id>_<secret>`; `None` when the key has another shape.
+/// The id part of a key shaped like an orch key (`orch_<16 chars>_<secret>`),
+/// whether or not it is valid; `None` for anything else. The id is not
+/// secret: it names the credential in refusals and the audit trail.
+pub fn key_id(key: &str) -> Option<&str> {
+    split_key(key).map(|(id, _)| id)
+}
+
 fn split_key(key: &str) -> Option<(&str, &str)> {
     let rest = key.trim().strip_prefix(KEY_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;

@@ -19,12 +19,27 @@ impl Store {
         limit: u32,
         version: &str,
     ) -> Result<Worker> {
+        self.register_worker_for(None, name, pool, hostname, limit, version)
+            .await
+    }
+
+    /// [`Store::register_worker`], recording the id of the credential that
+    /// registers it (see [`Store::worker_owner`]).
+    pub async fn register_worker_for(
+        &self,
+        owner: Option<&str>,
+        name: &str,
+        pool: &str,
+        hostname: &str,
+        limit: u32,
+        version: &str,
+    ) -> Result<Worker> {
         let pool = self.work_pool(pool, 0).await?;
         let id = new_id();
         let now = self.now();
         sqlx::query(
-            "INSERT INTO workers (id, name, work_pool_id, hostname, run_limit, version, started_at, last_heartbeat) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            "INSERT INTO workers (id, name, work_pool_id, hostname, run_limit, version, started_at, \
+             last_heartbeat, registered_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
         )
         .bind(&id)
         .bind(name)
@@ -33,9 +48,29 @@ impl Store {
         .bind(i64::from(limit))
         .bind(version)
         .bind(now)
+        .bind(owner)
         .execute(self.writer.pool())
         .await?;
         self.worker(&id).await
+    }
+
+    /// The id of the credential that registered worker `worker_id`, if one
+    /// was recorded.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] for an unknown worker.
+    pub async fn worker_owner(&self, worker_id: &str) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT registered_by FROM workers WHERE id = $1")
+                .bind(worker_id)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(|(owner,)| owner).ok_or_else(|| StoreError::NotFound {
+            kind: "worker",
+            name: worker_id.to_string(),
+            hint: ": it may have been removed; restart the worker to register again".into(),
+        })
     }
 
     /// Records how often a worker heartbeats (micros), so that it is shown

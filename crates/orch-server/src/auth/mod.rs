@@ -7,8 +7,15 @@
 //! once on every replica), looks up what the route needs in [`rules::RULES`],
 //! and answers 401/`Unauthenticated` or 403/`PermissionDenied` with a
 //! one-line message. Otherwise it puts the [`Caller`] in the request's
-//! extensions for handlers and the audit trail. Bad keys are rate limited
-//! per client address.
+//! extensions for handlers and the audit trail.
+//!
+//! Bad keys are counted per presented key id and client address (keys
+//! without an id per address): past `failures_per_minute`, that key id from
+//! that address is answered 429. A valid key is never refused because of
+//! other requests' bad keys: every key that has an id is checked, and a
+//! valid one is let in whatever its counter says. Guessing a secret is not
+//! what the counter stops (secrets are 256 random bits); it tells a
+//! misconfigured client to stop, and bounds the failures remembered.
 
 pub mod bootstrap;
 pub mod rules;
@@ -24,7 +31,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use orch_core::auth::{Permission, Principal};
 use orch_store::{CredentialCheck, Store};
@@ -47,18 +53,23 @@ pub struct Auth {
 struct Inner {
     store: Store,
     enabled: bool,
-    /// Failed authentications allowed per client address.
-    failures: DefaultKeyedRateLimiter<IpAddr>,
-    /// Addresses refused until the given instant.
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Failed authentications allowed per presented key id (`None`: a key
+    /// without one) and client address.
+    failures: DefaultKeyedRateLimiter<FailureKey>,
     /// When each credential's `last_used` was last written.
     touched: Mutex<HashMap<String, Instant>>,
 }
 
+/// What bad keys are counted under: the presented key's id and the address.
+type FailureKey = (Option<String>, Option<IpAddr>);
+
+/// Most failure counters kept before idle ones are dropped.
+const MAX_FAILURE_KEYS: usize = 10_000;
+
 impl Auth {
     /// The layer's state for `store`; `enabled: false` lets everything through
-    /// (`--no-auth`). `failures_per_minute` bad keys per address are answered
-    /// 401; more are answered 429 until the budget refills.
+    /// (`--no-auth`). `failures_per_minute` bad keys per key id and address
+    /// are answered 401; more are answered 429 until the budget refills.
     pub fn new(store: Store, enabled: bool, failures_per_minute: u32) -> Auth {
         let per_minute = NonZeroU32::new(failures_per_minute.max(1)).expect("positive");
         Auth {
@@ -66,7 +77,6 @@ impl Auth {
                 store,
                 enabled,
                 failures: RateLimiter::keyed(Quota::per_minute(per_minute)),
-                blocked: Mutex::new(HashMap::new()),
                 touched: Mutex::new(HashMap::new()),
             }),
         }
@@ -77,27 +87,15 @@ impl Auth {
         &self.inner.store
     }
 
-    /// Counts a failed authentication from `ip`; true when the address is now over budget.
-    fn failed(&self, ip: Option<IpAddr>) -> bool {
-        let Some(ip) = ip else { return false };
-        match self.inner.failures.check_key(&ip) {
-            Ok(()) => false,
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-                let mut blocked = self.inner.blocked.lock().expect("not poisoned");
-                blocked.retain(|_, until| *until > Instant::now());
-                blocked.insert(ip, Instant::now() + wait);
-                true
-            }
+    /// Counts a failed authentication with `key` from `ip`; true when that
+    /// key id (or, for a key without one, that address) is over budget.
+    fn failed(&self, key: &str, ip: Option<IpAddr>) -> bool {
+        let failures = &self.inner.failures;
+        if failures.len() > MAX_FAILURE_KEYS {
+            failures.retain_recent();
         }
-    }
-
-    fn is_blocked(&self, ip: Option<IpAddr>) -> bool {
-        let Some(ip) = ip else { return false };
-        let blocked = self.inner.blocked.lock().expect("not poisoned");
-        blocked
-            .get(&ip)
-            .is_some_and(|until| *until > Instant::now())
+        let id = orch_store::key_id(key).map(str::to_owned);
+        failures.check_key(&(id, ip)).is_err()
     }
 
     /// Writes `last_used` in the background, at most once per [`TOUCH_EVERY`].
@@ -180,6 +178,7 @@ pub async fn check(State(auth): State<Auth>, mut request: Request, next: Next) -
         request.extensions_mut().insert(Caller {
             name: Caller::ANONYMOUS.to_owned(),
             address,
+            credential_id: None,
             principal: Principal::Unchecked,
         });
         return next.run(request).await;
@@ -203,50 +202,62 @@ pub async fn check(State(auth): State<Auth>, mut request: Request, next: Next) -
         );
     };
     let ip = address.map(|a| a.ip());
-    if auth.is_blocked(ip) {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed authentications from this address: wait a minute and retry with a valid API key".into(),
-        );
-    }
-    let (name, principal, _) = match auth.resolve(&key).await {
+    let (name, principal, credential_id) = match auth.resolve(&key).await {
         Ok(resolved) => resolved,
         Err(_) if permission == Permission::Open => return next.run(request).await,
         Err(reason) => {
             if from_cookie && !grpc && method == Method::GET && session::is_page(&path) {
                 return session::to_login(&path);
             }
-            let status = if auth.failed(ip) {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::UNAUTHORIZED
-            };
+            if auth.failed(&key, ip) {
+                return refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many failed authentications with this key from this address: wait a \
+                     minute and retry with a valid API key"
+                        .into(),
+                );
+            }
             tracing::info!(?address, %path, %reason, "refused a request with a bad credential");
-            return refuse(status, reason);
+            return refuse(StatusCode::UNAUTHORIZED, reason);
         }
     };
-    if from_cookie
-        && !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
-        && let Err(reason) = session::same_origin(request.headers())
-    {
-        return refuse(StatusCode::FORBIDDEN, reason);
-    }
     if let Err(denied) = principal.allows(permission) {
-        return refuse(
+        let mut response = refuse(
             StatusCode::FORBIDDEN,
             format!("permission denied for {name:?} on {method} {path}: {denied}"),
         );
+        response.extensions_mut().insert(CallerName(name));
+        return response;
     }
     request.extensions_mut().insert(Caller {
-        name,
+        name: name.clone(),
         address,
+        credential_id: Some(credential_id),
         principal,
     });
-    next.run(request).await
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(CallerName(name));
+    response
 }
+
+/// The authenticated caller's name, on the response: the refusal recorder
+/// ([`crate::refusals`]) names who was refused.
+#[derive(Debug, Clone)]
+pub(crate) struct CallerName(pub String);
+
+/// Marks a response as this layer's refusal (a gRPC `resource_exhausted`
+/// is then the bad-key limit, not a full disk).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refused;
 
 /// A refusal in the request's transport: a gRPC status, or a JSON error.
 fn refusal(grpc: bool, status: StatusCode, message: &str) -> Response {
+    let mut response = refusal_in_transport(grpc, status, message);
+    response.extensions_mut().insert(Refused);
+    response
+}
+
+fn refusal_in_transport(grpc: bool, status: StatusCode, message: &str) -> Response {
     if grpc {
         let status = match status {
             StatusCode::UNAUTHORIZED => tonic::Status::unauthenticated(message),

@@ -45,6 +45,7 @@ impl WorkerService for WorkerApi {
             limit: request.limit,
             version: request.version,
             heartbeat_interval_seconds: request.heartbeat_interval_seconds,
+            registered_by: caller.credential_id.clone(),
         };
         let worker = ops::workers::register(&self.state, registration)
             .await

@@ -89,12 +89,26 @@ pub fn pool(caller: &Caller, pool: &str) -> Result<(), AccessError> {
         .map_err(|denied| AccessError::Denied(denied.0))
 }
 
-/// May `caller` act as worker `worker_id` (heartbeat, claim, deregister)?
-/// Only for a worker of its pools.
+/// May `caller` act as worker `worker_id` (heartbeat, subscribe, claim,
+/// deregister)? A worker token: only as a worker of its pools that it
+/// registered itself (see `Store::worker_owner`), so one worker's token
+/// cannot keep another's lease alive, take its runs or stop it.
 pub async fn worker(state: &AppState, caller: &Caller, worker_id: &str) -> Result<(), AccessError> {
     if !caller.is_restricted() {
         return Ok(());
     }
     let worker = state.store().worker(worker_id).await?;
-    pool(caller, &worker.work_pool)
+    pool(caller, &worker.work_pool)?;
+    if caller.is_worker_token() {
+        let owner = state.store().worker_owner(worker_id).await?;
+        if owner.is_none() || owner != caller.credential_id {
+            return Err(AccessError::Denied(format!(
+                "worker {:?} ({worker_id}) was registered by another credential than {:?}: a \
+                 worker token acts only as the workers it registered itself; start the worker \
+                 with this token so that it registers anew",
+                worker.name, caller.name
+            )));
+        }
+    }
+    Ok(())
 }

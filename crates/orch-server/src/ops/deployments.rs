@@ -19,6 +19,7 @@ pub async fn run(
     idempotency_key: &str,
     audit: Option<&crate::audit::Pending>,
 ) -> OpsResult<FlowRun> {
+    let record = audit.map(crate::audit::Pending::record);
     let (run, recorded) = state
         .store()
         .create_flow_run_audited(
@@ -26,7 +27,7 @@ pub async fn run(
             overrides,
             scheduled_at,
             idempotency_key,
-            audit.map(|pending| pending.record()),
+            record.as_ref(),
         )
         .await?;
     if recorded && let Some(pending) = audit {

@@ -59,6 +59,7 @@ impl OpsError {
                 StoreError::Conflict(_) => ErrorKind::Conflict,
                 StoreError::InvalidInput(_) | StoreError::UnsupportedUrl(_) => ErrorKind::Invalid,
                 StoreError::Storage(_) => ErrorKind::Storage,
+                StoreError::Forbidden(_) => ErrorKind::PermissionDenied,
                 _ => ErrorKind::Internal,
             },
             OpsError::Invalid(_) => ErrorKind::Invalid,

@@ -29,6 +29,9 @@ pub struct Registration {
     pub version: String,
     /// Seconds between its heartbeats; 0 or not finite: the default.
     pub heartbeat_interval_seconds: f64,
+    /// The id of the credential registering it (`Caller::credential_id`):
+    /// a worker token may later act only as the workers it registered.
+    pub registered_by: Option<String>,
 }
 
 /// Registers a worker (each start gets a new id).
@@ -38,7 +41,8 @@ pub async fn register(state: &AppState, registration: Registration) -> OpsResult
     }
     let store = state.store();
     let mut worker = store
-        .register_worker(
+        .register_worker_for(
+            registration.registered_by.as_deref(),
             &registration.name,
             &registration.work_pool,
             &registration.hostname,

@@ -13,7 +13,7 @@ use tower::ServiceExt;
 
 use crate::common::Harness;
 
-const DEPLOYMENT: &str = r#"
+pub(crate) const DEPLOYMENT: &str = r#"
 [[deployments]]
 flow = "etl"
 name = "nightly"
@@ -32,7 +32,7 @@ struct Keys {
     run: String,
 }
 
-async fn token(harness: &Harness, name: &str, scope: Scope, pools: &[&str]) -> String {
+pub(crate) async fn token(harness: &Harness, name: &str, scope: Scope, pools: &[&str]) -> String {
     let new = NewToken {
         name: name.into(),
         scope,
@@ -130,7 +130,7 @@ fn concrete(pattern: &str) -> String {
         .join("/")
 }
 
-fn grpc_code(response: &Response<Body>) -> Option<i32> {
+pub(crate) fn grpc_code(response: &Response<Body>) -> Option<i32> {
     response
         .headers()
         .get("grpc-status")
@@ -138,7 +138,7 @@ fn grpc_code(response: &Response<Body>) -> Option<i32> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn send(app: &axum::Router, request: Request<Body>) -> Response<Body> {
+pub(crate) async fn send(app: &axum::Router, request: Request<Body>) -> Response<Body> {
     app.clone().oneshot(request).await.expect("an answer")
 }
 
@@ -420,7 +420,7 @@ async fn a_run_credential_reaches_its_own_run_until_it_ends_and_a_worker_token_i
     );
 }
 
-fn grpc_frame(message: &impl prost::Message) -> Vec<u8> {
+pub(crate) fn grpc_frame(message: &impl prost::Message) -> Vec<u8> {
     let body = message.encode_to_vec();
     let mut frame = vec![0u8];
     frame.extend_from_slice(&(body.len() as u32).to_be_bytes());

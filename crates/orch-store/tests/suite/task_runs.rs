@@ -139,3 +139,54 @@ async fn a_report_naming_an_unknown_flow_run_or_a_nameless_task_writes_nothing()
 
     assert!(store.list_task_runs(&flow_run.id).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_report_naming_another_runs_task_run_is_refused_and_changes_nothing() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let run_a = run_now(&store, &deployment).await;
+    let run_b = run_now(&store, &deployment).await;
+    store
+        .report_task_runs(&[snapshot(&run_b.id, "b-task", StateType::Running, 100, 1)])
+        .await
+        .unwrap();
+
+    // Run A's report, naming B's task run as its own: refused whole.
+    let forged = [
+        snapshot(&run_a.id, "a-task", StateType::Running, 150, 1),
+        snapshot(&run_a.id, "b-task", StateType::Failed, 200, 2),
+    ];
+    let error = store.report_task_runs(&forged).await.unwrap_err();
+    let StoreError::Forbidden(message) = error else {
+        panic!("refused as forbidden: {error:?}");
+    };
+    assert!(message.contains("b-task") && message.contains(&run_b.id), "{message}");
+    // ... and linking B's task run into A's graph is refused too.
+    let mut linked = snapshot(&run_a.id, "a-task", StateType::Running, 150, 1);
+    linked.upstream_ids = vec!["b-task".into()];
+    assert!(matches!(
+        store.report_task_runs(&[linked]).await,
+        Err(StoreError::Forbidden(_))
+    ));
+    // Two snapshots of one id for two runs in one report: refused.
+    let split = [
+        snapshot(&run_a.id, "new-task", StateType::Running, 150, 1),
+        snapshot(&run_b.id, "new-task", StateType::Running, 160, 1),
+    ];
+    assert!(matches!(
+        store.report_task_runs(&split).await,
+        Err(StoreError::Forbidden(_))
+    ));
+
+    let b = store.list_task_runs(&run_b.id).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].state.kind, StateType::Running, "B's task is untouched");
+    assert_eq!(kinds(&b[0]), [StateType::Running], "and its history too");
+    assert!(store.list_task_runs(&run_a.id).await.unwrap().is_empty());
+    // A's own task runs are still reported.
+    store
+        .report_task_runs(&[snapshot(&run_a.id, "a-task", StateType::Running, 150, 1)])
+        .await
+        .unwrap();
+    assert_eq!(store.list_task_runs(&run_a.id).await.unwrap().len(), 1);
+}

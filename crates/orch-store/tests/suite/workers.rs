@@ -281,3 +281,26 @@ async fn a_claimed_run_of_a_silent_worker_without_retries_crashes() {
         crashed.state
     );
 }
+
+#[tokio::test]
+async fn a_worker_remembers_the_credential_that_registered_it() {
+    let store = store().await;
+    create_pool(&store, "default").await;
+    let owned = store
+        .register_worker_for(Some("cred-1"), "w1", "default", "box", 0, "0.1.0")
+        .await
+        .unwrap();
+    let unowned = store
+        .register_worker("w2", "default", "box", 0, "0.1.0")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.worker_owner(&owned.id).await.unwrap().as_deref(),
+        Some("cred-1")
+    );
+    assert_eq!(store.worker_owner(&unowned.id).await.unwrap(), None);
+    assert!(matches!(
+        store.worker_owner("nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
