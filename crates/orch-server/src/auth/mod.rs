@@ -61,7 +61,7 @@ struct Inner {
 }
 
 /// What bad keys are counted under: the presented key's id and the address.
-type FailureKey = (Option<String>, Option<IpAddr>);
+type FailureKey = (Option<String>, IpAddr);
 
 /// Most failure counters kept before idle ones are dropped.
 const MAX_FAILURE_KEYS: usize = 10_000;
@@ -90,6 +90,9 @@ impl Auth {
     /// Counts a failed authentication with `key` from `ip`; true when that
     /// key id (or, for a key without one, that address) is over budget.
     fn failed(&self, key: &str, ip: Option<IpAddr>) -> bool {
+        // Every connection has an address; a request without one was made
+        // in-process.
+        let Some(ip) = ip else { return false };
         let failures = &self.inner.failures;
         if failures.len() > MAX_FAILURE_KEYS {
             failures.retain_recent();
