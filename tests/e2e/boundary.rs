@@ -138,7 +138,7 @@ fn flood(base: &str, admin_key: &str, within: Duration, threads: usize) -> usize
                         1 => format!("orch_{:016x}_nope", n * 16 + thread as u64),
                         _ => "not-a-key".to_owned(),
                     };
-                    let request = if n % 2 == 0 {
+                    let request = if n.is_multiple_of(2) {
                         client.get(format!("{base}/api/flow-runs"))
                     } else {
                         client
@@ -281,9 +281,8 @@ fn refusals_and_an_admin_state_change_appear_in_orch_audit_ls() {
         assert!(Instant::now() < deadline, "not all recorded: {records:#}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    let find = |f: &dyn Fn(&serde_json::Value) -> bool| {
-        records.iter().find(|r| f(r)).cloned().unwrap()
-    };
+    let find =
+        |f: &dyn Fn(&serde_json::Value) -> bool| records.iter().find(|r| f(r)).cloned().unwrap();
     let bad_key = find(&|r| r["caller"] == format!("key {}", key_id(bad)));
     assert_eq!(bad_key["action"], "request.refused", "{bad_key}");
     assert_eq!(bad_key["outcome"], "unauthenticated", "{bad_key}");
@@ -294,7 +293,11 @@ fn refusals_and_an_admin_state_change_appear_in_orch_audit_ls() {
     );
     let by_hand = find(&|r| r["action"] == "flow-run.set-state");
     assert_eq!(by_hand["caller"], "admin", "{by_hand}");
-    assert_eq!(by_hand["target"], format!("{run} -> CANCELLED"), "{by_hand}");
+    assert_eq!(
+        by_hand["target"],
+        format!("{run} -> CANCELLED"),
+        "{by_hand}"
+    );
 }
 
 /// A self-signed certificate for 127.0.0.1 and localhost in `dir`.
@@ -343,7 +346,9 @@ async fn the_dashboard_run_button_works_over_tls_with_http2() {
     browser.login(&base, &server.admin_key()).await;
     let client = &browser.client;
     client.goto(&format!("{base}/deployments")).await.unwrap();
-    browser.wait_for_text("[data-deployment='f/d'] h2", "f/d", WAIT).await;
+    browser
+        .wait_for_text("[data-deployment='f/d'] h2", "f/d", WAIT)
+        .await;
     browser
         .wait_until(
             "the page to be served over HTTP/2",

@@ -359,7 +359,8 @@ pub(crate) async fn record(
 /// credential nor a worker's (an admin marking a run Cancelled). Those are
 /// audited; the runtime protocol itself is not.
 fn by_hand(caller: &Caller) -> bool {
-    matches!(caller.principal, orch_core::auth::Principal::Token { .. }) && !caller.is_worker_token()
+    matches!(caller.principal, orch_core::auth::Principal::Token { .. })
+        && !caller.is_worker_token()
 }
 
 /// `ok`, or the refusal: a gRPC code (`not_found`) or an HTTP status (`404`).

@@ -1,13 +1,15 @@
 //! The runtime protocol's changes as audit actions, for when they are made
-//! by hand (see `audit::by_hand`): a run's state set by an admin, logs or
-//! task runs written with an operator's token. Made by a run's own
+//! by hand (see `audit::by_hand`): a run's state set by an admin, task runs
+//! reported with an operator's token. Made by a run's own
 //! credential or a worker token, the same calls are the runtime protocol
 //! and are not recorded (they are many per run, and already in the run's
 //! state history).
 //!
 //! Heartbeats, event subscriptions and claims are a worker's liveness and
 //! polling, and are never recorded: a claim is in the claimed run's state
-//! history, with the worker.
+//! history, with the worker. Log lines are data, not state, and can be many
+//! per second: `WriteLogs` is not recorded either (each line keeps its
+//! emitter).
 
 use orch_proto::v1 as pb;
 use prost::Message;
@@ -44,11 +46,6 @@ pub(crate) fn runtime(service: &str, method: &str) -> Option<Audited> {
                         .unwrap_or_default();
                     format!("{} -> {state}", r.flow_run_id)
                 })
-                .unwrap_or_default()
-        }),
-        ("FlowRunService", "WriteLogs") => ("flow-run.write-logs", |b| {
-            decode::<pb::WriteLogsRequest>(b)
-                .map(|r| distinct(r.lines.iter().map(|l| l.flow_run_id.as_str())))
                 .unwrap_or_default()
         }),
         ("TaskRunService", "ReportTaskRuns") => ("task-run.report", |b| {

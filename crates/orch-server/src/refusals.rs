@@ -168,10 +168,7 @@ async fn flush_every_window(window: Weak<Mutex<Window>>, store: Store) {
         let Some(window) = window.upgrade() else {
             return;
         };
-        let ended = window
-            .lock()
-            .expect("not poisoned")
-            .roll(Instant::now());
+        let ended = window.lock().expect("not poisoned").roll(Instant::now());
         drop(window);
         for record in ended {
             write(&store, &record).await;
@@ -289,11 +286,18 @@ mod tests {
         assert!(window.roll(start + WINDOW / 2).is_empty(), "not yet ended");
         let summary = window.roll(start + WINDOW);
         assert_eq!(summary.len(), 2, "{summary:?}");
-        assert!(summary.iter().any(|r| r.caller == "key aaaa"
-            && r.outcome == "401 (9999 more like it within 10 s)"));
+        assert!(
+            summary
+                .iter()
+                .any(|r| r.caller == "key aaaa"
+                    && r.outcome == "401 (9999 more like it within 10 s)")
+        );
         let others = MAX_KINDS - 1;
         assert!(summary.iter().any(|r| r.target
-            == format!("{} more refusals of other callers, addresses or calls within 10 s", 10_000 - others)));
+            == format!(
+                "{} more refusals of other callers, addresses or calls within 10 s",
+                10_000 - others
+            )));
         assert!(window.add(refusal("key aaaa")).is_some(), "a new window");
     }
 }

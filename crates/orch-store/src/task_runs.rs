@@ -187,7 +187,8 @@ async fn check_ownership(tx: &mut Tx, task_runs: &[TaskRun]) -> Result<HashMap<S
     let ids: Vec<&str> = ids.into_iter().collect();
     let stored = stored_snapshots(tx, &ids).await?;
     for task in task_runs {
-        let named = std::iter::once(task.id.as_str()).chain(task.upstream_ids.iter().map(String::as_str));
+        let named =
+            std::iter::once(task.id.as_str()).chain(task.upstream_ids.iter().map(String::as_str));
         for id in named {
             if let Some(known) = stored.get(id)
                 && known.flow_run_id != task.flow_run_id

@@ -66,11 +66,12 @@ impl Store {
                 .bind(worker_id)
                 .fetch_optional(&self.reader)
                 .await?;
-        row.map(|(owner,)| owner).ok_or_else(|| StoreError::NotFound {
-            kind: "worker",
-            name: worker_id.to_string(),
-            hint: ": it may have been removed; restart the worker to register again".into(),
-        })
+        row.map(|(owner,)| owner)
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "worker",
+                name: worker_id.to_string(),
+                hint: ": it may have been removed; restart the worker to register again".into(),
+            })
     }
 
     /// Records how often a worker heartbeats (micros), so that it is shown

@@ -59,7 +59,6 @@ pub(crate) fn to_login(path: &str) -> Response {
     Redirect::to(&format!("/login?next={next}")).into_response()
 }
 
-
 async fn login_page() -> Html<&'static str> {
     Html(include_str!("login.html"))
 }

@@ -68,8 +68,16 @@ async fn a_run_key_cannot_change_another_runs_task_runs_artifacts_or_events() {
     harness.deploy(DEPLOYMENT).await;
     let (run_a, _) = harness.running_run("etl/nightly", "default", "w1").await;
     let (run_b, _) = harness.running_run("etl/nightly", "default", "w2").await;
-    let key_a = harness.store().create_run_credential(&run_a.id).await.unwrap();
-    let key_b = harness.store().create_run_credential(&run_b.id).await.unwrap();
+    let key_a = harness
+        .store()
+        .create_run_credential(&run_a.id)
+        .await
+        .unwrap();
+    let key_b = harness
+        .store()
+        .create_run_credential(&run_b.id)
+        .await
+        .unwrap();
     let secured = harness.secured().await;
     let app = orch_server::router(secured.state.clone());
     let report = |key: &str, tasks: Vec<pb::TaskRun>| {
@@ -85,7 +93,12 @@ async fn a_run_key_cannot_change_another_runs_task_runs_artifacts_or_events() {
     // Run A's key, run A's id, run B's task run id.
     let forged = task("b-task", &run_a.id, pb::StateType::Failed, 200);
     let response = send(&app, report(&key_a, vec![forged])).await;
-    assert_eq!(code(&response), PERMISSION_DENIED, "{:?}", response.headers());
+    assert_eq!(
+        code(&response),
+        PERMISSION_DENIED,
+        "{:?}",
+        response.headers()
+    );
     let mut linked = task("a-task", &run_a.id, pb::StateType::Running, 200);
     linked.upstream_ids = vec!["b-task".into()];
     assert_eq!(
@@ -95,7 +108,14 @@ async fn a_run_key_cannot_change_another_runs_task_runs_artifacts_or_events() {
     );
     let b = harness.store().list_task_runs(&run_b.id).await.unwrap();
     assert_eq!(b[0].state.kind, StateType::Running, "B's task is untouched");
-    assert!(harness.store().list_task_runs(&run_a.id).await.unwrap().is_empty());
+    assert!(
+        harness
+            .store()
+            .list_task_runs(&run_a.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Artifacts: not on B, nor on B's task run from A.
     let artifact = |flow_run_id: &str, task_run_id: &str| pb::CreateArtifactRequest {
@@ -221,7 +241,11 @@ async fn a_flood_of_bad_keys_never_locks_a_valid_key_out() {
             };
             let response = send(
                 &app,
-                grpc("/orch.v1.WorkerService/RegisterWorker", &worker_key, &register),
+                grpc(
+                    "/orch.v1.WorkerService/RegisterWorker",
+                    &worker_key,
+                    &register,
+                ),
             )
             .await;
             assert_eq!(code(&response), 0, "the worker's own key");
@@ -272,7 +296,11 @@ async fn refusals_logins_and_state_changes_by_hand_are_audited_and_a_flood_is_bo
     };
     let response = send(
         &app,
-        grpc("/orch.v1.FlowRunService/SetFlowRunState", &admin, &set_state),
+        grpc(
+            "/orch.v1.FlowRunService/SetFlowRunState",
+            &admin,
+            &set_state,
+        ),
     )
     .await;
     assert_eq!(code(&response), 0, "{:?}", response.headers());
@@ -290,20 +318,34 @@ async fn refusals_logins_and_state_changes_by_hand_are_audited_and_a_flood_is_bo
     };
     let response = send(
         &app,
-        grpc("/orch.v1.DeploymentService/DeleteDeployment", &read, &delete),
+        grpc(
+            "/orch.v1.DeploymentService/DeleteDeployment",
+            &read,
+            &delete,
+        ),
     )
     .await;
     assert_eq!(code(&response), PERMISSION_DENIED);
     let list = pb::ListFlowRunsRequest::default();
     for n in 0..2000 {
         let key = format!("orch_{:016x}_nope", n % 300);
-        send(&app, grpc("/orch.v1.FlowRunService/ListFlowRuns", &key, &list)).await;
+        send(
+            &app,
+            grpc("/orch.v1.FlowRunService/ListFlowRuns", &key, &list),
+        )
+        .await;
     }
 
     let records = audit_until(&harness, |records| {
         records.iter().any(|r| r.action == "flow-run.set-state")
-            && records.iter().any(|r| r.caller == "reader" && r.outcome == "permission_denied")
-            && records.iter().filter(|r| r.action == "request.refused").count() >= 60
+            && records
+                .iter()
+                .any(|r| r.caller == "reader" && r.outcome == "permission_denied")
+            && records
+                .iter()
+                .filter(|r| r.action == "request.refused")
+                .count()
+                >= 60
     })
     .await;
     let by_hand = records
@@ -322,7 +364,10 @@ async fn refusals_logins_and_state_changes_by_hand_are_audited_and_a_flood_is_bo
         .iter()
         .find(|r| r.caller == "reader" && r.outcome == "permission_denied")
         .expect("the refused admin call");
-    assert_eq!(refused_admin.target, "/orch.v1.DeploymentService/DeleteDeployment");
+    assert_eq!(
+        refused_admin.target,
+        "/orch.v1.DeploymentService/DeleteDeployment"
+    );
     let bad_key = records
         .iter()
         .find(|r| r.caller == "key 0000000000000001")
@@ -333,7 +378,10 @@ async fn refusals_logins_and_state_changes_by_hand_are_audited_and_a_flood_is_bo
         bad_key.outcome == "unauthenticated" || bad_key.outcome == "resource_exhausted",
         "{bad_key:?}"
     );
-    let refusals = records.iter().filter(|r| r.action == "request.refused").count();
+    let refusals = records
+        .iter()
+        .filter(|r| r.action == "request.refused")
+        .count();
     assert!(
         refusals <= 2 * 64 + 1,
         "2000 refusals make a bounded number of records, not {refusals}"
@@ -357,7 +405,11 @@ async fn every_request_names_a_known_host_grpc_included() {
     let response = send(&app, call(path, "evil.example:4200")).await;
     assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST);
     // Under HTTP/2 the host is the `:authority` (the URI's).
-    let response = send(&app, call(&format!("http://evil.example{path}"), "127.0.0.1")).await;
+    let response = send(
+        &app,
+        call(&format!("http://evil.example{path}"), "127.0.0.1"),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST);
     let response = send(&app, call(path, "127.0.0.1:4200")).await;
     assert_eq!(response.status(), StatusCode::OK);

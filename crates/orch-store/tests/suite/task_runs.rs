@@ -160,7 +160,10 @@ async fn a_report_naming_another_runs_task_run_is_refused_and_changes_nothing() 
     let StoreError::Forbidden(message) = error else {
         panic!("refused as forbidden: {error:?}");
     };
-    assert!(message.contains("b-task") && message.contains(&run_b.id), "{message}");
+    assert!(
+        message.contains("b-task") && message.contains(&run_b.id),
+        "{message}"
+    );
     // ... and linking B's task run into A's graph is refused too.
     let mut linked = snapshot(&run_a.id, "a-task", StateType::Running, 150, 1);
     linked.upstream_ids = vec!["b-task".into()];
