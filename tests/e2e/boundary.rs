@@ -4,7 +4,6 @@
 //! `orch audit ls`, and the dashboard's buttons work over TLS with HTTP/2.
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -300,24 +299,12 @@ fn refusals_and_an_admin_state_change_appear_in_orch_audit_ls() {
     );
 }
 
-/// A self-signed certificate for 127.0.0.1 and localhost in `dir`.
-fn certificate(dir: &Path) -> (String, String) {
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("a certificate");
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    std::fs::write(&cert, generated.cert.pem()).unwrap();
-    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
-    (cert.display().to_string(), key.display().to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_run_button_works_over_tls_with_http2() {
     use fantoccini::Locator;
     use orch_e2e::browser::Browser;
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(dir.path());
+    let (cert, key) = orch_e2e::self_signed_certificate(dir.path());
     let server = TestServer::start_with(&["--tls-cert", &cert, "--tls-key", &key]);
     let base = server.url().to_string();
     assert!(base.starts_with("https://"), "{base}");

@@ -12,19 +12,6 @@ use orch_e2e::{Daemon, TestServer, deployment_toml, write_deploy_file};
 const WAIT: Duration = Duration::from_secs(60);
 const SECRET: &str = "nk-51f0c3a9e7-live";
 
-/// A self-signed certificate for 127.0.0.1 and localhost, written to `dir`;
-/// returns (certificate, key) paths. The certificate is its own CA.
-fn certificate(dir: &Path) -> (String, String) {
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("a certificate");
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    std::fs::write(&cert, generated.cert.pem()).unwrap();
-    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
-    (cert.display().to_string(), key.display().to_string())
-}
-
 /// A flow script printing a secret, the worker's variables and the deployment's.
 fn printing_flow(dir: &Path) -> String {
     let path = dir.join("print-env.sh");
@@ -307,7 +294,7 @@ fn runs_and_cancels_are_audited_with_caller_and_address() {
 #[test]
 fn tls_serves_the_cli_and_workers_and_plaintext_clients_are_told_to_use_https() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(dir.path());
+    let (cert, key) = orch_e2e::self_signed_certificate(dir.path());
     let server = TestServer::start_with(&["--tls-cert", &cert, "--tls-key", &key]);
     assert!(
         server.url().starts_with("https://127.0.0.1:"),

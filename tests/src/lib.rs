@@ -506,3 +506,16 @@ fn http_request(
         .to_string();
     (status, body)
 }
+
+/// A self-signed certificate for 127.0.0.1 and localhost, written to `dir`;
+/// returns (certificate, key) paths. The certificate is its own CA.
+pub fn self_signed_certificate(dir: &Path) -> (String, String) {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("a certificate");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    (cert.display().to_string(), key.display().to_string())
+}
