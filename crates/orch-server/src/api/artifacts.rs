@@ -82,7 +82,6 @@ pub(crate) async fn publish(
     caller: crate::caller::Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ArtifactView>)> {
-    crate::ops::access::run(&state, &caller, &flow_run_id).await?;
     let body: PublishBody = serde_json::from_slice(&body).map_err(|error| {
         ApiError::bad_request(format!(
             "request body is not an artifact ({error}); send e.g. \
@@ -91,6 +90,7 @@ pub(crate) async fn publish(
     })?;
     let created = artifacts::publish(
         &state,
+        &caller,
         Publish {
             flow_run_id,
             task_run_id: body.task_run_id,

@@ -102,10 +102,15 @@ pub(crate) async fn emit(
     caller: crate::caller::Caller,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    crate::ops::access::run(&state, &caller, &run).await?;
     let request: EmitRequest = json_body(&body, EMIT_EXAMPLE)?;
-    let position =
-        ops::automations::emit(&state, &run, &request.name, &request.payload.to_string()).await?;
+    let position = ops::automations::emit(
+        &state,
+        &caller,
+        &run,
+        &request.name,
+        &request.payload.to_string(),
+    )
+    .await?;
     Ok(Json(
         json!({ "flow_run_id": run, "name": request.name, "position": position }),
     ))

@@ -26,6 +26,15 @@ impl From<StoreError> for AccessError {
     }
 }
 
+impl From<AccessError> for StoreError {
+    fn from(error: AccessError) -> StoreError {
+        match error {
+            AccessError::Denied(message) => StoreError::Forbidden(message),
+            AccessError::Store(error) => error,
+        }
+    }
+}
+
 impl From<AccessError> for tonic::Status {
     fn from(error: AccessError) -> tonic::Status {
         match error {

@@ -2,14 +2,15 @@
 //! (`grpc/artifacts.rs`) and the JSON API (`api/artifacts.rs`) only parse
 //! their requests into these inputs and render what they return.
 //!
-//! Authorization: like every other route and RPC of this version, these
-//! are open to whoever reaches the server (auth is not built yet); a flow
-//! publishes to its own run by id, as it reports its task runs.
+//! Authorization: the scope is checked by the authentication layer; a
+//! run's credential publishes only to its own run (checked here, for both
+//! transports) and only to its own task runs (checked by the store).
 
 use orch_core::artifact::{ArtifactKind, validate_key};
 use orch_store::{Artifact, ArtifactFilter, NewArtifact, StoreError};
 use serde_json::Value;
 
+use crate::caller::Caller;
 use crate::state::AppState;
 
 /// An artifact to publish, as a transport received it.
@@ -42,8 +43,14 @@ fn invalid(error: orch_core::Error) -> StoreError {
 /// # Errors
 ///
 /// [`StoreError::InvalidInput`] for an unknown kind, a bad key or body;
-/// [`StoreError::NotFound`] for an unknown run.
-pub async fn publish(state: &AppState, input: Publish) -> Result<Artifact, StoreError> {
+/// [`StoreError::NotFound`] for an unknown run; [`StoreError::Forbidden`]
+/// for a run (or task run) the caller's credential does not own.
+pub async fn publish(
+    state: &AppState,
+    caller: &Caller,
+    input: Publish,
+) -> Result<Artifact, StoreError> {
+    super::access::run(state, caller, input.flow_run_id.trim()).await?;
     let kind: ArtifactKind = input.kind.parse().map_err(invalid)?;
     if input.flow_run_id.trim().is_empty() {
         return Err(StoreError::InvalidInput(

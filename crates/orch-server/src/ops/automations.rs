@@ -96,10 +96,14 @@ pub async fn history(state: &AppState, name: &str, limit: i64) -> OpsResult<Vec<
 /// Records a run's custom event (`ctx.emit`) and wakes the engine.
 pub async fn emit(
     state: &AppState,
+    caller: &crate::caller::Caller,
     run_id: &str,
     name: &str,
     payload_json: &str,
 ) -> OpsResult<i64> {
+    super::access::run(state, caller, run_id)
+        .await
+        .map_err(StoreError::from)?;
     let payload = if payload_json.trim().is_empty() {
         "null".to_owned()
     } else {

@@ -1,14 +1,24 @@
 //! Task runs: the steps of a flow run, as its SDK reports them.
 
-use orch_store::TaskRun;
+use orch_store::{StoreError, TaskRun};
 
 use super::OpsResult;
+use crate::caller::Caller;
 use crate::effects;
 use crate::state::AppState;
 
 /// Stores task run snapshots (each moves only forward, see
-/// `Store::report_task_runs`) and tells the flow runs' watchers.
-pub async fn report(state: &AppState, task_runs: &[TaskRun]) -> OpsResult<()> {
+/// `Store::report_task_runs`) and tells the flow runs' watchers. A run's
+/// credential reports only for its own run, and the store refuses task run
+/// ids that belong to another run.
+pub async fn report(state: &AppState, caller: &Caller, task_runs: &[TaskRun]) -> OpsResult<()> {
+    let runs = task_runs
+        .iter()
+        .map(|task| task.flow_run_id.clone())
+        .collect();
+    super::access::runs(state, caller, runs)
+        .await
+        .map_err(StoreError::from)?;
     let changed = state.store().report_task_runs(task_runs).await?;
     effects::apply_task_runs(state, &changed);
     Ok(())
