@@ -212,6 +212,10 @@ fn a_60_s_flood_of_bad_keys_leaves_a_50_s_run_completed_and_the_admin_cli_answer
         .iter()
         .filter(|r| r["action"] == "request.refused")
         .count();
+    eprintln!(
+        "flood: {sent} bad-key requests in 60 s, {calls} admin CLI calls answered, \
+         {refused} audit records of refusals"
+    );
     assert!(refused > 0, "{records:#}");
     assert!(
         refused < sent / 10,
