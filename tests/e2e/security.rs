@@ -202,7 +202,13 @@ fn every_line_of_a_multi_line_secret_is_hidden_in_logs() {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("key.pem");
     std::fs::write(&key_file, PEM).unwrap();
-    server.ok(&["secret", "set", "SIGNING_KEY", "--from-file", key_file.to_str().unwrap()]);
+    server.ok(&[
+        "secret",
+        "set",
+        "SIGNING_KEY",
+        "--from-file",
+        key_file.to_str().unwrap(),
+    ]);
     set_secret(&server, "NEWSAPI_KEY", SECRET);
     let flow = dir.path().join("print-key.sh");
     std::fs::write(

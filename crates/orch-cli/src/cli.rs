@@ -275,12 +275,6 @@ pub struct ServerStartArgs {
     /// config file: server.max_streams_per_client; default: 32]
     #[arg(long, value_name = "N")]
     pub max_streams_per_client: Option<usize>,
-    /// A variable of the server's environment that automation placeholders (`${NAME}`) may
-    /// read, besides orch secrets; repeatable. Automations naming any other variable of the
-    /// server's environment are refused [env: ORCH_AUTOMATION_ENV, comma-separated; config
-    /// file: server.automation_env]
-    #[arg(long = "automation-env", value_name = "NAME")]
-    pub automation_env: Vec<String>,
     #[command(flatten)]
     pub security: Box<crate::cli_security::ServerSecurityArgs>,
     /// Serve without authentication (loopback addresses only; every local user and process

@@ -20,9 +20,7 @@ mod limits;
 mod placeholders;
 mod validate;
 
-pub use limits::{
-    MAX_AUTOMATION_CHAIN, MAX_AUTOMATION_SECONDS, check_seconds, cooldown_allows,
-};
+pub use limits::{MAX_AUTOMATION_CHAIN, MAX_AUTOMATION_SECONDS, check_seconds, cooldown_allows};
 pub use placeholders::{
     ALWAYS_ALLOWED_ENV, check_placeholder_sources, env_allowed, is_placeholder_name,
     parse_placeholders, placeholders, resolve_placeholders,

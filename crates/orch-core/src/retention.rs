@@ -324,7 +324,9 @@ mod tests {
             error.contains("`failed runs days` must be a positive whole number of days"),
             "{error}"
         );
-        let error = parse_state_retention("crashed=9:0").unwrap_err().to_string();
+        let error = parse_state_retention("crashed=9:0")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("`crashed logs days`"), "{error}");
     }
 

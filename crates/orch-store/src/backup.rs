@@ -100,8 +100,7 @@ pub async fn backup_database(url: &str, destination: &Path) -> Result<FileCheck>
             path.display()
         )));
     }
-    let mut conn =
-        sqlx::AnyConnection::connect(&file_url(&path, "rw")).await?;
+    let mut conn = sqlx::AnyConnection::connect(&file_url(&path, "rw")).await?;
     sqlx::query("PRAGMA busy_timeout = 10000")
         .execute(&mut conn)
         .await?;

@@ -17,7 +17,15 @@ use super::{TESTFLOWS, WAIT, history, wait_for_automation};
 const MAX_CHAIN: usize = 8;
 
 fn runs_of(server: &TestServer, deployment: &str) -> usize {
-    server.json(&["flow-run", "ls", "--deployment", deployment, "--limit", "1000"])
+    server
+        .json(&[
+            "flow-run",
+            "ls",
+            "--deployment",
+            deployment,
+            "--limit",
+            "1000",
+        ])
         .as_array()
         .map_or(0, Vec::len)
 }
@@ -107,7 +115,10 @@ fn a_receiver_that_never_answers_delays_no_other_automation() {
     server.wait_for_state(&first, &["COMPLETED"], WAIT);
     let deadline = Instant::now() + WAIT;
     while accepted.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the stuck webhook was never called");
+        assert!(
+            Instant::now() < deadline,
+            "the stuck webhook was never called"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // The stuck attempt is in flight (it waits up to its 10 s timeout);
@@ -132,7 +143,10 @@ fn a_receiver_that_never_answers_delays_no_other_automation() {
     };
     assert_eq!(entries[0]["outcome"], "retrying", "{entries:#?}");
     let error = entries[0]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("timed out") || error.contains("longer than"), "{error}");
+    assert!(
+        error.contains("timed out") || error.contains("longer than"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -37,13 +37,16 @@ fn refused_at_start(args: &[&str], env: &[(&str, &str)], config: &str) -> String
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Arguments, environment, config file and the origin the message names.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
 const ZERO_DAYS: &str = "must be a positive whole number of days (1 to 36500), not 0";
 
 #[test]
 fn retention_of_zero_days_is_refused_from_every_source_with_one_message() {
     let start = ["server", "start", "--port", "0"];
     let with = |extra: &[&'static str]| [&start[..], extra].concat();
-    let cases: [(Vec<&str>, Vec<(&str, &str)>, &str, &str); 5] = [
+    let cases: [Case<'_>; 5] = [
         (
             with(&["--retention-runs-days", "0"]),
             vec![],
@@ -116,7 +119,10 @@ fn a_calendar_file_that_never_ends_is_refused_with_a_size_limit() {
     let output = server.run(&["deploy", path.to_str().unwrap()]);
     assert!(!output.status.success());
     let error = String::from_utf8_lossy(&output.stderr);
-    assert!(error.contains("/dev/zero is larger than 4.0 MiB"), "{error}");
+    assert!(
+        error.contains("/dev/zero is larger than 4.0 MiB"),
+        "{error}"
+    );
     assert_eq!(server.json(&["deployment", "ls"]), serde_json::json!([]));
 }
 

@@ -52,7 +52,10 @@ fn a_restore_never_loses_the_current_database() {
 
     // A good backup restores, and the replaced database is kept.
     let restored = server.ok(&["server", "restore", good.to_str().unwrap()]);
-    assert!(restored.contains("replaced database is kept at"), "{restored}");
+    assert!(
+        restored.contains("replaced database is kept at"),
+        "{restored}"
+    );
     server.restart();
     let detail = server.inspect(&run).to_string();
     assert!(detail.contains(&run), "{detail}");

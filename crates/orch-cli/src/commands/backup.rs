@@ -155,7 +155,11 @@ async fn stage(backup: &Path, incoming: &Path) -> anyhow::Result<orch_store::Fil
     })?;
     orch_store::check_database_file(incoming)
         .await
-        .map_err(|error| usage(format!("cannot restore: the copy {error}; the current database is unchanged")))
+        .map_err(|error| {
+            usage(format!(
+                "cannot restore: the copy {error}; the current database is unchanged"
+            ))
+        })
 }
 
 /// Keeps the current database at `DB.replaced-TIME` (a hard link, else a

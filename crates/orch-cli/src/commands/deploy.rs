@@ -41,7 +41,8 @@ pub fn parse_file(path: &Path, file: &str, text: &str) -> anyhow::Result<orch_co
     let folder = path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let read = |name: &str| crate::input_file::read_file(&folder.join(name)).map_err(|e| e.to_string());
+    let read =
+        |name: &str| crate::input_file::read_file(&folder.join(name)).map_err(|e| e.to_string());
     orch_core::parse_deploy_file_with(file, text, &read)
         // The message already reads `FILE:LINE:COLUMN: what is wrong`.
         .map_err(|error| anyhow::anyhow!("{error}"))

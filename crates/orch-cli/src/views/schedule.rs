@@ -95,7 +95,11 @@ impl From<&proto::GetUpcomingRunsResponse> for UpcomingListView {
 
 /// Why a deployment has no upcoming run, given how many of its schedules are
 /// active and the slots its calendars skip in the window looked at.
-pub fn why_no_upcoming(deployment: &str, active_schedules: usize, skipped: &[UpcomingView]) -> String {
+pub fn why_no_upcoming(
+    deployment: &str,
+    active_schedules: usize,
+    skipped: &[UpcomingView],
+) -> String {
     if active_schedules == 0 {
         return "No upcoming runs: the deployment has no active schedule. Add one with \
                 'orch deployment schedule create' or in deploy/orch.toml."

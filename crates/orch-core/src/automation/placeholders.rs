@@ -196,7 +196,10 @@ mod tests {
         );
         assert_eq!(parse_placeholders("no placeholder $HOME {x}"), Ok(vec![]));
         let unclosed = parse_placeholders("https://h/${NAME").unwrap_err();
-        assert!(unclosed.starts_with("`${NAME` opens a placeholder"), "{unclosed}");
+        assert!(
+            unclosed.starts_with("`${NAME` opens a placeholder"),
+            "{unclosed}"
+        );
         assert!(unclosed.contains("closing `}`"), "{unclosed}");
         for bad in ["${}", "${1A}", "${A-B}", "${A B}", "${é}"] {
             let error = parse_placeholders(bad).unwrap_err();

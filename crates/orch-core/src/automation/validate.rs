@@ -116,12 +116,17 @@ mod tests {
         huge.cooldown_seconds = i64::MAX as u64;
         let error = huge.check().unwrap_err();
         assert!(
-            error.starts_with("automation \"a\": `cooldown_seconds` must be between 0 and 31622400"),
+            error
+                .starts_with("automation \"a\": `cooldown_seconds` must be between 0 and 31622400"),
             "{error}"
         );
         let mut long = good.clone();
         long.trigger.seconds = Some(u64::MAX);
-        assert!(long.check().unwrap_err().contains("`seconds` must be between 1"));
+        assert!(
+            long.check()
+                .unwrap_err()
+                .contains("`seconds` must be between 1")
+        );
         let mut unclosed = good.clone();
         unclosed.actions[0].url = Some("http://h/${TOKEN".into());
         assert!(unclosed.check().unwrap_err().contains("never closed"));

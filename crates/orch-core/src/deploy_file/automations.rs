@@ -98,12 +98,10 @@ fn automation(
     }
     let cooldown_seconds = match raw.cooldown_seconds {
         None => 0,
-        Some(value) => crate::automation::check_seconds(
-            "cooldown_seconds",
-            i128::from(*value.get_ref()),
-            0,
-        )
-        .map_err(|message| source.error(Some(value.span().start), message))?,
+        Some(value) => {
+            crate::automation::check_seconds("cooldown_seconds", i128::from(*value.get_ref()), 0)
+                .map_err(|message| source.error(Some(value.span().start), message))?
+        }
     };
     Ok(AutomationSpec {
         name,
@@ -462,7 +460,8 @@ actions = [ { type = "run-deployment", deployment = "f/n", parameters = { symbol
         );
         assert_eq!(line, 10);
         assert!(
-            message.starts_with("webhook action: `${NAME` opens a placeholder that is never closed"),
+            message
+                .starts_with("webhook action: `${NAME` opens a placeholder that is never closed"),
             "{message}"
         );
     }

@@ -48,9 +48,12 @@ async fn automations_from_any_way_in_get_the_same_checks() {
 
     // A name set nowhere is a secret to be set later; a secret of that
     // name may be read whatever the environment holds.
-    ops::automations::apply(&harness.state, &[spec(60, "http://h/${HOOK_NEVER_SET_I28}")])
-        .await
-        .expect("a name set nowhere is accepted");
+    ops::automations::apply(
+        &harness.state,
+        &[spec(60, "http://h/${HOOK_NEVER_SET_I28}")],
+    )
+    .await
+    .expect("a name set nowhere is accepted");
     ops::secrets::set(&harness.state, "PATH", "http://127.0.0.1:9/hook")
         .await
         .unwrap();
