@@ -7,6 +7,8 @@ mod bad_input;
 mod conditions;
 #[path = "automations/delivery.rs"]
 mod delivery;
+#[path = "automations/hardening.rs"]
+mod hardening;
 #[path = "automations/replicas.rs"]
 mod replicas;
 #[path = "automations/triggers.rs"]

@@ -2,6 +2,9 @@
 
 use orch_e2e::{TestServer, deployment_toml, flow_program};
 
+#[path = "bad_input/hardening.rs"]
+mod hardening;
+
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }

@@ -12,6 +12,8 @@ use serde_json::Value;
 const WAIT: Duration = Duration::from_secs(60);
 const DAY_MICROS: i64 = 86_400_000_000;
 
+#[path = "operations/restore.rs"]
+mod restore;
 #[path = "operations/service.rs"]
 mod service;
 

@@ -358,3 +358,29 @@ fn calendars_are_listed_and_their_skipped_slots_shown() {
         "{made:#?}"
     );
 }
+
+#[test]
+fn upcoming_says_when_the_calendar_closes_every_slot() {
+    let server = TestServer::start();
+    let toml = format!(
+        "[[calendars]]\nname = \"shut\"\nweekend = [\"Mon\", \"Tue\", \"Wed\", \"Thu\", \"Fri\", \"Sat\", \"Sun\"]\n\n{}\
+         [[deployments.schedules]]\nslug = \"hourly\"\ncron = \"0 * * * *\"\ncalendar = \"shut\"\n",
+        deployment_toml("f", "n", "pool", &[&flow_program("echo.sh")], ""),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = orch_e2e::write_deploy_file(dir.path(), "orch.toml", &toml);
+    server.ok(&["work-pool", "create", "pool", "--type", "process"]);
+    server.ok(&["deploy", path.to_str().unwrap()]);
+    let table = server.ok(&["deployment", "upcoming", "f/n"]);
+    assert!(!table.contains("no active schedule"), "{table}");
+    assert!(
+        table.contains("1 active schedule(s), but their calendar closes every slot")
+            && table.contains("shut closed")
+            && table.contains("--show-skipped"),
+        "{table}"
+    );
+    // Without a schedule, it says so.
+    server.ok(&["deployment", "schedule", "pause", "f/n", "hourly"]);
+    let table = server.ok(&["deployment", "upcoming", "f/n"]);
+    assert!(table.contains("no active schedule"), "{table}");
+}

@@ -181,6 +181,55 @@ fn a_secret_printed_by_a_flow_is_hidden_everywhere_and_flows_get_a_defined_envir
 }
 
 #[test]
+fn every_line_of_a_multi_line_secret_is_hidden_in_logs() {
+    const PEM: &str = "-----BEGIN PRIVATE KEY-----\n\
+                       MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n\
+                       -----END PRIVATE KEY-----\n";
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&key_file, PEM).unwrap();
+    server.ok(&[
+        "secret",
+        "set",
+        "SIGNING_KEY",
+        "--from-file",
+        key_file.to_str().unwrap(),
+    ]);
+    set_secret(&server, "NEWSAPI_KEY", SECRET);
+    let flow = dir.path().join("print-key.sh");
+    std::fs::write(
+        &flow,
+        "#!/bin/sh\nprintf '%s\\n' \"$SIGNING_KEY\"\necho \"one-line: $NEWSAPI_KEY\"\necho done\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&flow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let toml = deployment_toml(
+        "keys",
+        "prod",
+        "key-pool",
+        &[flow.to_str().unwrap()],
+        "secrets = [\"SIGNING_KEY\", \"NEWSAPI_KEY\"]",
+    );
+    let _deployed = server.deploy("key-pool", &toml);
+    let _worker = worker(&server, "key-pool", &[], &[]);
+    let run = server.run_deployment("keys/prod", &[]);
+    server.wait_for_state(&run, &["COMPLETED"], WAIT);
+
+    let messages = server.log_messages(&run);
+    assert_eq!(
+        messages,
+        ["***", "***", "***", "one-line: ***", "done"],
+        "each line of the PEM key and the one-line secret are hidden"
+    );
+    let text = server.ok(&["flow-run", "logs", &run]);
+    for line in PEM.lines().chain([SECRET]) {
+        assert!(!text.contains(line), "{line:?} shown in: {text}");
+    }
+}
+
+#[test]
 fn deploying_a_deployment_with_an_unset_secret_says_how_to_set_it() {
     let server = TestServer::start();
     server.ok(&["work-pool", "create", "p", "--type", "process"]);

@@ -34,6 +34,12 @@ pub struct SecretSetArgs {
 /// `orch server start` / `orch up`: TLS and which clients the server answers.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServerSecurityArgs {
+    /// A variable of the server's environment that automation placeholders (`${NAME}`) may
+    /// read, besides orch secrets; repeatable. Automations naming any other variable of the
+    /// server's environment are refused [env: ORCH_AUTOMATION_ENV, comma-separated; config
+    /// file: server.automation_env]
+    #[arg(long = "automation-env", value_name = "NAME")]
+    pub automation_env: Vec<String>,
     /// Also answer for this host name (the Host header), besides localhost, loopback
     /// addresses and the bind address; repeatable. Stops DNS-rebinding attacks from web pages
     #[arg(

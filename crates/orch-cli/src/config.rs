@@ -159,7 +159,7 @@ impl Settings {
         let environment = |name: &str| std::env::var(name).ok();
         let home = home(&environment)?;
         let config_file = home.value.join("config.toml");
-        let (file, found) = match std::fs::read_to_string(&config_file) {
+        let (file, found) = match crate::input_file::read_file(&config_file) {
             Ok(text) => (ConfigFile::parse(&config_file, &text)?, true),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 (ConfigFile::default(), false)

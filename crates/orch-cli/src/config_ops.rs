@@ -118,10 +118,21 @@ impl OpsSettings {
                     .map_err(|_| usage(format!("{name}={text} is not a whole number"))),
             }
         };
-        let env_days = |name| -> anyhow::Result<Option<u32>> {
-            env_number(name)?
-                .map(|n| u32::try_from(n).map_err(|_| usage(format!("{name} is too large"))))
+        let days = |key: &str, days: Option<i64>| -> anyhow::Result<Option<u32>> {
+            days.map(|days| orch_core::retention::check_retention_days(key, days).map_err(usage))
                 .transpose()
+        };
+        let env_days = |name: &'static str| -> anyhow::Result<Option<u32>> {
+            match non_empty(environment(name)) {
+                None => Ok(None),
+                Some(text) => {
+                    let number = text
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| usage(format!("{name}={text} is not a whole number")))?;
+                    days(name, Some(number))
+                }
+            }
         };
         let env_states = non_empty(environment(ENV_STATES)).map(|text| {
             text.split(',')
@@ -137,15 +148,15 @@ impl OpsSettings {
                 .collect::<Vec<_>>()
         });
         let runs_days = pick(
-            flags.runs_days.map(Some),
+            days("--retention-runs-days", flags.runs_days.map(i64::from))?.map(Some),
             (ENV_RUNS_DAYS, env_days(ENV_RUNS_DAYS)?.map(Some)),
-            retention.runs_days.map(Some),
+            days("retention.runs_days", retention.runs_days.map(i64::from))?.map(Some),
             None,
         );
         let logs_days = pick(
-            flags.logs_days.map(Some),
+            days("--retention-logs-days", flags.logs_days.map(i64::from))?.map(Some),
             (ENV_LOGS_DAYS, env_days(ENV_LOGS_DAYS)?.map(Some)),
-            retention.logs_days.map(Some),
+            days("retention.logs_days", retention.logs_days.map(i64::from))?.map(Some),
             None,
         );
         let states = pick(

@@ -9,6 +9,7 @@
 //! late_after_seconds = 15
 //! worker_lease_seconds = 30
 //! max_streams_per_client = 32
+//! automation_env = ["SLACK_WEBHOOK_URL"]
 //!
 //! [worker]
 //! heartbeat_seconds = 5
@@ -34,6 +35,8 @@ pub const ENV_LATE_AFTER: &str = "ORCH_LATE_AFTER_SECONDS";
 pub const ENV_WORKER_LEASE: &str = "ORCH_WORKER_LEASE_SECONDS";
 /// `ORCH_MAX_STREAMS_PER_CLIENT`.
 pub const ENV_MAX_STREAMS: &str = "ORCH_MAX_STREAMS_PER_CLIENT";
+/// `ORCH_AUTOMATION_ENV` (comma-separated names).
+pub const ENV_AUTOMATION_ENV: &str = "ORCH_AUTOMATION_ENV";
 /// `ORCH_WORKER_HEARTBEAT_SECONDS`.
 pub const ENV_HEARTBEAT: &str = "ORCH_WORKER_HEARTBEAT_SECONDS";
 /// `ORCH_WORKER_POLL_SECONDS`.
@@ -55,6 +58,8 @@ pub struct ServerFile {
     pub worker_lease_seconds: Option<u64>,
     /// Streams one client address may hold open.
     pub max_streams_per_client: Option<usize>,
+    /// Variables of the server's environment automations may read.
+    pub automation_env: Option<Vec<String>>,
 }
 
 /// `[worker]` of the config file.
@@ -88,6 +93,8 @@ pub struct RoleFlags {
     pub worker_lease_seconds: Option<u64>,
     /// `--max-streams-per-client`.
     pub max_streams_per_client: Option<usize>,
+    /// `--automation-env` (repeatable; `None` when not given).
+    pub automation_env: Option<Vec<String>>,
     /// `--heartbeat-seconds`.
     pub heartbeat_seconds: Option<f64>,
     /// `--poll-seconds`.
@@ -107,6 +114,9 @@ pub struct ServerRole {
     pub worker_lease: Setting<Duration>,
     /// `server.max_streams_per_client`.
     pub max_streams_per_client: Setting<usize>,
+    /// `server.automation_env`: the variables of the server's environment
+    /// automation placeholders may read.
+    pub automation_env: Setting<Vec<String>>,
 }
 
 /// The worker's pacing.
@@ -234,6 +244,7 @@ impl Roles {
                     server.max_streams_per_client,
                     defaults::MAX_STREAMS_PER_CLIENT,
                 ),
+                automation_env: automation_env(flags, environment, server)?,
             },
             worker: WorkerRole {
                 heartbeat: Seconds {
@@ -287,6 +298,45 @@ impl Roles {
             },
         })
     }
+}
+
+/// `--automation-env`, `ORCH_AUTOMATION_ENV` (comma-separated) or
+/// `server.automation_env`, each name checked by the one rule of
+/// placeholder names.
+fn automation_env(
+    flags: &RoleFlags,
+    environment: &dyn Fn(&str) -> Option<String>,
+    server: &ServerFile,
+) -> anyhow::Result<Setting<Vec<String>>> {
+    let check = |origin: &str, names: Vec<String>| -> anyhow::Result<Vec<String>> {
+        match names
+            .iter()
+            .find(|name| !orch_core::automation::is_placeholder_name(name))
+        {
+            Some(bad) => Err(usage(format!(
+                "{origin}: {bad:?} is not a variable name; use ASCII letters, digits and '_', \
+                 not starting with a digit (e.g. SLACK_WEBHOOK_URL)"
+            ))),
+            None => Ok(names),
+        }
+    };
+    let flag = flags
+        .automation_env
+        .clone()
+        .map(|names| check("--automation-env", names))
+        .transpose()?;
+    let env = non_empty(environment(ENV_AUTOMATION_ENV))
+        .map(|text| {
+            let names = text.split(',').map(|n| n.trim().to_owned()).collect();
+            check(&format!("{ENV_AUTOMATION_ENV}={text}"), names)
+        })
+        .transpose()?;
+    let file = server
+        .automation_env
+        .clone()
+        .map(|names| check("config file: server.automation_env", names))
+        .transpose()?;
+    Ok(pick(flag, (ENV_AUTOMATION_ENV, env), file, Vec::new()))
 }
 
 impl WorkerRole {
@@ -383,6 +433,35 @@ mod tests {
             error
                 .to_string()
                 .starts_with("config file: worker.shutdown_grace_seconds must be"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn automation_variables_come_from_flag_env_or_file_and_are_names() {
+        let roles = resolve(
+            &RoleFlags::default(),
+            &[(ENV_AUTOMATION_ENV, "SLACK_URL, ALERT_TO")],
+            &WorkerFile::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            roles.server.automation_env.value,
+            vec!["SLACK_URL".to_string(), "ALERT_TO".to_string()]
+        );
+        assert_eq!(
+            roles.server.automation_env.source,
+            Source::Env(ENV_AUTOMATION_ENV)
+        );
+        let flags = RoleFlags {
+            automation_env: Some(vec!["A".into(), "../B".into()]),
+            ..RoleFlags::default()
+        };
+        let error = resolve(&flags, &[], &WorkerFile::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("--automation-env: \"../B\" is not a variable name"),
             "{error}"
         );
     }

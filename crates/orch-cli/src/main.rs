@@ -12,6 +12,7 @@ mod config;
 mod config_ops;
 mod config_roles;
 mod error;
+mod input_file;
 mod logging;
 mod output;
 mod reference;

@@ -16,6 +16,17 @@ use serde_json::{Map, Value};
 
 use crate::state::{StateType, names};
 
+mod limits;
+mod placeholders;
+mod validate;
+
+pub use limits::{MAX_AUTOMATION_CHAIN, MAX_AUTOMATION_SECONDS, check_seconds, cooldown_allows};
+pub use placeholders::{
+    ALWAYS_ALLOWED_ENV, check_placeholder_sources, env_allowed, is_placeholder_name,
+    parse_placeholders, placeholders, resolve_placeholders,
+};
+pub use validate::{check_action_placeholders, check_trigger_durations, placeholder_names};
+
 /// An automation, validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -244,15 +255,6 @@ impl Trigger {
     }
 }
 
-/// Whether a firing at `now` passes the cooldown, given the last firing
-/// delivered (not suppressed) at `last_fired` (microseconds).
-pub fn cooldown_allows(last_fired: Option<i64>, now: i64, cooldown_seconds: u64) -> bool {
-    match last_fired {
-        None => true,
-        Some(last) => now - last >= cooldown_seconds as i64 * 1_000_000,
-    }
-}
-
 /// Attempts made to deliver one action before it is given up as failed.
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 12;
 
@@ -265,59 +267,6 @@ pub fn retry_delay(attempt: u32) -> Option<Duration> {
     }
     let seconds = 1u64 << attempt.saturating_sub(1).min(16);
     Some(Duration::from_secs(seconds.min(300)))
-}
-
-/// The names of the `${NAME}` placeholders in `text`, in order.
-pub fn placeholders(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                found.push(after[..end].to_owned());
-                rest = &after[end + 1..];
-            }
-            None => break,
-        }
-    }
-    found
-}
-
-/// `text` with each `${NAME}` replaced by `lookup(NAME)`. The one place
-/// placeholders are resolved: `lookup` reads secrets, then the environment.
-///
-/// # Errors
-///
-/// The names `lookup` has no value for (the action is then skipped).
-pub fn resolve_placeholders(
-    text: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, Vec<String>> {
-    let mut out = String::with_capacity(text.len());
-    let mut missing = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            rest = "";
-            break;
-        };
-        let name = &after[..end];
-        match lookup(name).filter(|value| !value.is_empty()) {
-            Some(value) => out.push_str(&value),
-            None => missing.push(name.to_owned()),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    if missing.is_empty() {
-        Ok(out)
-    } else {
-        Err(missing)
-    }
 }
 
 #[cfg(test)]
@@ -388,38 +337,11 @@ mod tests {
     }
 
     #[test]
-    fn the_cooldown_suppresses_firings_within_its_window() {
-        assert!(cooldown_allows(None, 10, 300));
-        assert!(!cooldown_allows(Some(0), 299_999_999, 300));
-        assert!(cooldown_allows(Some(0), 300_000_000, 300));
-        assert!(cooldown_allows(Some(5), 5, 0));
-    }
-
-    #[test]
     fn delivery_retries_back_off_exponentially_then_give_up() {
         assert_eq!(retry_delay(1), Some(Duration::from_secs(1)));
         assert_eq!(retry_delay(2), Some(Duration::from_secs(2)));
         assert_eq!(retry_delay(5), Some(Duration::from_secs(16)));
         assert_eq!(retry_delay(11), Some(Duration::from_secs(300)));
         assert_eq!(retry_delay(MAX_DELIVERY_ATTEMPTS), None);
-    }
-
-    #[test]
-    fn placeholders_are_resolved_or_reported_missing() {
-        let lookup = |name: &str| (name == "HOOK").then(|| "http://h/1".to_string());
-        assert_eq!(
-            resolve_placeholders("${HOOK}", &lookup),
-            Ok("http://h/1".into())
-        );
-        assert_eq!(
-            resolve_placeholders("a ${HOOK} ${NOPE} ${ALSO}", &lookup),
-            Err(vec!["NOPE".to_string(), "ALSO".to_string()])
-        );
-        assert_eq!(resolve_placeholders("plain", &lookup), Ok("plain".into()));
-        assert_eq!(
-            resolve_placeholders("x ${open", &lookup),
-            Ok("x ${open".into())
-        );
-        assert_eq!(placeholders("${A}/${B}"), vec!["A", "B"]);
     }
 }

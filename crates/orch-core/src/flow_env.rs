@@ -33,20 +33,22 @@ impl FlowEnvironment {
     }
 }
 
+/// Whether `name` is a variable name: `[A-Za-z_][A-Za-z0-9_]*` (what every
+/// shell accepts). The one rule for variables and `${NAME}` placeholders.
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Why `name` cannot be an environment variable a deployment sets, or `None`.
 ///
 /// Names are `[A-Za-z_][A-Za-z0-9_]*` (what every shell accepts), and the
 /// `ORCH_` prefix is orch's own.
 pub fn variable_name_problem(name: &str) -> Option<String> {
-    let mut chars = name.chars();
-    let valid = match chars.next() {
-        Some(first) => {
-            (first.is_ascii_alphabetic() || first == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        }
-        None => false,
-    };
-    if !valid {
+    if !is_variable_name(name) {
         return Some(format!(
             "\"{name}\" is not a valid environment variable name: use letters, digits and \
              underscores, not starting with a digit (e.g. NEWSAPI_KEY)"
@@ -82,6 +84,37 @@ pub fn redact<'a>(line: &'a str, secrets: &[String]) -> Cow<'a, str> {
     Cow::Owned(text)
 }
 
+/// Lines of a multi-line secret shorter than this are not hidden on their
+/// own (a line such as `}` would hide every brace); the whole value, and
+/// every longer line, is.
+pub const MIN_REDACTED_LINE: usize = 4;
+
+/// The values to hide in a run's log lines, given its secrets: each whole
+/// value and, as a flow's output is stored line by line, each line of a
+/// multi-line value (a PEM key, say) of at least [`MIN_REDACTED_LINE`]
+/// characters, without its line ending or surrounding blanks.
+pub fn redaction_values(secrets: &[String]) -> Vec<String> {
+    let mut values: Vec<String> = Vec::with_capacity(secrets.len());
+    for secret in secrets {
+        let mut push = |value: &str| {
+            if !value.is_empty() && !values.iter().any(|known| known == value) {
+                values.push(value.to_owned());
+            }
+        };
+        push(secret);
+        let trimmed = secret.trim();
+        if trimmed.contains(['\n', '\r']) {
+            push(trimmed);
+            for line in trimmed.lines().map(str::trim) {
+                if line.chars().count() >= MIN_REDACTED_LINE {
+                    push(line);
+                }
+            }
+        }
+    }
+    values
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +141,21 @@ mod tests {
         assert_eq!(redact("key=abcdef and abc", &secrets), "key=*** and ***");
         assert!(matches!(redact("nothing here", &secrets), Cow::Borrowed(_)));
         assert_eq!(redact("abcabc", &secrets), "******");
+    }
+
+    #[test]
+    fn every_line_of_a_multi_line_secret_is_hidden() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nAbc\n-----END PRIVATE KEY-----\n";
+        let values = redaction_values(&[pem.to_owned(), "one-line-key".to_owned()]);
+        for line in pem.lines().chain(["one-line-key"]) {
+            let shown = redact(line, &values);
+            if line == "Abc" {
+                assert_eq!(shown, "Abc", "a short line alone is kept");
+            } else {
+                assert_eq!(shown, REDACTED, "{line}");
+            }
+        }
+        assert_eq!(redact(pem, &values), REDACTED);
+        assert_eq!(redaction_values(&["x".into(), "x".into()]), vec!["x"]);
     }
 }

@@ -34,6 +34,12 @@ pub(crate) fn name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("must not be empty".to_owned());
     }
+    if name.chars().all(|c| c == '.') {
+        return Some(format!(
+            "is only dots, which name folders in paths and URLs; use {ALLOWED_NAME_CHARS}, \
+             with at least one letter or digit"
+        ));
+    }
     let mut bad: Vec<String> = Vec::new();
     for c in name.chars().filter(|&c| !is_name_char(c)) {
         let quoted = format!("{c:?}");
@@ -56,6 +62,16 @@ mod tests {
     #[test]
     fn names_of_letters_digits_dashes_underscores_and_dots_are_valid() {
         assert_eq!(validate_name("flow", "Trading-flow_2.v1"), Ok(()));
+    }
+
+    #[test]
+    fn names_of_only_dots_are_refused() {
+        for name in [".", "..", "..."] {
+            let error = validate_name("artifact", name).unwrap_err().to_string();
+            assert!(error.contains("is only dots"), "{error}");
+            assert!(error.contains(ALLOWED_NAME_CHARS), "{error}");
+        }
+        assert_eq!(validate_name("work pool", ".hidden"), Ok(()));
     }
 
     #[test]

@@ -195,6 +195,29 @@ fn bad_duration(message: String) -> Error {
     }
 }
 
+/// The longest retention, in days (100 years): longer is a mistake.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// The one check of a number of retention days, wherever it is given
+/// (command line, environment, config file, deploy file; `key` names where):
+/// a whole number from 1 to [`MAX_RETENTION_DAYS`]. 0 would prune every
+/// finished run at once; to keep forever, leave the setting out.
+///
+/// # Errors
+///
+/// The key, the range and the value given.
+pub fn check_retention_days(key: &str, days: i64) -> std::result::Result<u32, String> {
+    u32::try_from(days)
+        .ok()
+        .filter(|days| (1..=MAX_RETENTION_DAYS).contains(days))
+        .ok_or_else(|| {
+            format!(
+                "`{key}` must be a positive whole number of days (1 to {MAX_RETENTION_DAYS}), not \
+                 {days}; to keep runs forever, leave it unset"
+            )
+        })
+}
+
 /// Microseconds since the epoch `days` before `now_micros`.
 pub fn cutoff_micros(now_micros: i64, days: u32) -> i64 {
     now_micros - i64::from(days) * 86_400_000_000
@@ -217,14 +240,17 @@ pub fn parse_state_retention(text: &str) -> Result<(StateType, Retention)> {
         Some((runs, logs)) => (runs, Some(logs)),
         None => (days, None),
     };
-    let number = |text: &str| {
-        text.trim()
-            .parse::<u32>()
-            .map_err(|_| invalid(format!("{text:?} is not a number of days: {hint}")))
+    let state_name = state.trim().to_lowercase();
+    let number = |what: &str, text: &str| {
+        let days = text
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| invalid(format!("{text:?} is not a number of days: {hint}")))?;
+        check_retention_days(&format!("{state_name} {what}"), days).map_err(invalid)
     };
     let retention = Retention {
-        runs_days: Some(number(runs)?),
-        logs_days: logs.map(number).transpose()?,
+        runs_days: Some(number("runs days", runs)?),
+        logs_days: logs.map(|logs| number("logs days", logs)).transpose()?,
     };
     let mut check = RetentionPolicy::default();
     check.set_state(kind, retention)?;
@@ -282,6 +308,27 @@ pub fn backups_to_rotate(names: &[String], keep: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_or_huge_retention_days_are_refused_with_one_message() {
+        assert_eq!(check_retention_days("retention.runs_days", 30), Ok(30));
+        assert_eq!(
+            check_retention_days("--retention-runs-days", 0).unwrap_err(),
+            "`--retention-runs-days` must be a positive whole number of days (1 to 36500), not 0; \
+             to keep runs forever, leave it unset"
+        );
+        assert!(check_retention_days("x", 36_501).is_err());
+        assert!(check_retention_days("x", -3).is_err());
+        let error = parse_state_retention("failed=0").unwrap_err().to_string();
+        assert!(
+            error.contains("`failed runs days` must be a positive whole number of days"),
+            "{error}"
+        );
+        let error = parse_state_retention("crashed=9:0")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`crashed logs days`"), "{error}");
+    }
 
     fn days(runs: Option<u32>, logs: Option<u32>) -> Retention {
         Retention {

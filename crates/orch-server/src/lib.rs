@@ -65,6 +65,10 @@ pub struct ServerConfig {
     /// Streams (`logs --follow`, `--watch`, live pages) one client address
     /// may hold open at once.
     pub max_streams_per_client: usize,
+    /// Variables of the server's environment automation placeholders may
+    /// read (`--automation-env`), besides orch secrets and
+    /// [`orch_core::automation::ALWAYS_ALLOWED_ENV`].
+    pub automation_env: Vec<String>,
     /// The key sealing secrets at rest; `None`: secrets cannot be set or used.
     pub secret_key: Option<SecretKeySource>,
     /// Host names (the `Host` header) the server answers for, besides
@@ -104,6 +108,7 @@ impl ServerConfig {
             retention: RetentionConfig::default(),
             backup: None,
             max_streams_per_client: DEFAULT_MAX_STREAMS_PER_CLIENT,
+            automation_env: Vec::new(),
             secret_key: None,
             allowed_hosts: Vec::new(),
             tls: None,

@@ -449,6 +449,30 @@ impl Store {
         Ok(())
     }
 
+    /// Gives back a delivery claimed by `owner` without attempting it (its
+    /// receiver is busy): not counted as an attempt, due again at `due`.
+    pub async fn release_delivery(
+        &self,
+        delivery: &ClaimedDelivery,
+        owner: &str,
+        due: i64,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "UPDATE automation_deliveries SET lease_owner = NULL, lease_until = NULL, \
+             attempts = attempts - 1, next_attempt_at = $1, updated_at = $2 \
+             WHERE id = $3 AND lease_owner = $4 AND status = 'pending'",
+        )
+        .bind(due)
+        .bind(self.now())
+        .bind(&delivery.id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The earliest time a pending delivery falls due, if any.
     pub async fn next_delivery_due(&self) -> Result<Option<i64>> {
         let (due,): (Option<i64>,) = sqlx::query_as(

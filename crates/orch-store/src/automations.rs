@@ -221,6 +221,41 @@ impl Store {
         .await?)
     }
 
+    /// How many runs in a row, ending with `run_id`, were created by
+    /// automations' `run-deployment` actions (each one's idempotency key is
+    /// `automation:<delivery id>`, and that delivery's firing names the run
+    /// that triggered it); counted up to `max`.
+    pub async fn automation_chain_length(&self, run_id: &str, max: usize) -> Result<usize> {
+        let mut length = 0;
+        let mut current = run_id.to_owned();
+        while length < max {
+            let key: Option<(Option<String>,)> =
+                sqlx::query_as("SELECT idempotency_key FROM flow_runs WHERE id = $1")
+                    .bind(&current)
+                    .fetch_optional(&self.reader)
+                    .await?;
+            let Some(delivery) = key
+                .and_then(|(key,)| key)
+                .and_then(|key| key.strip_prefix("automation:").map(str::to_owned))
+            else {
+                break;
+            };
+            length += 1;
+            let parent: Option<(Option<String>,)> = sqlx::query_as(
+                "SELECT f.flow_run_id FROM automation_deliveries d \
+                 JOIN automation_firings f ON f.id = d.firing_id WHERE d.id = $1",
+            )
+            .bind(&delivery)
+            .fetch_optional(&self.reader)
+            .await?;
+            match parent.and_then(|(run,)| run) {
+                Some(run) => current = run,
+                None => break,
+            }
+        }
+        Ok(length)
+    }
+
     /// Records a custom event of a run (`ctx.emit`); returns its position.
     pub async fn emit_flow_run_event(
         &self,

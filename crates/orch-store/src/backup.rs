@@ -100,8 +100,7 @@ pub async fn backup_database(url: &str, destination: &Path) -> Result<FileCheck>
             path.display()
         )));
     }
-    let mut conn =
-        sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=rw", path.display())).await?;
+    let mut conn = sqlx::AnyConnection::connect(&file_url(&path, "rw")).await?;
     sqlx::query("PRAGMA busy_timeout = 10000")
         .execute(&mut conn)
         .await?;
@@ -151,6 +150,22 @@ async fn vacuum_into(conn: &mut sqlx::AnyConnection, destination: &Path) -> Resu
     }
 }
 
+/// The `sqlite://` URL opening the file at `path` itself, in `mode`: the
+/// characters a URL would decode (`%`, `?`, `#`) are escaped, so that
+/// `good%41.db` opens `good%41.db` and never `goodA.db`.
+pub fn file_url(path: &Path, mode: &str) -> String {
+    let mut escaped = String::new();
+    for c in path.display().to_string().chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '?' => escaped.push_str("%3F"),
+            '#' => escaped.push_str("%23"),
+            c => escaped.push(c),
+        }
+    }
+    format!("sqlite://{escaped}?mode={mode}")
+}
+
 /// `FILE.partial`, where a backup is written before it is checked.
 fn partial_path(destination: &Path) -> PathBuf {
     let mut name = destination.as_os_str().to_owned();
@@ -165,7 +180,7 @@ pub async fn check_database_file(path: &Path) -> Result<FileCheck> {
     let bad = |why: String| StoreError::InvalidInput(format!("{} {why}", path.display()));
     let metadata =
         std::fs::metadata(path).map_err(|error| bad(format!("cannot be read: {error}")))?;
-    let url = format!("sqlite://{}?mode=ro", path.display());
+    let url = file_url(path, "ro");
     let mut conn = sqlx::AnyConnection::connect(&url)
         .await
         .map_err(|error| bad(format!("cannot be opened as a SQLite database: {error}")))?;

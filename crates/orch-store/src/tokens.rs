@@ -301,6 +301,10 @@ impl Store {
     pub async fn create_token(&self, token: &NewToken) -> Result<(TokenInfo, String)> {
         orch_core::validate_name("token", &token.name)
             .map_err(|error| StoreError::InvalidInput(error.to_string()))?;
+        for pool in &token.pools {
+            orch_core::validate_name("work pool", pool)
+                .map_err(|error| StoreError::InvalidInput(format!("--pool: {error}")))?;
+        }
         if token.scope == Scope::Worker && token.pools.is_empty() {
             return Err(StoreError::InvalidInput(
                 "a worker token needs the pools it serves: add --pool NAME (repeatable)".into(),

@@ -68,9 +68,10 @@ impl RunLog {
         }
     }
 
-    /// Hides these values (the run's secrets) as `***` in every line.
+    /// Hides these values (the run's secrets, and each line of a
+    /// multi-line one) as `***` in every line.
     pub(crate) fn with_secrets(mut self, secrets: Vec<String>) -> Self {
-        self.secrets = secrets;
+        self.secrets = orch_core::flow_env::redaction_values(&secrets);
         self
     }
 

@@ -12,9 +12,11 @@ use super::{TESTFLOWS, WAIT, wait_for_automation};
 fn a_no_data_event_sends_an_email() {
     let sink = SmtpSink::start();
     let smtp_url = sink.url();
+    // ALERT_TO is a variable of the server's environment that automations
+    // may read because the server allows it.
     let server = TestServer::start_with_env(
         "",
-        &[],
+        &["--automation-env", "ALERT_TO"],
         &[
             ("ORCH_SMTP_URL", &smtp_url),
             ("ORCH_SMTP_FROM", "orch@example.test"),

@@ -152,6 +152,11 @@ fn role_rows(settings: &Settings) -> Vec<(&'static str, Value, Source)> {
             Value::from(roles.server.max_streams_per_client.value),
             roles.server.max_streams_per_client.source,
         ),
+        (
+            "server.automation_env",
+            Value::from(roles.server.automation_env.value.clone()),
+            roles.server.automation_env.source,
+        ),
         seconds("worker.heartbeat_seconds", &roles.worker.heartbeat),
         seconds("worker.poll_seconds", &roles.worker.poll),
         seconds("worker.kill_grace_seconds", &roles.worker.kill_grace),

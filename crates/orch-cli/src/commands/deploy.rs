@@ -41,7 +41,8 @@ pub fn parse_file(path: &Path, file: &str, text: &str) -> anyhow::Result<orch_co
     let folder = path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let read = |name: &str| std::fs::read_to_string(folder.join(name)).map_err(|e| e.to_string());
+    let read =
+        |name: &str| crate::input_file::read_file(&folder.join(name)).map_err(|e| e.to_string());
     orch_core::parse_deploy_file_with(file, text, &read)
         // The message already reads `FILE:LINE:COLUMN: what is wrong`.
         .map_err(|error| anyhow::anyhow!("{error}"))
@@ -81,7 +82,7 @@ pub async fn apply(
 
 /// The file's text, with a hint when the default file is missing.
 pub(crate) fn read_deploy_file(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).map_err(|error| {
+    crate::input_file::read_file(path).map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
             anyhow::anyhow!(
                 "cannot read {}: no such file. Declare deployments there, or pass the deploy \

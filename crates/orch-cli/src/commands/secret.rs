@@ -1,6 +1,6 @@
 //! `orch secret set|ls|delete`: values go to the server, never come back.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 
 use anyhow::Context as _;
 use comfy_table::Cell;
@@ -62,7 +62,7 @@ pub async fn run(context: &Context, command: SecretCommand) -> anyhow::Result<()
 /// The value to set: the file's content or stdin, without one trailing newline.
 fn read_value(args: &SecretSetArgs) -> anyhow::Result<String> {
     let mut value = match &args.from_file {
-        Some(path) => std::fs::read_to_string(path)
+        Some(path) => crate::input_file::read_file(path)
             .with_context(|| format!("cannot read the secret's value from {}", path.display()))?,
         None => {
             let stdin = std::io::stdin();
@@ -73,12 +73,8 @@ fn read_value(args: &SecretSetArgs) -> anyhow::Result<String> {
                     args.name, args.name
                 );
             }
-            let mut value = String::new();
-            stdin
-                .lock()
-                .read_to_string(&mut value)
-                .context("cannot read the secret's value from stdin")?;
-            value
+            crate::input_file::read_limited(stdin.lock(), "the secret's value on stdin")
+                .context("cannot read the secret's value from stdin")?
         }
     };
     if value.ends_with('\n') {

@@ -45,6 +45,7 @@ pub fn server_config(
         },
         backup: ops.backup_schedule()?,
         max_streams_per_client: settings.roles.server.max_streams_per_client.value,
+        automation_env: settings.roles.server.automation_env.value.clone(),
         secret_key: Some(secret_key(&settings.home.value)),
         allowed_hosts: args.security.allowed_hosts.clone(),
         tls: args

@@ -93,8 +93,37 @@ impl From<&proto::GetUpcomingRunsResponse> for UpcomingListView {
     }
 }
 
-/// Writes the upcoming runs as a table.
-pub fn print_upcoming(list: &UpcomingListView) -> std::io::Result<()> {
+/// Why a deployment has no upcoming run, given how many of its schedules are
+/// active and the slots its calendars skip in the window looked at.
+pub fn why_no_upcoming(
+    deployment: &str,
+    active_schedules: usize,
+    skipped: &[UpcomingView],
+) -> String {
+    if active_schedules == 0 {
+        return "No upcoming runs: the deployment has no active schedule. Add one with \
+                'orch deployment schedule create' or in deploy/orch.toml."
+            .to_owned();
+    }
+    match skipped.first().and_then(|slot| slot.skipped.as_deref()) {
+        Some(reason) => format!(
+            "No upcoming runs: the deployment has {active_schedules} active schedule(s), but \
+             their calendar closes every slot in the window looked at ({} skipped, the first \
+             at {}: {reason}). See them with 'orch deployment upcoming {deployment} \
+             --show-skipped', or check the calendar's dates.",
+            skipped.len(),
+            skipped[0].local_display
+        ),
+        None => format!(
+            "No upcoming runs: the deployment's {active_schedules} active schedule(s) fire no \
+             more (their cron or calendar has no future slot); see them with 'orch deployment \
+             schedule ls {deployment}'."
+        ),
+    }
+}
+
+/// Writes the upcoming runs as a table; `empty` says why there is none.
+pub fn print_upcoming(list: &UpcomingListView, empty: &str) -> std::io::Result<()> {
     if list.paused {
         output::write_line(format!(
             "Deployment {} is paused: these slots create no runs until 'orch deployment resume {}'.",
@@ -116,11 +145,7 @@ pub fn print_upcoming(list: &UpcomingListView) -> std::io::Result<()> {
             Cell::new(created),
         ]);
     }
-    table::print(
-        rows,
-        "No upcoming runs: the deployment has no active schedule. Add one with \
-         'orch deployment schedule create' or in deploy/orch.toml.",
-    )
+    table::print(rows, empty)
 }
 
 /// Writes a deployment's schedules as a table.

@@ -98,15 +98,10 @@ fn automation(
     }
     let cooldown_seconds = match raw.cooldown_seconds {
         None => 0,
-        Some(value) => u64::try_from(*value.get_ref()).map_err(|_| {
-            source.error(
-                Some(value.span().start),
-                format!(
-                    "`cooldown_seconds` must be 0 or more, not {}",
-                    value.get_ref()
-                ),
-            )
-        })?,
+        Some(value) => {
+            crate::automation::check_seconds("cooldown_seconds", i128::from(*value.get_ref()), 0)
+                .map_err(|message| source.error(Some(value.span().start), message))?
+        }
     };
     Ok(AutomationSpec {
         name,
@@ -172,6 +167,7 @@ fn check_trigger(source: &Source<'_>, at: usize, trigger: &Trigger) -> Result<()
             kind.as_str()
         ));
     }
+    crate::automation::check_trigger_durations(trigger).or_else(fail)?;
     let positive = |key: &str, value: Option<u64>| match value {
         Some(v) if v > 0 => Ok(()),
         _ => fail(format!("a {} trigger needs `{key}` > 0", kind.as_str())),
@@ -225,6 +221,7 @@ fn check_action(source: &Source<'_>, at: usize, trigger: &Trigger, action: &Acti
             fail(format!("needs `{key}`"))
         }
     };
+    crate::automation::check_action_placeholders(action).or_else(fail)?;
     match action.kind {
         ActionKind::Slack => {
             need("webhook_url", action.webhook_url.is_some())?;
@@ -438,6 +435,34 @@ actions = [ { type = "run-deployment", deployment = "f/n", parameters = { symbol
         assert_eq!(
             message,
             "cancel-run action: a worker-offline trigger has no run to cancel"
+        );
+    }
+
+    #[test]
+    fn huge_durations_and_unclosed_placeholders_are_refused_at_their_line() {
+        let (line, message) = error(
+            "[[automations]]\nname = \"a\"\ntrigger = { type = \"event\", name = \"e\" }\nactions = [{ type = \"cancel-run\" }]\ncooldown_seconds = 9223372036854775807\n",
+        );
+        assert_eq!(line, 11);
+        assert!(
+            message.starts_with("`cooldown_seconds` must be between 0 and 31622400 (366 days)"),
+            "{message}"
+        );
+        let (_, message) = error(
+            "[[automations]]\nname = \"a\"\ntrigger = { type = \"run-duration\", seconds = 999999999999 }\nactions = [{ type = \"cancel-run\" }]\n",
+        );
+        assert!(
+            message.starts_with("trigger: `seconds` must be between 1 and 31622400"),
+            "{message}"
+        );
+        let (line, message) = error(
+            "[[automations]]\nname = \"a\"\ntrigger = { type = \"event\", name = \"e\" }\nactions = [{ type = \"webhook\", url = \"https://h/${NAME\" }]\n",
+        );
+        assert_eq!(line, 10);
+        assert!(
+            message
+                .starts_with("webhook action: `${NAME` opens a placeholder that is never closed"),
+            "{message}"
         );
     }
 

@@ -149,10 +149,8 @@ fn retention(source: &Source<'_>, raw: &RawDeployment) -> Result<crate::Retentio
         value
             .as_ref()
             .map(|days| {
-                let n = positive(source, key, days)?;
-                u32::try_from(n).map_err(|_| {
-                    source.error(Some(days.span().start), format!("`{key}` {n} is too large"))
-                })
+                crate::retention::check_retention_days(key, *days.get_ref())
+                    .map_err(|message| source.error(Some(days.span().start), message))
             })
             .transpose()
     };

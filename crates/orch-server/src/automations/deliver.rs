@@ -11,10 +11,12 @@
 //! (run-deployment) use that key as the run's idempotency key, so they take
 //! effect once.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::join_all;
 use orch_store::{AttemptResult, ClaimedDelivery};
+use tokio::task::JoinSet;
 
 use super::actions;
 use crate::state::AppState;
@@ -24,32 +26,114 @@ use crate::state::AppState;
 pub(super) const LEASE: Duration = Duration::from_secs(15);
 /// The loop looks for due deliveries at least this often.
 const POLL: Duration = Duration::from_secs(1);
-/// Deliveries claimed at once (delivered concurrently).
+/// Deliveries claimed at once.
 const BATCH: i64 = 32;
+/// Attempts in flight at once, over all receivers.
+const IN_FLIGHT: usize = 128;
+/// Attempts in flight at once to one receiver; more wait their turn
+/// without holding anything another receiver needs.
+const PER_RECEIVER: usize = 4;
+/// How long a delivery whose receiver is busy waits before it is claimed again.
+const BUSY_RECEIVER_WAIT: Duration = Duration::from_millis(500);
 
-/// Runs until the server shuts down.
+/// Attempts in flight per receiver ([`receiver_of`]).
+#[derive(Default)]
+struct Busy(Mutex<HashMap<String, usize>>);
+
+impl Busy {
+    /// Takes a slot of `receiver`, if it has one free.
+    fn take(&self, receiver: &str) -> bool {
+        let mut busy = self.0.lock().expect("not poisoned");
+        let count = busy.entry(receiver.to_owned()).or_default();
+        if *count >= PER_RECEIVER {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// Gives a slot of `receiver` back.
+    fn give(&self, receiver: &str) {
+        let mut busy = self.0.lock().expect("not poisoned");
+        if let Some(count) = busy.get_mut(receiver) {
+            *count -= 1;
+            if *count == 0 {
+                busy.remove(receiver);
+            }
+        }
+    }
+}
+
+/// Who receives a delivery: the URL (or SMTP server) its action names, as
+/// written (before `${NAME}`s are resolved), or orch itself.
+fn receiver_of(delivery: &ClaimedDelivery) -> String {
+    let spec: Option<orch_core::automation::AutomationSpec> =
+        serde_json::from_str(&delivery.spec).ok();
+    let action = spec.and_then(|spec| spec.actions.into_iter().nth(delivery.action_index as usize));
+    match action {
+        Some(action) => {
+            let target = action
+                .url
+                .or(action.webhook_url)
+                .or(action.smtp_url)
+                .unwrap_or_default();
+            format!("{}:{target}", action.kind.as_str())
+        }
+        None => String::new(),
+    }
+}
+
+/// Runs until the server shuts down. Each attempt runs on a task of its own,
+/// so an attempt that waits on a slow receiver (up to
+/// [`actions::ATTEMPT_TIMEOUT`]) never delays another receiver's
+/// deliveries; at most [`PER_RECEIVER`] attempts to one receiver are in
+/// flight, its other deliveries are given back and claimed again later.
 pub(super) async fn run(state: AppState) {
     let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
     let client = actions::http_client();
+    let busy = Arc::new(Busy::default());
+    let mut running: JoinSet<()> = JoinSet::new();
     loop {
-        let claimed = match state
-            .background_store()
-            .claim_deliveries(&owner, LEASE, BATCH)
-            .await
-        {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::warn!(%error, "claiming automation deliveries failed; retrying");
-                Vec::new()
+        while running.try_join_next().is_some() {}
+        let room = IN_FLIGHT.saturating_sub(running.len()).min(BATCH as usize) as i64;
+        let claimed = if room == 0 {
+            Vec::new()
+        } else {
+            match state
+                .background_store()
+                .claim_deliveries(&owner, LEASE, room)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming automation deliveries failed; retrying");
+                    Vec::new()
+                }
             }
         };
-        if !claimed.is_empty() {
-            join_all(
-                claimed
-                    .iter()
-                    .map(|delivery| attempt(&state, &client, &owner, delivery)),
-            )
-            .await;
+        let mut started = false;
+        for delivery in claimed {
+            let receiver = receiver_of(&delivery);
+            if !busy.take(&receiver) {
+                let due = state.now() + BUSY_RECEIVER_WAIT.as_micros() as i64;
+                if let Err(error) = state
+                    .background_store()
+                    .release_delivery(&delivery, &owner, due)
+                    .await
+                {
+                    tracing::warn!(%error, delivery = %delivery.id, "giving back a delivery failed; its lease will run out");
+                }
+                continue;
+            }
+            started = true;
+            let (state, client, owner, busy) =
+                (state.clone(), client.clone(), owner.clone(), busy.clone());
+            running.spawn(async move {
+                attempt(&state, &client, &owner, &delivery).await;
+                busy.give(&receiver);
+            });
+        }
+        if started {
             continue;
         }
         let wait = match state.background_store().next_delivery_due().await {
@@ -57,8 +141,12 @@ pub(super) async fn run(state: AppState) {
             _ => POLL,
         };
         tokio::select! {
-            _ = state.shutting_down() => return,
+            _ = state.shutting_down() => {
+                running.shutdown().await;
+                return;
+            }
             _ = state.automation_wakers().deliver.notified() => {}
+            _ = running.join_next(), if !running.is_empty() => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }
@@ -73,7 +161,20 @@ async fn attempt(
 ) {
     let started_at = state.now();
     let clock = std::time::Instant::now();
-    let outcome = actions::perform(state, client, delivery).await;
+    // Every action is bounded, e-mail and actions on orch included.
+    let outcome = tokio::time::timeout(
+        actions::ATTEMPT_TIMEOUT,
+        actions::perform(state, client, delivery),
+    )
+    .await
+    .unwrap_or_else(|_| actions::Outcome::Failed {
+        status: None,
+        error: format!(
+            "the attempt took longer than {} s",
+            actions::ATTEMPT_TIMEOUT.as_secs()
+        ),
+        permanent: false,
+    });
     let duration_micros = clock.elapsed().as_micros() as i64;
     let result = match outcome {
         actions::Outcome::Delivered { status } => AttemptResult {

@@ -21,7 +21,7 @@ mod engine;
 mod message;
 pub(crate) mod metrics;
 
-use orch_core::automation::{ActionKind, AutomationSpec, placeholders};
+use orch_core::automation::AutomationSpec;
 use tokio::sync::Notify;
 
 use crate::state::AppState;
@@ -71,8 +71,9 @@ pub(crate) async fn run(state: AppState, public_url: String) {
 
 /// The values of the `${NAME}`s an automation reads, taken when its action
 /// runs: a secret of that name (`orch secret set NAME`) first, else the
-/// server's environment. The one place placeholders are read; values are
-/// never logged or printed.
+/// server's environment, for the variables it allows
+/// ([`crate::ServerConfig::automation_env`]) only. The one place
+/// placeholders are read; values are never logged or printed.
 #[derive(Default)]
 pub(crate) struct Placeholders(std::collections::HashMap<String, String>);
 
@@ -95,8 +96,10 @@ impl Placeholders {
                 Err(error) => tracing::warn!(%error, "cannot read secrets for placeholders"),
             }
         }
+        let allowed = &state.config().automation_env;
         for name in names {
             if !values.contains_key(name)
+                && orch_core::automation::env_allowed(name, allowed)
                 && let Some(value) = std::env::var(name).ok().filter(|v| !v.is_empty())
             {
                 values.insert(name.clone(), value);
@@ -113,26 +116,5 @@ impl Placeholders {
 
 /// Every `${NAME}` a spec's actions will read, in order.
 pub(crate) fn placeholders_of(spec: &AutomationSpec) -> Vec<String> {
-    let mut names = Vec::new();
-    for action in &spec.actions {
-        let texts = [&action.webhook_url, &action.url, &action.secret]
-            .into_iter()
-            .flatten()
-            .chain(action.to.iter());
-        for text in texts {
-            names.extend(placeholders(text));
-        }
-        if action.kind == ActionKind::Email {
-            for (value, default) in [
-                (&action.smtp_url, "ORCH_SMTP_URL"),
-                (&action.from, "ORCH_SMTP_FROM"),
-            ] {
-                match value {
-                    Some(text) => names.extend(placeholders(text)),
-                    None => names.push(default.to_owned()),
-                }
-            }
-        }
-    }
-    names
+    orch_core::automation::placeholder_names(spec)
 }

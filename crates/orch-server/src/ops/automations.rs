@@ -21,6 +21,8 @@ pub async fn apply(state: &AppState, specs: &[String]) -> OpsResult<Vec<(String,
         })?;
         orch_core::validate_name("automation", &spec.name)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        spec.check().map_err(OpsError::Invalid)?;
+        check_sources(state, &spec).await?;
         for deployment in named_deployments(&spec) {
             state.store().deployment(deployment).await.map_err(|_| {
                 StoreError::InvalidInput(format!(
@@ -40,6 +42,30 @@ pub async fn apply(state: &AppState, specs: &[String]) -> OpsResult<Vec<(String,
     let changes = state.store().apply_automations(&inputs).await?;
     crate::automations::changed(state);
     Ok(changes)
+}
+
+/// Refuses a spec whose placeholders name a variable of the server's
+/// environment that automations may not read (neither a secret nor allowed).
+async fn check_sources(state: &AppState, spec: &AutomationSpec) -> OpsResult<()> {
+    let names = crate::automations::placeholders_of(spec);
+    if names.is_empty() {
+        return Ok(());
+    }
+    let secrets: Vec<String> = state
+        .store()
+        .secret_ciphertexts(&names)
+        .await?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    orch_core::automation::check_placeholder_sources(
+        &spec.name,
+        &names,
+        &|name| secrets.iter().any(|secret| secret == name),
+        &state.config().automation_env,
+        &|name| std::env::var_os(name).is_some(),
+    )
+    .map_err(OpsError::Invalid)
 }
 
 fn named_deployments(spec: &AutomationSpec) -> impl Iterator<Item = &str> {

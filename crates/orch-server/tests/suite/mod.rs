@@ -1,6 +1,7 @@
 //! Every server integration test, written once and run on each backend.
 
 mod auth;
+mod automations;
 mod boundary;
 mod calendars;
 mod catch_up;
