@@ -88,16 +88,20 @@ async fn login_page() -> Html<&'static str> {
 struct Login {
     #[serde(default)]
     token: String,
+    /// A one-time login code, from the link `orch up`, `orch server start`
+    /// and `orch ui` print.
+    #[serde(default)]
+    code: String,
 }
 
-/// Trades an API token for a session cookie.
+/// Trades an API token, or a one-time login code, for a session cookie.
 async fn login(
     State((auth, secure)): State<(Auth, bool)>,
     extensions: axum::http::Extensions,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let request: Login = crate::api::json_body(&body, r#"{"token": "orch_..."}"#)?;
-    if request.token.trim().is_empty() {
+    if request.token.trim().is_empty() && request.code.trim().is_empty() {
         return Err(ApiError::bad_request(
             r#"send the API token to log in with: {"token": "orch_..."}"#,
         ));
@@ -111,7 +115,30 @@ async fn login(
             "too many failed logins from this address: wait a minute",
         ));
     }
-    let token = match auth.store().check_credential(&request.token).await? {
+    let token = if request.token.trim().is_empty() {
+        match auth.store().redeem_login_code(&request.code).await? {
+            Some(token) => token,
+            None => {
+                auth.failed(ip);
+                return Err(refused(
+                    StatusCode::UNAUTHORIZED,
+                    "this login link was used already or has expired (links work once, for 10 minutes): run 'orch ui' for a fresh one, or log in with an API token",
+                ));
+            }
+        }
+    } else {
+        token_login(&auth, &request.token, ip).await?
+    };
+    start_session(&auth, secure, &token).await
+}
+
+/// The API token `key`, if it may log in to the dashboard.
+async fn token_login(
+    auth: &Auth,
+    key: &str,
+    ip: Option<std::net::IpAddr>,
+) -> ApiResult<orch_store::TokenInfo> {
+    let token = match auth.store().check_credential(key).await? {
         CredentialCheck::Valid(token) if token.kind == CredentialKind::Token => token,
         CredentialCheck::Valid(_) => {
             return Err(refused(
@@ -124,6 +151,15 @@ async fn login(
             return Err(refused(StatusCode::UNAUTHORIZED, reason));
         }
     };
+    Ok(token)
+}
+
+/// Opens a dashboard session for `token` and sets its cookie.
+async fn start_session(
+    auth: &Auth,
+    secure: bool,
+    token: &orch_store::TokenInfo,
+) -> ApiResult<Response> {
     if token.principal().allows(Permission::Read).is_err() {
         return Err(refused(
             StatusCode::FORBIDDEN,
@@ -134,7 +170,7 @@ async fn login(
         ));
     }
     let expires = auth.store().now() + SESSION_SECONDS * 1_000_000;
-    let key = auth.store().create_session(&token, expires).await?;
+    let key = auth.store().create_session(token, expires).await?;
     let cookie = format!(
         "{SESSION_COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}",
         if secure { "; Secure" } else { "" }
