@@ -39,14 +39,16 @@ async fn seeded_server() -> (TestServer, tempfile::TempDir) {
     (server, dir)
 }
 
-/// The login link in the server's output.
-fn printed_link(server: &TestServer) -> String {
-    let output = server.daemon_output();
-    output
-        .split_whitespace()
-        .find(|word| word.contains("/login?code="))
-        .unwrap_or_else(|| panic!("no login link in the server's output:\n{output}"))
-        .to_owned()
+/// The login link in the server's output (just after the line `TestServer` waits for).
+async fn printed_link(server: &TestServer) -> String {
+    for _ in 0..200 {
+        let output = server.daemon_output();
+        if let Some(link) = output.split_whitespace().find(|word| word.contains("/login?code=")) {
+            return link.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no login link in the server's output:\n{}", server.daemon_output());
 }
 
 /// What the page at hand is: its HTTP status, content type, whether it is in
@@ -128,7 +130,7 @@ async fn visit(browser: &Browser, base: &str, path: &str) -> Value {
 async fn every_page_reachable_from_the_menu_opens_cleanly_after_logging_in_by_the_link() {
     let (server, _dir) = seeded_server().await;
     let base = server.url().to_string();
-    let link = printed_link(&server);
+    let link = printed_link(&server).await;
     let browser = Browser::start().await;
 
     // The link alone logs in: no token typed.
@@ -212,7 +214,12 @@ async fn every_page_reachable_from_the_menu_opens_cleanly_after_logging_in_by_th
         )
         .await
         .unwrap();
-    assert_eq!(vars.as_array().map(Vec::len), Some(2), "{vars}");
+    let vars: Vec<&str> = vars.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(vars.contains(&"SLACK_WEBHOOK_URL") && vars.contains(&"ORCH_ALERT_EMAIL"), "{vars:?}");
+    assert!(
+        vars.iter().all(|v| v.chars().all(|c| c.is_ascii_uppercase() || c == '_')),
+        "one variable per item: {vars:?}"
+    );
     let text = browser.page_text().await;
     assert!(
         !text.contains("SLACK_WEBHOOK_URLORCH") && !text.contains("ORCH_ALERT_EMAILSLACK"),
