@@ -189,7 +189,7 @@ fn completion_scripts_load_in_their_shells() {
         "{text}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(text.contains("complete -F _orch"), "{text}");
+    assert!(text.contains("-F _orch") && text.contains(" orch\n"), "{text}");
     assert!(text.contains("first: flow-run"), "{text}");
     assert!(text.contains("second: delete"), "{text}");
     let bad = server.run(&["completions", "tcsh"]);
