@@ -25,7 +25,12 @@ async fn seeded_server() -> (TestServer, tempfile::TempDir) {
          trigger = { type = \"run-state\", states = [\"Failed\"] }\n\
          actions = [ { type = \"slack\", webhook_url = \"${SLACK_WEBHOOK_URL}\" }, \
          { type = \"email\", to = [\"${ORCH_ALERT_EMAIL}\"] } ]\n";
-    let file = orch_e2e::write_deploy_file(dir.path(), "automations.toml", automation);
+    let deployment = orch_e2e::deployment_toml("etl", "daily", "bench-pool", &["true"], "");
+    let file = orch_e2e::write_deploy_file(
+        dir.path(),
+        "automations.toml",
+        &format!("{deployment}{automation}"),
+    );
     server.ok(&["deploy", file.to_str().unwrap()]);
     seed_history(&server.home().join("orch.db"), 60, 600).await;
     let key = server.admin_key();
@@ -71,6 +76,11 @@ async fn look(browser: &Browser) -> Value {
         .expect("read the page")
 }
 
+/// A file name for a screenshot of `path`.
+fn shot_name(path: &str) -> String {
+    path.trim_matches('/').replace(['/', '?', '=', '&', '%'], "_")
+}
+
 /// Opens `path`, lets its scripts load their data, and checks it.
 async fn visit(browser: &Browser, base: &str, path: &str) -> Value {
     browser
@@ -90,10 +100,9 @@ async fn visit(browser: &Browser, base: &str, path: &str) -> Value {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let page = look(browser).await;
     let errors = browser.console_errors().await;
-    let shot = |name: &str| name.trim_matches('/').replace(['/', '?', '='], "_");
     if !errors.is_empty() || page["status"] != 200 || !page["framed"].as_bool().unwrap_or(false) {
         let file = browser
-            .screenshot(&format!("first-hour-failed-{}", shot(path)))
+            .screenshot(&format!("first-hour-failed-{}", shot_name(path)))
             .await;
         panic!(
             "{path}: status {}, type {}, framed {}, console errors {errors:#?} (screenshot {}); text:\n{}",
@@ -178,16 +187,14 @@ async fn every_page_reachable_from_the_menu_opens_cleanly_after_logging_in_by_th
     }
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut queue: VecDeque<(String, u8)> = menu.into_iter().map(|l| (l, 0)).collect();
-    let mut kinds = BTreeSet::new();
     while let Some((path, depth)) = queue.pop_front() {
         if !seen.insert(path.clone()) {
             continue;
         }
         let page = visit(&browser, &base, &path).await;
-        kinds.insert(path.split('/').nth(1).unwrap_or_default().to_owned());
         if depth == 0 {
             browser
-                .screenshot(&format!("first-hour-{}", path.trim_matches('/')))
+                .screenshot(&format!("first-hour-{}", shot_name(&path)))
                 .await;
             for link in page["links"].as_array().unwrap() {
                 let link = link.as_str().unwrap().to_owned();
