@@ -21,7 +21,9 @@ fn printed_link(server: &TestServer) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let output = server.daemon_output();
-        let link = output.split_whitespace().find(|word| word.contains("/login?code="));
+        let link = output
+            .split_whitespace()
+            .find(|word| word.contains("/login?code="));
         if let Some(link) = link {
             return link.to_owned();
         }
@@ -189,7 +191,10 @@ fn completion_scripts_load_in_their_shells() {
         "{text}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(text.contains("-F _orch") && text.contains(" orch\n"), "{text}");
+    assert!(
+        text.contains("-F _orch") && text.contains(" orch\n"),
+        "{text}"
+    );
     assert!(text.contains("first: flow-run"), "{text}");
     assert!(text.contains("second: delete"), "{text}");
     let bad = server.run(&["completions", "tcsh"]);

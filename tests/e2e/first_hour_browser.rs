@@ -48,12 +48,18 @@ async fn seeded_server() -> (TestServer, tempfile::TempDir) {
 async fn printed_link(server: &TestServer) -> String {
     for _ in 0..200 {
         let output = server.daemon_output();
-        if let Some(link) = output.split_whitespace().find(|word| word.contains("/login?code=")) {
+        if let Some(link) = output
+            .split_whitespace()
+            .find(|word| word.contains("/login?code="))
+        {
             return link.to_owned();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no login link in the server's output:\n{}", server.daemon_output());
+    panic!(
+        "no login link in the server's output:\n{}",
+        server.daemon_output()
+    );
 }
 
 /// What the page at hand is: its HTTP status, content type, whether it is in
@@ -78,7 +84,8 @@ async fn look(browser: &Browser) -> Value {
 
 /// A file name for a screenshot of `path`.
 fn shot_name(path: &str) -> String {
-    path.trim_matches('/').replace(['/', '?', '=', '&', '%'], "_")
+    path.trim_matches('/')
+        .replace(['/', '?', '=', '&', '%'], "_")
 }
 
 /// Opens `path`, lets its scripts load their data, and checks it.
@@ -221,10 +228,19 @@ async fn every_page_reachable_from_the_menu_opens_cleanly_after_logging_in_by_th
         )
         .await
         .unwrap();
-    let vars: Vec<&str> = vars.as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(vars.contains(&"SLACK_WEBHOOK_URL") && vars.contains(&"ORCH_ALERT_EMAIL"), "{vars:?}");
+    let vars: Vec<&str> = vars
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert!(
-        vars.iter().all(|v| v.chars().all(|c| c.is_ascii_uppercase() || c == '_')),
+        vars.contains(&"SLACK_WEBHOOK_URL") && vars.contains(&"ORCH_ALERT_EMAIL"),
+        "{vars:?}"
+    );
+    assert!(
+        vars.iter()
+            .all(|v| v.chars().all(|c| c.is_ascii_uppercase() || c == '_')),
         "one variable per item: {vars:?}"
     );
     let text = browser.page_text().await;
