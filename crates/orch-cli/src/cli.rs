@@ -11,9 +11,18 @@ pub use crate::cli_scheduling::{
 use crate::output::Format;
 use crate::reference::DeploymentRef;
 
+/// `orch --version`: the version and the git commit it was built from
+/// ("unknown" when built outside a git checkout, e.g. from a tarball).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ORCH_GIT_COMMIT"),
+    ")"
+);
+
 /// orch: a workflow orchestrator. Deploy flows, run them on workers, and watch them.
 #[derive(Debug, Parser)]
-#[command(name = "orch", version, propagate_version = true)]
+#[command(name = "orch", version = VERSION, propagate_version = true)]
 pub struct Cli {
     /// URL of the orch server [env: ORCH_API_URL; config file: api_url; default: http://127.0.0.1:4200]
     #[arg(long, global = true, value_name = "URL")]
@@ -98,6 +107,21 @@ pub enum Command {
     /// Create, list and revoke API tokens (admin)
     #[command(subcommand)]
     Token(crate::cli_tokens::TokenCommand),
+    /// Print a fresh link that opens the dashboard logged in as your token (works once, for
+    /// 10 minutes; the key itself never leaves this machine)
+    Ui {
+        /// Also open the link in the default browser
+        #[arg(long)]
+        open: bool,
+    },
+    /// Print the shell completion script for orch's commands and options, e.g.
+    /// `source <(orch completions bash)` in ~/.bashrc, `orch completions zsh >
+    /// ~/.zfunc/_orch`, `orch completions fish > ~/.config/fish/completions/orch.fish`
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `orch automation ...`
@@ -504,6 +528,36 @@ pub enum FlowRunCommand {
         /// Flow run id, or an unambiguous prefix of one
         id: String,
     },
+    /// Run a finished flow run again: a new run of its deployment with the same parameters
+    Retry {
+        /// Flow run id, or an unambiguous prefix of one
+        id: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Delete finished flow runs with their states, task runs, artifacts and logs: by id
+    /// (`orch flow-run delete ID...`), or every run that ended in a state before an age
+    /// (`orch flow-run delete --state failed --before 30d`; try `--dry-run` first)
+    Delete(FlowRunDeleteArgs),
+}
+
+/// `orch flow-run delete`
+#[derive(Debug, Args)]
+pub struct FlowRunDeleteArgs {
+    /// Flow run ids (or unambiguous prefixes); all are deleted or none
+    #[arg(value_name = "ID", required_unless_present = "state", conflicts_with_all = ["state", "before", "dry_run"])]
+    pub ids: Vec<String>,
+    /// Delete the runs that ended in this state: completed, failed, crashed or cancelled
+    #[arg(long, value_name = "STATE", requires = "before")]
+    pub state: Option<String>,
+    /// ... and ended longer ago than this, e.g. 30d, 12h, 90m
+    #[arg(long, value_name = "AGE", requires = "state")]
+    pub before: Option<String>,
+    /// Only count the runs and log lines that would be deleted
+    #[arg(long, requires = "state")]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `orch flow-run ls`
@@ -555,6 +609,49 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every leaf command, as its path of names (`["flow-run", "ls"]`).
+    fn leaves(
+        command: &clap::Command,
+        path: Vec<String>,
+        out: &mut Vec<(Vec<String>, clap::Command)>,
+    ) {
+        if command.get_subcommands().next().is_none() {
+            out.push((path, command.clone()));
+            return;
+        }
+        for sub in command.get_subcommands() {
+            let mut path = path.clone();
+            path.push(sub.get_name().to_owned());
+            leaves(sub, path, out);
+        }
+    }
+
+    #[test]
+    fn every_command_that_prints_a_list_takes_output_json() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), Vec::new(), &mut all);
+        let mut lists = 0;
+        for (path, command) in &all {
+            let about = command
+                .get_about()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let lists_something = path.last().is_some_and(|name| name == "ls")
+                || about.starts_with("List")
+                || about.starts_with("Show");
+            if !lists_something {
+                continue;
+            }
+            lists += 1;
+            assert!(
+                command.get_arguments().any(|arg| arg.get_id() == "output"),
+                "orch {} prints a list but takes no --output json",
+                path.join(" ")
+            );
+        }
+        assert!(lists > 15, "{lists}");
     }
 
     #[test]

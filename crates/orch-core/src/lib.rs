@@ -39,6 +39,7 @@ pub mod params;
 pub mod policy;
 pub mod retention;
 pub mod retry;
+pub mod run_deletion;
 pub mod schedule;
 pub mod state;
 pub mod suggest;

@@ -142,6 +142,27 @@ pub(crate) fn classify(service: &str, method: &str) -> Option<Kind> {
                 .map(|r| r.flow_run)
                 .unwrap_or_default()
         }),
+        ("FlowRunService", "RetryFlowRun") => Audited("flow-run.retry", |b| {
+            decode::<pb::RetryFlowRunRequest>(b)
+                .map(|r| r.flow_run)
+                .unwrap_or_default()
+        }),
+        ("FlowRunService", "DeleteFlowRuns") => Audited("flow-run.delete", |b| {
+            decode::<pb::DeleteFlowRunsRequest>(b)
+                .map(|r| {
+                    let target = if r.flow_runs.is_empty() {
+                        format!("state={} before={}", r.state, r.before)
+                    } else {
+                        r.flow_runs.join(",")
+                    };
+                    if r.dry_run {
+                        format!("{target} (dry run)")
+                    } else {
+                        target
+                    }
+                })
+                .unwrap_or_default()
+        }),
         ("ScheduleService", "CreateSchedule") => Audited("schedule.create", |b| {
             decode::<pb::CreateScheduleRequest>(b)
                 .map(|r| {
@@ -236,6 +257,7 @@ pub(crate) fn classify(service: &str, method: &str) -> Option<Kind> {
                 .map(|r| r.name)
                 .unwrap_or_default()
         }),
+        ("ServerService", "CreateLoginLink") => Audited("login-link.create", |_| String::new()),
         ("ServerService", "Prune") => Audited("server.prune", |b| {
             decode::<pb::PruneRequest>(b)
                 .map(|r| if r.dry_run { "dry run" } else { "" }.to_owned())

@@ -1,6 +1,7 @@
 //! Plain HTTP routes served beside gRPC on the same port.
 
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
@@ -94,4 +95,76 @@ pub(crate) async fn json_errors(response: axum::response::Response) -> axum::res
     );
     let body = serde_json::to_vec(&json!({ "error": message })).expect("JSON encodes");
     axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// The current version of the JSON API, as it appears in paths.
+pub const API_VERSION_PREFIX: &str = "/api/v1";
+
+/// Where a request path leads: `/api/v1/x` is served by the route `/api/x`
+/// (`Some(canonical)`); anything else is served as it is (`None`).
+pub(crate) fn canonical_api_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix(API_VERSION_PREFIX)?;
+    if rest.is_empty() || rest.starts_with('/') {
+        Some(format!("/api{rest}"))
+    } else {
+        None
+    }
+}
+
+/// Serves `/api/v1/...` by the one routing table of `/api/...` (the path is
+/// rewritten before anything else sees it: authorization rules, the audit
+/// trail and the routes are written once, unversioned). Answers to the old
+/// unversioned paths, kept for one release, name their successor in a `Link`
+/// header (`rel="successor-version"`, RFC 5829).
+pub(crate) async fn api_version(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path().to_owned();
+    if let Some(canonical) = canonical_api_path(&path) {
+        let query = request
+            .uri()
+            .query()
+            .map(|query| format!("?{query}"))
+            .unwrap_or_default();
+        let mut parts = request.uri().clone().into_parts();
+        match format!("{canonical}{query}").parse() {
+            Ok(path_and_query) => parts.path_and_query = Some(path_and_query),
+            Err(_) => return not_found(request.uri().clone()).await.into_response(),
+        }
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+        return next.run(request).await;
+    }
+    let legacy = path.starts_with("/api/");
+    let mut response = next.run(request).await;
+    if legacy
+        && let Some(rest) = path.strip_prefix("/api")
+        && let Ok(link) = HeaderValue::from_str(&format!(
+            "<{API_VERSION_PREFIX}{rest}>; rel=\"successor-version\""
+        ))
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LINK, link);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_api_path;
+
+    #[test]
+    fn versioned_paths_lead_to_the_one_routing_table() {
+        assert_eq!(
+            canonical_api_path("/api/v1/flow-runs/abc").as_deref(),
+            Some("/api/flow-runs/abc")
+        );
+        assert_eq!(canonical_api_path("/api/v1").as_deref(), Some("/api"));
+        assert_eq!(canonical_api_path("/api/v10/x"), None);
+        assert_eq!(canonical_api_path("/api/flow-runs"), None);
+        assert_eq!(canonical_api_path("/flow-runs"), None);
+    }
 }

@@ -123,6 +123,8 @@ impl ServerConfig {
 
 /// The full HTTP service: gRPC, JSON API, dashboard, metrics and a 404 for
 /// anything else, behind the one authentication layer ([`auth::check`]).
+/// The JSON API answers under `/api/v1/` and, for one more release, under
+/// the unversioned `/api/` paths ([`http::api_version`]).
 pub fn router(state: AppState) -> axum::Router {
     let hosts = std::sync::Arc::new(browser::AllowedHosts::new(
         &state.config().host,
@@ -136,7 +138,7 @@ pub fn router(state: AppState) -> axum::Router {
     );
     let secure_cookies = config.secure_cookies;
     let refusals = refusals::Refusals::new(state.store().clone());
-    grpc::routes(&state)
+    let app = grpc::routes(&state)
         .into_axum_router()
         .merge(http::router(state.clone()))
         .merge(health::router(state.clone()))
@@ -157,7 +159,15 @@ pub fn router(state: AppState) -> axum::Router {
             refusals,
             refusals::layer,
         ))
-        .layer(axum::middleware::map_response(http::json_errors))
+        .layer(axum::middleware::map_response(http::json_errors));
+    // Outside the router, so that routing, authorization rules and the audit
+    // trail all see one canonical path: `/api/v1/x` is served as `/api/x`.
+    axum::Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(http::api_version))
+            .layer(axum::middleware::from_fn(dashboard::error_pages))
+            .service(app),
+    )
 }
 
 /// Runs the server until `shutdown` resolves. Prints `orch server listening on
@@ -185,6 +195,27 @@ fn public_url(bound: &std::net::SocketAddr) -> String {
     format!("http://{host}:{}", bound.port())
 }
 
+/// The dashboard link that logs a browser in as `token` once (a one-time
+/// code, never the key); `orch ui` makes fresh ones. Without one the
+/// dashboard still takes a token at its login page.
+async fn login_link(store: &orch_store::Store, token: &str, url: &str) -> Option<String> {
+    match store.create_login_code(token).await {
+        Ok((code, _)) => Some(format!("{url}/login?code={code}")),
+        Err(error) => {
+            tracing::warn!(%error, "cannot make a dashboard login link; log in with an API token, or run 'orch ui'");
+            None
+        }
+    }
+}
+
+/// How a login link is offered: the link, how long it works, how to get another.
+pub fn login_link_line(link: &str) -> String {
+    format!(
+        "{link}  (logs you in; works once, for {} minutes; 'orch ui' prints a fresh link)",
+        orch_store::LOGIN_CODE_SECONDS / 60
+    )
+}
+
 /// A server whose database is open and whose port is bound, not yet serving.
 pub struct Server {
     listener: tokio::net::TcpListener,
@@ -192,6 +223,8 @@ pub struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     store: orch_store::Store,
     config: ServerConfig,
+    /// A one-time dashboard login link, printed when serving starts.
+    login_link: Option<String>,
     /// On SQLite, the lock that keeps a second server off the database.
     _sqlite_lock: Option<std::fs::File>,
 }
@@ -285,6 +318,7 @@ impl Server {
                 addr: addr.clone(),
                 source,
             })?;
+        let mut login = None;
         if config.auth
             && let Some(file) = &config.credentials_file
         {
@@ -298,23 +332,35 @@ impl Server {
             let outcome = auth::bootstrap::ensure_admin_key(&store, file, &url)
                 .await
                 .map_err(ServerError::Config)?;
-            match outcome {
-                auth::bootstrap::AdminKey::Created(name) => println!(
-                    "orch server: created the admin API key {name:?} in {} (the CLI, workers and flows on this machine use it; keep it secret)",
-                    file.display()
-                ),
-                auth::bootstrap::AdminKey::Reused(name) => {
-                    tracing::info!(token = %name, file = %file.display(), "admin API key found")
+            let admin = match outcome {
+                auth::bootstrap::AdminKey::Created(name) => {
+                    println!(
+                        "orch server: created the admin API key {name:?} in {} (the CLI, workers and flows on this machine use it; keep it secret)",
+                        file.display()
+                    );
+                    name
                 }
-            }
+                auth::bootstrap::AdminKey::Reused(name) => {
+                    tracing::info!(token = %name, file = %file.display(), "admin API key found");
+                    name
+                }
+            };
+            login = login_link(&store, &admin, &url).await;
         }
         Ok(Server {
             listener,
             tls,
             store,
             config,
+            login_link: login,
             _sqlite_lock: sqlite_lock,
         })
+    }
+
+    /// Takes the one-time dashboard login link made at start (for the local
+    /// admin key), so that the caller prints it rather than [`Server::run`].
+    pub fn take_login_link(&mut self) -> Option<String> {
+        self.login_link.take()
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -343,6 +389,9 @@ impl Server {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(%bound, database = %store.redacted_url(), tls = self.tls.is_some(), "orch server started");
         println!("orch server listening on {scheme}://{bound}");
+        if let Some(link) = &self.login_link {
+            println!("orch server: dashboard {}", login_link_line(link));
+        }
         let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let graceful = async move {
             shutdown.await;

@@ -57,6 +57,17 @@ pub struct Artifact {
     pub created_at: i64,
 }
 
+/// A key and its series' size, for the artifacts index.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ArtifactKey {
+    /// The key.
+    pub key: String,
+    /// How many artifacts were published under it.
+    pub artifacts: i64,
+    /// When the newest was published (micros).
+    pub latest_at: i64,
+}
+
 /// Which artifacts [`Store::artifacts`] lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArtifactFilter {
@@ -238,6 +249,30 @@ impl Store {
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter().map(ArtifactRow::into_artifact).collect()
+    }
+
+    /// Keys of artifacts whose name contains `search` (any case; all keys
+    /// when empty), most recently published first.
+    pub async fn artifact_keys(&self, search: &str, max: u32) -> Result<Vec<ArtifactKey>> {
+        let pattern: String = search
+            .trim()
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let keys = sqlx::query_as::<_, ArtifactKey>(
+            "SELECT a.key AS key, COUNT(*) AS artifacts, MAX(a.created_at) AS latest_at \
+             FROM artifacts a WHERE a.key IS NOT NULL AND LOWER(a.key) LIKE $1 ESCAPE '\\' \
+             GROUP BY a.key ORDER BY MAX(a.seq) DESC LIMIT $2",
+        )
+        .bind(format!("%{pattern}%"))
+        .bind(limit(max))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(keys)
     }
 
     /// The newest `limit` artifacts of a key, oldest first: its series.

@@ -25,6 +25,7 @@ mod deployments;
 mod error;
 mod flow_runs;
 mod group_commit;
+mod login_codes;
 mod logs;
 pub mod model;
 mod notify;
@@ -52,7 +53,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 pub use artifacts::{
-    Artifact, ArtifactFilter, DEFAULT_ARTIFACT_LIMIT, MAX_ARTIFACT_LIMIT, NewArtifact,
+    Artifact, ArtifactFilter, ArtifactKey, DEFAULT_ARTIFACT_LIMIT, MAX_ARTIFACT_LIMIT, NewArtifact,
 };
 pub use audit::{AUDIT_PAGE, AuditRecord, NewAuditRecord};
 pub use automation_conditions::{ConditionRun, Incident};
@@ -69,6 +70,7 @@ pub use concurrency::{AcquireOutcome, ConcurrencyLimit, SlotHolder};
 pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};
 pub use error::{Result, StoreError};
 pub use flow_runs::DEFAULT_LIST_LIMIT;
+pub use login_codes::LOGIN_CODE_SECONDS;
 pub use logs::DEFAULT_LOG_PAGE;
 pub use model::*;
 pub use notify::Listener;

@@ -20,8 +20,10 @@ use orch_core::retention::{DeploymentScope, PruneRule, Retention, cutoff_micros}
 use sqlx::any::AnyArguments;
 use sqlx::{AnyConnection, Arguments};
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
+use crate::model::FlowRun;
 use crate::rows::sql;
+use crate::transitions::{flow_run_not_found, load_run_for_update};
 use crate::{Backend, Store};
 
 /// What a batch deleted, or what a dry run would delete.
@@ -156,26 +158,88 @@ impl Store {
         if let Some(days) = rule.retention.runs_days {
             let filter =
                 RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
-            let statement = format!("SELECT COUNT(*) FROM flow_runs r WHERE {}", filter.clause);
-            let (runs,): (i64,) = sqlx::query_as_with(sql(statement), filter.arguments())
-                .fetch_one(&self.reader)
-                .await?;
-            pruned.runs = runs as u64;
+            pruned.runs = self.count_matching("flow_runs r", &filter).await?;
         }
         let lines_days = rule.retention.logs_days.or(rule.retention.runs_days);
         if let Some(days) = lines_days {
             let filter =
                 RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
-            let statement = format!(
-                "SELECT COUNT(*) FROM logs l JOIN flow_runs r ON r.id = l.flow_run_id WHERE {}",
-                filter.clause
-            );
-            let (lines,): (i64,) = sqlx::query_as_with(sql(statement), filter.arguments())
-                .fetch_one(&self.reader)
+            pruned.log_lines = self
+                .count_matching("logs l JOIN flow_runs r ON r.id = l.flow_run_id", &filter)
                 .await?;
-            pruned.log_lines = lines as u64;
         }
         Ok(pruned)
+    }
+
+    /// Rows of `from` (which names the runs `r`) whose run matches `filter`.
+    async fn count_matching(&self, from: &str, filter: &RunFilter) -> Result<u64> {
+        let statement = format!("SELECT COUNT(*) FROM {from} WHERE {}", filter.clause);
+        let (count,): (i64,) = sqlx::query_as_with(sql(statement), filter.arguments())
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// What [`Store::delete_finished_runs_batch`] would delete: the runs
+    /// that ended `state` before `before` (microseconds), and their log lines.
+    pub async fn count_finished_runs(&self, state: StateType, before: i64) -> Result<Pruned> {
+        let filter = RunFilter::new(state, &DeploymentScope::Excluding(Vec::new()), before, "");
+        Ok(Pruned {
+            runs: self.count_matching("flow_runs r", &filter).await?,
+            log_lines: self
+                .count_matching("logs l JOIN flow_runs r ON r.id = l.flow_run_id", &filter)
+                .await?,
+        })
+    }
+
+    /// Deletes a batch of the runs (of any deployment) that ended `state`
+    /// before `before` (microseconds), as pruning does
+    /// ([`Store::prune_runs_batch`]); nothing deleted means none is left.
+    pub async fn delete_finished_runs_batch(
+        &self,
+        state: StateType,
+        before: i64,
+        batch: BatchSize,
+    ) -> Result<Pruned> {
+        let filter = RunFilter::new(state, &DeploymentScope::Excluding(Vec::new()), before, "");
+        self.delete_runs_batch(&filter, batch).await
+    }
+
+    /// Deletes the finished runs `ids`, with everything attached to them,
+    /// all or none: a run that does not exist or has not finished (cancel it
+    /// first) fails the call and nothing is deleted. Returns the deleted runs
+    /// and how many log lines went with them.
+    pub async fn delete_flow_runs(&self, ids: &[String]) -> Result<(Vec<FlowRun>, Pruned)> {
+        let mut tx = self.writer.begin().await?;
+        let mut runs = Vec::with_capacity(ids.len());
+        for id in ids {
+            let run = load_run_for_update(&mut tx, self.backend, id)
+                .await?
+                .ok_or_else(|| flow_run_not_found(id))?;
+            if !run.state.kind.is_terminal() {
+                return Err(StoreError::Conflict(format!(
+                    "flow run {} is {}: only a finished run can be deleted; cancel it first (orch flow-run cancel {})",
+                    run.name, run.state.name, run.id
+                )));
+            }
+            if !runs.iter().any(|known: &FlowRun| known.id == run.id) {
+                runs.push(run);
+            }
+        }
+        let ids: Vec<String> = runs.iter().map(|run| run.id.clone()).collect();
+        if ids.is_empty() {
+            return Ok((runs, Pruned::default()));
+        }
+        let log_lines = delete_logs(&mut tx, &ids, u32::MAX).await?;
+        let deleted = delete_runs(&mut tx, &ids).await?;
+        tx.commit().await?;
+        Ok((
+            runs,
+            Pruned {
+                runs: deleted,
+                log_lines,
+            },
+        ))
     }
 
     /// Deletes up to `batch.log_lines` log lines of the oldest runs of
@@ -234,8 +298,14 @@ impl Store {
             return Ok(Pruned::default());
         };
         let filter = RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
+        self.delete_runs_batch(&filter, batch).await
+    }
+
+    /// Deletes up to `batch.runs` of the oldest runs matching `filter` (or
+    /// only their log lines, when those are more than `batch.log_lines`).
+    async fn delete_runs_batch(&self, filter: &RunFilter, batch: BatchSize) -> Result<Pruned> {
         let mut tx = self.writer.begin().await?;
-        let ids = select_runs(&mut tx, self.backend, &filter, batch.runs).await?;
+        let ids = select_runs(&mut tx, self.backend, filter, batch.runs).await?;
         if ids.is_empty() {
             tx.commit().await?;
             return Ok(Pruned::default());

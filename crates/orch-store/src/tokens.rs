@@ -284,7 +284,7 @@ impl Store {
         Ok((self.credential(&id).await?, key))
     }
 
-    async fn credential(&self, id: &str) -> Result<TokenInfo> {
+    pub(crate) async fn credential(&self, id: &str) -> Result<TokenInfo> {
         let row: Option<TokenRow> = sqlx::query_as(sql(format!("{TOKEN_SELECT} WHERE t.id = $1")))
             .bind(id)
             .fetch_optional(&self.reader)

@@ -3,7 +3,7 @@
 use orch_proto::v1 as proto;
 
 use super::Context;
-use crate::cli::{FlowRunCommand, FlowRunListArgs};
+use crate::cli::{FlowRunCommand, FlowRunDeleteArgs, FlowRunListArgs};
 use crate::client::{Api, Reply};
 use crate::outln;
 use crate::output::{self, Format};
@@ -53,7 +53,39 @@ pub async fn run(context: &Context, command: FlowRunCommand) -> anyhow::Result<(
             }
             Ok(())
         }
+        FlowRunCommand::Retry { id, output } => {
+            let request = proto::RetryFlowRunRequest { flow_run: id };
+            let run = api.flow_runs().retry_flow_run(request).await.reply(&api)?;
+            let run = FlowRunView::from(&run);
+            match output.output {
+                Format::Table => outln!(
+                    "Created flow run {} to retry it: follow it with `orch flow-run logs -f {}`",
+                    run.label(),
+                    run.id
+                )?,
+                Format::Json => output::print_json(&run)?,
+            }
+            Ok(())
+        }
+        FlowRunCommand::Delete(args) => delete(&api, args).await,
     }
+}
+
+/// Deletes runs by id or by filter, and says what went.
+async fn delete(api: &Api, args: FlowRunDeleteArgs) -> anyhow::Result<()> {
+    let request = proto::DeleteFlowRunsRequest {
+        flow_runs: args.ids,
+        state: args.state.unwrap_or_default(),
+        before: args.before.unwrap_or_default(),
+        dry_run: args.dry_run,
+    };
+    let reply = api.flow_runs().delete_flow_runs(request).await.reply(api)?;
+    let deleted = view::DeletedView::from(&reply);
+    match args.output.output {
+        Format::Table => view::print_deleted(&deleted)?,
+        Format::Json => output::print_json(&deleted)?,
+    }
+    Ok(())
 }
 
 /// Lists runs.

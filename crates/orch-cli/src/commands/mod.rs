@@ -17,6 +17,7 @@ mod secret;
 mod server;
 mod task_run;
 mod token;
+mod ui;
 mod up;
 mod work_pool;
 mod worker;
@@ -46,6 +47,10 @@ impl Context {
 
 /// Runs `cli`'s command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Completions { shell } = cli.command {
+        // Before the settings: completions need neither a configuration nor a server.
+        return completions(shell);
+    }
     crate::client::set_tls_ca(cli.tls_ca.clone());
     if let Some(key) = &cli.api_key {
         orch_proto::credentials::use_api_key(key);
@@ -72,7 +77,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Secret(command) => secret::run(&context, command).await,
         Command::Audit(command) => audit::run(&context, command).await,
         Command::Token(command) => token::run(&context, command).await,
+        Command::Ui { open } => ui::run(&context, open).await,
+        Command::Completions { shell } => completions(shell),
     }
+}
+
+/// Prints the completion script of `shell` (clap's generator, from the one command definition).
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "orch", &mut script);
+    crate::output::write_raw(&script)?;
+    Ok(())
 }
 
 /// The settings given as flags.

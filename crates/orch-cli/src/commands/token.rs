@@ -1,8 +1,7 @@
 //! `orch token create|ls|revoke`.
 
 use orch_proto::v1::token_service_client::TokenServiceClient;
-use orch_proto::v1::{CreateTokenRequest, ListTokensRequest, RevokeTokenRequest, Token};
-use serde::Serialize;
+use orch_proto::v1::{CreateTokenRequest, ListTokensRequest, RevokeTokenRequest};
 
 use super::Context;
 use crate::cli_tokens::{TokenCommand, TokenCreateArgs};
@@ -11,37 +10,8 @@ use crate::error::usage;
 use crate::outln;
 use crate::output::{self, Format, table};
 
-/// A token as `--output json` prints it (never its key).
-#[derive(Debug, Serialize)]
-struct TokenView {
-    name: String,
-    scope: String,
-    pools: Vec<String>,
-    created_at: Option<String>,
-    expires_at: Option<String>,
-    revoked_at: Option<String>,
-    last_used: Option<String>,
-}
-
-fn time(micros: Option<i64>) -> Option<String> {
-    micros
-        .and_then(chrono::DateTime::from_timestamp_micros)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
-
-impl From<&Token> for TokenView {
-    fn from(token: &Token) -> TokenView {
-        TokenView {
-            name: token.name.clone(),
-            scope: token.scope.clone(),
-            pools: token.pools.clone(),
-            created_at: time(Some(token.created_micros)),
-            expires_at: time(token.expires_micros),
-            revoked_at: time(token.revoked_micros),
-            last_used: time(token.last_used_micros),
-        }
-    }
-}
+/// A token as `--output json` prints it (never its key), as `GET /api/tokens` does.
+type TokenView = orch_proto::json::Token;
 
 fn client(api: &Api) -> TokenServiceClient<orch_client::Transport> {
     api.tokens()

@@ -41,9 +41,10 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
     } else {
         "http"
     };
-    let server = orch_server::Server::bind(config)
+    let mut server = orch_server::Server::bind(config)
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let login_link = server.take_login_link();
     let url = format!(
         "{scheme}://{}",
         server
@@ -81,6 +82,9 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
         specs.len(),
         pools.len()
     );
+    if let Some(link) = &login_link {
+        println!("Dashboard: {}", orch_server::login_link_line(link));
+    }
     println!("Try: orch deployment ls --api-url {url}   ·   Ctrl-C stops everything");
 
     shutdown_signal().await;

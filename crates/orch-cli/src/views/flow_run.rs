@@ -137,3 +137,49 @@ pub fn print_detail(detail: &FlowRunDetailView) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// What `orch flow-run delete` deleted (or would, on a dry run); the same
+/// shape as the answer of `DELETE /api/flow-runs`.
+#[derive(Debug, serde::Serialize)]
+pub struct DeletedView {
+    /// The deleted runs, when named by id.
+    pub flow_runs: Vec<FlowRunView>,
+    /// Runs deleted.
+    pub runs: u64,
+    /// Log lines deleted with them.
+    pub log_lines: u64,
+    /// Whether nothing was deleted, only counted.
+    pub dry_run: bool,
+}
+
+impl From<&orch_proto::v1::DeleteFlowRunsResponse> for DeletedView {
+    fn from(reply: &orch_proto::v1::DeleteFlowRunsResponse) -> Self {
+        DeletedView {
+            flow_runs: reply.flow_runs.iter().map(FlowRunView::from).collect(),
+            runs: reply.runs,
+            log_lines: reply.log_lines,
+            dry_run: reply.dry_run,
+        }
+    }
+}
+
+/// One line per deleted run, then the totals.
+pub fn print_deleted(deleted: &DeletedView) -> std::io::Result<()> {
+    for run in &deleted.flow_runs {
+        output::write_line(format!("Deleted flow run {}", run.label()))?;
+    }
+    let verb = if deleted.dry_run {
+        "Would delete"
+    } else {
+        "Deleted"
+    };
+    let hint = if deleted.dry_run {
+        " (dry run: nothing was deleted; run again without --dry-run to delete them)"
+    } else {
+        ""
+    };
+    output::write_line(format!(
+        "{verb} {} flow run(s) and {} log line(s){hint}",
+        deleted.runs, deleted.log_lines
+    ))
+}

@@ -165,6 +165,20 @@ impl FlowRunService for Service {
         unused()
     }
 
+    async fn retry_flow_run(
+        &self,
+        _: Request<pb::RetryFlowRunRequest>,
+    ) -> Result<Response<pb::FlowRun>, Status> {
+        unused()
+    }
+
+    async fn delete_flow_runs(
+        &self,
+        _: Request<pb::DeleteFlowRunsRequest>,
+    ) -> Result<Response<pb::DeleteFlowRunsResponse>, Status> {
+        unused()
+    }
+
     async fn read_logs(
         &self,
         _: Request<pb::ReadLogsRequest>,

@@ -26,7 +26,7 @@ pub use automations::{Automation, AutomationHistoryEntry};
 pub use deployments::{Deployment, Schedule};
 pub use pools::{WorkPool, Worker};
 pub use runs::{FlowRun, FlowRunDetail, LogLine, TaskRun, TaskRunState};
-pub use security::{AuditRecord, Secret};
+pub use security::{AuditRecord, Secret, Token};
 
 /// RFC 3339 in UTC with microseconds; `None` when unset (0) or out of range.
 pub fn rfc3339(micros: i64) -> Option<String> {

@@ -1,4 +1,5 @@
-//! Secrets (names and times, never values) and audit records.
+//! Secrets (names and times, never values), API tokens (never keys) and
+//! audit records.
 
 use serde::Serialize;
 
@@ -65,6 +66,46 @@ impl From<&pb::AuditRecord> for AuditRecord {
             outcome: record.outcome.clone(),
             transport: record.transport.clone(),
             at_micros: record.at_micros,
+        }
+    }
+}
+
+/// An API token as listed (`orch token ls -o json`, `GET /api/tokens`): never its key.
+#[derive(Debug, Clone, Serialize)]
+pub struct Token {
+    /// Its name.
+    pub name: String,
+    /// Its scope: read, operate, deploy, admin or worker.
+    pub scope: String,
+    /// The pools of a worker token.
+    pub pools: Vec<String>,
+    /// When it was made.
+    pub created_at: Option<String>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+    /// When it was last used.
+    pub last_used: Option<String>,
+}
+
+/// RFC 3339 to the second (a token's times need no more).
+fn seconds(micros: Option<i64>) -> Option<String> {
+    micros
+        .and_then(chrono::DateTime::from_timestamp_micros)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+impl From<&pb::Token> for Token {
+    fn from(token: &pb::Token) -> Token {
+        Token {
+            name: token.name.clone(),
+            scope: token.scope.clone(),
+            pools: token.pools.clone(),
+            created_at: seconds(Some(token.created_micros)),
+            expires_at: seconds(token.expires_micros),
+            revoked_at: seconds(token.revoked_micros),
+            last_used: seconds(token.last_used_micros),
         }
     }
 }

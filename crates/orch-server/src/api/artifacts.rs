@@ -103,3 +103,31 @@ pub(crate) async fn publish(
     .await?;
     Ok((StatusCode::CREATED, Json(views::artifact(&created))))
 }
+
+/// Parameters of `GET /api/artifact-keys`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct KeysParams {
+    search: String,
+    limit: u32,
+}
+
+/// `GET /api/artifact-keys?search=&limit=`: keys and their series' sizes,
+/// most recently published first.
+pub(crate) async fn keys(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<KeysParams>,
+) -> ApiResult<Json<Value>> {
+    let keys = artifacts::keys(&state, &params.search, params.limit).await?;
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|key| {
+            serde_json::json!({
+                "key": key.key,
+                "artifacts": key.artifacts,
+                "latest_at": orch_proto::json::rfc3339(key.latest_at),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "keys": keys })))
+}

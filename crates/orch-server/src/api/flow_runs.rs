@@ -1,4 +1,5 @@
-//! `/api/flow-runs`: filtered pages, the timeline, one run, its logs, cancel and retry.
+//! `/api/flow-runs`: filtered pages, the timeline, one run, its logs, cancel,
+//! retry and delete.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -193,4 +194,50 @@ pub(crate) async fn retry(
 ) -> ApiResult<(StatusCode, Json<FlowRunView>)> {
     let new_run = ops::flow_runs::retry(&state, &reference).await?;
     Ok((StatusCode::CREATED, Json(views::run(&state, &new_run))))
+}
+
+/// Filter of `DELETE /api/flow-runs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct DeleteParams {
+    state: String,
+    before: String,
+    dry_run: bool,
+}
+
+/// The answer of a deletion: the deleted runs (when named) and the counts.
+fn deleted(
+    state: &AppState,
+    runs: &[orch_store::FlowRun],
+    counts: orch_store::Pruned,
+    dry_run: bool,
+) -> Json<Value> {
+    let runs: Vec<FlowRunView> = runs.iter().map(|run| views::run(state, run)).collect();
+    Json(json!({
+        "flow_runs": runs,
+        "runs": counts.runs,
+        "log_lines": counts.log_lines,
+        "dry_run": dry_run,
+    }))
+}
+
+/// `DELETE /api/flow-runs?state=failed&before=30d[&dry_run=true]`: deletes
+/// (or counts) the runs that ended in a state longer ago than `before`.
+pub(crate) async fn delete_matching(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<DeleteParams>,
+) -> ApiResult<Json<Value>> {
+    let counts =
+        ops::flow_runs::delete_matching(&state, &params.state, &params.before, params.dry_run)
+            .await?;
+    Ok(deleted(&state, &[], counts, params.dry_run))
+}
+
+/// `DELETE /api/flow-runs/{id}`: deletes a finished run and everything attached to it.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (runs, counts) = ops::flow_runs::delete(&state, &[reference]).await?;
+    Ok(deleted(&state, &runs, counts, false))
 }

@@ -10,6 +10,7 @@ mod flow_runs;
 mod live;
 mod overview;
 mod secrets;
+mod tokens;
 pub mod views;
 mod work_pools;
 
@@ -34,9 +35,15 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/overview", get(overview::overview))
         .route("/api/flows", get(deployments::list_flows))
-        .route("/api/flow-runs", get(flow_runs::list))
+        .route(
+            "/api/flow-runs",
+            get(flow_runs::list).delete(flow_runs::delete_matching),
+        )
         .route("/api/flow-runs/timeline", get(flow_runs::timeline))
-        .route("/api/flow-runs/{id}", get(flow_runs::detail))
+        .route(
+            "/api/flow-runs/{id}",
+            get(flow_runs::detail).delete(flow_runs::delete),
+        )
         .route("/api/flow-runs/{id}/logs", get(flow_runs::logs))
         .route("/api/flow-runs/{id}/events", get(live::events))
         .route("/api/flow-runs/{id}/cancel", post(flow_runs::cancel))
@@ -52,11 +59,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/work-pools/{name}/resume", post(work_pools::resume))
         .route("/api/workers", get(work_pools::workers))
         .route("/api/artifacts", get(artifacts::list))
+        .route("/api/artifact-keys", get(artifacts::keys))
         .route("/api/artifacts/{key}", get(artifacts::get_one))
         .route("/api/artifacts/{key}/series", get(artifacts::series))
         .route("/api/flow-runs/{id}/artifacts", post(artifacts::publish))
         .route("/api/secrets", get(secrets::list))
         .route("/api/audit", get(audit::list))
+        .route("/api/tokens", get(tokens::list))
         .route(
             "/api/secrets/{name}",
             axum::routing::put(secrets::set).delete(secrets::delete),

@@ -67,16 +67,20 @@ async fn login_page() -> Html<&'static str> {
 struct Login {
     #[serde(default)]
     token: String,
+    /// A one-time login code, from the link `orch up`, `orch server start`
+    /// and `orch ui` print.
+    #[serde(default)]
+    code: String,
 }
 
-/// Trades an API token for a session cookie.
+/// Trades an API token, or a one-time login code, for a session cookie.
 async fn login(
     State((auth, secure)): State<(Auth, bool)>,
     extensions: axum::http::Extensions,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let request: Login = crate::api::json_body(&body, r#"{"token": "orch_..."}"#)?;
-    if request.token.trim().is_empty() {
+    if request.token.trim().is_empty() && request.code.trim().is_empty() {
         return Err(ApiError::bad_request(
             r#"send the API token to log in with: {"token": "orch_..."}"#,
         ));
@@ -84,7 +88,40 @@ async fn login(
     let ip = extensions
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let token = match auth.store().check_credential(&request.token).await? {
+    let token = if request.token.trim().is_empty() {
+        match auth.store().redeem_login_code(&request.code).await? {
+            Some(token) => token,
+            None => {
+                // A code has no key id: failures count per address, and a
+                // valid code is never refused because of them.
+                let status = if auth.failed("", ip) {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                return Err(refused(
+                    status,
+                    "this login link was used already or has expired (links work once, for 10 minutes): run 'orch ui' for a fresh one, or log in with an API token",
+                ));
+            }
+        }
+    } else {
+        token_login(&auth, &request.token, ip).await?
+    };
+    // The audit trail names who logged in, not `anonymous`.
+    if let Some(pending) = extensions.get::<crate::audit::Pending>() {
+        pending.name_caller(&token.name);
+    }
+    start_session(&auth, secure, &token).await
+}
+
+/// The API token `key`, if it may log in to the dashboard.
+async fn token_login(
+    auth: &Auth,
+    key: &str,
+    ip: Option<std::net::IpAddr>,
+) -> ApiResult<orch_store::TokenInfo> {
+    let token = match auth.store().check_credential(key).await? {
         CredentialCheck::Valid(token) if token.kind == CredentialKind::Token => token,
         CredentialCheck::Valid(_) => {
             return Err(refused(
@@ -93,7 +130,7 @@ async fn login(
             ));
         }
         CredentialCheck::Invalid(reason) => {
-            if auth.failed(&request.token, ip) {
+            if auth.failed(key, ip) {
                 return Err(refused(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too many failed logins with this token from this address: wait a minute",
@@ -102,10 +139,15 @@ async fn login(
             return Err(refused(StatusCode::UNAUTHORIZED, reason));
         }
     };
-    // The audit trail names who logged in, not `anonymous`.
-    if let Some(pending) = extensions.get::<crate::audit::Pending>() {
-        pending.name_caller(&token.name);
-    }
+    Ok(token)
+}
+
+/// Opens a dashboard session for `token` and sets its cookie.
+async fn start_session(
+    auth: &Auth,
+    secure: bool,
+    token: &orch_store::TokenInfo,
+) -> ApiResult<Response> {
     if token.principal().allows(Permission::Read).is_err() {
         return Err(refused(
             StatusCode::FORBIDDEN,
@@ -116,7 +158,7 @@ async fn login(
         ));
     }
     let expires = auth.store().now() + SESSION_SECONDS * 1_000_000;
-    let key = auth.store().create_session(&token, expires).await?;
+    let key = auth.store().create_session(token, expires).await?;
     let cookie = format!(
         "{SESSION_COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}",
         if secure { "; Secure" } else { "" }

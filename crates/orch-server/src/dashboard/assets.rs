@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// (file name, content type, content).
-const FILES: [(&str, &str, &str); 12] = [
+const FILES: [(&str, &str, &str); 15] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -63,6 +63,21 @@ const FILES: [(&str, &str, &str); 12] = [
         "artifact.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/artifact.js"),
+    ),
+    (
+        "artifact-keys.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/artifact-keys.js"),
+    ),
+    (
+        "tokens.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/tokens.js"),
+    ),
+    (
+        "audit.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/audit.js"),
     ),
     ("logo.svg", "image/svg+xml", include_str!("assets/logo.svg")),
 ];

@@ -4,7 +4,10 @@
 //! page follows its run over server-sent events, the others poll.
 
 mod assets;
+mod errors;
 mod page;
+
+pub(crate) use errors::pages as error_pages;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -22,8 +25,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/", get(overview))
         .route("/flow-runs", get(flow_runs))
         .route("/flow-runs/{id}", get(flow_run))
+        .route("/artifacts", get(artifact_index))
         .route("/artifacts/{key}", get(artifact_key))
         .route("/deployments", get(deployments))
+        .route("/deployments/{*reference}", get(deployment))
+        .route("/tokens", get(tokens))
+        .route("/audit", get(audit))
         .route("/work-pools", get(work_pools))
         .route("/automations", get(automations))
         .route("/assets/{file}", get(assets::serve))
@@ -129,7 +136,7 @@ async fn artifact_key(Path(key): Path<String>) -> Html<String> {
     let body = format!(
         r#"<div id="artifact-page" data-key="{key}">
 <header class="run-header panel">
-  <div><div class="crumbs"><a href="/flow-runs">Flow runs</a> / <span>artifacts</span></div>
+  <div><div class="crumbs"><a href="/artifacts">Artifacts</a> / <span>key</span></div>
     <h1>{key}</h1><div class="muted">Artifacts published under this key, across runs</div></div>
 </header>
 <section class="cards" id="key-facts"></section>
@@ -142,9 +149,71 @@ async fn artifact_key(Path(key): Path<String>) -> Html<String> {
     Html(Page::new("artifact", &format!("Artifact {key}")).render(&body))
 }
 
+/// Every artifact key, searchable; each links to its own page.
+async fn artifact_index() -> Html<String> {
+    Html(Page::new("artifact-keys", "Artifacts").render(
+        r#"<form class="panel search" id="key-form" role="search" autocomplete="off">
+  <label for="key-search">Key</label>
+  <input id="key-search" name="search" type="search" placeholder="search keys, e.g. signals">
+  <button type="submit" class="btn primary">Search</button>
+</form>
+<section class="panel"><div id="keys"></div></section>"#,
+    ))
+}
+
 async fn deployments() -> Html<String> {
-    Html(Page::new("deployments", "Deployments").render(
-        r#"<div id="deployments" class="stack"></div>
+    Html(Page::new("deployments", "Deployments").render(&deployments_body("")))
+}
+
+/// One deployment (`/deployments/FLOW/NAME`): the list page's script, told
+/// to show that one with its settings and runs.
+async fn deployment(State(state): State<AppState>, Path(reference): Path<String>) -> Response {
+    if let Err(error) = crate::ops::deployments::get(&state, &reference).await {
+        let status = match error.kind() {
+            crate::ops::ErrorKind::NotFound | crate::ops::ErrorKind::Invalid => {
+                StatusCode::NOT_FOUND
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let page = errors::render(
+            status,
+            &format!("/deployments/{reference}"),
+            &error.to_string(),
+        );
+        return (status, Html(page)).into_response();
+    }
+    let body = format!(
+        r#"<div class="crumbs"><a href="/deployments">Deployments</a> / <span>{name}</span></div>
+{list}"#,
+        name = escape(&reference),
+        list = deployments_body(&reference),
+    );
+    Html(Page::new("deployments", &format!("Deployment {reference}")).render(&body)).into_response()
+}
+
+async fn tokens() -> Html<String> {
+    Html(Page::new("tokens", "API tokens").render(
+        r#"<p class="muted">Names, scopes and times; keys are shown once, when made (<code>orch token create</code>).</p>
+<section class="panel"><div id="tokens"></div></section>"#,
+    ))
+}
+
+async fn audit() -> Html<String> {
+    Html(Page::new("audit", "Audit trail").render(
+        r#"<p class="muted">Every change, who made it and from where, newest first (<code>orch audit ls</code>).</p>
+<section class="panel"><div id="audit"></div></section>"#,
+    ))
+}
+
+/// The deployments list (every deployment, or only `only`) and the run dialog.
+fn deployments_body(only: &str) -> String {
+    let only = if only.is_empty() {
+        String::new()
+    } else {
+        format!(r#" data-only="{}""#, escape(only))
+    };
+    format!(
+        r#"<div id="deployments" class="stack"{only}></div>
 <dialog id="run-dialog" class="dialog">
   <form method="dialog" id="run-form">
     <h2>Run <span id="run-dialog-name"></span></h2>
@@ -155,8 +224,8 @@ async fn deployments() -> Html<String> {
     <div class="dialog-actions"><button type="button" class="btn" id="run-close">Close</button>
       <button type="submit" class="btn primary" id="run-submit">Run</button></div>
   </form>
-</dialog>"#,
-    ))
+</dialog>"#
+    )
 }
 
 async fn work_pools() -> Html<String> {

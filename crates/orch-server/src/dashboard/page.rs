@@ -1,12 +1,16 @@
 //! The HTML shell every page shares: head, navigation, scripts.
 
-/// Navigation entries: (page key, path, label).
-const NAV: [(&str, &str, &str); 5] = [
-    ("overview", "/", "Overview"),
-    ("flow-runs", "/flow-runs", "Flow runs"),
-    ("deployments", "/deployments", "Deployments"),
-    ("work-pools", "/work-pools", "Work pools"),
-    ("automations", "/automations", "Automations"),
+/// Navigation entries: (page key, path, label, what the reader needs; the
+/// admin-only entries are hidden from others by app.js, and refused by the server).
+const NAV: [(&str, &str, &str, &str); 8] = [
+    ("overview", "/", "Overview", ""),
+    ("flow-runs", "/flow-runs", "Flow runs", ""),
+    ("deployments", "/deployments", "Deployments", ""),
+    ("work-pools", "/work-pools", "Work pools", ""),
+    ("automations", "/automations", "Automations", ""),
+    ("artifact-keys", "/artifacts", "Artifacts", ""),
+    ("tokens", "/tokens", "Tokens", "needs-admin"),
+    ("audit", "/audit", "Audit", "needs-admin"),
 ];
 
 /// Escapes text for HTML element content and quoted attributes.
@@ -29,29 +33,46 @@ pub(crate) fn escape(text: &str) -> String {
 pub(crate) struct Page<'a> {
     key: &'a str,
     title: &'a str,
+    /// Whether `/assets/{key}.js` drives the page (error pages have none).
+    script: bool,
 }
 
 impl<'a> Page<'a> {
     /// The page whose script is `/assets/{key}.js`.
     pub(crate) fn new(key: &'a str, title: &'a str) -> Page<'a> {
-        Page { key, title }
+        Page {
+            key,
+            title,
+            script: true,
+        }
+    }
+
+    /// A page of its own script-less kind (an error page), in `key`'s section.
+    pub(crate) fn plain(key: &'a str, title: &'a str) -> Page<'a> {
+        Page {
+            key,
+            title,
+            script: false,
+        }
     }
 
     /// The full document around `main` (trusted HTML).
     pub(crate) fn render(&self, main: &str) -> String {
         let section = match self.key {
-            "flow-run" | "artifact" => "flow-runs",
+            "flow-run" => "flow-runs",
+            "artifact" => "artifact-keys",
             key => key,
         };
         let nav: String = NAV
             .iter()
-            .map(|(key, path, label)| {
-                let current = if *key == section {
-                    r#" class="active" aria-current="page""#
-                } else {
-                    ""
+            .map(|(key, path, label, needs)| {
+                let class = match (*key == section, needs.is_empty()) {
+                    (true, true) => r#" class="active" aria-current="page""#.to_owned(),
+                    (true, false) => format!(r#" class="active {needs}" aria-current="page""#),
+                    (false, true) => String::new(),
+                    (false, false) => format!(r#" class="{needs}""#),
                 };
-                format!(r#"<a href="{path}"{current}>{label}</a>"#)
+                format!(r#"<a href="{path}"{class}>{label}</a>"#)
             })
             .collect();
         let version = crate::VERSION;
@@ -81,13 +102,21 @@ impl<'a> Page<'a> {
 <script src="/assets/app.js?v={version}"></script>
 <script src="/assets/charts.js?v={version}"></script>
 <script src="/assets/artifacts.js?v={version}"></script>
-<script src="/assets/{key}.js?v={version}"></script>
+{script}
 </body>
 </html>
 "#,
             title = escape(self.title),
             key = self.key,
-            heading = if matches!(self.key, "flow-run" | "artifact") {
+            script = if self.script {
+                format!(
+                    r#"<script src="/assets/{}.js?v={version}"></script>"#,
+                    self.key
+                )
+            } else {
+                String::new()
+            },
+            heading = if matches!(self.key, "flow-run" | "artifact") || !self.script {
                 String::new()
             } else {
                 format!(
@@ -117,5 +146,14 @@ mod tests {
         assert!(html.contains(r#"<a href="/flow-runs" class="active" aria-current="page">"#));
         assert!(html.contains("/assets/flow-run.js"));
         assert!(html.contains("<title>Run x · orch</title>"));
+    }
+
+    #[test]
+    fn admin_entries_are_marked_and_error_pages_load_no_page_script() {
+        let html = Page::plain("error", "Not found").render("<p>gone</p>");
+        assert!(html.contains(r#"<a href="/tokens" class="needs-admin">Tokens</a>"#));
+        assert!(html.contains(r#"<a href="/artifacts">Artifacts</a>"#));
+        assert!(!html.contains("/assets/error.js"));
+        assert!(html.contains("/assets/app.js"));
     }
 }

@@ -110,6 +110,56 @@ impl FlowRunService for FlowRunApi {
         Ok(Response::new(convert::flow_run(&run)))
     }
 
+    async fn retry_flow_run(
+        &self,
+        request: Request<pb::RetryFlowRunRequest>,
+    ) -> Result<Response<pb::FlowRun>, Status> {
+        let run = ops::flow_runs::retry(&self.state, &request.into_inner().flow_run)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(convert::flow_run(&run)))
+    }
+
+    async fn delete_flow_runs(
+        &self,
+        request: Request<pb::DeleteFlowRunsRequest>,
+    ) -> Result<Response<pb::DeleteFlowRunsResponse>, Status> {
+        let request = request.into_inner();
+        let by_filter = !request.state.is_empty() || !request.before.is_empty();
+        let (runs, deleted) = match (request.flow_runs.is_empty(), by_filter) {
+            (false, true) => {
+                return Err(invalid(
+                    "name runs to delete or give a filter (state and before), not both",
+                ));
+            }
+            (false, false) if request.dry_run => {
+                return Err(invalid(
+                    "a dry run counts the runs a filter takes: give state and before, not ids",
+                ));
+            }
+            (false, false) => ops::flow_runs::delete(&self.state, &request.flow_runs)
+                .await
+                .map_err(status)?,
+            (true, _) => {
+                let deleted = ops::flow_runs::delete_matching(
+                    &self.state,
+                    &request.state,
+                    &request.before,
+                    request.dry_run,
+                )
+                .await
+                .map_err(status)?;
+                (Vec::new(), deleted)
+            }
+        };
+        Ok(Response::new(pb::DeleteFlowRunsResponse {
+            flow_runs: runs.iter().map(convert::flow_run).collect(),
+            runs: deleted.runs,
+            log_lines: deleted.log_lines,
+            dry_run: request.dry_run,
+        }))
+    }
+
     async fn write_logs(
         &self,
         request: Request<pb::WriteLogsRequest>,

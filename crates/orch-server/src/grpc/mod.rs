@@ -10,7 +10,7 @@ mod schedules;
 pub(crate) mod secrets;
 mod server_status;
 mod task_runs;
-mod tokens;
+pub(crate) mod tokens;
 mod work_pools;
 mod workers;
 

@@ -62,4 +62,19 @@ impl ServerService for ServerApi {
             retention: self.state.config().retention.policy.describe(),
         }))
     }
+
+    async fn create_login_link(
+        &self,
+        request: Request<pb::CreateLoginLinkRequest>,
+    ) -> Result<Response<pb::LoginLink>, Status> {
+        let caller = crate::auth::caller(&request);
+        let link = server::login_code(&self.state, &caller)
+            .await
+            .map_err(status)?;
+        let (code, expires_at_micros) = link.unwrap_or_default();
+        Ok(Response::new(pb::LoginLink {
+            code,
+            expires_at_micros,
+        }))
+    }
 }

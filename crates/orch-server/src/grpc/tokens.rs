@@ -15,7 +15,8 @@ pub struct TokenApi {
     pub(crate) state: AppState,
 }
 
-fn token(info: &TokenInfo) -> pb::Token {
+/// A token as the API shows it (never its key).
+pub(crate) fn token(info: &TokenInfo) -> pb::Token {
     pb::Token {
         name: info.name.clone(),
         scope: info.scope.as_str().to_owned(),

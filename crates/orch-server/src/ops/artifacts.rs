@@ -7,7 +7,7 @@
 //! transports) and only to its own task runs (checked by the store).
 
 use orch_core::artifact::{ArtifactKind, validate_key};
-use orch_store::{Artifact, ArtifactFilter, NewArtifact, StoreError};
+use orch_store::{Artifact, ArtifactFilter, ArtifactKey, NewArtifact, StoreError};
 use serde_json::Value;
 
 use crate::caller::Caller;
@@ -126,4 +126,14 @@ pub async fn series(state: &AppState, key: &str, limit: u32) -> Result<Vec<Artif
         });
     }
     Ok(series)
+}
+
+/// The artifact keys whose name contains `search` (all when empty), most
+/// recently published first: the dashboard's artifacts index.
+pub async fn keys(
+    state: &AppState,
+    search: &str,
+    limit: u32,
+) -> Result<Vec<ArtifactKey>, StoreError> {
+    state.store().artifact_keys(search, limit).await
 }

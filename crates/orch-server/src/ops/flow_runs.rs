@@ -1,9 +1,12 @@
 //! Flow runs: read one with its history, report a state, cancel, retry,
-//! write logs.
+//! delete, write logs.
 
 use std::collections::BTreeSet;
 
-use orch_store::{FlowRun, LogLine, Proposal, State, StoreError, TaskRun, TransitionResult};
+use orch_core::run_deletion::DeleteFilter;
+use orch_store::{
+    FlowRun, LogLine, Proposal, Pruned, State, StoreError, TaskRun, TransitionResult,
+};
 
 use super::{OpsError, OpsResult};
 use crate::effects;
@@ -98,4 +101,52 @@ pub async fn retry(state: &AppState, reference: &str) -> OpsResult<FlowRun> {
         .await?;
     state.events().runs_ready(new_run.work_pool_id.as_deref());
     Ok(new_run)
+}
+
+/// Deletes the finished runs named by `references` (ids, unique id prefixes
+/// or names) with their states, task runs, artifacts and log lines, all or
+/// none: one that is not finished fails the call (cancel it first). Returns
+/// the deleted runs and what went with them.
+pub async fn delete(state: &AppState, references: &[String]) -> OpsResult<(Vec<FlowRun>, Pruned)> {
+    if references.is_empty() {
+        return Err(OpsError::Invalid(
+            "name the flow runs to delete (ids or id prefixes), or delete by filter: --state failed --before 30d".into(),
+        ));
+    }
+    let store = state.store();
+    let mut ids = Vec::with_capacity(references.len());
+    for reference in references {
+        ids.push(store.flow_run(reference).await?.id);
+    }
+    Ok(store.delete_flow_runs(&ids).await?)
+}
+
+/// Deletes every run that ended in `state` longer than `before` ago (e.g.
+/// "failed", "30d"), in small batches as pruning does; with `dry_run`, only
+/// counts them. Returns what was (or would be) deleted.
+pub async fn delete_matching(
+    state: &AppState,
+    run_state: &str,
+    before: &str,
+    dry_run: bool,
+) -> OpsResult<Pruned> {
+    let filter = DeleteFilter::parse(run_state, before)
+        .map_err(|error| OpsError::Invalid(error.to_string()))?;
+    let store = state.store();
+    let cutoff = filter.cutoff_micros(state.now());
+    if dry_run {
+        return Ok(store.count_finished_runs(filter.state, cutoff).await?);
+    }
+    let batch = state.config().retention.batch;
+    let mut total = Pruned::default();
+    loop {
+        let deleted = store
+            .delete_finished_runs_batch(filter.state, cutoff, batch)
+            .await?;
+        if deleted.is_empty() {
+            return Ok(total);
+        }
+        total += deleted;
+        tokio::task::yield_now().await;
+    }
 }

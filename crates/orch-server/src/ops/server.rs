@@ -55,3 +55,19 @@ pub fn uptime_seconds(state: &AppState) -> u64 {
 pub async fn prune(state: &AppState, dry_run: bool) -> OpsResult<Pruned> {
     Ok(crate::maintenance::prune(state, dry_run).await?)
 }
+
+/// A one-time dashboard login code for `caller`'s own token, and when it
+/// expires (micros); `None` when the server does not authenticate (the
+/// dashboard needs no login then). A flow's run credential cannot log in.
+pub async fn login_code(
+    state: &AppState,
+    caller: &crate::caller::Caller,
+) -> OpsResult<Option<(String, i64)>> {
+    match &caller.principal {
+        orch_core::auth::Principal::Unchecked => Ok(None),
+        orch_core::auth::Principal::Run { .. } => Err(super::OpsError::PermissionDenied(
+            "a run credential cannot log in to the dashboard: use an API token ('orch token create NAME --scope read')".into(),
+        )),
+        _ => Ok(Some(state.store().create_login_code(&caller.name).await?)),
+    }
+}

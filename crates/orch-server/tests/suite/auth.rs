@@ -22,14 +22,14 @@ work_pool = "default"
 "#;
 
 /// One key per scope, and a run credential.
-struct Keys {
-    read: String,
-    operate: String,
-    deploy: String,
-    admin: String,
-    worker: String,
+pub(super) struct Keys {
+    pub(super) read: String,
+    pub(super) operate: String,
+    pub(super) deploy: String,
+    pub(super) admin: String,
+    pub(super) worker: String,
     /// The credential of a run no request here names.
-    run: String,
+    pub(super) run: String,
 }
 
 pub(crate) async fn token(harness: &Harness, name: &str, scope: Scope, pools: &[&str]) -> String {
@@ -42,7 +42,7 @@ pub(crate) async fn token(harness: &Harness, name: &str, scope: Scope, pools: &[
     harness.store().create_token(&new).await.expect("token").1
 }
 
-async fn keys(harness: &Harness) -> Keys {
+pub(super) async fn keys(harness: &Harness) -> Keys {
     Keys {
         read: token(harness, "reader", Scope::Read, &[]).await,
         operate: token(harness, "operator", Scope::Operate, &[]).await,
@@ -67,7 +67,7 @@ async fn keys(harness: &Harness) -> Keys {
 
 impl Keys {
     /// A key that lacks `permission` (None: every credential has it).
-    fn wrong(&self, permission: Permission) -> Option<&str> {
+    pub(super) fn wrong(&self, permission: Permission) -> Option<&str> {
         match permission {
             Permission::Open | Permission::Authenticated => None,
             Permission::Read => Some(&self.worker),
@@ -80,7 +80,7 @@ impl Keys {
     }
 
     /// The least key that has `permission`.
-    fn right(&self, permission: Permission) -> &str {
+    pub(super) fn right(&self, permission: Permission) -> &str {
         match permission {
             Permission::Open | Permission::Authenticated | Permission::Read => &self.read,
             Permission::RunRead => &self.read,
@@ -104,7 +104,7 @@ fn grpc_request(path: &str, key: Option<&str>) -> Request<Body> {
     request.body(Body::from(vec![0u8; 5])).expect("request")
 }
 
-fn http_request(rule: &Rule, key: Option<&str>) -> Request<Body> {
+pub(super) fn http_request(rule: &Rule, key: Option<&str>) -> Request<Body> {
     let path = concrete(rule.path);
     let mut request = Request::builder()
         .method(rule.method)

@@ -1,5 +1,6 @@
 //! Every server integration test, written once and run on each backend.
 
+mod api_version;
 mod auth;
 mod automations;
 mod boundary;

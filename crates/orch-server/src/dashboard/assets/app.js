@@ -2,8 +2,9 @@
 "use strict";
 
 const orch = (() => {
-  /** Calls the JSON API; throws an Error carrying the server's message. */
+  /** Calls the JSON API (its current version, /api/v1/); throws an Error carrying the server's message. */
   async function api(path, options = {}) {
+    path = path.replace(/^\/api\/(?!v1\/)/, "/api/v1/");
     const init = { headers: { Accept: "application/json" }, ...options };
     const method = (init.method || "GET").toUpperCase();
     // The server takes state-changing calls only as JSON (a defence against

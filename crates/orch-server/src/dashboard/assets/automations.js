@@ -45,7 +45,7 @@
       "Nothing delivered yet: it has not fired."
     );
     const unset = a.unset_variables.length
-      ? el("p", { class: "muted" }, "Inactive until set on the server: ", a.unset_variables.map((v) => el("code", {}, v)))
+      ? el("div", { class: "muted" }, "Inactive until these are set on the server:", el("ul", { class: "var-list" }, a.unset_variables.map((v) => el("li", {}, el("code", {}, v)))))
       : null;
     return el(
       "section",

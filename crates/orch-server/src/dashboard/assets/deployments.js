@@ -41,7 +41,7 @@
         el(
           "div",
           {},
-          el("h2", {}, d.full_name, " ", state),
+          el("h2", {}, el("a", { href: `/deployments/${d.full_name.split("/").map(encodeURIComponent).join("/")}` }, d.full_name), " ", state),
           el("div", { class: "meta" }, `pool ${d.work_pool} · ${d.retries} retr${d.retries === 1 ? "y" : "ies"}`, d.description ? ` · ${d.description}` : "", " ", d.tags.map((t) => el("span", { class: "tag" }, t)))
         ),
         el("div", { class: "actions" }, pause, run)
@@ -118,7 +118,37 @@
     }
   });
 
+  /** The settings and latest runs of the one deployment a deployment page shows. */
+  async function details(d) {
+    const { flow_runs: runs } = await api(`/api/flow-runs?${new URLSearchParams({ deployment: d.full_name, limit: 20 })}`);
+    const rows = [
+      ["Entrypoint", el("code", {}, d.entrypoint.join(" "))],
+      ["Base folder", el("code", {}, d.base_dir || "–")],
+      ["Work pool", el("a", { href: "/work-pools" }, d.work_pool)],
+      ["Catch-up", d.catch_up],
+      ["Concurrency", d.concurrency_limit === null ? "unlimited" : `${d.concurrency_limit} (${d.collision_strategy})`],
+      ["Retention", `runs ${d.retention_runs_days ?? "server default"} d, logs ${d.retention_logs_days ?? "server default"} d`],
+      ["Variables", Object.keys(d.env).length ? el("ul", { class: "var-list" }, Object.keys(d.env).map((k) => el("li", {}, el("code", {}, k)))) : "none"],
+      ["Secrets", d.secrets.length ? el("ul", { class: "var-list" }, d.secrets.map((k) => el("li", {}, el("code", {}, k)))) : "none"],
+    ];
+    return [
+      el("section", { class: "panel" }, el("h2", {}, "Settings"), el("table", { class: "table details" }, el("tbody", {}, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))))),
+      el(
+        "section",
+        { class: "panel" },
+        el("div", { class: "table-head" }, el("h2", {}, "Runs"), el("a", { href: `/flow-runs?${new URLSearchParams({ deployment: d.full_name })}` }, "All runs of this deployment")),
+        orch.table(runs, orch.runColumns(), "Never run.")
+      ),
+    ];
+  }
+
   async function refresh() {
+    const only = list.dataset.only;
+    if (only) {
+      const d = await api(`/api/deployments/${only.split("/").map(encodeURIComponent).join("/")}`);
+      replace(list, deploymentPanel(d), await details(d));
+      return;
+    }
     const { deployments } = await api("/api/deployments");
     if (!deployments.length) {
       replace(list, el("section", { class: "panel empty" }, el("h2", {}, "No deployments yet"), el("p", { class: "muted" }, "Register some with ", el("code", {}, "orch deploy"), ".")));
