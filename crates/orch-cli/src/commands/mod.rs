@@ -20,6 +20,7 @@ mod token;
 mod up;
 mod work_pool;
 mod worker;
+mod worker_key;
 
 use crate::cli::{Cli, Command, ServerCommand, WorkerCommand};
 use crate::client::Api;
