@@ -36,7 +36,7 @@ echo "level=$LOG_LEVEL"
 echo "secret=$NEWSAPI_KEY"
 echo "parameters=$ORCH_PARAMETERS"
 echo "key-prefix=$(printf %s "$ORCH_API_KEY" | cut -c1-5)"
-if answer=$(ORCH_HOME=/nonexistent "$ORCH_BIN" flow-run inspect "$ORCH_FLOW_RUN_ID" --output json 2>&1); then
+if answer=$(ORCH_HOME=/nonexistent "$PROBE_ORCH" flow-run inspect "$ORCH_FLOW_RUN_ID" --output json 2>&1); then
   echo "api=ok"
 else
   echo "api=failed: $answer"
@@ -60,7 +60,7 @@ fn deploy_probe(server: &TestServer, pool: &str, target_home: &Path) -> tempfile
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let program = probing_flow(dir.path());
     let extra = format!(
-        "secrets = [\"NEWSAPI_KEY\"]\nenv = {{ LOG_LEVEL = \"debug\", TARGET_HOME = \"{}\", ORCH_BIN = \"{}\" }}\n",
+        "secrets = [\"NEWSAPI_KEY\"]\nenv = {{ LOG_LEVEL = \"debug\", TARGET_HOME = \"{}\", PROBE_ORCH = \"{}\" }}\n",
         target_home.display(),
         binary("orch").display(),
     );
@@ -380,10 +380,9 @@ fn orchs_files_are_owner_only_after_start_a_run_and_a_backup() {
         db.clone(),
         home.join("orch.db.lock"),
         home.join("credentials"),
-        home.join("secret.key"),
     ];
-    for suffix in ["-wal", "-shm"] {
-        let file = home.join(format!("orch.db{suffix}"));
+    for name in ["orch.db-wal", "orch.db-shm", "secret.key"] {
+        let file = home.join(name);
         if file.exists() {
             after_start.push(file);
         }
