@@ -196,16 +196,7 @@ fn the_local_worker_authenticates_with_a_worker_token_of_its_pool() {
     server.ok(&["work-pool", "create", "local", "--type", "process"]);
     let _worker = server.start_worker("local", &[]);
     let tokens = server.json(&["token", "ls"]);
-    let local: Vec<&serde_json::Value> = tokens
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| {
-            t["name"]
-                .as_str()
-                .is_some_and(|n| n.starts_with("local-worker-local-"))
-        })
-        .collect();
+    let local = local_worker_tokens(&tokens);
     assert_eq!(local.len(), 1, "{tokens:#}");
     assert_eq!(local[0]["scope"], "worker", "{tokens:#}");
     assert_eq!(
@@ -223,17 +214,22 @@ fn the_local_worker_authenticates_with_a_worker_token_of_its_pool() {
     drop(_worker);
     let _again = server.start_worker("local", &[]);
     let tokens = server.json(&["token", "ls"]);
-    let count = tokens
+    let count = local_worker_tokens(&tokens).len();
+    assert_eq!(count, 1, "{tokens:#}");
+}
+
+/// The tokens `orch worker start` made for pool `local`.
+fn local_worker_tokens(tokens: &serde_json::Value) -> Vec<&serde_json::Value> {
+    tokens
         .as_array()
         .unwrap()
         .iter()
         .filter(|t| {
             t["name"]
                 .as_str()
-                .is_some_and(|n| n.starts_with("local-worker-"))
+                .is_some_and(|n| n.starts_with("local-worker-local-"))
         })
-        .count();
-    assert_eq!(count, 1, "{tokens:#}");
+        .collect()
 }
 
 /// Whether this test process may run a worker as another user.
