@@ -350,6 +350,8 @@ pub struct WorkerStartArgs {
     pub shutdown_grace_seconds: Option<f64>,
     #[command(flatten)]
     pub pass_env: crate::cli_security::PassEnvArgs,
+    #[command(flatten)]
+    pub isolation: crate::cli_security::IsolationArgs,
 }
 
 /// `orch worker ls`
@@ -688,4 +690,6 @@ pub struct UpArgs {
     pub server: ServerStartArgs,
     #[command(flatten)]
     pub pass_env: crate::cli_security::PassEnvArgs,
+    #[command(flatten)]
+    pub isolation: crate::cli_security::IsolationArgs,
 }

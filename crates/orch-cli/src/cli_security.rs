@@ -76,6 +76,43 @@ pub struct PassEnvArgs {
     pub pass_env: Vec<String>,
 }
 
+/// `orch worker start` and `orch up`: how far flows are kept from the worker.
+#[derive(Debug, Clone, Args)]
+pub struct IsolationArgs {
+    /// How flows are isolated from the worker: `namespaces` (each flow in its own mount, PID
+    /// and user namespaces: $ORCH_HOME and the worker's processes are out of its sight),
+    /// `none`, or `auto` (namespaces where the kernel allows them, else none, said once at
+    /// start). See docs/security.md
+    #[arg(
+        long,
+        value_name = "MODE",
+        env = "ORCH_WORKER_ISOLATION",
+        default_value = "auto",
+        value_parser = |name: &str| name.parse::<orch_worker::Isolation>()
+    )]
+    pub isolation: orch_worker::Isolation,
+}
+
+impl IsolationArgs {
+    /// Applies the mode to `config`, hiding the orch home folder and the
+    /// SQLite database named by `settings` from isolated flows.
+    pub fn apply(
+        &self,
+        settings: &crate::config::Settings,
+        config: &mut orch_worker::WorkerConfig,
+    ) {
+        config.isolation = self.isolation;
+        config.hidden_paths.push(settings.home.value.clone());
+        if let Some(database) = orch_store::sqlite_path(&settings.database_url.value) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = database.clone().into_os_string();
+                file.push(suffix);
+                config.hidden_paths.push(file.into());
+            }
+        }
+    }
+}
+
 /// `orch audit ...`
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {

@@ -27,8 +27,27 @@ use clap::Parser;
 use crate::cli::Cli;
 use crate::logging::Verbosity;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any thread exists: the sandbox enters a user namespace, which
+    // only a single-threaded process may.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() == Some(std::ffi::OsStr::new(orch_worker::sandbox::SUBCOMMAND)) {
+        orch_worker::sandbox::main(args);
+    }
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses the command line and runs the command.
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     logging::init(
         if cli.command.is_long_running() {

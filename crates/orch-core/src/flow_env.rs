@@ -63,7 +63,16 @@ pub fn variable_name_problem(name: &str) -> Option<String> {
     None
 }
 
-/// Replaces every occurrence of a secret value in `line` with [`REDACTED`].
+/// The prefix of every orch API key: `orch_<16 hex id>_<hex secret>` (see
+/// orch-store's tokens).
+pub const KEY_PREFIX: &str = "orch_";
+/// Hex digits of a key's id.
+const KEY_ID_LEN: usize = 16;
+/// Fewest hex digits of a key's secret for a word to count as a key.
+const KEY_SECRET_MIN: usize = 32;
+
+/// Replaces every occurrence of a secret value in `line` with [`REDACTED`],
+/// and every word shaped like an orch API key (`orch_<id>_<secret>`), whoever's.
 ///
 /// Longer values are replaced first, so a value that contains another is
 /// hidden whole. Empty values are ignored (they would match everywhere).
@@ -74,13 +83,47 @@ pub fn redact<'a>(line: &'a str, secrets: &[String]) -> Cow<'a, str> {
         .filter(|value| !value.is_empty() && line.contains(*value))
         .collect();
     if found.is_empty() {
-        return Cow::Borrowed(line);
+        return redact_keys(line);
     }
     found.sort_by_key(|value| std::cmp::Reverse(value.len()));
     let mut text = line.to_owned();
     for value in found {
         text = text.replace(value, REDACTED);
     }
+    Cow::Owned(redact_keys(&text).into_owned())
+}
+
+/// Replaces every orch API key in `line` (`orch_`, 16 hex digits, `_`, at
+/// least 32 hex digits) with `orch_***`.
+///
+/// Hand-written rather than a regular expression: the shape is fixed and
+/// this runs on every log line without adding a dependency to the core.
+pub fn redact_keys(line: &str) -> Cow<'_, str> {
+    let mut text = String::new();
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = line[from..].find(KEY_PREFIX) {
+        let start = from + found;
+        let rest = &line.as_bytes()[start + KEY_PREFIX.len()..];
+        let id = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        let secret = rest.get(id + 1..).map_or(0, |tail| {
+            tail.iter().take_while(|b| b.is_ascii_hexdigit()).count()
+        });
+        if id == KEY_ID_LEN && rest.get(id) == Some(&b'_') && secret >= KEY_SECRET_MIN {
+            let end = start + KEY_PREFIX.len() + id + 1 + secret;
+            text.push_str(&line[copied..start]);
+            text.push_str(KEY_PREFIX);
+            text.push_str(REDACTED);
+            copied = end;
+            from = end;
+        } else {
+            from = start + KEY_PREFIX.len();
+        }
+    }
+    if copied == 0 {
+        return Cow::Borrowed(line);
+    }
+    text.push_str(&line[copied..]);
     Cow::Owned(text)
 }
 
@@ -133,6 +176,26 @@ mod tests {
         let reserved = variable_name_problem("ORCH_API_URL").unwrap();
         assert!(reserved.contains("reserved"), "{reserved}");
         assert!(variable_name_problem("orch_x").is_some());
+    }
+
+    #[test]
+    fn anything_shaped_like_an_orch_key_is_hidden() {
+        let key = format!("orch_0123456789abcdef_{}", "ab12".repeat(16));
+        let line = format!("key={key}; again:{key}.");
+        assert_eq!(redact_keys(&line), "key=orch_***; again:orch_***.");
+        assert_eq!(redact(&line, &[]), "key=orch_***; again:orch_***.");
+        // A run's own key is a secret too, and hides whole.
+        assert_eq!(redact(&key, std::slice::from_ref(&key)), "***");
+        for not_a_key in [
+            "orch_short_abc",
+            "orch_0123456789abcdef_123",
+            "orch_0123456789abcdeg_0123456789abcdef0123456789abcdef",
+            "see orch_ docs, orch_",
+        ] {
+            assert_eq!(redact_keys(not_a_key), not_a_key);
+        }
+        let mixed = format!("é orch_0123456789ABCDEF_{} ü", "f".repeat(64));
+        assert_eq!(redact_keys(&mixed), "é orch_*** ü");
     }
 
     #[test]

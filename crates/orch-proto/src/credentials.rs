@@ -51,12 +51,21 @@ pub fn use_api_key(key: &str) {
 /// credentials file's entry for that server.
 pub fn api_key_for(url: &str, explicit: Option<&str>) -> Option<String> {
     let given = explicit
-        .map(str::to_owned)
-        .or_else(|| COMMAND_LINE_KEY.get().cloned())
+        .map(|key| key.trim().to_owned())
+        .filter(|key| !key.is_empty())
+        .or_else(explicit_api_key);
+    given.or_else(|| CredentialsFile::read(&credentials_path()).key_for(url))
+}
+
+/// The key given to this process rather than found in the credentials
+/// file: the command line's ([`use_api_key`]), else `ORCH_API_KEY`.
+pub fn explicit_api_key() -> Option<String> {
+    COMMAND_LINE_KEY
+        .get()
+        .cloned()
         .or_else(|| std::env::var(API_KEY_VAR).ok())
         .map(|key| key.trim().to_owned())
-        .filter(|key| !key.is_empty());
-    given.or_else(|| CredentialsFile::read(&credentials_path()).key_for(url))
+        .filter(|key| !key.is_empty())
 }
 
 /// The parsed credentials file.

@@ -10,6 +10,7 @@ pub mod v1 {
 
 pub mod credentials;
 pub mod json;
+pub mod private_files;
 pub mod state;
 pub mod tls;
 

@@ -31,6 +31,7 @@ mod streams;
 mod tls;
 mod watch;
 
+use orch_proto::private_files;
 use std::time::Duration;
 
 use orch_core::defaults;
@@ -261,14 +262,13 @@ pub fn lock_sqlite(database_url: &str) -> Result<Option<std::fs::File>, ServerEr
     };
     let mut lock_path = path.clone().into_os_string();
     lock_path.push(".lock");
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-    else {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, private_files::FILE_MODE);
+    let Ok(file) = options.open(&lock_path) else {
         return Ok(None);
     };
+    let _ = private_files::restrict(std::path::Path::new(&lock_path), private_files::FILE_MODE);
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::DatabaseInUse {
@@ -282,12 +282,43 @@ pub fn lock_sqlite(database_url: &str) -> Result<Option<std::fs::File>, ServerEr
     }
 }
 
+/// Makes a SQLite database owner-only before it is opened: the file is
+/// created 0600 if missing (SQLite gives its `-wal` and `-shm` the database's
+/// mode), and an existing one and its companions are tightened, with a log line.
+fn private_sqlite_files(database_url: &str) {
+    let Some(path) = orch_store::sqlite_path(database_url) else {
+        return;
+    };
+    if path.parent().is_some_and(std::path::Path::is_dir) && !path.exists() {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, private_files::FILE_MODE);
+        let _ = options.open(&path);
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        match private_files::restrict(&file, private_files::FILE_MODE) {
+            Ok(true) => tracing::warn!(
+                file = %file.display(),
+                "made the database file owner-only (0600): it was readable by other users of this machine"
+            ),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(file = %file.display(), %error, "cannot make the database file owner-only")
+            }
+        }
+    }
+}
+
 impl Server {
     /// Opens (and migrates) the database and binds the port.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         tls::check_plaintext(&config.host, config.tls.as_ref(), config.allow_plaintext)?;
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let sqlite_lock = lock_sqlite(&config.database_url)?;
+        private_sqlite_files(&config.database_url);
         let store = orch_store::Store::connect(&config.database_url)
             .await
             .map_err(|source| ServerError::Database {

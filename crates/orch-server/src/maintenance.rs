@@ -223,7 +223,7 @@ async fn automatic_backup(state: &AppState, schedule: &BackupSchedule) {
 }
 
 async fn backup_into(store: &Store, dir: &Path, file: &Path, keep: usize) -> Result<(), String> {
-    std::fs::create_dir_all(dir)
+    orch_proto::private_files::create_dir(dir)
         .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     store
         .backup_to(file)

@@ -119,6 +119,26 @@ async fn vacuum_into(conn: &mut sqlx::AnyConnection, destination: &Path) -> Resu
     }
     let partial = partial_path(destination);
     let _ = std::fs::remove_file(&partial);
+    // Created empty and owner-only (VACUUM INTO fills an empty file): a
+    // backup holds everything the database does, keys in log lines included.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(&partial).map_err(|error| {
+        StoreError::InvalidInput(format!(
+            "cannot write the backup {}: {error} (does the folder exist, and may orch write there?)",
+            destination.display()
+        ))
+    })?;
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        &partial,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .map_err(|error| {
+        StoreError::InvalidInput(format!("cannot make the backup owner-only: {error}"))
+    })?;
     let target = partial.to_str().ok_or_else(|| {
         StoreError::InvalidInput(format!("{} is not a UTF-8 path", destination.display()))
     })?;

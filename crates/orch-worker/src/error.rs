@@ -44,4 +44,8 @@ pub enum WorkerError {
         /// The server's explanation.
         message: String,
     },
+
+    /// The isolation asked for by name is not available on this host.
+    #[error("{0}")]
+    Isolation(String),
 }

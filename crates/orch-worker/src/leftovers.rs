@@ -51,7 +51,8 @@ pub(crate) fn record(state_dir: &Path, group: Pid, run_id: &str) -> Option<Group
         start_time(group.as_raw()).unwrap_or(0),
     );
     let path = dir.join(format!("{}.group", group.as_raw()));
-    let written = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text));
+    let written = orch_proto::private_files::create_dir(&dir)
+        .and_then(|()| orch_proto::private_files::write(&path, text.as_bytes()));
     match written {
         Ok(()) => Some(GroupRecord { path }),
         Err(error) => {

@@ -20,11 +20,13 @@
 pub mod environment;
 mod error;
 mod events;
+pub mod isolation;
 mod leftovers;
 mod outcome;
 mod output;
 mod process;
 mod registry;
+pub mod sandbox;
 mod supervisor;
 mod worker;
 
@@ -34,6 +36,7 @@ use std::time::Duration;
 use orch_core::defaults;
 
 pub use error::WorkerError;
+pub use isolation::Isolation;
 
 /// How a worker connects, which pool it serves and how it paces itself.
 #[derive(Clone, Debug)]
@@ -73,6 +76,16 @@ pub struct WorkerConfig {
     /// A CA certificate (PEM) to trust for an `https://` server, besides the
     /// system's; its flows receive it as `ORCH_TLS_CA`.
     pub tls_ca: Option<std::path::PathBuf>,
+    /// How flows are kept from the worker's files and processes; see
+    /// [`isolation`]. Default [`Isolation::None`] for an embedded worker
+    /// (`orch worker start` and `orch up` ask for [`Isolation::Auto`]).
+    pub isolation: Isolation,
+    /// The binary with the hidden `__sandbox` subcommand (`orch`), which
+    /// isolated flows are started through. `None`: the running binary.
+    pub sandbox_program: Option<std::path::PathBuf>,
+    /// What isolated flows must not see besides `state_dir`: the orch home
+    /// folder (credentials, secret key, database).
+    pub hidden_paths: Vec<std::path::PathBuf>,
 }
 
 impl WorkerConfig {
@@ -92,6 +105,9 @@ impl WorkerConfig {
             state_dir: None,
             pass_env: Vec::new(),
             tls_ca: None,
+            isolation: Isolation::None,
+            sandbox_program: None,
+            hidden_paths: Vec::new(),
         }
     }
 }

@@ -14,6 +14,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use orch_client::flow_env;
+
+use crate::isolation::{self, Sandbox};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::Instant;
 
@@ -39,6 +41,11 @@ pub(crate) struct Launch<'a> {
     pub parameters_dir: Option<&'a Path>,
     /// The run, to name the file.
     pub flow_run_id: &'a str,
+    /// The sandbox to start the flow in (see `isolation`), if any.
+    pub sandbox: Option<&'a Sandbox>,
+    /// Files the flow needs even when they sit in a hidden folder (the CA
+    /// certificate).
+    pub keep: Vec<PathBuf>,
 }
 
 /// A started entrypoint: the child (leader of its process group) and its pipes.
@@ -82,9 +89,25 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
     };
     let base_dir_exists = launch.base_dir.is_dir();
     let resolved = resolve_program(program, launch.base_dir);
-    let mut command = Command::new(&resolved);
+    let mut command = match launch.sandbox {
+        None => Command::new(&resolved),
+        Some(sandbox) => {
+            // Inside the sandbox a missing program could only show as exit
+            // code 127: say where it was sought as without a sandbox.
+            if !found(&resolved, launch.base_dir, &launch.env) {
+                let error = io::Error::from(io::ErrorKind::NotFound);
+                return Err(spawn_failure(
+                    program,
+                    &resolved,
+                    launch.base_dir,
+                    base_dir_exists,
+                    &error,
+                ));
+            }
+            Command::new(&sandbox.program)
+        }
+    };
     command
-        .args(args)
         .env_clear()
         .envs(&launch.env)
         .stdin(Stdio::null())
@@ -98,6 +121,23 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         command.current_dir(launch.base_dir);
     }
     let parameters_file = pass_parameters(&mut command, launch)?;
+    match launch.sandbox {
+        None => {
+            command.args(args);
+        }
+        Some(sandbox) => {
+            let keep = parameters_file
+                .iter()
+                .chain(&launch.keep)
+                .filter(|path| isolation::is_hidden(path, &sandbox.hide))
+                .cloned()
+                .collect();
+            let flow = std::iter::once(resolved.clone().into_os_string())
+                .chain(args.iter().map(Into::into))
+                .collect();
+            command.args(sandbox.wrap(flow, keep));
+        }
+    }
     let mut child = command.spawn().map_err(|error| {
         spawn_failure(program, &resolved, launch.base_dir, base_dir_exists, &error)
     })?;
@@ -114,6 +154,21 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
     })
 }
 
+/// Whether `resolved` names an existing file: a path as it is (relative to
+/// `base_dir`), a bare name on the flow's `PATH`.
+fn found(
+    resolved: &Path,
+    base_dir: &Path,
+    env: &std::collections::BTreeMap<std::ffi::OsString, std::ffi::OsString>,
+) -> bool {
+    if resolved.components().count() > 1 || resolved.is_absolute() {
+        return base_dir.join(resolved).is_file();
+    }
+    env.get(std::ffi::OsStr::new("PATH")).is_some_and(|path| {
+        std::env::split_paths(path).any(|dir| base_dir.join(dir).join(resolved).is_file())
+    })
+}
+
 /// Sets `ORCH_PARAMETERS`, or writes the parameters to a file and sets
 /// `ORCH_PARAMETERS_FILE` when they are too large for the environment.
 fn pass_parameters(command: &mut Command, launch: &Launch<'_>) -> Result<Option<PathBuf>, String> {
@@ -126,19 +181,9 @@ fn pass_parameters(command: &mut Command, launch: &Launch<'_>) -> Result<Option<
         .map_or_else(std::env::temp_dir, Path::to_path_buf)
         .join("parameters");
     let path = dir.join(format!("{}.json", launch.flow_run_id));
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| {
-            // Readable by the worker's user only: parameters may hold secrets.
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)?
-                .write_all(launch.parameters.as_bytes())
-        })
+    // Readable by the worker's user only: parameters may hold secrets.
+    orch_proto::private_files::create_dir(&dir)
+        .and_then(|()| orch_proto::private_files::write(&path, launch.parameters.as_bytes()))
         .map_err(|error| {
             format!(
                 "cannot start the run: its parameters ({} bytes) are too large for the environment \
@@ -308,6 +353,8 @@ mod tests {
             parameters: "{}",
             parameters_dir: None,
             flow_run_id: "run",
+            sandbox: None,
+            keep: Vec::new(),
         }
     }
 

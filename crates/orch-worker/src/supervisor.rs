@@ -49,6 +49,8 @@ pub(crate) struct Context {
     pub pass_env: Vec<String>,
     /// The CA certificate the worker trusts, passed on as `ORCH_TLS_CA`.
     pub tls_ca: Option<PathBuf>,
+    /// The sandbox flows start in (see `isolation`), if any.
+    pub sandbox: Option<crate::isolation::Sandbox>,
 }
 
 /// What the server made of the proposal to move a run to Running.
@@ -171,6 +173,8 @@ async fn start(
         parameters: &claimed.parameters_json,
         parameters_dir: context.state_dir.as_deref(),
         flow_run_id,
+        sandbox: context.sandbox.as_ref(),
+        keep: context.tls_ca.iter().cloned().collect(),
     };
     match process::spawn(&launch) {
         Ok(process) => {
@@ -180,7 +184,14 @@ async fn start(
                 claimed.entrypoint,
                 process.group
             );
-            Some((process, claimed.secrets.into_values().collect()))
+            // The run's own key is hidden like its secrets (keys of any
+            // other shape-alike are hidden by `redact` itself).
+            let hidden = claimed
+                .secrets
+                .into_values()
+                .chain(Some(claimed.api_key).filter(|key| !key.is_empty()))
+                .collect();
+            Some((process, hidden))
         }
         Err(message) => {
             tracing::warn!("run {flow_run_id} ({}): {message}", run.name);

@@ -52,6 +52,10 @@ impl Worker {
     /// shipper.
     pub(crate) async fn start(config: WorkerConfig) -> Result<Self, WorkerError> {
         if let Some(dir) = &config.state_dir {
+            // Private to the worker's user: it holds what its flows run with.
+            if let Err(error) = orch_proto::private_files::create_dir(dir) {
+                tracing::warn!(dir = %dir.display(), %error, "cannot make the worker's state folder owner-only");
+            }
             // Before anything is claimed: the server retries those runs, so
             // no process of their previous attempt may run on.
             let killed = crate::leftovers::kill_leftovers(dir);
@@ -62,6 +66,14 @@ impl Worker {
                 );
             }
         }
+        // Before connecting: a worker that cannot isolate as asked claims nothing.
+        let hidden = crate::isolation::hidden_paths(
+            config.hidden_paths.iter().chain(&config.state_dir).cloned(),
+        );
+        let sandbox =
+            crate::isolation::settle(config.isolation, config.sandbox_program.clone(), hidden)
+                .await
+                .map_err(WorkerError::Isolation)?;
         let options = ClientOptions::new(&config.api_url)
             .with_request_timeout(defaults::CALL_TIMEOUT)
             .with_api_key(config.api_key.clone())
@@ -118,6 +130,7 @@ impl Worker {
             state_dir: config.state_dir.clone(),
             pass_env: config.pass_env.clone(),
             tls_ca: config.tls_ca.clone(),
+            sandbox,
         });
         let registry = Registry::default();
         let claim = Arc::new(Notify::new());

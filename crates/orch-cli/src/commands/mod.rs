@@ -21,6 +21,7 @@ mod ui;
 mod up;
 mod work_pool;
 mod worker;
+mod worker_key;
 
 use crate::cli::{Cli, Command, ServerCommand, WorkerCommand};
 use crate::client::Api;

@@ -78,22 +78,31 @@ fn secret_key(home: &std::path::Path) -> orch_server::SecretKeySource {
     }
 }
 
-/// Serves until SIGINT or SIGTERM.
-async fn start(context: &Context, args: ServerStartArgs) -> anyhow::Result<()> {
-    let config = server_config(context, &args)?;
-    if args.background {
-        return background::start(context, background::SERVER);
-    }
-    let settings = &context.settings;
+/// Creates the orch home folder when the database goes there, and makes it
+/// owner-only (an existing installation is tightened, with a log line).
+pub fn prepare_home(settings: &crate::config::Settings) -> anyhow::Result<()> {
+    let home = &settings.home.value;
     if settings.database_url.source == Source::Default {
-        let home = &settings.home.value;
-        std::fs::create_dir_all(home).with_context(|| {
+        orch_proto::private_files::create_dir(home).with_context(|| {
             format!(
                 "cannot create the orch home folder {} (set ORCH_HOME to another folder)",
                 home.display()
             )
         })?;
     }
+    if home.is_dir() {
+        orch_proto::private_files::tighten_home(home);
+    }
+    Ok(())
+}
+
+/// Serves until SIGINT or SIGTERM.
+async fn start(context: &Context, args: ServerStartArgs) -> anyhow::Result<()> {
+    let config = server_config(context, &args)?;
+    if args.background {
+        return background::start(context, background::SERVER);
+    }
+    prepare_home(&context.settings)?;
     tracing::debug!(?config, "starting the server");
     orch_server::serve(config, shutdown_signal())
         .await

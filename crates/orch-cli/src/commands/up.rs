@@ -12,7 +12,6 @@ use tokio::sync::watch;
 use super::{Context, deploy};
 use crate::cli::UpArgs;
 use crate::client::Api;
-use crate::config::Source;
 use crate::signal::shutdown_signal;
 use crate::views::deploy as deploy_view;
 
@@ -27,15 +26,7 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
     if !args.no_build {
         build_workspace_binaries(&args.file)?;
     }
-    let settings = &context.settings;
-    if settings.database_url.source == Source::Default {
-        std::fs::create_dir_all(&settings.home.value).with_context(|| {
-            format!(
-                "cannot create the orch home folder {}",
-                settings.home.value.display()
-            )
-        })?;
-    }
+    super::server::prepare_home(&context.settings)?;
     let scheme = if config.tls.is_some() {
         "https"
     } else {
@@ -70,6 +61,14 @@ pub async fn run(context: &Context, args: UpArgs) -> anyhow::Result<()> {
         let mut config = orch_worker::WorkerConfig::new(url.clone(), *pool);
         context.settings.roles.worker.apply(&mut config);
         config.pass_env = super::worker::pass_env(&args.pass_env)?;
+        args.isolation.apply(&context.settings, &mut config);
+        config.api_key = super::worker_key::for_local_worker(
+            &context.settings.home.value,
+            &url,
+            pool,
+            context.settings.roles.client.request_timeout.value,
+        )
+        .await;
         config.tls_ca = orch_proto::tls::ca_file(crate::client::tls_ca());
         workers.push(tokio::spawn(orch_worker::run(
             config,

@@ -26,6 +26,14 @@ async fn start(context: &Context, args: WorkerStartArgs) -> anyhow::Result<()> {
     context.settings.roles.worker.apply(&mut config);
     config.state_dir = Some(context.settings.home.value.join("worker"));
     config.pass_env = pass_env(&args.pass_env)?;
+    args.isolation.apply(&context.settings, &mut config);
+    config.api_key = super::worker_key::for_local_worker(
+        &context.settings.home.value,
+        &config.api_url,
+        &config.pool,
+        context.settings.roles.client.request_timeout.value,
+    )
+    .await;
     config.tls_ca = orch_proto::tls::ca_file(client::tls_ca());
     orch_worker::run(config, shutdown_signal())
         .await
