@@ -2,6 +2,7 @@
 //! workers, and talks to a running server over gRPC for everything else.
 
 mod cli;
+mod cli_processes;
 mod cli_results;
 mod cli_scheduling;
 mod cli_security;
