@@ -164,20 +164,27 @@ fn a_run_whose_worker_is_killed_becomes_crashed_when_its_lease_expires() {
         "{}",
         state_message(&detail)
     );
-    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+    // The flow wrote the pid it has in its own PID namespace.
+    if let Ok(pid) = std::fs::read_to_string(&pid_file)
+        && let Ok(pid) = pid.trim().parse::<u32>()
+        && let Some(pid) = orch_e2e::host_pid(pid, &pid_file.display().to_string())
+    {
         let _ = std::process::Command::new("kill")
-            .args(["-KILL", pid.trim()])
+            .args(["-KILL", &pid.to_string()])
             .status();
     }
 }
 
-/// Reads a pid a flow wrote to `file` (bounded wait).
+/// Reads the pid a flow wrote to `file` (bounded wait), as this test sees
+/// it: the flow wrote the pid it has in its own PID namespace.
 fn wait_for_pid(file: &std::path::Path) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
         let pid = std::fs::read_to_string(file).unwrap_or_default();
-        if !pid.trim().is_empty() {
-            return pid.trim().to_string();
+        if let Ok(pid) = pid.trim().parse::<u32>()
+            && let Some(host) = orch_e2e::host_pid(pid, &file.display().to_string())
+        {
+            return host.to_string();
         }
         assert!(Instant::now() < deadline, "the flow never wrote its pid");
         std::thread::sleep(Duration::from_millis(20));

@@ -59,10 +59,16 @@ fn deploy_probe(server: &TestServer, pool: &str, target_home: &Path) -> tempfile
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let program = probing_flow(dir.path());
+    // A copy of the binary that any user can run, whatever the modes of the
+    // checkout's folders (CI may clone under /root): the flow calls the API
+    // with it, and the unprivileged worker runs it.
+    let orch = dir.path().join("orch");
+    std::fs::copy(binary("orch"), &orch).unwrap();
+    std::fs::set_permissions(&orch, std::fs::Permissions::from_mode(0o755)).unwrap();
     let extra = format!(
         "secrets = [\"NEWSAPI_KEY\"]\nenv = {{ LOG_LEVEL = \"debug\", TARGET_HOME = \"{}\", PROBE_ORCH = \"{}\" }}\n",
         target_home.display(),
-        binary("orch").display(),
+        orch.display(),
     );
     let toml = deployment_toml("probe", "probe", pool, &[&program], &extra);
     server.ok(&["work-pool", "create", pool, "--type", "process"]);
@@ -270,11 +276,12 @@ fn a_flow_under_an_unprivileged_worker_cannot_read_the_workers_secrets() {
     .unwrap();
     std::fs::write(home.path().join("secret.key"), "ab".repeat(32)).unwrap();
     chown_tree(home.path(), NOBODY);
-    let _dir = deploy_probe(&server, "u", home.path());
+    let dir = deploy_probe(&server, "u", home.path());
+    let orch = dir.path().join("orch");
     let mut command = Command::new("setpriv");
     command
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(binary("orch"))
+        .arg(&orch)
         .args(["worker", "start", "--pool", "u"])
         .env("ORCH_HOME", home.path())
         .env("ORCH_API_URL", server.url())

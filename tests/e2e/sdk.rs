@@ -224,8 +224,12 @@ fn a_flow_killed_by_sigkill_is_crashed_and_retried_by_the_server() {
         assert!(Instant::now() < deadline, "the flow never started");
         std::thread::sleep(Duration::from_millis(20));
     };
+    // The flow wrote its pid in its own PID namespace (the worker isolates
+    // flows by default): signal the same process as this test sees it.
+    let pid: u32 = pid.trim().parse().unwrap();
+    let pid = orch_e2e::host_pid(pid, "crash-once").expect("the flow's process");
     let killed = std::process::Command::new("kill")
-        .args(["-KILL", pid.trim()])
+        .args(["-KILL", &pid.to_string()])
         .status()
         .unwrap();
     assert!(killed.success());

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub use orch_store::Backend;
-pub use process::Daemon;
+pub use process::{Daemon, host_pid};
 use serde_json::Value;
 
 /// Path of a binary built by this workspace (`orch`, ...), next to the test executable.

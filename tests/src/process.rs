@@ -140,3 +140,32 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// The pid, as this test sees it, of the process that calls itself `pid` in
+/// its own PID namespace and has `needle` in its command line. A flow runs in
+/// a PID namespace of its own under the worker's default isolation, so the
+/// pid it reports (`std::process::id()`, `$$`) is not one the test can signal:
+/// `NSpid` in `/proc/PID/status` maps it back. None if no such process lives.
+pub fn host_pid(pid: u32, needle: &str) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(host) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let innermost = status
+            .lines()
+            .find_map(|line| line.strip_prefix("NSpid:"))
+            .and_then(|pids| pids.split_whitespace().last())
+            .and_then(|p| p.parse::<u32>().ok());
+        if innermost != Some(pid) {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            return Some(host);
+        }
+    }
+    None
+}
