@@ -121,11 +121,11 @@ fn rest_errors_are_json_and_bodies_must_be_objects() {
     assert_eq!(not_json.status, 400, "{}", not_json.body);
     assert!(not_json.json()["error"].is_string());
 
-    let wrong_method = request(&server, "DELETE", "/api/flow-runs", b"");
+    let wrong_method = request(&server, "PUT", "/api/flow-runs", b"");
     assert_eq!(wrong_method.status, 405, "{}", wrong_method.body);
     let error = wrong_method.json()["error"].as_str().unwrap().to_owned();
     assert!(
-        error.contains("DELETE is not allowed on /api/flow-runs"),
+        error.contains("PUT is not allowed on /api/flow-runs"),
         "{error}"
     );
 

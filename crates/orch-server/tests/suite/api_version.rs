@@ -64,7 +64,12 @@ async fn every_api_route_answers_the_same_under_v1() {
         let right = Some(keys.right(rule.permission));
         let old = answer(send(&app, http_request(rule, right)).await).await;
         let new = answer(send(&app, versioned(rule, right)).await).await;
-        if rule.method == "GET" && !rule.path.ends_with("/events") {
+        if rule.method == "GET" && rule.path == "/api/audit" {
+            // Every refused call above adds a record to the trail between
+            // the two reads: the same answer, one read later.
+            assert_eq!(old.0, new.0, "{what}");
+            assert_eq!(old.0, StatusCode::OK, "{what}");
+        } else if rule.method == "GET" && !rule.path.ends_with("/events") {
             assert_eq!(old, new, "{what}");
         } else {
             assert!(
