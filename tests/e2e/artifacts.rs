@@ -134,6 +134,30 @@ async fn a_flow_s_artifacts_are_listed_charted_and_rendered_safely() {
         "{}",
         refused.error()
     );
+    // Keys that would name a folder in the artifact page's link, and a task
+    // run the flow run never reported, are refused too.
+    for key in [".", ".."] {
+        let refused = api
+            .post(
+                &path,
+                &format!(r#"{{"key": "{key}", "kind": "markdown", "data": "x"}}"#),
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{key}: {}", refused.text);
+        assert!(refused.error().contains("is only dots"), "{}", refused.text);
+    }
+    let refused = api
+        .post(
+            &path,
+            r#"{"key": "m", "kind": "markdown", "data": "x", "task_run_id": "no-such-task-run"}"#,
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.error().contains("has no task run \"no-such-task-run\""),
+        "{}",
+        refused.text
+    );
     let accepted = api
         .post(
             &path,

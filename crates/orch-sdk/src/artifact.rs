@@ -159,9 +159,15 @@ impl ArtifactBuilder {
             tracing::info!(artifact = %self.key, kind = kind.as_str(), "{data}");
             return Ok(Published { id: "local".into() });
         };
+        let task_run_id = current_task_run_id();
+        if task_run_id.is_some() {
+            // The server refuses an artifact naming a task run it has not
+            // been told of: send the queued task-run reports first.
+            reporter.flush(std::time::Duration::from_secs(10)).await;
+        }
         let request = pb::CreateArtifactRequest {
             flow_run_id: self.context.flow_run_id().to_owned(),
-            task_run_id: current_task_run_id().unwrap_or_default(),
+            task_run_id: task_run_id.unwrap_or_default(),
             key: self.key.clone(),
             kind: kind.as_str().to_owned(),
             description: self.description.clone(),

@@ -169,12 +169,23 @@ impl Store {
                     .bind(task_run_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            if owner.is_some_and(|(owner,)| owner != new.flow_run_id) {
-                return Err(StoreError::Forbidden(format!(
-                    "task run \"{task_run_id}\" belongs to another flow run than \"{}\": a run \
-                     attaches artifacts only to its own task runs",
-                    new.flow_run_id
-                )));
+            match owner {
+                Some((owner,)) if owner != new.flow_run_id => {
+                    return Err(StoreError::Forbidden(format!(
+                        "task run \"{task_run_id}\" belongs to another flow run than \"{}\": a \
+                         run attaches artifacts only to its own task runs",
+                        new.flow_run_id
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    return Err(StoreError::InvalidInput(format!(
+                        "flow run \"{}\" has no task run \"{task_run_id}\": attach the \
+                         artifact to a task run the run has reported, or leave task_run_id \
+                         empty to attach it to the run alone",
+                        new.flow_run_id
+                    )));
+                }
             }
         }
         let id = new_id();

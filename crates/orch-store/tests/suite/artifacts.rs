@@ -164,6 +164,13 @@ async fn bad_artifacts_are_refused_with_a_clear_message() {
         message.starts_with("artifact key \"bad key\" contains ' '"),
         "{message}"
     );
+    let mut orphan = artifact(&run.id, Some("t"), ArtifactKind::Markdown, json!("x"));
+    orphan.task_run_id = Some("no-such-task-run".into());
+    let message = refused(store.create_artifact(orphan).await);
+    assert!(
+        message.contains("has no task run \"no-such-task-run\""),
+        "{message}"
+    );
     match store
         .create_artifact(artifact(
             "no-such-run",
