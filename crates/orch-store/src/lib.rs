@@ -212,7 +212,7 @@ impl Store {
         reserved: AnyPool,
         url: &str,
     ) -> Store {
-        let writer = write::Writer::new(writer);
+        let writer = write::Writer::new(writer, backend == Backend::Sqlite);
         Store {
             backend,
             run_creator: run_creation::RunCreator::spawn(writer.clone(), run_creation::NewRuns),

@@ -52,13 +52,20 @@ struct HealthState {
 pub(crate) struct Writer {
     pool: AnyPool,
     health: Arc<Mutex<HealthState>>,
+    /// `BEGIN IMMEDIATE` on SQLite: the transaction takes the write lock
+    /// before its first read, so a second connection writing the same file
+    /// (a replica in tests, `orch server` tools) makes it wait out the busy
+    /// timeout instead of failing with `SQLITE_BUSY_SNAPSHOT` when it writes
+    /// after reading. `BEGIN` elsewhere.
+    begin: &'static str,
 }
 
 impl Writer {
-    pub(crate) fn new(pool: AnyPool) -> Writer {
+    pub(crate) fn new(pool: AnyPool, sqlite: bool) -> Writer {
         Writer {
             pool,
             health: Arc::default(),
+            begin: if sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" },
         }
     }
 
@@ -67,6 +74,7 @@ impl Writer {
         Writer {
             pool,
             health: self.health.clone(),
+            begin: self.begin,
         }
     }
 
@@ -81,7 +89,7 @@ impl Writer {
             Ok(conn) => conn,
             Err(error) => return Err(self.failed(error.into())),
         };
-        if let Err(error) = sqlx::query("BEGIN").execute(&mut *conn).await {
+        if let Err(error) = sqlx::query(self.begin).execute(&mut *conn).await {
             conn.close_on_drop();
             return Err(self.failed(error.into()));
         }
