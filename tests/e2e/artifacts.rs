@@ -154,7 +154,9 @@ async fn a_flow_s_artifacts_are_listed_charted_and_rendered_safely() {
         .await;
     assert_eq!(refused.status, 400, "{}", refused.text);
     assert!(
-        refused.error().contains("has no task run \"no-such-task-run\""),
+        refused
+            .error()
+            .contains("has no task run \"no-such-task-run\""),
         "{}",
         refused.text
     );

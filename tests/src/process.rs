@@ -148,7 +148,11 @@ impl Drop for Daemon {
 /// `NSpid` in `/proc/PID/status` maps it back. None if no such process lives.
 pub fn host_pid(pid: u32, needle: &str) -> Option<u32> {
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(host) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(host) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {

@@ -176,7 +176,6 @@ pub struct OutputArgs {
     pub output: Format,
 }
 
-
 /// `orch work-pool ...`
 #[derive(Debug, Subcommand)]
 pub enum WorkPoolCommand {
