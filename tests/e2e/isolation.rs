@@ -194,6 +194,12 @@ fn a_flow_under_a_root_worker_cannot_read_the_workers_secrets() {
         output.contains("flow isolation: namespaces"),
         "the worker did not say which isolation is in force:\n{output}"
     );
+    // The small `orch-sandbox` beside `orch` sets the sandbox up (the
+    // unprivileged test below runs a lone `orch`, through `orch __sandbox`).
+    assert!(
+        output.contains("orch-sandbox"),
+        "the worker did not use orch-sandbox:\n{output}"
+    );
 }
 
 #[test]

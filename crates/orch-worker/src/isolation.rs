@@ -61,16 +61,42 @@ impl std::fmt::Display for Isolation {
     }
 }
 
+/// The small binary that only sets sandboxes up (`src/bin/orch-sandbox.rs`).
+pub(crate) const SANDBOX_BINARY: &str = "orch-sandbox";
+
 /// How the worker starts flows once the mode is settled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Sandbox {
-    /// The program with the hidden `__sandbox` subcommand (`orch`).
+    /// The program that sets the sandbox up: `orch-sandbox`, or `orch`
+    /// with its hidden `__sandbox` subcommand.
     pub program: PathBuf,
+    /// Whether `program` needs the `__sandbox` subcommand first.
+    pub subcommand: bool,
     /// What flows must not see.
     pub hide: Vec<PathBuf>,
 }
 
 impl Sandbox {
+    /// The sandbox of `orch` binary `orch`: the small `orch-sandbox` beside
+    /// it when there is one (it starts in well under a millisecond, where
+    /// the whole `orch` binary takes several), else `orch __sandbox`.
+    pub(crate) fn for_binary(orch: PathBuf, hide: Vec<PathBuf>) -> Sandbox {
+        let small = orch.with_file_name(SANDBOX_BINARY);
+        if small.is_file() {
+            Sandbox {
+                program: small,
+                subcommand: false,
+                hide,
+            }
+        } else {
+            Sandbox {
+                program: orch,
+                subcommand: true,
+                hide,
+            }
+        }
+    }
+
     /// The program and arguments that run `command` in the sandbox, with
     /// `keep` (files under hidden folders the run needs) put back.
     pub(crate) fn wrap(&self, command: Vec<OsString>, keep: Vec<PathBuf>) -> Vec<OsString> {
@@ -80,7 +106,10 @@ impl Sandbox {
             probe: false,
             command,
         };
-        let mut wrapped = vec![sandbox::SUBCOMMAND.into()];
+        let mut wrapped: Vec<OsString> = Vec::new();
+        if self.subcommand {
+            wrapped.push(sandbox::SUBCOMMAND.into());
+        }
         wrapped.extend(plan.to_args());
         wrapped
     }
@@ -105,13 +134,14 @@ pub(crate) async fn settle(
         return Ok(None);
     }
     let sandbox = match program.map_or_else(std::env::current_exe, Ok) {
-        Ok(program) => Sandbox { program, hide },
+        Ok(program) => Sandbox::for_binary(program, hide),
         Err(error) => return unavailable(asked, &format!("cannot find the orch binary: {error}")),
     };
     match probe(&sandbox).await {
         Ok(()) => {
             tracing::info!(
                 hidden = ?sandbox.hide,
+                sandbox = %sandbox.program.display(),
                 "flow isolation: namespaces (mount, PID and user namespaces): flows see neither \
                  these folders nor the worker's processes"
             );
@@ -146,8 +176,11 @@ async fn probe(sandbox: &Sandbox) -> Result<(), String> {
         probe: true,
         ..Plan::default()
     };
-    let output = tokio::process::Command::new(&sandbox.program)
-        .arg(sandbox::SUBCOMMAND)
+    let mut command = tokio::process::Command::new(&sandbox.program);
+    if sandbox.subcommand {
+        command.arg(sandbox::SUBCOMMAND);
+    }
+    let output = command
         .args(plan.to_args())
         .stdin(std::process::Stdio::null())
         .output()
