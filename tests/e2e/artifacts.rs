@@ -12,7 +12,6 @@ const BACKEND: orch_e2e::Backend = orch_e2e::Backend::Sqlite;
 
 use std::time::Duration;
 
-use fantoccini::Locator;
 use orch_e2e::browser::Browser;
 use serde_json::Value;
 use web::{Api, server_with};
@@ -223,15 +222,12 @@ async fn a_flow_s_artifacts_are_listed_charted_and_rendered_safely() {
     browser.screenshot("flow-run-artifacts").await;
 
     // The key page: the latest value and a trend chart per metric.
-    client
-        .find(Locator::Css(
+    browser
+        .click(
             "#artifacts a.artifact-key[href='/artifacts/model-GOOG']",
-        ))
-        .await
-        .expect("a link to the key page")
-        .click()
-        .await
-        .expect("open the key page");
+            "a link to the key page",
+        )
+        .await;
     browser
         .wait_until(
             "a trend chart of three points for each metric",

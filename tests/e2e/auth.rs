@@ -273,13 +273,7 @@ async fn the_dashboard_trades_a_token_for_a_session_hides_what_it_may_not_do_and
         .send_keys("orch_0123456789abcdef_wrong")
         .await
         .unwrap();
-    client
-        .find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#login-submit", "the login button").await;
     browser
         .wait_for_text("#login-error", "not valid", PAGE)
         .await;
@@ -342,13 +336,7 @@ async fn the_dashboard_trades_a_token_for_a_session_hides_what_it_may_not_do_and
     );
 
     // Logging out ends the session: the pages ask to log in again.
-    client
-        .find(Locator::Css("#logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#logout", "the logout button").await;
     browser
         .wait_until(
             "back at the login page",

@@ -347,13 +347,7 @@ async fn the_dashboard_run_button_works_over_tls_with_http2() {
             WAIT,
         )
         .await;
-    client
-        .find(Locator::Css("[data-run='f/d']"))
-        .await
-        .expect("Run button")
-        .click()
-        .await
-        .expect("click Run");
+    browser.click("[data-run='f/d']", "Run button").await;
     client
         .wait()
         .at_most(WAIT)

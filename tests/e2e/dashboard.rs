@@ -57,13 +57,9 @@ async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_
         )
         .await;
     browser.screenshot("deployments").await;
-    client
-        .find(Locator::Css("[data-run='web/parallel']"))
-        .await
-        .expect("Run button")
-        .click()
-        .await
-        .expect("click Run");
+    browser
+        .click("[data-run='web/parallel']", "Run button")
+        .await;
     let value = client
         .wait()
         .at_most(PAGE_WAIT)
@@ -84,13 +80,7 @@ async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_
         .await
         .expect("type a value");
     browser.screenshot("run-form").await;
-    client
-        .find(Locator::Css("#run-submit"))
-        .await
-        .expect("submit")
-        .click()
-        .await
-        .expect("submit the form");
+    browser.click("#run-submit", "submit").await;
 
     // The run page follows the run live until it is Completed.
     browser
@@ -178,13 +168,7 @@ async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_
             PAGE_WAIT,
         )
         .await;
-    client
-        .find(Locator::Css("#cancel"))
-        .await
-        .expect("Cancel button")
-        .click()
-        .await
-        .expect("click Cancel");
+    browser.click("#cancel", "Cancel button").await;
     browser
         .wait_for_text("#run-state .badge", "Cancelled", WAIT)
         .await;

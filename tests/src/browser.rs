@@ -198,6 +198,17 @@ impl Browser {
         }
     }
 
+    /// Clicks the element `css` finds; `what` names it in the failure.
+    pub async fn click(&self, css: &str, what: &str) {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("{what} ({css}) is not on the page: {error}"))
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("cannot click {what} ({css}): {error}"));
+    }
+
     /// Waits (bounded) until the script returns true.
     pub async fn wait_until(&self, what: &str, script: &str, within: Duration) {
         let deadline = Instant::now() + within;
