@@ -61,7 +61,7 @@ impl std::fmt::Display for Isolation {
     }
 }
 
-/// The small binary that only sets sandboxes up (`src/bin/orch-sandbox.rs`).
+/// The small binary that only sets sandboxes up (`crates/orch-cli/src/bin/orch-sandbox.rs`).
 pub(crate) const SANDBOX_BINARY: &str = "orch-sandbox";
 
 /// How the worker starts flows once the mode is settled.

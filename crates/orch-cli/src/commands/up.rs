@@ -137,13 +137,13 @@ async fn ensure_pool(api: &Api, name: &str) -> anyhow::Result<()> {
 /// When the deploy file sits in a cargo workspace (a fresh clone of orch),
 /// builds the workspace's flow binaries in release mode and puts them on the
 /// PATH the worker's flow processes inherit, so `entrypoint = ["sentinel", ...]` works.
-/// `orch-worker` brings `orch-sandbox`, which the worker starts flows through
+/// `orch-cli` brings `orch-sandbox`, which the worker starts flows through
 /// when it sits beside `orch` (a few milliseconds less per run than `orch __sandbox`).
 fn build_workspace_binaries(deploy_file: &Path) -> anyhow::Result<()> {
     let Some(root) = workspace_root(deploy_file) else {
         return Ok(());
     };
-    let packages: Vec<&str> = ["sentinel", "orch-worker"]
+    let packages: Vec<&str> = ["sentinel", "orch-cli"]
         .into_iter()
         .filter(|package| {
             root.join("crates")
