@@ -305,7 +305,10 @@ async fn decisions_ls(
             d.signals
                 .lstm
                 .as_ref()
-                .map_or("-".into(), |l| l.model_version.clone()),
+                .map_or("-".into(), |l| match l.shadow {
+                    None => l.model_version.clone(),
+                    Some(_) => format!("{} (shadow)", l.model_version),
+                }),
             d.reason.clone(),
         ]);
     }
@@ -338,6 +341,7 @@ async fn report(s: &Sentinel, output: Output) -> anyhow::Result<()> {
             "sentiment": sentiment,
             "headlines": scores.len(),
             "model": signals.lstm.as_ref().map(|l| l.model_version.clone()),
+            "model_shadow": signals.lstm.as_ref().and_then(|l| l.shadow.clone()),
             "predicted_return": signals.lstm.as_ref().map(|l| l.predicted_return),
             "decision": decision,
         }));

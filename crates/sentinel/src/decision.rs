@@ -65,6 +65,12 @@ pub struct LstmSignal {
     pub validation_direction_accuracy: f64,
     /// `tanh(3 × predicted / rmse)`.
     pub signal: f64,
+    /// Set when the model is not active: why (it did not beat the naive
+    /// baselines). Its forecast is recorded and shown beside the decision
+    /// (a shadow forecast, to watch a model before trusting it) but carries
+    /// no weight in the fusion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<String>,
 }
 
 impl LstmSignal {
@@ -86,7 +92,20 @@ impl LstmSignal {
             validation_rmse: rmse,
             validation_direction_accuracy: direction_accuracy,
             signal,
+            shadow: None,
         }
+    }
+
+    /// The same forecast from a model that is not active: recorded with
+    /// `why`, weightless in the fusion.
+    pub fn shadow(mut self, why: impl Into<String>) -> LstmSignal {
+        self.shadow = Some(why.into());
+        self
+    }
+
+    /// Whether the signal counts in the fusion (its model is active).
+    pub fn counts(&self) -> bool {
+        self.shadow.is_none()
     }
 }
 
@@ -244,16 +263,14 @@ pub struct Decision {
 
 /// Fuses the signals into `(score, confidence)`.
 pub fn fuse(cfg: &DecisionConfig, s: &Signals) -> (f64, f64) {
-    let lstm_evidence = s
-        .lstm
-        .as_ref()
-        .map(|l| ((l.validation_direction_accuracy - 0.5) * 4.0).clamp(0.0, 1.0));
+    // A shadow forecast (a model that was not activated) is shown, never used.
+    let lstm = s.lstm.as_ref().filter(|l| l.counts());
+    let lstm_evidence =
+        lstm.map(|l| ((l.validation_direction_accuracy - 0.5) * 4.0).clamp(0.0, 1.0));
     let parts: [(f64, Option<(f64, f64)>); 3] = [
         (
             cfg.lstm_weight,
-            s.lstm
-                .as_ref()
-                .map(|l| (l.signal, lstm_evidence.unwrap_or(0.0))),
+            lstm.map(|l| (l.signal, lstm_evidence.unwrap_or(0.0))),
         ),
         (
             cfg.sentiment_weight,
@@ -388,6 +405,36 @@ mod tests {
             }),
             volatility: None,
         }
+    }
+
+    #[test]
+    fn a_shadow_forecast_is_recorded_but_weighs_nothing() {
+        let cfg = DecisionConfig::default();
+        let active = signals(0.9, 0.0, 0.1);
+        let mut shadow = active.clone();
+        shadow.lstm = shadow
+            .lstm
+            .map(|l| l.shadow("not below the drift baseline"));
+        let mut without = active.clone();
+        without.lstm = None;
+        // Active, the strong LSTM signal moves the score; as a shadow it
+        // leaves the decision exactly as if there were no model.
+        assert_ne!(fuse(&cfg, &active), fuse(&cfg, &without));
+        assert_eq!(fuse(&cfg, &shadow), fuse(&cfg, &without));
+        let d = decide(&cfg, "GOOG", shadow, Some(100.0), 0);
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            json["signals"]["lstm"]["shadow"],
+            "not below the drift baseline"
+        );
+        // Decisions recorded before shadows existed still read.
+        let mut old = json.clone();
+        old["signals"]["lstm"]
+            .as_object_mut()
+            .unwrap()
+            .remove("shadow");
+        let back: Decision = serde_json::from_value(old).unwrap();
+        assert!(back.signals.lstm.unwrap().counts());
     }
 
     #[test]

@@ -264,7 +264,13 @@ impl Store {
         .bind(d.score)
         .bind(d.confidence)
         .bind(d.price)
-        .bind(d.signals.lstm.as_ref().map(|l| l.model_version.clone()))
+        .bind(
+            d.signals
+                .lstm
+                .as_ref()
+                .filter(|l| l.counts())
+                .map(|l| l.model_version.clone()),
+        )
         .bind(inputs)
         .bind(&d.flow_run_id)
         .bind(d.forced)

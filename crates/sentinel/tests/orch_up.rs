@@ -75,6 +75,25 @@ fn sentinel_json(config: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `orch ARGS --output json` against the server at `url`.
+fn orch_json(url: &str, home: &Path, args: &[&str]) -> Value {
+    let out = std::process::Command::new(orch_e2e::binary("orch"))
+        .args(args)
+        .args(["--output", "json"])
+        .env("ORCH_API_URL", url)
+        .env("ORCH_HOME", home)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "orch {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,6 +165,34 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
         "the decisions differ: {actions:?} in {decisions:#?}"
     );
 
+    // A fresh install has every signal from its first decision: the first
+    // trading run trained the first models (the volatility model is active
+    // and sizes each decision; the LSTM's forecast is there, weightless and
+    // saying why when it did not beat the baselines).
+    for d in &decisions {
+        let signals = &d["signals"];
+        assert!(
+            signals["volatility"]["model_version"].is_string(),
+            "a decision without the volatility model: {d:#}\norch up said:\n{}",
+            up.output()
+        );
+        let lstm = &signals["lstm"];
+        assert!(
+            lstm["model_version"].is_string(),
+            "a decision without the LSTM's forecast: {d:#}"
+        );
+        if let Some(why) = lstm["shadow"].as_str() {
+            assert!(why.contains("not active"), "{why}");
+        }
+    }
+    let first_run = decisions.last().unwrap()["flow_run_id"].as_str().unwrap();
+    let logs = orch_json(&url, home.path(), &["flow-run", "logs", first_run]).to_string();
+    assert!(
+        logs.contains("first start: no model of GOOG has been trained yet")
+            && logs.contains("first volatility model"),
+        "the first trading run says it trains the first models: {logs}"
+    );
+
     let marks = sentinel_json(
         &config,
         &["portfolio", "--symbol", "GOOG", "--output", "json"],
@@ -157,19 +204,7 @@ fn orch_up_offline_makes_trading_runs_with_differing_decisions() {
 
     // Each trading run published its decisions table and portfolio metrics.
     let run = decisions[0]["flow_run_id"].as_str().unwrap();
-    let out = std::process::Command::new(orch_e2e::binary("orch"))
-        .args(["artifact", "ls", "--flow-run", run, "--output", "json"])
-        .env("ORCH_API_URL", &url)
-        .env("ORCH_HOME", home.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let artifacts: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let artifacts = orch_json(&url, home.path(), &["artifact", "ls", "--flow-run", run]);
     let text = artifacts.to_string();
     assert!(
         text.contains("\"decisions\"") && text.contains("portfolio-GOOG"),

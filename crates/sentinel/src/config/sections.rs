@@ -108,6 +108,12 @@ pub struct ModelConfig {
     /// A candidate is activated only if its validation RMSE is lower than the
     /// active model's by at least this fraction (0.0 = strictly lower).
     pub min_improvement: f64,
+    /// When no model of a symbol has ever been trained (a fresh install), the
+    /// trading flow trains the first ones (return and volatility models, over
+    /// `default_days`) before deciding, so the first decision has every
+    /// signal; `model-retraining-flow` keeps them fresh afterwards. The
+    /// activation rule applies as always.
+    pub train_at_first_start: bool,
 }
 
 /// Signal fusion.
@@ -263,6 +269,7 @@ impl Default for ModelConfig {
             seed: 7,
             default_days: 59,
             min_improvement: 0.0,
+            train_at_first_start: true,
         }
     }
 }

@@ -39,7 +39,13 @@ pub async fn trading(ctx: &FlowContext, outcome: &TradingOutcome, initial_cash: 
         let s = &d.signals;
         let mut parts = Vec::new();
         if let Some(l) = &s.lstm {
-            parts.push(format!("lstm {:+.2} ({})", l.signal, l.model_version));
+            match &l.shadow {
+                None => parts.push(format!("lstm {:+.2} ({})", l.signal, l.model_version)),
+                Some(_) => parts.push(format!(
+                    "lstm {:+.2} ({}, shadow: not active, no weight)",
+                    l.signal, l.model_version
+                )),
+            }
         }
         if let Some(x) = &s.sentiment {
             parts.push(format!(

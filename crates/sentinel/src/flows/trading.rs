@@ -73,8 +73,9 @@ pub async fn full_system(
     Ok(FullSystemResult { refresh, trading })
 }
 
-/// Per symbol: a task that computes the signals (LSTM prediction,
-/// sentiment, momentum), then one that fuses and records the decision.
+/// Per symbol: on a fresh install, a task that trains the first models;
+/// a task that computes the signals (LSTM prediction, sentiment, momentum,
+/// volatility), then one that fuses and records the decision.
 async fn decide_all(
     ctx: &FlowContext,
     s: &Arc<Sentinel>,
@@ -83,6 +84,11 @@ async fn decide_all(
     let (mut decisions, mut portfolio) = (Vec::new(), Vec::new());
     let run_id = ctx.flow_run_id().to_string();
     for symbol in s.config.tickers() {
+        if s.config.model.train_at_first_start && s.never_trained(&symbol)? {
+            ctx.task(&format!("first-models-{symbol}"))
+                .run(|| async { Ok::<_, anyhow::Error>(s.train_first_models(&symbol).await) })
+                .await?;
+        }
         let signals = ctx
             .task(&format!("signals-{symbol}"))
             .run(|| s.signals(&symbol))

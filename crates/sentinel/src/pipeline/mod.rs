@@ -2,6 +2,7 @@
 //! the flows run them as orch tasks, tests and commands call them directly.
 
 pub mod collect;
+pub mod first_start;
 pub mod refresh;
 pub mod retrain;
 pub mod staleness;

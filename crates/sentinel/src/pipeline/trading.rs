@@ -10,7 +10,9 @@ use crate::decision::{
 };
 use crate::error::Result;
 use crate::features::Series;
+use crate::market::Bar;
 use crate::model::volatility::HAR_LAGS;
+use crate::model::{Model, eval};
 use crate::pipeline::collect::is_crypto;
 use crate::portfolio::Mark;
 
@@ -37,7 +39,70 @@ pub struct TradingOutcome {
     pub portfolio: Vec<Mark>,
 }
 
+/// The forecast of `model` on `bars`, or `None` (logged) when it cannot
+/// predict.
+fn lstm_signal(symbol: &str, model: &Model, bars: &[Bar]) -> Option<LstmSignal> {
+    match model.predict_next(bars) {
+        Ok(pred) => {
+            let e = &model.meta.evaluation.model;
+            Some(LstmSignal::new(
+                &model.meta.version,
+                pred,
+                e.rmse,
+                e.direction_accuracy.unwrap_or(0.5),
+            ))
+        }
+        Err(e) => {
+            tracing::warn!(symbol, "no LSTM signal: {e}");
+            None
+        }
+    }
+}
+
 impl Sentinel {
+    /// Without an active model: the newest trained model of `symbol` on
+    /// `interval` forecasts as a shadow (recorded, weightless), with the
+    /// activation rule's reason for not trusting it.
+    async fn shadow_lstm(
+        &self,
+        symbol: &str,
+        interval: &str,
+        bars: &[Bar],
+    ) -> Result<Option<LstmSignal>> {
+        let newest = self
+            .registry
+            .list()?
+            .into_iter()
+            .rev()
+            .find(|m| m.symbol == symbol && m.interval == interval);
+        let Some(meta) = newest else {
+            tracing::warn!(
+                symbol,
+                "no model trained yet (run model-retraining-flow): deciding without the LSTM"
+            );
+            return Ok(None);
+        };
+        let verdict = eval::verdict(&meta.evaluation, None, self.config.model.min_improvement);
+        let why = format!("{} not active: {}", meta.version, verdict.reason);
+        let model = self.registry.load(&meta.version)?;
+        // It needs a window of bars of its own (the caller's may be shorter).
+        let own;
+        let bars = if bars.len() <= meta.hyper_parameters.window {
+            own = self
+                .store
+                .bars(symbol, interval, Some(meta.hyper_parameters.window + 1))
+                .await?;
+            &own[..]
+        } else {
+            bars
+        };
+        tracing::info!(
+            symbol,
+            "no active model: {why}; its forecast is recorded as a shadow, with no weight"
+        );
+        Ok(lstm_signal(symbol, &model, bars).map(|l| l.shadow(why)))
+    }
+
     /// Decides whether to trade now.
     pub fn trading_gate(&self, force: bool) -> Gate {
         let now = self.now();
@@ -85,28 +150,8 @@ impl Sentinel {
                 );
                 None
             }
-            Some(m) => match m.predict_next(&bars) {
-                Ok(pred) => {
-                    let e = &m.meta.evaluation.model;
-                    Some(LstmSignal::new(
-                        &m.meta.version,
-                        pred,
-                        e.rmse,
-                        e.direction_accuracy.unwrap_or(0.5),
-                    ))
-                }
-                Err(e) => {
-                    tracing::warn!(symbol, "no LSTM signal: {e}");
-                    None
-                }
-            },
-            None => {
-                tracing::warn!(
-                    symbol,
-                    "no active model (run model-retraining-flow): deciding without the LSTM"
-                );
-                None
-            }
+            Some(m) => lstm_signal(symbol, m, &bars),
+            None => self.shadow_lstm(symbol, interval, &bars).await?,
         };
         let since =
             (self.now() - Duration::hours(self.config.decision.sentiment_window_hours)).timestamp();
