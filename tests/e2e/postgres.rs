@@ -158,3 +158,71 @@ fn a_cancel_through_one_replica_stops_a_run_executing_under_another() {
         "the flow was killed before it finished"
     );
 }
+
+/// `(duty, holder, this_replica)` of `orch server status --output json`.
+fn duty_holders(server: &TestServer) -> Vec<(String, String, bool)> {
+    let status = server.json(&["server", "status"]);
+    status["duties"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no duties in {status}"))
+        .iter()
+        .map(|d| {
+            (
+                d["duty"].as_str().unwrap().to_owned(),
+                d["holder"].as_str().unwrap().to_owned(),
+                d["this_replica"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn each_background_duty_runs_on_one_replica_and_moves_when_its_holder_is_killed() {
+    let database = fresh_database();
+    let first = TestServer::start_on(database.url(), &[]);
+    let second = TestServer::start_on(database.url(), &[]);
+    let first_name = first.json(&["server", "status"])["replica"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The first server took every duty before the second started; the
+    // second's status says so.
+    let held = duty_holders(&second);
+    let duties: BTreeSet<&str> = held.iter().map(|(d, _, _)| d.as_str()).collect();
+    assert_eq!(
+        duties,
+        BTreeSet::from([
+            "automation-conditions",
+            "backup",
+            "prune",
+            "scheduler",
+            "sweep"
+        ])
+    );
+    assert!(
+        held.iter()
+            .all(|(_, holder, mine)| !mine && *holder == first_name),
+        "{held:?}"
+    );
+    let text = second.ok(&["server", "status"]);
+    assert!(text.contains(&format!("scheduler: {first_name}")), "{text}");
+
+    // The first server's machine is lost: the second takes every duty over
+    // once the leases lapse (10 s), without a restart.
+    let mut first = first;
+    first.kill();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let held = duty_holders(&second);
+        if held.len() == 5 && held.iter().all(|(_, _, mine)| *mine) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the duties did not move: {held:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let text = second.ok(&["server", "status"]);
+    assert!(text.contains("scheduler: this replica"), "{text}");
+}

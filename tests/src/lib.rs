@@ -185,6 +185,13 @@ impl TestServer {
         }
     }
 
+    /// Kills the server with SIGKILL (a lost machine); it stays down.
+    pub fn kill(&mut self) {
+        if let Some(mut daemon) = self.daemon.take() {
+            daemon.kill();
+        }
+    }
+
     /// Sends a signal (`STOP`, `CONT`, ...) to the server process.
     pub fn signal(&self, signal: &str) {
         self.daemon

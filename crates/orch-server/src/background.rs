@@ -50,7 +50,9 @@ pub(crate) async fn run(state: AppState) {
                     );
                     state.note_stall();
                 }
-                sweep(&state).await;
+                if state.duties().holds(crate::duties::Duty::Sweep) {
+                    sweep(&state).await;
+                }
                 last_sweep = std::time::Instant::now();
             }
         }

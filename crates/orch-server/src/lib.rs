@@ -13,6 +13,7 @@ pub mod caller;
 mod convert;
 mod dashboard;
 mod detached;
+pub mod duties;
 pub mod effects;
 mod error;
 pub mod events;
@@ -410,6 +411,9 @@ impl Server {
         let store = self.store;
         let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
         let state = AppState::new(store.clone(), self.config, stop_receiver);
+        // Take the free duties before the loops' first passes.
+        duties::round(&state).await;
+        let duties = tokio::spawn(duties::run(state.clone()));
         let background = tokio::spawn(background::run(state.clone()));
         let scheduler = tokio::spawn(scheduler::run(state.clone()));
         let maintenance = tokio::spawn(maintenance::run(state.clone()));
@@ -455,6 +459,7 @@ impl Server {
         let _ = scheduler.await;
         let _ = maintenance.await;
         let _ = automations.await;
+        let _ = duties.await;
         store.close().await;
         served.map_err(ServerError::Serve)
     }

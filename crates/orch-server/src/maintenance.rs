@@ -114,6 +114,9 @@ pub(crate) async fn run(state: AppState) {
         tokio::select! {
             _ = state.shutting_down() => return,
             _ = prune_tick.tick() => {
+                if !state.duties().holds(crate::duties::Duty::Prune) {
+                    continue;
+                }
                 if let Err(error) = prune(&state, false).await {
                     tracing::warn!(%error, "pruning failed; trying again at the next pass");
                 }
@@ -125,6 +128,9 @@ pub(crate) async fn run(state: AppState) {
                 }
             }
             _ = backup_tick.tick(), if backup.is_some() => {
+                if !state.duties().holds(crate::duties::Duty::Backup) {
+                    continue;
+                }
                 if let Some(schedule) = &backup {
                     automatic_backup(&state, schedule).await;
                 }

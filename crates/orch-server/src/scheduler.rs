@@ -35,16 +35,24 @@ pub struct PassReport {
 }
 
 /// Runs until the server shuts down.
+///
+/// Periodic passes run on the replica holding the scheduler duty
+/// ([`crate::duties`]); a pass woken by a change made on this replica (a
+/// deploy, a schedule edit) runs here at once whoever holds the duty: slots
+/// are unique, so the holder's next pass finds them made.
 pub(crate) async fn run(state: AppState) {
+    let mut woken = false;
     loop {
-        if let Err(error) = run_once(&state).await {
+        if (woken || state.duties().holds(crate::duties::Duty::Scheduler))
+            && let Err(error) = run_once(&state).await
+        {
             tracing::warn!(%error, "scheduler pass failed; trying again");
         }
-        tokio::select! {
+        woken = tokio::select! {
             _ = state.shutting_down() => return,
-            _ = state.scheduler_woken() => {}
-            _ = tokio::time::sleep(PERIOD) => {}
-        }
+            _ = state.scheduler_woken() => true,
+            _ = tokio::time::sleep(PERIOD) => false,
+        };
     }
 }
 

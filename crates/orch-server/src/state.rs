@@ -34,6 +34,18 @@ struct Inner {
     keyring: crate::secret_box::Keyring,
     /// Wakes the automation engine and its delivery loop.
     automations: crate::automations::Wakers,
+    /// This replica's identity and the background duties it holds.
+    duties: crate::duties::Duties,
+}
+
+/// "host (pid N)": how logs and `orch server status` name this replica.
+fn replica_name() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host} (pid {})", std::process::id())
 }
 
 impl AppState {
@@ -57,9 +69,15 @@ impl AppState {
                 resumed_at: std::sync::atomic::AtomicI64::new(0),
                 keyring: crate::secret_box::Keyring::new(config.secret_key.clone()),
                 automations: Default::default(),
+                duties: crate::duties::Duties::new(replica_name()),
                 config,
             }),
         }
+    }
+
+    /// This replica's identity and the background duties it holds.
+    pub fn duties(&self) -> &crate::duties::Duties {
+        &self.inner.duties
     }
 
     /// The database.

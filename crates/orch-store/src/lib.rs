@@ -22,6 +22,7 @@ mod claims;
 mod clock;
 mod concurrency;
 mod deployments;
+mod duties;
 mod error;
 mod flow_runs;
 mod group_commit;
@@ -68,6 +69,7 @@ pub use backup::{
 pub use clock::{Clock, ManualClock, micros_to_utc};
 pub use concurrency::{AcquireOutcome, ConcurrencyLimit, SlotHolder};
 pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};
+pub use duties::DutyLease;
 pub use error::{Result, StoreError};
 pub use flow_runs::DEFAULT_LIST_LIMIT;
 pub use login_codes::LOGIN_CODE_SECONDS;

@@ -51,8 +51,27 @@ pub struct ServerStatusView {
     /// Why it does not, when it does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_write_error: Option<String>,
+    /// The replica that answered ("host (pid N)").
+    pub replica: String,
+    /// Who runs each background duty.
+    pub duties: Vec<DutyView>,
     #[serde(skip)]
     started_at_micros: i64,
+}
+
+/// Who runs a background duty.
+#[derive(Debug, Clone, Serialize)]
+pub struct DutyView {
+    /// The duty (`scheduler`, `sweep`, `prune`, `automation-conditions`, `backup`).
+    pub duty: String,
+    /// The replica running it.
+    pub holder: String,
+    /// Whether that is the replica that answered.
+    pub this_replica: bool,
+    /// Since when (RFC 3339).
+    pub since: Option<String>,
+    /// When its lease lapses unless renewed (RFC 3339).
+    pub expires_at: Option<String>,
 }
 
 impl ServerStatusView {
@@ -80,6 +99,18 @@ impl ServerStatusView {
             database_writable: status.database_writable,
             database_write_error: Some(status.database_write_error.clone())
                 .filter(|error| !error.is_empty()),
+            replica: status.replica.clone(),
+            duties: status
+                .duties
+                .iter()
+                .map(|d| DutyView {
+                    duty: d.duty.clone(),
+                    holder: d.holder.clone(),
+                    this_replica: d.this_replica,
+                    since: time::rfc3339(d.acquired_at_micros),
+                    expires_at: time::rfc3339(d.expires_at_micros),
+                })
+                .collect(),
             started_at_micros: status.started_at_micros,
         }
     }
@@ -190,5 +221,27 @@ pub fn print(status: &ServerStatusView) -> std::io::Result<()> {
                 Some(error) => format!("FAILING: {error}"),
             },
         ),
+        ("Replica", status.replica.clone()),
+        ("Duties", duties(status)),
     ])
+}
+
+/// "scheduler: this replica; sweep: other-host (pid 7); ...".
+fn duties(status: &ServerStatusView) -> String {
+    if status.duties.is_empty() {
+        return "none elected yet".into();
+    }
+    status
+        .duties
+        .iter()
+        .map(|d| {
+            let who = if d.this_replica {
+                "this replica".to_owned()
+            } else {
+                d.holder.clone()
+            };
+            format!("{}: {who}", d.duty)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -31,6 +31,12 @@ pub(super) async fn run(state: AppState, links: Arc<Links>) {
             _ = state.shutting_down() => return,
             _ = tick.tick() => {}
         }
+        if !state
+            .duties()
+            .holds(crate::duties::Duty::AutomationConditions)
+        {
+            continue;
+        }
         if let Err(error) = pass(&state, &links).await {
             tracing::warn!(%error, "checking automation conditions failed; retrying");
         }

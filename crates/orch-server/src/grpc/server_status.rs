@@ -46,6 +46,18 @@ impl ServerService for ServerApi {
             last_backup_error: totals.last_backup_error.unwrap_or_default(),
             database_writable: now.writes.ok,
             database_write_error: now.writes.error.unwrap_or_default(),
+            replica: now.replica,
+            duties: now
+                .duties
+                .into_iter()
+                .map(|(lease, this_replica)| pb::DutyHolder {
+                    duty: lease.duty,
+                    holder: lease.holder_name,
+                    this_replica,
+                    acquired_at_micros: lease.acquired_at,
+                    expires_at_micros: lease.expires_at,
+                })
+                .collect(),
         }))
     }
 

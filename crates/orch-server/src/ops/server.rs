@@ -25,6 +25,10 @@ pub struct Status {
     pub maintenance: Totals,
     /// Whether the database stores writes.
     pub writes: WriteHealth,
+    /// This replica's name.
+    pub replica: String,
+    /// Who runs each background duty, and whether it is this replica.
+    pub duties: Vec<(orch_store::DutyLease, bool)>,
 }
 
 /// The server's status now.
@@ -32,6 +36,16 @@ pub async fn status(state: &AppState) -> OpsResult<Status> {
     let store = state.store();
     let workers_online = store.count_workers_online(state.online_since()).await?;
     let schema = store.schema_version().await?;
+    let replica = state.duties().replica();
+    let duties = store
+        .duty_leases()
+        .await?
+        .into_iter()
+        .map(|lease| {
+            let mine = lease.holder == replica;
+            (lease, mine)
+        })
+        .collect();
     Ok(Status {
         backend: store.backend().as_str(),
         database_url: store.redacted_url(),
@@ -41,6 +55,8 @@ pub async fn status(state: &AppState) -> OpsResult<Status> {
         schema,
         maintenance: state.maintenance().snapshot(),
         writes: store.write_health(),
+        replica: state.duties().name().to_owned(),
+        duties,
     })
 }
 

@@ -70,3 +70,75 @@ async fn replicas_sweeping_at_once_crash_and_retry_a_dead_workers_run_once() {
         retried.state.message
     );
 }
+
+#[tokio::test]
+async fn each_background_duty_runs_on_one_replica_and_moves_when_its_holder_stops() {
+    use orch_server::duties::{self, Duty, TTL};
+    let harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
+    let replica = harness.replica().await;
+    let (one, two) = (&harness.state, &replica.state);
+
+    duties::round(one).await;
+    duties::round(two).await;
+    for duty in Duty::ALL {
+        assert!(
+            one.duties().holds(duty),
+            "{} on the first replica",
+            duty.name()
+        );
+        assert!(
+            !two.duties().holds(duty),
+            "{} on one replica only",
+            duty.name()
+        );
+    }
+    // Both renew; nothing moves while the holder keeps renewing.
+    harness.advance(Duration::from_secs(8));
+    duties::round(one).await;
+    duties::round(two).await;
+    assert!(Duty::ALL.iter().all(|d| one.duties().holds(*d)));
+    assert!(Duty::ALL.iter().all(|d| !two.duties().holds(*d)));
+
+    // Either replica's status says who runs what.
+    let status = orch_server::ops::server::status(two).await.unwrap();
+    let names: Vec<&str> = status.duties.iter().map(|(l, _)| l.duty.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "automation-conditions",
+            "backup",
+            "prune",
+            "scheduler",
+            "sweep"
+        ]
+    );
+    assert!(
+        status
+            .duties
+            .iter()
+            .all(|(lease, mine)| !mine && lease.holder == one.duties().replica())
+    );
+
+    // The first replica stops renewing (killed): once its leases lapse, the
+    // second takes every duty over, and the first, if it comes back, finds
+    // them gone instead of running them too.
+    harness.advance(TTL);
+    duties::round(two).await;
+    assert!(Duty::ALL.iter().all(|d| two.duties().holds(*d)));
+    duties::round(one).await;
+    assert!(Duty::ALL.iter().all(|d| !one.duties().holds(*d)));
+    let status = orch_server::ops::server::status(two).await.unwrap();
+    assert!(status.duties.iter().all(|(_, mine)| *mine));
+
+    // A replica that shuts down cleanly hands its duties over at once.
+    assert_eq!(
+        harness
+            .store()
+            .release_duties(two.duties().replica())
+            .await
+            .unwrap(),
+        Duty::ALL.len() as u64
+    );
+    duties::round(one).await;
+    assert!(Duty::ALL.iter().all(|d| one.duties().holds(*d)));
+}

@@ -5,6 +5,7 @@ mod automations;
 mod backup;
 mod claims;
 mod deployments;
+mod duties;
 mod flow_runs;
 mod leases;
 mod logs;
