@@ -199,11 +199,11 @@ pub(crate) async fn settle(
         },
     };
     let mut enforced = decide(asked, &available)?;
-    if enforced == Enforced::NamespacesLandlock {
-        if let Err(reason) = tried(enforced).await {
-            tracing::warn!("Landlock scopes cannot be added to the namespaces: {reason}");
-            enforced = Enforced::Namespaces;
-        }
+    if enforced == Enforced::NamespacesLandlock
+        && let Err(reason) = tried(enforced).await
+    {
+        tracing::warn!("Landlock scopes cannot be added to the namespaces: {reason}");
+        enforced = Enforced::Namespaces;
     }
     let mut sandbox = base.enforcing(enforced);
     if asked == Isolation::None {
