@@ -1,9 +1,12 @@
 //! The cost of flow isolation per run: starting and reaping a trivial flow
 //! (`true`) directly, as `--isolation none` does, against starting it
-//! through `orch __sandbox` (mount, PID and user namespaces, `$ORCH_HOME`
-//! hidden, a fresh `/proc`), as `--isolation namespaces` does. The rest of
-//! a run's path (claim, logs, states) is the same in both modes, so the
-//! difference is what isolation adds to a run's end-to-end time.
+//! through the sandbox (`orch-sandbox`, and `orch __sandbox`) in each mode:
+//! `namespaces` (mount, PID and user namespaces, `$ORCH_HOME` hidden, a
+//! fresh `/proc`), `landlock` (Landlock file rules leaving `$ORCH_HOME`
+//! out) and `namespaces+landlock` (what `auto` picks on a kernel with
+//! Landlock ABI 6: namespaces plus Landlock scopes). The rest of a run's
+//! path (claim, logs, states) is the same in every mode, so the difference
+//! is what isolation adds to a run's end-to-end time.
 //!
 //! `cargo bench -p orch-e2e --bench isolation` (BENCH_RUNS=200); build the
 //! binaries first (`cargo build --release -p orch-cli` for release figures,
@@ -45,6 +48,19 @@ fn report(name: &str, samples: &[f64]) {
     );
 }
 
+/// A command running `true` through `sandbox` (the program and any
+/// subcommand) with `mode`'s flags, `home` hidden.
+fn sandboxed(sandbox: &[std::ffi::OsString], mode: &[&str], home: &std::path::Path) -> Command {
+    let mut command = Command::new(&sandbox[0]);
+    command
+        .args(&sandbox[1..])
+        .args(mode)
+        .arg("--hide")
+        .arg(home)
+        .args(["--", "true"]);
+    command
+}
+
 fn main() {
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
@@ -55,47 +71,46 @@ fn main() {
         .unwrap_or_else(|| orch_e2e::binary("orch"));
     let home = tempfile::tempdir().expect("a home to hide");
     std::fs::write(home.path().join("credentials"), "hidden").unwrap();
-    let probe = Command::new(&orch)
-        .args(["__sandbox", "--probe", "--"])
-        .status()
-        .expect("orch runs");
-    if !probe.success() {
-        println!("SKIPPED: namespaces are not available on this host ({probe})");
-        return;
-    }
     println!(
         "orch isolation benchmark: {runs} trivial flows (`true`), {}",
         orch.display()
     );
     let direct = measure(runs, || Command::new("true"));
-    let sandboxed = measure(runs, || {
-        let mut command = Command::new(&orch);
-        command
-            .args(["__sandbox", "--hide"])
-            .arg(home.path())
-            .args(["--", "true"]);
-        command
-    });
     report("--isolation none: spawn + reap `true`", &direct);
-    report("namespaces through `orch __sandbox`", &sandboxed);
-    println!(
-        "added per run by `orch __sandbox`: p50 {:.2} ms, p90 {:.2} ms",
-        percentile(&sandboxed, 0.5) - percentile(&direct, 0.5),
-        percentile(&sandboxed, 0.9) - percentile(&direct, 0.9)
-    );
-    // What the worker uses when `orch-sandbox` sits beside `orch`.
+    // What the worker uses: `orch-sandbox` beside `orch`, else `orch __sandbox`.
     let small = orch.with_file_name("orch-sandbox");
+    let mut sandboxes = vec![(
+        "orch __sandbox",
+        vec![orch.clone().into_os_string(), "__sandbox".into()],
+    )];
     if small.is_file() {
-        let sandboxed = measure(runs, || {
-            let mut command = Command::new(&small);
-            command.arg("--hide").arg(home.path()).args(["--", "true"]);
-            command
-        });
-        report("namespaces through `orch-sandbox`", &sandboxed);
-        println!(
-            "added per run by `orch-sandbox` (the worker's choice): p50 {:.2} ms, p90 {:.2} ms",
-            percentile(&sandboxed, 0.5) - percentile(&direct, 0.5),
-            percentile(&sandboxed, 0.9) - percentile(&direct, 0.9)
-        );
+        sandboxes.push(("orch-sandbox", vec![small.into_os_string()]));
+    }
+    let modes: [(&str, &[&str]); 3] = [
+        ("namespaces", &["--namespaces"]),
+        ("landlock", &["--landlock"]),
+        ("namespaces+landlock", &["--namespaces", "--landlock"]),
+    ];
+    for (program, sandbox) in &sandboxes {
+        for (mode, flags) in modes {
+            let probe = sandboxed(sandbox, flags, home.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("the sandbox runs");
+            if !probe.success() {
+                println!(
+                    "SKIPPED {mode} through `{program}`: not available on this host ({probe})"
+                );
+                continue;
+            }
+            let samples = measure(runs, || sandboxed(sandbox, flags, home.path()));
+            report(&format!("{mode} through `{program}`"), &samples);
+            println!(
+                "  added per run: p50 {:.2} ms, p90 {:.2} ms",
+                percentile(&samples, 0.5) - percentile(&direct, 0.5),
+                percentile(&samples, 0.9) - percentile(&direct, 0.9)
+            );
+        }
     }
 }

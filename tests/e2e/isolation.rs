@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use orch_e2e::{Daemon, TestServer, binary, deployment_toml, write_deploy_file};
 
+#[path = "isolation/modes.rs"]
+mod modes;
+
 const WAIT: Duration = Duration::from_secs(60);
 const CANARY: &str = "canary-3f9a1c7e-worker-env";
 const SECRET: &str = "nk-7e21d0b4-flow-secret";
@@ -35,6 +38,10 @@ ls -la "$TARGET_HOME" 2>&1 | sed 's/^/listing /'
 echo "level=$LOG_LEVEL"
 echo "secret=$NEWSAPI_KEY"
 echo "parameters=$ORCH_PARAMETERS"
+if [ -n "$ORCH_PARAMETERS_FILE" ]; then
+  echo "parameters-file=$(grep -o ACME "$ORCH_PARAMETERS_FILE" 2>&1 | head -n 1)"
+fi
+echo "uid=$(id -u) home=$HOME"
 echo "key-prefix=$(printf %s "$ORCH_API_KEY" | cut -c1-5)"
 if answer=$(ORCH_HOME=/nonexistent "$PROBE_ORCH" flow-run inspect "$ORCH_FLOW_RUN_ID" --output json 2>&1); then
   echo "api=ok"
@@ -114,7 +121,14 @@ fn base64_decode(text: &str) -> Vec<u8> {
 
 /// Runs the probe deployment to the end; returns its log messages.
 fn run_probe(server: &TestServer) -> Vec<String> {
-    let run = server.run_deployment("probe/probe", &["--param", "symbol=ACME"]);
+    run_probe_with(server, &[])
+}
+
+/// [`run_probe`] with more `deployment run` arguments.
+fn run_probe_with(server: &TestServer, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["--param", "symbol=ACME"];
+    args.extend_from_slice(extra);
+    let run = server.run_deployment("probe/probe", &args);
     let detail = server.wait_for_state(&run, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
     let messages = server.log_messages(&run);
     assert_eq!(
@@ -155,7 +169,11 @@ fn assert_isolated(messages: &[String], stolen: &[(&str, String)]) {
         .iter()
         .find_map(|m| m.strip_prefix("parameters="))
         .expect("a parameters line");
-    assert!(parameters.contains("\"ACME\""), "{parameters}");
+    let from_file = messages.iter().any(|m| m == "parameters-file=ACME");
+    assert!(
+        parameters.contains("\"ACME\"") || from_file,
+        "the flow did not get its parameters:\n{messages:#?}"
+    );
 }
 
 /// The 64 hex digits of the server's secret key file.

@@ -81,27 +81,40 @@ pub struct PassEnvArgs {
 pub struct IsolationArgs {
     /// How flows are isolated from the worker: `namespaces` (each flow in its own mount, PID
     /// and user namespaces: $ORCH_HOME and the worker's processes are out of its sight),
-    /// `none`, or `auto` (namespaces where the kernel allows them, else none, said once at
-    /// start). See docs/security.md
+    /// `landlock` (Landlock rules: every file but $ORCH_HOME, no access to other processes),
+    /// `none`, or `auto` (namespaces, with Landlock scopes where the kernel has them, else
+    /// landlock, else none, said once at start). See docs/security.md [env:
+    /// ORCH_WORKER_ISOLATION; config file: worker.isolation; default: auto]
     #[arg(
         long,
         value_name = "MODE",
-        env = "ORCH_WORKER_ISOLATION",
-        default_value = "auto",
         value_parser = |name: &str| name.parse::<orch_worker::Isolation>()
     )]
-    pub isolation: orch_worker::Isolation,
+    pub isolation: Option<orch_worker::Isolation>,
+    /// Run flows as this user (name or uid): its uid, groups and HOME. Only for a worker
+    /// running as root; the deployments' folders must be readable by that user [env:
+    /// ORCH_WORKER_RUN_AS; config file: worker.run_as]
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
 }
 
 impl IsolationArgs {
-    /// Applies the mode to `config`, hiding the orch home folder and the
-    /// SQLite database named by `settings` from isolated flows.
+    /// Applies the resolved mode and user (`settings.roles.worker`) to
+    /// `config`, hiding the orch home folder and the SQLite database named
+    /// by `settings` from isolated flows.
     pub fn apply(
         &self,
         settings: &crate::config::Settings,
         config: &mut orch_worker::WorkerConfig,
     ) {
-        config.isolation = self.isolation;
+        let worker = &settings.roles.worker;
+        config.isolation = worker.isolation.value;
+        config.run_as.clone_from(&worker.run_as.value);
+        tracing::info!(
+            "flow isolation asked: {} (from {})",
+            worker.isolation.value,
+            worker.isolation.source
+        );
         config.hidden_paths.push(settings.home.value.clone());
         if let Some(database) = orch_store::sqlite_path(&settings.database_url.value) {
             for suffix in ["", "-wal", "-shm"] {

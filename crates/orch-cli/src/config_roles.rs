@@ -74,6 +74,10 @@ pub struct WorkerFile {
     pub kill_grace_seconds: Option<f64>,
     /// Seconds running flows may take to finish at shutdown.
     pub shutdown_grace_seconds: Option<f64>,
+    /// How flows are isolated (`auto`, `namespaces`, `landlock`, `none`).
+    pub isolation: Option<String>,
+    /// The user flows run as (a root worker only).
+    pub run_as: Option<String>,
 }
 
 /// `[client]` of the config file.
@@ -103,6 +107,10 @@ pub struct RoleFlags {
     pub kill_grace_seconds: Option<f64>,
     /// `--shutdown-grace-seconds`.
     pub shutdown_grace_seconds: Option<f64>,
+    /// `--isolation`.
+    pub isolation: Option<orch_worker::Isolation>,
+    /// `--run-as`.
+    pub run_as: Option<String>,
 }
 
 /// The server's timings.
@@ -130,6 +138,10 @@ pub struct WorkerRole {
     pub kill_grace: Setting<Duration>,
     /// `worker.shutdown_grace_seconds`.
     pub shutdown_grace: Setting<Duration>,
+    /// `worker.isolation`.
+    pub isolation: Setting<orch_worker::Isolation>,
+    /// `worker.run_as`.
+    pub run_as: Setting<Option<String>>,
 }
 
 /// A client command's settings beyond the API URL.
@@ -282,6 +294,16 @@ impl Roles {
                     environment,
                 }
                 .resolve()?,
+                isolation: crate::config_isolation::isolation(
+                    flags.isolation,
+                    environment,
+                    worker.isolation.as_deref(),
+                )?,
+                run_as: crate::config_isolation::run_as(
+                    flags.run_as.clone(),
+                    environment,
+                    worker.run_as.as_deref(),
+                ),
             },
             client: ClientRole {
                 request_timeout: Seconds::<f64> {

@@ -10,6 +10,7 @@ mod cli_tokens;
 mod client;
 mod commands;
 mod config;
+mod config_isolation;
 mod config_ops;
 mod config_roles;
 mod error;

@@ -4,17 +4,26 @@
 //! - `namespaces`: each flow runs through [`crate::sandbox`] in its own mount,
 //!   PID and user namespaces: `$ORCH_HOME` and the worker's state folder are
 //!   empty to it, and its `/proc` shows its own processes only.
+//! - `landlock`: Landlock rules (`confine`) allow the flow every file but
+//!   `$ORCH_HOME`, the worker's state and the database, and keep it from
+//!   ptracing (so from `/proc/<pid>/environ` of) any process outside its
+//!   run; for hosts without (unprivileged) user namespaces.
 //! - `none`: the flow runs as the worker's user beside it (the worker is
 //!   still made non-dumpable, which keeps an ordinary user's flow out of
 //!   `/proc/<worker>/environ` and `/mem`, but not a root flow).
-//! - `auto` (the default of `orch worker start`): `namespaces` where the
-//!   kernel allows it (checked at start by running the sandbox once), else
-//!   `none`, said once as a warning.
+//! - `auto` (the default of `orch worker start`): see [`decide`]: both
+//!   namespaces and Landlock scopes where the kernel has them, else the one
+//!   it has, else `none`, said once as a warning.
+//!
+//! `--run-as USER` (a root worker only) runs flows as that user on top of
+//! any mode ([`crate::run_as`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub use crate::isolation_decide::{Available, Enforced, decide};
+use crate::run_as::RunAs;
 use crate::sandbox::{self, Plan};
 
 /// The isolation a worker is asked for.
@@ -25,6 +34,8 @@ pub enum Isolation {
     /// Mount, PID and user namespaces (Linux; no root needed where the
     /// kernel allows unprivileged user namespaces).
     Namespaces,
+    /// Landlock rules (Linux 5.13 or later, Landlock enabled).
+    Landlock,
     /// None: flows run beside the worker as its user.
     #[default]
     None,
@@ -32,7 +43,7 @@ pub enum Isolation {
 
 impl Isolation {
     /// The modes' names, as `--isolation` takes them.
-    pub const NAMES: &'static [&'static str] = &["auto", "namespaces", "none"];
+    pub const NAMES: &'static [&'static str] = &["auto", "namespaces", "landlock", "none"];
 }
 
 impl FromStr for Isolation {
@@ -42,6 +53,7 @@ impl FromStr for Isolation {
         match name.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Self::Auto),
             "namespaces" => Ok(Self::Namespaces),
+            "landlock" => Ok(Self::Landlock),
             "none" => Ok(Self::None),
             other => Err(format!(
                 "unknown isolation {other:?}: use one of {}",
@@ -56,6 +68,7 @@ impl std::fmt::Display for Isolation {
         f.write_str(match self {
             Self::Auto => "auto",
             Self::Namespaces => "namespaces",
+            Self::Landlock => "landlock",
             Self::None => "none",
         })
     }
@@ -74,6 +87,12 @@ pub(crate) struct Sandbox {
     pub subcommand: bool,
     /// What flows must not see.
     pub hide: Vec<PathBuf>,
+    /// Whether flows get their own namespaces.
+    pub namespaces: bool,
+    /// Whether Landlock rules apply (scopes only with namespaces).
+    pub landlock: bool,
+    /// The user flows run as, if not the worker's.
+    pub run_as: Option<RunAs>,
 }
 
 impl Sandbox {
@@ -82,30 +101,49 @@ impl Sandbox {
     /// the whole `orch` binary takes several), else `orch __sandbox`.
     pub(crate) fn for_binary(orch: PathBuf, hide: Vec<PathBuf>) -> Sandbox {
         let small = orch.with_file_name(SANDBOX_BINARY);
-        if small.is_file() {
-            Sandbox {
-                program: small,
-                subcommand: false,
-                hide,
-            }
+        let (program, subcommand) = if small.is_file() {
+            (small, false)
         } else {
-            Sandbox {
-                program: orch,
-                subcommand: true,
-                hide,
-            }
+            (orch, true)
+        };
+        Sandbox {
+            program,
+            subcommand,
+            hide,
+            namespaces: false,
+            landlock: false,
+            run_as: None,
+        }
+    }
+
+    /// This sandbox confining as `enforced` says.
+    fn enforcing(mut self, enforced: Enforced) -> Sandbox {
+        (self.namespaces, self.landlock) = match enforced {
+            Enforced::NamespacesLandlock => (true, true),
+            Enforced::Namespaces => (true, false),
+            Enforced::Landlock => (false, true),
+            Enforced::None => (false, false),
+        };
+        self
+    }
+
+    /// The plan of a run of this sandbox.
+    fn plan(&self, command: Vec<OsString>, keep: Vec<PathBuf>, probe: bool) -> Plan {
+        Plan {
+            namespaces: self.namespaces,
+            landlock: self.landlock,
+            run_as: if probe { None } else { self.run_as.clone() },
+            hide: self.hide.clone(),
+            keep,
+            probe,
+            command,
         }
     }
 
     /// The program and arguments that run `command` in the sandbox, with
     /// `keep` (files under hidden folders the run needs) put back.
     pub(crate) fn wrap(&self, command: Vec<OsString>, keep: Vec<PathBuf>) -> Vec<OsString> {
-        let plan = Plan {
-            hide: self.hide.clone(),
-            keep,
-            probe: false,
-            command,
-        };
+        let plan = self.plan(command, keep, false);
         let mut wrapped: Vec<OsString> = Vec::new();
         if self.subcommand {
             wrapped.push(sandbox::SUBCOMMAND.into());
@@ -119,63 +157,135 @@ impl Sandbox {
 /// why the mode asked for cannot be had. Logs the mode in force.
 ///
 /// `program` is the binary with the `__sandbox` subcommand; `hide` what
-/// flows must not see.
+/// flows must not see; `run_as` the user flows run as, if not the worker's.
 pub(crate) async fn settle(
     asked: Isolation,
     program: Option<PathBuf>,
     hide: Vec<PathBuf>,
+    run_as: Option<RunAs>,
 ) -> Result<Option<Sandbox>, String> {
     harden_worker();
-    if asked == Isolation::None {
-        tracing::info!(
-            "flow isolation: none (--isolation none): flows run as this worker's user and can \
-             read what it can, $ORCH_HOME included"
-        );
+    if asked == Isolation::None && run_as.is_none() {
+        none_asked();
         return Ok(None);
     }
-    let sandbox = match program.map_or_else(std::env::current_exe, Ok) {
+    let base = match program.map_or_else(std::env::current_exe, Ok) {
         Ok(program) => Sandbox::for_binary(program, hide),
-        Err(error) => return unavailable(asked, &format!("cannot find the orch binary: {error}")),
-    };
-    match probe(&sandbox).await {
-        Ok(()) => {
-            tracing::info!(
-                hidden = ?sandbox.hide,
-                sandbox = %sandbox.program.display(),
-                "flow isolation: namespaces (mount, PID and user namespaces): flows see neither \
-                 these folders nor the worker's processes"
-            );
-            Ok(Some(sandbox))
+        Err(error) => {
+            let reason = format!("cannot find the orch binary: {error}");
+            if run_as.is_some() {
+                return Err(format!("--run-as needs the sandbox: {reason}"));
+            }
+            let available = Available {
+                namespaces: Err(reason.clone()),
+                landlock: Err(reason),
+            };
+            decide(asked, &available)?;
+            say(Enforced::None, &available, &[], Path::new(""));
+            return Ok(None);
         }
-        Err(reason) => unavailable(asked, &reason),
-    }
-}
-
-/// Without a sandbox: an error when it was asked for by name, else the one
-/// warning that flows run unisolated.
-fn unavailable(asked: Isolation, reason: &str) -> Result<Option<Sandbox>, String> {
-    if asked == Isolation::Namespaces {
-        return Err(format!(
-            "--isolation namespaces is not available on this host: {reason}. Allow user \
-             namespaces (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone), run \
-             the worker as root, or start it with --isolation auto or none"
-        ));
-    }
-    tracing::warn!(
-        "flow isolation: NONE (no isolation is available on this host: {reason}): flows run as \
-         this worker's user and can read $ORCH_HOME (credentials, database) and whatever else \
-         it can read; allow user namespaces, or run the worker as root, to isolate them"
-    );
-    Ok(None)
-}
-
-/// Runs the sandbox once with nothing inside it.
-async fn probe(sandbox: &Sandbox) -> Result<(), String> {
-    let plan = Plan {
-        hide: sandbox.hide.clone(),
-        probe: true,
-        ..Plan::default()
     };
+    let tried = |enforced: Enforced| probe(base.clone().enforcing(enforced));
+    let available = Available {
+        namespaces: match asked {
+            Isolation::Auto | Isolation::Namespaces => tried(Enforced::Namespaces).await.map(drop),
+            _ => Err("not tried".to_owned()),
+        },
+        landlock: match asked {
+            Isolation::Auto | Isolation::Landlock => tried(Enforced::Landlock)
+                .await
+                .and_then(|abi| abi.ok_or_else(|| "the sandbox did not say its ABI".to_owned())),
+            _ => Err("not tried".to_owned()),
+        },
+    };
+    let mut enforced = decide(asked, &available)?;
+    if enforced == Enforced::NamespacesLandlock
+        && let Err(reason) = tried(enforced).await
+    {
+        tracing::warn!("Landlock scopes cannot be added to the namespaces: {reason}");
+        enforced = Enforced::Namespaces;
+    }
+    let mut sandbox = base.enforcing(enforced);
+    if asked == Isolation::None {
+        none_asked();
+    } else {
+        say(enforced, &available, &sandbox.hide, &sandbox.program);
+    }
+    if enforced == Enforced::None && run_as.is_none() {
+        return Ok(None);
+    }
+    if let Some(user) = &run_as {
+        tracing::info!(
+            user = %user.name, uid = user.uid, gid = user.gid, groups = ?user.groups,
+            home = %user.home.display(),
+            "flows run as user {} (--run-as)", user.name
+        );
+    }
+    sandbox.run_as = run_as;
+    Ok(Some(sandbox))
+}
+
+/// Says that flows are not isolated, as asked.
+fn none_asked() {
+    tracing::info!(
+        "flow isolation: none (--isolation none): flows run as this worker's user (or the \
+         --run-as one) and can read what it can, $ORCH_HOME included"
+    );
+}
+
+/// Logs the confinement in force.
+fn say(enforced: Enforced, available: &Available, hidden: &[PathBuf], program: &Path) {
+    let program = program.display();
+    let landlock = match &available.landlock {
+        Ok(abi) => format!("Landlock ABI {abi}"),
+        Err(reason) => format!("no Landlock: {reason}"),
+    };
+    match enforced {
+        Enforced::NamespacesLandlock => tracing::info!(
+            ?hidden, sandbox = %program,
+            "flow isolation: namespaces+landlock (mount, PID and user namespaces; {landlock} \
+             scopes): flows see neither these folders nor the worker's processes, and cannot \
+             signal or reach abstract UNIX sockets outside their run"
+        ),
+        Enforced::Namespaces => tracing::info!(
+            ?hidden, sandbox = %program,
+            "flow isolation: namespaces (mount, PID and user namespaces; {landlock}): flows see \
+             neither these folders nor the worker's processes"
+        ),
+        Enforced::Landlock => {
+            let namespaces = match &available.namespaces {
+                Err(reason) if reason != "not tried" => format!(" (no namespaces: {reason})"),
+                _ => String::new(),
+            };
+            tracing::info!(
+                ?hidden, sandbox = %program,
+                "flow isolation: landlock ({landlock} file rules){namespaces}: flows cannot \
+                 read, write or list these folders nor read other processes' memory or \
+                 environment; a file a flow creates directly in a folder above them is not \
+                 readable to it (keep $ORCH_HOME out of the flows' HOME)"
+            );
+        }
+        Enforced::None => {
+            let namespaces = available
+                .namespaces
+                .as_ref()
+                .err()
+                .map_or("", String::as_str);
+            let landlock = available.landlock.as_ref().err().map_or("", String::as_str);
+            tracing::warn!(
+                "flow isolation: NONE (no isolation is available on this host: namespaces: \
+                 {namespaces}; landlock: {landlock}): flows run as this worker's user and can \
+                 read $ORCH_HOME (credentials, database) and whatever else it can read; allow \
+                 user namespaces, enable Landlock, or run the worker as root, to isolate them"
+            );
+        }
+    }
+}
+
+/// Runs the sandbox once with nothing inside it; the Landlock ABI it
+/// enforced, if any.
+async fn probe(sandbox: Sandbox) -> Result<Option<i32>, String> {
+    let plan = sandbox.plan(Vec::new(), Vec::new(), true);
     let mut command = tokio::process::Command::new(&sandbox.program);
     if sandbox.subcommand {
         command.arg(sandbox::SUBCOMMAND);
@@ -187,7 +297,11 @@ async fn probe(sandbox: &Sandbox) -> Result<(), String> {
         .await
         .map_err(|error| format!("cannot run {}: {error}", sandbox.program.display()))?;
     if output.status.success() {
-        return Ok(());
+        let said = String::from_utf8_lossy(&output.stdout);
+        return Ok(said
+            .lines()
+            .find_map(|line| line.strip_prefix("landlock abi "))
+            .and_then(|abi| abi.trim().parse().ok()));
     }
     let said = String::from_utf8_lossy(&output.stderr);
     let said = said.lines().next().unwrap_or("").trim();
@@ -240,7 +354,11 @@ mod tests {
         assert_eq!(" Namespaces".parse(), Ok(Isolation::Namespaces));
         assert_eq!("none".parse(), Ok(Isolation::None));
         let error = "chroot".parse::<Isolation>().unwrap_err();
-        assert!(error.contains("auto, namespaces, none"), "{error}");
+        assert!(
+            error.contains("auto, namespaces, landlock, none"),
+            "{error}"
+        );
+        assert_eq!("LANDLOCK".parse(), Ok(Isolation::Landlock));
         assert_eq!(Isolation::Namespaces.to_string(), "namespaces");
     }
 

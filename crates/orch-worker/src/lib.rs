@@ -17,16 +17,21 @@
 //! # }
 //! ```
 
+mod confine;
 pub mod environment;
 mod error;
 mod events;
 pub mod isolation;
+mod isolation_decide;
 mod leftovers;
 mod outcome;
 mod output;
 mod process;
 mod registry;
+pub mod run_as;
 pub mod sandbox;
+mod sandbox_plain;
+mod sandbox_plan;
 mod supervisor;
 mod worker;
 
@@ -86,6 +91,9 @@ pub struct WorkerConfig {
     /// What isolated flows must not see besides `state_dir`: the orch home
     /// folder (credentials, secret key, database).
     pub hidden_paths: Vec<std::path::PathBuf>,
+    /// The user (name or uid) flows run as, when the worker runs as root;
+    /// `None`: the worker's own user. See [`run_as`].
+    pub run_as: Option<String>,
 }
 
 impl WorkerConfig {
@@ -108,6 +116,7 @@ impl WorkerConfig {
             isolation: Isolation::None,
             sandbox_program: None,
             hidden_paths: Vec::new(),
+            run_as: None,
         }
     }
 }

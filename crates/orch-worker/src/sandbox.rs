@@ -1,20 +1,26 @@
-//! `orch __sandbox`: starts one flow in its own mount, PID and user
-//! namespaces, so that it cannot see what the worker keeps on this host.
-//!
-//! The worker starts `orch __sandbox --hide DIR... --keep FILE... -- PROGRAM ARGS...`
-//! in the run's process group instead of the program itself. That process
+//! `orch __sandbox` (and the small `orch-sandbox`): starts one flow
+//! confined as the worker's isolation mode says, so that it cannot see what
+//! the worker keeps on this host. The command line is a [`Plan`]:
+//! `--namespaces`, `--landlock`, `--run-as ...`, `--hide DIR...`,
+//! `--keep FILE...`, `-- PROGRAM ARGS...`. Without `--namespaces` see
+//! `sandbox_plain` (Landlock file rules and/or another user, no fork in
+//! the common case). With it, the worker starts the sandbox in the run's
+//! process group instead of the program itself, and that process
 //! (the *outer* one, the only one the worker sees):
 //! 1. enters new mount and PID namespaces (and a user namespace when it is
 //!    not root, which is what gives an ordinary user the right to mount);
 //! 2. hides each `--hide` folder behind an empty tmpfs (`$ORCH_HOME`: the
 //!    credentials, the secret key, the database; the worker's state), then
 //!    puts back the `--keep` files the run needs (its parameters file, the
-//!    CA certificate);
+//!    CA certificate), owned by the `--run-as` user when there is one;
 //! 3. forks the namespace's PID 1, which mounts a fresh `/proc` (only the
 //!    run's own processes, none of the worker's) and forks the flow;
 //! 4. the flow enters one more user and mount namespace, which locks every
 //!    mount above (even a flow running as root cannot unmount the tmpfs),
-//!    then executes PROGRAM.
+//!    or, with `--run-as`, becomes that user (without capabilities it
+//!    cannot unmount anything either); with `--landlock` it adds Landlock
+//!    scopes (no signals or abstract UNIX sockets outside the run); then it
+//!    executes PROGRAM.
 //!
 //! Signals and exit codes behave as without the sandbox: all three processes
 //! stay in the run's process group, so the worker's SIGTERM reaches the flow
@@ -29,8 +35,8 @@
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
 
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
@@ -38,79 +44,20 @@ use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
+use crate::confine::{self, Rules};
+use crate::run_as::RunAs;
+pub(crate) use crate::sandbox_plan::{Plan, parse};
+
 /// The hidden subcommand of `orch` that runs [`main`].
 pub const SUBCOMMAND: &str = "__sandbox";
 
 /// Exit code when the sandbox itself cannot be set up (the flow never ran).
-const SETUP_FAILED: i32 = 125;
+pub(crate) const SETUP_FAILED: i32 = 125;
 /// Exit code when the flow's program cannot be executed.
 const EXEC_FAILED: i32 = 127;
 
 /// Signals the outer process ignores: the worker's SIGTERM is for the flow.
-const PASSED_ON: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
-
-/// What to run and what to hide, from the command line.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Plan {
-    /// Folders (or files) the flow must not see.
-    pub hide: Vec<PathBuf>,
-    /// Files inside hidden folders the flow still needs.
-    pub keep: Vec<PathBuf>,
-    /// Set up everything, then exit 0 instead of running a program.
-    pub probe: bool,
-    /// The program and its arguments.
-    pub command: Vec<OsString>,
-}
-
-impl Plan {
-    /// The arguments after the subcommand that [`parse`] reads back.
-    pub(crate) fn to_args(&self) -> Vec<OsString> {
-        let mut args = Vec::new();
-        for path in &self.hide {
-            args.push("--hide".into());
-            args.push(path.clone().into_os_string());
-        }
-        for path in &self.keep {
-            args.push("--keep".into());
-            args.push(path.clone().into_os_string());
-        }
-        if self.probe {
-            args.push("--probe".into());
-        }
-        args.push("--".into());
-        args.extend(self.command.iter().cloned());
-        args
-    }
-}
-
-/// Reads the arguments after the subcommand.
-pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Plan, String> {
-    let mut plan = Plan::default();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        match arg.to_str() {
-            Some("--hide") => plan.hide.push(value(&mut args, "--hide")?),
-            Some("--keep") => plan.keep.push(value(&mut args, "--keep")?),
-            Some("--probe") => plan.probe = true,
-            Some("--") => {
-                plan.command = args.collect();
-                break;
-            }
-            _ => return Err(format!("unexpected argument {arg:?}")),
-        }
-    }
-    if plan.command.is_empty() && !plan.probe {
-        return Err("no program given after --".to_owned());
-    }
-    Ok(plan)
-}
-
-/// The path after `flag`.
-fn value(args: &mut impl Iterator<Item = OsString>, flag: &str) -> Result<PathBuf, String> {
-    args.next()
-        .map(PathBuf::from)
-        .ok_or_else(|| format!("{flag} needs a path"))
-}
+pub(crate) const PASSED_ON: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
 
 /// Runs the sandbox for `args` (what follows the subcommand); never returns.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ! {
@@ -126,6 +73,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ! {
 
 /// Sets up the namespaces and runs the flow; ends the process with its status.
 fn run(plan: &Plan) -> Result<std::convert::Infallible, String> {
+    if !plan.namespaces {
+        return crate::sandbox_plain::run(plan);
+    }
     let kept = plan
         .keep
         .iter()
@@ -153,10 +103,10 @@ fn run(plan: &Plan) -> Result<std::convert::Infallible, String> {
     )
     .map_err(|errno| format!("cannot make the mounts private: {errno}"))?;
     for path in &plan.hide {
-        hide(path)?;
+        hide(path, plan.run_as.is_some())?;
     }
     for (path, content) in &kept {
-        put_back(path, content)?;
+        put_back(path, content, plan.run_as.as_ref())?;
     }
     std::env::set_current_dir(&cwd).map_err(|error| {
         format!(
@@ -219,8 +169,15 @@ fn write_proc(path: &str, content: &str) -> Result<(), String> {
         .map_err(|error| format!("cannot write {path}: {error}"))
 }
 
-/// Puts an empty tmpfs over a folder (or `/dev/null` over a file).
-fn hide(path: &Path) -> Result<(), String> {
+/// Puts an empty tmpfs over a folder (or `/dev/null` over a file); one that
+/// other users may cross (not list) when the flow runs as one of them, to
+/// reach the files put back for it.
+fn hide(path: &Path, crossable: bool) -> Result<(), String> {
+    let options = if crossable {
+        "mode=0711,size=16m"
+    } else {
+        "mode=0700,size=16m"
+    };
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     let result = if path.is_dir() {
         mount(
@@ -228,7 +185,7 @@ fn hide(path: &Path) -> Result<(), String> {
             path,
             Some("tmpfs"),
             flags | MsFlags::MS_NOEXEC,
-            Some("mode=0700,size=16m"),
+            Some(options),
         )
     } else if path.exists() {
         mount(
@@ -244,11 +201,17 @@ fn hide(path: &Path) -> Result<(), String> {
     result.map_err(|errno| format!("cannot hide {}: {errno}", path.display()))
 }
 
-/// Writes a kept file back at its path, readable by its owner only.
-fn put_back(path: &Path, content: &[u8]) -> Result<(), String> {
+/// Writes a kept file back at its path, readable by its owner only: the
+/// flow's user when it runs as another one.
+fn put_back(path: &Path, content: &[u8], user: Option<&RunAs>) -> Result<(), String> {
     let written = path
         .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
+        .map_or(Ok(()), |dir| {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(dir)
+        })
         .and_then(|()| {
             std::fs::OpenOptions::new()
                 .write(true)
@@ -257,7 +220,11 @@ fn put_back(path: &Path, content: &[u8]) -> Result<(), String> {
                 .mode(0o600)
                 .open(path)
         })
-        .and_then(|mut file| std::io::Write::write_all(&mut file, content));
+        .and_then(|mut file| std::io::Write::write_all(&mut file, content))
+        .and_then(|()| match user {
+            Some(user) => std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid)),
+            None => Ok(()),
+        });
     written.map_err(|error| format!("cannot put {} back: {error}", path.display()))
 }
 
@@ -313,16 +280,63 @@ fn report(status: &std::os::fd::OwnedFd, message: [u8; 2]) -> ! {
     std::process::exit(0)
 }
 
-/// The flow: locks the mounts behind one more user namespace, restores the
-/// signal dispositions, and executes the program.
+/// The flow: locks the mounts behind one more user namespace (or, to run
+/// as another user, becomes it: without capabilities it cannot unmount
+/// anything either), applies the Landlock scopes, and executes the program.
 fn exec_flow(plan: &Plan) -> ! {
-    if let Err(message) = unshare_as_self(CloneFlags::CLONE_NEWNS) {
-        eprintln!("orch sandbox: {message}");
-        std::process::exit(SETUP_FAILED);
+    let confined = match &plan.run_as {
+        None => unshare_as_self(CloneFlags::CLONE_NEWNS),
+        Some(_) => Ok(()),
     }
-    if plan.probe {
-        std::process::exit(0);
+    .and_then(|()| {
+        if plan.landlock {
+            confine::enforce(Rules::ScopesOnly).map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .and_then(|abi| match &plan.run_as {
+        Some(user) => switch_user(user).map(|()| abi),
+        None => Ok(abi),
+    });
+    match confined {
+        Err(message) => {
+            eprintln!("orch sandbox: {message}");
+            std::process::exit(SETUP_FAILED);
+        }
+        Ok(abi) if plan.probe => probed(abi),
+        Ok(_) => exec_program(plan),
     }
+}
+
+/// Becomes the flow's user, and enters the working directory again as that
+/// user (saying so when it may not).
+pub(crate) fn switch_user(user: &RunAs) -> Result<(), String> {
+    let cwd = std::env::current_dir()
+        .map_err(|error| format!("cannot read the working directory: {error}"))?;
+    user.become_user()?;
+    std::env::set_current_dir(&cwd).map_err(|error| {
+        format!(
+            "user {} cannot enter the run's working directory {} ({error}): make it (and the \
+             folders above it) readable by that user, e.g. chmod o+rx, or choose another \
+             --run-as user",
+            user.name,
+            cwd.display()
+        )
+    })
+}
+
+/// Ends a probe: prints the Landlock ABI in force, if any.
+pub(crate) fn probed(abi: Option<i32>) -> ! {
+    if let Some(abi) = abi {
+        println!("landlock abi {abi}");
+    }
+    std::process::exit(0)
+}
+
+/// Restores the signal dispositions and mask the flow should start with,
+/// and executes its program.
+pub(crate) fn exec_program(plan: &Plan) -> ! {
     for signal in PASSED_ON.into_iter().chain([Signal::SIGPIPE]) {
         // SAFETY: restoring the default disposition installs no handler code.
         let _ = unsafe { signal::signal(signal, SigHandler::SigDfl) };
@@ -349,7 +363,7 @@ fn exec_flow(plan: &Plan) -> ! {
 
 /// Ends the outer process as the flow ended: `reported` is PID 1's message,
 /// `init` how PID 1 itself ended (when it could not report, e.g. SIGKILL).
-fn mirror(reported: Option<[u8; 2]>, init: nix::Result<WaitStatus>) -> ! {
+pub(crate) fn mirror(reported: Option<[u8; 2]>, init: nix::Result<WaitStatus>) -> ! {
     let signal = match (reported, init) {
         (Some([0, code]), _) => std::process::exit(i32::from(code)),
         (Some([_, signal]), _) => Signal::try_from(i32::from(signal)).ok(),
@@ -369,31 +383,4 @@ fn mirror(reported: Option<[u8; 2]>, init: nix::Result<WaitStatus>) -> ! {
         std::process::exit(128 + signal as i32);
     }
     std::process::exit(SETUP_FAILED)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_plan_survives_its_command_line() {
-        let plan = Plan {
-            hide: vec!["/home/w/.orch".into(), "/var/lib/orch worker".into()],
-            keep: vec!["/home/w/.orch/worker/parameters/r.json".into()],
-            probe: false,
-            command: vec!["sh".into(), "-c".into(), "--hide x".into()],
-        };
-        assert_eq!(parse(plan.to_args()).unwrap(), plan);
-    }
-
-    #[test]
-    fn bad_command_lines_say_what_is_wrong() {
-        let error = parse(["--hide".into()]).unwrap_err();
-        assert_eq!(error, "--hide needs a path");
-        let error = parse(["--hide".into(), "/x".into()]).unwrap_err();
-        assert_eq!(error, "no program given after --");
-        let error = parse(["--frob".into()]).unwrap_err();
-        assert!(error.contains("unexpected argument"), "{error}");
-        assert!(parse(["--probe".into(), "--".into()]).unwrap().probe);
-    }
 }

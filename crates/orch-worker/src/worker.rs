@@ -70,10 +70,16 @@ impl Worker {
         let hidden = crate::isolation::hidden_paths(
             config.hidden_paths.iter().chain(&config.state_dir).cloned(),
         );
-        let sandbox =
-            crate::isolation::settle(config.isolation, config.sandbox_program.clone(), hidden)
-                .await
-                .map_err(WorkerError::Isolation)?;
+        let run_as = config
+            .run_as
+            .as_deref()
+            .map(|user| crate::run_as::RunAs::lookup(user, nix::unistd::geteuid().as_raw()))
+            .transpose()
+            .map_err(WorkerError::Isolation)?;
+        let program = config.sandbox_program.clone();
+        let sandbox = crate::isolation::settle(config.isolation, program, hidden, run_as)
+            .await
+            .map_err(WorkerError::Isolation)?;
         let options = ClientOptions::new(&config.api_url)
             .with_request_timeout(defaults::CALL_TIMEOUT)
             .with_api_key(config.api_key.clone())

@@ -164,6 +164,16 @@ fn role_rows(settings: &Settings) -> Vec<(&'static str, Value, Source)> {
             "worker.shutdown_grace_seconds",
             &roles.worker.shutdown_grace,
         ),
+        (
+            "worker.isolation",
+            Value::from(roles.worker.isolation.value.to_string()),
+            roles.worker.isolation.source,
+        ),
+        (
+            "worker.run_as",
+            Value::from(roles.worker.run_as.value.clone()),
+            roles.worker.run_as.source,
+        ),
         seconds(
             "client.request_timeout_seconds",
             &roles.client.request_timeout,

@@ -127,6 +127,15 @@ fn flags(cli: &Cli) -> Flags {
         flags.roles.kill_grace_seconds = args.kill_grace_seconds;
         flags.roles.shutdown_grace_seconds = args.shutdown_grace_seconds;
     }
+    let isolation_args = match &cli.command {
+        Command::Worker(WorkerCommand::Start(args)) => Some(&args.isolation),
+        Command::Up(args) => Some(&args.isolation),
+        _ => None,
+    };
+    if let Some(args) = isolation_args {
+        flags.roles.isolation = args.isolation;
+        flags.roles.run_as.clone_from(&args.run_as);
+    }
     if let Command::Server(ServerCommand::Backup(args)) = &cli.command {
         flags.database_url.clone_from(&args.database_url);
     }
