@@ -36,6 +36,7 @@ mod app;
 mod artifact;
 mod context;
 mod emit;
+pub mod embed;
 mod error;
 mod logging;
 mod output;
