@@ -103,4 +103,9 @@ def create_link_artifact(link: str, link_text: Optional[str] = None, key: Option
 
 def create_metrics_artifact(metrics: Mapping[str, float], key: Optional[str] = None, description: Optional[str] = None) -> str:
     """orch's metrics: name -> finite number, charted across the runs of one key."""
-    return _publish("metrics", {str(k): float(v) for k, v in metrics.items()}, key, description)
+    data = {}
+    for name, value in metrics.items():
+        number = float(value)
+        # Not finite: sent as text, for the server's rules to refuse by name.
+        data[str(name)] = number if math.isfinite(number) else str(number)
+    return _publish("metrics", data, key, description)
