@@ -4,6 +4,7 @@
 //! a real server and worker as `python -m orch run flows.py:FLOW`, and what
 //! the server recorded is read back through the REST API.
 
+mod examples;
 mod setup;
 
 use std::time::{Duration, Instant};
@@ -85,7 +86,10 @@ fn state_names(task: &Value) -> Vec<String> {
 }
 
 fn log_lines(server: &TestServer, detail: &Value) -> Vec<Value> {
-    let logs = rest(server, &format!("/api/flow-runs/{}/logs", detail["id"].as_str().unwrap()));
+    let logs = rest(
+        server,
+        &format!("/api/flow-runs/{}/logs", detail["id"].as_str().unwrap()),
+    );
     logs["lines"].as_array().expect("lines").clone()
 }
 
@@ -121,10 +125,21 @@ fn a_task_failing_twice_then_succeeding_records_three_attempts() {
     assert_eq!(state_type(&detail), "COMPLETED", "{detail:#}");
     let step = task(&detail, "flaky-step");
     assert_eq!(step["state"]["type"], "COMPLETED");
-    assert_eq!((step["attempt"].as_u64(), step["max_retries"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(
+        (step["attempt"].as_u64(), step["max_retries"].as_u64()),
+        (Some(3), Some(2))
+    );
     assert_eq!(
         state_names(step),
-        ["Pending", "Running", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying", "Completed"]
+        [
+            "Pending",
+            "Running",
+            "AwaitingRetry",
+            "Retrying",
+            "AwaitingRetry",
+            "Retrying",
+            "Completed"
+        ]
     );
     let waits: Vec<&str> = step["history"]
         .as_array()
@@ -151,7 +166,10 @@ fn a_map_over_100_items_makes_100_task_runs() {
     let squares = tasks(&detail, "square");
     assert_eq!(squares.len(), 100);
     assert!(squares.iter().all(|t| t["state"]["type"] == "COMPLETED"));
-    let mut results: Vec<i64> = squares.iter().map(|t| t["result"].as_i64().unwrap()).collect();
+    let mut results: Vec<i64> = squares
+        .iter()
+        .map(|t| t["result"].as_i64().unwrap())
+        .collect();
     results.sort_unstable();
     assert_eq!(results, (0..100).map(|x| x * x).collect::<Vec<i64>>());
     // The flow's return value is printed: stdout, shipped by the worker.
@@ -187,7 +205,10 @@ fn a_subflow_runs_its_tasks_under_the_parent_run() {
     assert_eq!(state_type(&detail), "COMPLETED", "{detail:#}");
     let outer = task(&detail, "step");
     let inner = task(&detail, "child/step");
-    assert_eq!((outer["result"].as_i64(), inner["result"].as_i64()), (Some(2), Some(3)));
+    assert_eq!(
+        (outer["result"].as_i64(), inner["result"].as_i64()),
+        (Some(2), Some(3))
+    );
     assert_eq!(
         inner["upstream_ids"],
         serde_json::json!([outer["id"]]),
@@ -254,7 +275,10 @@ fn logs_from_the_run_logger_and_print_are_tagged_with_their_task_run_and_errors_
         "{error}"
     );
     let logged = line(&lines, "task run failed after 1 attempt(s): Traceback");
-    assert_eq!((&logged["level"], &logged["task_run_id"]), (&Value::from("ERROR"), &broken["id"]));
+    assert_eq!(
+        (&logged["level"], &logged["task_run_id"]),
+        (&Value::from("ERROR"), &broken["id"])
+    );
 }
 
 #[test]
@@ -271,20 +295,34 @@ fn a_table_artifact_is_published_on_its_task_run() {
         .clone();
     assert_eq!(artifacts.len(), 1, "{artifacts:#?}");
     let table = &artifacts[0];
-    assert_eq!((&table["key"], &table["kind"]), (&Value::from("evaluation"), &Value::from("table")));
+    assert_eq!(
+        (&table["key"], &table["kind"]),
+        (&Value::from("evaluation"), &Value::from("table"))
+    );
     assert_eq!(table["description"], "validation");
-    assert_eq!(table["data"][0], serde_json::json!({"model": "lgbm", "mae": 1.21}));
+    assert_eq!(
+        table["data"][0],
+        serde_json::json!({"model": "lgbm", "mae": 1.21})
+    );
     assert_eq!(table["task_run_id"], task(&detail, "evaluate")["id"]);
 }
 
 #[test]
 fn parameters_are_converted_from_annotations_and_one_that_does_not_fit_fails_the_run() {
     let (server, _worker, _dir) = server_with(&["typed"]);
-    let detail = run_to_end(&server, "typed", &["--param", "n=41", "--param", "when=2024-05-01"]);
+    let detail = run_to_end(
+        &server,
+        "typed",
+        &["--param", "n=41", "--param", "when=2024-05-01"],
+    );
     assert_eq!(state_type(&detail), "COMPLETED", "{detail:#}");
     assert_eq!(task(&detail, "describe")["result"], "42 2024-05-01 1.0");
 
-    let detail = run_to_end(&server, "typed", &["--param", "n=many", "--param", "when=2024-05-01"]);
+    let detail = run_to_end(
+        &server,
+        "typed",
+        &["--param", "n=many", "--param", "when=2024-05-01"],
+    );
     assert_eq!(state_type(&detail), "FAILED", "{detail:#}");
     let message = detail["state"]["message"].as_str().unwrap();
     assert!(
@@ -309,16 +347,25 @@ fn cancelling_a_run_stops_the_python_process_and_cancels_its_task() {
         if running {
             break;
         }
-        assert!(Instant::now() < deadline, "the task never started: {detail:#}");
+        assert!(
+            Instant::now() < deadline,
+            "the task never started: {detail:#}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     server.ok(&["flow-run", "cancel", &run]);
     server.wait_for_state(&run, &["CANCELLED", "COMPLETED", "FAILED", "CRASHED"], WAIT);
     let detail = rest(&server, &format!("/api/flow-runs/{run}"));
     assert_eq!(state_type(&detail), "CANCELLED", "{detail:#}");
-    assert_eq!(task(&detail, "wait_to_be_cancelled")["state"]["type"], "CANCELLED");
+    assert_eq!(
+        task(&detail, "wait_to_be_cancelled")["state"]["type"],
+        "CANCELLED"
+    );
     // The SDK stopped the process on SIGTERM (the task sleeps 120 s).
-    line(&log_lines(&server, &detail), "orch: the flow run was cancelled (SIGTERM): stopping");
+    line(
+        &log_lines(&server, &detail),
+        "orch: the flow run was cancelled (SIGTERM): stopping",
+    );
 }
 
 /// The Rust/Python conformance check: the same scenario (a task failing
@@ -350,8 +397,17 @@ fn the_rust_and_python_sdks_record_the_same_scenario_alike() {
             .iter()
             .map(|s| {
                 // The Python SDK names the exception's type; the rest is the same.
-                let message = s["state"]["message"].as_str().unwrap().replace("RuntimeError: ", "");
-                serde_json::json!([s["seq"], s["attempt"], s["state"]["type"], s["state"]["name"], message])
+                let message = s["state"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .replace("RuntimeError: ", "");
+                serde_json::json!([
+                    s["seq"],
+                    s["attempt"],
+                    s["state"]["type"],
+                    s["state"]["name"],
+                    message
+                ])
             })
             .collect();
         serde_json::json!({

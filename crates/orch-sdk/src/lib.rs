@@ -35,8 +35,8 @@
 mod app;
 mod artifact;
 mod context;
-mod emit;
 pub mod embed;
+mod emit;
 mod error;
 mod logging;
 mod output;

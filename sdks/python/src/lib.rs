@@ -51,8 +51,8 @@ fn check_protocol() -> PyResult<()> {
 /// Checks an artifact with the server's rules; raises ValueError with its message.
 #[pyfunction]
 fn check_artifact(key: &str, kind: &str, description: &str, data_json: &str) -> PyResult<()> {
-    let data: serde_json::Value =
-        serde_json::from_str(data_json).map_err(|error| PyValueError::new_err(error.to_string()))?;
+    let data: serde_json::Value = serde_json::from_str(data_json)
+        .map_err(|error| PyValueError::new_err(error.to_string()))?;
     orch_sdk::embed::check_artifact(key, kind, description, &data)
         .map(|_| ())
         .map_err(|error| PyValueError::new_err(error.to_string()))
@@ -67,10 +67,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(build_overrides, module)?)?;
     module.add_function(wrap_pyfunction!(check_protocol, module)?)?;
     module.add_function(wrap_pyfunction!(check_artifact, module)?)?;
-    module.add(
-        "PROTOCOL_VERSION",
-        orch_client::flow_env::PROTOCOL_VERSION,
-    )?;
+    module.add("PROTOCOL_VERSION", orch_client::flow_env::PROTOCOL_VERSION)?;
     module.add("MAX_RESULT_BYTES", orch_sdk::embed::MAX_RESULT_BYTES)?;
     module.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())

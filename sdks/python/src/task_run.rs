@@ -75,7 +75,8 @@ impl TaskRun {
     /// ("Retrying", "AwaitingRetry"...).
     #[pyo3(signature = (kind, name, message=""))]
     fn enter(&mut self, kind: &str, name: &str, message: &str) -> PyResult<()> {
-        let kind = StateType::from_str(kind).map_err(|error| PyValueError::new_err(error.to_string()))?;
+        let kind =
+            StateType::from_str(kind).map_err(|error| PyValueError::new_err(error.to_string()))?;
         let snapshot = self.record.enter(kind, name, message);
         if let Some(server) = &self.server {
             server.reporter.task(snapshot);
