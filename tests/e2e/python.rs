@@ -4,7 +4,9 @@
 //! a real server and worker as `python -m orch run flows.py:FLOW`, and what
 //! the server recorded is read back through the REST API.
 
+#[path = "python/examples.rs"]
 mod examples;
+#[path = "python/setup.rs"]
 mod setup;
 
 use std::time::{Duration, Instant};

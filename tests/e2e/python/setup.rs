@@ -84,7 +84,7 @@ fn build() -> Result<PathBuf, String> {
     let started = std::time::Instant::now();
     run(
         "maturin build",
-        Command::new(&python)
+        Command::new(&system)
             .args(["-m", "maturin", "build", "--manifest-path"])
             .arg(repo().join("sdks/python/Cargo.toml"))
             .arg("--out")
