@@ -421,3 +421,40 @@ fn the_rust_and_python_sdks_record_the_same_scenario_alike() {
     };
     assert_eq!(shape(&rust), shape(&python));
 }
+
+/// The worker tells flows its protocol version; both SDKs refuse a newer one,
+/// saying to upgrade them, before doing anything else.
+#[test]
+fn both_sdks_check_the_workers_protocol_version() {
+    let (server, _worker, _dir) = server_with(&["protocol"]);
+    let detail = run_to_end(&server, "protocol", &[]);
+    assert_eq!(state_type(&detail), "COMPLETED", "{detail:#}");
+    line(&log_lines(&server, &detail), "\"protocol 1\"");
+
+    let newer = [
+        ("ORCH_PROTOCOL", "2"),
+        ("ORCH_API_URL", "http://127.0.0.1:9"),
+        ("ORCH_FLOW_RUN_ID", "00000000-0000-0000-0000-000000000000"),
+    ];
+    let python = entrypoint("protocol");
+    let runs = [
+        (
+            vec![TESTFLOWS.to_owned(), "flaky".to_owned()],
+            "upgrade the Rust SDK",
+        ),
+        (python, "upgrade the Python SDK"),
+    ];
+    for (argv, expected) in runs {
+        let output = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .envs(newer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{argv:?}: {stderr}");
+        assert!(
+            stderr.contains("the worker speaks flow protocol 2") && stderr.contains(expected),
+            "{stderr}"
+        );
+    }
+}
