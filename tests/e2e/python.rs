@@ -458,3 +458,43 @@ fn both_sdks_check_the_workers_protocol_version() {
         );
     }
 }
+
+/// A tag limit of one holds for Python tasks: two submitted tasks with the
+/// tag never run at once, and the one that waits shows it.
+#[test]
+fn a_tag_limit_of_one_serialises_python_tasks_and_the_waiter_shows_it() {
+    let (server, _worker, _dir) = server_with(&["tagged"]);
+    server.ok(&["concurrency-limit", "create", "yahoo", "1"]);
+    let detail = run_to_end(&server, "tagged", &[]);
+    assert_eq!(state_type(&detail), "COMPLETED", "{detail:#}");
+    let calls = tasks(&detail, "call_yahoo");
+    assert_eq!(calls.len(), 2);
+    let interval = |task: &Value| {
+        let running = task["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["state"]["type"] == "RUNNING")
+            .map(|s| s["state"]["timestamp"].as_str().unwrap().to_owned())
+            .expect("ran");
+        (running, task["end_time"].as_str().unwrap().to_owned())
+    };
+    let (a, b) = (interval(calls[0]), interval(calls[1]));
+    // RFC 3339 timestamps of one format compare as text.
+    assert!(
+        a.1 <= b.0 || b.1 <= a.0,
+        "never at the same time: {a:?} {b:?}"
+    );
+    let waited = calls
+        .iter()
+        .filter(|t| {
+            state_names(t)
+                .iter()
+                .any(|n| n == "AwaitingConcurrencySlot")
+        })
+        .count();
+    assert_eq!(
+        waited, 1,
+        "one task waited visibly for the slot: {detail:#}"
+    );
+}
