@@ -410,3 +410,37 @@ fn a_tag_limit_of_one_serialises_python_tasks_and_the_waiter_shows_it() {
         "one task waited visibly for the slot: {detail:#}"
     );
 }
+
+/// `orch.events.emit_event` records an event of the run: an automation with
+/// an `event` trigger of that name fires on it (here: starts a deployment).
+#[test]
+fn an_emitted_event_fires_an_automation() {
+    let server = TestServer::start();
+    let toml: String = ["emits", "protocol"]
+        .iter()
+        .map(|flow| {
+            let argv = entrypoint(flow);
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            deployment_toml("py", flow, "pool", &argv, "")
+        })
+        .collect::<String>()
+        + "[[automations]]\nname = \"on-no-data\"\n\
+           trigger = { type = \"event\", name = \"py-no-data\" }\n\
+           actions = [ { type = \"run-deployment\", deployment = \"py/protocol\" } ]\n";
+    let _dir = server.deploy("pool", &toml);
+    let _worker = server.start_worker("pool", &[]);
+    let detail = run_to_end(&server, "emits", &[]);
+    assert_eq!(state_type(&detail), "COMPLETED", "{detail:#}");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let runs = server.json(&["flow-run", "ls"]);
+        if runs.as_array().is_some_and(|runs| runs.len() == 2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the automation started no run: {runs:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
