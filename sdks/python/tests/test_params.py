@@ -82,6 +82,17 @@ def test_pydantic_models_are_validated_when_pydantic_is_installed():
         bind(f, {"window": {"days": "week"}}, "f")
 
 
+def test_mappings_and_tuples_convert_their_items():
+    from typing import Mapping, Tuple
+
+    def f(weights: Mapping[str, float], pair: Tuple[int, str]):
+        pass
+
+    assert bind(f, {"weights": {"a": 1}, "pair": ["2", "x"]}, "f") == {"weights": {"a": 1.0}, "pair": (2, "x")}
+    with pytest.raises(ParameterError, match=r"parameter \"weights\['a'\]\"|weights\['a'\]"):
+        bind(f, {"weights": {"a": "heavy"}, "pair": [1, "x"]}, "f")
+
+
 def test_kwargs_flows_take_unknown_parameters():
     def f(a: int, **rest):
         pass

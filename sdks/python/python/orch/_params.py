@@ -3,6 +3,7 @@ converted to its annotated types, with errors naming the parameter."""
 
 from __future__ import annotations
 
+import collections.abc
 import datetime as _dt
 import enum
 import inspect
@@ -80,7 +81,7 @@ def convert(value: Any, tp: Any, where: str = "") -> Any:
             return tuple(convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item = args[0] if args else Any
         return container(convert(v, item, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict or tp is dict or origin in (Mapping, typing.Mapping):
+    if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping) or tp is dict:
         if not isinstance(value, dict):
             raise _Mismatch("dict (a JSON object)", value, where)
         if len(args) == 2:
