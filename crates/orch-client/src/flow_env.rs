@@ -6,6 +6,41 @@
 //! orchestrated: the Rust SDK then runs the flow standalone, logging to the
 //! console.
 
+/// The version of this contract the worker speaks, e.g. `1`: set on every
+/// flow. An SDK refuses to run under a worker speaking a version newer than
+/// its own [`PROTOCOL_VERSION`] ([`check_protocol`]), with a message saying
+/// to upgrade it, rather than misreading what it is given.
+pub const PROTOCOL: &str = "ORCH_PROTOCOL";
+
+/// The version of the flow protocol (`docs/flow-protocol.md`) this build
+/// speaks. Raised when a worker starts giving flows something an older SDK
+/// would misread; adding an optional variable does not raise it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Checks the worker's [`PROTOCOL`] value against [`PROTOCOL_VERSION`]:
+/// unset or empty (a worker from before the variable existed, or no worker)
+/// and versions up to ours are fine.
+///
+/// # Errors
+///
+/// A message for the run's logs when the value is not a number or is newer
+/// than this SDK's version.
+pub fn check_protocol(value: Option<&str>, sdk: &str) -> Result<(), String> {
+    let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
+        return Ok(());
+    };
+    match value.parse::<u32>() {
+        Ok(version) if version <= PROTOCOL_VERSION => Ok(()),
+        Ok(version) => Err(format!(
+            "the worker speaks flow protocol {version} ({PROTOCOL}={value}) but this {sdk} \
+             speaks protocol {PROTOCOL_VERSION}: upgrade the {sdk} to the worker's orch version"
+        )),
+        Err(_) => Err(format!(
+            "{PROTOCOL}={value:?} is not a protocol version (a whole number such as 1)"
+        )),
+    }
+}
+
 /// The server's gRPC URL, e.g. `http://127.0.0.1:4200`: where the flow
 /// reports task runs, logs, artifacts and takes concurrency slots.
 pub const API_URL: &str = "ORCH_API_URL";
@@ -65,3 +100,20 @@ pub const EXIT_USAGE: i32 = 2;
 /// Exit code the Rust SDK uses after SIGTERM (128 + 15). A run the worker
 /// stopped because it was cancelled is Cancelled whatever the code.
 pub const EXIT_CANCELLED: i32 = 143;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_versions_up_to_ours_are_accepted_and_newer_ones_refused() {
+        assert!(check_protocol(None, "Rust SDK").is_ok());
+        assert!(check_protocol(Some(""), "Rust SDK").is_ok());
+        assert!(check_protocol(Some("1"), "Rust SDK").is_ok());
+        let newer = (PROTOCOL_VERSION + 1).to_string();
+        let error = check_protocol(Some(&newer), "Python SDK").unwrap_err();
+        assert!(error.contains("upgrade the Python SDK"), "{error}");
+        let error = check_protocol(Some("v2"), "Rust SDK").unwrap_err();
+        assert!(error.contains("not a protocol version"), "{error}");
+    }
+}

@@ -218,6 +218,11 @@ impl App {
     }
 
     fn entrypoint(&self, flow: &FlowDef) -> ExitCode {
+        let protocol = std::env::var(flow_env::PROTOCOL).ok();
+        if let Err(message) = flow_env::check_protocol(protocol.as_deref(), "Rust SDK (orch-sdk)") {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
         let parameters = match parameters_from_env() {
             Ok(parameters) => parameters,
             Err(message) => {
@@ -388,7 +393,11 @@ async fn cancel_on_signal(cancel: CancellationToken) {
 /// The run's parameters as the worker passes them: the JSON object in
 /// `ORCH_PARAMETERS`, or, when they are too large for the environment, in the
 /// file named by `ORCH_PARAMETERS_FILE`. Neither set: no parameters.
-pub(crate) fn parameters_from_env() -> Result<Value, String> {
+///
+/// # Errors
+///
+/// The file cannot be read, or the text is not a JSON object (the message says which).
+pub fn parameters_from_env() -> Result<Value, String> {
     let (source, text) = match std::env::var_os(flow_env::PARAMETERS_FILE) {
         Some(path) if !path.is_empty() => {
             let text = std::fs::read_to_string(&path).map_err(|error| {

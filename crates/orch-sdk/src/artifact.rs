@@ -159,33 +159,54 @@ impl ArtifactBuilder {
             tracing::info!(artifact = %self.key, kind = kind.as_str(), "{data}");
             return Ok(Published { id: "local".into() });
         };
-        let task_run_id = current_task_run_id();
-        if task_run_id.is_some() {
-            // The server refuses an artifact naming a task run it has not
-            // been told of: send the queued task-run reports first.
-            reporter.flush(std::time::Duration::from_secs(10)).await;
+        publish(
+            reporter,
+            self.context.flow_run_id(),
+            current_task_run_id(),
+            &self.key,
+            kind,
+            &self.description,
+            &data,
+        )
+        .await
+    }
+}
+
+/// Sends an artifact the caller has validated to the server, attached to
+/// `task_run_id` when given (flushing the queued task-run reports first: the
+/// server refuses an artifact naming a task run it has not been told of).
+pub(crate) async fn publish(
+    reporter: &crate::reporter::Reporter,
+    flow_run_id: &str,
+    task_run_id: Option<String>,
+    key: &str,
+    kind: ArtifactKind,
+    description: &str,
+    data: &Value,
+) -> Result<Published, ArtifactError> {
+    if task_run_id.is_some() {
+        reporter.flush(std::time::Duration::from_secs(10)).await;
+    }
+    let request = pb::CreateArtifactRequest {
+        flow_run_id: flow_run_id.to_owned(),
+        task_run_id: task_run_id.unwrap_or_default(),
+        key: key.to_owned(),
+        kind: kind.as_str().to_owned(),
+        description: description.to_owned(),
+        data_json: data.to_string(),
+    };
+    let client = reporter.api().artifacts();
+    let reply = crate::emit::with_retries(|| {
+        let (mut client, request) = (client.clone(), request.clone());
+        async move { client.create_artifact(request).await }
+    })
+    .await;
+    match reply {
+        Ok(reply) => Ok(Published { id: reply.id }),
+        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+            Err(ArtifactError::Invalid(status.message().to_owned()))
         }
-        let request = pb::CreateArtifactRequest {
-            flow_run_id: self.context.flow_run_id().to_owned(),
-            task_run_id: task_run_id.unwrap_or_default(),
-            key: self.key.clone(),
-            kind: kind.as_str().to_owned(),
-            description: self.description.clone(),
-            data_json: data.to_string(),
-        };
-        let client = reporter.api().artifacts();
-        let reply = crate::emit::with_retries(|| {
-            let (mut client, request) = (client.clone(), request.clone());
-            async move { client.create_artifact(request).await }
-        })
-        .await;
-        match reply {
-            Ok(reply) => Ok(Published { id: reply.id }),
-            Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                Err(ArtifactError::Invalid(status.message().to_owned()))
-            }
-            Err(status) => Err(ArtifactError::Server(status.message().to_owned())),
-        }
+        Err(status) => Err(ArtifactError::Server(status.message().to_owned())),
     }
 }
 

@@ -65,23 +65,33 @@ impl FlowContext {
             tracing::info!(event = %name, "{payload}");
             return Ok(());
         };
-        let request = pb::EmitEventRequest {
-            flow_run_id: self.flow_run_id().to_owned(),
-            name: name.to_owned(),
-            payload_json: payload.to_string(),
-        };
-        let client = reporter.api().automations();
-        let reply = with_retries(|| {
-            let (mut client, request) = (client.clone(), request.clone());
-            async move { client.emit_event(request).await }
-        })
-        .await;
-        match reply {
-            Ok(_) => Ok(()),
-            Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                Err(EmitError::Invalid(status.message().to_owned()))
-            }
-            Err(status) => Err(EmitError::Server(status.message().to_owned())),
+        send(reporter, self.flow_run_id(), name, &payload).await
+    }
+}
+
+/// Records the event `name` of run `flow_run_id` on the server.
+pub(crate) async fn send(
+    reporter: &crate::reporter::Reporter,
+    flow_run_id: &str,
+    name: &str,
+    payload: &Value,
+) -> Result<(), EmitError> {
+    let request = pb::EmitEventRequest {
+        flow_run_id: flow_run_id.to_owned(),
+        name: name.to_owned(),
+        payload_json: payload.to_string(),
+    };
+    let client = reporter.api().automations();
+    let reply = with_retries(|| {
+        let (mut client, request) = (client.clone(), request.clone());
+        async move { client.emit_event(request).await }
+    })
+    .await;
+    match reply {
+        Ok(_) => Ok(()),
+        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+            Err(EmitError::Invalid(status.message().to_owned()))
         }
+        Err(status) => Err(EmitError::Server(status.message().to_owned())),
     }
 }

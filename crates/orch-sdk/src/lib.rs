@@ -35,6 +35,7 @@
 mod app;
 mod artifact;
 mod context;
+pub mod embed;
 mod emit;
 mod error;
 mod logging;

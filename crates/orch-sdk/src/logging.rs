@@ -34,11 +34,7 @@ pub(crate) fn init_console() {
 /// Ships every event to the server as a log line of `flow_run_id`.
 pub(crate) fn init_server(reporter: Reporter, flow_run_id: String) {
     let layer = ServerLayer {
-        reporter,
-        flow_run_id,
-        emitter: format!("sdk-{}", uuid::Uuid::new_v4()),
-        seq: AtomicU64::new(0),
-        secrets: secret_values(|name| std::env::var(name).ok()),
+        writer: LogWriter::new(reporter, flow_run_id),
     };
     let _ = tracing_subscriber::registry()
         .with(layer.with_filter(filter()))
@@ -46,12 +42,52 @@ pub(crate) fn init_server(reporter: Reporter, flow_run_id: String) {
 }
 
 struct ServerLayer {
+    writer: LogWriter,
+}
+
+/// Writes log lines of one flow run as one emitter (`sdk-<uuid>`, numbered
+/// 1, 2, 3...), the run's secrets hidden as `***` and each line cut to the
+/// server's limit. The Rust SDK's `tracing` layer writes through it, and so
+/// do SDKs built on this one ([`crate::embed`]).
+#[derive(Debug)]
+pub struct LogWriter {
     reporter: Reporter,
     flow_run_id: String,
     emitter: String,
     seq: AtomicU64,
     /// Values hidden as `***` in every line: the run's secrets.
     secrets: Vec<String>,
+}
+
+impl LogWriter {
+    /// A writer for `flow_run_id`, hiding the values of the variables
+    /// `ORCH_SECRET_NAMES` names.
+    pub fn new(reporter: Reporter, flow_run_id: String) -> LogWriter {
+        LogWriter {
+            reporter,
+            flow_run_id,
+            emitter: format!("sdk-{}", uuid::Uuid::new_v4()),
+            seq: AtomicU64::new(0),
+            secrets: secret_values(|name| std::env::var(name).ok()),
+        }
+    }
+
+    /// Queues a line at `level` ("INFO", "WARN"...), of `task_run_id` when not empty.
+    pub fn write(&self, level: &str, message: &str, task_run_id: String) {
+        self.reporter.log(pb::LogLine {
+            id: 0,
+            flow_run_id: self.flow_run_id.clone(),
+            emitter: self.emitter.clone(),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            timestamp_micros: now_micros(),
+            stream: "sdk".into(),
+            level: level.to_owned(),
+            message: within_line_limit(
+                orch_core::flow_env::redact(message, &self.secrets).into_owned(),
+            ),
+            task_run_id,
+        });
+    }
 }
 
 /// Variable naming the run's secret variables (comma-separated), set by the worker.
@@ -78,19 +114,11 @@ impl<S: tracing::Subscriber> Layer<S> for ServerLayer {
             eprintln!("orch-sdk: {}", text.finish());
             return;
         }
-        self.reporter.log(pb::LogLine {
-            id: 0,
-            flow_run_id: self.flow_run_id.clone(),
-            emitter: self.emitter.clone(),
-            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
-            timestamp_micros: now_micros(),
-            stream: "sdk".into(),
-            level: event.metadata().level().to_string(),
-            message: within_line_limit(
-                orch_core::flow_env::redact(&text.finish(), &self.secrets).into_owned(),
-            ),
-            task_run_id: current_task_run_id().unwrap_or_default(),
-        });
+        self.writer.write(
+            event.metadata().level().as_str(),
+            &text.finish(),
+            current_task_run_id().unwrap_or_default(),
+        );
     }
 }
 

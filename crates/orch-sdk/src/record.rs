@@ -4,7 +4,7 @@ use orch_core::StateType;
 use orch_proto::v1 as pb;
 
 /// Microseconds since the Unix epoch.
-pub(crate) fn now_micros() -> i64 {
+pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
@@ -12,14 +12,14 @@ pub(crate) fn now_micros() -> i64 {
 
 /// A task run as this process knows it.
 #[derive(Debug, Clone)]
-pub(crate) struct TaskRecord {
+pub struct TaskRecord {
     snapshot: pb::TaskRun,
     next_seq: u32,
 }
 
 impl TaskRecord {
     /// A new task run, Pending, and the snapshot announcing it.
-    pub(crate) fn new(
+    pub fn new(
         flow_run_id: &str,
         name: &str,
         tags: &[String],
@@ -43,12 +43,13 @@ impl TaskRecord {
         (record, created)
     }
 
-    pub(crate) fn id(&self) -> &str {
+    /// The task run's id (a UUID made here).
+    pub fn id(&self) -> &str {
         &self.snapshot.id
     }
 
     /// Enters a state; returns the snapshot to report (history: just this state).
-    pub(crate) fn enter(&mut self, kind: StateType, name: &str, message: &str) -> pb::TaskRun {
+    pub fn enter(&mut self, kind: StateType, name: &str, message: &str) -> pb::TaskRun {
         let now = now_micros();
         let state = pb::State {
             r#type: orch_proto::state::state_type_value(kind),
@@ -74,28 +75,32 @@ impl TaskRecord {
         report
     }
 
-    pub(crate) fn set_attempt(&mut self, attempt: u32) {
+    /// The attempt the next states belong to (1-based).
+    pub fn set_attempt(&mut self, attempt: u32) {
         self.snapshot.attempt = attempt;
     }
 
-    pub(crate) fn set_error(&mut self, error: String) {
+    /// The error shown for a Failed task run.
+    pub fn set_error(&mut self, error: String) {
         self.snapshot.error = error;
     }
 
-    pub(crate) fn set_result(&mut self, result_json: String) {
+    /// The task's result as JSON (small: see [`result_json`]).
+    pub fn set_result(&mut self, result_json: String) {
         self.snapshot.result_json = result_json;
     }
 
-    pub(crate) fn set_upstream(&mut self, upstream_ids: Vec<String>) {
+    /// The task runs whose output it consumed (the graph's edges).
+    pub fn set_upstream(&mut self, upstream_ids: Vec<String>) {
         self.snapshot.upstream_ids = upstream_ids;
     }
 }
 
 /// Largest result kept verbatim; larger ones are summarised.
-const MAX_RESULT_BYTES: usize = 16 * 1024;
+pub const MAX_RESULT_BYTES: usize = 16 * 1024;
 
 /// A task's return value as JSON for the server, summarised if large.
-pub(crate) fn result_json<T: serde::Serialize>(value: &T) -> String {
+pub fn result_json<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_string(value) {
         Ok(json) if json.len() <= MAX_RESULT_BYTES => json,
         Ok(json) => serde_json::json!({ "truncated": true, "bytes": json.len() }).to_string(),

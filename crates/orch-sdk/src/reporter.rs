@@ -9,41 +9,48 @@ use orch_client::{Api, ClientOptions, ConnectError, Report, Shipper, ShipperOpti
 use orch_proto::v1 as pb;
 
 /// Handle on the connection and the shipper; cheap to clone.
+///
+/// Public through [`crate::embed`] for SDKs in other languages built on this one.
 #[derive(Debug, Clone)]
-pub(crate) struct Reporter {
+pub struct Reporter {
     api: Api,
     shipper: Shipper,
 }
 
 impl Reporter {
     /// Starts reporting to the server at `api_url` (connecting on first use).
-    pub(crate) fn start(api_url: &str) -> Result<Reporter, ConnectError> {
+    /// Must be called inside a tokio runtime: the shipper is a task of it.
+    ///
+    /// # Errors
+    ///
+    /// The URL, API key (`ORCH_API_KEY`) or CA file (`ORCH_TLS_CA`) is unusable.
+    pub fn start(api_url: &str) -> Result<Reporter, ConnectError> {
         let api = Api::connect_lazy(&ClientOptions::new(api_url))?;
         let (shipper, _task) = Shipper::start(&api, ShipperOptions::default());
         Ok(Reporter { api, shipper })
     }
 
     /// The connection, for calls that are not reports.
-    pub(crate) fn api(&self) -> &Api {
+    pub fn api(&self) -> &Api {
         &self.api
     }
 
     /// Queues a task run snapshot (always admitted: states are never dropped).
-    pub(crate) fn task(&self, snapshot: pb::TaskRun) {
+    pub fn task(&self, snapshot: pb::TaskRun) {
         let _ = self.shipper.try_send(Report::TaskRun(snapshot));
     }
 
     /// Queues a log line. When the queue is full (the server has been
     /// unreachable for a while), the line goes to stderr instead, which the
     /// worker ships as the run's output: it is delayed, never lost.
-    pub(crate) fn log(&self, line: pb::LogLine) {
+    pub fn log(&self, line: pb::LogLine) {
         if let Err(Report::Log(line)) = self.shipper.try_send(Report::Log(line)) {
             eprintln!("{} {}", line.level, line.message);
         }
     }
 
     /// Sends everything queued so far; false if it could not within `within`.
-    pub(crate) async fn flush(&self, within: Duration) -> bool {
+    pub async fn flush(&self, within: Duration) -> bool {
         tokio::time::timeout(within, self.shipper.flush())
             .await
             .is_ok()

@@ -19,14 +19,14 @@ fn wait_seconds(api: &Api) -> u32 {
 }
 
 /// Slots held by one task run; renewed in the background until released.
-pub(crate) struct SlotLease {
+pub struct SlotLease {
     client: ConcurrencyLimitServiceClient<Transport>,
     holder_id: String,
     renewal: tokio::task::JoinHandle<()>,
 }
 
 /// What happened while waiting for slots.
-pub(crate) enum Acquired {
+pub enum Acquired {
     /// The slots are held.
     Held(Box<SlotLease>),
     /// The run was cancelled while waiting.
@@ -35,7 +35,7 @@ pub(crate) enum Acquired {
 
 /// Takes a slot of every limited tag in `tags` for `holder_id`, waiting as long
 /// as it takes. `on_wait` is called once, with the full tags, if it has to wait.
-pub(crate) async fn acquire(
+pub async fn acquire(
     api: &Api,
     tags: &[String],
     holder_id: &str,
@@ -102,7 +102,7 @@ async fn renew(
 
 impl SlotLease {
     /// Gives the slots back (the server also frees them when the lease or the run ends).
-    pub(crate) async fn release(mut self) {
+    pub async fn release(mut self) {
         self.renewal.abort();
         let request = pb::ReleaseConcurrencySlotsRequest {
             holder_id: self.holder_id.clone(),

@@ -144,6 +144,7 @@ async fn start(
             (flow_env::FLOW, run.flow.clone()),
             (flow_env::DEPLOYMENT, run.deployment.clone()),
             (flow_env::WORKER_ID, context.worker_id.clone()),
+            (flow_env::PROTOCOL, flow_env::PROTOCOL_VERSION.to_string()),
         ],
     };
     let mut variables = variables;

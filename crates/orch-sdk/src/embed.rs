@@ -1,0 +1,89 @@
+//! The Rust SDK's machinery, for SDKs in other languages built on it: the
+//! Python SDK (`sdks/python`) binds these with PyO3, so that the flow
+//! protocol (`docs/flow-protocol.md`) is implemented once: the connection
+//! (credentials, TLS), the bounded batching shipper, task run records and
+//! their state history, log lines (numbering, secrets hidden, size limit),
+//! concurrency slots, artifacts (checked with the server's rules) and events.
+//!
+//! Everything here needs a tokio runtime: [`Reporter::start`] spawns the
+//! shipper on the current one, and the `async` functions run on it.
+
+use serde_json::Value;
+
+pub use crate::app::parameters_from_env;
+pub use crate::logging::LogWriter;
+pub use crate::record::{MAX_RESULT_BYTES, TaskRecord, now_micros};
+pub use crate::reporter::Reporter;
+pub use crate::slots::{Acquired, SlotLease, acquire as acquire_slots};
+pub use orch_core::StateType;
+
+use crate::{ArtifactError, EmitError, Published};
+
+/// Checks an artifact with the server's rules: its key, its kind
+/// (`"markdown"`, `"table"`, `"link"`, `"metrics"`), description and body.
+///
+/// # Errors
+///
+/// [`ArtifactError::Invalid`] with the server's message.
+pub fn check_artifact(
+    key: &str,
+    kind: &str,
+    description: &str,
+    data: &Value,
+) -> Result<orch_core::artifact::ArtifactKind, ArtifactError> {
+    use orch_core::artifact;
+    let invalid = |error: orch_core::Error| ArtifactError::Invalid(error.to_string());
+    artifact::validate_key(key).map_err(invalid)?;
+    let kind: artifact::ArtifactKind = kind.parse().map_err(invalid)?;
+    artifact::validate(&format!("artifact \"{key}\""), kind, description, data).map_err(invalid)?;
+    Ok(kind)
+}
+
+/// Checks an artifact ([`check_artifact`]) and publishes it on run
+/// `flow_run_id`, attached to `task_run_id` when given (queued task run
+/// reports are flushed first, as the server requires).
+///
+/// # Errors
+///
+/// [`ArtifactError::Invalid`] for a refused artifact, [`ArtifactError::Server`]
+/// when the server cannot be reached after a few retries.
+pub async fn publish_artifact(
+    reporter: &Reporter,
+    flow_run_id: &str,
+    task_run_id: Option<String>,
+    key: &str,
+    kind: &str,
+    description: &str,
+    data: &Value,
+) -> Result<Published, ArtifactError> {
+    let kind = check_artifact(key, kind, description, data)?;
+    crate::artifact::publish(
+        reporter,
+        flow_run_id,
+        task_run_id,
+        key,
+        kind,
+        description,
+        data,
+    )
+    .await
+}
+
+/// Records the custom event `name` of run `flow_run_id` with `payload`.
+///
+/// # Errors
+///
+/// [`EmitError`] when the server refuses or cannot record it.
+pub async fn emit_event(
+    reporter: &Reporter,
+    flow_run_id: &str,
+    name: &str,
+    payload: &Value,
+) -> Result<(), EmitError> {
+    if name.is_empty() {
+        return Err(EmitError::Invalid(
+            "an event needs a name, e.g. \"no-data\"".into(),
+        ));
+    }
+    crate::emit::send(reporter, flow_run_id, name, payload).await
+}
