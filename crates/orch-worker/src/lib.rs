@@ -1,6 +1,6 @@
 //! orch's worker: serves one work pool by claiming its runs, running each
-//! as a subprocess in its own process group, shipping the process's output
-//! as logs, and reporting how it ended.
+//! as its pool type says (a subprocess in its own process group, or a
+//! Docker container), shipping its output as logs, and reporting how it ended.
 //!
 //! Work is pushed, not polled: the worker holds a `Subscribe` stream open and
 //! claims as soon as the server says runs may be ready (with a slow periodic
@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod adopt;
 pub mod environment;
 mod error;
 mod events;
@@ -24,6 +25,7 @@ pub mod isolation;
 mod leftovers;
 mod outcome;
 mod output;
+mod pool;
 mod process;
 mod registry;
 pub mod sandbox;
@@ -86,6 +88,11 @@ pub struct WorkerConfig {
     /// What isolated flows must not see besides `state_dir`: the orch home
     /// folder (credentials, secret key, database).
     pub hidden_paths: Vec<std::path::PathBuf>,
+    /// For `docker` pools: the server's URL as containers reach it when
+    /// they are not on the host's network (e.g. its address on the Docker
+    /// bridge). `None`: `api_url`, with containers on the host's network
+    /// when that is a loopback address.
+    pub container_api_url: Option<String>,
 }
 
 impl WorkerConfig {
@@ -108,6 +115,7 @@ impl WorkerConfig {
             isolation: Isolation::None,
             sandbox_program: None,
             hidden_paths: Vec::new(),
+            container_api_url: None,
         }
     }
 }
