@@ -110,8 +110,14 @@ fn running_container(run: &str) -> String {
 /// pulled) and a deployment `box/NAME` running `sh -c SCRIPT` with `extra`
 /// deploy-file lines. Returns the server and the deploy folder.
 fn deploy(name: &str, script: &str, extra: &str) -> (TestServer, tempfile::TempDir) {
-    let image = test_image();
     let server = TestServer::start();
+    let dir = deploy_on(&server, name, script, extra);
+    (server, dir)
+}
+
+/// [`deploy`] on a server the test prepared (e.g. with secrets).
+fn deploy_on(server: &TestServer, name: &str, script: &str, extra: &str) -> tempfile::TempDir {
+    let image = test_image();
     server.ok(&[
         "work-pool",
         "create",
@@ -127,28 +133,77 @@ fn deploy(name: &str, script: &str, extra: &str) -> (TestServer, tempfile::TempD
     let text = deployment_toml("box", name, "boxes", &["/bin/sh", "-c", script], extra);
     let path = write_deploy_file(dir.path(), "orch.toml", &text);
     server.ok(&["deploy", path.to_str().unwrap()]);
-    (server, dir)
+    dir
 }
 
-/// The flow of the first test: logs, parameters, and a call to the API with
-/// the run's own credential (busybox wget on the REST API).
+/// The flow of the first test: logs, parameters, a secret, the server
+/// reached at `ORCH_API_URL`, and the run's credential handed to the test
+/// (through a mounted folder) while the run waits for the test's go-ahead.
 const HELLO: &str = r#"echo "hello from $ORCH_FLOW_RUN_ID"
 echo "parameters: $ORCH_PARAMETERS"
+echo "token: $FLOW_TOKEN"
 echo "a warning on stderr" >&2
-answer=$(wget -q -O - --header "Authorization: Bearer $ORCH_API_KEY" "$ORCH_API_URL/api/flow-runs/$ORCH_FLOW_RUN_ID") || { echo "api call failed"; exit 4; }
-case "$answer" in *"\"deployment\":\"box/hello\""*) echo "api: own run read";; *) echo "api: unexpected $answer";; esac
-echo "user $(id -u) host $(hostname)"
+wget -q -O /dev/null "$ORCH_API_URL/readyz" && echo "server reachable at $ORCH_API_URL" || exit 4
+printf %s "$ORCH_API_KEY" > /out/key.tmp && mv /out/key.tmp /out/key
+while [ ! -e /out/go ]; do sleep 0.1; done
+echo "user $(id -u)"
 "#;
 
+/// Waits (bounded) for `path` to exist; returns its content.
+fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(content) = std::fs::read_to_string(path) {
+            return content;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
-fn a_docker_run_completes_with_its_logs_parameters_and_run_credential() {
+fn a_docker_run_completes_with_its_logs_parameters_secrets_and_run_credential() {
     if !engine() {
         return;
     }
     let started = Instant::now();
-    let (server, _dir) = deploy("hello", HELLO, "parameters = { city = \"Oslo\" }");
-    let mut worker = server.start_worker("boxes", &[]);
+    let server = TestServer::start();
+    server.set_secret("FLOW_TOKEN", "tok-5d1e9a77");
+    let out = tempfile::tempdir().unwrap();
+    // One line: the deploy file's arguments are plain text.
+    let script = HELLO.trim().lines().collect::<Vec<_>>().join("; ");
+    let extra = format!(
+        "parameters = {{ city = \"Oslo\" }}\nsecrets = [\"FLOW_TOKEN\"]\nvolumes = [\"{}:/out\"]",
+        out.path().display()
+    );
+    let _dir = deploy_on(&server, "hello", &script, &extra);
+    let worker = server.start_worker("boxes", &[]);
     let run = server.run_deployment("box/hello", &["--param", "count=3"]);
+
+    // The run's own credential reached the container and works for its run
+    // (the gRPC API, as the SDK calls it), from nowhere but that key.
+    let key = wait_for_file(&out.path().join("key"));
+    assert!(!key.is_empty());
+    let empty_home = tempfile::tempdir().unwrap();
+    let inspected = Command::new(orch_e2e::binary("orch"))
+        .args(["flow-run", "inspect", &run, "--output", "json"])
+        .env("ORCH_HOME", empty_home.path())
+        .env("ORCH_API_URL", server.url())
+        .env("ORCH_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(
+        inspected.status.success(),
+        "the run key was refused: {}",
+        String::from_utf8_lossy(&inspected.stderr)
+    );
+    assert!(String::from_utf8_lossy(&inspected.stdout).contains(&run));
+    std::fs::write(out.path().join("go"), "").unwrap();
+
     let detail = server.wait_for_state(&run, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
     let messages = server.log_messages(&run);
     assert_eq!(
@@ -167,12 +222,18 @@ fn a_docker_run_completes_with_its_logs_parameters_and_run_credential() {
         .unwrap_or_else(|| panic!("no parameters line: {messages:?}"));
     let parameters: serde_json::Value = serde_json::from_str(parameters).unwrap();
     assert_eq!(parameters, serde_json::json!({"city": "Oslo", "count": 3}));
+    // The secret reached the flow, and its value is masked in the logs.
+    assert!(messages.contains(&"token: ***".to_owned()), "{messages:?}");
     assert!(
-        messages.contains(&"a warning on stderr".to_owned()),
+        !messages.iter().any(|m| m.contains("tok-5d1e9a77")),
         "{messages:?}"
     );
     assert!(
-        messages.contains(&"api: own run read".to_owned()),
+        messages.contains(&format!("server reachable at {}", server.url())),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"a warning on stderr".to_owned()),
         "{messages:?}"
     );
     // Removed once reported.
@@ -188,20 +249,17 @@ fn a_flow_over_its_memory_limit_is_crashed_out_of_memory() {
         return;
     }
     // dd's 64 MiB buffer does not fit in 16 MiB.
-    let script = "echo allocating; dd if=/dev/zero of=/dev/null bs=64M count=1; echo survived";
+    let script = "echo allocating; exec dd if=/dev/zero of=/dev/null bs=64M count=1";
     let (server, _dir) = deploy("hog", script, "memory = \"16m\"");
     let _worker = server.start_worker("boxes", &[]);
     let run = server.run_deployment("box/hog", &[]);
     let detail = server.wait_for_state(&run, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
     assert_eq!(orch_e2e::state_type(&detail), "CRASHED", "{detail:#}");
-    let message = detail["run"]["state"]["message"]
-        .as_str()
-        .unwrap_or_default();
+    let message = detail["state"]["message"].as_str().unwrap_or_default();
     assert!(message.starts_with("out of memory"), "{message}");
     assert!(message.contains("16m"), "{message}");
     let messages = server.log_messages(&run);
     assert!(messages.contains(&"allocating".to_owned()), "{messages:?}");
-    assert!(!messages.contains(&"survived".to_owned()), "{messages:?}");
 }
 
 #[test]
@@ -239,9 +297,7 @@ fn a_failed_runs_container_is_kept_when_asked() {
     let run = server.run_deployment("box/broken", &[]);
     let detail = server.wait_for_state(&run, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
     assert_eq!(orch_e2e::state_type(&detail), "FAILED", "{detail:#}");
-    let message = detail["run"]["state"]["message"]
-        .as_str()
-        .unwrap_or_default();
+    let message = detail["state"]["message"].as_str().unwrap_or_default();
     assert_eq!(message, "exit code 3; last stderr lines:\nno such table");
     let kept = containers_of(&run);
     assert_eq!(kept.len(), 1, "{kept:?}");
@@ -289,7 +345,7 @@ fn a_worker_killed_and_restarted_adopts_its_container_without_a_second_execution
         "executed more than once"
     );
     // The run went through Running once: no retry, no second attempt.
-    assert_eq!(detail["run"]["run_count"], 1, "{detail:#}");
+    assert_eq!(detail["run_count"], 1, "{detail:#}");
     let history = detail["history"].as_array().cloned().unwrap_or_default();
     let running = history
         .iter()
