@@ -13,71 +13,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use orch_e2e::docker::{docker, engine, test_image};
 use orch_e2e::{TestServer, deployment_toml, write_deploy_file};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The test image: busybox on scratch. Bump the tag when its content changes.
-const IMAGE: &str = "orch-e2e-busybox:1";
-
-/// Whether a Docker engine answers; prints why the test is skipped if not.
-fn engine() -> bool {
-    let answered = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !answered {
-        eprintln!(
-            "SKIPPED: no Docker engine is reachable (`docker version` failed): the docker \
-             pool tests need one (start dockerd, or set DOCKER_HOST)"
-        );
-    }
-    answered
-}
-
-/// Builds [`IMAGE`] unless the engine has it.
-fn test_image() -> &'static str {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        if docker(&["image", "inspect", IMAGE]).status.success() {
-            return;
-        }
-        let busybox = Path::new("/bin/busybox");
-        assert!(
-            busybox.exists(),
-            "/bin/busybox is missing: install it with `apt-get install -y busybox-static`"
-        );
-        let context = tempfile::tempdir().unwrap();
-        std::fs::copy(busybox, context.path().join("busybox")).unwrap();
-        std::fs::write(
-            context.path().join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\n\
-             RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-        )
-        .unwrap();
-        let built = docker(&[
-            "build",
-            "-q",
-            "-t",
-            IMAGE,
-            &context.path().display().to_string(),
-        ]);
-        assert!(
-            built.status.success(),
-            "cannot build the test image: {}",
-            String::from_utf8_lossy(&built.stderr)
-        );
-    });
-    IMAGE
-}
-
-/// Runs the docker CLI (the test's own view of the engine; the worker uses the API).
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker")
-}
 
 /// Ids of the containers (any state) labelled with run `run`.
 fn containers_of(run: &str) -> Vec<String> {

@@ -238,7 +238,7 @@ pub struct WorkPoolCreateArgs {
     /// Docker pools: default container settings, which a deployment's own
     /// override
     #[command(flatten)]
-    pub container: ContainerDefaultsArgs,
+    pub container: Box<ContainerDefaultsArgs>,
 }
 
 /// Default container settings of a docker pool (the deploy file's keys).

@@ -56,6 +56,10 @@ impl Worker {
             if let Err(error) = orch_proto::private_files::create_dir(dir) {
                 tracing::warn!(dir = %dir.display(), %error, "cannot make the worker's state folder owner-only");
             }
+            // Before anything is claimed, and before the server is even
+            // reached: the server retries those runs, so no process of their
+            // previous attempt may run on (the process pool's reconcile).
+            crate::pool::process::kill_leftovers(dir);
         }
         // Before connecting: a worker that cannot isolate as asked claims nothing.
         let hidden = crate::isolation::hidden_paths(

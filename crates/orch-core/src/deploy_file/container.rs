@@ -69,7 +69,7 @@ mod tests {
              network = \"host\"\nuser = \"1000\"\npull_policy = \"never\"\nkeep_container = true\n",
         );
         let file = parse_deploy_file("f.toml", &text).unwrap();
-        let container = &file.deployments[0].container;
+        let container = &file[0].container;
         assert_eq!(container.image.as_deref(), Some("flows:2"));
         assert_eq!(container.memory.as_deref(), Some("256m"));
         assert_eq!(container.cpus, Some(0.5));

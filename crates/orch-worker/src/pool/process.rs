@@ -66,21 +66,23 @@ impl Pool for ProcessPool {
     }
 
     fn reconcile(&self) -> BoxFuture<'_, Vec<Leftover>> {
-        Box::pin(async move {
-            // A dead worker's flows died with it (parent-death signal); what
-            // they started is killed: the server retries those runs, so no
-            // process of their previous attempt may run on. Nothing is adopted.
-            if let Some(dir) = &self.state_dir {
-                let killed = leftovers::kill_leftovers(dir);
-                if !killed.is_empty() {
-                    tracing::warn!(
-                        runs = ?killed,
-                        "killed flow processes left running by a previous worker that died"
-                    );
-                }
-            }
-            Vec::new()
-        })
+        // Done by [`kill_leftovers`] when the worker starts, before it even
+        // reaches the server (a dead worker's flows died with it; nothing
+        // of theirs is adopted).
+        Box::pin(async { Vec::new() })
+    }
+}
+
+/// Kills what flows of a previous worker that died left running on this
+/// host (recorded in `state_dir`): the server retries those runs, so no
+/// process of their previous attempt may run on.
+pub(crate) fn kill_leftovers(state_dir: &Path) {
+    let killed = leftovers::kill_leftovers(state_dir);
+    if !killed.is_empty() {
+        tracing::warn!(
+            runs = ?killed,
+            "killed flow processes left running by a previous worker that died"
+        );
     }
 }
 
