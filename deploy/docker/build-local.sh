@@ -21,7 +21,7 @@ chmod 1777 "$rootfs/tmp"
 for binary in orch orch-sandbox; do
     cp "$root/target/$dir/$binary" "$rootfs/usr/local/bin/"
     # Every library the dynamic loader resolves, and the loader itself.
-    ldd "$root/target/$dir/$binary" | awk '/=>/ { print $3 } /^\s*\/.*ld-linux/ { print $1 }' |
+    ldd "$root/target/$dir/$binary" | awk '/=>/ { print $3 } /ld-linux/ && !/=>/ { print $1 }' |
         while read -r library; do
             [ -n "$library" ] && cp --parents -L -n "$library" "$rootfs/"
         done
@@ -32,8 +32,10 @@ echo "hosts: files dns" > "$rootfs/etc/nsswitch.conf"
 if [ -d /etc/ssl/certs ]; then
     mkdir -p "$rootfs/etc/ssl/certs" && cp -L /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/" 2>/dev/null || true
 fi
+# Ownership travels in the tar: everything root's but the state folder.
+tar -C "$rootfs" --owner=0 --group=0 --exclude=./var/lib/orch -cf "$context/rootfs.tar" .
+tar -C "$rootfs" --owner=10001 --group=10001 --no-recursion -rf "$context/rootfs.tar" ./var/lib/orch
+rm -rf "$rootfs"
 cp "$root/deploy/docker/Dockerfile.local" "$context/Dockerfile"
-# The state folder belongs to the image's user.
-chown -R 10001:10001 "$rootfs/var/lib/orch" 2>/dev/null || true
 docker build -q -t "$tag" "$context"
 echo "built $tag"
