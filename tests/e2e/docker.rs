@@ -303,3 +303,55 @@ fn a_worker_killed_and_restarted_adopts_its_container_without_a_second_execution
     );
     assert_eq!(containers_of(&run), Vec::<String>::new());
 }
+
+#[test]
+fn bad_container_settings_are_refused_with_what_to_do() {
+    // No engine needed: the CLI and the server check the settings.
+    let server = TestServer::start();
+    let refused = |args: &[&str]| {
+        let output = server.run(args);
+        assert!(!output.status.success(), "orch {args:?} was accepted");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let error = refused(&[
+        "work-pool",
+        "create",
+        "b",
+        "--type",
+        "docker",
+        "--memory",
+        "lots",
+    ]);
+    assert!(error.contains("memory \"lots\" is not a size"), "{error}");
+    let error = refused(&[
+        "work-pool",
+        "create",
+        "b",
+        "--type",
+        "docker",
+        "--pull-policy",
+        "always",
+    ]);
+    assert!(error.contains("\"never\" or \"if-missing\""), "{error}");
+    let error = refused(&["work-pool", "create", "p", "--image", "flows:1"]);
+    assert!(error.contains("create it with --type docker"), "{error}");
+    let error = refused(&["work-pool", "create", "k", "--type", "kubernetes"]);
+    assert!(
+        error.contains("supported types are process, docker"),
+        "{error}"
+    );
+
+    server.ok(&["work-pool", "create", "boxes", "--type", "docker"]);
+    let dir = tempfile::tempdir().unwrap();
+    let text = deployment_toml(
+        "box",
+        "bad",
+        "boxes",
+        &["/bin/true"],
+        "volumes = [\"data\"]",
+    );
+    let path = write_deploy_file(dir.path(), "orch.toml", &text);
+    let error = refused(&["deploy", path.to_str().unwrap()]);
+    assert!(error.contains("orch.toml:6:"), "{error}");
+    assert!(error.contains("is not SOURCE:TARGET"), "{error}");
+}

@@ -29,6 +29,11 @@ use crate::WorkerError;
 /// How long to wait before asking the engine again when it did not answer.
 const ENGINE_RETRY: Duration = Duration::from_secs(1);
 
+/// How often, and how far apart, a SIGKILLed container with a memory limit
+/// is inspected again for an OOM kill the engine had not yet recorded.
+const OOM_EVENT_CHECKS: u32 = 10;
+const OOM_EVENT_WAIT: Duration = Duration::from_millis(50);
+
 /// Buffer between the engine's log stream and the line reader.
 const PIPE_BYTES: usize = 64 * 1024;
 
@@ -380,7 +385,8 @@ impl DockerExecution {
                         continue;
                     }
                     let code = state.exit_code.unwrap_or_default();
-                    let crash = state.oom_killed.unwrap_or(false).then(|| {
+                    let oom_killed = state.oom_killed.unwrap_or(false) || self.late_oom(code).await;
+                    let crash = oom_killed.then(|| {
                         let limit = self
                             .memory
                             .as_deref()
@@ -405,6 +411,27 @@ impl DockerExecution {
                 }
             }
         }
+    }
+}
+
+impl DockerExecution {
+    /// Whether a container with a memory limit that died of SIGKILL was
+    /// killed for its memory after all: the engine records an OOM kill when
+    /// the kernel's event reaches it, which can be just after the exit of a
+    /// container whose main process was the one killed.
+    async fn late_oom(&self, code: i64) -> bool {
+        if code != 137 || self.memory.is_none() {
+            return false;
+        }
+        for _ in 0..OOM_EVENT_CHECKS {
+            tokio::time::sleep(OOM_EVENT_WAIT).await;
+            if let Ok(inspected) = self.docker.inspect_container(&self.id, None).await
+                && inspected.state.and_then(|state| state.oom_killed) == Some(true)
+            {
+                return true;
+            }
+        }
+        false
     }
 }
 
