@@ -3,6 +3,7 @@
 //! runs CLI commands against it as a user would.
 
 pub mod browser;
+pub mod docker;
 mod process;
 pub mod receivers;
 pub mod seed;

@@ -225,7 +225,8 @@ pub enum WorkPoolCommand {
 pub struct WorkPoolCreateArgs {
     /// Work pool name
     pub name: String,
-    /// Kind of worker that serves the pool
+    /// Kind of worker that serves the pool: process (subprocesses of the
+    /// worker) or docker (one container per run)
     #[arg(long = "type", value_name = "TYPE", default_value = "process")]
     pub pool_type: String,
     /// Most runs Pending or Running in the pool at once (default: unlimited)
@@ -234,6 +235,43 @@ pub struct WorkPoolCreateArgs {
     /// What the pool is for
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub description: String,
+    /// Docker pools: default container settings, which a deployment's own
+    /// override
+    #[command(flatten)]
+    pub container: Box<ContainerDefaultsArgs>,
+}
+
+/// Default container settings of a docker pool (the deploy file's keys).
+#[derive(Debug, Args, Default)]
+pub struct ContainerDefaultsArgs {
+    /// Default image of the pool's runs
+    #[arg(long, value_name = "IMAGE", help_heading = "Docker pools")]
+    pub image: Option<String>,
+    /// Default memory limit, e.g. 256m or 2g
+    #[arg(long, value_name = "SIZE", help_heading = "Docker pools")]
+    pub memory: Option<String>,
+    /// Default CPU limit in cores, e.g. 0.5
+    #[arg(long, value_name = "CORES", help_heading = "Docker pools")]
+    pub cpus: Option<f64>,
+    /// A volume every run mounts, SOURCE:TARGET[:ro] (repeatable)
+    #[arg(
+        long = "volume",
+        value_name = "SOURCE:TARGET",
+        help_heading = "Docker pools"
+    )]
+    pub volumes: Vec<String>,
+    /// Network the containers join (host, bridge or a network's name)
+    #[arg(long, value_name = "NETWORK", help_heading = "Docker pools")]
+    pub network: Option<String>,
+    /// User the containers run as (uid[:gid] or a name)
+    #[arg(long, value_name = "USER", help_heading = "Docker pools")]
+    pub user: Option<String>,
+    /// When to pull an image: never or if-missing
+    #[arg(long, value_name = "POLICY", help_heading = "Docker pools")]
+    pub pull_policy: Option<String>,
+    /// Keep the container of a run that did not complete
+    #[arg(long, help_heading = "Docker pools")]
+    pub keep_container: bool,
 }
 
 /// `orch deploy`

@@ -187,6 +187,12 @@ pub struct WorkerStartArgs {
     pub pass_env: crate::cli_security::PassEnvArgs,
     #[command(flatten)]
     pub isolation: crate::cli_security::IsolationArgs,
+    /// Docker pools: the server's URL as containers reach it when they are not on the
+    /// host's network, e.g. http://172.17.0.1:4200 (the server must listen there); by
+    /// default the worker's own, with containers on the host's network when it is a
+    /// loopback address [env: ORCH_WORKER_CONTAINER_API_URL]
+    #[arg(long, value_name = "URL", env = "ORCH_WORKER_CONTAINER_API_URL")]
+    pub container_api_url: Option<String>,
 }
 
 /// `orch worker ls`

@@ -18,6 +18,7 @@
 
 mod automations;
 mod calendars;
+mod container;
 mod convert;
 mod parameters;
 mod raw;
@@ -74,6 +75,11 @@ pub struct DeploymentSpec {
     /// Variables and secrets its runs receive (keys `env` and `secrets`).
     #[serde(flatten)]
     pub environment: crate::FlowEnvironment,
+    /// Container settings for a `docker` pool, over the pool's defaults
+    /// (keys `image`, `memory`, `cpus`, `volumes`, `network`, `user`,
+    /// `pull_policy`, `keep_container`).
+    #[serde(flatten)]
+    pub container: crate::ContainerSettings,
 }
 
 /// One schedule of a deployment. Exactly one of `cron`, `interval_seconds`
@@ -279,6 +285,7 @@ work_pool = "default"
                 policy: RunPolicy::default(),
                 retention: crate::Retention::default(),
                 environment: crate::FlowEnvironment::default(),
+                container: crate::ContainerSettings::default(),
             },
             DeploymentSpec {
                 flow: "reports".into(),
@@ -295,6 +302,7 @@ work_pool = "default"
                 policy: RunPolicy::default(),
                 retention: crate::Retention::default(),
                 environment: crate::FlowEnvironment::default(),
+                container: crate::ContainerSettings::default(),
             },
         ];
         assert_eq!(specs, expected);

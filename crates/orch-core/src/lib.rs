@@ -29,6 +29,7 @@ pub mod artifact;
 pub mod auth;
 pub mod automation;
 pub mod calendar;
+pub mod container;
 pub mod defaults;
 pub mod deploy_file;
 pub mod error;
@@ -46,6 +47,7 @@ pub mod suggest;
 pub mod task_run;
 
 pub use calendar::{Calendar, CalendarSpec, DayStatus};
+pub use container::{ContainerSettings, PullPolicy};
 pub use deploy_file::{
     DeployFile, DeploymentSpec, ScheduleSpec, parse_deploy_file, parse_deploy_file_with,
 };

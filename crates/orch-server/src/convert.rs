@@ -121,6 +121,7 @@ pub(crate) fn work_pool(pool: &model::WorkPool) -> pb::WorkPool {
         runs_in_flight: pool.runs_in_flight,
         runs_waiting: pool.runs_waiting,
         workers_online: pool.workers_online,
+        container_json: pool.container.to_json(),
     }
 }
 
@@ -148,6 +149,7 @@ pub(crate) fn deployment(deployment: &model::Deployment) -> pb::Deployment {
             retention_logs_days: deployment.retention.logs_days,
             env: deployment.environment.env.clone().into_iter().collect(),
             secrets: deployment.environment.secrets.clone(),
+            container_json: deployment.container.to_json(),
         }),
         paused: deployment.paused,
         created_at_micros: deployment.created_at,
@@ -202,8 +204,11 @@ pub(crate) fn deployment_input(
     {
         return Err(invalid(format!("{label}: {problem}")));
     }
+    let container = orch_core::ContainerSettings::from_json(&spec.container_json)
+        .map_err(|problem| invalid(format!("{label}: {problem}")))?;
     let core = orch_core::DeploymentSpec {
         environment,
+        container,
         retention: orch_core::Retention {
             runs_days: spec.retention_runs_days,
             logs_days: spec.retention_logs_days,
@@ -327,6 +332,7 @@ pub(crate) fn worker(worker: &model::Worker, now: i64, online_since: i64) -> pb:
             .heartbeat_interval
             .map_or(0.0, |micros| micros as f64 / 1e6),
         stopped_at_micros: worker.stopped_at,
+        work_pool_type: String::new(),
     }
 }
 

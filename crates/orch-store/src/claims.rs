@@ -132,9 +132,10 @@ impl Store {
         let in_flight_of_d = in_flight_of_deployment();
         let ready: Vec<ReadyRow> = sqlx::query_as(sql(format!(
             "SELECT r.id, r.state_name, r.deployment_id, d.entrypoint, d.base_dir, d.env, d.secrets, \
-             d.concurrency_limit, d.collision_strategy, {in_flight_of_d} AS in_flight, \
+             d.container, p.container AS pool_container, p.type AS pool_type, d.concurrency_limit, d.collision_strategy, {in_flight_of_d} AS in_flight, \
              CAST(LENGTH(r.parameters) + LENGTH(d.entrypoint) + LENGTH(d.base_dir) AS BIGINT) AS size \
              FROM flow_runs r JOIN deployments d ON d.id = r.deployment_id \
+             JOIN work_pools p ON p.id = r.work_pool_id \
              WHERE r.work_pool_id = $1 AND r.state_type = 'SCHEDULED' AND r.expected_start <= $2 AND d.paused = 0 \
              AND (d.concurrency_limit IS NULL OR d.collision_strategy = $4 OR {in_flight_of_d} < d.concurrency_limit) \
              ORDER BY r.expected_start, r.id LIMIT $3{skip_locked}"
@@ -165,6 +166,9 @@ impl Store {
                 base_dir,
                 env,
                 secrets,
+                container,
+                pool_container,
+                pool_type,
                 concurrency_limit,
                 collision_strategy,
                 in_flight: counted,
@@ -211,6 +215,7 @@ impl Store {
                     secrets: from_json("deployments.secrets", &secrets)?,
                 },
                 credential,
+                container: crate::container::for_claim(&pool_type, &pool_container, &container)?,
             });
             transitions.push(transition);
         }
@@ -241,6 +246,12 @@ struct ReadyRow {
     env: String,
     /// The deployment's secret names (JSON array).
     secrets: String,
+    /// The deployment's container settings (JSON, '' for none).
+    container: String,
+    /// The pool's default container settings.
+    pool_container: String,
+    /// The pool's type.
+    pool_type: String,
     concurrency_limit: Option<i64>,
     collision_strategy: String,
     in_flight: i64,

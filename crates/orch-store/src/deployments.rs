@@ -74,13 +74,14 @@ struct DeploymentRow {
     retention_logs_days: Option<i64>,
     env: String,
     secrets: String,
+    container: String,
 }
 
 const DEPLOYMENT_SELECT: &str = "SELECT d.id, d.flow_id, f.name AS flow, d.name, d.entrypoint, \
      p.name AS work_pool, d.work_pool_id, d.parameters, d.tags, d.description, d.retries, d.retry_delay_seconds, \
      d.base_dir, d.paused, d.created_at, d.updated_at, d.catch_up, d.max_lateness_seconds, \
      d.concurrency_limit, d.collision_strategy, d.retention_runs_days, d.retention_logs_days, \
-     d.env, d.secrets FROM deployments d JOIN flows f ON f.id = d.flow_id JOIN work_pools p ON p.id = d.work_pool_id ";
+     d.env, d.secrets, d.container FROM deployments d JOIN flows f ON f.id = d.flow_id JOIN work_pools p ON p.id = d.work_pool_id ";
 
 impl DeploymentRow {
     fn into_deployment(self, schedules: Vec<Schedule>) -> Result<Deployment> {
@@ -110,6 +111,7 @@ impl DeploymentRow {
                 env: from_json("deployments.env", &self.env)?,
                 secrets: from_json("deployments.secrets", &self.secrets)?,
             },
+            container: crate::container::from_column("deployments.container", &self.container)?,
             entrypoint: from_json("deployments.entrypoint", &self.entrypoint)?,
             parameters: from_json("deployments.parameters", &self.parameters)?,
             tags: from_json("deployments.tags", &self.tags)?,
@@ -136,7 +138,8 @@ fn changed_fields(current: &Deployment, input: &DeploymentInput) -> Vec<String> 
     let spec = &input.spec;
     let schedules: Vec<Schedule> = spec.schedules.iter().map(schedule_from_spec).collect();
     let policy = &spec.policy;
-    let checks: [(&str, bool); 16] = [
+    let checks: [(&str, bool); 17] = [
+        ("container", current.container != spec.container),
         ("retention", current.retention != spec.retention),
         ("env", current.environment.env != spec.environment.env),
         (
@@ -307,6 +310,14 @@ impl Store {
                     &mut tx,
                     &deployment_id,
                     &spec.environment,
+                )
+                .await?;
+            }
+            if kind == ChangeKind::Created || fields.iter().any(|f| f == "container") {
+                crate::container::set_deployment_container(
+                    &mut tx,
+                    &deployment_id,
+                    &spec.container,
                 )
                 .await?;
             }

@@ -21,6 +21,7 @@ mod backup;
 mod claims;
 mod clock;
 mod concurrency;
+mod container;
 mod deployments;
 mod duties;
 mod error;

@@ -13,7 +13,7 @@ pub struct WorkPool {
     pub id: String,
     /// Unique name.
     pub name: String,
-    /// "process".
+    /// "process" or "docker".
     pub pool_type: String,
     /// Free text.
     pub description: String,
@@ -31,6 +31,8 @@ pub struct WorkPool {
     pub runs_waiting: i64,
     /// Workers that heartbeated recently.
     pub workers_online: i64,
+    /// Default container settings of a `docker` pool.
+    pub container: orch_core::ContainerSettings,
 }
 
 /// A flow (a named piece of code that deployments run).
@@ -129,6 +131,8 @@ pub struct Deployment {
     pub retention: orch_core::Retention,
     /// Variables and secret names its runs receive.
     pub environment: orch_core::FlowEnvironment,
+    /// Its container settings (for a `docker` pool), over the pool's.
+    pub container: orch_core::ContainerSettings,
     /// Creation time.
     pub created_at: i64,
     /// Last change.
@@ -213,6 +217,9 @@ pub struct ClaimedRun {
     /// [`Store::create_run_credential`](crate::Store::create_run_credential)),
     /// when the claim was asked to make one.
     pub credential: Option<String>,
+    /// Its container settings (the deployment's over the pool's) when the
+    /// pool runs containers; `None` otherwise.
+    pub container: Option<orch_core::ContainerSettings>,
 }
 
 impl std::fmt::Debug for ClaimedRun {
@@ -222,6 +229,7 @@ impl std::fmt::Debug for ClaimedRun {
             .field("entrypoint", &self.entrypoint)
             .field("base_dir", &self.base_dir)
             .field("environment", &self.environment)
+            .field("container", &self.container)
             .field("credential", &self.credential.as_ref().map(|_| "***"))
             .finish()
     }

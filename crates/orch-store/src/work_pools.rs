@@ -6,7 +6,7 @@ use crate::rows::sql;
 use crate::{Store, new_id};
 
 /// Pool types a worker of this version can run.
-pub const POOL_TYPES: &[&str] = &["process"];
+pub const POOL_TYPES: &[&str] = &["process", "docker"];
 
 #[derive(sqlx::FromRow)]
 struct WorkPoolRow {
@@ -22,11 +22,15 @@ struct WorkPoolRow {
     runs_in_flight: i64,
     runs_waiting: i64,
     workers_online: i64,
+    container: String,
 }
 
 impl From<WorkPoolRow> for WorkPool {
     fn from(row: WorkPoolRow) -> WorkPool {
         WorkPool {
+            // Written only from checked settings; unreadable ones read as none.
+            container: crate::container::from_column("work_pools.container", &row.container)
+                .unwrap_or_default(),
             id: row.id,
             name: row.name,
             pool_type: row.pool_type,
@@ -46,7 +50,7 @@ impl From<WorkPoolRow> for WorkPool {
 static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT p.id, p.name, p.type, p.description, p.paused, p.concurrency_limit, \
-     p.created_at, p.updated_at, \
+     p.created_at, p.updated_at, p.container, \
      (SELECT COUNT(*) FROM flow_runs r WHERE r.work_pool_id = p.id AND {}) AS runs_in_flight, \
      (SELECT COUNT(*) FROM flow_runs r WHERE r.work_pool_id = p.id \
         AND r.state_type = 'SCHEDULED') AS runs_waiting, \
@@ -75,6 +79,20 @@ impl Store {
         description: &str,
         concurrency_limit: Option<i64>,
     ) -> Result<WorkPool> {
+        let none = orch_core::ContainerSettings::default();
+        self.create_work_pool_with(name, pool_type, description, concurrency_limit, &none)
+            .await
+    }
+
+    /// Creates a pool with default container settings (a `docker` pool's).
+    pub async fn create_work_pool_with(
+        &self,
+        name: &str,
+        pool_type: &str,
+        description: &str,
+        concurrency_limit: Option<i64>,
+        container: &orch_core::ContainerSettings,
+    ) -> Result<WorkPool> {
         if !POOL_TYPES.contains(&pool_type) {
             return Err(StoreError::InvalidInput(format!(
                 "unknown work pool type \"{pool_type}\": supported types are {}",
@@ -82,12 +100,21 @@ impl Store {
             )));
         }
         validate_limit(concurrency_limit)?;
+        container
+            .validate()
+            .map_err(|error| StoreError::InvalidInput(format!("work pool \"{name}\": {error}")))?;
+        if pool_type != "docker" && !container.is_empty() {
+            return Err(StoreError::InvalidInput(format!(
+                "work pool \"{name}\" is of type {pool_type}: only a docker pool has container \
+                 settings (image, memory, ...); create it with --type docker"
+            )));
+        }
         orch_core::validate_name("work pool", name)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         let now = self.now();
         let inserted = sqlx::query(
-            "INSERT INTO work_pools (id, name, type, description, paused, concurrency_limit, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 0, $5, $6, $6) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO work_pools (id, name, type, description, paused, concurrency_limit, created_at, updated_at, container) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6, $6, $7) ON CONFLICT (name) DO NOTHING",
         )
         .bind(new_id())
         .bind(name)
@@ -95,6 +122,7 @@ impl Store {
         .bind(description)
         .bind(concurrency_limit)
         .bind(now)
+        .bind(container.to_json())
         .execute(self.writer.pool())
         .await?;
         if inserted.rows_affected() == 0 {

@@ -42,7 +42,7 @@ fn is_basic(name: &str) -> bool {
 }
 
 /// Whether `pattern` (`NAME`, or `PREFIX*`) allows the variable `name`.
-fn allows(pattern: &str, name: &str) -> bool {
+pub(crate) fn allows(pattern: &str, name: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => name.starts_with(prefix),
         None => pattern == name,

@@ -48,4 +48,19 @@ pub enum WorkerError {
     /// The isolation asked for by name is not available on this host.
     #[error("{0}")]
     Isolation(String),
+
+    /// The pool's type needs an engine (Docker) that cannot be reached.
+    #[error("{0}")]
+    Engine(String),
+
+    /// The pool is of a type this worker cannot run.
+    #[error(
+        "work pool {pool:?} is of type {pool_type:?}, which this worker cannot run (it runs \"process\" and \"docker\" pools): upgrade the worker"
+    )]
+    PoolType {
+        /// The pool's name.
+        pool: String,
+        /// Its type.
+        pool_type: String,
+    },
 }

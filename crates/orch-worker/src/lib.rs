@@ -1,6 +1,6 @@
 //! orch's worker: serves one work pool by claiming its runs, running each
-//! as a subprocess in its own process group, shipping the process's output
-//! as logs, and reporting how it ended.
+//! as its pool type says (a subprocess in its own process group, or a
+//! Docker container), shipping its output as logs, and reporting how it ended.
 //!
 //! Work is pushed, not polled: the worker holds a `Subscribe` stream open and
 //! claims as soon as the server says runs may be ready (with a slow periodic
@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod adopt;
 mod confine;
 pub mod environment;
 mod error;
@@ -26,6 +27,7 @@ mod isolation_decide;
 mod leftovers;
 mod outcome;
 mod output;
+mod pool;
 mod process;
 mod registry;
 pub mod run_as;
@@ -94,6 +96,11 @@ pub struct WorkerConfig {
     /// The user (name or uid) flows run as, when the worker runs as root;
     /// `None`: the worker's own user. See [`run_as`].
     pub run_as: Option<String>,
+    /// For `docker` pools: the server's URL as containers reach it when
+    /// they are not on the host's network (e.g. its address on the Docker
+    /// bridge). `None`: `api_url`, with containers on the host's network
+    /// when that is a loopback address.
+    pub container_api_url: Option<String>,
 }
 
 impl WorkerConfig {
@@ -117,6 +124,7 @@ impl WorkerConfig {
             sandbox_program: None,
             hidden_paths: Vec::new(),
             run_as: None,
+            container_api_url: None,
         }
     }
 }

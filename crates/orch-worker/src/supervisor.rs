@@ -5,18 +5,15 @@
 //! proposed only once every log line of the run is stored, so whoever sees a
 //! finished run also sees all of its logs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
-
-use nix::unistd::Pid;
 
 use orch_proto::v1::{
     ClaimedRun, SetFlowRunStateRequest, SetFlowRunStateResponse, State, StateType,
     TransitionOutcome,
 };
-use tokio::process::{Child, ChildStderr, ChildStdout};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::Status;
@@ -24,11 +21,10 @@ use uuid::Uuid;
 
 use orch_client::{Api, Shipper, attempt, describe, flow_env, retry};
 
-use crate::environment::{self, RunVariables};
-use crate::leftovers;
+use crate::environment::RunVariables;
 use crate::outcome::{self, Outcome, StderrTail, StopReason};
 use crate::output::{self, RunLog};
-use crate::process::{self, Launch, RunningProcess};
+use crate::pool::{Execution, Job, OutputStream, Pool, Started};
 use crate::registry::{self, RunSlot, StopSignal};
 
 /// How long to keep reading a run's output after its process exited: a
@@ -36,21 +32,17 @@ use crate::registry::{self, RunSlot, StopSignal};
 const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 
 /// What every run of this worker needs.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Context {
     pub api: Api,
     pub api_url: String,
     pub worker_id: String,
     pub kill_grace: Duration,
     pub logs: Shipper,
-    /// Where started process groups are recorded (see `leftovers`).
-    pub state_dir: Option<PathBuf>,
-    /// The worker's variables flows receive besides the basics.
-    pub pass_env: Vec<String>,
     /// The CA certificate the worker trusts, passed on as `ORCH_TLS_CA`.
     pub tls_ca: Option<PathBuf>,
-    /// The sandbox flows start in (see `isolation`), if any.
-    pub sandbox: Option<crate::isolation::Sandbox>,
+    /// How runs are executed: the pool type's implementation.
+    pub pool: Arc<dyn Pool>,
 }
 
 /// What the server made of the proposal to move a run to Running.
@@ -66,6 +58,8 @@ enum RunningAck {
 /// How a run's process ended, and what the worker knows about why.
 struct Exit {
     status: std::io::Result<ExitStatus>,
+    /// Why the infrastructure ended it, if it says (out of memory).
+    crash: Option<String>,
     /// Set when the worker stopped the process itself.
     stop_reason: Option<StopReason>,
     running: RunningAck,
@@ -80,20 +74,28 @@ pub(crate) async fn supervise(
     stop: StopSignal,
 ) {
     let flow_run_id = slot.flow_run_id();
-    let Some((process, secrets)) = start(&context, flow_run_id, claimed).await else {
+    let Some((started, secrets)) = start(&context, flow_run_id, claimed).await else {
         return;
     };
-    let RunningProcess {
-        child,
-        group,
+    supervise_started(&context, flow_run_id, started, secrets, stop, false).await;
+}
+
+/// Watches a started run to the end and reports how it ended. `running`:
+/// the server already has it Running (an execution adopted after a restart).
+pub(crate) async fn supervise_started(
+    context: &Context,
+    flow_run_id: &str,
+    started: Started,
+    secrets: Vec<String>,
+    stop: StopSignal,
+    running: bool,
+) {
+    let Started {
+        mut execution,
         stdout,
         stderr,
-        parameters_file,
-    } = process;
-    let record = context
-        .state_dir
-        .as_deref()
-        .and_then(|dir| leftovers::record(dir, group, flow_run_id));
+        ..
+    } = started;
     let log = RunLog::new(
         flow_run_id.to_owned(),
         context.worker_id.clone(),
@@ -101,33 +103,37 @@ pub(crate) async fn supervise(
     )
     .with_secrets(secrets);
     let output = Output::start(stdout, stderr, log);
-    let exit = run_to_exit(&context, flow_run_id, child, group, stop).await;
-    if let Some(record) = record {
-        record.forget();
-    }
-    if let Some(file) = parameters_file {
-        let _ = std::fs::remove_file(file);
-    }
+    let exit = run_to_exit(context, flow_run_id, execution.as_mut(), stop, running).await;
+    execution.exited();
     let tail = output.finish(flow_run_id).await;
     context.logs.flush().await;
 
     if matches!(exit.running, RunningAck::Refused) {
+        execution.release(false).await;
         return;
     }
-    let outcome = match exit.status {
-        Ok(status) => outcome::classify(status, exit.stop_reason, &tail),
-        Err(error) => lost_track(&error, exit.stop_reason),
+    let outcome = match (exit.status, exit.crash) {
+        (Ok(status), Some(message)) if exit.stop_reason.is_none() => Outcome {
+            state: StateType::Crashed,
+            message,
+            exit_code: status.code(),
+        },
+        (Ok(status), _) => outcome::classify(status, exit.stop_reason, &tail),
+        (Err(error), _) => lost_track(&error, exit.stop_reason),
     };
-    report_final(&context, flow_run_id, &outcome).await;
+    execution
+        .release(outcome.state == StateType::Completed)
+        .await;
+    report_final(context, flow_run_id, &outcome).await;
 }
 
-/// Spawns the run's process, or reports the run Failed if it cannot start.
-/// Returns it with the secret values its log lines must not show.
+/// Starts the run through the worker's pool, or reports the run Failed if
+/// it cannot start. Returns it with the secret values its log lines must not show.
 async fn start(
     context: &Context,
     flow_run_id: &str,
     claimed: ClaimedRun,
-) -> Option<(RunningProcess, Vec<String>)> {
+) -> Option<(Started, Vec<String>)> {
     let run = claimed.run.clone().unwrap_or_default();
     if !claimed.missing_secrets.is_empty() {
         let message = missing_secrets(&run.deployment, &claimed.missing_secrets);
@@ -167,23 +173,18 @@ async fn start(
             .orch
             .push((flow_env::API_KEY, claimed.api_key.clone()));
     }
-    let launch = Launch {
-        entrypoint: &claimed.entrypoint,
-        base_dir: Path::new(&claimed.base_dir),
-        env: environment::flow_environment(std::env::vars_os(), &context.pass_env, &variables),
-        parameters: &claimed.parameters_json,
-        parameters_dir: context.state_dir.as_deref(),
+    let job = Job {
         flow_run_id,
-        sandbox: context.sandbox.as_ref(),
-        keep: context.tls_ca.iter().cloned().collect(),
+        claimed: &claimed,
+        variables,
     };
-    match process::spawn(&launch) {
+    match context.pool.start(job).await {
         Ok(process) => {
             tracing::info!(
-                "run {flow_run_id} ({}) started: {:?}, pid {}",
+                "run {flow_run_id} ({}) started: {:?}, {}",
                 run.name,
                 claimed.entrypoint,
-                process.group
+                process.description
             );
             // The run's own key is hidden like its secrets (keys of any
             // other shape-alike are hidden by `redact` itself).
@@ -216,15 +217,15 @@ fn missing_secrets(deployment: &str, names: &[String]) -> String {
 async fn run_to_exit(
     context: &Context,
     flow_run_id: &str,
-    mut child: Child,
-    group: Pid,
+    execution: &mut dyn Execution,
     mut stop: StopSignal,
+    already_running: bool,
 ) -> Exit {
     let running = report_running(context, flow_run_id);
     tokio::pin!(running);
-    let mut running_ack = None;
+    let mut running_ack = already_running.then_some(RunningAck::Accepted);
     let mut stop_reason = None;
-    let status = loop {
+    let ended = loop {
         tokio::select! {
             ack = &mut running, if running_ack.is_none() => {
                 match running_ack.insert(ack) {
@@ -232,13 +233,13 @@ async fn run_to_exit(
                     RunningAck::Cancelling => stop_reason = Some(StopReason::Cancelled),
                     RunningAck::Refused => {}
                 }
-                break process::terminate_group(&mut child, group, context.kill_grace).await;
+                break execution.stop(context.kill_grace).await;
             }
-            status = child.wait() => break status,
+            ended = execution.wait() => break ended,
             reason = registry::stop_requested(&mut stop) => {
                 tracing::info!("stopping run {flow_run_id} ({reason:?})");
                 stop_reason = Some(reason);
-                break process::terminate_group(&mut child, group, context.kill_grace).await;
+                break execution.stop(context.kill_grace).await;
             }
         }
     };
@@ -249,7 +250,8 @@ async fn run_to_exit(
         None => running.await,
     };
     Exit {
-        status,
+        status: ended.status,
+        crash: ended.crash,
         stop_reason,
         running,
     }
@@ -262,7 +264,7 @@ struct Output {
 }
 
 impl Output {
-    fn start(stdout: ChildStdout, stderr: ChildStderr, log: RunLog) -> Self {
+    fn start(stdout: OutputStream, stderr: OutputStream, log: RunLog) -> Self {
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(output::pump(stdout, stderr, log, async {
             let _ = stopped.await;

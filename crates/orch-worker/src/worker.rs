@@ -56,15 +56,10 @@ impl Worker {
             if let Err(error) = orch_proto::private_files::create_dir(dir) {
                 tracing::warn!(dir = %dir.display(), %error, "cannot make the worker's state folder owner-only");
             }
-            // Before anything is claimed: the server retries those runs, so
-            // no process of their previous attempt may run on.
-            let killed = crate::leftovers::kill_leftovers(dir);
-            if !killed.is_empty() {
-                tracing::warn!(
-                    runs = ?killed,
-                    "killed flow processes left running by a previous worker that died"
-                );
-            }
+            // Before anything is claimed, and before the server is even
+            // reached: the server retries those runs, so no process of their
+            // previous attempt may run on (the process pool's reconcile).
+            crate::pool::process::kill_leftovers(dir);
         }
         // Before connecting: a worker that cannot isolate as asked claims nothing.
         let hidden = crate::isolation::hidden_paths(
@@ -126,6 +121,18 @@ impl Worker {
             registered.id, config.pool, config.api_url
         );
 
+        let pool = crate::pool::for_type(
+            &registered.work_pool_type,
+            &config,
+            sandbox,
+            crate::pool::Identity {
+                api_url: api.url().to_owned(),
+                pool: config.pool.clone(),
+                worker_id: registered.id.clone(),
+                worker_name: name.clone(),
+            },
+        )
+        .await?;
         let (logs, shipper) = Shipper::start(&api, ShipperOptions::default());
         let context = Arc::new(Context {
             api: api.clone(),
@@ -133,12 +140,20 @@ impl Worker {
             worker_id: registered.id.clone(),
             kill_grace: config.kill_grace,
             logs,
-            state_dir: config.state_dir.clone(),
-            pass_env: config.pass_env.clone(),
             tls_ca: config.tls_ca.clone(),
-            sandbox,
+            pool,
         });
         let registry = Registry::default();
+        // Before anything is claimed: what a previous worker left running
+        // is stopped or adopted, never run twice.
+        let mut supervisors = JoinSet::new();
+        crate::adopt::reconcile(
+            &context,
+            &registry,
+            &mut supervisors,
+            config.heartbeat_interval,
+        )
+        .await;
         let claim = Arc::new(Notify::new());
         let background = vec![
             tokio::spawn(events::subscribe(
@@ -160,7 +175,7 @@ impl Worker {
             name,
             context,
             registry,
-            supervisors: JoinSet::new(),
+            supervisors,
             claim,
             claim_failing: false,
             background,

@@ -126,6 +126,7 @@ fn to_proto(spec: &orch_core::DeploymentSpec, base_dir: &Path) -> proto::Deploym
         retention_logs_days: spec.retention.logs_days,
         env: spec.environment.env.clone().into_iter().collect(),
         secrets: spec.environment.secrets.clone(),
+        container_json: spec.container.to_json(),
     }
 }
 

@@ -77,11 +77,13 @@ pub async fn run(context: &Context, command: WorkPoolCommand) -> anyhow::Result<
 
 /// Creates a pool.
 async fn create(api: &Api, args: WorkPoolCreateArgs) -> anyhow::Result<()> {
+    let container = container_defaults(&args.container).map_err(crate::error::usage)?;
     let request = CreateWorkPoolRequest {
         name: args.name,
         r#type: args.pool_type,
         description: args.description,
         concurrency_limit: args.concurrency_limit,
+        container_json: container.to_json(),
     };
     let pool = api
         .work_pools()
@@ -144,4 +146,28 @@ fn update(name: String) -> UpdateWorkPoolRequest {
 async fn send_update(api: &Api, update: UpdateWorkPoolRequest) -> anyhow::Result<WorkPoolView> {
     let pool = api.work_pools().update_work_pool(update).await.reply(api)?;
     Ok(WorkPoolView::from(&pool))
+}
+
+/// The pool's default container settings from its flags, checked.
+fn container_defaults(
+    args: &crate::cli::ContainerDefaultsArgs,
+) -> Result<orch_core::ContainerSettings, String> {
+    let pull_policy = args
+        .pull_policy
+        .as_deref()
+        .map(orch_core::PullPolicy::parse)
+        .transpose()
+        .map_err(|problem| format!("--pull-policy: {problem}"))?;
+    let settings = orch_core::ContainerSettings {
+        image: args.image.clone(),
+        memory: args.memory.clone(),
+        cpus: args.cpus,
+        volumes: (!args.volumes.is_empty()).then(|| args.volumes.clone()),
+        network: args.network.clone(),
+        user: args.user.clone(),
+        pull_policy,
+        keep_container: args.keep_container.then_some(true),
+    };
+    settings.validate()?;
+    Ok(settings)
 }

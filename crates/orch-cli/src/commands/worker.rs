@@ -26,6 +26,7 @@ async fn start(context: &Context, args: WorkerStartArgs) -> anyhow::Result<()> {
     context.settings.roles.worker.apply(&mut config);
     config.state_dir = Some(context.settings.home.value.join("worker"));
     config.pass_env = pass_env(&args.pass_env)?;
+    config.container_api_url = args.container_api_url.clone();
     args.isolation.apply(&context.settings, &mut config);
     config.api_key = super::worker_key::for_local_worker(
         &context.settings.home.value,

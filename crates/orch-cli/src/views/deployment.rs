@@ -154,6 +154,13 @@ pub fn print_detail(deployment: &DeploymentView) -> std::io::Result<()> {
             ),
         ),
         ("Secrets", output::or_dash(&deployment.secrets.join(", "))),
+        (
+            "Container",
+            deployment
+                .container
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), compact_json),
+        ),
         ("Retries", retries),
         ("Catch-up", catch_up),
         ("Concurrency", concurrency),

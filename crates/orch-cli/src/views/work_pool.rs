@@ -61,6 +61,12 @@ pub fn print_detail(pool: &WorkPoolView) -> std::io::Result<()> {
         ("ID", pool.id.clone()),
         ("Name", pool.name.clone()),
         ("Type", pool.pool_type.clone()),
+        (
+            "Container defaults",
+            pool.container
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), ToString::to_string),
+        ),
         ("Description", output::or_dash(&pool.description)),
         ("Status", pool.status().to_owned()),
         ("Concurrency limit", pool.concurrency()),

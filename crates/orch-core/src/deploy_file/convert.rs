@@ -61,6 +61,7 @@ fn deployment(
     let policy = policy(source, &raw)?;
     let retention = retention(source, &raw)?;
     let environment = environment(source, &mut raw)?;
+    let container = super::container::container(source, &mut raw)?;
     let flow = identifier(source, "flow", raw.flow)?;
     let name = identifier(source, "name", raw.name)?;
     let entrypoint = entrypoint(source, raw.entrypoint)?;
@@ -105,6 +106,7 @@ fn deployment(
         schedules,
         policy,
         environment,
+        container,
     })
 }
 

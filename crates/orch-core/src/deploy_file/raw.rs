@@ -69,6 +69,22 @@ pub(super) struct RawDeployment {
     /// `secrets = ["NEWSAPI_KEY"]`: secrets its runs receive as variables.
     #[serde(default)]
     pub secrets: Vec<Spanned<String>>,
+    /// Container settings for `docker` pools (see `crate::container`).
+    pub image: Option<Spanned<String>>,
+    /// `memory = "256m"`.
+    pub memory: Option<Spanned<String>>,
+    /// `cpus = 0.5`.
+    pub cpus: Option<Spanned<f64>>,
+    /// `volumes = ["/srv/data:/data:ro"]`.
+    pub volumes: Option<Spanned<Vec<String>>>,
+    /// `network = "host"`.
+    pub network: Option<Spanned<String>>,
+    /// `user = "1000:1000"`.
+    pub user: Option<Spanned<String>>,
+    /// `pull_policy = "never"|"if-missing"`.
+    pub pull_policy: Option<Spanned<String>>,
+    /// `keep_container = true`: keep the container of a run that did not complete.
+    pub keep_container: Option<bool>,
 }
 
 /// A deployment's `retention` table.

@@ -55,6 +55,9 @@ pub struct Deployment {
     pub env: std::collections::BTreeMap<String, String>,
     /// Names of the secrets its runs receive as variables (never values).
     pub secrets: Vec<String>,
+    /// Container settings for a `docker` pool (deploy file keys), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<Value>,
     /// When it was created.
     pub created_at: Option<String>,
     /// When it last changed.
@@ -97,6 +100,7 @@ impl Deployment {
             retention_runs_days: spec.retention_runs_days,
             retention_logs_days: spec.retention_logs_days,
             env: spec.env.into_iter().collect(),
+            container: serde_json::from_str(&spec.container_json).ok(),
             secrets: spec.secrets,
             flow: spec.flow,
             name: spec.name,

@@ -12,7 +12,7 @@ pub struct WorkPool {
     pub id: String,
     /// Its name.
     pub name: String,
-    /// The kind of worker that serves it, e.g. `process`.
+    /// The kind of worker that serves it: `process` or `docker`.
     #[serde(rename = "type")]
     pub pool_type: String,
     /// What it is for.
@@ -31,6 +31,9 @@ pub struct WorkPool {
     pub created_at: Option<String>,
     /// When it last changed.
     pub updated_at: Option<String>,
+    /// Default container settings of a `docker` pool (deploy file keys), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<serde_json::Value>,
     /// Its workers, where the answer includes them (the REST API's pool list).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<Vec<Worker>>,
@@ -57,6 +60,7 @@ impl WorkPool {
             workers_online: pool.workers_online,
             created_at: rfc3339(pool.created_at_micros),
             updated_at: rfc3339(pool.updated_at_micros),
+            container: serde_json::from_str(&pool.container_json).ok(),
             workers: None,
             created_micros: pool.created_at_micros,
             updated_micros: pool.updated_at_micros,

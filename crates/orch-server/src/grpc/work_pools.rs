@@ -30,6 +30,7 @@ impl WorkPoolService for WorkPoolApi {
                 pool_type: request.r#type,
                 description: request.description,
                 concurrency_limit: request.concurrency_limit,
+                container_json: request.container_json,
             },
         )
         .await

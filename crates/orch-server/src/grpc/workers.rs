@@ -50,11 +50,13 @@ impl WorkerService for WorkerApi {
         let worker = ops::workers::register(&self.state, registration)
             .await
             .map_err(status)?;
-        Ok(Response::new(convert::worker(
-            &worker,
-            self.state.now(),
-            self.state.online_since(),
-        )))
+        let pool = ops::work_pools::get(&self.state, &worker.work_pool)
+            .await
+            .map_err(status)?;
+        let mut registered = convert::worker(&worker, self.state.now(), self.state.online_since());
+        // How the worker is to run what it claims.
+        registered.work_pool_type = pool.pool_type;
+        Ok(Response::new(registered))
     }
 
     async fn heartbeat(
@@ -138,6 +140,10 @@ impl WorkerService for WorkerApi {
                     secrets: environment.secrets,
                     missing_secrets: environment.missing,
                     api_key: claim.credential.unwrap_or_default(),
+                    container_json: claim
+                        .container
+                        .map(|settings| settings.to_json())
+                        .unwrap_or_default(),
                 },
             )
             .collect();

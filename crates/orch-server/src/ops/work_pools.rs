@@ -21,6 +21,8 @@ pub struct NewPool {
     pub description: String,
     /// Most runs in flight at once across its workers.
     pub concurrency_limit: Option<i64>,
+    /// Default container settings of a `docker` pool (JSON; empty: none).
+    pub container_json: String,
 }
 
 /// Creates a pool.
@@ -29,13 +31,18 @@ pub async fn create(state: &AppState, pool: NewPool) -> OpsResult<WorkPool> {
         "" => "process",
         other => other,
     };
+    let container =
+        orch_core::ContainerSettings::from_json(&pool.container_json).map_err(|problem| {
+            orch_store::StoreError::InvalidInput(format!("work pool \"{}\": {problem}", pool.name))
+        })?;
     Ok(state
         .store()
-        .create_work_pool(
+        .create_work_pool_with(
             &pool.name,
             pool_type,
             &pool.description,
             pool.concurrency_limit,
+            &container,
         )
         .await?)
 }

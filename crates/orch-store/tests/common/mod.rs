@@ -90,6 +90,7 @@ pub fn spec(flow: &str, name: &str, pool: &str) -> DeploymentSpec {
         policy: orch_core::RunPolicy::default(),
         retention: orch_core::Retention::default(),
         environment: orch_core::FlowEnvironment::default(),
+        container: orch_core::ContainerSettings::default(),
     }
 }
 

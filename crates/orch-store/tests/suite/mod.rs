@@ -4,6 +4,7 @@ mod artifacts;
 mod automations;
 mod backup;
 mod claims;
+mod containers;
 mod deployments;
 mod duties;
 mod flow_runs;

@@ -1,0 +1,549 @@
+//! The `docker` pool type: one container per run, through the engine's API
+//! (bollard). The container carries labels with the run, the pool and the
+//! worker, so that a restarted worker finds what its predecessor started
+//! (see `crate::adopt`); its output is streamed into the run's logs; an
+//! out-of-memory kill is reported as such; it is removed once the run is
+//! reported (or kept, when asked, if the run did not complete).
+
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, StopContainerOptions,
+};
+use futures::StreamExt;
+use orch_client::flow_env;
+use orch_core::{ContainerSettings, PullPolicy};
+use tokio::io::AsyncWriteExt;
+
+use super::docker_spec::{self, ContainerPlan};
+use super::{BoxFuture, Ended, Execution, Job, Leftover, Pool, Started};
+use crate::WorkerError;
+
+/// How long to wait before asking the engine again when it did not answer.
+const ENGINE_RETRY: Duration = Duration::from_secs(1);
+
+/// How often, and how far apart, a SIGKILLed container with a memory limit
+/// is inspected again for an OOM kill the engine had not yet recorded.
+const OOM_EVENT_CHECKS: u32 = 10;
+const OOM_EVENT_WAIT: Duration = Duration::from_millis(50);
+
+/// Buffer between the engine's log stream and the line reader.
+const PIPE_BYTES: usize = 64 * 1024;
+
+/// Runs flows in containers of a Docker engine.
+#[derive(Debug)]
+pub(crate) struct DockerPool {
+    docker: Docker,
+    /// Labels every container of this worker carries.
+    pool: String,
+    worker_id: String,
+    worker_name: String,
+    /// The server's URL as the worker uses it.
+    api_url: String,
+    /// The server's URL as containers not on the host's network reach it.
+    container_api_url: Option<String>,
+    /// The worker's variables flows receive (`--pass-env`).
+    pass_env: Vec<String>,
+    /// The CA certificate mounted into every container.
+    tls_ca: Option<PathBuf>,
+    /// Where parameters files too large for the environment are written.
+    state_dir: Option<PathBuf>,
+}
+
+/// Who the worker is, for the labels of its containers.
+#[derive(Debug)]
+pub(crate) struct DockerIdentity {
+    /// The pool's name.
+    pub pool: String,
+    /// The worker's id.
+    pub worker_id: String,
+    /// The worker's name.
+    pub worker_name: String,
+    /// The server's URL as the worker uses it.
+    pub api_url: String,
+}
+
+impl DockerPool {
+    /// Connects to the engine (`DOCKER_HOST`, else the local socket) and
+    /// checks that it answers.
+    ///
+    /// # Errors
+    ///
+    /// The engine cannot be reached.
+    pub(crate) async fn connect(
+        config: &crate::WorkerConfig,
+        identity: DockerIdentity,
+    ) -> Result<Self, WorkerError> {
+        let engine_error = |error: bollard::errors::Error| {
+            WorkerError::Engine(format!(
+                "pool {:?} runs flows in Docker containers, but the Docker engine cannot be \
+                 reached: {error}. Start it (systemctl start docker), or point DOCKER_HOST at it",
+                identity.pool
+            ))
+        };
+        let docker = Docker::connect_with_local_defaults().map_err(engine_error)?;
+        docker.ping().await.map_err(engine_error)?;
+        Ok(Self {
+            docker,
+            pool: identity.pool,
+            worker_id: identity.worker_id,
+            worker_name: identity.worker_name,
+            api_url: identity.api_url,
+            container_api_url: config.container_api_url.clone(),
+            pass_env: config.pass_env.clone(),
+            tls_ca: config.tls_ca.clone(),
+            state_dir: config.state_dir.clone(),
+        })
+    }
+
+    /// Makes sure the engine has `image`, pulling it if the policy allows.
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> Result<(), String> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => return Ok(()),
+            Err(error) if !is_not_found(&error) => {
+                return Err(format!(
+                    "cannot start the run: cannot look up image {image:?}: {error}"
+                ));
+            }
+            Err(_) => {}
+        }
+        if policy == PullPolicy::Never {
+            return Err(format!(
+                "cannot start the run: image {image:?} is not on the Docker engine and its \
+                 pull_policy is \"never\": build or load it there (docker build -t {image} ...), \
+                 or set pull_policy = \"if-missing\""
+            ));
+        }
+        let options = CreateImageOptions {
+            from_image: Some(image.to_owned()),
+            ..CreateImageOptions::default()
+        };
+        let mut pull = std::pin::pin!(self.docker.create_image(Some(options), None, None));
+        while let Some(step) = pull.next().await {
+            if let Err(error) = step {
+                return Err(format!(
+                    "cannot start the run: cannot pull image {image:?}: {error}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameters file to mount, when the parameters are too large for
+    /// the environment.
+    fn parameters_file(&self, job: &Job<'_>) -> Result<Option<PathBuf>, String> {
+        let parameters = &job.claimed.parameters_json;
+        if parameters.len() <= flow_env::MAX_ENV_PARAMETERS {
+            return Ok(None);
+        }
+        let dir = self
+            .state_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("parameters");
+        let path = dir.join(format!("{}.json", job.flow_run_id));
+        orch_proto::private_files::create_dir(&dir)
+            .and_then(|()| orch_proto::private_files::write(&path, parameters.as_bytes()))
+            .map_err(|error| {
+                format!(
+                    "cannot start the run: its parameters ({} bytes) cannot be written to {}: {error}",
+                    parameters.len(),
+                    path.display()
+                )
+            })?;
+        Ok(Some(path))
+    }
+
+    /// Creates and starts the run's container.
+    async fn run_container(&self, job: Job<'_>) -> Result<Started, String> {
+        let settings = ContainerSettings::from_json(&job.claimed.container_json)
+            .map_err(|problem| format!("cannot start the run: {problem}"))?;
+        let (api_url, network) = docker_spec::reach_server(
+            &self.api_url,
+            self.container_api_url.as_deref(),
+            settings.network.as_deref(),
+        )?;
+        let image = settings.image.clone().unwrap_or_default();
+        if !image.is_empty() {
+            self.ensure_image(
+                &image,
+                settings.pull_policy.unwrap_or(PullPolicy::IfMissing),
+            )
+            .await?;
+        }
+        let parameters_file = self.parameters_file(&job)?;
+        let base = crate::environment::flow_environment(
+            std::env::vars_os().filter(|(name, _)| {
+                name.to_str().is_some_and(|name| {
+                    self.pass_env
+                        .iter()
+                        .any(|pattern| crate::environment::allows(pattern, name))
+                })
+            }),
+            &self.pass_env,
+            &job.variables,
+        );
+        let env = docker_spec::flow_variables(
+            base,
+            &api_url,
+            self.tls_ca.is_some(),
+            parameters_file
+                .is_none()
+                .then_some(job.claimed.parameters_json.as_str()),
+        );
+        let labels = HashMap::from([
+            (
+                docker_spec::LABEL_RUN.to_owned(),
+                job.flow_run_id.to_owned(),
+            ),
+            (docker_spec::LABEL_POOL.to_owned(), self.pool.clone()),
+            (
+                docker_spec::LABEL_WORKER_ID.to_owned(),
+                self.worker_id.clone(),
+            ),
+            (
+                docker_spec::LABEL_WORKER_NAME.to_owned(),
+                self.worker_name.clone(),
+            ),
+        ]);
+        let plan = ContainerPlan {
+            settings: &settings,
+            entrypoint: &job.claimed.entrypoint,
+            env,
+            network,
+            labels,
+            tls_ca: self.tls_ca.as_deref(),
+            parameters_file: parameters_file.as_deref(),
+        };
+        let body = plan.body()?;
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("orch-{}-{}", job.flow_run_id, &random[..6]);
+        let options = CreateContainerOptions {
+            name: Some(name.clone()),
+            ..CreateContainerOptions::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|error| {
+                format!("cannot start the run: cannot create its container: {error}")
+            })?;
+        let id = created.id;
+        let execution = DockerExecution {
+            docker: self.docker.clone(),
+            id: id.clone(),
+            memory: settings.memory.clone(),
+            keep: settings.keep_container.unwrap_or(false),
+            parameters_file,
+        };
+        if let Err(error) = self.docker.start_container(&id, None).await {
+            Box::new(execution).release(true).await;
+            return Err(format!(
+                "cannot start the run: its container {name} did not start: {error}"
+            ));
+        }
+        Ok(execution.started(&name, 0))
+    }
+
+    /// This worker's containers (by pool and worker name), any state.
+    async fn own_containers(&self) -> Result<Vec<bollard::models::ContainerSummary>, String> {
+        let filters = HashMap::from([(
+            "label".to_owned(),
+            vec![
+                format!("{}={}", docker_spec::LABEL_POOL, self.pool),
+                format!("{}={}", docker_spec::LABEL_WORKER_NAME, self.worker_name),
+            ],
+        )]);
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..ListContainersOptions::default()
+        };
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|error| error.to_string())
+    }
+}
+
+impl Pool for DockerPool {
+    fn start<'a>(&'a self, job: Job<'a>) -> BoxFuture<'a, Result<Started, String>> {
+        Box::pin(self.run_container(job))
+    }
+
+    fn reconcile(&self) -> BoxFuture<'_, Vec<Leftover>> {
+        Box::pin(async move {
+            let containers = match self.own_containers().await {
+                Ok(containers) => containers,
+                Err(error) => {
+                    tracing::error!("cannot list the containers a previous worker left: {error}");
+                    return Vec::new();
+                }
+            };
+            let now = i32::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs(),
+            )
+            .unwrap_or(0);
+            let mut leftovers = Vec::new();
+            for container in containers {
+                let labels = container.labels.unwrap_or_default();
+                let id = container.id.unwrap_or_default();
+                let name = container
+                    .names
+                    .and_then(|names| names.into_iter().next())
+                    .unwrap_or_else(|| id.clone());
+                let name = name.trim_start_matches('/').to_owned();
+                let execution = DockerExecution {
+                    docker: self.docker.clone(),
+                    id: id.clone(),
+                    memory: None,
+                    keep: false,
+                    parameters_file: None,
+                };
+                let state = container.state.map(|state| state.to_string());
+                let (Some(run), Some(worker)) = (
+                    labels.get(docker_spec::LABEL_RUN),
+                    labels.get(docker_spec::LABEL_WORKER_ID),
+                ) else {
+                    continue;
+                };
+                // Created but never started: nothing ran; the run is
+                // retried by the server once its claim is released.
+                if state.as_deref() == Some("created") {
+                    Box::new(execution).release(true).await;
+                    continue;
+                }
+                leftovers.push(Leftover {
+                    flow_run_id: run.clone(),
+                    worker_id: worker.clone(),
+                    // Lines written while no worker watched stay in `docker logs`.
+                    started: execution.started(&name, now),
+                });
+            }
+            leftovers
+        })
+    }
+}
+
+/// One run's container.
+struct DockerExecution {
+    docker: Docker,
+    id: String,
+    /// The memory limit, to quote when the container is killed for it.
+    memory: Option<String>,
+    /// Keep the container when the run did not complete.
+    keep: bool,
+    parameters_file: Option<PathBuf>,
+}
+
+impl DockerExecution {
+    /// The started run: output streamed from `since` (seconds since the
+    /// epoch; 0 for all of it).
+    fn started(self, name: &str, since: i32) -> Started {
+        let (stdout, stdout_writer) = tokio::io::simplex(PIPE_BYTES);
+        let (stderr, stderr_writer) = tokio::io::simplex(PIPE_BYTES);
+        let options = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            since,
+            ..LogsOptions::default()
+        };
+        let logs = self.docker.logs(&self.id, Some(options));
+        tokio::spawn(stream_logs(logs, stdout_writer, stderr_writer));
+        Started {
+            description: format!("container {name} ({})", short(&self.id)),
+            stdout: Box::new(stdout),
+            stderr: Box::new(stderr),
+            execution: Box::new(self),
+        }
+    }
+
+    /// Waits until the container is not running and says how it ended.
+    async fn ended(&self) -> Ended {
+        loop {
+            // The stream ends when the container stops; a non-zero exit
+            // shows as an error item, which the inspection below reads.
+            let mut waiting = std::pin::pin!(self.docker.wait_container(&self.id, None));
+            while waiting.next().await.is_some() {}
+            match self.docker.inspect_container(&self.id, None).await {
+                Ok(inspected) => {
+                    let state = inspected.state.unwrap_or_default();
+                    if state.running == Some(true) {
+                        tokio::time::sleep(ENGINE_RETRY).await;
+                        continue;
+                    }
+                    let code = state.exit_code.unwrap_or_default();
+                    let oom_killed = state.oom_killed.unwrap_or(false) || self.late_oom(code).await;
+                    let crash = oom_killed.then(|| {
+                        let limit = self
+                            .memory
+                            .as_deref()
+                            .map(|memory| format!(" of {memory}"))
+                            .unwrap_or_default();
+                        format!("out of memory: the container exceeded its memory limit{limit}")
+                    });
+                    return Ended {
+                        status: Ok(exit_status(code)),
+                        crash,
+                    };
+                }
+                Err(error) if is_not_found(&error) => {
+                    return Ended::status(Err(std::io::Error::other(format!(
+                        "container {} is gone",
+                        short(&self.id)
+                    ))));
+                }
+                Err(error) => {
+                    tracing::warn!("cannot inspect container {}: {error}", short(&self.id));
+                    tokio::time::sleep(ENGINE_RETRY).await;
+                }
+            }
+        }
+    }
+}
+
+impl DockerExecution {
+    /// Whether a container with a memory limit that died of SIGKILL was
+    /// killed for its memory after all: the engine records an OOM kill when
+    /// the kernel's event reaches it, which can be just after the exit of a
+    /// container whose main process was the one killed.
+    async fn late_oom(&self, code: i64) -> bool {
+        if code != 137 || self.memory.is_none() {
+            return false;
+        }
+        for _ in 0..OOM_EVENT_CHECKS {
+            tokio::time::sleep(OOM_EVENT_WAIT).await;
+            if let Ok(inspected) = self.docker.inspect_container(&self.id, None).await
+                && inspected.state.and_then(|state| state.oom_killed) == Some(true)
+            {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+impl Execution for DockerExecution {
+    fn wait(&mut self) -> BoxFuture<'_, Ended> {
+        Box::pin(self.ended())
+    }
+
+    fn stop(&mut self, grace: Duration) -> BoxFuture<'_, Ended> {
+        Box::pin(async move {
+            let seconds = i32::try_from(grace.as_secs_f64().ceil() as i64).unwrap_or(i32::MAX);
+            let options = StopContainerOptions {
+                t: Some(seconds.max(1)),
+                ..StopContainerOptions::default()
+            };
+            // SIGTERM, then SIGKILL after the grace period (the engine's own).
+            if let Err(error) = self.docker.stop_container(&self.id, Some(options)).await {
+                tracing::warn!("cannot stop container {}: {error}", short(&self.id));
+            }
+            self.ended().await
+        })
+    }
+
+    fn release(self: Box<Self>, completed: bool) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            if let Some(file) = &self.parameters_file {
+                let _ = std::fs::remove_file(file);
+            }
+            if self.keep && !completed {
+                tracing::info!(
+                    "kept container {} of a run that did not complete (keep_container)",
+                    short(&self.id)
+                );
+                return;
+            }
+            let options = RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..RemoveContainerOptions::default()
+            };
+            if let Err(error) = self.docker.remove_container(&self.id, Some(options)).await
+                && !is_not_found(&error)
+            {
+                tracing::warn!("cannot remove container {}: {error}", short(&self.id));
+            }
+        })
+    }
+}
+
+/// Copies the engine's log stream into the two pipes the line reader reads.
+async fn stream_logs(
+    logs: impl futures::Stream<Item = Result<LogOutput, bollard::errors::Error>>,
+    mut stdout: tokio::io::WriteHalf<tokio::io::SimplexStream>,
+    mut stderr: tokio::io::WriteHalf<tokio::io::SimplexStream>,
+) {
+    let mut logs = std::pin::pin!(logs);
+    while let Some(item) = logs.next().await {
+        let written = match item {
+            Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                stdout.write_all(&message).await
+            }
+            Ok(LogOutput::StdErr { message }) => stderr.write_all(&message).await,
+            Ok(LogOutput::StdIn { .. }) => Ok(()),
+            Err(error) => {
+                tracing::debug!("the container's log stream ended: {error}");
+                break;
+            }
+        };
+        if written.is_err() {
+            // The reader gave up (the run ended long ago).
+            break;
+        }
+    }
+    let _ = stdout.shutdown().await;
+    let _ = stderr.shutdown().await;
+}
+
+/// A container's exit code as a process status: 128+N is death by signal N
+/// (as the engine reports it), anything else an exit code.
+fn exit_status(code: i64) -> ExitStatus {
+    match code {
+        129..=192 => ExitStatus::from_raw((code - 128) as i32),
+        code => ExitStatus::from_raw(((code & 0xff) as i32) << 8),
+    }
+}
+
+/// Whether the engine answered 404.
+fn is_not_found(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// The first 12 characters of a container id, as `docker ps` shows it.
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_map_onto_process_statuses() {
+        assert_eq!(exit_status(0).code(), Some(0));
+        assert_eq!(exit_status(3).code(), Some(3));
+        assert_eq!(exit_status(137).signal(), Some(9));
+        assert_eq!(exit_status(143).signal(), Some(15));
+        assert_eq!(exit_status(255).code(), Some(255));
+    }
+}
