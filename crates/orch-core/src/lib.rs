@@ -23,6 +23,8 @@
 //!   ([`validate_name`]).
 //! - [`limits`]: sizes every part agrees on ([`limits::MAX_MESSAGE_BYTES`], ...).
 //! - [`flow_env`]: a deployment's `env` and `secrets`, variable names, redaction.
+//! - [`trace_context`]: `traceparent` and the trace of a run ([`RunTrace`]).
+//! - [`usage`]: what a run's processes cost ([`ResourceUsage`]).
 //! - [`error`]: the crate's one error type, [`Error`].
 
 pub mod artifact;
@@ -44,6 +46,8 @@ pub mod schedule;
 pub mod state;
 pub mod suggest;
 pub mod task_run;
+pub mod trace_context;
+pub mod usage;
 
 pub use calendar::{Calendar, CalendarSpec, DayStatus};
 pub use deploy_file::{
@@ -63,3 +67,5 @@ pub use state::{
 };
 pub use suggest::{close_matches, did_you_mean};
 pub use task_run::{TaskSnapshot, task_snapshot_applies};
+pub use trace_context::{RunTrace, TraceParent};
+pub use usage::ResourceUsage;

@@ -25,9 +25,11 @@ mod leftovers;
 mod outcome;
 mod output;
 mod process;
+mod reaper;
 mod registry;
 pub mod sandbox;
 mod supervisor;
+mod trace;
 mod worker;
 
 use std::future::Future;

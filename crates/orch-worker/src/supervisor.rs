@@ -13,10 +13,10 @@ use std::time::Duration;
 use nix::unistd::Pid;
 
 use orch_proto::v1::{
-    ClaimedRun, SetFlowRunStateRequest, SetFlowRunStateResponse, State, StateType,
+    ClaimedRun, ResourceUsage, SetFlowRunStateRequest, SetFlowRunStateResponse, State, StateType,
     TransitionOutcome,
 };
-use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::process::{ChildStderr, ChildStdout};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::Status;
@@ -29,6 +29,7 @@ use crate::leftovers;
 use crate::outcome::{self, Outcome, StderrTail, StopReason};
 use crate::output::{self, RunLog};
 use crate::process::{self, Launch, RunningProcess};
+use crate::reaper::Reaper;
 use crate::registry::{self, RunSlot, StopSignal};
 
 /// How long to keep reading a run's output after its process exited: a
@@ -66,6 +67,8 @@ enum RunningAck {
 /// How a run's process ended, and what the worker knows about why.
 struct Exit {
     status: std::io::Result<ExitStatus>,
+    /// What the process tree used, once reaped.
+    usage: Option<orch_core::ResourceUsage>,
     /// Set when the worker stopped the process itself.
     stop_reason: Option<StopReason>,
     running: RunningAck,
@@ -78,6 +81,22 @@ pub(crate) async fn supervise(
     claimed: ClaimedRun,
     slot: RunSlot,
     stop: StopSignal,
+) {
+    use tracing::Instrument;
+
+    let span = crate::trace::run_span(&claimed, &context.worker_id);
+    supervise_in_span(context, claimed, slot, stop, span.clone())
+        .instrument(span)
+        .await;
+}
+
+/// [`supervise`], inside the run's span.
+async fn supervise_in_span(
+    context: Arc<Context>,
+    claimed: ClaimedRun,
+    slot: RunSlot,
+    stop: StopSignal,
+    span: tracing::Span,
 ) {
     let flow_run_id = slot.flow_run_id();
     let Some((process, secrets)) = start(&context, flow_run_id, claimed).await else {
@@ -114,10 +133,12 @@ pub(crate) async fn supervise(
     if matches!(exit.running, RunningAck::Refused) {
         return;
     }
-    let outcome = match exit.status {
+    let mut outcome = match exit.status {
         Ok(status) => outcome::classify(status, exit.stop_reason, &tail),
         Err(error) => lost_track(&error, exit.stop_reason),
     };
+    outcome.usage = exit.usage;
+    crate::trace::record_outcome(&span, &outcome);
     report_final(&context, flow_run_id, &outcome).await;
 }
 
@@ -147,6 +168,9 @@ async fn start(
         ],
     };
     let mut variables = variables;
+    variables
+        .orch
+        .extend(crate::trace::flow_variables(&claimed));
     let mut secret_names: Vec<&str> = claimed.secrets.keys().map(String::as_str).collect();
     if !secret_names.is_empty() {
         // The SDK hides these variables' values in the log lines it ships itself.
@@ -215,7 +239,7 @@ fn missing_secrets(deployment: &str, names: &[String]) -> String {
 async fn run_to_exit(
     context: &Context,
     flow_run_id: &str,
-    mut child: Child,
+    mut child: Reaper,
     group: Pid,
     mut stop: StopSignal,
 ) -> Exit {
@@ -249,6 +273,7 @@ async fn run_to_exit(
     };
     Exit {
         status,
+        usage: child.usage(),
         stop_reason,
         running,
     }
@@ -297,13 +322,14 @@ fn lost_track(error: &std::io::Error, stop: Option<StopReason>) -> Outcome {
         state,
         message,
         exit_code: None,
+        usage: None,
     }
 }
 
 /// Proposes Running, retrying until the server answers.
 async fn report_running(context: &Context, flow_run_id: &str) -> RunningAck {
     let state = outcome::state(StateType::Running, String::new());
-    match set_state(context, flow_run_id, state, None).await {
+    match set_state(context, flow_run_id, state, Report::default()).await {
         Ok(response) if response.outcome() == TransitionOutcome::Accepted => RunningAck::Accepted,
         Ok(response) => {
             let now = response.state.as_ref().map(State::r#type);
@@ -331,7 +357,17 @@ async fn report_running(context: &Context, flow_run_id: &str) -> RunningAck {
 /// Proposes the run's final state, retrying until the server answers.
 async fn report_final(context: &Context, flow_run_id: &str, outcome: &Outcome) {
     let state_name = format!("{:?}", outcome.state);
-    match set_state(context, flow_run_id, outcome.to_state(), outcome.exit_code).await {
+    let usage = outcome.usage.map(|usage| ResourceUsage {
+        cpu_user_micros: usage.cpu_user_micros,
+        cpu_system_micros: usage.cpu_system_micros,
+        max_rss_bytes: usage.max_rss_bytes,
+        wall_micros: usage.wall_micros,
+    });
+    let report = Report {
+        exit_code: outcome.exit_code,
+        usage,
+    };
+    match set_state(context, flow_run_id, outcome.to_state(), report).await {
         Ok(response) if response.outcome() == TransitionOutcome::Accepted => {
             tracing::info!("run {flow_run_id} finished: {state_name}");
         }
@@ -346,20 +382,28 @@ async fn report_final(context: &Context, flow_run_id: &str, outcome: &Outcome) {
     }
 }
 
+/// What a final state carries besides the state.
+#[derive(Default)]
+struct Report {
+    exit_code: Option<i32>,
+    usage: Option<ResourceUsage>,
+}
+
 /// One `SetFlowRunState`, retried with the same transition id so that a
 /// retry of a proposal the server already applied has the same outcome.
 async fn set_state(
     context: &Context,
     flow_run_id: &str,
     state: State,
-    exit_code: Option<i32>,
+    report: Report,
 ) -> Result<SetFlowRunStateResponse, Status> {
     let request = SetFlowRunStateRequest {
         flow_run_id: flow_run_id.to_owned(),
         state: Some(state),
         transition_id: Uuid::new_v4().to_string(),
         worker_id: context.worker_id.clone(),
-        exit_code,
+        exit_code: report.exit_code,
+        usage: report.usage,
     };
     let what = format!(
         "reporting run {flow_run_id} {}",

@@ -138,6 +138,7 @@ impl WorkerService for WorkerApi {
                     secrets: environment.secrets,
                     missing_secrets: environment.missing,
                     api_key: claim.credential.unwrap_or_default(),
+                    traceparent: claim.run.trace().traceparent().to_string(),
                 },
             )
             .collect();
