@@ -3,6 +3,7 @@
 //! runs CLI commands against it as a user would.
 
 pub mod browser;
+pub mod otlp;
 mod process;
 pub mod receivers;
 pub mod seed;
@@ -132,6 +133,11 @@ impl TestServer {
             background: true,
             server_env: Vec::new(),
         }
+    }
+
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Daemon::pid)
     }
 
     /// What the server process wrote so far (stdout and stderr lines, marked `[out]`/`[err]`).
