@@ -120,6 +120,8 @@ fn reap(pid: Pid, started: Instant) -> Result<Reaped, String> {
 }
 
 /// The usage of a `wait4` answer.
+// `time_t`, `suseconds_t` and `c_long` are `i64` here, `i32` on 32-bit targets.
+#[allow(clippy::useless_conversion)]
 fn usage(rusage: &libc::rusage, wall: std::time::Duration) -> ResourceUsage {
     let micros = |time: libc::timeval| {
         i64::from(time.tv_sec)
@@ -139,6 +141,8 @@ fn usage(rusage: &libc::rusage, wall: std::time::Duration) -> ResourceUsage {
 mod tests {
     use super::*;
 
+    // The reaper waits for it.
+    #[allow(clippy::zombie_processes)]
     fn spawn(script: &str) -> (Reaper, Pid) {
         let started = Instant::now();
         let child = std::process::Command::new("sh")
