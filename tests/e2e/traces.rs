@@ -41,7 +41,8 @@ fn deploy(server: &TestServer) -> tempfile::TempDir {
 /// does not pass the variables on to flows with `--pass-env`: the worker
 /// must do that itself.
 fn worker(server: &TestServer, env: &[(&str, &str)]) -> Daemon {
-    let mut command = server.command(&["worker", "start", "--pool", "pool"]);
+    let mut command =
+        server.command(&["worker", "start", "--pool", "pool", "--log-format", "json"]);
     command.envs(env.iter().copied());
     let mut daemon = Daemon::spawn("worker", command, server.home());
     daemon.wait_for_line("polling pool", Duration::from_secs(30));
@@ -233,6 +234,24 @@ async fn runs_tasks_and_callers_share_one_trace_per_run() {
     assert!(
         seen.contains(&root.span_id),
         "TRACEPARENT names the run's span: {seen}"
+    );
+    // The worker's JSON log lines about a run carry its trace and its span.
+    let worker_span = spans
+        .iter()
+        .find(|s| s.trace_id == cli_trace && s.service == "orch-worker")
+        .unwrap();
+    let output = worker.output();
+    let line = output
+        .lines()
+        .find(|line| line.contains(&cli_run) && line.contains("\"span\""))
+        .unwrap_or_else(|| panic!("no JSON line of run {cli_run} in its span:\n{output}"));
+    assert!(
+        line.contains(&format!("\"trace_id\":\"{cli_trace}\"")),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("\"span_id\":\"{}\"", worker_span.span_id)),
+        "{line}"
     );
     // Every span received belongs to one of the runs.
     for span in &spans {
