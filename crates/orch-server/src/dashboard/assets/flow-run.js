@@ -61,18 +61,21 @@
     );
     function traceCard(traceId) {
       const template = page.dataset.traceUrlTemplate;
+      const short = traceId ? traceId.slice(0, 16) + "…" : "–";
       const value = traceId && template
-        ? el("a", { href: template.replace("{trace_id}", traceId), target: "_blank", rel: "noopener" }, traceId.slice(0, 16) + "…")
-        : (traceId ? traceId.slice(0, 16) + "…" : "–");
-      const c = smallCard("Trace", value, traceId || "");
+        ? el("a", { href: template.replace("{trace_id}", traceId), target: "_blank", rel: "noopener" }, short)
+        : short;
+      const c = smallCard("Trace", value, template ? "open in your tracing UI" : "trace id");
       c.id = "run-trace";
+      if (traceId) c.title = traceId;
       return c;
     }
     function resourcesCard(usage) {
       const c = usage
-        ? smallCard("Resources", `CPU ${usage.cpu_seconds.toFixed(2)} s · RSS ${fmtBytes(usage.max_rss_bytes)}`, `user ${usage.cpu_user_seconds.toFixed(2)} s · system ${usage.cpu_system_seconds.toFixed(2)} s · wall ${usage.wall_seconds.toFixed(2)} s`)
+        ? smallCard("Resources", `${usage.cpu_seconds.toFixed(2)} s CPU`, `peak RSS ${fmtBytes(usage.max_rss_bytes)} · wall ${usage.wall_seconds.toFixed(2)} s`)
         : smallCard("Resources", "–", finished ? "not measured" : "measured when the run ends");
       c.id = "run-resources";
+      if (usage) c.title = `CPU user ${usage.cpu_user_seconds.toFixed(2)} s, system ${usage.cpu_system_seconds.toFixed(2)} s`;
       return c;
     }
     replace(
