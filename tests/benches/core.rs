@@ -9,7 +9,9 @@
 //! BENCH_DATABASE (`sqlite`, the default, or `postgres`: a private server
 //! started by `orch_testkit`, tuned for tests, not durability), BENCH_AUTH
 //! (`on`, the default, or `off`: the server runs with `--no-auth`, SQLite only,
-//! to measure what authentication costs).
+//! to measure what authentication costs), BENCH_OTEL (`off`, the default, or
+//! `on`: the server, the worker and the SDK flows export traces to a test
+//! OTLP/HTTP collector in this process, to measure what tracing costs).
 
 use std::time::Instant;
 
@@ -71,18 +73,37 @@ async fn main() {
         Ok(other) => panic!("BENCH_DATABASE must be sqlite or postgres, not {other:?}"),
     };
     let auth = std::env::var("BENCH_AUTH").as_deref() != Ok("off");
-    let server = match (auth, backend) {
-        (true, _) => TestServer::start_for(backend),
-        (false, Backend::Sqlite) => TestServer::start_with(&["--no-auth"]),
-        (false, Backend::Postgres) => panic!("BENCH_AUTH=off runs on SQLite only"),
+    let traces = std::env::var("BENCH_OTEL").as_deref() == Ok("on");
+    let collector = traces.then(orch_e2e::otlp::OtlpCollector::start);
+    let otel_env: Vec<(&str, &str)> = match &collector {
+        Some(collector) => vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ],
+        None => Vec::new(),
+    };
+    let server = match (auth, backend, traces) {
+        (true, _, false) => TestServer::start_for(backend),
+        (true, Backend::Sqlite, true) => TestServer::start_with_env("", &[], &otel_env),
+        (false, Backend::Sqlite, _) => TestServer::start_with_env("", &["--no-auth"], &otel_env),
+        (false, Backend::Postgres, _) => panic!("BENCH_AUTH=off runs on SQLite only"),
+        (true, Backend::Postgres, true) => panic!("BENCH_OTEL=on runs on SQLite only"),
     };
     println!("authentication: {}", if auth { "on" } else { "off" });
+    println!(
+        "traces: {}",
+        if traces {
+            "on (OTLP/HTTP to a collector in the bench)"
+        } else {
+            "off"
+        }
+    );
     let toml = deployment_toml("bench", "trivial", "bench-pool", &["true"], "")
         + &deployment_toml("bench", "parked", "parked-pool", &["true"], "");
     server.ok(&["work-pool", "create", "parked-pool", "--type", "process"]);
     server.ok(&["work-pool", "pause", "parked-pool"]);
     let _dir = server.deploy("bench-pool", &toml);
-    let _worker = server.start_worker("bench-pool", &[]);
+    let _worker = server.start_worker_with_env("bench-pool", &[], &otel_env);
 
     let key = auth.then(|| server.admin_key());
     let channel = tonic::transport::Endpoint::from_shared(server.url().to_string())
@@ -159,6 +180,12 @@ async fn main() {
     }
 
     task_overhead(&server, &mut flow_runs).await;
+    if let Some(collector) = collector {
+        println!(
+            "spans received by the collector: {}",
+            collector.spans().len()
+        );
+    }
 }
 
 /// Creates `creations` runs from `concurrency` gRPC clients, each waiting for

@@ -116,6 +116,14 @@ async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_
     browser
         .wait_for_text("#parameters", "from-the-browser", PAGE_WAIT)
         .await;
+    // What the run used, and its trace id (no --trace-url-template: no link).
+    browser
+        .wait_for_text("#run-resources", "RSS", PAGE_WAIT)
+        .await;
+    let trace_id = run_id.replace('-', "");
+    browser
+        .wait_for_text("#run-trace", &trace_id[..16], PAGE_WAIT)
+        .await;
     browser.screenshot("flow-run").await;
     let detail = api.wait_for_state(&run_id, &["COMPLETED"]).await;
     assert_eq!(detail["parameters"]["label"], "from-the-browser");

@@ -283,6 +283,55 @@ async fn tagged(ctx: FlowContext, _: serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Burn {
+    mib: usize,
+    cpu_ms: u64,
+}
+
+impl Default for Burn {
+    fn default() -> Self {
+        Burn {
+            mib: 300,
+            cpu_ms: 2000,
+        }
+    }
+}
+
+/// This process's CPU time (user and system, all threads) from
+/// `/proc/self/stat`, in milliseconds (10 ms resolution).
+fn process_cpu_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after_comm
+        .split_ascii_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // Clock ticks of 10 ms (USER_HZ is 100 on Linux).
+    fields.iter().sum::<u64>() * 10
+}
+
+/// Allocates and touches `mib` MiB, then burns CPU until the process has
+/// used `cpu_ms` of it in all (for the resource usage figures).
+async fn burn(_ctx: FlowContext, params: Burn) -> anyhow::Result<u64> {
+    let memory = vec![1u8; params.mib * 1024 * 1024];
+    // Touch every page again, so that none is shared or left unmapped.
+    let mut memory = std::hint::black_box(memory);
+    for page in memory.chunks_mut(4096) {
+        page[0] = page[0].wrapping_add(1);
+    }
+    let mut spins = 0u64;
+    while process_cpu_ms() < params.cpu_ms {
+        for _ in 0..100_000 {
+            spins = std::hint::black_box(spins.wrapping_add(1));
+        }
+    }
+    Ok(spins ^ u64::from(std::hint::black_box(&memory).first().copied().unwrap_or(0)))
+}
+
 /// Echoes a typed parameter (unknown or ill-typed ones fail the run).
 async fn typed(_ctx: FlowContext, params: Typed) -> anyhow::Result<bool> {
     Ok(params.force)
@@ -301,6 +350,7 @@ fn main() -> ExitCode {
         .flow("many-tasks", many_tasks)
         .flow("typed", typed)
         .flow("tagged", tagged)
+        .flow("burn", burn)
         .flow(
             "emit",
             |ctx: FlowContext, params: serde_json::Value| async move {

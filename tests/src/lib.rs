@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod docker;
+pub mod otlp;
 mod process;
 pub mod receivers;
 pub mod seed;
@@ -133,6 +134,11 @@ impl TestServer {
             background: true,
             server_env: Vec::new(),
         }
+    }
+
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Daemon::pid)
     }
 
     /// What the server process wrote so far (stdout and stderr lines, marked `[out]`/`[err]`).

@@ -450,6 +450,16 @@ impl Command {
             Self::Server(ServerCommand::Start(_)) | Self::Worker(WorkerCommand::Start(_))
         )
     }
+
+    /// The service name of the command's spans, for the commands that
+    /// export traces when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    pub fn telemetry_service(&self) -> Option<&'static str> {
+        match self {
+            Self::Server(ServerCommand::Start(_)) => Some("orch-server"),
+            Self::Worker(WorkerCommand::Start(_)) => Some("orch-worker"),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -141,6 +141,18 @@ pub struct ServerStartArgs {
     /// $ORCH_HOME/credentials on first start, where local clients find it
     #[arg(long)]
     pub no_auth: bool,
+    #[command(flatten)]
+    pub traces: Box<TraceArgs>,
+}
+
+/// Trace settings of `orch server start` (the exporter itself is set by the
+/// standard `OTEL_*` variables, see docs/observability.md).
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Link each run's trace id on its dashboard page to your tracing UI: an http(s) URL
+    /// holding {trace_id}, e.g. http://localhost:16686/trace/{trace_id} (Jaeger)
+    #[arg(long, value_name = "URL", env = "ORCH_TRACE_URL_TEMPLATE")]
+    pub trace_url_template: Option<String>,
 }
 
 /// `orch worker ...`

@@ -2,7 +2,10 @@
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 /// The variable holding the log filter, e.g. `ORCH_LOG=debug` or `ORCH_LOG=orch_worker=debug`.
 pub const ENV_LOG: &str = "ORCH_LOG";
@@ -25,8 +28,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the stderr subscriber.
-pub fn init(verbosity: Verbosity, format: LogFormat) {
+/// Installs the stderr subscriber; with `telemetry`, also the layer
+/// exporting the worker's run spans (see `orch_worker`'s `trace`). JSON lines
+/// written inside a run's span carry it as `span` (with `trace_id` and
+/// `span_id`).
+pub fn init(
+    verbosity: Verbosity,
+    format: LogFormat,
+    telemetry: Option<&orch_telemetry::Telemetry>,
+) {
     let default = match verbosity {
         Verbosity::LongRunning => "info",
         Verbosity::Client => "warn",
@@ -40,20 +50,34 @@ pub fn init(verbosity: Verbosity, format: LogFormat) {
         Some(Err(error)) => (EnvFilter::new(default), Some(error)),
     };
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
-    match (format, verbosity) {
-        (LogFormat::Json, _) => builder
+    let fmt: Box<dyn Layer<Registry> + Send + Sync> = match (format, verbosity) {
+        (LogFormat::Json, _) => fmt
             .json()
             .with_ansi(false)
             .flatten_event(true)
-            .with_current_span(false)
-            .init(),
-        (LogFormat::Text, Verbosity::LongRunning) => builder.init(),
-        (LogFormat::Text, Verbosity::Client) => builder.without_time().with_target(false).init(),
-    }
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+        (LogFormat::Text, Verbosity::LongRunning) => fmt.boxed(),
+        (LogFormat::Text, Verbosity::Client) => fmt.without_time().with_target(false).boxed(),
+    };
+    // Only the run spans are exported, whatever ORCH_LOG says.
+    let spans = telemetry.map(|telemetry| {
+        tracing_opentelemetry::layer()
+            .with_tracer(telemetry.tracer("orch-worker"))
+            .with_filter(
+                Targets::new()
+                    .with_target("orch_worker::run", LevelFilter::INFO)
+                    .with_default(LevelFilter::OFF),
+            )
+    });
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(spans)
+        .init();
     if let (Some(error), Some(value)) = (rejected, configured) {
         tracing::warn!("ignoring {ENV_LOG}={value:?} ({error}); logging at {default}");
     }

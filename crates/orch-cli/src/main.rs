@@ -51,6 +51,18 @@ fn main() -> ExitCode {
 /// Parses the command line and runs the command.
 async fn run() -> ExitCode {
     let cli = Cli::parse();
+    // Traces of servers and workers, when OTEL_EXPORTER_OTLP_ENDPOINT is
+    // set; flushed when the command returns.
+    let telemetry = match cli.command.telemetry_service() {
+        Some(service) => match orch_telemetry::Telemetry::from_env(service) {
+            Ok(telemetry) => telemetry,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     logging::init(
         if cli.command.is_long_running() {
             Verbosity::LongRunning
@@ -58,8 +70,17 @@ async fn run() -> ExitCode {
             Verbosity::Client
         },
         cli.log_format,
+        telemetry.as_ref(),
     );
-    match commands::run(cli).await {
+    if telemetry.is_some() {
+        tracing::info!(
+            "exporting traces to {} (OTEL_EXPORTER_OTLP_ENDPOINT)",
+            orch_telemetry::Telemetry::endpoint()
+        );
+    }
+    let result = commands::run(cli).await;
+    drop(telemetry);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {

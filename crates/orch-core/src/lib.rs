@@ -23,6 +23,8 @@
 //!   ([`validate_name`]).
 //! - [`limits`]: sizes every part agrees on ([`limits::MAX_MESSAGE_BYTES`], ...).
 //! - [`flow_env`]: a deployment's `env` and `secrets`, variable names, redaction.
+//! - [`trace_context`]: `traceparent` and the trace of a run ([`RunTrace`]).
+//! - [`usage`]: what a run's processes cost ([`ResourceUsage`]).
 //! - [`error`]: the crate's one error type, [`Error`].
 
 pub mod artifact;
@@ -45,6 +47,8 @@ pub mod schedule;
 pub mod state;
 pub mod suggest;
 pub mod task_run;
+pub mod trace_context;
+pub mod usage;
 
 pub use calendar::{Calendar, CalendarSpec, DayStatus};
 pub use container::{ContainerSettings, PullPolicy};
@@ -65,3 +69,5 @@ pub use state::{
 };
 pub use suggest::{close_matches, did_you_mean};
 pub use task_run::{TaskSnapshot, task_snapshot_applies};
+pub use trace_context::{RunTrace, TraceParent};
+pub use usage::ResourceUsage;

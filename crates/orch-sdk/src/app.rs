@@ -247,8 +247,18 @@ impl App {
                         }
                     };
                     logging::init_server(reporter.clone(), flow_run_id.clone());
+                    // Task spans when the worker passed a collector's address;
+                    // dropped (flushed) once the flow is done.
+                    let telemetry = match orch_telemetry::Telemetry::from_env("orch-flow") {
+                        Ok(telemetry) => telemetry,
+                        Err(message) => {
+                            tracing::warn!("no task spans: {message}");
+                            None
+                        }
+                    };
                     let result =
                         execute(flow, flow_run_id, parameters, Some(reporter.clone())).await;
+                    drop(telemetry);
                     if !reporter.flush(FINAL_FLUSH).await {
                         eprintln!(
                             "orch-sdk: some task states or log lines could not reach the server"

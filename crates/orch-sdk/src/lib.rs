@@ -45,6 +45,7 @@ mod reporter;
 mod retry;
 mod slots;
 mod task;
+mod trace;
 
 use std::time::Duration;
 

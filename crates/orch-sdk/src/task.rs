@@ -238,6 +238,7 @@ impl TaskBuilder {
             };
             self.report(record.enter(StateType::Running, running_name, ""));
             tracing::debug!(task = %self.name, attempt, "task running");
+            let span = crate::trace::attempt(&self.name, record.id(), attempt);
             let call =
                 AssertUnwindSafe(async { attempt_fn().await.map_err(Into::into) }).catch_unwind();
             let scoped = CURRENT_TASK.scope(scope.clone(), call);
@@ -250,6 +251,13 @@ impl TaskBuilder {
                 },
                 _ = cancel.cancelled() => AttemptOutcome::Cancelled,
             };
+            if let Some(span) = span {
+                match &outcome {
+                    AttemptOutcome::Done(_) => span.end("Completed", None),
+                    AttemptOutcome::Cancelled => span.end("Cancelled", None),
+                    AttemptOutcome::Error(error) => span.end("Failed", Some(&format!("{error:#}"))),
+                }
+            }
             let error = match outcome {
                 AttemptOutcome::Done(value) => {
                     record.set_upstream(scope.upstream_ids());

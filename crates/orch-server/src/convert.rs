@@ -58,7 +58,19 @@ pub(crate) fn flow_run(run: &model::FlowRun) -> pb::FlowRun {
         created_at_micros: run.created_at,
         tags: run.tags.clone(),
         exit_code: run.exit_code,
+        usage: run.usage.map(usage),
+        trace_id: run.trace().trace_id_hex(),
         schedule_slug: run.schedule_slug.clone().unwrap_or_default(),
+    }
+}
+
+/// The wire form of a run's resource usage.
+pub(crate) fn usage(usage: orch_core::ResourceUsage) -> pb::ResourceUsage {
+    pb::ResourceUsage {
+        cpu_user_micros: usage.cpu_user_micros,
+        cpu_system_micros: usage.cpu_system_micros,
+        max_rss_bytes: usage.max_rss_bytes,
+        wall_micros: usage.wall_micros,
     }
 }
 

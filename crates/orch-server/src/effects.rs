@@ -13,6 +13,8 @@
 //! - the kill request (`CancelRun`) to the worker of a run now Cancelling;
 //! - metrics: `orch_flow_run_transitions_total`, the duration histogram,
 //!   lateness, pickup latency and retries ([`crate::metrics::observe_transition`]);
+//! - the run's span, at its final state, when traces are on
+//!   ([`crate::tracing_export::observe_transition`]);
 //! - the automation engine is woken (`crate::automations::wake`): it reads the
 //!   durable state history, written in the same transaction as each change,
 //!   so a firing is never lost even if the server dies right after the commit.
@@ -65,6 +67,7 @@ fn apply_one(state: &AppState, transition: &Transition) {
         cancel_process(state, run);
     }
     crate::metrics::observe_transition(state, transition);
+    crate::tracing_export::observe_transition(state, transition);
 }
 
 /// Whether the change can let a worker of the run's pool claim a run: the

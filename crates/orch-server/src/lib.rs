@@ -30,6 +30,7 @@ mod secret_box;
 mod state;
 mod streams;
 mod tls;
+mod tracing_export;
 mod watch;
 
 use orch_proto::private_files;
@@ -90,6 +91,27 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     /// Bad API keys accepted per client address per minute before answering 429.
     pub auth_failures_per_minute: u32,
+    /// A URL holding `{trace_id}`: the run page links the run's trace there.
+    pub trace_url_template: Option<String>,
+}
+
+/// Checks a `--trace-url-template`: an `http://` or `https://` URL holding
+/// `{trace_id}` (nothing else may end up in a link of the dashboard).
+///
+/// # Errors
+///
+/// What is wrong with it, with an example.
+pub fn check_trace_url_template(template: &str) -> Result<(), String> {
+    let example = "e.g. http://localhost:16686/trace/{trace_id}";
+    if !(template.starts_with("http://") || template.starts_with("https://")) {
+        return Err(format!("{template:?} is not an http(s) URL; {example}"));
+    }
+    if !template.contains("{trace_id}") {
+        return Err(format!(
+            "{template:?} does not hold {{trace_id}}; {example}"
+        ));
+    }
+    Ok(())
 }
 
 /// Default of [`ServerConfig::auth_failures_per_minute`].
@@ -119,6 +141,7 @@ impl ServerConfig {
             credentials_file: None,
             secure_cookies: false,
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            trace_url_template: None,
         }
     }
 }

@@ -36,6 +36,29 @@ const LATENCY_BUCKETS: [f64; 15] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
 ];
 
+/// Buckets (seconds) of a run's CPU time: 10 ms to 4 h.
+const CPU_BUCKETS: [f64; 16] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0,
+    14400.0,
+];
+/// Buckets (bytes) of a run's peak resident memory: 16 MiB to 64 GiB, doubling.
+const RSS_BUCKETS: [f64; 13] = [
+    16.0 * MIB,
+    32.0 * MIB,
+    64.0 * MIB,
+    128.0 * MIB,
+    256.0 * MIB,
+    512.0 * MIB,
+    1024.0 * MIB,
+    2048.0 * MIB,
+    4096.0 * MIB,
+    8192.0 * MIB,
+    16384.0 * MIB,
+    32768.0 * MIB,
+    65536.0 * MIB,
+];
+const MIB: f64 = 1024.0 * 1024.0;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeploymentState {
     deployment: String,
@@ -65,6 +88,14 @@ fn latencies() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
 
+fn cpu_times() -> Histogram {
+    Histogram::new(CPU_BUCKETS)
+}
+
+fn rss_sizes() -> Histogram {
+    Histogram::new(RSS_BUCKETS)
+}
+
 /// All metrics of the server.
 struct Metrics {
     registry: Registry,
@@ -75,6 +106,8 @@ struct Metrics {
     pickup: Family<PoolLabel, Histogram, fn() -> Histogram>,
     flow_retries: Family<DeploymentLabel, Counter>,
     task_retries: Counter,
+    cpu: Family<DeploymentLabel, Histogram, fn() -> Histogram>,
+    max_rss: Family<DeploymentLabel, Histogram, fn() -> Histogram>,
     runs: Family<DeploymentState, Gauge>,
     workers_online: Family<PoolLabel, Gauge>,
     queue_depth: Family<PoolLabel, Gauge>,
@@ -96,6 +129,8 @@ impl Metrics {
             pickup: Family::new_with_constructor(latencies as fn() -> Histogram),
             flow_retries: Family::default(),
             task_retries: Counter::default(),
+            cpu: Family::new_with_constructor(cpu_times as fn() -> Histogram),
+            max_rss: Family::new_with_constructor(rss_sizes as fn() -> Histogram),
             runs: Family::default(),
             workers_online: Family::default(),
             queue_depth: Family::default(),
@@ -139,6 +174,16 @@ impl Metrics {
             "task_run_retries",
             "Task run retries (attempts beyond the first) of finished flow runs",
             metrics.task_retries.clone(),
+        );
+        registry.register(
+            "flow_run_cpu_seconds",
+            "CPU time (user and system) of each finished attempt's processes, by deployment",
+            metrics.cpu.clone(),
+        );
+        registry.register(
+            "flow_run_max_rss_bytes",
+            "Peak resident memory of each finished attempt's largest process, by deployment",
+            metrics.max_rss.clone(),
         );
         registry.register(
             "flow_runs",
@@ -204,6 +249,7 @@ pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
             .observe(seconds(run.state.timestamp - run.expected_start));
     }
     let deployment = run.deployment.clone();
+    observe_usage(transition);
     metrics
         .transitions
         .get_or_create(&DeploymentState {
@@ -245,6 +291,31 @@ pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
         }
         _ => {}
     }
+}
+
+/// Observes the resource usage a worker reported with the end of an
+/// attempt. The store clears a run's usage when it enters Running, so usage
+/// on a run leaving Running (or Cancelling) came with this very transition.
+fn observe_usage(transition: &Transition) {
+    let run = &transition.run;
+    let Some(usage) = run.usage else {
+        return;
+    };
+    let from_running = matches!(transition.from, StateType::Running | StateType::Cancelling);
+    if !from_running || transition.to == StateType::Cancelling {
+        return;
+    }
+    let label = DeploymentLabel {
+        deployment: run.deployment.clone(),
+    };
+    METRICS
+        .cpu
+        .get_or_create(&label)
+        .observe(usage.cpu_seconds());
+    METRICS
+        .max_rss
+        .get_or_create(&label)
+        .observe(usage.max_rss_bytes as f64);
 }
 
 async fn observe_tasks(store: &orch_store::Store, run_id: &str) {

@@ -54,6 +54,7 @@ impl Store {
                 scheduled_at,
                 idempotency_key,
                 None,
+                None,
             )
             .await?;
         Ok(run)
@@ -64,6 +65,8 @@ impl Store {
     /// there without its record. Returns the run and whether the record was
     /// written; it is not when no run was made (the idempotency key's run is
     /// returned, or an error), and the caller then records the call itself.
+    /// With `trace_parent`, the run's trace is the caller's (see
+    /// [`orch_core::RunTrace`]).
     pub async fn create_flow_run_audited(
         &self,
         deployment_ref: &str,
@@ -71,6 +74,7 @@ impl Store {
         scheduled_at: Option<i64>,
         idempotency_key: &str,
         audit: Option<&NewAuditRecord>,
+        trace_parent: Option<&orch_core::TraceParent>,
     ) -> Result<(FlowRun, bool)> {
         let deployment = self.deployment_for_run(deployment_ref).await?;
         if !idempotency_key.is_empty()
@@ -103,6 +107,7 @@ impl Store {
                 now,
                 expected_start,
                 idempotency_key: Some(idempotency_key.to_string()).filter(|k| !k.is_empty()),
+                trace_parent: trace_parent.map(ToString::to_string),
                 audit: audit.map(|record| PendingAudit::new(record.clone(), self.clock.clone())),
             })
             .await?;
@@ -144,6 +149,8 @@ impl Store {
             worker_id: None,
             worker_name: String::new(),
             exit_code: None,
+            usage: None,
+            trace_parent: trace_parent.copied(),
             created_at: now,
             schedule_slug: None,
             id,

@@ -196,10 +196,21 @@ pub struct FlowRun {
     pub worker_name: String,
     /// Subprocess exit code, when known.
     pub exit_code: Option<i32>,
+    /// What the last attempt's processes used, once its worker reported it.
+    pub usage: Option<orch_core::ResourceUsage>,
+    /// The `traceparent` it was created with, whose trace it joined.
+    pub trace_parent: Option<orch_core::TraceParent>,
     /// Creation time.
     pub created_at: i64,
     /// Slug of the schedule that created it; `None` for runs started by hand.
     pub schedule_slug: Option<String>,
+}
+
+impl FlowRun {
+    /// The run's trace: its trace id and root span (see [`orch_core::RunTrace`]).
+    pub fn trace(&self) -> orch_core::RunTrace {
+        orch_core::RunTrace::of(&self.id, self.trace_parent.as_ref())
+    }
 }
 
 /// A run handed to a worker. Its `Debug` hides the credential.

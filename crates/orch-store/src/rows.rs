@@ -44,6 +44,11 @@ pub(crate) struct FlowRunRow {
     worker_id: Option<String>,
     worker_name: String,
     exit_code: Option<i64>,
+    cpu_user_micros: Option<i64>,
+    cpu_system_micros: Option<i64>,
+    max_rss_bytes: Option<i64>,
+    wall_micros: Option<i64>,
+    trace_parent: Option<String>,
     created_at: i64,
     schedule_slug: Option<String>,
 }
@@ -54,6 +59,7 @@ pub(crate) const FLOW_RUN_SELECT: &str = "SELECT r.id, r.name, f.name AS flow, \
      COALESCE(p.name, '') AS work_pool, r.work_pool_id, r.state_type, r.state_name, \
      r.state_message, r.state_timestamp, r.parameters, r.tags, r.expected_start, r.start_time, \
      r.end_time, r.run_count, r.worker_id, COALESCE(w.name, '') AS worker_name, r.exit_code, \
+     r.cpu_user_micros, r.cpu_system_micros, r.max_rss_bytes, r.wall_micros, r.trace_parent, \
      r.created_at, r.schedule_slug \
      FROM flow_runs r JOIN flows f ON f.id = r.flow_id \
      LEFT JOIN deployments d ON d.id = r.deployment_id \
@@ -87,10 +93,36 @@ impl TryFrom<FlowRunRow> for FlowRun {
             worker_id: row.worker_id,
             worker_name: row.worker_name,
             exit_code: row.exit_code.map(|c| c as i32),
+            usage: usage(
+                row.cpu_user_micros,
+                row.cpu_system_micros,
+                row.max_rss_bytes,
+                row.wall_micros,
+            ),
+            // Checked when the run was created; unreadable text is no parent.
+            trace_parent: row
+                .trace_parent
+                .as_deref()
+                .and_then(|text| orch_core::TraceParent::parse(text).ok()),
             created_at: row.created_at,
             schedule_slug: row.schedule_slug,
         })
     }
+}
+
+/// The usage columns of a run, when its worker reported them.
+fn usage(
+    cpu_user_micros: Option<i64>,
+    cpu_system_micros: Option<i64>,
+    max_rss_bytes: Option<i64>,
+    wall_micros: Option<i64>,
+) -> Option<orch_core::ResourceUsage> {
+    Some(orch_core::ResourceUsage {
+        cpu_user_micros: cpu_user_micros?,
+        cpu_system_micros: cpu_system_micros?,
+        max_rss_bytes: max_rss_bytes?,
+        wall_micros: wall_micros?,
+    })
 }
 
 /// A row of `flow_run_states`.

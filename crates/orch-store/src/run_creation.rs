@@ -16,7 +16,7 @@ use crate::group_commit::{Batch, GroupCommit};
 use crate::rows::{cacheable_chunks, sql, values_placeholders};
 use crate::write::WriteTx;
 
-/// Most runs written by one transaction (8 binds each: far below either
+/// Most runs written by one transaction (9 binds each: far below either
 /// backend's bind limit).
 const MAX_BATCH: usize = 256;
 
@@ -32,6 +32,8 @@ pub(crate) struct NewRunRow {
     pub now: i64,
     pub expected_start: i64,
     pub idempotency_key: Option<String>,
+    /// The `traceparent` of the caller, whose trace the run joins.
+    pub trace_parent: Option<String>,
     /// The audit record of the call creating it, written with the run (and
     /// only if the run is), in the same transaction.
     pub audit: Option<PendingAudit>,
@@ -104,12 +106,13 @@ async fn insert_runs(tx: &mut WriteTx, rows: &[&NewRunRow]) -> Result<Vec<String
     let statement = format!(
         "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_pool_id, parameters, tags, \
          state_type, state_name, state_message, state_timestamp, expected_start, run_count, \
-         idempotency_key, created_at, updated_at) \
+         idempotency_key, created_at, updated_at, trace_parent) \
          SELECT v.column1, v.column2, d.flow_id, d.id, d.work_pool_id, v.column4, d.tags, \
-         'SCHEDULED', 'Scheduled', v.column5, v.column6, v.column7, 0, v.column8, v.column6, v.column6 \
+         'SCHEDULED', 'Scheduled', v.column5, v.column6, v.column7, 0, v.column8, v.column6, v.column6, \
+         v.column9 \
          FROM (VALUES {}) AS v JOIN deployments d ON d.id = v.column3 WHERE true \
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        values_placeholders(rows.len(), 8)
+        values_placeholders(rows.len(), 9)
     );
     let mut insert = sqlx::query_as::<_, (String,)>(sql(statement));
     for row in rows {
@@ -121,7 +124,8 @@ async fn insert_runs(tx: &mut WriteTx, rows: &[&NewRunRow]) -> Result<Vec<String
             .bind(row.message)
             .bind(row.now)
             .bind(row.expected_start)
-            .bind(&row.idempotency_key);
+            .bind(&row.idempotency_key)
+            .bind(&row.trace_parent);
     }
     let ids = insert.fetch_all(&mut **tx).await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
@@ -159,6 +163,7 @@ mod tests {
             now: 1,
             expected_start: 1,
             idempotency_key: None,
+            trace_parent: None,
             audit: None,
         }
     }

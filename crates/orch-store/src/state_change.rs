@@ -209,6 +209,10 @@ async fn write_state(
            worker_id = CASE WHEN $1 = 'SCHEDULED' THEN NULL ELSE worker_id END, \
            expected_start = COALESCE($6, expected_start), \
            exit_code = COALESCE($7, exit_code), \
+           cpu_user_micros = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($10, cpu_user_micros) END, \
+           cpu_system_micros = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($11, cpu_system_micros) END, \
+           max_rss_bytes = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($12, max_rss_bytes) END, \
+           wall_micros = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($13, wall_micros) END, \
            state_type = $1, state_name = $2, state_message = $3, state_timestamp = $4, updated_at = $4 \
          WHERE id = $8 AND state_type = $9",
     )
@@ -221,6 +225,10 @@ async fn write_state(
     .bind(state.exit_code.map(i64::from))
     .bind(change.run_id)
     .bind(change.from.as_str())
+    .bind(state.usage.map(|u| u.cpu_user_micros))
+    .bind(state.usage.map(|u| u.cpu_system_micros))
+    .bind(state.usage.map(|u| u.max_rss_bytes))
+    .bind(state.usage.map(|u| u.wall_micros))
     .execute(&mut *conn)
     .await?;
     if updated.rows_affected() == 0 {

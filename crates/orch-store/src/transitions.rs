@@ -22,6 +22,8 @@ pub struct NewState {
     pub expected_start: Option<i64>,
     /// The subprocess exit code, when known.
     pub exit_code: Option<i32>,
+    /// What the run's processes used, when its worker measured it.
+    pub usage: Option<orch_core::ResourceUsage>,
 }
 
 impl NewState {
@@ -37,6 +39,7 @@ impl NewState {
             message: message.to_string(),
             expected_start: None,
             exit_code: None,
+            usage: None,
         }
     }
 }
@@ -173,6 +176,7 @@ pub(crate) async fn propose_in(
                 NewState::new(StateType::Scheduled, RetryDecision::STATE_NAME, &message);
             state.expected_start = Some(at);
             state.exit_code = proposal.state.exit_code;
+            state.usage = proposal.state.usage;
             (state, Cause::Retry)
         }
     };

@@ -29,12 +29,14 @@ mod outcome;
 mod output;
 mod pool;
 mod process;
+mod reaper;
 mod registry;
 pub mod run_as;
 pub mod sandbox;
 mod sandbox_plain;
 mod sandbox_plan;
 mod supervisor;
+mod trace;
 mod worker;
 
 use std::future::Future;

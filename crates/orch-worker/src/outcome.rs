@@ -59,6 +59,8 @@ pub(crate) struct Outcome {
     pub message: String,
     /// The process's exit code, when it exited rather than died of a signal.
     pub exit_code: Option<i32>,
+    /// What the process tree used, when it ran and was reaped.
+    pub usage: Option<orch_core::ResourceUsage>,
 }
 
 impl Outcome {
@@ -68,6 +70,7 @@ impl Outcome {
             state: StateType::Failed,
             message,
             exit_code: None,
+            usage: None,
         }
     }
 
@@ -113,6 +116,7 @@ pub(crate) fn classify(status: ExitStatus, stop: Option<StopReason>, tail: &Stde
         state,
         message,
         exit_code,
+        usage: None,
     }
 }
 

@@ -6,8 +6,9 @@
 //! group) does not reach the flows, so the worker decides how they end.
 
 use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -16,7 +17,8 @@ use nix::unistd::Pid;
 use orch_client::flow_env;
 
 use crate::isolation::{self, Sandbox};
-use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use crate::reaper::Reaper;
+use tokio::process::{ChildStderr, ChildStdout};
 use tokio::time::Instant;
 
 /// How often to look whether a group's last members are gone once its
@@ -51,8 +53,8 @@ pub(crate) struct Launch<'a> {
 /// A started entrypoint: the child (leader of its process group) and its pipes.
 #[derive(Debug)]
 pub(crate) struct RunningProcess {
-    /// The child; waiting on it reaps it.
-    pub child: Child,
+    /// The child's waiter: waiting on it reaps it and measures its usage.
+    pub child: Reaper,
     /// The id of its process group (equal to its pid).
     pub group: Pid,
     /// Its standard output.
@@ -113,9 +115,7 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        // The worker decides when a flow dies (cancel, shutdown), not Drop.
-        .kill_on_drop(false);
+        .process_group(0);
     die_with_worker(&mut command);
     if base_dir_exists {
         command.current_dir(launch.base_dir);
@@ -138,17 +138,33 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
             command.args(sandbox.wrap(flow, keep));
         }
     }
+    let started = std::time::Instant::now();
+    // A std child: nothing reaps it but its `Reaper` (tokio's would, with
+    // `waitpid`, losing the usage), and dropping it neither kills nor waits.
     let mut child = command.spawn().map_err(|error| {
         spawn_failure(program, &resolved, launch.base_dir, base_dir_exists, &error)
     })?;
-    let pid = child.id().ok_or_else(|| {
-        format!("cannot start entrypoint {program:?}: it exited before it could be tracked")
-    })?;
-    let group = Pid::from_raw(i32::try_from(pid).expect("pids fit in i32"));
+    let group = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
+    let reaper = Reaper::start(group, started);
+    let pipes =
+        ChildStdout::from_std(child.stdout.take().expect("stdout is piped")).and_then(|stdout| {
+            ChildStderr::from_std(child.stderr.take().expect("stderr is piped"))
+                .map(|stderr| (stdout, stderr))
+        });
+    let (stdout, stderr) = match pipes {
+        Ok(pipes) => pipes,
+        Err(error) => {
+            // Not tracked, so not left running.
+            signal_group(group, Signal::SIGKILL);
+            return Err(format!(
+                "cannot start entrypoint {program:?}: cannot read its output: {error}"
+            ));
+        }
+    };
     Ok(RunningProcess {
-        stdout: child.stdout.take().expect("stdout is piped"),
-        stderr: child.stderr.take().expect("stderr is piped"),
-        child,
+        stdout,
+        stderr,
+        child: reaper,
         group,
         parameters_file,
     })
@@ -316,7 +332,7 @@ fn parse_stat(stat: &str) -> Option<(char, i32)> {
 ///
 /// Waiting on the leader failed (it was already reaped elsewhere).
 pub(crate) async fn terminate_group(
-    child: &mut Child,
+    child: &mut Reaper,
     group: Pid,
     grace: Duration,
 ) -> io::Result<ExitStatus> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orch_proto::v1::{
-    ClaimedRun, SetFlowRunStateRequest, SetFlowRunStateResponse, State, StateType,
+    ClaimedRun, ResourceUsage, SetFlowRunStateRequest, SetFlowRunStateResponse, State, StateType,
     TransitionOutcome,
 };
 use tokio::sync::oneshot;
@@ -60,6 +60,8 @@ struct Exit {
     status: std::io::Result<ExitStatus>,
     /// Why the infrastructure ended it, if it says (out of memory).
     crash: Option<String>,
+    /// What the run's processes used, when the pool measures it.
+    usage: Option<orch_core::ResourceUsage>,
     /// Set when the worker stopped the process itself.
     stop_reason: Option<StopReason>,
     running: RunningAck,
@@ -68,6 +70,21 @@ struct Exit {
 /// Runs `claimed` to the end. `slot` keeps it counted as in flight until
 /// this returns; `stop` says when the worker wants it stopped.
 pub(crate) async fn supervise(
+    context: Arc<Context>,
+    claimed: ClaimedRun,
+    slot: RunSlot,
+    stop: StopSignal,
+) {
+    use tracing::Instrument;
+
+    let span = crate::trace::run_span(&claimed, &context.worker_id);
+    supervise_in_span(context, claimed, slot, stop)
+        .instrument(span)
+        .await;
+}
+
+/// [`supervise`], inside the run's span.
+async fn supervise_in_span(
     context: Arc<Context>,
     claimed: ClaimedRun,
     slot: RunSlot,
@@ -112,15 +129,18 @@ pub(crate) async fn supervise_started(
         execution.release(false).await;
         return;
     }
-    let outcome = match (exit.status, exit.crash) {
+    let mut outcome = match (exit.status, exit.crash) {
         (Ok(status), Some(message)) if exit.stop_reason.is_none() => Outcome {
             state: StateType::Crashed,
             message,
             exit_code: status.code(),
+            usage: None,
         },
         (Ok(status), _) => outcome::classify(status, exit.stop_reason, &tail),
         (Err(error), _) => lost_track(&error, exit.stop_reason),
     };
+    outcome.usage = exit.usage;
+    crate::trace::record_outcome(&tracing::Span::current(), &outcome);
     execution
         .release(outcome.state == StateType::Completed)
         .await;
@@ -154,6 +174,9 @@ async fn start(
         ],
     };
     let mut variables = variables;
+    variables
+        .orch
+        .extend(crate::trace::flow_variables(&claimed));
     let mut secret_names: Vec<&str> = claimed.secrets.keys().map(String::as_str).collect();
     if !secret_names.is_empty() {
         // The SDK hides these variables' values in the log lines it ships itself.
@@ -252,6 +275,7 @@ async fn run_to_exit(
     Exit {
         status: ended.status,
         crash: ended.crash,
+        usage: ended.usage,
         stop_reason,
         running,
     }
@@ -300,13 +324,14 @@ fn lost_track(error: &std::io::Error, stop: Option<StopReason>) -> Outcome {
         state,
         message,
         exit_code: None,
+        usage: None,
     }
 }
 
 /// Proposes Running, retrying until the server answers.
 async fn report_running(context: &Context, flow_run_id: &str) -> RunningAck {
     let state = outcome::state(StateType::Running, String::new());
-    match set_state(context, flow_run_id, state, None).await {
+    match set_state(context, flow_run_id, state, Report::default()).await {
         Ok(response) if response.outcome() == TransitionOutcome::Accepted => RunningAck::Accepted,
         Ok(response) => {
             let now = response.state.as_ref().map(State::r#type);
@@ -334,7 +359,17 @@ async fn report_running(context: &Context, flow_run_id: &str) -> RunningAck {
 /// Proposes the run's final state, retrying until the server answers.
 async fn report_final(context: &Context, flow_run_id: &str, outcome: &Outcome) {
     let state_name = format!("{:?}", outcome.state);
-    match set_state(context, flow_run_id, outcome.to_state(), outcome.exit_code).await {
+    let usage = outcome.usage.map(|usage| ResourceUsage {
+        cpu_user_micros: usage.cpu_user_micros,
+        cpu_system_micros: usage.cpu_system_micros,
+        max_rss_bytes: usage.max_rss_bytes,
+        wall_micros: usage.wall_micros,
+    });
+    let report = Report {
+        exit_code: outcome.exit_code,
+        usage,
+    };
+    match set_state(context, flow_run_id, outcome.to_state(), report).await {
         Ok(response) if response.outcome() == TransitionOutcome::Accepted => {
             tracing::info!("run {flow_run_id} finished: {state_name}");
         }
@@ -349,20 +384,28 @@ async fn report_final(context: &Context, flow_run_id: &str, outcome: &Outcome) {
     }
 }
 
+/// What a final state carries besides the state.
+#[derive(Default)]
+struct Report {
+    exit_code: Option<i32>,
+    usage: Option<ResourceUsage>,
+}
+
 /// One `SetFlowRunState`, retried with the same transition id so that a
 /// retry of a proposal the server already applied has the same outcome.
 async fn set_state(
     context: &Context,
     flow_run_id: &str,
     state: State,
-    exit_code: Option<i32>,
+    report: Report,
 ) -> Result<SetFlowRunStateResponse, Status> {
     let request = SetFlowRunStateRequest {
         flow_run_id: flow_run_id.to_owned(),
         state: Some(state),
         transition_id: Uuid::new_v4().to_string(),
         worker_id: context.worker_id.clone(),
-        exit_code,
+        exit_code: report.exit_code,
+        usage: report.usage,
     };
     let what = format!(
         "reporting run {flow_run_id} {}",

@@ -103,20 +103,41 @@ async fn set_paused(
     Ok(DeploymentView::from(&updated))
 }
 
+/// The W3C trace context of the caller, from `TRACEPARENT` (the variable
+/// tracing tools such as `otel-cli` set for the commands they run).
+fn trace_parent_from_env() -> anyhow::Result<Option<orch_core::TraceParent>> {
+    match std::env::var("TRACEPARENT") {
+        Ok(text) if !text.trim().is_empty() => orch_core::TraceParent::parse(&text)
+            .map(Some)
+            .map_err(|error| {
+                usage(format!(
+                    "TRACEPARENT: {error}; fix or unset the variable to create the run"
+                ))
+            }),
+        _ => Ok(None),
+    }
+}
+
 /// Creates a run; with `--watch`, follows it and fails unless it Completed.
 async fn run_deployment(context: &Context, args: DeploymentRunArgs) -> anyhow::Result<()> {
     // Bad parameters are reported before any server is contacted.
     let overrides = orch_core::build_overrides(args.params_json.as_deref(), &args.params)
         .map_err(|error| usage(error.to_string()))?;
     let format = args.output.output;
+    let trace_parent = trace_parent_from_env()?;
 
     let api = context.connect().await?;
-    let request = proto::RunDeploymentRequest {
+    let mut request = tonic::Request::new(proto::RunDeploymentRequest {
         deployment: args.deployment.to_string(),
         parameters_json: serde_json::Value::Object(overrides).to_string(),
         scheduled_at_micros: None,
         idempotency_key: String::new(),
-    };
+    });
+    if let Some(parent) = trace_parent {
+        // The run's trace becomes a child of the caller's (e.g. a CI job's).
+        let value = parent.to_string().parse().expect("a traceparent is ASCII");
+        request.metadata_mut().insert("traceparent", value);
+    }
     let run = api
         .deployments()
         .run_deployment(request)

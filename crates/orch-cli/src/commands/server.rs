@@ -64,6 +64,16 @@ pub fn server_config(
         ),
         secure_cookies: args.security.tls_cert.is_some(),
         auth_failures_per_minute: orch_server::DEFAULT_AUTH_FAILURES_PER_MINUTE,
+        trace_url_template: args
+            .traces
+            .trace_url_template
+            .as_deref()
+            .map(|template| {
+                orch_server::check_trace_url_template(template)
+                    .map(|()| template.to_owned())
+                    .map_err(|error| crate::error::usage(format!("--trace-url-template: {error}")))
+            })
+            .transpose()?,
     })
 }
 

@@ -84,6 +84,11 @@ impl FlowRunDisplay for FlowRunView {
                 self.exit_code
                     .map_or_else(|| "-".to_owned(), |code| code.to_string()),
             ),
+            (
+                "Resources",
+                self.usage
+                    .map_or_else(|| "-".to_owned(), |usage| usage.summary()),
+            ),
             ("Created", time::timestamp_with_age(self.created_micros)),
         ]
     }

@@ -25,7 +25,7 @@ pub use artifacts::{Artifact, ArtifactSeries};
 pub use automations::{Automation, AutomationHistoryEntry};
 pub use deployments::{Deployment, Schedule};
 pub use pools::{WorkPool, Worker};
-pub use runs::{FlowRun, FlowRunDetail, LogLine, TaskRun, TaskRunState};
+pub use runs::{FlowRun, FlowRunDetail, LogLine, TaskRun, TaskRunState, Usage};
 pub use security::{AuditRecord, Secret, Token};
 
 /// RFC 3339 in UTC with microseconds; `None` when unset (0) or out of range.

@@ -3,6 +3,10 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use orch_core::ResourceUsage;
+use orch_core::limits::human_bytes;
+use orch_core::usage::micros_to_seconds;
+
 use super::{State, json_object, non_empty, rfc3339, seconds_between};
 use crate::v1 as pb;
 
@@ -45,6 +49,10 @@ pub struct FlowRun {
     pub worker_name: Option<String>,
     /// The exit code of its process, once it exited.
     pub exit_code: Option<i32>,
+    /// What its last attempt's processes used, once its worker reported it.
+    pub usage: Option<Usage>,
+    /// Its trace id (32 hex digits), under which its spans are exported.
+    pub trace_id: Option<String>,
     /// When it was created.
     pub created_at: Option<String>,
     /// `expected_start` in microseconds (0 when unset).
@@ -91,6 +99,8 @@ impl FlowRun {
             worker_id: non_empty(&run.worker_id),
             worker_name: non_empty(&run.worker_name),
             exit_code: run.exit_code,
+            usage: run.usage.as_ref().map(Usage::from_proto),
+            trace_id: non_empty(&run.trace_id),
             created_at: rfc3339(run.created_at_micros),
             expected_start_micros: run.expected_start_micros,
             start_micros,
@@ -111,6 +121,57 @@ impl From<&pb::FlowRun> for FlowRun {
     /// The record of `run` as a client sees it now.
     fn from(run: &pb::FlowRun) -> FlowRun {
         FlowRun::from_proto(run, super::now_micros())
+    }
+}
+
+/// CPU time, peak memory and wall time of a run's processes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Usage {
+    /// User and system CPU time, in seconds.
+    pub cpu_seconds: f64,
+    /// CPU time in user mode, in seconds.
+    pub cpu_user_seconds: f64,
+    /// CPU time in kernel mode, in seconds.
+    pub cpu_system_seconds: f64,
+    /// Peak resident set size of the largest process, in bytes.
+    pub max_rss_bytes: i64,
+    /// Process start to exit, in seconds.
+    pub wall_seconds: f64,
+}
+
+impl Usage {
+    /// The record of `usage`.
+    pub fn from_proto(usage: &pb::ResourceUsage) -> Usage {
+        let core = Self::core(usage);
+        Usage {
+            cpu_seconds: core.cpu_seconds(),
+            cpu_user_seconds: micros_to_seconds(usage.cpu_user_micros),
+            cpu_system_seconds: micros_to_seconds(usage.cpu_system_micros),
+            max_rss_bytes: usage.max_rss_bytes,
+            wall_seconds: core.wall_seconds(),
+        }
+    }
+
+    /// The domain value of `usage`.
+    pub fn core(usage: &pb::ResourceUsage) -> ResourceUsage {
+        ResourceUsage {
+            cpu_user_micros: usage.cpu_user_micros,
+            cpu_system_micros: usage.cpu_system_micros,
+            max_rss_bytes: usage.max_rss_bytes,
+            wall_micros: usage.wall_micros,
+        }
+    }
+
+    /// One line for people: `CPU 2.01 s (user 1.95 s, system 0.06 s), peak RSS 300.4 MiB, wall 2.30 s`.
+    pub fn summary(&self) -> String {
+        format!(
+            "CPU {:.2} s (user {:.2} s, system {:.2} s), peak RSS {}, wall {:.2} s",
+            self.cpu_seconds,
+            self.cpu_user_seconds,
+            self.cpu_system_seconds,
+            human_bytes(usize::try_from(self.max_rss_bytes).unwrap_or(0)),
+            self.wall_seconds
+        )
     }
 }
 

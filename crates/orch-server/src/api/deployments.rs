@@ -110,6 +110,7 @@ pub(crate) async fn act(
     State(state): State<AppState>,
     Path(path): Path<String>,
     audit: Option<Extension<crate::audit::Pending>>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let (reference, action) = split_reference(&path)?;
@@ -130,13 +131,25 @@ pub(crate) async fn act(
                 .as_deref()
                 .map(|t| parse_time("scheduled_at", t))
                 .transpose()?;
-            let run = deployments::run(
+            let trace_parent = match headers.get(crate::tracing_export::TRACEPARENT) {
+                None => None,
+                Some(value) => Some(
+                    value
+                        .to_str()
+                        .map_err(|_| ApiError::bad_request("the traceparent header must be ASCII"))
+                        .and_then(|text| {
+                            orch_core::TraceParent::parse(text).map_err(ApiError::bad_request)
+                        })?,
+                ),
+            };
+            let run = deployments::run_traced(
                 &state,
                 &reference,
                 &parameters,
                 scheduled_at,
                 request.idempotency_key.as_deref().unwrap_or(""),
                 audit.as_ref().map(|Extension(pending)| pending),
+                trace_parent.as_ref(),
             )
             .await?;
             Ok((StatusCode::CREATED, Json(views::run(&state, &run))).into_response())

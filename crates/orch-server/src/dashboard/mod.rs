@@ -76,7 +76,7 @@ async fn flow_run(State(state): State<AppState>, Path(id): Path<String>) -> Resp
     match state.store().flow_run(&id).await {
         Ok(run) => {
             let body = format!(
-                r#"<div id="run-page" data-run-id="{id}">
+                r#"<div id="run-page" data-run-id="{id}" data-trace-url-template="{trace_url}">
 <header class="run-header panel">
   <div><div class="crumbs"><a href="/flow-runs">Flow runs</a> / <span>{flow}</span></div>
     <h1 id="run-name">{name}</h1><div id="run-state"></div></div>
@@ -101,6 +101,13 @@ async fn flow_run(State(state): State<AppState>, Path(id): Path<String>) -> Resp
                 id = escape(&run.id),
                 flow = escape(&run.flow),
                 name = escape(&run.name),
+                trace_url = escape(
+                    state
+                        .config()
+                        .trace_url_template
+                        .as_deref()
+                        .unwrap_or_default()
+                ),
             );
             Html(Page::new("flow-run", &format!("Run {}", run.name)).render(&body)).into_response()
         }

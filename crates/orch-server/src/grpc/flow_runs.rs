@@ -79,6 +79,15 @@ impl FlowRunService for FlowRunApi {
         let kind = convert::state_type_from_pb(proposed.r#type)?;
         let mut state = NewState::new(kind, &proposed.name, &proposed.message);
         state.exit_code = request.exit_code;
+        if let Some(usage) = &request.usage {
+            let usage = orch_proto::json::Usage::core(usage);
+            if !usage.is_valid() {
+                return Err(invalid(format!(
+                    "usage must not be negative, got {usage:?}; report the figures the worker measured"
+                )));
+            }
+            state.usage = Some(usage);
+        }
         let proposal = Proposal {
             state,
             transition_id: request.transition_id,

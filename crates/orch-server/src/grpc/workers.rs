@@ -144,6 +144,7 @@ impl WorkerService for WorkerApi {
                         .container
                         .map(|settings| settings.to_json())
                         .unwrap_or_default(),
+                    traceparent: claim.run.trace().traceparent().to_string(),
                 },
             )
             .collect();

@@ -19,6 +19,29 @@ pub async fn run(
     idempotency_key: &str,
     audit: Option<&crate::audit::Pending>,
 ) -> OpsResult<FlowRun> {
+    run_traced(
+        state,
+        reference,
+        overrides,
+        scheduled_at,
+        idempotency_key,
+        audit,
+        None,
+    )
+    .await
+}
+
+/// [`run`], for a caller that sent a `traceparent`: the run's trace is
+/// then the caller's, its span a child of the caller's.
+pub async fn run_traced(
+    state: &AppState,
+    reference: &str,
+    overrides: &JsonObject,
+    scheduled_at: Option<i64>,
+    idempotency_key: &str,
+    audit: Option<&crate::audit::Pending>,
+    trace_parent: Option<&orch_core::TraceParent>,
+) -> OpsResult<FlowRun> {
     let record = audit.map(crate::audit::Pending::record);
     let (run, recorded) = state
         .store()
@@ -28,6 +51,7 @@ pub async fn run(
             scheduled_at,
             idempotency_key,
             record.as_ref(),
+            trace_parent,
         )
         .await?;
     if recorded && let Some(pending) = audit {

@@ -16,6 +16,7 @@ mod security;
 mod state_paths;
 mod task_runs;
 mod transitions;
+mod usage;
 mod work_pools;
 mod workers;
 

@@ -219,7 +219,14 @@ async fn a_run_made_with_its_audit_record_commits_both_and_a_repeat_writes_neith
     let overrides = Default::default();
 
     let (run, recorded) = store
-        .create_flow_run_audited("etl/nightly", &overrides, None, "key-1", Some(&record))
+        .create_flow_run_audited(
+            "etl/nightly",
+            &overrides,
+            None,
+            "key-1",
+            Some(&record),
+            None,
+        )
         .await
         .unwrap();
     assert!(recorded);
@@ -239,7 +246,14 @@ async fn a_run_made_with_its_audit_record_commits_both_and_a_repeat_writes_neith
     // The same idempotency key returns the first run and writes nothing:
     // the caller records that call itself.
     let (again, recorded) = store
-        .create_flow_run_audited("etl/nightly", &overrides, None, "key-1", Some(&record))
+        .create_flow_run_audited(
+            "etl/nightly",
+            &overrides,
+            None,
+            "key-1",
+            Some(&record),
+            None,
+        )
         .await
         .unwrap();
     assert!(!recorded);
@@ -249,7 +263,7 @@ async fn a_run_made_with_its_audit_record_commits_both_and_a_repeat_writes_neith
     // No run for a deployment that does not exist, and no record.
     assert!(
         store
-            .create_flow_run_audited("etl/gone", &overrides, None, "", Some(&record))
+            .create_flow_run_audited("etl/gone", &overrides, None, "", Some(&record), None)
             .await
             .is_err()
     );

@@ -395,8 +395,8 @@ impl DockerExecution {
                         format!("out of memory: the container exceeded its memory limit{limit}")
                     });
                     return Ended {
-                        status: Ok(exit_status(code)),
                         crash,
+                        ..Ended::status(Ok(exit_status(code)))
                     };
                 }
                 Err(error) if is_not_found(&error) => {

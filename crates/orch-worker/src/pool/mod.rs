@@ -69,6 +69,9 @@ pub(crate) struct Ended {
     /// container killed for exceeding its memory limit): the run is Crashed
     /// with this message unless the worker stopped it.
     pub crash: Option<String>,
+    /// What the run's processes used (CPU, peak memory, wall time), when
+    /// the pool measures it (the process pool, from `wait4`).
+    pub usage: Option<orch_core::ResourceUsage>,
 }
 
 impl Ended {
@@ -77,6 +80,7 @@ impl Ended {
         Self {
             status,
             crash: None,
+            usage: None,
         }
     }
 }

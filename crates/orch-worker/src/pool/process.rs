@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::unistd::Pid;
-use tokio::process::Child;
 
 use super::{BoxFuture, Ended, Execution, Job, Leftover, Pool, Started};
 use crate::environment;
 use crate::isolation::Sandbox;
 use crate::leftovers::{self, GroupRecord};
 use crate::process::{self, Launch};
+use crate::reaper::Reaper;
 
 /// Runs flows as subprocesses of the worker.
 #[derive(Debug)]
@@ -88,20 +88,34 @@ pub(crate) fn kill_leftovers(state_dir: &Path) {
 
 /// A run's process group.
 struct ProcessExecution {
-    child: Child,
+    /// Waiting on it reaps the flow and measures what its process tree used.
+    child: Reaper,
     group: Pid,
     record: Option<GroupRecord>,
     parameters_file: Option<PathBuf>,
 }
 
+impl ProcessExecution {
+    fn ended(&self, status: std::io::Result<std::process::ExitStatus>) -> Ended {
+        Ended {
+            usage: self.child.usage(),
+            ..Ended::status(status)
+        }
+    }
+}
+
 impl Execution for ProcessExecution {
     fn wait(&mut self) -> BoxFuture<'_, Ended> {
-        Box::pin(async move { Ended::status(self.child.wait().await) })
+        Box::pin(async move {
+            let status = self.child.wait().await;
+            self.ended(status)
+        })
     }
 
     fn stop(&mut self, grace: Duration) -> BoxFuture<'_, Ended> {
         Box::pin(async move {
-            Ended::status(process::terminate_group(&mut self.child, self.group, grace).await)
+            let status = process::terminate_group(&mut self.child, self.group, grace).await;
+            self.ended(status)
         })
     }
 

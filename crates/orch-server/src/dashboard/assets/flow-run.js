@@ -16,6 +16,18 @@
   let taskNames = new Map();
   let finished = false;
 
+  /** 314572800 -> "300.0 MiB". */
+  function fmtBytes(bytes) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit + 1 < units.length) {
+      value /= 1024;
+      unit += 1;
+    }
+    return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+  }
+
   function render(d) {
     detail = d;
     const run = d;
@@ -43,8 +55,29 @@
       smallCard("Started", run.start_time ? fmtTime(run.start_time).slice(11) : "not yet", run.start_time ? `${fmtTime(run.start_time).slice(0, 10)} · ${fmtAgo(run.start_time)}` : ""),
       smallCard("Duration", fmtDuration(run.duration_seconds), run.end_time ? `ended ${fmtTime(run.end_time)}` : run.start_time ? "running" : ""),
       smallCard("Worker", run.worker_name || "–", run.exit_code === null ? `run count ${run.run_count}` : `exit code ${run.exit_code} · run count ${run.run_count}`),
+      resourcesCard(run.usage),
+      traceCard(run.trace_id),
       smallCard("Tags", run.tags.length ? run.tags.map((t) => el("span", { class: "tag" }, t)) : "–", run.id)
     );
+    function traceCard(traceId) {
+      const template = page.dataset.traceUrlTemplate;
+      const short = traceId ? traceId.slice(0, 16) + "…" : "–";
+      const value = traceId && template
+        ? el("a", { href: template.replace("{trace_id}", traceId), target: "_blank", rel: "noopener" }, short)
+        : short;
+      const c = smallCard("Trace", value, template ? "open in your tracing UI" : "trace id");
+      c.id = "run-trace";
+      if (traceId) c.title = traceId;
+      return c;
+    }
+    function resourcesCard(usage) {
+      const c = usage
+        ? smallCard("Resources", `${usage.cpu_seconds.toFixed(2)} s CPU`, `peak RSS ${fmtBytes(usage.max_rss_bytes)} · wall ${usage.wall_seconds.toFixed(2)} s`)
+        : smallCard("Resources", "–", finished ? "not measured" : "measured when the run ends");
+      c.id = "run-resources";
+      if (usage) c.title = `CPU user ${usage.cpu_user_seconds.toFixed(2)} s, system ${usage.cpu_system_seconds.toFixed(2)} s`;
+      return c;
+    }
     replace(
       document.getElementById("history"),
       table(d.history.slice().reverse(), [

@@ -1,0 +1,325 @@
+//! OpenTelemetry traces from the real server, worker and an SDK flow,
+//! received by a test OTLP/HTTP collector that decodes the protobuf: one
+//! trace per run, task attempt spans under the run's span (a retried task
+//! shows two), a caller's `traceparent` (CLI `TRACEPARENT`, REST header)
+//! parenting the run's span, the flow process seeing `TRACEPARENT` with its
+//! run's trace id; and with the variables unset, no exporter at all.
+
+use std::time::Duration;
+
+use orch_e2e::otlp::{OtlpCollector, ReceivedSpan};
+use orch_e2e::{Daemon, TestServer, deployment_toml};
+use serde_json::Value;
+
+const TESTFLOWS: &str = env!("CARGO_BIN_EXE_orch-testflows");
+const WAIT: Duration = Duration::from_secs(60);
+/// The caller's context sent by `deployment run` (as `TRACEPARENT`).
+const CLI_CALLER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+/// The caller's context sent to the REST API (as the `traceparent` header).
+const REST_CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// The deployments: an SDK flow whose task fails once, and a shell flow
+/// printing the `TRACEPARENT` it got.
+fn deploy(server: &TestServer) -> tempfile::TempDir {
+    let toml = deployment_toml(
+        "web",
+        "flaky",
+        "pool",
+        &[TESTFLOWS, "flaky"],
+        "parameters = { fail_times = 1, delays_ms = [50] }",
+    ) + &deployment_toml(
+        "web",
+        "show-trace",
+        "pool",
+        &["sh", "-c", "echo \"traceparent=$TRACEPARENT\""],
+        "",
+    );
+    server.deploy("pool", &toml)
+}
+
+/// A worker on `pool` with `env`, which (unlike `start_worker_with_env`)
+/// does not pass the variables on to flows with `--pass-env`: the worker
+/// must do that itself.
+fn worker(server: &TestServer, env: &[(&str, &str)]) -> Daemon {
+    let mut command =
+        server.command(&["worker", "start", "--pool", "pool", "--log-format", "json"]);
+    command.envs(env.iter().copied());
+    let mut daemon = Daemon::spawn("worker", command, server.home());
+    daemon.wait_for_line("polling pool", Duration::from_secs(30));
+    daemon
+}
+
+/// Whether process `pid` has an OpenTelemetry batch exporter thread.
+fn has_exporter_thread(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(Result::ok).any(|task| {
+        std::fs::read_to_string(task.path().join("comm"))
+            .is_ok_and(|name| name.starts_with("OpenTelemetry"))
+    })
+}
+
+/// The run's trace id from `inspect --output json`.
+fn trace_id(server: &TestServer, run: &str) -> String {
+    server.inspect(run)["trace_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("run {run} has no trace_id"))
+        .to_owned()
+}
+
+/// The spans of `trace`.
+fn of_trace<'a>(spans: &'a [ReceivedSpan], trace: &str) -> Vec<&'a ReceivedSpan> {
+    spans.iter().filter(|span| span.trace_id == trace).collect()
+}
+
+/// Checks the trace of one run of `web/flaky`: its one run span (a child of
+/// `caller`), the worker's span and the two attempts of the task under it.
+fn assert_flaky_trace(spans: &[ReceivedSpan], run: &str, trace: &str, caller: &str) {
+    let spans = of_trace(spans, trace);
+    let runs: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("flow-run "))
+        .collect();
+    assert_eq!(runs.len(), 1, "one run span per trace: {spans:#?}");
+    let root = runs[0];
+    assert_eq!(root.name, "flow-run web/flaky");
+    assert_eq!(root.service, "orch-server");
+    assert_eq!(
+        root.parent_span_id,
+        caller.split('-').nth(2).unwrap(),
+        "{root:#?}"
+    );
+    assert_eq!(root.attribute("orch.flow_run.id"), run);
+    assert_eq!(root.attribute("orch.flow_run.state"), "COMPLETED");
+    assert_eq!(root.attribute("orch.deployment"), "web/flaky");
+    assert_eq!(root.attribute("orch.work_pool"), "pool");
+    assert_eq!(root.attribute("orch.flow_run.attempt"), "1");
+    assert!(
+        root.attribute("orch.flow_run.parameter_keys")
+            .contains("fail_times"),
+        "{root:#?}"
+    );
+    assert!(
+        !root.attribute("orch.flow_run.cpu_seconds").is_empty(),
+        "{root:#?}"
+    );
+    for state in ["Scheduled", "Pending", "Running", "Completed"] {
+        assert!(
+            root.events.iter().any(|e| e == state),
+            "no {state} event: {root:#?}"
+        );
+    }
+    assert!(root.start_unix_nano < root.end_unix_nano);
+
+    let worker: Vec<_> = spans
+        .iter()
+        .filter(|s| s.service == "orch-worker")
+        .collect();
+    assert_eq!(worker.len(), 1, "{spans:#?}");
+    assert_eq!(worker[0].parent_span_id, root.span_id);
+    assert_eq!(worker[0].attribute("orch.flow_run.id"), run);
+    assert_eq!(worker[0].attribute("orch.flow_run.state"), "Completed");
+
+    let mut attempts: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "task flaky-step")
+        .collect();
+    attempts.sort_by_key(|s| s.attribute("orch.task_run.attempt").to_owned());
+    assert_eq!(
+        attempts.len(),
+        2,
+        "a retried task shows two attempt spans: {spans:#?}"
+    );
+    for (n, attempt) in attempts.iter().enumerate() {
+        assert_eq!(attempt.service, "orch-flow");
+        assert_eq!(attempt.parent_span_id, root.span_id, "{attempt:#?}");
+        assert_eq!(
+            attempt.attribute("orch.task_run.attempt"),
+            (n + 1).to_string()
+        );
+        assert!(root.start_unix_nano <= attempt.start_unix_nano);
+        assert!(attempt.end_unix_nano <= root.end_unix_nano);
+    }
+    assert_eq!(attempts[0].status_code, 2, "the failed attempt is an error");
+    assert_eq!(attempts[0].attribute("orch.task_run.state"), "Failed");
+    assert_ne!(attempts[1].status_code, 2);
+    assert_eq!(
+        attempts[0].attribute("orch.task_run.id"),
+        attempts[1].attribute("orch.task_run.id"),
+        "two attempts of one task run"
+    );
+}
+
+#[tokio::test]
+async fn runs_tasks_and_callers_share_one_trace_per_run() {
+    let collector = OtlpCollector::start();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let server = TestServer::start_with_env("", &[], &env);
+    let _dir = deploy(&server);
+    let worker = worker(&server, &env);
+    assert!(has_exporter_thread(server.pid().unwrap()));
+    assert!(has_exporter_thread(worker.pid()));
+
+    // A run created by the CLI under a caller's TRACEPARENT.
+    let output = server
+        .command(&["deployment", "run", "web/flaky", "--output", "json"])
+        .env("TRACEPARENT", CLI_CALLER)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let cli_run = created["id"].as_str().unwrap().to_owned();
+    // One created through the REST API with a traceparent header.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/deployments/web/flaky/runs", server.url()))
+        .bearer_auth(server.admin_key())
+        .header("content-type", "application/json")
+        .header("traceparent", REST_CALLER)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let rest_run = created["id"].as_str().unwrap().to_owned();
+    // And one without: it has a trace of its own.
+    let own_run = server.run_deployment("web/show-trace", &[]);
+
+    for run in [&cli_run, &rest_run, &own_run] {
+        let detail = server.wait_for_state(run, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
+        assert_eq!(orch_e2e::state_type(&detail), "COMPLETED", "{detail:#}");
+    }
+    let cli_trace = trace_id(&server, &cli_run);
+    let rest_trace = trace_id(&server, &rest_run);
+    let own_trace = trace_id(&server, &own_run);
+    assert_eq!(cli_trace, CLI_CALLER.split('-').nth(1).unwrap());
+    assert_eq!(rest_trace, REST_CALLER.split('-').nth(1).unwrap());
+    assert_eq!(own_trace, own_run.replace('-', ""));
+    assert_eq!(
+        created["trace_id"],
+        rest_trace.as_str(),
+        "the REST record has it"
+    );
+
+    // The flow process got TRACEPARENT naming its run's trace.
+    let messages = server.log_messages(&own_run);
+    let seen = messages
+        .iter()
+        .find_map(|m| m.strip_prefix("traceparent="))
+        .unwrap_or_else(|| panic!("{messages:?}"));
+    assert!(seen.starts_with(&format!("00-{own_trace}-")), "{seen}");
+
+    let spans = collector.wait_for("every span of the three runs", WAIT, |spans| {
+        let flaky_done = |trace: &str| {
+            let spans = of_trace(spans, trace);
+            spans.iter().any(|s| s.name.starts_with("flow-run "))
+                && spans.iter().any(|s| s.service == "orch-worker")
+                && spans.iter().filter(|s| s.name == "task flaky-step").count() >= 2
+        };
+        flaky_done(&cli_trace) && flaky_done(&rest_trace) && of_trace(spans, &own_trace).len() >= 2
+    });
+    assert_flaky_trace(&spans, &cli_run, &cli_trace, CLI_CALLER);
+    assert_flaky_trace(&spans, &rest_run, &rest_trace, REST_CALLER);
+    let own = of_trace(&spans, &own_trace);
+    let root = own
+        .iter()
+        .find(|s| s.name == "flow-run web/show-trace")
+        .unwrap();
+    assert_eq!(root.parent_span_id, "", "a run without a caller is a root");
+    assert!(
+        seen.contains(&root.span_id),
+        "TRACEPARENT names the run's span: {seen}"
+    );
+    // The worker's JSON log lines about a run carry its trace and its span.
+    let worker_span = spans
+        .iter()
+        .find(|s| s.trace_id == cli_trace && s.service == "orch-worker")
+        .unwrap();
+    let output = worker.output();
+    let line = output
+        .lines()
+        .find(|line| line.contains(&cli_run) && line.contains("\"span\""))
+        .unwrap_or_else(|| panic!("no JSON line of run {cli_run} in its span:\n{output}"));
+    assert!(
+        line.contains(&format!("\"trace_id\":\"{cli_trace}\"")),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("\"span_id\":\"{}\"", worker_span.span_id)),
+        "{line}"
+    );
+    // Every span received belongs to one of the runs.
+    for span in &spans {
+        assert!(
+            [&cli_trace, &rest_trace, &own_trace].contains(&&span.trace_id),
+            "{span:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_traceparent_is_refused_with_what_is_wrong() {
+    let server = TestServer::start();
+    let _dir = deploy(&server);
+    let output = server
+        .command(&["deployment", "run", "web/flaky"])
+        .env("TRACEPARENT", "00-not-a-trace-01")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("TRACEPARENT") && stderr.contains("invalid traceparent"),
+        "{stderr}"
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/deployments/web/flaky/runs", server.url()))
+        .bearer_auth(server.admin_key())
+        .header("content-type", "application/json")
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("invalid traceparent"), "{error}");
+    // Nothing was created by either.
+    let runs = server.json(&["flow-run", "ls"]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(0), "{runs}");
+}
+
+#[test]
+fn with_the_variables_unset_no_exporter_runs_and_nothing_is_sent() {
+    // An exporter started by mistake would send to the default endpoint.
+    let default_endpoint = std::net::TcpListener::bind("127.0.0.1:4318").ok();
+    let collector = default_endpoint.map(|listener| {
+        drop(listener);
+        OtlpCollector::start_on("127.0.0.1:4318")
+    });
+    let mut server = TestServer::start();
+    let _dir = deploy(&server);
+    let mut worker = worker(&server, &[]);
+    let run = server.run_deployment("web/flaky", &[]);
+    let detail = server.wait_for_state(&run, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
+    assert_eq!(orch_e2e::state_type(&detail), "COMPLETED", "{detail:#}");
+    assert!(!has_exporter_thread(server.pid().unwrap()));
+    assert!(!has_exporter_thread(worker.pid()));
+    assert!(!server.daemon_output().contains("exporting traces"));
+    // The run still has its trace id (for a flow's own instrumentation).
+    assert_eq!(detail["trace_id"], run.replace('-', "").as_str());
+    worker.terminate(Duration::from_secs(15));
+    server.stop();
+    if let Some(collector) = collector {
+        assert_eq!(collector.requests(), 0, "{:#?}", collector.spans());
+    }
+}
