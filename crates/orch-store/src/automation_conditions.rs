@@ -23,7 +23,7 @@ pub struct ConditionRun {
 const RUN_SELECT: &str = "SELECT 0 AS position, r.id AS flow_run_id, r.name AS run_name, f.name AS flow, \
     COALESCE(f.name || '/' || d.name, '') AS deployment, r.tags, COALESCE(p.name, '') AS pool, r.parameters, \
     r.state_type AS kind, r.state_name AS name, r.state_message AS message, r.state_timestamp AS timestamp, \
-    r.run_count, r.state_message, r.start_time, r.expected_start \
+    r.run_count, r.state_message, r.trace_parent, r.start_time, r.expected_start \
     FROM flow_runs r JOIN flows f ON f.id = r.flow_id \
     LEFT JOIN deployments d ON d.id = r.deployment_id LEFT JOIN work_pools p ON p.id = r.work_pool_id";
 

@@ -47,7 +47,7 @@ impl OutboxSource {
             "SELECT s.id AS position, s.flow_run_id, r.name AS run_name, f.name AS flow, \
                  COALESCE(f.name || '/' || d.name, '') AS deployment, r.tags, COALESCE(p.name, '') AS pool, \
                  r.parameters, {kind} AS kind, {name} AS name, {message} AS message, s.timestamp, \
-                 r.run_count, r.state_message \
+                 r.run_count, r.state_message, r.trace_parent \
                  FROM {table} s JOIN flow_runs r ON r.id = s.flow_run_id JOIN flows f ON f.id = r.flow_id \
                  LEFT JOIN deployments d ON d.id = r.deployment_id LEFT JOIN work_pools p ON p.id = r.work_pool_id \
                  WHERE s.id > $1 ORDER BY s.id LIMIT $2"
@@ -86,6 +86,9 @@ pub struct OutboxRow {
     pub run_count: i64,
     /// The run's current state message.
     pub state_message: String,
+    /// The W3C `traceparent` the run was created with, if any: with the
+    /// run's id it gives the run's trace ([`orch_core::RunTrace::of`]).
+    pub trace_parent: Option<String>,
 }
 
 /// A firing to record.

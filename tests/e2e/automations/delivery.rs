@@ -236,6 +236,20 @@ actions = [
         body["idempotency_key"].as_str(),
         hook.header("idempotency-key")
     );
+    // The delivery carries the run's trace: its id in the body, its
+    // traceparent as the header a traced receiver continues.
+    let trace_id = server.inspect(&run)["trace_id"]
+        .as_str()
+        .expect("the run record has a trace id")
+        .to_owned();
+    assert_eq!(trace_id.len(), 32, "{trace_id}");
+    assert_eq!(body["flow_run"]["trace_id"], trace_id.as_str());
+    let traceparent = hook.header("traceparent").expect("a traceparent header");
+    assert!(
+        traceparent.starts_with(&format!("00-{trace_id}-")),
+        "{traceparent}"
+    );
+    assert_eq!(body["flow_run"]["traceparent"], traceparent);
     let expected = {
         use hmac::{KeyInit, Mac};
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"s3cret-key").unwrap();

@@ -230,12 +230,20 @@ async fn post(
     body: Value,
     secret: Option<&str>,
 ) -> Outcome {
+    // The run's trace context, so that a traced receiver joins the run's trace.
+    let traceparent = body
+        .pointer("/flow_run/traceparent")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let body = body.to_string();
     let mut request = client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(IDEMPOTENCY_HEADER, &delivery.id)
         .header(FIRING_HEADER, &delivery.firing_id);
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
     if let Some(secret) = secret {
         request = request.header(SIGNATURE_HEADER, signature(secret, body.as_bytes()));
     }

@@ -32,9 +32,17 @@ pub(crate) fn run_of_row(row: &OutboxRow, links: &Links) -> Value {
     } else {
         (json!(row.kind), json!(row.name), row.message.clone())
     };
+    // The run's trace: a receiver that traces joins the run's trace with it.
+    let parent = row
+        .trace_parent
+        .as_deref()
+        .and_then(|text| orch_core::TraceParent::parse(text).ok());
+    let trace = orch_core::RunTrace::of(&row.flow_run_id, parent.as_ref());
     json!({
         "id": row.flow_run_id,
         "name": row.run_name,
+        "trace_id": trace.trace_id_hex(),
+        "traceparent": trace.traceparent().to_string(),
         "flow": row.flow,
         "deployment": (!row.deployment.is_empty()).then_some(&row.deployment),
         "work_pool": (!row.pool.is_empty()).then_some(&row.pool),
