@@ -292,6 +292,9 @@ fn automations_are_paused_resumed_and_deleted_from_the_cli_and_rest_agrees() {
     assert!(receiver.requests().is_empty(), "a paused automation fired");
 
     server.ok(&["automation", "resume", "failures"]);
+    // Compare once nothing is in flight: a delivery finishing between the
+    // two reads changes the counters, not the shape.
+    wait_for_automation(&server, "failures", |a| a["pending"] == 0);
     let cli = inspect(&server, "failures");
     let (status, body) = server.http_get("/api/automations/failures");
     assert_eq!(status, 200, "{body}");
