@@ -141,6 +141,22 @@ impl Registry {
         Ok(out)
     }
 
+    /// The newest complete version trained for `symbol` on `interval`,
+    /// reading metadata newest first and stopping at the first match (the
+    /// trading flow asks on every run; the registry grows with each retraining).
+    pub fn newest(&self, symbol: &str, interval: &str) -> Result<Option<ModelMetadata>> {
+        for (n, path) in self.versions_on_disk()?.into_iter().rev() {
+            if !path.join(METADATA).exists() {
+                continue;
+            }
+            let meta = self.metadata(&format!("v{n}"))?;
+            if meta.symbol == symbol && meta.interval == interval {
+                return Ok(Some(meta));
+            }
+        }
+        Ok(None)
+    }
+
     /// Loads a version's weights and metadata.
     pub fn load(&self, version: &str) -> Result<Model> {
         let meta = self.metadata(version)?;

@@ -15,12 +15,10 @@ impl Sentinel {
     /// Whether no return model of `symbol` on the market interval has ever
     /// been trained (active or not).
     pub fn never_trained(&self, symbol: &str) -> Result<bool> {
-        let interval = &self.config.market.interval;
-        Ok(!self
+        Ok(self
             .registry
-            .list()?
-            .iter()
-            .any(|m| m.symbol == symbol && m.interval == *interval))
+            .newest(symbol, &self.config.market.interval)?
+            .is_none())
     }
 
     /// Trains the first return and volatility models of `symbol` when

@@ -69,13 +69,7 @@ impl Sentinel {
         interval: &str,
         bars: &[Bar],
     ) -> Result<Option<LstmSignal>> {
-        let newest = self
-            .registry
-            .list()?
-            .into_iter()
-            .rev()
-            .find(|m| m.symbol == symbol && m.interval == interval);
-        let Some(meta) = newest else {
+        let Some(meta) = self.registry.newest(symbol, interval)? else {
             tracing::warn!(
                 symbol,
                 "no model trained yet (run model-retraining-flow): deciding without the LSTM"
