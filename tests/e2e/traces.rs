@@ -3,7 +3,8 @@
 //! trace per run, task attempt spans under the run's span (a retried task
 //! shows two), a caller's `traceparent` (CLI `TRACEPARENT`, REST header)
 //! parenting the run's span, the flow process seeing `TRACEPARENT` with its
-//! run's trace id; and with the variables unset, no exporter at all.
+//! run's trace id and the caller's `TRACESTATE`; the same through an
+//! OTLP/gRPC collector; and with the variables unset, no exporter at all.
 
 use std::time::Duration;
 
@@ -17,9 +18,13 @@ const WAIT: Duration = Duration::from_secs(60);
 const CLI_CALLER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 /// The caller's context sent to the REST API (as the `traceparent` header).
 const REST_CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// The vendor part sent with `CLI_CALLER` (as `TRACESTATE`).
+const CLI_STATE: &str = "orch=cli,rojo=00f067aa0ba902b7";
+/// The vendor part sent with `REST_CALLER` (as the `tracestate` header).
+const REST_STATE: &str = "congo=t61rcWkgMzE";
 
 /// The deployments: an SDK flow whose task fails once, and a shell flow
-/// printing the `TRACEPARENT` it got.
+/// printing the `TRACEPARENT` and `TRACESTATE` it got.
 fn deploy(server: &TestServer) -> tempfile::TempDir {
     let toml = deployment_toml(
         "web",
@@ -31,7 +36,11 @@ fn deploy(server: &TestServer) -> tempfile::TempDir {
         "web",
         "show-trace",
         "pool",
-        &["sh", "-c", "echo \"traceparent=$TRACEPARENT\""],
+        &[
+            "sh",
+            "-c",
+            "echo \"traceparent=$TRACEPARENT\"; echo \"tracestate=$TRACESTATE\"",
+        ],
         "",
     );
     server.deploy("pool", &toml)
@@ -74,9 +83,16 @@ fn of_trace<'a>(spans: &'a [ReceivedSpan], trace: &str) -> Vec<&'a ReceivedSpan>
 }
 
 /// Checks the trace of one run of `web/flaky`: its one run span (a child of
-/// `caller`), the worker's span and the two attempts of the task under it.
-fn assert_flaky_trace(spans: &[ReceivedSpan], run: &str, trace: &str, caller: &str) {
+/// `caller`), the worker's span and the two attempts of the task under it,
+/// each carrying the caller's `tracestate` (`state`).
+fn assert_flaky_trace(spans: &[ReceivedSpan], run: &str, trace: &str, caller: &str, state: &str) {
     let spans = of_trace(spans, trace);
+    for span in &spans {
+        assert_eq!(
+            span.trace_state, state,
+            "the caller's tracestate: {span:#?}"
+        );
+    }
     let runs: Vec<_> = spans
         .iter()
         .filter(|s| s.name.starts_with("flow-run "))
@@ -169,17 +185,29 @@ async fn runs_tasks_and_callers_share_one_trace_per_run() {
     let output = server
         .command(&["deployment", "run", "web/flaky", "--output", "json"])
         .env("TRACEPARENT", CLI_CALLER)
+        .env("TRACESTATE", CLI_STATE)
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let created: Value = serde_json::from_slice(&output.stdout).unwrap();
     let cli_run = created["id"].as_str().unwrap().to_owned();
+    // A shell flow created the same way shows what its process got.
+    let output = server
+        .command(&["deployment", "run", "web/show-trace", "--output", "json"])
+        .env("TRACEPARENT", CLI_CALLER)
+        .env("TRACESTATE", CLI_STATE)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let shown_run = created["id"].as_str().unwrap().to_owned();
     // One created through the REST API with a traceparent header.
     let response = reqwest::Client::new()
         .post(format!("{}/api/deployments/web/flaky/runs", server.url()))
         .bearer_auth(server.admin_key())
         .header("content-type", "application/json")
         .header("traceparent", REST_CALLER)
+        .header("tracestate", REST_STATE)
         .body("{}")
         .send()
         .await
@@ -190,7 +218,7 @@ async fn runs_tasks_and_callers_share_one_trace_per_run() {
     // And one without: it has a trace of its own.
     let own_run = server.run_deployment("web/show-trace", &[]);
 
-    for run in [&cli_run, &rest_run, &own_run] {
+    for run in [&cli_run, &rest_run, &own_run, &shown_run] {
         let detail = server.wait_for_state(run, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
         assert_eq!(orch_e2e::state_type(&detail), "COMPLETED", "{detail:#}");
     }
@@ -213,6 +241,22 @@ async fn runs_tasks_and_callers_share_one_trace_per_run() {
         .find_map(|m| m.strip_prefix("traceparent="))
         .unwrap_or_else(|| panic!("{messages:?}"));
     assert!(seen.starts_with(&format!("00-{own_trace}-")), "{seen}");
+    assert!(
+        messages.iter().any(|m| m == "tracestate="),
+        "no caller, no TRACESTATE"
+    );
+    // With a caller's context, TRACESTATE is the caller's, unchanged.
+    let messages = server.log_messages(&shown_run);
+    assert!(
+        messages.contains(&format!("tracestate={CLI_STATE}")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with(&format!("traceparent=00-{cli_trace}-"))),
+        "{messages:?}"
+    );
 
     let spans = collector.wait_for("every span of the three runs", WAIT, |spans| {
         let flaky_done = |trace: &str| {
@@ -223,8 +267,13 @@ async fn runs_tasks_and_callers_share_one_trace_per_run() {
         };
         flaky_done(&cli_trace) && flaky_done(&rest_trace) && of_trace(spans, &own_trace).len() >= 2
     });
-    assert_flaky_trace(&spans, &cli_run, &cli_trace, CLI_CALLER);
-    assert_flaky_trace(&spans, &rest_run, &rest_trace, REST_CALLER);
+    let cli_spans: Vec<ReceivedSpan> = spans
+        .iter()
+        .filter(|s| s.attribute("orch.flow_run.id") != shown_run)
+        .cloned()
+        .collect();
+    assert_flaky_trace(&cli_spans, &cli_run, &cli_trace, CLI_CALLER, CLI_STATE);
+    assert_flaky_trace(&spans, &rest_run, &rest_trace, REST_CALLER, REST_STATE);
     let own = of_trace(&spans, &own_trace);
     let root = own
         .iter()
@@ -236,7 +285,7 @@ async fn runs_tasks_and_callers_share_one_trace_per_run() {
         "TRACEPARENT names the run's span: {seen}"
     );
     // The worker's JSON log lines about a run carry its trace and its span.
-    let worker_span = spans
+    let worker_span = cli_spans
         .iter()
         .find(|s| s.trace_id == cli_trace && s.service == "orch-worker")
         .unwrap();
@@ -293,9 +342,77 @@ async fn a_bad_traceparent_is_refused_with_what_is_wrong() {
     let body: Value = response.json().await.unwrap();
     let error = body["error"].as_str().unwrap();
     assert!(error.contains("invalid traceparent"), "{error}");
+    // A good traceparent with a tracestate that is not W3C's.
+    let output = server
+        .command(&["deployment", "run", "web/flaky"])
+        .env("TRACEPARENT", CLI_CALLER)
+        .env("TRACESTATE", "Vendor=1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid tracestate key"), "{stderr}");
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/deployments/web/flaky/runs", server.url()))
+        .bearer_auth(server.admin_key())
+        .header("content-type", "application/json")
+        .header("traceparent", REST_CALLER)
+        .header("tracestate", "rojo=1,rojo=2")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("appears twice"), "{error}");
     // Nothing was created by either.
     let runs = server.json(&["flow-run", "ls"]);
     assert_eq!(runs.as_array().map(Vec::len), Some(0), "{runs}");
+}
+
+/// The collector named in the config file's `[telemetry]` (not in the
+/// environment), speaking OTLP/gRPC, gets the spans of the server, the
+/// worker and the flow (which the worker passes the address on to).
+#[test]
+fn spans_reach_a_grpc_collector_named_in_the_config_file() {
+    let collector = OtlpCollector::start_grpc();
+    let mut server = TestServer::start();
+    assert!(!has_exporter_thread(server.pid().unwrap()));
+    std::fs::write(
+        server.home().join("config.toml"),
+        format!(
+            "[telemetry]\nendpoint = \"{}\"\nprotocol = \"grpc\"\n",
+            collector.url()
+        ),
+    )
+    .unwrap();
+    server.restart();
+    assert!(has_exporter_thread(server.pid().unwrap()));
+    let env = [("OTEL_BSP_SCHEDULE_DELAY", "100")];
+    let _dir = deploy(&server);
+    let _worker = worker(&server, &env);
+    let run = server.run_deployment("web/flaky", &[]);
+    let detail = server.wait_for_state(&run, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
+    assert_eq!(orch_e2e::state_type(&detail), "COMPLETED", "{detail:#}");
+    let trace = trace_id(&server, &run);
+    let spans = collector.wait_for("the run's spans over gRPC", WAIT, |spans| {
+        let spans = of_trace(spans, &trace);
+        spans.iter().any(|s| s.name == "flow-run web/flaky")
+            && spans.iter().any(|s| s.service == "orch-worker")
+            && spans.iter().filter(|s| s.name == "task flaky-step").count() >= 2
+    });
+    let spans = of_trace(&spans, &trace);
+    let root = spans
+        .iter()
+        .find(|s| s.name == "flow-run web/flaky")
+        .unwrap();
+    assert_eq!(root.service, "orch-server");
+    assert_eq!(root.parent_span_id, "");
+    for child in spans.iter().filter(|s| s.span_id != root.span_id) {
+        assert_eq!(child.parent_span_id, root.span_id, "{child:#?}");
+    }
+    assert!(collector.requests() > 0);
 }
 
 #[test]

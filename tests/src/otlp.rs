@@ -1,11 +1,15 @@
 //! A test OpenTelemetry collector: an OTLP/HTTP endpoint on loopback that
 //! decodes the protobuf export requests (`POST /v1/traces`) it receives and
-//! keeps their spans for the test to look at.
+//! keeps their spans for the test to look at; or the same as an OTLP/gRPC
+//! endpoint (the collector's `TraceService/Export`, served by tonic).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -25,6 +29,8 @@ pub struct ReceivedSpan {
     pub span_id: String,
     /// 16 hex digits; empty for a root span.
     pub parent_span_id: String,
+    /// The W3C `tracestate` of its span context ("" when none).
+    pub trace_state: String,
     /// Attribute values as text (arrays joined with commas).
     pub attributes: BTreeMap<String, String>,
     /// The events' names, in order.
@@ -113,6 +119,43 @@ impl OtlpCollector {
         }
     }
 
+    /// An OTLP/gRPC collector on an ephemeral loopback port (for
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`).
+    pub fn start_grpc() -> OtlpCollector {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the collector");
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(0));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let service = GrpcTraces {
+            spans: spans.clone(),
+            requests: requests.clone(),
+        };
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                let _ = tonic::transport::Server::builder()
+                    .add_service(TraceServiceServer::new(service))
+                    .serve_with_incoming_shutdown(incoming, async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        OtlpCollector {
+            url,
+            spans,
+            requests,
+            _stop: stop,
+        }
+    }
+
     /// `http://127.0.0.1:PORT`, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub fn url(&self) -> &str {
         &self.url
@@ -150,6 +193,27 @@ impl OtlpCollector {
     }
 }
 
+/// The gRPC collector's `TraceService`.
+struct GrpcTraces {
+    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+    requests: Arc<Mutex<usize>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcTraces {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        *self.requests.lock().unwrap() += 1;
+        self.spans
+            .lock()
+            .unwrap()
+            .extend(spans_of(request.into_inner()));
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
 /// The spans of one export request.
 fn spans_of(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
     let mut received = Vec::new();
@@ -167,6 +231,7 @@ fn spans_of(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
                     trace_id: hex(&span.trace_id),
                     span_id: hex(&span.span_id),
                     parent_span_id: hex(&span.parent_span_id),
+                    trace_state: span.trace_state,
                     attributes: attributes(&span.attributes),
                     events: span.events.into_iter().map(|event| event.name).collect(),
                     status_code: span.status.map_or(0, |status| status.code),

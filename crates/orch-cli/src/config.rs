@@ -111,6 +111,8 @@ pub struct ConfigFile {
     pub worker: Option<WorkerFile>,
     /// `[client]`: client commands' request timeout.
     pub client: Option<ClientFile>,
+    /// `[telemetry]`: where servers and workers send traces.
+    pub telemetry: Option<crate::config_telemetry::TelemetryFile>,
 }
 
 impl ConfigFile {
@@ -153,21 +155,35 @@ pub struct Settings {
     pub roles: Roles,
 }
 
+/// Reads `$ORCH_HOME/config.toml`; whether it exists.
+fn read_config_file(config_file: &Path) -> anyhow::Result<(ConfigFile, bool)> {
+    match crate::input_file::read_file(config_file) {
+        Ok(text) => Ok((ConfigFile::parse(config_file, &text)?, true)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Ok((ConfigFile::default(), false))
+        }
+        Err(error) => {
+            anyhow::bail!("cannot read {}: {error}", config_file.display())
+        }
+    }
+}
+
+/// The OpenTelemetry variables the config file's `[telemetry]` sets and the
+/// environment does not (see [`crate::config_telemetry`]).
+pub fn telemetry_variables() -> anyhow::Result<Vec<(&'static str, String)>> {
+    let environment = |name: &str| std::env::var(name).ok();
+    let home = home(&environment)?;
+    let (file, _) = read_config_file(&home.value.join("config.toml"))?;
+    crate::config_telemetry::missing_variables(&file.telemetry.unwrap_or_default(), &environment)
+}
+
 impl Settings {
     /// Resolves the settings from `flags`, the process environment and the config file.
     pub fn load(flags: &Flags) -> anyhow::Result<Self> {
         let environment = |name: &str| std::env::var(name).ok();
         let home = home(&environment)?;
         let config_file = home.value.join("config.toml");
-        let (file, found) = match crate::input_file::read_file(&config_file) {
-            Ok(text) => (ConfigFile::parse(&config_file, &text)?, true),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                (ConfigFile::default(), false)
-            }
-            Err(error) => {
-                anyhow::bail!("cannot read {}: {error}", config_file.display())
-            }
-        };
+        let (file, found) = read_config_file(&config_file)?;
         let mut settings = Self::resolve(flags, &environment, home, &file)?;
         settings.config_file = config_file;
         settings.config_file_found = found;

@@ -13,6 +13,7 @@ mod config;
 mod config_isolation;
 mod config_ops;
 mod config_roles;
+mod config_telemetry;
 mod error;
 mod input_file;
 mod logging;
@@ -36,11 +37,28 @@ fn main() -> ExitCode {
     if args.next().as_deref() == Some(std::ffi::OsStr::new(orch_worker::sandbox::SUBCOMMAND)) {
         orch_worker::sandbox::main(args);
     }
+    let cli = Cli::parse();
+    if cli.command.telemetry_service().is_some() {
+        // The config file's [telemetry] fills the OTEL_* variables left
+        // unset, while no other thread can read the environment.
+        match config::telemetry_variables() {
+            Ok(variables) => {
+                for (name, value) in variables {
+                    // SAFETY: single-threaded here: the runtime is not built yet.
+                    unsafe { std::env::set_var(name, value) };
+                }
+            }
+            Err(error) => {
+                eprintln!("error: {}", error::one_line(&error));
+                return ExitCode::from(2);
+            }
+        }
+    }
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(run()),
+        Ok(runtime) => runtime.block_on(run(cli)),
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
             ExitCode::FAILURE
@@ -49,8 +67,7 @@ fn main() -> ExitCode {
 }
 
 /// Parses the command line and runs the command.
-async fn run() -> ExitCode {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> ExitCode {
     // Traces of servers and workers, when OTEL_EXPORTER_OTLP_ENDPOINT is
     // set; flushed when the command returns.
     let telemetry = match cli.command.telemetry_service() {

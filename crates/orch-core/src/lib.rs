@@ -24,6 +24,7 @@
 //! - [`limits`]: sizes every part agrees on ([`limits::MAX_MESSAGE_BYTES`], ...).
 //! - [`flow_env`]: a deployment's `env` and `secrets`, variable names, redaction.
 //! - [`trace_context`]: `traceparent` and the trace of a run ([`RunTrace`]).
+//! - [`trace_state`]: `tracestate` and a caller's whole context ([`CallerTrace`]).
 //! - [`usage`]: what a run's processes cost ([`ResourceUsage`]).
 //! - [`error`]: the crate's one error type, [`Error`].
 
@@ -48,6 +49,7 @@ pub mod state;
 pub mod suggest;
 pub mod task_run;
 pub mod trace_context;
+pub mod trace_state;
 pub mod usage;
 
 pub use calendar::{Calendar, CalendarSpec, DayStatus};
@@ -70,4 +72,5 @@ pub use state::{
 pub use suggest::{close_matches, did_you_mean};
 pub use task_run::{TaskSnapshot, task_snapshot_applies};
 pub use trace_context::{RunTrace, TraceParent};
+pub use trace_state::{CallerTrace, TraceState};
 pub use usage::ResourceUsage;

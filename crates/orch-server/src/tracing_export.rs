@@ -18,6 +18,27 @@ use crate::state::AppState;
 
 /// The header (REST) and metadata key (gRPC) of a caller's trace context.
 pub(crate) const TRACEPARENT: &str = orch_telemetry::TRACEPARENT;
+/// The header (REST) and metadata key (gRPC) of its vendor part.
+pub(crate) const TRACESTATE: &str = orch_telemetry::TRACESTATE;
+
+/// The caller's trace context from the raw `traceparent` and `tracestate`
+/// values of a request (headers or metadata; `get` reads one by name), or
+/// what is wrong with them, for a 400 / INVALID_ARGUMENT.
+pub(crate) fn caller_trace<'a>(
+    get: impl Fn(&'static str) -> Option<&'a [u8]>,
+) -> Result<Option<orch_core::CallerTrace>, String> {
+    let text = |name: &'static str| {
+        get(name)
+            .map(|bytes| {
+                std::str::from_utf8(bytes)
+                    .ok()
+                    .filter(|text| text.is_ascii())
+                    .ok_or_else(|| format!("the {name} header must be ASCII"))
+            })
+            .transpose()
+    };
+    orch_core::CallerTrace::from_values(text(TRACEPARENT)?, text(TRACESTATE)?)
+}
 
 /// Exports the run's span if `transition` ended it and traces are on.
 pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
@@ -41,7 +62,10 @@ pub(crate) fn export_run_span(run: &FlowRun, history: &[State]) {
     let trace = run.trace();
     let tracer = orch_telemetry::tracer("orch-server");
     let parent = match &run.trace_parent {
-        Some(parent) => orch_telemetry::remote_parent(parent, None),
+        Some(parent) => orch_telemetry::remote_parent(
+            parent,
+            run.trace_state.as_ref().map(orch_core::TraceState::as_str),
+        ),
         None => opentelemetry::Context::new(),
     };
     let events = history

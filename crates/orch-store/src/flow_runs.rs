@@ -65,8 +65,8 @@ impl Store {
     /// there without its record. Returns the run and whether the record was
     /// written; it is not when no run was made (the idempotency key's run is
     /// returned, or an error), and the caller then records the call itself.
-    /// With `trace_parent`, the run's trace is the caller's (see
-    /// [`orch_core::RunTrace`]).
+    /// With `trace`, the run's trace is the caller's (see
+    /// [`orch_core::RunTrace`]) and keeps its `tracestate`.
     pub async fn create_flow_run_audited(
         &self,
         deployment_ref: &str,
@@ -74,7 +74,7 @@ impl Store {
         scheduled_at: Option<i64>,
         idempotency_key: &str,
         audit: Option<&NewAuditRecord>,
-        trace_parent: Option<&orch_core::TraceParent>,
+        trace: Option<&orch_core::CallerTrace>,
     ) -> Result<(FlowRun, bool)> {
         let deployment = self.deployment_for_run(deployment_ref).await?;
         if !idempotency_key.is_empty()
@@ -107,7 +107,10 @@ impl Store {
                 now,
                 expected_start,
                 idempotency_key: Some(idempotency_key.to_string()).filter(|k| !k.is_empty()),
-                trace_parent: trace_parent.map(ToString::to_string),
+                trace_parent: trace.map(|trace| trace.parent.to_string()),
+                trace_state: trace
+                    .and_then(|trace| trace.state.as_ref())
+                    .map(ToString::to_string),
                 audit: audit.map(|record| PendingAudit::new(record.clone(), self.clock.clone())),
             })
             .await?;
@@ -150,7 +153,8 @@ impl Store {
             worker_name: String::new(),
             exit_code: None,
             usage: None,
-            trace_parent: trace_parent.copied(),
+            trace_parent: trace.map(|trace| trace.parent),
+            trace_state: trace.and_then(|trace| trace.state.clone()),
             created_at: now,
             schedule_slug: None,
             id,

@@ -200,6 +200,8 @@ pub struct FlowRun {
     pub usage: Option<orch_core::ResourceUsage>,
     /// The `traceparent` it was created with, whose trace it joined.
     pub trace_parent: Option<orch_core::TraceParent>,
+    /// The `tracestate` it was created with (with a `trace_parent` only).
+    pub trace_state: Option<orch_core::TraceState>,
     /// Creation time.
     pub created_at: i64,
     /// Slug of the schedule that created it; `None` for runs started by hand.

@@ -49,6 +49,7 @@ pub(crate) struct FlowRunRow {
     max_rss_bytes: Option<i64>,
     wall_micros: Option<i64>,
     trace_parent: Option<String>,
+    trace_state: Option<String>,
     created_at: i64,
     schedule_slug: Option<String>,
 }
@@ -59,7 +60,7 @@ pub(crate) const FLOW_RUN_SELECT: &str = "SELECT r.id, r.name, f.name AS flow, \
      COALESCE(p.name, '') AS work_pool, r.work_pool_id, r.state_type, r.state_name, \
      r.state_message, r.state_timestamp, r.parameters, r.tags, r.expected_start, r.start_time, \
      r.end_time, r.run_count, r.worker_id, COALESCE(w.name, '') AS worker_name, r.exit_code, \
-     r.cpu_user_micros, r.cpu_system_micros, r.max_rss_bytes, r.wall_micros, r.trace_parent, \
+     r.cpu_user_micros, r.cpu_system_micros, r.max_rss_bytes, r.wall_micros, r.trace_parent, r.trace_state, \
      r.created_at, r.schedule_slug \
      FROM flow_runs r JOIN flows f ON f.id = r.flow_id \
      LEFT JOIN deployments d ON d.id = r.deployment_id \
@@ -104,6 +105,10 @@ impl TryFrom<FlowRunRow> for FlowRun {
                 .trace_parent
                 .as_deref()
                 .and_then(|text| orch_core::TraceParent::parse(text).ok()),
+            trace_state: row
+                .trace_state
+                .as_deref()
+                .and_then(|text| orch_core::TraceState::parse(text).ok().flatten()),
             created_at: row.created_at,
             schedule_slug: row.schedule_slug,
         })

@@ -34,6 +34,8 @@ pub(crate) struct NewRunRow {
     pub idempotency_key: Option<String>,
     /// The `traceparent` of the caller, whose trace the run joins.
     pub trace_parent: Option<String>,
+    /// Its `tracestate`, if it sent one.
+    pub trace_state: Option<String>,
     /// The audit record of the call creating it, written with the run (and
     /// only if the run is), in the same transaction.
     pub audit: Option<PendingAudit>,
@@ -106,13 +108,13 @@ async fn insert_runs(tx: &mut WriteTx, rows: &[&NewRunRow]) -> Result<Vec<String
     let statement = format!(
         "INSERT INTO flow_runs (id, name, flow_id, deployment_id, work_pool_id, parameters, tags, \
          state_type, state_name, state_message, state_timestamp, expected_start, run_count, \
-         idempotency_key, created_at, updated_at, trace_parent) \
+         idempotency_key, created_at, updated_at, trace_parent, trace_state) \
          SELECT v.column1, v.column2, d.flow_id, d.id, d.work_pool_id, v.column4, d.tags, \
          'SCHEDULED', 'Scheduled', v.column5, v.column6, v.column7, 0, v.column8, v.column6, v.column6, \
-         v.column9 \
+         v.column9, v.column10 \
          FROM (VALUES {}) AS v JOIN deployments d ON d.id = v.column3 WHERE true \
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        values_placeholders(rows.len(), 9)
+        values_placeholders(rows.len(), 10)
     );
     let mut insert = sqlx::query_as::<_, (String,)>(sql(statement));
     for row in rows {
@@ -125,7 +127,8 @@ async fn insert_runs(tx: &mut WriteTx, rows: &[&NewRunRow]) -> Result<Vec<String
             .bind(row.now)
             .bind(row.expected_start)
             .bind(&row.idempotency_key)
-            .bind(&row.trace_parent);
+            .bind(&row.trace_parent)
+            .bind(&row.trace_state);
     }
     let ids = insert.fetch_all(&mut **tx).await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
@@ -164,6 +167,7 @@ mod tests {
             expected_start: 1,
             idempotency_key: None,
             trace_parent: None,
+            trace_state: None,
             audit: None,
         }
     }

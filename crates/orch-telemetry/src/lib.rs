@@ -31,6 +31,8 @@ pub use opentelemetry;
 
 /// The header (REST) and metadata key (gRPC) carrying a caller's trace context.
 pub const TRACEPARENT: &str = "traceparent";
+/// The header (REST) and metadata key (gRPC) carrying its vendor part.
+pub const TRACESTATE: &str = "tracestate";
 /// The variable the flow process gets its run's trace context in.
 pub const ENV_TRACEPARENT: &str = "TRACEPARENT";
 /// The variable carrying the vendor part of the trace context.

@@ -1,7 +1,7 @@
 //! The worker's part of a run's trace: its span (claim to final report, a
 //! child of the run's root span), and the variables that let the flow's own
-//! spans join the trace (`TRACEPARENT`, and the collector's address when the
-//! worker exports traces itself).
+//! spans join the trace (`TRACEPARENT`, the caller's `TRACESTATE` if it sent
+//! one, and the collector's address when the worker exports traces itself).
 //!
 //! The span is a `tracing` span: the `tracing-opentelemetry` layer the CLI
 //! installs when traces are on exports it, and log lines written inside it
@@ -37,7 +37,8 @@ pub(crate) fn run_span(claimed: &ClaimedRun, worker_id: &str) -> tracing::Span {
     if orch_telemetry::enabled()
         && let Some(parent) = &parent
     {
-        let _ = span.set_parent(orch_telemetry::remote_parent(parent, None));
+        let state = tracestate(claimed);
+        let _ = span.set_parent(orch_telemetry::remote_parent(parent, state.as_deref()));
         if let Some(own) = orch_telemetry::traceparent_of(&span.context()) {
             span.record("span_id", field::display(own.span_id_hex()));
         }
@@ -61,13 +62,24 @@ pub(crate) fn record_outcome(span: &tracing::Span, outcome: &Outcome) {
     }
 }
 
+/// The run's `tracestate`, if the server sent a valid one.
+fn tracestate(claimed: &ClaimedRun) -> Option<String> {
+    orch_core::TraceState::parse(&claimed.tracestate)
+        .ok()
+        .flatten()
+        .map(|state| state.to_string())
+}
+
 /// The variables the flow gets for tracing: `TRACEPARENT` naming the run's
-/// span, and, when this worker exports traces, where to (see
+/// span, `TRACESTATE` when its caller sent one, and, when this worker exports traces, where to (see
 /// [`orch_telemetry::PASSED_TO_FLOWS`]).
 pub(crate) fn flow_variables(claimed: &ClaimedRun) -> Vec<(&'static str, String)> {
     let mut variables = Vec::new();
     if TraceParent::parse(&claimed.traceparent).is_ok() {
         variables.push((orch_telemetry::ENV_TRACEPARENT, claimed.traceparent.clone()));
+        if let Some(state) = tracestate(claimed) {
+            variables.push((orch_telemetry::ENV_TRACESTATE, state));
+        }
     }
     if orch_telemetry::enabled() {
         for name in orch_telemetry::PASSED_TO_FLOWS {
@@ -97,5 +109,24 @@ mod tests {
         // An older server sends none.
         let variables = flow_variables(&ClaimedRun::default());
         assert!(variables.iter().all(|(name, _)| *name != "TRACEPARENT"));
+    }
+
+    #[test]
+    fn the_flow_gets_the_callers_tracestate_with_its_traceparent() {
+        let traced = |tracestate: &str| ClaimedRun {
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+            tracestate: tracestate.into(),
+            ..ClaimedRun::default()
+        };
+        let variables = flow_variables(&traced("rojo=00f067aa0ba902b7"));
+        assert!(variables.contains(&("TRACESTATE", "rojo=00f067aa0ba902b7".to_owned())));
+        // None sent, or one that is not W3C's: no variable.
+        for none in ["", "not a tracestate"] {
+            let variables = flow_variables(&traced(none));
+            assert!(
+                variables.iter().all(|(name, _)| *name != "TRACESTATE"),
+                "{none}"
+            );
+        }
     }
 }

@@ -103,19 +103,17 @@ async fn set_paused(
     Ok(DeploymentView::from(&updated))
 }
 
-/// The W3C trace context of the caller, from `TRACEPARENT` (the variable
-/// tracing tools such as `otel-cli` set for the commands they run).
-fn trace_parent_from_env() -> anyhow::Result<Option<orch_core::TraceParent>> {
-    match std::env::var("TRACEPARENT") {
-        Ok(text) if !text.trim().is_empty() => orch_core::TraceParent::parse(&text)
-            .map(Some)
-            .map_err(|error| {
-                usage(format!(
-                    "TRACEPARENT: {error}; fix or unset the variable to create the run"
-                ))
-            }),
-        _ => Ok(None),
-    }
+/// The W3C trace context of the caller, from `TRACEPARENT` and `TRACESTATE`
+/// (the variables tracing tools such as `otel-cli` set for the commands they
+/// run).
+fn caller_trace_from_env() -> anyhow::Result<Option<orch_core::CallerTrace>> {
+    let parent = std::env::var(orch_telemetry::ENV_TRACEPARENT).ok();
+    let state = std::env::var(orch_telemetry::ENV_TRACESTATE).ok();
+    orch_core::CallerTrace::from_values(parent.as_deref(), state.as_deref()).map_err(|error| {
+        usage(format!(
+            "TRACEPARENT/TRACESTATE: {error}; fix or unset the variables to create the run"
+        ))
+    })
 }
 
 /// Creates a run; with `--watch`, follows it and fails unless it Completed.
@@ -124,7 +122,7 @@ async fn run_deployment(context: &Context, args: DeploymentRunArgs) -> anyhow::R
     let overrides = orch_core::build_overrides(args.params_json.as_deref(), &args.params)
         .map_err(|error| usage(error.to_string()))?;
     let format = args.output.output;
-    let trace_parent = trace_parent_from_env()?;
+    let caller_trace = caller_trace_from_env()?;
 
     let api = context.connect().await?;
     let mut request = tonic::Request::new(proto::RunDeploymentRequest {
@@ -133,10 +131,25 @@ async fn run_deployment(context: &Context, args: DeploymentRunArgs) -> anyhow::R
         scheduled_at_micros: None,
         idempotency_key: String::new(),
     });
-    if let Some(parent) = trace_parent {
+    if let Some(caller) = caller_trace {
         // The run's trace becomes a child of the caller's (e.g. a CI job's).
-        let value = parent.to_string().parse().expect("a traceparent is ASCII");
-        request.metadata_mut().insert("traceparent", value);
+        let value = caller
+            .parent
+            .to_string()
+            .parse()
+            .expect("a traceparent is ASCII");
+        request
+            .metadata_mut()
+            .insert(orch_telemetry::TRACEPARENT, value);
+        if let Some(state) = &caller.state {
+            let value = state
+                .as_str()
+                .parse()
+                .expect("a checked tracestate is ASCII");
+            request
+                .metadata_mut()
+                .insert(orch_telemetry::TRACESTATE, value);
+        }
     }
     let run = api
         .deployments()

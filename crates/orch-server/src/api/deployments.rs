@@ -131,17 +131,10 @@ pub(crate) async fn act(
                 .as_deref()
                 .map(|t| parse_time("scheduled_at", t))
                 .transpose()?;
-            let trace_parent = match headers.get(crate::tracing_export::TRACEPARENT) {
-                None => None,
-                Some(value) => Some(
-                    value
-                        .to_str()
-                        .map_err(|_| ApiError::bad_request("the traceparent header must be ASCII"))
-                        .and_then(|text| {
-                            orch_core::TraceParent::parse(text).map_err(ApiError::bad_request)
-                        })?,
-                ),
-            };
+            let trace = crate::tracing_export::caller_trace(|name| {
+                headers.get(name).map(axum::http::HeaderValue::as_bytes)
+            })
+            .map_err(ApiError::bad_request)?;
             let run = deployments::run_traced(
                 &state,
                 &reference,
@@ -149,7 +142,7 @@ pub(crate) async fn act(
                 scheduled_at,
                 request.idempotency_key.as_deref().unwrap_or(""),
                 audit.as_ref().map(|Extension(pending)| pending),
-                trace_parent.as_ref(),
+                trace.as_ref(),
             )
             .await?;
             Ok((StatusCode::CREATED, Json(views::run(&state, &run))).into_response())

@@ -117,17 +117,13 @@ impl DeploymentService for DeploymentApi {
         request: Request<pb::RunDeploymentRequest>,
     ) -> Result<Response<pb::FlowRun>, Status> {
         let audit = request.extensions().get::<crate::audit::Pending>().cloned();
-        let trace_parent = match request.metadata().get(crate::tracing_export::TRACEPARENT) {
-            None => None,
-            Some(value) => Some(
-                value
-                    .to_str()
-                    .map_err(|_| crate::error::invalid("traceparent metadata must be ASCII"))
-                    .and_then(|text| {
-                        orch_core::TraceParent::parse(text).map_err(crate::error::invalid)
-                    })?,
-            ),
-        };
+        let metadata = request.metadata();
+        let trace = crate::tracing_export::caller_trace(|name| {
+            metadata
+                .get(name)
+                .map(tonic::metadata::MetadataValue::as_bytes)
+        })
+        .map_err(crate::error::invalid)?;
         let request = request.into_inner();
         let overrides = convert::json_object("parameters", &request.parameters_json)?;
         let run = deployments::run_traced(
@@ -137,7 +133,7 @@ impl DeploymentService for DeploymentApi {
             request.scheduled_at_micros,
             &request.idempotency_key,
             audit.as_ref(),
-            trace_parent.as_ref(),
+            trace.as_ref(),
         )
         .await
         .map_err(status)?;

@@ -145,6 +145,12 @@ impl WorkerService for WorkerApi {
                         .map(|settings| settings.to_json())
                         .unwrap_or_default(),
                     traceparent: claim.run.trace().traceparent().to_string(),
+                    tracestate: claim
+                        .run
+                        .trace_state
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                 },
             )
             .collect();

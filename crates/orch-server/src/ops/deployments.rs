@@ -31,8 +31,9 @@ pub async fn run(
     .await
 }
 
-/// [`run`], for a caller that sent a `traceparent`: the run's trace is
-/// then the caller's, its span a child of the caller's.
+/// [`run`], for a caller that sent a trace context: the run's trace is
+/// then the caller's, its span a child of the caller's, and it keeps the
+/// caller's `tracestate`.
 pub async fn run_traced(
     state: &AppState,
     reference: &str,
@@ -40,7 +41,7 @@ pub async fn run_traced(
     scheduled_at: Option<i64>,
     idempotency_key: &str,
     audit: Option<&crate::audit::Pending>,
-    trace_parent: Option<&orch_core::TraceParent>,
+    trace: Option<&orch_core::CallerTrace>,
 ) -> OpsResult<FlowRun> {
     let record = audit.map(crate::audit::Pending::record);
     let (run, recorded) = state
@@ -51,7 +52,7 @@ pub async fn run_traced(
             scheduled_at,
             idempotency_key,
             record.as_ref(),
-            trace_parent,
+            trace,
         )
         .await?;
     if recorded && let Some(pending) = audit {

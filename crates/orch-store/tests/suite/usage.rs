@@ -4,7 +4,7 @@
 use crate::common::{
     accepted, claim_ids, create_pool, deploy, propose_as, register, run_now, spec, store,
 };
-use orch_core::{ResourceUsage, StateType, TraceParent, names};
+use orch_core::{CallerTrace, ResourceUsage, StateType, TraceState, names};
 use orch_store::{NewState, Proposal, Store};
 
 fn usage(cpu_micros: i64, rss: i64) -> ResourceUsage {
@@ -74,12 +74,17 @@ async fn usage_is_kept_per_attempt_and_cleared_when_the_run_starts_again() {
 }
 
 #[tokio::test]
-async fn a_run_created_with_a_traceparent_joins_the_callers_trace() {
+async fn a_run_created_with_a_callers_context_joins_its_trace_and_keeps_its_tracestate() {
     let store = store().await;
     create_pool(&store, "default").await;
     deploy(&store, spec("etl", "nightly", "default")).await;
-    let parent =
-        TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
+    let caller = CallerTrace::from_values(
+        Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+    )
+    .unwrap()
+    .unwrap();
+    let parent = caller.parent;
     let (run, _) = store
         .create_flow_run_audited(
             "etl/nightly",
@@ -87,13 +92,17 @@ async fn a_run_created_with_a_traceparent_joins_the_callers_trace() {
             None,
             "",
             None,
-            Some(&parent),
+            Some(&caller),
         )
         .await
         .unwrap();
     assert_eq!(run.trace_parent, Some(parent));
     let read = store.flow_run(&run.id).await.unwrap();
     assert_eq!(read.trace_parent, Some(parent));
+    assert_eq!(
+        read.trace_state.as_ref().map(TraceState::as_str),
+        Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+    );
     let trace = read.trace();
     assert_eq!(trace.trace_id, parent.trace_id);
     assert_eq!(trace.parent_span_id, Some(parent.span_id));
@@ -104,5 +113,6 @@ async fn a_run_created_with_a_traceparent_joins_the_callers_trace() {
         .unwrap();
     let read = store.flow_run(&own.id).await.unwrap();
     assert_eq!(read.trace_parent, None);
+    assert_eq!(read.trace_state, None);
     assert_eq!(read.trace().trace_id_hex(), own.id.replace('-', ""));
 }
