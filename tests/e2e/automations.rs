@@ -9,8 +9,12 @@ mod conditions;
 mod delivery;
 #[path = "automations/hardening.rs"]
 mod hardening;
+#[path = "automations/receivers.rs"]
+mod receivers;
 #[path = "automations/replicas.rs"]
 mod replicas;
+#[path = "automations/storms.rs"]
+mod storms;
 #[path = "automations/triggers.rs"]
 mod triggers;
 

@@ -17,14 +17,24 @@ use serde_json::{Map, Value};
 use crate::state::{StateType, names};
 
 mod limits;
+mod loops;
 mod placeholders;
+mod receivers;
 mod validate;
 
-pub use limits::{MAX_AUTOMATION_CHAIN, MAX_AUTOMATION_SECONDS, check_seconds, cooldown_allows};
+pub use limits::de::cooldown_seconds as de_cooldown_seconds;
+pub use limits::{
+    MAX_AUTOMATION_SECONDS, check_float_seconds, check_seconds, cooldown_allows, seconds_to_micros,
+};
+pub use loops::{
+    LOOP_SUPPRESSED_EVENT, LoopStop, MAX_AUTOMATION_CHAIN, RESERVED_EVENT_PREFIX,
+    check_emitted_event_name, creates_runs, extend_chain, show_chain,
+};
 pub use placeholders::{
     ALWAYS_ALLOWED_ENV, check_placeholder_sources, env_allowed, is_placeholder_name,
     parse_placeholders, placeholders, resolve_placeholders,
 };
+pub use receivers::ORCH_RECEIVER;
 pub use validate::{check_action_placeholders, check_trigger_durations, placeholder_names};
 
 /// An automation, validated.
@@ -41,8 +51,9 @@ pub struct AutomationSpec {
     /// What it does when it fires, in order; never empty.
     pub actions: Vec<Action>,
     /// After a firing, further firings within this many seconds are
-    /// suppressed (counted, not delivered); 0 = no cooldown.
-    #[serde(default)]
+    /// suppressed (counted, not delivered); 0 = no cooldown. At most
+    /// [`MAX_AUTOMATION_SECONDS`]: any other number is refused when read.
+    #[serde(default, deserialize_with = "limits::de::cooldown_seconds")]
     pub cooldown_seconds: u64,
     /// Whether it starts paused (a paused automation does not fire).
     #[serde(default)]
@@ -110,14 +121,27 @@ pub struct Trigger {
     /// be retried does not match); `false` matches every failed attempt.
     #[serde(default, skip_serializing_if = "is_false")]
     pub after_retries: bool,
-    /// `run-duration`: how long a run may run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `run-duration`: how long a run may run (1 s to 366 days, checked
+    /// when read, as are the other durations).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "limits::de::seconds"
+    )]
     pub seconds: Option<u64>,
     /// `deadline`: how long after its slot a run must have started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "limits::de::late_seconds"
+    )]
     pub late_seconds: Option<u64>,
     /// `no-success`: the period in which a run must have Completed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "limits::de::window_seconds"
+    )]
     pub window_seconds: Option<u64>,
     /// `event`: the event's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]

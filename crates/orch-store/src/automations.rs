@@ -25,6 +25,15 @@ pub struct Automation {
     pub firings: i64,
     /// Firings suppressed by the cooldown.
     pub suppressed: i64,
+    /// Firings suppressed by loop protection (they would have continued a
+    /// chain of automations through one already in it, or past the longest
+    /// chain allowed).
+    pub loop_suppressed: i64,
+    /// Why the last of those was suppressed, and how to fix it; empty when
+    /// none was.
+    pub loop_message: String,
+    /// When the last of those was, microseconds.
+    pub loop_suppressed_at: Option<i64>,
     /// Deliveries that reached their receiver.
     pub delivered: i64,
     /// Deliveries given up after every attempt failed.
@@ -53,7 +62,7 @@ pub struct AutomationInput {
 }
 
 /// One line of an automation's history: a delivery attempt, or a firing the
-/// cooldown suppressed.
+/// cooldown or loop protection suppressed.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AutomationEntry {
     /// The firing.
@@ -66,7 +75,8 @@ pub struct AutomationEntry {
     pub action_type: String,
     /// Attempt number, from 1; 0 for a suppressed firing.
     pub attempt: i64,
-    /// `delivered`, `retrying`, `failed`, `skipped` or `suppressed`.
+    /// `delivered`, `retrying`, `failed`, `skipped`, `suppressed` (the
+    /// cooldown) or `loop-suppressed`.
     pub outcome: String,
     /// The receiver's HTTP status code, when it answered.
     pub status_code: Option<i64>,
@@ -79,7 +89,7 @@ pub struct AutomationEntry {
 }
 
 const AUTOMATION_SELECT: &str = "SELECT a.id, a.name, a.description, a.spec, a.paused, \
-    a.last_fired_at, a.firings, a.suppressed, \
+    a.last_fired_at, a.firings, a.suppressed, a.loop_suppressed, a.loop_message, a.loop_suppressed_at, \
     (SELECT COUNT(*) FROM automation_deliveries d WHERE d.automation_id = a.id AND d.status = 'delivered') AS delivered, \
     (SELECT COUNT(*) FROM automation_deliveries d WHERE d.automation_id = a.id AND d.status = 'failed') AS failed, \
     (SELECT COUNT(*) FROM automation_deliveries d WHERE d.automation_id = a.id AND d.status = 'skipped') AS skipped, \
@@ -210,50 +220,17 @@ impl Store {
                WHERE t.automation_id = $1 \
                UNION ALL \
                SELECT f.id AS firing_id, f.kind, f.flow_run_id, '' AS action_type, 0 AS attempt, \
-                      'suppressed' AS outcome, NULL AS status_code, 'within the cooldown' AS error, \
+                      CASE WHEN f.suppressed = 2 THEN 'loop-suppressed' ELSE 'suppressed' END AS outcome, \
+                      NULL AS status_code, \
+                      CASE WHEN f.suppressed = 2 THEN f.note ELSE 'within the cooldown' END AS error, \
                       f.created_at AS happened_at, 0 AS duration_micros \
-               FROM automation_firings f WHERE f.automation_id = $1 AND f.suppressed = 1 \
+               FROM automation_firings f WHERE f.automation_id = $1 AND f.suppressed <> 0 \
              ) h ORDER BY happened_at DESC LIMIT $2",
         )
         .bind(&automation.id)
         .bind(limit)
         .fetch_all(&self.reader)
         .await?)
-    }
-
-    /// How many runs in a row, ending with `run_id`, were created by
-    /// automations' `run-deployment` actions (each one's idempotency key is
-    /// `automation:<delivery id>`, and that delivery's firing names the run
-    /// that triggered it); counted up to `max`.
-    pub async fn automation_chain_length(&self, run_id: &str, max: usize) -> Result<usize> {
-        let mut length = 0;
-        let mut current = run_id.to_owned();
-        while length < max {
-            let key: Option<(Option<String>,)> =
-                sqlx::query_as("SELECT idempotency_key FROM flow_runs WHERE id = $1")
-                    .bind(&current)
-                    .fetch_optional(&self.reader)
-                    .await?;
-            let Some(delivery) = key
-                .and_then(|(key,)| key)
-                .and_then(|key| key.strip_prefix("automation:").map(str::to_owned))
-            else {
-                break;
-            };
-            length += 1;
-            let parent: Option<(Option<String>,)> = sqlx::query_as(
-                "SELECT f.flow_run_id FROM automation_deliveries d \
-                 JOIN automation_firings f ON f.id = d.firing_id WHERE d.id = $1",
-            )
-            .bind(&delivery)
-            .fetch_optional(&self.reader)
-            .await?;
-            match parent.and_then(|(run,)| run) {
-                Some(run) => current = run,
-                None => break,
-            }
-        }
-        Ok(length)
     }
 
     /// Records a custom event of a run (`ctx.emit`); returns its position.

@@ -15,6 +15,8 @@
 mod artifacts;
 mod audit;
 mod automation_conditions;
+mod automation_deliveries;
+mod automation_firings;
 mod automation_outbox;
 mod automations;
 mod backup;
@@ -59,9 +61,9 @@ pub use artifacts::{
 };
 pub use audit::{AUDIT_PAGE, AuditRecord, NewAuditRecord};
 pub use automation_conditions::{ConditionRun, Incident};
-pub use automation_outbox::{
-    AttemptResult, ClaimedDelivery, FiringOutcome, NewFiring, OutboxRow, OutboxSource,
-};
+pub use automation_deliveries::{AttemptResult, ClaimedDelivery};
+pub use automation_firings::{FiringOutcome, NewDelivery, NewFiring};
+pub use automation_outbox::{OutboxRow, OutboxSource};
 pub use automations::{Automation, AutomationEntry, AutomationInput};
 pub use backup::{
     FileCheck, SchemaVersion, backup_database, check_database_file, latest_migration,

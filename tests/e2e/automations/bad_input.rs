@@ -82,3 +82,72 @@ fn an_automation_may_name_a_deployment_registered_from_another_file() {
     let again = server.ok(&["deploy", path.to_str().unwrap()]);
     assert!(again.contains("automation a  unchanged"), "{again}");
 }
+
+#[test]
+fn durations_and_placeholders_are_refused_with_the_key_the_range_and_the_offset() {
+    let server = TestServer::start();
+    server.ok(&["work-pool", "create", "pool", "--type", "process"]);
+    let event = "trigger = { type = \"event\", name = \"x\" }\n";
+    let cancel = "actions = [{ type = \"cancel-run\" }]\n";
+    // `name` is line 9, `trigger` 10, `actions` 11, `cooldown_seconds` 12.
+    let cases = [
+        (
+            format!("trigger = {{ type = \"run-duration\", seconds = -5 }}\n{cancel}"),
+            ":10:11: trigger: `seconds` must be between 1 and 31622400 (366 days), not -5"
+                .to_owned(),
+        ),
+        (
+            format!("trigger = {{ type = \"deadline\", late_seconds = 90.5 }}\n{cancel}"),
+            ":10:11: trigger: `late_seconds` must be a whole number of seconds between 1 and 31622400"
+                .to_owned(),
+        ),
+        (
+            format!("{event}{cancel}cooldown_seconds = 9223372036854775807\n"),
+            ":12:20: `cooldown_seconds` must be between 0 and 31622400 (366 days), not 9223372036854775807"
+                .to_owned(),
+        ),
+        (
+            format!("{event}{cancel}cooldown_seconds = 0.5\n"),
+            ":12:20: `cooldown_seconds` must be a whole number of seconds between 0".to_owned(),
+        ),
+        (
+            format!(
+                "{event}actions = [{{ type = \"webhook\", url = \"https://hooks.example/${{HOOK\" }}]\n"
+            ),
+            ":11:12: automation \"a\": action 1 (webhook), `url`: `${HOOK` at offset 22 opens a \
+             placeholder that is never closed; write `${NAME}`, with the closing `}`"
+                .to_owned(),
+        ),
+        (
+            format!(
+                "{event}actions = [{{ type = \"cancel-run\" }}, {{ type = \"email\", to = [\"ops@example.com\", \"${{}}\"] }}]\n"
+            ),
+            "automation \"a\": action 2 (email), `to[1]`: `${}` at offset 0 has no name".to_owned(),
+        ),
+    ];
+    for (automation, expected) in cases {
+        let error = refused(&server, &file(&automation));
+        assert!(
+            error.contains(&expected),
+            "expected {expected:?} in: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_flow_cannot_emit_orchs_own_events() {
+    let server = TestServer::start();
+    let _dir = server.deploy(
+        "pool",
+        &deployment_toml("f", "d", "pool", &[&flow_program("echo.sh")], ""),
+    );
+    let run = server.run_deployment("f/d", &[]);
+    let (status, body) = orch_e2e::http_post(
+        server.url(),
+        &format!("/api/flow-runs/{run}/emit"),
+        r#"{"name": "orch.automation.loop-suppressed", "payload": {"automation": "spoofed"}}"#,
+        Some(&server.admin_key()),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("orch's own"), "{body}");
+}

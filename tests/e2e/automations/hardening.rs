@@ -13,10 +13,7 @@ use orch_e2e::{TestServer, deployment_toml, flow_program, write_deploy_file};
 
 use super::{TESTFLOWS, WAIT, history, wait_for_automation};
 
-/// `orch_core::automation::MAX_AUTOMATION_CHAIN`.
-const MAX_CHAIN: usize = 8;
-
-fn runs_of(server: &TestServer, deployment: &str) -> usize {
+pub(super) fn runs_of(server: &TestServer, deployment: &str) -> usize {
     server
         .json(&[
             "flow-run",
@@ -31,7 +28,7 @@ fn runs_of(server: &TestServer, deployment: &str) -> usize {
 }
 
 #[test]
-fn an_automation_running_its_own_deployment_stops_at_the_chain_limit() {
+fn an_automation_running_its_own_deployment_stops_at_its_first_repeat() {
     let server = TestServer::start();
     let toml = format!(
         "{}\n{}",
@@ -46,32 +43,40 @@ actions = [ { type = "run-deployment", deployment = "loop/self" } ]
     let _worker = server.start_worker("pool", &[]);
     server.run_deployment("loop/self", &[]);
 
-    let automation = wait_for_automation(&server, "again", |a| a["failed"] == 1);
+    // The first run fires it: one run is made. That run fires it again, on
+    // a run it led to: suppressed, with the reason.
+    let automation = wait_for_automation(&server, "again", |a| a["loop_suppressed"] == 1);
+    let message = automation["loop_message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "automation loop stopped: \"again\" would fire again on a run it led to (chain again -> again)"
+        ) && message.contains("narrow its trigger"),
+        "{automation:#}"
+    );
+    assert!(
+        automation["loop_suppressed_at"].is_string(),
+        "{automation:#}"
+    );
+    assert_eq!(
+        (&automation["delivered"], &automation["failed"]),
+        (&serde_json::json!(1), &serde_json::json!(0)),
+        "{automation:#}"
+    );
     let stopped: Vec<_> = history(&server, "again")
         .into_iter()
-        .filter(|entry| entry["outcome"] == "failed")
+        .filter(|entry| entry["outcome"] == "loop-suppressed")
         .collect();
-    assert_eq!(stopped.len(), 1, "{automation:#}");
-    let reason = stopped[0]["error"].as_str().unwrap_or_default();
-    assert!(
-        reason.contains("automation loop stopped") && reason.contains("narrow its trigger"),
-        "{reason}"
-    );
-    // The first run and the 8 the chain may create; nothing after the stop.
-    assert_eq!(runs_of(&server, "loop/self"), MAX_CHAIN + 1);
+    assert_eq!(stopped.len(), 1);
+    assert_eq!(stopped[0]["error"].as_str(), Some(message));
+    // The first run and the one the automation made; nothing after the stop.
+    assert_eq!(runs_of(&server, "loop/self"), 2);
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(runs_of(&server, "loop/self"), MAX_CHAIN + 1);
-    assert_eq!(inspect_delivered(&server), MAX_CHAIN as i64);
-}
-
-fn inspect_delivered(server: &TestServer) -> i64 {
-    super::inspect(server, "again")["delivered"]
-        .as_i64()
-        .unwrap_or(-1)
+    assert_eq!(runs_of(&server, "loop/self"), 2);
+    assert_eq!(super::inspect(&server, "again")["loop_suppressed"], 1);
 }
 
 /// A port that accepts connections and never answers; counts them.
-fn silent_receiver() -> (String, Arc<AtomicUsize>) {
+pub(super) fn silent_receiver() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let accepted = Arc::new(AtomicUsize::new(0));

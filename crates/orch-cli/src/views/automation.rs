@@ -55,6 +55,18 @@ pub fn print_table(automations: &[AutomationView]) -> std::io::Result<()> {
     )
 }
 
+/// How many firings loop protection suppressed, with the last reason.
+fn loop_line(automation: &AutomationView) -> String {
+    match (&automation.loop_message, &automation.loop_suppressed_at) {
+        (Some(message), at) if automation.loop_suppressed > 0 => format!(
+            "{} (last at {}): {message}",
+            automation.loop_suppressed,
+            or_dash(at)
+        ),
+        _ => automation.loop_suppressed.to_string(),
+    }
+}
+
 /// Writes every field.
 pub fn print_detail(automation: &AutomationView) -> std::io::Result<()> {
     table::print_details(&[
@@ -67,6 +79,7 @@ pub fn print_detail(automation: &AutomationView) -> std::io::Result<()> {
         ("Cooldown", format!("{} s", automation.cooldown_seconds)),
         ("Firings", automation.firings.to_string()),
         ("Suppressed (cooldown)", automation.suppressed.to_string()),
+        ("Suppressed (loop)", loop_line(automation)),
         ("Delivered", automation.delivered.to_string()),
         ("Failed", automation.failed.to_string()),
         ("Skipped", automation.skipped.to_string()),

@@ -16,16 +16,18 @@ pub const ALWAYS_ALLOWED_ENV: [&str; 2] = ["ORCH_SMTP_URL", "ORCH_SMTP_FROM"];
 enum Piece<'a> {
     /// Text kept as it is.
     Literal(&'a str),
-    /// `${NAME}`: the name.
-    Name(&'a str),
-    /// A `${` with no `}` after it: the rest of the text, from `${`.
-    Unterminated(&'a str),
+    /// `${NAME}`: the name, and the byte offset of its `${`.
+    Name(&'a str, usize),
+    /// A `${` with no `}` after it: the rest of the text, from `${`, and
+    /// the byte offset of that `${`.
+    Unterminated(&'a str, usize),
 }
 
 /// Splits `text` into literals and placeholders: the one parser.
 fn pieces(text: &str) -> Vec<Piece<'_>> {
     let mut pieces = Vec::new();
     let mut rest = text;
+    let mut consumed = 0;
     while let Some(start) = rest.find("${") {
         if start > 0 {
             pieces.push(Piece::Literal(&rest[..start]));
@@ -33,11 +35,12 @@ fn pieces(text: &str) -> Vec<Piece<'_>> {
         let after = &rest[start + 2..];
         match after.find('}') {
             Some(end) => {
-                pieces.push(Piece::Name(&after[..end]));
+                pieces.push(Piece::Name(&after[..end], consumed + start));
                 rest = &after[end + 1..];
+                consumed += start + 2 + end + 1;
             }
             None => {
-                pieces.push(Piece::Unterminated(&rest[start..]));
+                pieces.push(Piece::Unterminated(&rest[start..], consumed + start));
                 rest = "";
             }
         }
@@ -48,6 +51,12 @@ fn pieces(text: &str) -> Vec<Piece<'_>> {
     pieces
 }
 
+/// The offset of byte `at` of `text`, in characters from 0: what a person
+/// counts.
+fn char_offset(text: &str, at: usize) -> usize {
+    text.get(..at).map_or(at, |before| before.chars().count())
+}
+
 /// Whether `name` may be a placeholder's name: a variable name
 /// ([`crate::flow_env::is_variable_name`]).
 pub fn is_placeholder_name(name: &str) -> bool {
@@ -55,28 +64,36 @@ pub fn is_placeholder_name(name: &str) -> bool {
 }
 
 /// The names of the `${NAME}` placeholders in `text`, in order, checked:
-/// every `${` is closed and every name is a variable name.
+/// every `${` is closed and every name is a variable name (not empty).
 ///
 /// # Errors
 ///
-/// What is wrong and how to write it instead.
+/// What is wrong, at which offset of `text` (in characters from 0), and
+/// how to write it instead.
 pub fn parse_placeholders(text: &str) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     for piece in pieces(text) {
         match piece {
             Piece::Literal(_) => {}
-            Piece::Name(name) if is_placeholder_name(name) => names.push(name.to_owned()),
-            Piece::Name(name) => {
+            Piece::Name(name, _) if is_placeholder_name(name) => names.push(name.to_owned()),
+            Piece::Name(name, at) => {
+                let at = char_offset(text, at);
+                let what = if name.is_empty() {
+                    "has no name".to_owned()
+                } else {
+                    "is not a valid placeholder".to_owned()
+                };
                 return Err(format!(
-                    "`${{{name}}}` is not a valid placeholder: a name uses ASCII letters, digits \
+                    "`${{{name}}}` at offset {at} {what}: a name uses ASCII letters, digits \
                      and '_' and does not start with a digit, e.g. `${{SLACK_WEBHOOK_URL}}`"
                 ));
             }
-            Piece::Unterminated(rest) => {
+            Piece::Unterminated(rest, at) => {
+                let at = char_offset(text, at);
                 let shown: String = rest.chars().take(40).collect();
                 return Err(format!(
-                    "`{shown}` opens a placeholder that is never closed; write `${{NAME}}`, \
-                     with the closing `}}`"
+                    "`{shown}` at offset {at} opens a placeholder that is never closed; write \
+                     `${{NAME}}`, with the closing `}}` (a `$` alone needs no escaping)"
                 ));
             }
         }
@@ -90,7 +107,7 @@ pub fn placeholders(text: &str) -> Vec<String> {
     pieces(text)
         .into_iter()
         .filter_map(|piece| match piece {
-            Piece::Name(name) => Some(name.to_owned()),
+            Piece::Name(name, _) => Some(name.to_owned()),
             _ => None,
         })
         .collect()
@@ -112,8 +129,8 @@ pub fn resolve_placeholders(
     let mut missing = Vec::new();
     for piece in pieces(text) {
         match piece {
-            Piece::Literal(literal) | Piece::Unterminated(literal) => out.push_str(literal),
-            Piece::Name(name) => match lookup(name).filter(|value| !value.is_empty()) {
+            Piece::Literal(literal) | Piece::Unterminated(literal, _) => out.push_str(literal),
+            Piece::Name(name, _) => match lookup(name).filter(|value| !value.is_empty()) {
                 Some(value) => out.push_str(&value),
                 None => missing.push(name.to_owned()),
             },
@@ -194,15 +211,27 @@ mod tests {
             parse_placeholders("https://h/${A}?k=${B_2}"),
             Ok(vec!["A".to_string(), "B_2".to_string()])
         );
-        assert_eq!(parse_placeholders("no placeholder $HOME {x}"), Ok(vec![]));
+        assert_eq!(parse_placeholders("no placeholder $HOME {x} $"), Ok(vec![]));
         let unclosed = parse_placeholders("https://h/${NAME").unwrap_err();
         assert!(
-            unclosed.starts_with("`${NAME` opens a placeholder"),
+            unclosed.starts_with("`${NAME` at offset 10 opens a placeholder that is never closed"),
             "{unclosed}"
         );
         assert!(unclosed.contains("closing `}`"), "{unclosed}");
-        for bad in ["${}", "${1A}", "${A-B}", "${A B}", "${é}"] {
+        // The offset counts characters, after earlier placeholders.
+        let later = parse_placeholders("é/${A}/${B").unwrap_err();
+        assert!(later.starts_with("`${B` at offset 7 "), "{later}");
+        let empty = parse_placeholders("x${}").unwrap_err();
+        assert!(
+            empty.starts_with("`${}` at offset 1 has no name"),
+            "{empty}"
+        );
+        for bad in ["${1A}", "${A-B}", "${A B}", "${é}", "${A${B}"] {
             let error = parse_placeholders(bad).unwrap_err();
+            assert!(
+                error.contains("at offset 0 is not a valid placeholder"),
+                "{bad}: {error}"
+            );
             assert!(error.contains("letters, digits and '_'"), "{bad}: {error}");
         }
     }

@@ -24,28 +24,49 @@ pub fn check_trigger_durations(trigger: &Trigger) -> Result<(), String> {
     Ok(())
 }
 
-/// The texts of an action that may hold `${NAME}` placeholders.
-fn action_texts(action: &Action) -> impl Iterator<Item = &String> {
-    [
-        &action.webhook_url,
-        &action.url,
-        &action.secret,
-        &action.smtp_url,
-        &action.from,
+/// The texts of an action that may hold `${NAME}` placeholders, each with
+/// its key (`url`, `to[1]`, ...).
+fn action_fields(action: &Action) -> Vec<(String, &String)> {
+    let mut fields: Vec<(String, &String)> = [
+        ("webhook_url", &action.webhook_url),
+        ("url", &action.url),
+        ("secret", &action.secret),
+        ("smtp_url", &action.smtp_url),
+        ("from", &action.from),
     ]
     .into_iter()
-    .flatten()
-    .chain(action.to.iter())
+    .filter_map(|(key, text)| text.as_ref().map(|text| (key.to_owned(), text)))
+    .collect();
+    fields.extend(
+        action
+            .to
+            .iter()
+            .enumerate()
+            .map(|(i, text)| (format!("to[{i}]"), text)),
+    );
+    fields
 }
 
-/// Checks that every placeholder of an action is closed and well named.
+/// The texts of an action that may hold `${NAME}` placeholders.
+fn action_texts(action: &Action) -> impl Iterator<Item = &String> {
+    action_fields(action).into_iter().map(|(_, text)| text)
+}
+
+/// Checks that every placeholder of action number `index` (from 1) is
+/// closed and well named.
 ///
 /// # Errors
 ///
-/// The first bad placeholder and how to write it.
-pub fn check_action_placeholders(action: &Action) -> Result<(), String> {
-    for text in action_texts(action) {
-        parse_placeholders(text)?;
+/// The first bad placeholder: the action, its key, the offset in the value
+/// (in characters from 0) and how to write it.
+pub fn check_action_placeholders(index: usize, action: &Action) -> Result<(), String> {
+    for (key, text) in action_fields(action) {
+        parse_placeholders(text).map_err(|problem| {
+            format!(
+                "action {index} ({}), `{key}`: {problem}",
+                action.kind.as_str()
+            )
+        })?;
     }
     Ok(())
 }
@@ -83,7 +104,12 @@ impl AutomationSpec {
             .and_then(|()| {
                 check_seconds("cooldown_seconds", i128::from(self.cooldown_seconds), 0).map(drop)
             })
-            .and_then(|()| self.actions.iter().try_for_each(check_action_placeholders));
+            .and_then(|()| {
+                self.actions
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, action)| check_action_placeholders(i + 1, action))
+            });
         result.map_err(|problem| format!("automation \"{}\": {problem}", self.name))
     }
 }
@@ -129,6 +155,16 @@ mod tests {
         );
         let mut unclosed = good.clone();
         unclosed.actions[0].url = Some("http://h/${TOKEN".into());
-        assert!(unclosed.check().unwrap_err().contains("never closed"));
+        assert_eq!(
+            unclosed.check().unwrap_err(),
+            "automation \"a\": action 1 (webhook), `url`: `${TOKEN` at offset 9 opens a \
+             placeholder that is never closed; write `${NAME}`, with the closing `}` (a `$` \
+             alone needs no escaping)"
+        );
+        let mut empty = good.clone();
+        empty.actions[1].to = vec!["ops@example.com".into(), "${}".into()];
+        assert!(empty.check().unwrap_err().starts_with(
+            "automation \"a\": action 2 (email), `to[1]`: `${}` at offset 0 has no name"
+        ),);
     }
 }

@@ -20,10 +20,15 @@ pub(super) struct RawAutomation {
     pub description: Option<String>,
     pub trigger: Spanned<toml::Value>,
     pub actions: Spanned<Vec<Spanned<toml::Value>>>,
-    /// Signed so that a negative value gets our message, not serde's.
-    pub cooldown_seconds: Option<Spanned<i64>>,
+    /// Any value, so that a negative, fractional or huge one gets the
+    /// range message of every way in, not serde's.
+    pub cooldown_seconds: Option<Spanned<toml::Value>>,
     pub paused: Option<bool>,
 }
+
+/// `cooldown_seconds`, read as every way in reads it.
+#[derive(Deserialize)]
+struct Cooldown(#[serde(deserialize_with = "crate::automation::de_cooldown_seconds")] u64);
 
 /// A deployment an automation names, and where, so that a name that is
 /// neither in the file nor on the server is reported at its place.
@@ -87,9 +92,12 @@ fn automation(
         ));
     }
     let mut actions = Vec::with_capacity(raw_actions.len());
-    for raw_action in raw_actions {
+    for (index, raw_action) in raw_actions.into_iter().enumerate() {
         let at = raw_action.span().start;
         let action: Action = typed(source, "action", raw_action)?;
+        crate::automation::check_action_placeholders(index + 1, &action).map_err(|problem| {
+            source.error(Some(at), format!("automation \"{name}\": {problem}"))
+        })?;
         check_action(source, at, &trigger, &action)?;
         if let Some(deployment) = &action.deployment {
             references.push(reference(source, &name, deployment, at)?);
@@ -99,8 +107,12 @@ fn automation(
     let cooldown_seconds = match raw.cooldown_seconds {
         None => 0,
         Some(value) => {
-            crate::automation::check_seconds("cooldown_seconds", i128::from(*value.get_ref()), 0)
-                .map_err(|message| source.error(Some(value.span().start), message))?
+            let at = value.span().start;
+            value
+                .into_inner()
+                .try_into::<Cooldown>()
+                .map_err(|error| source.error(Some(at), error.message().to_owned()))?
+                .0
         }
     };
     Ok(AutomationSpec {
@@ -221,7 +233,6 @@ fn check_action(source: &Source<'_>, at: usize, trigger: &Trigger, action: &Acti
             fail(format!("needs `{key}`"))
         }
     };
-    crate::automation::check_action_placeholders(action).or_else(fail)?;
     match action.kind {
         ActionKind::Slack => {
             need("webhook_url", action.webhook_url.is_some())?;
@@ -460,10 +471,47 @@ actions = [ { type = "run-deployment", deployment = "f/n", parameters = { symbol
         );
         assert_eq!(line, 10);
         assert!(
-            message
-                .starts_with("webhook action: `${NAME` opens a placeholder that is never closed"),
+            message.starts_with(
+                "automation \"a\": action 1 (webhook), `url`: `${NAME` at offset 10 opens a \
+                 placeholder that is never closed"
+            ),
             "{message}"
         );
+        for (written, wanted) in [
+            (
+                "seconds = -5",
+                "trigger: `seconds` must be between 1 and 31622400 (366 days), not -5",
+            ),
+            (
+                "seconds = 1.5",
+                "trigger: `seconds` must be a whole number of seconds between 1",
+            ),
+            (
+                "seconds = \"60\"",
+                "trigger: `seconds` must be a number of seconds",
+            ),
+        ] {
+            let (_, message) = error(&format!(
+                "[[automations]]\nname = \"a\"\ntrigger = {{ type = \"run-duration\", {written} }}\nactions = [{{ type = \"cancel-run\" }}]\n"
+            ));
+            assert!(message.starts_with(wanted), "{written}: {message}");
+        }
+        for (written, wanted) in [
+            (
+                "-1",
+                "`cooldown_seconds` must be between 0 and 31622400 (366 days), not -1",
+            ),
+            (
+                "2.5",
+                "`cooldown_seconds` must be a whole number of seconds between 0",
+            ),
+        ] {
+            let (line, message) = error(&format!(
+                "[[automations]]\nname = \"a\"\ntrigger = {{ type = \"event\", name = \"e\" }}\nactions = [{{ type = \"cancel-run\" }}]\ncooldown_seconds = {written}\n"
+            ));
+            assert_eq!(line, 11);
+            assert!(message.starts_with(wanted), "{written}: {message}");
+        }
     }
 
     #[test]

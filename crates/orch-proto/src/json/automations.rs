@@ -27,6 +27,14 @@ pub struct Automation {
     pub firings: i64,
     /// Firings the cooldown suppressed.
     pub suppressed: i64,
+    /// Firings loop protection suppressed (each would have continued a
+    /// chain of automations through one already in it, or past the longest
+    /// chain allowed).
+    pub loop_suppressed: i64,
+    /// Why the last of those was suppressed and how to fix it.
+    pub loop_message: Option<String>,
+    /// When the last of those was.
+    pub loop_suppressed_at: Option<String>,
     /// Deliveries that reached their receiver.
     pub delivered: i64,
     /// Deliveries given up after every attempt failed.
@@ -62,6 +70,9 @@ impl Automation {
                 .unwrap_or(0),
             firings: automation.firings,
             suppressed: automation.suppressed,
+            loop_suppressed: automation.loop_suppressed,
+            loop_message: non_empty(&automation.loop_message),
+            loop_suppressed_at: rfc3339(automation.loop_suppressed_at_micros),
             delivered: automation.delivered,
             failed: automation.failed,
             skipped: automation.skipped,
@@ -109,7 +120,8 @@ pub struct AutomationHistoryEntry {
     pub action: Option<String>,
     /// Attempt number from 1; 0 for a suppressed firing.
     pub attempt: i64,
-    /// `delivered`, `retrying`, `failed`, `skipped` or `suppressed`.
+    /// `delivered`, `retrying`, `failed`, `skipped`, `suppressed` (the
+    /// cooldown) or `loop-suppressed`.
     pub outcome: String,
     /// The receiver's HTTP status.
     pub status_code: Option<i64>,

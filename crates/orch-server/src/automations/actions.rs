@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
-use orch_core::automation::{Action, ActionKind, AutomationSpec, MAX_AUTOMATION_CHAIN};
+use orch_core::automation::{Action, ActionKind, AutomationSpec};
 use orch_store::ClaimedDelivery;
 use serde_json::{Map, Value};
 
@@ -152,8 +152,12 @@ fn store_failure(error: crate::ops::OpsError) -> Outcome {
 
 /// Creates the run, exactly once: the delivery's id is the run's
 /// idempotency key, so an attempt repeated after a crash finds the run the
-/// first one created. Its parameters: the triggering run's parameters the
-/// target deployment declares, then the action's `parameters` over them.
+/// first one created. The key (`automation:<delivery id>`) also ties the run
+/// to its firing, whose `automation_chain` is the run's chain: loop
+/// protection reads it when the run fires an automation
+/// (`Store::record_firing`). Its parameters: the triggering run's
+/// parameters the target deployment declares, then the action's
+/// `parameters` over them.
 async fn run_deployment(
     state: &AppState,
     delivery: &ClaimedDelivery,
@@ -161,9 +165,6 @@ async fn run_deployment(
     context: &Value,
 ) -> Outcome {
     let reference = action.deployment.as_deref().unwrap_or_default();
-    if let Some(stop) = loop_guard(state, delivery).await {
-        return stop;
-    }
     let target = match state.store().deployment(reference).await {
         Ok(target) => target,
         Err(error) => return store_failure(error.into()),
@@ -184,40 +185,6 @@ async fn run_deployment(
         Ok(_) => Outcome::Delivered { status: None },
         Err(error) => store_failure(error),
     }
-}
-
-/// Refuses to create the next run of a chain of automation-created runs
-/// once it is [`MAX_AUTOMATION_CHAIN`] long: an automation that triggers
-/// itself, directly or through others, stops there with this reason in its
-/// history, instead of creating runs without end.
-async fn loop_guard(state: &AppState, delivery: &ClaimedDelivery) -> Option<Outcome> {
-    let run = delivery.flow_run_id.as_deref()?;
-    let length = match state
-        .store()
-        .automation_chain_length(run, MAX_AUTOMATION_CHAIN)
-        .await
-    {
-        Ok(length) => length,
-        Err(error) => return Some(store_failure(error.into())),
-    };
-    if length < MAX_AUTOMATION_CHAIN {
-        return None;
-    }
-    tracing::warn!(
-        automation = %delivery.automation_name,
-        flow_run = %run,
-        "automation loop stopped: {MAX_AUTOMATION_CHAIN} runs in a row were created by automations"
-    );
-    Some(Outcome::Failed {
-        status: None,
-        error: format!(
-            "automation loop stopped: run {run} is the {MAX_AUTOMATION_CHAIN}th in a row created by \
-             automations' run-deployment actions, the most allowed; this automation triggers itself, \
-             directly or through other automations: narrow its trigger (deployments, states) so that \
-             the runs it creates do not fire it again"
-        ),
-        permanent: true,
-    })
 }
 
 /// POSTs `body` as JSON with the idempotency headers (and a signature when

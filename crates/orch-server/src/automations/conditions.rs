@@ -77,8 +77,10 @@ async fn pass(state: &AppState, links: &Links) -> orch_store::Result<()> {
     Ok(())
 }
 
+/// Microseconds in `seconds`, saturating (a spec stored before durations
+/// were range-checked may hold any value).
 fn micros(seconds: u64) -> i64 {
-    seconds as i64 * 1_000_000
+    orch_core::automation::seconds_to_micros(seconds)
 }
 
 fn what(row: &OutboxRow) -> &str {
@@ -112,15 +114,14 @@ async fn fire(
         holding.extra.clone(),
         now,
     );
-    let outcome = store
-        .record_firing(&automation.firing(
-            key,
-            kind,
-            holding.run.as_ref().map(|row| row.flow_run_id.clone()),
-            &context,
-        ))
-        .await?;
-    super::metrics::observe_firing(&automation.row.name, &outcome);
+    let firing = automation.firing(
+        key,
+        kind,
+        holding.run.as_ref().map(|row| row.flow_run_id.clone()),
+        &context,
+    );
+    let outcome = store.record_firing(&firing).await?;
+    engine::observe(&automation.row.name, &firing, &outcome);
     Ok(matches!(outcome, FiringOutcome::Created(_)))
 }
 
@@ -133,7 +134,10 @@ async fn run_duration(
 ) -> orch_store::Result<bool> {
     let seconds = automation.spec.trigger.seconds.unwrap_or(0);
     let mut created = false;
-    for run in store.runs_running_since(now - micros(seconds)).await? {
+    for run in store
+        .runs_running_since(now.saturating_sub(micros(seconds)))
+        .await?
+    {
         if !engine::passes_filter(&automation.spec.trigger, &run.row) {
             continue;
         }
@@ -168,7 +172,9 @@ async fn deadline(
     now: i64,
 ) -> orch_store::Result<Vec<Holding>> {
     let late = automation.spec.trigger.late_seconds.unwrap_or(0);
-    let runs = store.runs_not_started(now - micros(late)).await?;
+    let runs = store
+        .runs_not_started(now.saturating_sub(micros(late)))
+        .await?;
     Ok(runs
         .into_iter()
         .filter(|run| engine::passes_filter(&automation.spec.trigger, &run.row))
@@ -203,7 +209,7 @@ async fn no_success(
             .unwrap_or(created)
             .max(created)
             .max(automation.row.created_at);
-        if now - since > micros(window) {
+        if now.saturating_sub(since) > micros(window) {
             let last = last_success.and_then(orch_proto::json::rfc3339);
             holding.push(Holding {
                 subject: deployment.clone(),

@@ -30,10 +30,11 @@ const POLL: Duration = Duration::from_secs(1);
 const BATCH: i64 = 32;
 /// Attempts in flight at once, over all receivers.
 const IN_FLIGHT: usize = 128;
-/// Attempts in flight at once to one receiver; more wait their turn
-/// without holding anything another receiver needs.
+/// Attempts in flight at once to one receiver; its other deliveries wait in
+/// the table, unclaimed, without holding anything another receiver needs.
 const PER_RECEIVER: usize = 4;
-/// How long a delivery whose receiver is busy waits before it is claimed again.
+/// How long a delivery claimed while its receiver was full waits before it
+/// is claimed again (rare: only within one batch).
 const BUSY_RECEIVER_WAIT: Duration = Duration::from_millis(500);
 
 /// Attempts in flight per receiver ([`receiver_of`]).
@@ -62,32 +63,39 @@ impl Busy {
             }
         }
     }
+
+    /// The receivers with no slot free: their deliveries are not claimed.
+    fn full(&self) -> Vec<String> {
+        let busy = self.0.lock().expect("not poisoned");
+        let mut full: Vec<String> = busy
+            .iter()
+            .filter(|(_, count)| **count >= PER_RECEIVER)
+            .map(|(receiver, _)| receiver.clone())
+            .collect();
+        full.sort();
+        full
+    }
 }
 
-/// Who receives a delivery: the URL (or SMTP server) its action names, as
-/// written (before `${NAME}`s are resolved), or orch itself.
+/// Who receives a delivery: the server its action talks to
+/// ([`orch_core::automation::Action::receiver`]), as recorded with the
+/// delivery, or read from the spec for one recorded before receivers were.
 fn receiver_of(delivery: &ClaimedDelivery) -> String {
-    let spec: Option<orch_core::automation::AutomationSpec> =
-        serde_json::from_str(&delivery.spec).ok();
-    let action = spec.and_then(|spec| spec.actions.into_iter().nth(delivery.action_index as usize));
-    match action {
-        Some(action) => {
-            let target = action
-                .url
-                .or(action.webhook_url)
-                .or(action.smtp_url)
-                .unwrap_or_default();
-            format!("{}:{target}", action.kind.as_str())
-        }
-        None => String::new(),
+    if !delivery.receiver.is_empty() {
+        return delivery.receiver.clone();
     }
+    serde_json::from_str::<orch_core::automation::AutomationSpec>(&delivery.spec)
+        .ok()
+        .and_then(|spec| spec.actions.into_iter().nth(delivery.action_index as usize))
+        .map(|action| action.receiver())
+        .unwrap_or_default()
 }
 
 /// Runs until the server shuts down. Each attempt runs on a task of its own,
 /// so an attempt that waits on a slow receiver (up to
 /// [`actions::ATTEMPT_TIMEOUT`]) never delays another receiver's
 /// deliveries; at most [`PER_RECEIVER`] attempts to one receiver are in
-/// flight, its other deliveries are given back and claimed again later.
+/// flight, and while it has no slot free none of its deliveries is claimed.
 pub(super) async fn run(state: AppState) {
     let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
     let client = actions::http_client();
@@ -96,12 +104,13 @@ pub(super) async fn run(state: AppState) {
     loop {
         while running.try_join_next().is_some() {}
         let room = IN_FLIGHT.saturating_sub(running.len()).min(BATCH as usize) as i64;
+        let full = busy.full();
         let claimed = if room == 0 {
             Vec::new()
         } else {
             match state
                 .background_store()
-                .claim_deliveries(&owner, LEASE, room)
+                .claim_deliveries(&owner, LEASE, room, &full)
                 .await
             {
                 Ok(claimed) => claimed,
@@ -115,6 +124,8 @@ pub(super) async fn run(state: AppState) {
         for delivery in claimed {
             let receiver = receiver_of(&delivery);
             if !busy.take(&receiver) {
+                // More of one receiver's deliveries in this batch than it has
+                // slots: give the rest back.
                 let due = state.now() + BUSY_RECEIVER_WAIT.as_micros() as i64;
                 if let Err(error) = state
                     .background_store()
@@ -136,7 +147,11 @@ pub(super) async fn run(state: AppState) {
         if started {
             continue;
         }
-        let wait = match state.background_store().next_delivery_due().await {
+        let wait = match state
+            .background_store()
+            .next_delivery_due(&busy.full())
+            .await
+        {
             Ok(Some(due)) => Duration::from_micros((due - state.now()).max(0) as u64).min(POLL),
             _ => POLL,
         };

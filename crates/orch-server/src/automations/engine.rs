@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orch_core::automation::{AutomationSpec, RunFacts, Trigger, TriggerKind};
-use orch_store::{Automation, FiringOutcome, NewFiring, OutboxRow, OutboxSource, Store};
+use orch_store::{
+    Automation, FiringOutcome, NewDelivery, NewFiring, OutboxRow, OutboxSource, Store,
+};
 use serde_json::json;
 
 use super::message::{self, Links};
@@ -143,7 +145,7 @@ async fn pass(state: &AppState, links: &Links, known: &mut Known) -> orch_store:
                     if let Some(firing) = firing_for(source, row, automation, links) {
                         let outcome = store.record_firing(&firing).await?;
                         created |= matches!(outcome, FiringOutcome::Created(_));
-                        super::metrics::observe_firing(&automation.row.name, &outcome);
+                        observe(&automation.row.name, &firing, &outcome);
                     }
                 }
             }
@@ -160,6 +162,19 @@ async fn pass(state: &AppState, links: &Links, known: &mut Known) -> orch_store:
         state.automation_wakers().deliver.notify_one();
     }
     Ok(())
+}
+
+/// Counts a firing this server wrote, and says so in the log when loop
+/// protection suppressed it.
+pub(super) fn observe(automation: &str, firing: &NewFiring, outcome: &FiringOutcome) {
+    super::metrics::observe_firing(automation, outcome);
+    if let FiringOutcome::LoopSuppressed(reason) = outcome {
+        tracing::warn!(
+            automation,
+            flow_run = firing.flow_run_id.as_deref().unwrap_or_default(),
+            "{reason}"
+        );
+    }
 }
 
 /// Whether the run of `row` passes the trigger's filter.
@@ -240,9 +255,13 @@ impl Active {
                 .spec
                 .actions
                 .iter()
-                .map(|a| a.kind.as_str().to_owned())
+                .map(|a| NewDelivery {
+                    action_type: a.kind.as_str().to_owned(),
+                    receiver: a.receiver(),
+                })
                 .collect(),
             cooldown_seconds: self.spec.cooldown_seconds,
+            creates_runs: orch_core::automation::creates_runs(&self.spec),
         }
     }
 }

@@ -29,7 +29,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
 pub(crate) fn register(registry: &mut Registry) {
     registry.register(
         "automation_firings",
-        "Firings written by this server, by automation and outcome (fired, suppressed by the cooldown)",
+        "Firings written by this server, by automation and outcome (fired, suppressed by the cooldown, loop-suppressed)",
         METRICS.firings.clone(),
     );
     registry.register(
@@ -44,6 +44,7 @@ pub(super) fn observe_firing(automation: &str, outcome: &FiringOutcome) {
     let outcome = match outcome {
         FiringOutcome::Created(_) => "fired",
         FiringOutcome::Suppressed => "suppressed",
+        FiringOutcome::LoopSuppressed(_) => "loop-suppressed",
         FiringOutcome::Duplicate => return,
     };
     METRICS

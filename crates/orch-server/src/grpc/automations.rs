@@ -33,6 +33,9 @@ pub(crate) fn automation(automation: &Automation, unset: Vec<String>) -> pb::Aut
         created_at_micros: automation.created_at,
         updated_at_micros: automation.updated_at,
         unset_variables: unset,
+        loop_suppressed: automation.loop_suppressed,
+        loop_message: automation.loop_message.clone(),
+        loop_suppressed_at_micros: automation.loop_suppressed_at.unwrap_or(0),
     }
 }
 

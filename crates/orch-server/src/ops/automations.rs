@@ -14,11 +14,8 @@ use crate::state::AppState;
 pub async fn apply(state: &AppState, specs: &[String]) -> OpsResult<Vec<(String, &'static str)>> {
     let mut inputs = Vec::with_capacity(specs.len());
     for text in specs {
-        let spec: AutomationSpec = serde_json::from_str(text).map_err(|error| {
-            StoreError::InvalidInput(format!(
-                "an automation is not valid ({error}); write it in the deploy file and register it with `orch deploy`"
-            ))
-        })?;
+        let spec: AutomationSpec =
+            serde_json::from_str(text).map_err(|error| unreadable(text, &error))?;
         orch_core::validate_name("automation", &spec.name)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         spec.check().map_err(OpsError::Invalid)?;
@@ -42,6 +39,26 @@ pub async fn apply(state: &AppState, specs: &[String]) -> OpsResult<Vec<(String,
     let changes = state.store().apply_automations(&inputs).await?;
     crate::automations::changed(state);
     Ok(changes)
+}
+
+/// Why a spec given as JSON cannot be read: the automation (when its name
+/// can be read) and serde's reason without its place in the JSON text,
+/// e.g. a duration out of range with the same message as the deploy file's.
+fn unreadable(text: &str, error: &serde_json::Error) -> StoreError {
+    let what = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|value| {
+            value["name"]
+                .as_str()
+                .map(|name| format!("automation \"{name}\""))
+        })
+        .unwrap_or_else(|| "an automation".to_owned());
+    let full = error.to_string();
+    let place = format!(" at line {} column {}", error.line(), error.column());
+    let reason = full.strip_suffix(&place).unwrap_or(&full);
+    StoreError::InvalidInput(format!(
+        "{what} is not valid: {reason}; write it in the deploy file and register it with `orch deploy`"
+    ))
 }
 
 /// Refuses a spec whose placeholders name a variable of the server's
@@ -130,6 +147,7 @@ pub async fn emit(
     super::access::run(state, caller, run_id)
         .await
         .map_err(StoreError::from)?;
+    orch_core::automation::check_emitted_event_name(name).map_err(OpsError::Invalid)?;
     let payload = if payload_json.trim().is_empty() {
         "null".to_owned()
     } else {

@@ -38,7 +38,47 @@ async fn automations_from_any_way_in_get_the_same_checks() {
         "{error}"
     );
     let error = refused(&harness, spec(0, "http://127.0.0.1:9/${TOKEN")).await;
-    assert!(error.contains("never closed"), "{error}");
+    assert!(
+        error.contains(
+            "automation \"hook\": action 1 (webhook), `url`: `${TOKEN` at offset 19 opens a \
+             placeholder that is never closed"
+        ),
+        "{error}"
+    );
+    // Numbers no `u64` holds get the range message too, not a type error.
+    for (key, value, wanted) in [
+        (
+            "cooldown_seconds",
+            "-1",
+            "`cooldown_seconds` must be between 0 and 31622400 (366 days), not -1",
+        ),
+        (
+            "cooldown_seconds",
+            "1e30",
+            "`cooldown_seconds` must be a whole number of seconds between 0",
+        ),
+        (
+            "seconds",
+            "2.5",
+            "`seconds` must be a whole number of seconds between 1",
+        ),
+    ] {
+        let text = if key == "seconds" {
+            format!(
+                r#"{{"name": "hook", "trigger": {{"type": "run-duration", "seconds": {value}}}, "actions": [{{"type": "cancel-run"}}]}}"#
+            )
+        } else {
+            format!(
+                r#"{{"name": "hook", "trigger": {{"type": "worker-offline"}}, "actions": [{{"type": "webhook", "url": "http://h/"}}], "{key}": {value}}}"#
+            )
+        };
+        let error = refused(&harness, text).await;
+        assert!(
+            error.starts_with(&format!("automation \"hook\" is not valid: {wanted}")),
+            "{error}"
+        );
+        assert!(!error.contains("at line 1"), "{error}");
+    }
     // PATH is in every server's environment and not allowed.
     let error = refused(&harness, spec(0, "http://127.0.0.1:9/?p=${PATH}")).await;
     assert!(

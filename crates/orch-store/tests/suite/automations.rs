@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use orch_core::StateType;
-use orch_store::{AttemptResult, AutomationInput, FiringOutcome, NewFiring, OutboxSource, Store};
+use orch_store::{
+    AttemptResult, AutomationInput, FiringOutcome, NewDelivery, NewFiring, OutboxSource, Store,
+};
 
 use crate::common::{move_to, pool_and_deployment, run_now, store};
 
-async fn automation(store: &Store, name: &str) -> String {
+pub(crate) async fn automation(store: &Store, name: &str) -> String {
     store
         .apply_automations(&[AutomationInput {
             name: name.into(),
@@ -29,8 +31,18 @@ fn firing(automation_id: &str, key: &str, cooldown_seconds: u64) -> NewFiring {
         kind: "fired".into(),
         flow_run_id: None,
         context: "{}".into(),
-        actions: vec!["webhook".into(), "slack".into()],
+        actions: vec![
+            NewDelivery {
+                action_type: "webhook".into(),
+                receiver: "http://h:80".into(),
+            },
+            NewDelivery {
+                action_type: "slack".into(),
+                receiver: "https://hooks.example:443".into(),
+            },
+        ],
         cooldown_seconds,
+        creates_runs: false,
     }
 }
 
@@ -228,12 +240,12 @@ async fn deliveries_are_claimed_once_and_retaken_after_the_lease() {
         .await
         .unwrap();
     let lease = Duration::from_millis(300);
-    let claimed = store.claim_deliveries("one", lease, 10).await.unwrap();
+    let claimed = store.claim_deliveries("one", lease, 10, &[]).await.unwrap();
     assert_eq!(claimed.len(), 2);
     assert!(claimed.iter().all(|d| d.attempts == 1));
     assert!(
         store
-            .claim_deliveries("two", lease, 10)
+            .claim_deliveries("two", lease, 10, &[])
             .await
             .unwrap()
             .is_empty(),
@@ -255,7 +267,7 @@ async fn deliveries_are_claimed_once_and_retaken_after_the_lease() {
     // "one" dies holding the other: after the lease, "two" takes it, with the
     // same id (the idempotency key) and the next attempt number.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let retaken = store.claim_deliveries("two", lease, 10).await.unwrap();
+    let retaken = store.claim_deliveries("two", lease, 10, &[]).await.unwrap();
     assert_eq!(retaken.len(), 1);
     assert_eq!(retaken[0].id, claimed[1].id);
     assert_eq!(retaken[0].attempts, 2);
@@ -271,7 +283,7 @@ async fn deliveries_are_claimed_once_and_retaken_after_the_lease() {
         .unwrap();
     assert!(
         store
-            .claim_deliveries("three", lease, 10)
+            .claim_deliveries("three", lease, 10, &[])
             .await
             .unwrap()
             .is_empty()

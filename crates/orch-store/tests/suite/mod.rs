@@ -1,6 +1,7 @@
 //! Every store integration test, written once and run on each backend.
 
 mod artifacts;
+mod automation_loops;
 mod automations;
 mod backup;
 mod claims;

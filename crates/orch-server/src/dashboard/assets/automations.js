@@ -37,7 +37,7 @@
         ["Kind", (e) => e.kind],
         ["Action", (e) => e.action || "—"],
         ["Attempt", (e) => String(e.attempt), "num"],
-        ["Outcome", (e) => el("span", { class: `badge st-${e.outcome === "delivered" ? "completed" : e.outcome === "retrying" ? "late" : e.outcome === "suppressed" ? "paused" : "failed"}` }, e.outcome)],
+        ["Outcome", (e) => el("span", { class: `badge st-${e.outcome === "delivered" ? "completed" : e.outcome === "retrying" ? "late" : e.outcome === "suppressed" ? "paused" : e.outcome === "loop-suppressed" ? "late" : "failed"}` }, e.outcome)],
         ["Status", (e) => (e.status_code === null ? "—" : String(e.status_code)), "num"],
         ["Run", (e) => (e.flow_run_id ? el("a", { href: `/flow-runs/${e.flow_run_id}` }, e.flow_run_id.slice(0, 8)) : "—")],
         ["Error", (e) => e.error || ""],
@@ -46,6 +46,16 @@
     );
     const unset = a.unset_variables.length
       ? el("div", { class: "muted" }, "Inactive until these are set on the server:", el("ul", { class: "var-list" }, a.unset_variables.map((v) => el("li", {}, el("code", {}, v)))))
+      : null;
+    // Loop protection stopped it: say so, with the reason and the fix.
+    const loop = a.loop_suppressed
+      ? el(
+          "div",
+          { class: "loop-note", "data-loop": a.name },
+          el("strong", {}, `Loop stopped: ${fmtNumber(a.loop_suppressed)} firing${a.loop_suppressed === 1 ? "" : "s"} suppressed`),
+          a.loop_suppressed_at ? el("span", { class: "muted", title: fmtTime(a.loop_suppressed_at) }, ` (last ${fmtAgo(a.loop_suppressed_at)})`) : "",
+          el("div", {}, a.loop_message || "")
+        )
       : null;
     return el(
       "section",
@@ -57,11 +67,12 @@
         el("div", { class: "actions" }, el("button", { class: "btn", "data-pause": a.name, onclick: () => act(a, a.paused ? "resume" : "pause") }, a.paused ? "Resume" : "Pause"))
       ),
       unset,
+      loop,
       el(
         "div",
         { class: "cards" },
         orch.card("Firings", fmtNumber(a.firings), a.last_fired_at ? `last ${fmtAgo(a.last_fired_at)}` : "never fired"),
-        orch.card("Suppressed", fmtNumber(a.suppressed), `cooldown ${a.cooldown_seconds} s`),
+        orch.card("Suppressed", fmtNumber(a.suppressed + a.loop_suppressed), `cooldown ${a.cooldown_seconds} s${a.loop_suppressed ? `, ${fmtNumber(a.loop_suppressed)} loop` : ""}`, a.loop_suppressed ? "bad" : ""),
         orch.card("Delivered", fmtNumber(a.delivered), (a.actions || []).map((x) => x.type).join(", "), "good"),
         orch.card("Failed", fmtNumber(a.failed), `${fmtNumber(a.pending)} pending, ${fmtNumber(a.skipped)} skipped`, a.failed ? "bad" : "")
       ),
