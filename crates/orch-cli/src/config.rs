@@ -159,14 +159,12 @@ impl Settings {
         let environment = |name: &str| std::env::var(name).ok();
         let home = home(&environment)?;
         let config_file = home.value.join("config.toml");
-        let (file, found) = match crate::input_file::read_file(&config_file) {
+        let (file, found) = match orch_core::input_file::read_text(&config_file) {
             Ok(text) => (ConfigFile::parse(&config_file, &text)?, true),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 (ConfigFile::default(), false)
             }
-            Err(error) => {
-                anyhow::bail!("cannot read {}: {error}", config_file.display())
-            }
+            Err(error) => return Err(usage(error.to_string())),
         };
         let mut settings = Self::resolve(flags, &environment, home, &file)?;
         settings.config_file = config_file;
@@ -189,7 +187,7 @@ impl Settings {
                 ))
             })?),
         };
-        let default_database_url = format!("sqlite://{}", home.value.join("orch.db").display());
+        let default_database_url = orch_store::sqlite_url(&home.value.join("orch.db"));
         Ok(Self {
             config_file: home.value.join("config.toml"),
             config_file_found: false,

@@ -14,7 +14,6 @@ mod config_isolation;
 mod config_ops;
 mod config_roles;
 mod error;
-mod input_file;
 mod logging;
 mod output;
 mod reference;

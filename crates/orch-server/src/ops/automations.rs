@@ -19,7 +19,8 @@ pub async fn apply(state: &AppState, specs: &[String]) -> OpsResult<Vec<(String,
                 "an automation is not valid ({error}); write it in the deploy file and register it with `orch deploy`"
             ))
         })?;
-        orch_core::validate_name("automation", &spec.name)
+        orch_core::NameKind::Automation
+            .check(&spec.name)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         spec.check().map_err(OpsError::Invalid)?;
         check_sources(state, &spec).await?;
