@@ -374,8 +374,9 @@ fn upcoming_says_when_the_calendar_closes_every_slot() {
     let table = server.ok(&["deployment", "upcoming", "f/n"]);
     assert!(!table.contains("no active schedule"), "{table}");
     assert!(
-        table.contains("1 active schedule(s), but their calendar closes every slot")
-            && table.contains("shut closed")
+        table.contains(
+            "1 active schedule(s), but schedule \"hourly\": calendar \"shut\" closes every slot"
+        ) && table.contains("shut closed")
             && table.contains("--show-skipped"),
         "{table}"
     );

@@ -332,6 +332,33 @@ async fn burn(_ctx: FlowContext, params: Burn) -> anyhow::Result<u64> {
     Ok(spins ^ u64::from(std::hint::black_box(&memory).first().copied().unwrap_or(0)))
 }
 
+/// Shows the secret in variable `SIGNING_KEY` every way a flow might: each
+/// line logged alone, the whole value logged, a line returned as a task's
+/// result, the whole value in a task's error. The SDK hides every one.
+async fn secret_lines(ctx: FlowContext, _: serde_json::Value) -> anyhow::Result<()> {
+    let value = std::env::var("SIGNING_KEY").unwrap_or_default();
+    for line in value.lines() {
+        tracing::info!("{line}");
+    }
+    tracing::info!(key = ?value, "the whole key");
+    let line = value.lines().nth(1).unwrap_or_default().to_owned();
+    ctx.task("returns-a-line")
+        .run(|| {
+            let line = line.clone();
+            async move { Ok::<_, anyhow::Error>(line) }
+        })
+        .await?;
+    let failed = ctx
+        .task("fails-with-the-key")
+        .run(|| {
+            let value = value.clone();
+            async move { Err::<(), _>(anyhow::anyhow!("cannot sign with {value}")) }
+        })
+        .await;
+    tracing::info!("the failing task failed: {}", failed.is_err());
+    Ok(())
+}
+
 /// Echoes a typed parameter (unknown or ill-typed ones fail the run).
 async fn typed(_ctx: FlowContext, params: Typed) -> anyhow::Result<bool> {
     Ok(params.force)
@@ -351,6 +378,7 @@ fn main() -> ExitCode {
         .flow("typed", typed)
         .flow("tagged", tagged)
         .flow("burn", burn)
+        .flow("secret-lines", secret_lines)
         .flow(
             "emit",
             |ctx: FlowContext, params: serde_json::Value| async move {

@@ -17,6 +17,47 @@ pub use orch_store::Backend;
 pub use process::{Daemon, host_pid};
 use serde_json::Value;
 
+/// Runs `orch ARGS` in a fresh home with `env` in its environment and
+/// `config` as its config file, bounded: a command (a server, a worker)
+/// that starts instead of refusing is killed and reported. Returns its
+/// stderr; panics if it succeeded.
+pub fn refused_at_start(args: &[&str], env: &[(&str, &str)], config: &str) -> String {
+    let home = tempfile::tempdir().expect("temp home");
+    std::fs::write(home.path().join("config.toml"), config).expect("write the config file");
+    let mut command = Command::new(binary("orch"));
+    command
+        .args(args)
+        .env("ORCH_HOME", home.path())
+        .env_remove("ORCH_API_URL")
+        .env_remove("ORCH_DATABASE_URL")
+        .envs(env.iter().copied());
+    refused(command, &format!("orch {}", args.join(" ")))
+}
+
+/// Runs `command` (described by `what`), which must fail within 20 s;
+/// returns its stderr. One still running then is killed and reported.
+pub fn refused(mut command: Command, what: &str) -> String {
+    use std::process::Stdio;
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`{what}` kept running instead of refusing its input");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("its output");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "`{what}` succeeded: {stderr}");
+    stderr
+}
+
 /// Path of a binary built by this workspace (`orch`, ...), next to the test executable.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

@@ -87,11 +87,11 @@ pub struct ServerStartArgs {
     /// A scheduled run not started this many seconds after its expected start is Late [env:
     /// ORCH_LATE_AFTER_SECONDS; config file: server.late_after_seconds; default: 15]
     #[arg(long, value_name = "SECONDS")]
-    pub late_after_seconds: Option<u64>,
+    pub late_after_seconds: Option<f64>,
     /// A worker silent for this many seconds is offline and its runs' leases expire [env:
     /// ORCH_WORKER_LEASE_SECONDS; config file: server.worker_lease_seconds; default: 30]
     #[arg(long, value_name = "SECONDS")]
-    pub worker_lease_seconds: Option<u64>,
+    pub worker_lease_seconds: Option<f64>,
     /// Days finished runs are kept (default: forever) [env: ORCH_RETENTION_RUNS_DAYS; config
     /// file: retention.runs_days]
     #[arg(long, value_name = "DAYS")]

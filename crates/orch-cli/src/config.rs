@@ -157,14 +157,12 @@ pub struct Settings {
 
 /// Reads `$ORCH_HOME/config.toml`; whether it exists.
 fn read_config_file(config_file: &Path) -> anyhow::Result<(ConfigFile, bool)> {
-    match crate::input_file::read_file(config_file) {
+    match orch_core::input_file::read_text(config_file) {
         Ok(text) => Ok((ConfigFile::parse(config_file, &text)?, true)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             Ok((ConfigFile::default(), false))
         }
-        Err(error) => {
-            anyhow::bail!("cannot read {}: {error}", config_file.display())
-        }
+        Err(error) => Err(usage(error.to_string())),
     }
 }
 
@@ -205,7 +203,7 @@ impl Settings {
                 ))
             })?),
         };
-        let default_database_url = format!("sqlite://{}", home.value.join("orch.db").display());
+        let default_database_url = orch_store::sqlite_url(&home.value.join("orch.db"));
         Ok(Self {
             config_file: home.value.join("config.toml"),
             config_file_found: false,

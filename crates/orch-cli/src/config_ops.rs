@@ -22,7 +22,7 @@ use orch_core::retention::{parse_duration, parse_state_retention};
 use orch_core::{Retention, RetentionPolicy};
 use serde::Deserialize;
 
-use crate::config::{Setting, non_empty, pick};
+use crate::config::{Setting, Source, non_empty, pick};
 use crate::error::usage;
 
 /// `ORCH_RETENTION_RUNS_DAYS`.
@@ -108,16 +108,24 @@ impl OpsSettings {
         retention: &RetentionFile,
         backup: &BackupFile,
     ) -> anyhow::Result<OpsSettings> {
-        let env_number = |name: &'static str| -> anyhow::Result<Option<u64>> {
-            match non_empty(environment(name)) {
-                None => Ok(None),
-                Some(text) => text
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| usage(format!("{name}={text} is not a whole number"))),
-            }
+        let keep_range = orch_core::settings::BACKUP_KEEP;
+        let keep = |origin: &str, keep: Option<usize>| -> anyhow::Result<Option<usize>> {
+            keep.map(|keep| {
+                keep_range
+                    .check_whole(origin, keep as i128)
+                    .map(|keep| keep as usize)
+                    .map_err(usage)
+            })
+            .transpose()
         };
+        let env_keep = non_empty(environment(ENV_BACKUP_KEEP))
+            .map(|text| {
+                keep_range
+                    .parse(ENV_BACKUP_KEEP, &text)
+                    .map(|keep| keep as usize)
+                    .map_err(usage)
+            })
+            .transpose()?;
         let days = |key: &str, days: Option<i64>| -> anyhow::Result<Option<u32>> {
             days.map(|days| orch_core::retention::check_retention_days(key, days).map_err(usage))
                 .transpose()
@@ -126,11 +134,9 @@ impl OpsSettings {
             match non_empty(environment(name)) {
                 None => Ok(None),
                 Some(text) => {
-                    let number = text
-                        .trim()
-                        .parse::<i64>()
-                        .map_err(|_| usage(format!("{name}={text} is not a whole number")))?;
-                    days(name, Some(number))
+                    let range = orch_core::settings::RETENTION_DAYS;
+                    let number = range.parse(name, &text).map_err(usage)?;
+                    days(name, Some(number as i64))
                 }
             }
         };
@@ -185,12 +191,9 @@ impl OpsSettings {
                 DEFAULT_BACKUP_EVERY.to_string(),
             ),
             backup_keep: pick(
-                flags.backup_keep,
-                (
-                    ENV_BACKUP_KEEP,
-                    env_number(ENV_BACKUP_KEEP)?.map(|n| n as usize),
-                ),
-                backup.keep,
+                keep("--backup-keep", flags.backup_keep)?,
+                (ENV_BACKUP_KEEP, env_keep),
+                keep("backup.keep", backup.keep)?,
                 DEFAULT_BACKUP_KEEP,
             ),
         };
@@ -225,12 +228,16 @@ impl OpsSettings {
 
     /// The time between automatic backups.
     pub fn backup_interval(&self) -> anyhow::Result<Duration> {
-        parse_duration(&self.backup_every.value).map_err(|error| {
-            usage(format!(
-                "backup.every ({}): {error}",
-                self.backup_every.source
-            ))
-        })
+        let origin = match self.backup_every.source {
+            Source::Flag => "--backup-every",
+            Source::Env(name) => name,
+            Source::ConfigFile | Source::Default => "backup.every",
+        };
+        checked_duration(
+            origin,
+            &self.backup_every.value,
+            orch_core::settings::BACKUP_EVERY_SECONDS,
+        )
     }
 
     /// Automatic backups, when a folder is set.
@@ -238,12 +245,6 @@ impl OpsSettings {
         let Some(dir) = &self.backup_dir.value else {
             return Ok(None);
         };
-        if self.backup_keep.value == 0 {
-            return Err(usage(format!(
-                "backup.keep ({}) must be at least 1",
-                self.backup_keep.source
-            )));
-        }
         Ok(Some(orch_server::BackupSchedule {
             dir: dir.clone(),
             every: self.backup_interval()?,
@@ -252,12 +253,22 @@ impl OpsSettings {
     }
 }
 
+/// A duration written with units (`6h`, `1h30m`), within `range` (seconds);
+/// `origin` names where it was given.
+pub fn checked_duration(
+    origin: &str,
+    text: &str,
+    range: orch_core::settings::Range,
+) -> anyhow::Result<Duration> {
+    let duration = parse_duration(text).map_err(|error| usage(format!("`{origin}`: {error}")))?;
+    range.check_duration(origin, duration, text).map_err(usage)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::config::Source;
 
     fn resolve(
         flags: OpsFlags,
@@ -328,6 +339,36 @@ mod tests {
             RetentionFile::default(),
         )
         .unwrap_err();
-        assert!(error.to_string().contains("backup.every (flag)"), "{error}");
+        assert!(
+            error.to_string().starts_with("`--backup-every`: "),
+            "{error}"
+        );
+        let error = resolve(
+            OpsFlags {
+                backup_every: Some("400d".into()),
+                backup_keep: Some(0),
+                ..OpsFlags::default()
+            },
+            &[],
+            RetentionFile::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`--backup-keep` must be a positive whole number (1 to 100000), not 0"
+        );
+        let error = resolve(
+            OpsFlags {
+                backup_every: Some("400d".into()),
+                ..OpsFlags::default()
+            },
+            &[],
+            RetentionFile::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`--backup-every` must be a number of seconds (1 to 31536000), not \"400d\""
+        );
     }
 }

@@ -53,9 +53,9 @@ pub const ENV_REQUEST_TIMEOUT: &str = "ORCH_REQUEST_TIMEOUT_SECONDS";
 #[serde(deny_unknown_fields)]
 pub struct ServerFile {
     /// Seconds after its slot a Scheduled run is Late.
-    pub late_after_seconds: Option<u64>,
+    pub late_after_seconds: Option<f64>,
     /// Seconds a silent worker keeps its runs.
-    pub worker_lease_seconds: Option<u64>,
+    pub worker_lease_seconds: Option<f64>,
     /// Streams one client address may hold open.
     pub max_streams_per_client: Option<usize>,
     /// Variables of the server's environment automations may read.
@@ -92,9 +92,9 @@ pub struct ClientFile {
 #[derive(Debug, Clone, Default)]
 pub struct RoleFlags {
     /// `--late-after-seconds`.
-    pub late_after_seconds: Option<u64>,
+    pub late_after_seconds: Option<f64>,
     /// `--worker-lease-seconds`.
-    pub worker_lease_seconds: Option<u64>,
+    pub worker_lease_seconds: Option<f64>,
     /// `--max-streams-per-client`.
     pub max_streams_per_client: Option<usize>,
     /// `--automation-env` (repeatable; `None` when not given).
@@ -162,51 +162,71 @@ pub struct Roles {
     pub client: ClientRole,
 }
 
-/// Where one seconds setting comes from: its flag, variable and config key.
-struct Seconds<'a, T> {
-    flag: (&'static str, Option<T>),
+/// Where one seconds setting comes from: its flag, variable and config key,
+/// and its range (`orch_core::settings`), checked the same for each source.
+struct Seconds<'a> {
+    flag: (&'static str, Option<f64>),
     env: &'static str,
-    file: (&'static str, Option<T>),
+    file: (&'static str, Option<f64>),
+    range: orch_core::settings::Range,
     default: Duration,
     environment: &'a dyn Fn(&str) -> Option<String>,
 }
 
-impl<T: Copy + Into<f64>> Seconds<'_, T> {
-    /// Resolves it to a positive duration, naming the origin of a bad value.
+impl Seconds<'_> {
+    /// Resolves it to a duration in its range, naming the origin of a bad value.
     fn resolve(self) -> anyhow::Result<Setting<Duration>> {
-        let duration = |origin: &str, seconds: f64| {
-            Duration::try_from_secs_f64(seconds)
-                .ok()
-                .filter(|duration| !duration.is_zero())
-                .ok_or_else(|| {
-                    usage(format!(
-                        "{origin} must be a positive number of seconds, got {seconds}"
-                    ))
-                })
-        };
+        let range = self.range;
         let flag = self
             .flag
             .1
-            .map(|seconds| duration(self.flag.0, seconds.into()))
+            .map(|seconds| range.duration(self.flag.0, seconds).map_err(usage))
             .transpose()?;
-        let env = match non_empty((self.environment)(self.env)) {
-            None => None,
-            Some(text) => {
-                let origin = format!("{}={text}", self.env);
-                let seconds = text
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| usage(format!("{origin} is not a number of seconds")))?;
-                Some(duration(&origin, seconds)?)
-            }
-        };
+        let env = non_empty((self.environment)(self.env))
+            .map(|text| {
+                range
+                    .parse(self.env, &text)
+                    .and_then(|seconds| range.duration(self.env, seconds))
+                    .map_err(usage)
+            })
+            .transpose()?;
         let file = self
             .file
             .1
-            .map(|seconds| duration(&format!("config file: {}", self.file.0), seconds.into()))
+            .map(|seconds| range.duration(self.file.0, seconds).map_err(usage))
             .transpose()?;
         Ok(pick(flag, (self.env, env), file, self.default))
     }
+}
+
+/// A count setting (`max_streams_per_client`) from its three sources,
+/// each checked by `range`.
+fn count(
+    flag: (&'static str, Option<usize>),
+    env: &'static str,
+    file: (&'static str, Option<usize>),
+    range: orch_core::settings::Range,
+    default: usize,
+    environment: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Setting<usize>> {
+    let checked = |origin: &str, value: usize| {
+        range
+            .check_whole(origin, value as i128)
+            .map(|value| value as usize)
+            .map_err(usage)
+    };
+    let flag_value = flag.1.map(|value| checked(flag.0, value)).transpose()?;
+    let env_value = non_empty(environment(env))
+        .map(|text| {
+            range
+                .parse(env, &text)
+                .and_then(|value| range.check(env, value))
+                .map(|value| value as usize)
+                .map_err(usage)
+        })
+        .transpose()?;
+    let file_value = file.1.map(|value| checked(file.0, value)).transpose()?;
+    Ok(pick(flag_value, (env, env_value), file_value, default))
 }
 
 impl Roles {
@@ -218,44 +238,38 @@ impl Roles {
         worker: &WorkerFile,
         client: &ClientFile,
     ) -> anyhow::Result<Roles> {
-        let whole = |seconds: Option<u64>| seconds.map(|seconds| seconds as f64);
-        let env_streams =
-            match non_empty(environment(ENV_MAX_STREAMS)) {
-                None => None,
-                Some(text) => Some(text.trim().parse::<usize>().map_err(|_| {
-                    usage(format!("{ENV_MAX_STREAMS}={text} is not a whole number"))
-                })?),
-            };
+        use orch_core::settings;
         Ok(Roles {
             server: ServerRole {
                 late_after: Seconds {
-                    flag: ("--late-after-seconds", whole(flags.late_after_seconds)),
+                    flag: ("--late-after-seconds", flags.late_after_seconds),
                     env: ENV_LATE_AFTER,
-                    file: (
-                        "server.late_after_seconds",
-                        whole(server.late_after_seconds),
-                    ),
+                    file: ("server.late_after_seconds", server.late_after_seconds),
+                    range: settings::LATE_AFTER_SECONDS,
                     default: defaults::LATE_AFTER,
                     environment,
                 }
                 .resolve()?,
                 worker_lease: Seconds {
-                    flag: ("--worker-lease-seconds", whole(flags.worker_lease_seconds)),
+                    flag: ("--worker-lease-seconds", flags.worker_lease_seconds),
                     env: ENV_WORKER_LEASE,
-                    file: (
-                        "server.worker_lease_seconds",
-                        whole(server.worker_lease_seconds),
-                    ),
+                    file: ("server.worker_lease_seconds", server.worker_lease_seconds),
+                    range: settings::WORKER_LEASE_SECONDS,
                     default: defaults::WORKER_LEASE,
                     environment,
                 }
                 .resolve()?,
-                max_streams_per_client: pick(
-                    flags.max_streams_per_client,
-                    (ENV_MAX_STREAMS, env_streams),
-                    server.max_streams_per_client,
+                max_streams_per_client: count(
+                    ("--max-streams-per-client", flags.max_streams_per_client),
+                    ENV_MAX_STREAMS,
+                    (
+                        "server.max_streams_per_client",
+                        server.max_streams_per_client,
+                    ),
+                    settings::MAX_STREAMS_PER_CLIENT,
                     defaults::MAX_STREAMS_PER_CLIENT,
-                ),
+                    environment,
+                )?,
                 automation_env: automation_env(flags, environment, server)?,
             },
             worker: WorkerRole {
@@ -263,6 +277,7 @@ impl Roles {
                     flag: ("--heartbeat-seconds", flags.heartbeat_seconds),
                     env: ENV_HEARTBEAT,
                     file: ("worker.heartbeat_seconds", worker.heartbeat_seconds),
+                    range: settings::HEARTBEAT_SECONDS,
                     default: defaults::HEARTBEAT_INTERVAL,
                     environment,
                 }
@@ -271,6 +286,7 @@ impl Roles {
                     flag: ("--poll-seconds", flags.poll_seconds),
                     env: ENV_POLL,
                     file: ("worker.poll_seconds", worker.poll_seconds),
+                    range: settings::POLL_SECONDS,
                     default: defaults::POLL_INTERVAL,
                     environment,
                 }
@@ -279,6 +295,7 @@ impl Roles {
                     flag: ("--kill-grace-seconds", flags.kill_grace_seconds),
                     env: ENV_KILL_GRACE,
                     file: ("worker.kill_grace_seconds", worker.kill_grace_seconds),
+                    range: settings::KILL_GRACE_SECONDS,
                     default: defaults::KILL_GRACE,
                     environment,
                 }
@@ -290,6 +307,7 @@ impl Roles {
                         "worker.shutdown_grace_seconds",
                         worker.shutdown_grace_seconds,
                     ),
+                    range: settings::SHUTDOWN_GRACE_SECONDS,
                     default: defaults::SHUTDOWN_GRACE,
                     environment,
                 }
@@ -306,13 +324,14 @@ impl Roles {
                 ),
             },
             client: ClientRole {
-                request_timeout: Seconds::<f64> {
+                request_timeout: Seconds {
                     flag: ("", None),
                     env: ENV_REQUEST_TIMEOUT,
                     file: (
                         "client.request_timeout_seconds",
                         client.request_timeout_seconds,
                     ),
+                    range: settings::REQUEST_TIMEOUT_SECONDS,
                     default: defaults::REQUEST_TIMEOUT,
                     environment,
                 }
@@ -389,7 +408,7 @@ mod tests {
             .collect();
         let lookup = move |name: &str| env.get(name).cloned();
         let server = ServerFile {
-            late_after_seconds: Some(20),
+            late_after_seconds: Some(20.0),
             ..ServerFile::default()
         };
         Roles::resolve(flags, &lookup, &server, worker, &ClientFile::default())
@@ -434,7 +453,7 @@ mod tests {
         let error = resolve(&flags, &[], &WorkerFile::default()).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "--poll-seconds must be a positive number of seconds, got 0"
+            "`--poll-seconds` must be a number of seconds (0.1 to 3600), not 0"
         );
         let error = resolve(
             &RoleFlags::default(),
@@ -444,7 +463,8 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "ORCH_WORKER_HEARTBEAT_SECONDS=soon is not a number of seconds"
+            "`ORCH_WORKER_HEARTBEAT_SECONDS` must be a number of seconds (0.1 to 3600), \
+             not \"soon\""
         );
         let worker = WorkerFile {
             shutdown_grace_seconds: Some(-1.0),
@@ -454,7 +474,7 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .starts_with("config file: worker.shutdown_grace_seconds must be"),
+                .starts_with("`worker.shutdown_grace_seconds` must be"),
             "{error}"
         );
     }

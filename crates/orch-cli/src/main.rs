@@ -15,7 +15,6 @@ mod config_ops;
 mod config_roles;
 mod config_telemetry;
 mod error;
-mod input_file;
 mod logging;
 mod output;
 mod reference;

@@ -18,6 +18,7 @@
 
 mod automations;
 mod calendars;
+mod check;
 mod container;
 mod convert;
 mod parameters;
@@ -390,7 +391,7 @@ work_pool = "default"
         assert_eq!((line, column), (Some(6), Some(11)));
         assert_eq!(
             message,
-            "`retries`: invalid type: string \"three\", expected u32"
+            "`retries`: invalid type: string \"three\", expected i64"
         );
     }
 

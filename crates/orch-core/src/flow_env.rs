@@ -158,6 +158,37 @@ pub fn redaction_values(secrets: &[String]) -> Vec<String> {
     values
 }
 
+/// `json` (a JSON document, such as a task's result) with `secrets` hidden
+/// in its strings and keys, so that it stays JSON; text that is not JSON is
+/// redacted as text.
+pub fn redact_json_text(json: &str, secrets: &[String]) -> String {
+    fn walk(value: &mut serde_json::Value, secrets: &[String]) {
+        match value {
+            serde_json::Value::String(text) => {
+                if let Cow::Owned(hidden) = redact(text, secrets) {
+                    *text = hidden;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, secrets)),
+            serde_json::Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (key, mut item) in entries {
+                    walk(&mut item, secrets);
+                    map.insert(redact(&key, secrets).into_owned(), item);
+                }
+            }
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(mut value) => {
+            walk(&mut value, secrets);
+            value.to_string()
+        }
+        Err(_) => redact(json, secrets).into_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +251,14 @@ mod tests {
         }
         assert_eq!(redact(pem, &values), REDACTED);
         assert_eq!(redaction_values(&["x".into(), "x".into()]), vec!["x"]);
+        // A result holding the key (its newlines escaped in JSON) stays JSON.
+        let result = serde_json::json!({ "pem": pem, "n": 1234 }).to_string();
+        let hidden: serde_json::Value =
+            serde_json::from_str(&redact_json_text(&result, &values)).unwrap();
+        assert_eq!(hidden, serde_json::json!({ "pem": "***", "n": 1234 }));
+        assert_eq!(
+            redact_json_text("not json Abc MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", &values),
+            "not json Abc ***"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! orch's pure domain: run states and the transitions between them, run
 //! parameters, the deployment file format, and name suggestions.
 //!
-//! This crate does no I/O: no files, no network, no clocks, no async. The
-//! server, worker and CLI build on it so they all agree on the same rules.
+//! This crate does no I/O (no network, no clocks, no async) but one:
+//! [`input_file`] reads the files a user names (deploy, config, TLS and
+//! secret files) with one size limit, for every part of orch. The server,
+//! worker and CLI build on it so they all agree on the same rules.
 //!
 //! - [`state`]: [`StateType`], named states ([`names`]) and
 //!   [`validate_transition`].
@@ -19,8 +21,10 @@
 //! - [`defaults`]: the default of every shared setting (late after, lease, ...).
 //! - [`task_run`]: when a reported task run snapshot replaces the stored one.
 //! - [`suggest`]: "did you mean ...?" hints ([`close_matches`]).
-//! - [`identifier`]: the naming rule for flows, deployments, work pools
-//!   ([`validate_name`]).
+//! - [`identifier`]: the naming rule of each kind of name (flows, pools,
+//!   tokens, artifact keys...: [`NameKind::check`]).
+//! - [`input_file`]: reading a user-named file within [`limits::MAX_INPUT_FILE_BYTES`].
+//! - [`settings`]: the range of every numeric setting, whatever its source.
 //! - [`limits`]: sizes every part agrees on ([`limits::MAX_MESSAGE_BYTES`], ...).
 //! - [`flow_env`]: a deployment's `env` and `secrets`, variable names, redaction.
 //! - [`trace_context`]: `traceparent` and the trace of a run ([`RunTrace`]).
@@ -38,6 +42,7 @@ pub mod deploy_file;
 pub mod error;
 pub mod flow_env;
 pub mod identifier;
+pub mod input_file;
 pub mod limits;
 pub mod params;
 pub mod policy;
@@ -45,6 +50,7 @@ pub mod retention;
 pub mod retry;
 pub mod run_deletion;
 pub mod schedule;
+pub mod settings;
 pub mod state;
 pub mod suggest;
 pub mod task_run;
@@ -59,7 +65,7 @@ pub use deploy_file::{
 };
 pub use error::{Error, Result};
 pub use flow_env::FlowEnvironment;
-pub use identifier::validate_name;
+pub use identifier::{NameKind, validate_name};
 pub use params::{build_overrides, merge_parameters, parse_param};
 pub use policy::{CatchUp, CollisionStrategy, RunPolicy, triage};
 pub use retention::{Retention, RetentionPolicy};

@@ -23,18 +23,10 @@ pub const MAX_CLAIM_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_LOG_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Largest file orch reads as input (deploy files, calendar files, the
-/// config file, a secret's value): 4 MiB. Anything larger is refused
-/// before it is read whole (a calendar `file = "/dev/zero"` never ends).
+/// config file, TLS files, a secret's value): 4 MiB. Anything larger is
+/// refused before it is read whole (a calendar `file = "/dev/zero"` never
+/// ends); [`crate::input_file`] reads every such file.
 pub const MAX_INPUT_FILE_BYTES: usize = 4 * 1024 * 1024;
-
-/// The error of an input file (or stream) over [`MAX_INPUT_FILE_BYTES`].
-pub fn input_too_large(what: &str) -> String {
-    format!(
-        "{what} is larger than {}, the most orch reads from one input file; \
-         check that it names the right file",
-        human_bytes(MAX_INPUT_FILE_BYTES)
-    )
-}
 
 /// Checks the size of a run's parameters (`what` names them in the error).
 ///

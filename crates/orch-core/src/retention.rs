@@ -207,15 +207,9 @@ pub const MAX_RETENTION_DAYS: u32 = 36_500;
 ///
 /// The key, the range and the value given.
 pub fn check_retention_days(key: &str, days: i64) -> std::result::Result<u32, String> {
-    u32::try_from(days)
-        .ok()
-        .filter(|days| (1..=MAX_RETENTION_DAYS).contains(days))
-        .ok_or_else(|| {
-            format!(
-                "`{key}` must be a positive whole number of days (1 to {MAX_RETENTION_DAYS}), not \
-                 {days}; to keep runs forever, leave it unset"
-            )
-        })
+    crate::settings::RETENTION_DAYS
+        .check_whole(key, i128::from(days))
+        .map(|days| days as u32)
 }
 
 /// Microseconds since the epoch `days` before `now_micros`.

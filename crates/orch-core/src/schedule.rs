@@ -29,6 +29,7 @@
 //!   yields twice are kept once.
 
 mod interval;
+mod no_slot;
 mod plan;
 mod recurrence;
 mod zone;
@@ -48,6 +49,7 @@ use chrono_tz::Tz;
 use crate::calendar::Calendar;
 use crate::deploy_file::ScheduleSpec;
 use crate::error::{Error, Result};
+pub use no_slot::NoSlot;
 pub use plan::{Horizon, SlotPlan, plan_slots};
 pub use zone::parse_timezone;
 

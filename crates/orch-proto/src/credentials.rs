@@ -78,7 +78,7 @@ pub struct CredentialsFile {
 impl CredentialsFile {
     /// Reads `path`; a missing or unreadable file has no entries.
     pub fn read(path: &Path) -> CredentialsFile {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let text = orch_core::input_file::read_text(path).unwrap_or_default();
         let entries = text
             .lines()
             .map(str::trim)

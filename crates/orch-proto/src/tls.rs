@@ -33,11 +33,8 @@ pub fn client_tls(url: &str, ca: Option<&Path>) -> Result<Option<ClientTlsConfig
     }
     let mut config = ClientTlsConfig::new().with_native_roots();
     if let Some(path) = ca_file(ca) {
-        let pem = std::fs::read(&path).map_err(|error| {
-            format!(
-                "cannot read the CA certificate {} (from --tls-ca or {CA_VAR}): {error}",
-                path.display()
-            )
+        let pem = orch_core::input_file::read_bytes(&path).map_err(|error| {
+            format!("cannot read the CA certificate (from --tls-ca or {CA_VAR}): {error}")
         })?;
         config = config.ca_certificate(Certificate::from_pem(pem));
     }

@@ -410,13 +410,13 @@ async fn cancel_on_signal(cancel: CancellationToken) {
 pub fn parameters_from_env() -> Result<Value, String> {
     let (source, text) = match std::env::var_os(flow_env::PARAMETERS_FILE) {
         Some(path) if !path.is_empty() => {
-            let text = std::fs::read_to_string(&path).map_err(|error| {
-                format!(
-                    "cannot read the run's parameters from {} {}: {error}",
-                    flow_env::PARAMETERS_FILE,
-                    std::path::Path::new(&path).display()
-                )
-            })?;
+            let text =
+                orch_core::input_file::read_text(std::path::Path::new(&path)).map_err(|error| {
+                    format!(
+                        "cannot read the run's parameters from {}: {error}",
+                        flow_env::PARAMETERS_FILE
+                    )
+                })?;
             (flow_env::PARAMETERS_FILE, text)
         }
         _ => match std::env::var(flow_env::PARAMETERS) {

@@ -46,8 +46,9 @@ struct ServerLayer {
 }
 
 /// Writes log lines of one flow run as one emitter (`sdk-<uuid>`, numbered
-/// 1, 2, 3...), the run's secrets hidden as `***` and each line cut to the
-/// server's limit. The Rust SDK's `tracing` layer writes through it, and so
+/// 1, 2, 3...), the run's secrets hidden as `***` (each whole value and
+/// each line of a multi-line one, by the [`Reporter`]) and each line cut to
+/// the server's limit. The Rust SDK's `tracing` layer writes through it, and so
 /// do SDKs built on this one ([`crate::embed`]).
 #[derive(Debug)]
 pub struct LogWriter {
@@ -55,8 +56,6 @@ pub struct LogWriter {
     flow_run_id: String,
     emitter: String,
     seq: AtomicU64,
-    /// Values hidden as `***` in every line: the run's secrets.
-    secrets: Vec<String>,
 }
 
 impl LogWriter {
@@ -68,7 +67,6 @@ impl LogWriter {
             flow_run_id,
             emitter: format!("sdk-{}", uuid::Uuid::new_v4()),
             seq: AtomicU64::new(0),
-            secrets: secret_values(|name| std::env::var(name).ok()),
         }
     }
 
@@ -82,26 +80,10 @@ impl LogWriter {
             timestamp_micros: now_micros(),
             stream: "sdk".into(),
             level: level.to_owned(),
-            message: within_line_limit(
-                orch_core::flow_env::redact(message, &self.secrets).into_owned(),
-            ),
+            message: within_line_limit(self.reporter.redact(message).into_owned()),
             task_run_id,
         });
     }
-}
-
-/// Variable naming the run's secret variables (comma-separated), set by the worker.
-pub(crate) const SECRET_NAMES_VAR: &str = orch_client::flow_env::SECRET_NAMES;
-
-/// The values of the variables [`SECRET_NAMES_VAR`] names, read through `var`.
-fn secret_values(var: impl Fn(&str) -> Option<String>) -> Vec<String> {
-    var(SECRET_NAMES_VAR)
-        .unwrap_or_default()
-        .split(',')
-        .filter(|name| !name.is_empty())
-        .filter_map(&var)
-        .filter(|value| !value.is_empty())
-        .collect()
 }
 
 impl<S: tracing::Subscriber> Layer<S> for ServerLayer {
@@ -176,26 +158,5 @@ impl Visit for MessageText {
             }
             let _ = write!(self.fields, "{}={value}", field.name());
         }
-    }
-}
-
-#[cfg(test)]
-mod secret_tests {
-    use super::*;
-
-    #[test]
-    fn the_values_of_the_named_secret_variables_are_hidden() {
-        let env = |name: &str| match name {
-            "ORCH_SECRET_NAMES" => Some("API_KEY,EMPTY,UNSET".to_owned()),
-            "API_KEY" => Some("k-123".to_owned()),
-            "EMPTY" => Some(String::new()),
-            _ => None,
-        };
-        let secrets = secret_values(env);
-        assert_eq!(secrets, ["k-123"]);
-        assert_eq!(
-            orch_core::flow_env::redact("using k-123", &secrets),
-            "using ***"
-        );
     }
 }

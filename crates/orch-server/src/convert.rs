@@ -199,11 +199,6 @@ pub(crate) fn deployment_input(
         .into_iter()
         .map(|s| schedule_spec(&label, s))
         .collect::<Result<Vec<_>, tonic::Status>>()?;
-    if spec.retention_runs_days == Some(0) || spec.retention_logs_days == Some(0) {
-        return Err(invalid(format!(
-            "{label}: retention days must be positive when set"
-        )));
-    }
     let environment = orch_core::FlowEnvironment {
         env: spec.env.into_iter().collect(),
         secrets: spec.secrets,
@@ -250,6 +245,8 @@ pub(crate) fn deployment_input(
     {
         return Err(invalid(format!("{label}: entrypoint must name a program")));
     }
+    // The deploy file's rules, with its messages (the store checks again).
+    core.check().map_err(invalid)?;
     Ok(orch_store::DeploymentInput {
         spec: core,
         base_dir: spec.base_dir,
@@ -303,11 +300,6 @@ fn run_policy(
     }
     if !spec.collision_strategy.is_empty() {
         policy.collision_strategy = spec.collision_strategy.parse().map_err(setting)?;
-    }
-    if spec.max_lateness_seconds == Some(0) || spec.concurrency_limit == Some(0) {
-        return Err(invalid(format!(
-            "{label}: max_lateness_seconds and concurrency_limit must be positive when set"
-        )));
     }
     policy.max_lateness_seconds = spec.max_lateness_seconds;
     policy.concurrency_limit = spec.concurrency_limit;

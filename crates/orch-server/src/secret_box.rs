@@ -145,7 +145,7 @@ impl Keyring {
 
 /// Reads the key file, or creates it (mode 0600, a fresh random key).
 fn load_or_create(path: &Path) -> Result<[u8; KEY_BYTES], String> {
-    match std::fs::read_to_string(path) {
+    match orch_core::input_file::read_text(path) {
         Ok(text) => parse_key(&text).ok_or_else(|| {
             format!(
                 "the secret key file {} is not 64 hex digits; restore it from your backup \

@@ -70,8 +70,14 @@ pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServerError> {
             path.display()
         ))
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-        .and_then(|certs| certs.collect())
+    // Read through the one size-limited reader: `--tls-cert /dev/zero`
+    // is refused with a message instead of read until memory runs out.
+    let read = |what: &str, path: &Path| {
+        orch_core::input_file::read_bytes(path).map_err(|error| unreadable(what, path, &error))
+    };
+    let cert_pem = read("certificate", &files.cert)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
         .map_err(|error| unreadable("certificate", &files.cert, &error))?;
     if certs.is_empty() {
         return Err(unreadable(
@@ -80,7 +86,8 @@ pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServerError> {
             &"no certificate in it",
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key)
+    let key_pem = read("key", &files.key)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|error| unreadable("key", &files.key, &error))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)

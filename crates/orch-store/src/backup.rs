@@ -9,8 +9,10 @@
 //! which [`pg_dump_command`] spells out.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection};
 
 use crate::error::{Result, StoreError};
 use crate::{Backend, MIGRATE_POSTGRES, MIGRATE_SQLITE, Store, redact_password, sqlite_path};
@@ -73,7 +75,14 @@ impl Store {
         match self.backend {
             Backend::Sqlite => {
                 let mut conn = self.reader.acquire().await?;
-                vacuum_into(&mut conn, destination).await
+                vacuum_into(destination, |target| async move {
+                    sqlx::query("VACUUM INTO $1")
+                        .bind(target)
+                        .execute(&mut *conn)
+                        .await
+                        .map(|_| ())
+                })
+                .await
             }
             Backend::Postgres => Err(StoreError::InvalidInput(pg_dump_message(
                 &self.url,
@@ -100,17 +109,41 @@ pub async fn backup_database(url: &str, destination: &Path) -> Result<FileCheck>
             path.display()
         )));
     }
-    let mut conn = sqlx::AnyConnection::connect(&file_url(&path, "rw")).await?;
-    sqlx::query("PRAGMA busy_timeout = 10000")
-        .execute(&mut conn)
-        .await?;
-    let checked = vacuum_into(&mut conn, destination).await;
+    let mut conn = open_file(&path, false).await?;
+    let connection = &mut conn;
+    let checked = vacuum_into(destination, move |target| async move {
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(connection)
+            .await
+            .map(|_| ())
+    })
+    .await;
     conn.close().await?;
     checked
 }
 
-/// `VACUUM INTO` a temporary file beside `destination`, check it, rename it.
-async fn vacuum_into(conn: &mut sqlx::AnyConnection, destination: &Path) -> Result<FileCheck> {
+/// Opens the SQLite file at `path` itself: the connection options are
+/// built from the path, never from a URL, so no character of the file name
+/// is decoded (`good%41.db` opens `good%41.db`, never `goodA.db`). The
+/// file must exist.
+async fn open_file(path: &Path, read_only: bool) -> Result<SqliteConnection> {
+    Ok(SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(read_only)
+        .create_if_missing(false)
+        .busy_timeout(Duration::from_secs(10))
+        .connect()
+        .await?)
+}
+
+/// `VACUUM INTO` a temporary file beside `destination` (`copy` runs the
+/// statement with the temporary file's name), check it, rename it.
+async fn vacuum_into<F, Fut>(destination: &Path, copy: F) -> Result<FileCheck>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), sqlx::Error>>,
+{
     if destination.exists() {
         return Err(StoreError::InvalidInput(format!(
             "{} exists already: name a new file, or delete the old one first",
@@ -142,11 +175,7 @@ async fn vacuum_into(conn: &mut sqlx::AnyConnection, destination: &Path) -> Resu
     let target = partial.to_str().ok_or_else(|| {
         StoreError::InvalidInput(format!("{} is not a UTF-8 path", destination.display()))
     })?;
-    let copied = sqlx::query("VACUUM INTO $1")
-        .bind(target.to_string())
-        .execute(&mut *conn)
-        .await;
-    if let Err(error) = copied {
+    if let Err(error) = copy(target.to_string()).await {
         let _ = std::fs::remove_file(&partial);
         return Err(StoreError::InvalidInput(format!(
             "cannot write the backup {}: {error} (does the folder exist, and may orch write there?)",
@@ -170,22 +199,6 @@ async fn vacuum_into(conn: &mut sqlx::AnyConnection, destination: &Path) -> Resu
     }
 }
 
-/// The `sqlite://` URL opening the file at `path` itself, in `mode`: the
-/// characters a URL would decode (`%`, `?`, `#`) are escaped, so that
-/// `good%41.db` opens `good%41.db` and never `goodA.db`.
-pub fn file_url(path: &Path, mode: &str) -> String {
-    let mut escaped = String::new();
-    for c in path.display().to_string().chars() {
-        match c {
-            '%' => escaped.push_str("%25"),
-            '?' => escaped.push_str("%3F"),
-            '#' => escaped.push_str("%23"),
-            c => escaped.push(c),
-        }
-    }
-    format!("sqlite://{escaped}?mode={mode}")
-}
-
 /// `FILE.partial`, where a backup is written before it is checked.
 fn partial_path(destination: &Path) -> PathBuf {
     let mut name = destination.as_os_str().to_owned();
@@ -200,8 +213,12 @@ pub async fn check_database_file(path: &Path) -> Result<FileCheck> {
     let bad = |why: String| StoreError::InvalidInput(format!("{} {why}", path.display()));
     let metadata =
         std::fs::metadata(path).map_err(|error| bad(format!("cannot be read: {error}")))?;
-    let url = file_url(path, "ro");
-    let mut conn = sqlx::AnyConnection::connect(&url)
+    if !metadata.is_file() {
+        return Err(bad(
+            "is not a file (a SQLite database is one regular file)".into()
+        ));
+    }
+    let mut conn = open_file(path, true)
         .await
         .map_err(|error| bad(format!("cannot be opened as a SQLite database: {error}")))?;
     let result = async {
@@ -216,9 +233,12 @@ pub async fn check_database_file(path: &Path) -> Result<FileCheck> {
                 verdict.join("; ")
             )));
         }
-        let applied = applied_version_on(&mut conn)
-            .await
-            .map_err(|_| bad("is not an orch database (it has no migration history)".into()))?;
+        let (applied,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|_| bad("is not an orch database (it has no migration history)".into()))?;
+        let applied = applied.unwrap_or(0);
         let latest = latest_migration(Backend::Sqlite);
         if applied > latest {
             return Err(bad(format!(

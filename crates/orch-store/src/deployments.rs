@@ -188,6 +188,7 @@ impl Store {
         inputs: &[DeploymentInput],
     ) -> Result<Vec<DeploymentChange>> {
         for input in inputs {
+            input.spec.check().map_err(StoreError::InvalidInput)?;
             let label = format!("{}/{}", input.spec.flow, input.spec.name);
             for schedule in &input.spec.schedules {
                 crate::schedules::validate(&label, schedule)?;

@@ -315,12 +315,36 @@ fn sqlite_pragmas(
 
 /// The file of a `sqlite://PATH[?options]` URL; `None` for other URLs and
 /// in-memory databases.
+///
+/// The path is percent-decoded exactly as sqlx decodes it when it opens the
+/// URL, so that the file this names (for the lock, permissions, backups and
+/// restores) is the file the server opens. URLs made from a path by
+/// [`sqlite_url`] give that path back.
 pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    Some(std::path::PathBuf::from(decoded.as_ref()))
+}
+
+/// The `sqlite://` URL of the database file at `path`: the characters a URL
+/// would decode (`%`, `?`, `#`) are escaped, so that a folder named
+/// `a%41b` stays `a%41b` and never becomes `aAb`.
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    const ESCAPED: &percent_encoding::AsciiSet =
+        &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+    let text = path.to_string_lossy();
+    format!(
+        "sqlite://{}",
+        percent_encoding::utf8_percent_encode(&text, ESCAPED)
+    )
 }
 
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
@@ -361,6 +385,28 @@ mod tests {
         assert_eq!(sqlite_path("sqlite:orch.db"), Some("orch.db".into()));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://db/orch"), None);
+    }
+
+    #[test]
+    fn urls_made_from_paths_give_the_same_path_back() {
+        for path in [
+            "/srv/orch/orch.db",
+            "/tmp/a%41b/orch.db",
+            "/tmp/x?y#z/o.db",
+            "rel.db",
+        ] {
+            let url = sqlite_url(std::path::Path::new(path));
+            assert_eq!(sqlite_path(&url), Some(path.into()), "{url}");
+        }
+        assert_eq!(
+            sqlite_url("/tmp/a%41b/o.db".as_ref()),
+            "sqlite:///tmp/a%2541b/o.db"
+        );
+        // A URL written by hand is a URL: its escapes are decoded, as sqlx does.
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/a%41b.db"),
+            Some("/tmp/aAb.db".into())
+        );
     }
 
     #[test]

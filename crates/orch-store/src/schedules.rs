@@ -277,7 +277,8 @@ impl Store {
             let free = (deployment.schedules.len()..).find(|n| !taken(&n.to_string()));
             spec.slug = free.unwrap_or_default().to_string();
         }
-        orch_core::validate_name("schedule", &spec.slug)
+        orch_core::NameKind::Schedule
+            .check(&spec.slug)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         if taken(&spec.slug) {
             return Err(StoreError::AlreadyExists {

@@ -299,10 +299,12 @@ impl Store {
 
     /// Makes an API token; returns it and its key, which is shown once.
     pub async fn create_token(&self, token: &NewToken) -> Result<(TokenInfo, String)> {
-        orch_core::validate_name("token", &token.name)
+        orch_core::NameKind::Token
+            .check(&token.name)
             .map_err(|error| StoreError::InvalidInput(error.to_string()))?;
         for pool in &token.pools {
-            orch_core::validate_name("work pool", pool)
+            orch_core::NameKind::WorkPool
+                .check(pool)
                 .map_err(|error| StoreError::InvalidInput(format!("--pool: {error}")))?;
         }
         if token.scope == Scope::Worker && token.pools.is_empty() {

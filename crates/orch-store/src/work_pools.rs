@@ -109,7 +109,8 @@ impl Store {
                  settings (image, memory, ...); create it with --type docker"
             )));
         }
-        orch_core::validate_name("work pool", name)
+        orch_core::NameKind::WorkPool
+            .check(name)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         let now = self.now();
         let inserted = sqlx::query(

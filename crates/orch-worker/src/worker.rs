@@ -367,10 +367,23 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// "<hostname>-<6 random hex digits>", unique enough among a pool's workers.
+/// "<hostname>-<6 random hex digits>", unique enough among a pool's
+/// workers; a host name character that no worker name may hold
+/// (`orch_core::NameKind::Worker`) becomes '-'.
 fn default_name(hostname: &str) -> String {
     let random = Uuid::new_v4().simple().to_string();
-    format!("{hostname}-{}", &random[..6])
+    let host: String = hostname
+        .chars()
+        .take(orch_core::identifier::MAX_NAME_CHARS - 7)
+        .map(|c| {
+            if orch_core::identifier::is_name_char(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{host}-{}", &random[..6])
 }
 
 #[cfg(test)]
@@ -393,5 +406,8 @@ mod tests {
         assert!(name.starts_with("box-"), "{name}");
         assert_eq!(name.len(), "box-".len() + 6);
         assert_ne!(default_name("box"), name);
+        let odd = default_name("my box/é");
+        assert!(odd.starts_with("my-box--"), "{odd}");
+        assert_eq!(orch_core::NameKind::Worker.check(&odd), Ok(()));
     }
 }

@@ -2,40 +2,7 @@
 //! whatever its source, input files read with a size limit, names checked
 //! by one rule per kind.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use orch_e2e::{TestServer, binary, deployment_toml, flow_program, write_deploy_file};
-
-/// Runs `orch ARGS` in a fresh home with `env` and `config` as its config
-/// file, bounded: a server that starts instead of refusing is killed and
-/// reported. Returns its stderr.
-fn refused_at_start(args: &[&str], env: &[(&str, &str)], config: &str) -> String {
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(home.path().join("config.toml"), config).unwrap();
-    let mut child = Command::new(binary("orch"))
-        .args(args)
-        .env("ORCH_HOME", home.path())
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!(
-                "`orch {}` started instead of refusing its settings",
-                args.join(" ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    assert!(!output.status.success(), "{args:?} succeeded");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use orch_e2e::{TestServer, deployment_toml, flow_program, refused_at_start, write_deploy_file};
 
 /// Arguments, environment, config file and the origin the message names.
 type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str, &'a str);

@@ -53,23 +53,35 @@ pub async fn backup(context: &Context, args: BackupArgs) -> anyhow::Result<()> {
 
 /// Replaces the database with the backup `args.file`, keeping the old one
 /// aside. The current database stays where it is until the new one is in
-/// place: the backup is copied beside it and checked there (integrity,
-/// schema), the current one is linked (or copied) aside, and only then is
-/// the copy renamed over it (one atomic rename). A failure at any step
-/// leaves the current database in place.
+/// place: the backup is copied to a new file beside it and checked there
+/// (integrity, schema), the current one is linked (or copied) to a new
+/// name of its own, and only then is the copy renamed over it (one atomic
+/// rename). A failure at any step leaves the current database in place, and
+/// nothing but the files this restore made is ever removed.
 pub async fn restore(context: &Context, args: RestoreArgs) -> anyhow::Result<()> {
     let url = &context.settings.database_url.value;
     let Some(database) = orch_store::sqlite_path(url) else {
         return Err(usage(format!(
-            "orch restores SQLite databases only, and {} is not one; restore PostgreSQL with pg_restore",
+            "orch restores SQLite databases only, and {} is not one; restore PostgreSQL with \
+             pg_restore (e.g. `pg_restore --clean --if-exists --dbname '{}' FILE`, servers \
+             stopped)",
+            orch_store::redact_password(url),
             orch_store::redact_password(url)
         )));
     };
-    if same_file(&args.file, &database) {
-        return Err(usage(format!(
-            "{} is the database itself, not a backup of it; name a file made by `orch server backup FILE`",
-            args.file.display()
-        )));
+    for suffix in ["", "-wal", "-shm"] {
+        if same_file(&args.file, &with_suffix(&database, suffix)) {
+            return Err(usage(format!(
+                "{} is the database itself{}, not a backup of it; name a file made by \
+                 `orch server backup FILE`",
+                args.file.display(),
+                if suffix.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (its {suffix} file)")
+                }
+            )));
+        }
     }
     if let Some(folder) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder)
@@ -84,10 +96,8 @@ pub async fn restore(context: &Context, args: RestoreArgs) -> anyhow::Result<()>
     orch_store::check_database_file(&args.file)
         .await
         .map_err(|error| usage(format!("cannot restore: {error}")))?;
-    let incoming = with_suffix(&database, ".restoring");
-    let _ = std::fs::remove_file(&incoming);
-    let staged = stage(&args.file, &incoming).await;
-    let check = match staged {
+    let (incoming, file) = create_beside(&database, ".restoring")?;
+    let check = match stage(&args.file, file, &incoming).await {
         Ok(check) => check,
         Err(error) => {
             let _ = std::fs::remove_file(&incoming);
@@ -115,6 +125,7 @@ pub async fn restore(context: &Context, args: RestoreArgs) -> anyhow::Result<()>
             database.display()
         ));
     }
+    sync_folder(&database);
     println!(
         "Restored {} from {} ({} flow runs, schema {}; integrity check ok)",
         database.display(),
@@ -135,24 +146,74 @@ pub async fn restore(context: &Context, args: RestoreArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Whether `a` and `b` are the same file (one may not exist yet).
+/// Whether `a` and `b` are the same file: the same path once symbolic
+/// links are followed, or the same inode (a hard link). `b` may not exist.
 fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(a), std::fs::canonicalize(b))
+        && a == b
+    {
+        return true;
     }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    false
 }
 
-/// Copies the backup to `incoming` (beside the database) and checks the
-/// copy where it lies.
-async fn stage(backup: &Path, incoming: &Path) -> anyhow::Result<orch_store::FileCheck> {
-    std::fs::copy(backup, incoming).with_context(|| {
+/// Creates a new, empty, owner-only file `PATH<suffix>` (or
+/// `PATH<suffix>-2`, `-3`... when taken): a name nothing else uses, so that
+/// removing it on failure removes nothing but what this restore wrote.
+fn create_beside(path: &Path, suffix: &str) -> anyhow::Result<(PathBuf, std::fs::File)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    for n in 1..1000 {
+        let candidate = match n {
+            1 => with_suffix(path, suffix),
+            n => with_suffix(path, &format!("{suffix}-{n}")),
+        };
+        match options.open(&candidate) {
+            Ok(file) => return Ok((candidate, file)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => {
+                return Err(anyhow::anyhow!(
+                    "cannot create {}: {error}; the current database is unchanged",
+                    candidate.display()
+                ));
+            }
+        }
+    }
+    Err(anyhow::anyhow!(
+        "cannot find a free name beside {} (remove old {}* files); the current database is \
+         unchanged",
+        path.display(),
+        with_suffix(path, suffix).display()
+    ))
+}
+
+/// Copies the backup into `incoming` (a new file beside the database),
+/// flushes it to disk, and checks the copy where it lies.
+async fn stage(
+    backup: &Path,
+    mut incoming_file: std::fs::File,
+    incoming: &Path,
+) -> anyhow::Result<orch_store::FileCheck> {
+    let copied = std::fs::File::open(backup)
+        .and_then(|mut source| std::io::copy(&mut source, &mut incoming_file))
+        .and_then(|_| incoming_file.sync_all());
+    copied.with_context(|| {
         format!(
             "cannot copy {} to {}; the current database is unchanged",
             backup.display(),
             incoming.display()
         )
     })?;
+    drop(incoming_file);
     orch_store::check_database_file(incoming)
         .await
         .map_err(|error| {
@@ -163,19 +224,36 @@ async fn stage(backup: &Path, incoming: &Path) -> anyhow::Result<orch_store::Fil
 }
 
 /// Keeps the current database at `DB.replaced-TIME` (a hard link, else a
-/// copy: the database itself stays in place) and moves its WAL files
-/// there, as they belong to it and not to the restored one. Returns the
-/// name it is kept under.
+/// copy: the database itself stays in place; a new name, never one in
+/// use) and moves its WAL files there, as they belong to it and not to
+/// the restored one. Returns the name it is kept under.
 fn keep_aside(database: &Path) -> anyhow::Result<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let aside = with_suffix(database, &format!(".replaced-{stamp}"));
-    if std::fs::hard_link(database, &aside).is_err() {
-        std::fs::copy(database, &aside).with_context(|| {
+    let (aside, mut file) = create_beside(database, &format!(".replaced-{stamp}"))?;
+    // Replace the placeholder by a hard link when the file system allows it.
+    drop(file);
+    let linked =
+        std::fs::remove_file(&aside).is_ok() && std::fs::hard_link(database, &aside).is_ok();
+    if !linked {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        file = options.open(&aside).with_context(|| {
             format!(
                 "cannot keep the current database at {}; nothing was changed",
                 aside.display()
             )
         })?;
+        std::fs::File::open(database)
+            .and_then(|mut source| std::io::copy(&mut source, &mut file))
+            .and_then(|_| file.sync_all())
+            .with_context(|| {
+                format!(
+                    "cannot keep the current database at {}; nothing was changed",
+                    aside.display()
+                )
+            })?;
     }
     for suffix in ["-wal", "-shm"] {
         let from = with_suffix(database, suffix);
@@ -201,6 +279,15 @@ fn put_back_wal(aside: &Path, database: &Path) {
         if kept.exists() {
             let _ = std::fs::rename(&kept, with_suffix(database, suffix));
         }
+    }
+}
+
+/// Flushes the folder of `path` (its renames) to disk; best effort.
+fn sync_folder(path: &Path) {
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Ok(folder) = std::fs::File::open(folder)
+    {
+        let _ = folder.sync_all();
     }
 }
 

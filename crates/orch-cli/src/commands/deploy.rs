@@ -41,8 +41,9 @@ pub fn parse_file(path: &Path, file: &str, text: &str) -> anyhow::Result<orch_co
     let folder = path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let read =
-        |name: &str| crate::input_file::read_file(&folder.join(name)).map_err(|e| e.to_string());
+    let read = |name: &str| {
+        orch_core::input_file::read_text(&folder.join(name)).map_err(|e| e.to_string())
+    };
     orch_core::parse_deploy_file_with(file, text, &read)
         // The message already reads `FILE:LINE:COLUMN: what is wrong`.
         .map_err(|error| anyhow::anyhow!("{error}"))
@@ -82,7 +83,7 @@ pub async fn apply(
 
 /// The file's text, with a hint when the default file is missing.
 pub(crate) fn read_deploy_file(path: &Path) -> anyhow::Result<String> {
-    crate::input_file::read_file(path).map_err(|error| {
+    orch_core::input_file::read_text(path).map_err(|error| {
         if error.kind() == std::io::ErrorKind::NotFound {
             anyhow::anyhow!(
                 "cannot read {}: no such file. Declare deployments there, or pass the deploy \
@@ -90,7 +91,7 @@ pub(crate) fn read_deploy_file(path: &Path) -> anyhow::Result<String> {
                 path.display()
             )
         } else {
-            anyhow::anyhow!("cannot read {}: {error}", path.display())
+            anyhow::anyhow!("{error}")
         }
     })
 }

@@ -135,48 +135,8 @@ pub async fn upcoming(context: &Context, args: UpcomingArgs) -> anyhow::Result<(
         .reply(&api)?;
     let list = UpcomingListView::from(&reply);
     match args.output.output {
-        Format::Table => {
-            let empty = if list.runs.is_empty() {
-                why_empty(&api, &args.deployment.to_string(), args.count).await?
-            } else {
-                String::new()
-            };
-            view::print_upcoming(&list, &empty)?
-        }
+        Format::Table => view::print_upcoming(&list, &list.empty_message())?,
         Format::Json => output::print_json(&list)?,
     }
     Ok(())
-}
-
-/// Why `deployment` has no upcoming run: no active schedule, or a calendar
-/// that closes every slot of the window (asked for again with the skipped
-/// slots), or schedules that fire no more.
-async fn why_empty(
-    api: &crate::client::Api,
-    deployment: &str,
-    count: u32,
-) -> anyhow::Result<String> {
-    let schedules = api
-        .schedules()
-        .list_schedules(proto::ListSchedulesRequest {
-            deployment: deployment.to_owned(),
-        })
-        .await
-        .reply(api)?;
-    let active = schedules.schedules.iter().filter(|s| s.active).count();
-    let skipped = if active == 0 {
-        Vec::new()
-    } else {
-        let reply = api
-            .schedules()
-            .get_upcoming_runs(proto::GetUpcomingRunsRequest {
-                deployment: deployment.to_owned(),
-                count,
-                show_skipped: true,
-            })
-            .await
-            .reply(api)?;
-        UpcomingListView::from(&reply).runs
-    };
-    Ok(view::why_no_upcoming(deployment, active, &skipped))
 }

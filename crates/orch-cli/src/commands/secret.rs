@@ -62,7 +62,7 @@ pub async fn run(context: &Context, command: SecretCommand) -> anyhow::Result<()
 /// The value to set: the file's content or stdin, without one trailing newline.
 fn read_value(args: &SecretSetArgs) -> anyhow::Result<String> {
     let mut value = match &args.from_file {
-        Some(path) => crate::input_file::read_file(path)
+        Some(path) => orch_core::input_file::read_text(path)
             .with_context(|| format!("cannot read the secret's value from {}", path.display()))?,
         None => {
             let stdin = std::io::stdin();
@@ -73,7 +73,7 @@ fn read_value(args: &SecretSetArgs) -> anyhow::Result<String> {
                     args.name, args.name
                 );
             }
-            crate::input_file::read_limited(stdin.lock(), "the secret's value on stdin")
+            orch_core::input_file::read_limited(stdin.lock(), "the secret's value on stdin")
                 .context("cannot read the secret's value from stdin")?
         }
     };

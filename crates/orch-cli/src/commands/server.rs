@@ -30,8 +30,11 @@ pub fn server_config(
 ) -> anyhow::Result<orch_server::ServerConfig> {
     let settings = &context.settings;
     let ops = &settings.ops;
-    let every = orch_core::retention::parse_duration(&args.prune_every)
-        .map_err(|error| crate::error::usage(format!("--prune-every: {error}")))?;
+    let every = crate::config_ops::checked_duration(
+        "--prune-every",
+        &args.prune_every,
+        orch_core::settings::PRUNE_EVERY_SECONDS,
+    )?;
     Ok(orch_server::ServerConfig {
         host: settings.host.value.clone(),
         port: settings.port.value,

@@ -46,6 +46,11 @@ pub struct UpcomingListView {
     pub paused: bool,
     /// Soonest first.
     pub runs: Vec<UpcomingView>,
+    /// When none of them gets a run: why, as the server explains it (no
+    /// active schedule, a calendar closing every slot in the window looked
+    /// at, schedules that fire no more).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub empty_reason: Option<String>,
 }
 
 impl From<&proto::UpcomingRun> for UpcomingView {
@@ -89,36 +94,28 @@ impl From<&proto::GetUpcomingRunsResponse> for UpcomingListView {
             deployment: reply.deployment.clone(),
             paused: reply.paused,
             runs: reply.runs.iter().map(UpcomingView::from).collect(),
+            empty_reason: (!reply.empty_reason.is_empty()).then(|| reply.empty_reason.clone()),
         }
     }
 }
 
-/// Why a deployment has no upcoming run, given how many of its schedules are
-/// active and the slots its calendars skip in the window looked at.
-pub fn why_no_upcoming(
-    deployment: &str,
-    active_schedules: usize,
-    skipped: &[UpcomingView],
-) -> String {
-    if active_schedules == 0 {
-        return "No upcoming runs: the deployment has no active schedule. Add one with \
-                'orch deployment schedule create' or in deploy/orch.toml."
-            .to_owned();
-    }
-    match skipped.first().and_then(|slot| slot.skipped.as_deref()) {
-        Some(reason) => format!(
-            "No upcoming runs: the deployment has {active_schedules} active schedule(s), but \
-             their calendar closes every slot in the window looked at ({} skipped, the first \
-             at {}: {reason}). See them with 'orch deployment upcoming {deployment} \
-             --show-skipped', or check the calendar's dates.",
-            skipped.len(),
-            skipped[0].local_display
-        ),
-        None => format!(
-            "No upcoming runs: the deployment's {active_schedules} active schedule(s) fire no \
-             more (their cron or calendar has no future slot); see them with 'orch deployment \
-             schedule ls {deployment}'."
-        ),
+impl UpcomingListView {
+    /// What to say when the table is empty: the server's reason, and where
+    /// to see the slots a calendar skips.
+    pub fn empty_message(&self) -> String {
+        let reason = self
+            .empty_reason
+            .clone()
+            .unwrap_or_else(|| "No upcoming runs.".into());
+        if reason.contains("calendar") {
+            format!(
+                "{reason} See the skipped slots with 'orch deployment upcoming {} \
+                 --show-skipped', or check the calendar's dates.",
+                self.deployment
+            )
+        } else {
+            reason
+        }
     }
 }
 

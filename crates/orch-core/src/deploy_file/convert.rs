@@ -14,6 +14,7 @@ use super::{DeploymentSpec, ScheduleSpec};
 use crate::error::{Error, Result};
 use crate::identifier::name_problem;
 use crate::policy::RunPolicy;
+use crate::settings;
 
 /// Validates every deployment of the file, in order.
 pub(super) fn deployments(
@@ -100,8 +101,14 @@ fn deployment(
         parameters,
         tags: raw.tags,
         description: raw.description.unwrap_or_default(),
-        retries: raw.retries,
-        retry_delay_seconds: raw.retry_delay_seconds,
+        retries: in_range(source, "retries", &raw.retries, &settings::RETRIES)?.unwrap_or(0) as u32,
+        retry_delay_seconds: in_range(
+            source,
+            "retry_delay_seconds",
+            &raw.retry_delay_seconds,
+            &settings::RETRY_DELAY_SECONDS,
+        )?
+        .unwrap_or(0),
         paused: raw.paused,
         schedules,
         policy,
@@ -176,18 +183,19 @@ fn policy(source: &Source<'_>, raw: &RawDeployment) -> Result<RunPolicy> {
     if let Some((text, at)) = choice(&raw.collision_strategy)? {
         policy.collision_strategy = text.parse().map_err(|e| setting_error(source, at, e))?;
     }
-    if let Some(seconds) = &raw.max_lateness_seconds {
-        policy.max_lateness_seconds = Some(positive(source, "max_lateness_seconds", seconds)?);
-    }
-    if let Some(limit) = &raw.concurrency_limit {
-        let limit = positive(source, "concurrency_limit", limit)?;
-        policy.concurrency_limit = Some(u32::try_from(limit).map_err(|_| {
-            source.error(
-                Some(raw.concurrency_limit.as_ref().map_or(0, |l| l.span().start)),
-                format!("`concurrency_limit` {limit} is too large"),
-            )
-        })?);
-    }
+    policy.max_lateness_seconds = in_range(
+        source,
+        "max_lateness_seconds",
+        &raw.max_lateness_seconds,
+        &settings::MAX_LATENESS_SECONDS,
+    )?;
+    policy.concurrency_limit = in_range(
+        source,
+        "concurrency_limit",
+        &raw.concurrency_limit,
+        &settings::CONCURRENCY_LIMIT,
+    )?
+    .map(|limit| limit as u32);
     Ok(policy)
 }
 
@@ -200,25 +208,21 @@ fn setting_error(source: &Source<'_>, at: usize, error: Error) -> Error {
     }
 }
 
-/// A whole number > 0.
-fn positive(source: &Source<'_>, key: &str, value: &Spanned<i64>) -> Result<u64> {
-    u64::try_from(*value.get_ref())
-        .ok()
-        .filter(|&v| v > 0)
-        .ok_or_else(|| {
-            let hint = if key == "concurrency_limit" {
-                " (to stop runs, pause the deployment with paused = true)"
-            } else {
-                ""
-            };
-            source.error(
-                Some(value.span().start),
-                format!(
-                    "`{key}` must be a positive whole number, not {}{hint}",
-                    value.get_ref()
-                ),
-            )
+/// A whole number within `range` (see [`crate::settings`]), when given.
+fn in_range(
+    source: &Source<'_>,
+    key: &str,
+    value: &Option<Spanned<i64>>,
+    range: &settings::Range,
+) -> Result<Option<u64>> {
+    value
+        .as_ref()
+        .map(|value| {
+            range
+                .check_whole(key, i128::from(*value.get_ref()))
+                .map_err(|message| source.error(Some(value.span().start), message))
         })
+        .transpose()
 }
 
 /// A name used in commands and URLs; see [`crate::identifier`].
@@ -329,7 +333,11 @@ mod tests {
         let text = deployment("").replace("work_pool = \"p\"", "work_pool = \"\"");
         assert_eq!(
             error(&text),
-            (5, 13, "`work_pool` must not be empty".into())
+            (
+                5,
+                13,
+                "`work_pool` must not be empty; use ASCII letters, digits, '-', '_' and '.'".into()
+            )
         );
     }
 
@@ -474,7 +482,23 @@ mod tests {
         assert!(message.contains("did you mean \"cancel-new\""), "{message}");
         let (_, _, message) = error(&deployment("concurrency_limit = 0\n"));
         assert!(
-            message.starts_with("`concurrency_limit` must be a positive whole number, not 0"),
+            message.starts_with(
+                "`concurrency_limit` must be a positive whole number (1 to 100000), not 0"
+            ),
+            "{message}"
+        );
+        let (_, _, message) = error(&deployment(&format!(
+            "retry_delay_seconds = {}\n",
+            i64::MAX
+        )));
+        assert_eq!(
+            message,
+            "`retry_delay_seconds` must be a whole number of seconds (0 to 31536000), not \
+             9223372036854775807"
+        );
+        let (_, _, message) = error(&deployment("retries = -1\n"));
+        assert!(
+            message.starts_with("`retries` must be a whole number (0 to 1000), not -1"),
             "{message}"
         );
         let (_, _, message) = error(&deployment("max_lateness_seconds = -1\n"));

@@ -46,10 +46,10 @@ pub(super) struct RawDeployment {
     #[serde(default)]
     pub tags: Vec<String>,
     pub description: Option<String>,
-    #[serde(default)]
-    pub retries: u32,
-    #[serde(default)]
-    pub retry_delay_seconds: u64,
+    /// Signed so that a negative value gets our message, not serde's.
+    pub retries: Option<Spanned<i64>>,
+    /// Signed so that a negative value gets our message, not serde's.
+    pub retry_delay_seconds: Option<Spanned<i64>>,
     #[serde(default)]
     pub paused: bool,
     #[serde(default)]

@@ -105,6 +105,7 @@ impl ScheduleService for ScheduleApi {
             deployment: upcoming.deployment.full_name(),
             paused: upcoming.deployment.paused,
             runs: upcoming.runs.into_iter().map(upcoming_run).collect(),
+            empty_reason: upcoming.empty_reason,
         }))
     }
 }

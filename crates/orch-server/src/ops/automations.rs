@@ -16,7 +16,8 @@ pub async fn apply(state: &AppState, specs: &[String]) -> OpsResult<Vec<(String,
     for text in specs {
         let spec: AutomationSpec =
             serde_json::from_str(text).map_err(|error| unreadable(text, &error))?;
-        orch_core::validate_name("automation", &spec.name)
+        orch_core::NameKind::Automation
+            .check(&spec.name)
             .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
         spec.check().map_err(OpsError::Invalid)?;
         check_sources(state, &spec).await?;

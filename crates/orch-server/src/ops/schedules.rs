@@ -36,6 +36,10 @@ pub struct Upcoming {
     pub deployment: Deployment,
     /// Fire times, soonest first.
     pub runs: Vec<UpcomingRun>,
+    /// When no fire time gets a run: why (no active schedule, a calendar
+    /// closing every slot of the window looked at, schedules that fire no
+    /// more); empty otherwise.
+    pub empty_reason: String,
 }
 
 /// The deployment named by `reference` with its schedules.
@@ -90,8 +94,52 @@ pub async fn upcoming(
     let store = state.store();
     let deployment = store.deployment(reference).await?;
     let waiting = store.waiting_scheduled_runs(&deployment.id).await?;
-    let runs = fire_times(&deployment, &waiting, state.now(), count, show_skipped);
-    Ok(Upcoming { deployment, runs })
+    let now = state.now();
+    let runs = fire_times(&deployment, &waiting, now, count, show_skipped);
+    let empty_reason = if runs.iter().any(|run| run.skipped.is_empty()) {
+        String::new()
+    } else {
+        why_no_run(&deployment, now)
+    };
+    Ok(Upcoming {
+        deployment,
+        runs,
+        empty_reason,
+    })
+}
+
+/// Why none of the deployment's schedules has a slot that gets a run after
+/// `now`: each active schedule's reason (see [`orch_core::schedule::NoSlot`]).
+fn why_no_run(deployment: &Deployment, now: i64) -> String {
+    let active: Vec<_> = deployment.schedules.iter().filter(|s| s.active).collect();
+    if active.is_empty() {
+        return format!(
+            "No upcoming runs: {} has no active schedule. Add one with 'orch deployment \
+             schedule create' or in the deploy file, or resume one with 'orch deployment \
+             schedule resume'.",
+            deployment.full_name()
+        );
+    }
+    let reasons: Vec<String> = active
+        .iter()
+        .filter_map(|schedule| {
+            let parsed = orch_core::Schedule::parse(&schedule.spec()).ok()?;
+            let why = parsed.why_no_slot(micros_to_utc(now))?;
+            Some(why.describe(&schedule.slug))
+        })
+        .collect();
+    if reasons.is_empty() {
+        return format!(
+            "No upcoming runs: the {} active schedule(s) of {} fire no more.",
+            active.len(),
+            deployment.full_name()
+        );
+    }
+    format!(
+        "No upcoming runs: {} active schedule(s), but {}.",
+        active.len(),
+        reasons.join("; ")
+    )
 }
 
 fn fire_times(

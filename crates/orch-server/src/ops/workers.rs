@@ -36,9 +36,12 @@ pub struct Registration {
 
 /// Registers a worker (each start gets a new id).
 pub async fn register(state: &AppState, registration: Registration) -> OpsResult<Worker> {
-    if registration.name.trim().is_empty() {
-        return Err(OpsError::Invalid("a worker needs a name".into()));
-    }
+    orch_core::NameKind::Worker
+        .check(&registration.name)
+        .map_err(|error| OpsError::Invalid(format!("{error} (orch worker start --name)")))?;
+    orch_core::NameKind::WorkPool
+        .check(&registration.work_pool)
+        .map_err(|error| OpsError::Invalid(format!("{error} (orch worker start --pool)")))?;
     let store = state.store();
     let mut worker = store
         .register_worker_for(
