@@ -416,4 +416,8 @@ fn a_docker_runs_cpu_peak_memory_and_wall_time_are_reported_like_a_process_runs(
         wall >= 4.0 && wall <= elapsed,
         "wall time {wall:.3} s: the flow ran at least 4 s, within the test's {elapsed:.3} s"
     );
+    eprintln!(
+        "docker usage: CPU {cpu:.3} s reported, {flow_cpu:.3} s by the flow's `times`; \
+         peak {peak:.1} MiB; wall {wall:.3} s"
+    );
 }
