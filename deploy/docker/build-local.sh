@@ -6,22 +6,29 @@
 #   deploy/docker/build-local.sh [TAG] [PROFILE]     # defaults: orch:local release
 #
 # PROFILE is a cargo profile (release, or dev for a quick debug image).
+# ORCH_BINARIES=DIR skips the build and packages DIR/orch and DIR/orch-sandbox
+# (the end-to-end tests package the binaries they were built with).
 set -eu
 tag=${1:-orch:local}
 profile=${2:-release}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 case $profile in dev) dir=debug ;; *) dir=$profile ;; esac
-cargo build --profile "$profile" -p orch-cli --bin orch --bin orch-sandbox -j "${JOBS:-2}" \
-    --manifest-path "$root/Cargo.toml"
+if [ -n "${ORCH_BINARIES:-}" ]; then
+    binaries=$ORCH_BINARIES
+else
+    cargo build --profile "$profile" -p orch-cli --bin orch --bin orch-sandbox -j "${JOBS:-2}" \
+        --manifest-path "$root/Cargo.toml"
+    binaries=$root/target/$dir
+fi
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
 rootfs=$context/rootfs
 mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/var/lib/orch"
 chmod 1777 "$rootfs/tmp"
 for binary in orch orch-sandbox; do
-    cp "$root/target/$dir/$binary" "$rootfs/usr/local/bin/"
+    cp "$binaries/$binary" "$rootfs/usr/local/bin/"
     # Every library the dynamic loader resolves, and the loader itself.
-    ldd "$root/target/$dir/$binary" | awk '/=>/ { print $3 } /ld-linux/ && !/=>/ { print $1 }' |
+    ldd "$binaries/$binary" | awk '/=>/ { print $3 } /ld-linux/ && !/=>/ { print $1 }' |
         while read -r library; do
             [ -n "$library" ] && cp --parents -L -n "$library" "$rootfs/"
         done

@@ -355,3 +355,69 @@ fn bad_container_settings_are_refused_with_what_to_do() {
     assert!(error.contains("orch.toml:6:"), "{error}");
     assert!(error.contains("is not SOURCE:TARGET"), "{error}");
 }
+
+/// The seconds of a line of `times` (`0m1.980s 0m0.020s`: user, system).
+fn times_line(line: &str) -> Option<Vec<f64>> {
+    line.split(' ')
+        .map(|figure| {
+            let (minutes, seconds) = figure.strip_suffix('s')?.split_once('m')?;
+            Some(minutes.parse::<f64>().ok()? * 60.0 + seconds.parse::<f64>().ok()?)
+        })
+        .collect()
+}
+
+#[test]
+fn a_docker_runs_cpu_peak_memory_and_wall_time_are_reported_like_a_process_runs() {
+    if !engine() {
+        return;
+    }
+    // dd holds a 64 MiB buffer; a shell loop burns CPU for 2 s; `times`
+    // says what the shell and its children used; the flow then idles past
+    // the engine's next stats sample, which sees the totals.
+    let script = "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; \
+                  timeout 2 sh -c 'while :; do :; done'; times; sleep 2";
+    let (server, _dir) = deploy("burn", script, "");
+    let _worker = server.start_worker("boxes", &[]);
+    let started = Instant::now();
+    let run = server.run_deployment("box/burn", &[]);
+    let detail = server.wait_for_state(&run, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(orch_e2e::state_type(&detail), "COMPLETED", "{detail:#}");
+    let usage = &detail.get("run").unwrap_or(&detail)["usage"];
+    assert!(usage.is_object(), "no usage reported: {detail:#}");
+
+    // The flow's own account: the shell's line, then its children's.
+    let messages = server.log_messages(&run);
+    let figures: Vec<f64> = messages
+        .iter()
+        .filter_map(|line| times_line(line))
+        .flatten()
+        .collect();
+    assert_eq!(figures.len(), 4, "the flow's `times`: {messages:?}");
+    let flow_cpu: f64 = figures.iter().sum();
+    let cpu = usage["cpu_seconds"].as_f64().unwrap();
+    let user = usage["cpu_user_seconds"].as_f64().unwrap();
+    let system = usage["cpu_system_seconds"].as_f64().unwrap();
+    assert!((user + system - cpu).abs() < 1e-3, "{usage:#}");
+    // The container's cgroup also counts what `times` cannot see (the
+    // shell's start, sleep): a little more, never less beyond tick rounding.
+    assert!(
+        cpu >= flow_cpu * 0.9 - 0.05 && cpu <= flow_cpu + 0.3,
+        "CPU {cpu:.3} s reported, the flow measured {flow_cpu:.3} s: {usage:#}"
+    );
+    assert!(flow_cpu > 0.1, "the flow burned no CPU: {messages:?}");
+    let peak = usage["max_rss_bytes"].as_f64().unwrap() / (1024.0 * 1024.0);
+    assert!(
+        (64.0..=64.0 + 32.0).contains(&peak),
+        "peak memory {peak:.1} MiB, expected 64 MiB and a little: {usage:#}"
+    );
+    let wall = usage["wall_seconds"].as_f64().unwrap();
+    assert!(
+        wall >= 4.0 && wall <= elapsed,
+        "wall time {wall:.3} s: the flow ran at least 4 s, within the test's {elapsed:.3} s"
+    );
+    eprintln!(
+        "docker usage: CPU {cpu:.3} s reported, {flow_cpu:.3} s by the flow's `times`; \
+         peak {peak:.1} MiB; wall {wall:.3} s"
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod docker;
+pub mod hosts;
 pub mod otlp;
 mod process;
 pub mod receivers;

@@ -28,7 +28,7 @@ struct Inner {
     slots_released: Notify,
     maintenance: crate::maintenance::MaintenanceTotals,
     streams: Arc<crate::streams::StreamCounts>,
-    /// When the server last resumed from a stall (micros; 0: never).
+    /// When the server started or last resumed from a stall (micros).
     resumed_at: std::sync::atomic::AtomicI64,
     /// The key that seals secrets, loaded on first use.
     keyring: crate::secret_box::Keyring,
@@ -55,6 +55,10 @@ impl AppState {
     pub fn new(store: Store, config: ServerConfig, shutdown: watch::Receiver<bool>) -> AppState {
         let store = store.with_late_after(config.late_after);
         let started_at = store.clock().now();
+        // A start counts as a resume: while no server ran, workers could not
+        // heartbeat, so no lease expires until they had a lease to reach
+        // this one (see `within_stall_grace`).
+        let resumed_at = store.now();
         AppState {
             inner: Arc::new(Inner {
                 background: store.for_background(),
@@ -66,7 +70,7 @@ impl AppState {
                 slots_released: Notify::new(),
                 maintenance: Default::default(),
                 streams: Arc::default(),
-                resumed_at: std::sync::atomic::AtomicI64::new(0),
+                resumed_at: std::sync::atomic::AtomicI64::new(resumed_at),
                 keyring: crate::secret_box::Keyring::new(config.secret_key.clone()),
                 automations: Default::default(),
                 duties: crate::duties::Duties::new(replica_name()),
@@ -112,7 +116,7 @@ impl AppState {
             .store(self.now(), std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Whether the server resumed from a stall less than a worker lease ago.
+    /// Whether the server started, or resumed from a stall, less than a worker lease ago.
     /// Until a lease has passed since, no lease counts as expired: a worker
     /// is judged by the heartbeats the server could read after it resumed.
     pub fn within_stall_grace(&self) -> bool {

@@ -123,6 +123,29 @@ impl Store {
         Ok(cancels.into_iter().map(|(id,)| id).collect())
     }
 
+    /// Of `running` (the runs worker `worker_id` says it executes), those the
+    /// database does not have in flight on that worker: their lease expired
+    /// while its heartbeats could not get through (Crashed, retried, maybe
+    /// taken by another worker), or they ended. The worker must stop them.
+    pub async fn runs_not_held(&self, worker_id: &str, running: &[String]) -> Result<Vec<String>> {
+        if running.is_empty() {
+            return Ok(Vec::new());
+        }
+        let held: Vec<(String,)> = sqlx::query_as(sql(format!(
+            "SELECT id FROM flow_runs WHERE worker_id = $1 AND {}",
+            StateType::in_flight_sql("state_type")
+        )))
+        .bind(worker_id)
+        .fetch_all(&self.reader)
+        .await?;
+        let held: std::collections::HashSet<String> = held.into_iter().map(|(id,)| id).collect();
+        Ok(running
+            .iter()
+            .filter(|run| !held.contains(*run))
+            .cloned()
+            .collect())
+    }
+
     /// Reconciles a worker's claims with the runs it says it has: a run
     /// claimed by `worker_id` (Pending) before `claimed_before` that is not
     /// among `running` never reached the worker (its claim response was lost

@@ -62,7 +62,7 @@ pub(crate) async fn reconcile(
                 running,
                 cancelling,
             } => {
-                let Some((slot, stop)) = registry.insert(&flow_run_id) else {
+                let Some((slot, stop)) = registry.insert_adopted(&flow_run_id) else {
                     continue;
                 };
                 tracing::warn!(
@@ -156,6 +156,7 @@ async fn heartbeat_for(
                 {
                     tracing::info!("adopted run {flow_run_id} cancelled (heartbeat)");
                 }
+                crate::events::stop_lost(&registry, &response.lost_flow_run_ids);
             }
             Err(status) => tracing::debug!(
                 "heartbeat for adopted run {flow_run_id} failed: {}",

@@ -1,5 +1,7 @@
-//! What the server tells the worker: pushed events (`Subscribe`) and the
-//! cancellations carried by heartbeat answers, the fallback for a missed push.
+//! What the server tells the worker: pushed events (`Subscribe`), the
+//! cancellations carried by heartbeat answers (the fallback for a missed
+//! push), and the runs the worker no longer holds (their lease expired while
+//! it could not reach the server).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +102,7 @@ pub(crate) async fn heartbeat(api: Api, worker_id: String, registry: Registry, e
         ticker.tick().await;
         let request = HeartbeatRequest {
             worker_id: worker_id.clone(),
-            running_flow_run_ids: registry.ids(),
+            running_flow_run_ids: registry.own_ids(),
         };
         match attempt(api.workers().heartbeat(request)).await {
             Ok(response) => {
@@ -112,6 +114,7 @@ pub(crate) async fn heartbeat(api: Api, worker_id: String, registry: Registry, e
                         tracing::info!("run {flow_run_id} cancelled (heartbeat)");
                     }
                 }
+                stop_lost(&registry, &response.lost_flow_run_ids);
             }
             Err(status) if failing => {
                 tracing::debug!("heartbeat failed again: {}", describe(&status))
@@ -124,6 +127,22 @@ pub(crate) async fn heartbeat(api: Api, worker_id: String, registry: Registry, e
                     every.as_secs_f64()
                 );
             }
+        }
+    }
+}
+
+/// Stops the runs the server says this worker no longer holds (their lease
+/// expired while its heartbeats could not reach the server): the server has
+/// Crashed them and may run them elsewhere, so this copy must not run on,
+/// and nothing is reported for it.
+pub(crate) fn stop_lost(registry: &Registry, lost: &[String]) {
+    for flow_run_id in lost {
+        if registry.stop(flow_run_id, StopReason::Lost) {
+            tracing::warn!(
+                "run {flow_run_id} is no longer this worker's: its lease expired while the \
+                 server could not be reached (the server Crashed it, and may retry it \
+                 elsewhere); stopping this copy without reporting it"
+            );
         }
     }
 }

@@ -19,6 +19,7 @@
 
 mod adopt;
 mod confine;
+pub mod docker_engine;
 pub mod environment;
 mod error;
 mod events;

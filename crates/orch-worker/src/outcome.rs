@@ -20,6 +20,10 @@ pub(crate) enum StopReason {
     Cancelled,
     /// The worker is shutting down and the run did not finish in time.
     Shutdown,
+    /// The server no longer holds the run on this worker: its lease expired
+    /// while the worker's heartbeats could not get through (the server
+    /// Crashed it, and may have retried it elsewhere). Nothing is reported.
+    Lost,
 }
 
 /// The last non-blank stderr lines of a run, quoted when it fails.
@@ -101,6 +105,10 @@ pub(crate) fn classify(status: ExitStatus, stop: Option<StopReason>, tail: &Stde
         (Some(StopReason::Shutdown), _) => (
             StateType::Crashed,
             "worker shut down before the run finished".to_owned(),
+        ),
+        (Some(StopReason::Lost), _) => (
+            StateType::Crashed,
+            "stopped by its worker: the run's lease had expired".to_owned(),
         ),
         (None, Some(0)) => (StateType::Completed, String::new()),
         (None, Some(code)) => (StateType::Failed, failure_message(code, tail)),

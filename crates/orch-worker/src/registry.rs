@@ -14,19 +14,37 @@ pub(crate) type StopSignal = watch::Receiver<Option<StopReason>>;
 /// The in-flight runs, by id. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Registry {
-    runs: Arc<Mutex<HashMap<String, watch::Sender<Option<StopReason>>>>>,
+    runs: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+/// One run in flight.
+#[derive(Debug)]
+struct Entry {
+    stop: watch::Sender<Option<StopReason>>,
+    /// Adopted from a previous worker: the server holds it on that worker's
+    /// id, and this worker heartbeats for it separately (`crate::adopt`).
+    adopted: bool,
 }
 
 impl Registry {
     /// Adds a run; it stays until the returned slot is dropped. `None` if
     /// the run is already in flight here.
     pub(crate) fn insert(&self, flow_run_id: &str) -> Option<(RunSlot, StopSignal)> {
+        self.insert_as(flow_run_id, false)
+    }
+
+    /// [`Registry::insert`] for a run adopted from a previous worker.
+    pub(crate) fn insert_adopted(&self, flow_run_id: &str) -> Option<(RunSlot, StopSignal)> {
+        self.insert_as(flow_run_id, true)
+    }
+
+    fn insert_as(&self, flow_run_id: &str, adopted: bool) -> Option<(RunSlot, StopSignal)> {
         let mut runs = self.lock();
         if runs.contains_key(flow_run_id) {
             return None;
         }
         let (stop, signal) = watch::channel(None);
-        runs.insert(flow_run_id.to_owned(), stop);
+        runs.insert(flow_run_id.to_owned(), Entry { stop, adopted });
         let slot = RunSlot {
             registry: self.clone(),
             flow_run_id: flow_run_id.to_owned(),
@@ -44,23 +62,33 @@ impl Registry {
         self.lock().keys().cloned().collect()
     }
 
+    /// The ids of the runs in flight that the server holds on this worker
+    /// (all but adopted ones): what its heartbeats report.
+    pub(crate) fn own_ids(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, entry)| !entry.adopted)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Asks a run to stop. True only the first time a known run is asked:
     /// unknown ids and repeated requests do nothing.
     pub(crate) fn stop(&self, flow_run_id: &str, reason: StopReason) -> bool {
         self.lock()
             .get(flow_run_id)
-            .is_some_and(|stop| request_stop(stop, reason))
+            .is_some_and(|entry| request_stop(&entry.stop, reason))
     }
 
     /// Asks every run in flight to stop; returns how many were newly asked.
     pub(crate) fn stop_all(&self, reason: StopReason) -> usize {
         self.lock()
             .values()
-            .filter(|stop| request_stop(stop, reason))
+            .filter(|entry| request_stop(&entry.stop, reason))
             .count()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, watch::Sender<Option<StopReason>>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
         // The map stays consistent even if a holder panicked: every
         // operation on it is a single insert, remove or read.
         self.runs.lock().unwrap_or_else(PoisonError::into_inner)
@@ -122,8 +150,15 @@ mod tests {
         let (slot, _signal) = registry.insert("a").unwrap();
         assert!(registry.insert("a").is_none(), "a run is in flight once");
         assert_eq!(registry.ids(), ["a"]);
+        let (_adopted, _signal) = registry.insert_adopted("b").unwrap();
+        assert_eq!(
+            registry.own_ids(),
+            ["a"],
+            "adopted runs are heartbeated apart"
+        );
+        assert_eq!(registry.len(), 2);
         drop(slot);
-        assert_eq!(registry.len(), 0);
+        assert_eq!(registry.len(), 1);
     }
 
     #[tokio::test]

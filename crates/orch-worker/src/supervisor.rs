@@ -125,7 +125,8 @@ pub(crate) async fn supervise_started(
     let tail = output.finish(flow_run_id).await;
     context.logs.flush().await;
 
-    if matches!(exit.running, RunningAck::Refused) {
+    if matches!(exit.running, RunningAck::Refused) || exit.stop_reason == Some(StopReason::Lost) {
+        // The server has decided the run's fate already: nothing to report.
         execution.release(false).await;
         return;
     }

@@ -66,7 +66,7 @@ impl WorkerService for WorkerApi {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
         access::worker(&self.state, &caller, &request.worker_id).await?;
-        let cancels = ops::workers::heartbeat(
+        let answer = ops::workers::heartbeat(
             &self.state,
             &request.worker_id,
             &request.running_flow_run_ids,
@@ -74,7 +74,8 @@ impl WorkerService for WorkerApi {
         .await
         .map_err(status)?;
         Ok(Response::new(pb::HeartbeatResponse {
-            cancel_flow_run_ids: cancels,
+            cancel_flow_run_ids: answer.cancel,
+            lost_flow_run_ids: answer.lost,
         }))
     }
 

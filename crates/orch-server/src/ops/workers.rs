@@ -63,17 +63,27 @@ pub async fn register(state: &AppState, registration: Registration) -> OpsResult
     Ok(worker)
 }
 
+/// What a heartbeat's answer tells the worker.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeartbeatAnswer {
+    /// Its runs that must be cancelled (Cancelling).
+    pub cancel: Vec<String>,
+    /// Runs it says it executes that it no longer holds (their lease
+    /// expired, or they ended): it stops them and reports nothing.
+    pub lost: Vec<String>,
+}
+
 /// Records a worker's heartbeat; `running` are the runs it has. Claims it
 /// does not have (their response was lost) go back to the queue, except
 /// right after a stall, when this heartbeat may be old. Returns the runs it
-/// must kill (Cancelling).
+/// must kill: Cancelling ones, and ones it no longer holds.
 pub async fn heartbeat(
     state: &AppState,
     worker_id: &str,
     running: &[String],
-) -> OpsResult<Vec<String>> {
+) -> OpsResult<HeartbeatAnswer> {
     let store = state.background_store();
-    let cancels = store.heartbeat(worker_id).await?;
+    let cancel = store.heartbeat(worker_id).await?;
     if !state.within_stall_grace() {
         match store
             .release_unheld_claims(worker_id, running, state.micros_ago(CLAIM_GRACE))
@@ -88,7 +98,11 @@ pub async fn heartbeat(
             Err(error) => tracing::warn!(%error, "reconciling a worker's claims failed"),
         }
     }
-    Ok(cancels)
+    let lost = store.runs_not_held(worker_id, running).await?;
+    for run in &lost {
+        tracing::warn!(run = %run, worker = %worker_id, "a worker still executes a run it no longer holds (its lease expired); told it to stop");
+    }
+    Ok(HeartbeatAnswer { cancel, lost })
 }
 
 /// A claimed run with what its worker needs to start it.

@@ -106,3 +106,77 @@ async fn a_worker_missing_three_heartbeats_is_shown_offline_before_its_lease_end
     let quiet = store.worker(&quiet.id).await.unwrap();
     assert!(!quiet.is_online(harness.state.now(), harness.state.online_since()));
 }
+
+#[tokio::test]
+async fn a_server_that_starts_expires_no_lease_before_its_workers_could_reach_it() {
+    let mut harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
+    harness.deploy(RETRIED).await;
+    let (run, worker) = harness.running_run("f/retried", "pool", "patient").await;
+
+    // No server ran for 40 s (more than the lease): the worker could not
+    // heartbeat. The server that starts gives it a lease to come back.
+    harness.advance(Duration::from_secs(40));
+    harness.restart().await;
+    harness.sweep().await;
+    assert_eq!(harness.run(&run.id).await.state.kind, StateType::Running);
+    harness.advance(Duration::from_secs(29));
+    harness.sweep().await;
+    assert_eq!(harness.run(&run.id).await.state.kind, StateType::Running);
+    let answer = orch_server::ops::workers::heartbeat(
+        &harness.state,
+        &worker.id,
+        std::slice::from_ref(&run.id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer, Default::default(), "the run is still its own");
+    harness.advance(Duration::from_secs(20));
+    harness.sweep().await;
+    assert_eq!(harness.run(&run.id).await.state.kind, StateType::Running);
+
+    // A worker silent for a lease once the server runs loses its runs.
+    harness.advance(Duration::from_secs(11));
+    harness.sweep().await;
+    assert_eq!(harness.run(&run.id).await.state.name, "AwaitingRetry");
+}
+
+#[tokio::test]
+async fn a_worker_still_executing_a_run_it_lost_is_told_to_stop_it() {
+    let harness = Harness::start("2026-01-05T10:00:00Z", "pool").await;
+    harness.deploy(RETRIED).await;
+    let (run, cut_off) = harness.running_run("f/retried", "pool", "cut-off").await;
+    let heartbeat = |worker: &orch_store::Worker, running: &[&str]| {
+        let state = harness.state.clone();
+        let worker = worker.id.clone();
+        let running: Vec<String> = running.iter().map(|id| id.to_string()).collect();
+        async move {
+            orch_server::ops::workers::heartbeat(&state, &worker, &running)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(heartbeat(&cut_off, &[&run.id]).await.lost.is_empty());
+
+    // Its heartbeats stop reaching the server: the lease expires, the run is
+    // retried and another worker takes it.
+    harness.advance(Duration::from_secs(31));
+    harness.sweep().await;
+    assert_eq!(harness.run(&run.id).await.state.name, "AwaitingRetry");
+    let answer = heartbeat(&cut_off, &[&run.id]).await;
+    assert_eq!(answer.lost, [run.id.clone()]);
+    assert!(answer.cancel.is_empty());
+    let rescuer = harness.worker("rescuer", "pool").await;
+    assert_eq!(harness.claim(&rescuer, 1).await[0].id, run.id);
+    harness.report(&rescuer, &run.id, StateType::Running).await;
+    assert!(heartbeat(&rescuer, &[&run.id]).await.lost.is_empty());
+    // The cut-off worker is told again as long as it says it has the run;
+    // runs it does not name are not its business.
+    assert_eq!(heartbeat(&cut_off, &[&run.id]).await.lost, [run.id.clone()]);
+    assert!(heartbeat(&cut_off, &[]).await.lost.is_empty());
+    // An ended run is held by nobody.
+    harness
+        .report(&rescuer, &run.id, StateType::Completed)
+        .await;
+    assert_eq!(heartbeat(&rescuer, &[&run.id]).await.lost, [run.id.clone()]);
+    assert_eq!(harness.run(&run.id).await.state.kind, StateType::Completed);
+}

@@ -12,7 +12,9 @@
 //! Jobs labelled with the worker's pool and name.
 
 pub(crate) mod docker;
+mod docker_execution;
 mod docker_spec;
+mod docker_usage;
 pub(crate) mod process;
 
 use std::future::Future;
@@ -70,7 +72,8 @@ pub(crate) struct Ended {
     /// with this message unless the worker stopped it.
     pub crash: Option<String>,
     /// What the run's processes used (CPU, peak memory, wall time), when
-    /// the pool measures it (the process pool, from `wait4`).
+    /// the pool measures it (the process pool from `wait4`, the docker pool
+    /// from the engine's stats).
     pub usage: Option<orch_core::ResourceUsage>,
 }
 
