@@ -194,14 +194,8 @@ fn several_api_urls_are_tried_in_turn_and_each_named_when_none_answers() {
     let second = std::iter::repeat_with(closed_url)
         .find(|url| *url != first)
         .unwrap();
-    let (output, _, stderr) = run(orch(home.path()).args([
-        "flow",
-        "ls",
-        "--api-url",
-        &first,
-        "--api-url",
-        &second,
-    ]));
+    let (output, _, stderr) =
+        run(orch(home.path()).args(["flow", "ls", "--api-url", &first, "--api-url", &second]));
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
