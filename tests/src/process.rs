@@ -86,6 +86,36 @@ impl Daemon {
         }
     }
 
+    /// Waits (bounded) for the process to exit; returns its exit status and
+    /// every stdout line it printed, in order.
+    pub fn wait_for_exit(&mut self, within: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + within;
+        // The readers end (and the channel closes) when the process's output does.
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "{} did not exit within {within:?}; its output:\n{}",
+                    self.name,
+                    self.output()
+                ),
+            }
+        }
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return (status, self.seen.clone());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} closed its output but did not exit within {within:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -28,9 +28,12 @@ pub const VERSION: &str = concat!(
 #[derive(Debug, Parser)]
 #[command(name = "orch", version = VERSION, propagate_version = true)]
 pub struct Cli {
-    /// URL of the orch server [env: ORCH_API_URL; config file: api_url; default: http://127.0.0.1:4200]
-    #[arg(long, global = true, value_name = "URL")]
-    pub api_url: Option<String>,
+    /// URL of the orch server [env: ORCH_API_URL; config file: api_url; default:
+    /// http://127.0.0.1:4200]. Several replicas (servers on one PostgreSQL database): repeat the
+    /// flag or separate URLs with commas; commands and workers use one and fail over to the next
+    /// when it stops answering
+    #[arg(long, global = true, value_name = "URL", action = clap::ArgAction::Append)]
+    pub api_url: Vec<String>,
 
     /// CA certificate (PEM) to trust for an https:// server, besides the system's [env:
     /// ORCH_TLS_CA]

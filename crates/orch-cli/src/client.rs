@@ -12,8 +12,6 @@ use tonic::{Code, Status};
 use crate::config_roles::ENV_REQUEST_TIMEOUT;
 use crate::error::usage;
 
-pub use orch_client::normalize_url;
-
 /// The CA certificate of `--tls-ca`, set once at start.
 static TLS_CA: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
 
@@ -39,6 +37,17 @@ pub struct Unreachable {
     pub cause: String,
 }
 
+/// None of several servers could be reached.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot reach any of the orch servers: {}. Start one with 'orch server start' or fix --api-url / ORCH_API_URL",
+    servers.iter().map(|(url, cause)| format!("{url}: {cause}")).collect::<Vec<_>>().join("; ")
+)]
+pub struct NoneReachable {
+    /// Each URL with why it could not be reached.
+    pub servers: Vec<(String, String)>,
+}
+
 /// A connection to the orch server (orch-client's, see [`orch_client::Api`]
 /// for its service clients), with the CLI's reading of failed calls.
 #[derive(Debug, Clone)]
@@ -55,8 +64,9 @@ impl Deref for Api {
 }
 
 impl Api {
-    /// Connects to the server at `url` (`http://` is assumed when no scheme is given);
-    /// calls wait up to `request_timeout` for an answer.
+    /// Connects to the server at `url` (`http://` is assumed when no scheme is given), or
+    /// to the first that answers of several comma-separated URLs; calls wait up to
+    /// `request_timeout` for an answer.
     pub async fn connect(url: &str, request_timeout: Duration) -> anyhow::Result<Self> {
         let options = ClientOptions::new(url)
             .with_request_timeout(request_timeout)
@@ -74,6 +84,7 @@ impl Api {
                 }
                 Err(Unreachable { url, cause }.into())
             }
+            Err(ConnectError::NoneReachable { servers }) => Err(NoneReachable { servers }.into()),
             Err(error) => Err(usage(error.to_string())),
         }
     }
@@ -85,7 +96,7 @@ impl Api {
             // The connection broke before an answer: ask the peer in HTTP/2
             // whether it speaks it at all.
             connection_lost(&status)
-                .then(|| probe_http2(self.url()))
+                .then(|| probe_http2(&self.url()))
                 .flatten()
         });
         if let Some(problem) = problem {
@@ -104,6 +115,9 @@ impl Api {
             );
         }
         if status.code() == Code::Unavailable {
+            if let Some(all) = self.unreachable_servers() {
+                return all.into();
+            }
             return Unreachable {
                 url: self.url().to_owned(),
                 cause: short_status_cause(&status),
@@ -116,6 +130,25 @@ impl Api {
         } else {
             anyhow::anyhow!("{message}")
         }
+    }
+}
+
+impl Api {
+    /// With several servers, each with why it could not be reached (one not
+    /// tried yet says so); `None` with one server.
+    pub fn unreachable_servers(&self) -> Option<NoneReachable> {
+        let failures = self.failures();
+        (failures.len() > 1).then(|| NoneReachable {
+            servers: failures
+                .into_iter()
+                .map(|(url, cause)| {
+                    let cause = cause.unwrap_or_else(|| {
+                        "not tried yet (run the command again to use it)".to_owned()
+                    });
+                    (url, cause)
+                })
+                .collect(),
+        })
     }
 }
 
@@ -216,6 +249,22 @@ mod tests {
         assert_eq!(not_orch(&Status::not_found("run x not found")), None);
         assert!(is_timeout(&Status::cancelled("Timeout expired")));
         assert!(!is_timeout(&Status::cancelled("the run was cancelled")));
+    }
+
+    #[test]
+    fn several_unreachable_servers_are_each_named_with_their_cause() {
+        let error = NoneReachable {
+            servers: vec![
+                ("http://a:1".to_owned(), "connection refused".to_owned()),
+                ("http://b:2".to_owned(), "timed out".to_owned()),
+            ],
+        };
+        assert_eq!(
+            error.to_string(),
+            "cannot reach any of the orch servers: http://a:1: connection refused; \
+             http://b:2: timed out. Start one with 'orch server start' or fix --api-url / \
+             ORCH_API_URL"
+        );
     }
 
     #[test]

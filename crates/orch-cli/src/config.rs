@@ -75,7 +75,7 @@ pub struct Setting<T> {
 /// Values given as command-line flags; `None` when not given.
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
-    /// `--api-url`.
+    /// `--api-url`, its URLs joined with commas.
     pub api_url: Option<String>,
     /// `--host` of `orch server start`.
     pub host: Option<String>,
@@ -93,8 +93,8 @@ pub struct Flags {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    /// The API URL.
-    pub api_url: Option<String>,
+    /// The API URL, or the URLs of several replicas.
+    pub api_url: Option<UrlList>,
     /// The server's interface.
     pub host: Option<String>,
     /// The server's port.
@@ -113,6 +113,27 @@ pub struct ConfigFile {
     pub client: Option<ClientFile>,
     /// `[telemetry]`: where servers and workers send traces.
     pub telemetry: Option<crate::config_telemetry::TelemetryFile>,
+}
+
+/// `api_url` in the config file: one URL (several may be separated by
+/// commas), or a list of URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged, expecting = "a URL (\"http://host:4200\") or a list of URLs")]
+pub enum UrlList {
+    /// `api_url = "http://a:4200"` (or `"http://a:4200,http://b:4200"`).
+    One(String),
+    /// `api_url = ["http://a:4200", "http://b:4200"]`.
+    Many(Vec<String>),
+}
+
+impl UrlList {
+    /// The URLs as one setting, joined with commas.
+    pub fn joined(&self) -> String {
+        match self {
+            UrlList::One(text) => orch_client::join_urls(&[text]),
+            UrlList::Many(urls) => orch_client::join_urls(urls),
+        }
+    }
 }
 
 impl ConfigFile {
@@ -141,7 +162,8 @@ pub struct Settings {
     pub config_file: PathBuf,
     /// Whether the config file exists.
     pub config_file_found: bool,
-    /// The server's URL, for clients and workers.
+    /// The server's URL, for clients and workers (several replicas'
+    /// separated by commas).
     pub api_url: Setting<String>,
     /// The interface the server binds.
     pub host: Setting<String>,
@@ -210,7 +232,7 @@ impl Settings {
             api_url: pick(
                 flags.api_url.clone(),
                 (ENV_API_URL, non_empty(environment(ENV_API_URL))),
-                file.api_url.clone(),
+                file.api_url.as_ref().map(UrlList::joined),
                 DEFAULT_API_URL.to_owned(),
             ),
             host: pick(
@@ -317,7 +339,7 @@ mod tests {
             (ENV_HOST, "0.0.0.0"),
         ];
         let file = ConfigFile {
-            api_url: Some("http://file:3".into()),
+            api_url: Some(UrlList::One("http://file:3".into())),
             host: Some("10.0.0.1".into()),
             port: Some(5555),
             ..ConfigFile::default()
@@ -339,6 +361,28 @@ mod tests {
             "sqlite:///home/ada/.orch/orch.db"
         );
         assert_eq!(settings.home.source, Source::Default);
+    }
+
+    #[test]
+    fn the_api_url_may_list_several_replicas() {
+        let path = Path::new("/h/config.toml");
+        let file = ConfigFile::parse(path, "api_url = [\"a:1\", \"http://b:2/\"]").unwrap();
+        let env = [("HOME", "/h")];
+        let settings = resolve(Flags::default(), &env, file).unwrap();
+        assert_eq!(settings.api_url.value, "http://a:1,http://b:2");
+        assert_eq!(settings.api_url.source, Source::ConfigFile);
+        let file = ConfigFile::parse(path, "api_url = \"http://a:1, http://b:2\"").unwrap();
+        assert_eq!(file.api_url.unwrap().joined(), "http://a:1,http://b:2");
+        let error = ConfigFile::parse(path, "api_url = 4200").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("a URL (\"http://host:4200\") or a list of URLs"),
+            "{error}"
+        );
+        let env = [("HOME", "/h"), (ENV_API_URL, "http://a:1,http://b:2")];
+        let settings = resolve(Flags::default(), &env, ConfigFile::default()).unwrap();
+        assert_eq!(settings.api_url.value, "http://a:1,http://b:2");
     }
 
     #[test]

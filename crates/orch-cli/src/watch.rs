@@ -206,6 +206,12 @@ impl Retry {
     /// Waits before the next attempt, or fails once the server stayed away too long.
     async fn wait(&mut self, api: &Api, cause: &str) -> anyhow::Result<()> {
         if self.waited >= GIVE_UP_AFTER {
+            if let Some(all) = api.unreachable_servers() {
+                anyhow::bail!(
+                    "lost the stream of the flow run and could not reconnect for {}: {all}",
+                    time::duration(self.waited)
+                );
+            }
             anyhow::bail!(
                 "lost the connection to the orch server at {} and could not reconnect for {}: {cause}",
                 api.url(),

@@ -188,6 +188,42 @@ fn the_api_url_can_come_from_the_environment() {
 }
 
 #[test]
+fn several_api_urls_are_tried_in_turn_and_each_named_when_none_answers() {
+    let home = tempfile::tempdir().unwrap();
+    let first = closed_url();
+    let second = std::iter::repeat_with(closed_url)
+        .find(|url| *url != first)
+        .unwrap();
+    let (output, _, stderr) =
+        run(orch(home.path()).args(["flow", "ls", "--api-url", &first, "--api-url", &second]));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot reach any of the orch servers: {first}: connection refused; \
+             {second}: connection refused. Start one with 'orch server start' or fix \
+             --api-url / ORCH_API_URL"
+        )),
+        "{stderr}"
+    );
+    // A repeated flag and a comma-separated list are the same setting.
+    let (output, stdout, stderr) = run(orch(home.path()).args([
+        "config",
+        "view",
+        "--output",
+        "json",
+        "--api-url",
+        "a:1,b:2",
+        "--api-url",
+        "http://c:3/",
+    ]));
+    assert!(output.status.success(), "{stderr}");
+    let view: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+    assert_eq!(view["api_url"]["value"], "http://a:1,http://b:2,http://c:3");
+    assert_eq!(view["api_url"]["source"], "flag");
+}
+
+#[test]
 fn config_view_reports_where_each_setting_came_from() {
     let home = tempfile::tempdir().unwrap();
     std::fs::write(home.path().join("config.toml"), "port = 5555\n").unwrap();

@@ -3,7 +3,9 @@
 //! [`ClientOptions`] says where and how (timeouts, keepalive, credentials);
 //! [`Api`] is the connection, handing out a client of each gRPC service with
 //! orch's message size limit set. Every call goes through the [`Credentials`]
-//! interceptor, the one place a credential is attached to a request.
+//! interceptor, the one place a credential is attached to a request, and
+//! through [`Failover`], which sends it to one of the servers named (several
+//! replicas on one database may be), moving to the next when one fails.
 
 use std::fmt;
 use std::time::Duration;
@@ -27,6 +29,10 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::failover::{Failover, Rotation};
+pub use crate::urls::normalize_url;
+use crate::urls::split_urls;
+
 /// The request metadata key a credential travels in.
 pub const AUTHORIZATION: &str = "authorization";
 
@@ -34,7 +40,9 @@ pub const AUTHORIZATION: &str = "authorization";
 /// (the defaults of [`orch_core::defaults`]) and change what differs.
 #[derive(Clone)]
 pub struct ClientOptions {
-    /// The server's URL; `http://` is assumed when no scheme is given.
+    /// The server's URL, or the URLs of several replicas separated by
+    /// commas (tried in order, see [`crate::failover`]); `http://` is
+    /// assumed when no scheme is given.
     pub url: String,
     /// How long connecting may take, at start and on every reconnect.
     pub connect_timeout: Duration,
@@ -54,7 +62,8 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
-    /// Options for the server at `url`, with the defaults for everything else.
+    /// Options for the server at `url` (or the replicas of a comma-separated
+    /// list), with the defaults for everything else.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -88,9 +97,25 @@ impl ClientOptions {
         self
     }
 
-    /// The channel's endpoint, or why the URL is unusable.
-    fn endpoint(&self) -> Result<(String, Endpoint), ConnectError> {
-        let url = normalize_url(&self.url);
+    /// The servers' URLs, normalized, in the order given.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::InvalidUrl`] when the setting names no URL.
+    pub fn urls(&self) -> Result<Vec<String>, ConnectError> {
+        let urls = split_urls(&self.url);
+        if urls.is_empty() {
+            return Err(ConnectError::InvalidUrl {
+                url: self.url.clone(),
+                reason: "it names no server".to_owned(),
+            });
+        }
+        Ok(urls)
+    }
+
+    /// The endpoint of the server at `url` (normalized), or why it is unusable.
+    fn endpoint(&self, url: &str) -> Result<Endpoint, ConnectError> {
+        let url = url.to_owned();
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|error| ConnectError::InvalidUrl {
                 url: url.clone(),
@@ -102,9 +127,7 @@ impl ClientOptions {
             .http2_keep_alive_interval(self.keepalive_interval)
             .keep_alive_timeout(self.keepalive_timeout)
             .keep_alive_while_idle(true);
-        let endpoint = orch_proto::tls::secure(endpoint, &url, self.tls_ca.as_deref())
-            .map_err(ConnectError::Tls)?;
-        Ok((url, endpoint))
+        orch_proto::tls::secure(endpoint, &url, self.tls_ca.as_deref()).map_err(ConnectError::Tls)
     }
 }
 
@@ -149,6 +172,15 @@ pub enum ConnectError {
         /// The transport's error.
         #[source]
         source: tonic::transport::Error,
+    },
+    /// None of several servers accepted the connection.
+    #[error(
+        "cannot reach any of the orch servers: {}. Start one with 'orch server start' or fix --api-url / ORCH_API_URL",
+        servers.iter().map(|(url, cause)| format!("{url}: {cause}")).collect::<Vec<_>>().join("; ")
+    )]
+    NoneReachable {
+        /// Each URL tried, with why it could not be reached (a TLS hint included).
+        servers: Vec<(String, String)>,
     },
     /// The API key cannot be sent in a request header.
     #[error(
@@ -220,16 +252,18 @@ impl Interceptor for Credentials {
     }
 }
 
-/// The transport every service client of an [`Api`] runs on: the channel,
-/// through the [`Credentials`] interceptor.
-pub type Transport = InterceptedService<Channel, Credentials>;
+/// The transport every service client of an [`Api`] runs on: the
+/// [`Failover`] over one channel per server, through the [`Credentials`]
+/// interceptor.
+pub type Transport = InterceptedService<Failover, Credentials>;
 
-/// A connection to the orch server. Cloning is cheap: clones share the
-/// connection, which is re-established on its own after the server comes back.
+/// A connection to the orch server (to one of several replicas at a time,
+/// see [`crate::failover`]). Cloning is cheap: clones share the connections,
+/// which are re-established on their own after a server comes back.
 #[derive(Clone, Debug)]
 pub struct Api {
     transport: Transport,
-    url: String,
+    failover: Failover,
     request_timeout: Duration,
 }
 
@@ -243,57 +277,128 @@ macro_rules! limited {
 }
 
 impl Api {
-    /// Connects now, failing at once if the server does not answer.
+    /// Connects now, failing at once if no server answers. Of several
+    /// URLs, the first that accepts the connection is used; the others are
+    /// connected to when calls fail over to them.
     ///
     /// # Errors
     ///
-    /// The URL or API key is unusable, or the server cannot be reached.
+    /// A URL or the API key is unusable, or no server can be reached
+    /// ([`ConnectError::Unreachable`] for one URL,
+    /// [`ConnectError::NoneReachable`] naming each of several).
     pub async fn connect(options: &ClientOptions) -> Result<Self, ConnectError> {
-        let credentials = credentials(options)?;
-        let (url, endpoint) = options.endpoint()?;
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|source| ConnectError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
-        Ok(Self::over(channel, credentials, url, options))
+        let urls = options.urls()?;
+        let credentials = credentials(options, &urls)?;
+        let endpoints = urls
+            .iter()
+            .map(|url| options.endpoint(url))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rotation = Rotation::new(urls.clone());
+        let mut unreached = Vec::new();
+        for (index, endpoint) in endpoints.iter().enumerate() {
+            match endpoint.connect().await {
+                Ok(channel) => {
+                    rotation.start_at(index);
+                    let channels = endpoints
+                        .iter()
+                        .enumerate()
+                        .map(|(other, endpoint)| {
+                            if other == index {
+                                channel.clone()
+                            } else {
+                                endpoint.connect_lazy()
+                            }
+                        })
+                        .collect();
+                    for (url, cause) in unreached {
+                        tracing::warn!(
+                            "cannot reach the orch server at {url} ({cause}); using {}",
+                            urls[index]
+                        );
+                    }
+                    return Ok(Self::over(channels, rotation, credentials, options));
+                }
+                Err(source) if urls.len() == 1 => {
+                    return Err(ConnectError::Unreachable {
+                        url: urls[index].clone(),
+                        source,
+                    });
+                }
+                Err(source) => {
+                    let mut cause = short_cause(&source);
+                    if let Some(hint) = orch_proto::tls::hint(&urls[index], &format!("{source:?}"))
+                    {
+                        cause = format!("{cause}; {hint}");
+                    }
+                    unreached.push((urls[index].clone(), cause));
+                }
+            }
+        }
+        Err(ConnectError::NoneReachable { servers: unreached })
     }
 
     /// A connection opened on first use: creating it never fails for an
-    /// unreachable server; calls do, until it is reachable.
+    /// unreachable server; calls do, until one is reachable. Of several URLs,
+    /// calls go to the first until it fails.
     ///
     /// # Errors
     ///
-    /// The URL or API key is unusable.
+    /// A URL or the API key is unusable.
     pub fn connect_lazy(options: &ClientOptions) -> Result<Self, ConnectError> {
-        let credentials = credentials(options)?;
-        let (url, endpoint) = options.endpoint()?;
+        let urls = options.urls()?;
+        let credentials = credentials(options, &urls)?;
+        let channels = urls
+            .iter()
+            .map(|url| {
+                options
+                    .endpoint(url)
+                    .map(|endpoint| endpoint.connect_lazy())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::over(
-            endpoint.connect_lazy(),
+            channels,
+            Rotation::new(urls),
             credentials,
-            url,
             options,
         ))
     }
 
     fn over(
-        channel: Channel,
+        channels: Vec<Channel>,
+        rotation: Rotation,
         credentials: Credentials,
-        url: String,
         options: &ClientOptions,
     ) -> Self {
+        let failover = Failover::new(channels, rotation);
         Self {
-            transport: InterceptedService::new(channel, credentials),
-            url,
+            transport: InterceptedService::new(failover.clone(), credentials),
+            failover,
             request_timeout: options.request_timeout,
         }
     }
 
-    /// The server's URL, normalized (`http://host:port`).
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The URL of the server calls go to now, normalized (`http://host:port`).
+    pub fn url(&self) -> String {
+        let rotation = self.failover.snapshot();
+        rotation.urls()[rotation.current()].clone()
+    }
+
+    /// Every server's URL, in the order given.
+    pub fn urls(&self) -> Vec<String> {
+        self.failover.snapshot().urls().to_vec()
+    }
+
+    /// Every server's URL, starting with the one calls go to now: the list
+    /// to hand on (to a flow process), so that it starts where this client is.
+    pub fn urls_from_current(&self) -> Vec<String> {
+        let rotation = self.failover.snapshot();
+        crate::urls::rotated(rotation.urls(), rotation.current())
+    }
+
+    /// Each server's URL with why the last call to it failed (`None`: it
+    /// answered, or was not tried), for an error naming every server.
+    pub fn failures(&self) -> Vec<(String, Option<String>)> {
+        self.failover.snapshot().report()
     }
 
     /// How long a call waits for an answer.
@@ -372,26 +477,20 @@ impl Api {
     }
 }
 
-/// The interceptor for `options`.
-fn credentials(options: &ClientOptions) -> Result<Credentials, ConnectError> {
+/// The interceptor for `options`: one key for every URL (replicas share
+/// one database, so one key is valid on all): the explicit one, else the
+/// credentials file's entry for the first URL that has one.
+fn credentials(options: &ClientOptions, urls: &[String]) -> Result<Credentials, ConnectError> {
     let explicit = options
         .api_key
         .as_deref()
         .filter(|key| !key.trim().is_empty());
-    let url = normalize_url(&options.url);
-    match orch_proto::credentials::api_key_for(&url, explicit) {
+    let key = urls
+        .iter()
+        .find_map(|url| orch_proto::credentials::api_key_for(url, explicit));
+    match key {
         Some(key) => Credentials::bearer(&key),
         None => Ok(Credentials::none()),
-    }
-}
-
-/// `url` with `http://` in front when it has no scheme, and no trailing slash.
-pub fn normalize_url(url: &str) -> String {
-    let url = url.trim().trim_end_matches('/');
-    if url.contains("://") {
-        url.to_owned()
-    } else {
-        format!("http://{url}")
     }
 }
 
@@ -429,13 +528,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_get_a_scheme_and_lose_a_trailing_slash() {
-        assert_eq!(normalize_url("127.0.0.1:4200"), "http://127.0.0.1:4200");
-        assert_eq!(normalize_url("http://h:1/"), "http://h:1");
-        assert_eq!(normalize_url("https://h"), "https://h");
-    }
-
-    #[test]
     fn causes_are_short_and_lower_case() {
         assert_eq!(
             tidy_cause("Connection refused (os error 111)"),
@@ -462,6 +554,20 @@ mod tests {
         assert!(!format!("{options:?}").contains("secret"));
         let none = ClientOptions::new("h:1").with_api_key(Some("  ".into()));
         assert!(none.api_key.is_none());
+    }
+
+    #[test]
+    fn a_list_naming_no_server_is_explained() {
+        let error = Api::connect_lazy(&ClientOptions::new(" , ")).unwrap_err();
+        assert!(error.to_string().contains("it names no server"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_lazy_connection_starts_with_the_first_url_and_knows_them_all() {
+        let api = Api::connect_lazy(&ClientOptions::new("a:1, b:2")).unwrap();
+        assert_eq!(api.url(), "http://a:1");
+        assert_eq!(api.urls(), ["http://a:1", "http://b:2"]);
+        assert_eq!(api.urls_from_current(), ["http://a:1", "http://b:2"]);
     }
 
     #[test]

@@ -45,6 +45,26 @@ pub fn check_protocol(value: Option<&str>, sdk: &str) -> Result<(), String> {
 /// reports task runs, logs, artifacts and takes concurrency slots.
 pub const API_URL: &str = "ORCH_API_URL";
 
+/// Every server URL the flow may report to, comma-separated, starting with
+/// [`API_URL`]'s: set when the worker was given several replicas of one
+/// installation (`--api-url http://a:4200,http://b:4200`). An SDK that reads
+/// it fails over between them as the worker does; one that does not uses
+/// [`API_URL`] alone. Optional: the protocol version is unchanged.
+pub const API_URLS: &str = "ORCH_API_URLS";
+
+/// What an SDK connects to, given the values of [`API_URLS`] and
+/// [`API_URL`]: the list when set, else the one URL; `None` when neither
+/// is set (the flow is not orchestrated).
+pub fn server_urls(api_urls: Option<&str>, api_url: Option<&str>) -> Option<String> {
+    let set = |value: Option<&str>| {
+        value
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    set(api_urls).or_else(|| set(api_url))
+}
+
 /// The id of the flow run this process executes.
 pub const FLOW_RUN_ID: &str = "ORCH_FLOW_RUN_ID";
 
@@ -104,6 +124,23 @@ pub const EXIT_CANCELLED: i32 = 143;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_sdk_prefers_the_list_of_servers_to_the_one_url() {
+        assert_eq!(
+            server_urls(Some("http://a:1,http://b:2"), Some("http://a:1")).as_deref(),
+            Some("http://a:1,http://b:2")
+        );
+        assert_eq!(
+            server_urls(Some(" "), Some("http://a:1")).as_deref(),
+            Some("http://a:1")
+        );
+        assert_eq!(
+            server_urls(None, Some("http://a:1")).as_deref(),
+            Some("http://a:1")
+        );
+        assert_eq!(server_urls(None, None), None);
+    }
 
     #[test]
     fn protocol_versions_up_to_ours_are_accepted_and_newer_ones_refused() {

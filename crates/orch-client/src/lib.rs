@@ -4,6 +4,10 @@
 //!   connect and request timeouts, HTTP/2 keepalive, the message size limit,
 //!   and the [`Credentials`] interceptor that attaches `authorization: Bearer
 //!   <key>` when an API key is configured.
+//! - [`urls`] and [`failover`]: several replicas' URLs in one setting
+//!   (`http://a:4200,http://b:4200`); calls go to one at a time, moving to
+//!   the next when it fails at the connection level (refused, reset, timed
+//!   out, draining), and staying on one that answers.
 //! - [`retry`]: one retry policy for calls that must go through: exponential
 //!   backoff with jitter while the failure is transient ([`is_transient`]:
 //!   unreachable, restarting, `RESOURCE_EXHAUSTED` when the server's disk is
@@ -23,10 +27,13 @@
 //! ```
 
 pub mod connect;
+pub mod failover;
 pub mod flow_env;
 pub mod retry;
 pub mod shipper;
+pub mod urls;
 
 pub use connect::{Api, ClientOptions, ConnectError, Credentials, Transport, normalize_url};
 pub use retry::{attempt, backoff, describe, error_chain, is_transient, retry};
 pub use shipper::{Outbox, Report, Shipper, ShipperOptions};
+pub use urls::{join_urls, split_urls};

@@ -7,6 +7,10 @@
 //! returned to the caller at once: resending it cannot help. Only calls that
 //! are safe to repeat belong in [`retry`]: reads, and writes the server
 //! deduplicates (log lines by emitter and seq, state reports by transition id).
+//!
+//! With several servers ([`crate::failover`]) each attempt goes to the one
+//! the client uses at that moment: an attempt that failed at the connection
+//! level has already moved the client, so the retry goes to the next server.
 
 use std::error::Error as _;
 use std::future::Future;

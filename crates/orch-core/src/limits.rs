@@ -61,6 +61,25 @@ pub fn human_bytes(bytes: usize) -> String {
     }
 }
 
+/// One replica's share of a limit that must hold across `replicas` servers
+/// on one database (bad API keys per key and address, open streams per
+/// client): the limit divided evenly, rounded down so that the shares never
+/// add up to more than the limit however a client spreads its requests, and
+/// at least 1 so that every replica serves a client at all. One replica (or
+/// an unknown count, 0) keeps the whole limit.
+pub fn replica_share(limit: usize, replicas: usize) -> usize {
+    (limit / replicas.max(1)).max(1)
+}
+
+/// How many cells of a rate limiter's budget of `limit` one event costs on
+/// one of `replicas` servers, so that each replica lets through its
+/// [`replica_share`] of the budget and they all together at most the limit
+/// (the budget refills at `limit` cells per period: `limit / replicas`
+/// events per replica).
+pub fn replica_cost(limit: usize, replicas: usize) -> usize {
+    replicas.clamp(1, limit.max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +99,31 @@ mod tests {
         assert_eq!(human_bytes(10), "10 bytes");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(16 * 1024 * 1024), "16.0 MiB");
+    }
+
+    #[test]
+    fn replicas_share_a_limit_without_exceeding_it_together() {
+        assert_eq!(replica_share(30, 1), 30);
+        assert_eq!(replica_share(30, 0), 30);
+        assert_eq!(replica_share(30, 2), 15);
+        assert_eq!(replica_share(32, 3), 10);
+        assert_eq!(replica_share(2, 3), 1, "every replica serves one");
+        for limit in 1..50 {
+            for replicas in 1..=limit {
+                assert!(replica_share(limit, replicas) * replicas <= limit);
+                // What a rate limiter lets through on one replica: its
+                // budget over the cost of one event.
+                let through = limit / replica_cost(limit, replicas);
+                assert_eq!(
+                    through,
+                    replica_share(limit, replicas),
+                    "{limit}/{replicas}"
+                );
+            }
+        }
+        assert_eq!(replica_cost(30, 1), 1);
+        assert_eq!(replica_cost(30, 2), 2);
+        assert_eq!(replica_cost(3, 5), 3, "never more than the whole budget");
+        assert_eq!(replica_cost(30, 0), 1);
     }
 }

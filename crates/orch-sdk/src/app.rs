@@ -230,9 +230,12 @@ impl App {
                 return ExitCode::from(2);
             }
         };
-        let server = std::env::var(flow_env::API_URL)
-            .ok()
-            .zip(std::env::var(flow_env::FLOW_RUN_ID).ok());
+        // Every replica the worker knows, so that the flow fails over too.
+        let server = flow_env::server_urls(
+            std::env::var(flow_env::API_URLS).ok().as_deref(),
+            std::env::var(flow_env::API_URL).ok().as_deref(),
+        )
+        .zip(std::env::var(flow_env::FLOW_RUN_ID).ok());
         let runtime = runtime();
         let result = runtime.block_on(async {
             match server {

@@ -14,11 +14,16 @@
 //! slots are unique, so two passes at once would only waste work; the
 //! election makes each duty run (and log) on one replica at a time.
 //!
+//! Each round also renews this replica's row among the live replicas
+//! ([`orch_store::Store::renew_replica`]): how many share the database is
+//! what limits that hold across replicas divide by ([`LiveReplicas`]).
+//!
 //! Loops every replica keeps running: waking its own workers when delayed
 //! runs fall due, the automation engine and deliveries (idempotent per
 //! firing, deliveries claimed under a lease), the event relay.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::state::AppState;
@@ -71,6 +76,35 @@ impl Duty {
     }
 }
 
+/// How many replicas share the database, as of this replica's last
+/// renewal (1 until the first, and on SQLite, which one server holds).
+/// Cheap to clone; clones share the count.
+#[derive(Debug, Clone)]
+pub struct LiveReplicas(Arc<AtomicUsize>);
+
+impl Default for LiveReplicas {
+    fn default() -> Self {
+        LiveReplicas(Arc::new(AtomicUsize::new(1)))
+    }
+}
+
+impl LiveReplicas {
+    /// The count, at least 1.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Records a new count; returns the previous one.
+    pub fn set(&self, count: usize) -> usize {
+        self.0.swap(count.max(1), Ordering::Relaxed).max(1)
+    }
+
+    /// This replica's share of `limit`, a limit that holds across replicas.
+    pub fn share(&self, limit: usize) -> usize {
+        orch_core::limits::replica_share(limit, self.get())
+    }
+}
+
 /// This replica's identity and which duties it holds.
 #[derive(Debug)]
 pub struct Duties {
@@ -78,6 +112,8 @@ pub struct Duties {
     name: String,
     /// Per duty: until when this replica may run it (monotonic).
     held_until: Mutex<[Option<Instant>; Duty::ALL.len()]>,
+    /// How many replicas share the database.
+    live: LiveReplicas,
 }
 
 impl Duties {
@@ -87,7 +123,13 @@ impl Duties {
             replica: uuid::Uuid::new_v4().to_string(),
             name,
             held_until: Mutex::new([None; Duty::ALL.len()]),
+            live: LiveReplicas::default(),
         }
+    }
+
+    /// How many replicas share the database (a handle that follows it).
+    pub fn live_replicas(&self) -> &LiveReplicas {
+        &self.live
     }
 
     /// This replica's id, as the leases name it.
@@ -120,8 +162,38 @@ impl Duties {
     }
 }
 
-/// One round: renews or tries to take every duty, logging what changed.
+/// Renews this replica among the live ones and records how many there are
+/// (on SQLite always one: a second server cannot open the file, and the row
+/// of a predecessor killed a moment ago must not halve the limits).
+async fn renew_replica(state: &AppState) {
+    let duties = state.duties();
+    let store = state.background_store();
+    let live = store
+        .renew_replica(duties.replica(), duties.name(), TTL.as_micros() as i64)
+        .await;
+    match live {
+        Ok(live) => {
+            let count = match store.backend() {
+                orch_store::Backend::Sqlite => 1,
+                orch_store::Backend::Postgres => live.len(),
+            };
+            let before = duties.live.set(count);
+            if before != count {
+                tracing::info!(
+                    replicas = count,
+                    "{count} server replicas share the database; limits across replicas give this one its share"
+                );
+            }
+        }
+        // The last count stands until the database answers again.
+        Err(error) => tracing::debug!(%error, "cannot renew this replica's row"),
+    }
+}
+
+/// One round: renews this replica's row and every duty (or tries to take
+/// it), logging what changed.
 pub async fn round(state: &AppState) {
+    renew_replica(state).await;
     let duties = state.duties();
     for duty in Duty::ALL {
         let sent = Instant::now();
@@ -178,6 +250,13 @@ pub(crate) async fn run(state: AppState) {
         }
     }
     state.duties().drop_all();
+    if let Err(error) = state
+        .background_store()
+        .remove_replica(state.duties().replica())
+        .await
+    {
+        tracing::debug!(%error, "cannot remove this replica's row; it lapses in {} s", TTL.as_secs());
+    }
     match state
         .background_store()
         .release_duties(state.duties().replica())

@@ -66,7 +66,8 @@ pub struct ServerConfig {
     /// Automatic backups (SQLite only), when set.
     pub backup: Option<BackupSchedule>,
     /// Streams (`logs --follow`, `--watch`, live pages) one client address
-    /// may hold open at once.
+    /// may hold open at once, across every replica on the database (each
+    /// allows its share).
     pub max_streams_per_client: usize,
     /// Variables of the server's environment automation placeholders may
     /// read (`--automation-env`), besides orch secrets and
@@ -89,7 +90,8 @@ pub struct ServerConfig {
     pub credentials_file: Option<std::path::PathBuf>,
     /// Mark the dashboard's session cookie `Secure` (set when serving TLS).
     pub secure_cookies: bool,
-    /// Bad API keys accepted per client address per minute before answering 429.
+    /// Bad API keys accepted per client address per minute before answering
+    /// 429, across every replica on the database (each lets through its share).
     pub auth_failures_per_minute: u32,
     /// A URL holding `{trace_id}`: the run page links the run's trace there.
     pub trace_url_template: Option<String>,
@@ -160,6 +162,7 @@ pub fn router(state: AppState) -> axum::Router {
         state.store().clone(),
         config.auth,
         config.auth_failures_per_minute,
+        state.duties().live_replicas().clone(),
     );
     let secure_cookies = config.secure_cookies;
     let refusals = refusals::Refusals::new(state.store().clone());

@@ -96,7 +96,8 @@ impl AppState {
     }
 
     /// Takes a place for one more long-lived stream of the client at
-    /// `client`, within [`crate::ServerConfig::max_streams_per_client`].
+    /// `client`, within this replica's share of
+    /// [`crate::ServerConfig::max_streams_per_client`].
     pub(crate) fn open_stream(
         &self,
         client: Option<std::net::SocketAddr>,
@@ -105,6 +106,7 @@ impl AppState {
             &self.inner.streams,
             client,
             self.inner.config.max_streams_per_client,
+            self.inner.duties.live_replicas().get(),
         )
     }
 

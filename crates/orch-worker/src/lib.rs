@@ -51,7 +51,9 @@ pub use isolation::Isolation;
 /// How a worker connects, which pool it serves and how it paces itself.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// The orch server's gRPC address, e.g. `http://127.0.0.1:4200`.
+    /// The orch server's gRPC address, e.g. `http://127.0.0.1:4200`, or
+    /// the addresses of several replicas separated by commas: the worker
+    /// uses one at a time and fails over to the next when it fails.
     pub api_url: String,
     /// The work pool to take runs from; it must exist.
     pub pool: String,
@@ -137,7 +139,7 @@ impl WorkerConfig {
 /// reported Crashed, logs are flushed and the worker deregisters.
 ///
 /// Prints `worker NAME (ID) polling pool POOL at API_URL` to stdout once
-/// registered, and `worker NAME shutting down: waiting up to Ns for K
+/// registered (followed by `(failing over to URL, ...)` with several), and `worker NAME shutting down: waiting up to Ns for K
 /// running flow runs` when the drain begins.
 ///
 /// # Errors

@@ -34,8 +34,8 @@ const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 /// What every run of this worker needs.
 #[derive(Clone, Debug)]
 pub(crate) struct Context {
+    /// The connection to the server (to one of its replicas at a time).
     pub api: Api,
-    pub api_url: String,
     pub worker_id: String,
     pub kill_grace: Duration,
     pub logs: Shipper,
@@ -166,7 +166,9 @@ async fn start(
         env: Some(&claimed.env),
         secrets: Some(&claimed.secrets),
         orch: vec![
-            (flow_env::API_URL, context.api_url.clone()),
+            // The server the worker uses now; all of them, from that one on,
+            // when it was given several (the SDK fails over too).
+            (flow_env::API_URL, context.api.url()),
             (flow_env::FLOW_RUN_ID, flow_run_id.to_owned()),
             (flow_env::FLOW, run.flow.clone()),
             (flow_env::DEPLOYMENT, run.deployment.clone()),
@@ -175,6 +177,10 @@ async fn start(
         ],
     };
     let mut variables = variables;
+    let urls = context.api.urls_from_current();
+    if urls.len() > 1 {
+        variables.orch.push((flow_env::API_URLS, urls.join(",")));
+    }
     variables
         .orch
         .extend(crate::trace::flow_variables(&claimed));

@@ -80,6 +80,7 @@ impl Worker {
             .with_api_key(config.api_key.clone())
             .with_tls_ca(config.tls_ca.clone());
         let api = Api::connect(&options).await?;
+        let url = api.url();
         let hostname = hostname();
         let name = config
             .name
@@ -100,7 +101,7 @@ impl Worker {
                     pool: config.pool.clone(),
                 },
                 Code::Unavailable | Code::DeadlineExceeded => WorkerError::Unreachable {
-                    url: api.url().to_owned(),
+                    url: url.clone(),
                     cause: describe(&status),
                 },
                 code => WorkerError::Register {
@@ -116,9 +117,19 @@ impl Worker {
             registered.name
         };
         tracing::info!("worker {name} started on pool {}", config.pool);
+        let others: Vec<String> = api
+            .urls()
+            .into_iter()
+            .filter(|other| *other != url)
+            .collect();
+        let failover = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (failing over to {})", others.join(", "))
+        };
         println!(
-            "worker {name} ({}) polling pool {} at {}",
-            registered.id, config.pool, config.api_url
+            "worker {name} ({}) polling pool {} at {url}{failover}",
+            registered.id, config.pool
         );
 
         let pool = crate::pool::for_type(
@@ -126,7 +137,6 @@ impl Worker {
             &config,
             sandbox,
             crate::pool::Identity {
-                api_url: api.url().to_owned(),
                 pool: config.pool.clone(),
                 worker_id: registered.id.clone(),
                 worker_name: name.clone(),
@@ -136,7 +146,6 @@ impl Worker {
         let (logs, shipper) = Shipper::start(&api, ShipperOptions::default());
         let context = Arc::new(Context {
             api: api.clone(),
-            api_url: api.url().to_owned(),
             worker_id: registered.id.clone(),
             kill_grace: config.kill_grace,
             logs,

@@ -95,7 +95,7 @@ fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
 /// The settings given as flags.
 fn flags(cli: &Cli) -> Flags {
     let mut flags = Flags {
-        api_url: cli.api_url.clone(),
+        api_url: (!cli.api_url.is_empty()).then(|| orch_client::join_urls(&cli.api_url)),
         ..Flags::default()
     };
     let server_args = match &cli.command {

@@ -133,7 +133,7 @@ async fn status(context: &Context, format: Format) -> anyhow::Result<()> {
         .get_status(GetStatusRequest {})
         .await
         .reply(&api)?;
-    let view = ServerStatusView::new(api.url(), &status);
+    let view = ServerStatusView::new(&api.url(), &status);
     match format {
         Format::Table => view::print(&view)?,
         Format::Json => output::print_json(&view)?,

@@ -14,7 +14,8 @@ pub async fn run(context: &Context, open: bool) -> anyhow::Result<()> {
         .create_login_link(proto::CreateLoginLinkRequest {})
         .await
         .reply(&api)?;
-    let base = api.url().trim_end_matches('/');
+    let base = api.url();
+    let base = base.trim_end_matches('/');
     let url = if link.code.is_empty() {
         // The server does not authenticate: the dashboard needs no login.
         format!("{base}/")

@@ -19,7 +19,7 @@ pub async fn run(context: &Context, command: WorkerCommand) -> anyhow::Result<()
 
 /// Executes the pool's runs until SIGINT or SIGTERM.
 async fn start(context: &Context, args: WorkerStartArgs) -> anyhow::Result<()> {
-    let api_url = client::normalize_url(&context.settings.api_url.value);
+    let api_url = orch_client::join_urls(&[&context.settings.api_url.value]);
     let mut config = orch_worker::WorkerConfig::new(api_url, args.pool);
     config.name = args.name;
     config.limit = args.limit;

@@ -17,8 +17,10 @@ use orch_proto::v1::{CreateTokenRequest, GetStatusRequest};
 /// The folder of `$ORCH_HOME` holding the local workers' keys, one file per pool.
 pub const FOLDER: &str = "worker-keys";
 
-/// The worker key for `pool` on the server at `url`, made with the admin key
-/// of the credentials file if needed. `None` when a key was given explicitly
+/// The worker key for `pool` on the server at `url` (or one of several
+/// replicas' comma-separated URLs: the key is kept under the first one the
+/// credentials file has an admin key for), made with the admin key of the
+/// credentials file if needed. `None` when a key was given explicitly
 /// or there is no admin key to make one with (the worker then uses what
 /// [`credentials::api_key_for`] finds, as before). A key that cannot be made
 /// is a warning, not a failure: the worker falls back the same way.
@@ -31,9 +33,12 @@ pub async fn for_local_worker(
     if credentials::explicit_api_key().is_some() {
         return None;
     }
-    let admin = CredentialsFile::read(&home.join(credentials::CREDENTIALS_FILE)).key_for(url)?;
+    let admins = CredentialsFile::read(&home.join(credentials::CREDENTIALS_FILE));
+    let (server, admin) = orch_client::split_urls(url)
+        .into_iter()
+        .find_map(|server| admins.key_for(&server).map(|admin| (server, admin)))?;
     let file = key_file(home, pool);
-    if let Some(key) = CredentialsFile::read(&file).key_for(url)
+    if let Some(key) = CredentialsFile::read(&file).key_for(&server)
         && accepted(url, &key, request_timeout).await
     {
         return Some(key);
@@ -41,7 +46,7 @@ pub async fn for_local_worker(
     match create(url, &admin, pool, request_timeout).await {
         Ok(key) => {
             let mut keys = CredentialsFile::read(&file);
-            keys.set(url, &key);
+            keys.set(&server, &key);
             let written = orch_proto::private_files::create_dir(&home.join(FOLDER))
                 .and_then(|()| keys.write(&file));
             if let Err(error) = written {

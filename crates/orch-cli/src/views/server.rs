@@ -55,6 +55,11 @@ pub struct ServerStatusView {
     pub replica: String,
     /// Who runs each background duty.
     pub duties: Vec<DutyView>,
+    /// The replicas alive on the database, oldest first.
+    pub replicas: Vec<ReplicaView>,
+    /// How many replicas this one divides the bad-key and stream limits by
+    /// (the live ones as of its last renewal).
+    pub limits_shared_by: u32,
     #[serde(skip)]
     started_at_micros: i64,
 }
@@ -72,6 +77,17 @@ pub struct DutyView {
     pub since: Option<String>,
     /// When its lease lapses unless renewed (RFC 3339).
     pub expires_at: Option<String>,
+}
+
+/// A server replica alive on the database.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaView {
+    /// "host (pid N)".
+    pub name: String,
+    /// Whether that is the replica that answered.
+    pub this_replica: bool,
+    /// Since when (RFC 3339).
+    pub since: Option<String>,
 }
 
 impl ServerStatusView {
@@ -111,6 +127,16 @@ impl ServerStatusView {
                     expires_at: time::rfc3339(d.expires_at_micros),
                 })
                 .collect(),
+            replicas: status
+                .replicas
+                .iter()
+                .map(|r| ReplicaView {
+                    name: r.name.clone(),
+                    this_replica: r.this_replica,
+                    since: time::rfc3339(r.started_at_micros),
+                })
+                .collect(),
+            limits_shared_by: status.limits_shared_by.max(1),
             started_at_micros: status.started_at_micros,
         }
     }
@@ -222,8 +248,32 @@ pub fn print(status: &ServerStatusView) -> std::io::Result<()> {
             },
         ),
         ("Replica", status.replica.clone()),
+        ("Replicas", replicas(status)),
         ("Duties", duties(status)),
     ])
+}
+
+/// "2 live: this replica, other-host (pid 7)".
+fn replicas(status: &ServerStatusView) -> String {
+    if status.replicas.is_empty() {
+        return "none registered yet".into();
+    }
+    let names: Vec<String> = status
+        .replicas
+        .iter()
+        .map(|r| {
+            if r.this_replica {
+                "this replica".to_owned()
+            } else {
+                r.name.clone()
+            }
+        })
+        .collect();
+    let shared = match status.limits_shared_by {
+        0 | 1 => String::new(),
+        by => format!(" (limits shared by {by})"),
+    };
+    format!("{} live: {}{shared}", names.len(), names.join(", "))
 }
 
 /// "scheduler: this replica; sweep: other-host (pid 7); ...".

@@ -1,6 +1,7 @@
 //! The client crate against a real gRPC server on loopback.
 
 mod credentials;
+mod failover;
 mod server;
 mod shipper;
 

@@ -106,14 +106,18 @@ impl TestServer {
         format!("http://{}", self.address)
     }
 
-    /// Stops serving and closes the port.
+    /// Stops serving and closes the port: open connections are told to go
+    /// away (HTTP/2 GOAWAY) and closed once their calls are answered.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
+        if let Some(mut task) = self.task.take() {
+            let drained = tokio::time::timeout(std::time::Duration::from_secs(5), &mut task).await;
+            if drained.is_err() {
+                task.abort();
+                let _ = task.await;
+            }
         }
     }
 }

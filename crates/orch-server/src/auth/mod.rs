@@ -16,6 +16,13 @@
 //! valid one is let in whatever its counter says. Guessing a secret is not
 //! what the counter stops (secrets are 256 random bits); it tells a
 //! misconfigured client to stop, and bounds the failures remembered.
+//!
+//! The budget holds across replicas: with N servers on one database each
+//! lets through its share (`failures_per_minute / N`, see
+//! [`orch_core::limits::replica_share`]), so a client spreading bad keys
+//! over the replicas is refused as soon as one behind one server would be.
+//! Each failure costs N cells of a `failures_per_minute` budget, N being the
+//! live replicas as of the last renewal ([`crate::duties::LiveReplicas`]).
 
 pub mod bootstrap;
 pub mod rules;
@@ -56,6 +63,10 @@ struct Inner {
     /// Failed authentications allowed per presented key id (`None`: a key
     /// without one) and client address.
     failures: DefaultKeyedRateLimiter<FailureKey>,
+    /// The budget per minute, which the live replicas share.
+    failures_per_minute: u32,
+    /// How many replicas share the database (and the budget).
+    replicas: crate::duties::LiveReplicas,
     /// When each credential's `last_used` was last written.
     touched: Mutex<HashMap<String, Instant>>,
 }
@@ -69,14 +80,22 @@ const MAX_FAILURE_KEYS: usize = 10_000;
 impl Auth {
     /// The layer's state for `store`; `enabled: false` lets everything through
     /// (`--no-auth`). `failures_per_minute` bad keys per key id and address
-    /// are answered 401; more are answered 429 until the budget refills.
-    pub fn new(store: Store, enabled: bool, failures_per_minute: u32) -> Auth {
+    /// are answered 401; more are answered 429 until the budget refills. The
+    /// budget is shared by the `replicas` on the database.
+    pub fn new(
+        store: Store,
+        enabled: bool,
+        failures_per_minute: u32,
+        replicas: crate::duties::LiveReplicas,
+    ) -> Auth {
         let per_minute = NonZeroU32::new(failures_per_minute.max(1)).expect("positive");
         Auth {
             inner: Arc::new(Inner {
                 store,
                 enabled,
                 failures: RateLimiter::keyed(Quota::per_minute(per_minute)),
+                failures_per_minute: per_minute.get(),
+                replicas,
                 touched: Mutex::new(HashMap::new()),
             }),
         }
@@ -98,7 +117,12 @@ impl Auth {
             failures.retain_recent();
         }
         let id = orch_store::key_id(key).map(str::to_owned);
-        failures.check_key(&(id, ip)).is_err()
+        // This replica's share of the budget: each failure costs one cell per
+        // live replica.
+        let budget = self.inner.failures_per_minute as usize;
+        let cost = orch_core::limits::replica_cost(budget, self.inner.replicas.get());
+        let cost = NonZeroU32::new(u32::try_from(cost).unwrap_or(u32::MAX)).expect("at least 1");
+        !matches!(failures.check_key_n(&(id, ip), cost), Ok(Ok(())))
     }
 
     /// Writes `last_used` in the background, at most once per [`TOUCH_EVERY`].

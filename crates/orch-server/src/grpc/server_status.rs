@@ -58,6 +58,17 @@ impl ServerService for ServerApi {
                     expires_at_micros: lease.expires_at,
                 })
                 .collect(),
+            replicas: now
+                .replicas
+                .into_iter()
+                .map(|(live, this_replica)| pb::LiveReplica {
+                    name: live.name,
+                    this_replica,
+                    started_at_micros: live.started_at,
+                    renewed_at_micros: live.renewed_at,
+                })
+                .collect(),
+            limits_shared_by: u32::try_from(now.limits_shared_by).unwrap_or(u32::MAX),
         }))
     }
 

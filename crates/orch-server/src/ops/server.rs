@@ -29,6 +29,10 @@ pub struct Status {
     pub replica: String,
     /// Who runs each background duty, and whether it is this replica.
     pub duties: Vec<(orch_store::DutyLease, bool)>,
+    /// The replicas alive on the database, and whether each is this one.
+    pub replicas: Vec<(orch_store::Replica, bool)>,
+    /// How many replicas this one divides its shared limits by.
+    pub limits_shared_by: usize,
 }
 
 /// The server's status now.
@@ -46,6 +50,15 @@ pub async fn status(state: &AppState) -> OpsResult<Status> {
             (lease, mine)
         })
         .collect();
+    let replicas = store
+        .live_replicas()
+        .await?
+        .into_iter()
+        .map(|live| {
+            let mine = live.id == replica;
+            (live, mine)
+        })
+        .collect();
     Ok(Status {
         backend: store.backend().as_str(),
         database_url: store.redacted_url(),
@@ -57,6 +70,8 @@ pub async fn status(state: &AppState) -> OpsResult<Status> {
         writes: store.write_health(),
         replica: state.duties().name().to_owned(),
         duties,
+        replicas,
+        limits_shared_by: state.duties().live_replicas().get(),
     })
 }
 

@@ -1,5 +1,6 @@
 //! Duty leases: one replica at a time holds a duty, renews it, and another
-//! takes it over only once the holder's lease has lapsed or it let go.
+//! takes it over only once the holder's lease has lapsed or it let go; and
+//! the live replicas, which count while they renew.
 
 use chrono::TimeZone;
 use orch_store::ManualClock;
@@ -91,4 +92,43 @@ async fn a_released_duty_is_taken_at_once_and_racing_replicas_get_one_holder() {
     let leases = store.duty_leases().await.unwrap();
     let automations = leases.iter().find(|l| l.duty == "automations").unwrap();
     assert_eq!(&automations.holder, winner);
+}
+
+#[tokio::test]
+async fn replicas_count_while_they_renew_and_drop_out_when_they_lapse_or_leave() {
+    let test = store().await;
+    let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    let store = test.store().clone().with_clock(clock.clock());
+    let start = store.now();
+    let ids = |live: &[orch_store::Replica]| live.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+
+    let live = store.renew_replica("a", "host-a", TTL).await.unwrap();
+    assert_eq!(ids(&live), ["a"]);
+    assert_eq!(
+        (live[0].started_at, live[0].expires_at),
+        (start, start + TTL)
+    );
+    clock.advance(std::time::Duration::from_secs(1));
+    let live = store.renew_replica("b", "host-b", TTL).await.unwrap();
+    assert_eq!(ids(&live), ["a", "b"], "oldest first");
+    // A renews: same start, later expiry.
+    clock.advance(std::time::Duration::from_secs(4));
+    let live = store.renew_replica("a", "host-a", TTL).await.unwrap();
+    assert_eq!(live[0].started_at, start);
+    assert_eq!(live[0].expires_at, start + 5_000_000 + TTL);
+
+    // B dies (stops renewing): it counts until its row lapses, 10 s after
+    // its last renewal, then A's next renewal forgets it.
+    clock.advance(std::time::Duration::from_secs(5));
+    assert_eq!(ids(&store.live_replicas().await.unwrap()), ["a", "b"]);
+    clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(ids(&store.live_replicas().await.unwrap()), ["a"]);
+    let live = store.renew_replica("a", "host-a", TTL).await.unwrap();
+    assert_eq!(ids(&live), ["a"]);
+
+    // C starts and shuts down cleanly: it stops counting at once.
+    store.renew_replica("c", "host-c", TTL).await.unwrap();
+    assert_eq!(ids(&store.live_replicas().await.unwrap()), ["a", "c"]);
+    store.remove_replica("c").await.unwrap();
+    assert_eq!(ids(&store.live_replicas().await.unwrap()), ["a"]);
 }

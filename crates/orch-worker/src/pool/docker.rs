@@ -29,8 +29,6 @@ pub(crate) struct DockerPool {
     pool: String,
     worker_id: String,
     worker_name: String,
-    /// The server's URL as the worker uses it.
-    api_url: String,
     /// The server's URL as containers not on the host's network reach it.
     container_api_url: Option<String>,
     /// The worker's variables flows receive (`--pass-env`).
@@ -50,8 +48,6 @@ pub(crate) struct DockerIdentity {
     pub worker_id: String,
     /// The worker's name.
     pub worker_name: String,
-    /// The server's URL as the worker uses it.
-    pub api_url: String,
 }
 
 impl DockerPool {
@@ -80,7 +76,6 @@ impl DockerPool {
             pool: identity.pool,
             worker_id: identity.worker_id,
             worker_name: identity.worker_name,
-            api_url: identity.api_url,
             container_api_url: config.container_api_url.clone(),
             pass_env: config.pass_env.clone(),
             tls_ca: config.tls_ca.clone(),
@@ -150,8 +145,22 @@ impl DockerPool {
     async fn run_container(&self, job: Job<'_>) -> Result<Started, String> {
         let settings = ContainerSettings::from_json(&job.claimed.container_json)
             .map_err(|problem| format!("cannot start the run: {problem}"))?;
+        // The servers as the worker reaches them now, the one it uses first.
+        let worker_urls = job
+            .variables
+            .orch
+            .iter()
+            .find(|(name, _)| *name == flow_env::API_URLS)
+            .or_else(|| {
+                job.variables
+                    .orch
+                    .iter()
+                    .find(|(name, _)| *name == flow_env::API_URL)
+            })
+            .map(|(_, urls)| urls.clone())
+            .unwrap_or_default();
         let (api_url, network) = docker_spec::reach_server(
-            &self.api_url,
+            &worker_urls,
             self.container_api_url.as_deref(),
             settings.network.as_deref(),
         )?;

@@ -24,8 +24,9 @@ pub(crate) const CA_IN_CONTAINER: &str = "/orch/ca.pem";
 /// Where a parameters file too large for the environment is mounted.
 pub(crate) const PARAMETERS_IN_CONTAINER: &str = "/orch/parameters.json";
 
-/// The server's URL as the container must use it, and the network to join
-/// (`None`: the engine's default bridge).
+/// The server's URL (or comma-separated URLs of several replicas) as the
+/// container must use it, and the network to join (`None`: the engine's
+/// default bridge).
 ///
 /// A server on the host's loopback is reachable from a container only on
 /// the host's network: with no `network` set, a loopback URL puts the
@@ -55,8 +56,15 @@ pub(crate) fn reach_server(
     }
 }
 
-/// Whether `url`'s host is the loopback interface.
-fn is_loopback(url: &str) -> bool {
+/// Whether the host of `urls` (or of one of them, for a list) is the
+/// loopback interface.
+fn is_loopback(urls: &str) -> bool {
+    orch_client::split_urls(urls)
+        .iter()
+        .any(|url| is_loopback_url(url))
+}
+
+fn is_loopback_url(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split('/').next().unwrap_or_default();
     let authority = authority
@@ -161,7 +169,17 @@ pub(crate) fn flow_variables(
         .into_iter()
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
         .collect();
-    variables.insert(flow_env::API_URL.to_owned(), api_url.to_owned());
+    // One URL in ORCH_API_URL, for SDKs that read only it; all of several
+    // in ORCH_API_URLS.
+    let urls = orch_client::split_urls(api_url);
+    variables.insert(
+        flow_env::API_URL.to_owned(),
+        urls.first().cloned().unwrap_or_else(|| api_url.to_owned()),
+    );
+    variables.remove(flow_env::API_URLS);
+    if urls.len() > 1 {
+        variables.insert(flow_env::API_URLS.to_owned(), urls.join(","));
+    }
     variables.remove(flow_env::TLS_CA);
     if tls_ca {
         variables.insert(flow_env::TLS_CA.to_owned(), CA_IN_CONTAINER.to_owned());
@@ -310,5 +328,27 @@ mod tests {
         let variables = flow_variables(Vec::new(), "u", false, None);
         assert!(variables.contains(&"ORCH_PARAMETERS_FILE=/orch/parameters.json".to_owned()));
         assert!(!variables.iter().any(|v| v.starts_with("ORCH_TLS_CA")));
+    }
+
+    #[test]
+    fn several_servers_reach_the_container_as_a_list() {
+        let base = [
+            ("ORCH_API_URL", "http://127.0.0.1:1"),
+            ("ORCH_API_URLS", "http://127.0.0.1:1,http://127.0.0.1:2"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()));
+        let variables = flow_variables(base.clone(), "http://a:1,http://b:2", false, None);
+        assert!(variables.contains(&"ORCH_API_URL=http://a:1".to_owned()));
+        assert!(variables.contains(&"ORCH_API_URLS=http://a:1,http://b:2".to_owned()));
+        // One container URL: the worker's list does not leak in.
+        let variables = flow_variables(base, "http://172.17.0.1:4200", false, None);
+        assert!(!variables.iter().any(|v| v.starts_with("ORCH_API_URLS")));
+        // A list with a loopback server needs the host's network.
+        let list = "http://10.0.0.5:4200,http://127.0.0.1:4200";
+        assert_eq!(
+            reach_server(list, None, None),
+            Ok((list.to_owned(), Some("host".to_owned())))
+        );
+        assert!(reach_server(list, None, Some("bridge")).is_err());
     }
 }

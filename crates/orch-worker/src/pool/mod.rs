@@ -122,8 +122,6 @@ pub(crate) trait Execution: Send {
 /// Who the worker is, for pools that label what they start.
 #[derive(Debug)]
 pub(crate) struct Identity {
-    /// The server's URL as the worker uses it.
-    pub api_url: String,
     /// The pool's name.
     pub pool: String,
     /// The worker's id.
@@ -156,7 +154,6 @@ pub(crate) async fn for_type(
                 pool: identity.pool,
                 worker_id: identity.worker_id,
                 worker_name: identity.worker_name,
-                api_url: identity.api_url,
             };
             Ok(Arc::new(
                 docker::DockerPool::connect(config, identity).await?,

@@ -31,8 +31,10 @@ FINAL_FLUSH_SECONDS = 30.0
 
 def open_run() -> _context.RunShared:
     """The run this process executes: the worker's (`ORCH_API_URL` and
-    `ORCH_FLOW_RUN_ID`), or a local one (`local-<uuid>`) without them."""
-    api_url = os.environ.get("ORCH_API_URL", "")
+    `ORCH_FLOW_RUN_ID`), or a local one (`local-<uuid>`) without them. With
+    several servers (`ORCH_API_URLS`, comma-separated), the client fails over
+    between them as the worker does."""
+    api_url = os.environ.get("ORCH_API_URLS", "").strip() or os.environ.get("ORCH_API_URL", "")
     flow_run_id = os.environ.get("ORCH_FLOW_RUN_ID", "")
     if api_url and flow_run_id:
         _native.check_protocol()
