@@ -25,6 +25,7 @@
 //! - [`flow_env`]: a deployment's `env` and `secrets`, variable names, redaction.
 //! - [`trace_context`]: `traceparent` and the trace of a run ([`RunTrace`]).
 //! - [`usage`]: what a run's processes cost ([`ResourceUsage`]).
+//! - [`subflow`]: a flow run called by another: how it starts, ends with its parent.
 //! - [`error`]: the crate's one error type, [`Error`].
 
 pub mod artifact;
@@ -45,6 +46,7 @@ pub mod retry;
 pub mod run_deletion;
 pub mod schedule;
 pub mod state;
+pub mod subflow;
 pub mod suggest;
 pub mod task_run;
 pub mod trace_context;
