@@ -229,6 +229,7 @@ pub type Transport = InterceptedService<Channel, Credentials>;
 #[derive(Clone, Debug)]
 pub struct Api {
     transport: Transport,
+    channel: Channel,
     url: String,
     request_timeout: Duration,
 }
@@ -285,10 +286,26 @@ impl Api {
         options: &ClientOptions,
     ) -> Self {
         Self {
-            transport: InterceptedService::new(channel, credentials),
+            transport: InterceptedService::new(channel.clone(), credentials),
+            channel,
             url,
             request_timeout: options.request_timeout,
         }
+    }
+
+    /// The same connection, sending `key` as its credential instead: e.g. a
+    /// subflow run's own credential, used beside its parent's.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::InvalidApiKey`] when `key` cannot be a header value.
+    pub fn with_api_key(&self, key: &str) -> Result<Self, ConnectError> {
+        Ok(Self {
+            transport: InterceptedService::new(self.channel.clone(), Credentials::bearer(key)?),
+            channel: self.channel.clone(),
+            url: self.url.clone(),
+            request_timeout: self.request_timeout,
+        })
     }
 
     /// The server's URL, normalized (`http://host:port`).
