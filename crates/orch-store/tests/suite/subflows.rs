@@ -116,7 +116,7 @@ async fn a_subflow_run_starts_running_linked_to_its_parent_and_its_wrapper_task_
     assert_eq!(store.flow_run(&child.id).await.unwrap(), *child);
     assert_eq!(
         store.subflow_runs(&parent.id).await.unwrap(),
-        [child.clone()]
+        std::slice::from_ref(child)
     );
     // Its own credential, for its run only.
     let key = created.value.credential.as_deref().expect("a credential");
@@ -358,7 +358,7 @@ async fn subflow_runs_count_in_no_deployment_or_pool_limit_and_can_be_left_out_o
     let deployment = deploy(&store, limited).await;
     let worker = register(&store, "w1", "default", 0).await;
     let parent = run_now(&store, &deployment).await;
-    assert_eq!(claim_ids(&store, &worker.id, 1).await, [parent.id.clone()]);
+    assert_eq!(claim_ids(&store, &worker.id, 1).await, [parent.id.as_str()]);
     move_to(&store, &parent.id, StateType::Running).await;
     let child = store
         .create_subflow_run(&child_of(&parent.id, None, "child"), false)
@@ -370,7 +370,7 @@ async fn subflow_runs_count_in_no_deployment_or_pool_limit_and_can_be_left_out_o
 
     // The parent is the deployment's one run in flight: a second one fits
     // under its limit of 2, subflow run or not.
-    assert_eq!(claim_ids(&store, &worker.id, 5).await, [second.id.clone()]);
+    assert_eq!(claim_ids(&store, &worker.id, 5).await, [second.id.as_str()]);
     let pool = store.work_pool("default", 0).await.unwrap();
     assert_eq!(pool.runs_in_flight, 2, "the parent and the second run");
 
