@@ -195,3 +195,86 @@ async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_
     browser.screenshot("overview").await;
     browser.close().await;
 }
+
+/// A subflow run on the dashboard (issue 22): the parent's page lists it and
+/// its task graph's node for the call opens it; its page links back to the
+/// parent; the runs page marks it and can show top-level runs only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subflow_run_is_listed_and_opened_from_its_parent_and_links_back() {
+    let (server, _worker, _dir) = server_with(&[("parent", "")]);
+    let api = Api::new(&server);
+    let base = server.url().to_string();
+    let created = api.post("/api/deployments/web/parent/runs", "").await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let run_id = created.body["id"].as_str().expect("run id").to_string();
+    let parent = api.wait_for_state(&run_id, &["COMPLETED"]).await;
+    let child_id = parent["subflow_runs"][0]["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start().await;
+    browser.login(&base, &server.admin_key()).await;
+    let client = &browser.client;
+
+    client
+        .goto(&format!("{base}/flow-runs/{run_id}"))
+        .await
+        .expect("open the parent's page");
+    browser
+        .wait_for_text("#subflow-runs table", "child", PAGE_WAIT)
+        .await;
+    browser
+        .wait_until(
+            "the call's node of the graph to open the subflow run",
+            &format!(
+                "return !!document.querySelector('#graph a[href=\"/flow-runs/{child_id}\"] \
+                 g.node.subflow[data-task=\"child\"]');"
+            ),
+            PAGE_WAIT,
+        )
+        .await;
+    browser.screenshot("flow-run-with-subflow").await;
+    browser
+        .click("#graph g.node.subflow", "the subflow call's node")
+        .await;
+    browser
+        .wait_until(
+            "navigation to the subflow run's page",
+            &format!("return location.pathname === '/flow-runs/{child_id}';"),
+            PAGE_WAIT,
+        )
+        .await;
+    browser
+        .wait_for_text("#parent-run", parent["name"].as_str().unwrap(), PAGE_WAIT)
+        .await;
+    browser
+        .wait_for_text("#subflow-runs table", "grandchild", PAGE_WAIT)
+        .await;
+    browser.screenshot("subflow-run").await;
+
+    client
+        .goto(&format!("{base}/flow-runs"))
+        .await
+        .expect("open /flow-runs");
+    browser
+        .wait_until(
+            "three runs, two of them marked as subflow runs",
+            "return document.querySelectorAll('#runs tbody tr').length === 3 \
+             && document.querySelectorAll('#runs .subflow-run').length === 2;",
+            PAGE_WAIT,
+        )
+        .await;
+    client
+        .goto(&format!("{base}/flow-runs?top_level=true"))
+        .await
+        .expect("open /flow-runs?top_level=true");
+    browser
+        .wait_until(
+            "the top-level run only",
+            "return document.querySelector('#filters [name=top_level]').checked \
+             && document.querySelectorAll('#runs tbody tr').length === 1 \
+             && !document.querySelector('#runs .subflow-run');",
+            PAGE_WAIT,
+        )
+        .await;
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    browser.close().await;
+}

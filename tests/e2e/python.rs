@@ -202,20 +202,36 @@ fn submitted_futures_passed_to_a_task_are_edges_of_the_graph() {
 }
 
 #[test]
-fn a_subflow_runs_its_tasks_under_the_parent_run() {
+fn a_flow_called_in_a_flow_is_a_subflow_run_of_its_own_linked_to_the_parent() {
     let (server, _worker, _dir) = server_with(&["parent"]);
     let detail = run_to_end(&server, "parent", &[]);
     assert_eq!(state_type(&detail), "COMPLETED", "{detail:#}");
+    // In the parent: its task, and the call's task run, which consumed the
+    // future handed to the subflow (an edge) and returned its result.
     let outer = task(&detail, "step");
-    let inner = task(&detail, "child/step");
-    assert_eq!(
-        (outer["result"].as_i64(), inner["result"].as_i64()),
-        (Some(2), Some(3))
-    );
-    assert_eq!(
-        inner["upstream_ids"],
-        serde_json::json!([outer["id"]]),
-        "the subflow's task consumed the parent's"
+    let call = task(&detail, "child");
+    assert_eq!(outer["result"], 2);
+    assert_eq!(call["result"], 3);
+    assert_eq!(call["upstream_ids"], serde_json::json!([outer["id"]]));
+    let children = detail["subflow_runs"].as_array().expect("subflow_runs");
+    assert_eq!(children.len(), 1, "{detail:#}");
+    // The subflow run: its own id, parameters, states and task runs.
+    let id = children[0]["id"].as_str().unwrap();
+    let child = rest(&server, &format!("/api/flow-runs/{id}"));
+    assert_eq!(child["flow"], "child");
+    assert_eq!(child["parent_flow_run_id"], detail["id"]);
+    assert_eq!(child["parent_task_run_id"], call["id"]);
+    assert_eq!(child["parameters"], serde_json::json!({ "x": 2 }));
+    assert_eq!(state_type(&child), "COMPLETED");
+    assert_eq!(task(&child, "step")["result"], 3);
+    assert_eq!(child["task_runs"].as_array().unwrap().len(), 1);
+    assert_eq!(detail["task_runs"].as_array().unwrap().len(), 2);
+    // Its logs are its own.
+    line(&log_lines(&server, &child), "inside the subflow");
+    assert!(
+        !log_lines(&server, &detail)
+            .iter()
+            .any(|l| l["message"] == "inside the subflow")
     );
 }
 

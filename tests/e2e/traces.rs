@@ -440,3 +440,70 @@ fn with_the_variables_unset_no_exporter_runs_and_nothing_is_sent() {
         assert_eq!(collector.requests(), 0, "{:#?}", collector.spans());
     }
 }
+
+/// A subflow is a child of its parent's task (issue 23): the subflow run's
+/// span is a child of the span of the parent's task run standing for the
+/// call, in the parent's trace, and the subflow's task spans are children
+/// of the subflow run's span (nested subflows alike).
+#[test]
+fn a_subflow_runs_span_is_a_child_of_the_call_and_its_tasks_spans_children_of_it() {
+    let collector = OtlpCollector::start();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let server = TestServer::start_with_env("", &[], &env);
+    let toml = deployment_toml("web", "parent", "pool", &[TESTFLOWS, "parent"], "");
+    let _dir = server.deploy("pool", &toml);
+    let _worker = worker(&server, &env);
+    let run = server.run_deployment("web/parent", &[]);
+    let detail = server.wait_for_state(&run, &["COMPLETED", "FAILED", "CRASHED"], WAIT);
+    assert_eq!(orch_e2e::state_type(&detail), "COMPLETED", "{detail:#}");
+    let trace = trace_id(&server, &run);
+    let child = detail["subflow_runs"][0]["id"].as_str().unwrap().to_owned();
+    let grandchild = server.inspect(&child)["subflow_runs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let spans = collector.wait_for("the spans of the runs and their tasks", WAIT, |spans| {
+        let spans = of_trace(spans, &trace);
+        spans
+            .iter()
+            .filter(|s| s.name.starts_with("flow-run "))
+            .count()
+            == 3
+            && spans.iter().filter(|s| s.name == "task step").count() == 3
+            && spans.iter().any(|s| s.name == "task grandchild")
+    });
+    let spans = of_trace(&spans, &trace);
+    let run_span = |id: &str| {
+        spans
+            .iter()
+            .find(|s| s.name.starts_with("flow-run ") && s.attribute("orch.flow_run.id") == id)
+            .unwrap_or_else(|| panic!("no span of run {id}: {spans:#?}"))
+    };
+    let named = |name: &str, parent: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name && s.parent_span_id == parent)
+            .unwrap_or_else(|| panic!("no span {name} under {parent}: {spans:#?}"))
+    };
+    let root = run_span(&run);
+    assert_eq!(root.name, "flow-run web/parent");
+    let call = named("task child", &root.span_id);
+    let child_span = run_span(&child);
+    assert_eq!(child_span.name, "flow-run child");
+    assert_eq!(
+        child_span.parent_span_id, call.span_id,
+        "the subflow run's span is a child of the call's task span"
+    );
+    named("task step", &root.span_id);
+    named("task step", &child_span.span_id);
+    let nested_call = named("task grandchild", &child_span.span_id);
+    let grandchild_span = run_span(&grandchild);
+    assert_eq!(grandchild_span.parent_span_id, nested_call.span_id);
+    named("task step", &grandchild_span.span_id);
+    assert_eq!(child_span.attribute("orch.flow_run.state"), "COMPLETED");
+}

@@ -357,6 +357,66 @@ async fn secret_lines(ctx: FlowContext, _: serde_json::Value) -> anyhow::Result<
         .await;
     tracing::info!("the failing task failed: {}", failed.is_err());
     Ok(())
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct Parent {
+    /// The subflow's task fails.
+    fail_child: bool,
+    /// How long the subflow's task sleeps first (to be cancelled meanwhile), in ms.
+    child_sleep_ms: u64,
+    /// When set and the file is missing: the parent writes it and fails
+    /// after its subflow (its retry then finds it and completes).
+    fail_once_marker: String,
+}
+
+/// A task, then subflow `child` (whose task consumes the parent's output,
+/// and which calls subflow `grandchild`): 1, then 2, then 3, plus 10.
+async fn parent(ctx: FlowContext, params: Parent) -> anyhow::Result<i64> {
+    let one = ctx
+        .task("step")
+        .run(|| async { Ok::<_, anyhow::Error>(1_i64) })
+        .await?;
+    tracing::info!("parent before its subflow");
+    let (fail, sleep_ms) = (params.fail_child, params.child_sleep_ms);
+    let three = ctx
+        .subflow_with(
+            "child",
+            &serde_json::json!({ "x": 1 }),
+            |child| async move {
+                // Read here (in the subflow's own code): an edge of the call's task run.
+                let x = *one;
+                tracing::info!("inside the subflow");
+                let two = child
+                    .task("step")
+                    .run(|| async move {
+                        tokio::time::sleep(millis(sleep_ms)).await;
+                        anyhow::ensure!(!fail, "the child's step broke");
+                        Ok(x + 1)
+                    })
+                    .await?;
+                child
+                    .artifact("subflow-result")
+                    .markdown(format!("the child made {}", *two))
+                    .await?;
+                child
+                    .subflow("grandchild", |grandchild| async move {
+                        let y = *two;
+                        let three = grandchild
+                            .task("step")
+                            .run(|| async move { Ok::<_, anyhow::Error>(y + 1) })
+                            .await?;
+                        Ok(*three)
+                    })
+                    .await
+            },
+        )
+        .await?;
+    let marker = std::path::Path::new(&params.fail_once_marker);
+    if !params.fail_once_marker.is_empty() && !marker.exists() {
+        std::fs::write(marker, "failed once")?;
+        anyhow::bail!("the first attempt fails after its subflow");
+    }
+    Ok(three + 10)
 }
 
 /// Echoes a typed parameter (unknown or ill-typed ones fail the run).
@@ -379,6 +439,7 @@ fn main() -> ExitCode {
         .flow("tagged", tagged)
         .flow("burn", burn)
         .flow("secret-lines", secret_lines)
+        .flow("parent", parent)
         .flow(
             "emit",
             |ctx: FlowContext, params: serde_json::Value| async move {

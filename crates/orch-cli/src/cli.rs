@@ -430,6 +430,9 @@ pub struct FlowRunListArgs {
     /// Only runs in this work pool
     #[arg(long, value_name = "NAME")]
     pub work_pool: Option<String>,
+    /// Leave subflow runs out (runs another run called; marked ↳ otherwise)
+    #[arg(long)]
+    pub top_level: bool,
     /// Most runs to list (default: the server's, 50)
     #[arg(long, value_name = "N")]
     pub limit: Option<u32>,

@@ -401,6 +401,20 @@ impl Api {
         self.failover.snapshot().report()
     }
 
+    /// The same connection, sending `key` as its credential instead: e.g. a
+    /// subflow run's own credential, used beside its parent's.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::InvalidApiKey`] when `key` cannot be a header value.
+    pub fn with_api_key(&self, key: &str) -> Result<Self, ConnectError> {
+        Ok(Self {
+            transport: InterceptedService::new(self.failover.clone(), Credentials::bearer(key)?),
+            failover: self.failover.clone(),
+            request_timeout: self.request_timeout,
+        })
+    }
+
     /// How long a call waits for an answer.
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout

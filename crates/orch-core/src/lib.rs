@@ -30,6 +30,7 @@
 //! - [`trace_context`]: `traceparent` and the trace of a run ([`RunTrace`]).
 //! - [`trace_state`]: `tracestate` and a caller's whole context ([`CallerTrace`]).
 //! - [`usage`]: what a run's processes cost ([`ResourceUsage`]).
+//! - [`subflow`]: a flow run called by another: how it starts, ends with its parent.
 //! - [`error`]: the crate's one error type, [`Error`].
 
 pub mod artifact;
@@ -52,6 +53,7 @@ pub mod run_deletion;
 pub mod schedule;
 pub mod settings;
 pub mod state;
+pub mod subflow;
 pub mod suggest;
 pub mod task_run;
 pub mod trace_context;

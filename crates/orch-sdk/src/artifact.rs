@@ -162,7 +162,7 @@ impl ArtifactBuilder {
         publish(
             reporter,
             self.context.flow_run_id(),
-            current_task_run_id(),
+            current_task_run_id(self.context.flow_run_id()),
             &self.key,
             kind,
             &self.description,

@@ -1,19 +1,17 @@
 //! The handle a flow gets: starts tasks and subflows, knows its run.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::logging::LogWriter;
 use crate::reporter::Reporter;
 use crate::task::TaskBuilder;
 
-/// A running flow. Cheap to clone; pass it to helpers that start tasks.
+/// A running flow (or subflow). Cheap to clone; pass it to helpers that start tasks.
 #[derive(Debug, Clone)]
 pub struct FlowContext {
     inner: Arc<Shared>,
-    /// "subflow/" prefixes of the tasks started through this context.
-    prefix: String,
 }
 
 #[derive(Debug)]
@@ -22,9 +20,15 @@ struct Shared {
     flow: String,
     reporter: Option<Reporter>,
     cancel: CancellationToken,
+    /// The run's span: the parent of its task spans.
+    trace: opentelemetry::Context,
+    /// A subflow run's own log writer (a top-level run's lines go through
+    /// the process's `tracing` layer to its run).
+    logs: Option<Arc<LogWriter>>,
 }
 
 impl FlowContext {
+    /// The context of the top-level run this process executes.
     pub(crate) fn new(
         flow_run_id: String,
         flow: String,
@@ -37,29 +41,38 @@ impl FlowContext {
                 flow,
                 reporter,
                 cancel,
+                trace: crate::trace::process_run().clone(),
+                logs: None,
             }),
-            prefix: String::new(),
+        }
+    }
+
+    /// The context of a subflow run of this one.
+    pub(crate) fn child(
+        &self,
+        flow_run_id: String,
+        flow: String,
+        reporter: Option<Reporter>,
+        trace: opentelemetry::Context,
+    ) -> FlowContext {
+        let logs = reporter
+            .as_ref()
+            .map(|reporter| Arc::new(LogWriter::new(reporter.clone(), flow_run_id.clone())));
+        FlowContext {
+            inner: Arc::new(Shared {
+                flow_run_id,
+                flow,
+                reporter,
+                cancel: self.inner.cancel.child_token(),
+                trace,
+                logs,
+            }),
         }
     }
 
     /// A task of this flow; configure it, then `.run(..)` it.
     pub fn task(&self, name: &str) -> TaskBuilder {
-        TaskBuilder::new(self.clone(), format!("{}{name}", self.prefix))
-    }
-
-    /// Runs another flow function in this process as a subflow: its tasks are
-    /// recorded under this flow run, named `NAME/task`.
-    pub async fn subflow<F, Fut, R>(&self, name: &str, flow: F) -> anyhow::Result<R>
-    where
-        F: FnOnce(FlowContext) -> Fut,
-        Fut: Future<Output = anyhow::Result<R>>,
-    {
-        let child = FlowContext {
-            inner: self.inner.clone(),
-            prefix: format!("{}{name}/", self.prefix),
-        };
-        tracing::debug!(subflow = name, "subflow started");
-        flow(child).await
+        TaskBuilder::new(self.clone(), name.to_string())
     }
 
     /// The flow run's id (`local-...` when standalone).
@@ -88,5 +101,14 @@ impl FlowContext {
 
     pub(crate) fn reporter(&self) -> Option<&Reporter> {
         self.inner.reporter.as_ref()
+    }
+
+    pub(crate) fn trace_context(&self) -> &opentelemetry::Context {
+        &self.inner.trace
+    }
+
+    /// A subflow run's own log writer.
+    pub(crate) fn logs(&self) -> Option<&Arc<LogWriter>> {
+        self.inner.logs.as_ref()
     }
 }

@@ -3,7 +3,8 @@
 //! protocol (`docs/flow-protocol.md`) is implemented once: the connection
 //! (credentials, TLS), the bounded batching shipper, task run records and
 //! their state history, log lines (numbering, secrets hidden, size limit),
-//! concurrency slots, artifacts (checked with the server's rules) and events.
+//! concurrency slots, artifacts (checked with the server's rules), events
+//! and subflow runs (created, then reported with their own credential).
 //!
 //! Everything here needs a tokio runtime: [`Reporter::start`] spawns the
 //! shipper on the current one, and the `async` functions run on it.
@@ -15,6 +16,9 @@ pub use crate::logging::LogWriter;
 pub use crate::record::{MAX_RESULT_BYTES, TaskRecord, now_micros};
 pub use crate::reporter::Reporter;
 pub use crate::slots::{Acquired, SlotLease, acquire as acquire_slots};
+pub use crate::subflow::{
+    SubflowError, SubflowRun, report_state as report_subflow_state, start as start_subflow_run,
+};
 pub use orch_core::StateType;
 
 use crate::{ArtifactError, EmitError, Published};

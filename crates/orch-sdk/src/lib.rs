@@ -6,7 +6,9 @@
 //! (`tokio::try_join!`) and a dependency graph recorded from the data that
 //! flows between them. `tracing` logs inside flows and tasks reach the server,
 //! tagged with their task run. Flows publish results with
-//! [`FlowContext::artifact`]: markdown, tables, links and metrics.
+//! [`FlowContext::artifact`]: markdown, tables, links and metrics. A flow
+//! calls another with [`FlowContext::subflow`]: a flow run of its own,
+//! linked to its parent.
 //!
 //! ```no_run
 //! use orch_sdk::{App, FlowContext, secs};
@@ -44,6 +46,7 @@ mod record;
 mod reporter;
 mod retry;
 mod slots;
+mod subflow;
 mod task;
 mod trace;
 
@@ -56,6 +59,7 @@ pub use emit::EmitError;
 pub use error::{SdkError, TaskError, TaskPanicked, TaskTimedOut};
 pub use output::{Output, Upstream};
 pub use retry::{Delays, RetryPolicy};
+pub use subflow::SubflowError;
 pub use task::TaskBuilder;
 
 /// `secs(30)` reads better than `Duration::from_secs(30)` in task options.

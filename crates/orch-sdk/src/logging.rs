@@ -2,6 +2,7 @@
 //! task run) when orchestrated, to the console when standalone.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use orch_proto::v1 as pb;
@@ -31,7 +32,15 @@ pub(crate) fn init_console() {
         .try_init();
 }
 
-/// Ships every event to the server as a log line of `flow_run_id`.
+tokio::task_local! {
+    /// The subflow run whose code is running now, if any: its lines go to
+    /// its own run (code in a task spawned with `tokio::spawn` is outside it,
+    /// and logs to the process's run).
+    pub(crate) static CURRENT_SUBFLOW: Arc<LogWriter>;
+}
+
+/// Ships every event to the server as a log line of `flow_run_id` (or of
+/// the subflow run whose code logs it).
 pub(crate) fn init_server(reporter: Reporter, flow_run_id: String) {
     let layer = ServerLayer {
         writer: LogWriter::new(reporter, flow_run_id),
@@ -70,6 +79,11 @@ impl LogWriter {
         }
     }
 
+    /// The run whose lines it writes.
+    pub fn flow_run_id(&self) -> &str {
+        &self.flow_run_id
+    }
+
     /// Queues a line at `level` ("INFO", "WARN"...), of `task_run_id` when not empty.
     pub fn write(&self, level: &str, message: &str, task_run_id: String) {
         self.reporter.log(pb::LogLine {
@@ -96,11 +110,15 @@ impl<S: tracing::Subscriber> Layer<S> for ServerLayer {
             eprintln!("orch-sdk: {}", text.finish());
             return;
         }
-        self.writer.write(
-            event.metadata().level().as_str(),
-            &text.finish(),
-            current_task_run_id().unwrap_or_default(),
-        );
+        let level = event.metadata().level().as_str();
+        let message = text.finish();
+        let write = |writer: &LogWriter| {
+            let task = current_task_run_id(writer.flow_run_id()).unwrap_or_default();
+            writer.write(level, &message, task);
+        };
+        if CURRENT_SUBFLOW.try_with(|writer| write(writer)).is_err() {
+            write(&self.writer);
+        }
     }
 }
 

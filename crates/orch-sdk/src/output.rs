@@ -14,6 +14,9 @@ tokio::task_local! {
 pub(crate) struct TaskScope {
     /// Its task run id.
     pub task_run_id: String,
+    /// The flow run it belongs to (a subflow called inside the task runs
+    /// code of another run).
+    pub flow_run_id: String,
     /// Task runs whose outputs it has read so far.
     pub upstream: Mutex<BTreeSet<String>>,
 }
@@ -21,10 +24,12 @@ pub(crate) struct TaskScope {
 impl TaskScope {
     pub(crate) fn new(
         task_run_id: String,
+        flow_run_id: String,
         declared: impl IntoIterator<Item = String>,
     ) -> Arc<TaskScope> {
         Arc::new(TaskScope {
             task_run_id,
+            flow_run_id,
             upstream: Mutex::new(declared.into_iter().collect()),
         })
     }
@@ -39,11 +44,14 @@ impl TaskScope {
     }
 }
 
-/// The id of the task run whose code is running now.
-pub(crate) fn current_task_run_id() -> Option<String> {
+/// The id of the task run of flow run `flow_run_id` whose code is running
+/// now: none outside tasks, and none in a subflow's own code called from a
+/// task of its parent (that task is another run's).
+pub(crate) fn current_task_run_id(flow_run_id: &str) -> Option<String> {
     CURRENT_TASK
-        .try_with(|scope| scope.task_run_id.clone())
+        .try_with(|scope| (scope.flow_run_id == flow_run_id).then(|| scope.task_run_id.clone()))
         .ok()
+        .flatten()
 }
 
 /// The value a task returned. Reading it (through `Deref`) inside another
@@ -53,11 +61,17 @@ pub(crate) fn current_task_run_id() -> Option<String> {
 pub struct Output<T> {
     value: T,
     task_run_id: String,
+    /// The flow run of that task run: an edge joins task runs of one run.
+    flow_run_id: String,
 }
 
 impl<T> Output<T> {
-    pub(crate) fn new(value: T, task_run_id: String) -> Output<T> {
-        Output { value, task_run_id }
+    pub(crate) fn new(value: T, task_run_id: String, flow_run_id: String) -> Output<T> {
+        Output {
+            value,
+            task_run_id,
+            flow_run_id,
+        }
     }
 
     /// The task run that produced it.
@@ -73,7 +87,9 @@ impl<T> Output<T> {
 
     fn record_read(&self) {
         let _ = CURRENT_TASK.try_with(|scope| {
-            if scope.task_run_id != self.task_run_id {
+            // A subflow's output read by its parent (or the other way round)
+            // joins two runs: not an edge of either run's graph.
+            if scope.task_run_id != self.task_run_id && scope.flow_run_id == self.flow_run_id {
                 scope
                     .upstream
                     .lock()
@@ -111,8 +127,8 @@ mod tests {
 
     #[tokio::test]
     async fn reading_an_output_inside_a_task_records_the_edge() {
-        let prices = Output::new(vec![1.0, 2.0], "prices-run".to_string());
-        let scope = TaskScope::new("predict-run".into(), []);
+        let prices = Output::new(vec![1.0, 2.0], "prices-run".to_string(), "run".into());
+        let scope = TaskScope::new("predict-run".into(), "run".into(), []);
         CURRENT_TASK
             .scope(scope.clone(), async {
                 let total: f64 = prices.iter().sum();
@@ -124,8 +140,31 @@ mod tests {
 
     #[tokio::test]
     async fn reading_an_output_outside_any_task_records_nothing() {
-        let prices = Output::new(5, "prices-run".to_string());
+        let prices = Output::new(5, "prices-run".to_string(), "run".into());
         assert_eq!(*prices, 5);
-        assert!(current_task_run_id().is_none());
+        assert!(current_task_run_id("run").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_output_of_another_run_read_in_a_task_is_no_edge() {
+        let child_output = Output::new(2, "child-step".to_string(), "child".into());
+        let parent_call = TaskScope::new("call".into(), "parent".into(), []);
+        CURRENT_TASK
+            .scope(parent_call.clone(), async {
+                assert_eq!(*child_output, 2);
+            })
+            .await;
+        assert!(parent_call.upstream_ids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_running_task_is_of_its_own_flow_run_only() {
+        let scope = TaskScope::new("fetch-run".into(), "parent".into(), []);
+        CURRENT_TASK
+            .scope(scope, async {
+                assert_eq!(current_task_run_id("parent").as_deref(), Some("fetch-run"));
+                assert_eq!(current_task_run_id("child"), None);
+            })
+            .await;
     }
 }

@@ -58,6 +58,19 @@ impl Reporter {
         orch_core::flow_env::redact(text, &self.secrets)
     }
 
+    /// A reporter for another run on the same connection, sending `api_key`
+    /// (that run's own credential) with a shipper of its own: a subflow
+    /// run's reports go with its credential, not its parent's.
+    ///
+    /// # Errors
+    ///
+    /// The key cannot be sent in a request header.
+    pub fn for_run(&self, api_key: &str) -> Result<Reporter, ConnectError> {
+        let api = self.api.with_api_key(api_key)?;
+        let (shipper, _task) = Shipper::start(&api, ShipperOptions::default());
+        Ok(Reporter { api, shipper })
+    }
+
     /// The connection, for calls that are not reports.
     pub fn api(&self) -> &Api {
         &self.api

@@ -163,7 +163,11 @@ impl TaskBuilder {
         let (mut record, created) =
             TaskRecord::new(&flow_run_id, &self.name, &self.tags, self.policy.retries);
         self.report(created);
-        let scope = TaskScope::new(record.id().to_string(), self.after.clone());
+        let scope = TaskScope::new(
+            record.id().to_string(),
+            flow_run_id.clone(),
+            self.after.clone(),
+        );
         let lease = self.take_slots(&mut record, &scope, &flow_run_id).await?;
         let result = self.attempts(&mut attempt_fn, &mut record, &scope).await;
         if let Some(lease) = lease {
@@ -238,7 +242,12 @@ impl TaskBuilder {
             };
             self.report(record.enter(StateType::Running, running_name, ""));
             tracing::debug!(task = %self.name, attempt, "task running");
-            let span = crate::trace::attempt(&self.name, record.id(), attempt);
+            let span = crate::trace::attempt(
+                self.context.trace_context(),
+                &self.name,
+                record.id(),
+                attempt,
+            );
             let call =
                 AssertUnwindSafe(async { attempt_fn().await.map_err(Into::into) }).catch_unwind();
             let scoped = CURRENT_TASK.scope(scope.clone(), call);
@@ -263,7 +272,11 @@ impl TaskBuilder {
                     record.set_upstream(scope.upstream_ids());
                     record.set_result(result_json(&value));
                     self.report(record.enter(StateType::Completed, "Completed", ""));
-                    return Ok(Output::new(value, record.id().to_string()));
+                    return Ok(Output::new(
+                        value,
+                        record.id().to_string(),
+                        self.context.flow_run_id().to_string(),
+                    ));
                 }
                 AttemptOutcome::Cancelled => return Err(self.cancelled(record, &scope)),
                 AttemptOutcome::Error(error) => error,

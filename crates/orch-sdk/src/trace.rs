@@ -3,9 +3,11 @@
 //! The worker gives the flow `TRACEPARENT` (its run's root span) and, when
 //! it exports traces itself, the collector's address
 //! (`OTEL_EXPORTER_OTLP_ENDPOINT`...). Each attempt of each task is then a
-//! span, a child of the run's span, named `task NAME`, with the task run's id,
-//! name and attempt number; a failed attempt has an error status. Without the
-//! collector's address nothing is built.
+//! span, a child of its run's span, named `task NAME`, with the task run's id,
+//! name and attempt number; a failed attempt has an error status. A subflow
+//! call is a task run of the parent (its wrapper) with its span; the subflow
+//! run's span is a child of that span, and the subflow's task spans children
+//! of the subflow run's. Without the collector's address nothing is built.
 
 use std::sync::OnceLock;
 
@@ -14,8 +16,8 @@ use opentelemetry::trace::{Span as _, Status, Tracer as _};
 use orch_core::TraceParent;
 use orch_telemetry::{number, text};
 
-/// The run's span, from `TRACEPARENT`, read once.
-fn parent() -> &'static Context {
+/// The span of the run this process executes, from `TRACEPARENT`, read once.
+pub(crate) fn process_run() -> &'static Context {
     static PARENT: OnceLock<Context> = OnceLock::new();
     PARENT.get_or_init(|| {
         let state = std::env::var(orch_telemetry::ENV_TRACESTATE).ok();
@@ -28,11 +30,27 @@ fn parent() -> &'static Context {
     })
 }
 
+/// The span context of a run: the remote parent made from `traceparent`.
+pub(crate) fn run_context(traceparent: &TraceParent) -> Context {
+    orch_telemetry::remote_parent(traceparent, None)
+}
+
+/// The `traceparent` of the span `context` holds, if it holds one.
+pub(crate) fn traceparent_of(context: &Context) -> Option<TraceParent> {
+    orch_telemetry::traceparent_of(context)
+}
+
 /// The span of one attempt of a task, while traces are exported.
 pub(crate) struct AttemptSpan(opentelemetry::global::BoxedSpan);
 
-/// Starts the span of attempt `attempt` of task run `task_run_id`.
-pub(crate) fn attempt(name: &str, task_run_id: &str, attempt: u32) -> Option<AttemptSpan> {
+/// Starts the span of attempt `attempt` of task run `task_run_id`, a child
+/// of `run` (its run's span).
+pub(crate) fn attempt(
+    run: &Context,
+    name: &str,
+    task_run_id: &str,
+    attempt: u32,
+) -> Option<AttemptSpan> {
     if !orch_telemetry::enabled() {
         return None;
     }
@@ -44,11 +62,21 @@ pub(crate) fn attempt(name: &str, task_run_id: &str, attempt: u32) -> Option<Att
             text("orch.task_run.name", name),
             number("orch.task_run.attempt", i64::from(attempt)),
         ])
-        .start_with_context(&tracer, parent());
+        .start_with_context(&tracer, run);
     Some(AttemptSpan(span))
 }
 
 impl AttemptSpan {
+    /// The span's own `traceparent` (a subflow run's span is its child).
+    pub(crate) fn traceparent(&self) -> TraceParent {
+        let span = self.0.span_context();
+        TraceParent {
+            trace_id: span.trace_id().to_bytes(),
+            span_id: span.span_id().to_bytes(),
+            flags: span.trace_flags().to_u8(),
+        }
+    }
+
     /// Ends the span with the attempt's outcome (`error` when it failed).
     pub(crate) fn end(mut self, state: &str, error: Option<&str>) {
         self.0.set_attribute(text("orch.task_run.state", state));
@@ -56,5 +84,18 @@ impl AttemptSpan {
             self.0.set_status(Status::error(error.to_owned()));
         }
         self.0.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_context_gives_back_its_traceparent() {
+        let parent =
+            TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
+        assert_eq!(traceparent_of(&run_context(&parent)), Some(parent));
+        assert_eq!(traceparent_of(&Context::new()), None);
     }
 }

@@ -101,7 +101,7 @@ pub(crate) fn classify(service: &str, method: &str) -> Option<Kind> {
         (_, m) if m.starts_with("Get") || m.starts_with("List") => Read,
         ("FlowRunService", "ReadLogs" | "WatchFlowRun") => Read,
         ("WorkerService", _) => Runtime,
-        ("FlowRunService", "SetFlowRunState" | "WriteLogs") => Runtime,
+        ("FlowRunService", "SetFlowRunState" | "WriteLogs" | "CreateSubflowRun") => Runtime,
         ("TaskRunService", "ReportTaskRuns") => Runtime,
         ("ConcurrencyLimitService", "AcquireConcurrencySlots" | "ReleaseConcurrencySlots") => {
             Runtime

@@ -48,6 +48,11 @@ pub(crate) fn runtime(service: &str, method: &str) -> Option<Audited> {
                 })
                 .unwrap_or_default()
         }),
+        ("FlowRunService", "CreateSubflowRun") => ("flow-run.create-subflow", |b| {
+            decode::<pb::CreateSubflowRunRequest>(b)
+                .map(|r| format!("{} {}", r.parent_flow_run_id, r.flow))
+                .unwrap_or_default()
+        }),
         ("TaskRunService", "ReportTaskRuns") => ("task-run.report", |b| {
             decode::<pb::ReportTaskRunsRequest>(b)
                 .map(|r| distinct(r.task_runs.iter().map(|t| t.flow_run_id.as_str())))

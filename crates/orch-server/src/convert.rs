@@ -61,6 +61,8 @@ pub(crate) fn flow_run(run: &model::FlowRun) -> pb::FlowRun {
         usage: run.usage.map(usage),
         trace_id: run.trace().trace_id_hex(),
         schedule_slug: run.schedule_slug.clone().unwrap_or_default(),
+        parent_flow_run_id: run.parent_flow_run_id.clone().unwrap_or_default(),
+        parent_task_run_id: run.parent_task_run_id.clone().unwrap_or_default(),
     }
 }
 
@@ -96,6 +98,7 @@ pub(crate) fn run_detail(detail: &crate::ops::flow_runs::RunDetail) -> pb::FlowR
         run: Some(flow_run(&detail.run)),
         history: detail.history.iter().map(state).collect(),
         task_runs: detail.task_runs.iter().map(task_run).collect(),
+        subflow_runs: detail.subflow_runs.iter().map(listed_flow_run).collect(),
     }
 }
 

@@ -15,6 +15,8 @@
 //!   lateness, pickup latency and retries ([`crate::metrics::observe_transition`]);
 //! - the run's span, at its final state, when traces are on
 //!   ([`crate::tracing_export::observe_transition`]);
+//! - the same effects for the subflow runs a run's end ended with it
+//!   ([`Transition::subflows`]);
 //! - the automation engine is woken (`crate::automations::wake`): it reads the
 //!   durable state history, written in the same transaction as each change,
 //!   so a firing is never lost even if the server dies right after the commit.
@@ -36,7 +38,11 @@ use crate::state::AppState;
 /// Produces the effects of `transitions`, in order.
 pub fn apply(state: &AppState, transitions: &[Transition]) {
     for transition in transitions {
-        apply_one(state, transition);
+        // A run ending ends its unfinished subflow runs in the same
+        // transaction: their changes have their effects too.
+        for change in transition.with_caused() {
+            apply_one(state, change);
+        }
     }
     if !transitions.is_empty() {
         // The engine reads the durable state history (written in the same
@@ -78,7 +84,7 @@ fn frees_or_readies(state: &AppState, transition: &Transition) -> bool {
     let run = &transition.run;
     transition.to.is_terminal()
         || (transition.to == StateType::Scheduled
-            && transition.from != StateType::Scheduled
+            && transition.from != Some(StateType::Scheduled)
             && run.expected_start <= state.now())
 }
 

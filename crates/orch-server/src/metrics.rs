@@ -264,7 +264,8 @@ pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
                 .get_or_create(&DeploymentLabel { deployment })
                 .inc();
         }
-        StateType::Running if run.run_count == 1 => {
+        // A subflow run starts as it is created: it is never late.
+        StateType::Running if run.run_count == 1 && !run.is_subflow() => {
             if let Some(start) = run.start_time {
                 metrics
                     .lateness
@@ -301,7 +302,10 @@ fn observe_usage(transition: &Transition) {
     let Some(usage) = run.usage else {
         return;
     };
-    let from_running = matches!(transition.from, StateType::Running | StateType::Cancelling);
+    let from_running = matches!(
+        transition.from,
+        Some(StateType::Running | StateType::Cancelling)
+    );
     if !from_running || transition.to == StateType::Cancelling {
         return;
     }

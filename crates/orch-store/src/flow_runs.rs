@@ -157,6 +157,8 @@ impl Store {
             trace_state: trace.and_then(|trace| trace.state.clone()),
             created_at: now,
             schedule_slug: None,
+            parent_flow_run_id: None,
+            parent_task_run_id: None,
             id,
         };
         Ok((run, audit.is_some()))
@@ -237,6 +239,7 @@ impl Store {
         let rows: Vec<FlowRunRow> = sqlx::query_as(sql(format!(
             "{FLOW_RUN_SELECT} WHERE ($1 = '' OR r.state_type = $1) AND ($2 = '' OR LOWER(r.state_name) = LOWER($2)) \
              AND ($3 = '' OR f.name = $3) AND ($4 = '' OR r.deployment_id = $4) AND ($5 = '' OR p.name = $5) \
+             AND ($7 = 0 OR r.parent_flow_run_id IS NULL) \
              ORDER BY r.created_at DESC, r.id DESC LIMIT $6"
         )))
         .bind(filter.state_type.map_or("", StateType::as_str))
@@ -245,6 +248,7 @@ impl Store {
         .bind(filter.deployment_id.as_deref().unwrap_or(""))
         .bind(filter.work_pool.as_deref().unwrap_or(""))
         .bind(i64::from(limit))
+        .bind(i64::from(filter.top_level))
         .fetch_all(&self.reader)
         .await?;
         rows.into_iter().map(FlowRun::try_from).collect()

@@ -43,6 +43,7 @@ mod scheduling;
 mod secrets;
 mod state_change;
 mod stats;
+mod subflows;
 mod task_runs;
 #[cfg(test)]
 mod test_support;
@@ -87,6 +88,7 @@ pub use scheduling::ScheduleToFill;
 pub use secrets::SecretInfo;
 pub use state_change::{Cause, Changed, Transition};
 pub use stats::{DeploymentStateCount, PoolQueue, RunStats, StateCount};
+pub use subflows::{CreatedSubflowRun, MAX_SUBFLOW_RUNS_LISTED, NewSubflowRun};
 pub use task_runs::{TaskRun, TaskRunState, TaskTransition};
 pub use tokens::{CredentialCheck, CredentialKind, KEY_PREFIX, NewToken, TokenInfo, key_id};
 pub use transitions::{NewState, Proposal, TransitionResult};

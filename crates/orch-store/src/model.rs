@@ -206,12 +206,21 @@ pub struct FlowRun {
     pub created_at: i64,
     /// Slug of the schedule that created it; `None` for runs started by hand.
     pub schedule_slug: Option<String>,
+    /// For a subflow run: the run whose code called it.
+    pub parent_flow_run_id: Option<String>,
+    /// For a subflow run: the parent's task run standing for the call.
+    pub parent_task_run_id: Option<String>,
 }
 
 impl FlowRun {
     /// The run's trace: its trace id and root span (see [`orch_core::RunTrace`]).
     pub fn trace(&self) -> orch_core::RunTrace {
         orch_core::RunTrace::of(&self.id, self.trace_parent.as_ref())
+    }
+
+    /// Whether it is a subflow run (called by another run).
+    pub fn is_subflow(&self) -> bool {
+        self.parent_flow_run_id.is_some()
     }
 }
 
@@ -328,6 +337,8 @@ pub struct FlowRunFilter {
     pub deployment_id: Option<String>,
     /// Pool name.
     pub work_pool: Option<String>,
+    /// Only runs that are no subflow run.
+    pub top_level: bool,
     /// At most this many, newest first.
     pub limit: u32,
 }

@@ -39,6 +39,10 @@ pub struct FlowRunQuery {
     pub since: Option<i64>,
     /// Upper bound (µs, exclusive), same column as `since`.
     pub until: Option<i64>,
+    /// Only runs that are no subflow run (top-level runs).
+    pub top_level: bool,
+    /// Only the subflow runs of this run (its id).
+    pub parent_flow_run_id: Option<String>,
 }
 
 /// Where the next page starts: just after this run in newest-first order.
@@ -196,6 +200,15 @@ fn push_filters(query: &mut Assembled, filter: &FlowRunQuery, time_column: &str)
         query.push(
             " AND r.tags LIKE ? ESCAPE '\\'",
             [Bind::Text(tag_pattern(tag))],
+        );
+    }
+    if filter.top_level {
+        query.push(" AND r.parent_flow_run_id IS NULL", []);
+    }
+    if let Some(parent) = &filter.parent_flow_run_id {
+        query.push(
+            " AND r.parent_flow_run_id = ?",
+            [Bind::Text(parent.clone())],
         );
     }
     if let Some(since) = filter.since {

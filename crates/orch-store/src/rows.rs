@@ -52,6 +52,8 @@ pub(crate) struct FlowRunRow {
     trace_state: Option<String>,
     created_at: i64,
     schedule_slug: Option<String>,
+    parent_flow_run_id: Option<String>,
+    parent_task_run_id: Option<String>,
 }
 
 /// Selects [`FlowRunRow`]s; append `WHERE ...`.
@@ -61,7 +63,7 @@ pub(crate) const FLOW_RUN_SELECT: &str = "SELECT r.id, r.name, f.name AS flow, \
      r.state_message, r.state_timestamp, r.parameters, r.tags, r.expected_start, r.start_time, \
      r.end_time, r.run_count, r.worker_id, COALESCE(w.name, '') AS worker_name, r.exit_code, \
      r.cpu_user_micros, r.cpu_system_micros, r.max_rss_bytes, r.wall_micros, r.trace_parent, r.trace_state, \
-     r.created_at, r.schedule_slug \
+     r.created_at, r.schedule_slug, r.parent_flow_run_id, r.parent_task_run_id \
      FROM flow_runs r JOIN flows f ON f.id = r.flow_id \
      LEFT JOIN deployments d ON d.id = r.deployment_id \
      LEFT JOIN work_pools p ON p.id = r.work_pool_id \
@@ -111,6 +113,8 @@ impl TryFrom<FlowRunRow> for FlowRun {
                 .and_then(|text| orch_core::TraceState::parse(text).ok().flatten()),
             created_at: row.created_at,
             schedule_slug: row.schedule_slug,
+            parent_flow_run_id: row.parent_flow_run_id,
+            parent_task_run_id: row.parent_task_run_id,
         })
     }
 }

@@ -46,6 +46,10 @@ pub enum Cause {
     Late,
     /// Its deployment was deleted before it started.
     DeploymentDeleted,
+    /// It is a subflow run its parent's process created, Running.
+    SubflowStarted,
+    /// It is a subflow run whose parent ended before it did.
+    ParentEnded,
 }
 
 impl Cause {
@@ -63,6 +67,8 @@ impl Cause {
             Cause::ConcurrencyLimit => "concurrency_limit",
             Cause::Late => "late",
             Cause::DeploymentDeleted => "deployment_deleted",
+            Cause::SubflowStarted => "subflow_started",
+            Cause::ParentEnded => "parent_ended",
         }
     }
 }
@@ -72,9 +78,10 @@ impl Cause {
 pub struct Transition {
     /// The run after the change (its `state` is the new state).
     pub run: FlowRun,
-    /// The state type it left.
-    pub from: StateType,
-    /// The name of the state it left (e.g. `Late`).
+    /// The state type it left; `None` for a run this change created (a
+    /// subflow run, which starts Running).
+    pub from: Option<StateType>,
+    /// The name of the state it left (e.g. `Late`; empty when created).
     pub from_name: String,
     /// The state type it entered.
     pub to: StateType,
@@ -82,6 +89,20 @@ pub struct Transition {
     pub at: i64,
     /// Why.
     pub cause: Cause,
+    /// The changes this one caused in the same transaction: the run's
+    /// unfinished subflow runs, ended with it (each with its own).
+    pub subflows: Vec<Transition>,
+}
+
+impl Transition {
+    /// This transition and every one it caused, depth first.
+    pub fn with_caused(&self) -> Vec<&Transition> {
+        let mut all = vec![self];
+        for child in &self.subflows {
+            all.extend(child.with_caused());
+        }
+        all
+    }
 }
 
 /// What a store call returned, with the state changes it made.
@@ -149,6 +170,9 @@ impl<'a> Change<'a> {
 
 /// Checks `change` against its rules, writes it, and returns the run after
 /// it. The caller's transaction makes it atomic with whatever else it writes.
+/// A change that ends the run's process (see
+/// [`orch_core::subflow::end_with_parent`]) also ends its unfinished
+/// subflow runs, in the same transaction ([`Transition::subflows`]).
 ///
 /// # Errors
 ///
@@ -183,14 +207,52 @@ pub(crate) async fn change_state(
     let run = load_run_for_update(conn, backend, change.run_id)
         .await?
         .ok_or_else(|| flow_run_not_found(change.run_id))?;
+    let subflows = match orch_core::subflow::end_with_parent(change.from, to) {
+        Some(end) => Box::pin(end_subflows(conn, backend, &run, end, now)).await?,
+        None => Vec::new(),
+    };
     Ok(Transition {
         run,
-        from: change.from,
+        from: Some(change.from),
         from_name: change.from_name.to_owned(),
         to,
         at: now,
         cause: change.cause,
+        subflows,
     })
+}
+
+/// Ends the unfinished subflow runs of `parent` (which just left the
+/// states its process runs in) in state `end`, each through
+/// [`change_state`], so that theirs end too.
+async fn end_subflows(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    parent: &FlowRun,
+    end: StateType,
+    now: i64,
+) -> Result<Vec<Transition>> {
+    let children: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM flow_runs WHERE parent_flow_run_id = $1 \
+         AND state_type NOT IN ('COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED') ORDER BY created_at, id",
+    )
+    .bind(&parent.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let message = orch_core::subflow::ended_with_parent_message(&parent.name, &parent.state.name);
+    let state = NewState::new(end, "", &message);
+    let mut ended = Vec::with_capacity(children.len());
+    for (child_id,) in children {
+        let Some(child) = load_run_for_update(conn, backend, &child_id).await? else {
+            continue;
+        };
+        if child.state.kind.is_terminal() {
+            continue;
+        }
+        let change = Change::of(&child, &state, Cause::ParentEnded);
+        ended.push(change_state(conn, backend, change, now).await?);
+    }
+    Ok(ended)
 }
 
 /// Writes the new state over the run, if it is still in `change.from`, and
@@ -348,7 +410,7 @@ mod tests {
             .await
             .unwrap();
 
-        assert_eq!(transition.from, StateType::Scheduled);
+        assert_eq!(transition.from, Some(StateType::Scheduled));
         assert_eq!(transition.from_name, "Scheduled");
         assert_eq!(transition.to, StateType::Scheduled);
         assert_eq!(transition.cause, Cause::Late);

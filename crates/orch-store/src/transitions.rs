@@ -148,6 +148,11 @@ pub(crate) async fn propose_in(
     if let Err(error) = validate_transition(Some(run.state.kind), proposal.state.kind) {
         return Ok(Verdict::Rejected(error.to_string()));
     }
+    if run.is_subflow()
+        && let Err(error) = orch_core::subflow::validate_report(run.state.kind, proposal.state.kind)
+    {
+        return Ok(Verdict::Rejected(error.to_string()));
+    }
     let (retries, delay, retries_used): (i64, i64, i64) = sqlx::query_as(
         "SELECT COALESCE(d.retries, 0), COALESCE(d.retry_delay_seconds, 0), \
          (SELECT COUNT(*) FROM flow_run_states s WHERE s.flow_run_id = r.id AND s.name = $2) \

@@ -72,39 +72,53 @@ fn trading_production_with_force_completes_through_orch_with_its_task_graph() {
     );
 
     let tasks = detail["task_runs"].as_array().expect("task runs");
-    let by_name = |name: &str| {
+    let by_name = |tasks: &[serde_json::Value], name: &str| {
         tasks
             .iter()
             .find(|t| t["name"] == name)
             .unwrap_or_else(|| panic!("no task {name} in {tasks:#?}"))
+            .clone()
     };
-    for name in [
-        "data-refresh/fetch-prices",
-        "data-refresh/fetch-news",
-        "data-refresh/store",
-        "signals-GOOG",
-        "decide-GOOG",
-    ] {
-        assert_eq!(by_name(name)["state"]["type"], "COMPLETED", "{name}");
+    // The data refresh is a subflow run of its own, linked to the call's task run.
+    for name in ["data-refresh", "signals-GOOG", "decide-GOOG"] {
+        assert_eq!(by_name(tasks, name)["state"]["type"], "COMPLETED", "{name}");
     }
-    let store = by_name("data-refresh/store");
+    let refresh = &detail["subflow_runs"][0];
+    assert_eq!(refresh["flow"], "data-refresh", "{detail:#}");
+    assert_eq!(refresh["state"]["type"], "COMPLETED");
+    assert_eq!(
+        refresh["parent_task_run_id"],
+        by_name(tasks, "data-refresh")["id"]
+    );
+    let refresh = server.inspect(refresh["id"].as_str().unwrap());
+    let refresh_tasks = refresh["task_runs"].as_array().expect("task runs");
+    for name in ["fetch-prices", "fetch-news", "store"] {
+        assert_eq!(
+            by_name(refresh_tasks, name)["state"]["type"],
+            "COMPLETED",
+            "{name}"
+        );
+    }
+    let store = by_name(refresh_tasks, "store");
     let upstream: Vec<&str> = store["upstream_ids"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
+    let prices = by_name(refresh_tasks, "fetch-prices");
     assert!(
-        upstream.contains(&by_name("data-refresh/fetch-prices")["id"].as_str().unwrap()),
+        upstream.contains(&prices["id"].as_str().unwrap()),
         "store consumed the prices"
     );
-    let decide = by_name("decide-GOOG");
+    let decide = by_name(tasks, "decide-GOOG");
+    let signals = by_name(tasks, "signals-GOOG");
     assert!(
         decide["upstream_ids"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|id| *id == by_name("signals-GOOG")["id"]),
+            .any(|id| *id == signals["id"]),
         "the decision consumed the signals"
     );
     let logs = server.log_messages(&run);

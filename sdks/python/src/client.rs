@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use orch_sdk::embed::{self, LogWriter, Reporter};
+use std::str::FromStr;
+
+use orch_sdk::embed::{self, LogWriter, Reporter, StateType, SubflowError};
 use orch_sdk::{ArtifactError, EmitError};
 use pyo3::exceptions::{PyConnectionError, PyValueError};
 use pyo3::prelude::*;
@@ -18,6 +20,8 @@ pub struct Client {
     pub(crate) reporter: Reporter,
     writer: LogWriter,
     pub(crate) flow_run_id: String,
+    /// The run's friendly name, when known (a subflow run's).
+    flow_run_name: String,
     pub(crate) cancel: CancellationToken,
     pid: u32,
 }
@@ -45,9 +49,74 @@ impl Client {
             writer: LogWriter::new(reporter.clone(), flow_run_id.clone()),
             reporter,
             flow_run_id,
+            flow_run_name: String::new(),
             cancel: CancellationToken::new(),
             pid: std::process::id(),
         })
+    }
+
+    /// Creates a subflow run of this client's run (GIL released), called
+    /// by this run's task run `parent_task_run_id` (reported and flushed
+    /// first), with `parameters_json`; returns the subflow run's own client,
+    /// which reports with the subflow run's credential. Raises ValueError
+    /// when the server refuses it, ConnectionError when it cannot be reached.
+    fn create_subflow(
+        &self,
+        py: Python<'_>,
+        parent_task_run_id: &str,
+        flow: &str,
+        parameters_json: &str,
+    ) -> PyResult<Client> {
+        let runtime = self.runtime()?;
+        let parameters: serde_json::Value = serde_json::from_str(parameters_json)
+            .map_err(|error| PyValueError::new_err(error.to_string()))?;
+        let started = py.detach(|| {
+            runtime.block_on(embed::start_subflow_run(
+                &self.reporter,
+                &self.flow_run_id,
+                parent_task_run_id,
+                flow,
+                &parameters,
+                None,
+            ))
+        });
+        let run = started.map_err(subflow_error)?;
+        Ok(Client {
+            writer: LogWriter::new(run.reporter.clone(), run.flow_run_id.clone()),
+            reporter: run.reporter,
+            flow_run_id: run.flow_run_id,
+            flow_run_name: run.name,
+            cancel: self.cancel.child_token(),
+            pid: self.pid,
+        })
+    }
+
+    /// Reports this (subflow) run's state after its queued reports are
+    /// stored (GIL released): `kind` a state type ("RUNNING", "COMPLETED",
+    /// "FAILED", "CANCELLED", "CRASHED"), `name` its display name ("" for the
+    /// type's). Raises ValueError when refused, ConnectionError when the
+    /// server cannot be reached.
+    #[pyo3(signature = (kind, name="", message=""))]
+    fn report_state(&self, py: Python<'_>, kind: &str, name: &str, message: &str) -> PyResult<()> {
+        let runtime = self.runtime()?;
+        let kind =
+            StateType::from_str(kind).map_err(|error| PyValueError::new_err(error.to_string()))?;
+        py.detach(|| {
+            runtime.block_on(embed::report_subflow_state(
+                &self.reporter,
+                &self.flow_run_id,
+                kind,
+                name,
+                message,
+            ))
+        })
+        .map_err(subflow_error)
+    }
+
+    /// The run's friendly name ("" when not known: the worker's run).
+    #[getter]
+    fn flow_run_name(&self) -> &str {
+        &self.flow_run_name
     }
 
     /// The flow run this client reports for.
@@ -137,5 +206,14 @@ impl Client {
             Err(EmitError::Invalid(message)) => Err(PyValueError::new_err(message)),
             Err(error) => Err(PyConnectionError::new_err(error.to_string())),
         }
+    }
+}
+
+/// A subflow error as a Python exception: a refusal is a ValueError, the
+/// server out of reach a ConnectionError.
+fn subflow_error(error: SubflowError) -> PyErr {
+    match error {
+        SubflowError::Refused(_) => PyValueError::new_err(error.to_string()),
+        SubflowError::Server(_) => PyConnectionError::new_err(error.to_string()),
     }
 }

@@ -1,37 +1,88 @@
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
 
 import orch
 from orch import flow, get_run_logger, task
-from orch._context import current_flow
+from orch import _engine, _subflows
+from orch._context import current_flow, current_task
 
 
-def test_a_flow_called_in_a_flow_is_a_subflow_whose_tasks_are_prefixed():
-    seen = []
+def test_a_flow_called_in_a_flow_is_a_subflow_run_of_its_own():
+    seen = {}
 
     @task
-    def step():
-        seen.append(current_flow().prefix)
-        return current_flow().flow_run_id
+    def step(x):
+        seen["task"] = (current_flow().flow_run_id, current_task().task_name)
+        return x + 1
 
     @flow(name="child")
-    def child():
-        return step()
+    def child(x):
+        seen["child"] = current_flow()
+        return step(x)
 
     @flow
     def parent():
-        outer = current_flow().flow_run_id
-        return outer, child()
+        seen["parent"] = current_flow().flow_run_id
+        return child(step(0))
 
-    outer, inner = parent()
-    assert outer == inner and outer.startswith("local-")
-    assert seen == ["child/"]
+    assert parent() == 2
+    inner = seen["child"]
+    assert inner.flow_run_id != seen["parent"], "a run of its own"
+    assert inner.flow_run_id.startswith("local-") and inner.subflow
+    assert inner.flow_name == "child"
+    assert seen["task"] == (inner.flow_run_id, "step"), "its tasks are its own, named as they are"
+
+
+def test_a_failing_subflow_raises_in_its_parent():
+    @flow(name="broken-child")
+    def child():
+        raise ValueError("bad day")
+
+    @flow
+    def parent():
+        try:
+            child()
+        except ValueError as error:
+            return f"caught {error}"
+
+    assert parent() == "caught bad day"
+
+
+def test_cancelling_a_run_cancels_the_subflow_runs_it_is_running():
+    runs = {}
+
+    @flow(name="waiting-child")
+    def child():
+        runs["child"] = current_flow().shared
+        return current_flow().shared.cancel.wait(5)
+
+    @flow
+    def parent():
+        runs["parent"] = current_flow().shared
+        threading.Timer(0.1, lambda: _engine.cancel_run(runs["parent"], "stop")).start()
+        return child()
+
+    assert parent() is True, "the subflow saw the cancel"
+    assert runs["child"].cancel_reason == "stop"
+    assert runs["parent"].subflows == [], "forgotten once it ended"
+
+
+def test_a_subflows_parameters_are_recorded_by_name_and_summarised_when_large():
+    @flow(name="child")
+    def child(symbol, days=3):
+        return symbol
+
+    assert json.loads(_subflows._parameters_json(child, ("GOOG",), {"days": 5})) == {"symbol": "GOOG", "days": 5}
+    big = json.loads(_subflows._parameters_json(child, ("x" * (_subflows.MAX_PARAMETERS_BYTES + 1),), {}))
+    assert big["truncated"] is True
 
 
 def test_a_flow_past_its_timeout_fails_and_cancels_its_tasks():

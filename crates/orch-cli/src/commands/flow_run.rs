@@ -99,6 +99,7 @@ async fn list(api: &Api, args: FlowRunListArgs) -> anyhow::Result<()> {
             .unwrap_or_default(),
         work_pool: args.work_pool.unwrap_or_default(),
         limit: args.limit.unwrap_or(0),
+        top_level: args.top_level,
     };
     let reply = api.flow_runs().list_flow_runs(request).await.reply(api)?;
     let runs: Vec<FlowRunView> = reply.flow_runs.iter().map(FlowRunView::from).collect();

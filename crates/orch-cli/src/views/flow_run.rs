@@ -23,6 +23,10 @@ pub trait FlowRunDisplay {
     fn details(&self) -> Vec<(&'static str, String)>;
     /// When it started, or, before that, when it is due.
     fn start_or_expected_micros(&self) -> i64;
+    /// For a subflow run, its parent run and task run; `-` for a top-level run.
+    fn parent_line(&self) -> String;
+    /// Its name, marked `↳ ` when it is a subflow run.
+    fn listed_name(&self) -> String;
 }
 
 impl FlowRunDisplay for FlowRunView {
@@ -56,7 +60,8 @@ impl FlowRunDisplay for FlowRunView {
                     self.deployment_id.as_deref().unwrap_or("-")
                 ),
             ),
-            ("Work pool", self.work_pool.clone()),
+            ("Work pool", output::or_dash(&self.work_pool)),
+            ("Parent run", self.parent_line()),
             ("State", self.state.painted_summary()),
             ("Parameters", self.parameters_line()),
             ("Tags", output::or_dash(&self.tags.join(", "))),
@@ -100,6 +105,23 @@ impl FlowRunDisplay for FlowRunView {
             self.expected_start_micros
         }
     }
+
+    fn parent_line(&self) -> String {
+        match (&self.parent_flow_run_id, &self.parent_task_run_id) {
+            (Some(run), Some(task)) => {
+                format!("{run} (subflow run of it, called by task run {task})")
+            }
+            (Some(run), None) => format!("{run} (subflow run of it)"),
+            _ => "-".to_owned(),
+        }
+    }
+
+    fn listed_name(&self) -> String {
+        match self.parent_flow_run_id {
+            Some(_) => format!("↳ {}", self.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// Writes the runs as a table.
@@ -108,8 +130,12 @@ pub fn print_table(runs: &[FlowRunView]) -> std::io::Result<()> {
     for run in runs {
         rows.add_row([
             Cell::new(output::short_id(&run.id)),
-            Cell::new(&run.name),
-            Cell::new(&run.deployment),
+            Cell::new(run.listed_name()),
+            Cell::new(if run.deployment.is_empty() {
+                &run.flow
+            } else {
+                &run.deployment
+            }),
             table::state(&run.state),
             Cell::new(time::timestamp_with_age(run.start_or_expected_micros())),
             table::number(
@@ -139,6 +165,11 @@ pub fn print_detail(detail: &FlowRunDetailView) -> std::io::Result<()> {
         output::write_line("")?;
         output::write_line("Task runs:")?;
         task_run::print_table(&detail.task_runs)?;
+    }
+    if !detail.subflow_runs.is_empty() {
+        output::write_line("")?;
+        output::write_line("Subflow runs:")?;
+        print_table(&detail.subflow_runs)?;
     }
     Ok(())
 }

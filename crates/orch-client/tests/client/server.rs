@@ -200,6 +200,13 @@ impl FlowRunService for Service {
     ) -> Result<Response<Self::WatchFlowRunStream>, Status> {
         unused()
     }
+
+    async fn create_subflow_run(
+        &self,
+        _: Request<pb::CreateSubflowRunRequest>,
+    ) -> Result<Response<pb::CreateSubflowRunResponse>, Status> {
+        unused()
+    }
 }
 
 #[tonic::async_trait]

@@ -53,6 +53,10 @@ pub struct FlowRun {
     pub usage: Option<Usage>,
     /// Its trace id (32 hex digits), under which its spans are exported.
     pub trace_id: Option<String>,
+    /// For a subflow run: the run whose code called it; `null` for a top-level run.
+    pub parent_flow_run_id: Option<String>,
+    /// For a subflow run: the parent's task run standing for the call.
+    pub parent_task_run_id: Option<String>,
     /// When it was created.
     pub created_at: Option<String>,
     /// `expected_start` in microseconds (0 when unset).
@@ -101,6 +105,8 @@ impl FlowRun {
             exit_code: run.exit_code,
             usage: run.usage.as_ref().map(Usage::from_proto),
             trace_id: non_empty(&run.trace_id),
+            parent_flow_run_id: non_empty(&run.parent_flow_run_id),
+            parent_task_run_id: non_empty(&run.parent_task_run_id),
             created_at: rfc3339(run.created_at_micros),
             expected_start_micros: run.expected_start_micros,
             start_micros,
@@ -185,6 +191,8 @@ pub struct FlowRunDetail {
     pub history: Vec<State>,
     /// Its task runs, in the order they were created.
     pub task_runs: Vec<TaskRun>,
+    /// The subflow runs it called, oldest first.
+    pub subflow_runs: Vec<FlowRun>,
 }
 
 impl FlowRunDetail {
@@ -203,6 +211,7 @@ impl FlowRunDetail {
                 .iter()
                 .map(|task| TaskRun::from_proto(task, now_micros))
                 .collect(),
+            subflow_runs: FlowRun::many(&detail.subflow_runs, now_micros),
         }
     }
 }
@@ -411,6 +420,8 @@ mod tests {
             "worker_name",
             "schedule",
             "start_time",
+            "parent_flow_run_id",
+            "parent_task_run_id",
         ] {
             assert!(value[field].is_null(), "{field} should be null: {value}");
         }

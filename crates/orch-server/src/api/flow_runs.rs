@@ -29,6 +29,10 @@ pub(crate) struct ListParams {
     until: String,
     limit: u32,
     cursor: String,
+    /// Only runs that are no subflow run.
+    top_level: bool,
+    /// Only the subflow runs of this run (id).
+    parent: String,
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -59,6 +63,8 @@ impl ListParams {
             tag: non_empty(&self.tag),
             since,
             until,
+            top_level: self.top_level,
+            parent_flow_run_id: non_empty(&self.parent),
         })
     }
 

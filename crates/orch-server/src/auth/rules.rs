@@ -88,6 +88,8 @@ pub const RULES: &[Rule] = &[
     grpc("/orch.v1.FlowRunService/WriteLogs", RunWrite),
     grpc("/orch.v1.FlowRunService/ReadLogs", RunRead),
     grpc("/orch.v1.FlowRunService/WatchFlowRun", RunRead),
+    // A flow's subflow run: the handler holds a run credential to its own run.
+    grpc("/orch.v1.FlowRunService/CreateSubflowRun", RunWrite),
     // ScheduleService
     grpc("/orch.v1.ScheduleService/ListSchedules", Read),
     grpc("/orch.v1.ScheduleService/CreateSchedule", Deploy),

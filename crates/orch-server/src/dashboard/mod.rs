@@ -58,6 +58,7 @@ async fn flow_runs() -> Html<String> {
   <label>State <select name="state"><option value="">All states</option></select></label>
   <label>Work pool <select name="work_pool"><option value="">All pools</option></select></label>
   <label>Tag <input name="tag" type="text" placeholder="any tag" size="10"></label>
+  <label class="check"><input name="top_level" type="checkbox" value="true"> Top-level runs only</label>
   <label>Time range <select name="range">
     <option value="">All time</option><option value="1h">Last hour</option>
     <option value="24h">Last 24 hours</option><option value="7d">Last 7 days</option>
@@ -89,6 +90,7 @@ async fn flow_run(State(state): State<AppState>, Path(id): Path<String>) -> Resp
   <section class="panel"><h2>States</h2><div id="history"></div></section>
 </div>
 <section class="panel"><h2>Task timeline</h2><div id="gantt" class="chart"></div></section>
+<section class="panel" id="subflows-panel" hidden><h2>Subflow runs <span class="muted" id="subflow-count"></span></h2><div id="subflow-runs"></div></section>
 <section class="panel"><h2>Artifacts <span class="muted" id="artifact-count"></span></h2><div id="artifacts" class="artifacts"></div></section>
 <div class="grid-2">
   <section class="panel"><h2>Task retries</h2><div id="retries"></div></section>

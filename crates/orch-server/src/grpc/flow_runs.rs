@@ -45,6 +45,7 @@ impl FlowRunService for FlowRunApi {
             flow: Some(request.flow).filter(|f| !f.is_empty()),
             deployment_id,
             work_pool: Some(request.work_pool).filter(|p| !p.is_empty()),
+            top_level: request.top_level,
             limit: request.limit,
         };
         let runs = ops::run_reads::list(&self.state, &filter)
@@ -222,6 +223,29 @@ impl FlowRunService for FlowRunApi {
             .map_err(status)?;
         Ok(Response::new(pb::ReadLogsResponse {
             lines: lines.iter().map(convert::log_line).collect(),
+        }))
+    }
+
+    async fn create_subflow_run(
+        &self,
+        request: Request<pb::CreateSubflowRunRequest>,
+    ) -> Result<Response<pb::CreateSubflowRunResponse>, Status> {
+        let caller = crate::auth::caller(&request);
+        let request = request.into_inner();
+        let asked = ops::subflows::SubflowRequest {
+            parent_flow_run_id: request.parent_flow_run_id,
+            parent_task_run_id: request.parent_task_run_id,
+            flow: request.flow,
+            parameters_json: request.parameters_json,
+            traceparent: request.traceparent,
+        };
+        let made = ops::subflows::create(&self.state, &caller, &asked)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CreateSubflowRunResponse {
+            run: Some(convert::flow_run(&made.created.run)),
+            api_key: made.created.credential.unwrap_or_default(),
+            traceparent: made.traceparent.to_string(),
         }))
     }
 

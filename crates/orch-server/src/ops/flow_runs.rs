@@ -22,19 +22,23 @@ pub struct RunDetail {
     pub history: Vec<State>,
     /// Its task runs, in creation order.
     pub task_runs: Vec<TaskRun>,
+    /// The subflow runs it called, oldest first.
+    pub subflow_runs: Vec<FlowRun>,
 }
 
-/// The run named by `reference` (id, unique id prefix or name), with its history
-/// and task runs.
+/// The run named by `reference` (id, unique id prefix or name), with its
+/// history, task runs and subflow runs.
 pub async fn detail(state: &AppState, reference: &str) -> OpsResult<RunDetail> {
     let store = state.store();
     let run = store.flow_run(reference).await?;
     let history = store.flow_run_history(&run.id).await?;
     let task_runs = store.list_task_runs(&run.id).await?;
+    let subflow_runs = store.subflow_runs(&run.id).await?;
     Ok(RunDetail {
         run,
         history,
         task_runs,
+        subflow_runs,
     })
 }
 

@@ -24,6 +24,7 @@ pub mod run_reads;
 pub mod schedules;
 pub mod secrets;
 pub mod server;
+pub mod subflows;
 pub mod task_runs;
 pub mod tokens;
 pub mod work_pools;

@@ -12,6 +12,7 @@ mod leases;
 mod ops;
 mod scheduler;
 mod security;
+mod subflows;
 
 #[tokio::test]
 async fn every_test_runs_on_the_backend_of_its_binary() {

@@ -118,7 +118,7 @@ async fn claims_a_worker_does_not_report_go_back_to_the_queue() {
     assert_eq!(released[0].run.id, lost.id);
     assert_eq!(released[0].run.state.kind, StateType::Scheduled);
     assert_eq!(released[0].run.worker_id, None);
-    assert_eq!(released[0].from, StateType::Pending);
+    assert_eq!(released[0].from, Some(StateType::Pending));
     assert_eq!(released[0].cause, orch_store::Cause::ClaimReleased);
     assert_eq!(
         store.flow_run(&held.id).await.unwrap().state.kind,

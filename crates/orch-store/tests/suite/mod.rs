@@ -15,6 +15,7 @@ mod retention;
 mod scheduling;
 mod security;
 mod state_paths;
+mod subflows;
 mod task_runs;
 mod transitions;
 mod usage;

@@ -32,7 +32,7 @@ async fn each_path_returns_the_transitions_it_made_with_their_cause() {
         causes(&claim.transitions, &claimed.id),
         [(Cause::Claim, StateType::Pending)]
     );
-    assert_eq!(claim.transitions[0].from, StateType::Scheduled);
+    assert_eq!(claim.transitions[0].from, Some(StateType::Scheduled));
 
     let running = store
         .set_flow_run_state(&claimed.id, propose_as(&worker.id, StateType::Running))
@@ -66,7 +66,7 @@ async fn each_path_returns_the_transitions_it_made_with_their_cause() {
         causes(&reaped, &claimed.id),
         [(Cause::LeaseExpired, StateType::Cancelled)]
     );
-    assert_eq!(reaped[0].from, StateType::Cancelling);
+    assert_eq!(reaped[0].from, Some(StateType::Cancelling));
 
     let deleted = store.delete_deployment("etl/paths").await.unwrap();
     assert_eq!(
@@ -76,7 +76,7 @@ async fn each_path_returns_the_transitions_it_made_with_their_cause() {
     let transition = &deleted.transitions[0];
     assert_eq!(
         (transition.from, transition.from_name.as_str()),
-        (StateType::Scheduled, names::LATE)
+        (Some(StateType::Scheduled), names::LATE)
     );
     assert_eq!(
         transition.run.deployment, "etl/paths",

@@ -18,9 +18,11 @@ from . import _native
 MAX_WORKERS = 32
 
 
-@dataclass
+@dataclass(eq=False)
 class RunShared:
-    """What a flow run and its subflows share."""
+    """What the code of one flow run shares across its threads: its id and
+    connection, its cancel flag, its thread pool, its unfinished task runs
+    and the subflow runs it is running (cancelled with it)."""
 
     flow_run_id: str
     client: Optional[_native.Client]
@@ -34,6 +36,8 @@ class RunShared:
     active: Set[Any] = field(default_factory=set)
     executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
     cancel_reason: str = ""
+    #: Subflow runs of this run whose code is running now.
+    subflows: List["RunShared"] = field(default_factory=list)
 
     def pool(self) -> concurrent.futures.ThreadPoolExecutor:
         """The run's thread pool, made on first use."""
@@ -65,9 +69,10 @@ class FlowRunContext:
 
     shared: RunShared
     flow_name: str
-    #: "child/" for the tasks of subflow "child" (nested: "child/grandchild/").
-    prefix: str = ""
     log_prints: bool = False
+    #: A subflow run, whose states this process reports (a top-level run's
+    #: are the worker's).
+    subflow: bool = False
 
     @property
     def flow_run_id(self) -> str:

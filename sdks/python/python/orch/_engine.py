@@ -32,7 +32,7 @@ class TaskRunHandle:
 
     def __init__(self, task: "Task[Any, Any]", flow: _context.FlowRunContext) -> None:
         self.flow = flow
-        self.name = flow.prefix + task.name
+        self.name = task.name
         self.record = _native.TaskRun(
             flow.flow_run_id, self.name, list(task.tags), task.retries, flow.client
         )
@@ -77,13 +77,17 @@ def flow_or_local() -> _context.FlowRunContext:
 
 
 def cancel_run(shared: _context.RunShared, reason: str) -> None:
-    """Marks the run cancelled and reports its unfinished task runs Cancelled."""
+    """Marks the run cancelled and reports its unfinished task runs
+    Cancelled, and so for the subflow runs it is running."""
     shared.cancel_reason = reason
     shared.cancel.set()
     if shared.client is not None:
         shared.client.cancel()
     with shared.lock:
         active = list(shared.active)
+        subflows = list(shared.subflows)
+    for subflow in subflows:
+        cancel_run(subflow, reason)
     for handle in active:
         try:
             handle.enter("CANCELLED", "Cancelled", reason, wait=False)

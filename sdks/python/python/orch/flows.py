@@ -1,4 +1,5 @@
-"""`@flow`: a function whose call is a flow run (a subflow inside another flow)."""
+"""`@flow`: a function whose call is a flow run (a subflow run, linked to
+its parent, inside another flow: see `_subflows`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import uuid
 from typing import Any, Callable, Dict, Optional, TypeVar, overload
 
 from . import _context, _engine, _native
+from ._subflows import SubflowCall
 from .exceptions import FlowTimeoutError
 from .logging import get_run_logger, install_print_hook
 from .tasks import RetryDelay
@@ -50,6 +52,17 @@ def close_run(shared: _context.RunShared, wait: bool) -> None:
         sys.stderr.write("orch: some task states or log lines could not reach the server\n")
 
 
+def _running_subflows(shared: _context.RunShared) -> "list[_context.RunShared]":
+    """The subflow runs `shared`'s code is running, nested ones included."""
+    with shared.lock:
+        direct = list(shared.subflows)
+    found = []
+    for subflow in direct:
+        found.append(subflow)
+        found.extend(_running_subflows(subflow))
+    return found
+
+
 class _SignalGuard:
     """While a top-level flow runs in the main thread: SIGTERM / SIGINT (a
     cancel from the worker) report the unfinished task runs Cancelled, flush
@@ -72,6 +85,11 @@ class _SignalGuard:
         reason = f"the flow run was cancelled ({signal.Signals(signum).name})"
         sys.stderr.write(f"orch: {reason}: stopping\n")
         _engine.cancel_run(self.shared, reason)
+        # The subflow runs' task states first; the server ends the subflow
+        # runs themselves with this run (Cancelled) once the worker reports it.
+        for shared in _running_subflows(self.shared):
+            if shared.client is not None:
+                shared.client.flush(2.0)
         if self.shared.client is not None:
             self.shared.client.flush(5.0)
         sys.stderr.flush()
@@ -126,34 +144,61 @@ class Flow:
         current.update(options)
         return Flow(self.fn, **current)
 
-    def _context(self, parent: Optional[_context.FlowRunContext], shared: _context.RunShared) -> _context.FlowRunContext:
+    def _context(self, shared: _context.RunShared) -> _context.FlowRunContext:
+        """The context of a top-level run of this flow."""
         if self.log_prints:
             install_print_hook()
-        if parent is None:
-            return _context.FlowRunContext(shared, self.name, "", self.log_prints)
-        return _context.FlowRunContext(shared, self.name, f"{parent.prefix}{self.name}/", self.log_prints or parent.log_prints)
+        return _context.FlowRunContext(shared, self.name, self.log_prints)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Runs the flow: a flow run of its own at the top level (reporting to
-        the server when started by a worker), a subflow inside another flow
-        (its tasks named `SUBFLOW/TASK` in the parent's run). An async flow
-        returns a coroutine."""
+        the server when started by a worker), and inside another flow a
+        subflow: a flow run of its own too, linked to the parent, whose error
+        raises here. An async flow returns a coroutine."""
         if self.isasync:
             return self._call_async(args, kwargs)
         parent = _context.current_flow()
         if parent is not None:
-            return self._attempts(self._context(parent, parent.shared), args, kwargs)
+            return self._subflow(parent, args, kwargs)
         shared = open_run()
         ok = False
         try:
             with _SignalGuard(shared):
-                value = self._attempts(self._context(None, shared), args, kwargs)
+                value = self._attempts(self._context(shared), args, kwargs)
             ok = True
             return value
         finally:
             close_run(shared, wait=ok)
 
-    def _attempts(self, context: _context.FlowRunContext, args: Any, kwargs: Any) -> Any:
+    def _subflow(self, parent: _context.FlowRunContext, args: Any, kwargs: Any) -> Any:
+        """Runs this flow as a subflow run of `parent`'s run."""
+        if self.log_prints:
+            install_print_hook()
+        call = SubflowCall(self, parent, args, kwargs)
+        try:
+            value = self._attempts(call.context, call.args, call.kwargs, call)
+        except BaseException as error:
+            call.failed(error)
+            raise
+        return call.completed(value)
+
+    async def _subflow_async(self, parent: _context.FlowRunContext, args: Any, kwargs: Any) -> Any:
+        """`_subflow` for an async flow; the server calls run off the event loop."""
+        if self.log_prints:
+            install_print_hook()
+        loop = asyncio.get_running_loop()
+        start = contextvars.copy_context()
+        call = await loop.run_in_executor(None, start.run, SubflowCall, self, parent, args, kwargs)
+        try:
+            value = await self._attempts_async(call.context, call.args, call.kwargs, call)
+        except BaseException as error:
+            await loop.run_in_executor(None, call.failed, error)
+            raise
+        return await loop.run_in_executor(None, call.completed, value)
+
+    def _attempts(
+        self, context: _context.FlowRunContext, args: Any, kwargs: Any, call: Optional[SubflowCall] = None
+    ) -> Any:
         token = _context.flow_run_var.set(context)
         try:
             logger = get_run_logger()
@@ -169,7 +214,10 @@ class Flow:
                         logger.error(f"flow {self.name!r} failed: {type(error).__name__}: {error}")
                         raise
                     delay = _engine.retry_delay(self, attempt)  # type: ignore[arg-type]
-                    logger.warning(f"flow attempt {attempt} failed: {type(error).__name__}: {error}; retrying in {delay:g}s")
+                    note = f"flow attempt {attempt} failed: {type(error).__name__}: {error}; retrying in {delay:g}s"
+                    logger.warning(note)
+                    if call is not None:
+                        call.retrying(note)
                     time.sleep(delay)
                     attempt += 1
         finally:
@@ -204,18 +252,20 @@ class Flow:
     async def _call_async(self, args: Any, kwargs: Any) -> Any:
         parent = _context.current_flow()
         if parent is not None:
-            return await self._attempts_async(self._context(parent, parent.shared), args, kwargs)
+            return await self._subflow_async(parent, args, kwargs)
         shared = open_run()
         ok = False
         try:
             with _SignalGuard(shared):
-                value = await self._attempts_async(self._context(None, shared), args, kwargs)
+                value = await self._attempts_async(self._context(shared), args, kwargs)
             ok = True
             return value
         finally:
             close_run(shared, wait=ok)
 
-    async def _attempts_async(self, context: _context.FlowRunContext, args: Any, kwargs: Any) -> Any:
+    async def _attempts_async(
+        self, context: _context.FlowRunContext, args: Any, kwargs: Any, call: Optional[SubflowCall] = None
+    ) -> Any:
         token = _context.flow_run_var.set(context)
         try:
             logger = get_run_logger()
@@ -238,7 +288,10 @@ class Flow:
                         logger.error(f"flow {self.name!r} failed: {type(error).__name__}: {error}")
                         raise
                     delay = _engine.retry_delay(self, attempt)  # type: ignore[arg-type]
-                    logger.warning(f"flow attempt {attempt} failed: {type(error).__name__}: {error}; retrying in {delay:g}s")
+                    note = f"flow attempt {attempt} failed: {type(error).__name__}: {error}; retrying in {delay:g}s"
+                    logger.warning(note)
+                    if call is not None:
+                        await asyncio.get_running_loop().run_in_executor(None, call.retrying, note)
                     await asyncio.sleep(delay)
                     attempt += 1
         finally:

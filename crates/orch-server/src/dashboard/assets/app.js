@@ -174,7 +174,10 @@ const orch = (() => {
 
   /** A link to a run's page. */
   function runLink(run) {
-    return el("a", { href: `/flow-runs/${encodeURIComponent(run.id)}`, class: "run-link" }, run.name);
+    const link = el("a", { href: `/flow-runs/${encodeURIComponent(run.id)}`, class: "run-link" }, run.name);
+    // A subflow run (called by another run) is marked, and says so on hover.
+    if (!run.parent_flow_run_id) return link;
+    return el("span", { class: "subflow-run", title: `subflow run of ${run.parent_flow_run_id}` }, "↳ ", link);
   }
 
   /** A table: columns are [header, cell(row), class]. */

@@ -95,7 +95,8 @@ const charts = (() => {
   }
 
   /** Task runs as a left-to-right dependency graph. */
-  function dag(container, tasks, limit = 300) {
+  /** `links`: task run id -> the page its node opens (a subflow call's run). */
+  function dag(container, tasks, limit = 300, links = new Map()) {
     if (!tasks.length) {
       container.replaceChildren(el("div", { class: "empty-note" }, "This run reported no task runs."));
       return;
@@ -142,16 +143,16 @@ const charts = (() => {
       const p = pos.get(task.id);
       const label = task.name.length > 22 ? task.name.slice(0, 21) + "…" : task.name;
       const attempts = task.attempt > 1 ? ` · attempt ${task.attempt}` : "";
-      root.append(
-        svg(
-          "g",
-          { class: `node st-${stateKey(task.state)}`, transform: `translate(${p.x},${p.y})`, "data-task": task.name },
-          svg("title", {}, `${task.name}: ${task.state.name}${attempts}${task.error ? "\n" + task.error : ""}`),
-          svg("rect", { width: nodeW, height: nodeH, rx: 6 }),
-          svg("text", { x: 10, y: 17 }, label),
-          svg("text", { x: 10, y: 33, class: "sub" }, `${task.state.name}${attempts}`)
-        )
+      const href = links.get(task.id);
+      const node = svg(
+        "g",
+        { class: `node st-${stateKey(task.state)}${href ? " subflow" : ""}`, transform: `translate(${p.x},${p.y})`, "data-task": task.name },
+        svg("title", {}, `${task.name}: ${task.state.name}${attempts}${href ? "\nsubflow run: open it" : ""}${task.error ? "\n" + task.error : ""}`),
+        svg("rect", { width: nodeW, height: nodeH, rx: 6 }),
+        svg("text", { x: 10, y: 17 }, label),
+        svg("text", { x: 10, y: 33, class: "sub" }, `${href ? "subflow ↗ · " : ""}${task.state.name}${attempts}`)
       );
+      root.append(href ? svg("a", { href, "data-subflow-run": href }, node) : node);
     }
     const note = tasks.length > limit ? el("div", { class: "empty-note" }, `Showing the first ${limit} of ${tasks.length} task runs.`) : null;
     container.replaceChildren(...[root, note].filter(Boolean));

@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { api, el, replace, badge, card, table, fmtTime, fmtClock, fmtDuration, fmtAgo, toast, setLive } = orch;
+  const { api, el, replace, badge, card, table, runLink, fmtTime, fmtClock, fmtDuration, fmtAgo, toast, setLive } = orch;
   const page = document.getElementById("run-page");
   if (!page) return;
   const runId = page.dataset.runId;
@@ -15,6 +15,7 @@
   let firstLogId = null;
   let taskNames = new Map();
   let finished = false;
+  let parentName = null;
 
   /** 314572800 -> "300.0 MiB". */
   function fmtBytes(bytes) {
@@ -26,6 +27,13 @@
       unit += 1;
     }
     return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+  }
+
+  /** A summary card with a smaller value. */
+  function smallCardOf(label, value, sub) {
+    const c = card(label, value, sub);
+    c.querySelector(".value").classList.add("small");
+    return c;
   }
 
   function render(d) {
@@ -43,14 +51,24 @@
     const deployment = run.deployment
       ? el("a", { href: `/flow-runs?deployment=${encodeURIComponent(run.deployment)}` }, run.deployment)
       : run.flow;
-    const smallCard = (label, value, sub) => {
-      const c = card(label, value, sub);
-      c.querySelector(".value").classList.add("small");
-      return c;
-    };
+    // A subflow run links to the run that called it (and its task run there).
+    const origin = run.parent_flow_run_id
+      ? smallCardOf("Subflow of", el("a", { href: `/flow-runs/${encodeURIComponent(run.parent_flow_run_id)}`, id: "parent-run" }, parentName || `run ${run.parent_flow_run_id.slice(0, 8)}…`), `flow ${run.flow} · called by a task run`)
+      : null;
+    const smallCard = smallCardOf;
+    if (run.parent_flow_run_id && parentName === null) {
+      parentName = "";
+      api(`/api/flow-runs/${encodeURIComponent(run.parent_flow_run_id)}`)
+        .then((parent) => {
+          parentName = parent.name;
+          const link = document.getElementById("parent-run");
+          if (link) link.textContent = parent.name;
+        })
+        .catch(() => {}); // deleted since: the id stays shown
+    }
     replace(
       document.getElementById("run-facts"),
-      smallCard("Deployment", deployment, run.work_pool ? `pool ${run.work_pool}` : ""),
+      origin || smallCard("Deployment", deployment, run.work_pool ? `pool ${run.work_pool}` : ""),
       smallCard("Expected start", fmtTime(run.expected_start).slice(11), `${fmtTime(run.expected_start).slice(0, 10)} · ${fmtAgo(run.expected_start)}`),
       smallCard("Started", run.start_time ? fmtTime(run.start_time).slice(11) : "not yet", run.start_time ? `${fmtTime(run.start_time).slice(0, 10)} · ${fmtAgo(run.start_time)}` : ""),
       smallCard("Duration", fmtDuration(run.duration_seconds), run.end_time ? `ended ${fmtTime(run.end_time)}` : run.start_time ? "running" : ""),
@@ -87,7 +105,22 @@
       ])
     );
     document.getElementById("parameters").textContent = JSON.stringify(run.parameters, null, 2);
-    charts.dag(document.getElementById("graph"), d.task_runs);
+    // A subflow call's task run opens the subflow run it stands for.
+    const calls = new Map(d.subflow_runs.filter((c) => c.parent_task_run_id).map((c) => [c.parent_task_run_id, `/flow-runs/${encodeURIComponent(c.id)}`]));
+    charts.dag(document.getElementById("graph"), d.task_runs, 300, calls);
+    const subflows = document.getElementById("subflows-panel");
+    subflows.hidden = !d.subflow_runs.length;
+    replace(document.getElementById("subflow-count"), d.subflow_runs.length ? String(d.subflow_runs.length) : "");
+    replace(
+      document.getElementById("subflow-runs"),
+      table(d.subflow_runs, [
+        ["Run", (c) => runLink(c)],
+        ["Flow", (c) => c.flow],
+        ["State", (c) => badge(c.state)],
+        ["Started", (c) => (c.start_time ? fmtTime(c.start_time) : "–")],
+        ["Duration", (c) => fmtDuration(c.duration_seconds), "num"],
+      ])
+    );
     charts.gantt(document.getElementById("gantt"), d.task_runs);
     replace(
       document.getElementById("retries"),

@@ -5,7 +5,7 @@
 (() => {
   const { api, el, replace, table, runColumns, fmtNumber, STATES } = orch;
   const form = document.getElementById("filters");
-  const FIELDS = ["flow", "deployment", "state", "work_pool", "tag", "range"];
+  const FIELDS = ["flow", "deployment", "state", "work_pool", "tag", "top_level", "range"];
   const RANGES = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
   const PAGE = 25;
   let cursors = [""]; // cursors[i] starts page i
@@ -29,7 +29,7 @@
   function query(extra) {
     const f = filters();
     const params = new URLSearchParams();
-    for (const key of ["flow", "deployment", "state", "work_pool", "tag"]) if (f[key]) params.set(key, f[key]);
+    for (const key of ["flow", "deployment", "state", "work_pool", "tag", "top_level"]) if (f[key]) params.set(key, f[key]);
     if (f.range && RANGES[f.range]) params.set("since", new Date(Date.now() - RANGES[f.range] * 1000).toISOString());
     for (const [k, v] of Object.entries(extra || {})) if (v) params.set(k, v);
     return params.toString();
@@ -43,6 +43,7 @@
     fill(form.state, STATES.map(([name]) => [name.toLowerCase(), name]), url.get("state"));
     fill(form.work_pool, pools.work_pools.map((p) => [p.name, p.name]), url.get("work_pool"));
     form.tag.value = url.get("tag") || "";
+    form.top_level.checked = url.get("top_level") === "true";
     form.range.value = url.get("range") || "";
   }
 
