@@ -357,6 +357,8 @@ async fn secret_lines(ctx: FlowContext, _: serde_json::Value) -> anyhow::Result<
         .await;
     tracing::info!("the failing task failed: {}", failed.is_err());
     Ok(())
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 struct Parent {

@@ -68,7 +68,12 @@ impl Reporter {
     pub fn for_run(&self, api_key: &str) -> Result<Reporter, ConnectError> {
         let api = self.api.with_api_key(api_key)?;
         let (shipper, _task) = Shipper::start(&api, ShipperOptions::default());
-        Ok(Reporter { api, shipper })
+        // The same process, the same secrets to hide.
+        Ok(Reporter {
+            api,
+            shipper,
+            secrets: self.secrets.clone(),
+        })
     }
 
     /// The connection, for calls that are not reports.

@@ -77,7 +77,7 @@ impl Store {
         new: &NewSubflowRun,
         credential: bool,
     ) -> Result<Changed<CreatedSubflowRun>> {
-        orch_core::validate_name("flow", &new.flow)
+        orch_core::validate_name(orch_core::NameKind::Flow, &new.flow)
             .map_err(|error| StoreError::InvalidInput(error.to_string()))?;
         let parameters = to_json(&new.parameters);
         orch_core::limits::check_parameters_size("the subflow run's parameters", parameters.len())

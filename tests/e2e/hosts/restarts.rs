@@ -145,7 +145,15 @@ fn a_rolling_restart_of_two_servers_on_postgresql_loses_no_run_and_runs_none_twi
         std::thread::sleep(Duration::from_secs(2));
         for server in &servers {
             let from = Instant::now();
-            cluster.restart(server, 10);
+            cluster.stop(server, 10);
+            // Down until the other server has acknowledged a run (however
+            // slow a loaded machine makes each creation), then back.
+            let down = Instant::now();
+            cluster.wait_until("a run created while a server is down", WAIT, || {
+                let acknowledged = acknowledged.lock().unwrap();
+                acknowledged.runs.iter().any(|(_, at)| *at > down)
+            });
+            cluster.start_again(server);
             cluster.wait_ready(server);
             windows.push((server.role.clone(), from, Instant::now()));
             std::thread::sleep(Duration::from_secs(2));
