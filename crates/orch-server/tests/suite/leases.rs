@@ -163,7 +163,7 @@ async fn a_worker_still_executing_a_run_it_lost_is_told_to_stop_it() {
     harness.sweep().await;
     assert_eq!(harness.run(&run.id).await.state.name, "AwaitingRetry");
     let answer = heartbeat(&cut_off, &[&run.id]).await;
-    assert_eq!(answer.lost, [run.id.clone()]);
+    assert_eq!(answer.lost, std::slice::from_ref(&run.id));
     assert!(answer.cancel.is_empty());
     let rescuer = harness.worker("rescuer", "pool").await;
     assert_eq!(harness.claim(&rescuer, 1).await[0].id, run.id);
@@ -171,12 +171,18 @@ async fn a_worker_still_executing_a_run_it_lost_is_told_to_stop_it() {
     assert!(heartbeat(&rescuer, &[&run.id]).await.lost.is_empty());
     // The cut-off worker is told again as long as it says it has the run;
     // runs it does not name are not its business.
-    assert_eq!(heartbeat(&cut_off, &[&run.id]).await.lost, [run.id.clone()]);
+    assert_eq!(
+        heartbeat(&cut_off, &[&run.id]).await.lost,
+        std::slice::from_ref(&run.id)
+    );
     assert!(heartbeat(&cut_off, &[]).await.lost.is_empty());
     // An ended run is held by nobody.
     harness
         .report(&rescuer, &run.id, StateType::Completed)
         .await;
-    assert_eq!(heartbeat(&rescuer, &[&run.id]).await.lost, [run.id.clone()]);
+    assert_eq!(
+        heartbeat(&rescuer, &[&run.id]).await.lost,
+        std::slice::from_ref(&run.id)
+    );
     assert_eq!(harness.run(&run.id).await.state.kind, StateType::Completed);
 }
