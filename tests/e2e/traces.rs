@@ -69,6 +69,20 @@ fn has_exporter_thread(pid: u32) -> bool {
     })
 }
 
+/// Runs `deployment` with `orch deployment run` under the CLI caller's
+/// context (`TRACEPARENT` and `TRACESTATE`); the run's id.
+fn run_as_caller(server: &TestServer, deployment: &str) -> String {
+    let output = server
+        .command(&["deployment", "run", deployment, "--output", "json"])
+        .env("TRACEPARENT", CLI_CALLER)
+        .env("TRACESTATE", CLI_STATE)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
 /// The run's trace id from `inspect --output json`.
 fn trace_id(server: &TestServer, run: &str) -> String {
     server.inspect(run)["trace_id"]
@@ -182,25 +196,9 @@ async fn runs_tasks_and_callers_share_one_trace_per_run() {
     assert!(has_exporter_thread(worker.pid()));
 
     // A run created by the CLI under a caller's TRACEPARENT.
-    let output = server
-        .command(&["deployment", "run", "web/flaky", "--output", "json"])
-        .env("TRACEPARENT", CLI_CALLER)
-        .env("TRACESTATE", CLI_STATE)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let cli_run = created["id"].as_str().unwrap().to_owned();
+    let cli_run = run_as_caller(&server, "web/flaky");
     // A shell flow created the same way shows what its process got.
-    let output = server
-        .command(&["deployment", "run", "web/show-trace", "--output", "json"])
-        .env("TRACEPARENT", CLI_CALLER)
-        .env("TRACESTATE", CLI_STATE)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let shown_run = created["id"].as_str().unwrap().to_owned();
+    let shown_run = run_as_caller(&server, "web/show-trace");
     // One created through the REST API with a traceparent header.
     let response = reqwest::Client::new()
         .post(format!("{}/api/deployments/web/flaky/runs", server.url()))
