@@ -7,7 +7,7 @@
 //! demand.
 
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use orch_core::retention::{RetentionPolicy, backups_to_rotate};
@@ -198,7 +198,7 @@ fn record(state: &AppState, pruned: Pruned) {
         return;
     }
     state.maintenance().update(|totals| totals.pruned += pruned);
-    observe_pruned(pruned);
+    observe_pruned(state, pruned);
 }
 
 /// Takes one automatic backup into the schedule's folder and rotates old ones.
@@ -217,7 +217,7 @@ async fn automatic_backup(state: &AppState, schedule: &BackupSchedule) {
                 totals.last_backup_file = Some(file.display().to_string());
                 totals.last_backup_error = None;
             });
-            observe_backup(now.timestamp_micros());
+            observe_backup(state, now.timestamp_micros());
         }
         Err(error) => {
             tracing::error!(%error, dir = %schedule.dir.display(), "automatic backup failed");
@@ -250,42 +250,44 @@ async fn backup_into(store: &Store, dir: &Path, file: &Path, keep: usize) -> Res
 }
 
 /// The maintenance metrics, registered with the server's registry.
-struct MaintenanceMetrics {
+#[derive(Default)]
+pub(crate) struct MaintenanceMetrics {
     pruned_runs: Counter,
     pruned_log_lines: Counter,
     last_backup: Gauge,
 }
 
-static METRICS: LazyLock<MaintenanceMetrics> = LazyLock::new(|| MaintenanceMetrics {
-    pruned_runs: Counter::default(),
-    pruned_log_lines: Counter::default(),
-    last_backup: Gauge::default(),
-});
-
-/// Adds the pruning and backup metrics to `registry`.
-pub(crate) fn register_metrics(registry: &mut Registry) {
-    registry.register(
-        "pruned_flow_runs",
-        "Finished flow runs deleted by retention since this server started",
-        METRICS.pruned_runs.clone(),
-    );
-    registry.register(
-        "pruned_log_lines",
-        "Log lines deleted by retention since this server started",
-        METRICS.pruned_log_lines.clone(),
-    );
-    registry.register(
-        "backup_last_success_timestamp_seconds",
-        "When this server's last automatic backup succeeded (Unix seconds; 0: none yet)",
-        METRICS.last_backup.clone(),
-    );
+impl MaintenanceMetrics {
+    /// Adds the pruning and backup metrics to `registry`.
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "pruned_flow_runs",
+            "Finished flow runs deleted by retention since this server started",
+            self.pruned_runs.clone(),
+        );
+        registry.register(
+            "pruned_log_lines",
+            "Log lines deleted by retention since this server started",
+            self.pruned_log_lines.clone(),
+        );
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "When this server's last automatic backup succeeded (Unix seconds; 0: none yet)",
+            self.last_backup.clone(),
+        );
+    }
 }
 
-fn observe_pruned(pruned: Pruned) {
-    METRICS.pruned_runs.inc_by(pruned.runs);
-    METRICS.pruned_log_lines.inc_by(pruned.log_lines);
+fn observe_pruned(state: &AppState, pruned: Pruned) {
+    let metrics = &state.metrics().maintenance;
+    metrics.pruned_runs.inc_by(pruned.runs);
+    metrics.pruned_log_lines.inc_by(pruned.log_lines);
 }
 
-fn observe_backup(micros: i64) {
-    METRICS.last_backup.set(micros / 1_000_000);
+fn observe_backup(state: &AppState, micros: i64) {
+    state
+        .metrics()
+        .maintenance
+        .last_backup
+        .set(micros / 1_000_000);
 }

@@ -6,10 +6,9 @@
 //! each scrape (runs by deployment and state, workers online, queue depth,
 //! runs in flight), which are right across restarts and replicas.
 //!
-//! The registry is process-wide, like Prometheus' default registry: one
-//! server per process is what `orch server start` runs.
-
-use std::sync::LazyLock;
+//! Each server has its own registry ([`Metrics`], held by its
+//! [`AppState`]), so two servers in one process (tests, an embedding
+//! program) count apart.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -96,8 +95,8 @@ fn rss_sizes() -> Histogram {
     Histogram::new(RSS_BUCKETS)
 }
 
-/// All metrics of the server.
-struct Metrics {
+/// All metrics of one server.
+pub(crate) struct Metrics {
     registry: Registry,
     transitions: Family<DeploymentState, Counter>,
     run_duration: Family<DeploymentState, Histogram, fn() -> Histogram>,
@@ -114,12 +113,23 @@ struct Metrics {
     in_flight: Family<PoolLabel, Gauge>,
     database_writable: Gauge,
     database_write_failures: Gauge,
+    /// Pruning and backups.
+    pub(crate) maintenance: crate::maintenance::MaintenanceMetrics,
+    /// Automation firings and deliveries.
+    pub(crate) automations: crate::automations::metrics::AutomationMetrics,
     /// One scrape at a time refreshes and encodes the gauges.
     scrape: Mutex<()>,
 }
 
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
 impl Metrics {
-    fn new() -> Metrics {
+    /// A registry with every metric at zero.
+    pub(crate) fn new() -> Metrics {
         let mut registry = Registry::with_prefix("orch");
         let metrics = Metrics {
             transitions: Family::default(),
@@ -137,6 +147,8 @@ impl Metrics {
             in_flight: Family::default(),
             database_writable: Gauge::default(),
             database_write_failures: Gauge::default(),
+            maintenance: Default::default(),
+            automations: Default::default(),
             scrape: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -205,8 +217,8 @@ impl Metrics {
             "Runs Pending, Running or Cancelling, by work pool",
             metrics.in_flight.clone(),
         );
-        crate::maintenance::register_metrics(&mut registry);
-        crate::automations::metrics::register(&mut registry);
+        metrics.maintenance.register(&mut registry);
+        metrics.automations.register(&mut registry);
         registry.register(
             "database_writable",
             "1 while the database stores writes, 0 while writes fail (disk full, I/O error)",
@@ -224,8 +236,6 @@ impl Metrics {
     }
 }
 
-static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
-
 fn seconds(micros: i64) -> f64 {
     micros.max(0) as f64 / 1e6
 }
@@ -239,7 +249,7 @@ fn state_label(run: &FlowRun) -> String {
 /// background, its task runs' durations and retries.
 pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
     let run = &transition.run;
-    let metrics = &*METRICS;
+    let metrics = state.metrics();
     if transition.cause == Cause::Claim {
         metrics
             .pickup
@@ -249,7 +259,7 @@ pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
             .observe(seconds(run.state.timestamp - run.expected_start));
     }
     let deployment = run.deployment.clone();
-    observe_usage(transition);
+    observe_usage(metrics, transition);
     metrics
         .transitions
         .get_or_create(&DeploymentState {
@@ -285,9 +295,9 @@ pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
             }
             // A run that never started has no task runs to read.
             if run.start_time.is_some() {
-                let store = state.store().clone();
+                let state = state.clone();
                 let run_id = run.id.clone();
-                tokio::spawn(async move { observe_tasks(&store, &run_id).await });
+                tokio::spawn(async move { observe_tasks(&state, &run_id).await });
             }
         }
         _ => {}
@@ -297,7 +307,7 @@ pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
 /// Observes the resource usage a worker reported with the end of an
 /// attempt. The store clears a run's usage when it enters Running, so usage
 /// on a run leaving Running (or Cancelling) came with this very transition.
-fn observe_usage(transition: &Transition) {
+fn observe_usage(metrics: &Metrics, transition: &Transition) {
     let run = &transition.run;
     let Some(usage) = run.usage else {
         return;
@@ -312,18 +322,19 @@ fn observe_usage(transition: &Transition) {
     let label = DeploymentLabel {
         deployment: run.deployment.clone(),
     };
-    METRICS
+    metrics
         .cpu
         .get_or_create(&label)
         .observe(usage.cpu_seconds());
-    METRICS
+    metrics
         .max_rss
         .get_or_create(&label)
         .observe(usage.max_rss_bytes as f64);
 }
 
-async fn observe_tasks(store: &orch_store::Store, run_id: &str) {
-    let tasks = match store.list_task_runs(run_id).await {
+async fn observe_tasks(state: &AppState, run_id: &str) {
+    let metrics = state.metrics();
+    let tasks = match state.store().list_task_runs(run_id).await {
         Ok(tasks) => tasks,
         Err(error) => {
             tracing::warn!(%error, run = run_id, "cannot read task runs for metrics");
@@ -332,14 +343,14 @@ async fn observe_tasks(store: &orch_store::Store, run_id: &str) {
     };
     for task in tasks {
         if let (Some(start), Some(end)) = (task.start_time, task.end_time) {
-            METRICS
+            metrics
                 .task_duration
                 .get_or_create(&StateLabel {
                     state: task.state.kind.display_name().to_string(),
                 })
                 .observe(seconds(end - start));
         }
-        METRICS
+        metrics
             .task_retries
             .inc_by(u64::from(task.attempt.saturating_sub(1)));
     }
@@ -348,9 +359,10 @@ async fn observe_tasks(store: &orch_store::Store, run_id: &str) {
 /// Reads the database gauges.
 async fn refresh(state: &AppState) -> Result<(), orch_store::StoreError> {
     let store = state.store();
+    let metrics = state.metrics();
     let health = store.write_health();
-    METRICS.database_writable.set(i64::from(health.ok));
-    METRICS
+    metrics.database_writable.set(i64::from(health.ok));
+    metrics
         .database_write_failures
         .set(i64::try_from(health.failures).unwrap_or(i64::MAX));
     let deployments = store.list_deployments(None).await?;
@@ -363,7 +375,6 @@ async fn refresh(state: &AppState) -> Result<(), orch_store::StoreError> {
     let counts = store.runs_by_deployment_and_state().await?;
     let pools = store.list_work_pools(state.online_since()).await?;
     let queues = store.pool_queues(state.now()).await?;
-    let metrics = &*METRICS;
     metrics.runs.clear();
     for count in counts {
         metrics
@@ -403,7 +414,7 @@ async fn refresh(state: &AppState) -> Result<(), orch_store::StoreError> {
 
 /// `GET /metrics`.
 pub(crate) async fn handler(State(state): State<AppState>) -> Response {
-    let metrics = &*METRICS;
+    let metrics = state.metrics();
     let _scrape = metrics.scrape.lock().await;
     if let Err(error) = refresh(&state).await {
         tracing::error!(%error, "metrics scrape failed");

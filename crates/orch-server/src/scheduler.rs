@@ -95,20 +95,13 @@ pub async fn run_once(state: &AppState) -> Result<PassReport, StoreError> {
         let created = store
             .create_scheduled_runs(&fill, &slots, filled_until)
             .await?;
-        if !created.is_empty() {
-            tracing::debug!(deployment = %fill.deployment, schedule = %fill.schedule.slug, created = created.len(), "scheduled runs");
+        if !created.value.is_empty() {
+            tracing::debug!(deployment = %fill.deployment, schedule = %fill.schedule.slug, created = created.value.len(), "scheduled runs");
         }
-        report.created += created.len();
-        for run_id in &created {
-            state.events().run_changed(run_id);
-        }
-        // Missed slots replayed now are due at once: wake the pool's workers.
-        if slots.iter().any(|&slot| slot <= now.timestamp_micros())
-            && let Ok(deployment) = store.deployment(&fill.deployment_id).await
-            && let Ok(pool) = store.work_pool(&deployment.work_pool, 0).await
-        {
-            state.events().runs_ready(Some(&pool.id));
-        }
+        report.created += created.value.len();
+        // Watchers are told; missed slots replayed now are due at once, and
+        // their pool's workers are woken.
+        crate::effects::apply(state, &created.transitions);
     }
     let caught_up = store.apply_catch_up(None).await?;
     report.cancelled = caught_up

@@ -36,6 +36,8 @@ struct Inner {
     automations: crate::automations::Wakers,
     /// This replica's identity and the background duties it holds.
     duties: crate::duties::Duties,
+    /// This server's Prometheus registry.
+    metrics: crate::metrics::Metrics,
 }
 
 /// "host (pid N)": how logs and `orch server status` name this replica.
@@ -74,9 +76,15 @@ impl AppState {
                 keyring: crate::secret_box::Keyring::new(config.secret_key.clone()),
                 automations: Default::default(),
                 duties: crate::duties::Duties::new(replica_name()),
+                metrics: crate::metrics::Metrics::new(),
                 config,
             }),
         }
+    }
+
+    /// This server's metrics.
+    pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// This replica's identity and the background duties it holds.

@@ -9,7 +9,7 @@ use crate::model::{FlowRun, FlowRunFilter, JsonObject, State};
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, StateRow, sql, to_json};
 use crate::run_creation::{Inserted, NewRunRow};
 use crate::scheduling::scheduled;
-use crate::state_change::{Cause, Transition, change_state};
+use crate::state_change::{Cause, Changed, Transition, change_state};
 use crate::transitions::{NewState, flow_run_not_found};
 use crate::{Backend, Store};
 
@@ -40,14 +40,16 @@ pub(crate) fn friendly_name(id: &uuid::Uuid) -> String {
 impl Store {
     /// Creates a Scheduled run of a deployment, due at `scheduled_at` (default now).
     /// With a non-empty `idempotency_key`, a second call returns the first run.
+    /// The creation is a transition (from no state, [`Cause::Created`]); none
+    /// when the key's run is returned.
     pub async fn create_flow_run(
         &self,
         deployment_ref: &str,
         overrides: &JsonObject,
         scheduled_at: Option<i64>,
         idempotency_key: &str,
-    ) -> Result<FlowRun> {
-        let (run, _) = self
+    ) -> Result<Changed<FlowRun>> {
+        let created = self
             .create_flow_run_audited(
                 deployment_ref,
                 overrides,
@@ -57,7 +59,10 @@ impl Store {
                 None,
             )
             .await?;
-        Ok(run)
+        Ok(Changed {
+            value: created.value.0,
+            transitions: created.transitions,
+        })
     }
 
     /// [`Store::create_flow_run`], writing `audit` (the record of the call
@@ -66,7 +71,8 @@ impl Store {
     /// written; it is not when no run was made (the idempotency key's run is
     /// returned, or an error), and the caller then records the call itself.
     /// With `trace`, the run's trace is the caller's (see
-    /// [`orch_core::RunTrace`]) and keeps its `tracestate`.
+    /// [`orch_core::RunTrace`]) and keeps its `tracestate`. The creation is
+    /// the call's one transition.
     pub async fn create_flow_run_audited(
         &self,
         deployment_ref: &str,
@@ -75,12 +81,12 @@ impl Store {
         idempotency_key: &str,
         audit: Option<&NewAuditRecord>,
         trace: Option<&orch_core::CallerTrace>,
-    ) -> Result<(FlowRun, bool)> {
+    ) -> Result<Changed<(FlowRun, bool)>> {
         let deployment = self.deployment_for_run(deployment_ref).await?;
         if !idempotency_key.is_empty()
             && let Some(run) = self.flow_run_by_idempotency_key(idempotency_key).await?
         {
-            return Ok((run, false));
+            return Ok(Changed::unchanged((run, false)));
         }
         let now = self.now();
         let uuid = uuid::Uuid::new_v4();
@@ -119,7 +125,7 @@ impl Store {
             if !idempotency_key.is_empty()
                 && let Some(run) = self.flow_run_by_idempotency_key(idempotency_key).await?
             {
-                return Ok((run, false));
+                return Ok(Changed::unchanged((run, false)));
             }
             // Otherwise the deployment was deleted since it was looked up.
             return Err(match self.deployment_for_run(deployment_ref).await {
@@ -161,7 +167,10 @@ impl Store {
             parent_task_run_id: None,
             id,
         };
-        Ok((run, audit.is_some()))
+        Ok(Changed {
+            transitions: vec![Transition::created(run.clone(), Cause::Created)],
+            value: (run, audit.is_some()),
+        })
     }
 
     async fn flow_run_by_idempotency_key(&self, key: &str) -> Result<Option<FlowRun>> {
@@ -229,29 +238,20 @@ impl Store {
         rows.into_iter().map(State::try_from).collect()
     }
 
-    /// Runs matching `filter`, newest first.
+    /// The first page of runs matching `filter`, newest first: a shorthand
+    /// (for tests and tools) of [`Store::flow_run_page`], the one run list
+    /// query. Above [`crate::MAX_PAGE_SIZE`] runs, page with it instead.
     pub async fn list_flow_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>> {
-        let limit = if filter.limit == 0 {
-            DEFAULT_LIST_LIMIT
-        } else {
-            filter.limit
+        let query = crate::FlowRunQuery {
+            flow: filter.flow.clone(),
+            deployment_id: filter.deployment_id.clone(),
+            work_pool: filter.work_pool.clone(),
+            state_type: filter.state_type,
+            state_name: filter.state_name.clone(),
+            top_level: filter.top_level,
+            ..Default::default()
         };
-        let rows: Vec<FlowRunRow> = sqlx::query_as(sql(format!(
-            "{FLOW_RUN_SELECT} WHERE ($1 = '' OR r.state_type = $1) AND ($2 = '' OR LOWER(r.state_name) = LOWER($2)) \
-             AND ($3 = '' OR f.name = $3) AND ($4 = '' OR r.deployment_id = $4) AND ($5 = '' OR p.name = $5) \
-             AND ($7 = 0 OR r.parent_flow_run_id IS NULL) \
-             ORDER BY r.created_at DESC, r.id DESC LIMIT $6"
-        )))
-        .bind(filter.state_type.map_or("", StateType::as_str))
-        .bind(filter.state_name.as_deref().unwrap_or(""))
-        .bind(filter.flow.as_deref().unwrap_or(""))
-        .bind(filter.deployment_id.as_deref().unwrap_or(""))
-        .bind(filter.work_pool.as_deref().unwrap_or(""))
-        .bind(i64::from(limit))
-        .bind(i64::from(filter.top_level))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.into_iter().map(FlowRun::try_from).collect()
+        Ok(self.flow_run_page(&query, None, filter.limit).await?.runs)
     }
 
     /// Marks Scheduled runs due before `due_before` as Late (except those

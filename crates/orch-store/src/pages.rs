@@ -16,7 +16,7 @@ use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, LogRow, sql, state_type};
 use crate::{Store, now_micros};
 
 /// Largest page of [`Store::flow_run_page`] and [`Store::flow_run_timeline`].
-pub const MAX_PAGE_SIZE: u32 = 1000;
+pub use orch_core::limits::MAX_PAGE_SIZE;
 /// Counting stops here: a listing says "10,000+" instead of scanning everything.
 pub const COUNT_CAP: i64 = 10_000;
 

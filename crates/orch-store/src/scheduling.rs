@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::model::{FlowRun, JsonObject, Schedule};
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, sql, to_json};
 use crate::schedules::{SCHEDULE_SELECT, ScheduleRow};
-use crate::state_change::{Cause, Change, Rules, Transition, change_state};
+use crate::state_change::{Cause, Change, Changed, Rules, Transition, change_state};
 use crate::transitions::NewState;
 use crate::{Backend, Store};
 
@@ -87,13 +87,14 @@ impl Store {
     /// Creates the runs of `slots` (micros) for a schedule, each at most
     /// once ever, and records that the schedule is filled up to
     /// `filled_until`. Nothing is created if the schedule was removed or
-    /// deactivated meanwhile. Returns the ids of the runs created.
+    /// deactivated meanwhile. Each run made is a transition (from no state,
+    /// [`Cause::Created`]); the value is their ids.
     pub async fn create_scheduled_runs(
         &self,
         fill: &ScheduleToFill,
         slots: &[i64],
         filled_until: i64,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Changed<Vec<String>>> {
         let now = self.now();
         let slug = &fill.schedule.slug;
         let mut tx = self.writer.begin().await?;
@@ -145,8 +146,29 @@ impl Store {
         .bind(slug)
         .execute(&mut *tx)
         .await?;
+        let runs = if created.is_empty() {
+            Vec::new()
+        } else {
+            let placeholders: Vec<String> = (1..=created.len()).map(|n| format!("${n}")).collect();
+            let text = format!(
+                "{FLOW_RUN_SELECT} WHERE r.id IN ({}) ORDER BY r.expected_start, r.id",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, FlowRunRow>(sql(text));
+            for id in &created {
+                query = query.bind(id);
+            }
+            query.fetch_all(&mut *tx).await?
+        };
         tx.commit().await?;
-        Ok(created)
+        let transitions = runs
+            .into_iter()
+            .map(|row| Ok(Transition::created(FlowRun::try_from(row)?, Cause::Created)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Changed {
+            value: created,
+            transitions,
+        })
     }
 
     /// Runs the deployment's schedules made that are still Scheduled, soonest first.

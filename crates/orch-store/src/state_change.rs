@@ -22,6 +22,9 @@ use crate::transitions::{NewState, flow_run_not_found, load_run_for_update};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
+    /// It was created, Scheduled: a deployment run asked for (by a person,
+    /// an automation or a re-run) or a schedule's slot.
+    Created,
     /// Its worker or flow reported the state.
     Report,
     /// A failure was reported and the deployment's retries turned it into
@@ -56,6 +59,7 @@ impl Cause {
     /// The cause's name, e.g. `"lease_expired"`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Cause::Created => "created",
             Cause::Report => "report",
             Cause::Retry => "retry",
             Cause::LeaseCorrection => "lease_correction",
@@ -79,7 +83,7 @@ pub struct Transition {
     /// The run after the change (its `state` is the new state).
     pub run: FlowRun,
     /// The state type it left; `None` for a run this change created (a
-    /// subflow run, which starts Running).
+    /// deployment's or a schedule's run, Scheduled; a subflow run, Running).
     pub from: Option<StateType>,
     /// The name of the state it left (e.g. `Late`; empty when created).
     pub from_name: String,
@@ -95,6 +99,19 @@ pub struct Transition {
 }
 
 impl Transition {
+    /// The change that made `run` (in the state it was created in).
+    pub fn created(run: FlowRun, cause: Cause) -> Transition {
+        Transition {
+            from: None,
+            from_name: String::new(),
+            to: run.state.kind,
+            at: run.state.timestamp,
+            cause,
+            subflows: Vec::new(),
+            run,
+        }
+    }
+
     /// This transition and every one it caused, depth first.
     pub fn with_caused(&self) -> Vec<&Transition> {
         let mut all = vec![self];
@@ -105,8 +122,11 @@ impl Transition {
     }
 }
 
-/// What a store call returned, with the state changes it made.
+/// What a store call returned, with the state changes it made. The caller
+/// must hand [`Changed::transitions`] to the server's effects (events,
+/// wake-ups, metrics, traces), or the changes happen unseen.
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "a state change's effects are produced only from its transitions: apply them"]
 pub struct Changed<T> {
     /// The call's own answer.
     pub value: T,
@@ -321,7 +341,8 @@ mod tests {
         let run = store
             .create_flow_run("etl/nightly", &Default::default(), None, "")
             .await
-            .unwrap();
+            .unwrap()
+            .value;
         (store, run, dir)
     }
 

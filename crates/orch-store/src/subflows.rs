@@ -172,15 +172,7 @@ impl Store {
             .await?
             .ok_or_else(|| flow_run_not_found(&id))?;
         tx.commit().await?;
-        let transition = Transition {
-            run: run.clone(),
-            from: None,
-            from_name: String::new(),
-            to: subflow::START,
-            at: now,
-            cause: Cause::SubflowStarted,
-            subflows: Vec::new(),
-        };
+        let transition = Transition::created(run.clone(), Cause::SubflowStarted);
         Ok(Changed {
             value: CreatedSubflowRun {
                 run,

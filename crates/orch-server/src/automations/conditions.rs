@@ -60,7 +60,7 @@ async fn pass(state: &AppState, links: &Links) -> orch_store::Result<()> {
         let trigger = &automation.spec.trigger;
         let holding = match trigger.kind {
             TriggerKind::RunDuration => {
-                created |= run_duration(store, links, &automation, now).await?;
+                created |= run_duration(state, links, &automation, now).await?;
                 continue;
             }
             TriggerKind::Deadline => deadline(store, &automation, now).await?,
@@ -69,7 +69,7 @@ async fn pass(state: &AppState, links: &Links) -> orch_store::Result<()> {
             TriggerKind::PoolUnattended => pools_unattended(state, &automation, now).await?,
             TriggerKind::RunState | TriggerKind::Event => continue,
         };
-        created |= incidents(store, links, &automation, holding, now).await?;
+        created |= incidents(state, links, &automation, holding, now).await?;
     }
     if created {
         state.automation_wakers().deliver.notify_one();
@@ -93,7 +93,7 @@ fn what(row: &OutboxRow) -> &str {
 
 /// Writes a firing; whether it is new and to be delivered.
 async fn fire(
-    store: &Store,
+    state: &AppState,
     links: &Links,
     automation: &Active,
     key: String,
@@ -101,6 +101,7 @@ async fn fire(
     holding: &Holding,
     now: i64,
 ) -> orch_store::Result<bool> {
+    let store = state.background_store();
     let run = holding
         .run
         .as_ref()
@@ -121,17 +122,18 @@ async fn fire(
         &context,
     );
     let outcome = store.record_firing(&firing).await?;
-    engine::observe(&automation.row.name, &firing, &outcome);
+    engine::observe(state, &automation.row.name, &firing, &outcome);
     Ok(matches!(outcome, FiringOutcome::Created(_)))
 }
 
 /// Runs still running `seconds` after they started: one firing per run attempt.
 async fn run_duration(
-    store: &Store,
+    state: &AppState,
     links: &Links,
     automation: &Active,
     now: i64,
 ) -> orch_store::Result<bool> {
+    let store = state.background_store();
     let seconds = automation.spec.trigger.seconds.unwrap_or(0);
     let mut created = false;
     for run in store
@@ -159,7 +161,7 @@ async fn run_duration(
             .await?
             .is_none()
         {
-            created |= fire(store, links, automation, key, "fired", &holding, now).await?;
+            created |= fire(state, links, automation, key, "fired", &holding, now).await?;
         }
     }
     Ok(created)
@@ -290,12 +292,13 @@ async fn pools_unattended(
 /// Opens an incident (and fires) for each new subject that holds, and
 /// resolves (and fires "resolved") each open one that no longer does.
 async fn incidents(
-    store: &Store,
+    state: &AppState,
     links: &Links,
     automation: &Active,
     holding: Vec<Holding>,
     now: i64,
 ) -> orch_store::Result<bool> {
+    let store = state.background_store();
     let id = &automation.row.id;
     let open = store.incidents(id).await?;
     let mut created = false;
@@ -310,7 +313,7 @@ async fn incidents(
         };
         let key = format!("open:{}:{opened_at}", condition.subject);
         if store.firing_suppressed(id, &key).await?.is_none() {
-            created |= fire(store, links, automation, key, "fired", condition, now).await?;
+            created |= fire(state, links, automation, key, "fired", condition, now).await?;
         }
     }
     for incident in open
@@ -336,7 +339,7 @@ async fn incidents(
                 extra: json!({ "opened_at": orch_proto::json::rfc3339(incident.opened_at), "opened": incident.context }),
             };
             let key = format!("resolved:{}:{}", incident.subject, incident.opened_at);
-            created |= fire(store, links, automation, key, "resolved", &resolved, now).await?;
+            created |= fire(state, links, automation, key, "resolved", &resolved, now).await?;
         }
         store.close_incident(id, &incident.subject).await?;
     }

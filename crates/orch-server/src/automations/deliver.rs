@@ -240,7 +240,10 @@ async fn attempt(
             "an automation's action did not go through"
         );
     }
-    super::metrics::observe_delivery(&delivery.automation_name, result.outcome);
+    state
+        .metrics()
+        .automations
+        .observe_delivery(&delivery.automation_name, result.outcome);
     if let Err(error) = state
         .background_store()
         .finish_delivery(delivery, owner, &result)

@@ -145,7 +145,7 @@ async fn pass(state: &AppState, links: &Links, known: &mut Known) -> orch_store:
                     if let Some(firing) = firing_for(source, row, automation, links) {
                         let outcome = store.record_firing(&firing).await?;
                         created |= matches!(outcome, FiringOutcome::Created(_));
-                        observe(&automation.row.name, &firing, &outcome);
+                        observe(state, &automation.row.name, &firing, &outcome);
                     }
                 }
             }
@@ -166,8 +166,16 @@ async fn pass(state: &AppState, links: &Links, known: &mut Known) -> orch_store:
 
 /// Counts a firing this server wrote, and says so in the log when loop
 /// protection suppressed it.
-pub(super) fn observe(automation: &str, firing: &NewFiring, outcome: &FiringOutcome) {
-    super::metrics::observe_firing(automation, outcome);
+pub(super) fn observe(
+    state: &AppState,
+    automation: &str,
+    firing: &NewFiring,
+    outcome: &FiringOutcome,
+) {
+    state
+        .metrics()
+        .automations
+        .observe_firing(automation, outcome);
     if let FiringOutcome::LoopSuppressed(reason) = outcome {
         tracing::warn!(
             automation,

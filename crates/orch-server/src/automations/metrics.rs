@@ -1,8 +1,6 @@
 //! Automation metrics: firings (delivered or suppressed) and delivery
 //! attempts by outcome, per automation, as seen by this server.
 
-use std::sync::LazyLock;
-
 use orch_store::FiringOutcome;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,54 +13,51 @@ struct AutomationOutcome {
     outcome: String,
 }
 
-struct Metrics {
+/// The automation metrics of one server.
+#[derive(Default)]
+pub(crate) struct AutomationMetrics {
     firings: Family<AutomationOutcome, Counter>,
     deliveries: Family<AutomationOutcome, Counter>,
 }
 
-static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
-    firings: Family::default(),
-    deliveries: Family::default(),
-});
+impl AutomationMetrics {
+    /// Adds the automation metrics to `registry`.
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "automation_firings",
+            "Firings written by this server, by automation and outcome (fired, suppressed by the cooldown, loop-suppressed)",
+            self.firings.clone(),
+        );
+        registry.register(
+            "automation_deliveries",
+            "Delivery attempts made by this server, by automation and outcome (delivered, retrying, failed, skipped)",
+            self.deliveries.clone(),
+        );
+    }
 
-/// Adds the automation metrics to `registry`.
-pub(crate) fn register(registry: &mut Registry) {
-    registry.register(
-        "automation_firings",
-        "Firings written by this server, by automation and outcome (fired, suppressed by the cooldown, loop-suppressed)",
-        METRICS.firings.clone(),
-    );
-    registry.register(
-        "automation_deliveries",
-        "Delivery attempts made by this server, by automation and outcome (delivered, retrying, failed, skipped)",
-        METRICS.deliveries.clone(),
-    );
-}
+    /// Counts a firing this server wrote (duplicates are not counted).
+    pub(super) fn observe_firing(&self, automation: &str, outcome: &FiringOutcome) {
+        let outcome = match outcome {
+            FiringOutcome::Created(_) => "fired",
+            FiringOutcome::Suppressed => "suppressed",
+            FiringOutcome::LoopSuppressed(_) => "loop-suppressed",
+            FiringOutcome::Duplicate => return,
+        };
+        self.firings
+            .get_or_create(&AutomationOutcome {
+                automation: automation.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
 
-/// Counts a firing this server wrote (duplicates are not counted).
-pub(super) fn observe_firing(automation: &str, outcome: &FiringOutcome) {
-    let outcome = match outcome {
-        FiringOutcome::Created(_) => "fired",
-        FiringOutcome::Suppressed => "suppressed",
-        FiringOutcome::LoopSuppressed(_) => "loop-suppressed",
-        FiringOutcome::Duplicate => return,
-    };
-    METRICS
-        .firings
-        .get_or_create(&AutomationOutcome {
-            automation: automation.to_owned(),
-            outcome: outcome.to_owned(),
-        })
-        .inc();
-}
-
-/// Counts a delivery attempt by its outcome.
-pub(super) fn observe_delivery(automation: &str, outcome: &str) {
-    METRICS
-        .deliveries
-        .get_or_create(&AutomationOutcome {
-            automation: automation.to_owned(),
-            outcome: outcome.to_owned(),
-        })
-        .inc();
+    /// Counts a delivery attempt by its outcome.
+    pub(super) fn observe_delivery(&self, automation: &str, outcome: &str) {
+        self.deliveries
+            .get_or_create(&AutomationOutcome {
+                automation: automation.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
 }

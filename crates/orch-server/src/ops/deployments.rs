@@ -9,8 +9,9 @@ use crate::state::AppState;
 /// Creates a run of the deployment named by `reference` (id or `flow/name`):
 /// `overrides` merged over its parameters, due at `scheduled_at` (default now);
 /// a second call with the same non-empty `idempotency_key` returns the first run.
-/// Workers of its pool are woken when it is due now. `audit`, the record of
-/// the call asking for it, is committed with the new run.
+/// The creation is a transition: its effects (workers of its pool woken when
+/// it is due now, watchers told, metrics) come from [`effects::apply`].
+/// `audit`, the record of the call asking for it, is committed with the new run.
 pub async fn run(
     state: &AppState,
     reference: &str,
@@ -44,7 +45,7 @@ pub async fn run_traced(
     trace: Option<&orch_core::CallerTrace>,
 ) -> OpsResult<FlowRun> {
     let record = audit.map(crate::audit::Pending::record);
-    let (run, recorded) = state
+    let created = state
         .store()
         .create_flow_run_audited(
             reference,
@@ -55,11 +56,10 @@ pub async fn run_traced(
             trace,
         )
         .await?;
+    effects::apply(state, &created.transitions);
+    let (run, recorded) = created.value;
     if recorded && let Some(pending) = audit {
         pending.written();
-    }
-    if run.expected_start <= state.now() {
-        state.events().runs_ready(run.work_pool_id.as_deref());
     }
     Ok(run)
 }

@@ -100,11 +100,11 @@ pub async fn retry(state: &AppState, reference: &str) -> OpsResult<FlowRun> {
             run.name
         ))));
     };
-    let new_run = store
+    let created = store
         .create_flow_run(&deployment_id, &run.parameters, None, "")
         .await?;
-    state.events().runs_ready(new_run.work_pool_id.as_deref());
-    Ok(new_run)
+    effects::apply(state, &created.transitions);
+    Ok(created.value)
 }
 
 /// Deletes the finished runs named by `references` (ids, unique id prefixes

@@ -237,7 +237,8 @@ impl Harness {
             .store()
             .create_flow_run(deployment, &orch_store::JsonObject::new(), None, "")
             .await
-            .expect("create run");
+            .expect("create run")
+            .value;
         let worker = self.worker(worker_name, pool).await;
         self.claim(&worker, 1).await;
         let run = self.report(&worker, &run.id, StateType::Running).await;

@@ -55,7 +55,8 @@ pub(super) async fn keys(harness: &Harness) -> Keys {
                 .store()
                 .create_flow_run("etl/nightly", &orch_store::JsonObject::new(), None, "")
                 .await
-                .expect("a run");
+                .expect("a run")
+                .value;
             harness
                 .store()
                 .create_run_credential(&run.id)
@@ -363,7 +364,8 @@ async fn a_run_credential_reaches_its_own_run_until_it_ends_and_a_worker_token_i
         .store()
         .create_flow_run("etl/nightly", &orch_store::JsonObject::new(), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let run_key = harness
         .store()
         .create_run_credential(&run.id)

@@ -30,12 +30,14 @@ async fn two_runs(strategy: &str) -> (Harness, String, String) {
     let first = store
         .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     harness.advance(std::time::Duration::from_secs(1));
     let second = store
         .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     (harness, first.id, second.id)
 }
 
@@ -92,7 +94,8 @@ async fn cancel_new_cancels_a_run_that_falls_due_at_the_limit() {
         .store()
         .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert_eq!(harness.claim(&worker, 10).await[0].id, third.id);
 }
 
@@ -112,12 +115,14 @@ async fn other_deployments_of_the_pool_are_not_held_back_by_a_full_one() {
         store
             .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
             .await
-            .unwrap();
+            .unwrap()
+            .value;
     }
     let other = store
         .create_flow_run("trading-flow/other", &JsonObject::new(), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let worker = harness.worker("w1", "pool").await;
     let claimed = harness.claim(&worker, 2).await;
     assert_eq!(claimed.len(), 2);
@@ -233,7 +238,8 @@ async fn slots_of_a_run_that_crashed_are_released_by_the_sweep() {
     let run = store
         .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let worker = harness.worker("w1", "pool").await;
     harness.claim(&worker, 1).await;
     harness.report(&worker, &run.id, StateType::Running).await;

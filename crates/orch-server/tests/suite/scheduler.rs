@@ -283,7 +283,8 @@ async fn the_idempotency_key_refuses_a_second_run_for_a_slot_whatever_the_progre
     let created = store
         .create_scheduled_runs(&fill, &existing, *existing.last().unwrap())
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert!(created.is_empty());
     assert_eq!(
         harness

@@ -148,6 +148,7 @@ pub async fn run_now(store: &Store, deployment: &Deployment) -> FlowRun {
         .create_flow_run(&deployment.id, &JsonObject::new(), None, "")
         .await
         .expect("create flow run")
+        .value
 }
 
 /// Creates a run of `deployment` due at `at` (microseconds).
@@ -156,6 +157,7 @@ pub async fn run_at(store: &Store, deployment: &Deployment, at: i64) -> FlowRun 
         .create_flow_run(&deployment.id, &JsonObject::new(), Some(at), "")
         .await
         .expect("create flow run")
+        .value
 }
 
 /// A proposal to enter `kind`, from no particular worker.

@@ -72,7 +72,8 @@ async fn a_firing_on_a_run_its_automation_led_to_is_loop_suppressed() {
             &format!("automation:{delivery_id}"),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let outcome = store
         .record_firing(&firing(&again, "state:2", &made.id, run_deployment()))
         .await

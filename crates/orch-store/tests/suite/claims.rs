@@ -23,7 +23,8 @@ async fn a_claim_moves_a_due_run_to_pending_for_the_worker_with_what_it_needs_to
     let run = store
         .create_flow_run("etl/nightly", &object(json!({"b": 3})), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
 
     let claimed = store.claim_runs(&worker.id, 10).await.unwrap().value;
 
@@ -56,11 +57,13 @@ async fn a_claim_with_credentials_makes_each_run_its_key_and_carries_its_environ
     let first = store
         .create_flow_run("etl/nightly", &object(json!({})), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let second = store
         .create_flow_run("etl/nightly", &object(json!({})), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
 
     let claimed = store
         .claim_runs_with_credentials(&worker.id, 1)
@@ -191,7 +194,7 @@ async fn the_pool_concurrency_limit_counts_pending_running_and_cancelling_runs()
     assert_eq!(first.len(), 3);
     move_to(&store, &first[0], StateType::Running).await;
     move_to(&store, &first[1], StateType::Running).await;
-    store.cancel_flow_run(&first[1]).await.unwrap();
+    let _ = store.cancel_flow_run(&first[1]).await.unwrap();
     let pool = store.work_pool("default", 0).await.unwrap();
     assert_eq!((pool.runs_in_flight, pool.runs_waiting), (3, 3));
 
@@ -276,7 +279,7 @@ async fn the_worker_limit_counts_its_own_runs_in_flight() {
     let held = claim_ids(&store, &limited.id, 10).await;
     assert_eq!(held.len(), 2);
     move_to(&store, &held[0], StateType::Running).await;
-    store.cancel_flow_run(&held[0]).await.unwrap();
+    let _ = store.cancel_flow_run(&held[0]).await.unwrap();
     assert!(claim_ids(&store, &limited.id, 10).await.is_empty());
     assert_eq!(store.worker(&limited.id).await.unwrap().runs_in_flight, 2);
 

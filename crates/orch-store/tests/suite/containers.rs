@@ -55,7 +55,8 @@ async fn a_docker_claim_carries_the_deployments_settings_over_the_pools() {
     store
         .create_flow_run("etl/nightly", &object(json!({})), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let claimed = store.claim_runs(&worker.id, 1).await.unwrap().value;
     let container = claimed[0]
         .container
@@ -80,7 +81,8 @@ async fn a_process_claim_has_no_container_and_a_process_pool_no_defaults() {
     store
         .create_flow_run("etl/nightly", &object(json!({})), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let claimed = store.claim_runs(&worker.id, 1).await.unwrap().value;
     assert_eq!(claimed[0].container, None);
 

@@ -22,7 +22,8 @@ async fn a_new_run_merges_overrides_over_the_deployment_defaults() {
     let run = store
         .create_flow_run("etl/nightly", &overrides, None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let after = now_micros();
 
     assert_eq!(
@@ -71,7 +72,8 @@ async fn the_same_idempotency_key_returns_the_same_run() {
     let first = store
         .create_flow_run("etl/nightly", &params, None, "schedule-0-2026-01-01")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let second = store
         .create_flow_run(
             "etl/nightly",
@@ -80,11 +82,13 @@ async fn the_same_idempotency_key_returns_the_same_run() {
             "schedule-0-2026-01-01",
         )
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let other = store
         .create_flow_run("etl/nightly", &params, None, "schedule-0-2026-01-02")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
 
     assert_eq!(second.id, first.id);
     assert_eq!(second.parameters, object(json!({"n": 1})));
@@ -113,6 +117,7 @@ async fn concurrent_creates_with_one_idempotency_key_make_one_run() {
                     .create_flow_run("etl/nightly", &JsonObject::new(), None, "once")
                     .await
                     .unwrap()
+                    .value
                     .id
             })
         })
@@ -157,7 +162,8 @@ async fn runs_created_at_once_are_each_written_whole() {
                     let run = store
                         .create_flow_run(deployment, &overrides, None, key)
                         .await
-                        .unwrap();
+                        .unwrap()
+                        .value;
                     runs.push((deployment, task, i, run));
                 }
                 runs
@@ -325,7 +331,7 @@ async fn runs_are_listed_newest_first_and_filtered() {
     let r2 = run_at(&store, &hourly, now - 3600 * SECOND).await;
     let r3 = run_now(&store, &daily).await;
     let r4 = run_at(&store, &nightly, now + 7200 * SECOND).await;
-    store.cancel_flow_run(&r3.id).await.unwrap();
+    let _ = store.cancel_flow_run(&r3.id).await.unwrap();
     let marked = run_ids(store.mark_late_runs(now - 1800 * SECOND).await.unwrap());
     assert_eq!(marked, [r2.id.as_str()]);
 
@@ -565,7 +571,7 @@ async fn pools_with_runs_due_ignores_runs_that_are_no_longer_scheduled() {
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
     let now = now_micros();
     let run = run_at(&store, &deployment, now + 30 * SECOND).await;
-    store.cancel_flow_run(&run.id).await.unwrap();
+    let _ = store.cancel_flow_run(&run.id).await.unwrap();
 
     assert!(
         store

@@ -228,7 +228,8 @@ async fn a_run_made_with_its_audit_record_commits_both_and_a_repeat_writes_neith
             None,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert!(recorded);
     assert_eq!(run.deployment_id.as_deref(), Some(deployment.id.as_str()));
     let trail = store.list_audit(0, 0).await.unwrap();
@@ -255,7 +256,8 @@ async fn a_run_made_with_its_audit_record_commits_both_and_a_repeat_writes_neith
             None,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert!(!recorded);
     assert_eq!(again.id, run.id);
     assert_eq!(store.list_audit(0, 0).await.unwrap().len(), 1);

@@ -96,7 +96,7 @@ async fn a_forbidden_transition_is_refused_by_every_path_and_leaves_the_run_unch
     let run = run_now(&store, &deployment).await;
     assert_eq!(claim_ids(&store, &worker.id, 1).await, [run.id.as_str()]);
     for kind in [StateType::Running, StateType::Completed] {
-        store
+        let _ = store
             .set_flow_run_state(&run.id, propose_as(&worker.id, kind))
             .await
             .unwrap();

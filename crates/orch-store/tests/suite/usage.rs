@@ -95,7 +95,8 @@ async fn a_run_created_with_a_callers_context_joins_its_trace_and_keeps_its_trac
             Some(&caller),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     assert_eq!(run.trace_parent, Some(parent));
     let read = store.flow_run(&run.id).await.unwrap();
     assert_eq!(read.trace_parent, Some(parent));
@@ -110,7 +111,8 @@ async fn a_run_created_with_a_callers_context_joins_its_trace_and_keeps_its_trac
     let own = store
         .create_flow_run("etl/nightly", &Default::default(), None, "")
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let read = store.flow_run(&own.id).await.unwrap();
     assert_eq!(read.trace_parent, None);
     assert_eq!(read.trace_state, None);

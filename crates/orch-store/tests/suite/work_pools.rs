@@ -227,7 +227,7 @@ async fn a_pool_used_by_a_deployment_cannot_be_deleted_until_the_deployment_is()
     assert!(message.contains("etl/nightly"), "{message}");
     assert!(store.work_pool("default", 0).await.is_ok());
 
-    store.delete_deployment("etl/nightly").await.unwrap();
+    let _ = store.delete_deployment("etl/nightly").await.unwrap();
     store.delete_work_pool("default").await.unwrap();
 
     assert!(matches!(

@@ -65,8 +65,8 @@ async fn a_heartbeat_is_recorded_and_returns_the_worker_s_cancelling_runs() {
     for run in [&cancel_me, &keep_running, &others] {
         move_to(&store, &run.id, StateType::Running).await;
     }
-    store.cancel_flow_run(&cancel_me.id).await.unwrap();
-    store.cancel_flow_run(&others.id).await.unwrap();
+    let _ = store.cancel_flow_run(&cancel_me.id).await.unwrap();
+    let _ = store.cancel_flow_run(&others.id).await.unwrap();
     tick().await;
 
     let cancels = store.heartbeat(&worker.id).await.unwrap();
@@ -193,7 +193,7 @@ async fn runs_of_a_silent_worker_are_reaped_and_those_of_a_live_worker_are_left(
     for run in [&running, &cancelling, &retried] {
         move_to(&store, &run.id, StateType::Running).await;
     }
-    store.cancel_flow_run(&cancelling.id).await.unwrap();
+    let _ = store.cancel_flow_run(&cancelling.id).await.unwrap();
     tick().await;
     let cutoff = now_micros();
     let live = register(&store, "live", "default", 0).await;
