@@ -433,7 +433,7 @@ pub struct FlowRunListArgs {
     /// Leave subflow runs out (runs another run called; marked ↳ otherwise)
     #[arg(long)]
     pub top_level: bool,
-    /// Most runs to list (default: the server's, 50)
+    /// Most runs to list (default: the server's, 50); above 1000 they are fetched page by page
     #[arg(long, value_name = "N")]
     pub limit: Option<u32>,
     #[command(flatten)]

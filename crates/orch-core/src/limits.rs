@@ -19,6 +19,10 @@ pub const MAX_LOG_LINE_BYTES: usize = 1024 * 1024;
 /// fewer runs rather than a response it cannot decode (always at least one).
 pub const MAX_CLAIM_BYTES: usize = 4 * 1024 * 1024;
 
+/// Largest page of a run list (REST, gRPC, the dashboard's timeline): more
+/// is refused, never cut silently; clients page with the cursor.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
 /// Most message bytes in one page of log lines (always at least one line).
 pub const MAX_LOG_PAGE_BYTES: usize = 4 * 1024 * 1024;
 

@@ -1,5 +1,6 @@
 //! `orch flow-run ...`
 
+use orch_core::limits::MAX_PAGE_SIZE;
 use orch_proto::v1 as proto;
 
 use super::Context;
@@ -88,21 +89,35 @@ async fn delete(api: &Api, args: FlowRunDeleteArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Lists runs.
+/// Lists runs: as many as `--limit` asks, a page (at most
+/// [`MAX_PAGE_SIZE`]) at a time.
 async fn list(api: &Api, args: FlowRunListArgs) -> anyhow::Result<()> {
-    let request = proto::ListFlowRunsRequest {
-        state: args.state.unwrap_or_default(),
-        flow: args.flow.unwrap_or_default(),
-        deployment: args
-            .deployment
-            .map(|deployment| deployment.to_string())
-            .unwrap_or_default(),
-        work_pool: args.work_pool.unwrap_or_default(),
-        limit: args.limit.unwrap_or(0),
-        top_level: args.top_level,
-    };
-    let reply = api.flow_runs().list_flow_runs(request).await.reply(api)?;
-    let runs: Vec<FlowRunView> = reply.flow_runs.iter().map(FlowRunView::from).collect();
+    let wanted = args.limit.unwrap_or(0);
+    let mut runs: Vec<FlowRunView> = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let left = wanted.saturating_sub(runs.len() as u32);
+        let request = proto::ListFlowRunsRequest {
+            state: args.state.clone().unwrap_or_default(),
+            flow: args.flow.clone().unwrap_or_default(),
+            deployment: args
+                .deployment
+                .as_ref()
+                .map(|deployment| deployment.to_string())
+                .unwrap_or_default(),
+            work_pool: args.work_pool.clone().unwrap_or_default(),
+            limit: left.min(MAX_PAGE_SIZE),
+            top_level: args.top_level,
+            cursor,
+            ..Default::default()
+        };
+        let reply = api.flow_runs().list_flow_runs(request).await.reply(api)?;
+        runs.extend(reply.flow_runs.iter().map(FlowRunView::from));
+        if wanted == 0 || runs.len() as u32 >= wanted || reply.next_cursor.is_empty() {
+            break;
+        }
+        cursor = reply.next_cursor;
+    }
     match args.output.output {
         Format::Table => view::print_table(&runs)?,
         Format::Json => output::print_json(&runs)?,

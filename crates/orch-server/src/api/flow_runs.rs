@@ -4,92 +4,23 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use orch_store::{FlowRunQuery, RunCursor};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use orch_proto::json::{FlowRun as FlowRunView, FlowRunDetail};
 
 use super::views;
-use super::{ApiError, ApiQuery, ApiResult, parse_time, state_filter};
+use super::{ApiError, ApiQuery, ApiResult};
 use crate::ops;
-use crate::ops::run_reads::LogRange;
+use crate::ops::run_reads::{LogRange, RunListRequest};
 use crate::state::AppState;
-
-/// Filters of `GET /api/flow-runs` and `GET /api/flow-runs/timeline`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct ListParams {
-    flow: String,
-    deployment: String,
-    state: String,
-    work_pool: String,
-    tag: String,
-    since: String,
-    until: String,
-    limit: u32,
-    cursor: String,
-    /// Only runs that are no subflow run.
-    top_level: bool,
-    /// Only the subflow runs of this run (id).
-    parent: String,
-}
-
-fn non_empty(text: &str) -> Option<String> {
-    Some(text.trim().to_string()).filter(|t| !t.is_empty())
-}
-
-impl ListParams {
-    async fn query(&self, state: &AppState) -> ApiResult<FlowRunQuery> {
-        let (state_type, state_name) = state_filter(self.state.trim())?;
-        let deployment_id = ops::run_reads::deployment_id(state, Some(&self.deployment)).await?;
-        let since = non_empty(&self.since)
-            .map(|t| parse_time("since", &t))
-            .transpose()?;
-        let until = non_empty(&self.until)
-            .map(|t| parse_time("until", &t))
-            .transpose()?;
-        if let (Some(since), Some(until)) = (since, until)
-            && since >= until
-        {
-            return Err(ApiError::bad_request("since must be before until"));
-        }
-        Ok(FlowRunQuery {
-            flow: non_empty(&self.flow),
-            deployment_id,
-            work_pool: non_empty(&self.work_pool),
-            state_type,
-            state_name,
-            tag: non_empty(&self.tag),
-            since,
-            until,
-            top_level: self.top_level,
-            parent_flow_run_id: non_empty(&self.parent),
-        })
-    }
-
-    fn limit(&self) -> ApiResult<u32> {
-        if self.limit > orch_store::MAX_PAGE_SIZE {
-            return Err(ApiError::bad_request(format!(
-                "limit must be at most {}, got {}; page with next_cursor instead",
-                orch_store::MAX_PAGE_SIZE,
-                self.limit
-            )));
-        }
-        Ok(self.limit)
-    }
-}
 
 /// `GET /api/flow-runs`: a page of runs, newest first.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(request): ApiQuery<RunListRequest>,
 ) -> ApiResult<Json<Value>> {
-    let query = params.query(&state).await?;
-    let cursor = non_empty(&params.cursor)
-        .map(|c| c.parse::<RunCursor>())
-        .transpose()?;
-    let page = ops::run_reads::page(&state, &query, cursor.as_ref(), params.limit()?).await?;
+    let page = ops::run_reads::list(&state, &request).await?;
     Ok(Json(json!({
         "flow_runs": views::runs(&state, &page.runs),
         "next_cursor": page.next_cursor.map(|c| c.to_string()),
@@ -101,15 +32,9 @@ pub(crate) async fn list(
 /// `GET /api/flow-runs/timeline`: started runs as (start, duration) points, latest first.
 pub(crate) async fn timeline(
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(request): ApiQuery<RunListRequest>,
 ) -> ApiResult<Json<Value>> {
-    if !params.cursor.is_empty() {
-        return Err(ApiError::bad_request(
-            "the timeline is not paginated: narrow it with since/until instead of a cursor",
-        ));
-    }
-    let query = params.query(&state).await?;
-    let points = ops::run_reads::timeline(&state, &query, params.limit()?).await?;
+    let points = ops::run_reads::timeline(&state, &request).await?;
     let now = state.now();
     let points: Vec<Value> = points
         .iter()

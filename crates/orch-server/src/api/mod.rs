@@ -19,7 +19,6 @@ use axum::body::Bytes;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
-use orch_core::StateType;
 use serde::de::DeserializeOwned;
 
 pub use error::{ApiError, ApiResult};
@@ -141,16 +140,5 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
 
 /// An RFC 3339 time in microseconds, naming the parameter in errors.
 pub(crate) fn parse_time(parameter: &str, text: &str) -> ApiResult<i64> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_micros())
-        .map_err(|error| {
-            ApiError::bad_request(format!(
-                "{parameter} must be an RFC 3339 time such as 2024-05-01T09:30:00Z, got \"{text}\" ({error})"
-            ))
-        })
-}
-
-/// A `state` filter: a type (`failed`) or a state name (`late`, `AwaitingRetry`).
-pub(crate) fn state_filter(text: &str) -> ApiResult<(Option<StateType>, Option<String>)> {
-    orch_core::parse_state_filter(text).map_err(|error| ApiError::bad_request(error.to_string()))
+    Ok(crate::ops::run_reads::parse_time(parameter, text)?)
 }

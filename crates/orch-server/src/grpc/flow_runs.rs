@@ -3,15 +3,15 @@
 use std::pin::Pin;
 
 use futures::Stream;
-use orch_core::StateType;
 use orch_proto::v1 as pb;
 use orch_proto::v1::flow_run_service_server::FlowRunService;
-use orch_store::{FlowRunFilter, NewState, Proposal, TransitionResult, model};
+use orch_store::{NewState, Proposal, TransitionResult, model};
 use tonic::{Request, Response, Status};
 
 use crate::convert;
 use crate::error::{invalid, status};
 use crate::ops;
+use crate::ops::run_reads::RunListRequest;
 use crate::state::AppState;
 use crate::watch::watch_flow_run;
 
@@ -19,11 +19,6 @@ use crate::watch::watch_flow_run;
 #[derive(Debug, Clone)]
 pub struct FlowRunApi {
     pub(crate) state: AppState,
-}
-
-/// Splits a `--state` filter into a type or a state name ("late").
-fn state_filter(text: &str) -> Result<(Option<StateType>, Option<String>), Status> {
-    orch_core::parse_state_filter(text).map_err(|error| invalid(error.to_string()))
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::FlowRunEvent, Status>> + Send>>;
@@ -35,24 +30,32 @@ impl FlowRunService for FlowRunApi {
         request: Request<pb::ListFlowRunsRequest>,
     ) -> Result<Response<pb::ListFlowRunsResponse>, Status> {
         let request = request.into_inner();
-        let (state_type, state_name) = state_filter(&request.state)?;
-        let deployment_id = ops::run_reads::deployment_id(&self.state, Some(&request.deployment))
-            .await
-            .map_err(status)?;
-        let filter = FlowRunFilter {
-            state_type,
-            state_name,
-            flow: Some(request.flow).filter(|f| !f.is_empty()),
-            deployment_id,
-            work_pool: Some(request.work_pool).filter(|p| !p.is_empty()),
-            top_level: request.top_level,
-            limit: request.limit,
-        };
-        let runs = ops::run_reads::list(&self.state, &filter)
-            .await
-            .map_err(status)?;
+        let page = ops::run_reads::list(
+            &self.state,
+            &RunListRequest {
+                flow: request.flow,
+                deployment: request.deployment,
+                state: request.state,
+                work_pool: request.work_pool,
+                tag: request.tag,
+                since: request.since,
+                until: request.until,
+                limit: request.limit,
+                cursor: request.cursor,
+                top_level: request.top_level,
+                parent: request.parent,
+            },
+        )
+        .await
+        .map_err(status)?;
         Ok(Response::new(pb::ListFlowRunsResponse {
-            flow_runs: runs.iter().map(convert::listed_flow_run).collect(),
+            flow_runs: page.runs.iter().map(convert::listed_flow_run).collect(),
+            next_cursor: page
+                .next_cursor
+                .map(|cursor| cursor.to_string())
+                .unwrap_or_default(),
+            total: u64::try_from(page.total).unwrap_or(0),
+            total_exact: page.total_exact,
         }))
     }
 
@@ -262,30 +265,18 @@ impl FlowRunService for FlowRunApi {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
         ops::access::run(&self.state, &caller, &request.flow_run).await?;
+        // Subscribe before the first read: nothing written after it can be missed.
+        let events = self.state.events().subscribe();
         let run = ops::run_reads::run(&self.state, &request.flow_run)
             .await
             .map_err(status)?;
-        let stream = watch_flow_run(self.state.clone(), run.id, request.after_log_id, permit);
+        let stream = watch_flow_run(
+            self.state.clone(),
+            run.id,
+            request.after_log_id,
+            events,
+            permit,
+        );
         Ok(Response::new(Box::pin(stream)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_filters_accept_types_and_names() {
-        assert_eq!(
-            state_filter("running").unwrap(),
-            (Some(StateType::Running), None)
-        );
-        assert_eq!(
-            state_filter("late").unwrap(),
-            (Some(StateType::Scheduled), Some("late".to_string()))
-        );
-        assert_eq!(state_filter("").unwrap(), (None, None));
-        let error = state_filter("runing").unwrap_err();
-        assert!(error.message().contains("Running"), "{}", error.message());
     }
 }

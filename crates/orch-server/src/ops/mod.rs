@@ -19,6 +19,7 @@ pub mod concurrency;
 pub mod deployments;
 mod error;
 pub mod flow_runs;
+pub mod follow;
 pub mod overview;
 pub mod run_reads;
 pub mod schedules;
