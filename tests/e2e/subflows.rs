@@ -114,6 +114,23 @@ fn a_subflow_is_a_flow_run_of_its_own_linked_to_its_parent_and_its_task_run() {
         child_lines.iter().any(|m| m == "inside the subflow"),
         "{child_lines:?}"
     );
+    // Work spawned in the subflow logs to it too (its span, or `ctx.spawn`
+    // which keeps the task run).
+    let child_logs = rest(&server, &format!("/api/flow-runs/{child_id}/logs"));
+    let spawned = |text: &str| {
+        child_logs["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|line| line["message"] == text)
+            .unwrap_or_else(|| panic!("no line {text:?} in the subflow run: {child_logs:#}"))
+            .clone()
+    };
+    assert!(spawned("spawned in the subflow")["task_run_id"].is_null());
+    assert_eq!(
+        spawned("spawned in the subflow's step")["task_run_id"],
+        task(&child, "step")["id"]
+    );
     let parent_lines = messages(&server, &run);
     assert!(
         parent_lines
@@ -121,7 +138,7 @@ fn a_subflow_is_a_flow_run_of_its_own_linked_to_its_parent_and_its_task_run() {
             .any(|m| m == "parent before its subflow")
     );
     assert!(
-        !parent_lines.iter().any(|m| m == "inside the subflow"),
+        !parent_lines.iter().any(|m| m.contains("in the subflow")),
         "the subflow's lines are its own: {parent_lines:?}"
     );
     for line in child_lines.iter().chain(&parent_lines) {
