@@ -278,3 +278,72 @@ async fn a_subflow_run_is_listed_and_opened_from_its_parent_and_links_back() {
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     browser.close().await;
 }
+
+/// The parent's page follows its subflow runs live (issue 22): opened while
+/// the parent runs and has none, it lists the new subflow run Running, then
+/// Completed, without a reload (the server tells the parent's watchers of
+/// its subflow runs' changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parents_page_shows_a_new_subflow_run_and_its_states_live() {
+    let (server, _worker, dir) = server_with(&[("parent", "")]);
+    let api = Api::new(&server);
+    let base = server.url().to_string();
+    let go = dir.path().join("go");
+    let body = serde_json::json!({
+        "parameters": { "go_marker": go.display().to_string(), "child_sleep_ms": 1500 }
+    });
+    let created = api
+        .post("/api/deployments/web/parent/runs", &body.to_string())
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let run_id = created.body["id"].as_str().expect("run id").to_string();
+    api.wait_for_state(&run_id, &["RUNNING"]).await;
+    let browser = Browser::start().await;
+    browser.login(&base, &server.admin_key()).await;
+    let client = &browser.client;
+
+    client
+        .goto(&format!("{base}/flow-runs/{run_id}"))
+        .await
+        .expect("open the parent's page");
+    browser
+        .wait_for_text("#run-state .badge", "Running", PAGE_WAIT)
+        .await;
+    // Marks this page load: a reload would clear it.
+    client
+        .execute("window.__sameLoad = true; return true;", vec![])
+        .await
+        .expect("mark the page");
+    browser
+        .wait_until(
+            "the page to show no subflow run yet",
+            "return document.getElementById('subflows-panel').hidden === true;",
+            PAGE_WAIT,
+        )
+        .await;
+
+    std::fs::write(&go, "go").expect("let the parent call its subflow");
+    let row = "return [...document.querySelectorAll('#subflow-runs tbody tr')].some(r => \
+               r.textContent.includes('child') && r.querySelector('.badge')?.textContent === '{STATE}');";
+    browser
+        .wait_until(
+            "the new subflow run listed Running",
+            &row.replace("{STATE}", "Running"),
+            WAIT,
+        )
+        .await;
+    browser.screenshot("flow-run-subflow-live").await;
+    browser
+        .wait_until(
+            "the subflow run listed Completed",
+            &row.replace("{STATE}", "Completed"),
+            WAIT,
+        )
+        .await;
+    let same = client
+        .execute("return window.__sameLoad === true;", vec![])
+        .await
+        .expect("read the mark");
+    assert_eq!(same, serde_json::json!(true), "the page was reloaded");
+    browser.close().await;
+}

@@ -255,6 +255,32 @@ fn a_task_past_its_timeout_fails_the_run() {
     );
 }
 
+/// A sync task looping in Python past its timeout is stopped in its thread
+/// (as Prefect 3 does), recorded Failed `TimedOut`, and the flow goes on.
+#[test]
+fn a_sync_task_past_its_timeout_is_stopped_and_recorded_timed_out() {
+    let (server, _worker, dir) = server_with(&["timeout_stops"]);
+    let file = dir.path().join("ticks");
+    let params = format!("path={}", file.display());
+    let detail = run_to_end(&server, "timeout_stops", &["--param", &params]);
+    assert_eq!(state_type(&detail), "COMPLETED", "{detail:#}");
+    let runaway = task(&detail, "runaway");
+    assert_eq!(
+        (&runaway["state"]["type"], &runaway["state"]["name"]),
+        (&Value::from("FAILED"), &Value::from("TimedOut")),
+        "{runaway:#}"
+    );
+    assert_eq!(
+        runaway["state"]["message"],
+        "TaskTimeoutError: task 'runaway' timed out after 1s"
+    );
+    // The file stopped growing while the flow still ran: the count its last
+    // task read is what the file holds now, after the process ended.
+    let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+    assert!(lines > 0, "the task never ran");
+    assert_eq!(task(&detail, "lines_in")["result"], lines, "{detail:#}");
+}
+
 #[test]
 fn an_async_flow_awaits_its_async_tasks() {
     let (server, _worker, _dir) = server_with(&["async_flow"]);

@@ -114,6 +114,23 @@ fn a_subflow_is_a_flow_run_of_its_own_linked_to_its_parent_and_its_task_run() {
         child_lines.iter().any(|m| m == "inside the subflow"),
         "{child_lines:?}"
     );
+    // Work spawned in the subflow logs to it too (its span, or `ctx.spawn`
+    // which keeps the task run).
+    let child_logs = rest(&server, &format!("/api/flow-runs/{child_id}/logs"));
+    let spawned = |text: &str| {
+        child_logs["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|line| line["message"] == text)
+            .unwrap_or_else(|| panic!("no line {text:?} in the subflow run: {child_logs:#}"))
+            .clone()
+    };
+    assert!(spawned("spawned in the subflow")["task_run_id"].is_null());
+    assert_eq!(
+        spawned("spawned in the subflow's step")["task_run_id"],
+        task(&child, "step")["id"]
+    );
     let parent_lines = messages(&server, &run);
     assert!(
         parent_lines
@@ -121,7 +138,7 @@ fn a_subflow_is_a_flow_run_of_its_own_linked_to_its_parent_and_its_task_run() {
             .any(|m| m == "parent before its subflow")
     );
     assert!(
-        !parent_lines.iter().any(|m| m == "inside the subflow"),
+        !parent_lines.iter().any(|m| m.contains("in the subflow")),
         "the subflow's lines are its own: {parent_lines:?}"
     );
     for line in child_lines.iter().chain(&parent_lines) {
@@ -245,4 +262,54 @@ fn cancelling_the_parent_cancels_its_running_subflow_run() {
     assert_eq!(state_type(&child), "CANCELLED", "{child:#}");
     let child = detail(&server, &child_id);
     assert_eq!(task(&child, "step")["state"]["type"], "CANCELLED");
+}
+
+/// Deleting a run (`orch flow-run delete`; REST's DELETE takes the same use
+/// case) deletes its subflow runs with it: no subflow run is left pointing
+/// at a deleted parent. Deleting a subflow run alone leaves its parent.
+#[test]
+fn deleting_a_run_deletes_its_subflow_runs_with_it() {
+    let (server, _worker, _dir) = server_with("");
+    let first = server.run_deployment("sub/parent", &[]);
+    let second = server.run_deployment("sub/parent", &[]);
+    for run in [&first, &second] {
+        let parent = server.wait_for_state(run, ENDED, WAIT);
+        assert_eq!(state_type(&parent), "COMPLETED", "{parent:#}");
+    }
+    let child = only_subflow(&detail(&server, &first))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grandchild = only_subflow(&detail(&server, &child))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A subflow run alone: its own subflow run goes with it, not its parent.
+    let deleted = server.json(&["flow-run", "delete", &child]);
+    assert_eq!(deleted["runs"], 2, "{deleted:#}");
+    let parent = detail(&server, &first);
+    assert_eq!(parent["subflow_runs"], serde_json::json!([]), "{parent:#}");
+
+    // The CLI: the parent and both levels below it.
+    let second_child = only_subflow(&detail(&server, &second))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deleted = server.json(&["flow-run", "delete", &second]);
+    assert_eq!(deleted["runs"], 3, "{deleted:#}");
+    let ids: Vec<&str> = deleted["flow_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids[..2], [second.as_str(), second_child.as_str()]);
+    for run in [&grandchild, &child, &second, &second_child] {
+        let (status, body) = server.http_get(&format!("/api/flow-runs/{run}"));
+        assert_eq!(status, 404, "{run} is deleted: {body}");
+    }
+    let left = server.json(&["flow-run", "ls"]);
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left:#}");
+    assert_eq!(left[0]["id"], first.as_str());
 }

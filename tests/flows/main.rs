@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use orch_sdk::{App, FlowContext, TaskTimedOut, millis};
 use serde::Deserialize;
+use tracing::Instrument;
 
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -369,6 +370,8 @@ struct Parent {
     /// When set and the file is missing: the parent writes it and fails
     /// after its subflow (its retry then finds it and completes).
     fail_once_marker: String,
+    /// When set: the parent waits for this file before calling its subflow.
+    go_marker: String,
 }
 
 /// A task, then subflow `child` (whose task consumes the parent's output,
@@ -379,6 +382,16 @@ async fn parent(ctx: FlowContext, params: Parent) -> anyhow::Result<i64> {
         .run(|| async { Ok::<_, anyhow::Error>(1_i64) })
         .await?;
     tracing::info!("parent before its subflow");
+    if !params.go_marker.is_empty() {
+        let go = std::path::Path::new(&params.go_marker);
+        for _ in 0..1200 {
+            if go.exists() {
+                break;
+            }
+            tokio::time::sleep(millis(50)).await;
+        }
+        anyhow::ensure!(go.exists(), "{} never appeared", go.display());
+    }
     let (fail, sleep_ms) = (params.fail_child, params.child_sleep_ms);
     let three = ctx
         .subflow_with(
@@ -388,12 +401,23 @@ async fn parent(ctx: FlowContext, params: Parent) -> anyhow::Result<i64> {
                 // Read here (in the subflow's own code): an edge of the call's task run.
                 let x = *one;
                 tracing::info!("inside the subflow");
+                // Spawned work logs to the subflow run: through its span
+                // (`in_current_span`), or its context (`spawn`, which keeps
+                // the task run too).
+                tokio::spawn(async { tracing::info!("spawned in the subflow") }.in_current_span())
+                    .await?;
+                let ctx = child.clone();
                 let two = child
                     .task("step")
-                    .run(|| async move {
-                        tokio::time::sleep(millis(sleep_ms)).await;
-                        anyhow::ensure!(!fail, "the child's step broke");
-                        Ok(x + 1)
+                    .run(move || {
+                        let ctx = ctx.clone();
+                        async move {
+                            ctx.spawn(async { tracing::info!("spawned in the subflow's step") })
+                                .await?;
+                            tokio::time::sleep(millis(sleep_ms)).await;
+                            anyhow::ensure!(!fail, "the child's step broke");
+                            Ok(x + 1)
+                        }
                     })
                     .await?;
                 child

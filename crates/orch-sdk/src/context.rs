@@ -1,10 +1,13 @@
 //! The handle a flow gets: starts tasks and subflows, knows its run.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use crate::logging::LogWriter;
+use crate::logging::{CURRENT_SUBFLOW, LogWriter};
+use crate::output::CURRENT_TASK;
 use crate::reporter::Reporter;
 use crate::task::TaskBuilder;
 
@@ -68,6 +71,36 @@ impl FlowContext {
                 logs,
             }),
         }
+    }
+
+    /// Spawns `future` on the runtime as work of this run: its log lines go
+    /// to this run (a subflow's to the subflow run, not its parent's) and,
+    /// spawned inside a task, are tagged with that task run.
+    ///
+    /// A plain `tokio::spawn` loses the task (tokio's task-locals do not
+    /// follow it); `tokio::spawn(work.in_current_span())` (or
+    /// `.instrument(span)`, `tracing::Instrument`) keeps the subflow run,
+    /// as does a thread that enters a span created in the subflow's code.
+    pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let future = future.in_current_span();
+        let task = CURRENT_TASK.try_with(Arc::clone).ok();
+        let logs = self.logs().cloned();
+        tokio::spawn(async move {
+            let future = async move {
+                match task {
+                    Some(task) => CURRENT_TASK.scope(task, future).await,
+                    None => future.await,
+                }
+            };
+            match logs {
+                Some(logs) => CURRENT_SUBFLOW.scope(logs, future).await,
+                None => future.await,
+            }
+        })
     }
 
     /// A task of this flow; configure it, then `.run(..)` it.

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use orch_proto::v1 as pb;
 use tracing::field::{Field, Visit};
+use tracing::span;
 use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
@@ -34,9 +36,25 @@ pub(crate) fn init_console() {
 
 tokio::task_local! {
     /// The subflow run whose code is running now, if any: its lines go to
-    /// its own run (code in a task spawned with `tokio::spawn` is outside it,
-    /// and logs to the process's run).
+    /// its own run. A task-local does not follow `tokio::spawn`: spawned
+    /// work finds the subflow through its span instead ([`SubflowWriter`]).
     pub(crate) static CURRENT_SUBFLOW: Arc<LogWriter>;
+}
+
+/// The log writer of the subflow run in whose code a span was created,
+/// kept in the span's extensions: an event inside that span (in work
+/// spawned with `.in_current_span()`, `.instrument(span)`, or
+/// [`crate::FlowContext::spawn`]) goes to that subflow run.
+struct SubflowWriter(Arc<LogWriter>);
+
+/// The span a subflow run's code runs in (created inside
+/// [`CURRENT_SUBFLOW`]'s scope, so it carries the subflow's writer).
+/// ERROR level: kept by any log filter that lets any line through.
+pub(crate) fn subflow_span(writer: &Arc<LogWriter>) -> tracing::Span {
+    CURRENT_SUBFLOW.sync_scope(
+        writer.clone(),
+        || tracing::error_span!("orch.subflow", flow_run_id = %writer.flow_run_id()),
+    )
 }
 
 /// Ships every event to the server as a log line of `flow_run_id` (or of
@@ -100,8 +118,20 @@ impl LogWriter {
     }
 }
 
-impl<S: tracing::Subscriber> Layer<S> for ServerLayer {
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+impl<S> Layer<S> for ServerLayer
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, _attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let Ok(writer) = CURRENT_SUBFLOW.try_with(Arc::clone) else {
+            return;
+        };
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SubflowWriter(writer));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
         let mut text = MessageText::default();
         event.record(&mut text);
         if event.metadata().target().starts_with("orch_client") {
@@ -116,8 +146,21 @@ impl<S: tracing::Subscriber> Layer<S> for ServerLayer {
             let task = current_task_run_id(writer.flow_run_id()).unwrap_or_default();
             writer.write(level, &message, task);
         };
-        if CURRENT_SUBFLOW.try_with(|writer| write(writer)).is_err() {
-            write(&self.writer);
+        if CURRENT_SUBFLOW.try_with(|writer| write(writer)).is_ok() {
+            return;
+        }
+        // Outside the subflow's task (spawned work): the nearest span
+        // created in a subflow's code names it.
+        let spanned = ctx.event_scope(event).and_then(|scope| {
+            scope.into_iter().find_map(|span| {
+                span.extensions()
+                    .get::<SubflowWriter>()
+                    .map(|w| w.0.clone())
+            })
+        });
+        match spanned {
+            Some(writer) => write(&writer),
+            None => write(&self.writer),
         }
     }
 }

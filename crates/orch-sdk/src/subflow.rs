@@ -21,6 +21,7 @@ use orch_core::{StateType, TraceParent};
 use orch_proto::v1 as pb;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use crate::context::FlowContext;
 use crate::error::panic_message;
@@ -228,7 +229,12 @@ impl FlowContext {
         let body = AssertUnwindSafe(flow(child.clone())).catch_unwind();
         let body = CURRENT_TASK.scope(wrapper.scope.clone(), body);
         let outcome = match child.logs() {
-            Some(logs) => CURRENT_SUBFLOW.scope(logs.clone(), body).await,
+            Some(logs) => {
+                let span = crate::logging::subflow_span(logs);
+                CURRENT_SUBFLOW
+                    .scope(logs.clone(), body.instrument(span))
+                    .await
+            }
             None => body.await,
         };
         let (state, message) = match &outcome {

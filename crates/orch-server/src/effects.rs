@@ -8,7 +8,8 @@
 //! [`apply`], and only [`apply`] turns them into effects:
 //!
 //! - watch events (`RunChanged`) for the dashboard, `orch flow-run watch` and
-//!   other servers on the same database;
+//!   other servers on the same database (a subflow run's also for its
+//!   parent, whose detail lists it);
 //! - worker wake-ups (`RunsReady`) when a run becomes claimable or frees a slot;
 //! - the kill request (`CancelRun`) to the worker of a run now Cancelling;
 //! - metrics: `orch_flow_run_transitions_total`, the duration histogram,
@@ -66,6 +67,11 @@ fn apply_one(state: &AppState, transition: &Transition) {
     let run = &transition.run;
     let events = state.events();
     events.run_changed(&run.id);
+    if let Some(parent) = &run.parent_flow_run_id {
+        // The parent's detail lists its subflow runs and their states: its
+        // watchers (its live page) are told too.
+        events.run_changed(parent);
+    }
     if frees_or_readies(state, transition) {
         events.runs_ready(run.work_pool_id.as_deref());
     }

@@ -8,6 +8,12 @@
 //! that is retried meanwhile is never touched; the deletes then go by id,
 //! through the primary key and `logs (flow_run_id, id)`.
 //!
+//! A subflow run never outlives its parent's record: deleting a run deletes
+//! its subflow runs (and theirs) in the same transaction, by every path
+//! (`orch flow-run delete`, the API, pruning, delete by filter), see
+//! [`with_subflow_runs`]. Pruning picks top-level runs (and subflow runs
+//! whose parent is gone) by their rule; their subflow runs go with them.
+//!
 //! Deleting a run goes through [`delete_run_children`], the one place that
 //! knows which tables hang off a run: log lines and tag concurrency slots are
 //! deleted there explicitly, the rest (states, task runs, their states and
@@ -68,6 +74,12 @@ impl Default for BatchSize {
         }
     }
 }
+
+/// Runs deleted by a rule: top-level runs, and subflow runs whose parent is
+/// gone (left by a version that deleted runs without their subflow runs);
+/// the other subflow runs go with their parent.
+const ROOTS: &str = " AND (r.parent_flow_run_id IS NULL OR NOT EXISTS \
+     (SELECT 1 FROM flow_runs p WHERE p.id = r.parent_flow_run_id))";
 
 /// The `WHERE` clause selecting the runs of a rule older than a cutoff, and its binds.
 struct RunFilter {
@@ -156,9 +168,13 @@ impl Store {
     pub async fn count_prunable(&self, rule: &PruneRule, now: i64) -> Result<Pruned> {
         let mut pruned = Pruned::default();
         if let Some(days) = rule.retention.runs_days {
-            let filter =
-                RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
-            pruned.runs = self.count_matching("flow_runs r", &filter).await?;
+            let filter = RunFilter::new(
+                rule.state,
+                &rule.deployments,
+                cutoff_micros(now, days),
+                ROOTS,
+            );
+            pruned.runs = self.count_with_subflow_runs(&filter).await?;
         }
         let lines_days = rule.retention.logs_days.or(rule.retention.runs_days);
         if let Some(days) = lines_days {
@@ -169,6 +185,20 @@ impl Store {
                 .await?;
         }
         Ok(pruned)
+    }
+
+    /// The runs matching `filter` and their subflow runs, all levels down.
+    async fn count_with_subflow_runs(&self, filter: &RunFilter) -> Result<u64> {
+        let statement = format!(
+            "WITH RECURSIVE tree(id) AS (SELECT r.id FROM flow_runs r WHERE {} \
+             UNION SELECT f.id FROM flow_runs f JOIN tree t ON f.parent_flow_run_id = t.id) \
+             SELECT COUNT(*) FROM tree",
+            filter.clause
+        );
+        let (count,): (i64,) = sqlx::query_as_with(sql(statement), filter.arguments())
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(count.max(0) as u64)
     }
 
     /// Rows of `from` (which names the runs `r`) whose run matches `filter`.
@@ -183,9 +213,14 @@ impl Store {
     /// What [`Store::delete_finished_runs_batch`] would delete: the runs
     /// that ended `state` before `before` (microseconds), and their log lines.
     pub async fn count_finished_runs(&self, state: StateType, before: i64) -> Result<Pruned> {
-        let filter = RunFilter::new(state, &DeploymentScope::Excluding(Vec::new()), before, "");
+        let filter = RunFilter::new(
+            state,
+            &DeploymentScope::Excluding(Vec::new()),
+            before,
+            ROOTS,
+        );
         Ok(Pruned {
-            runs: self.count_matching("flow_runs r", &filter).await?,
+            runs: self.count_with_subflow_runs(&filter).await?,
             log_lines: self
                 .count_matching("logs l JOIN flow_runs r ON r.id = l.flow_run_id", &filter)
                 .await?,
@@ -201,7 +236,12 @@ impl Store {
         before: i64,
         batch: BatchSize,
     ) -> Result<Pruned> {
-        let filter = RunFilter::new(state, &DeploymentScope::Excluding(Vec::new()), before, "");
+        let filter = RunFilter::new(
+            state,
+            &DeploymentScope::Excluding(Vec::new()),
+            before,
+            ROOTS,
+        );
         self.delete_runs_batch(&filter, batch).await
     }
 
@@ -229,6 +269,21 @@ impl Store {
         let ids: Vec<String> = runs.iter().map(|run| run.id.clone()).collect();
         if ids.is_empty() {
             return Ok((runs, Pruned::default()));
+        }
+        let ids = with_subflow_runs(&mut tx, self.backend, ids).await?;
+        for id in &ids[runs.len()..] {
+            let Some(run) = load_run_for_update(&mut tx, self.backend, id).await? else {
+                continue;
+            };
+            if !run.state.kind.is_terminal() {
+                let parent = run.parent_flow_run_id.as_deref().unwrap_or_default();
+                return Err(StoreError::Conflict(format!(
+                    "flow run {parent} has subflow run {} ({}), which is {}: a run is deleted with its \
+                     subflow runs, and only finished ones; cancel it first (orch flow-run cancel {})",
+                    run.name, run.id, run.state.name, run.id
+                )));
+            }
+            runs.push(run);
         }
         let log_lines = delete_logs(&mut tx, &ids, u32::MAX).await?;
         let deleted = delete_runs(&mut tx, &ids).await?;
@@ -297,12 +352,18 @@ impl Store {
         let Some(days) = rule.retention.runs_days else {
             return Ok(Pruned::default());
         };
-        let filter = RunFilter::new(rule.state, &rule.deployments, cutoff_micros(now, days), "");
+        let filter = RunFilter::new(
+            rule.state,
+            &rule.deployments,
+            cutoff_micros(now, days),
+            ROOTS,
+        );
         self.delete_runs_batch(&filter, batch).await
     }
 
-    /// Deletes up to `batch.runs` of the oldest runs matching `filter` (or
-    /// only their log lines, when those are more than `batch.log_lines`).
+    /// Deletes up to `batch.runs` of the oldest runs matching `filter`, with
+    /// their subflow runs (or only their log lines, when those are more than
+    /// `batch.log_lines`).
     async fn delete_runs_batch(&self, filter: &RunFilter, batch: BatchSize) -> Result<Pruned> {
         let mut tx = self.writer.begin().await?;
         let ids = select_runs(&mut tx, self.backend, filter, batch.runs).await?;
@@ -310,6 +371,7 @@ impl Store {
             tx.commit().await?;
             return Ok(Pruned::default());
         }
+        let ids = with_subflow_runs(&mut tx, self.backend, ids).await?;
         let log_lines = delete_logs(&mut tx, &ids, batch.log_lines).await?;
         if log_lines >= u64::from(batch.log_lines) {
             tx.commit().await?;
@@ -357,6 +419,40 @@ async fn select_runs(
         .fetch_all(&mut *tx)
         .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// `ids` followed by every subflow run under them (their subflow runs, and
+/// so on), each once; on PostgreSQL the added runs are locked (`FOR
+/// UPDATE`) for the transaction, as `ids` are by their caller.
+async fn with_subflow_runs(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    mut ids: Vec<String>,
+) -> Result<Vec<String>> {
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    };
+    let statement = format!(
+        "WITH RECURSIVE tree(id) AS (\
+           SELECT id FROM flow_runs WHERE parent_flow_run_id IN ({}) \
+           UNION SELECT f.id FROM flow_runs f JOIN tree t ON f.parent_flow_run_id = t.id) \
+         SELECT r.id FROM flow_runs r WHERE r.id IN (SELECT id FROM tree) ORDER BY r.created_at, r.id{lock}",
+        id_list(1, ids.len())
+    );
+    let mut arguments = AnyArguments::default();
+    for id in &ids {
+        let _ = arguments.add(id.clone());
+    }
+    let below: Vec<(String,)> = sqlx::query_as_with(sql(statement), arguments)
+        .fetch_all(&mut *tx)
+        .await?;
+    for (id,) in below {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
 
 /// Deletes up to `limit` log lines of the runs `ids` (held by the batch).

@@ -239,3 +239,59 @@ async fn a_subflow_run_is_refused_under_a_parent_that_is_not_running() {
             .is_empty()
     );
 }
+
+/// The `RunChanged` events received so far, by run id.
+fn changed_runs(
+    events: &mut tokio::sync::broadcast::Receiver<orch_server::events::Event>,
+) -> Vec<String> {
+    let mut runs = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let orch_server::events::Event::RunChanged { run_id } = event {
+            runs.push(run_id);
+        }
+    }
+    runs
+}
+
+/// A subflow run's creation and state changes tell the parent's watchers
+/// too (its live page lists its subflow runs and their states).
+#[tokio::test]
+async fn a_subflow_runs_changes_are_changes_of_its_parent_for_its_watchers() {
+    let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
+    harness.deploy(DEPLOYMENT).await;
+    let (parent, _worker) = harness.running_run("etl/nightly", "default", "w1").await;
+    let parent_key = harness
+        .store()
+        .create_run_credential(&parent.id)
+        .await
+        .unwrap();
+    let secured = harness.secured().await;
+    let mut events = secured.state.events().subscribe();
+    let app = orch_server::router(secured.state.clone());
+
+    let response = send(
+        &app,
+        grpc(CREATE, &parent_key, &create(&parent.id, "child")),
+    )
+    .await;
+    assert_eq!(code(&response), 0, "{response:?}");
+    let made: pb::CreateSubflowRunResponse = decode(response).await;
+    let child = made.run.expect("the run");
+    let told = changed_runs(&mut events);
+    assert!(told.contains(&child.id), "{told:?}");
+    assert!(told.contains(&parent.id), "the parent's watchers: {told:?}");
+
+    let response = send(
+        &app,
+        grpc(
+            SET_STATE,
+            &made.api_key,
+            &set_state(&child.id, pb::StateType::Completed),
+        ),
+    )
+    .await;
+    assert_eq!(code(&response), 0);
+    let told = changed_runs(&mut events);
+    assert!(told.contains(&child.id), "{told:?}");
+    assert!(told.contains(&parent.id), "the parent's watchers: {told:?}");
+}

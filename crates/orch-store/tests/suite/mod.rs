@@ -15,6 +15,7 @@ mod retention;
 mod scheduling;
 mod security;
 mod state_paths;
+mod subflow_deletion;
 mod subflows;
 mod task_runs;
 mod transitions;

@@ -6,7 +6,6 @@ state reported through the native TaskRun, as the Rust SDK does."""
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import random
 import threading
@@ -14,7 +13,7 @@ import traceback
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-from . import _context, _native
+from . import _context, _native, _timeout
 from .exceptions import RunCancelled, TaskTimeoutError, UpstreamTaskError
 from .futures import OrchFuture, State
 from .logging import get_run_logger
@@ -196,29 +195,18 @@ def _task_context(task: "Task[Any, Any]", handle: TaskRunHandle, attempt: int, u
     return _context.TaskRunContext(handle.id, handle.name, attempt, log_prints, upstream)
 
 
+class _TaskInterrupted(TaskTimeoutError):
+    """Raised in a sync task's thread past its timeout, to stop it."""
+
+
 def _call_with_timeout(fn: Callable[[], Any], timeout: Optional[float], name: str) -> Any:
-    """`fn()`, in a thread of its own when there is a timeout (a thread
-    cannot be stopped: past the timeout it is abandoned, still running)."""
-    if not timeout:
-        return fn()
-    outcome: Dict[str, Any] = {}
-    done = threading.Event()
-    context = contextvars.copy_context()
+    """`fn()`; with a timeout, in a thread of its own, stopped past it by
+    raising the timeout error in that thread (see `_timeout`)."""
 
-    def target() -> None:
-        try:
-            outcome["value"] = context.run(fn)
-        except BaseException as error:
-            outcome["error"] = error
-        finally:
-            done.set()
+    def timed_out() -> TaskTimeoutError:
+        return TaskTimeoutError(f"task {name!r} timed out after {_humanize(timeout or 0)}")
 
-    threading.Thread(target=target, name=f"orch-timeout-{name}", daemon=True).start()
-    if not done.wait(timeout):
-        raise TaskTimeoutError(f"task {name!r} timed out after {_humanize(timeout)}")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    return _timeout.call_with_timeout(fn, timeout, f"orch-timeout-{name}", _TaskInterrupted, timed_out)
 
 
 def _succeeded(handle: TaskRunHandle, value: Any, upstream: List[str]) -> Any:
@@ -244,7 +232,7 @@ def _failed(task: "Task[Any, Any]", handle: TaskRunHandle, error: BaseException,
     logger.error(f"task run failed after {attempt} attempt(s): {text}")
     handle.record.set_upstream(upstream)
     handle.record.set_error(text)
-    handle.enter("FAILED", "Failed", _short(error))
+    handle.enter("FAILED", "TimedOut" if isinstance(error, TaskTimeoutError) else "Failed", _short(error))
     return None
 
 

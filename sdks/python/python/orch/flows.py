@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any, Callable, Dict, Optional, TypeVar, overload
 
-from . import _context, _engine, _native
+from . import _context, _engine, _native, _timeout
 from ._subflows import SubflowCall
 from .exceptions import FlowTimeoutError
 from .logging import get_run_logger, install_print_hook
@@ -24,6 +24,10 @@ from .tasks import RetryDelay
 __all__ = ["Flow", "flow"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _FlowInterrupted(FlowTimeoutError):
+    """Raised in a sync flow's thread past its timeout, to stop it."""
 
 #: Exit code after a cancel (128 + SIGTERM), as the Rust SDK.
 EXIT_CANCELLED = 143
@@ -226,28 +230,14 @@ class Flow:
     retry_jitter_factor = None
 
     def _body(self, context: _context.FlowRunContext, args: Any, kwargs: Any) -> Any:
-        if not self.timeout_seconds:
-            return self.fn(*args, **kwargs)
-        outcome: Dict[str, Any] = {}
-        done = threading.Event()
-        copied = contextvars.copy_context()
-
-        def target() -> None:
-            try:
-                outcome["value"] = copied.run(self.fn, *args, **kwargs)
-            except BaseException as error:
-                outcome["error"] = error
-            finally:
-                done.set()
-
-        threading.Thread(target=target, name=f"orch-flow-{self.name}", daemon=True).start()
-        if not done.wait(self.timeout_seconds):
+        def timed_out() -> FlowTimeoutError:
             message = f"flow {self.name!r} timed out after {self.timeout_seconds:g}s"
             _engine.cancel_run(context.shared, message)
-            raise FlowTimeoutError(message)
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]
+            return FlowTimeoutError(message)
+
+        return _timeout.call_with_timeout(
+            lambda: self.fn(*args, **kwargs), self.timeout_seconds, f"orch-flow-{self.name}", _FlowInterrupted, timed_out
+        )
 
     async def _call_async(self, args: Any, kwargs: Any) -> Any:
         parent = _context.current_flow()

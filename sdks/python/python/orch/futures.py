@@ -87,9 +87,14 @@ class OrchFuture(Generic[R]):
         try:
             return self._future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:
-            raise TimeoutError(
-                f"task run {self.task_name!r} did not end within {timeout} s"
-            ) from None
+            if not self._future.done():
+                raise TimeoutError(
+                    f"task run {self.task_name!r} did not end within {timeout} s"
+                ) from None
+            # The task's own error (a TaskTimeoutError is a TimeoutError too).
+            if raise_on_failure:
+                raise
+            return self._future.exception()  # type: ignore[return-value]
         except BaseException as error:
             if raise_on_failure:
                 raise
