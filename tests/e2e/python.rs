@@ -10,6 +10,8 @@ mod conformance;
 mod examples;
 #[path = "python/setup.rs"]
 mod setup;
+#[path = "python/task_cpu.rs"]
+mod task_cpu;
 
 use std::time::{Duration, Instant};
 

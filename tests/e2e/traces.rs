@@ -5,6 +5,14 @@
 //! parenting the run's span, the flow process seeing `TRACEPARENT` with its
 //! run's trace id and the caller's `TRACESTATE`; the same through an
 //! OTLP/gRPC collector; and with the variables unset, no exporter at all.
+//! The Python SDK's task spans: traces/python.rs.
+
+#[path = "traces/python.rs"]
+mod python;
+// Builds and installs the Python SDK (shared with the python test binary).
+#[allow(dead_code)]
+#[path = "python/setup.rs"]
+mod python_setup;
 
 use std::time::Duration;
 
@@ -170,6 +178,13 @@ fn assert_flaky_trace(spans: &[ReceivedSpan], run: &str, trace: &str, caller: &s
         );
         assert!(root.start_unix_nano <= attempt.start_unix_nano);
         assert!(attempt.end_unix_nano <= root.end_unix_nano);
+        assert!(
+            attempt
+                .attribute("orch.task_run.cpu_seconds")
+                .parse::<f64>()
+                .is_ok_and(|cpu| cpu >= 0.0),
+            "the attempt's CPU time: {attempt:#?}"
+        );
     }
     assert_eq!(attempts[0].status_code, 2, "the failed attempt is an error");
     assert_eq!(attempts[0].attribute("orch.task_run.state"), "Failed");

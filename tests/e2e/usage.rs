@@ -2,7 +2,9 @@
 //! allocates (and touches) 300 MiB and burns 2 s of CPU shows a peak RSS
 //! and a CPU time within 10% of that in the REST run record, in
 //! `flow-run inspect` (JSON and table) and in the Prometheus histograms,
-//! whether the worker starts flows in the namespace sandbox or not.
+//! whether the worker starts flows in the namespace sandbox or not; and the
+//! Rust SDK's task runs report their own CPU time (a task burning 0.5 s of
+//! CPU, one sleeping as long).
 
 mod web;
 
@@ -139,4 +141,49 @@ async fn a_run_that_never_started_has_no_usage() {
             .any(|line| line.contains("Resources") && line.trim_end().ends_with('-')),
         "{table}"
     );
+}
+
+/// The `cpu_seconds` of task run `name` in a REST run record.
+fn task_cpu(detail: &Value, name: &str) -> f64 {
+    let task = detail["task_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|task| task["name"] == name)
+        .unwrap_or_else(|| panic!("no task run {name}: {detail:#}"));
+    task["cpu_seconds"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("task run {name} has no cpu_seconds: {task:#}"))
+}
+
+#[tokio::test]
+async fn a_rust_sdk_task_reports_the_cpu_time_it_burnt_and_a_sleeping_one_almost_none() {
+    let server = orch_e2e::TestServer::start_for(BACKEND);
+    let toml = deployment_toml("web", "task-cpu", "pool", &[TESTFLOWS, "task-cpu"], "");
+    let _dir = server.deploy("pool", &toml);
+    let _worker = server.start_worker("pool", &[]);
+    let api = Api::new(&server);
+    let created = api.post("/api/deployments/web/task-cpu/runs", "").await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let run = created.body["id"].as_str().unwrap().to_owned();
+    let detail = api
+        .wait_for_state(&run, &["COMPLETED", "FAILED", "CRASHED"])
+        .await;
+    assert_eq!(detail["state"]["type"], "COMPLETED", "{detail:#}");
+    let burnt = task_cpu(&detail, "burns-cpu");
+    assert!((0.3..=1.5).contains(&burnt), "burns-cpu: {burnt} s");
+    let slept = task_cpu(&detail, "sleeps-a-while");
+    assert!(slept < 0.1, "sleeps-a-while: {slept} s");
+    // The CLI's task table shows it; its JSON is the REST record's.
+    let table = server.ok(&["task-run", "ls", "--flow-run", &run]);
+    assert!(table.lines().next().unwrap().contains("CPU"), "{table}");
+    let shown = format!("{burnt:.2}s").replace(".00s", "s");
+    assert!(
+        table
+            .lines()
+            .any(|line| line.contains("burns-cpu") && line.contains(&shown)),
+        "{shown} not in\n{table}"
+    );
+    let inspected = server.inspect(&run);
+    assert_eq!(inspected["task_runs"], detail["task_runs"]);
 }

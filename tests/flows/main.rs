@@ -315,6 +315,42 @@ fn process_cpu_ms() -> u64 {
     fields.iter().sum::<u64>() * 10
 }
 
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct TaskCpu {
+    ms: u64,
+}
+
+impl Default for TaskCpu {
+    fn default() -> Self {
+        TaskCpu { ms: 500 }
+    }
+}
+
+/// A task that burns `ms` of CPU (until the process has used that much more),
+/// and one that sleeps as long: their task runs' CPU time.
+async fn task_cpu(ctx: FlowContext, params: TaskCpu) -> anyhow::Result<()> {
+    ctx.task("burns-cpu")
+        .run(|| async {
+            let start = process_cpu_ms();
+            let mut spins = 0u64;
+            while process_cpu_ms() < start + params.ms {
+                for _ in 0..100_000 {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+            }
+            Ok::<_, anyhow::Error>(spins)
+        })
+        .await?;
+    ctx.task("sleeps-a-while")
+        .run(|| async {
+            tokio::time::sleep(millis(params.ms)).await;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await?;
+    Ok(())
+}
+
 /// Allocates and touches `mib` MiB, then burns CPU until the process has
 /// used `cpu_ms` of it in all (for the resource usage figures).
 async fn burn(_ctx: FlowContext, params: Burn) -> anyhow::Result<u64> {
@@ -464,6 +500,7 @@ fn main() -> ExitCode {
         .flow("typed", typed)
         .flow("tagged", tagged)
         .flow("burn", burn)
+        .flow("task-cpu", task_cpu)
         .flow("secret-lines", secret_lines)
         .flow("parent", parent)
         .flow(

@@ -4,7 +4,9 @@
 //! (credentials, TLS), the bounded batching shipper, task run records and
 //! their state history, log lines (numbering, secrets hidden, size limit),
 //! concurrency slots, artifacts (checked with the server's rules), events
-//! and subflow runs (created, then reported with their own credential).
+//! and subflow runs (created, then reported with their own credential),
+//! task attempt spans (exported when the worker passed a collector's
+//! address, children of the run's span from `TRACEPARENT`) and task CPU time.
 //!
 //! Everything here needs a tokio runtime: [`Reporter::start`] spawns the
 //! shipper on the current one, and the `async` functions run on it.
@@ -19,7 +21,10 @@ pub use crate::slots::{Acquired, SlotLease, acquire as acquire_slots};
 pub use crate::subflow::{
     SubflowError, SubflowRun, report_state as report_subflow_state, start as start_subflow_run,
 };
-pub use orch_core::StateType;
+pub use crate::trace::AttemptSpan;
+pub use opentelemetry::Context as TraceContext;
+pub use orch_core::{StateType, TraceParent};
+pub use orch_telemetry::Telemetry;
 
 use crate::{ArtifactError, EmitError, Published};
 
@@ -90,4 +95,44 @@ pub async fn emit_event(
         ));
     }
     crate::emit::send(reporter, flow_run_id, name, payload).await
+}
+
+/// Starts exporting task spans as `orch-flow` when the environment names a
+/// collector (`OTEL_EXPORTER_OTLP_ENDPOINT`...); `None` (no exporter, no
+/// thread) when it does not. Call it inside the tokio runtime (the gRPC
+/// exporter needs one); keep the [`Telemetry`] for the process's life and
+/// [`Telemetry::flush`] it before exiting.
+///
+/// # Errors
+///
+/// The variables cannot make an exporter (an unknown protocol...).
+pub fn start_traces() -> Result<Option<Telemetry>, String> {
+    Telemetry::from_env("orch-flow")
+}
+
+/// The span context of the run this process executes, from `TRACEPARENT`
+/// (and `TRACESTATE`): the parent of its task spans. Empty without it.
+pub fn process_trace_context() -> TraceContext {
+    crate::trace::process_run().clone()
+}
+
+/// The span context of a (subflow) run whose span is `traceparent`.
+pub fn trace_context_of(traceparent: &TraceParent) -> TraceContext {
+    crate::trace::run_context(traceparent)
+}
+
+/// The `traceparent` of the span `context` holds, if any.
+pub fn traceparent_of(context: &TraceContext) -> Option<TraceParent> {
+    crate::trace::traceparent_of(context)
+}
+
+/// Starts the span of attempt `attempt` of task run `task_run_id` (named
+/// `task NAME`), a child of `run`; `None` while traces are not exported.
+pub fn attempt_span(
+    run: &TraceContext,
+    name: &str,
+    task_run_id: &str,
+    attempt: u32,
+) -> Option<AttemptSpan> {
+    crate::trace::attempt(run, name, task_run_id, attempt)
 }

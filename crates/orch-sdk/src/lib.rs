@@ -37,6 +37,7 @@
 mod app;
 mod artifact;
 mod context;
+mod cpu;
 pub mod embed;
 mod emit;
 mod error;

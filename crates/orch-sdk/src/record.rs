@@ -94,6 +94,14 @@ impl TaskRecord {
     pub fn set_upstream(&mut self, upstream_ids: Vec<String>) {
         self.snapshot.upstream_ids = upstream_ids;
     }
+
+    /// Adds CPU time an attempt spent (microseconds) to the task run's sum,
+    /// reported with the next states. A task run never given any reports
+    /// none (not measured).
+    pub fn add_cpu_micros(&mut self, micros: i64) {
+        let sum = self.snapshot.cpu_micros.unwrap_or(0) + micros.max(0);
+        self.snapshot.cpu_micros = Some(sum);
+    }
 }
 
 /// Largest result kept verbatim; larger ones are summarised.
@@ -124,6 +132,18 @@ mod tests {
         assert_eq!(failed.history[0].seq, 3);
         assert_eq!(failed.history[0].attempt, 2);
         assert!(failed.end_micros.is_some());
+    }
+
+    #[test]
+    fn cpu_time_is_summed_over_attempts_and_unknown_until_given() {
+        let (mut record, created) = TaskRecord::new("run", "fetch", &[], 1);
+        assert_eq!(created.cpu_micros, None);
+        record.add_cpu_micros(1_500);
+        let retrying = record.enter(StateType::Scheduled, "AwaitingRetry", "");
+        assert_eq!(retrying.cpu_micros, Some(1_500));
+        record.add_cpu_micros(500);
+        let done = record.enter(StateType::Completed, "Completed", "");
+        assert_eq!(done.cpu_micros, Some(2_000));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -250,6 +251,9 @@ impl TaskBuilder {
             );
             let call =
                 AssertUnwindSafe(async { attempt_fn().await.map_err(Into::into) }).catch_unwind();
+            // The attempt's CPU time: its own polls only (see crate::cpu).
+            let cpu_nanos = AtomicI64::new(0);
+            let call = crate::cpu::measured(call, &cpu_nanos);
             let scoped = CURRENT_TASK.scope(scope.clone(), call);
             let outcome = tokio::select! {
                 result = with_timeout(self.timeout, scoped) => match result {
@@ -260,7 +264,13 @@ impl TaskBuilder {
                 },
                 _ = cancel.cancelled() => AttemptOutcome::Cancelled,
             };
-            if let Some(span) = span {
+            let cpu_micros =
+                crate::cpu::MEASURED.then(|| cpu_nanos.load(Ordering::Relaxed) / 1_000);
+            if let Some(micros) = cpu_micros {
+                record.add_cpu_micros(micros);
+            }
+            if let Some(mut span) = span {
+                span.set_cpu_micros(cpu_micros);
                 match &outcome {
                     AttemptOutcome::Done(_) => span.end("Completed", None),
                     AttemptOutcome::Cancelled => span.end("Cancelled", None),

@@ -41,7 +41,10 @@ pub(crate) fn traceparent_of(context: &Context) -> Option<TraceParent> {
 }
 
 /// The span of one attempt of a task, while traces are exported.
-pub(crate) struct AttemptSpan(opentelemetry::global::BoxedSpan);
+///
+/// Public through [`crate::embed`] for SDKs in other languages built on this one.
+#[derive(Debug)]
+pub struct AttemptSpan(opentelemetry::global::BoxedSpan);
 
 /// Starts the span of attempt `attempt` of task run `task_run_id`, a child
 /// of `run` (its run's span).
@@ -68,7 +71,7 @@ pub(crate) fn attempt(
 
 impl AttemptSpan {
     /// The span's own `traceparent` (a subflow run's span is its child).
-    pub(crate) fn traceparent(&self) -> TraceParent {
+    pub fn traceparent(&self) -> TraceParent {
         let span = self.0.span_context();
         TraceParent {
             trace_id: span.trace_id().to_bytes(),
@@ -77,8 +80,18 @@ impl AttemptSpan {
         }
     }
 
+    /// The CPU time the attempt spent (`orch.task_run.cpu_seconds`), when measured.
+    pub fn set_cpu_micros(&mut self, micros: Option<i64>) {
+        if let Some(micros) = micros {
+            self.0.set_attribute(opentelemetry::KeyValue::new(
+                "orch.task_run.cpu_seconds",
+                micros as f64 / 1e6,
+            ));
+        }
+    }
+
     /// Ends the span with the attempt's outcome (`error` when it failed).
-    pub(crate) fn end(mut self, state: &str, error: Option<&str>) {
+    pub fn end(mut self, state: &str, error: Option<&str>) {
         self.0.set_attribute(text("orch.task_run.state", state));
         if let Some(error) = error {
             self.0.set_status(Status::error(error.to_owned()));

@@ -367,5 +367,6 @@ pub(crate) fn task_run(task: &orch_store::TaskRun) -> pb::TaskRun {
             })
             .collect(),
         created_at_micros: task.created_at,
+        cpu_micros: task.cpu_micros,
     }
 }

@@ -42,6 +42,9 @@ pub struct TaskRun {
     pub history: Vec<TaskRunState>,
     /// When it was created.
     pub created_at: i64,
+    /// CPU time its attempts spent on the threads that ran them, summed, in
+    /// microseconds (`None` when the SDK did not measure it).
+    pub cpu_micros: Option<i64>,
 }
 
 /// A task run state change a report made.
@@ -89,6 +92,7 @@ struct TaskRunRow {
     error: String,
     result: String,
     created_at: i64,
+    cpu_micros: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -100,7 +104,7 @@ struct HistoryRow {
     state: StateRow,
 }
 
-/// Most rows per multi-row statement (15 binds each at most: within both
+/// Most rows per multi-row statement (16 binds each at most: within both
 /// backends' bind limits).
 const ROWS_PER_INSERT: usize = 256;
 
@@ -249,15 +253,16 @@ fn task_transitions<'t>(
 async fn upsert_task_runs(tx: &mut Tx, tasks: &[&TaskRun]) -> Result<()> {
     let statement = format!(
         "INSERT INTO task_runs (id, flow_run_id, name, tags, state_type, state_name, state_message, \
-         state_timestamp, attempt, max_retries, start_time, end_time, error, result, created_at) \
-         VALUES {} \
+         state_timestamp, attempt, max_retries, start_time, end_time, error, result, created_at, \
+         cpu_micros) VALUES {} \
          ON CONFLICT (id) DO UPDATE SET state_type = excluded.state_type, \
          state_name = excluded.state_name, state_message = excluded.state_message, \
          state_timestamp = excluded.state_timestamp, attempt = excluded.attempt, \
          start_time = COALESCE(task_runs.start_time, excluded.start_time), \
-         end_time = excluded.end_time, error = excluded.error, result = excluded.result \
+         end_time = excluded.end_time, error = excluded.error, result = excluded.result, \
+         cpu_micros = COALESCE(excluded.cpu_micros, task_runs.cpu_micros) \
          WHERE excluded.state_timestamp >= task_runs.state_timestamp",
-        values_placeholders(tasks.len(), 15)
+        values_placeholders(tasks.len(), 16)
     );
     let mut query = sqlx::query(sql(statement));
     for task in tasks {
@@ -276,7 +281,8 @@ async fn upsert_task_runs(tx: &mut Tx, tasks: &[&TaskRun]) -> Result<()> {
             .bind(task.end_time)
             .bind(&task.error)
             .bind(&task.result)
-            .bind(task.created_at);
+            .bind(task.created_at)
+            .bind(task.cpu_micros);
     }
     query.execute(&mut **tx).await?;
     Ok(())
@@ -395,7 +401,7 @@ impl Store {
     pub async fn list_task_runs(&self, flow_run_id: &str) -> Result<Vec<TaskRun>> {
         let rows: Vec<TaskRunRow> = sqlx::query_as(
             "SELECT id, flow_run_id, name, tags, state_type, state_name, state_message, state_timestamp, \
-             attempt, max_retries, start_time, end_time, error, result, created_at \
+             attempt, max_retries, start_time, end_time, error, result, created_at, cpu_micros \
              FROM task_runs WHERE flow_run_id = $1 ORDER BY created_at, id",
         )
         .bind(flow_run_id)
@@ -453,6 +459,7 @@ impl Store {
                     error: row.error,
                     result: row.result,
                     created_at: row.created_at,
+                    cpu_micros: row.cpu_micros,
                 })
             })
             .collect()

@@ -117,6 +117,14 @@ impl Telemetry {
         self.provider.tracer(name)
     }
 
+    /// Exports the spans ended so far (waits for the batch to be sent): for
+    /// a process that exits without dropping its [`Telemetry`].
+    pub fn flush(&self) {
+        if let Err(error) = self.provider.force_flush() {
+            tracing::warn!("could not export spans: {error}");
+        }
+    }
+
     /// Where spans go, for the start-up line.
     pub fn endpoint() -> String {
         std::env::var(ENV_TRACES_ENDPOINT)

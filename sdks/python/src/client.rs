@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use std::str::FromStr;
 
-use orch_sdk::embed::{self, LogWriter, Reporter, StateType, SubflowError};
+use orch_sdk::embed::{
+    self, LogWriter, Reporter, StateType, SubflowError, TraceContext, TraceParent,
+};
 use orch_sdk::{ArtifactError, EmitError};
 use pyo3::exceptions::{PyConnectionError, PyValueError};
 use pyo3::prelude::*;
@@ -23,6 +25,8 @@ pub struct Client {
     /// The run's friendly name, when known (a subflow run's).
     flow_run_name: String,
     pub(crate) cancel: CancellationToken,
+    /// The run's span: the parent of its task spans.
+    pub(crate) trace: TraceContext,
     pid: u32,
 }
 
@@ -37,10 +41,12 @@ impl Client {
 #[pymethods]
 impl Client {
     /// Connects (lazily) to the server at `api_url` for run `flow_run_id`,
-    /// with the credential and CA of `ORCH_API_KEY` / `ORCH_TLS_CA`.
+    /// with the credential and CA of `ORCH_API_KEY` / `ORCH_TLS_CA`; starts
+    /// exporting task spans when the worker passed a collector's address.
     #[new]
     fn new(api_url: &str, flow_run_id: String) -> PyResult<Self> {
         let runtime = runtime::get()?;
+        crate::traces::start(runtime);
         let _entered = runtime.enter();
         let reporter = Reporter::start(api_url).map_err(|error| {
             PyValueError::new_err(format!("ORCH_API_URL {api_url:?} is not usable: {error}"))
@@ -51,25 +57,33 @@ impl Client {
             flow_run_id,
             flow_run_name: String::new(),
             cancel: CancellationToken::new(),
+            trace: embed::process_trace_context(),
             pid: std::process::id(),
         })
     }
 
     /// Creates a subflow run of this client's run (GIL released), called
     /// by this run's task run `parent_task_run_id` (reported and flushed
-    /// first), with `parameters_json`; returns the subflow run's own client,
-    /// which reports with the subflow run's credential. Raises ValueError
-    /// when the server refuses it, ConnectionError when it cannot be reached.
+    /// first), with `parameters_json`, its span a child of `traceparent`
+    /// (the calling task run's span; this run's span when None); returns
+    /// the subflow run's own client, which reports with the subflow run's
+    /// credential. Raises ValueError when the server refuses it,
+    /// ConnectionError when it cannot be reached.
+    #[pyo3(signature = (parent_task_run_id, flow, parameters_json, traceparent=None))]
     fn create_subflow(
         &self,
         py: Python<'_>,
         parent_task_run_id: &str,
         flow: &str,
         parameters_json: &str,
+        traceparent: Option<&str>,
     ) -> PyResult<Client> {
         let runtime = self.runtime()?;
         let parameters: serde_json::Value = serde_json::from_str(parameters_json)
             .map_err(|error| PyValueError::new_err(error.to_string()))?;
+        let traceparent = traceparent
+            .and_then(|text| TraceParent::parse(text).ok())
+            .or_else(|| embed::traceparent_of(&self.trace));
         let started = py.detach(|| {
             runtime.block_on(embed::start_subflow_run(
                 &self.reporter,
@@ -77,11 +91,15 @@ impl Client {
                 parent_task_run_id,
                 flow,
                 &parameters,
-                None,
+                traceparent,
             ))
         });
         let run = started.map_err(subflow_error)?;
+        let trace = run
+            .traceparent
+            .map_or_else(|| self.trace.clone(), |t| embed::trace_context_of(&t));
         Ok(Client {
+            trace,
             writer: LogWriter::new(run.reporter.clone(), run.flow_run_id.clone()),
             reporter: run.reporter,
             flow_run_id: run.flow_run_id,
@@ -135,12 +153,17 @@ impl Client {
         Ok(())
     }
 
-    /// Waits (GIL released) until everything queued so far is stored;
-    /// False if that took longer than `timeout_seconds`.
+    /// Waits (GIL released) until everything queued so far is stored, and
+    /// the task spans ended so far are exported (when traces are on);
+    /// False if storing took longer than `timeout_seconds`.
     fn flush(&self, py: Python<'_>, timeout_seconds: f64) -> PyResult<bool> {
         let runtime = self.runtime()?;
         let within = Duration::from_secs_f64(timeout_seconds.max(0.0));
-        Ok(py.detach(|| runtime.block_on(self.reporter.flush(within))))
+        Ok(py.detach(|| {
+            let stored = runtime.block_on(self.reporter.flush(within));
+            crate::traces::flush();
+            stored
+        }))
     }
 
     /// Marks the run cancelled: waits for concurrency slots end.

@@ -5,7 +5,8 @@
 //! machinery (`orch_sdk::embed`) so that the flow protocol is implemented
 //! once: [`Client`] (the connection, the batching shipper of task states and
 //! log lines, artifacts, events) and [`TaskRun`] (a task run's record and
-//! state history, its concurrency slots). Calls that wait on the network
+//! state history, its concurrency slots, its attempts' spans and CPU time).
+//! Calls that wait on the network
 //! release the GIL. A client is bound to the process that made it: used in
 //! a child after `fork()` it raises, instead of hanging on a runtime whose
 //! threads the child does not have.
@@ -13,6 +14,7 @@
 mod client;
 mod runtime;
 mod task_run;
+mod traces;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;

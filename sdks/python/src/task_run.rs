@@ -2,7 +2,9 @@
 
 use std::str::FromStr;
 
-use orch_sdk::embed::{self, Acquired, Reporter, SlotLease, StateType, TaskRecord};
+use orch_sdk::embed::{
+    self, Acquired, AttemptSpan, Reporter, SlotLease, StateType, TaskRecord, TraceContext,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use tokio_util::sync::CancellationToken;
@@ -10,15 +12,23 @@ use tokio_util::sync::CancellationToken;
 use crate::client::Client;
 
 /// One task run: each state it enters is queued to the server (when there
-/// is a client) with its history, attempt, error, result and upstream ids,
-/// as the Rust SDK reports its own task runs.
+/// is a client) with its history, attempt, error, result, upstream ids and
+/// CPU time, as the Rust SDK reports its own task runs. While traces are
+/// exported, each attempt (Running / Retrying until the next state) is a
+/// span `task NAME`, a child of the run's span.
 #[pyclass(module = "orch._native")]
 pub struct TaskRun {
     record: TaskRecord,
     id: String,
+    name: String,
     tags: Vec<String>,
+    attempt: u32,
     server: Option<Server>,
     lease: Option<SlotLease>,
+    /// The run's span, parent of the attempts' spans (with a client).
+    trace: Option<TraceContext>,
+    /// The span of the attempt running now.
+    span: Option<AttemptSpan>,
 }
 
 /// What a task run of an orchestrated flow reports through.
@@ -43,6 +53,7 @@ impl TaskRun {
         client: Option<PyRef<'_, Client>>,
     ) -> PyResult<Self> {
         let (record, created) = TaskRecord::new(flow_run_id, name, &tags, max_retries);
+        let trace = client.as_ref().map(|client| client.trace.clone());
         let server = match client {
             Some(client) => Some(Server {
                 runtime: client.runtime()?,
@@ -57,10 +68,14 @@ impl TaskRun {
         }
         Ok(TaskRun {
             id: record.id().to_owned(),
+            name: name.to_owned(),
             record,
             tags,
+            attempt: 1,
             server,
             lease: None,
+            trace,
+            span: None,
         })
     }
 
@@ -72,11 +87,24 @@ impl TaskRun {
 
     /// Enters a state: `kind` is a state type ("RUNNING", "COMPLETED",
     /// "FAILED", "SCHEDULED", "CANCELLED"...), `name` its display name
-    /// ("Retrying", "AwaitingRetry"...).
+    /// ("Retrying", "AwaitingRetry"...). RUNNING starts the attempt's span;
+    /// the next state ends it (an error for FAILED and AwaitingRetry).
     #[pyo3(signature = (kind, name, message=""))]
     fn enter(&mut self, kind: &str, name: &str, message: &str) -> PyResult<()> {
         let kind =
             StateType::from_str(kind).map_err(|error| PyValueError::new_err(error.to_string()))?;
+        if let Some(span) = self.span.take() {
+            match kind {
+                StateType::Completed => span.end("Completed", None),
+                StateType::Cancelled => span.end("Cancelled", None),
+                _ => span.end("Failed", Some(message)),
+            }
+        }
+        if kind == StateType::Running
+            && let Some(trace) = &self.trace
+        {
+            self.span = embed::attempt_span(trace, &self.name, &self.id, self.attempt);
+        }
         let snapshot = self.record.enter(kind, name, message);
         if let Some(server) = &self.server {
             server.reporter.task(snapshot);
@@ -86,7 +114,31 @@ impl TaskRun {
 
     /// The attempt the next states belong to (1-based).
     fn set_attempt(&mut self, attempt: u32) {
+        self.attempt = attempt;
         self.record.set_attempt(attempt);
+    }
+
+    /// Adds the CPU time an attempt spent (seconds, e.g. from
+    /// `time.thread_time()`) to the task run's sum, reported with the next
+    /// state, and to the attempt's span (`orch.task_run.cpu_seconds`).
+    fn add_cpu_seconds(&mut self, seconds: f64) {
+        if !seconds.is_finite() {
+            return;
+        }
+        let micros = (seconds.max(0.0) * 1e6).round() as i64;
+        self.record.add_cpu_micros(micros);
+        if let Some(span) = &mut self.span {
+            span.set_cpu_micros(Some(micros));
+        }
+    }
+
+    /// The `traceparent` of the attempt's span while it runs (None while
+    /// traces are not exported): a subflow run called by it is its child.
+    #[getter]
+    fn traceparent(&self) -> Option<String> {
+        self.span
+            .as_ref()
+            .map(|span| span.traceparent().to_string())
     }
 
     /// The error (message and traceback) shown for the failed task run.

@@ -49,6 +49,15 @@ def test_a_local_task_record_takes_states_and_refuses_unknown_ones():
     assert record.take_slots() is True
 
 
+def test_a_task_record_takes_cpu_time_and_has_no_span_without_traces():
+    record = _native.TaskRun("local-1", "t", [], 0)
+    record.enter("RUNNING", "Running")
+    record.add_cpu_seconds(0.25)
+    record.add_cpu_seconds(float("nan"))
+    assert record.traceparent is None
+    record.enter("COMPLETED", "Completed")
+
+
 def test_a_client_for_an_unreachable_server_does_not_hang_a_flush():
     client = _native.Client("http://127.0.0.1:9", "00000000-0000-0000-0000-000000000000")
     client.log("INFO", "hello")

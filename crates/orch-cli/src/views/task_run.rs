@@ -7,9 +7,12 @@ use crate::output::{self, table, time};
 
 pub use orch_proto::json::TaskRun as TaskRunView;
 
-/// Writes task runs as a table: name, state, attempts, duration, upstream names.
+/// Writes task runs as a table: name, state, attempts, duration, CPU time,
+/// upstream names.
 pub fn print_table(tasks: &[TaskRunView]) -> std::io::Result<()> {
-    let mut rows = table::new(&["TASK", "STATE", "ATTEMPTS", "DURATION", "AFTER", "MESSAGE"]);
+    let mut rows = table::new(&[
+        "TASK", "STATE", "ATTEMPTS", "DURATION", "CPU", "AFTER", "MESSAGE",
+    ]);
     for task in tasks {
         let upstream: Vec<&str> = task
             .upstream_ids
@@ -30,9 +33,34 @@ pub fn print_table(tasks: &[TaskRunView]) -> std::io::Result<()> {
             table::state(&task.state),
             table::number(format!("{}/{}", task.attempt, task.max_retries + 1)),
             table::number(duration),
+            table::number(cpu(task.cpu_seconds)),
             Cell::new(output::or_dash(&upstream.join(", "))),
             Cell::new(output::or_dash(&task.state.message_on_one_line())),
         ]);
     }
     table::print(rows, "(no task runs)")
+}
+
+/// A task run's CPU time (`-` when its SDK did not measure it): `0.52s`,
+/// `0s` (under 5 ms), `1m 5s`.
+fn cpu(seconds: Option<f64>) -> String {
+    match seconds {
+        None => "-".to_owned(),
+        Some(s) if s < 60.0 => format!("{s:.2}s").replace(".00s", "s"),
+        Some(s) => time::duration(std::time::Duration::from_secs_f64(s)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu;
+
+    #[test]
+    fn cpu_time_reads_in_seconds_or_a_dash() {
+        assert_eq!(cpu(None), "-");
+        assert_eq!(cpu(Some(0.0)), "0s");
+        assert_eq!(cpu(Some(0.523)), "0.52s");
+        assert_eq!(cpu(Some(2.0)), "2s");
+        assert_eq!(cpu(Some(65.0)), "1m 5s");
+    }
 }

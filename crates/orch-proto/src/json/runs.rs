@@ -265,6 +265,9 @@ pub struct TaskRun {
     pub upstream_ids: Vec<String>,
     /// Every state, oldest first: the retry history.
     pub history: Vec<TaskRunState>,
+    /// CPU time its attempts spent on the threads that ran them, summed, as
+    /// the SDK measured it; `None` when it did not.
+    pub cpu_seconds: Option<f64>,
     /// `start_time` in microseconds (0 when unset).
     #[serde(skip)]
     pub start_micros: i64,
@@ -311,6 +314,7 @@ impl TaskRun {
                     state: State::from_proto(entry.state.as_ref()),
                 })
                 .collect(),
+            cpu_seconds: task.cpu_micros.map(|micros| micros as f64 / 1e6),
             start_micros,
             end_micros,
         }
@@ -442,5 +446,17 @@ mod tests {
             TaskRun::from_proto(&task, 0).result,
             Some(Value::String("{truncated".into()))
         );
+    }
+
+    #[test]
+    fn a_task_runs_cpu_time_is_in_seconds_or_null() {
+        let task = pb::TaskRun {
+            cpu_micros: Some(1_250_000),
+            ..Default::default()
+        };
+        let value = serde_json::to_value(TaskRun::from_proto(&task, 0)).unwrap();
+        assert_eq!(value["cpu_seconds"], 1.25);
+        let value = serde_json::to_value(TaskRun::from_proto(&pb::TaskRun::default(), 0)).unwrap();
+        assert!(value["cpu_seconds"].is_null(), "{value}");
     }
 }

@@ -93,7 +93,7 @@ async fn flow_run(State(state): State<AppState>, Path(id): Path<String>) -> Resp
 <section class="panel" id="subflows-panel" hidden><h2>Subflow runs <span class="muted" id="subflow-count"></span></h2><div id="subflow-runs"></div></section>
 <section class="panel"><h2>Artifacts <span class="muted" id="artifact-count"></span></h2><div id="artifacts" class="artifacts"></div></section>
 <div class="grid-2">
-  <section class="panel"><h2>Task retries</h2><div id="retries"></div></section>
+  <section class="panel"><h2>Task runs: retries and CPU time</h2><div id="retries"></div></section>
   <section class="panel"><h2>Parameters</h2><pre id="parameters" class="code"></pre></section>
 </div>
 <section class="panel"><div class="table-head"><h2>Logs <span class="muted" id="log-status"></span></h2>

@@ -54,6 +54,8 @@ fn task_run_from_pb(task: pb::TaskRun) -> Result<TaskRun, Status> {
         upstream_ids: task.upstream_ids,
         history,
         created_at: task.created_at_micros,
+        // A negative figure is no measurement.
+        cpu_micros: task.cpu_micros.filter(|micros| *micros >= 0),
     })
 }
 

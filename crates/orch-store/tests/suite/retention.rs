@@ -54,6 +54,7 @@ fn task(run_id: &str, id: &str, timestamp: i64) -> TaskRun {
             state,
         }],
         created_at: timestamp,
+        cpu_micros: None,
     }
 }
 

@@ -42,6 +42,7 @@ async fn wrapper(store: &Store, flow_run_id: &str, name: &str) -> String {
             state,
         }],
         created_at: store.now(),
+        cpu_micros: None,
     };
     store.report_task_runs(&[task]).await.expect("report task");
     id

@@ -39,6 +39,7 @@ fn snapshot(flow_run_id: &str, id: &str, kind: StateType, timestamp: i64, seq: u
             state: state(kind, timestamp),
         }],
         created_at: 1,
+        cpu_micros: None,
     }
 }
 
@@ -192,4 +193,34 @@ async fn a_report_naming_another_runs_task_run_is_refused_and_changes_nothing() 
         .await
         .unwrap();
     assert_eq!(store.list_task_runs(&run_a.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_task_runs_cpu_time_is_kept_and_a_snapshot_without_it_does_not_clear_it() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let flow_run = run_now(&store, &deployment).await;
+    let mut running = snapshot(&flow_run.id, "cpu", StateType::Running, 100, 1);
+    running.cpu_micros = Some(250_000);
+    store.report_task_runs(&[running]).await.unwrap();
+    let stored = store.list_task_runs(&flow_run.id).await.unwrap();
+    assert_eq!(stored[0].cpu_micros, Some(250_000));
+    // A newer snapshot that says nothing of it (an older SDK) keeps it.
+    let done = snapshot(&flow_run.id, "cpu", StateType::Completed, 200, 2);
+    store.report_task_runs(&[done]).await.unwrap();
+    let stored = store.list_task_runs(&flow_run.id).await.unwrap();
+    assert_eq!(stored[0].state.kind, StateType::Completed);
+    assert_eq!(stored[0].cpu_micros, Some(250_000));
+    // A newer one with the sum of more attempts replaces it.
+    let mut retried = snapshot(&flow_run.id, "cpu", StateType::Completed, 300, 3);
+    retried.cpu_micros = Some(400_000);
+    store.report_task_runs(&[retried]).await.unwrap();
+    let stored = store.list_task_runs(&flow_run.id).await.unwrap();
+    assert_eq!(stored[0].cpu_micros, Some(400_000));
+    // Unmeasured task runs stay unknown.
+    let plain = snapshot(&flow_run.id, "plain", StateType::Completed, 100, 1);
+    store.report_task_runs(&[plain]).await.unwrap();
+    let stored = store.list_task_runs(&flow_run.id).await.unwrap();
+    let plain = stored.iter().find(|task| task.id == "plain").unwrap();
+    assert_eq!(plain.cpu_micros, None);
 }

@@ -9,6 +9,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 import traceback
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -209,6 +210,63 @@ def _call_with_timeout(fn: Callable[[], Any], timeout: Optional[float], name: st
     return _timeout.call_with_timeout(fn, timeout, f"orch-timeout-{name}", _TaskInterrupted, timed_out)
 
 
+def _cpu_measured(handle: TaskRunHandle, fn: Callable[[], Any]) -> Callable[[], Any]:
+    """`fn`, adding the CPU time of the thread that runs it
+    (`time.thread_time()`) to the task run's."""
+
+    def measured() -> Any:
+        start = time.thread_time()
+        try:
+            return fn()
+        finally:
+            try:
+                handle.record.add_cpu_seconds(time.thread_time() - start)
+            except RuntimeError:  # an abandoned (timed-out) attempt ending late
+                pass
+
+    return measured
+
+
+class _CpuSteps:
+    """An awaitable running coroutine `coro`, timing each of its steps
+    (`time.thread_time()` around each `send`/`throw`) and adding their sum
+    to the task run's CPU time when it ends: the event loop's thread runs
+    other tasks between the steps, which are not counted."""
+
+    __slots__ = ("coro", "handle")
+
+    def __init__(self, coro: Any, handle: TaskRunHandle) -> None:
+        self.coro = coro
+        self.handle = handle
+
+    def __await__(self) -> Any:
+        coro, total = self.coro, 0.0
+        sent: Any = None
+        thrown: Optional[BaseException] = None
+        try:
+            while True:
+                start = time.thread_time()
+                try:
+                    yielded = coro.send(sent) if thrown is None else coro.throw(thrown)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    total += time.thread_time() - start
+                sent, thrown = None, None
+                try:
+                    sent = yield yielded
+                except GeneratorExit:
+                    coro.close()
+                    raise
+                except BaseException as error:  # cancellation, a timeout: into the task
+                    thrown = error
+        finally:
+            try:
+                self.handle.record.add_cpu_seconds(total)
+            except RuntimeError:
+                pass
+
+
 def _succeeded(handle: TaskRunHandle, value: Any, upstream: List[str]) -> Any:
     handle.record.set_upstream(upstream)
     handle.record.set_result_json(result_json(value))
@@ -255,7 +313,8 @@ def run_sync(task: "Task[Any, Any]", handle: TaskRunHandle, args: Tuple[Any, ...
             handle.enter("RUNNING", "Running" if attempt == 1 else "Retrying")
             token = _context.task_run_var.set(_task_context(task, handle, attempt, upstream))
             try:
-                value = _call_with_timeout(lambda: task.fn(*args, **kwargs), task.timeout_seconds, handle.name)
+                call = _cpu_measured(handle, lambda: task.fn(*args, **kwargs))
+                value = _call_with_timeout(call, task.timeout_seconds, handle.name)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as error:
@@ -300,6 +359,8 @@ async def run_async(task: "Task[Any, Any]", handle: TaskRunHandle, args: Tuple[A
             token = _context.task_run_var.set(_task_context(task, handle, attempt, upstream))
             try:
                 call = task.fn(*args, **kwargs)
+                if asyncio.iscoroutine(call):
+                    call = _CpuSteps(call, handle)
                 if task.timeout_seconds:
                     try:
                         value = await asyncio.wait_for(call, task.timeout_seconds)

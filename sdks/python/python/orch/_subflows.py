@@ -74,7 +74,9 @@ class SubflowCall:
             shared = _context.RunShared(f"local-{uuid.uuid4()}", None)
         else:
             try:
-                child = client.create_subflow(self.wrapper.id, self.flow.name, parameters_json)
+                child = client.create_subflow(
+                    self.wrapper.id, self.flow.name, parameters_json, self.wrapper.record.traceparent
+                )
             except (ValueError, ConnectionError, RuntimeError) as error:
                 message = f"subflow {self.flow.name!r}: {error}"
                 self._end_wrapper("FAILED", message, error=message)

@@ -194,7 +194,7 @@ const charts = (() => {
         "g",
         { class: `gantt-row st-${stateKey(task.state)}`, "data-task": task.name },
         svg("text", { x: 4, y: y + 15, class: "row-label" }, name),
-        svg("rect", { class: "bar", x: x1, y: y + 4, width: bw, height: rowH - 9, rx: 3 }, svg("title", {}, `${task.name}: ${task.state.name}, ${fmtDuration(task.duration_seconds)}`)),
+        svg("rect", { class: "bar", x: x1, y: y + 4, width: bw, height: rowH - 9, rx: 3 }, svg("title", {}, `${task.name}: ${task.state.name}, ${fmtDuration(task.duration_seconds)}${task.cpu_seconds === null || task.cpu_seconds === undefined ? "" : `, CPU ${fmtDuration(task.cpu_seconds)}`}`)),
         svg("text", { x: x1 + bw + 6, y: y + 15, class: "label" }, fmtDuration(task.duration_seconds))
       );
       for (const entry of task.history) {

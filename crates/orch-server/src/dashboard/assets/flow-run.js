@@ -130,6 +130,7 @@
           ["Task", (t) => t.name],
           ["State", (t) => badge(t.state)],
           ["Attempts", (t) => `${t.attempt} / ${t.max_retries + 1}`, "num"],
+          ["CPU", (t) => fmtDuration(t.cpu_seconds), "num"],
           ["History", (t) => el("div", { class: "chips" }, t.history.filter((h) => h.state.type !== "PENDING").map((h) => badge(h.state, h.attempt > 1 ? ` #${h.attempt}` : "")))],
           ["Error", (t) => el("span", { title: t.error }, t.error || "–"), "msg"],
         ],
