@@ -1,13 +1,14 @@
-//! Connecting to PostgreSQL: the pools' sizes, and PgBouncer in
-//! transaction mode (docs/operations.md "Connections" and "PgBouncer").
+//! Connecting to PostgreSQL: the pools' sizes, and PostgreSQL's own URL for
+//! what a connection pooler cannot carry (docs/operations.md "Connections"
+//! and "PgBouncer").
 
 use std::time::Duration;
 
-use sqlx::Executor;
+use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 
 use crate::error::{Result, StoreError};
-use crate::{Backend, MIGRATE_POSTGRES, RESERVED_CONNECTIONS, Store, redact_password, write};
+use crate::{Backend, MIGRATE_POSTGRES, RESERVED_CONNECTIONS, Store, redact_password};
 
 /// How [`Store::connect_with`] connects to PostgreSQL (SQLite ignores it).
 #[derive(Clone, PartialEq, Eq)]
@@ -16,9 +17,9 @@ pub struct ConnectOptions {
     /// ([`DEFAULT_POOL_SIZE`]). Each server also opens [`RESERVED_CONNECTIONS`]
     /// for background duties and one for `LISTEN`.
     pub pool_size: u32,
-    /// PostgreSQL itself, when the URL goes through a pooler in transaction
-    /// mode (PgBouncer `pool_mode = transaction`); `None`: the URL reaches
-    /// PostgreSQL (or a pooler in session mode). See [`Store::connect_with`].
+    /// PostgreSQL itself, when the URL goes through a connection pooler
+    /// (PgBouncer): migrations (which hold a session lock) and `LISTEN` use
+    /// it; `None`: the URL is used for everything. See [`Store::connect_with`].
     pub direct_url: Option<String>,
 }
 
@@ -49,19 +50,15 @@ pub const DEFAULT_POOL_SIZE: u32 = 16;
 impl Store {
     /// Connects to `url` and applies pending migrations.
     ///
-    /// With [`ConnectOptions::direct_url`] set, `url` goes through a pooler
-    /// in transaction mode, which hands each transaction to any server
-    /// connection: a statement outside a transaction may be prepared on one
-    /// and executed on another, and session state (prepared statements,
-    /// `LISTEN`, session advisory locks) does not stay with the client. So
-    /// on such a URL the store keeps no statement cache (`statement-cache-capacity=0`),
-    /// runs everything it does between two uses of a pooled connection
-    /// inside one transaction (the pool's hooks open it on acquire and
-    /// commit it on release), and applies migrations and listens for other
-    /// replicas through `direct_url` only. PgBouncer must also drop the
-    /// statements a client prepared when it releases a server connection
-    /// (`server_reset_query = DEALLOCATE ALL`, `server_reset_query_always = 1`):
-    /// sqlx names the statements it prepares even with its cache off.
+    /// With [`ConnectOptions::direct_url`] set, `url` may go through a
+    /// connection pooler: migrations (sqlx holds a session advisory lock
+    /// while it applies them) and `LISTEN` for the other replicas' events
+    /// (a session's subscription) use the direct URL, everything else the
+    /// pooled one. Everything else needs no session state: duty leases are
+    /// rows, advisory locks are transaction-scoped. Statements are prepared
+    /// by name (sqlx's statement cache), which PgBouncer carries in session
+    /// mode, and in transaction mode from PgBouncer 1.21 with
+    /// `max_prepared_statements` (docs/operations.md "PgBouncer").
     pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Store> {
         install_default_drivers();
         if url.starts_with("sqlite:") {
@@ -75,8 +72,16 @@ impl Store {
                 "the database pool size is 0: give it at least 1 connection (16 by default)".into(),
             ));
         }
-        let (pool_url, listen_url) = match &options.direct_url {
-            None => (url.to_string(), url.to_string()),
+        let pool = postgres_pool()
+            .max_connections(options.pool_size)
+            .connect(url)
+            .await?;
+        refuse_transaction_pooling(&pool, url).await?;
+        let listen_url = match &options.direct_url {
+            None => {
+                MIGRATE_POSTGRES.run(&pool).await?;
+                url.to_string()
+            }
             Some(direct) => {
                 if !(direct.starts_with("postgres:") || direct.starts_with("postgresql:")) {
                     return Err(StoreError::InvalidInput(format!(
@@ -85,33 +90,16 @@ impl Store {
                         redact_password(direct)
                     )));
                 }
-                let migrations = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(direct)
-                    .await?;
+                let migrations = postgres_pool().max_connections(1).connect(direct).await?;
                 MIGRATE_POSTGRES.run(&migrations).await?;
                 migrations.close().await;
-                (without_statement_cache(url), direct.clone())
+                direct.clone()
             }
         };
-        let pooled = options.direct_url.is_some();
-        let pool = postgres_pool(pooled)
-            .max_connections(options.pool_size)
-            .connect(&pool_url)
-            .await?;
-        if !pooled {
-            MIGRATE_POSTGRES.run(&pool).await?;
-        }
-        let reserved = postgres_pool(pooled)
+        let reserved = postgres_pool()
             .max_connections(RESERVED_CONNECTIONS)
-            .connect_lazy(&pool_url)?;
-        let kind = if pooled {
-            write::WriterKind::PostgresPooled
-        } else {
-            write::WriterKind::Postgres
-        };
-        let mut store = Self::assemble(Backend::Postgres, kind, pool.clone(), pool, reserved, url);
+            .connect_lazy(url)?;
+        let mut store = Self::assemble(Backend::Postgres, pool.clone(), pool, reserved, url);
         store.listen_url = listen_url;
         if let Err(error) = store.ensure_log_partitions(store.now()).await {
             tracing::warn!(%error, "cannot make the log partitions ahead; lines go to the default partition until the next pruning pass does");
@@ -120,27 +108,44 @@ impl Store {
     }
 }
 
-/// Options of a PostgreSQL pool; `pooled`: its URL goes through a pooler in
-/// transaction mode, so each use of a connection runs in one transaction.
-fn postgres_pool(pooled: bool) -> AnyPoolOptions {
-    let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-    if !pooled {
-        return options;
-    }
-    options
-        .after_connect(|conn, _| Box::pin(async move { conn.execute("BEGIN").await.map(drop) }))
-        .before_acquire(|conn, _| {
-            Box::pin(async move { conn.execute("BEGIN").await.map(|_| true) })
-        })
-        // A transaction that failed is rolled back by COMMIT; one a write
-        // transaction committed already makes this a no-op (with a warning).
-        .after_release(|conn, _| {
-            Box::pin(async move { conn.execute("COMMIT").await.map(|_| true) })
-        })
+/// Options of a PostgreSQL pool.
+fn postgres_pool() -> AnyPoolOptions {
+    AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10))
 }
 
-/// `url` with sqlx's statement cache off (`statement-cache-capacity=0`).
-fn without_statement_cache(url: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}statement-cache-capacity=0")
+/// Fails, saying what to do, when `url` goes through a pooler in transaction
+/// mode that does not carry prepared statements (PgBouncer before 1.21, or
+/// without `max_prepared_statements`): there each connection's statements
+/// land on whichever server connection is free, and two clients' statements
+/// of the same name collide. Two connections each prepare one statement; on
+/// PostgreSQL itself, or a pooler in session mode, they never collide.
+async fn refuse_transaction_pooling(pool: &AnyPool, url: &str) -> Result<()> {
+    if pool.options().get_max_connections() < 2 {
+        return Ok(());
+    }
+    let mut conns = [pool.acquire().await?, pool.acquire().await?];
+    for turn in [0, 1, 0] {
+        let probe = sqlx::query("SELECT $1::BIGINT")
+            .bind(1_i64)
+            .execute(&mut *conns[turn])
+            .await;
+        if let Err(sqlx::Error::Database(error)) = &probe
+            // duplicate_prepared_statement, invalid_sql_statement_name
+            && matches!(error.code().as_deref(), Some("42P05" | "26000"))
+        {
+            for conn in &mut conns {
+                conn.close_on_drop();
+            }
+            return Err(StoreError::InvalidInput(format!(
+                "the database URL {} goes through a connection pooler in transaction mode that \
+                 does not keep prepared statements ({error}): orch prepares its statements. \
+                 Use PgBouncer in session mode (pool_mode = session), or PgBouncer 1.21 or later \
+                 with max_prepared_statements = 200 in transaction mode, and give PostgreSQL's \
+                 own URL as --database-direct-url (docs/operations.md \"PgBouncer\")",
+                redact_password(url)
+            )));
+        }
+        probe?;
+    }
+    Ok(())
 }

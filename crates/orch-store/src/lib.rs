@@ -191,7 +191,6 @@ impl Store {
             .connect_lazy(&url_rwc)?;
         Ok(Self::assemble(
             Backend::Sqlite,
-            write::WriterKind::Sqlite,
             writer,
             reader,
             reserved,
@@ -203,13 +202,12 @@ impl Store {
     /// tasks started on the current runtime.
     pub(crate) fn assemble(
         backend: Backend,
-        kind: write::WriterKind,
         writer: AnyPool,
         reader: AnyPool,
         reserved: AnyPool,
         url: &str,
     ) -> Store {
-        let writer = write::Writer::new(writer, kind);
+        let writer = write::Writer::new(writer, backend == Backend::Sqlite);
         Store {
             backend,
             run_creator: run_creation::RunCreator::spawn(writer.clone(), run_creation::NewRuns),

@@ -56,39 +56,16 @@ pub(crate) struct Writer {
     /// before its first read, so a second connection writing the same file
     /// (a replica in tests, `orch server` tools) makes it wait out the busy
     /// timeout instead of failing with `SQLITE_BUSY_SNAPSHOT` when it writes
-    /// after reading. `BEGIN` elsewhere; empty behind a pooler in
-    /// transaction mode, where every pooled connection is handed out inside
-    /// a transaction already (see [`crate::Store::connect_with`]).
+    /// after reading. `BEGIN` elsewhere.
     begin: &'static str,
-    /// `COMMIT`; behind a pooler, `COMMIT; BEGIN`, so that the connection
-    /// goes back to its pool inside a transaction as the pool expects.
-    commit: &'static str,
-    /// `ROLLBACK`, or `ROLLBACK; BEGIN` behind a pooler.
-    rollback: &'static str,
-}
-
-/// What a [`Writer`] writes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WriterKind {
-    Sqlite,
-    Postgres,
-    /// PostgreSQL through a pooler in transaction mode.
-    PostgresPooled,
 }
 
 impl Writer {
-    pub(crate) fn new(pool: AnyPool, kind: WriterKind) -> Writer {
-        let (begin, commit, rollback) = match kind {
-            WriterKind::Sqlite => ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"),
-            WriterKind::Postgres => ("BEGIN", "COMMIT", "ROLLBACK"),
-            WriterKind::PostgresPooled => ("", "COMMIT; BEGIN", "ROLLBACK; BEGIN"),
-        };
+    pub(crate) fn new(pool: AnyPool, sqlite: bool) -> Writer {
         Writer {
             pool,
             health: Arc::default(),
-            begin,
-            commit,
-            rollback,
+            begin: if sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" },
         }
     }
 
@@ -98,8 +75,6 @@ impl Writer {
             pool,
             health: self.health.clone(),
             begin: self.begin,
-            commit: self.commit,
-            rollback: self.rollback,
         }
     }
 
@@ -114,9 +89,7 @@ impl Writer {
             Ok(conn) => conn,
             Err(error) => return Err(self.failed(error.into())),
         };
-        if !self.begin.is_empty()
-            && let Err(error) = sqlx::query(self.begin).execute(&mut *conn).await
-        {
+        if let Err(error) = sqlx::query(self.begin).execute(&mut *conn).await {
             conn.close_on_drop();
             return Err(self.failed(error.into()));
         }
@@ -189,7 +162,7 @@ impl WriteTx {
     /// transaction survives, and the caller gets the database's reason.
     pub(crate) async fn commit(mut self) -> Result<()> {
         let mut conn = self.conn.take().expect("an open transaction");
-        match sqlx::raw_sql(self.writer.commit).execute(&mut *conn).await {
+        match sqlx::query("COMMIT").execute(&mut *conn).await {
             Ok(_) => {
                 self.writer.succeeded();
                 Ok(())
@@ -204,10 +177,7 @@ impl WriteTx {
     /// Rolls back (nothing was meant to be written).
     pub(crate) async fn rollback(mut self) -> Result<()> {
         let mut conn = self.conn.take().expect("an open transaction");
-        if let Err(error) = sqlx::raw_sql(self.writer.rollback)
-            .execute(&mut *conn)
-            .await
-        {
+        if let Err(error) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
             // SQLite may have rolled back by itself; either way this
             // connection's state is unknown, so it is not reused.
             tracing::debug!(%error, "rollback failed; closing the connection");

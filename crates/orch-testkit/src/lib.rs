@@ -13,5 +13,5 @@ pub mod postgres;
 
 pub use database::TestDatabase;
 pub use owned_postgres::OwnedPostgres;
-pub use pgbouncer::PgBouncer;
+pub use pgbouncer::{PgBouncer, PoolMode};
 pub use postgres::{TempDatabase, fresh_database};

@@ -1,5 +1,5 @@
-//! PgBouncer in transaction mode in front of a test database, as operators
-//! run it in front of PostgreSQL (docs/operations.md "PgBouncer").
+//! PgBouncer in front of a test database, as operators run it in front of
+//! PostgreSQL (docs/operations.md "PgBouncer").
 //!
 //! The binary comes from `ORCH_TEST_PGBOUNCER` if set, else
 //! `/usr/sbin/pgbouncer` (Debian's `pgbouncer` package, which `.ci/run`
@@ -20,8 +20,16 @@ const INSTALL_HINT: &str = "install PgBouncer with `apt-get install -y pgbouncer
      it), or set ORCH_TEST_PGBOUNCER to its binary";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A PgBouncer process pooling one database in transaction mode; stopped
-/// when dropped.
+/// PgBouncer's `pool_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    /// A client connection keeps its server connection until it closes.
+    Session,
+    /// A client gets a server connection for one transaction at a time.
+    Transaction,
+}
+
+/// A PgBouncer process pooling one database; stopped when dropped.
 #[derive(Debug)]
 pub struct PgBouncer {
     child: Child,
@@ -32,12 +40,11 @@ pub struct PgBouncer {
 
 impl PgBouncer {
     /// Starts PgBouncer on a free loopback port in front of `database_url`
-    /// (a `postgres://USER@HOST:PORT/NAME` URL of the test server), in
-    /// `pool_mode = transaction` with at most `server_connections` server
-    /// connections, and with `server_reset_query_always = 1` as orch needs.
+    /// (a `postgres://USER@HOST:PORT/NAME` URL of the test server) in `mode`,
+    /// with at most `server_connections` server connections.
     ///
     /// Panics, saying what to install, when PgBouncer is missing.
-    pub fn transaction_mode(database_url: &str, server_connections: u32) -> PgBouncer {
+    pub fn start(database_url: &str, mode: PoolMode, server_connections: u32) -> PgBouncer {
         let (user, host, port, name) = parts(database_url);
         let owner = unprivileged_owner();
         let folder = tempfile::Builder::new()
@@ -64,15 +71,17 @@ impl PgBouncer {
                  unix_socket_dir =\n\
                  auth_type = trust\n\
                  auth_file = {users}\n\
-                 pool_mode = transaction\n\
+                 pool_mode = {mode}\n\
                  default_pool_size = {server_connections}\n\
                  max_client_conn = 500\n\
-                 server_reset_query = DEALLOCATE ALL\n\
-                 server_reset_query_always = 1\n\
                  ignore_startup_parameters = extra_float_digits,options\n\
                  logfile = {log}\n",
                 users = users.display(),
                 log = log.display(),
+                mode = match mode {
+                    PoolMode::Session => "session",
+                    PoolMode::Transaction => "transaction",
+                },
             ),
         )
         .expect("write pgbouncer.ini");
