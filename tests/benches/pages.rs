@@ -3,12 +3,16 @@
 //! then times every dashboard page and API list call over HTTP (p50/p99/max).
 //!
 //! `cargo build --release -p orch-cli && cargo bench -p orch-e2e --bench pages`
-//! Env: BENCH_RUNS (default 100000), BENCH_LOGS (default 1000000), BENCH_ITERATIONS (default 50).
+//! Env: BENCH_RUNS (default 100000), BENCH_LOGS (default 1000000), BENCH_ITERATIONS (default 50),
+//! BENCH_BACKEND (`sqlite`, the default, or `postgres`: a database on the test process's private
+//! PostgreSQL server, seeded by `generate_series`, log lines in day partitions; the bench then also
+//! times retention dropping one day's partition).
 
 use std::time::Instant;
 
 use orch_e2e::TestServer;
 use orch_e2e::seed::{register_deployments, run_id, seed_history};
+use orch_e2e::seed_postgres::{seed_history_postgres, time_partition_drop};
 
 fn env_number(name: &str, default: i64) -> i64 {
     std::env::var(name)
@@ -27,9 +31,17 @@ async fn main() {
     let logs = env_number("BENCH_LOGS", 1_000_000);
     let iterations = env_number("BENCH_ITERATIONS", 50) as usize;
 
-    let server = TestServer::start();
+    let postgres = std::env::var("BENCH_BACKEND").is_ok_and(|b| b == "postgres");
+    let database = postgres.then(orch_testkit::fresh_database);
+    let server = match &database {
+        Some(database) => TestServer::start_on(database.url(), &[]),
+        None => TestServer::start(),
+    };
     let _dir = register_deployments(&server);
-    seed_history(&server.home().join("orch.db"), runs, logs).await;
+    match &database {
+        Some(database) => seed_history_postgres(database.url(), runs, logs).await,
+        None => seed_history(&server.home().join("orch.db"), runs, logs).await,
+    }
 
     let client = {
         let mut headers = reqwest::header::HeaderMap::new();
@@ -189,4 +201,7 @@ async fn main() {
         );
     }
     println!("\nworst p99: {worst:.1} ms (target: every call under 200 ms)");
+    if let Some(database) = &database {
+        time_partition_drop(database.url()).await;
+    }
 }

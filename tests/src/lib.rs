@@ -9,6 +9,7 @@ pub mod otlp;
 mod process;
 pub mod receivers;
 pub mod seed;
+pub mod seed_postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

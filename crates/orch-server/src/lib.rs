@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub port: u16,
     /// `sqlite://path/orch.db` or `postgres://...`.
     pub database_url: String,
+    /// PostgreSQL connections: the main pool's size, and PostgreSQL's own
+    /// URL when `database_url` goes through PgBouncer in transaction mode.
+    pub database: orch_store::ConnectOptions,
     /// A Scheduled run not started this long after its expected start is Late.
     pub late_after: Duration,
     /// A worker silent for this long is offline and its runs' leases expire.
@@ -129,6 +132,7 @@ impl ServerConfig {
             host: defaults::HOST.into(),
             port: defaults::PORT,
             database_url: database_url.into(),
+            database: orch_store::ConnectOptions::default(),
             late_after: defaults::LATE_AFTER,
             worker_lease: defaults::WORKER_LEASE,
             retention: RetentionConfig::default(),
@@ -346,7 +350,7 @@ impl Server {
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let sqlite_lock = lock_sqlite(&config.database_url)?;
         private_sqlite_files(&config.database_url);
-        let store = orch_store::Store::connect(&config.database_url)
+        let store = orch_store::Store::connect_with(&config.database_url, &config.database)
             .await
             .map_err(|source| ServerError::Database {
                 url: orch_store::redact_password(&config.database_url),

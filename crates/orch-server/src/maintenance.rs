@@ -176,6 +176,30 @@ pub async fn prune(state: &AppState, dry_run: bool) -> orch_store::Result<Pruned
             tokio::time::sleep(BETWEEN_BATCHES).await;
         }
     }
+    if let Err(error) = store.ensure_log_partitions(now).await {
+        tracing::warn!(%error, "cannot make the log partitions ahead; trying again at the next pass");
+    }
+    let partitions = store
+        .prune_log_partitions(
+            settled_before(&rules, now),
+            config.batch,
+            BETWEEN_BATCHES,
+            || stopping(state),
+        )
+        .await?;
+    let deleted = Pruned {
+        runs: 0,
+        log_lines: partitions.deleted_lines,
+    };
+    record(state, deleted);
+    total += deleted;
+    if !partitions.dropped.is_empty() {
+        tracing::info!(
+            partitions = ?partitions.dropped,
+            lines_estimate = partitions.dropped_lines_estimate,
+            "dropped day partitions of log lines that had all expired"
+        );
+    }
     state
         .maintenance()
         .update(|totals| totals.last_prune_micros = Some(state.now()));
@@ -187,6 +211,19 @@ pub async fn prune(state: &AppState, dry_run: bool) -> orch_store::Result<Pruned
         );
     }
     Ok(total)
+}
+
+/// Before when a day of log lines is settled: older than the longest log
+/// retention of `rules` (and a day), so no more of its runs' lines expire.
+fn settled_before(rules: &[orch_core::retention::PruneRule], now: i64) -> i64 {
+    let longest = rules
+        .iter()
+        .filter_map(|rule| rule.retention.logs_days.or(rule.retention.runs_days))
+        .max();
+    match longest {
+        Some(days) => now.saturating_sub((i64::from(days) + 1) * orch_store::DAY_MICROS),
+        None => i64::MIN,
+    }
 }
 
 fn stopping(state: &AppState) -> bool {

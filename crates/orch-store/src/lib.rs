@@ -23,12 +23,14 @@ mod backup;
 mod claims;
 mod clock;
 mod concurrency;
+mod connect;
 mod container;
 mod deployments;
 mod duties;
 mod error;
 mod flow_runs;
 mod group_commit;
+mod log_partitions;
 mod login_codes;
 mod logs;
 pub mod model;
@@ -55,7 +57,7 @@ mod write;
 
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
 pub use artifacts::{
@@ -73,10 +75,12 @@ pub use backup::{
 };
 pub use clock::{Clock, ManualClock, micros_to_utc};
 pub use concurrency::{AcquireOutcome, ConcurrencyLimit, SlotHolder};
+pub use connect::{ConnectOptions, DEFAULT_POOL_SIZE};
 pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};
 pub use duties::DutyLease;
 pub use error::{Result, StoreError};
 pub use flow_runs::DEFAULT_LIST_LIMIT;
+pub use log_partitions::{DAY_MICROS, DAYS_AHEAD, PartitionsPruned, day_of, partition_name};
 pub use login_codes::LOGIN_CODE_SECONDS;
 pub use logs::DEFAULT_LOG_PAGE;
 pub use model::*;
@@ -129,6 +133,9 @@ pub struct Store {
     /// starve them.
     reserved: AnyPool,
     url: String,
+    /// Where `LISTEN` connects: `url`, or PostgreSQL itself when `url`
+    /// goes through a pooler in transaction mode.
+    pub(crate) listen_url: String,
     /// Where "now" comes from.
     clock: Clock,
     /// A Scheduled run not started this long after its expected start is late.
@@ -140,41 +147,20 @@ pub struct Store {
 }
 
 /// Connections kept for background loops ([`Store::for_background`]).
-const RESERVED_CONNECTIONS: u32 = 2;
+pub const RESERVED_CONNECTIONS: u32 = 2;
 
 /// Default of [`Store::with_late_after`]: 15 s.
 pub const DEFAULT_LATE_AFTER: Duration = orch_core::defaults::LATE_AFTER;
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static MIGRATE_POSTGRES: sqlx::migrate::Migrator =
+    sqlx::migrate!("./migrations/postgres");
 
 impl Store {
-    /// Connects to `url` (`sqlite://PATH` or `postgres://...`) and applies pending migrations.
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`) and applies
+    /// pending migrations, with the default [`ConnectOptions`].
     pub async fn connect(url: &str) -> Result<Store> {
-        install_default_drivers();
-        if url.starts_with("sqlite:") {
-            Self::connect_sqlite(url).await
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = AnyPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await?;
-            MIGRATE_POSTGRES.run(&pool).await?;
-            let reserved = AnyPoolOptions::new()
-                .max_connections(RESERVED_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_lazy(url)?;
-            Ok(Self::assemble(
-                Backend::Postgres,
-                pool.clone(),
-                pool,
-                reserved,
-                url,
-            ))
-        } else {
-            Err(StoreError::UnsupportedUrl(url.to_string()))
-        }
+        Self::connect_with(url, &ConnectOptions::default()).await
     }
 
     async fn connect_sqlite(url: &str) -> Result<Store> {
@@ -214,7 +200,7 @@ impl Store {
 
     /// A store on these pools, with the system clock, and its group-commit
     /// tasks started on the current runtime.
-    fn assemble(
+    pub(crate) fn assemble(
         backend: Backend,
         writer: AnyPool,
         reader: AnyPool,
@@ -230,6 +216,7 @@ impl Store {
             reader,
             reserved,
             url: url.to_string(),
+            listen_url: url.to_string(),
             clock: Clock::system(),
             late_after_micros: DEFAULT_LATE_AFTER.as_micros() as i64,
         }

@@ -1,11 +1,28 @@
 //! Log lines of flow runs.
+//!
+//! # Resuming after an id
+//!
+//! A follower (`logs --follow`, the run page) reads a run's lines in pages
+//! "after id N" and resumes after the last id it saw. That is only correct
+//! if no line of the run with an id at most N commits later. On SQLite one
+//! connection writes, so lines commit in id order. On PostgreSQL ids come
+//! from a sequence when a line is inserted, and two transactions writing
+//! lines of the same run could commit out of id order (the one with the
+//! smaller ids last), so a follower reading between the two commits would
+//! skip the smaller ids for ever. So a transaction writing a run's lines
+//! first locks the run's row (`FOR NO KEY UPDATE`: it does not wait for
+//! foreign-key checks of other tables, only for other writers and state
+//! changes of that run) and holds it until it commits: the next writer of
+//! the run takes its ids after this one committed, so a run's lines commit
+//! in id order on both backends.
 
 use std::collections::BTreeSet;
 
-use crate::Store;
 use crate::error::{Result, StoreError};
+use crate::log_partitions::DAY_OF_TIMESTAMP;
 use crate::model::LogLine;
 use crate::rows::{LogRow, cacheable_chunks, sql, values_placeholders};
+use crate::{Backend, Store};
 
 /// Default page size of [`Store::read_logs`].
 pub const DEFAULT_LOG_PAGE: u32 = 1000;
@@ -13,12 +30,14 @@ pub const DEFAULT_LOG_PAGE: u32 = 1000;
 /// most, in `order` (`ASC` or `DESC`), cut by size: a line is kept while the
 /// bytes of the lines before it are under `$4`. So a page holds at most `$4`
 /// bytes plus one line, always fits in one message, and never comes back
-/// empty while lines are left.
+/// empty while lines are left. A run whose lines were pruned has none, even
+/// while (on PostgreSQL) they wait in their day's partition to be dropped.
 pub(crate) fn page_by_size(op: &str, order: &str) -> String {
     format!(
         "SELECT {LOG_COLUMNS} FROM (SELECT p.*, \
          SUM(OCTET_LENGTH(p.message)) OVER (ORDER BY p.id {order}) - OCTET_LENGTH(p.message) AS bytes_before \
          FROM (SELECT {LOG_COLUMNS} FROM logs WHERE flow_run_id = $1 AND id {op} $2 \
+         AND NOT EXISTS (SELECT 1 FROM flow_runs r WHERE r.id = $1 AND r.logs_pruned_at IS NOT NULL) \
          ORDER BY id {order} LIMIT $3) p) q WHERE q.bytes_before < $4 ORDER BY q.id {order}"
     )
 }
@@ -56,12 +75,17 @@ impl Store {
     async fn try_write_logs(&self, lines: &[LogLine]) -> Result<u64> {
         let run_ids: BTreeSet<&str> = lines.iter().map(|l| l.flow_run_id.as_str()).collect();
         let mut tx = self.writer.begin().await?;
+        // See "Resuming after an id" in the module's documentation. The runs
+        // are locked in one order (sorted), so two writers cannot deadlock.
+        let check = match self.backend {
+            Backend::Sqlite => "SELECT id FROM flow_runs WHERE id = $1",
+            Backend::Postgres => "SELECT id FROM flow_runs WHERE id = $1 FOR NO KEY UPDATE",
+        };
         for run_id in &run_ids {
-            let exists: Option<(String,)> =
-                sqlx::query_as("SELECT id FROM flow_runs WHERE id = $1")
-                    .bind(*run_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let exists: Option<(String,)> = sqlx::query_as(check)
+                .bind(*run_id)
+                .fetch_optional(&mut *tx)
+                .await?;
             if exists.is_none() {
                 tx.rollback().await?;
                 return Err(StoreError::InvalidInput(format!(
@@ -71,11 +95,23 @@ impl Store {
         }
         let mut stored = 0;
         for chunk in cacheable_chunks(lines, ROWS_PER_INSERT) {
-            let statement = format!(
+            let insert = format!(
                 "INSERT INTO logs (flow_run_id, emitter, seq, timestamp, stream, level, message, task_run_id) \
-                 VALUES {} ON CONFLICT (flow_run_id, emitter, seq) DO NOTHING",
+                 VALUES {} ON CONFLICT DO NOTHING",
                 values_placeholders(chunk.len(), 8)
             );
+            let statement = match self.backend {
+                Backend::Sqlite => insert,
+                // The days of the new lines go into `log_days` in the same
+                // statement (see crate::log_partitions).
+                Backend::Postgres => format!(
+                    "WITH new_lines AS ({insert} RETURNING flow_run_id, timestamp), \
+                     days AS (INSERT INTO log_days (day, flow_run_id) \
+                     SELECT DISTINCT {DAY_OF_TIMESTAMP}, flow_run_id FROM new_lines \
+                     ON CONFLICT DO NOTHING) \
+                     SELECT COUNT(*) FROM new_lines"
+                ),
+            };
             let mut insert = sqlx::query(sql(statement));
             for line in chunk {
                 insert = insert
@@ -88,7 +124,13 @@ impl Store {
                     .bind(&line.message)
                     .bind(&line.task_run_id);
             }
-            stored += insert.execute(&mut *tx).await?.rows_affected();
+            stored += match self.backend {
+                Backend::Sqlite => insert.execute(&mut *tx).await?.rows_affected(),
+                Backend::Postgres => {
+                    let row = insert.fetch_one(&mut *tx).await?;
+                    sqlx::Row::try_get::<i64, _>(&row, 0)?.max(0) as u64
+                }
+            };
         }
         tx.commit().await?;
         Ok(stored)

@@ -42,7 +42,7 @@ impl Store {
     /// Listens on `channel` over a connection of its own (PostgreSQL only).
     pub async fn listen(&self, channel: &str) -> Result<Listener> {
         self.require_postgres("LISTEN")?;
-        let mut inner = PgListener::connect(&self.url).await?;
+        let mut inner = PgListener::connect(&self.listen_url).await?;
         inner.listen(channel).await?;
         Ok(Listener { inner })
     }

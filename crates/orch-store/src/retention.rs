@@ -13,6 +13,9 @@
 //! (`orch flow-run delete`, the API, pruning, delete by filter), see
 //! [`with_subflow_runs`]. Pruning picks top-level runs (and subflow runs
 //! whose parent is gone) by their rule; their subflow runs go with them.
+//! On PostgreSQL the log lines are partitioned by day: retention marks runs
+//! (or deletes them) and leaves their lines to `crate::log_partitions`,
+//! which drops whole partitions.
 //!
 //! Deleting a run goes through [`delete_run_children`], the one place that
 //! knows which tables hang off a run: log lines and tag concurrency slots are
@@ -286,7 +289,7 @@ impl Store {
             runs.push(run);
         }
         let log_lines = delete_logs(&mut tx, &ids, u32::MAX).await?;
-        let deleted = delete_runs(&mut tx, &ids).await?;
+        let deleted = delete_runs(&mut tx, &ids, Lines::Delete).await?;
         tx.commit().await?;
         Ok((
             runs,
@@ -322,7 +325,16 @@ impl Store {
             tx.commit().await?;
             return Ok((Pruned::default(), false));
         }
-        let log_lines = delete_logs(&mut tx, &ids, batch.log_lines).await?;
+        // PostgreSQL: the lines stay in their day partitions, which
+        // `prune_log_partitions` drops (or cleans) later; marking the runs
+        // hides them from readers at once.
+        let log_lines = match self.backend {
+            Backend::Sqlite => delete_logs(&mut tx, &ids, batch.log_lines).await?,
+            Backend::Postgres => {
+                crate::log_partitions::queue_cleanup(&mut tx, &ids).await?;
+                0
+            }
+        };
         if log_lines < u64::from(batch.log_lines) {
             // Every line of these runs is gone: do not pick them again.
             let statement = format!(
@@ -372,12 +384,19 @@ impl Store {
             return Ok(Pruned::default());
         }
         let ids = with_subflow_runs(&mut tx, self.backend, ids).await?;
+        if self.backend == Backend::Postgres {
+            // The lines wait in their day partitions (see prune_logs_batch).
+            crate::log_partitions::queue_cleanup(&mut tx, &ids).await?;
+            let runs = delete_runs(&mut tx, &ids, Lines::Keep).await?;
+            tx.commit().await?;
+            return Ok(Pruned { runs, log_lines: 0 });
+        }
         let log_lines = delete_logs(&mut tx, &ids, batch.log_lines).await?;
         if log_lines >= u64::from(batch.log_lines) {
             tx.commit().await?;
             return Ok(Pruned { runs: 0, log_lines });
         }
-        let runs = delete_runs(&mut tx, &ids).await?;
+        let runs = delete_runs(&mut tx, &ids, Lines::Delete).await?;
         tx.commit().await?;
         Ok(Pruned { runs, log_lines })
     }
@@ -468,9 +487,17 @@ async fn delete_logs(tx: &mut AnyConnection, ids: &[String], limit: u32) -> Resu
     Ok(delete.execute(&mut *tx).await?.rows_affected())
 }
 
+/// Whether deleting runs deletes their log lines too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    Delete,
+    /// Left for `prune_log_partitions` (PostgreSQL retention).
+    Keep,
+}
+
 /// Deletes the runs `ids` (held by the batch) and what hangs off them.
-async fn delete_runs(tx: &mut AnyConnection, ids: &[String]) -> Result<u64> {
-    delete_run_children(tx, ids).await?;
+async fn delete_runs(tx: &mut AnyConnection, ids: &[String], lines: Lines) -> Result<u64> {
+    delete_run_children(tx, ids, lines).await?;
     let statement = format!(
         "DELETE FROM flow_runs WHERE id IN ({})",
         id_list(1, ids.len())
@@ -485,8 +512,12 @@ async fn delete_runs(tx: &mut AnyConnection, ids: &[String]) -> Result<u64> {
 /// Deletes the rows attached to the runs `ids` that no foreign key cascades
 /// from `flow_runs`: their log lines and tag concurrency slots. The one place
 /// to add a child table of runs that does not declare `ON DELETE CASCADE`.
-async fn delete_run_children(tx: &mut AnyConnection, ids: &[String]) -> Result<()> {
-    for table in ["logs", "concurrency_slots"] {
+async fn delete_run_children(tx: &mut AnyConnection, ids: &[String], lines: Lines) -> Result<()> {
+    let tables: &[&str] = match lines {
+        Lines::Delete => &["logs", "concurrency_slots"],
+        Lines::Keep => &["concurrency_slots"],
+    };
+    for table in tables {
         let statement = format!(
             "DELETE FROM {table} WHERE flow_run_id IN ({})",
             id_list(1, ids.len())

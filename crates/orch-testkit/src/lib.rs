@@ -8,8 +8,10 @@
 
 mod database;
 mod owned_postgres;
+mod pgbouncer;
 pub mod postgres;
 
 pub use database::TestDatabase;
 pub use owned_postgres::OwnedPostgres;
+pub use pgbouncer::{PgBouncer, PoolMode};
 pub use postgres::{TempDatabase, fresh_database};

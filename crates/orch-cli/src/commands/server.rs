@@ -39,6 +39,10 @@ pub fn server_config(
         host: settings.host.value.clone(),
         port: settings.port.value,
         database_url: settings.database_url.value.clone(),
+        database: orch_store::ConnectOptions {
+            pool_size: args.database_pool_size,
+            direct_url: args.database_direct_url.clone(),
+        },
         late_after: settings.roles.server.late_after.value,
         worker_lease: settings.roles.server.worker_lease.value,
         retention: orch_server::RetentionConfig {

@@ -148,3 +148,70 @@ async fn an_empty_batch_stores_nothing() {
 
     assert_eq!(store.write_logs(&[]).await.unwrap(), 0);
 }
+
+/// A follower reading "after the last id it saw" never skips a line: a
+/// second writer of the same run waits until the first one committed, so a
+/// run's lines commit in id order (PostgreSQL; SQLite has one writer).
+///
+/// The first writer is played by a transaction that follows the store's
+/// protocol for writing a run's lines (lock the run's row, insert, commit)
+/// and is held open; without that lock the second writer's line (the larger
+/// id) commits first, the follower moves past it, and the first line is lost
+/// to it when it commits.
+#[tokio::test]
+async fn a_follower_resuming_after_an_id_misses_no_line_of_concurrent_writers() {
+    use sqlx::Connection;
+    if crate::BACKEND != orch_store::Backend::Postgres {
+        return;
+    }
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let run = run_now(&store, &deployment).await;
+
+    let mut first = sqlx::PgConnection::connect(store.url()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut first).await.unwrap();
+    sqlx::query("SELECT id FROM flow_runs WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(&run.id)
+        .execute(&mut first)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO logs (flow_run_id, emitter, seq, timestamp, stream, level, message) \
+         VALUES ($1, 'first', 1, 1, 'stdout', 'INFO', 'first writer')",
+    )
+    .bind(&run.id)
+    .execute(&mut first)
+    .await
+    .unwrap();
+
+    let second = tokio::spawn({
+        let store = store.store().clone();
+        let line = line(&run.id, "second", 1, "second writer");
+        async move { store.write_logs(&[line]).await }
+    });
+    // Until the second writer has either committed or is waiting for the first.
+    let mut watcher = sqlx::PgConnection::connect(store.url()).await.unwrap();
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 || second.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    let mut seen = store.read_logs(&run.id, 0, 0).await.unwrap();
+    let after = seen.last().map_or(0, |line| line.id);
+    sqlx::query("COMMIT").execute(&mut first).await.unwrap();
+    assert_eq!(second.await.unwrap().unwrap(), 1);
+    seen.extend(store.read_logs(&run.id, after, 0).await.unwrap());
+
+    let mut messages = messages(&seen);
+    messages.sort_unstable();
+    assert_eq!(messages, ["first writer", "second writer"]);
+}

@@ -10,6 +10,7 @@ mod deployments;
 mod duties;
 mod flow_runs;
 mod leases;
+mod log_partitions;
 mod logs;
 mod retention;
 mod scheduling;

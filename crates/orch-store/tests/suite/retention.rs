@@ -82,6 +82,13 @@ async fn prune(store: &Store, policy: &RetentionPolicy, batch: BatchSize) -> (Pr
             }
         }
     }
+    // PostgreSQL: the expired lines go here (in these tests they have no day
+    // partition of their own, so they are deleted at once).
+    let partitions = store
+        .prune_log_partitions(now, batch, Duration::ZERO, || false)
+        .await
+        .unwrap();
+    total.log_lines += partitions.deleted_lines;
     (total, batches)
 }
 
@@ -157,7 +164,10 @@ async fn expired_runs_and_logs_go_in_batches_and_young_or_unfinished_runs_stay()
     };
     let (pruned, batches) = prune(&store, &policy, batch).await;
     assert_eq!(pruned, expected);
-    assert!(batches > 10, "small batches: {batches}");
+    // SQLite deletes the lines in the batches; PostgreSQL in the partition pass.
+    if crate::BACKEND == orch_store::Backend::Sqlite {
+        assert!(batches > 10, "small batches: {batches}");
+    }
 
     let gone = store.flow_run(&old_done.id).await;
     assert!(gone.is_err(), "the expired run is deleted: {gone:?}");
