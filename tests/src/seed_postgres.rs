@@ -183,7 +183,7 @@ pub async fn time_partition_drop(url: &str) {
         .await
         .expect("partition pass");
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-    assert_eq!(pruned.dropped, [name.clone()], "{pruned:?}");
+    assert_eq!(pruned.dropped, std::slice::from_ref(&name), "{pruned:?}");
     println!("retention dropped {name} ({lines} log lines) in {elapsed:.1} ms");
     pool.close().await;
     store.close().await;

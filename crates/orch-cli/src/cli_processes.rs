@@ -84,27 +84,8 @@ pub struct ServerStartArgs {
     /// database_url; default: sqlite://$ORCH_HOME/orch.db]
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
-    /// Connections of the server's main database pool (API requests, worker calls, writes);
-    /// each server opens 3 more (2 for background duties, 1 to listen). PostgreSQL only;
-    /// see docs/operations.md "Connections"
-    #[arg(
-        long,
-        value_name = "N",
-        env = "ORCH_DATABASE_POOL_SIZE",
-        default_value_t = orch_store::DEFAULT_POOL_SIZE
-    )]
-    pub database_pool_size: u32,
-    /// PostgreSQL itself, when --database-url goes through PgBouncer in transaction mode:
-    /// migrations and listening for other servers use this URL, and the pooled URL is used
-    /// without prepared-statement cache, one transaction per use (PgBouncer needs
-    /// server_reset_query_always = 1; see docs/operations.md "PgBouncer")
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "ORCH_DATABASE_DIRECT_URL",
-        hide_env_values = true
-    )]
-    pub database_direct_url: Option<String>,
+    #[command(flatten)]
+    pub database: Box<DatabaseArgs>,
     /// A scheduled run not started this many seconds after its expected start is Late [env:
     /// ORCH_LATE_AFTER_SECONDS; config file: server.late_after_seconds; default: 15]
     #[arg(long, value_name = "SECONDS")]
@@ -164,6 +145,31 @@ pub struct ServerStartArgs {
     pub no_auth: bool,
     #[command(flatten)]
     pub traces: Box<TraceArgs>,
+}
+
+/// PostgreSQL connection settings of `orch server start` (docs/operations.md "Connections").
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Connections of the server's main database pool (API requests, worker calls, writes);
+    /// each server opens 3 more (2 for background duties, 1 to listen). PostgreSQL only;
+    /// see docs/operations.md "Connections"
+    #[arg(
+        long,
+        value_name = "N",
+        env = "ORCH_DATABASE_POOL_SIZE",
+        default_value_t = orch_store::DEFAULT_POOL_SIZE
+    )]
+    pub database_pool_size: u32,
+    /// PostgreSQL itself, when --database-url goes through PgBouncer: migrations and listening
+    /// for the other servers' events use this URL (session state a pooler does not carry). See
+    /// docs/operations.md "PgBouncer" for the pool modes that work
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ORCH_DATABASE_DIRECT_URL",
+        hide_env_values = true
+    )]
+    pub database_direct_url: Option<String>,
 }
 
 /// Trace settings of `orch server start` (the exporter itself is set by the

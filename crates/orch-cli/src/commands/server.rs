@@ -40,8 +40,8 @@ pub fn server_config(
         port: settings.port.value,
         database_url: settings.database_url.value.clone(),
         database: orch_store::ConnectOptions {
-            pool_size: args.database_pool_size,
-            direct_url: args.database_direct_url.clone(),
+            pool_size: args.database.database_pool_size,
+            direct_url: args.database.database_direct_url.clone(),
         },
         late_after: settings.roles.server.late_after.value,
         worker_lease: settings.roles.server.worker_lease.value,
