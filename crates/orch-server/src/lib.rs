@@ -3,7 +3,6 @@
 
 pub mod api;
 mod audit;
-mod audit_changes;
 pub use audit::Pending as PendingAudit;
 pub mod auth;
 mod automations;
@@ -25,6 +24,7 @@ mod metrics;
 pub mod ops;
 mod refusals;
 mod relay;
+pub mod routes;
 pub mod scheduler;
 mod secret_box;
 mod state;

@@ -73,13 +73,15 @@ pub(crate) async fn events(
         .map_err(super::ApiError::too_many_requests)?;
     // Subscribe before the first read: nothing written after it can be missed.
     let receiver = state.events().subscribe();
-    let run = crate::ops::run_reads::run(&state, &reference).await?;
-    let stream = follow(state, run.id, params.after, receiver, permit);
+    let caller = crate::caller::Caller::of(&extensions);
+    let run = crate::ops::run_reads::run(&state, &caller, &reference).await?;
+    let stream = follow(state, caller, run.id, params.after, receiver, permit);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 fn follow(
     state: AppState,
+    caller: crate::caller::Caller,
     run_id: String,
     after: i64,
     mut receiver: Receiver<Event>,
@@ -115,8 +117,8 @@ fn follow(
                     }
                 }
                 let detail = match crate::detached::detached({
-                    let (state, run_id) = (state.clone(), run_id.clone());
-                    async move { load_detail(&state, &run_id).await }
+                    let (state, caller, run_id) = (state.clone(), caller.clone(), run_id.clone());
+                    async move { load_detail(&state, &caller, &run_id).await }
                 })
                 .await
                 {
