@@ -13,7 +13,7 @@
 //! variable segments.
 //!
 //! A use case that writes in a transaction may carry its call's record into
-//! it ([`Pending`], found in the request's extensions): the record is then
+//! it (`ops::audit::Pending`, found in the request's extensions): the record is then
 //! committed with the change it records (run creation does this), and the
 //! layer does not write it again. Otherwise the layer writes it after the call.
 
@@ -24,59 +24,10 @@ use axum::middleware::Next;
 use orch_store::NewAuditRecord;
 
 use crate::caller::Caller;
+use crate::ops::audit::Pending;
 use crate::ops::use_cases::Audit;
 use crate::routes::Rule;
 use crate::state::AppState;
-
-/// The record of the call being served, as the layer made it before the
-/// call (outcome `ok`), for a use case to write in its own transaction.
-#[derive(Debug, Clone)]
-pub struct Pending(std::sync::Arc<PendingInner>);
-
-#[derive(Debug)]
-struct PendingInner {
-    record: NewAuditRecord,
-    /// Who the call turned out to be (a login names its token).
-    caller: std::sync::Mutex<Option<String>>,
-    written: std::sync::atomic::AtomicBool,
-}
-
-impl Pending {
-    fn new(record: NewAuditRecord) -> Pending {
-        Pending(std::sync::Arc::new(PendingInner {
-            record,
-            caller: std::sync::Mutex::new(None),
-            written: std::sync::atomic::AtomicBool::new(false),
-        }))
-    }
-
-    /// The record of a successful call.
-    pub fn record(&self) -> NewAuditRecord {
-        let caller = self.0.caller.lock().expect("not poisoned").clone();
-        NewAuditRecord {
-            caller: caller.unwrap_or_else(|| self.0.record.caller.clone()),
-            ..self.0.record.clone()
-        }
-    }
-
-    /// Names the caller, for a call that authenticates itself (a login
-    /// with a token's key): recorded instead of `anonymous`.
-    pub fn name_caller(&self, name: &str) {
-        *self.0.caller.lock().expect("not poisoned") = Some(name.to_owned());
-    }
-
-    /// Says the record was committed with the call's change: the layer does
-    /// not write it again.
-    pub fn written(&self) {
-        self.0
-            .written
-            .store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    fn is_written(&self) -> bool {
-        self.0.written.load(std::sync::atomic::Ordering::Acquire)
-    }
-}
 
 /// What a REST call is done to: its path's variable segments, with the
 /// verb when the use case has several (`f/d (pause)` for

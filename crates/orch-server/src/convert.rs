@@ -93,7 +93,7 @@ pub(crate) fn artifact(artifact: &orch_store::Artifact) -> pb::Artifact {
 }
 
 /// A run with its history and task runs.
-pub(crate) fn run_detail(detail: &crate::ops::flow_runs::RunDetail) -> pb::FlowRunDetail {
+pub(crate) fn run_detail(detail: &model::RunDetail) -> pb::FlowRunDetail {
     pb::FlowRunDetail {
         run: Some(flow_run(&detail.run)),
         history: detail.history.iter().map(state).collect(),
@@ -367,5 +367,85 @@ pub(crate) fn task_run(task: &orch_store::TaskRun) -> pb::TaskRun {
             })
             .collect(),
         created_at_micros: task.created_at,
+    }
+}
+
+/// The wire form of a record.
+pub(crate) fn record(record: &orch_store::AuditRecord) -> pb::AuditRecord {
+    pb::AuditRecord {
+        id: record.id.clone(),
+        at_micros: record.at,
+        caller: record.caller.clone(),
+        address: record.address.clone(),
+        action: record.action.clone(),
+        target: record.target.clone(),
+        outcome: record.outcome.clone(),
+        transport: record.transport.clone(),
+    }
+}
+
+/// The wire form of a listed secret.
+pub(crate) fn secret(info: &orch_store::SecretInfo) -> pb::Secret {
+    pb::Secret {
+        name: info.name.clone(),
+        created_at_micros: info.created_at,
+        updated_at_micros: info.updated_at,
+        deployments: info.deployments.clone(),
+    }
+}
+
+/// A token as the API shows it (never its key).
+pub(crate) fn token(info: &orch_store::TokenInfo) -> pb::Token {
+    pb::Token {
+        name: info.name.clone(),
+        scope: info.scope.as_str().to_owned(),
+        pools: info.pools.clone(),
+        created_micros: info.created_at,
+        expires_micros: info.expires_at,
+        revoked_micros: info.revoked_at,
+        last_used_micros: info.last_used,
+    }
+}
+
+/// The wire form of an automation and its unset `${NAME}`s.
+pub(crate) fn automation(
+    automation: &orch_store::Automation,
+    unset: Vec<String>,
+) -> pb::Automation {
+    pb::Automation {
+        id: automation.id.clone(),
+        name: automation.name.clone(),
+        description: automation.description.clone(),
+        spec_json: automation.spec.clone(),
+        paused: automation.paused != 0,
+        last_fired_at_micros: automation.last_fired_at.unwrap_or(0),
+        firings: automation.firings,
+        suppressed: automation.suppressed,
+        delivered: automation.delivered,
+        failed: automation.failed,
+        skipped: automation.skipped,
+        pending: automation.pending,
+        created_at_micros: automation.created_at,
+        updated_at_micros: automation.updated_at,
+        unset_variables: unset,
+        loop_suppressed: automation.loop_suppressed,
+        loop_message: automation.loop_message.clone(),
+        loop_suppressed_at_micros: automation.loop_suppressed_at.unwrap_or(0),
+    }
+}
+
+/// The wire form of a history entry.
+pub(crate) fn history_entry(entry: &orch_store::AutomationEntry) -> pb::AutomationHistoryEntry {
+    pb::AutomationHistoryEntry {
+        firing_id: entry.firing_id.clone(),
+        kind: entry.kind.clone(),
+        flow_run_id: entry.flow_run_id.clone().unwrap_or_default(),
+        action_type: entry.action_type.clone(),
+        attempt: entry.attempt,
+        outcome: entry.outcome.clone(),
+        status_code: entry.status_code,
+        error: entry.error.clone(),
+        at_micros: entry.happened_at,
+        duration_micros: entry.duration_micros,
     }
 }

@@ -3,7 +3,7 @@
 
 pub mod api;
 mod audit;
-pub use audit::Pending as PendingAudit;
+pub use ops::audit::Pending as PendingAudit;
 pub mod auth;
 mod automations;
 pub mod background;

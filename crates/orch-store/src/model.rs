@@ -342,3 +342,16 @@ pub struct FlowRunFilter {
     /// At most this many, newest first.
     pub limit: u32,
 }
+
+/// A run with its state history (oldest first) and task runs.
+#[derive(Debug, Clone)]
+pub struct RunDetail {
+    /// The run.
+    pub run: FlowRun,
+    /// Its states, oldest first.
+    pub history: Vec<State>,
+    /// Its task runs, in creation order.
+    pub task_runs: Vec<crate::TaskRun>,
+    /// The subflow runs it called, oldest first.
+    pub subflow_runs: Vec<FlowRun>,
+}

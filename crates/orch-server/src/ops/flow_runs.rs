@@ -4,9 +4,7 @@
 use std::collections::BTreeSet;
 
 use orch_core::run_deletion::DeleteFilter;
-use orch_store::{
-    FlowRun, LogLine, Proposal, Pruned, State, StoreError, TaskRun, TransitionResult,
-};
+use orch_store::{FlowRun, LogLine, Proposal, Pruned, StoreError, TransitionResult};
 
 use super::{OpsError, OpsResult};
 use crate::caller::Caller;
@@ -14,18 +12,7 @@ use crate::effects;
 use crate::events::Event;
 use crate::state::AppState;
 
-/// A run with its state history (oldest first) and task runs.
-#[derive(Debug, Clone)]
-pub struct RunDetail {
-    /// The run.
-    pub run: FlowRun,
-    /// Its states, oldest first.
-    pub history: Vec<State>,
-    /// Its task runs, in creation order.
-    pub task_runs: Vec<TaskRun>,
-    /// The subflow runs it called, oldest first.
-    pub subflow_runs: Vec<FlowRun>,
-}
+pub use orch_store::RunDetail;
 
 /// The run named by `reference` (id, unique id prefix or name), with its
 /// history, task runs and subflow runs, for a caller who may read it.
