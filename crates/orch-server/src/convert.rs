@@ -144,50 +144,13 @@ pub(crate) fn deployment(deployment: &model::Deployment) -> pb::Deployment {
     pb::Deployment {
         id: deployment.id.clone(),
         flow_id: deployment.flow_id.clone(),
-        spec: Some(pb::DeploymentSpec {
-            flow: deployment.flow.clone(),
-            name: deployment.name.clone(),
-            entrypoint: deployment.entrypoint.clone(),
-            work_pool: deployment.work_pool.clone(),
-            parameters_json: json(&deployment.parameters),
-            tags: deployment.tags.clone(),
-            description: deployment.description.clone(),
-            retries: deployment.retries,
-            retry_delay_seconds: deployment.retry_delay_seconds,
-            schedules: deployment.schedules.iter().map(schedule).collect(),
-            base_dir: deployment.base_dir.clone(),
-            catch_up: deployment.policy.catch_up.as_str().to_owned(),
-            max_lateness_seconds: deployment.policy.max_lateness_seconds,
-            concurrency_limit: deployment.policy.concurrency_limit,
-            collision_strategy: deployment.policy.collision_strategy.as_str().to_owned(),
-            retention_runs_days: deployment.retention.runs_days,
-            retention_logs_days: deployment.retention.logs_days,
-            env: deployment.environment.env.clone().into_iter().collect(),
-            secrets: deployment.environment.secrets.clone(),
-            container_json: deployment.container.to_json(),
-        }),
+        spec: Some(orch_proto::deploy::deployment_spec(
+            &deployment.spec(),
+            &deployment.base_dir,
+        )),
         paused: deployment.paused,
         created_at_micros: deployment.created_at,
         updated_at_micros: deployment.updated_at,
-    }
-}
-
-pub(crate) fn schedule(schedule: &model::Schedule) -> pb::ScheduleSpec {
-    pb::ScheduleSpec {
-        slug: schedule.slug.clone(),
-        cron: schedule.cron.clone(),
-        interval_seconds: schedule.interval_seconds,
-        anchor: schedule.anchor.clone(),
-        rrule: schedule.rrule.clone(),
-        timezone: schedule.timezone.clone(),
-        active: schedule.active,
-        parameters_json: json(&schedule.parameters),
-        calendar_json: schedule
-            .calendar
-            .as_ref()
-            .map(|calendar| serde_json::to_string(calendar).unwrap_or_default())
-            .unwrap_or_default(),
-        skip_after_close: Some(schedule.skip_after_close),
     }
 }
 

@@ -210,7 +210,7 @@ pub async fn serve(
 /// Where people reach the dashboard, for links in automation messages:
 /// `ORCH_PUBLIC_URL`, else the bound address (a wildcard bind as localhost).
 fn public_url(bound: &std::net::SocketAddr) -> String {
-    if let Ok(url) = std::env::var("ORCH_PUBLIC_URL")
+    if let Ok(url) = std::env::var(orch_core::env_vars::PUBLIC_URL)
         && !url.is_empty()
     {
         return url;
