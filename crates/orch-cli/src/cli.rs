@@ -49,7 +49,7 @@ pub struct Cli {
         long,
         global = true,
         value_enum,
-        env = "ORCH_LOG_FORMAT",
+        env = orch_core::env_vars::LOG_FORMAT,
         default_value_t = crate::logging::LogFormat::Text
     )]
     pub log_format: crate::logging::LogFormat,

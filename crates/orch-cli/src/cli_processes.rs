@@ -111,7 +111,7 @@ pub struct ServerStartArgs {
     #[arg(
         long,
         value_name = "DURATION",
-        env = "ORCH_PRUNE_EVERY",
+        env = orch_core::env_vars::PRUNE_EVERY,
         default_value = "10m"
     )]
     pub prune_every: String,
@@ -178,7 +178,7 @@ pub struct DatabaseArgs {
 pub struct TraceArgs {
     /// Link each run's trace id on its dashboard page to your tracing UI: an http(s) URL
     /// holding {trace_id}, e.g. http://localhost:16686/trace/{trace_id} (Jaeger)
-    #[arg(long, value_name = "URL", env = "ORCH_TRACE_URL_TEMPLATE")]
+    #[arg(long, value_name = "URL", env = orch_core::env_vars::TRACE_URL_TEMPLATE)]
     pub trace_url_template: Option<String>,
 }
 
@@ -230,7 +230,7 @@ pub struct WorkerStartArgs {
     /// host's network, e.g. http://172.17.0.1:4200 (the server must listen there); by
     /// default the worker's own, with containers on the host's network when it is a
     /// loopback address [env: ORCH_WORKER_CONTAINER_API_URL]
-    #[arg(long, value_name = "URL", env = "ORCH_WORKER_CONTAINER_API_URL")]
+    #[arg(long, value_name = "URL", env = orch_core::env_vars::WORKER_CONTAINER_API_URL)]
     pub container_api_url: Option<String>,
 }
 

@@ -45,15 +45,15 @@ pub struct ServerSecurityArgs {
     #[arg(
         long = "allowed-host",
         value_name = "NAME",
-        env = "ORCH_ALLOWED_HOSTS",
+        env = orch_core::env_vars::ALLOWED_HOSTS,
         value_delimiter = ','
     )]
     pub allowed_hosts: Vec<String>,
     /// Serve TLS with this certificate chain (PEM); needs --tls-key
-    #[arg(long, value_name = "FILE", env = "ORCH_TLS_CERT", requires = "tls_key")]
+    #[arg(long, value_name = "FILE", env = orch_core::env_vars::TLS_CERT, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert
-    #[arg(long, value_name = "FILE", env = "ORCH_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, value_name = "FILE", env = orch_core::env_vars::TLS_KEY, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Serve without TLS on a non-loopback address (only behind a trusted TLS proxy or on a
     /// private network you trust)
@@ -70,7 +70,7 @@ pub struct PassEnvArgs {
     #[arg(
         long = "pass-env",
         value_name = "NAME",
-        env = "ORCH_WORKER_PASS_ENV",
+        env = orch_core::env_vars::WORKER_PASS_ENV,
         value_delimiter = ','
     )]
     pub pass_env: Vec<String>,

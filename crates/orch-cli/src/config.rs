@@ -18,15 +18,15 @@ pub const DEFAULT_HOST: &str = orch_core::defaults::HOST;
 pub const DEFAULT_PORT: u16 = orch_core::defaults::PORT;
 
 /// Environment variable of the orch home folder.
-pub const ENV_HOME: &str = "ORCH_HOME";
+pub const ENV_HOME: &str = orch_core::env_vars::HOME;
 /// Environment variable of the API URL.
-pub const ENV_API_URL: &str = "ORCH_API_URL";
+pub const ENV_API_URL: &str = orch_core::env_vars::API_URL;
 /// Environment variable of the server's interface.
-pub const ENV_HOST: &str = "ORCH_HOST";
+pub const ENV_HOST: &str = orch_core::env_vars::HOST;
 /// Environment variable of the server's port.
-pub const ENV_PORT: &str = "ORCH_PORT";
+pub const ENV_PORT: &str = orch_core::env_vars::PORT;
 /// Environment variable of the server's database URL.
-pub const ENV_DATABASE_URL: &str = "ORCH_DATABASE_URL";
+pub const ENV_DATABASE_URL: &str = orch_core::env_vars::DATABASE_URL;
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,9 +16,9 @@ use crate::config::{Setting, non_empty, pick};
 use crate::error::usage;
 
 /// `ORCH_WORKER_ISOLATION`.
-pub const ENV_ISOLATION: &str = "ORCH_WORKER_ISOLATION";
+pub const ENV_ISOLATION: &str = orch_core::env_vars::WORKER_ISOLATION;
 /// `ORCH_WORKER_RUN_AS`.
-pub const ENV_RUN_AS: &str = "ORCH_WORKER_RUN_AS";
+pub const ENV_RUN_AS: &str = orch_core::env_vars::WORKER_RUN_AS;
 
 /// The isolation mode from `flag`, the environment or the config file's
 /// `worker.isolation`; `auto` by default. A bad name says where it came from.

@@ -26,17 +26,17 @@ use crate::config::{Setting, Source, non_empty, pick};
 use crate::error::usage;
 
 /// `ORCH_RETENTION_RUNS_DAYS`.
-pub const ENV_RUNS_DAYS: &str = "ORCH_RETENTION_RUNS_DAYS";
+pub const ENV_RUNS_DAYS: &str = orch_core::env_vars::RETENTION_RUNS_DAYS;
 /// `ORCH_RETENTION_LOGS_DAYS`.
-pub const ENV_LOGS_DAYS: &str = "ORCH_RETENTION_LOGS_DAYS";
+pub const ENV_LOGS_DAYS: &str = orch_core::env_vars::RETENTION_LOGS_DAYS;
 /// `ORCH_RETENTION_STATES`: `failed=90,crashed=90:30`.
-pub const ENV_STATES: &str = "ORCH_RETENTION_STATES";
+pub const ENV_STATES: &str = orch_core::env_vars::RETENTION_STATES;
 /// `ORCH_BACKUP_DIR`.
-pub const ENV_BACKUP_DIR: &str = "ORCH_BACKUP_DIR";
+pub const ENV_BACKUP_DIR: &str = orch_core::env_vars::BACKUP_DIR;
 /// `ORCH_BACKUP_EVERY`.
-pub const ENV_BACKUP_EVERY: &str = "ORCH_BACKUP_EVERY";
+pub const ENV_BACKUP_EVERY: &str = orch_core::env_vars::BACKUP_EVERY;
 /// `ORCH_BACKUP_KEEP`.
-pub const ENV_BACKUP_KEEP: &str = "ORCH_BACKUP_KEEP";
+pub const ENV_BACKUP_KEEP: &str = orch_core::env_vars::BACKUP_KEEP;
 /// Default time between automatic backups.
 pub const DEFAULT_BACKUP_EVERY: &str = "6h";
 /// Default number of automatic backups kept.

@@ -30,23 +30,23 @@ use crate::config::{Setting, non_empty, pick};
 use crate::error::usage;
 
 /// `ORCH_LATE_AFTER_SECONDS`.
-pub const ENV_LATE_AFTER: &str = "ORCH_LATE_AFTER_SECONDS";
+pub const ENV_LATE_AFTER: &str = orch_core::env_vars::LATE_AFTER_SECONDS;
 /// `ORCH_WORKER_LEASE_SECONDS`.
-pub const ENV_WORKER_LEASE: &str = "ORCH_WORKER_LEASE_SECONDS";
+pub const ENV_WORKER_LEASE: &str = orch_core::env_vars::WORKER_LEASE_SECONDS;
 /// `ORCH_MAX_STREAMS_PER_CLIENT`.
-pub const ENV_MAX_STREAMS: &str = "ORCH_MAX_STREAMS_PER_CLIENT";
+pub const ENV_MAX_STREAMS: &str = orch_core::env_vars::MAX_STREAMS_PER_CLIENT;
 /// `ORCH_AUTOMATION_ENV` (comma-separated names).
-pub const ENV_AUTOMATION_ENV: &str = "ORCH_AUTOMATION_ENV";
+pub const ENV_AUTOMATION_ENV: &str = orch_core::env_vars::AUTOMATION_ENV;
 /// `ORCH_WORKER_HEARTBEAT_SECONDS`.
-pub const ENV_HEARTBEAT: &str = "ORCH_WORKER_HEARTBEAT_SECONDS";
+pub const ENV_HEARTBEAT: &str = orch_core::env_vars::WORKER_HEARTBEAT_SECONDS;
 /// `ORCH_WORKER_POLL_SECONDS`.
-pub const ENV_POLL: &str = "ORCH_WORKER_POLL_SECONDS";
+pub const ENV_POLL: &str = orch_core::env_vars::WORKER_POLL_SECONDS;
 /// `ORCH_WORKER_KILL_GRACE_SECONDS`.
-pub const ENV_KILL_GRACE: &str = "ORCH_WORKER_KILL_GRACE_SECONDS";
+pub const ENV_KILL_GRACE: &str = orch_core::env_vars::WORKER_KILL_GRACE_SECONDS;
 /// `ORCH_WORKER_SHUTDOWN_GRACE_SECONDS`.
-pub const ENV_SHUTDOWN_GRACE: &str = "ORCH_WORKER_SHUTDOWN_GRACE_SECONDS";
+pub const ENV_SHUTDOWN_GRACE: &str = orch_core::env_vars::WORKER_SHUTDOWN_GRACE_SECONDS;
 /// `ORCH_REQUEST_TIMEOUT_SECONDS`.
-pub const ENV_REQUEST_TIMEOUT: &str = "ORCH_REQUEST_TIMEOUT_SECONDS";
+pub const ENV_REQUEST_TIMEOUT: &str = orch_core::env_vars::REQUEST_TIMEOUT_SECONDS;
 
 /// `[server]` of the config file.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -8,7 +8,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 /// The variable holding the log filter, e.g. `ORCH_LOG=debug` or `ORCH_LOG=orch_worker=debug`.
-pub const ENV_LOG: &str = "ORCH_LOG";
+pub const ENV_LOG: &str = orch_core::env_vars::LOG;
 
 /// How much a command logs when `ORCH_LOG` is unset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

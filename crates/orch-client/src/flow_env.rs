@@ -10,7 +10,7 @@
 /// flow. An SDK refuses to run under a worker speaking a version newer than
 /// its own [`PROTOCOL_VERSION`] ([`check_protocol`]), with a message saying
 /// to upgrade it, rather than misreading what it is given.
-pub const PROTOCOL: &str = "ORCH_PROTOCOL";
+pub const PROTOCOL: &str = orch_core::env_vars::PROTOCOL;
 
 /// The version of the flow protocol (`docs/flow-protocol.md`) this build
 /// speaks. Raised when a worker starts giving flows something an older SDK
@@ -43,14 +43,14 @@ pub fn check_protocol(value: Option<&str>, sdk: &str) -> Result<(), String> {
 
 /// The server's gRPC URL, e.g. `http://127.0.0.1:4200`: where the flow
 /// reports task runs, logs, artifacts and takes concurrency slots.
-pub const API_URL: &str = "ORCH_API_URL";
+pub const API_URL: &str = orch_core::env_vars::API_URL;
 
 /// Every server URL the flow may report to, comma-separated, starting with
 /// [`API_URL`]'s: set when the worker was given several replicas of one
 /// installation (`--api-url http://a:4200,http://b:4200`). An SDK that reads
 /// it fails over between them as the worker does; one that does not uses
 /// [`API_URL`] alone. Optional: the protocol version is unchanged.
-pub const API_URLS: &str = "ORCH_API_URLS";
+pub const API_URLS: &str = orch_core::env_vars::API_URLS;
 
 /// What an SDK connects to, given the values of [`API_URLS`] and
 /// [`API_URL`]: the list when set, else the one URL; `None` when neither
@@ -66,38 +66,38 @@ pub fn server_urls(api_urls: Option<&str>, api_url: Option<&str>) -> Option<Stri
 }
 
 /// The id of the flow run this process executes.
-pub const FLOW_RUN_ID: &str = "ORCH_FLOW_RUN_ID";
+pub const FLOW_RUN_ID: &str = orch_core::env_vars::FLOW_RUN_ID;
 
 /// The flow's name, e.g. `trading-flow`.
-pub const FLOW: &str = "ORCH_FLOW";
+pub const FLOW: &str = orch_core::env_vars::FLOW;
 
 /// The deployment's name, e.g. `trading-production`.
-pub const DEPLOYMENT: &str = "ORCH_DEPLOYMENT";
+pub const DEPLOYMENT: &str = orch_core::env_vars::DEPLOYMENT;
 
 /// The id of the worker that started the process (the `emitter` of the log
 /// lines it ships from the process's output).
-pub const WORKER_ID: &str = "ORCH_WORKER_ID";
+pub const WORKER_ID: &str = orch_core::env_vars::WORKER_ID;
 
 /// The run's parameters, a JSON object, when at most [`MAX_ENV_PARAMETERS`]
 /// bytes long.
-pub const PARAMETERS: &str = "ORCH_PARAMETERS";
+pub const PARAMETERS: &str = orch_core::env_vars::PARAMETERS;
 
 /// The run's own credential (valid for this run only, until it ends); the
 /// SDK sends it as `authorization: Bearer`. Unset when the server runs
 /// without authentication.
-pub const API_KEY: &str = "ORCH_API_KEY";
+pub const API_KEY: &str = orch_core::env_vars::API_KEY;
 
 /// The names (comma-separated) of the variables holding the run's secrets;
 /// an SDK replaces their values with `***` in the log lines it ships.
-pub const SECRET_NAMES: &str = "ORCH_SECRET_NAMES";
+pub const SECRET_NAMES: &str = orch_core::env_vars::SECRET_NAMES;
 
 /// A CA certificate (PEM) to trust for an `https://` [`API_URL`].
-pub const TLS_CA: &str = "ORCH_TLS_CA";
+pub const TLS_CA: &str = orch_core::env_vars::TLS_CA;
 
 /// The path of a file holding the run's parameters (a JSON object), set
 /// instead of [`PARAMETERS`] when they are longer than [`MAX_ENV_PARAMETERS`].
 /// The file is readable by the worker's user only and removed after the run.
-pub const PARAMETERS_FILE: &str = "ORCH_PARAMETERS_FILE";
+pub const PARAMETERS_FILE: &str = orch_core::env_vars::PARAMETERS_FILE;
 
 /// Largest parameters passed in [`PARAMETERS`]: 64 KiB. Linux refuses a
 /// single environment string over 128 KiB (`Argument list too long`).
@@ -105,7 +105,7 @@ pub const MAX_ENV_PARAMETERS: usize = 64 * 1024;
 
 /// The Rust SDK's log filter (`tracing` `EnvFilter` syntax, e.g. `debug`);
 /// not set by the worker, which passes its own environment through.
-pub const LOG: &str = "ORCH_LOG";
+pub const LOG: &str = orch_core::env_vars::LOG;
 
 /// Exit code of a flow that completed: the run becomes Completed.
 pub const EXIT_COMPLETED: i32 = 0;

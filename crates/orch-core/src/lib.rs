@@ -40,6 +40,7 @@ pub mod calendar;
 pub mod container;
 pub mod defaults;
 pub mod deploy_file;
+pub mod env_vars;
 pub mod error;
 pub mod flow_env;
 pub mod identifier;

@@ -16,9 +16,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// Environment variable holding an API key.
-pub const API_KEY_VAR: &str = "ORCH_API_KEY";
+pub const API_KEY_VAR: &str = orch_core::env_vars::API_KEY;
 /// The orch home folder's environment variable (default `~/.orch`).
-pub const HOME_VAR: &str = "ORCH_HOME";
+pub const HOME_VAR: &str = orch_core::env_vars::HOME;
 /// The credentials file's name in the orch home folder.
 pub const CREDENTIALS_FILE: &str = "credentials";
 

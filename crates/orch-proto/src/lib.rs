@@ -9,6 +9,7 @@ pub mod v1 {
 }
 
 pub mod credentials;
+pub mod deploy;
 pub mod json;
 pub mod private_files;
 pub mod state;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
 /// Environment variable naming a CA certificate (PEM) to trust.
-pub const CA_VAR: &str = "ORCH_TLS_CA";
+pub const CA_VAR: &str = orch_core::env_vars::TLS_CA;
 
 /// The CA file to trust: `ca_file` if given, else [`CA_VAR`] when set.
 pub fn ca_file(ca_file: Option<&Path>) -> Option<PathBuf> {

@@ -93,7 +93,7 @@ pub(crate) fn artifact(artifact: &orch_store::Artifact) -> pb::Artifact {
 }
 
 /// A run with its history and task runs.
-pub(crate) fn run_detail(detail: &crate::ops::flow_runs::RunDetail) -> pb::FlowRunDetail {
+pub(crate) fn run_detail(detail: &model::RunDetail) -> pb::FlowRunDetail {
     pb::FlowRunDetail {
         run: Some(flow_run(&detail.run)),
         history: detail.history.iter().map(state).collect(),
@@ -144,50 +144,13 @@ pub(crate) fn deployment(deployment: &model::Deployment) -> pb::Deployment {
     pb::Deployment {
         id: deployment.id.clone(),
         flow_id: deployment.flow_id.clone(),
-        spec: Some(pb::DeploymentSpec {
-            flow: deployment.flow.clone(),
-            name: deployment.name.clone(),
-            entrypoint: deployment.entrypoint.clone(),
-            work_pool: deployment.work_pool.clone(),
-            parameters_json: json(&deployment.parameters),
-            tags: deployment.tags.clone(),
-            description: deployment.description.clone(),
-            retries: deployment.retries,
-            retry_delay_seconds: deployment.retry_delay_seconds,
-            schedules: deployment.schedules.iter().map(schedule).collect(),
-            base_dir: deployment.base_dir.clone(),
-            catch_up: deployment.policy.catch_up.as_str().to_owned(),
-            max_lateness_seconds: deployment.policy.max_lateness_seconds,
-            concurrency_limit: deployment.policy.concurrency_limit,
-            collision_strategy: deployment.policy.collision_strategy.as_str().to_owned(),
-            retention_runs_days: deployment.retention.runs_days,
-            retention_logs_days: deployment.retention.logs_days,
-            env: deployment.environment.env.clone().into_iter().collect(),
-            secrets: deployment.environment.secrets.clone(),
-            container_json: deployment.container.to_json(),
-        }),
+        spec: Some(orch_proto::deploy::deployment_spec(
+            &deployment.spec(),
+            &deployment.base_dir,
+        )),
         paused: deployment.paused,
         created_at_micros: deployment.created_at,
         updated_at_micros: deployment.updated_at,
-    }
-}
-
-pub(crate) fn schedule(schedule: &model::Schedule) -> pb::ScheduleSpec {
-    pb::ScheduleSpec {
-        slug: schedule.slug.clone(),
-        cron: schedule.cron.clone(),
-        interval_seconds: schedule.interval_seconds,
-        anchor: schedule.anchor.clone(),
-        rrule: schedule.rrule.clone(),
-        timezone: schedule.timezone.clone(),
-        active: schedule.active,
-        parameters_json: json(&schedule.parameters),
-        calendar_json: schedule
-            .calendar
-            .as_ref()
-            .map(|calendar| serde_json::to_string(calendar).unwrap_or_default())
-            .unwrap_or_default(),
-        skip_after_close: Some(schedule.skip_after_close),
     }
 }
 
@@ -368,5 +331,85 @@ pub(crate) fn task_run(task: &orch_store::TaskRun) -> pb::TaskRun {
             .collect(),
         created_at_micros: task.created_at,
         cpu_micros: task.cpu_micros,
+    }
+}
+
+/// The wire form of a record.
+pub(crate) fn record(record: &orch_store::AuditRecord) -> pb::AuditRecord {
+    pb::AuditRecord {
+        id: record.id.clone(),
+        at_micros: record.at,
+        caller: record.caller.clone(),
+        address: record.address.clone(),
+        action: record.action.clone(),
+        target: record.target.clone(),
+        outcome: record.outcome.clone(),
+        transport: record.transport.clone(),
+    }
+}
+
+/// The wire form of a listed secret.
+pub(crate) fn secret(info: &orch_store::SecretInfo) -> pb::Secret {
+    pb::Secret {
+        name: info.name.clone(),
+        created_at_micros: info.created_at,
+        updated_at_micros: info.updated_at,
+        deployments: info.deployments.clone(),
+    }
+}
+
+/// A token as the API shows it (never its key).
+pub(crate) fn token(info: &orch_store::TokenInfo) -> pb::Token {
+    pb::Token {
+        name: info.name.clone(),
+        scope: info.scope.as_str().to_owned(),
+        pools: info.pools.clone(),
+        created_micros: info.created_at,
+        expires_micros: info.expires_at,
+        revoked_micros: info.revoked_at,
+        last_used_micros: info.last_used,
+    }
+}
+
+/// The wire form of an automation and its unset `${NAME}`s.
+pub(crate) fn automation(
+    automation: &orch_store::Automation,
+    unset: Vec<String>,
+) -> pb::Automation {
+    pb::Automation {
+        id: automation.id.clone(),
+        name: automation.name.clone(),
+        description: automation.description.clone(),
+        spec_json: automation.spec.clone(),
+        paused: automation.paused != 0,
+        last_fired_at_micros: automation.last_fired_at.unwrap_or(0),
+        firings: automation.firings,
+        suppressed: automation.suppressed,
+        delivered: automation.delivered,
+        failed: automation.failed,
+        skipped: automation.skipped,
+        pending: automation.pending,
+        created_at_micros: automation.created_at,
+        updated_at_micros: automation.updated_at,
+        unset_variables: unset,
+        loop_suppressed: automation.loop_suppressed,
+        loop_message: automation.loop_message.clone(),
+        loop_suppressed_at_micros: automation.loop_suppressed_at.unwrap_or(0),
+    }
+}
+
+/// The wire form of a history entry.
+pub(crate) fn history_entry(entry: &orch_store::AutomationEntry) -> pb::AutomationHistoryEntry {
+    pb::AutomationHistoryEntry {
+        firing_id: entry.firing_id.clone(),
+        kind: entry.kind.clone(),
+        flow_run_id: entry.flow_run_id.clone().unwrap_or_default(),
+        action_type: entry.action_type.clone(),
+        attempt: entry.attempt,
+        outcome: entry.outcome.clone(),
+        status_code: entry.status_code,
+        error: entry.error.clone(),
+        at_micros: entry.happened_at,
+        duration_micros: entry.duration_micros,
     }
 }

@@ -3,8 +3,7 @@
 
 pub mod api;
 mod audit;
-mod audit_changes;
-pub use audit::Pending as PendingAudit;
+pub use ops::audit::Pending as PendingAudit;
 pub mod auth;
 mod automations;
 pub mod background;
@@ -25,6 +24,7 @@ mod metrics;
 pub mod ops;
 mod refusals;
 mod relay;
+pub mod routes;
 pub mod scheduler;
 mod secret_box;
 mod state;
@@ -214,7 +214,7 @@ pub async fn serve(
 /// Where people reach the dashboard, for links in automation messages:
 /// `ORCH_PUBLIC_URL`, else the bound address (a wildcard bind as localhost).
 fn public_url(bound: &std::net::SocketAddr) -> String {
-    if let Ok(url) = std::env::var("ORCH_PUBLIC_URL")
+    if let Ok(url) = std::env::var(orch_core::env_vars::PUBLIC_URL)
         && !url.is_empty()
     {
         return url;

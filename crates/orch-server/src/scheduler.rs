@@ -71,7 +71,7 @@ pub async fn run_once(state: &AppState) -> Result<PassReport, StoreError> {
     let late_after = TimeDelta::from_std(state.config().late_after).unwrap_or(TimeDelta::MAX);
     let horizon = Horizon::default();
     for fill in store.schedules_to_fill().await? {
-        let schedule = match orch_core::Schedule::parse(&fill.schedule.spec()) {
+        let schedule = match orch_core::Schedule::parse(&fill.schedule) {
             Ok(schedule) => schedule,
             Err(error) => {
                 report.invalid += 1;

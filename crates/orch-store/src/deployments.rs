@@ -5,9 +5,7 @@ use orch_core::{DeploymentSpec, RunPolicy, StateType};
 use crate::error::{Result, StoreError};
 use crate::model::{Deployment, Flow, JsonObject, Schedule};
 use crate::rows::{from_json, sql, to_json};
-use crate::schedules::{
-    ScheduleRow, forget_future_runs, load_schedules, replace_schedules, schedule_from_spec,
-};
+use crate::schedules::{ScheduleRow, forget_future_runs, load_schedules, replace_schedules};
 use crate::scheduling::scheduled;
 use crate::state_change::{Cause, Changed, change_state};
 use crate::transitions::NewState;
@@ -136,7 +134,7 @@ impl DeploymentRow {
 /// Names of the fields of `current` that `input` would change.
 fn changed_fields(current: &Deployment, input: &DeploymentInput) -> Vec<String> {
     let spec = &input.spec;
-    let schedules: Vec<Schedule> = spec.schedules.iter().map(schedule_from_spec).collect();
+    let schedules: Vec<Schedule> = spec.schedules.clone();
     let policy = &spec.policy;
     let checks: [(&str, bool); 17] = [
         ("container", current.container != spec.container),

@@ -48,49 +48,9 @@ pub struct Flow {
     pub deployment_count: i64,
 }
 
-/// One schedule of a deployment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Schedule {
-    /// Unique within the deployment.
-    pub slug: String,
-    /// Cron expression.
-    pub cron: Option<String>,
-    /// Interval.
-    pub interval_seconds: Option<u64>,
-    /// Interval anchor.
-    pub anchor: Option<String>,
-    /// RFC 5545 recurrence rule.
-    pub rrule: Option<String>,
-    /// IANA time zone.
-    pub timezone: String,
-    /// Whether it creates runs.
-    pub active: bool,
-    /// Merged over the deployment's parameters.
-    pub parameters: JsonObject,
-    /// The calendar whose closed days get no slot.
-    pub calendar: Option<orch_core::CalendarSpec>,
-    /// On the calendar's short days, no slot after the close.
-    pub skip_after_close: bool,
-}
-
-impl Schedule {
-    /// The schedule as the core's [`orch_core::ScheduleSpec`], e.g. to
-    /// compute its fire times with [`orch_core::Schedule::parse`].
-    pub fn spec(&self) -> orch_core::ScheduleSpec {
-        orch_core::ScheduleSpec {
-            slug: self.slug.clone(),
-            cron: self.cron.clone(),
-            interval_seconds: self.interval_seconds,
-            anchor: self.anchor.clone(),
-            rrule: self.rrule.clone(),
-            timezone: self.timezone.clone(),
-            active: self.active,
-            parameters: self.parameters.clone(),
-            calendar: self.calendar.clone(),
-            skip_after_close: self.skip_after_close,
-        }
-    }
-}
+/// One schedule of a deployment: the deploy file's [`orch_core::ScheduleSpec`],
+/// as stored (one definition for the file, the store and the scheduler).
+pub type Schedule = orch_core::ScheduleSpec;
 
 /// A deployment: a flow + entrypoint + pool + parameters + schedules.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +97,30 @@ pub struct Deployment {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+}
+
+impl Deployment {
+    /// What its deploy file declared (the spec it was applied with, as
+    /// stored), e.g. to put it on the wire with `orch_proto::deploy`.
+    pub fn spec(&self) -> orch_core::DeploymentSpec {
+        orch_core::DeploymentSpec {
+            flow: self.flow.clone(),
+            name: self.name.clone(),
+            entrypoint: self.entrypoint.clone(),
+            work_pool: self.work_pool.clone(),
+            parameters: self.parameters.clone(),
+            tags: self.tags.clone(),
+            description: self.description.clone(),
+            retries: self.retries,
+            retry_delay_seconds: self.retry_delay_seconds,
+            paused: self.paused,
+            schedules: self.schedules.clone(),
+            policy: self.policy,
+            retention: self.retention,
+            environment: self.environment.clone(),
+            container: self.container.clone(),
+        }
+    }
 }
 
 impl Deployment {
@@ -341,4 +325,17 @@ pub struct FlowRunFilter {
     pub top_level: bool,
     /// At most this many, newest first.
     pub limit: u32,
+}
+
+/// A run with its state history (oldest first) and task runs.
+#[derive(Debug, Clone)]
+pub struct RunDetail {
+    /// The run.
+    pub run: FlowRun,
+    /// Its states, oldest first.
+    pub history: Vec<State>,
+    /// Its task runs, in creation order.
+    pub task_runs: Vec<crate::TaskRun>,
+    /// The subflow runs it called, oldest first.
+    pub subflow_runs: Vec<FlowRun>,
 }

@@ -10,10 +10,10 @@ use std::str::FromStr;
 
 use orch_core::StateType;
 
+use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::model::{FlowRun, LogLine};
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, LogRow, sql, state_type};
-use crate::{Store, now_micros};
 
 /// Largest page of [`Store::flow_run_page`] and [`Store::flow_run_timeline`].
 pub use orch_core::limits::MAX_PAGE_SIZE;
@@ -341,7 +341,7 @@ impl Store {
              ORDER BY r.created_at DESC, r.id DESC LIMIT $3"
         )))
         .bind(deployment_id)
-        .bind(now_micros())
+        .bind(self.now())
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
@@ -355,7 +355,7 @@ impl Store {
              AND r.expected_start > $2 ORDER BY r.expected_start, r.id LIMIT $3"
         )))
         .bind(deployment_id)
-        .bind(now_micros())
+        .bind(self.now())
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;

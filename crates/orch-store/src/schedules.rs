@@ -58,21 +58,6 @@ impl ScheduleRow {
     }
 }
 
-pub(crate) fn schedule_from_spec(spec: &ScheduleSpec) -> Schedule {
-    Schedule {
-        slug: spec.slug.clone(),
-        cron: spec.cron.clone(),
-        interval_seconds: spec.interval_seconds,
-        anchor: spec.anchor.clone(),
-        rrule: spec.rrule.clone(),
-        timezone: spec.timezone.clone(),
-        active: spec.active,
-        parameters: spec.parameters.clone(),
-        calendar: spec.calendar.clone(),
-        skip_after_close: spec.skip_after_close,
-    }
-}
-
 /// Whether two schedules fire at the same times.
 fn same_times(a: &Schedule, b: &Schedule) -> bool {
     (
@@ -178,10 +163,7 @@ pub(crate) async fn replace_schedules(
     for row in old {
         let filled_until = row.filled_until;
         let before = row.into_schedule()?;
-        let after = schedules
-            .iter()
-            .find(|s| s.slug == before.slug)
-            .map(schedule_from_spec);
+        let after = schedules.iter().find(|s| s.slug == before.slug).cloned();
         match after {
             Some(after) if after.active && same_times(&before, &after) => {
                 if !before.active {

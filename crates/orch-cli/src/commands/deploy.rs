@@ -61,7 +61,10 @@ pub async fn apply(
     automations::check_deployments(api, file).await?;
     let base_dir = base_dir(path)?;
     let request = proto::ApplyDeploymentsRequest {
-        deployments: specs.iter().map(|spec| to_proto(spec, &base_dir)).collect(),
+        deployments: specs
+            .iter()
+            .map(|spec| orch_proto::deploy::deployment_spec(spec, &base_dir.display().to_string()))
+            .collect(),
     };
     let reply = api
         .deployments()
@@ -103,52 +106,6 @@ fn base_dir(file: &Path) -> anyhow::Result<PathBuf> {
     Ok(canonical
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf))
-}
-
-/// The wire form of a declared deployment.
-fn to_proto(spec: &orch_core::DeploymentSpec, base_dir: &Path) -> proto::DeploymentSpec {
-    proto::DeploymentSpec {
-        flow: spec.flow.clone(),
-        name: spec.name.clone(),
-        entrypoint: spec.entrypoint.clone(),
-        work_pool: spec.work_pool.clone(),
-        parameters_json: serde_json::Value::Object(spec.parameters.clone()).to_string(),
-        tags: spec.tags.clone(),
-        description: spec.description.clone(),
-        retries: spec.retries,
-        retry_delay_seconds: spec.retry_delay_seconds,
-        schedules: spec.schedules.iter().map(schedule_to_proto).collect(),
-        base_dir: base_dir.display().to_string(),
-        catch_up: spec.policy.catch_up.as_str().to_owned(),
-        max_lateness_seconds: spec.policy.max_lateness_seconds,
-        concurrency_limit: spec.policy.concurrency_limit,
-        collision_strategy: spec.policy.collision_strategy.as_str().to_owned(),
-        retention_runs_days: spec.retention.runs_days,
-        retention_logs_days: spec.retention.logs_days,
-        env: spec.environment.env.clone().into_iter().collect(),
-        secrets: spec.environment.secrets.clone(),
-        container_json: spec.container.to_json(),
-    }
-}
-
-/// The wire form of a schedule.
-pub(crate) fn schedule_to_proto(schedule: &orch_core::ScheduleSpec) -> proto::ScheduleSpec {
-    proto::ScheduleSpec {
-        slug: schedule.slug.clone(),
-        cron: schedule.cron.clone(),
-        interval_seconds: schedule.interval_seconds,
-        anchor: schedule.anchor.clone(),
-        rrule: schedule.rrule.clone(),
-        timezone: schedule.timezone.clone(),
-        active: schedule.active,
-        parameters_json: serde_json::Value::Object(schedule.parameters.clone()).to_string(),
-        calendar_json: schedule
-            .calendar
-            .as_ref()
-            .map(|calendar| serde_json::to_string(calendar).unwrap_or_default())
-            .unwrap_or_default(),
-        skip_after_close: Some(schedule.skip_after_close),
-    }
 }
 
 /// Pauses a deployment the file declares `paused = true` unless it already is, and

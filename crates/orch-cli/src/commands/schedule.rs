@@ -76,7 +76,7 @@ async fn create(context: &Context, args: ScheduleCreateArgs) -> anyhow::Result<(
     let api = context.connect().await?;
     let request = proto::CreateScheduleRequest {
         deployment: args.deployment.to_string(),
-        schedule: Some(crate::commands::deploy::schedule_to_proto(&spec)),
+        schedule: Some(orch_proto::deploy::schedule_spec(&spec)),
     };
     let deployment = api.schedules().create_schedule(request).await.reply(&api)?;
     let deployment = DeploymentView::from(&deployment);

@@ -85,7 +85,7 @@ pub fn server_config(
 }
 
 /// Variable holding the key that seals secrets (64 hex digits).
-pub const SECRET_KEY_VAR: &str = "ORCH_SECRET_KEY";
+pub const SECRET_KEY_VAR: &str = orch_core::env_vars::SECRET_KEY;
 
 /// The key sealing secrets: `ORCH_SECRET_KEY`, else `$ORCH_HOME/secret.key`.
 fn secret_key(home: &std::path::Path) -> orch_server::SecretKeySource {

@@ -9,7 +9,7 @@
 
 /// Variables of the server's environment every automation may read: orch's
 /// own e-mail settings, the defaults of an `email` action.
-pub const ALWAYS_ALLOWED_ENV: [&str; 2] = ["ORCH_SMTP_URL", "ORCH_SMTP_FROM"];
+pub const ALWAYS_ALLOWED_ENV: [&str; 2] = [crate::env_vars::SMTP_URL, crate::env_vars::SMTP_FROM];
 
 /// One piece of a text with placeholders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

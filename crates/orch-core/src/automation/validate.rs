@@ -82,10 +82,10 @@ pub fn placeholder_names(spec: &AutomationSpec) -> Vec<String> {
         }
         if action.kind == ActionKind::Email {
             if action.smtp_url.is_none() {
-                names.push("ORCH_SMTP_URL".to_owned());
+                names.push(crate::env_vars::SMTP_URL.to_owned());
             }
             if action.from.is_none() {
-                names.push("ORCH_SMTP_FROM".to_owned());
+                names.push(crate::env_vars::SMTP_FROM.to_owned());
             }
         }
     }

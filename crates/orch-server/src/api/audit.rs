@@ -32,7 +32,7 @@ pub(crate) async fn list(
         crate::ops::audit::list(&state, since, query.limit.unwrap_or(0))
             .await?
             .iter()
-            .map(|r| json::AuditRecord::from(&crate::grpc::audit::record(r)))
+            .map(|r| json::AuditRecord::from(&crate::convert::record(r)))
             .collect();
     Ok(Json(json!({ "records": records })))
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiQuery, ApiResult, json_body};
-use crate::grpc::automations::{automation, history_entry};
+use crate::convert::{automation, history_entry};
 use crate::ops;
 use crate::state::AppState;
 

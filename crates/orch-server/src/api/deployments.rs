@@ -109,7 +109,7 @@ const RUN_EXAMPLE: &str = r#"{"parameters": {"force": true}}"#;
 pub(crate) async fn act(
     State(state): State<AppState>,
     Path(path): Path<String>,
-    audit: Option<Extension<crate::audit::Pending>>,
+    audit: Option<Extension<crate::ops::audit::Pending>>,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {

@@ -11,6 +11,7 @@ use orch_proto::json::{FlowRun as FlowRunView, FlowRunDetail};
 
 use super::views;
 use super::{ApiError, ApiQuery, ApiResult};
+use crate::caller::Caller;
 use crate::ops;
 use crate::ops::run_reads::{LogRange, RunListRequest};
 use crate::state::AppState;
@@ -54,17 +55,22 @@ pub(crate) async fn timeline(
 }
 
 /// The run, its history and task runs.
-pub(crate) async fn load_detail(state: &AppState, reference: &str) -> ApiResult<FlowRunDetail> {
-    let detail = ops::flow_runs::detail(state, reference).await?;
+pub(crate) async fn load_detail(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+) -> ApiResult<FlowRunDetail> {
+    let detail = ops::flow_runs::detail(state, caller, reference).await?;
     Ok(views::run_detail(state, &detail))
 }
 
 /// `GET /api/flow-runs/{id}`: by id, unique id prefix or name.
 pub(crate) async fn detail(
     State(state): State<AppState>,
+    caller: Caller,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<FlowRunDetail>> {
-    Ok(Json(load_detail(&state, &reference).await?))
+    Ok(Json(load_detail(&state, &caller, &reference).await?))
 }
 
 /// Paging of `GET /api/flow-runs/{id}/logs`.
@@ -81,6 +87,7 @@ pub(crate) struct LogParams {
 /// start), before `before`, or the last `tail` lines; oldest first.
 pub(crate) async fn logs(
     State(state): State<AppState>,
+    caller: Caller,
     Path(reference): Path<String>,
     ApiQuery(params): ApiQuery<LogParams>,
 ) -> ApiResult<Json<Value>> {
@@ -100,7 +107,7 @@ pub(crate) async fn logs(
         (None, Some(_)) => LogRange::Tail,
         (None, None) => LogRange::After(params.after.unwrap_or(0)),
     };
-    let (run_id, lines) = ops::run_reads::logs(&state, &reference, range, limit).await?;
+    let (run_id, lines) = ops::run_reads::logs(&state, &caller, &reference, range, limit).await?;
     Ok(Json(json!({
         "flow_run_id": run_id,
         "lines": views::lines(&lines),

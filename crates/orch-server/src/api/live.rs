@@ -49,8 +49,9 @@ pub(crate) async fn events(
         .map_err(super::ApiError::too_many_requests)?;
     // Subscribe before the first read: nothing written after it can be missed.
     let receiver = state.events().subscribe();
-    let run = crate::ops::run_reads::run(&state, &reference).await?;
-    let stream = encode(state, run.id, params.after, receiver, permit);
+    let caller = crate::caller::Caller::of(&extensions);
+    let run = crate::ops::run_reads::run(&state, &caller, &reference).await?;
+    let stream = encode(state, caller, run.id, params.after, receiver, permit);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -59,6 +60,7 @@ pub(crate) async fn events(
 /// without the run's state changing).
 fn encode(
     state: AppState,
+    caller: crate::caller::Caller,
     run_id: String,
     after: i64,
     receiver: Receiver<Event>,
@@ -75,8 +77,8 @@ fn encode(
                 Ok(Followed::Logs(lines)) => yield Ok(json_event("logs", &views::lines(&lines))),
                 Ok(Followed::Changed { run, .. }) => {
                     let detail = crate::detached::detached({
-                        let state = state.clone();
-                        async move { load_detail(&state, &run.id).await }
+                        let (state, caller) = (state.clone(), caller.clone());
+                        async move { load_detail(&state, &caller, &run.id).await }
                     })
                     .await;
                     let detail = match detail {

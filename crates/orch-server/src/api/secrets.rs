@@ -27,7 +27,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>
     let secrets: Vec<json::Secret> = ops::secrets::list(&state)
         .await?
         .iter()
-        .map(|info| json::Secret::from(&crate::grpc::secrets::secret(info)))
+        .map(|info| json::Secret::from(&crate::convert::secret(info)))
         .collect();
     Ok(Json(json!({ "secrets": secrets })))
 }

@@ -12,7 +12,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>
     let tokens: Vec<orch_proto::json::Token> = crate::ops::tokens::list(&state)
         .await?
         .iter()
-        .map(|info| orch_proto::json::Token::from(&crate::grpc::tokens::token(info)))
+        .map(|info| orch_proto::json::Token::from(&crate::convert::token(info)))
         .collect();
     Ok(Json(json!({ "tokens": tokens })))
 }

@@ -25,10 +25,7 @@ pub fn runs(state: &AppState, runs: &[FlowRun]) -> Vec<json::FlowRun> {
 }
 
 /// A run with its state history and task runs.
-pub fn run_detail(
-    state: &AppState,
-    detail: &crate::ops::flow_runs::RunDetail,
-) -> json::FlowRunDetail {
+pub fn run_detail(state: &AppState, detail: &orch_store::RunDetail) -> json::FlowRunDetail {
     json::FlowRunDetail::from_proto(&convert::run_detail(detail), state.now())
 }
 

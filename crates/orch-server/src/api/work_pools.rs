@@ -11,6 +11,7 @@ use orch_proto::json;
 
 use super::views;
 use super::{ApiQuery, ApiResult};
+use crate::caller::Caller;
 use crate::ops::work_pools;
 use crate::state::AppState;
 
@@ -39,29 +40,36 @@ pub(crate) async fn get_one(
     Ok(Json(pool_view(&state, &pool).await?))
 }
 
-async fn set_paused(state: &AppState, name: &str, paused: bool) -> ApiResult<Json<json::WorkPool>> {
+async fn set_paused(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    paused: bool,
+) -> ApiResult<Json<json::WorkPool>> {
     let update = WorkPoolUpdate {
         paused: Some(paused),
         concurrency_limit: None,
     };
-    let pool = work_pools::update(state, name, update).await?;
+    let pool = work_pools::update(state, caller, name, update).await?;
     Ok(Json(pool_view(state, &pool).await?))
 }
 
 /// `POST /api/work-pools/{name}/pause`.
 pub(crate) async fn pause(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<json::WorkPool>> {
-    set_paused(&state, &name, true).await
+    set_paused(&state, &caller, &name, true).await
 }
 
 /// `POST /api/work-pools/{name}/resume`.
 pub(crate) async fn resume(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<json::WorkPool>> {
-    set_paused(&state, &name, false).await
+    set_paused(&state, &caller, &name, false).await
 }
 
 /// Filter of `GET /api/workers`.

@@ -312,8 +312,3 @@ fn refusal_in_transport(grpc: bool, status: StatusCode, message: &str) -> Respon
 pub(crate) fn caller<T>(request: &tonic::Request<T>) -> Caller {
     Caller::of(request.extensions())
 }
-
-/// A refusal from a handler's run or pool check, as a gRPC status.
-pub(crate) fn denied(denied: orch_core::auth::Denied) -> tonic::Status {
-    tonic::Status::permission_denied(denied.0)
-}

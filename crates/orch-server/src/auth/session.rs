@@ -109,7 +109,7 @@ async fn login(
         token_login(&auth, &request.token, ip).await?
     };
     // The audit trail names who logged in, not `anonymous`.
-    if let Some(pending) = extensions.get::<crate::audit::Pending>() {
+    if let Some(pending) = extensions.get::<crate::ops::audit::Pending>() {
         pending.name_caller(&token.name);
     }
     start_session(&auth, secure, &token).await

@@ -4,6 +4,7 @@ use orch_proto::v1 as pb;
 use orch_proto::v1::audit_service_server::AuditService;
 use tonic::{Request, Response, Status};
 
+use crate::convert;
 use crate::error::status;
 use crate::state::AppState;
 
@@ -11,20 +12,6 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct AuditApi {
     pub(crate) state: AppState,
-}
-
-/// The wire form of a record.
-pub(crate) fn record(record: &orch_store::AuditRecord) -> pb::AuditRecord {
-    pb::AuditRecord {
-        id: record.id.clone(),
-        at_micros: record.at,
-        caller: record.caller.clone(),
-        address: record.address.clone(),
-        action: record.action.clone(),
-        target: record.target.clone(),
-        outcome: record.outcome.clone(),
-        transport: record.transport.clone(),
-    }
 }
 
 #[tonic::async_trait]
@@ -38,7 +25,7 @@ impl AuditService for AuditApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListAuditResponse {
-            records: records.iter().map(record).collect(),
+            records: records.iter().map(convert::record).collect(),
         }))
     }
 }

@@ -2,9 +2,10 @@
 
 use orch_proto::v1 as pb;
 use orch_proto::v1::automation_service_server::AutomationService;
-use orch_store::{Automation, AutomationEntry};
+
 use tonic::{Request, Response, Status};
 
+use crate::convert;
 use crate::error::status;
 use crate::ops;
 use crate::state::AppState;
@@ -13,46 +14,6 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct AutomationApi {
     pub(crate) state: AppState,
-}
-
-/// The wire form of an automation and its unset `${NAME}`s.
-pub(crate) fn automation(automation: &Automation, unset: Vec<String>) -> pb::Automation {
-    pb::Automation {
-        id: automation.id.clone(),
-        name: automation.name.clone(),
-        description: automation.description.clone(),
-        spec_json: automation.spec.clone(),
-        paused: automation.paused != 0,
-        last_fired_at_micros: automation.last_fired_at.unwrap_or(0),
-        firings: automation.firings,
-        suppressed: automation.suppressed,
-        delivered: automation.delivered,
-        failed: automation.failed,
-        skipped: automation.skipped,
-        pending: automation.pending,
-        created_at_micros: automation.created_at,
-        updated_at_micros: automation.updated_at,
-        unset_variables: unset,
-        loop_suppressed: automation.loop_suppressed,
-        loop_message: automation.loop_message.clone(),
-        loop_suppressed_at_micros: automation.loop_suppressed_at.unwrap_or(0),
-    }
-}
-
-/// The wire form of a history entry.
-pub(crate) fn history_entry(entry: &AutomationEntry) -> pb::AutomationHistoryEntry {
-    pb::AutomationHistoryEntry {
-        firing_id: entry.firing_id.clone(),
-        kind: entry.kind.clone(),
-        flow_run_id: entry.flow_run_id.clone().unwrap_or_default(),
-        action_type: entry.action_type.clone(),
-        attempt: entry.attempt,
-        outcome: entry.outcome.clone(),
-        status_code: entry.status_code,
-        error: entry.error.clone(),
-        at_micros: entry.happened_at,
-        duration_micros: entry.duration_micros,
-    }
 }
 
 #[tonic::async_trait]
@@ -89,7 +50,7 @@ impl AutomationService for AutomationApi {
         Ok(Response::new(pb::ListAutomationsResponse {
             automations: automations
                 .into_iter()
-                .map(|(a, unset)| automation(&a, unset))
+                .map(|(a, unset)| convert::automation(&a, unset))
                 .collect(),
         }))
     }
@@ -101,7 +62,7 @@ impl AutomationService for AutomationApi {
         let (found, unset) = ops::automations::get(&self.state, &request.into_inner().name)
             .await
             .map_err(status)?;
-        Ok(Response::new(automation(&found, unset)))
+        Ok(Response::new(convert::automation(&found, unset)))
     }
 
     async fn set_automation_paused(
@@ -113,7 +74,7 @@ impl AutomationService for AutomationApi {
             ops::automations::set_paused(&self.state, &request.name, request.paused)
                 .await
                 .map_err(status)?;
-        Ok(Response::new(automation(&found, unset)))
+        Ok(Response::new(convert::automation(&found, unset)))
     }
 
     async fn delete_automation(
@@ -135,7 +96,7 @@ impl AutomationService for AutomationApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::AutomationHistoryResponse {
-            entries: entries.iter().map(history_entry).collect(),
+            entries: entries.iter().map(convert::history_entry).collect(),
         }))
     }
 

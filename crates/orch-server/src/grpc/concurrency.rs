@@ -90,9 +90,6 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
     ) -> Result<Response<pb::AcquireConcurrencySlotsResponse>, Status> {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
-        if caller.is_restricted() {
-            crate::ops::access::run(&self.state, &caller, &request.flow_run_id).await?;
-        }
         let wait = match request.wait_seconds {
             _ if request.no_wait => Duration::ZERO,
             0 => concurrency::MAX_WAIT,
@@ -100,6 +97,7 @@ impl ConcurrencyLimitService for ConcurrencyLimitApi {
         };
         let acquired = concurrency::acquire(
             &self.state,
+            &caller,
             concurrency::Acquire {
                 flow_run_id: Some(request.flow_run_id).filter(|id| !id.is_empty()),
                 tags: request.tags,

@@ -116,7 +116,10 @@ impl DeploymentService for DeploymentApi {
         &self,
         request: Request<pb::RunDeploymentRequest>,
     ) -> Result<Response<pb::FlowRun>, Status> {
-        let audit = request.extensions().get::<crate::audit::Pending>().cloned();
+        let audit = request
+            .extensions()
+            .get::<crate::ops::audit::Pending>()
+            .cloned();
         let metadata = request.metadata();
         let trace = crate::tracing_export::caller_trace(|name| {
             metadata

@@ -65,8 +65,7 @@ impl FlowRunService for FlowRunApi {
     ) -> Result<Response<pb::FlowRunDetail>, Status> {
         let caller = crate::auth::caller(&request);
         let reference = request.into_inner().flow_run;
-        ops::access::run(&self.state, &caller, &reference).await?;
-        let detail = ops::flow_runs::detail(&self.state, &reference)
+        let detail = ops::flow_runs::detail(&self.state, &caller, &reference)
             .await
             .map_err(status)?;
         Ok(Response::new(convert::run_detail(&detail)))
@@ -78,7 +77,6 @@ impl FlowRunService for FlowRunApi {
     ) -> Result<Response<pb::SetFlowRunStateResponse>, Status> {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
-        ops::access::run(&self.state, &caller, &request.flow_run_id).await?;
         let proposed = request.state.ok_or_else(|| invalid("state is required"))?;
         let kind = convert::state_type_from_pb(proposed.r#type)?;
         let mut state = NewState::new(kind, &proposed.name, &proposed.message);
@@ -97,9 +95,10 @@ impl FlowRunService for FlowRunApi {
             transition_id: request.transition_id,
             worker_id: Some(request.worker_id).filter(|w| !w.is_empty()),
         };
-        let result = ops::flow_runs::set_state(&self.state, &request.flow_run_id, proposal)
-            .await
-            .map_err(status)?;
+        let result =
+            ops::flow_runs::set_state(&self.state, &caller, &request.flow_run_id, proposal)
+                .await
+                .map_err(status)?;
         let (outcome, reason) = match &result {
             TransitionResult::Accepted(_) => (pb::TransitionOutcome::Accepted, String::new()),
             TransitionResult::Rejected { reason, .. } => {
@@ -179,16 +178,6 @@ impl FlowRunService for FlowRunApi {
     ) -> Result<Response<pb::WriteLogsResponse>, Status> {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
-        ops::access::runs(
-            &self.state,
-            &caller,
-            request
-                .lines
-                .iter()
-                .map(|line| line.flow_run_id.clone())
-                .collect(),
-        )
-        .await?;
         let lines: Vec<model::LogLine> = request
             .lines
             .into_iter()
@@ -204,7 +193,7 @@ impl FlowRunService for FlowRunApi {
                 task_run_id: line.task_run_id,
             })
             .collect();
-        let stored = ops::flow_runs::write_logs(&self.state, &lines)
+        let stored = ops::flow_runs::write_logs(&self.state, &caller, &lines)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::WriteLogsResponse {
@@ -218,12 +207,12 @@ impl FlowRunService for FlowRunApi {
     ) -> Result<Response<pb::ReadLogsResponse>, Status> {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
-        ops::access::run(&self.state, &caller, &request.flow_run).await?;
         let limit = request.limit.min(ops::run_reads::MAX_LOG_PAGE);
         let range = ops::run_reads::LogRange::After(request.after_id);
-        let (_, lines) = ops::run_reads::logs(&self.state, &request.flow_run, range, limit)
-            .await
-            .map_err(status)?;
+        let (_, lines) =
+            ops::run_reads::logs(&self.state, &caller, &request.flow_run, range, limit)
+                .await
+                .map_err(status)?;
         Ok(Response::new(pb::ReadLogsResponse {
             lines: lines.iter().map(convert::log_line).collect(),
         }))
@@ -264,10 +253,9 @@ impl FlowRunService for FlowRunApi {
             .map_err(Status::resource_exhausted)?;
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
-        ops::access::run(&self.state, &caller, &request.flow_run).await?;
         // Subscribe before the first read: nothing written after it can be missed.
         let events = self.state.events().subscribe();
-        let run = ops::run_reads::run(&self.state, &request.flow_run)
+        let run = ops::run_reads::run(&self.state, &caller, &request.flow_run)
             .await
             .map_err(status)?;
         let stream = watch_flow_run(

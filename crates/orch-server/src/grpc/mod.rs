@@ -1,16 +1,16 @@
 //! The gRPC services, one per concept of the API.
 
 mod artifacts;
-pub(crate) mod audit;
-pub(crate) mod automations;
+mod audit;
+mod automations;
 mod concurrency;
 mod deployments;
 mod flow_runs;
 mod schedules;
-pub(crate) mod secrets;
+mod secrets;
 mod server_status;
 mod task_runs;
-pub(crate) mod tokens;
+mod tokens;
 mod work_pools;
 mod workers;
 

@@ -39,7 +39,11 @@ impl ScheduleService for ScheduleApi {
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListSchedulesResponse {
-            schedules: deployment.schedules.iter().map(convert::schedule).collect(),
+            schedules: deployment
+                .schedules
+                .iter()
+                .map(orch_proto::deploy::schedule_spec)
+                .collect(),
             deployment: deployment.full_name(),
             deployment_paused: deployment.paused,
         }))

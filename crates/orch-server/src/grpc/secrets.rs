@@ -4,6 +4,7 @@ use orch_proto::v1 as pb;
 use orch_proto::v1::secret_service_server::SecretService;
 use tonic::{Request, Response, Status};
 
+use crate::convert;
 use crate::error::status;
 use crate::ops;
 use crate::state::AppState;
@@ -12,16 +13,6 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct SecretApi {
     pub(crate) state: AppState,
-}
-
-/// The wire form of a listed secret.
-pub(crate) fn secret(info: &orch_store::SecretInfo) -> pb::Secret {
-    pb::Secret {
-        name: info.name.clone(),
-        created_at_micros: info.created_at,
-        updated_at_micros: info.updated_at,
-        deployments: info.deployments.clone(),
-    }
 }
 
 #[tonic::async_trait]
@@ -43,7 +34,7 @@ impl SecretService for SecretApi {
     ) -> Result<Response<pb::ListSecretsResponse>, Status> {
         let secrets = ops::secrets::list(&self.state).await.map_err(status)?;
         Ok(Response::new(pb::ListSecretsResponse {
-            secrets: secrets.iter().map(secret).collect(),
+            secrets: secrets.iter().map(convert::secret).collect(),
         }))
     }
 

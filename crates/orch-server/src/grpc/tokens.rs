@@ -2,9 +2,10 @@
 
 use orch_proto::v1 as pb;
 use orch_proto::v1::token_service_server::TokenService;
-use orch_store::TokenInfo;
+
 use tonic::{Request, Response, Status};
 
+use crate::convert;
 use crate::error::status;
 use crate::ops;
 use crate::state::AppState;
@@ -13,19 +14,6 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct TokenApi {
     pub(crate) state: AppState,
-}
-
-/// A token as the API shows it (never its key).
-pub(crate) fn token(info: &TokenInfo) -> pb::Token {
-    pb::Token {
-        name: info.name.clone(),
-        scope: info.scope.as_str().to_owned(),
-        pools: info.pools.clone(),
-        created_micros: info.created_at,
-        expires_micros: info.expires_at,
-        revoked_micros: info.revoked_at,
-        last_used_micros: info.last_used,
-    }
 }
 
 #[tonic::async_trait]
@@ -47,7 +35,7 @@ impl TokenService for TokenApi {
         .await
         .map_err(status)?;
         Ok(Response::new(pb::CreateTokenResponse {
-            token: Some(token(&info)),
+            token: Some(convert::token(&info)),
             api_key: key,
         }))
     }
@@ -58,7 +46,7 @@ impl TokenService for TokenApi {
     ) -> Result<Response<pb::ListTokensResponse>, Status> {
         let tokens = ops::tokens::list(&self.state).await.map_err(status)?;
         Ok(Response::new(pb::ListTokensResponse {
-            tokens: tokens.iter().map(token).collect(),
+            tokens: tokens.iter().map(convert::token).collect(),
         }))
     }
 
@@ -71,6 +59,6 @@ impl TokenService for TokenApi {
         let info = ops::tokens::revoke(&self.state, &name, &caller.name)
             .await
             .map_err(status)?;
-        Ok(Response::new(token(&info)))
+        Ok(Response::new(convert::token(&info)))
     }
 }

@@ -64,11 +64,6 @@ impl WorkPoolService for WorkPoolApi {
     ) -> Result<Response<pb::WorkPool>, Status> {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
-        if (request.clear_concurrency_limit || request.concurrency_limit.is_some())
-            && let Err(denied) = caller.principal.allows(orch_core::auth::Permission::Admin)
-        {
-            return Err(crate::auth::denied(denied));
-        }
         if request.clear_concurrency_limit && request.concurrency_limit.is_some() {
             return Err(invalid("set a concurrency limit or clear it, not both"));
         }
@@ -80,7 +75,7 @@ impl WorkPoolService for WorkPoolApi {
                 request.concurrency_limit.map(Some)
             },
         };
-        let pool = work_pools::update(&self.state, &request.name, update)
+        let pool = work_pools::update(&self.state, &caller, &request.name, update)
             .await
             .map_err(status)?;
         Ok(Response::new(convert::work_pool(&pool)))

@@ -12,7 +12,6 @@ use crate::convert;
 use crate::error::status;
 use crate::events::Event;
 use crate::ops;
-use crate::ops::access;
 use crate::state::AppState;
 
 /// Serves worker requests.
@@ -37,7 +36,6 @@ impl WorkerService for WorkerApi {
     ) -> Result<Response<pb::Worker>, Status> {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
-        access::pool(&caller, &request.work_pool)?;
         let registration = ops::workers::Registration {
             name: request.name,
             work_pool: request.work_pool,
@@ -45,9 +43,8 @@ impl WorkerService for WorkerApi {
             limit: request.limit,
             version: request.version,
             heartbeat_interval_seconds: request.heartbeat_interval_seconds,
-            registered_by: caller.credential_id.clone(),
         };
-        let worker = ops::workers::register(&self.state, registration)
+        let worker = ops::workers::register(&self.state, &caller, registration)
             .await
             .map_err(status)?;
         let pool = ops::work_pools::get(&self.state, &worker.work_pool)
@@ -65,9 +62,9 @@ impl WorkerService for WorkerApi {
     ) -> Result<Response<pb::HeartbeatResponse>, Status> {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
-        access::worker(&self.state, &caller, &request.worker_id).await?;
         let answer = ops::workers::heartbeat(
             &self.state,
+            &caller,
             &request.worker_id,
             &request.running_flow_run_ids,
         )
@@ -87,8 +84,7 @@ impl WorkerService for WorkerApi {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let caller = crate::auth::caller(&request);
         let worker_id = request.into_inner().worker_id;
-        access::worker(&self.state, &caller, &worker_id).await?;
-        let worker = ops::workers::get(&self.state, &worker_id)
+        let worker = ops::workers::subscribe(&self.state, &caller, &worker_id)
             .await
             .map_err(status)?;
         let state = self.state.clone();
@@ -125,10 +121,10 @@ impl WorkerService for WorkerApi {
     ) -> Result<Response<pb::ClaimRunsResponse>, Status> {
         let caller = crate::auth::caller(&request);
         let request = request.into_inner();
-        access::worker(&self.state, &caller, &request.worker_id).await?;
-        let claimed = ops::workers::claim(&self.state, &request.worker_id, request.max_runs)
-            .await
-            .map_err(status)?;
+        let claimed =
+            ops::workers::claim(&self.state, &caller, &request.worker_id, request.max_runs)
+                .await
+                .map_err(status)?;
         let runs = claimed
             .into_iter()
             .map(
@@ -182,8 +178,7 @@ impl WorkerService for WorkerApi {
     ) -> Result<Response<pb::DeregisterWorkerResponse>, Status> {
         let caller = crate::auth::caller(&request);
         let worker_id = request.into_inner().worker_id;
-        access::worker(&self.state, &caller, &worker_id).await?;
-        ops::workers::deregister(&self.state, &worker_id)
+        ops::workers::deregister(&self.state, &caller, &worker_id)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::DeregisterWorkerResponse {}))

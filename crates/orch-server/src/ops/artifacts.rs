@@ -43,19 +43,20 @@ fn invalid(error: orch_core::Error) -> StoreError {
 /// # Errors
 ///
 /// [`StoreError::InvalidInput`] for an unknown kind, a bad key or body;
-/// [`StoreError::NotFound`] for an unknown run; [`StoreError::Forbidden`]
+/// [`StoreError::NotFound`] for an unknown run; a permission denied
 /// for a run (or task run) the caller's credential does not own.
 pub async fn publish(
     state: &AppState,
     caller: &Caller,
     input: Publish,
-) -> Result<Artifact, StoreError> {
+) -> super::OpsResult<Artifact> {
     super::access::run(state, caller, input.flow_run_id.trim()).await?;
     let kind: ArtifactKind = input.kind.parse().map_err(invalid)?;
     if input.flow_run_id.trim().is_empty() {
         return Err(StoreError::InvalidInput(
             "an artifact needs the id of the flow run publishing it".into(),
-        ));
+        )
+        .into());
     }
     let artifact = state
         .store()

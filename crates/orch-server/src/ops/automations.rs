@@ -145,9 +145,7 @@ pub async fn emit(
     name: &str,
     payload_json: &str,
 ) -> OpsResult<i64> {
-    super::access::run(state, caller, run_id)
-        .await
-        .map_err(StoreError::from)?;
+    super::access::run(state, caller, run_id).await?;
     orch_core::automation::check_emitted_event_name(name).map_err(OpsError::Invalid)?;
     let payload = if payload_json.trim().is_empty() {
         "null".to_owned()

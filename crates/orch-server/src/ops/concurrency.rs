@@ -5,6 +5,7 @@ use std::time::Duration;
 use orch_store::ConcurrencyLimit;
 
 use super::{OpsError, OpsResult};
+use crate::caller::Caller;
 use crate::state::AppState;
 
 /// Longest an acquire waits before answering "not granted".
@@ -69,7 +70,12 @@ pub struct Acquired {
 
 /// Takes one slot of each tag for the holder, waiting up to `wait` for them to
 /// free up (woken at once by a release, retried every second meanwhile).
-pub async fn acquire(state: &AppState, request: Acquire) -> OpsResult<Acquired> {
+/// A run's own credential takes slots for its own run only.
+pub async fn acquire(state: &AppState, caller: &Caller, request: Acquire) -> OpsResult<Acquired> {
+    if caller.is_restricted() {
+        let run = request.flow_run_id.as_deref().unwrap_or_default();
+        super::access::run(state, caller, run).await?;
+    }
     if request.holder_id.is_empty() {
         return Err(OpsError::Invalid(
             "holder_id is required: the id of the task run taking the slots".into(),

@@ -18,7 +18,7 @@ pub async fn run(
     overrides: &JsonObject,
     scheduled_at: Option<i64>,
     idempotency_key: &str,
-    audit: Option<&crate::audit::Pending>,
+    audit: Option<&super::audit::Pending>,
 ) -> OpsResult<FlowRun> {
     run_traced(
         state,
@@ -41,10 +41,10 @@ pub async fn run_traced(
     overrides: &JsonObject,
     scheduled_at: Option<i64>,
     idempotency_key: &str,
-    audit: Option<&crate::audit::Pending>,
+    audit: Option<&super::audit::Pending>,
     trace: Option<&orch_core::CallerTrace>,
 ) -> OpsResult<FlowRun> {
-    let record = audit.map(crate::audit::Pending::record);
+    let record = audit.map(super::audit::Pending::record);
     let created = state
         .store()
         .create_flow_run_audited(

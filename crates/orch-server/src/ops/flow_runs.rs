@@ -4,31 +4,20 @@
 use std::collections::BTreeSet;
 
 use orch_core::run_deletion::DeleteFilter;
-use orch_store::{
-    FlowRun, LogLine, Proposal, Pruned, State, StoreError, TaskRun, TransitionResult,
-};
+use orch_store::{FlowRun, LogLine, Proposal, Pruned, StoreError, TransitionResult};
 
 use super::{OpsError, OpsResult};
+use crate::caller::Caller;
 use crate::effects;
 use crate::events::Event;
 use crate::state::AppState;
 
-/// A run with its state history (oldest first) and task runs.
-#[derive(Debug, Clone)]
-pub struct RunDetail {
-    /// The run.
-    pub run: FlowRun,
-    /// Its states, oldest first.
-    pub history: Vec<State>,
-    /// Its task runs, in creation order.
-    pub task_runs: Vec<TaskRun>,
-    /// The subflow runs it called, oldest first.
-    pub subflow_runs: Vec<FlowRun>,
-}
+pub use orch_store::RunDetail;
 
 /// The run named by `reference` (id, unique id prefix or name), with its
-/// history, task runs and subflow runs.
-pub async fn detail(state: &AppState, reference: &str) -> OpsResult<RunDetail> {
+/// history, task runs and subflow runs, for a caller who may read it.
+pub async fn detail(state: &AppState, caller: &Caller, reference: &str) -> OpsResult<RunDetail> {
+    super::access::run(state, caller, reference).await?;
     let store = state.store();
     let run = store.flow_run(reference).await?;
     let history = store.flow_run_history(&run.id).await?;
@@ -61,19 +50,26 @@ pub async fn cancel(state: &AppState, reference: &str) -> OpsResult<FlowRun> {
 /// when allowed (a failure with retries left becomes AwaitingRetry),
 /// otherwise rejected with the reason; resending the same `transition_id`
 /// changes nothing.
+/// A run's own credential reports on its own run only; a worker token on
+/// runs of its pools.
 pub async fn set_state(
     state: &AppState,
+    caller: &Caller,
     run_id: &str,
     proposal: Proposal,
 ) -> OpsResult<TransitionResult> {
+    super::access::run(state, caller, run_id).await?;
     let changed = state.store().set_flow_run_state(run_id, proposal).await?;
     effects::apply(state, &changed.transitions);
     Ok(changed.value)
 }
 
-/// Stores log lines (idempotent per emitter and sequence number) and tells
-/// the runs' watchers; returns how many lines were new.
-pub async fn write_logs(state: &AppState, lines: &[LogLine]) -> OpsResult<u64> {
+/// Stores log lines (idempotent per emitter and sequence number) of runs
+/// the caller may report on, and tells the runs' watchers; returns how many
+/// lines were new.
+pub async fn write_logs(state: &AppState, caller: &Caller, lines: &[LogLine]) -> OpsResult<u64> {
+    let runs = lines.iter().map(|l| l.flow_run_id.clone()).collect();
+    super::access::runs(state, caller, runs).await?;
     let stored = state.store().write_logs(lines).await?;
     let runs: BTreeSet<&str> = lines.iter().map(|l| l.flow_run_id.as_str()).collect();
     for run_id in runs {

@@ -28,6 +28,7 @@ pub mod server;
 pub mod subflows;
 pub mod task_runs;
 pub mod tokens;
+pub mod use_cases;
 pub mod work_pools;
 pub mod workers;
 

@@ -6,6 +6,7 @@ use orch_store::{FlowRun, FlowRunPage, FlowRunQuery, LogLine, RunCursor, Timelin
 use serde::Deserialize;
 
 use super::{OpsError, OpsResult};
+use crate::caller::Caller;
 use crate::state::AppState;
 
 /// Most log lines one request returns.
@@ -22,9 +23,10 @@ pub enum LogRange {
     Tail,
 }
 
-/// The run named by `reference` (id or name), as stored: what a watch
-/// starts from.
-pub async fn run(state: &AppState, reference: &str) -> OpsResult<FlowRun> {
+/// The run named by `reference` (id or name), as stored, for a caller who
+/// may read it: what a watch starts from.
+pub async fn run(state: &AppState, caller: &Caller, reference: &str) -> OpsResult<FlowRun> {
+    super::access::run(state, caller, reference).await?;
     Ok(state.store().flow_run(reference).await?)
 }
 
@@ -158,9 +160,11 @@ pub async fn timeline(state: &AppState, request: &RunListRequest) -> OpsResult<V
 }
 
 /// Up to `limit` (at most [`MAX_LOG_PAGE`]) log lines of the run named by
-/// `reference`, oldest first, with the run's id.
+/// `reference`, oldest first, with the run's id, for a caller who may read
+/// the run.
 pub async fn logs(
     state: &AppState,
+    caller: &Caller,
     reference: &str,
     range: LogRange,
     limit: u32,
@@ -170,6 +174,7 @@ pub async fn logs(
             "at most {MAX_LOG_PAGE} lines per request, got {limit}; page with after/before"
         )));
     }
+    super::access::run(state, caller, reference).await?;
     let store = state.store();
     let run = store.flow_run(reference).await?;
     let lines = match range {

@@ -123,7 +123,7 @@ fn why_no_run(deployment: &Deployment, now: i64) -> String {
     let reasons: Vec<String> = active
         .iter()
         .filter_map(|schedule| {
-            let parsed = orch_core::Schedule::parse(&schedule.spec()).ok()?;
+            let parsed = orch_core::Schedule::parse(schedule).ok()?;
             let why = parsed.why_no_slot(micros_to_utc(now))?;
             Some(why.describe(&schedule.slug))
         })
@@ -151,7 +151,7 @@ fn fire_times(
 ) -> Vec<UpcomingRun> {
     let mut runs: Vec<UpcomingRun> = Vec::new();
     for schedule in deployment.schedules.iter().filter(|s| s.active) {
-        let Ok(parsed) = orch_core::Schedule::parse(&schedule.spec()) else {
+        let Ok(parsed) = orch_core::Schedule::parse(schedule) else {
             continue;
         };
         for slot in parsed.upcoming(micros_to_utc(now), count, show_skipped) {

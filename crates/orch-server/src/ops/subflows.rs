@@ -55,9 +55,7 @@ pub async fn create(
                 .into(),
         ));
     }
-    super::access::run(state, caller, &request.parent_flow_run_id)
-        .await
-        .map_err(|error| OpsError::Store(error.into()))?;
+    super::access::run(state, caller, &request.parent_flow_run_id).await?;
     let parameters = parameters(&request.parameters_json)?;
     let store = state.store();
     let parent = store.flow_run(&request.parent_flow_run_id).await?;

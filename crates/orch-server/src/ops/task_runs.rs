@@ -1,6 +1,6 @@
 //! Task runs: the steps of a flow run, as its SDK reports them.
 
-use orch_store::{StoreError, TaskRun};
+use orch_store::TaskRun;
 
 use super::OpsResult;
 use crate::caller::Caller;
@@ -16,16 +16,16 @@ pub async fn report(state: &AppState, caller: &Caller, task_runs: &[TaskRun]) ->
         .iter()
         .map(|task| task.flow_run_id.clone())
         .collect();
-    super::access::runs(state, caller, runs)
-        .await
-        .map_err(StoreError::from)?;
+    super::access::runs(state, caller, runs).await?;
     let changed = state.store().report_task_runs(task_runs).await?;
     effects::apply_task_runs(state, &changed);
     Ok(())
 }
 
-/// The task runs of the flow run named by `reference` (id or name).
-pub async fn list(state: &AppState, reference: &str) -> OpsResult<Vec<TaskRun>> {
+/// The task runs of the flow run named by `reference` (id or name), for a
+/// caller who may read that run.
+pub async fn list(state: &AppState, caller: &Caller, reference: &str) -> OpsResult<Vec<TaskRun>> {
+    super::access::run(state, caller, reference).await?;
     let store = state.store();
     let run = store.flow_run(reference).await?;
     Ok(store.list_task_runs(&run.id).await?)

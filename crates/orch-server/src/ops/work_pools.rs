@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use orch_store::{WorkPool, WorkPoolUpdate, Worker};
 
-use super::OpsResult;
+use super::{OpsError, OpsResult};
+use crate::caller::Caller;
 use crate::state::AppState;
 
 /// Workers that heartbeated within this window are listed.
@@ -58,8 +59,20 @@ pub async fn get(state: &AppState, name: &str) -> OpsResult<WorkPool> {
 }
 
 /// Applies `update` to the pool `name` and returns it. Its workers are woken:
-/// resuming it or raising its limit can make runs claimable.
-pub async fn update(state: &AppState, name: &str, update: WorkPoolUpdate) -> OpsResult<WorkPool> {
+/// resuming it or raising its limit can make runs claimable. Pausing and
+/// resuming needs `operate`; changing the concurrency limit, `admin`.
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    update: WorkPoolUpdate,
+) -> OpsResult<WorkPool> {
+    if update.concurrency_limit.is_some() {
+        caller
+            .principal
+            .allows(orch_core::auth::Permission::Admin)
+            .map_err(|denied| OpsError::PermissionDenied(denied.0))?;
+    }
     let store = state.store();
     store.update_work_pool(name, update).await?;
     let pool = store.work_pool(name, state.online_since()).await?;

@@ -7,6 +7,7 @@ use orch_store::{ClaimedRun, Worker};
 
 use super::secrets::{RunEnvironment, open_environment};
 use super::{OpsError, OpsResult};
+use crate::caller::Caller;
 use crate::effects;
 use crate::state::AppState;
 
@@ -29,13 +30,17 @@ pub struct Registration {
     pub version: String,
     /// Seconds between its heartbeats; 0 or not finite: the default.
     pub heartbeat_interval_seconds: f64,
-    /// The id of the credential registering it (`Caller::credential_id`):
-    /// a worker token may later act only as the workers it registered.
-    pub registered_by: Option<String>,
 }
 
-/// Registers a worker (each start gets a new id).
-pub async fn register(state: &AppState, registration: Registration) -> OpsResult<Worker> {
+/// Registers a worker (each start gets a new id), by a caller who may serve
+/// its pool. It is registered by the caller's credential: a worker token may
+/// later act only as the workers it registered.
+pub async fn register(
+    state: &AppState,
+    caller: &Caller,
+    registration: Registration,
+) -> OpsResult<Worker> {
+    super::access::pool(caller, &registration.work_pool)?;
     orch_core::NameKind::Worker
         .check(&registration.name)
         .map_err(|error| OpsError::Invalid(format!("{error} (orch worker start --name)")))?;
@@ -45,7 +50,7 @@ pub async fn register(state: &AppState, registration: Registration) -> OpsResult
     let store = state.store();
     let mut worker = store
         .register_worker_for(
-            registration.registered_by.as_deref(),
+            caller.credential_id.as_deref(),
             &registration.name,
             &registration.work_pool,
             &registration.hostname,
@@ -79,9 +84,11 @@ pub struct HeartbeatAnswer {
 /// must kill: Cancelling ones, and ones it no longer holds.
 pub async fn heartbeat(
     state: &AppState,
+    caller: &Caller,
     worker_id: &str,
     running: &[String],
 ) -> OpsResult<HeartbeatAnswer> {
+    super::access::worker(state, caller, worker_id).await?;
     let store = state.background_store();
     let cancel = store.heartbeat(worker_id).await?;
     if !state.within_stall_grace() {
@@ -120,7 +127,13 @@ pub struct Claimed {
 /// transaction. The claim is made before the secrets are opened: if they
 /// cannot be read, the worker still gets the run and fails it, naming what
 /// is missing, so no run is lost.
-pub async fn claim(state: &AppState, worker_id: &str, max_runs: u32) -> OpsResult<Vec<Claimed>> {
+pub async fn claim(
+    state: &AppState,
+    caller: &Caller,
+    worker_id: &str,
+    max_runs: u32,
+) -> OpsResult<Vec<Claimed>> {
+    super::access::worker(state, caller, worker_id).await?;
     let store = state.store();
     let changed = if state.config().auth {
         store
@@ -147,12 +160,15 @@ pub async fn claim(state: &AppState, worker_id: &str, max_runs: u32) -> OpsResul
     Ok(claimed)
 }
 
-/// The worker with id `worker_id` (its pool, for its event stream).
-pub async fn get(state: &AppState, worker_id: &str) -> OpsResult<Worker> {
+/// The worker with id `worker_id`, whose event stream the caller opens
+/// (its pool says which wake-ups are its).
+pub async fn subscribe(state: &AppState, caller: &Caller, worker_id: &str) -> OpsResult<Worker> {
+    super::access::worker(state, caller, worker_id).await?;
     Ok(state.store().worker(worker_id).await?)
 }
 
 /// Marks a worker stopped (a clean shutdown); its runs' leases end at once.
-pub async fn deregister(state: &AppState, worker_id: &str) -> OpsResult<()> {
+pub async fn deregister(state: &AppState, caller: &Caller, worker_id: &str) -> OpsResult<()> {
+    super::access::worker(state, caller, worker_id).await?;
     Ok(state.store().deregister_worker(worker_id).await?)
 }

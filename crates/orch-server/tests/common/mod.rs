@@ -28,6 +28,17 @@ pub struct Harness {
     _stop: watch::Sender<bool>,
 }
 
+/// A caller with authentication off: what the use cases called directly
+/// here act for.
+pub fn anyone() -> orch_server::caller::Caller {
+    orch_server::caller::Caller {
+        name: orch_server::caller::Caller::ANONYMOUS.to_owned(),
+        address: None,
+        credential_id: None,
+        principal: orch_core::auth::Principal::Unchecked,
+    }
+}
+
 /// Parses an RFC 3339 time.
 pub fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)

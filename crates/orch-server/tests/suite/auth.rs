@@ -118,11 +118,36 @@ pub(super) fn http_request(rule: &Rule, key: Option<&str>) -> Request<Body> {
     request.body(Body::from(body)).expect("request")
 }
 
+/// A rule for a request to `path`, whatever its use case.
+fn rule(method: &'static str, path: &'static str) -> Rule {
+    Rule {
+        method,
+        path,
+        use_case: &orch_server::ops::use_cases::DASHBOARD_ADMIN_PAGE,
+        target: None,
+    }
+}
+
+/// The route a rule's pattern is served by: `{*name}` takes the rest.
+fn route_of(pattern: &str) -> &str {
+    match pattern.find("/{*") {
+        Some(at) => {
+            let end = pattern[at + 1..]
+                .find('/')
+                .map_or(pattern.len(), |e| at + 1 + e);
+            &pattern[..end]
+        }
+        None => pattern,
+    }
+}
+
 /// A path matching `pattern`, with made-up names.
 fn concrete(pattern: &str) -> String {
+    let tail = !pattern.ends_with('}');
     pattern
         .split('/')
         .map(|segment| match segment {
+            "{*reference}" if tail => "etl/nightly",
             "{*reference}" => "etl/nightly/runs",
             s if s.starts_with('{') => "no-such-thing",
             s => s,
@@ -178,7 +203,7 @@ async fn every_grpc_method_has_a_rule_and_answers_by_it() {
         )
         .await;
         assert_eq!(grpc_code(&response), Some(16), "{method} with a bad key");
-        if let Some(wrong) = keys.wrong(rule.permission) {
+        if let Some(wrong) = keys.wrong(rule.permission()) {
             let response = send(&app, grpc_request(method, Some(wrong))).await;
             assert_eq!(
                 grpc_code(&response),
@@ -188,7 +213,7 @@ async fn every_grpc_method_has_a_rule_and_answers_by_it() {
         }
         let response = send(
             &app,
-            grpc_request(method, Some(keys.right(rule.permission))),
+            grpc_request(method, Some(keys.right(rule.permission()))),
         )
         .await;
         let code = grpc_code(&response);
@@ -254,15 +279,19 @@ async fn every_http_route_has_a_rule_and_answers_by_it() {
         for method in methods {
             let method = method.to_uppercase();
             assert!(
-                RULES.iter().any(|r| r.path == path && r.method == method),
+                RULES
+                    .iter()
+                    .any(|r| route_of(r.path) == path && r.method == method),
                 "{method} {path} has no rule in orch_server::auth::rules::RULES"
             );
         }
     }
     for rule in RULES.iter().filter(|r| !r.path.starts_with("/orch.")) {
         assert!(
-            routes.iter().any(|(path, methods)| path == rule.path
-                && methods.iter().any(|m| m.eq_ignore_ascii_case(rule.method))),
+            routes
+                .iter()
+                .any(|(path, methods)| path == route_of(rule.path)
+                    && methods.iter().any(|m| m.eq_ignore_ascii_case(rule.method))),
             "rule {} {} names no route",
             rule.method,
             rule.path
@@ -271,7 +300,7 @@ async fn every_http_route_has_a_rule_and_answers_by_it() {
         let page =
             rule.method == "GET" && !rule.path.starts_with("/api/") && rule.path != "/metrics";
         let response = send(&app, http_request(rule, None)).await;
-        match rule.permission {
+        match rule.permission() {
             Permission::Open => assert_ne!(response.status(), StatusCode::UNAUTHORIZED, "{what}"),
             _ if page => {
                 assert_eq!(
@@ -284,7 +313,7 @@ async fn every_http_route_has_a_rule_and_answers_by_it() {
             }
             _ => assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}"),
         }
-        if let Some(wrong) = keys.wrong(rule.permission) {
+        if let Some(wrong) = keys.wrong(rule.permission()) {
             let response = send(&app, http_request(rule, Some(wrong))).await;
             assert_eq!(
                 response.status(),
@@ -292,7 +321,11 @@ async fn every_http_route_has_a_rule_and_answers_by_it() {
                 "{what} with the wrong scope"
             );
         }
-        let response = send(&app, http_request(rule, Some(keys.right(rule.permission)))).await;
+        let response = send(
+            &app,
+            http_request(rule, Some(keys.right(rule.permission()))),
+        )
+        .await;
         assert!(
             !matches!(
                 response.status(),
@@ -303,11 +336,7 @@ async fn every_http_route_has_a_rule_and_answers_by_it() {
         );
     }
     // A path nobody wrote a rule for is closed to all but admins.
-    let unknown = Rule {
-        method: "GET",
-        path: "/api/not-yet-written",
-        permission: Permission::Admin,
-    };
+    let unknown = rule("GET", "/api/not-yet-written");
     let response = send(&app, http_request(&unknown, Some(&keys.deploy))).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let response = send(&app, http_request(&unknown, Some(&keys.admin))).await;
@@ -325,11 +354,7 @@ async fn a_revoked_token_is_refused_at_once_by_every_replica() {
         orch_server::router(one.state.clone()),
         orch_server::router(two.state.clone()),
     );
-    let list = Rule {
-        method: "GET",
-        path: "/api/flow-runs",
-        permission: Permission::Read,
-    };
+    let list = rule("GET", "/api/flow-runs");
     for app in [&one, &two] {
         assert_eq!(
             send(app, http_request(&list, Some(&key))).await.status(),
@@ -388,11 +413,7 @@ async fn a_run_credential_reaches_its_own_run_until_it_ends_and_a_worker_token_i
         send(&app, publish(&other.id, &run_key)).await.status(),
         StatusCode::FORBIDDEN
     );
-    let read = Rule {
-        method: "GET",
-        path: "/api/flow-runs",
-        permission: Permission::Read,
-    };
+    let read = rule("GET", "/api/flow-runs");
     assert_eq!(
         send(&app, http_request(&read, Some(&run_key)))
             .await
@@ -428,4 +449,17 @@ pub(crate) fn grpc_frame(message: &impl prost::Message) -> Vec<u8> {
     frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
     frame.extend_from_slice(&body);
     frame
+}
+
+#[test]
+fn a_rule_under_a_wildcard_is_served_by_the_wildcard_s_route() {
+    assert_eq!(
+        route_of("/api/deployments/{*reference}/runs"),
+        "/api/deployments/{*reference}"
+    );
+    assert_eq!(route_of("/api/flow-runs/{id}"), "/api/flow-runs/{id}");
+    assert_eq!(
+        concrete("/api/deployments/{*reference}/runs"),
+        "/api/deployments/etl/nightly/runs"
+    );
 }

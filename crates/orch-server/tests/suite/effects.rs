@@ -155,18 +155,24 @@ async fn a_claim_and_a_report_through_the_use_cases_move_the_metrics_once_each()
     let pending = transitions(&harness, name, "Pending").await;
     let running = transitions(&harness, name, "Running").await;
 
-    let claimed = orch_server::ops::workers::claim(&harness.state, &worker.id, 1)
-        .await
-        .unwrap();
+    let claimed =
+        orch_server::ops::workers::claim(&harness.state, &crate::common::anyone(), &worker.id, 1)
+            .await
+            .unwrap();
     assert_eq!(claimed[0].claim.run.id, run.id);
     let proposal = orch_store::Proposal {
         state: orch_store::NewState::new(StateType::Running, "", ""),
         transition_id: String::new(),
         worker_id: Some(worker.id.clone()),
     };
-    orch_server::ops::flow_runs::set_state(&harness.state, &run.id, proposal)
-        .await
-        .unwrap();
+    orch_server::ops::flow_runs::set_state(
+        &harness.state,
+        &crate::common::anyone(),
+        &run.id,
+        proposal,
+    )
+    .await
+    .unwrap();
 
     assert_eq!(transitions(&harness, name, "Pending").await, pending + 1.0);
     assert_eq!(transitions(&harness, name, "Running").await, running + 1.0);

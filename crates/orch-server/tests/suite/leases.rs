@@ -124,6 +124,7 @@ async fn a_server_that_starts_expires_no_lease_before_its_workers_could_reach_it
     assert_eq!(harness.run(&run.id).await.state.kind, StateType::Running);
     let answer = orch_server::ops::workers::heartbeat(
         &harness.state,
+        &crate::common::anyone(),
         &worker.id,
         std::slice::from_ref(&run.id),
     )
@@ -150,9 +151,14 @@ async fn a_worker_still_executing_a_run_it_lost_is_told_to_stop_it() {
         let worker = worker.id.clone();
         let running: Vec<String> = running.iter().map(|id| id.to_string()).collect();
         async move {
-            orch_server::ops::workers::heartbeat(&state, &worker, &running)
-                .await
-                .unwrap()
+            orch_server::ops::workers::heartbeat(
+                &state,
+                &crate::common::anyone(),
+                &worker,
+                &running,
+            )
+            .await
+            .unwrap()
         }
     };
     assert!(heartbeat(&cut_off, &[&run.id]).await.lost.is_empty());

@@ -8,6 +8,7 @@ mod calendars;
 mod catch_up;
 mod concurrency;
 mod effects;
+mod layers;
 mod leases;
 mod ops;
 mod scheduler;

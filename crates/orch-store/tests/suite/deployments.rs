@@ -374,3 +374,37 @@ async fn deleting_a_deployment_cancels_its_scheduled_runs_and_keeps_run_history(
     assert_eq!(store.list_flow_runs(&filter).await.unwrap().len(), 2);
     assert_eq!(store.list_flows().await.unwrap()[0].deployment_count, 0);
 }
+
+#[tokio::test]
+async fn recent_and_upcoming_runs_are_split_by_the_store_s_clock() {
+    use chrono::TimeZone;
+    // Years before the machine's clock: the system clock would call every
+    // run here past.
+    let clock =
+        orch_store::ManualClock::new(chrono::Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap());
+    let test_store = store().await;
+    let store = test_store.store().clone().with_clock(clock.clock());
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let due = run_now(&store, &deployment).await;
+    let later = run_at(&store, &deployment, store.now() + 3600 * SECOND).await;
+
+    let ids = |runs: Vec<orch_store::FlowRun>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.last_runs(&deployment.id, 10).await.unwrap()),
+        [due.id]
+    );
+    assert_eq!(
+        ids(store.upcoming_runs(&deployment.id, 10).await.unwrap()),
+        [later.id]
+    );
+
+    clock.advance(std::time::Duration::from_secs(7200));
+    assert!(
+        store
+            .upcoming_runs(&deployment.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.last_runs(&deployment.id, 10).await.unwrap().len(), 2);
+}
