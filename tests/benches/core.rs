@@ -226,7 +226,9 @@ async fn creation_throughput(
 
 /// Per-task overhead of the SDK against this server: a flow of N trivial
 /// tasks minus the same flow with none, from the server's Running and
-/// Completed times, and the reported task runs counted.
+/// Completed times (wall) and from the flow process's CPU time (user +
+/// system of every thread, as the worker measured it with `wait4`: robust
+/// on a loaded machine), and the reported task runs counted.
 async fn task_overhead(
     server: &TestServer,
     flow_runs: &mut FlowRunServiceClient<orch_proto::credentials::AuthChannel>,
@@ -249,8 +251,10 @@ async fn task_overhead(
         run
     };
     let mut durations = Vec::new();
+    let mut cpu_medians = Vec::new();
     for count in [0, tasks] {
         let mut samples = Vec::new();
+        let mut cpu_samples = Vec::new();
         let mut last_run = String::new();
         for _ in 0..5 {
             last_run = flow_seconds(count);
@@ -264,9 +268,17 @@ async fn task_overhead(
             let running = state_time(&detail, pb::StateType::Running).expect("running");
             let completed = state_time(&detail, pb::StateType::Completed).expect("completed");
             samples.push((completed - running) as f64 / 1000.0);
+            let usage = detail
+                .run
+                .as_ref()
+                .and_then(|run| run.usage.as_ref())
+                .expect("the worker reports the flow process's usage");
+            cpu_samples.push((usage.cpu_user_micros + usage.cpu_system_micros) as f64 / 1000.0);
         }
         samples.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+        cpu_samples.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
         let median = samples[samples.len() / 2];
+        let cpu_median = cpu_samples[cpu_samples.len() / 2];
         let reported = flow_runs
             .get_flow_run(pb::GetFlowRunRequest { flow_run: last_run })
             .await
@@ -275,10 +287,13 @@ async fn task_overhead(
             .task_runs
             .len();
         println!(
-            "flow of {count:>5} trivial tasks: Running -> Completed median {median:>8.2} ms over 5 runs; {reported} task runs on the server"
+            "flow of {count:>5} trivial tasks: Running -> Completed median {median:>8.2} ms, flow process CPU median {cpu_median:>8.2} ms over 5 runs (CPU samples {cpu_samples:?}); {reported} task runs on the server"
         );
         durations.push(median);
+        cpu_medians.push(cpu_median);
     }
     let per_task_us = (durations[1] - durations[0]) * 1000.0 / tasks as f64;
     println!("per-task overhead (reported to the server, batched): {per_task_us:.1} µs/task");
+    let cpu_per_task_us = (cpu_medians[1] - cpu_medians[0]) * 1000.0 / tasks as f64;
+    println!("per-task CPU of the flow process (all its threads): {cpu_per_task_us:.1} µs/task");
 }

@@ -40,6 +40,14 @@ pub(crate) fn traceparent_of(context: &Context) -> Option<TraceParent> {
     orch_telemetry::traceparent_of(context)
 }
 
+/// The SDK's tracer, looked up once: the global provider is set once per
+/// process (when the flow starts exporting) and never replaced, and looking
+/// it up for every attempt cost a lock, a scope and an allocation.
+fn tracer() -> &'static opentelemetry::global::BoxedTracer {
+    static TRACER: OnceLock<opentelemetry::global::BoxedTracer> = OnceLock::new();
+    TRACER.get_or_init(|| orch_telemetry::tracer("orch-sdk"))
+}
+
 /// The span of one attempt of a task, while traces are exported.
 ///
 /// Public through [`crate::embed`] for SDKs in other languages built on this one.
@@ -57,7 +65,7 @@ pub(crate) fn attempt(
     if !orch_telemetry::enabled() {
         return None;
     }
-    let tracer = orch_telemetry::tracer("orch-sdk");
+    let tracer = tracer();
     let span = tracer
         .span_builder(format!("task {name}"))
         .with_attributes([
@@ -65,7 +73,7 @@ pub(crate) fn attempt(
             text("orch.task_run.name", name),
             number("orch.task_run.attempt", i64::from(attempt)),
         ])
-        .start_with_context(&tracer, run);
+        .start_with_context(tracer, run);
     Some(AttemptSpan(span))
 }
 
@@ -91,8 +99,10 @@ impl AttemptSpan {
     }
 
     /// Ends the span with the attempt's outcome (`error` when it failed).
-    pub fn end(mut self, state: &str, error: Option<&str>) {
-        self.0.set_attribute(text("orch.task_run.state", state));
+    pub fn end(mut self, state: &'static str, error: Option<&str>) {
+        // A static string: no copy.
+        self.0
+            .set_attribute(opentelemetry::KeyValue::new("orch.task_run.state", state));
         if let Some(error) = error {
             self.0.set_status(Status::error(error.to_owned()));
         }
