@@ -92,6 +92,11 @@ pub struct ServerStartArgs {
     /// ORCH_WORKER_LEASE_SECONDS; config file: server.worker_lease_seconds; default: 30]
     #[arg(long, value_name = "SECONDS")]
     pub worker_lease_seconds: Option<f64>,
+    /// Seconds an API key the server checked is reused without reading it again; 0 turns the
+    /// cache off. A revocation empties it at once on every server [env:
+    /// ORCH_TOKEN_CACHE_SECONDS; config file: server.token_cache_seconds; default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub token_cache_seconds: Option<f64>,
     /// Days finished runs are kept (default: forever) [env: ORCH_RETENTION_RUNS_DAYS; config
     /// file: retention.runs_days]
     #[arg(long, value_name = "DAYS")]

@@ -36,6 +36,8 @@ struct Inner {
     automations: crate::automations::Wakers,
     /// This replica's identity and the background duties it holds.
     duties: crate::duties::Duties,
+    /// API keys and sessions checked lately.
+    token_cache: Arc<crate::auth::cache::TokenCache>,
 }
 
 /// "host (pid N)": how logs and `orch server status` name this replica.
@@ -59,6 +61,8 @@ impl AppState {
         // heartbeat, so no lease expires until they had a lease to reach
         // this one (see `within_stall_grace`).
         let resumed_at = store.now();
+        // Other servers may share a PostgreSQL database.
+        let shared = store.backend() == orch_store::Backend::Postgres;
         AppState {
             inner: Arc::new(Inner {
                 background: store.for_background(),
@@ -74,9 +78,19 @@ impl AppState {
                 keyring: crate::secret_box::Keyring::new(config.secret_key.clone()),
                 automations: Default::default(),
                 duties: crate::duties::Duties::new(replica_name()),
+                token_cache: Arc::new(crate::auth::cache::TokenCache::new(
+                    config.token_cache,
+                    shared,
+                )),
                 config,
             }),
         }
+    }
+
+    /// API keys and sessions checked lately; a revocation must empty it
+    /// ([`crate::auth::cache::TokenCache::revoked`]).
+    pub fn token_cache(&self) -> &Arc<crate::auth::cache::TokenCache> {
+        &self.inner.token_cache
     }
 
     /// This replica's identity and the background duties it holds.
