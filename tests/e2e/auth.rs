@@ -205,10 +205,33 @@ fn a_run_credential_writes_to_its_own_run_only_and_stops_when_the_run_ends() {
 }
 
 #[test]
+fn a_revoked_token_is_refused_at_once_with_the_token_cache_on_or_off() {
+    for seconds in ["3600", "0"] {
+        let server = TestServer::start_with(&["--token-cache-seconds", seconds]);
+        let key = create_token(&server, "ci", &["--scope", "read"]);
+        for _ in 0..2 {
+            let output = with_key(&server, &key, &["flow-run", "ls"]);
+            assert!(output.status.success(), "{}", text(&output));
+        }
+        server.ok(&["token", "revoke", "ci"]);
+        let output = with_key(&server, &key, &["flow-run", "ls"]);
+        assert!(
+            !output.status.success(),
+            "refused at once (cache {seconds} s)"
+        );
+        assert!(text(&output).contains("was revoked"), "{}", text(&output));
+    }
+}
+
+/// With a token cache that would keep the key an hour: only the revocation's
+/// notification, sent by the revoking transaction, can end the other
+/// replica's entry.
+#[test]
 fn a_revoked_token_is_refused_at_once_also_by_a_second_replica_on_postgresql() {
     let database = orch_testkit::TestDatabase::postgres();
-    let first = TestServer::start_on(database.url(), &[]);
-    let second = TestServer::start_on(database.url(), &[]);
+    let cache = ["--token-cache-seconds", "3600"];
+    let first = TestServer::start_on(database.url(), &cache);
+    let second = TestServer::start_on(database.url(), &cache);
     let key = create_token(&first, "ci", &["--scope", "read", "--expires", "30d"]);
     for server in [&first, &second] {
         let output = with_key(server, &key, &["flow-run", "ls"]);

@@ -60,8 +60,15 @@ pub fn refused(mut command: Command, what: &str) -> String {
     stderr
 }
 
-/// Path of a binary built by this workspace (`orch`, ...), next to the test executable.
+/// Path of a binary built by this workspace (`orch`, ...), next to the test
+/// executable, or in `ORCH_BIN_DIR` when set (a bench built in debug driving
+/// release binaries: `ORCH_BIN_DIR=target/release`).
 pub fn binary(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("ORCH_BIN_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        assert!(path.exists(), "{} is not built", path.display());
+        return path;
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
@@ -182,6 +189,11 @@ impl TestServer {
     /// The server process's id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.daemon.as_ref().map(Daemon::pid)
+    }
+
+    /// The server's `--database-url` (a SQLite file in its home, or PostgreSQL).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
     }
 
     /// What the server process wrote so far (stdout and stderr lines, marked `[out]`/`[err]`).

@@ -94,6 +94,11 @@ pub struct ServerStartArgs {
     /// ORCH_WORKER_LEASE_SECONDS; config file: server.worker_lease_seconds; default: 30]
     #[arg(long, value_name = "SECONDS")]
     pub worker_lease_seconds: Option<f64>,
+    /// Seconds an API key the server checked is reused without reading it again; 0 turns the
+    /// cache off. A revocation empties it at once on every server [env:
+    /// ORCH_TOKEN_CACHE_SECONDS; config file: server.token_cache_seconds; default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub token_cache_seconds: Option<f64>,
     /// Days finished runs are kept (default: forever) [env: ORCH_RETENTION_RUNS_DAYS; config
     /// file: retention.runs_days]
     #[arg(long, value_name = "DAYS")]
@@ -156,7 +161,7 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         value_name = "N",
-        env = "ORCH_DATABASE_POOL_SIZE",
+        env = orch_core::env_vars::DATABASE_POOL_SIZE,
         default_value_t = orch_store::DEFAULT_POOL_SIZE
     )]
     pub database_pool_size: u32,
@@ -166,7 +171,7 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         value_name = "URL",
-        env = "ORCH_DATABASE_DIRECT_URL",
+        env = orch_core::env_vars::DATABASE_DIRECT_URL,
         hide_env_values = true
     )]
     pub database_direct_url: Option<String>,

@@ -33,6 +33,8 @@ use crate::error::usage;
 pub const ENV_LATE_AFTER: &str = orch_core::env_vars::LATE_AFTER_SECONDS;
 /// `ORCH_WORKER_LEASE_SECONDS`.
 pub const ENV_WORKER_LEASE: &str = orch_core::env_vars::WORKER_LEASE_SECONDS;
+/// `ORCH_TOKEN_CACHE_SECONDS`.
+pub const ENV_TOKEN_CACHE: &str = orch_core::env_vars::TOKEN_CACHE_SECONDS;
 /// `ORCH_MAX_STREAMS_PER_CLIENT`.
 pub const ENV_MAX_STREAMS: &str = orch_core::env_vars::MAX_STREAMS_PER_CLIENT;
 /// `ORCH_AUTOMATION_ENV` (comma-separated names).
@@ -56,6 +58,8 @@ pub struct ServerFile {
     pub late_after_seconds: Option<f64>,
     /// Seconds a silent worker keeps its runs.
     pub worker_lease_seconds: Option<f64>,
+    /// Seconds a checked API key is reused (0: no cache).
+    pub token_cache_seconds: Option<f64>,
     /// Streams one client address may hold open.
     pub max_streams_per_client: Option<usize>,
     /// Variables of the server's environment automations may read.
@@ -95,6 +99,8 @@ pub struct RoleFlags {
     pub late_after_seconds: Option<f64>,
     /// `--worker-lease-seconds`.
     pub worker_lease_seconds: Option<f64>,
+    /// `--token-cache-seconds`.
+    pub token_cache_seconds: Option<f64>,
     /// `--max-streams-per-client`.
     pub max_streams_per_client: Option<usize>,
     /// `--automation-env` (repeatable; `None` when not given).
@@ -120,6 +126,8 @@ pub struct ServerRole {
     pub late_after: Setting<Duration>,
     /// `server.worker_lease_seconds`.
     pub worker_lease: Setting<Duration>,
+    /// `server.token_cache_seconds` (zero: no cache).
+    pub token_cache: Setting<Duration>,
     /// `server.max_streams_per_client`.
     pub max_streams_per_client: Setting<usize>,
     /// `server.automation_env`: the variables of the server's environment
@@ -256,6 +264,15 @@ impl Roles {
                     file: ("server.worker_lease_seconds", server.worker_lease_seconds),
                     range: settings::WORKER_LEASE_SECONDS,
                     default: defaults::WORKER_LEASE,
+                    environment,
+                }
+                .resolve()?,
+                token_cache: Seconds {
+                    flag: ("--token-cache-seconds", flags.token_cache_seconds),
+                    env: ENV_TOKEN_CACHE,
+                    file: ("server.token_cache_seconds", server.token_cache_seconds),
+                    range: settings::TOKEN_CACHE_SECONDS,
+                    default: defaults::TOKEN_CACHE,
                     environment,
                 }
                 .resolve()?,

@@ -257,6 +257,7 @@ fn config_view_reports_the_server_worker_and_client_settings_with_their_defaults
         ["worker.heartbeat_seconds", 2, "env"],
         ["server.worker_lease_seconds", 60, "config file"],
         ["server.late_after_seconds", 15, "default"],
+        ["server.token_cache_seconds", 10, "default"],
         ["worker.kill_grace_seconds", 10, "default"],
         ["client.request_timeout_seconds", 30, "default"],
     ]);

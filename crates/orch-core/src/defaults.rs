@@ -16,6 +16,9 @@ pub const PORT: u16 = 4200;
 pub const LATE_AFTER: Duration = Duration::from_secs(15);
 /// A worker silent for this long is offline and its runs' leases expire.
 pub const WORKER_LEASE: Duration = Duration::from_secs(30);
+/// How long a server reuses an API key it checked (revocations still hold
+/// at once: they empty the cache; see orch-server's `auth::cache`).
+pub const TOKEN_CACHE: Duration = Duration::from_secs(10);
 /// How often a worker tells the server it is alive (well under [`WORKER_LEASE`]).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 /// How often a worker claims without being woken: the fallback for a missed

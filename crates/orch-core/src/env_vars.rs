@@ -62,6 +62,12 @@ pub const TRACE_URL_TEMPLATE: &str = "ORCH_TRACE_URL_TEMPLATE";
 pub const LATE_AFTER_SECONDS: &str = "ORCH_LATE_AFTER_SECONDS";
 /// How long a worker's lease lasts without a heartbeat.
 pub const WORKER_LEASE_SECONDS: &str = "ORCH_WORKER_LEASE_SECONDS";
+/// How long the server trusts a checked API key or session (`--token-cache-seconds`; 0: off).
+pub const TOKEN_CACHE_SECONDS: &str = "ORCH_TOKEN_CACHE_SECONDS";
+/// Connections of the server's main database pool.
+pub const DATABASE_POOL_SIZE: &str = "ORCH_DATABASE_POOL_SIZE";
+/// PostgreSQL's own address (migrations, LISTEN) when the database URL is a pooler.
+pub const DATABASE_DIRECT_URL: &str = "ORCH_DATABASE_DIRECT_URL";
 /// Most watch streams one client may hold open.
 pub const MAX_STREAMS_PER_CLIENT: &str = "ORCH_MAX_STREAMS_PER_CLIENT";
 /// Variables automations may read.

@@ -73,6 +73,11 @@ const YEAR: f64 = 365.0 * DAY;
 pub const LATE_AFTER_SECONDS: Range = seconds(1.0, DAY);
 /// `server.worker_lease_seconds`: a silent worker keeps its runs this long.
 pub const WORKER_LEASE_SECONDS: Range = seconds(2.0, DAY);
+/// `server.token_cache_seconds`: how long a checked API key is reused.
+pub const TOKEN_CACHE_SECONDS: Range = Range {
+    hint: "; 0 turns the token cache off",
+    ..seconds(0.0, HOUR)
+};
 /// `server.max_streams_per_client`: streams one client address may hold open.
 pub const MAX_STREAMS_PER_CLIENT: Range = whole(1.0, 100_000.0, Unit::Count);
 /// `worker.heartbeat_seconds`.
@@ -253,6 +258,19 @@ mod tests {
                  not 9223372036854775807"
                     .into()
             )
+        );
+        assert_eq!(
+            TOKEN_CACHE_SECONDS.parse("--token-cache-seconds", "-1"),
+            Err(
+                "`--token-cache-seconds` must be a number of seconds (0 to 3600), not -1; \
+                 0 turns the token cache off"
+                    .into()
+            )
+        );
+        assert_eq!(
+            TOKEN_CACHE_SECONDS.parse("x", "0"),
+            Ok(0.0),
+            "0 is accepted: the cache is off"
         );
         assert_eq!(
             MAX_STREAMS_PER_CLIENT.describe(),

@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub late_after: Duration,
     /// A worker silent for this long is offline and its runs' leases expire.
     pub worker_lease: Duration,
+    /// How long a checked API key or session is reused without reading the
+    /// database again; zero: never (see [`auth::cache`]).
+    pub token_cache: Duration,
     /// How long finished runs and log lines are kept, and how pruning runs.
     pub retention: RetentionConfig,
     /// Automatic backups (SQLite only), when set.
@@ -135,6 +138,7 @@ impl ServerConfig {
             database: orch_store::ConnectOptions::default(),
             late_after: defaults::LATE_AFTER,
             worker_lease: defaults::WORKER_LEASE,
+            token_cache: defaults::TOKEN_CACHE,
             retention: RetentionConfig::default(),
             backup: None,
             max_streams_per_client: DEFAULT_MAX_STREAMS_PER_CLIENT,
@@ -167,6 +171,7 @@ pub fn router(state: AppState) -> axum::Router {
         config.auth,
         config.auth_failures_per_minute,
         state.duties().live_replicas().clone(),
+        state.token_cache().clone(),
     );
     let secure_cookies = config.secure_cookies;
     let refusals = refusals::Refusals::new(state.store().clone());
@@ -450,6 +455,7 @@ impl Server {
         let automations = tokio::spawn(automations::run(state.clone(), public_url(&bound)));
         if store.backend() == orch_store::Backend::Postgres {
             relay::start(&state).await;
+            auth::cache::listen(&state).await;
         }
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(%bound, database = %store.redacted_url(), tls = self.tls.is_some(), "orch server started");

@@ -38,6 +38,8 @@ struct Inner {
     duties: crate::duties::Duties,
     /// This server's Prometheus registry.
     metrics: crate::metrics::Metrics,
+    /// API keys and sessions checked lately.
+    token_cache: Arc<crate::auth::cache::TokenCache>,
 }
 
 /// "host (pid N)": how logs and `orch server status` name this replica.
@@ -61,6 +63,8 @@ impl AppState {
         // heartbeat, so no lease expires until they had a lease to reach
         // this one (see `within_stall_grace`).
         let resumed_at = store.now();
+        // Other servers may share a PostgreSQL database.
+        let shared = store.backend() == orch_store::Backend::Postgres;
         AppState {
             inner: Arc::new(Inner {
                 background: store.for_background(),
@@ -77,6 +81,10 @@ impl AppState {
                 automations: Default::default(),
                 duties: crate::duties::Duties::new(replica_name()),
                 metrics: crate::metrics::Metrics::new(),
+                token_cache: Arc::new(crate::auth::cache::TokenCache::new(
+                    config.token_cache,
+                    shared,
+                )),
                 config,
             }),
         }
@@ -85,6 +93,12 @@ impl AppState {
     /// This server's metrics.
     pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
         &self.inner.metrics
+    }
+
+    /// API keys and sessions checked lately; a revocation must empty it
+    /// ([`crate::auth::cache::TokenCache::revoked`]).
+    pub fn token_cache(&self) -> &Arc<crate::auth::cache::TokenCache> {
+        &self.inner.token_cache
     }
 
     /// This replica's identity and the background duties it holds.

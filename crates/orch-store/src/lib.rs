@@ -44,6 +44,7 @@ mod schedules;
 mod scheduling;
 mod secrets;
 mod state_change;
+mod state_reports;
 mod stats;
 mod subflows;
 mod task_runs;
@@ -94,7 +95,9 @@ pub use state_change::{Cause, Changed, Transition};
 pub use stats::{DeploymentStateCount, PoolQueue, RunStats, StateCount};
 pub use subflows::{CreatedSubflowRun, MAX_SUBFLOW_RUNS_LISTED, NewSubflowRun};
 pub use task_runs::{TaskRun, TaskRunState, TaskTransition};
-pub use tokens::{CredentialCheck, CredentialKind, KEY_PREFIX, NewToken, TokenInfo, key_id};
+pub use tokens::{
+    CREDENTIALS_CHANNEL, CredentialCheck, CredentialKind, KEY_PREFIX, NewToken, TokenInfo, key_id,
+};
 pub use transitions::{NewState, Proposal, TransitionResult};
 pub use work_pools::{POOL_TYPES, WorkPoolUpdate};
 pub use write::WriteHealth;
@@ -144,6 +147,8 @@ pub struct Store {
     run_creator: run_creation::RunCreator,
     /// Writes audit records, many per transaction when many are made at once.
     audit_writer: audit::AuditWriter,
+    /// Writes reported states, many per transaction when many are made at once.
+    state_reporter: state_reports::StateReporter,
 }
 
 /// Connections kept for background loops ([`Store::for_background`]).
@@ -212,6 +217,10 @@ impl Store {
             backend,
             run_creator: run_creation::RunCreator::spawn(writer.clone(), run_creation::NewRuns),
             audit_writer: audit::AuditWriter::spawn(writer.clone(), audit::AuditRecords),
+            state_reporter: state_reports::StateReporter::spawn(
+                writer.clone(),
+                state_reports::StateReports { backend },
+            ),
             writer,
             reader,
             reserved,

@@ -4,8 +4,10 @@
 //! A key reads `orch_<id>_<secret>`: `id` (16 hex digits) finds the row, and
 //! the SHA-256 of `secret` (32 random bytes, 64 hex digits) is compared with
 //! the stored hash in constant time. Only hashes are stored; the key is shown
-//! once, when it is made. Nothing is cached: every check reads the row, so a
-//! revocation holds at once on every server sharing the database.
+//! once, when it is made. The store caches nothing; a server that caches
+//! checked keys (orch-server's token cache) learns of every revocation: on
+//! PostgreSQL each one sends [`CREDENTIALS_CHANNEL`] a notification in its
+//! own transaction, so every replica listening hears of it at commit.
 
 use orch_core::StateType;
 use orch_core::auth::{Principal, Scope};
@@ -18,6 +20,11 @@ use crate::rows::{from_json, sql, to_json};
 
 /// Prefix of every orch key, so secret scanners and people recognise one.
 pub const KEY_PREFIX: &str = "orch_";
+
+/// The PostgreSQL channel a revocation (token revoked, session ended) is
+/// announced on, in the revoking transaction; the payload is the
+/// credential's id.
+pub const CREDENTIALS_CHANNEL: &str = "orch_credentials";
 
 /// What kind of credential a row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,10 +366,27 @@ impl Store {
     /// Ends a session or any credential by key (logout); unknown keys are ignored.
     pub async fn delete_credential(&self, key: &str) -> Result<()> {
         if let Some((id, _)) = split_key(key) {
+            let mut tx = self.writer.begin().await?;
             sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND kind = 'session'")
                 .bind(self.now())
                 .bind(id)
-                .execute(self.writer.pool())
+                .execute(&mut *tx)
+                .await?;
+            self.announce_revocation(&mut tx, id).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, tells every replica listening on
+    /// [`CREDENTIALS_CHANNEL`] that credential `id` was revoked, when `tx`
+    /// commits (and only if it does).
+    async fn announce_revocation(&self, tx: &mut crate::write::WriteTx, id: &str) -> Result<()> {
+        if self.backend() == crate::Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CREDENTIALS_CHANNEL)
+                .bind(id)
+                .execute(&mut **tx)
                 .await?;
         }
         Ok(())
@@ -393,13 +417,16 @@ impl Store {
                 hint: " (or it is revoked already): 'orch token ls' lists tokens".into(),
             });
         };
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE (id = $2 OR parent_id = $2) AND revoked_at IS NULL",
         )
         .bind(self.now())
         .bind(&row.id)
-        .execute(self.writer.pool())
+        .execute(&mut *tx)
         .await?;
+        self.announce_revocation(&mut tx, &row.id).await?;
+        tx.commit().await?;
         self.credential(&row.id).await
     }
 

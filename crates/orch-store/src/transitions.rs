@@ -193,69 +193,81 @@ pub(crate) async fn propose_in(
     Ok(Verdict::Accepted(Box::new(transition)))
 }
 
+/// Applies a proposed state to run `run_id` inside the caller's
+/// transaction (one of a batch: see [`crate::state_reports`]). A rejected
+/// proposal writes nothing; an error leaves the transaction to be rolled back.
+pub(crate) async fn set_state_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    run_id: &str,
+    proposal: &Proposal,
+    now: i64,
+) -> Result<Changed<TransitionResult>> {
+    if !proposal.transition_id.is_empty() {
+        let seen: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM flow_run_states WHERE transition_id = $1")
+                .bind(&proposal.transition_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if seen.is_some() {
+            let run = load_run_for_update(conn, backend, run_id)
+                .await?
+                .ok_or_else(|| flow_run_not_found(run_id))?;
+            return Ok(Changed::unchanged(TransitionResult::Accepted(run)));
+        }
+    }
+    let run = load_run_for_update(conn, backend, run_id)
+        .await?
+        .ok_or_else(|| flow_run_not_found(run_id))?;
+    if let Some(worker) = &proposal.worker_id
+        && proposal.state.kind.is_terminal()
+        && late_report_applies(conn, &run, worker).await?
+    {
+        // The lease sweep ended this run while its worker still had it
+        // (the server stalled, or heartbeats were lost), and nothing has
+        // started it since: the worker's own final report is the truth.
+        sqlx::query(
+            "UPDATE flow_runs SET worker_id = $1, lease_expired_worker_id = NULL WHERE id = $2",
+        )
+        .bind(worker)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+        let change = Change {
+            transition_id: Some(proposal.transition_id.as_str()).filter(|t| !t.is_empty()),
+            rules: Rules::LeaseCorrection,
+            ..Change::of(&run, &proposal.state, Cause::LeaseCorrection)
+        };
+        let transition = change_state(conn, backend, change, now).await?;
+        return Ok(accepted(transition));
+    }
+    match propose_in(conn, backend, &run, proposal, Cause::Report, now).await? {
+        Verdict::Accepted(transition) => Ok(accepted(*transition)),
+        // Nothing was written.
+        Verdict::Rejected(reason) => Ok(Changed::unchanged(TransitionResult::Rejected {
+            run,
+            reason,
+        })),
+    }
+}
+
 impl Store {
     /// Applies a proposed state to a run after checking it is allowed, and
     /// returns the outcome with the transition made (none when rejected or
-    /// when `transition_id` was already applied).
+    /// when `transition_id` was already applied). Reports made at the same
+    /// moment share one transaction ([`crate::state_reports`]); each is
+    /// answered once committed.
     pub async fn set_flow_run_state(
         &self,
         run_id: &str,
         proposal: Proposal,
     ) -> Result<Changed<TransitionResult>> {
-        let now = self.now();
-        let mut tx = self.writer.begin().await?;
-        if !proposal.transition_id.is_empty() {
-            let seen: Option<(i64,)> =
-                sqlx::query_as("SELECT id FROM flow_run_states WHERE transition_id = $1")
-                    .bind(&proposal.transition_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if seen.is_some() {
-                let run = load_run_for_update(&mut tx, self.backend, run_id).await?;
-                tx.commit().await?;
-                let run = run.ok_or_else(|| flow_run_not_found(run_id))?;
-                return Ok(Changed::unchanged(TransitionResult::Accepted(run)));
-            }
-        }
-        let run = load_run_for_update(&mut tx, self.backend, run_id)
-            .await?
-            .ok_or_else(|| flow_run_not_found(run_id))?;
-        if let Some(worker) = &proposal.worker_id
-            && proposal.state.kind.is_terminal()
-            && late_report_applies(&mut tx, &run, worker).await?
-        {
-            // The lease sweep ended this run while its worker still had it
-            // (the server stalled, or heartbeats were lost), and nothing has
-            // started it since: the worker's own final report is the truth.
-            sqlx::query(
-                "UPDATE flow_runs SET worker_id = $1, lease_expired_worker_id = NULL WHERE id = $2",
-            )
-            .bind(worker)
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
-            let change = Change {
-                transition_id: Some(proposal.transition_id.as_str()).filter(|t| !t.is_empty()),
-                rules: Rules::LeaseCorrection,
-                ..Change::of(&run, &proposal.state, Cause::LeaseCorrection)
-            };
-            let transition = change_state(&mut tx, self.backend, change, now).await?;
-            tx.commit().await?;
-            return Ok(accepted(transition));
-        }
-        match propose_in(&mut tx, self.backend, &run, &proposal, Cause::Report, now).await? {
-            Verdict::Accepted(transition) => {
-                tx.commit().await?;
-                Ok(accepted(*transition))
-            }
-            Verdict::Rejected(reason) => {
-                tx.rollback().await?;
-                Ok(Changed::unchanged(TransitionResult::Rejected {
-                    run,
-                    reason,
-                }))
-            }
-        }
+        let report = crate::state_reports::Report {
+            run_id: run_id.to_owned(),
+            proposal,
+            now: self.now(),
+        };
+        self.state_reporter.submit(report).await
     }
 
     /// Requests cancellation. Runs not started are Cancelled at once; started ones

@@ -205,7 +205,11 @@ impl Worker {
                     if let Err(error) = joined {
                         tracing::error!("a run's supervisor failed: {error}");
                     }
-                    self.claim().await;
+                    // A run that ended frees room only under a limit; the
+                    // server wakes the worker when runs are ready anyway.
+                    if frees_room(self.config.limit) {
+                        self.claim().await;
+                    }
                 }
                 () = self.claim.notified() => self.claim().await,
                 _ = fallback.tick() => self.claim().await,
@@ -367,6 +371,12 @@ fn room(limit: Option<u32>, in_flight: usize) -> u32 {
     }
 }
 
+/// Whether a run ending makes room for another: only under a limit (a
+/// worker without one always has room).
+fn frees_room(limit: Option<u32>) -> bool {
+    limit.is_some_and(|limit| limit > 0)
+}
+
 /// This machine's name, or "localhost" if it cannot be read.
 fn hostname() -> String {
     nix::unistd::gethostname()
@@ -407,6 +417,9 @@ mod tests {
         assert_eq!(room(Some(3), 5), 0);
         assert_eq!(room(None, 1000), UNLIMITED_CLAIM);
         assert_eq!(room(Some(0), 10), UNLIMITED_CLAIM);
+        assert!(frees_room(Some(3)));
+        assert!(!frees_room(None));
+        assert!(!frees_room(Some(0)));
     }
 
     #[test]

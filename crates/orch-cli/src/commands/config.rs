@@ -147,6 +147,7 @@ fn role_rows(settings: &Settings) -> Vec<(&'static str, Value, Source)> {
     vec![
         seconds("server.late_after_seconds", &roles.server.late_after),
         seconds("server.worker_lease_seconds", &roles.server.worker_lease),
+        seconds("server.token_cache_seconds", &roles.server.token_cache),
         (
             "server.max_streams_per_client",
             Value::from(roles.server.max_streams_per_client.value),

@@ -117,6 +117,7 @@ fn flags(cli: &Cli) -> Flags {
         };
         flags.roles.late_after_seconds = args.late_after_seconds;
         flags.roles.worker_lease_seconds = args.worker_lease_seconds;
+        flags.roles.token_cache_seconds = args.token_cache_seconds;
         flags.roles.max_streams_per_client = args.max_streams_per_client;
         let allowed = &args.security.automation_env;
         flags.roles.automation_env = (!allowed.is_empty()).then(|| allowed.clone());

@@ -45,6 +45,7 @@ pub fn server_config(
         },
         late_after: settings.roles.server.late_after.value,
         worker_lease: settings.roles.server.worker_lease.value,
+        token_cache: settings.roles.server.token_cache.value,
         retention: orch_server::RetentionConfig {
             policy: ops.retention_policy()?,
             every,

@@ -3,8 +3,8 @@
 //!
 //! It reads `authorization: Bearer <key>` (gRPC metadata is an HTTP/2
 //! header, so one layer serves both transports) or the dashboard's session
-//! cookie, checks the key against the store (no cache: a revocation holds at
-//! once on every replica), looks up what the route needs in [`rules::RULES`],
+//! cookie, checks the key against the store or the token cache ([`cache`]:
+//! a revocation empties it at once on every replica), looks up what the route needs in [`rules::RULES`],
 //! and answers 401/`Unauthenticated` or 403/`PermissionDenied` with a
 //! one-line message. Otherwise it puts the [`Caller`] in the request's
 //! extensions for handlers and the audit trail.
@@ -25,6 +25,7 @@
 //! live replicas as of the last renewal ([`crate::duties::LiveReplicas`]).
 
 pub mod bootstrap;
+pub mod cache;
 pub mod rules;
 pub mod session;
 
@@ -69,6 +70,8 @@ struct Inner {
     replicas: crate::duties::LiveReplicas,
     /// When each credential's `last_used` was last written.
     touched: Mutex<HashMap<String, Instant>>,
+    /// Keys checked lately.
+    cache: Arc<cache::TokenCache>,
 }
 
 /// What bad keys are counted under: the presented key's id and the address.
@@ -81,12 +84,14 @@ impl Auth {
     /// The layer's state for `store`; `enabled: false` lets everything through
     /// (`--no-auth`). `failures_per_minute` bad keys per key id and address
     /// are answered 401; more are answered 429 until the budget refills. The
-    /// budget is shared by the `replicas` on the database.
+    /// budget is shared by the `replicas` on the database. Checked keys are
+    /// kept in `cache`.
     pub fn new(
         store: Store,
         enabled: bool,
         failures_per_minute: u32,
         replicas: crate::duties::LiveReplicas,
+        cache: Arc<cache::TokenCache>,
     ) -> Auth {
         let per_minute = NonZeroU32::new(failures_per_minute.max(1)).expect("positive");
         Auth {
@@ -97,6 +102,7 @@ impl Auth {
                 failures_per_minute: per_minute.get(),
                 replicas,
                 touched: Mutex::new(HashMap::new()),
+                cache,
             }),
         }
     }
@@ -104,6 +110,11 @@ impl Auth {
     /// The store credentials are checked against.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The keys checked lately.
+    pub fn cache(&self) -> &cache::TokenCache {
+        &self.inner.cache
     }
 
     /// Counts a failed authentication with `key` from `ip`; true when that
@@ -147,10 +158,19 @@ impl Auth {
     }
 
     /// Resolves a key to the caller it stands for, or why not.
-    pub async fn resolve(&self, key: &str) -> Result<(String, Principal, String), String> {
+    pub async fn resolve(&self, key: &str) -> Result<cache::Resolved, String> {
+        let cache = &self.inner.cache;
+        if let Some(resolved) = cache.get(key, self.inner.store.now()) {
+            self.touch(&resolved.2);
+            return Ok(resolved);
+        }
+        // Read before the database: a revocation committed meanwhile
+        // bumps it, and the answer is not kept.
+        let generation = cache.generation();
         match self.inner.store.check_credential(key).await {
             Ok(CredentialCheck::Valid(token)) => {
                 self.touch(&token.id);
+                cache.put(key, &token, generation);
                 Ok((token.name.clone(), token.principal(), token.id))
             }
             Ok(CredentialCheck::Invalid(reason)) => Err(reason),

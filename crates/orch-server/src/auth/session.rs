@@ -195,6 +195,7 @@ async fn logout(
 ) -> ApiResult<Response> {
     if let Some(key) = cookie(&headers) {
         auth.store().delete_credential(&key).await?;
+        auth.cache().revoked();
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     let cookie = format!(

@@ -49,6 +49,8 @@ pub async fn list(state: &AppState) -> OpsResult<Vec<TokenInfo>> {
 /// Revokes the token `name` (and the dashboard sessions made from it).
 pub async fn revoke(state: &AppState, name: &str, by: &str) -> OpsResult<TokenInfo> {
     let info = state.store().revoke_token(name).await?;
+    // Other replicas empty theirs when the revocation's notification arrives.
+    state.token_cache().revoked();
     tracing::info!(token = %info.name, %by, "token revoked");
     Ok(info)
 }

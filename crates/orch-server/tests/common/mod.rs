@@ -52,10 +52,15 @@ pub fn micros(text: &str) -> i64 {
 }
 
 async fn open(url: &str, clock: &ManualClock) -> (AppState, watch::Sender<bool>) {
-    open_with(url, clock, false).await
+    open_with(url, clock, false, orch_core::defaults::TOKEN_CACHE).await
 }
 
-async fn open_with(url: &str, clock: &ManualClock, auth: bool) -> (AppState, watch::Sender<bool>) {
+async fn open_with(
+    url: &str,
+    clock: &ManualClock,
+    auth: bool,
+    token_cache: Duration,
+) -> (AppState, watch::Sender<bool>) {
     let store = Store::connect(url)
         .await
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
@@ -67,6 +72,7 @@ async fn open_with(url: &str, clock: &ManualClock, auth: bool) -> (AppState, wat
     ));
     // These suites exercise use cases; `auth.rs` tests the authentication layer.
     config.auth = auth;
+    config.token_cache = token_cache;
     (AppState::new(store, config, stopped), stop)
 }
 
@@ -115,7 +121,15 @@ impl Harness {
     /// A server on the same database with authentication on (the harness's
     /// own state has it off).
     pub async fn secured(&self) -> Replica {
-        let (state, stop) = open_with(self.database.url(), &self.clock, true).await;
+        self.secured_with_token_cache(orch_core::defaults::TOKEN_CACHE)
+            .await
+    }
+
+    /// [`Harness::secured`] with `--token-cache-seconds` (zero: off). Its
+    /// token cache hears other replicas' revocations once
+    /// `orch_server::auth::cache::listen` is called, as `orch server start` does.
+    pub async fn secured_with_token_cache(&self, token_cache: Duration) -> Replica {
+        let (state, stop) = open_with(self.database.url(), &self.clock, true, token_cache).await;
         Replica { state, _stop: stop }
     }
 
