@@ -402,11 +402,7 @@ async fn with_the_token_cache_a_revoked_token_is_refused_at_once_by_every_replic
         .iter()
         .map(|replica| orch_server::router(replica.state.clone()))
         .collect();
-    let list = Rule {
-        method: "GET",
-        path: "/api/flow-runs",
-        permission: Permission::Read,
-    };
+    let list = rule("GET", "/api/flow-runs");
     for app in &apps {
         assert_eq!(
             send(app, http_request(&list, Some(&key))).await.status(),
@@ -447,11 +443,7 @@ async fn the_token_cache_serves_a_checked_key_without_reading_the_database() {
         .await;
     orch_server::auth::cache::listen(&replica.state).await;
     let app = orch_server::router(replica.state.clone());
-    let list = Rule {
-        method: "GET",
-        path: "/api/flow-runs",
-        permission: Permission::Read,
-    };
+    let list = rule("GET", "/api/flow-runs");
     assert_eq!(
         send(&app, http_request(&list, Some(&key))).await.status(),
         StatusCode::OK
