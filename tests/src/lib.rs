@@ -59,13 +59,19 @@ pub fn refused(mut command: Command, what: &str) -> String {
     stderr
 }
 
-/// Path of a binary built by this workspace (`orch`, ...), next to the test executable.
+/// Path of a binary built by this workspace (`orch`, ...), next to the test
+/// executable, or in `ORCH_TEST_BIN_DIR` when set (a benchmark against a
+/// release `orch`: `ORCH_TEST_BIN_DIR=target/release`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executables live in target/<profile>/deps");
+    let profile_dir = match std::env::var_os("ORCH_TEST_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executables live in target/<profile>/deps")
+            .to_path_buf(),
+    };
     let path = profile_dir.join(name);
     assert!(
         path.exists(),
