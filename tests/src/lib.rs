@@ -73,7 +73,8 @@ pub fn binary(name: &str) -> PathBuf {
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
-        .expect("test executables live in target/<profile>/deps");
+        .expect("test executables live in target/<profile>/deps")
+        .to_path_buf();
     let path = profile_dir.join(name);
     assert!(
         path.exists(),
