@@ -9,6 +9,8 @@ use crate::cli::OutputArgs;
 
 /// `orch server ...`
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of `Start`'s flags costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ServerCommand {
     /// Start the server (gRPC API, JSON API and dashboard on one port) until Ctrl-C or SIGTERM
     Start(ServerStartArgs),
