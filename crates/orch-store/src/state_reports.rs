@@ -92,7 +92,8 @@ mod tests {
             let run = store
                 .create_flow_run("etl/nightly", &Default::default(), None, "")
                 .await
-                .unwrap().value;
+                .unwrap()
+                .value;
             runs.push(run.id);
         }
         let now = store.now();
