@@ -8,17 +8,11 @@
 
 use std::time::Instant;
 
+use orch_e2e::bench::env_number;
 use orch_e2e::{Backend, TestServer, deployment_toml, http_get};
 use orch_proto::v1 as pb;
 use orch_proto::v1::artifact_service_client::ArtifactServiceClient;
 use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

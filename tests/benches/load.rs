@@ -24,27 +24,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use orch_e2e::bench::{env_number, load_average};
 use orch_e2e::{Backend, TestServer, deployment_toml};
 use orch_proto::credentials::AuthChannel;
 use orch_proto::v1 as pb;
 use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
 use orch_proto::v1::flow_run_service_client::FlowRunServiceClient;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;

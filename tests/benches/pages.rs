@@ -11,15 +11,9 @@
 use std::time::Instant;
 
 use orch_e2e::TestServer;
+use orch_e2e::bench::env_number;
 use orch_e2e::seed::{register_deployments, run_id, seed_history};
 use orch_e2e::seed_postgres::{seed_history_postgres, time_partition_drop};
-
-fn env_number(name: &str, default: i64) -> i64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

@@ -12,15 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use orch_e2e::TestServer;
+use orch_e2e::bench::env_number;
 use orch_e2e::seed::{DAY_MICROS, register_deployments, run_id, seed_history};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-
-fn env_number(name: &str, default: i64) -> i64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -14,14 +14,8 @@ mod setup;
 
 use std::time::{Duration, Instant};
 
+use orch_e2e::bench::env_number;
 use orch_e2e::{TestServer, deployment_toml, fixtures, state_type};
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let runs = env_number("BENCH_RUNS", 10);

@@ -27,25 +27,10 @@
 
 use std::time::{Duration, Instant};
 
+use orch_e2e::bench::{env_number, load_average};
 use orch_e2e::{Backend, TestServer, deployment_toml};
 use orch_proto::v1 as pb;
 use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// Clock ticks per second of /proc's CPU times.
 fn clock_ticks() -> f64 {

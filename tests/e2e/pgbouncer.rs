@@ -5,10 +5,9 @@
 //! other's events, which a pooler does not carry (docs/operations.md
 //! "PgBouncer"; why not transaction mode on 1.18 is explained there).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use orch_e2e::{TestServer, deployment_toml, flow_program};
+use orch_e2e::{TestServer, assert_each_executed_once, deployment_toml, flow_program};
 use orch_testkit::{PgBouncer, PoolMode, fresh_database};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -66,17 +65,7 @@ fn two_servers_behind_pgbouncer_execute_each_run_once_and_wake_each_others_worke
         second.wait_for_state(id, &["COMPLETED"], WAIT);
     }
 
-    let recorded = std::fs::read_to_string(&record_file).unwrap();
-    let lines: Vec<&str> = recorded.lines().collect();
-    assert_eq!(
-        lines.len(),
-        30,
-        "each run executed exactly once: {recorded}"
-    );
-    assert_eq!(
-        lines.iter().copied().collect::<BTreeSet<_>>(),
-        ids.iter().map(String::as_str).collect::<BTreeSet<_>>()
-    );
+    assert_each_executed_once(&record_file, &ids);
     // Log lines written through one server are read through the other.
     assert!(
         !first.log_messages(&ids[1]).is_empty(),
@@ -86,17 +75,9 @@ fn two_servers_behind_pgbouncer_execute_each_run_once_and_wake_each_others_worke
 
     // Each duty is held by one replica, and both say which.
     let holders = |server: &TestServer| -> Vec<(String, String)> {
-        let status = server.json(&["server", "status"]);
-        status["duties"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no duties in {status}"))
-            .iter()
-            .map(|d| {
-                (
-                    d["duty"].as_str().unwrap().to_owned(),
-                    d["holder"].as_str().unwrap().to_owned(),
-                )
-            })
+        let held = server.duty_holders();
+        held.into_iter()
+            .map(|(duty, holder, _)| (duty, holder))
             .collect()
     };
     let seen_by_first = holders(&first);

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use orch_e2e::{TestServer, deployment_toml, flow_program, state_type};
+use orch_e2e::{TestServer, assert_each_executed_once, deployment_toml, flow_program, state_type};
 use orch_testkit::fresh_database;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -114,17 +114,7 @@ fn runs_created_through_two_replicas_are_each_executed_exactly_once() {
         second.wait_for_state(id, &["COMPLETED"], WAIT);
     }
 
-    let recorded = std::fs::read_to_string(&record_file).unwrap();
-    let lines: Vec<&str> = recorded.lines().collect();
-    assert_eq!(
-        lines.len(),
-        40,
-        "each run executed exactly once: {recorded}"
-    );
-    assert_eq!(
-        lines.iter().copied().collect::<BTreeSet<_>>(),
-        ids.iter().map(String::as_str).collect::<BTreeSet<_>>()
-    );
+    assert_each_executed_once(&record_file, &ids);
 }
 
 #[test]
@@ -159,23 +149,6 @@ fn a_cancel_through_one_replica_stops_a_run_executing_under_another() {
     );
 }
 
-/// `(duty, holder, this_replica)` of `orch server status --output json`.
-fn duty_holders(server: &TestServer) -> Vec<(String, String, bool)> {
-    let status = server.json(&["server", "status"]);
-    status["duties"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no duties in {status}"))
-        .iter()
-        .map(|d| {
-            (
-                d["duty"].as_str().unwrap().to_owned(),
-                d["holder"].as_str().unwrap().to_owned(),
-                d["this_replica"].as_bool().unwrap(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn each_background_duty_runs_on_one_replica_and_moves_when_its_holder_is_killed() {
     let database = fresh_database();
@@ -187,7 +160,7 @@ fn each_background_duty_runs_on_one_replica_and_moves_when_its_holder_is_killed(
         .to_owned();
     // The first server took every duty before the second started; the
     // second's status says so.
-    let held = duty_holders(&second);
+    let held = second.duty_holders();
     let duties: BTreeSet<&str> = held.iter().map(|(d, _, _)| d.as_str()).collect();
     assert_eq!(
         duties,
@@ -213,7 +186,7 @@ fn each_background_duty_runs_on_one_replica_and_moves_when_its_holder_is_killed(
     first.kill();
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let held = duty_holders(&second);
+        let held = second.duty_holders();
         if held.len() == 5 && held.iter().all(|(_, _, mine)| *mine) {
             break;
         }

@@ -118,22 +118,6 @@ fn all_runs(server: &TestServer, key: &str, deployment: &str) -> Vec<Value> {
     }
 }
 
-/// `(duty, this_replica)` of `orch server status --output json`.
-fn duties_held_by(server: &TestServer) -> Vec<(String, bool)> {
-    let status = server.json(&["server", "status"]);
-    status["duties"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no duties in {status}"))
-        .iter()
-        .map(|d| {
-            (
-                d["duty"].as_str().unwrap().to_owned(),
-                d["this_replica"].as_bool().unwrap(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn three_servers_lose_the_duty_holder_to_sigkill_under_2000_creations_and_lose_no_run() {
     let database = fresh_database();
@@ -260,7 +244,7 @@ fn three_servers_lose_the_duty_holder_to_sigkill_under_2000_creations_and_lose_n
     loop {
         let mut held = BTreeMap::<String, usize>::new();
         for server in &servers[1..] {
-            for (duty, mine) in duties_held_by(server) {
+            for (duty, _, mine) in server.duty_holders() {
                 *held.entry(duty).or_default() += usize::from(mine);
             }
         }

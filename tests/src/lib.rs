@@ -2,6 +2,7 @@
 //! workers) on ephemeral loopback ports with a temporary home and database, and
 //! runs CLI commands against it as a user would.
 
+pub mod bench;
 pub mod browser;
 pub mod docker;
 pub mod hosts;
@@ -373,6 +374,24 @@ impl TestServer {
         daemon
     }
 
+    /// Who holds each background duty, as `orch server status --output json`
+    /// says: `(duty, holder, held by this server)`.
+    pub fn duty_holders(&self) -> Vec<(String, String, bool)> {
+        let status = self.json(&["server", "status"]);
+        status["duties"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no duties in {status}"))
+            .iter()
+            .map(|d| {
+                (
+                    d["duty"].as_str().unwrap().to_owned(),
+                    d["holder"].as_str().unwrap().to_owned(),
+                    d["this_replica"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    }
+
     /// The run as `flow-run inspect --output json` shows it.
     pub fn inspect(&self, run: &str) -> Value {
         self.json(&["flow-run", "inspect", run])
@@ -509,6 +528,27 @@ impl TestServer {
             .map(|line| line["message"].as_str().unwrap_or_default().to_string())
             .collect()
     }
+}
+
+/// Checks that the runs `ids` each executed exactly once, and nothing else
+/// did: the `record.sh` fixture appends each run's id to `record_file`.
+pub fn assert_each_executed_once(record_file: &Path, ids: &[String]) {
+    let recorded = std::fs::read_to_string(record_file).unwrap_or_default();
+    let lines: Vec<&str> = recorded.lines().collect();
+    assert_eq!(
+        lines.len(),
+        ids.len(),
+        "each run executed exactly once: {recorded}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        ids.iter()
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>()
+    );
 }
 
 /// A deploy file with one deployment `FLOW/NAME` on `pool` whose entrypoint is `argv`.
