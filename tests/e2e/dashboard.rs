@@ -24,7 +24,7 @@ async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_
             "parallel",
             "parameters = { label = \"default\" }\ntags = [\"web\"]",
         ),
-        ("slow-flow", ""),
+        ("long-flow", ""),
     ]);
     let api = Api::new(&server);
     let base = server.url().to_string();
@@ -159,7 +159,7 @@ async fn a_run_started_from_the_run_form_is_followed_to_completed_and_a_running_
     browser.screenshot("work-pools").await;
 
     // Cancel a running run from its page.
-    let created = api.post("/api/deployments/web/slow-flow/runs", "").await;
+    let created = api.post("/api/deployments/web/long-flow/runs", "").await;
     assert_eq!(created.status, 201, "{}", created.text);
     let slow_id = created.body["id"].as_str().expect("run id").to_string();
     client

@@ -511,6 +511,20 @@ fn main() -> ExitCode {
                 Ok(())
             },
         )
+        // Runs until cancelled (a 30 s task, no timeout): what a test cancels.
+        .flow(
+            "long-flow",
+            |ctx: FlowContext, _: serde_json::Value| async move {
+                ctx.task("sleeps")
+                    .run(|| async {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        Ok::<_, anyhow::Error>(())
+                    })
+                    .await?;
+                Ok(())
+            },
+        )
+        // Times out after 500 ms (the `.timeout` below is this flow's).
         .flow(
             "slow-flow",
             |ctx: FlowContext, _: serde_json::Value| async move {

@@ -10,7 +10,7 @@ use crate::web::{self, Api, server_with};
 async fn a_run_shows_history_tasks_and_logs_live_and_can_be_cancelled_and_retried() {
     let (server, _worker, _dir) = server_with(&[
         ("quick-logs", "parameters = { count = 40 }"),
-        ("slow-flow", ""),
+        ("long-flow", ""),
     ]);
     let api = Api::new(&server);
     let created = api.post("/api/deployments/web/quick-logs/runs", "").await;
@@ -159,7 +159,7 @@ async fn a_run_shows_history_tasks_and_logs_live_and_can_be_cancelled_and_retrie
     assert!(reply.error().contains("nothing to cancel"));
 
     // Cancel a running run; it cannot be retried until it has finished.
-    let slow = api.post("/api/deployments/web/slow-flow/runs", "").await;
+    let slow = api.post("/api/deployments/web/long-flow/runs", "").await;
     let slow_id = slow.body["id"].as_str().unwrap().to_string();
     api.wait_for_state(&slow_id, &["RUNNING"]).await;
     let reply = api

@@ -18,8 +18,9 @@ use crate::state::AppState;
 /// Re-read this often even without a notification (writes made by another
 /// server replica whose notification was lost, a lagging subscriber).
 pub const FALLBACK_POLL: Duration = Duration::from_secs(1);
-/// At most one [`Followed::Changed`] per this interval: a flow of many tasks
-/// reports often, and a follower needs the latest state, not every step.
+/// At most one [`Followed::Changed`] without a new state per this interval:
+/// a flow of many tasks reports often, and a follower needs the latest
+/// picture, not every step. A new state is sent at once.
 pub const CHANGE_SPACING: Duration = Duration::from_millis(250);
 /// Log lines per [`Followed::Logs`].
 pub const LOG_BATCH: u32 = 500;
@@ -97,14 +98,18 @@ pub fn follow(
                 yield Followed::Logs(lines);
             }
             if wake != Wake::Logs {
-                if let Some(at) = last_change {
-                    let since = at.elapsed();
-                    if since < CHANGE_SPACING {
-                        tokio::time::sleep(CHANGE_SPACING - since).await;
-                    }
+                let mut run = crate::detached::flow_run(state.store(), &run_id).await?;
+                let mut current = (run.state.timestamp, run.state.name.clone());
+                // A new state goes out at once; other changes (task runs,
+                // subflow runs) at most once per CHANGE_SPACING.
+                if last_state.as_ref() == Some(&current)
+                    && let Some(at) = last_change
+                    && at.elapsed() < CHANGE_SPACING
+                {
+                    tokio::time::sleep(CHANGE_SPACING - at.elapsed()).await;
+                    run = crate::detached::flow_run(state.store(), &run_id).await?;
+                    current = (run.state.timestamp, run.state.name.clone());
                 }
-                let run = crate::detached::flow_run(state.store(), &run_id).await?;
-                let current = (run.state.timestamp, run.state.name.clone());
                 let state_changed = last_state.as_ref() != Some(&current);
                 let finished = run.state.kind.is_terminal();
                 last_state = Some(current);
