@@ -25,7 +25,7 @@ pub(crate) fn watch_flow_run(
     async_stream::try_stream! {
         // Held for as long as the stream lives.
         let _permit = permit;
-        let followed = follow(state, run_id, after_log_id, events);
+        let followed = follow(state, run_id, after_log_id, events, std::time::Duration::ZERO);
         futures::pin_mut!(followed);
         while let Some(item) = followed.next().await {
             match item.map_err(status)? {

@@ -16,7 +16,7 @@ use super::flow_runs::load_detail;
 use super::views;
 use super::{ApiQuery, ApiResult};
 use crate::events::Event;
-use crate::ops::follow::{Followed, follow};
+use crate::ops::follow::{Followed, PAGE_SPACING, follow};
 use crate::state::AppState;
 
 /// Where to start.
@@ -70,7 +70,7 @@ fn encode(
         // Held for as long as the stream lives.
         let _permit = permit;
         let mut last_detail = String::new();
-        let followed = follow(state.clone(), run_id, after, receiver);
+        let followed = follow(state.clone(), run_id, after, receiver, PAGE_SPACING);
         futures::pin_mut!(followed);
         while let Some(item) = followed.next().await {
             match item {

@@ -18,10 +18,11 @@ use crate::state::AppState;
 /// Re-read this often even without a notification (writes made by another
 /// server replica whose notification was lost, a lagging subscriber).
 pub const FALLBACK_POLL: Duration = Duration::from_secs(1);
-/// At most one [`Followed::Changed`] without a new state per this interval:
-/// a flow of many tasks reports often, and a follower needs the latest
-/// picture, not every step. A new state is sent at once.
-pub const CHANGE_SPACING: Duration = Duration::from_millis(250);
+/// The spacing a page uses ([`follow`]'s `spacing`): at most one
+/// [`Followed::Changed`] without a new state per this interval, since a flow
+/// of many tasks reports often and a page needs the latest picture, not
+/// every step. A new state is sent at once whatever the spacing.
+pub const PAGE_SPACING: Duration = Duration::from_millis(250);
 /// Log lines per [`Followed::Logs`].
 pub const LOG_BATCH: u32 = 500;
 
@@ -80,13 +81,16 @@ async fn drain(state: &AppState, run_id: &str, last: &mut i64) -> OpsResult<Opti
 /// Follows the run `run_id` from the log line after `after`: first its
 /// lines so far and the run, then whatever changes, until [`Followed::End`]
 /// or the server shuts down. `events` must be subscribed before the caller
-/// read the run, so that nothing written after that read is missed. An error
-/// ends the stream.
+/// read the run, so that nothing written after that read is missed.
+/// Changes that bring no new state are sent at most once per `spacing`
+/// (zero: each as it comes; a follower of states alone gains nothing from
+/// waiting). An error ends the stream.
 pub fn follow(
     state: AppState,
     run_id: String,
     after: i64,
     mut events: Receiver<Event>,
+    spacing: Duration,
 ) -> impl Stream<Item = OpsResult<Followed>> + Send {
     async_stream::try_stream! {
         let mut last_log = after;
@@ -101,12 +105,12 @@ pub fn follow(
                 let mut run = crate::detached::flow_run(state.store(), &run_id).await?;
                 let mut current = (run.state.timestamp, run.state.name.clone());
                 // A new state goes out at once; other changes (task runs,
-                // subflow runs) at most once per CHANGE_SPACING.
+                // subflow runs) at most once per `spacing`.
                 if last_state.as_ref() == Some(&current)
                     && let Some(at) = last_change
-                    && at.elapsed() < CHANGE_SPACING
+                    && at.elapsed() < spacing
                 {
-                    tokio::time::sleep(CHANGE_SPACING - at.elapsed()).await;
+                    tokio::time::sleep(spacing - at.elapsed()).await;
                     run = crate::detached::flow_run(state.store(), &run_id).await?;
                     current = (run.state.timestamp, run.state.name.clone());
                 }
