@@ -36,7 +36,7 @@ pub enum Followed {
     /// state is another than the one last sent (always true the first time).
     Changed {
         /// The run now.
-        run: FlowRun,
+        run: Box<FlowRun>,
         /// Its state differs from the last one sent.
         state_changed: bool,
     },
@@ -118,7 +118,7 @@ pub fn follow(
                 let finished = run.state.kind.is_terminal();
                 last_state = Some(current);
                 last_change = Some(Instant::now());
-                yield Followed::Changed { run, state_changed };
+                yield Followed::Changed { run: Box::new(run), state_changed };
                 if finished {
                     // Lines written between the last read and the final state.
                     while let Some(lines) = drain(&state, &run_id, &mut last_log).await? {

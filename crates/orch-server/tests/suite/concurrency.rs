@@ -112,11 +112,10 @@ async fn other_deployments_of_the_pool_are_not_held_back_by_a_full_one() {
         .await;
     let store = harness.store();
     for _ in 0..5 {
-        store
+        let _ = store
             .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
             .await
-            .unwrap()
-            .value;
+            .unwrap();
     }
     let other = store
         .create_flow_run("trading-flow/other", &JsonObject::new(), None, "")

@@ -52,11 +52,10 @@ async fn a_docker_claim_carries_the_deployments_settings_over_the_pools() {
     assert_eq!(changes[0].changed_fields, ["container"]);
 
     let worker = register(store, "w1", "boxes", 0).await;
-    store
+    let _ = store
         .create_flow_run("etl/nightly", &object(json!({})), None, "")
         .await
-        .unwrap()
-        .value;
+        .unwrap();
     let claimed = store.claim_runs(&worker.id, 1).await.unwrap().value;
     let container = claimed[0]
         .container
@@ -78,11 +77,10 @@ async fn a_process_claim_has_no_container_and_a_process_pool_no_defaults() {
     declared.container = settings(Some("flows:2"), None);
     deploy(store, declared).await;
     let worker = register(store, "w1", "local", 0).await;
-    store
+    let _ = store
         .create_flow_run("etl/nightly", &object(json!({})), None, "")
         .await
-        .unwrap()
-        .value;
+        .unwrap();
     let claimed = store.claim_runs(&worker.id, 1).await.unwrap().value;
     assert_eq!(claimed[0].container, None);
 
