@@ -39,6 +39,15 @@ impl RetryDecision {
     pub const STATE_NAME: &'static str = names::AWAITING_RETRY;
 }
 
+/// Whether a run now in `current` and reported `reported` can be retried at
+/// all, whatever its policy: only a started run (Pending or Running) that
+/// fails (Failed or Crashed). A store need not read the policy otherwise.
+pub fn may_retry(current: StateType, reported: StateType) -> bool {
+    let failing = matches!(reported, StateType::Failed | StateType::Crashed);
+    let active = matches!(current, StateType::Pending | StateType::Running);
+    failing && active
+}
+
 /// Decides whether a run now in `current` and reported `reported` (with
 /// `reported_message`) is retried, at `now` (microseconds).
 ///
@@ -57,9 +66,7 @@ pub fn decide(
     reported_message: &str,
     now: i64,
 ) -> RetryDecision {
-    let failing = matches!(reported, StateType::Failed | StateType::Crashed);
-    let active = matches!(current, StateType::Pending | StateType::Running);
-    if !failing || !active || retries_used >= policy.retries {
+    if !may_retry(current, reported) || retries_used >= policy.retries {
         return RetryDecision::Final;
     }
     let attempt = retries_used + 1;

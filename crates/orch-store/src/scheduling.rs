@@ -292,6 +292,8 @@ pub(crate) fn scheduled<'a>(
         cause,
         transition_id: None,
         rules: Rules::StateMachine,
+        prior: None,
+        no_open_subflows: false,
     }
 }
 

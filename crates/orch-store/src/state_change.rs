@@ -171,6 +171,13 @@ pub(crate) struct Change<'a> {
     pub transition_id: Option<&'a str>,
     /// The rules that apply.
     pub rules: Rules,
+    /// The run as the caller read it in this transaction, when it did: the
+    /// run after the change is then made from it and the written row,
+    /// without reading it again.
+    pub prior: Option<&'a FlowRun>,
+    /// The caller's locked read found no unfinished subflow run of it (a
+    /// subflow run is created under its parent's lock), so none need ending.
+    pub no_open_subflows: bool,
 }
 
 impl<'a> Change<'a> {
@@ -184,6 +191,8 @@ impl<'a> Change<'a> {
             cause,
             transition_id: None,
             rules: Rules::StateMachine,
+            prior: Some(run),
+            no_open_subflows: false,
         }
     }
 }
@@ -216,18 +225,21 @@ pub(crate) async fn change_state(
             change.run_id
         )));
     }
-    let written = write_state(conn, &change, now).await?;
-    if !written {
+    let Some(written) = write_state(conn, &change, now).await? else {
         return Err(StoreError::Conflict(format!(
             "flow run {} is no longer {}: another change came first; read it again",
             change.run_id,
             change.from.display_name()
         )));
-    }
-    let run = load_run_for_update(conn, backend, change.run_id)
-        .await?
-        .ok_or_else(|| flow_run_not_found(change.run_id))?;
+    };
+    let run = match change.prior.and_then(|prior| joined(prior, written)) {
+        Some(run) => run,
+        None => load_run_for_update(conn, backend, change.run_id)
+            .await?
+            .ok_or_else(|| flow_run_not_found(change.run_id))?,
+    };
     let subflows = match orch_core::subflow::end_with_parent(change.from, to) {
+        Some(_) if change.no_open_subflows => Vec::new(),
         Some(end) => Box::pin(end_subflows(conn, backend, &run, end, now)).await?,
         None => Vec::new(),
     };
@@ -281,9 +293,11 @@ async fn write_state(
     conn: &mut sqlx::AnyConnection,
     change: &Change<'_>,
     now: i64,
-) -> Result<bool> {
+) -> Result<Option<FlowRun>> {
     let state = change.to;
-    let updated = sqlx::query(
+    // RETURNING gives the run's own columns as written (the joined names
+    // blank, for `joined` to fill): no second read of the run.
+    let updated: Option<crate::rows::FlowRunRow> = sqlx::query_as(
         "UPDATE flow_runs SET \
            run_count = run_count + CASE WHEN $1 = 'RUNNING' AND state_type <> 'RUNNING' THEN 1 ELSE 0 END, \
            start_time = CASE WHEN $1 = 'RUNNING' AND start_time IS NULL THEN $4 ELSE start_time END, \
@@ -296,7 +310,13 @@ async fn write_state(
            max_rss_bytes = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($12, max_rss_bytes) END, \
            wall_micros = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($13, wall_micros) END, \
            state_type = $1, state_name = $2, state_message = $3, state_timestamp = $4, updated_at = $4 \
-         WHERE id = $8 AND state_type = $9",
+         WHERE id = $8 AND state_type = $9 \
+         RETURNING id, name, '' AS flow, '' AS deployment, deployment_id, \
+           '' AS work_pool, work_pool_id, state_type, state_name, state_message, state_timestamp, \
+           parameters, tags, expected_start, start_time, end_time, run_count, worker_id, \
+           '' AS worker_name, exit_code, cpu_user_micros, cpu_system_micros, max_rss_bytes, \
+           wall_micros, trace_parent, trace_state, created_at, schedule_slug, parent_flow_run_id, \
+           parent_task_run_id",
     )
     .bind(state.kind.as_str())
     .bind(&state.name)
@@ -311,11 +331,11 @@ async fn write_state(
     .bind(state.usage.map(|u| u.cpu_system_micros))
     .bind(state.usage.map(|u| u.max_rss_bytes))
     .bind(state.usage.map(|u| u.wall_micros))
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    if updated.rows_affected() == 0 {
-        return Ok(false);
-    }
+    let Some(updated) = updated else {
+        return Ok(None);
+    };
     sqlx::query(
         "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -328,7 +348,28 @@ async fn write_state(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(true)
+    Ok(Some(FlowRun::try_from(updated)?))
+}
+
+/// The run after a write: the `written` row with the names `prior` (the run
+/// read before, in the same transaction) joined from the flow, deployment,
+/// pool and worker; `None` when the write changed which of those it points
+/// to, and the run must be read again.
+fn joined(prior: &FlowRun, written: FlowRun) -> Option<FlowRun> {
+    let same_links =
+        written.deployment_id == prior.deployment_id && written.work_pool_id == prior.work_pool_id;
+    let worker_name = match &written.worker_id {
+        None => String::new(),
+        Some(id) if prior.worker_id.as_ref() == Some(id) => prior.worker_name.clone(),
+        Some(_) => return None,
+    };
+    same_links.then(|| FlowRun {
+        flow: prior.flow.clone(),
+        deployment: prior.deployment.clone(),
+        work_pool: prior.work_pool.clone(),
+        worker_name,
+        ..written
+    })
 }
 
 #[cfg(test)]

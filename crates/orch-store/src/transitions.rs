@@ -117,6 +117,62 @@ pub(crate) async fn load_run_for_update(
     row.map(FlowRun::try_from).transpose()
 }
 
+/// What [`load_report_target`] reads.
+struct ReportTarget {
+    run: FlowRun,
+    /// A report with the same transition id was applied already.
+    seen: bool,
+    /// The run has no unfinished subflow run.
+    no_open_subflows: bool,
+}
+
+/// A report's run, read for update, whether a report with
+/// `transition_id` was applied already: one statement, the report path being
+/// the busiest write.
+async fn load_report_target(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    run_id: &str,
+    transition_id: &str,
+) -> Result<Option<ReportTarget>> {
+    #[derive(sqlx::FromRow)]
+    struct Target {
+        seen: i64,
+        open_subflows: i64,
+        #[sqlx(flatten)]
+        run: crate::rows::FlowRunRow,
+    }
+    static QUERY: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        let columns = FLOW_RUN_SELECT
+            .strip_prefix("SELECT ")
+            .expect("FLOW_RUN_SELECT starts with SELECT");
+        let query = |lock: &str| {
+            format!(
+                "SELECT (SELECT COUNT(*) FROM flow_run_states s WHERE s.transition_id = $2) \
+                 AS seen, (SELECT COUNT(*) FROM flow_runs c WHERE c.parent_flow_run_id = r.id \
+                 AND c.state_type NOT IN ('COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED')) \
+                 AS open_subflows, {columns} WHERE r.id = $1{lock}"
+            )
+        };
+        [query(""), query(" FOR UPDATE OF r")]
+    });
+    let query = &QUERY[usize::from(backend == Backend::Postgres)];
+    let target: Option<Target> = sqlx::query_as(sql(query.clone()))
+        .bind(run_id)
+        .bind(transition_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    target
+        .map(|target| {
+            Ok(ReportTarget {
+                run: FlowRun::try_from(target.run)?,
+                seen: target.seen > 0,
+                no_open_subflows: target.open_subflows == 0,
+            })
+        })
+        .transpose()
+}
+
 /// What a proposal came to inside a transaction.
 pub(crate) enum Verdict {
     /// The state (or AwaitingRetry instead) was written.
@@ -128,13 +184,15 @@ pub(crate) enum Verdict {
 /// Applies `proposal` to `run` (loaded for update in this transaction): the
 /// proposing worker must hold the run, the move must be allowed, and a
 /// failure with flow retries left becomes AwaitingRetry (see
-/// [`orch_core::retry::decide`]).
+/// [`orch_core::retry::decide`]). `no_open_subflows`: the caller's locked
+/// read found no unfinished subflow run of `run`.
 pub(crate) async fn propose_in(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     run: &FlowRun,
     proposal: &Proposal,
     cause: Cause,
+    no_open_subflows: bool,
     now: i64,
 ) -> Result<Verdict> {
     if let Some(worker) = &proposal.worker_id
@@ -153,15 +211,23 @@ pub(crate) async fn propose_in(
     {
         return Ok(Verdict::Rejected(error.to_string()));
     }
-    let (retries, delay, retries_used): (i64, i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(d.retries, 0), COALESCE(d.retry_delay_seconds, 0), \
-         (SELECT COUNT(*) FROM flow_run_states s WHERE s.flow_run_id = r.id AND s.name = $2) \
-         FROM flow_runs r LEFT JOIN deployments d ON d.id = r.deployment_id WHERE r.id = $1",
-    )
-    .bind(&run.id)
-    .bind(names::AWAITING_RETRY)
-    .fetch_one(&mut *conn)
-    .await?;
+    // The policy and the retries used are read only when a retry is possible.
+    let (retries, delay, retries_used): (i64, i64, i64) = if orch_core::retry::may_retry(
+        run.state.kind,
+        proposal.state.kind,
+    ) {
+        sqlx::query_as(
+                "SELECT COALESCE(d.retries, 0), COALESCE(d.retry_delay_seconds, 0), \
+                 (SELECT COUNT(*) FROM flow_run_states s WHERE s.flow_run_id = r.id AND s.name = $2) \
+                 FROM flow_runs r LEFT JOIN deployments d ON d.id = r.deployment_id WHERE r.id = $1",
+            )
+            .bind(&run.id)
+            .bind(names::AWAITING_RETRY)
+            .fetch_one(&mut *conn)
+            .await?
+    } else {
+        (0, 0, 0)
+    };
     let policy = RetryPolicy {
         retries: u32::try_from(retries).unwrap_or(0),
         delay_seconds: u64::try_from(delay).unwrap_or(0),
@@ -187,6 +253,7 @@ pub(crate) async fn propose_in(
     };
     let change = Change {
         transition_id: Some(proposal.transition_id.as_str()).filter(|t| !t.is_empty()),
+        no_open_subflows,
         ..Change::of(run, &state, cause)
     };
     let transition = change_state(conn, backend, change, now).await?;
@@ -203,22 +270,18 @@ pub(crate) async fn set_state_in(
     proposal: &Proposal,
     now: i64,
 ) -> Result<Changed<TransitionResult>> {
-    if !proposal.transition_id.is_empty() {
-        let seen: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM flow_run_states WHERE transition_id = $1")
-                .bind(&proposal.transition_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if seen.is_some() {
-            let run = load_run_for_update(conn, backend, run_id)
-                .await?
-                .ok_or_else(|| flow_run_not_found(run_id))?;
-            return Ok(Changed::unchanged(TransitionResult::Accepted(run)));
-        }
+    let Some(ReportTarget {
+        run,
+        seen,
+        no_open_subflows,
+    }) = load_report_target(conn, backend, run_id, &proposal.transition_id).await?
+    else {
+        return Err(flow_run_not_found(run_id));
+    };
+    if seen {
+        // This report was applied already (a retried call): nothing to do.
+        return Ok(Changed::unchanged(TransitionResult::Accepted(run)));
     }
-    let run = load_run_for_update(conn, backend, run_id)
-        .await?
-        .ok_or_else(|| flow_run_not_found(run_id))?;
     if let Some(worker) = &proposal.worker_id
         && proposal.state.kind.is_terminal()
         && late_report_applies(conn, &run, worker).await?
@@ -241,7 +304,8 @@ pub(crate) async fn set_state_in(
         let transition = change_state(conn, backend, change, now).await?;
         return Ok(accepted(transition));
     }
-    match propose_in(conn, backend, &run, proposal, Cause::Report, now).await? {
+    let cause = Cause::Report;
+    match propose_in(conn, backend, &run, proposal, cause, no_open_subflows, now).await? {
         Verdict::Accepted(transition) => Ok(accepted(*transition)),
         // Nothing was written.
         Verdict::Rejected(reason) => Ok(Changed::unchanged(TransitionResult::Rejected {

@@ -295,6 +295,7 @@ impl Store {
             &run,
             &proposal,
             Cause::LeaseExpired,
+            false,
             now,
         )
         .await?

@@ -486,3 +486,50 @@ async fn transitions_of_an_unknown_run_are_not_found() {
         "{error:?}"
     );
 }
+
+/// A report's run is built from the written row and the names read before
+/// it (no second read): what it returns is what the store holds, at each
+/// step of a worker's run, a repeated report included.
+#[tokio::test]
+async fn each_report_returns_the_run_exactly_as_the_store_holds_it() {
+    let store = store().await;
+    let (deployment, worker) = retrying_deployment(&store, 0, 0).await;
+    let run = run_now(&store, &deployment).await;
+    assert_eq!(claim_ids(&store, &worker, 1).await, [run.id.clone()]);
+
+    let running = Proposal {
+        transition_id: "t-running".into(),
+        ..propose_as(&worker, StateType::Running)
+    };
+    let mut done = failing(&worker, StateType::Completed, "ok", 0);
+    done.transition_id = "t-done".into();
+    done.state.usage = Some(orch_core::ResourceUsage {
+        cpu_user_micros: 1_500,
+        cpu_system_micros: 500,
+        max_rss_bytes: 4 << 20,
+        wall_micros: 9_000,
+    });
+    for proposal in [running.clone(), done.clone(), done] {
+        let changed = store.set_flow_run_state(&run.id, proposal).await.unwrap();
+        let stored = store.flow_run(&run.id).await.unwrap();
+        assert_eq!(changed.value.run(), &stored);
+        for transition in &changed.transitions {
+            assert_eq!(transition.run, stored);
+        }
+    }
+    let stored = store.flow_run(&run.id).await.unwrap();
+    assert_eq!(stored.state.kind, StateType::Completed);
+    assert_eq!(stored.worker_name, "w1");
+    assert_eq!(stored.run_count, 1);
+    assert_eq!(stored.usage.map(|u| u.max_rss_bytes), Some(4 << 20));
+    // The repeated final report was applied once.
+    assert_eq!(
+        history_types(&store, &run.id).await,
+        [
+            StateType::Scheduled,
+            StateType::Pending,
+            StateType::Running,
+            StateType::Completed
+        ]
+    );
+}
