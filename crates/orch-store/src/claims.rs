@@ -8,7 +8,7 @@ use crate::error::{Result, StoreError};
 use crate::model::ClaimedRun;
 use crate::rows::{from_json, sql};
 use crate::scheduling::scheduled;
-use crate::state_change::{Cause, Changed, change_state};
+use crate::state_change::{Cause, Change, Changed, change_state};
 use crate::tokens::insert_run_credential;
 use crate::transitions::NewState;
 use crate::{Backend, Store};
@@ -192,15 +192,11 @@ impl Store {
                 *running += 1;
             }
             bytes += row_size;
-            sqlx::query(
-                "UPDATE flow_runs SET worker_id = $1, lease_expired_worker_id = NULL WHERE id = $2",
-            )
-            .bind(worker_id)
-            .bind(&run_id)
-            .execute(&mut *tx)
-            .await?;
             let state = NewState::new(StateType::Pending, "Pending", "claimed by a worker");
-            let change = scheduled(&run_id, &state_name, &state, Cause::Claim);
+            let change = Change {
+                worker_id: Some(worker_id),
+                ..scheduled(&run_id, &state_name, &state, Cause::Claim)
+            };
             let transition = change_state(&mut tx, self.backend, change, now).await?;
             let credential = match credentials {
                 true => Some(insert_run_credential(&mut tx, &run_id, now).await?),

@@ -292,7 +292,7 @@ pub(crate) fn scheduled<'a>(
         cause,
         transition_id: None,
         rules: Rules::StateMachine,
-        prior: None,
+        worker_id: None,
         no_open_subflows: false,
     }
 }

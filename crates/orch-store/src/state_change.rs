@@ -16,7 +16,7 @@ use orch_core::{StateType, validate_lease_correction, validate_transition};
 use crate::Backend;
 use crate::error::{Result, StoreError};
 use crate::model::FlowRun;
-use crate::transitions::{NewState, flow_run_not_found, load_run_for_update};
+use crate::transitions::{NewState, load_run_for_update};
 
 /// Why a run's state changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -171,10 +171,9 @@ pub(crate) struct Change<'a> {
     pub transition_id: Option<&'a str>,
     /// The rules that apply.
     pub rules: Rules,
-    /// The run as the caller read it in this transaction, when it did: the
-    /// run after the change is then made from it and the written row,
-    /// without reading it again.
-    pub prior: Option<&'a FlowRun>,
+    /// The worker that takes the run with this change (a claim, or a late
+    /// report that corrects an expired lease); `None` leaves it as it is.
+    pub worker_id: Option<&'a str>,
     /// The caller's locked read found no unfinished subflow run of it (a
     /// subflow run is created under its parent's lock), so none need ending.
     pub no_open_subflows: bool,
@@ -191,7 +190,7 @@ impl<'a> Change<'a> {
             cause,
             transition_id: None,
             rules: Rules::StateMachine,
-            prior: Some(run),
+            worker_id: None,
             no_open_subflows: false,
         }
     }
@@ -232,12 +231,7 @@ pub(crate) async fn change_state(
             change.from.display_name()
         )));
     };
-    let run = match change.prior.and_then(|prior| joined(prior, written)) {
-        Some(run) => run,
-        None => load_run_for_update(conn, backend, change.run_id)
-            .await?
-            .ok_or_else(|| flow_run_not_found(change.run_id))?,
-    };
+    let run = written;
     let subflows = match orch_core::subflow::end_with_parent(change.from, to) {
         Some(_) if change.no_open_subflows => Vec::new(),
         Some(end) => Box::pin(end_subflows(conn, backend, &run, end, now)).await?,
@@ -295,14 +289,15 @@ async fn write_state(
     now: i64,
 ) -> Result<Option<FlowRun>> {
     let state = change.to;
-    // RETURNING gives the run's own columns as written (the joined names
-    // blank, for `joined` to fill): no second read of the run.
+    // RETURNING gives the run as written, with the names
+    // `FLOW_RUN_SELECT` joins: no second read of the run.
     let updated: Option<crate::rows::FlowRunRow> = sqlx::query_as(
         "UPDATE flow_runs SET \
            run_count = run_count + CASE WHEN $1 = 'RUNNING' AND state_type <> 'RUNNING' THEN 1 ELSE 0 END, \
            start_time = CASE WHEN $1 = 'RUNNING' AND start_time IS NULL THEN $4 ELSE start_time END, \
            end_time = CASE WHEN $5 = 1 THEN $4 ELSE end_time END, \
-           worker_id = CASE WHEN $1 = 'SCHEDULED' THEN NULL ELSE worker_id END, \
+           worker_id = CASE WHEN $1 = 'SCHEDULED' THEN NULL ELSE COALESCE($14, worker_id) END, \
+           lease_expired_worker_id = CASE WHEN $14 IS NULL THEN lease_expired_worker_id ELSE NULL END, \
            expected_start = COALESCE($6, expected_start), \
            exit_code = COALESCE($7, exit_code), \
            cpu_user_micros = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($10, cpu_user_micros) END, \
@@ -311,10 +306,15 @@ async fn write_state(
            wall_micros = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($13, wall_micros) END, \
            state_type = $1, state_name = $2, state_message = $3, state_timestamp = $4, updated_at = $4 \
          WHERE id = $8 AND state_type = $9 \
-         RETURNING id, name, '' AS flow, '' AS deployment, deployment_id, \
-           '' AS work_pool, work_pool_id, state_type, state_name, state_message, state_timestamp, \
+         RETURNING id, name, (SELECT name FROM flows WHERE id = flow_runs.flow_id) AS flow, \
+           COALESCE((SELECT name FROM flows WHERE id = flow_runs.flow_id) || '/' || \
+             (SELECT name FROM deployments WHERE id = flow_runs.deployment_id), '') AS deployment, \
+           deployment_id, \
+           COALESCE((SELECT name FROM work_pools WHERE id = flow_runs.work_pool_id), '') AS work_pool, \
+           work_pool_id, state_type, state_name, state_message, state_timestamp, \
            parameters, tags, expected_start, start_time, end_time, run_count, worker_id, \
-           '' AS worker_name, exit_code, cpu_user_micros, cpu_system_micros, max_rss_bytes, \
+           COALESCE((SELECT name FROM workers WHERE id = flow_runs.worker_id), '') AS worker_name, \
+           exit_code, cpu_user_micros, cpu_system_micros, max_rss_bytes, \
            wall_micros, trace_parent, trace_state, created_at, schedule_slug, parent_flow_run_id, \
            parent_task_run_id",
     )
@@ -331,6 +331,7 @@ async fn write_state(
     .bind(state.usage.map(|u| u.cpu_system_micros))
     .bind(state.usage.map(|u| u.max_rss_bytes))
     .bind(state.usage.map(|u| u.wall_micros))
+    .bind(change.worker_id)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(updated) = updated else {
@@ -349,27 +350,6 @@ async fn write_state(
     .execute(&mut *conn)
     .await?;
     Ok(Some(FlowRun::try_from(updated)?))
-}
-
-/// The run after a write: the `written` row with the names `prior` (the run
-/// read before, in the same transaction) joined from the flow, deployment,
-/// pool and worker; `None` when the write changed which of those it points
-/// to, and the run must be read again.
-fn joined(prior: &FlowRun, written: FlowRun) -> Option<FlowRun> {
-    let same_links =
-        written.deployment_id == prior.deployment_id && written.work_pool_id == prior.work_pool_id;
-    let worker_name = match &written.worker_id {
-        None => String::new(),
-        Some(id) if prior.worker_id.as_ref() == Some(id) => prior.worker_name.clone(),
-        Some(_) => return None,
-    };
-    same_links.then(|| FlowRun {
-        flow: prior.flow.clone(),
-        deployment: prior.deployment.clone(),
-        work_pool: prior.work_pool.clone(),
-        worker_name,
-        ..written
-    })
 }
 
 #[cfg(test)]

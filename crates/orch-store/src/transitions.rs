@@ -289,16 +289,10 @@ pub(crate) async fn set_state_in(
         // The lease sweep ended this run while its worker still had it
         // (the server stalled, or heartbeats were lost), and nothing has
         // started it since: the worker's own final report is the truth.
-        sqlx::query(
-            "UPDATE flow_runs SET worker_id = $1, lease_expired_worker_id = NULL WHERE id = $2",
-        )
-        .bind(worker)
-        .bind(run_id)
-        .execute(&mut *conn)
-        .await?;
         let change = Change {
             transition_id: Some(proposal.transition_id.as_str()).filter(|t| !t.is_empty()),
             rules: Rules::LeaseCorrection,
+            worker_id: Some(worker),
             ..Change::of(&run, &proposal.state, Cause::LeaseCorrection)
         };
         let transition = change_state(conn, backend, change, now).await?;
