@@ -174,6 +174,7 @@ pub async fn time_partition_drop(url: &str) {
     .expect("queue the day");
     let started = Instant::now();
     let pruned = store
+        .maintenance()
         .prune_log_partitions(
             i64::MIN,
             orch_store::BatchSize::default(),

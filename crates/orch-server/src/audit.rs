@@ -109,7 +109,7 @@ pub(crate) async fn record(
         outcome,
         ..pending.record()
     };
-    if let Err(error) = state.store().record_audit(&record).await {
+    if let Err(error) = state.store().audit().record_audit(&record).await {
         tracing::error!(%error, action = %record.action, target = %record.target, "cannot record an audit entry");
     }
     response

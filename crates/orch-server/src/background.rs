@@ -30,7 +30,7 @@ pub(crate) async fn run(state: AppState) {
             _ = state.shutting_down() => return,
             _ = due_tick.tick() => {
                 let now = state.now();
-                match state.background_store().pools_with_runs_due(due_checked_until, now).await {
+                match state.background_store().flow_runs().pools_with_runs_due(due_checked_until, now).await {
                     Ok(pools) => {
                         due_checked_until = now;
                         for pool in pools {
@@ -68,33 +68,36 @@ pub async fn sweep(state: &AppState) {
     let config = state.config();
     match state
         .background_store()
+        .flow_runs()
         .mark_late_runs(state.micros_ago(config.late_after))
         .await
     {
-        Ok(late) => effects::apply(state, &late),
+        Ok(late) => effects::apply(state, &late.transitions),
         Err(error) => tracing::warn!(%error, "marking late runs failed"),
     }
     let reaped = if state.within_stall_grace() {
         // Heartbeats sent while the server was stalled are still arriving.
-        Ok(Vec::new())
+        Ok(orch_store::Changed::unchanged(()))
     } else {
         state
             .background_store()
+            .workers()
             .reap_orphaned_runs(state.micros_ago(config.worker_lease))
             .await
     };
     match reaped {
         Ok(reaped) => {
-            for transition in &reaped {
+            for transition in &reaped.transitions {
                 let run = &transition.run;
                 tracing::warn!(run = %run.id, state = %run.state.name, message = %run.state.message, "ended a run whose worker went away");
             }
-            effects::apply(state, &reaped);
+            effects::apply(state, &reaped.transitions);
         }
         Err(error) => tracing::warn!(%error, "checking worker leases failed"),
     }
     match state
         .background_store()
+        .concurrency()
         .release_stale_concurrency_slots()
         .await
     {

@@ -20,7 +20,7 @@ pub(crate) async fn detached<T: Send + 'static>(
     }
 }
 
-/// [`orch_store::Store::read_logs`], detached.
+/// [`orch_store::Logs::read_logs`], detached.
 pub(crate) async fn read_logs(
     store: &orch_store::Store,
     run_id: &str,
@@ -28,14 +28,14 @@ pub(crate) async fn read_logs(
     limit: u32,
 ) -> orch_store::Result<Vec<orch_store::LogLine>> {
     let (store, run_id) = (store.clone(), run_id.to_owned());
-    detached(async move { store.read_logs(&run_id, after_id, limit).await }).await
+    detached(async move { store.logs().read_logs(&run_id, after_id, limit).await }).await
 }
 
-/// [`orch_store::Store::flow_run`], detached.
+/// [`orch_store::FlowRuns::flow_run`], detached.
 pub(crate) async fn flow_run(
     store: &orch_store::Store,
     run_id: &str,
 ) -> orch_store::Result<orch_store::FlowRun> {
     let (store, run_id) = (store.clone(), run_id.to_owned());
-    detached(async move { store.flow_run(&run_id).await }).await
+    detached(async move { store.flow_runs().flow_run(&run_id).await }).await
 }

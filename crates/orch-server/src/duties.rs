@@ -1,7 +1,7 @@
 //! Background duties elected across replicas: several servers on one
 //! database each run the scheduler, the lease sweep, pruning, automation
 //! conditions and automatic backups only while they hold that duty's lease
-//! in the database ([`orch_store::Store::hold_duty`]).
+//! in the database ([`orch_store::Replicas::hold_duty`]).
 //!
 //! Every replica's keeper renews or tries to take every duty each
 //! [`RENEW`]; a lease runs [`TTL`] from its last renewal, so when a holder
@@ -15,7 +15,7 @@
 //! election makes each duty run (and log) on one replica at a time.
 //!
 //! Each round also renews this replica's row among the live replicas
-//! ([`orch_store::Store::renew_replica`]): how many share the database is
+//! ([`orch_store::Replicas::renew_replica`]): how many share the database is
 //! what limits that hold across replicas divide by ([`LiveReplicas`]).
 //!
 //! Loops every replica keeps running: waking its own workers when delayed
@@ -169,6 +169,7 @@ async fn renew_replica(state: &AppState) {
     let duties = state.duties();
     let store = state.background_store();
     let live = store
+        .replicas()
         .renew_replica(duties.replica(), duties.name(), TTL.as_micros() as i64)
         .await;
     match live {
@@ -199,6 +200,7 @@ pub async fn round(state: &AppState) {
         let sent = Instant::now();
         let lease = state
             .background_store()
+            .replicas()
             .hold_duty(
                 duty.name(),
                 duties.replica(),
@@ -252,6 +254,7 @@ pub(crate) async fn run(state: AppState) {
     state.duties().drop_all();
     if let Err(error) = state
         .background_store()
+        .replicas()
         .remove_replica(state.duties().replica())
         .await
     {
@@ -259,6 +262,7 @@ pub(crate) async fn run(state: AppState) {
     }
     match state
         .background_store()
+        .replicas()
         .release_duties(state.duties().replica())
         .await
     {

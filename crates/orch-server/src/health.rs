@@ -63,7 +63,7 @@ pub async fn readiness(state: &AppState) -> Vec<Check> {
         Check::pass("shutdown", "serving")
     });
     let store = state.store();
-    match tokio::time::timeout(DATABASE_TIMEOUT, store.ping()).await {
+    match tokio::time::timeout(DATABASE_TIMEOUT, store.maintenance().ping()).await {
         Ok(Ok(())) => checks.push(Check::pass("database", store.backend().as_str())),
         Ok(Err(error)) => checks.push(Check::fail("database", error.to_string())),
         Err(_) => checks.push(Check::fail(
@@ -86,7 +86,7 @@ pub async fn readiness(state: &AppState) -> Vec<Check> {
     });
     if database_ok {
         checks.push(
-            match tokio::time::timeout(DATABASE_TIMEOUT, store.schema_version()).await {
+            match tokio::time::timeout(DATABASE_TIMEOUT, store.maintenance().schema_version()).await {
                 Ok(Ok(version)) if version.is_current() => {
                     Check::pass("migrations", format!("schema {}", version.applied))
                 }

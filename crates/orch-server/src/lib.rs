@@ -236,7 +236,7 @@ fn public_url(bound: &std::net::SocketAddr) -> String {
 /// code, never the key); `orch ui` makes fresh ones. Without one the
 /// dashboard still takes a token at its login page.
 async fn login_link(store: &orch_store::Store, token: &str, url: &str) -> Option<String> {
-    match store.create_login_code(token).await {
+    match store.tokens().create_login_code(token).await {
         Ok((code, _)) => Some(format!("{url}/login?code={code}")),
         Err(error) => {
             tracing::warn!(%error, "cannot make a dashboard login link; log in with an API token, or run 'orch ui'");

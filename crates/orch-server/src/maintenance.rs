@@ -91,6 +91,12 @@ impl MaintenanceTotals {
     }
 }
 
+/// What the pruner and automatic backups did since this server started (a
+/// part of the state, [`AppState::part`]).
+pub fn totals(state: &AppState) -> std::sync::Arc<MaintenanceTotals> {
+    state.part::<MaintenanceTotals>()
+}
+
 /// Runs the pruner (when a retention is set) and the automatic backups
 /// (when configured) until the server shuts down.
 pub(crate) async fn run(state: AppState) {
@@ -121,7 +127,7 @@ pub(crate) async fn run(state: AppState) {
                     tracing::warn!(%error, "pruning failed; trying again at the next pass");
                 }
                 // Ended dashboard sessions and the credentials of finished runs.
-                match state.background_store().prune_credentials().await {
+                match state.background_store().tokens().prune_credentials().await {
                     Ok(0) => {}
                     Ok(removed) => tracing::info!(removed, "removed ended sessions and run credentials"),
                     Err(error) => tracing::warn!(%error, "removing ended credentials failed; trying again at the next pass"),
@@ -145,20 +151,24 @@ pub(crate) async fn run(state: AppState) {
 pub async fn prune(state: &AppState, dry_run: bool) -> orch_store::Result<Pruned> {
     let store = state.store();
     let config = &state.config().retention;
-    let deployments = store.deployment_retentions().await?;
+    let deployments = store.maintenance().deployment_retentions().await?;
     let rules = config.policy.rules(&deployments);
     let now = state.now();
     let mut total = Pruned::default();
-    let _one_pass = state.maintenance().pass.lock().await;
+    let maintenance = totals(state);
+    let _one_pass = maintenance.pass.lock().await;
     if dry_run {
         for rule in &rules {
-            total += store.count_prunable(rule, now).await?;
+            total += store.maintenance().count_prunable(rule, now).await?;
         }
         return Ok(total);
     }
     for rule in &rules {
         loop {
-            let pruned = store.prune_runs_batch(rule, now, config.batch).await?;
+            let pruned = store
+                .maintenance()
+                .prune_runs_batch(rule, now, config.batch)
+                .await?;
             record(state, pruned);
             total += pruned;
             if pruned.is_empty() || stopping(state) {
@@ -167,7 +177,10 @@ pub async fn prune(state: &AppState, dry_run: bool) -> orch_store::Result<Pruned
             tokio::time::sleep(BETWEEN_BATCHES).await;
         }
         loop {
-            let (pruned, more) = store.prune_logs_batch(rule, now, config.batch).await?;
+            let (pruned, more) = store
+                .maintenance()
+                .prune_logs_batch(rule, now, config.batch)
+                .await?;
             record(state, pruned);
             total += pruned;
             if !more || stopping(state) {
@@ -176,10 +189,11 @@ pub async fn prune(state: &AppState, dry_run: bool) -> orch_store::Result<Pruned
             tokio::time::sleep(BETWEEN_BATCHES).await;
         }
     }
-    if let Err(error) = store.ensure_log_partitions(now).await {
+    if let Err(error) = store.maintenance().ensure_log_partitions(now).await {
         tracing::warn!(%error, "cannot make the log partitions ahead; trying again at the next pass");
     }
     let partitions = store
+        .maintenance()
         .prune_log_partitions(
             settled_before(&rules, now),
             config.batch,
@@ -200,9 +214,7 @@ pub async fn prune(state: &AppState, dry_run: bool) -> orch_store::Result<Pruned
             "dropped day partitions of log lines that had all expired"
         );
     }
-    state
-        .maintenance()
-        .update(|totals| totals.last_prune_micros = Some(state.now()));
+    totals(state).update(|totals| totals.last_prune_micros = Some(state.now()));
     if !total.is_empty() {
         tracing::info!(
             runs = total.runs,
@@ -234,7 +246,7 @@ fn record(state: &AppState, pruned: Pruned) {
     if pruned.is_empty() {
         return;
     }
-    state.maintenance().update(|totals| totals.pruned += pruned);
+    totals(state).update(|totals| totals.pruned += pruned);
     observe_pruned(state, pruned);
 }
 
@@ -249,7 +261,7 @@ async fn automatic_backup(state: &AppState, schedule: &BackupSchedule) {
     match backup_into(state.store(), &schedule.dir, &file, schedule.keep).await {
         Ok(()) => {
             tracing::info!(file = %file.display(), "automatic backup written and checked");
-            state.maintenance().update(|totals| {
+            totals(state).update(|totals| {
                 totals.last_backup_micros = Some(now.timestamp_micros());
                 totals.last_backup_file = Some(file.display().to_string());
                 totals.last_backup_error = None;
@@ -258,9 +270,7 @@ async fn automatic_backup(state: &AppState, schedule: &BackupSchedule) {
         }
         Err(error) => {
             tracing::error!(%error, dir = %schedule.dir.display(), "automatic backup failed");
-            state
-                .maintenance()
-                .update(|totals| totals.last_backup_error = Some(error));
+            totals(state).update(|totals| totals.last_backup_error = Some(error));
         }
     }
 }
@@ -269,6 +279,7 @@ async fn backup_into(store: &Store, dir: &Path, file: &Path, keep: usize) -> Res
     orch_proto::private_files::create_dir(dir)
         .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     store
+        .maintenance()
         .backup_to(file)
         .await
         .map_err(|error| error.to_string())?;

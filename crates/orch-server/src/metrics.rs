@@ -334,7 +334,7 @@ fn observe_usage(metrics: &Metrics, transition: &Transition) {
 
 async fn observe_tasks(state: &AppState, run_id: &str) {
     let metrics = state.metrics();
-    let tasks = match state.store().list_task_runs(run_id).await {
+    let tasks = match state.store().task_runs().list_task_runs(run_id).await {
         Ok(tasks) => tasks,
         Err(error) => {
             tracing::warn!(%error, run = run_id, "cannot read task runs for metrics");
@@ -365,16 +365,19 @@ async fn refresh(state: &AppState) -> Result<(), orch_store::StoreError> {
     metrics
         .database_write_failures
         .set(i64::try_from(health.failures).unwrap_or(i64::MAX));
-    let deployments = store.list_deployments(None).await?;
+    let deployments = store.deployments().list_deployments(None).await?;
     let name_of = |id: &Option<String>| -> String {
         id.as_ref()
             .and_then(|id| deployments.iter().find(|d| &d.id == id))
             .map(|d| d.full_name())
             .unwrap_or_default()
     };
-    let counts = store.runs_by_deployment_and_state().await?;
-    let pools = store.list_work_pools(state.online_since()).await?;
-    let queues = store.pool_queues(state.now()).await?;
+    let counts = store.stats().runs_by_deployment_and_state().await?;
+    let pools = store
+        .work_pools()
+        .list_work_pools(state.online_since())
+        .await?;
+    let queues = store.stats().pool_queues(state.now()).await?;
     metrics.runs.clear();
     for count in counts {
         metrics

@@ -157,7 +157,7 @@ pub(crate) async fn layer(
 }
 
 async fn write(store: &Store, record: &NewAuditRecord) {
-    if let Err(error) = store.record_audit(record).await {
+    if let Err(error) = store.audit().record_audit(record).await {
         tracing::warn!(%error, action = %record.action, "cannot record a refused call");
     }
 }

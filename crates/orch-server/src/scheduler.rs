@@ -64,13 +64,13 @@ pub(crate) async fn run(state: AppState) {
 pub async fn run_once(state: &AppState) -> Result<PassReport, StoreError> {
     let store = state.background_store();
     let mut report = PassReport {
-        removed: store.remove_orphaned_scheduled_runs().await?,
+        removed: store.schedules().remove_orphaned_scheduled_runs().await?,
         ..PassReport::default()
     };
     let now = micros_to_utc(store.now());
     let late_after = TimeDelta::from_std(state.config().late_after).unwrap_or(TimeDelta::MAX);
     let horizon = Horizon::default();
-    for fill in store.schedules_to_fill().await? {
+    for fill in store.schedules().schedules_to_fill().await? {
         let schedule = match orch_core::Schedule::parse(&fill.schedule) {
             Ok(schedule) => schedule,
             Err(error) => {
@@ -93,6 +93,7 @@ pub async fn run_once(state: &AppState) -> Result<PassReport, StoreError> {
         }
         let slots: Vec<i64> = plan.slots.iter().map(|s| s.timestamp_micros()).collect();
         let created = store
+            .schedules()
             .create_scheduled_runs(&fill, &slots, filled_until)
             .await?;
         if !created.value.is_empty() {
@@ -103,11 +104,12 @@ pub async fn run_once(state: &AppState) -> Result<PassReport, StoreError> {
         // their pool's workers are woken.
         crate::effects::apply(state, &created.transitions);
     }
-    let caught_up = store.apply_catch_up(None).await?;
+    let caught_up = store.schedules().apply_catch_up(None).await?;
     report.cancelled = caught_up
+        .transitions
         .iter()
         .filter(|t| t.cause == Cause::CatchUp)
         .count();
-    crate::effects::apply(state, &caught_up);
+    crate::effects::apply(state, &caught_up.transitions);
     Ok(report)
 }

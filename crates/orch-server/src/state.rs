@@ -1,6 +1,8 @@
 //! What every request handler shares.
 
-use std::sync::Arc;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use orch_store::Store;
@@ -26,14 +28,14 @@ struct Inner {
     shutdown: watch::Receiver<bool>,
     scheduler_wake: Notify,
     slots_released: Notify,
-    maintenance: crate::maintenance::MaintenanceTotals,
     streams: Arc<crate::streams::StreamCounts>,
     /// When the server started or last resumed from a stall (micros).
     resumed_at: std::sync::atomic::AtomicI64,
     /// The key that seals secrets, loaded on first use.
     keyring: crate::secret_box::Keyring,
-    /// Wakes the automation engine and its delivery loop.
-    automations: crate::automations::Wakers,
+    /// What the server's modules keep for the server's life (wake-ups,
+    /// totals), each under its own type; the state knows none of them.
+    parts: Parts,
     /// This replica's identity and the background duties it holds.
     duties: crate::duties::Duties,
     /// This server's Prometheus registry.
@@ -74,11 +76,10 @@ impl AppState {
                 shutdown,
                 scheduler_wake: Notify::new(),
                 slots_released: Notify::new(),
-                maintenance: Default::default(),
                 streams: Arc::default(),
                 resumed_at: std::sync::atomic::AtomicI64::new(resumed_at),
                 keyring: crate::secret_box::Keyring::new(config.secret_key.clone()),
-                automations: Default::default(),
+                parts: Parts::default(),
                 duties: crate::duties::Duties::new(replica_name()),
                 metrics: crate::metrics::Metrics::new(),
                 token_cache: Arc::new(crate::auth::cache::TokenCache::new(
@@ -187,11 +188,6 @@ impl AppState {
         *self.inner.shutdown.borrow()
     }
 
-    /// What the pruner and automatic backups did since the server started.
-    pub fn maintenance(&self) -> &crate::maintenance::MaintenanceTotals {
-        &self.inner.maintenance
-    }
-
     /// Heartbeats at or after this time (micros) mean a worker is online.
     pub fn online_since(&self) -> i64 {
         self.micros_ago(self.inner.config.worker_lease)
@@ -213,9 +209,12 @@ impl AppState {
         self.inner.scheduler_wake.notified().await;
     }
 
-    /// What wakes the automation engine and its delivery loop.
-    pub(crate) fn automation_wakers(&self) -> &crate::automations::Wakers {
-        &self.inner.automations
+    /// This server's one `T`, made (by `T::default()`) on first use: a
+    /// module keeps what lives as long as the server (the automation
+    /// engine's wake-ups, the maintenance totals) in a type of its own, and
+    /// the state needs to know neither the type nor the module.
+    pub fn part<T: Any + Default + Send + Sync>(&self) -> Arc<T> {
+        self.inner.parts.get()
     }
 
     /// Tells holders waiting for tag concurrency slots to try again.
@@ -226,5 +225,51 @@ impl AppState {
     /// The notifier of [`AppState::slots_released`].
     pub(crate) fn slots_released_notify(&self) -> &Notify {
         &self.inner.slots_released
+    }
+}
+
+/// The parts of [`AppState::part`], one per type.
+#[derive(Default)]
+struct Parts(Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl Parts {
+    fn get<T: Any + Default + Send + Sync>(&self) -> Arc<T> {
+        let mut parts = self.0.lock().expect("parts lock");
+        let part = parts
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()))
+            .clone();
+        part.downcast::<T>()
+            .expect("a part is stored under its own type")
+    }
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.lock().map(|parts| parts.len()).unwrap_or_default();
+        f.debug_struct("Parts").field("count", &count).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Counter(std::sync::atomic::AtomicU64);
+
+    #[derive(Default)]
+    struct Other(u8);
+
+    #[test]
+    fn a_part_is_made_once_per_type_and_shared() {
+        let parts = Parts::default();
+        let first = parts.get::<Counter>();
+        first.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let again = parts.get::<Counter>();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(again.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(parts.get::<Other>().0, 0);
+        assert_eq!(parts.0.lock().unwrap().len(), 2);
     }
 }

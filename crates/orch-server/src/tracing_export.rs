@@ -48,7 +48,7 @@ pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
     let store = state.store().clone();
     let run = transition.run.clone();
     tokio::spawn(async move {
-        match store.flow_run_history(&run.id).await {
+        match store.flow_runs().flow_run_history(&run.id).await {
             Ok(history) => export_run_span(&run, &history),
             Err(error) => {
                 tracing::warn!(%error, run = run.id, "cannot read the run's states for its span");

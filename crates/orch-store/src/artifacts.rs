@@ -4,13 +4,14 @@
 use orch_core::artifact::{self, ArtifactKind};
 use serde_json::Value;
 
+use crate::Artifacts;
 use crate::error::{Result, StoreError};
+use crate::new_id;
 use crate::rows::{from_json, sql, to_json};
-use crate::{Store, new_id};
 
 /// Default and largest number of artifacts one list or series returns.
 pub const DEFAULT_ARTIFACT_LIMIT: u32 = 200;
-/// Largest page of [`Store::artifacts`] and [`Store::artifact_series`].
+/// Largest page of [`Artifacts::artifacts`] and [`Artifacts::artifact_series`].
 pub const MAX_ARTIFACT_LIMIT: u32 = 5_000;
 
 /// An artifact to publish.
@@ -68,7 +69,7 @@ pub struct ArtifactKey {
     pub latest_at: i64,
 }
 
-/// Which artifacts [`Store::artifacts`] lists.
+/// Which artifacts [`Artifacts::artifacts`] lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArtifactFilter {
     /// Only this key.
@@ -132,7 +133,7 @@ fn invalid(error: orch_core::Error) -> StoreError {
     StoreError::InvalidInput(error.to_string())
 }
 
-impl Store {
+impl Artifacts<'_> {
     /// Checks and stores an artifact of a run.
     ///
     /// # Errors

@@ -8,11 +8,12 @@
 //! transaction and one multi-row INSERT per chunk, and each caller still
 //! waits for its own record to be committed.
 
+use crate::Audit;
+use crate::Clock;
 use crate::error::Result;
 use crate::group_commit::{Batch, GroupCommit};
 use crate::rows::{cacheable_chunks, sql, values_placeholders};
 use crate::write::WriteTx;
-use crate::{Clock, Store};
 
 /// A recorded call.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -35,7 +36,7 @@ pub struct AuditRecord {
     pub transport: String,
 }
 
-/// A call to record; `id` and `at` are set by [`Store::record_audit`].
+/// A call to record; `id` and `at` are set by [`Audit::record_audit`].
 #[derive(Debug, Clone, Default)]
 pub struct NewAuditRecord {
     /// See [`AuditRecord::caller`].
@@ -52,7 +53,7 @@ pub struct NewAuditRecord {
     pub transport: String,
 }
 
-/// Default and largest number of records [`Store::list_audit`] returns.
+/// Default and largest number of records [`Audit::list_audit`] returns.
 pub const AUDIT_PAGE: (u32, u32) = (100, 1000);
 
 /// Most records written by one transaction (8 binds each: far below either
@@ -130,7 +131,7 @@ pub(crate) async fn insert_records(tx: &mut WriteTx, pending: &[&PendingAudit]) 
     Ok(())
 }
 
-impl Store {
+impl Audit<'_> {
     /// Records a call, at the store's clock's now, and returns once the
     /// record is committed (together with any others made at the same time).
     pub async fn record_audit(&self, record: &NewAuditRecord) -> Result<()> {
@@ -174,14 +175,14 @@ mod tests {
                     target: format!("f/d-{i}"),
                     ..NewAuditRecord::default()
                 };
-                store.record_audit(&record).await
+                store.audit().record_audit(&record).await
             });
         }
         while let Some(call) = calls.join_next().await {
             call.unwrap().unwrap();
         }
 
-        assert_eq!(store.list_audit(0, 1000).await.unwrap().len(), 100);
+        assert_eq!(store.audit().list_audit(0, 1000).await.unwrap().len(), 100);
         let transactions = store.audit_writer.transactions();
         assert!(
             transactions < 100,

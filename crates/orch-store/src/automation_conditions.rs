@@ -2,7 +2,7 @@
 //! after their slot, deployments without a success), and their incidents:
 //! one row per automation and subject while the condition holds.
 
-use crate::Store;
+use crate::Automations;
 use crate::automation_outbox::OutboxRow;
 use crate::error::Result;
 use crate::rows::sql;
@@ -38,7 +38,7 @@ pub struct Incident {
     pub context: String,
 }
 
-impl Store {
+impl Automations<'_> {
     /// Runs Running (or Cancelling) that started at or before `started_before`.
     pub async fn runs_running_since(&self, started_before: i64) -> Result<Vec<ConditionRun>> {
         Ok(sqlx::query_as(sql(format!(

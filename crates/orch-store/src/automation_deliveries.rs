@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use crate::Backend;
+use crate::Deliveries;
 use crate::error::Result;
 use crate::rows::sql;
-use crate::{Backend, Store};
 
 /// A delivery claimed for one attempt.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -55,7 +56,7 @@ pub struct AttemptResult {
     pub duration_micros: i64,
 }
 
-impl Store {
+impl Deliveries<'_> {
     /// Claims up to `limit` deliveries that are due and not leased (or whose
     /// lease ran out: the replica delivering them died) for one attempt by
     /// `owner`, leased for `lease`, oldest due first; none whose receiver is

@@ -7,10 +7,11 @@
 use orch_core::automation::{LOOP_SUPPRESSED_EVENT, extend_chain};
 use serde_json::{Value, json};
 
+use crate::Automations;
 use crate::error::Result;
+use crate::new_id;
 use crate::rows::sql;
 use crate::write::WriteTx;
-use crate::{Store, new_id};
 
 /// `automation_firings.suppressed`: by the cooldown.
 const SUPPRESSED_BY_COOLDOWN: i64 = 1;
@@ -50,7 +51,7 @@ pub struct NewDelivery {
     pub receiver: String,
 }
 
-/// What [`Store::record_firing`] did.
+/// What [`Automations::record_firing`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FiringOutcome {
     /// Written, with one pending delivery per action.
@@ -64,7 +65,7 @@ pub enum FiringOutcome {
     Duplicate,
 }
 
-impl Store {
+impl Automations<'_> {
     /// Writes a firing once: a second call with the same automation and
     /// source key does nothing. A firing that would continue a loop is
     /// recorded loop-suppressed, counted with its reason on the automation,

@@ -2,7 +2,7 @@
 //! events, in id order from a durable cursor). The firings it writes are in
 //! `automation_firings`, the deliveries it claims in `automation_deliveries`.
 
-use crate::Store;
+use crate::Outbox;
 use crate::error::Result;
 use crate::rows::sql;
 
@@ -88,7 +88,7 @@ pub struct OutboxRow {
     pub trace_parent: Option<String>,
 }
 
-impl Store {
+impl Outbox<'_> {
     /// The next rows of `source` after the engine's cursor (at most
     /// `limit`), and the position the cursor may move to once they are
     /// handled: past every row whose predecessors have all committed, or
@@ -171,7 +171,7 @@ impl Store {
         }
     }
 
-    /// What [`Store::automations`] would return has changed when this has:
+    /// What [`Automations::automations`] would return has changed when this has:
     /// the number of automations and the latest `updated_at` (every create,
     /// update, pause and resume sets it; a delete lowers the count). A cheap
     /// read for the engine, which keeps the list between changes.

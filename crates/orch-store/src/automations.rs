@@ -2,9 +2,10 @@
 //! `orch_core::automation::AutomationSpec`), pause state, counters and
 //! delivery history; and the custom events flows emit.
 
+use crate::Automations;
 use crate::error::{Result, StoreError};
 use crate::rows::sql;
-use crate::{Backend, Store, new_id};
+use crate::{Backend, new_id};
 
 /// A registered automation with its counters.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -104,7 +105,7 @@ fn not_found(name: &str) -> StoreError {
     }
 }
 
-impl Store {
+impl Automations<'_> {
     /// Creates or updates automations by name, all in one transaction.
     /// Returns each name with `created`, `updated` or `unchanged`. An
     /// automation paused by hand stays paused.

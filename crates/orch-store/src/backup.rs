@@ -14,8 +14,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
 
+use crate::Maintenance;
 use crate::error::{Result, StoreError};
-use crate::{Backend, MIGRATE_POSTGRES, MIGRATE_SQLITE, Store, redact_password, sqlite_path};
+use crate::{Backend, MIGRATE_POSTGRES, MIGRATE_SQLITE, redact_password, sqlite_path};
 
 /// The schema a database is at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -53,7 +54,7 @@ pub fn latest_migration(backend: Backend) -> i64 {
     migrator.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-impl Store {
+impl Maintenance<'_> {
     /// The schema version of the database.
     pub async fn schema_version(&self) -> Result<SchemaVersion> {
         let applied = applied_version(&self.reader).await?;
@@ -94,7 +95,7 @@ impl Store {
 
 /// Backs up the SQLite database of `url` to `destination` without a server:
 /// opens the file as it is (no migration) and copies it as
-/// [`Store::backup_to`] does. A running server may keep writing meanwhile.
+/// [`Maintenance::backup_to`] does. A running server may keep writing meanwhile.
 pub async fn backup_database(url: &str, destination: &Path) -> Result<FileCheck> {
     sqlx::any::install_default_drivers();
     if !url.starts_with("sqlite:") {

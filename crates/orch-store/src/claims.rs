@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use orch_core::{CollisionStrategy, FlowEnvironment, StateType};
 
+use crate::Backend;
+use crate::Claims;
 use crate::error::{Result, StoreError};
 use crate::model::ClaimedRun;
 use crate::rows::{from_json, sql};
@@ -11,12 +13,11 @@ use crate::scheduling::scheduled;
 use crate::state_change::{Cause, Change, Changed, change_state};
 use crate::tokens::insert_run_credential;
 use crate::transitions::NewState;
-use crate::{Backend, Store};
 
 /// [`orch_core::limits::MAX_CLAIM_BYTES`] as a column value.
 const MAX_CLAIM_BYTES: i64 = orch_core::limits::MAX_CLAIM_BYTES as i64;
 
-impl Store {
+impl Claims<'_> {
     /// Atomically moves up to `max_runs` due runs of the worker's pool from
     /// Scheduled to Pending and assigns them to the worker, oldest due first.
     /// Honours pool and deployment pauses, the pool's, the deployment's and
@@ -33,7 +34,7 @@ impl Store {
         self.claim(worker_id, max_runs, false).await
     }
 
-    /// [`Store::claim_runs`], making each claimed run's credential (the key
+    /// [`Claims::claim_runs`], making each claimed run's credential (the key
     /// its flow process uses, ending with the run) in the claim's own
     /// transaction: a claimed run never lacks one, and the claim costs one
     /// write instead of one per run.

@@ -4,9 +4,10 @@
 //! when the holder's flow run is no longer in flight (it finished, crashed
 //! or is waiting to be retried).
 
+use crate::Concurrency;
 use crate::error::{Result, StoreError};
 use crate::rows::sql;
-use crate::{Backend, Store, new_id};
+use crate::{Backend, new_id};
 
 /// A tag's limit and who holds its slots.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +77,7 @@ fn limit_not_found(tag: &str, tags: &[String]) -> StoreError {
     error
 }
 
-impl Store {
+impl Concurrency<'_> {
     /// Sets the limit of `tag` (creating it); returns it and whether it is new.
     pub async fn set_concurrency_limit(
         &self,

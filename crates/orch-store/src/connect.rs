@@ -101,7 +101,7 @@ impl Store {
             .connect_lazy(url)?;
         let mut store = Self::assemble(Backend::Postgres, pool.clone(), pool, reserved, url);
         store.listen_url = listen_url;
-        if let Err(error) = store.ensure_log_partitions(store.now()).await {
+        if let Err(error) = store.maintenance().ensure_log_partitions(store.now()).await {
             tracing::warn!(%error, "cannot make the log partitions ahead; lines go to the default partition until the next pruning pass does");
         }
         Ok(store)

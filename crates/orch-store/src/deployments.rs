@@ -2,14 +2,15 @@
 
 use orch_core::{DeploymentSpec, RunPolicy, StateType};
 
+use crate::Deployments;
 use crate::error::{Result, StoreError};
 use crate::model::{Deployment, Flow, JsonObject, Schedule};
+use crate::new_id;
 use crate::rows::{from_json, sql, to_json};
 use crate::schedules::{ScheduleRow, forget_future_runs, load_schedules, replace_schedules};
 use crate::scheduling::scheduled;
 use crate::state_change::{Cause, Changed, change_state};
 use crate::transitions::NewState;
-use crate::{Store, new_id};
 
 /// A deployment to create or update, as declared in a deploy file.
 #[derive(Debug, Clone)]
@@ -177,7 +178,7 @@ fn changed_fields(current: &Deployment, input: &DeploymentInput) -> Vec<String> 
         .collect()
 }
 
-impl Store {
+impl Deployments<'_> {
     /// Creates or updates flows and deployments in one transaction; nothing is
     /// written if any of them is invalid (e.g. names a missing pool).
     /// A deployment's `paused` flag is taken from the file only when it is created.
@@ -191,7 +192,7 @@ impl Store {
             for schedule in &input.spec.schedules {
                 crate::schedules::validate(&label, schedule)?;
             }
-            let pool = self.work_pool(&input.spec.work_pool, 0).await;
+            let pool = self.work_pools().work_pool(&input.spec.work_pool, 0).await;
             if let Err(StoreError::NotFound { hint, .. }) = pool {
                 return Err(StoreError::InvalidInput(format!(
                     "deployment \"{}/{}\" uses work pool \"{}\", which does not exist{hint}",
@@ -199,7 +200,8 @@ impl Store {
                 )));
             }
             pool?;
-            self.check_secrets_exist(&label, &input.spec.environment.secrets)
+            self.secrets()
+                .check_secrets_exist(&label, &input.spec.environment.secrets)
                 .await?;
         }
         let now = self.now();

@@ -1,7 +1,7 @@
 //! Leases on background duties, so that several servers on one database run
 //! each duty (the scheduler, the lease sweep, pruning, ...) once between them.
 //!
-//! A replica calls [`Store::hold_duty`] every few seconds for every duty: it
+//! A replica calls [`Replicas::hold_duty`] every few seconds for every duty: it
 //! takes a duty nobody holds, renews one it holds, and takes over one whose
 //! holder stopped renewing (its lease expired). One statement does it, an
 //! `INSERT ... ON CONFLICT DO UPDATE ... WHERE`, so two replicas racing for
@@ -9,7 +9,7 @@
 //! session state is involved (it works behind PgBouncer in transaction mode).
 //! Times are the store clock's.
 
-use crate::Store;
+use crate::Replicas;
 use crate::error::Result;
 
 /// Who holds a duty, as the database says.
@@ -42,7 +42,7 @@ fn lease((duty, holder, holder_name, acquired_at, renewed_at, expires_at): Lease
     }
 }
 
-impl Store {
+impl Replicas<'_> {
     /// Takes or renews `duty` for replica `holder` (named `holder_name`) for
     /// `ttl_micros` from now, unless another replica holds an unexpired
     /// lease on it. Returns the lease as it stands afterwards: `holder` holds

@@ -2,6 +2,8 @@
 
 use orch_core::{StateType, names};
 
+use crate::Backend;
+use crate::FlowRuns;
 use crate::audit::{NewAuditRecord, PendingAudit};
 use crate::deployments::run_parameters;
 use crate::error::{Result, StoreError};
@@ -11,9 +13,8 @@ use crate::run_creation::{Inserted, NewRunRow};
 use crate::scheduling::scheduled;
 use crate::state_change::{Cause, Changed, Transition, change_state};
 use crate::transitions::{NewState, flow_run_not_found};
-use crate::{Backend, Store};
 
-/// Default page size of [`Store::list_flow_runs`].
+/// Default page size of [`FlowRuns::list_flow_runs`].
 pub const DEFAULT_LIST_LIMIT: u32 = 50;
 
 const ADJECTIVES: [&str; 32] = [
@@ -37,7 +38,7 @@ pub(crate) fn friendly_name(id: &uuid::Uuid) -> String {
     format!("{adjective}-{noun}")
 }
 
-impl Store {
+impl FlowRuns<'_> {
     /// Creates a Scheduled run of a deployment, due at `scheduled_at` (default now).
     /// With a non-empty `idempotency_key`, a second call returns the first run.
     /// The creation is a transition (from no state, [`Cause::Created`]); none
@@ -65,7 +66,7 @@ impl Store {
         })
     }
 
-    /// [`Store::create_flow_run`], writing `audit` (the record of the call
+    /// [`FlowRuns::create_flow_run`], writing `audit` (the record of the call
     /// that asks for the run) in the run's own transaction: the run is never
     /// there without its record. Returns the run and whether the record was
     /// written; it is not when no run was made (the idempotency key's run is
@@ -82,7 +83,10 @@ impl Store {
         audit: Option<&NewAuditRecord>,
         trace: Option<&orch_core::CallerTrace>,
     ) -> Result<Changed<(FlowRun, bool)>> {
-        let deployment = self.deployment_for_run(deployment_ref).await?;
+        let deployment = self
+            .deployments()
+            .deployment_for_run(deployment_ref)
+            .await?;
         if !idempotency_key.is_empty()
             && let Some(run) = self.flow_run_by_idempotency_key(idempotency_key).await?
         {
@@ -128,12 +132,14 @@ impl Store {
                 return Ok(Changed::unchanged((run, false)));
             }
             // Otherwise the deployment was deleted since it was looked up.
-            return Err(match self.deployment_for_run(deployment_ref).await {
-                Err(error) => error,
-                Ok(_) => StoreError::Conflict(format!(
-                    "deployment \"{deployment_ref}\" changed while the run was being created; try again"
-                )),
-            });
+            return Err(
+                match self.deployments().deployment_for_run(deployment_ref).await {
+                    Err(error) => error,
+                    Ok(_) => StoreError::Conflict(format!(
+                        "deployment \"{deployment_ref}\" changed while the run was being created; try again"
+                    )),
+                },
+            );
         }
         // Everything the run holds is known here: no need to read it back.
         let run = FlowRun {
@@ -239,7 +245,7 @@ impl Store {
     }
 
     /// The first page of runs matching `filter`, newest first: a shorthand
-    /// (for tests and tools) of [`Store::flow_run_page`], the one run list
+    /// (for tests and tools) of [`FlowRuns::flow_run_page`], the one run list
     /// query. Above [`crate::MAX_PAGE_SIZE`] runs, page with it instead.
     pub async fn list_flow_runs(&self, filter: &FlowRunFilter) -> Result<Vec<FlowRun>> {
         let query = crate::FlowRunQuery {
@@ -256,7 +262,7 @@ impl Store {
 
     /// Marks Scheduled runs due before `due_before` as Late (except those
     /// AwaitingConcurrencySlot, which say why they wait); returns the transitions made.
-    pub async fn mark_late_runs(&self, due_before: i64) -> Result<Vec<Transition>> {
+    pub async fn mark_late_runs(&self, due_before: i64) -> Result<Changed<()>> {
         let now = self.now();
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -283,7 +289,7 @@ impl Store {
             transitions.push(change_state(&mut tx, self.backend, change, now).await?);
         }
         tx.commit().await?;
-        Ok(transitions)
+        Ok(transitions.into())
     }
 
     /// Ids of pools that have Scheduled runs falling due in `(after, until]`.

@@ -30,6 +30,7 @@ mod duties;
 mod error;
 mod flow_runs;
 mod group_commit;
+mod handles;
 mod log_partitions;
 mod login_codes;
 mod logs;
@@ -81,6 +82,10 @@ pub use deployments::{ChangeKind, DeploymentChange, DeploymentInput};
 pub use duties::DutyLease;
 pub use error::{Result, StoreError};
 pub use flow_runs::DEFAULT_LIST_LIMIT;
+pub use handles::{
+    Artifacts, Audit, Automations, Claims, Concurrency, Deliveries, Deployments, FlowRuns, Logs,
+    Maintenance, Outbox, Replicas, Schedules, Secrets, Stats, TaskRuns, Tokens, WorkPools, Workers,
+};
 pub use log_partitions::{DAY_MICROS, DAYS_AHEAD, PartitionsPruned, day_of, partition_name};
 pub use login_codes::LOGIN_CODE_SECONDS;
 pub use logs::DEFAULT_LOG_PAGE;

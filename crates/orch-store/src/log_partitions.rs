@@ -5,11 +5,11 @@
 //! How a run's lines go when they expire (its logs' retention passed, or the
 //! run itself was pruned):
 //!
-//! 1. The retention batches ([`Store::prune_logs_batch`],
-//!    [`Store::prune_runs_batch`]) only mark the run (`logs_pruned_at`) or
+//! 1. The retention batches ([`Maintenance::prune_logs_batch`],
+//!    [`Maintenance::prune_runs_batch`]) only mark the run (`logs_pruned_at`) or
 //!    delete it, and queue its days in `log_cleanup`. From then on the run has
 //!    no lines for readers (see `crate::logs::page_by_size`).
-//! 2. [`Store::prune_log_partitions`] drops the partition of a queued
+//! 2. [`Maintenance::prune_log_partitions`] drops the partition of a queued
 //!    day once no run with lines there keeps them (`log_days` says which runs
 //!    have lines on which day), in one statement whatever its size.
 //! 3. A queued day that is older than every retention (no more of its runs
@@ -18,7 +18,7 @@
 //!    (they keep logs longer, forever, or are not finished): there the
 //!    expired runs' rows are deleted, in batches.
 //!
-//! Partitions are made ahead ([`Store::ensure_log_partitions`]: today and
+//! Partitions are made ahead ([`Maintenance::ensure_log_partitions`]: today and
 //! [`DAYS_AHEAD`] days on) when the store connects and at every pruning
 //! pass; a line whose time has no partition goes to the default one.
 //! Changing partitions takes a transaction-scoped advisory lock, so two
@@ -26,10 +26,11 @@
 
 use sqlx::AnyConnection;
 
+use crate::Backend;
+use crate::Maintenance;
 use crate::error::Result;
 use crate::retention::BatchSize;
 use crate::rows::sql;
-use crate::{Backend, Store};
 
 /// Microseconds in a day.
 pub const DAY_MICROS: i64 = 86_400_000_000;
@@ -43,7 +44,7 @@ const PARTITIONS_LOCK: i64 = 0x6f72_6368_6c6f_6773; // "orchlogs"
 /// pass, so that it never queues the readers and writers of `logs` behind it.
 const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '2s'";
 
-/// What one [`Store::prune_log_partitions`] pass did.
+/// What one [`Maintenance::prune_log_partitions`] pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PartitionsPruned {
     /// Day partitions dropped whole (their names).
@@ -75,7 +76,7 @@ pub fn day_of(micros: i64) -> i64 {
     micros.div_euclid(DAY_MICROS)
 }
 
-impl Store {
+impl Maintenance<'_> {
     /// Makes the day partitions of `logs` from the day of `now` to
     /// [`DAYS_AHEAD`] days on that do not exist yet, moving any of their lines
     /// out of the default partition. Returns the partitions made. Nothing on
@@ -294,7 +295,7 @@ impl Store {
     }
 }
 
-/// Queues the days of the runs `ids` for [`Store::prune_log_partitions`]
+/// Queues the days of the runs `ids` for [`Maintenance::prune_log_partitions`]
 /// (their lines expired or the runs are being deleted), inside the batch's
 /// transaction. PostgreSQL only.
 pub(crate) async fn queue_cleanup(tx: &mut AnyConnection, ids: &[String]) -> Result<()> {

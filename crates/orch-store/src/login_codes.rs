@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::Store;
+use crate::Tokens;
 use crate::error::{Result, StoreError};
 use crate::tokens::{CredentialKind, TokenInfo};
 
@@ -16,7 +16,7 @@ fn code_hash(code: &str) -> String {
     hex::encode(Sha256::digest(code.trim().as_bytes()))
 }
 
-impl Store {
+impl Tokens<'_> {
     /// Makes a login code for the live API token `token_name`; returns the
     /// code (shown once) and when it expires (micros). Expired codes of any
     /// token are cleared on the way.
@@ -100,33 +100,58 @@ mod tests {
             pools: Vec::new(),
             expires_at: None,
         };
-        store.create_token(&new).await.expect("a token");
-        let (code, _) = store.create_login_code("viewer").await.unwrap();
+        store.tokens().create_token(&new).await.expect("a token");
+        let (code, _) = store.tokens().create_login_code("viewer").await.unwrap();
         assert!(!code.starts_with(crate::KEY_PREFIX), "a code is not a key");
         let token = store
+            .tokens()
             .redeem_login_code(&code)
             .await
             .unwrap()
             .expect("valid");
         assert_eq!(token.name, "viewer");
         assert!(
-            store.redeem_login_code(&code).await.unwrap().is_none(),
+            store
+                .tokens()
+                .redeem_login_code(&code)
+                .await
+                .unwrap()
+                .is_none(),
             "used"
         );
-        assert!(store.redeem_login_code("guess").await.unwrap().is_none());
+        assert!(
+            store
+                .tokens()
+                .redeem_login_code("guess")
+                .await
+                .unwrap()
+                .is_none()
+        );
 
-        let (late, _) = store.create_login_code("viewer").await.unwrap();
+        let (late, _) = store.tokens().create_login_code("viewer").await.unwrap();
         clock.advance(Duration::from_secs(super::LOGIN_CODE_SECONDS as u64 + 1));
         assert!(
-            store.redeem_login_code(&late).await.unwrap().is_none(),
+            store
+                .tokens()
+                .redeem_login_code(&late)
+                .await
+                .unwrap()
+                .is_none(),
             "expired"
         );
 
-        let (revoked, _) = store.create_login_code("viewer").await.unwrap();
-        store.revoke_token("viewer").await.unwrap();
-        assert!(store.redeem_login_code(&revoked).await.unwrap().is_none());
+        let (revoked, _) = store.tokens().create_login_code("viewer").await.unwrap();
+        store.tokens().revoke_token("viewer").await.unwrap();
         assert!(
-            store.create_login_code("viewer").await.is_err(),
+            store
+                .tokens()
+                .redeem_login_code(&revoked)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store.tokens().create_login_code("viewer").await.is_err(),
             "no live token"
         );
     }

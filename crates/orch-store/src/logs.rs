@@ -18,13 +18,14 @@
 
 use std::collections::BTreeSet;
 
+use crate::Backend;
+use crate::Logs;
 use crate::error::{Result, StoreError};
 use crate::log_partitions::DAY_OF_TIMESTAMP;
 use crate::model::LogLine;
 use crate::rows::{LogRow, cacheable_chunks, sql, values_placeholders};
-use crate::{Backend, Store};
 
-/// Default page size of [`Store::read_logs`].
+/// Default page size of [`Logs::read_logs`].
 pub const DEFAULT_LOG_PAGE: u32 = 1000;
 /// A page of a run's log lines with ids `op` `$2` (`>` or `<`), `$3` at
 /// most, in `order` (`ASC` or `DESC`), cut by size: a line is kept while the
@@ -50,7 +51,7 @@ pub(crate) const MAX_PAGE_BYTES: i64 = orch_core::limits::MAX_LOG_PAGE_BYTES as 
 /// Most rows per INSERT statement (8 binds each; SQLite allows 32,766).
 const ROWS_PER_INSERT: usize = 256;
 
-impl Store {
+impl Logs<'_> {
     /// Stores log lines; a line already stored (same run, emitter and seq) is
     /// skipped, so resending a batch is safe. Returns how many were new.
     pub async fn write_logs(&self, lines: &[LogLine]) -> Result<u64> {

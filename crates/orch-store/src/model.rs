@@ -220,7 +220,7 @@ pub struct ClaimedRun {
     /// The deployment's variables and the names of its secrets, as of the claim.
     pub environment: orch_core::FlowEnvironment,
     /// The key the run's flow process uses (see
-    /// [`Store::create_run_credential`](crate::Store::create_run_credential)),
+    /// [`Tokens::create_run_credential`](crate::Tokens::create_run_credential)),
     /// when the claim was asked to make one.
     pub credential: Option<String>,
     /// Its container settings (the deployment's over the pool's) when the

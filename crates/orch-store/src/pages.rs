@@ -10,12 +10,13 @@ use std::str::FromStr;
 
 use orch_core::StateType;
 
-use crate::Store;
+use crate::FlowRuns;
+use crate::Logs;
 use crate::error::{Result, StoreError};
 use crate::model::{FlowRun, LogLine};
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, LogRow, sql, state_type};
 
-/// Largest page of [`Store::flow_run_page`] and [`Store::flow_run_timeline`].
+/// Largest page of [`FlowRuns::flow_run_page`] and [`FlowRuns::flow_run_timeline`].
 pub use orch_core::limits::MAX_PAGE_SIZE;
 /// Counting stops here: a listing says "10,000+" instead of scanning everything.
 pub const COUNT_CAP: i64 = 10_000;
@@ -224,7 +225,7 @@ fn page_size(limit: u32, default: u32) -> i64 {
     i64::from(if limit == 0 { default } else { limit }.min(MAX_PAGE_SIZE))
 }
 
-impl Store {
+impl FlowRuns<'_> {
     /// A page of runs matching `filter`, newest first, starting after `cursor`.
     pub async fn flow_run_page(
         &self,
@@ -306,7 +307,9 @@ impl Store {
             })
             .collect()
     }
+}
 
+impl Logs<'_> {
     /// Up to `limit` lines of a run with id below `before_id`, oldest first
     /// (the last lines of a run when `before_id` is `i64::MAX`).
     pub async fn read_logs_before(
@@ -331,9 +334,11 @@ impl Store {
         lines.reverse();
         Ok(lines)
     }
+}
 
+impl FlowRuns<'_> {
     /// A deployment's most recent runs, newest first, leaving out runs
-    /// scheduled for later (those are [`Store::upcoming_runs`]).
+    /// scheduled for later (those are [`FlowRuns::upcoming_runs`]).
     pub async fn last_runs(&self, deployment_id: &str, limit: u32) -> Result<Vec<FlowRun>> {
         let rows: Vec<FlowRunRow> = sqlx::query_as(sql(format!(
             "{FLOW_RUN_SELECT} WHERE r.deployment_id = $1 \

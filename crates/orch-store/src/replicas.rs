@@ -1,11 +1,11 @@
 //! The server replicas alive on one database: each renews its row every few
-//! seconds ([`Store::renew_replica`]) and removes it when it shuts down, so
+//! seconds ([`Replicas::renew_replica`]) and removes it when it shuts down, so
 //! every replica knows how many share the database, and limits that must hold
 //! across replicas give each its share. A replica that dies stops renewing;
 //! its row lapses at `expires_at` and the next renewal of another replica
 //! deletes it. Times are the store clock's.
 
-use crate::Store;
+use crate::Replicas;
 use crate::error::Result;
 
 /// A live replica, as the database says.
@@ -35,7 +35,7 @@ fn replica((id, name, started_at, renewed_at, expires_at): ReplicaRow) -> Replic
     }
 }
 
-impl Store {
+impl Replicas<'_> {
     /// Renews replica `id` (named `name`) for `ttl_micros` from now, forgets
     /// replicas whose row lapsed, and returns the live ones (this one
     /// included), oldest first.

@@ -29,11 +29,12 @@ use orch_core::retention::{DeploymentScope, PruneRule, Retention, cutoff_micros}
 use sqlx::any::AnyArguments;
 use sqlx::{AnyConnection, Arguments};
 
+use crate::Backend;
+use crate::Maintenance;
 use crate::error::{Result, StoreError};
 use crate::model::FlowRun;
 use crate::rows::sql;
 use crate::transitions::{flow_run_not_found, load_run_for_update};
-use crate::{Backend, Store};
 
 /// What a batch deleted, or what a dry run would delete.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -141,7 +142,7 @@ fn id_list(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-impl Store {
+impl Maintenance<'_> {
     /// Deployments that set their own retention, by id.
     pub async fn deployment_retentions(&self) -> Result<Vec<(String, Retention)>> {
         let rows: Vec<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
@@ -213,7 +214,7 @@ impl Store {
         Ok(count.max(0) as u64)
     }
 
-    /// What [`Store::delete_finished_runs_batch`] would delete: the runs
+    /// What [`Maintenance::delete_finished_runs_batch`] would delete: the runs
     /// that ended `state` before `before` (microseconds), and their log lines.
     pub async fn count_finished_runs(&self, state: StateType, before: i64) -> Result<Pruned> {
         let filter = RunFilter::new(
@@ -232,7 +233,7 @@ impl Store {
 
     /// Deletes a batch of the runs (of any deployment) that ended `state`
     /// before `before` (microseconds), as pruning does
-    /// ([`Store::prune_runs_batch`]); nothing deleted means none is left.
+    /// ([`Maintenance::prune_runs_batch`]); nothing deleted means none is left.
     pub async fn delete_finished_runs_batch(
         &self,
         state: StateType,

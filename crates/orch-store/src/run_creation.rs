@@ -193,9 +193,15 @@ mod tests {
 
         let outcomes: Vec<Inserted> = outcomes.into_iter().map(|o| o.unwrap()).collect();
         assert_eq!(outcomes, [Inserted::Yes, Inserted::No, Inserted::Yes]);
-        assert_eq!(store.flow_run_history("a").await.unwrap().len(), 1);
-        assert!(store.flow_run("b").await.is_err());
-        assert_eq!(store.flow_run_history("c").await.unwrap().len(), 1);
+        assert_eq!(
+            store.flow_runs().flow_run_history("a").await.unwrap().len(),
+            1
+        );
+        assert!(store.flow_runs().flow_run("b").await.is_err());
+        assert_eq!(
+            store.flow_runs().flow_run_history("c").await.unwrap().len(),
+            1
+        );
     }
 
     #[tokio::test]
@@ -219,12 +225,21 @@ mod tests {
         let error = outcomes[1].as_ref().unwrap_err().to_string();
         assert!(error.contains("UNIQUE"), "{error}");
         assert_eq!(outcomes[2].as_ref().unwrap(), &Inserted::Yes);
-        assert_eq!(store.flow_run("x").await.unwrap().name, "run-x");
+        assert_eq!(store.flow_runs().flow_run("x").await.unwrap().name, "run-x");
         assert_eq!(
-            store.flow_run("taken").await.unwrap().state.message,
+            store
+                .flow_runs()
+                .flow_run("taken")
+                .await
+                .unwrap()
+                .state
+                .message,
             "run requested"
         );
-        assert_eq!(store.flow_run_history("y").await.unwrap().len(), 1);
+        assert_eq!(
+            store.flow_runs().flow_run_history("y").await.unwrap().len(),
+            1
+        );
     }
 
     #[tokio::test]
@@ -239,6 +254,6 @@ mod tests {
 
         let outcomes: Vec<Inserted> = outcomes.into_iter().map(|o| o.unwrap()).collect();
         assert_eq!(outcomes, [Inserted::Yes, Inserted::No]);
-        assert!(store.flow_run("second").await.is_err());
+        assert!(store.flow_runs().flow_run("second").await.is_err());
     }
 }

@@ -7,10 +7,11 @@
 
 use orch_core::ScheduleSpec;
 
+use crate::Schedules;
 use crate::error::{Result, StoreError};
 use crate::model::{Deployment, Schedule};
+use crate::new_id;
 use crate::rows::{from_json, sql, to_json};
-use crate::{Store, new_id};
 
 /// Selects [`ScheduleRow`]s; append `WHERE ...` / `ORDER BY ...`.
 pub(crate) const SCHEDULE_SELECT: &str = "SELECT deployment_id, slug, cron, interval_seconds, \
@@ -244,7 +245,7 @@ fn schedule_not_found(deployment: &Deployment, slug: &str) -> StoreError {
     error
 }
 
-impl Store {
+impl Schedules<'_> {
     /// Adds a schedule to a deployment. An empty slug becomes the first
     /// free position number. It lasts until the next `orch deploy` of the
     /// deployment replaces its schedules with the file's.
@@ -253,7 +254,7 @@ impl Store {
         deployment_ref: &str,
         mut spec: ScheduleSpec,
     ) -> Result<Deployment> {
-        let deployment = self.deployment(deployment_ref).await?;
+        let deployment = self.deployments().deployment(deployment_ref).await?;
         let taken = |slug: &str| deployment.schedules.iter().any(|s| s.slug == slug);
         if spec.slug.is_empty() {
             let free = (deployment.schedules.len()..).find(|n| !taken(&n.to_string()));
@@ -287,7 +288,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.deployment(&deployment.id).await
+        self.deployments().deployment(&deployment.id).await
     }
 
     /// Turns a schedule on or off. Off, its waiting runs are deleted; on
@@ -298,7 +299,7 @@ impl Store {
         slug: &str,
         active: bool,
     ) -> Result<Deployment> {
-        let deployment = self.deployment(deployment_ref).await?;
+        let deployment = self.deployments().deployment(deployment_ref).await?;
         let Some(schedule) = deployment.schedules.iter().find(|s| s.slug == slug) else {
             return Err(schedule_not_found(&deployment, slug));
         };
@@ -321,12 +322,12 @@ impl Store {
             forget_runs(&mut tx, &deployment.id, Some(slug), i64::MIN).await?;
         }
         tx.commit().await?;
-        self.deployment(&deployment.id).await
+        self.deployments().deployment(&deployment.id).await
     }
 
     /// Deletes a schedule and its waiting runs.
     pub async fn delete_schedule(&self, deployment_ref: &str, slug: &str) -> Result<Deployment> {
-        let deployment = self.deployment(deployment_ref).await?;
+        let deployment = self.deployments().deployment(deployment_ref).await?;
         if !deployment.schedules.iter().any(|s| s.slug == slug) {
             return Err(schedule_not_found(&deployment, slug));
         }
@@ -338,6 +339,6 @@ impl Store {
             .await?;
         forget_runs(&mut tx, &deployment.id, Some(slug), i64::MIN).await?;
         tx.commit().await?;
-        self.deployment(&deployment.id).await
+        self.deployments().deployment(&deployment.id).await
     }
 }

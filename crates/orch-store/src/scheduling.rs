@@ -9,13 +9,14 @@
 
 use orch_core::{CollisionStrategy, RunPolicy, StateType, names, triage};
 
+use crate::Backend;
+use crate::Schedules;
 use crate::error::Result;
 use crate::model::{FlowRun, JsonObject, Schedule};
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, sql, to_json};
 use crate::schedules::{SCHEDULE_SELECT, ScheduleRow};
 use crate::state_change::{Cause, Change, Changed, Rules, Transition, change_state};
 use crate::transitions::NewState;
-use crate::{Backend, Store};
 
 /// An active schedule of an unpaused deployment.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,10 +51,10 @@ struct DueRow {
     max_lateness_seconds: Option<i64>,
 }
 
-impl Store {
+impl Schedules<'_> {
     /// Active schedules of unpaused deployments.
     pub async fn schedules_to_fill(&self) -> Result<Vec<ScheduleToFill>> {
-        let deployments = self.list_deployments(None).await?;
+        let deployments = self.deployments().list_deployments(None).await?;
         let rows: Vec<ScheduleRow> = sqlx::query_as(sql(format!(
             "{SCHEDULE_SELECT} WHERE active = 1 ORDER BY deployment_id, position"
         )))
@@ -202,7 +203,7 @@ impl Store {
     /// runs that schedules made (of one pool, or all), and shows runs held
     /// back by their deployment's concurrency limit as
     /// AwaitingConcurrencySlot. Returns the transitions made.
-    pub async fn apply_catch_up(&self, pool_id: Option<&str>) -> Result<Vec<Transition>> {
+    pub async fn apply_catch_up(&self, pool_id: Option<&str>) -> Result<Changed<()>> {
         let mut tx = self.writer.begin().await?;
         let outcome = catch_up_in(
             &mut tx,
@@ -213,11 +214,11 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcome.into())
     }
 }
 
-/// [`Store::apply_catch_up`] inside the caller's transaction.
+/// [`Schedules::apply_catch_up`] inside the caller's transaction.
 pub(crate) async fn catch_up_in(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,

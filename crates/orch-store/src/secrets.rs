@@ -3,7 +3,7 @@
 
 use orch_core::FlowEnvironment;
 
-use crate::Store;
+use crate::Secrets;
 use crate::error::{Result, StoreError};
 use crate::rows::{from_json, to_json};
 
@@ -20,7 +20,7 @@ pub struct SecretInfo {
     pub deployments: Vec<String>,
 }
 
-impl Store {
+impl Secrets<'_> {
     /// Stores `ciphertext` (the value sealed by the server) under `name`,
     /// replacing any previous value. True when the secret is new.
     pub async fn set_secret(&self, name: &str, ciphertext: &str) -> Result<bool> {

@@ -144,6 +144,16 @@ impl<T> Changed<T> {
     }
 }
 
+impl From<Vec<Transition>> for Changed<()> {
+    /// The state changes of a call whose only answer is its changes.
+    fn from(transitions: Vec<Transition>) -> Changed<()> {
+        Changed {
+            value: (),
+            transitions,
+        }
+    }
+}
+
 /// Which rules a change is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rules {
@@ -360,6 +370,7 @@ mod tests {
     async fn store_with_run() -> (Store, FlowRun, tempfile::TempDir) {
         let (store, _, dir) = crate::test_support::store_with_deployment().await;
         let run = store
+            .flow_runs()
             .create_flow_run("etl/nightly", &Default::default(), None, "")
             .await
             .unwrap()
@@ -373,7 +384,11 @@ mod tests {
             transition_id: String::new(),
             worker_id: None,
         };
-        let changed = store.set_flow_run_state(run_id, proposal).await.unwrap();
+        let changed = store
+            .flow_runs()
+            .set_flow_run_state(run_id, proposal)
+            .await
+            .unwrap();
         assert_eq!(changed.transitions.len(), 1, "{:?}", changed.value);
         changed.transitions[0].run.clone()
     }
@@ -395,7 +410,12 @@ mod tests {
         move_to(&store, &run.id, StateType::Pending).await;
         move_to(&store, &run.id, StateType::Running).await;
         let done = move_to(&store, &run.id, StateType::Completed).await;
-        let history = store.flow_run_history(&run.id).await.unwrap().len();
+        let history = store
+            .flow_runs()
+            .flow_run_history(&run.id)
+            .await
+            .unwrap()
+            .len();
 
         for to in StateType::ALL {
             let state = NewState::new(to, "", "");
@@ -411,9 +431,14 @@ mod tests {
             );
         }
 
-        assert_eq!(store.flow_run(&run.id).await.unwrap(), done);
+        assert_eq!(store.flow_runs().flow_run(&run.id).await.unwrap(), done);
         assert_eq!(
-            store.flow_run_history(&run.id).await.unwrap().len(),
+            store
+                .flow_runs()
+                .flow_run_history(&run.id)
+                .await
+                .unwrap()
+                .len(),
             history
         );
     }
@@ -436,9 +461,17 @@ mod tests {
             error.to_string().contains("is no longer Scheduled"),
             "{error}"
         );
-        assert_eq!(store.flow_run(&scheduled.id).await.unwrap(), claimed);
         assert_eq!(
-            store.flow_run_history(&scheduled.id).await.unwrap().len(),
+            store.flow_runs().flow_run(&scheduled.id).await.unwrap(),
+            claimed
+        );
+        assert_eq!(
+            store
+                .flow_runs()
+                .flow_run_history(&scheduled.id)
+                .await
+                .unwrap()
+                .len(),
             2
         );
     }
@@ -458,7 +491,10 @@ mod tests {
         assert_eq!(transition.cause, Cause::Late);
         assert_eq!(transition.run.state.name, orch_core::names::LATE);
         assert_eq!(transition.at, transition.run.state.timestamp);
-        assert_eq!(store.flow_run(&run.id).await.unwrap(), transition.run);
+        assert_eq!(
+            store.flow_runs().flow_run(&run.id).await.unwrap(),
+            transition.run
+        );
     }
 
     #[tokio::test]
@@ -483,6 +519,6 @@ mod tests {
             attempt(&store, change).await,
             Err(StoreError::Conflict(_))
         ));
-        assert_eq!(store.flow_run(&run.id).await.unwrap(), running);
+        assert_eq!(store.flow_runs().flow_run(&run.id).await.unwrap(), running);
     }
 }

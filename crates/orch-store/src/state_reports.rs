@@ -90,6 +90,7 @@ mod tests {
         let mut runs = Vec::new();
         for _ in 0..3 {
             let run = store
+                .flow_runs()
                 .create_flow_run("etl/nightly", &Default::default(), None, "")
                 .await
                 .unwrap()
@@ -130,17 +131,43 @@ mod tests {
         assert!(outcomes[3].is_err(), "{:?}", outcomes[3]);
         assert_eq!(outcomes[4].as_ref().unwrap().transitions.len(), 1);
         assert_eq!(
-            store.flow_run(&runs[0]).await.unwrap().state.kind,
+            store
+                .flow_runs()
+                .flow_run(&runs[0])
+                .await
+                .unwrap()
+                .state
+                .kind,
             StateType::Running
         );
         assert_eq!(
-            store.flow_run(&runs[1]).await.unwrap().state.kind,
+            store
+                .flow_runs()
+                .flow_run(&runs[1])
+                .await
+                .unwrap()
+                .state
+                .kind,
             StateType::Scheduled
         );
         assert_eq!(
-            store.flow_run(&runs[2]).await.unwrap().state.kind,
+            store
+                .flow_runs()
+                .flow_run(&runs[2])
+                .await
+                .unwrap()
+                .state
+                .kind,
             StateType::Pending
         );
-        assert_eq!(store.flow_run_history(&runs[0]).await.unwrap().len(), 3);
+        assert_eq!(
+            store
+                .flow_runs()
+                .flow_run_history(&runs[0])
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use orch_core::{StateType, names};
 
-use crate::Store;
+use crate::Stats;
 use crate::error::Result;
 use crate::model::FlowRun;
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, sql, state_type};
@@ -67,7 +67,7 @@ pub struct PoolQueue {
     pub due: i64,
 }
 
-impl Store {
+impl Stats<'_> {
     /// Statistics of the runs expected to start in `[since, until]`.
     pub async fn run_stats(&self, since: i64, until: i64) -> Result<RunStats> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(

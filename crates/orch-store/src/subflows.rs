@@ -9,15 +9,16 @@
 
 use orch_core::subflow;
 
+use crate::FlowRuns;
 use crate::error::{Result, StoreError};
 use crate::model::{FlowRun, JsonObject};
+use crate::new_id;
 use crate::rows::{FLOW_RUN_SELECT, FlowRunRow, sql, to_json};
 use crate::state_change::{Cause, Changed, Transition};
 use crate::tokens::insert_run_credential;
 use crate::transitions::{flow_run_not_found, load_run_for_update};
-use crate::{Store, new_id};
 
-/// Most subflow runs [`Store::subflow_runs`] returns for one parent.
+/// Most subflow runs [`FlowRuns::subflow_runs`] returns for one parent.
 pub const MAX_SUBFLOW_RUNS_LISTED: u32 = 1000;
 
 /// A subflow run to create.
@@ -37,7 +38,7 @@ pub struct NewSubflowRun {
     pub trace_parent: Option<orch_core::TraceParent>,
 }
 
-/// A subflow run made (or found again) by [`Store::create_subflow_run`].
+/// A subflow run made (or found again) by [`FlowRuns::create_subflow_run`].
 #[derive(Clone, PartialEq)]
 pub struct CreatedSubflowRun {
     /// The run, Running when just made.
@@ -59,7 +60,7 @@ impl std::fmt::Debug for CreatedSubflowRun {
     }
 }
 
-impl Store {
+impl FlowRuns<'_> {
     /// Creates a subflow run of `new.parent_flow_run_id`, Running at once
     /// (its first state, made through the state path's rules, is the returned
     /// transition). With `credential`, makes its own run credential in the

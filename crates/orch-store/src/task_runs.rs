@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use orch_core::{StateType, TaskSnapshot, task_snapshot_applies};
 
-use crate::Store;
+use crate::TaskRuns;
 use crate::error::{Result, StoreError};
 use crate::model::State;
 use crate::rows::{
@@ -325,7 +325,7 @@ async fn insert_edges(tx: &mut Tx, edges: &[(&str, &str)]) -> Result<()> {
     Ok(())
 }
 
-impl Store {
+impl TaskRuns<'_> {
     /// Creates or updates task runs and appends their new states and edges, in
     /// one transaction. Resending a report changes nothing; an older snapshot
     /// arriving after a newer one does not overwrite it (see

@@ -10,6 +10,7 @@ pub(crate) async fn store_with_deployment() -> (Store, String, tempfile::TempDir
         .await
         .unwrap();
     store
+        .work_pools()
         .create_work_pool("default", "process", "", None)
         .await
         .unwrap();
@@ -19,12 +20,18 @@ pub(crate) async fn store_with_deployment() -> (Store, String, tempfile::TempDir
     )
     .unwrap();
     store
+        .deployments()
         .apply_deployments(&[DeploymentInput {
             spec: specs.into_iter().next().unwrap(),
             base_dir: "/srv".into(),
         }])
         .await
         .unwrap();
-    let id = store.deployment("etl/nightly").await.unwrap().id;
+    let id = store
+        .deployments()
+        .deployment("etl/nightly")
+        .await
+        .unwrap()
+        .id;
     (store, id, dir)
 }

@@ -14,7 +14,7 @@ use orch_core::auth::{Principal, Scope};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::Store;
+use crate::Tokens;
 use crate::error::{Result, StoreError};
 use crate::rows::{from_json, sql, to_json};
 
@@ -245,7 +245,7 @@ fn split_key(key: &str) -> Option<(&str, &str)> {
     (id.len() == 16 && !secret.is_empty()).then_some((id, secret))
 }
 
-impl Store {
+impl Tokens<'_> {
     /// The one insert of the three kinds of credential (token, session, run);
     /// each column is an argument so the callers read as what they store.
     #[allow(clippy::too_many_arguments)]
@@ -339,7 +339,7 @@ impl Store {
 
     /// Makes the credential a flow process uses for run `run_id`; it works
     /// until the run reaches a terminal state. A claim makes it in its own
-    /// transaction instead ([`Store::claim_runs_with_credentials`]).
+    /// transaction instead ([`Claims::claim_runs_with_credentials`]).
     pub async fn create_run_credential(&self, run_id: &str) -> Result<String> {
         let mut conn = self.writer.pool().acquire().await?;
         insert_run_credential(&mut conn, run_id, self.now()).await

@@ -3,11 +3,12 @@
 
 use orch_core::{RetryDecision, RetryPolicy, StateType, names, validate_transition};
 
+use crate::Backend;
+use crate::FlowRuns;
 use crate::error::{Result, StoreError};
 use crate::model::FlowRun;
 use crate::rows::{FLOW_RUN_SELECT, sql};
 use crate::state_change::{Cause, Change, Changed, Rules, Transition, change_state};
-use crate::{Backend, Store};
 
 /// A state to enter.
 #[derive(Debug, Clone, PartialEq)]
@@ -309,7 +310,7 @@ pub(crate) async fn set_state_in(
     }
 }
 
-impl Store {
+impl FlowRuns<'_> {
     /// Applies a proposed state to a run after checking it is allowed, and
     /// returns the outcome with the transition made (none when rejected or
     /// when `transition_id` was already applied). Reports made at the same

@@ -1,9 +1,10 @@
 //! Work pools.
 
+use crate::WorkPools;
 use crate::error::{Result, StoreError};
 use crate::model::WorkPool;
+use crate::new_id;
 use crate::rows::sql;
-use crate::{Store, new_id};
 
 /// Pool types a worker of this version can run.
 pub const POOL_TYPES: &[&str] = &["process", "docker"];
@@ -70,7 +71,7 @@ pub struct WorkPoolUpdate {
     pub concurrency_limit: Option<Option<i64>>,
 }
 
-impl Store {
+impl WorkPools<'_> {
     /// Creates a pool.
     pub async fn create_work_pool(
         &self,

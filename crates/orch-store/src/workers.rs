@@ -2,14 +2,15 @@
 
 use orch_core::StateType;
 
+use crate::Workers;
 use crate::error::{Result, StoreError};
 use crate::model::Worker;
+use crate::new_id;
 use crate::rows::{WORKER_SELECT, WorkerRow, sql};
-use crate::state_change::{Cause, Change, Transition, change_state};
+use crate::state_change::{Cause, Change, Changed, Transition, change_state};
 use crate::transitions::{NewState, Proposal, Verdict, load_run_for_update, propose_in};
-use crate::{Store, new_id};
 
-impl Store {
+impl Workers<'_> {
     /// Registers a worker of a pool; each start gets a new id.
     pub async fn register_worker(
         &self,
@@ -23,8 +24,8 @@ impl Store {
             .await
     }
 
-    /// [`Store::register_worker`], recording the id of the credential that
-    /// registers it (see [`Store::worker_owner`]).
+    /// [`Workers::register_worker`], recording the id of the credential that
+    /// registers it (see [`Workers::worker_owner`]).
     pub async fn register_worker_for(
         &self,
         owner: Option<&str>,
@@ -34,7 +35,7 @@ impl Store {
         limit: u32,
         version: &str,
     ) -> Result<Worker> {
-        let pool = self.work_pool(pool, 0).await?;
+        let pool = self.work_pools().work_pool(pool, 0).await?;
         let id = new_id();
         let now = self.now();
         sqlx::query(
@@ -156,7 +157,7 @@ impl Store {
         worker_id: &str,
         running: &[String],
         claimed_before: i64,
-    ) -> Result<Vec<Transition>> {
+    ) -> Result<Changed<()>> {
         let pending: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM flow_runs WHERE worker_id = $1 AND state_type = 'PENDING' \
              AND state_timestamp < $2",
@@ -191,7 +192,7 @@ impl Store {
             tx.commit().await?;
             released.push(transition);
         }
-        Ok(released)
+        Ok(released.into())
     }
 
     /// Marks a worker as stopped (a clean shutdown).
@@ -208,7 +209,7 @@ impl Store {
     /// seen after `seen_since`.
     pub async fn list_workers(&self, pool: Option<&str>, seen_since: i64) -> Result<Vec<Worker>> {
         if let Some(pool) = pool {
-            self.work_pool(pool, 0).await?;
+            self.work_pools().work_pool(pool, 0).await?;
         }
         let rows: Vec<WorkerRow> = sqlx::query_as(sql(format!(
             "{} WHERE ($1 = '' OR p.name = $1) AND w.last_heartbeat >= $2 \
@@ -236,7 +237,7 @@ impl Store {
     /// Ends runs held by workers that stopped or have not heartbeated since
     /// `lease_cutoff`: Cancelling runs become Cancelled, others Crashed (and so
     /// AwaitingRetry when flow retries are left). Returns the transitions made.
-    pub async fn reap_orphaned_runs(&self, lease_cutoff: i64) -> Result<Vec<Transition>> {
+    pub async fn reap_orphaned_runs(&self, lease_cutoff: i64) -> Result<Changed<()>> {
         let orphans: Vec<(String, String, String)> = sqlx::query_as(sql(format!(
             "SELECT r.id, w.name, w.id FROM flow_runs r JOIN workers w ON w.id = r.worker_id \
              WHERE {} AND (w.stopped_at IS NOT NULL OR w.last_heartbeat < $1) LIMIT 500",
@@ -251,7 +252,7 @@ impl Store {
                 reaped.push(transition);
             }
         }
-        Ok(reaped)
+        Ok(reaped.into())
     }
 
     /// Ends one run whose worker's lease expired, if the worker still holds

@@ -26,7 +26,7 @@ pub async fn ensure_admin_key(store: &Store, file: &Path, url: &str) -> Result<A
     let mut credentials = CredentialsFile::read(file);
     let mut found = None;
     for (_, key) in &credentials.entries {
-        if let Ok(CredentialCheck::Valid(token)) = store.check_credential(key).await
+        if let Ok(CredentialCheck::Valid(token)) = store.tokens().check_credential(key).await
             && token.scope == Scope::Admin
             && token.kind == orch_store::CredentialKind::Token
         {
@@ -65,7 +65,7 @@ async fn create_admin(store: &Store) -> Result<(String, String), String> {
             pools: Vec::new(),
             expires_at: None,
         };
-        match store.create_token(&token).await {
+        match store.tokens().create_token(&token).await {
             Ok((_, key)) => return Ok((name, key)),
             Err(StoreError::AlreadyExists { .. }) => continue,
             Err(error) => return Err(format!("cannot create the admin API key: {error}")),

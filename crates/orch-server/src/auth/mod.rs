@@ -151,7 +151,7 @@ impl Auth {
         let store = self.inner.store.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            if let Err(error) = store.touch_credential(&id).await {
+            if let Err(error) = store.tokens().touch_credential(&id).await {
                 tracing::debug!(%error, "cannot record a credential's last use");
             }
         });
@@ -167,7 +167,7 @@ impl Auth {
         // Read before the database: a revocation committed meanwhile
         // bumps it, and the answer is not kept.
         let generation = cache.generation();
-        match self.inner.store.check_credential(key).await {
+        match self.inner.store.tokens().check_credential(key).await {
             Ok(CredentialCheck::Valid(token)) => {
                 self.touch(&token.id);
                 cache.put(key, &token, generation);

@@ -89,7 +89,12 @@ async fn login(
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     let token = if request.token.trim().is_empty() {
-        match auth.store().redeem_login_code(&request.code).await? {
+        match auth
+            .store()
+            .tokens()
+            .redeem_login_code(&request.code)
+            .await?
+        {
             Some(token) => token,
             None => {
                 // A code has no key id: failures count per address, and a
@@ -121,7 +126,7 @@ async fn token_login(
     key: &str,
     ip: Option<std::net::IpAddr>,
 ) -> ApiResult<orch_store::TokenInfo> {
-    let token = match auth.store().check_credential(key).await? {
+    let token = match auth.store().tokens().check_credential(key).await? {
         CredentialCheck::Valid(token) if token.kind == CredentialKind::Token => token,
         CredentialCheck::Valid(_) => {
             return Err(refused(
@@ -158,7 +163,7 @@ async fn start_session(
         ));
     }
     let expires = auth.store().now() + SESSION_SECONDS * 1_000_000;
-    let key = auth.store().create_session(token, expires).await?;
+    let key = auth.store().tokens().create_session(token, expires).await?;
     let cookie = format!(
         "{SESSION_COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{}",
         if secure { "; Secure" } else { "" }
@@ -194,7 +199,7 @@ async fn logout(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     if let Some(key) = cookie(&headers) {
-        auth.store().delete_credential(&key).await?;
+        auth.store().tokens().delete_credential(&key).await?;
         auth.cache().revoked();
     }
     let mut response = StatusCode::NO_CONTENT.into_response();

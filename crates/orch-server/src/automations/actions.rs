@@ -155,7 +155,7 @@ fn store_failure(error: crate::ops::OpsError) -> Outcome {
 /// first one created. The key (`automation:<delivery id>`) also ties the run
 /// to its firing, whose `automation_chain` is the run's chain: loop
 /// protection reads it when the run fires an automation
-/// (`Store::record_firing`). Its parameters: the triggering run's
+/// (`Automations::record_firing`). Its parameters: the triggering run's
 /// parameters the target deployment declares, then the action's
 /// `parameters` over them.
 async fn run_deployment(
@@ -165,7 +165,7 @@ async fn run_deployment(
     context: &Value,
 ) -> Outcome {
     let reference = action.deployment.as_deref().unwrap_or_default();
-    let target = match state.store().deployment(reference).await {
+    let target = match state.store().deployments().deployment(reference).await {
         Ok(target) => target,
         Err(error) => return store_failure(error.into()),
     };

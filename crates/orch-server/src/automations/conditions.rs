@@ -72,7 +72,7 @@ async fn pass(state: &AppState, links: &Links) -> orch_store::Result<()> {
         created |= incidents(state, links, &automation, holding, now).await?;
     }
     if created {
-        state.automation_wakers().deliver.notify_one();
+        super::wakers(state).deliver.notify_one();
     }
     Ok(())
 }
@@ -121,7 +121,7 @@ async fn fire(
         holding.run.as_ref().map(|row| row.flow_run_id.clone()),
         &context,
     );
-    let outcome = store.record_firing(&firing).await?;
+    let outcome = store.automations().record_firing(&firing).await?;
     engine::observe(state, &automation.row.name, &firing, &outcome);
     Ok(matches!(outcome, FiringOutcome::Created(_)))
 }
@@ -137,6 +137,7 @@ async fn run_duration(
     let seconds = automation.spec.trigger.seconds.unwrap_or(0);
     let mut created = false;
     for run in store
+        .automations()
         .runs_running_since(now.saturating_sub(micros(seconds)))
         .await?
     {
@@ -157,6 +158,7 @@ async fn run_duration(
         };
         let key = format!("duration:{}:{}", holding.subject, run.row.run_count);
         if store
+            .automations()
             .firing_suppressed(&automation.row.id, &key)
             .await?
             .is_none()
@@ -175,6 +177,7 @@ async fn deadline(
 ) -> orch_store::Result<Vec<Holding>> {
     let late = automation.spec.trigger.late_seconds.unwrap_or(0);
     let runs = store
+        .automations()
         .runs_not_started(now.saturating_sub(micros(late)))
         .await?;
     Ok(runs
@@ -204,7 +207,9 @@ async fn no_success(
     let window = automation.spec.trigger.window_seconds.unwrap_or(0);
     let mut holding = Vec::new();
     for deployment in &automation.spec.trigger.deployments {
-        let Some((created, last_success)) = store.deployment_success(deployment).await? else {
+        let Some((created, last_success)) =
+            store.automations().deployment_success(deployment).await?
+        else {
             continue;
         };
         let since = last_success
@@ -237,6 +242,7 @@ async fn workers_offline(
     let pools = &automation.spec.trigger.pools;
     let workers = state
         .background_store()
+        .workers()
         .list_workers(None, state.micros_ago(WORKER_MEMORY))
         .await?;
     Ok(workers
@@ -268,12 +274,17 @@ async fn pools_unattended(
     let store = state.background_store();
     let pools = &automation.spec.trigger.pools;
     let mut online: BTreeMap<String, usize> = BTreeMap::new();
-    for worker in store.list_workers(None, state.online_since()).await? {
+    for worker in store
+        .workers()
+        .list_workers(None, state.online_since())
+        .await?
+    {
         if worker.is_online(now, state.online_since()) {
             *online.entry(worker.work_pool).or_default() += 1;
         }
     }
     Ok(store
+        .automations()
         .pools_with_due_runs(now)
         .await?
         .into_iter()
@@ -300,19 +311,25 @@ async fn incidents(
 ) -> orch_store::Result<bool> {
     let store = state.background_store();
     let id = &automation.row.id;
-    let open = store.incidents(id).await?;
+    let open = store.automations().incidents(id).await?;
     let mut created = false;
     for condition in &holding {
         let opened_at = match open.iter().find(|i| i.subject == condition.subject) {
             Some(incident) => incident.opened_at,
             None => {
                 store
+                    .automations()
                     .open_incident(id, &condition.subject, &condition.summary)
                     .await?
             }
         };
         let key = format!("open:{}:{opened_at}", condition.subject);
-        if store.firing_suppressed(id, &key).await?.is_none() {
+        if store
+            .automations()
+            .firing_suppressed(id, &key)
+            .await?
+            .is_none()
+        {
             created |= fire(state, links, automation, key, "fired", condition, now).await?;
         }
     }
@@ -321,11 +338,13 @@ async fn incidents(
         .filter(|i| !holding.iter().any(|h| h.subject == i.subject))
     {
         let opened = format!("open:{}:{}", incident.subject, incident.opened_at);
-        if store.firing_suppressed(id, &opened).await? == Some(false) {
+        if store.automations().firing_suppressed(id, &opened).await? == Some(false) {
             let run = match automation.spec.trigger.kind {
-                TriggerKind::Deadline => {
-                    store.condition_run(&incident.subject).await?.map(|r| r.row)
-                }
+                TriggerKind::Deadline => store
+                    .automations()
+                    .condition_run(&incident.subject)
+                    .await?
+                    .map(|r| r.row),
                 _ => None,
             };
             let summary = match &run {
@@ -341,7 +360,10 @@ async fn incidents(
             let key = format!("resolved:{}:{}", incident.subject, incident.opened_at);
             created |= fire(state, links, automation, key, "resolved", &resolved, now).await?;
         }
-        store.close_incident(id, &incident.subject).await?;
+        store
+            .automations()
+            .close_incident(id, &incident.subject)
+            .await?;
     }
     Ok(created)
 }

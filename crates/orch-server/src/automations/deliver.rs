@@ -101,6 +101,7 @@ pub(super) async fn run(state: AppState) {
     let client = actions::http_client();
     let busy = Arc::new(Busy::default());
     let mut running: JoinSet<()> = JoinSet::new();
+    let wakers = super::wakers(&state);
     loop {
         while running.try_join_next().is_some() {}
         let room = IN_FLIGHT.saturating_sub(running.len()).min(BATCH as usize) as i64;
@@ -110,6 +111,7 @@ pub(super) async fn run(state: AppState) {
         } else {
             match state
                 .background_store()
+                .deliveries()
                 .claim_deliveries(&owner, LEASE, room, &full)
                 .await
             {
@@ -129,6 +131,7 @@ pub(super) async fn run(state: AppState) {
                 let due = state.now() + BUSY_RECEIVER_WAIT.as_micros() as i64;
                 if let Err(error) = state
                     .background_store()
+                    .deliveries()
                     .release_delivery(&delivery, &owner, due)
                     .await
                 {
@@ -149,6 +152,7 @@ pub(super) async fn run(state: AppState) {
         }
         let wait = match state
             .background_store()
+            .deliveries()
             .next_delivery_due(&busy.full())
             .await
         {
@@ -160,7 +164,7 @@ pub(super) async fn run(state: AppState) {
                 running.shutdown().await;
                 return;
             }
-            _ = state.automation_wakers().deliver.notified() => {}
+            _ = wakers.deliver.notified() => {}
             _ = running.join_next(), if !running.is_empty() => {}
             _ = tokio::time::sleep(wait) => {}
         }
@@ -246,6 +250,7 @@ async fn attempt(
         .observe_delivery(&delivery.automation_name, result.outcome);
     if let Err(error) = state
         .background_store()
+        .deliveries()
         .finish_delivery(delivery, owner, &result)
         .await
     {

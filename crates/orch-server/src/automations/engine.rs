@@ -32,6 +32,7 @@ pub(super) struct Active {
 pub(super) async fn active(store: &Store) -> orch_store::Result<Vec<Active>> {
     Ok(store
         .automations()
+        .automations()
         .await?
         .into_iter()
         .filter(|a| a.paused == 0)
@@ -46,12 +47,12 @@ pub(super) async fn active(store: &Store) -> orch_store::Result<Vec<Active>> {
 }
 
 /// The active automations as of a version of the automations table
-/// ([`Store::automations_version`]), read again only when it changes. While
+/// ([`Outbox::automations_version`]), read again only when it changes. While
 /// some are active, every pass checks the version (one cheap read), so a
 /// row is never matched against an out-of-date list. While none is, the
 /// version is checked at most once per [`POLL`], or at once after a change
 /// made through this server: nothing is read or skipped meanwhile, and
-/// [`Store::skip_outbox`] keeps the rows of the last seconds, so an
+/// [`Outbox::skip_outbox`] keeps the rows of the last seconds, so an
 /// automation made on another replica still sees every row from its creation.
 #[derive(Default)]
 struct Known {
@@ -70,7 +71,7 @@ impl Known {
     /// none is active, this server changed none, and it was read within
     /// [`POLL`]. Returns the store clock when the version was read.
     async fn refresh(&mut self, state: &AppState) -> orch_store::Result<i64> {
-        let changes = state.automation_wakers().changes();
+        let changes = super::wakers(state).changes();
         if let Some((at, as_of)) = self.checked
             && self.active.is_empty()
             && changes == self.changes
@@ -80,7 +81,7 @@ impl Known {
         }
         let store = state.background_store();
         let as_of = state.now();
-        let version = store.automations_version().await?;
+        let version = store.outbox().automations_version().await?;
         if self.version != Some(version) {
             self.active = active(store).await?;
             self.version = Some(version);
@@ -95,6 +96,7 @@ impl Known {
 pub(super) async fn run(state: AppState, links: Arc<Links>) {
     let mut events = state.events().subscribe();
     let mut known = Known::default();
+    let wakers = super::wakers(&state);
     loop {
         if let Err(error) = pass(&state, &links, &mut known).await {
             tracing::warn!(%error, "reading the automation outbox failed; retrying");
@@ -102,7 +104,7 @@ pub(super) async fn run(state: AppState, links: Arc<Links>) {
         loop {
             let woken = tokio::select! {
                 _ = state.shutting_down() => return,
-                _ = state.automation_wakers().engine.notified() => true,
+                _ = wakers.engine.notified() => true,
                 _ = tokio::time::sleep(POLL) => true,
                 event = events.recv() => match event {
                     Ok(Event::RunChanged { .. }) => true,
@@ -121,7 +123,7 @@ pub(super) async fn run(state: AppState, links: Arc<Links>) {
 /// One pass over both sources, until each is read to its end. With no
 /// active automation nothing can fire: the rows are not read, and at most
 /// once per [`POLL`] the cursors are moved past them
-/// ([`Store::skip_outbox`]), so an automation made later starts from about
+/// ([`Outbox::skip_outbox`]), so an automation made later starts from about
 /// its creation and not from a long backlog.
 async fn pass(state: &AppState, links: &Links, known: &mut Known) -> orch_store::Result<()> {
     let store = state.background_store();
@@ -129,7 +131,7 @@ async fn pass(state: &AppState, links: &Links, known: &mut Known) -> orch_store:
     if known.active.is_empty() {
         if known.skipped_at.is_none_or(|at| at.elapsed() >= POLL) {
             for source in [OutboxSource::States, OutboxSource::Events] {
-                store.skip_outbox(source, as_of).await?;
+                store.outbox().skip_outbox(source, as_of).await?;
             }
             known.skipped_at = Some(tokio::time::Instant::now());
         }
@@ -139,11 +141,11 @@ async fn pass(state: &AppState, links: &Links, known: &mut Known) -> orch_store:
     let mut created = false;
     for source in [OutboxSource::States, OutboxSource::Events] {
         loop {
-            let (rows, advance) = store.outbox_batch(source, BATCH).await?;
+            let (rows, advance) = store.outbox().outbox_batch(source, BATCH).await?;
             for row in &rows {
                 for automation in automations {
                     if let Some(firing) = firing_for(source, row, automation, links) {
-                        let outcome = store.record_firing(&firing).await?;
+                        let outcome = store.automations().record_firing(&firing).await?;
                         created |= matches!(outcome, FiringOutcome::Created(_));
                         observe(state, &automation.row.name, &firing, &outcome);
                     }
@@ -152,14 +154,14 @@ async fn pass(state: &AppState, links: &Links, known: &mut Known) -> orch_store:
             if rows.is_empty() {
                 break;
             }
-            store.advance_outbox(source, advance).await?;
+            store.outbox().advance_outbox(source, advance).await?;
             if (rows.len() as i64) < BATCH || rows.last().map(|r| r.position) != Some(advance) {
                 break;
             }
         }
     }
     if created {
-        state.automation_wakers().deliver.notify_one();
+        super::wakers(state).deliver.notify_one();
     }
     Ok(())
 }

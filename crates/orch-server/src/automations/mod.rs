@@ -42,15 +42,21 @@ impl Wakers {
     }
 }
 
+/// This server's wake-ups of the engine and the delivery loop (a part of
+/// the state, [`AppState::part`]).
+pub(crate) fn wakers(state: &AppState) -> std::sync::Arc<Wakers> {
+    state.part::<Wakers>()
+}
+
 /// Wakes the engine at once (something it reads changed).
 pub(crate) fn wake(state: &AppState) {
-    state.automation_wakers().engine.notify_one();
+    wakers(state).engine.notify_one();
 }
 
 /// Tells the engine the automations changed (created, updated, paused,
 /// resumed or deleted here), and wakes it: it reads them again at once.
 pub(crate) fn changed(state: &AppState) {
-    let wakers = state.automation_wakers();
+    let wakers = wakers(state);
     wakers
         .changes
         .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -82,7 +88,7 @@ impl Placeholders {
     pub(crate) async fn read(state: &AppState, names: &[String]) -> Placeholders {
         let mut values = std::collections::HashMap::new();
         if !names.is_empty() {
-            match state.store().secret_ciphertexts(names).await {
+            match state.store().secrets().secret_ciphertexts(names).await {
                 Ok(sealed) => {
                     for (name, sealed) in sealed {
                         match state.keyring().open(&name, &sealed) {

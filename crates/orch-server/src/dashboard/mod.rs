@@ -74,7 +74,7 @@ async fn flow_runs() -> Html<String> {
 }
 
 async fn flow_run(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.store().flow_run(&id).await {
+    match state.store().flow_runs().flow_run(&id).await {
         Ok(run) => {
             let body = format!(
                 r#"<div id="run-page" data-run-id="{id}" data-trace-url-template="{trace_url}">

@@ -23,7 +23,7 @@ pub async fn run(state: &AppState, caller: &Caller, reference: &str) -> OpsResul
         Principal::Run { .. } => caller.may_use_run(reference, None).map_err(denied),
         _ if !caller.is_restricted() => Ok(()),
         _ => {
-            let run = state.store().flow_run(reference).await?;
+            let run = state.store().flow_runs().flow_run(reference).await?;
             let pool = Some(run.work_pool.as_str()).filter(|p| !p.is_empty());
             caller.may_use_run(&run.id, pool).map_err(denied)
         }
@@ -52,16 +52,16 @@ pub fn pool(caller: &Caller, pool: &str) -> OpsResult<()> {
 
 /// May `caller` act as worker `worker_id` (heartbeat, subscribe, claim,
 /// deregister)? A worker token: only as a worker of its pools that it
-/// registered itself (see `Store::worker_owner`), so one worker's token
+/// registered itself (see `Workers::worker_owner`), so one worker's token
 /// cannot keep another's lease alive, take its runs or stop it.
 pub async fn worker(state: &AppState, caller: &Caller, worker_id: &str) -> OpsResult<()> {
     if !caller.is_restricted() {
         return Ok(());
     }
-    let worker = state.store().worker(worker_id).await?;
+    let worker = state.store().workers().worker(worker_id).await?;
     pool(caller, &worker.work_pool)?;
     if caller.is_worker_token() {
-        let owner = state.store().worker_owner(worker_id).await?;
+        let owner = state.store().workers().worker_owner(worker_id).await?;
         if owner.is_none() || owner != caller.credential_id {
             return Err(OpsError::PermissionDenied(format!(
                 "worker {:?} ({worker_id}) was registered by another credential than {:?}: a \

@@ -60,6 +60,7 @@ pub async fn publish(
     }
     let artifact = state
         .store()
+        .artifacts()
         .create_artifact(NewArtifact {
             flow_run_id: input.flow_run_id.trim().to_owned(),
             task_run_id: non_empty(&input.task_run_id),
@@ -85,11 +86,12 @@ pub async fn list(
     limit: u32,
 ) -> Result<Vec<Artifact>, StoreError> {
     let flow_run_id = match non_empty(flow_run) {
-        Some(reference) => Some(state.store().flow_run(&reference).await?.id),
+        Some(reference) => Some(state.store().flow_runs().flow_run(&reference).await?.id),
         None => None,
     };
     state
         .store()
+        .artifacts()
         .artifacts(&ArtifactFilter {
             key: non_empty(key),
             flow_run_id,
@@ -104,7 +106,7 @@ pub async fn list(
 ///
 /// [`StoreError::NotFound`] when there is none.
 pub async fn get(state: &AppState, id: &str) -> Result<Artifact, StoreError> {
-    state.store().artifact(id.trim()).await
+    state.store().artifacts().artifact(id.trim()).await
 }
 
 /// A key's newest `limit` artifacts, oldest first.
@@ -116,7 +118,11 @@ pub async fn get(state: &AppState, id: &str) -> Result<Artifact, StoreError> {
 pub async fn series(state: &AppState, key: &str, limit: u32) -> Result<Vec<Artifact>, StoreError> {
     let key = key.trim();
     validate_key(key).map_err(invalid)?;
-    let series = state.store().artifact_series(key, limit).await?;
+    let series = state
+        .store()
+        .artifacts()
+        .artifact_series(key, limit)
+        .await?;
     if series.is_empty() {
         return Err(StoreError::NotFound {
             kind: "artifact key",
@@ -136,5 +142,5 @@ pub async fn keys(
     search: &str,
     limit: u32,
 ) -> Result<Vec<ArtifactKey>, StoreError> {
-    state.store().artifact_keys(search, limit).await
+    state.store().artifacts().artifact_keys(search, limit).await
 }

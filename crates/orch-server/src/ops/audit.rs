@@ -10,7 +10,7 @@ use crate::state::AppState;
 /// Records at or after `since` (microseconds), newest first, at most
 /// `limit` (0: the default page; capped at the largest).
 pub async fn list(state: &AppState, since: i64, limit: u32) -> OpsResult<Vec<AuditRecord>> {
-    Ok(state.store().list_audit(since, limit).await?)
+    Ok(state.store().audit().list_audit(since, limit).await?)
 }
 
 /// The record of the call being served, as the layer made it before the

@@ -22,7 +22,7 @@ pub async fn apply(state: &AppState, specs: &[String]) -> OpsResult<Vec<(String,
         spec.check().map_err(OpsError::Invalid)?;
         check_sources(state, &spec).await?;
         for deployment in named_deployments(&spec) {
-            state.store().deployment(deployment).await.map_err(|_| {
+            state.store().deployments().deployment(deployment).await.map_err(|_| {
                 StoreError::InvalidInput(format!(
                     "automation \"{}\" names deployment \"{deployment}\", which is not registered; \
                      declare it in the deploy file or fix the name (`orch deployment ls`)",
@@ -37,7 +37,11 @@ pub async fn apply(state: &AppState, specs: &[String]) -> OpsResult<Vec<(String,
             paused: spec.paused,
         });
     }
-    let changes = state.store().apply_automations(&inputs).await?;
+    let changes = state
+        .store()
+        .automations()
+        .apply_automations(&inputs)
+        .await?;
     crate::automations::changed(state);
     Ok(changes)
 }
@@ -71,6 +75,7 @@ async fn check_sources(state: &AppState, spec: &AutomationSpec) -> OpsResult<()>
     }
     let secrets: Vec<String> = state
         .store()
+        .secrets()
         .secret_ciphertexts(&names)
         .await?
         .into_iter()
@@ -96,7 +101,7 @@ fn named_deployments(spec: &AutomationSpec) -> impl Iterator<Item = &str> {
 
 /// Every automation, with the `${NAME}`s its actions use that have no value.
 pub async fn list(state: &AppState) -> OpsResult<Vec<(Automation, Vec<String>)>> {
-    let automations = state.store().automations().await?;
+    let automations = state.store().automations().automations().await?;
     let mut listed = Vec::with_capacity(automations.len());
     for automation in automations {
         let unset = unset_variables(state, &automation.spec).await;
@@ -107,7 +112,7 @@ pub async fn list(state: &AppState) -> OpsResult<Vec<(Automation, Vec<String>)>>
 
 /// One automation, with its unset `${NAME}`s.
 pub async fn get(state: &AppState, name: &str) -> OpsResult<(Automation, Vec<String>)> {
-    let automation = state.store().automation(name).await?;
+    let automation = state.store().automations().automation(name).await?;
     let unset = unset_variables(state, &automation.spec).await;
     Ok((automation, unset))
 }
@@ -118,7 +123,11 @@ pub async fn set_paused(
     name: &str,
     paused: bool,
 ) -> OpsResult<(Automation, Vec<String>)> {
-    let automation = state.store().set_automation_paused(name, paused).await?;
+    let automation = state
+        .store()
+        .automations()
+        .set_automation_paused(name, paused)
+        .await?;
     crate::automations::changed(state);
     let unset = unset_variables(state, &automation.spec).await;
     Ok((automation, unset))
@@ -126,7 +135,7 @@ pub async fn set_paused(
 
 /// Deletes an automation with its history.
 pub async fn delete(state: &AppState, name: &str) -> OpsResult<()> {
-    state.store().delete_automation(name).await?;
+    state.store().automations().delete_automation(name).await?;
     crate::automations::changed(state);
     Ok(())
 }
@@ -134,7 +143,11 @@ pub async fn delete(state: &AppState, name: &str) -> OpsResult<()> {
 /// An automation's latest history entries, newest first (50 by default, at most 1000).
 pub async fn history(state: &AppState, name: &str, limit: i64) -> OpsResult<Vec<AutomationEntry>> {
     let limit = if limit <= 0 { 50 } else { limit.min(1000) };
-    Ok(state.store().automation_history(name, limit).await?)
+    Ok(state
+        .store()
+        .automations()
+        .automation_history(name, limit)
+        .await?)
 }
 
 /// Records a run's custom event (`ctx.emit`) and wakes the engine.
@@ -161,9 +174,10 @@ pub async fn emit(
             orch_core::limits::MAX_PARAMETERS_BYTES
         )));
     }
-    let run = state.store().flow_run(run_id).await?;
+    let run = state.store().flow_runs().flow_run(run_id).await?;
     let position = state
         .store()
+        .automations()
         .emit_flow_run_event(&run.id, name, &payload)
         .await?;
     crate::automations::wake(state);

@@ -22,24 +22,36 @@ pub async fn set_limit(
     tag: &str,
     limit: i64,
 ) -> OpsResult<(ConcurrencyLimit, bool)> {
-    let outcome = state.store().set_concurrency_limit(tag, limit).await?;
+    let outcome = state
+        .store()
+        .concurrency()
+        .set_concurrency_limit(tag, limit)
+        .await?;
     state.slots_released();
     Ok(outcome)
 }
 
 /// Every tag limit with its holders.
 pub async fn list(state: &AppState) -> OpsResult<Vec<ConcurrencyLimit>> {
-    Ok(state.store().list_concurrency_limits().await?)
+    Ok(state
+        .store()
+        .concurrency()
+        .list_concurrency_limits()
+        .await?)
 }
 
 /// The limit of `tag` with its holders.
 pub async fn get(state: &AppState, tag: &str) -> OpsResult<ConcurrencyLimit> {
-    Ok(state.store().concurrency_limit(tag).await?)
+    Ok(state.store().concurrency().concurrency_limit(tag).await?)
 }
 
 /// Deletes the limit of `tag`; its waiting holders are let in.
 pub async fn delete(state: &AppState, tag: &str) -> OpsResult<()> {
-    state.store().delete_concurrency_limit(tag).await?;
+    state
+        .store()
+        .concurrency()
+        .delete_concurrency_limit(tag)
+        .await?;
     state.slots_released();
     Ok(())
 }
@@ -93,6 +105,7 @@ pub async fn acquire(state: &AppState, caller: &Caller, request: Acquire) -> Ops
         released.as_mut().enable();
         let outcome = state
             .store()
+            .concurrency()
             .acquire_concurrency_slots(
                 &request.tags,
                 &request.holder_id,
@@ -121,7 +134,11 @@ pub async fn acquire(state: &AppState, caller: &Caller, request: Acquire) -> Ops
 
 /// Gives back every slot the holder has; returns how many.
 pub async fn release(state: &AppState, holder_id: &str) -> OpsResult<u64> {
-    let released = state.store().release_concurrency_slots(holder_id).await?;
+    let released = state
+        .store()
+        .concurrency()
+        .release_concurrency_slots(holder_id)
+        .await?;
     if released > 0 {
         state.slots_released();
     }

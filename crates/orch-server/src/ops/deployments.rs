@@ -47,6 +47,7 @@ pub async fn run_traced(
     let record = audit.map(super::audit::Pending::record);
     let created = state
         .store()
+        .flow_runs()
         .create_flow_run_audited(
             reference,
             overrides,
@@ -69,10 +70,16 @@ pub async fn run_traced(
 /// and, on resume, its pool's workers are woken for the runs it held back.
 pub async fn set_paused(state: &AppState, reference: &str, paused: bool) -> OpsResult<Deployment> {
     let store = state.store();
-    let deployment = store.set_deployment_paused(reference, paused).await?;
+    let deployment = store
+        .deployments()
+        .set_deployment_paused(reference, paused)
+        .await?;
     state.wake_scheduler();
     if !paused {
-        let pool = store.work_pool(&deployment.work_pool, 0).await?;
+        let pool = store
+            .work_pools()
+            .work_pool(&deployment.work_pool, 0)
+            .await?;
         state.events().runs_ready(Some(&pool.id));
     }
     Ok(deployment)
@@ -84,7 +91,11 @@ pub async fn apply(
     state: &AppState,
     inputs: &[DeploymentInput],
 ) -> OpsResult<Vec<DeploymentChange>> {
-    let changes = state.store().apply_deployments(inputs).await?;
+    let changes = state
+        .store()
+        .deployments()
+        .apply_deployments(inputs)
+        .await?;
     state.wake_scheduler();
     Ok(changes)
 }
@@ -92,17 +103,17 @@ pub async fn apply(
 /// Deployments by flow then name, of one flow or all.
 pub async fn list(state: &AppState, flow: Option<&str>) -> OpsResult<Vec<Deployment>> {
     let flow = flow.filter(|f| !f.is_empty());
-    Ok(state.store().list_deployments(flow).await?)
+    Ok(state.store().deployments().list_deployments(flow).await?)
 }
 
 /// The deployment named by `reference` (id or `flow/name`).
 pub async fn get(state: &AppState, reference: &str) -> OpsResult<Deployment> {
-    Ok(state.store().deployment(reference).await?)
+    Ok(state.store().deployments().deployment(reference).await?)
 }
 
 /// Flows with their deployment counts.
 pub async fn flows(state: &AppState) -> OpsResult<Vec<Flow>> {
-    Ok(state.store().list_flows().await?)
+    Ok(state.store().deployments().list_flows().await?)
 }
 
 /// A deployment's latest `count` runs (newest first) and its next `count`
@@ -113,15 +124,22 @@ pub async fn recent_runs(
     count: u32,
 ) -> OpsResult<(Vec<FlowRun>, Vec<FlowRun>)> {
     let store = state.store();
-    let last = store.last_runs(&deployment.id, count).await?;
-    let upcoming = store.upcoming_runs(&deployment.id, count).await?;
+    let last = store.flow_runs().last_runs(&deployment.id, count).await?;
+    let upcoming = store
+        .flow_runs()
+        .upcoming_runs(&deployment.id, count)
+        .await?;
     Ok((last, upcoming))
 }
 
 /// Deletes a deployment: its runs that have not started are Cancelled (with
 /// their effects), its history is kept, and the scheduler forgets its schedules.
 pub async fn delete(state: &AppState, reference: &str) -> OpsResult<Deployment> {
-    let changed = state.store().delete_deployment(reference).await?;
+    let changed = state
+        .store()
+        .deployments()
+        .delete_deployment(reference)
+        .await?;
     effects::apply(state, &changed.transitions);
     state.wake_scheduler();
     Ok(changed.value)

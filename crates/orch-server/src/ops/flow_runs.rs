@@ -19,10 +19,10 @@ pub use orch_store::RunDetail;
 pub async fn detail(state: &AppState, caller: &Caller, reference: &str) -> OpsResult<RunDetail> {
     super::access::run(state, caller, reference).await?;
     let store = state.store();
-    let run = store.flow_run(reference).await?;
-    let history = store.flow_run_history(&run.id).await?;
-    let task_runs = store.list_task_runs(&run.id).await?;
-    let subflow_runs = store.subflow_runs(&run.id).await?;
+    let run = store.flow_runs().flow_run(reference).await?;
+    let history = store.flow_runs().flow_run_history(&run.id).await?;
+    let task_runs = store.task_runs().list_task_runs(&run.id).await?;
+    let subflow_runs = store.flow_runs().subflow_runs(&run.id).await?;
     Ok(RunDetail {
         run,
         history,
@@ -36,8 +36,8 @@ pub async fn detail(state: &AppState, caller: &Caller, reference: &str) -> OpsRe
 /// Cancelling a run already Cancelling repeats the kill request.
 pub async fn cancel(state: &AppState, reference: &str) -> OpsResult<FlowRun> {
     let store = state.store();
-    let run = store.flow_run(reference).await?;
-    let changed = store.cancel_flow_run(&run.id).await?;
+    let run = store.flow_runs().flow_run(reference).await?;
+    let changed = store.flow_runs().cancel_flow_run(&run.id).await?;
     let (run, _) = changed.value;
     if changed.transitions.is_empty() {
         effects::cancel_process(state, &run);
@@ -59,7 +59,11 @@ pub async fn set_state(
     proposal: Proposal,
 ) -> OpsResult<TransitionResult> {
     super::access::run(state, caller, run_id).await?;
-    let changed = state.store().set_flow_run_state(run_id, proposal).await?;
+    let changed = state
+        .store()
+        .flow_runs()
+        .set_flow_run_state(run_id, proposal)
+        .await?;
     effects::apply(state, &changed.transitions);
     Ok(changed.value)
 }
@@ -70,7 +74,7 @@ pub async fn set_state(
 pub async fn write_logs(state: &AppState, caller: &Caller, lines: &[LogLine]) -> OpsResult<u64> {
     let runs = lines.iter().map(|l| l.flow_run_id.clone()).collect();
     super::access::runs(state, caller, runs).await?;
-    let stored = state.store().write_logs(lines).await?;
+    let stored = state.store().logs().write_logs(lines).await?;
     let runs: BTreeSet<&str> = lines.iter().map(|l| l.flow_run_id.as_str()).collect();
     for run_id in runs {
         state.events().publish(Event::LogsWritten {
@@ -83,7 +87,7 @@ pub async fn write_logs(state: &AppState, caller: &Caller, lines: &[LogLine]) ->
 /// Starts a new run of a finished run's deployment with the same parameters.
 pub async fn retry(state: &AppState, reference: &str) -> OpsResult<FlowRun> {
     let store = state.store();
-    let run = store.flow_run(reference).await?;
+    let run = store.flow_runs().flow_run(reference).await?;
     if !run.state.kind.is_terminal() {
         return Err(OpsError::from(StoreError::Conflict(format!(
             "flow run {} is {}: only a finished run can be retried; cancel it first",
@@ -97,6 +101,7 @@ pub async fn retry(state: &AppState, reference: &str) -> OpsResult<FlowRun> {
         ))));
     };
     let created = store
+        .flow_runs()
         .create_flow_run(&deployment_id, &run.parameters, None, "")
         .await?;
     effects::apply(state, &created.transitions);
@@ -116,9 +121,9 @@ pub async fn delete(state: &AppState, references: &[String]) -> OpsResult<(Vec<F
     let store = state.store();
     let mut ids = Vec::with_capacity(references.len());
     for reference in references {
-        ids.push(store.flow_run(reference).await?.id);
+        ids.push(store.flow_runs().flow_run(reference).await?.id);
     }
-    Ok(store.delete_flow_runs(&ids).await?)
+    Ok(store.maintenance().delete_flow_runs(&ids).await?)
 }
 
 /// Deletes every run that ended in `state` longer than `before` ago (e.g.
@@ -135,12 +140,16 @@ pub async fn delete_matching(
     let store = state.store();
     let cutoff = filter.cutoff_micros(state.now());
     if dry_run {
-        return Ok(store.count_finished_runs(filter.state, cutoff).await?);
+        return Ok(store
+            .maintenance()
+            .count_finished_runs(filter.state, cutoff)
+            .await?);
     }
     let batch = state.config().retention.batch;
     let mut total = Pruned::default();
     loop {
         let deleted = store
+            .maintenance()
             .delete_finished_runs_batch(filter.state, cutoff, batch)
             .await?;
         if deleted.is_empty() {

@@ -38,8 +38,14 @@ pub async fn overview(state: &AppState, hours: u32) -> OpsResult<Overview> {
     Ok(Overview {
         since,
         until,
-        stats: store.run_stats(since, until).await?,
-        failures: store.unresolved_failures(since, FAILURES_SHOWN).await?,
-        workers_online: store.count_workers_online(state.online_since()).await?,
+        stats: store.stats().run_stats(since, until).await?,
+        failures: store
+            .stats()
+            .unresolved_failures(since, FAILURES_SHOWN)
+            .await?,
+        workers_online: store
+            .workers()
+            .count_workers_online(state.online_since())
+            .await?,
     })
 }

@@ -27,13 +27,15 @@ pub enum LogRange {
 /// may read it: what a watch starts from.
 pub async fn run(state: &AppState, caller: &Caller, reference: &str) -> OpsResult<FlowRun> {
     super::access::run(state, caller, reference).await?;
-    Ok(state.store().flow_run(reference).await?)
+    Ok(state.store().flow_runs().flow_run(reference).await?)
 }
 
 /// The id of the deployment named by `reference` (id or `flow/name`), when one is given.
 pub async fn deployment_id(state: &AppState, reference: Option<&str>) -> OpsResult<Option<String>> {
     match reference.map(str::trim).filter(|r| !r.is_empty()) {
-        Some(reference) => Ok(Some(state.store().deployment(reference).await?.id)),
+        Some(reference) => Ok(Some(
+            state.store().deployments().deployment(reference).await?.id,
+        )),
         None => Ok(None),
     }
 }
@@ -141,6 +143,7 @@ pub async fn list(state: &AppState, request: &RunListRequest) -> OpsResult<FlowR
         .transpose()?;
     Ok(state
         .store()
+        .flow_runs()
         .flow_run_page(&query, cursor.as_ref(), request.limit()?)
         .await?)
 }
@@ -155,6 +158,7 @@ pub async fn timeline(state: &AppState, request: &RunListRequest) -> OpsResult<V
     let query = request.query(state).await?;
     Ok(state
         .store()
+        .flow_runs()
         .flow_run_timeline(&query, request.limit()?)
         .await?)
 }
@@ -176,11 +180,21 @@ pub async fn logs(
     }
     super::access::run(state, caller, reference).await?;
     let store = state.store();
-    let run = store.flow_run(reference).await?;
+    let run = store.flow_runs().flow_run(reference).await?;
     let lines = match range {
-        LogRange::After(after) => store.read_logs(&run.id, after, limit).await?,
-        LogRange::Before(before) => store.read_logs_before(&run.id, before, limit).await?,
-        LogRange::Tail => store.read_logs_before(&run.id, i64::MAX, limit).await?,
+        LogRange::After(after) => store.logs().read_logs(&run.id, after, limit).await?,
+        LogRange::Before(before) => {
+            store
+                .logs()
+                .read_logs_before(&run.id, before, limit)
+                .await?
+        }
+        LogRange::Tail => {
+            store
+                .logs()
+                .read_logs_before(&run.id, i64::MAX, limit)
+                .await?
+        }
     };
     Ok((run.id, lines))
 }

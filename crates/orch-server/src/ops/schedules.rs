@@ -44,12 +44,16 @@ pub struct Upcoming {
 
 /// The deployment named by `reference` with its schedules.
 pub async fn list(state: &AppState, reference: &str) -> OpsResult<Deployment> {
-    Ok(state.store().deployment(reference).await?)
+    Ok(state.store().deployments().deployment(reference).await?)
 }
 
 /// Adds a schedule to a deployment.
 pub async fn add(state: &AppState, reference: &str, spec: ScheduleSpec) -> OpsResult<Deployment> {
-    let deployment = state.store().add_schedule(reference, spec).await?;
+    let deployment = state
+        .store()
+        .schedules()
+        .add_schedule(reference, spec)
+        .await?;
     state.wake_scheduler();
     Ok(deployment)
 }
@@ -63,8 +67,13 @@ pub async fn set_active(
 ) -> OpsResult<Deployment> {
     let store = state.store();
     let deployment = match active {
-        Some(active) => store.set_schedule_active(reference, slug, active).await?,
-        None => store.deployment(reference).await?,
+        Some(active) => {
+            store
+                .schedules()
+                .set_schedule_active(reference, slug, active)
+                .await?
+        }
+        None => store.deployments().deployment(reference).await?,
     };
     state.wake_scheduler();
     Ok(deployment)
@@ -72,7 +81,11 @@ pub async fn set_active(
 
 /// Deletes a schedule from a deployment.
 pub async fn delete(state: &AppState, reference: &str, slug: &str) -> OpsResult<Deployment> {
-    let deployment = state.store().delete_schedule(reference, slug).await?;
+    let deployment = state
+        .store()
+        .schedules()
+        .delete_schedule(reference, slug)
+        .await?;
     state.wake_scheduler();
     Ok(deployment)
 }
@@ -92,8 +105,11 @@ pub async fn upcoming(
         n => n.min(MAX_UPCOMING),
     };
     let store = state.store();
-    let deployment = store.deployment(reference).await?;
-    let waiting = store.waiting_scheduled_runs(&deployment.id).await?;
+    let deployment = store.deployments().deployment(reference).await?;
+    let waiting = store
+        .schedules()
+        .waiting_scheduled_runs(&deployment.id)
+        .await?;
     let now = state.now();
     let runs = fire_times(&deployment, &waiting, now, count, show_skipped);
     let empty_reason = if runs.iter().any(|run| run.skipped.is_empty()) {

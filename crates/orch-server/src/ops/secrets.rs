@@ -39,17 +39,17 @@ pub async fn set(state: &AppState, name: &str, value: &str) -> OpsResult<bool> {
         .keyring()
         .seal(name, value)
         .map_err(|error| OpsError::from(StoreError::Conflict(error)))?;
-    Ok(state.store().set_secret(name, &sealed).await?)
+    Ok(state.store().secrets().set_secret(name, &sealed).await?)
 }
 
 /// Every secret's name, times and users; never a value.
 pub async fn list(state: &AppState) -> OpsResult<Vec<SecretInfo>> {
-    Ok(state.store().list_secrets().await?)
+    Ok(state.store().secrets().list_secrets().await?)
 }
 
 /// Deletes a secret.
 pub async fn delete(state: &AppState, name: &str) -> OpsResult<()> {
-    Ok(state.store().delete_secret(name).await?)
+    Ok(state.store().secrets().delete_secret(name).await?)
 }
 
 /// What a claimed run receives besides orch's own variables. Its `Debug`
@@ -81,7 +81,11 @@ pub async fn run_environment(state: &AppState, run: &FlowRun) -> OpsResult<RunEn
     let Some(deployment_id) = &run.deployment_id else {
         return Ok(RunEnvironment::default());
     };
-    let environment = state.store().deployment_environment(deployment_id).await?;
+    let environment = state
+        .store()
+        .secrets()
+        .deployment_environment(deployment_id)
+        .await?;
     open_environment(state, &run.id, environment).await
 }
 
@@ -102,6 +106,7 @@ pub async fn open_environment(
     }
     let sealed = state
         .store()
+        .secrets()
         .secret_ciphertexts(&environment.secrets)
         .await?;
     for name in environment.secrets {

@@ -38,10 +38,14 @@ pub struct Status {
 /// The server's status now.
 pub async fn status(state: &AppState) -> OpsResult<Status> {
     let store = state.store();
-    let workers_online = store.count_workers_online(state.online_since()).await?;
-    let schema = store.schema_version().await?;
+    let workers_online = store
+        .workers()
+        .count_workers_online(state.online_since())
+        .await?;
+    let schema = store.maintenance().schema_version().await?;
     let replica = state.duties().replica();
     let duties = store
+        .replicas()
         .duty_leases()
         .await?
         .into_iter()
@@ -51,6 +55,7 @@ pub async fn status(state: &AppState) -> OpsResult<Status> {
         })
         .collect();
     let replicas = store
+        .replicas()
         .live_replicas()
         .await?
         .into_iter()
@@ -66,7 +71,7 @@ pub async fn status(state: &AppState) -> OpsResult<Status> {
         uptime_seconds: uptime_seconds(state),
         workers_online,
         schema,
-        maintenance: state.maintenance().snapshot(),
+        maintenance: crate::maintenance::totals(state).snapshot(),
         writes: store.write_health(),
         replica: state.duties().name().to_owned(),
         duties,
@@ -99,6 +104,6 @@ pub async fn login_code(
         orch_core::auth::Principal::Run { .. } => Err(super::OpsError::PermissionDenied(
             "a run credential cannot log in to the dashboard: use an API token ('orch token create NAME --scope read')".into(),
         )),
-        _ => Ok(Some(state.store().create_login_code(&caller.name).await?)),
+        _ => Ok(Some(state.store().tokens().create_login_code(&caller.name).await?)),
     }
 }

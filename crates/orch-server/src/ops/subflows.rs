@@ -58,7 +58,10 @@ pub async fn create(
     super::access::run(state, caller, &request.parent_flow_run_id).await?;
     let parameters = parameters(&request.parameters_json)?;
     let store = state.store();
-    let parent = store.flow_run(&request.parent_flow_run_id).await?;
+    let parent = store
+        .flow_runs()
+        .flow_run(&request.parent_flow_run_id)
+        .await?;
     let trace_parent = match request.traceparent.trim() {
         "" => parent.trace().traceparent(),
         text => TraceParent::parse(text).map_err(OpsError::Invalid)?,
@@ -70,7 +73,10 @@ pub async fn create(
         parameters,
         trace_parent: Some(trace_parent),
     };
-    let changed = store.create_subflow_run(&new, state.config().auth).await?;
+    let changed = store
+        .flow_runs()
+        .create_subflow_run(&new, state.config().auth)
+        .await?;
     effects::apply(state, &changed.transitions);
     let created = changed.value;
     let traceparent = created.run.trace().traceparent();

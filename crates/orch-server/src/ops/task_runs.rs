@@ -8,7 +8,7 @@ use crate::effects;
 use crate::state::AppState;
 
 /// Stores task run snapshots (each moves only forward, see
-/// `Store::report_task_runs`) and tells the flow runs' watchers. A run's
+/// `TaskRuns::report_task_runs`) and tells the flow runs' watchers. A run's
 /// credential reports only for its own run, and the store refuses task run
 /// ids that belong to another run.
 pub async fn report(state: &AppState, caller: &Caller, task_runs: &[TaskRun]) -> OpsResult<()> {
@@ -17,7 +17,11 @@ pub async fn report(state: &AppState, caller: &Caller, task_runs: &[TaskRun]) ->
         .map(|task| task.flow_run_id.clone())
         .collect();
     super::access::runs(state, caller, runs).await?;
-    let changed = state.store().report_task_runs(task_runs).await?;
+    let changed = state
+        .store()
+        .task_runs()
+        .report_task_runs(task_runs)
+        .await?;
     effects::apply_task_runs(state, &changed);
     Ok(())
 }
@@ -27,6 +31,6 @@ pub async fn report(state: &AppState, caller: &Caller, task_runs: &[TaskRun]) ->
 pub async fn list(state: &AppState, caller: &Caller, reference: &str) -> OpsResult<Vec<TaskRun>> {
     super::access::run(state, caller, reference).await?;
     let store = state.store();
-    let run = store.flow_run(reference).await?;
-    Ok(store.list_task_runs(&run.id).await?)
+    let run = store.flow_runs().flow_run(reference).await?;
+    Ok(store.task_runs().list_task_runs(&run.id).await?)
 }

@@ -36,19 +36,19 @@ pub async fn create(
         pools,
         expires_at,
     };
-    let (info, key) = state.store().create_token(&new).await?;
+    let (info, key) = state.store().tokens().create_token(&new).await?;
     tracing::info!(token = %info.name, scope = %info.scope, %by, "token created");
     Ok((info, key))
 }
 
 /// Every token, newest first; never a key.
 pub async fn list(state: &AppState) -> OpsResult<Vec<TokenInfo>> {
-    Ok(state.store().list_tokens().await?)
+    Ok(state.store().tokens().list_tokens().await?)
 }
 
 /// Revokes the token `name` (and the dashboard sessions made from it).
 pub async fn revoke(state: &AppState, name: &str, by: &str) -> OpsResult<TokenInfo> {
-    let info = state.store().revoke_token(name).await?;
+    let info = state.store().tokens().revoke_token(name).await?;
     // Other replicas empty theirs when the revocation's notification arrives.
     state.token_cache().revoked();
     tracing::info!(token = %info.name, %by, "token revoked");

@@ -38,6 +38,7 @@ pub async fn create(state: &AppState, pool: NewPool) -> OpsResult<WorkPool> {
         })?;
     Ok(state
         .store()
+        .work_pools()
         .create_work_pool_with(
             &pool.name,
             pool_type,
@@ -50,12 +51,20 @@ pub async fn create(state: &AppState, pool: NewPool) -> OpsResult<WorkPool> {
 
 /// Every pool, by name.
 pub async fn list(state: &AppState) -> OpsResult<Vec<WorkPool>> {
-    Ok(state.store().list_work_pools(state.online_since()).await?)
+    Ok(state
+        .store()
+        .work_pools()
+        .list_work_pools(state.online_since())
+        .await?)
 }
 
 /// The pool named `name`.
 pub async fn get(state: &AppState, name: &str) -> OpsResult<WorkPool> {
-    Ok(state.store().work_pool(name, state.online_since()).await?)
+    Ok(state
+        .store()
+        .work_pools()
+        .work_pool(name, state.online_since())
+        .await?)
 }
 
 /// Applies `update` to the pool `name` and returns it. Its workers are woken:
@@ -74,15 +83,18 @@ pub async fn update(
             .map_err(|denied| OpsError::PermissionDenied(denied.0))?;
     }
     let store = state.store();
-    store.update_work_pool(name, update).await?;
-    let pool = store.work_pool(name, state.online_since()).await?;
+    store.work_pools().update_work_pool(name, update).await?;
+    let pool = store
+        .work_pools()
+        .work_pool(name, state.online_since())
+        .await?;
     state.events().runs_ready(Some(&pool.id));
     Ok(pool)
 }
 
 /// Deletes the pool `name` (refused while deployments use it).
 pub async fn delete(state: &AppState, name: &str) -> OpsResult<()> {
-    Ok(state.store().delete_work_pool(name).await?)
+    Ok(state.store().work_pools().delete_work_pool(name).await?)
 }
 
 /// Workers seen within [`WORKER_WINDOW`], of one pool or all, most recent first.
@@ -90,6 +102,7 @@ pub async fn workers(state: &AppState, pool: Option<&str>) -> OpsResult<Vec<Work
     let pool = pool.filter(|p| !p.is_empty());
     Ok(state
         .store()
+        .workers()
         .list_workers(pool, state.micros_ago(WORKER_WINDOW))
         .await?)
 }

@@ -12,7 +12,7 @@ use crate::effects;
 use crate::state::AppState;
 
 /// A claim the worker has not reported this long after it was made was
-/// never received (see `Store::release_unheld_claims`).
+/// never received (see `Workers::release_unheld_claims`).
 const CLAIM_GRACE: Duration = Duration::from_secs(15);
 
 /// A worker starting, as a transport received it.
@@ -49,6 +49,7 @@ pub async fn register(
         .map_err(|error| OpsError::Invalid(format!("{error} (orch worker start --pool)")))?;
     let store = state.store();
     let mut worker = store
+        .workers()
         .register_worker_for(
             caller.credential_id.as_deref(),
             &registration.name,
@@ -61,6 +62,7 @@ pub async fn register(
     let interval = registration.heartbeat_interval_seconds;
     if interval.is_finite() && interval > 0.0 {
         worker = store
+            .workers()
             .set_worker_heartbeat_interval(&worker.id, (interval * 1e6) as i64)
             .await?;
     }
@@ -90,22 +92,23 @@ pub async fn heartbeat(
 ) -> OpsResult<HeartbeatAnswer> {
     super::access::worker(state, caller, worker_id).await?;
     let store = state.background_store();
-    let cancel = store.heartbeat(worker_id).await?;
+    let cancel = store.workers().heartbeat(worker_id).await?;
     if !state.within_stall_grace() {
         match store
+            .workers()
             .release_unheld_claims(worker_id, running, state.micros_ago(CLAIM_GRACE))
             .await
         {
             Ok(released) => {
-                for transition in &released {
+                for transition in &released.transitions {
                     tracing::warn!(run = %transition.run.id, worker = %worker_id, "released a claim its worker never received");
                 }
-                effects::apply(state, &released);
+                effects::apply(state, &released.transitions);
             }
             Err(error) => tracing::warn!(%error, "reconciling a worker's claims failed"),
         }
     }
-    let lost = store.runs_not_held(worker_id, running).await?;
+    let lost = store.workers().runs_not_held(worker_id, running).await?;
     for run in &lost {
         tracing::warn!(run = %run, worker = %worker_id, "a worker still executes a run it no longer holds (its lease expired); told it to stop");
     }
@@ -137,10 +140,11 @@ pub async fn claim(
     let store = state.store();
     let changed = if state.config().auth {
         store
+            .claims()
             .claim_runs_with_credentials(worker_id, max_runs)
             .await?
     } else {
-        store.claim_runs(worker_id, max_runs).await?
+        store.claims().claim_runs(worker_id, max_runs).await?
     };
     effects::apply(state, &changed.transitions);
     let mut claimed = Vec::with_capacity(changed.value.len());
@@ -164,11 +168,11 @@ pub async fn claim(
 /// (its pool says which wake-ups are its).
 pub async fn subscribe(state: &AppState, caller: &Caller, worker_id: &str) -> OpsResult<Worker> {
     super::access::worker(state, caller, worker_id).await?;
-    Ok(state.store().worker(worker_id).await?)
+    Ok(state.store().workers().worker(worker_id).await?)
 }
 
 /// Marks a worker stopped (a clean shutdown); its runs' leases end at once.
 pub async fn deregister(state: &AppState, caller: &Caller, worker_id: &str) -> OpsResult<()> {
     super::access::worker(state, caller, worker_id).await?;
-    Ok(state.store().deregister_worker(worker_id).await?)
+    Ok(state.store().workers().deregister_worker(worker_id).await?)
 }

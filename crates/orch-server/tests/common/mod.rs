@@ -87,6 +87,7 @@ impl Harness {
         let (state, stop) = open(database.url(), &clock).await;
         state
             .store()
+            .work_pools()
             .create_work_pool(pool, "process", "", None)
             .await
             .expect("create pool");
@@ -159,6 +160,7 @@ impl Harness {
             })
             .collect();
         self.store()
+            .deployments()
             .apply_deployments(&inputs)
             .await
             .expect("apply deployments");
@@ -186,11 +188,13 @@ impl Harness {
     pub async fn runs(&self, deployment: &str) -> Vec<FlowRun> {
         let deployment = self
             .store()
+            .deployments()
             .deployment(deployment)
             .await
             .expect("deployment");
         let mut runs = self
             .store()
+            .flow_runs()
             .list_flow_runs(&FlowRunFilter {
                 deployment_id: Some(deployment.id),
                 limit: 10_000,
@@ -214,6 +218,7 @@ impl Harness {
     /// Registers a worker of `pool`.
     pub async fn worker(&self, name: &str, pool: &str) -> Worker {
         self.store()
+            .workers()
             .register_worker(name, pool, "host-1", 0, "test")
             .await
             .expect("register worker")
@@ -222,6 +227,7 @@ impl Harness {
     /// Claims up to `max` runs for the worker; returns them.
     pub async fn claim(&self, worker: &Worker, max: u32) -> Vec<FlowRun> {
         self.store()
+            .claims()
             .claim_runs(&worker.id, max)
             .await
             .expect("claim")
@@ -240,6 +246,7 @@ impl Harness {
         };
         match self
             .store()
+            .flow_runs()
             .set_flow_run_state(run_id, proposal)
             .await
             .expect("set state")
@@ -260,6 +267,7 @@ impl Harness {
     ) -> (FlowRun, Worker) {
         let run = self
             .store()
+            .flow_runs()
             .create_flow_run(deployment, &orch_store::JsonObject::new(), None, "")
             .await
             .expect("create run")
@@ -272,7 +280,11 @@ impl Harness {
 
     /// A run by id.
     pub async fn run(&self, run_id: &str) -> FlowRun {
-        self.store().flow_run(run_id).await.expect("run")
+        self.store()
+            .flow_runs()
+            .flow_run(run_id)
+            .await
+            .expect("run")
     }
 }
 

@@ -57,7 +57,12 @@ async fn replicas_sweeping_at_once_crash_and_retry_a_dead_workers_run_once() {
 
     let retried = harness.run(&run.id).await;
     assert_eq!(retried.state.name, "AwaitingRetry");
-    let history = harness.store().flow_run_history(&run.id).await.unwrap();
+    let history = harness
+        .store()
+        .flow_runs()
+        .flow_run_history(&run.id)
+        .await
+        .unwrap();
     let names: Vec<&str> = history.iter().map(|state| state.name.as_str()).collect();
     assert_eq!(
         names,
@@ -134,6 +139,7 @@ async fn each_background_duty_runs_on_one_replica_and_moves_when_its_holder_stop
     assert_eq!(
         harness
             .store()
+            .replicas()
             .release_duties(two.duties().replica())
             .await
             .unwrap(),

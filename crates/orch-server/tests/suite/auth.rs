@@ -41,7 +41,13 @@ pub(crate) async fn token(harness: &Harness, name: &str, scope: Scope, pools: &[
         pools: pools.iter().map(|p| p.to_string()).collect(),
         expires_at: None,
     };
-    harness.store().create_token(&new).await.expect("token").1
+    harness
+        .store()
+        .tokens()
+        .create_token(&new)
+        .await
+        .expect("token")
+        .1
 }
 
 pub(super) async fn keys(harness: &Harness) -> Keys {
@@ -55,12 +61,14 @@ pub(super) async fn keys(harness: &Harness) -> Keys {
             harness.deploy(DEPLOYMENT).await;
             let run = harness
                 .store()
+                .flow_runs()
                 .create_flow_run("etl/nightly", &orch_store::JsonObject::new(), None, "")
                 .await
                 .expect("a run")
                 .value;
             harness
                 .store()
+                .tokens()
                 .create_run_credential(&run.id)
                 .await
                 .expect("its credential")
@@ -364,7 +372,12 @@ async fn without_the_token_cache_a_token_revoked_in_the_database_is_refused_at_o
             StatusCode::OK
         );
     }
-    harness.store().revoke_token("ci").await.expect("revoke");
+    harness
+        .store()
+        .tokens()
+        .revoke_token("ci")
+        .await
+        .expect("revoke");
     for app in [&one, &two] {
         assert_revoked(send(app, http_request(&list, Some(&key))).await).await;
     }
@@ -448,7 +461,12 @@ async fn the_token_cache_serves_a_checked_key_without_reading_the_database() {
         send(&app, http_request(&list, Some(&key))).await.status(),
         StatusCode::OK
     );
-    harness.store().revoke_token("ci").await.expect("revoke");
+    harness
+        .store()
+        .tokens()
+        .revoke_token("ci")
+        .await
+        .expect("revoke");
     if crate::BACKEND == orch_store::Backend::Sqlite {
         // Revoked behind the server's back (not through a use case): on
         // SQLite nothing tells the server, and its cache answers.
@@ -473,6 +491,7 @@ async fn a_run_credential_reaches_its_own_run_until_it_ends_and_a_worker_token_i
     let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
     harness
         .store()
+        .work_pools()
         .create_work_pool("other", "process", "", None)
         .await
         .unwrap();
@@ -480,12 +499,14 @@ async fn a_run_credential_reaches_its_own_run_until_it_ends_and_a_worker_token_i
     let (run, worker) = harness.running_run("etl/nightly", "default", "w1").await;
     let other = harness
         .store()
+        .flow_runs()
         .create_flow_run("etl/nightly", &orch_store::JsonObject::new(), None, "")
         .await
         .unwrap()
         .value;
     let run_key = harness
         .store()
+        .tokens()
         .create_run_credential(&run.id)
         .await
         .unwrap();

@@ -22,7 +22,13 @@ async fn refused(harness: &Harness, spec: String) -> String {
         .expect_err("the automation is refused");
     assert_eq!(error.kind(), ErrorKind::Invalid, "{error}");
     assert!(
-        harness.store().automations().await.unwrap().is_empty(),
+        harness
+            .store()
+            .automations()
+            .automations()
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing was registered"
     );
     error.to_string()

@@ -70,11 +70,13 @@ async fn a_run_key_cannot_change_another_runs_task_runs_artifacts_or_events() {
     let (run_b, _) = harness.running_run("etl/nightly", "default", "w2").await;
     let key_a = harness
         .store()
+        .tokens()
         .create_run_credential(&run_a.id)
         .await
         .unwrap();
     let key_b = harness
         .store()
+        .tokens()
         .create_run_credential(&run_b.id)
         .await
         .unwrap();
@@ -106,11 +108,17 @@ async fn a_run_key_cannot_change_another_runs_task_runs_artifacts_or_events() {
         PERMISSION_DENIED,
         "an edge to another run's task run"
     );
-    let b = harness.store().list_task_runs(&run_b.id).await.unwrap();
+    let b = harness
+        .store()
+        .task_runs()
+        .list_task_runs(&run_b.id)
+        .await
+        .unwrap();
     assert_eq!(b[0].state.kind, StateType::Running, "B's task is untouched");
     assert!(
         harness
             .store()
+            .task_runs()
             .list_task_runs(&run_a.id)
             .await
             .unwrap()
@@ -266,7 +274,7 @@ async fn a_flood_of_bad_keys_never_locks_a_valid_key_out() {
 async fn audit_until(harness: &Harness, done: impl Fn(&[AuditRecord]) -> bool) -> Vec<AuditRecord> {
     let mut records = Vec::new();
     for _ in 0..100 {
-        records = harness.store().list_audit(0, 1000).await.unwrap();
+        records = harness.store().audit().list_audit(0, 1000).await.unwrap();
         if done(&records) {
             break;
         }

@@ -90,6 +90,7 @@ async fn adding_the_calendar_removes_the_runs_of_closed_days() {
     assert_eq!(after[0], "2026-11-27T14:00:00Z", "Friday 09:00 ET");
     let deployment = harness
         .store()
+        .deployments()
         .deployment("trading-flow/trading-production")
         .await
         .unwrap();

@@ -28,12 +28,14 @@ async fn two_runs(strategy: &str) -> (Harness, String, String) {
     harness.deploy(&limited(strategy)).await;
     let store = harness.store();
     let first = store
+        .flow_runs()
         .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
         .await
         .unwrap()
         .value;
     harness.advance(std::time::Duration::from_secs(1));
     let second = store
+        .flow_runs()
         .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
         .await
         .unwrap()
@@ -60,7 +62,12 @@ async fn enqueue_holds_the_second_run_until_the_first_ends() {
         "waiting: deployment concurrency limit 1 reached"
     );
     harness.advance(std::time::Duration::from_secs(60));
-    harness.store().heartbeat(&worker.id).await.unwrap();
+    harness
+        .store()
+        .workers()
+        .heartbeat(&worker.id)
+        .await
+        .unwrap();
     harness.sweep().await;
     assert_eq!(
         harness.run(&second).await.state.name,
@@ -92,6 +99,7 @@ async fn cancel_new_cancels_a_run_that_falls_due_at_the_limit() {
     harness.report(&worker, &first, StateType::Completed).await;
     let third = harness
         .store()
+        .flow_runs()
         .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
         .await
         .unwrap()
@@ -113,11 +121,13 @@ async fn other_deployments_of_the_pool_are_not_held_back_by_a_full_one() {
     let store = harness.store();
     for _ in 0..5 {
         let _ = store
+            .flow_runs()
             .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
             .await
             .unwrap();
     }
     let other = store
+        .flow_runs()
         .create_flow_run("trading-flow/other", &JsonObject::new(), None, "")
         .await
         .unwrap()
@@ -233,8 +243,13 @@ async fn slots_of_a_run_that_crashed_are_released_by_the_sweep() {
         .deploy(&limited("enqueue").replace("concurrency_limit = 1\n", ""))
         .await;
     let store = harness.store();
-    store.set_concurrency_limit("database", 1).await.unwrap();
+    store
+        .concurrency()
+        .set_concurrency_limit("database", 1)
+        .await
+        .unwrap();
     let run = store
+        .flow_runs()
         .create_flow_run("trading-flow/prod", &JsonObject::new(), None, "")
         .await
         .unwrap()
@@ -244,6 +259,7 @@ async fn slots_of_a_run_that_crashed_are_released_by_the_sweep() {
     harness.report(&worker, &run.id, StateType::Running).await;
     let tags = vec!["database".to_owned()];
     let outcome = store
+        .concurrency()
         .acquire_concurrency_slots(&tags, "task-1", Some(&run.id), 3_600_000_000)
         .await
         .unwrap();
@@ -251,6 +267,7 @@ async fn slots_of_a_run_that_crashed_are_released_by_the_sweep() {
     harness.sweep().await;
     assert_eq!(
         store
+            .concurrency()
             .concurrency_limit("database")
             .await
             .unwrap()
@@ -265,6 +282,7 @@ async fn slots_of_a_run_that_crashed_are_released_by_the_sweep() {
     assert_eq!(harness.run(&run.id).await.state.kind, StateType::Crashed);
     assert!(
         store
+            .concurrency()
             .concurrency_limit("database")
             .await
             .unwrap()
@@ -272,6 +290,7 @@ async fn slots_of_a_run_that_crashed_are_released_by_the_sweep() {
             .is_empty()
     );
     let other = store
+        .concurrency()
         .acquire_concurrency_slots(&tags, "task-2", None, 60_000_000)
         .await
         .unwrap();

@@ -25,7 +25,7 @@ async fn a_run_of_a_dead_worker_crashes_when_its_lease_expires_and_is_retried() 
 
     // Heartbeats keep the lease alive.
     harness.advance(Duration::from_secs(20));
-    store.heartbeat(&worker.id).await.unwrap();
+    store.workers().heartbeat(&worker.id).await.unwrap();
     harness.advance(Duration::from_secs(20));
     harness.sweep().await;
     assert_eq!(harness.run(&run.id).await.state.kind, StateType::Running);
@@ -41,7 +41,7 @@ async fn a_run_of_a_dead_worker_crashes_when_its_lease_expires_and_is_retried() 
         "{}",
         retried.state.message
     );
-    let workers = store.list_workers(None, 0).await.unwrap();
+    let workers = store.workers().list_workers(None, 0).await.unwrap();
     assert!(
         workers[0].last_heartbeat < harness.state.online_since(),
         "shown offline"
@@ -77,6 +77,7 @@ async fn a_worker_missing_three_heartbeats_is_shown_offline_before_its_lease_end
     let store = harness.store();
     let worker = harness.worker("w1", "pool").await;
     store
+        .workers()
         .set_worker_heartbeat_interval(&worker.id, 5_000_000)
         .await
         .unwrap();
@@ -84,7 +85,7 @@ async fn a_worker_missing_three_heartbeats_is_shown_offline_before_its_lease_end
         let state = harness.state.clone();
         let id = worker.id.clone();
         async move {
-            let worker = state.store().worker(&id).await.unwrap();
+            let worker = state.store().workers().worker(&id).await.unwrap();
             worker.is_online(state.now(), state.online_since())
         }
     };
@@ -95,15 +96,15 @@ async fn a_worker_missing_three_heartbeats_is_shown_offline_before_its_lease_end
     // The third missed: offline, though its 30 s lease has not run out.
     harness.advance(Duration::from_secs(2));
     assert!(!online(&harness).await);
-    store.heartbeat(&worker.id).await.unwrap();
+    store.workers().heartbeat(&worker.id).await.unwrap();
     assert!(online(&harness).await, "back with the next heartbeat");
     // A worker that did not say how often it heartbeats is offline when the lease ends.
     let quiet = harness.worker("w2", "pool").await;
     harness.advance(Duration::from_secs(29));
-    let quiet = store.worker(&quiet.id).await.unwrap();
+    let quiet = store.workers().worker(&quiet.id).await.unwrap();
     assert!(quiet.is_online(harness.state.now(), harness.state.online_since()));
     harness.advance(Duration::from_secs(2));
-    let quiet = store.worker(&quiet.id).await.unwrap();
+    let quiet = store.workers().worker(&quiet.id).await.unwrap();
     assert!(!quiet.is_online(harness.state.now(), harness.state.online_since()));
 }
 

@@ -52,7 +52,12 @@ async fn resuming_a_deployment_over_rest_wakes_the_scheduler() {
         harness.state.scheduler_woken().now_or_never().is_some(),
         "resuming over REST refills the schedules at once"
     );
-    let deployment = harness.store().deployment("etl/nightly").await.unwrap();
+    let deployment = harness
+        .store()
+        .deployments()
+        .deployment("etl/nightly")
+        .await
+        .unwrap();
     assert!(!deployment.paused);
 }
 

@@ -152,6 +152,7 @@ async fn a_paused_schedule_loses_its_runs_and_refills_from_now_when_resumed() {
     harness.schedule().await;
     let store = harness.store();
     store
+        .schedules()
         .set_schedule_active("trading-flow/trading-production", "market-hours", false)
         .await
         .unwrap();
@@ -167,6 +168,7 @@ async fn a_paused_schedule_loses_its_runs_and_refills_from_now_when_resumed() {
 
     harness.advance(Duration::from_secs(20 * 60)); // 15:30 ET
     store
+        .schedules()
         .set_schedule_active("trading-flow/trading-production", "market-hours", true)
         .await
         .unwrap();
@@ -223,10 +225,18 @@ async fn a_paused_deployment_gets_no_new_runs_and_does_not_replay_the_pause() {
     harness.schedule().await;
     let store = harness.store();
     let reference = "data-refresh-flow/data-refresh-production";
-    store.set_deployment_paused(reference, true).await.unwrap();
+    store
+        .deployments()
+        .set_deployment_paused(reference, true)
+        .await
+        .unwrap();
     harness.advance(Duration::from_secs(3 * 3600));
     assert_eq!(harness.schedule().await, 0);
-    store.set_deployment_paused(reference, false).await.unwrap();
+    store
+        .deployments()
+        .set_deployment_paused(reference, false)
+        .await
+        .unwrap();
     // The next hour from now, nothing from the 3 paused hours.
     assert_eq!(harness.schedule().await, 15);
 }
@@ -257,6 +267,7 @@ async fn scheduled_runs_are_marked_late_when_no_worker_starts_them() {
     assert_eq!(runs[1].state.name, "Scheduled", "20:16 is not due yet");
     let late = harness
         .store()
+        .flow_runs()
         .list_flow_runs(&orch_store::FlowRunFilter {
             state_name: Some("late".into()),
             ..Default::default()
@@ -272,7 +283,12 @@ async fn the_idempotency_key_refuses_a_second_run_for_a_slot_whatever_the_progre
     harness.deploy(REFRESH).await;
     harness.schedule().await;
     let store = harness.store();
-    let fill = store.schedules_to_fill().await.unwrap().remove(0);
+    let fill = store
+        .schedules()
+        .schedules_to_fill()
+        .await
+        .unwrap()
+        .remove(0);
     let existing: Vec<i64> = harness
         .runs("data-refresh-flow/data-refresh-production")
         .await
@@ -281,6 +297,7 @@ async fn the_idempotency_key_refuses_a_second_run_for_a_slot_whatever_the_progre
         .collect();
     // As if the progress mark were lost: every slot is offered again.
     let created = store
+        .schedules()
         .create_scheduled_runs(&fill, &existing, *existing.last().unwrap())
         .await
         .unwrap()

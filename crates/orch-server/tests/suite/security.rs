@@ -75,6 +75,7 @@ async fn a_secret_goes_in_sealed_and_never_comes_out() {
 
     let sealed = harness
         .store()
+        .secrets()
         .secret_ciphertexts(&["NEWSAPI_KEY".to_owned()])
         .await
         .unwrap();
@@ -192,7 +193,13 @@ async fn changes_are_audited_with_the_caller_and_its_address() {
         pools: Vec::new(),
         expires_at: None,
     };
-    let key = harness.store().create_token(&new).await.expect("token").1;
+    let key = harness
+        .store()
+        .tokens()
+        .create_token(&new)
+        .await
+        .expect("token")
+        .1;
     let secured = harness.secured().await;
     let secured_app = orch_server::router(secured.state.clone());
     let address: SocketAddr = "10.1.2.3:50000".parse().unwrap();

@@ -87,6 +87,7 @@ async fn a_run_credential_creates_subflow_runs_of_its_own_run_each_with_a_creden
     let harness = Harness::start("2026-01-05T09:00:00Z", "default").await;
     harness
         .store()
+        .work_pools()
         .create_work_pool("other", "process", "", None)
         .await
         .unwrap();
@@ -95,6 +96,7 @@ async fn a_run_credential_creates_subflow_runs_of_its_own_run_each_with_a_creden
     let (sibling, _) = harness.running_run("etl/nightly", "default", "w2").await;
     let parent_key = harness
         .store()
+        .tokens()
         .create_run_credential(&parent.id)
         .await
         .unwrap();
@@ -212,6 +214,7 @@ async fn a_subflow_run_is_refused_under_a_parent_that_is_not_running() {
     let waiting = harness.run_now("etl/nightly").await;
     let key = harness
         .store()
+        .tokens()
         .create_run_credential(&waiting.id)
         .await
         .unwrap();
@@ -233,6 +236,7 @@ async fn a_subflow_run_is_refused_under_a_parent_that_is_not_running() {
     assert!(
         harness
             .store()
+            .flow_runs()
             .subflow_runs(&waiting.id)
             .await
             .unwrap()
@@ -262,6 +266,7 @@ async fn a_subflow_runs_changes_are_changes_of_its_parent_for_its_watchers() {
     let (parent, _worker) = harness.running_run("etl/nightly", "default", "w1").await;
     let parent_key = harness
         .store()
+        .tokens()
         .create_run_credential(&parent.id)
         .await
         .unwrap();

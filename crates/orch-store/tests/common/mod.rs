@@ -68,6 +68,7 @@ pub const SECOND: i64 = 1_000_000;
 /// Creates a `process` pool with no limit.
 pub async fn create_pool(store: &Store, name: &str) -> WorkPool {
     store
+        .work_pools()
         .create_work_pool(name, "process", "", None)
         .await
         .expect("create work pool")
@@ -122,10 +123,15 @@ pub fn input(spec: DeploymentSpec) -> DeploymentInput {
 pub async fn deploy(store: &Store, spec: DeploymentSpec) -> Deployment {
     let reference = format!("{}/{}", spec.flow, spec.name);
     store
+        .deployments()
         .apply_deployments(&[input(spec)])
         .await
         .expect("apply deployment");
-    store.deployment(&reference).await.expect("deployment")
+    store
+        .deployments()
+        .deployment(&reference)
+        .await
+        .expect("deployment")
 }
 
 /// Creates pool `pool` and deployment `flow/name` on it.
@@ -137,6 +143,7 @@ pub async fn pool_and_deployment(store: &Store, pool: &str, flow: &str, name: &s
 /// Registers a worker of `pool` with a run limit (0 = unlimited).
 pub async fn register(store: &Store, name: &str, pool: &str, limit: u32) -> Worker {
     store
+        .workers()
         .register_worker(name, pool, "host-1", limit, "0.1.0")
         .await
         .expect("register worker")
@@ -145,6 +152,7 @@ pub async fn register(store: &Store, name: &str, pool: &str, limit: u32) -> Work
 /// Creates a run of `deployment` due now, with no overrides.
 pub async fn run_now(store: &Store, deployment: &Deployment) -> FlowRun {
     store
+        .flow_runs()
         .create_flow_run(&deployment.id, &JsonObject::new(), None, "")
         .await
         .expect("create flow run")
@@ -154,6 +162,7 @@ pub async fn run_now(store: &Store, deployment: &Deployment) -> FlowRun {
 /// Creates a run of `deployment` due at `at` (microseconds).
 pub async fn run_at(store: &Store, deployment: &Deployment, at: i64) -> FlowRun {
     store
+        .flow_runs()
         .create_flow_run(&deployment.id, &JsonObject::new(), Some(at), "")
         .await
         .expect("create flow run")
@@ -197,6 +206,7 @@ pub fn rejected(result: Changed<TransitionResult>) -> (FlowRun, String) {
 pub async fn move_to(store: &Store, run_id: &str, kind: StateType) -> FlowRun {
     accepted(
         store
+            .flow_runs()
             .set_flow_run_state(run_id, propose(kind))
             .await
             .expect("set state"),
@@ -212,6 +222,7 @@ pub async fn start(store: &Store, run_id: &str) -> FlowRun {
 /// Claims up to `max` runs for a worker and returns their ids, in claim order.
 pub async fn claim_ids(store: &Store, worker_id: &str, max: u32) -> Vec<String> {
     store
+        .claims()
         .claim_runs(worker_id, max)
         .await
         .expect("claim runs")
@@ -224,6 +235,7 @@ pub async fn claim_ids(store: &Store, worker_id: &str, max: u32) -> Vec<String> 
 /// The state types of a run's history, oldest first.
 pub async fn history_types(store: &Store, run_id: &str) -> Vec<StateType> {
     store
+        .flow_runs()
         .flow_run_history(run_id)
         .await
         .expect("history")

@@ -24,6 +24,7 @@ async fn artifacts_are_stored_and_listed_per_run_and_key() {
     let other = run_now(&store, &deployment).await;
     let table = json!([{"symbol": "GOOG", "signal": "BUY", "confidence": 0.71}]);
     let stored = store
+        .artifacts()
         .create_artifact(artifact(
             &run.id,
             Some("decision-GOOG"),
@@ -36,6 +37,7 @@ async fn artifacts_are_stored_and_listed_per_run_and_key() {
     assert_eq!(stored.flow, "trading-flow");
     assert_eq!(stored.flow_run_name, run.name);
     store
+        .artifacts()
         .create_artifact(artifact(
             &run.id,
             None,
@@ -45,6 +47,7 @@ async fn artifacts_are_stored_and_listed_per_run_and_key() {
         .await
         .unwrap();
     store
+        .artifacts()
         .create_artifact(artifact(
             &other.id,
             Some("decision-GOOG"),
@@ -55,6 +58,7 @@ async fn artifacts_are_stored_and_listed_per_run_and_key() {
         .unwrap();
 
     let of_run = store
+        .artifacts()
         .artifacts(&ArtifactFilter {
             flow_run_id: Some(run.id.clone()),
             ..ArtifactFilter::default()
@@ -64,6 +68,7 @@ async fn artifacts_are_stored_and_listed_per_run_and_key() {
     assert_eq!(of_run.len(), 2);
     assert_eq!(of_run[0].kind, ArtifactKind::Markdown, "newest first");
     let of_key = store
+        .artifacts()
         .artifacts(&ArtifactFilter {
             key: Some("decision-GOOG".into()),
             ..ArtifactFilter::default()
@@ -77,7 +82,10 @@ async fn artifacts_are_stored_and_listed_per_run_and_key() {
             .collect::<Vec<_>>(),
         [other.id.as_str(), run.id.as_str()]
     );
-    assert_eq!(store.artifact(&stored.id).await.unwrap(), stored);
+    assert_eq!(
+        store.artifacts().artifact(&stored.id).await.unwrap(),
+        stored
+    );
 }
 
 #[tokio::test]
@@ -87,6 +95,7 @@ async fn a_series_is_oldest_first_and_keeps_the_newest() {
     for mae in [3.0, 2.5, 2.0, 1.5] {
         let run = run_now(&store, &deployment).await;
         store
+            .artifacts()
             .create_artifact(artifact(
                 &run.id,
                 Some("model-GOOG"),
@@ -96,7 +105,11 @@ async fn a_series_is_oldest_first_and_keeps_the_newest() {
             .await
             .unwrap();
     }
-    let series = store.artifact_series("model-GOOG", 3).await.unwrap();
+    let series = store
+        .artifacts()
+        .artifact_series("model-GOOG", 3)
+        .await
+        .unwrap();
     let maes: Vec<f64> = series
         .iter()
         .map(|a| a.data["mae"].as_f64().unwrap())
@@ -105,6 +118,7 @@ async fn a_series_is_oldest_first_and_keeps_the_newest() {
     assert!(series.windows(2).all(|w| w[0].seq < w[1].seq));
     assert!(
         store
+            .artifacts()
             .artifact_series("model-MSFT", 0)
             .await
             .unwrap()
@@ -124,6 +138,7 @@ async fn bad_artifacts_are_refused_with_a_clear_message() {
     let big = "x".repeat(orch_core::artifact::MAX_DATA_BYTES + 1);
     let message = refused(
         store
+            .artifacts()
             .create_artifact(artifact(
                 &run.id,
                 Some("report"),
@@ -138,6 +153,7 @@ async fn bad_artifacts_are_refused_with_a_clear_message() {
     );
     let message = refused(
         store
+            .artifacts()
             .create_artifact(artifact(
                 &run.id,
                 Some("m"),
@@ -152,6 +168,7 @@ async fn bad_artifacts_are_refused_with_a_clear_message() {
     );
     let message = refused(
         store
+            .artifacts()
             .create_artifact(artifact(
                 &run.id,
                 Some("bad key"),
@@ -166,12 +183,13 @@ async fn bad_artifacts_are_refused_with_a_clear_message() {
     );
     let mut orphan = artifact(&run.id, Some("t"), ArtifactKind::Markdown, json!("x"));
     orphan.task_run_id = Some("no-such-task-run".into());
-    let message = refused(store.create_artifact(orphan).await);
+    let message = refused(store.artifacts().create_artifact(orphan).await);
     assert!(
         message.contains("has no task run \"no-such-task-run\""),
         "{message}"
     );
     match store
+        .artifacts()
         .create_artifact(artifact(
             "no-such-run",
             None,
@@ -187,6 +205,7 @@ async fn bad_artifacts_are_refused_with_a_clear_message() {
     }
     assert!(
         store
+            .artifacts()
             .artifacts(&ArtifactFilter::default())
             .await
             .unwrap()
@@ -200,6 +219,7 @@ async fn artifacts_go_with_their_run() {
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
     let run = run_now(&store, &deployment).await;
     store
+        .artifacts()
         .create_artifact(artifact(
             &run.id,
             Some("k"),
@@ -224,6 +244,7 @@ async fn artifacts_go_with_their_run() {
         .unwrap();
     assert!(
         store
+            .artifacts()
             .artifacts(&ArtifactFilter::default())
             .await
             .unwrap()

@@ -36,7 +36,11 @@ fn firing(automation_id: &str, key: &str, run: &str, actions: Vec<NewDelivery>) 
 
 /// Claims the one pending delivery and returns its id and firing context.
 async fn claim_one(store: &Store) -> (String, Value) {
-    let claimed = store.claim_deliveries("o", LEASE, 10, &[]).await.unwrap();
+    let claimed = store
+        .deliveries()
+        .claim_deliveries("o", LEASE, 10, &[])
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1, "{claimed:?}");
     let context = serde_json::from_str(&claimed[0].context).unwrap();
     (claimed[0].id.clone(), context)
@@ -49,12 +53,17 @@ async fn a_firing_on_a_run_its_automation_led_to_is_loop_suppressed() {
     let again = automation(&store, "again").await;
     let notify = automation(&store, "notify").await;
     let next = automation(&store, "next").await;
-    let (_, start) = store.outbox_batch(OutboxSource::Events, 10).await.unwrap();
+    let (_, start) = store
+        .outbox()
+        .outbox_batch(OutboxSource::Events, 10)
+        .await
+        .unwrap();
 
     // A run nobody's automation made starts a chain.
     let first = run_now(&store, &deployment).await;
     let run_deployment = || vec![delivery("run-deployment", "orch")];
     let created = store
+        .automations()
         .record_firing(&firing(&again, "state:1", &first.id, run_deployment()))
         .await
         .unwrap();
@@ -65,6 +74,7 @@ async fn a_firing_on_a_run_its_automation_led_to_is_loop_suppressed() {
 
     // The run its action creates carries the delivery's id as its key.
     let made = store
+        .flow_runs()
         .create_flow_run(
             &deployment.id,
             &JsonObject::new(),
@@ -75,6 +85,7 @@ async fn a_firing_on_a_run_its_automation_led_to_is_loop_suppressed() {
         .unwrap()
         .value;
     let outcome = store
+        .automations()
         .record_firing(&firing(&again, "state:2", &made.id, run_deployment()))
         .await
         .unwrap();
@@ -87,7 +98,7 @@ async fn a_firing_on_a_run_its_automation_led_to_is_loop_suppressed() {
         ),
         "{reason}"
     );
-    let record = store.automation("again").await.unwrap();
+    let record = store.automations().automation("again").await.unwrap();
     assert_eq!(
         (
             record.firings,
@@ -100,13 +111,21 @@ async fn a_firing_on_a_run_its_automation_led_to_is_loop_suppressed() {
     );
     assert_eq!(record.loop_message, reason);
     assert!(record.loop_suppressed_at.is_some());
-    let history = store.automation_history("again", 10).await.unwrap();
+    let history = store
+        .automations()
+        .automation_history("again", 10)
+        .await
+        .unwrap();
     assert_eq!(history[0].outcome, "loop-suppressed");
     assert_eq!(history[0].error, reason);
     assert_eq!(history[0].flow_run_id.as_deref(), Some(made.id.as_str()));
 
     // The event, on the run, for an `event` trigger to see.
-    let (events, _) = store.outbox_batch(OutboxSource::Events, 10).await.unwrap();
+    let (events, _) = store
+        .outbox()
+        .outbox_batch(OutboxSource::Events, 10)
+        .await
+        .unwrap();
     let events: Vec<_> = events.iter().filter(|e| e.position > start).collect();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].name, LOOP_SUPPRESSED_EVENT);
@@ -119,16 +138,26 @@ async fn a_firing_on_a_run_its_automation_led_to_is_loop_suppressed() {
     // Written once, like any firing.
     assert_eq!(
         store
+            .automations()
             .record_firing(&firing(&again, "state:2", &made.id, run_deployment()))
             .await
             .unwrap(),
         FiringOutcome::Duplicate
     );
-    assert_eq!(store.automation("again").await.unwrap().loop_suppressed, 1);
+    assert_eq!(
+        store
+            .automations()
+            .automation("again")
+            .await
+            .unwrap()
+            .loop_suppressed,
+        1
+    );
 
     // Another automation creating runs extends the chain; one that creates
     // none is never stopped.
     let extended = store
+        .automations()
         .record_firing(&firing(&next, "state:2", &made.id, run_deployment()))
         .await
         .unwrap();
@@ -139,6 +168,7 @@ async fn a_firing_on_a_run_its_automation_led_to_is_loop_suppressed() {
     let (_, context) = claim_one(&store).await;
     assert_eq!(context["automation_chain"], json!(["again", "next"]));
     let told = store
+        .automations()
         .record_firing(&firing(
             &notify,
             "state:2",
@@ -161,6 +191,7 @@ async fn deliveries_of_a_receiver_at_its_limit_are_not_claimed() {
     let mut actions: Vec<NewDelivery> = (0..5).map(|_| delivery("webhook", hung)).collect();
     actions.push(delivery("webhook", healthy));
     store
+        .automations()
         .record_firing(&firing(&hook, "event:1", &run.id, actions))
         .await
         .unwrap();
@@ -168,26 +199,35 @@ async fn deliveries_of_a_receiver_at_its_limit_are_not_claimed() {
     // The hung receiver is full: only the healthy one's delivery is claimed,
     // however many of the hung one's are due before it.
     let busy = vec![hung.to_owned()];
-    let claimed = store.claim_deliveries("o", LEASE, 3, &busy).await.unwrap();
+    let claimed = store
+        .deliveries()
+        .claim_deliveries("o", LEASE, 3, &busy)
+        .await
+        .unwrap();
     let receivers: Vec<&str> = claimed.iter().map(|d| d.receiver.as_str()).collect();
     assert_eq!(receivers, [healthy]);
     assert_eq!(claimed[0].action_index, 5);
     // Nothing else is due for a receiver with room.
     assert_eq!(
         store
+            .deliveries()
             .claim_deliveries("o", LEASE, 3, &busy)
             .await
             .unwrap()
             .len(),
         0
     );
-    let due = store.next_delivery_due(&busy).await.unwrap();
+    let due = store.deliveries().next_delivery_due(&busy).await.unwrap();
     assert!(
         due.is_some_and(|due| due > store.now()),
         "only the leased one, later"
     );
     // With room again, the hung receiver's deliveries are claimed, oldest first.
-    let claimed = store.claim_deliveries("o", LEASE, 3, &[]).await.unwrap();
+    let claimed = store
+        .deliveries()
+        .claim_deliveries("o", LEASE, 3, &[])
+        .await
+        .unwrap();
     let indexes: Vec<i64> = claimed.iter().map(|d| d.action_index).collect();
     assert_eq!(claimed.len(), 3);
     assert!(claimed.iter().all(|d| d.receiver == hung), "{indexes:?}");

@@ -35,7 +35,7 @@ async fn a_backup_taken_while_writing_is_consistent_and_checked() {
             }
         })
     };
-    let taken = store.backup_to(&file).await;
+    let taken = store.maintenance().backup_to(&file).await;
     writer.await.unwrap();
     match crate::BACKEND {
         Backend::Sqlite => {
@@ -50,12 +50,13 @@ async fn a_backup_taken_while_writing_is_consistent_and_checked() {
                 .await
                 .unwrap();
             let runs = copy
+                .flow_runs()
                 .list_flow_runs(&FlowRunFilter::default())
                 .await
                 .unwrap();
             assert_eq!(runs.len() as i64, check.flow_runs.min(50));
             // An existing file is never overwritten.
-            let error = store.backup_to(&file).await.unwrap_err();
+            let error = store.maintenance().backup_to(&file).await.unwrap_err();
             assert!(error.to_string().contains("exists already"), "{error}");
         }
         Backend::Postgres => {
@@ -108,10 +109,11 @@ async fn a_database_of_the_previous_schema_is_upgraded_in_place_with_runs_and_lo
     let store = Store::connect(&format!("sqlite://{}", path.display()))
         .await
         .expect("the old database upgrades");
-    let version = store.schema_version().await.unwrap();
+    let version = store.maintenance().schema_version().await.unwrap();
     assert!(version.is_current() && version.applied > 4, "{version:?}");
 
     let runs = store
+        .flow_runs()
         .list_flow_runs(&FlowRunFilter {
             limit: 100,
             ..FlowRunFilter::default()
@@ -119,13 +121,13 @@ async fn a_database_of_the_previous_schema_is_upgraded_in_place_with_runs_and_lo
         .await
         .unwrap();
     assert_eq!(runs.len(), 20);
-    let run = store.flow_run("run-4").await.unwrap();
+    let run = store.flow_runs().flow_run("run-4").await.unwrap();
     assert_eq!(run.state.kind, StateType::Failed);
     assert_eq!(run.deployment, "trading-flow/trading-production");
     assert_eq!(run.parameters["force"], false);
-    let history = store.flow_run_history("run-4").await.unwrap();
+    let history = store.flow_runs().flow_run_history("run-4").await.unwrap();
     assert_eq!(history.len(), 4);
-    let logs = store.read_logs("run-4", 0, 0).await.unwrap();
+    let logs = store.logs().read_logs("run-4", 0, 0).await.unwrap();
     let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
     assert_eq!(
         messages,
@@ -137,8 +139,17 @@ async fn a_database_of_the_previous_schema_is_upgraded_in_place_with_runs_and_lo
             "run 4 line 5"
         ]
     );
-    assert_eq!(store.list_task_runs("run-4").await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .task_runs()
+            .list_task_runs("run-4")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let deployment = store
+        .deployments()
         .deployment("trading-flow/trading-production")
         .await
         .unwrap();

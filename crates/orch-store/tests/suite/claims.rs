@@ -21,12 +21,18 @@ async fn a_claim_moves_a_due_run_to_pending_for_the_worker_with_what_it_needs_to
     deploy(&store, declared).await;
     let worker = register(&store, "w1", "default", 0).await;
     let run = store
+        .flow_runs()
         .create_flow_run("etl/nightly", &object(json!({"b": 3})), None, "")
         .await
         .unwrap()
         .value;
 
-    let claimed = store.claim_runs(&worker.id, 10).await.unwrap().value;
+    let claimed = store
+        .claims()
+        .claim_runs(&worker.id, 10)
+        .await
+        .unwrap()
+        .value;
 
     assert_eq!(claimed.len(), 1);
     let claim = &claimed[0];
@@ -37,7 +43,10 @@ async fn a_claim_moves_a_due_run_to_pending_for_the_worker_with_what_it_needs_to
     assert_eq!(claim.run.state.kind, StateType::Pending);
     assert_eq!(claim.run.worker_id.as_deref(), Some(worker.id.as_str()));
     assert_eq!(claim.run.worker_name, "w1");
-    assert_eq!(store.flow_run(&run.id).await.unwrap(), claim.run);
+    assert_eq!(
+        store.flow_runs().flow_run(&run.id).await.unwrap(),
+        claim.run
+    );
     assert!(
         claim_ids(&store, &worker.id, 10).await.is_empty(),
         "claimed once"
@@ -48,24 +57,31 @@ async fn a_claim_moves_a_due_run_to_pending_for_the_worker_with_what_it_needs_to
 async fn a_claim_with_credentials_makes_each_run_its_key_and_carries_its_environment() {
     let store = store().await;
     create_pool(&store, "default").await;
-    store.set_secret("API_TOKEN", "sealed").await.unwrap();
+    store
+        .secrets()
+        .set_secret("API_TOKEN", "sealed")
+        .await
+        .unwrap();
     let mut declared = spec("etl", "nightly", "default");
     declared.environment.env = [("LEVEL".to_owned(), "info".to_owned())].into();
     declared.environment.secrets = vec!["API_TOKEN".into()];
     deploy(&store, declared.clone()).await;
     let worker = register(&store, "w1", "default", 0).await;
     let first = store
+        .flow_runs()
         .create_flow_run("etl/nightly", &object(json!({})), None, "")
         .await
         .unwrap()
         .value;
     let second = store
+        .flow_runs()
         .create_flow_run("etl/nightly", &object(json!({})), None, "")
         .await
         .unwrap()
         .value;
 
     let claimed = store
+        .claims()
         .claim_runs_with_credentials(&worker.id, 1)
         .await
         .unwrap()
@@ -75,7 +91,7 @@ async fn a_claim_with_credentials_makes_each_run_its_key_and_carries_its_environ
     assert_eq!(claim.run.id, first.id);
     assert_eq!(claim.environment, declared.environment);
     let key = claim.credential.clone().expect("a credential");
-    let CredentialCheck::Valid(token) = store.check_credential(&key).await.unwrap() else {
+    let CredentialCheck::Valid(token) = store.tokens().check_credential(&key).await.unwrap() else {
         panic!("the run's key does not authenticate");
     };
     assert_eq!(token.flow_run_id.as_deref(), Some(first.id.as_str()));
@@ -84,7 +100,12 @@ async fn a_claim_with_credentials_makes_each_run_its_key_and_carries_its_environ
     assert!(!shown.contains(&key), "{shown}");
 
     // Without credentials, none is made.
-    let plain = store.claim_runs(&worker.id, 1).await.unwrap().value;
+    let plain = store
+        .claims()
+        .claim_runs(&worker.id, 1)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(plain[0].run.id, second.id);
     assert_eq!(plain[0].credential, None);
     assert_eq!(plain[0].environment, declared.environment);
@@ -107,7 +128,7 @@ async fn the_oldest_due_runs_are_claimed_first_and_future_runs_are_left() {
     );
     assert_eq!(claim_ids(&store, &worker.id, 5).await, [newest.id.as_str()]);
     assert!(claim_ids(&store, &worker.id, 5).await.is_empty());
-    let waiting = store.flow_run(&future.id).await.unwrap();
+    let waiting = store.flow_runs().flow_run(&future.id).await.unwrap();
     assert_eq!(waiting.state.kind, StateType::Scheduled);
     assert_eq!(waiting.worker_id, None);
 }
@@ -137,16 +158,24 @@ async fn a_paused_pool_hands_out_nothing_until_resumed() {
     };
 
     store
+        .work_pools()
         .update_work_pool("default", pause(true))
         .await
         .unwrap();
     assert!(claim_ids(&store, &worker.id, 5).await.is_empty());
     assert_eq!(
-        store.flow_run(&run.id).await.unwrap().state.kind,
+        store
+            .flow_runs()
+            .flow_run(&run.id)
+            .await
+            .unwrap()
+            .state
+            .kind,
         StateType::Scheduled
     );
 
     store
+        .work_pools()
         .update_work_pool("default", pause(false))
         .await
         .unwrap();
@@ -163,6 +192,7 @@ async fn a_paused_deployment_hands_out_nothing_until_resumed() {
     let free = run_now(&store, &active).await;
 
     store
+        .deployments()
         .set_deployment_paused("etl/nightly", true)
         .await
         .unwrap();
@@ -170,6 +200,7 @@ async fn a_paused_deployment_hands_out_nothing_until_resumed() {
     assert!(claim_ids(&store, &worker.id, 5).await.is_empty());
 
     store
+        .deployments()
         .set_deployment_paused("etl/nightly", false)
         .await
         .unwrap();
@@ -180,6 +211,7 @@ async fn a_paused_deployment_hands_out_nothing_until_resumed() {
 async fn the_pool_concurrency_limit_counts_pending_running_and_cancelling_runs() {
     let store = store().await;
     store
+        .work_pools()
         .create_work_pool("default", "process", "", Some(3))
         .await
         .unwrap();
@@ -194,8 +226,8 @@ async fn the_pool_concurrency_limit_counts_pending_running_and_cancelling_runs()
     assert_eq!(first.len(), 3);
     move_to(&store, &first[0], StateType::Running).await;
     move_to(&store, &first[1], StateType::Running).await;
-    let _ = store.cancel_flow_run(&first[1]).await.unwrap();
-    let pool = store.work_pool("default", 0).await.unwrap();
+    let _ = store.flow_runs().cancel_flow_run(&first[1]).await.unwrap();
+    let pool = store.work_pools().work_pool("default", 0).await.unwrap();
     assert_eq!((pool.runs_in_flight, pool.runs_waiting), (3, 3));
 
     assert!(claim_ids(&store, &w1.id, 10).await.is_empty());
@@ -217,6 +249,7 @@ async fn the_pool_concurrency_limit_counts_pending_running_and_cancelling_runs()
 async fn a_pool_limit_of_zero_hands_out_nothing() {
     let store = store().await;
     store
+        .work_pools()
         .create_work_pool("default", "process", "", Some(0))
         .await
         .unwrap();
@@ -231,6 +264,7 @@ async fn a_pool_limit_of_zero_hands_out_nothing() {
 async fn concurrent_claims_never_exceed_the_pool_concurrency_limit() {
     let store = store().await;
     store
+        .work_pools()
         .create_work_pool("default", "process", "", Some(5))
         .await
         .unwrap();
@@ -250,7 +284,13 @@ async fn concurrent_claims_never_exceed_the_pool_concurrency_limit() {
             tokio::spawn(async move {
                 let mut total = 0;
                 for _ in 0..5 {
-                    total += store.claim_runs(&worker_id, 2).await.unwrap().value.len();
+                    total += store
+                        .claims()
+                        .claim_runs(&worker_id, 2)
+                        .await
+                        .unwrap()
+                        .value
+                        .len();
                 }
                 total
             })
@@ -262,7 +302,7 @@ async fn concurrent_claims_never_exceed_the_pool_concurrency_limit() {
     }
 
     assert_eq!(claimed, 5);
-    let pool = store.work_pool("default", 0).await.unwrap();
+    let pool = store.work_pools().work_pool("default", 0).await.unwrap();
     assert_eq!((pool.runs_in_flight, pool.runs_waiting), (5, 15));
 }
 
@@ -279,9 +319,17 @@ async fn the_worker_limit_counts_its_own_runs_in_flight() {
     let held = claim_ids(&store, &limited.id, 10).await;
     assert_eq!(held.len(), 2);
     move_to(&store, &held[0], StateType::Running).await;
-    let _ = store.cancel_flow_run(&held[0]).await.unwrap();
+    let _ = store.flow_runs().cancel_flow_run(&held[0]).await.unwrap();
     assert!(claim_ids(&store, &limited.id, 10).await.is_empty());
-    assert_eq!(store.worker(&limited.id).await.unwrap().runs_in_flight, 2);
+    assert_eq!(
+        store
+            .workers()
+            .worker(&limited.id)
+            .await
+            .unwrap()
+            .runs_in_flight,
+        2
+    );
 
     move_to(&store, &held[0], StateType::Cancelled).await;
     assert_eq!(claim_ids(&store, &limited.id, 10).await.len(), 1);
@@ -296,10 +344,14 @@ async fn a_stopped_worker_claims_nothing_and_an_unknown_one_is_not_found() {
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
     let worker = register(&store, "w1", "default", 0).await;
     run_now(&store, &deployment).await;
-    store.deregister_worker(&worker.id).await.unwrap();
+    store.workers().deregister_worker(&worker.id).await.unwrap();
 
     assert!(claim_ids(&store, &worker.id, 5).await.is_empty());
-    let error = store.claim_runs("no-such-worker", 5).await.unwrap_err();
+    let error = store
+        .claims()
+        .claim_runs("no-such-worker", 5)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             error,
@@ -332,7 +384,12 @@ async fn concurrent_workers_claim_every_run_exactly_once() {
             tokio::spawn(async move {
                 let mut claimed = Vec::new();
                 loop {
-                    let batch = store.claim_runs(&worker_id, 3).await.unwrap().value;
+                    let batch = store
+                        .claims()
+                        .claim_runs(&worker_id, 3)
+                        .await
+                        .unwrap()
+                        .value;
                     if batch.is_empty() {
                         break;
                     }
@@ -361,7 +418,7 @@ async fn concurrent_workers_claim_every_run_exactly_once() {
     let claimed: HashSet<String> = owner.keys().cloned().collect();
     assert_eq!(claimed, created, "every run claimed, none twice");
     for (run_id, worker_id) in &owner {
-        let run = store.flow_run(run_id).await.unwrap();
+        let run = store.flow_runs().flow_run(run_id).await.unwrap();
         assert_eq!(run.state.kind, StateType::Pending);
         assert_eq!(run.worker_id.as_ref(), Some(worker_id));
         let pendings = crate::common::history_types(&store, run_id)
@@ -372,7 +429,12 @@ async fn concurrent_workers_claim_every_run_exactly_once() {
         assert_eq!(pendings, 1, "run {run_id} entered Pending {pendings} times");
     }
     for worker_id in &workers {
-        let held = store.worker(worker_id).await.unwrap().runs_in_flight;
+        let held = store
+            .workers()
+            .worker(worker_id)
+            .await
+            .unwrap()
+            .runs_in_flight;
         let expected = owner.values().filter(|w| *w == worker_id).count();
         assert_eq!(held as usize, expected);
     }

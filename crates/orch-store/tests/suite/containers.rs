@@ -24,13 +24,19 @@ async fn a_docker_claim_carries_the_deployments_settings_over_the_pools() {
         ..settings(Some("base:1"), Some("512m"))
     };
     let pool = store
+        .work_pools()
         .create_work_pool_with("boxes", "docker", "", None, &defaults)
         .await
         .unwrap();
     assert_eq!(pool.pool_type, "docker");
     assert_eq!(pool.container, defaults);
     assert_eq!(
-        store.work_pool("boxes", 0).await.unwrap().container,
+        store
+            .work_pools()
+            .work_pool("boxes", 0)
+            .await
+            .unwrap()
+            .container,
         defaults
     );
 
@@ -40,12 +46,14 @@ async fn a_docker_claim_carries_the_deployments_settings_over_the_pools() {
     assert_eq!(deployment.container, declared.container);
     // Unchanged on a second apply; a change is named.
     let changes = store
+        .deployments()
         .apply_deployments(&[input(declared.clone())])
         .await
         .unwrap();
     assert!(changes[0].changed_fields.is_empty(), "{changes:?}");
     declared.container.cpus = Some(0.5);
     let changes = store
+        .deployments()
         .apply_deployments(&[input(declared.clone())])
         .await
         .unwrap();
@@ -53,10 +61,16 @@ async fn a_docker_claim_carries_the_deployments_settings_over_the_pools() {
 
     let worker = register(store, "w1", "boxes", 0).await;
     let _ = store
+        .flow_runs()
         .create_flow_run("etl/nightly", &object(json!({})), None, "")
         .await
         .unwrap();
-    let claimed = store.claim_runs(&worker.id, 1).await.unwrap().value;
+    let claimed = store
+        .claims()
+        .claim_runs(&worker.id, 1)
+        .await
+        .unwrap()
+        .value;
     let container = claimed[0]
         .container
         .clone()
@@ -78,13 +92,20 @@ async fn a_process_claim_has_no_container_and_a_process_pool_no_defaults() {
     deploy(store, declared).await;
     let worker = register(store, "w1", "local", 0).await;
     let _ = store
+        .flow_runs()
         .create_flow_run("etl/nightly", &object(json!({})), None, "")
         .await
         .unwrap();
-    let claimed = store.claim_runs(&worker.id, 1).await.unwrap().value;
+    let claimed = store
+        .claims()
+        .claim_runs(&worker.id, 1)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(claimed[0].container, None);
 
     let error = store
+        .work_pools()
         .create_work_pool_with("p2", "process", "", None, &settings(Some("x:1"), None))
         .await
         .unwrap_err();
@@ -93,6 +114,7 @@ async fn a_process_claim_has_no_container_and_a_process_pool_no_defaults() {
         "{error:?}"
     );
     let error = store
+        .work_pools()
         .create_work_pool_with("p3", "docker", "", None, &settings(None, Some("lots")))
         .await
         .unwrap_err();
@@ -101,6 +123,7 @@ async fn a_process_claim_has_no_container_and_a_process_pool_no_defaults() {
         "{error:?}"
     );
     let error = store
+        .work_pools()
         .create_work_pool("p4", "kubernetes", "", None)
         .await
         .unwrap_err();

@@ -18,7 +18,11 @@ async fn applying_a_new_deployment_creates_its_flow_and_the_deployment() {
     declared.retries = 2;
     declared.retry_delay_seconds = 30;
 
-    let changes = store.apply_deployments(&[input(declared)]).await.unwrap();
+    let changes = store
+        .deployments()
+        .apply_deployments(&[input(declared)])
+        .await
+        .unwrap();
 
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].flow, "etl");
@@ -27,7 +31,7 @@ async fn applying_a_new_deployment_creates_its_flow_and_the_deployment() {
     assert!(changes[0].flow_created);
     assert!(changes[0].changed_fields.is_empty());
 
-    let deployment = store.deployment("etl/nightly").await.unwrap();
+    let deployment = store.deployments().deployment("etl/nightly").await.unwrap();
     assert_eq!(deployment.full_name(), "etl/nightly");
     assert_eq!(deployment.entrypoint, ["python", "-m", "etl"]);
     assert_eq!(deployment.work_pool, "default");
@@ -37,7 +41,7 @@ async fn applying_a_new_deployment_creates_its_flow_and_the_deployment() {
     assert_eq!(deployment.retry_delay_seconds, 30);
     assert_eq!(deployment.base_dir, "/srv/project");
 
-    let flows = store.list_flows().await.unwrap();
+    let flows = store.deployments().list_flows().await.unwrap();
     assert_eq!(flows.len(), 1);
     assert_eq!(flows[0].name, "etl");
     assert_eq!(flows[0].deployment_count, 1);
@@ -51,13 +55,14 @@ async fn a_second_deployment_of_an_existing_flow_does_not_create_the_flow_again(
     deploy(&store, spec("etl", "nightly", "default")).await;
 
     let changes = store
+        .deployments()
         .apply_deployments(&[input(spec("etl", "hourly", "default"))])
         .await
         .unwrap();
 
     assert_eq!(changes[0].kind, ChangeKind::Created);
     assert!(!changes[0].flow_created);
-    let flows = store.list_flows().await.unwrap();
+    let flows = store.deployments().list_flows().await.unwrap();
     assert_eq!(flows.len(), 1);
     assert_eq!(flows[0].deployment_count, 2);
 }
@@ -70,17 +75,25 @@ async fn applying_the_same_deployment_again_is_unchanged() {
     declared.parameters = object(json!({"force": false, "window": {"days": 5}}));
     declared.schedules = vec![interval_schedule("0", 60)];
     store
+        .deployments()
         .apply_deployments(&[input(declared.clone())])
         .await
         .unwrap();
-    let before = store.deployment("etl/nightly").await.unwrap();
+    let before = store.deployments().deployment("etl/nightly").await.unwrap();
 
-    let changes = store.apply_deployments(&[input(declared)]).await.unwrap();
+    let changes = store
+        .deployments()
+        .apply_deployments(&[input(declared)])
+        .await
+        .unwrap();
 
     assert_eq!(changes[0].kind, ChangeKind::Unchanged);
     assert!(changes[0].changed_fields.is_empty());
     assert!(!changes[0].flow_created);
-    assert_eq!(store.deployment("etl/nightly").await.unwrap(), before);
+    assert_eq!(
+        store.deployments().deployment("etl/nightly").await.unwrap(),
+        before
+    );
 }
 
 #[tokio::test]
@@ -93,11 +106,15 @@ async fn changing_parameters_and_entrypoint_is_updated_naming_exactly_those_fiel
     let mut changed = declared;
     changed.entrypoint = vec!["etl-cli".into(), "run".into()];
     changed.parameters = object(json!({"force": true}));
-    let changes = store.apply_deployments(&[input(changed)]).await.unwrap();
+    let changes = store
+        .deployments()
+        .apply_deployments(&[input(changed)])
+        .await
+        .unwrap();
 
     assert_eq!(changes[0].kind, ChangeKind::Updated);
     assert_eq!(changes[0].changed_fields, ["entrypoint", "parameters"]);
-    let updated = store.deployment("etl/nightly").await.unwrap();
+    let updated = store.deployments().deployment("etl/nightly").await.unwrap();
     assert_eq!(updated.id, created.id);
     assert_eq!(updated.entrypoint, ["etl-cli", "run"]);
     assert_eq!(updated.parameters, object(json!({"force": true})));
@@ -113,11 +130,20 @@ async fn moving_a_deployment_to_another_pool_is_updated() {
 
     let mut moved = declared;
     moved.work_pool = "gpu".into();
-    let changes = store.apply_deployments(&[input(moved)]).await.unwrap();
+    let changes = store
+        .deployments()
+        .apply_deployments(&[input(moved)])
+        .await
+        .unwrap();
 
     assert_eq!(changes[0].changed_fields, ["work_pool"]);
     assert_eq!(
-        store.deployment("etl/nightly").await.unwrap().work_pool,
+        store
+            .deployments()
+            .deployment("etl/nightly")
+            .await
+            .unwrap()
+            .work_pool,
         "gpu"
     );
 }
@@ -162,7 +188,7 @@ async fn schedules_are_stored_and_returned_in_declaration_order() {
         Some("FREQ=DAILY;BYHOUR=18")
     );
 
-    let listed = store.list_deployments(None).await.unwrap();
+    let listed = store.deployments().list_deployments(None).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].schedules, deployment.schedules);
 }
@@ -176,10 +202,19 @@ async fn changed_schedules_replace_the_old_ones() {
     deploy(&store, declared.clone()).await;
 
     declared.schedules = vec![interval_schedule("1", 300)];
-    let changes = store.apply_deployments(&[input(declared)]).await.unwrap();
+    let changes = store
+        .deployments()
+        .apply_deployments(&[input(declared)])
+        .await
+        .unwrap();
 
     assert_eq!(changes[0].changed_fields, ["schedules"]);
-    let schedules = store.deployment("etl/nightly").await.unwrap().schedules;
+    let schedules = store
+        .deployments()
+        .deployment("etl/nightly")
+        .await
+        .unwrap()
+        .schedules;
     assert_eq!(schedules.len(), 1);
     assert_eq!(schedules[0].slug, "1");
     assert_eq!(schedules[0].interval_seconds, Some(300));
@@ -191,6 +226,7 @@ async fn a_deployment_on_an_unknown_pool_is_refused_and_nothing_is_written() {
     create_pool(&store, "default").await;
 
     let error = store
+        .deployments()
         .apply_deployments(&[input(spec("etl", "nightly", "defualt"))])
         .await
         .unwrap_err();
@@ -201,8 +237,15 @@ async fn a_deployment_on_an_unknown_pool_is_refused_and_nothing_is_written() {
     assert!(message.contains("\"etl/nightly\""), "{message}");
     assert!(message.contains("\"defualt\""), "{message}");
     assert!(message.contains("did you mean \"default\""), "{message}");
-    assert!(store.list_flows().await.unwrap().is_empty());
-    assert!(store.list_deployments(None).await.unwrap().is_empty());
+    assert!(store.deployments().list_flows().await.unwrap().is_empty());
+    assert!(
+        store
+            .deployments()
+            .list_deployments(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -214,17 +257,28 @@ async fn a_batch_whose_second_deployment_names_a_missing_pool_writes_neither() {
         input(spec("reports", "daily", "missing")),
     ];
 
-    let error = store.apply_deployments(&batch).await.unwrap_err();
+    let error = store
+        .deployments()
+        .apply_deployments(&batch)
+        .await
+        .unwrap_err();
 
     let StoreError::InvalidInput(message) = error else {
         panic!("expected InvalidInput, got {error:?}");
     };
     assert!(message.contains("\"reports/daily\""), "{message}");
     assert!(message.contains("\"missing\""), "{message}");
-    assert!(store.list_flows().await.unwrap().is_empty());
-    assert!(store.list_deployments(None).await.unwrap().is_empty());
+    assert!(store.deployments().list_flows().await.unwrap().is_empty());
+    assert!(
+        store
+            .deployments()
+            .list_deployments(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(matches!(
-        store.deployment("etl/nightly").await,
+        store.deployments().deployment("etl/nightly").await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -236,12 +290,17 @@ async fn a_deployment_is_found_by_flow_and_name_and_by_id() {
     deploy(&store, spec("reports", "daily", "default")).await;
     let deployment = deploy(&store, spec("etl", "nightly", "default")).await;
 
-    let by_name = store.deployment("etl/nightly").await.unwrap();
-    let by_id = store.deployment(&deployment.id).await.unwrap();
+    let by_name = store.deployments().deployment("etl/nightly").await.unwrap();
+    let by_id = store
+        .deployments()
+        .deployment(&deployment.id)
+        .await
+        .unwrap();
 
     assert_eq!(by_name.full_name(), "etl/nightly");
     assert_eq!(by_id, by_name);
     let listed: Vec<String> = store
+        .deployments()
         .list_deployments(None)
         .await
         .unwrap()
@@ -249,7 +308,11 @@ async fn a_deployment_is_found_by_flow_and_name_and_by_id() {
         .map(|d| d.full_name())
         .collect();
     assert_eq!(listed, ["etl/nightly", "reports/daily"]);
-    let of_flow = store.list_deployments(Some("reports")).await.unwrap();
+    let of_flow = store
+        .deployments()
+        .list_deployments(Some("reports"))
+        .await
+        .unwrap();
     assert_eq!(of_flow.len(), 1);
     assert_eq!(of_flow[0].full_name(), "reports/daily");
 }
@@ -260,19 +323,25 @@ async fn an_unknown_deployment_is_not_found_with_a_did_you_mean_for_a_close_name
     create_pool(&store, "default").await;
     deploy(&store, spec("etl", "nightly", "default")).await;
 
-    let message = not_found_message(store.deployment("etl/nightyl").await.unwrap_err());
+    let message = not_found_message(
+        store
+            .deployments()
+            .deployment("etl/nightyl")
+            .await
+            .unwrap_err(),
+    );
     assert!(
         message.contains("did you mean \"etl/nightly\""),
         "{message}"
     );
 
-    let message = not_found_message(store.deployment("nightly").await.unwrap_err());
+    let message = not_found_message(store.deployments().deployment("nightly").await.unwrap_err());
     assert!(
         message.contains("did you mean \"etl/nightly\""),
         "{message}"
     );
 
-    let message = not_found_message(store.deployment("zzz").await.unwrap_err());
+    let message = not_found_message(store.deployments().deployment("zzz").await.unwrap_err());
     assert!(!message.contains("did you mean"), "{message}");
     assert!(message.contains("FLOW/NAME"), "{message}");
 }
@@ -284,13 +353,22 @@ async fn a_deployment_can_be_paused_and_resumed() {
     deploy(&store, spec("etl", "nightly", "default")).await;
 
     let paused = store
+        .deployments()
         .set_deployment_paused("etl/nightly", true)
         .await
         .unwrap();
     assert!(paused.paused);
-    assert!(store.deployment("etl/nightly").await.unwrap().paused);
+    assert!(
+        store
+            .deployments()
+            .deployment("etl/nightly")
+            .await
+            .unwrap()
+            .paused
+    );
 
     let resumed = store
+        .deployments()
         .set_deployment_paused("etl/nightly", false)
         .await
         .unwrap();
@@ -304,14 +382,26 @@ async fn reapplying_keeps_a_pause_made_after_creation() {
     let declared = spec("etl", "nightly", "default");
     deploy(&store, declared.clone()).await;
     store
+        .deployments()
         .set_deployment_paused("etl/nightly", true)
         .await
         .unwrap();
 
-    let changes = store.apply_deployments(&[input(declared)]).await.unwrap();
+    let changes = store
+        .deployments()
+        .apply_deployments(&[input(declared)])
+        .await
+        .unwrap();
 
     assert_eq!(changes[0].kind, ChangeKind::Unchanged);
-    assert!(store.deployment("etl/nightly").await.unwrap().paused);
+    assert!(
+        store
+            .deployments()
+            .deployment("etl/nightly")
+            .await
+            .unwrap()
+            .paused
+    );
 }
 
 #[tokio::test]
@@ -323,10 +413,21 @@ async fn the_paused_flag_of_the_file_applies_only_when_the_deployment_is_created
     assert!(deploy(&store, declared.clone()).await.paused);
 
     declared.paused = false;
-    let changes = store.apply_deployments(&[input(declared)]).await.unwrap();
+    let changes = store
+        .deployments()
+        .apply_deployments(&[input(declared)])
+        .await
+        .unwrap();
 
     assert_eq!(changes[0].kind, ChangeKind::Unchanged);
-    assert!(store.deployment("etl/nightly").await.unwrap().paused);
+    assert!(
+        store
+            .deployments()
+            .deployment("etl/nightly")
+            .await
+            .unwrap()
+            .paused
+    );
 }
 
 #[tokio::test]
@@ -335,27 +436,37 @@ async fn deleting_a_deployment_cancels_its_scheduled_runs_and_keeps_run_history(
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
     let worker = register(&store, "w1", "default", 0).await;
     let finished = run_now(&store, &deployment).await;
-    let claimed = store.claim_runs(&worker.id, 1).await.unwrap().value;
+    let claimed = store
+        .claims()
+        .claim_runs(&worker.id, 1)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(claimed[0].run.id, finished.id);
     crate::common::move_to(&store, &finished.id, StateType::Running).await;
     crate::common::move_to(&store, &finished.id, StateType::Completed).await;
     let waiting = run_at(&store, &deployment, now_micros() + 3600 * SECOND).await;
 
-    let deleted = store.delete_deployment("etl/nightly").await.unwrap().value;
+    let deleted = store
+        .deployments()
+        .delete_deployment("etl/nightly")
+        .await
+        .unwrap()
+        .value;
 
     assert_eq!(deleted.id, deployment.id);
     assert!(matches!(
-        store.deployment("etl/nightly").await,
+        store.deployments().deployment("etl/nightly").await,
         Err(StoreError::NotFound { .. })
     ));
-    let cancelled = store.flow_run(&waiting.id).await.unwrap();
+    let cancelled = store.flow_runs().flow_run(&waiting.id).await.unwrap();
     assert_eq!(cancelled.state.kind, StateType::Cancelled);
     assert_eq!(cancelled.state.message, "deployment deleted");
     assert_eq!(
         history_types(&store, &waiting.id).await,
         [StateType::Scheduled, StateType::Cancelled]
     );
-    let completed = store.flow_run(&finished.id).await.unwrap();
+    let completed = store.flow_runs().flow_run(&finished.id).await.unwrap();
     assert_eq!(completed.state.kind, StateType::Completed);
     assert_eq!(completed.flow, "etl");
     assert_eq!(
@@ -371,8 +482,19 @@ async fn deleting_a_deployment_cancels_its_scheduled_runs_and_keeps_run_history(
         deployment_id: Some(deployment.id.clone()),
         ..Default::default()
     };
-    assert_eq!(store.list_flow_runs(&filter).await.unwrap().len(), 2);
-    assert_eq!(store.list_flows().await.unwrap()[0].deployment_count, 0);
+    assert_eq!(
+        store
+            .flow_runs()
+            .list_flow_runs(&filter)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.deployments().list_flows().await.unwrap()[0].deployment_count,
+        0
+    );
 }
 
 #[tokio::test]
@@ -390,21 +512,38 @@ async fn recent_and_upcoming_runs_are_split_by_the_store_s_clock() {
 
     let ids = |runs: Vec<orch_store::FlowRun>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(
-        ids(store.last_runs(&deployment.id, 10).await.unwrap()),
+        ids(store
+            .flow_runs()
+            .last_runs(&deployment.id, 10)
+            .await
+            .unwrap()),
         [due.id]
     );
     assert_eq!(
-        ids(store.upcoming_runs(&deployment.id, 10).await.unwrap()),
+        ids(store
+            .flow_runs()
+            .upcoming_runs(&deployment.id, 10)
+            .await
+            .unwrap()),
         [later.id]
     );
 
     clock.advance(std::time::Duration::from_secs(7200));
     assert!(
         store
+            .flow_runs()
             .upcoming_runs(&deployment.id, 10)
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.last_runs(&deployment.id, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .flow_runs()
+            .last_runs(&deployment.id, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }

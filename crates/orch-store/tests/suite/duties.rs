@@ -16,39 +16,67 @@ async fn one_replica_holds_a_duty_until_its_lease_lapses_then_another_takes_it()
     let store = test.store().clone().with_clock(clock.clock());
     let start = store.now();
 
-    let first = store.hold_duty("sweep", "a", "host-a", TTL).await.unwrap();
+    let first = store
+        .replicas()
+        .hold_duty("sweep", "a", "host-a", TTL)
+        .await
+        .unwrap();
     assert_eq!((first.holder.as_str(), first.acquired_at), ("a", start));
     assert_eq!(first.expires_at, start + TTL);
     // B asks while A's lease runs: A keeps it, untouched.
     clock.advance(std::time::Duration::from_secs(4));
-    let asked = store.hold_duty("sweep", "b", "host-b", TTL).await.unwrap();
+    let asked = store
+        .replicas()
+        .hold_duty("sweep", "b", "host-b", TTL)
+        .await
+        .unwrap();
     assert_eq!(asked, first);
     // A renews: same acquisition, later expiry.
-    let renewed = store.hold_duty("sweep", "a", "host-a", TTL).await.unwrap();
+    let renewed = store
+        .replicas()
+        .hold_duty("sweep", "a", "host-a", TTL)
+        .await
+        .unwrap();
     assert_eq!(renewed.holder, "a");
     assert_eq!(renewed.acquired_at, start);
     assert_eq!(renewed.expires_at, start + 4_000_000 + TTL);
     // Another duty is independent of this one.
-    let other = store.hold_duty("prune", "b", "host-b", TTL).await.unwrap();
+    let other = store
+        .replicas()
+        .hold_duty("prune", "b", "host-b", TTL)
+        .await
+        .unwrap();
     assert_eq!(other.holder, "b");
 
     // A stops renewing; once its lease has lapsed, B takes the duty over.
     clock.advance(std::time::Duration::from_secs(9));
-    let still = store.hold_duty("sweep", "b", "host-b", TTL).await.unwrap();
+    let still = store
+        .replicas()
+        .hold_duty("sweep", "b", "host-b", TTL)
+        .await
+        .unwrap();
     assert_eq!(
         still.holder, "a",
         "the lease runs 10 s from the last renewal"
     );
     clock.advance(std::time::Duration::from_secs(1));
-    let taken = store.hold_duty("sweep", "b", "host-b", TTL).await.unwrap();
+    let taken = store
+        .replicas()
+        .hold_duty("sweep", "b", "host-b", TTL)
+        .await
+        .unwrap();
     assert_eq!(taken.holder, "b");
     assert_eq!(taken.holder_name, "host-b");
     assert_eq!(taken.acquired_at, store.now());
     // A comes back: it does not get the duty back while B renews.
-    let back = store.hold_duty("sweep", "a", "host-a", TTL).await.unwrap();
+    let back = store
+        .replicas()
+        .hold_duty("sweep", "a", "host-a", TTL)
+        .await
+        .unwrap();
     assert_eq!(back.holder, "b");
 
-    let leases = store.duty_leases().await.unwrap();
+    let leases = store.replicas().duty_leases().await.unwrap();
     let holders: Vec<(&str, &str)> = leases
         .iter()
         .map(|l| (l.duty.as_str(), l.holder.as_str()))
@@ -61,13 +89,19 @@ async fn a_released_duty_is_taken_at_once_and_racing_replicas_get_one_holder() {
     let test = store().await;
     let store = test.store().clone();
     store
+        .replicas()
         .hold_duty("scheduler", "a", "host-a", TTL)
         .await
         .unwrap();
-    store.hold_duty("backup", "a", "host-a", TTL).await.unwrap();
-    assert_eq!(store.release_duties("a").await.unwrap(), 2);
-    assert_eq!(store.release_duties("a").await.unwrap(), 0);
+    store
+        .replicas()
+        .hold_duty("backup", "a", "host-a", TTL)
+        .await
+        .unwrap();
+    assert_eq!(store.replicas().release_duties("a").await.unwrap(), 2);
+    assert_eq!(store.replicas().release_duties("a").await.unwrap(), 0);
     let taken = store
+        .replicas()
         .hold_duty("scheduler", "b", "host-b", TTL)
         .await
         .unwrap();
@@ -80,6 +114,7 @@ async fn a_released_duty_is_taken_at_once_and_racing_replicas_get_one_holder() {
         let store = store.clone();
         racing.spawn(async move {
             store
+                .replicas()
                 .hold_duty("automations", &format!("r{i}"), "host", TTL)
                 .await
                 .unwrap()
@@ -89,7 +124,7 @@ async fn a_released_duty_is_taken_at_once_and_racing_replicas_get_one_holder() {
     let answers = racing.join_all().await;
     let winner = &answers[0];
     assert!(answers.iter().all(|h| h == winner), "{answers:?}");
-    let leases = store.duty_leases().await.unwrap();
+    let leases = store.replicas().duty_leases().await.unwrap();
     let automations = leases.iter().find(|l| l.duty == "automations").unwrap();
     assert_eq!(&automations.holder, winner);
 }
@@ -102,33 +137,59 @@ async fn replicas_count_while_they_renew_and_drop_out_when_they_lapse_or_leave()
     let start = store.now();
     let ids = |live: &[orch_store::Replica]| live.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
 
-    let live = store.renew_replica("a", "host-a", TTL).await.unwrap();
+    let live = store
+        .replicas()
+        .renew_replica("a", "host-a", TTL)
+        .await
+        .unwrap();
     assert_eq!(ids(&live), ["a"]);
     assert_eq!(
         (live[0].started_at, live[0].expires_at),
         (start, start + TTL)
     );
     clock.advance(std::time::Duration::from_secs(1));
-    let live = store.renew_replica("b", "host-b", TTL).await.unwrap();
+    let live = store
+        .replicas()
+        .renew_replica("b", "host-b", TTL)
+        .await
+        .unwrap();
     assert_eq!(ids(&live), ["a", "b"], "oldest first");
     // A renews: same start, later expiry.
     clock.advance(std::time::Duration::from_secs(4));
-    let live = store.renew_replica("a", "host-a", TTL).await.unwrap();
+    let live = store
+        .replicas()
+        .renew_replica("a", "host-a", TTL)
+        .await
+        .unwrap();
     assert_eq!(live[0].started_at, start);
     assert_eq!(live[0].expires_at, start + 5_000_000 + TTL);
 
     // B dies (stops renewing): it counts until its row lapses, 10 s after
     // its last renewal, then A's next renewal forgets it.
     clock.advance(std::time::Duration::from_secs(5));
-    assert_eq!(ids(&store.live_replicas().await.unwrap()), ["a", "b"]);
+    assert_eq!(
+        ids(&store.replicas().live_replicas().await.unwrap()),
+        ["a", "b"]
+    );
     clock.advance(std::time::Duration::from_secs(1));
-    assert_eq!(ids(&store.live_replicas().await.unwrap()), ["a"]);
-    let live = store.renew_replica("a", "host-a", TTL).await.unwrap();
+    assert_eq!(ids(&store.replicas().live_replicas().await.unwrap()), ["a"]);
+    let live = store
+        .replicas()
+        .renew_replica("a", "host-a", TTL)
+        .await
+        .unwrap();
     assert_eq!(ids(&live), ["a"]);
 
     // C starts and shuts down cleanly: it stops counting at once.
-    store.renew_replica("c", "host-c", TTL).await.unwrap();
-    assert_eq!(ids(&store.live_replicas().await.unwrap()), ["a", "c"]);
-    store.remove_replica("c").await.unwrap();
-    assert_eq!(ids(&store.live_replicas().await.unwrap()), ["a"]);
+    store
+        .replicas()
+        .renew_replica("c", "host-c", TTL)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&store.replicas().live_replicas().await.unwrap()),
+        ["a", "c"]
+    );
+    store.replicas().remove_replica("c").await.unwrap();
+    assert_eq!(ids(&store.replicas().live_replicas().await.unwrap()), ["a"]);
 }

@@ -20,6 +20,7 @@ async fn a_new_run_merges_overrides_over_the_deployment_defaults() {
 
     let before = now_micros();
     let run = store
+        .flow_runs()
         .create_flow_run("etl/nightly", &overrides, None, "")
         .await
         .unwrap()
@@ -44,7 +45,12 @@ async fn a_new_run_merges_overrides_over_the_deployment_defaults() {
         (None, None, None)
     );
     assert_eq!(
-        store.deployment("etl/nightly").await.unwrap().parameters,
+        store
+            .deployments()
+            .deployment("etl/nightly")
+            .await
+            .unwrap()
+            .parameters,
         object(json!({"force": false, "days": 5, "cfg": {"a": 1, "b": 2}})),
         "the deployment's defaults are left alone"
     );
@@ -70,11 +76,13 @@ async fn the_same_idempotency_key_returns_the_same_run() {
     let params = object(json!({"n": 1}));
 
     let first = store
+        .flow_runs()
         .create_flow_run("etl/nightly", &params, None, "schedule-0-2026-01-01")
         .await
         .unwrap()
         .value;
     let second = store
+        .flow_runs()
         .create_flow_run(
             "etl/nightly",
             &object(json!({"n": 2})),
@@ -85,6 +93,7 @@ async fn the_same_idempotency_key_returns_the_same_run() {
         .unwrap()
         .value;
     let other = store
+        .flow_runs()
         .create_flow_run("etl/nightly", &params, None, "schedule-0-2026-01-02")
         .await
         .unwrap()
@@ -94,6 +103,7 @@ async fn the_same_idempotency_key_returns_the_same_run() {
     assert_eq!(second.parameters, object(json!({"n": 1})));
     assert_ne!(other.id, first.id);
     let all = store
+        .flow_runs()
         .list_flow_runs(&FlowRunFilter::default())
         .await
         .unwrap();
@@ -114,6 +124,7 @@ async fn concurrent_creates_with_one_idempotency_key_make_one_run() {
             let store = store.store().clone();
             tokio::spawn(async move {
                 store
+                    .flow_runs()
                     .create_flow_run("etl/nightly", &JsonObject::new(), None, "once")
                     .await
                     .unwrap()
@@ -129,6 +140,7 @@ async fn concurrent_creates_with_one_idempotency_key_make_one_run() {
 
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     let all = store
+        .flow_runs()
         .list_flow_runs(&FlowRunFilter::default())
         .await
         .unwrap();
@@ -160,6 +172,7 @@ async fn runs_created_at_once_are_each_written_whole() {
                     let key = if i == 0 { "shared" } else { "" };
                     let overrides = object(json!({"task": task, "i": i}));
                     let run = store
+                        .flow_runs()
                         .create_flow_run(deployment, &overrides, None, key)
                         .await
                         .unwrap()
@@ -183,7 +196,7 @@ async fn runs_created_at_once_are_each_written_whole() {
     assert_eq!(shared.len(), 16);
     assert!(shared.iter().all(|id| *id == shared[0]), "{shared:?}");
     for (deployment, task, i, run) in created.iter().filter(|(_, _, i, _)| *i > 0) {
-        let stored = store.flow_run(&run.id).await.unwrap();
+        let stored = store.flow_runs().flow_run(&run.id).await.unwrap();
         assert_eq!(stored.deployment, *deployment);
         assert_eq!(stored.parameters["task"], json!(task));
         assert_eq!(stored.parameters["i"], json!(i));
@@ -197,6 +210,7 @@ async fn runs_created_at_once_are_each_written_whole() {
         .unwrap();
     assert_eq!(hourly_run.parameters["source"], "yahoo");
     let all = store
+        .flow_runs()
         .list_flow_runs(&FlowRunFilter {
             limit: 1000,
             ..Default::default()
@@ -217,6 +231,7 @@ async fn runs_without_an_idempotency_key_are_all_created() {
     assert_ne!(first.id, second.id);
     assert_eq!(
         store
+            .flow_runs()
             .list_flow_runs(&FlowRunFilter::default())
             .await
             .unwrap()
@@ -231,6 +246,7 @@ async fn a_run_of_an_unknown_deployment_is_not_found() {
     pool_and_deployment(&store, "default", "etl", "nightly").await;
 
     let error = store
+        .flow_runs()
         .create_flow_run("etl/nigthly", &JsonObject::new(), None, "")
         .await
         .unwrap_err();
@@ -260,12 +276,21 @@ async fn a_run_is_found_by_id_and_by_an_unambiguous_id_prefix() {
     let second = run_now(&store, &deployment).await;
     let shared = common_prefix_len(&first.id, &second.id);
 
-    assert_eq!(store.flow_run(&first.id).await.unwrap(), first);
-    assert_eq!(store.flow_run(&second.id).await.unwrap(), second);
+    assert_eq!(store.flow_runs().flow_run(&first.id).await.unwrap(), first);
+    assert_eq!(
+        store.flow_runs().flow_run(&second.id).await.unwrap(),
+        second
+    );
     let prefix = &first.id[..(shared + 1).max(4)];
-    assert_eq!(store.flow_run(prefix).await.unwrap().id, first.id);
+    assert_eq!(
+        store.flow_runs().flow_run(prefix).await.unwrap().id,
+        first.id
+    );
     let prefix = &second.id[..(shared + 1).max(4)];
-    assert_eq!(store.flow_run(prefix).await.unwrap().id, second.id);
+    assert_eq!(
+        store.flow_runs().flow_run(prefix).await.unwrap().id,
+        second.id
+    );
 }
 
 #[tokio::test]
@@ -282,7 +307,7 @@ async fn an_ambiguous_reference_is_refused_listing_the_matches() {
         assert!(by_name.len() < 5_000, "names never repeated");
     };
 
-    let error = store.flow_run(&first.name).await.unwrap_err();
+    let error = store.flow_runs().flow_run(&first.name).await.unwrap_err();
 
     let StoreError::InvalidInput(message) = error else {
         panic!("expected InvalidInput, got {error:?}");
@@ -300,7 +325,10 @@ async fn a_run_is_found_by_its_name() {
     let (adjective, noun) = run.name.split_once('-').expect("adjective-noun");
     assert!(!adjective.is_empty() && !noun.is_empty());
 
-    assert_eq!(store.flow_run(&run.name).await.unwrap().id, run.id);
+    assert_eq!(
+        store.flow_runs().flow_run(&run.name).await.unwrap().id,
+        run.id
+    );
 }
 
 #[tokio::test]
@@ -310,7 +338,7 @@ async fn an_unknown_run_is_not_found() {
     run_now(&store, &deployment).await;
 
     for reference in ["ffffffff", "no-such-run", "abc"] {
-        let error = store.flow_run(reference).await.unwrap_err();
+        let error = store.flow_runs().flow_run(reference).await.unwrap_err();
         assert!(
             matches!(&error, StoreError::NotFound { kind: "flow run", name, .. } if name == reference),
             "{error:?}"
@@ -331,14 +359,22 @@ async fn runs_are_listed_newest_first_and_filtered() {
     let r2 = run_at(&store, &hourly, now - 3600 * SECOND).await;
     let r3 = run_now(&store, &daily).await;
     let r4 = run_at(&store, &nightly, now + 7200 * SECOND).await;
-    let _ = store.cancel_flow_run(&r3.id).await.unwrap();
-    let marked = run_ids(store.mark_late_runs(now - 1800 * SECOND).await.unwrap());
+    let _ = store.flow_runs().cancel_flow_run(&r3.id).await.unwrap();
+    let marked = run_ids(
+        store
+            .flow_runs()
+            .mark_late_runs(now - 1800 * SECOND)
+            .await
+            .unwrap()
+            .transitions,
+    );
     assert_eq!(marked, [r2.id.as_str()]);
 
     let ids = |filter: FlowRunFilter| {
         let store = &store;
         async move {
             store
+                .flow_runs()
                 .list_flow_runs(&filter)
                 .await
                 .unwrap()
@@ -423,6 +459,7 @@ async fn the_default_list_limit_applies_when_none_is_given() {
     }
 
     let listed = store
+        .flow_runs()
         .list_flow_runs(&FlowRunFilter::default())
         .await
         .unwrap();
@@ -448,10 +485,16 @@ async fn the_history_records_every_state_in_order() {
             transition_id: String::new(),
             worker_id: None,
         };
-        crate::common::accepted(store.set_flow_run_state(&run.id, proposal).await.unwrap());
+        crate::common::accepted(
+            store
+                .flow_runs()
+                .set_flow_run_state(&run.id, proposal)
+                .await
+                .unwrap(),
+        );
     }
 
-    let history = store.flow_run_history(&run.id).await.unwrap();
+    let history = store.flow_runs().flow_run_history(&run.id).await.unwrap();
 
     let recorded: Vec<(StateType, &str, &str)> = history
         .iter()
@@ -461,7 +504,7 @@ async fn the_history_records_every_state_in_order() {
     expected.extend(steps);
     assert_eq!(recorded, expected);
     assert!(history.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
-    let finished = store.flow_run(&run.id).await.unwrap();
+    let finished = store.flow_runs().flow_run(&run.id).await.unwrap();
     assert_eq!(finished.state, *history.last().unwrap());
     assert_eq!(finished.run_count, 2, "Running was entered twice");
 }
@@ -478,26 +521,54 @@ async fn mark_late_runs_marks_only_scheduled_runs_due_before_the_cutoff_and_only
     move_to(&store, &finished.id, StateType::Cancelled).await;
     let cutoff = now - 60 * SECOND;
 
-    let marked = run_ids(store.mark_late_runs(cutoff).await.unwrap());
+    let marked = run_ids(
+        store
+            .flow_runs()
+            .mark_late_runs(cutoff)
+            .await
+            .unwrap()
+            .transitions,
+    );
 
     assert_eq!(marked, [overdue.id.as_str()]);
-    let late = store.flow_run(&overdue.id).await.unwrap();
+    let late = store.flow_runs().flow_run(&overdue.id).await.unwrap();
     assert_eq!(late.state.kind, StateType::Scheduled);
     assert_eq!(late.state.name, names::LATE);
     assert_eq!(late.expected_start, overdue.expected_start);
     for untouched in [&recent, &future] {
         assert_eq!(
-            store.flow_run(&untouched.id).await.unwrap().state.name,
+            store
+                .flow_runs()
+                .flow_run(&untouched.id)
+                .await
+                .unwrap()
+                .state
+                .name,
             "Scheduled"
         );
     }
     assert_eq!(
-        store.flow_run(&finished.id).await.unwrap().state.kind,
+        store
+            .flow_runs()
+            .flow_run(&finished.id)
+            .await
+            .unwrap()
+            .state
+            .kind,
         StateType::Cancelled
     );
 
-    assert!(store.mark_late_runs(cutoff).await.unwrap().is_empty());
+    assert!(
+        store
+            .flow_runs()
+            .mark_late_runs(cutoff)
+            .await
+            .unwrap()
+            .transitions
+            .is_empty()
+    );
     let names: Vec<String> = store
+        .flow_runs()
         .flow_run_history(&overdue.id)
         .await
         .unwrap()
@@ -513,7 +584,11 @@ async fn a_late_run_can_still_be_claimed() {
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
     let worker = crate::common::register(&store, "w1", "default", 0).await;
     let run = run_at(&store, &deployment, now_micros() - 600 * SECOND).await;
-    store.mark_late_runs(now_micros()).await.unwrap();
+    let _ = store
+        .flow_runs()
+        .mark_late_runs(now_micros())
+        .await
+        .unwrap();
 
     let claimed = crate::common::claim_ids(&store, &worker.id, 5).await;
 
@@ -530,17 +605,19 @@ async fn pools_with_runs_due_returns_the_pool_of_a_run_falling_due_in_the_window
     run_at(&store, &soon, now + 30 * SECOND).await;
     run_at(&store, &soon, now + 40 * SECOND).await;
     run_at(&store, &later, now + 600 * SECOND).await;
-    let soon_id = store.work_pool("soon", 0).await.unwrap().id;
-    let later_id = store.work_pool("later", 0).await.unwrap().id;
+    let soon_id = store.work_pools().work_pool("soon", 0).await.unwrap().id;
+    let later_id = store.work_pools().work_pool("later", 0).await.unwrap().id;
 
     assert_eq!(
         store
+            .flow_runs()
             .pools_with_runs_due(now, now + 60 * SECOND)
             .await
             .unwrap(),
         [soon_id.as_str()]
     );
     let mut both = store
+        .flow_runs()
         .pools_with_runs_due(now, now + 900 * SECOND)
         .await
         .unwrap();
@@ -550,6 +627,7 @@ async fn pools_with_runs_due_returns_the_pool_of_a_run_falling_due_in_the_window
     assert_eq!(both, expected);
     assert!(
         store
+            .flow_runs()
             .pools_with_runs_due(now + 40 * SECOND, now + 60 * SECOND)
             .await
             .unwrap()
@@ -558,6 +636,7 @@ async fn pools_with_runs_due_returns_the_pool_of_a_run_falling_due_in_the_window
     );
     assert!(
         store
+            .flow_runs()
             .pools_with_runs_due(now - 60 * SECOND, now)
             .await
             .unwrap()
@@ -571,10 +650,11 @@ async fn pools_with_runs_due_ignores_runs_that_are_no_longer_scheduled() {
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
     let now = now_micros();
     let run = run_at(&store, &deployment, now + 30 * SECOND).await;
-    let _ = store.cancel_flow_run(&run.id).await.unwrap();
+    let _ = store.flow_runs().cancel_flow_run(&run.id).await.unwrap();
 
     assert!(
         store
+            .flow_runs()
             .pools_with_runs_due(now, now + 60 * SECOND)
             .await
             .unwrap()

@@ -10,7 +10,11 @@ use orch_core::{StateType, names};
 /// Reaps every run of workers silent since before now.
 async fn reap_all(store: &orch_store::Store) {
     tick().await;
-    store.reap_orphaned_runs(store.now()).await.unwrap();
+    let _ = store
+        .workers()
+        .reap_orphaned_runs(store.now())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -30,11 +34,23 @@ async fn a_late_final_report_is_accepted_when_nothing_else_started_the_run() {
     }
     reap_all(&store).await;
     assert_eq!(
-        store.flow_run(&awaiting.id).await.unwrap().state.name,
+        store
+            .flow_runs()
+            .flow_run(&awaiting.id)
+            .await
+            .unwrap()
+            .state
+            .name,
         names::AWAITING_RETRY
     );
     assert_eq!(
-        store.flow_run(&crashed.id).await.unwrap().state.kind,
+        store
+            .flow_runs()
+            .flow_run(&crashed.id)
+            .await
+            .unwrap()
+            .state
+            .kind,
         StateType::Crashed
     );
 
@@ -42,6 +58,7 @@ async fn a_late_final_report_is_accepted_when_nothing_else_started_the_run() {
     for run in [&awaiting, &crashed] {
         let done = accepted(
             store
+                .flow_runs()
                 .set_flow_run_state(&run.id, propose_as(&worker.id, StateType::Completed))
                 .await
                 .unwrap(),
@@ -72,6 +89,7 @@ async fn a_late_final_report_is_refused_once_another_worker_took_the_run() {
 
     let (run_now_, reason) = rejected(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, propose_as(&first.id, StateType::Completed))
             .await
             .unwrap(),
@@ -87,6 +105,7 @@ async fn a_late_final_report_is_refused_once_another_worker_took_the_run() {
     reap_all(&store).await;
     rejected(
         store
+            .flow_runs()
             .set_flow_run_state(&crashed.id, propose_as(&first.id, StateType::Completed))
             .await
             .unwrap(),
@@ -105,14 +124,18 @@ async fn claims_a_worker_does_not_report_go_back_to_the_queue() {
 
     // Claims newer than the cutoff are left alone (the response may be in flight).
     let none = store
+        .workers()
         .release_unheld_claims(&worker.id, std::slice::from_ref(&held.id), 0)
         .await
-        .unwrap();
+        .unwrap()
+        .transitions;
     assert!(none.is_empty());
     let released = store
+        .workers()
         .release_unheld_claims(&worker.id, std::slice::from_ref(&held.id), store.now())
         .await
-        .unwrap();
+        .unwrap()
+        .transitions;
 
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].run.id, lost.id);
@@ -121,7 +144,13 @@ async fn claims_a_worker_does_not_report_go_back_to_the_queue() {
     assert_eq!(released[0].from, Some(StateType::Pending));
     assert_eq!(released[0].cause, orch_store::Cause::ClaimReleased);
     assert_eq!(
-        store.flow_run(&held.id).await.unwrap().state.kind,
+        store
+            .flow_runs()
+            .flow_run(&held.id)
+            .await
+            .unwrap()
+            .state
+            .kind,
         StateType::Pending
     );
     let other = register(&store, "w2", "default", 0).await;
@@ -147,8 +176,11 @@ async fn writes_are_healthy_and_a_failed_statement_leaves_nothing_behind() {
         message: "x".into(),
         task_run_id: String::new(),
     };
-    assert!(store.write_logs(&[line]).await.is_err());
+    assert!(store.logs().write_logs(&[line]).await.is_err());
     let run = run_now(&store, &deployment).await;
-    assert_eq!(store.flow_run(&run.id).await.unwrap().id, run.id);
+    assert_eq!(
+        store.flow_runs().flow_run(&run.id).await.unwrap().id,
+        run.id
+    );
     assert!(store.write_health().ok);
 }

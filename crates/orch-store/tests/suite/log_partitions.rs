@@ -55,7 +55,7 @@ async fn lines_go_to_their_day_partition_or_the_default_one_and_move_when_their_
     let run = run_now(&store, &deployment).await;
     let now = store.now();
     let today = day_of(now);
-    let days = store.log_partition_days().await.unwrap();
+    let days = store.maintenance().log_partition_days().await.unwrap();
     assert!(
         (today..=today + orch_store::DAYS_AHEAD).all(|day| days.contains(&day)),
         "today and 7 days on have partitions: {days:?}"
@@ -67,9 +67,9 @@ async fn lines_go_to_their_day_partition_or_the_default_one_and_move_when_their_
         line(&run.id, 3, 5),
         line(&run.id, 4, now + 9 * DAY_MICROS),
     ];
-    assert_eq!(store.write_logs(&lines).await.unwrap(), 4);
+    assert_eq!(store.logs().write_logs(&lines).await.unwrap(), 4);
     // A resent batch is still a duplicate.
-    assert_eq!(store.write_logs(&lines).await.unwrap(), 0);
+    assert_eq!(store.logs().write_logs(&lines).await.unwrap(), 0);
     let mut expected = vec![
         ("logs_default".to_string(), 2),
         (partition_name(today), 1),
@@ -80,6 +80,7 @@ async fn lines_go_to_their_day_partition_or_the_default_one_and_move_when_their_
 
     // Two days on, the partitions ahead reach the 9th day: its line moves in.
     let made = store
+        .maintenance()
         .ensure_log_partitions(now + 2 * DAY_MICROS)
         .await
         .unwrap();
@@ -92,15 +93,22 @@ async fn lines_go_to_their_day_partition_or_the_default_one_and_move_when_their_
     ];
     expected.sort();
     assert_eq!(placement(store.url(), &run.id).await, expected);
-    let read = store.read_logs(&run.id, 0, 0).await.unwrap();
+    let read = store.logs().read_logs(&run.id, 0, 0).await.unwrap();
     assert_eq!(read.len(), 4);
     assert!(read.windows(2).all(|w| w[0].id < w[1].id));
-    assert!(store.ensure_log_partitions(now).await.unwrap().is_empty());
+    assert!(
+        store
+            .maintenance()
+            .ensure_log_partitions(now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Every rule in batches, then the partition pass, as the server's pruner does.
 async fn prune(store: &Store, policy: &RetentionPolicy) -> orch_store::PartitionsPruned {
-    let rules = policy.rules(&store.deployment_retentions().await.unwrap());
+    let rules = policy.rules(&store.maintenance().deployment_retentions().await.unwrap());
     let now = store.now();
     let batch = BatchSize {
         runs: 1,
@@ -108,15 +116,23 @@ async fn prune(store: &Store, policy: &RetentionPolicy) -> orch_store::Partition
     };
     for rule in &rules {
         while !store
+            .maintenance()
             .prune_runs_batch(rule, now, batch)
             .await
             .unwrap()
             .is_empty()
         {}
-        while store.prune_logs_batch(rule, now, batch).await.unwrap().1 {}
+        while store
+            .maintenance()
+            .prune_logs_batch(rule, now, batch)
+            .await
+            .unwrap()
+            .1
+        {}
     }
     let longest = 7 + 1;
     store
+        .maintenance()
         .prune_log_partitions(now - longest * DAY_MICROS, batch, Duration::ZERO, || false)
         .await
         .unwrap()
@@ -141,6 +157,7 @@ async fn retention_drops_a_day_whose_lines_all_expired_and_deletes_rows_where_a_
     start(&store, &running.id).await;
     let day = |n: i64| (today + n) * DAY_MICROS + 1_000;
     store
+        .logs()
         .write_logs(&[
             line(&done.id, 1, day(1)),
             line(&done.id, 2, day(1) + 1),
@@ -165,15 +182,30 @@ async fn retention_drops_a_day_whose_lines_all_expired_and_deletes_rows_where_a_
 
     assert_eq!(pruned.dropped, [partition_name(today + 1)]);
     assert_eq!(pruned.deleted_lines, 3, "{pruned:?}");
-    let days = store.log_partition_days().await.unwrap();
+    let days = store.maintenance().log_partition_days().await.unwrap();
     assert!(!days.contains(&(today + 1)), "{days:?}");
     assert!(days.contains(&(today + 2)), "{days:?}");
-    assert!(store.read_logs(&done.id, 0, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .logs()
+            .read_logs(&done.id, 0, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         placement(test_store.url(), &done.id).await,
         Vec::<(String, i64)>::new()
     );
-    assert_eq!(store.read_logs(&running.id, 0, 0).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .logs()
+            .read_logs(&running.id, 0, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // Nothing is left to do.
     assert!(prune(&store, &policy).await.is_empty());
 }
@@ -194,6 +226,7 @@ async fn a_day_not_yet_settled_keeps_its_expired_rows_for_the_drop_but_hides_the
     start(&store, &running.id).await;
     let at = (today + 1) * DAY_MICROS;
     store
+        .logs()
         .write_logs(&[line(&done.id, 1, at), line(&running.id, 1, at)])
         .await
         .unwrap();
@@ -210,12 +243,27 @@ async fn a_day_not_yet_settled_keeps_its_expired_rows_for_the_drop_but_hides_the
     };
     let pruned = prune(&store, &policy).await;
     assert!(pruned.is_empty(), "{pruned:?}");
-    assert!(store.read_logs(&done.id, 0, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .logs()
+            .read_logs(&done.id, 0, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         placement(test_store.url(), &done.id).await,
         [(partition_name(today + 1), 1)]
     );
-    assert_eq!(store.read_logs(&running.id, 0, 0).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .logs()
+            .read_logs(&running.id, 0, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -287,7 +335,10 @@ async fn the_migration_partitions_an_existing_log_table_without_losing_a_line() 
         .await
         .unwrap();
     assert!(next > before_rows.last().unwrap().0);
-    assert_eq!(store.read_logs("run-1", 0, 0).await.unwrap().len(), 5);
+    assert_eq!(
+        store.logs().read_logs("run-1", 0, 0).await.unwrap().len(),
+        5
+    );
     let (days,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM log_days WHERE flow_run_id = 'run-1'")
             .fetch_one(&pool)

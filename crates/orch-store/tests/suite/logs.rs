@@ -36,9 +36,9 @@ async fn written_lines_are_stored_and_read_back_in_order() {
         line(&run.id, "worker-1", 3, "done"),
     ];
 
-    assert_eq!(store.write_logs(&batch).await.unwrap(), 3);
+    assert_eq!(store.logs().write_logs(&batch).await.unwrap(), 3);
 
-    let read = store.read_logs(&run.id, 0, 0).await.unwrap();
+    let read = store.logs().read_logs(&run.id, 0, 0).await.unwrap();
     assert_eq!(messages(&read), ["starting", "warning: slow", "done"]);
     assert!(read.windows(2).all(|w| w[0].id < w[1].id));
     assert!(read[0].id > 0);
@@ -60,17 +60,17 @@ async fn resending_the_same_batch_stores_nothing_new() {
     let batch: Vec<LogLine> = (1..=5)
         .map(|seq| line(&run.id, "worker-1", seq, &format!("line {seq}")))
         .collect();
-    assert_eq!(store.write_logs(&batch).await.unwrap(), 5);
+    assert_eq!(store.logs().write_logs(&batch).await.unwrap(), 5);
 
-    assert_eq!(store.write_logs(&batch).await.unwrap(), 0);
+    assert_eq!(store.logs().write_logs(&batch).await.unwrap(), 0);
     let overlapping = [
         line(&run.id, "worker-1", 5, "line 5"),
         line(&run.id, "worker-1", 6, "line 6"),
         line(&run.id, "sdk", 1, "from the flow"),
     ];
-    assert_eq!(store.write_logs(&overlapping).await.unwrap(), 2);
+    assert_eq!(store.logs().write_logs(&overlapping).await.unwrap(), 2);
 
-    let read = store.read_logs(&run.id, 0, 0).await.unwrap();
+    let read = store.logs().read_logs(&run.id, 0, 0).await.unwrap();
     assert_eq!(
         messages(&read),
         [
@@ -99,12 +99,12 @@ async fn logs_are_paged_with_after_id_and_limit() {
             ]
         })
         .collect();
-    store.write_logs(&lines).await.unwrap();
+    store.logs().write_logs(&lines).await.unwrap();
 
     let mut pages = Vec::new();
     let mut after = 0;
     loop {
-        let page = store.read_logs(&run.id, after, 3).await.unwrap();
+        let page = store.logs().read_logs(&run.id, after, 3).await.unwrap();
         if page.is_empty() {
             break;
         }
@@ -130,14 +130,19 @@ async fn lines_for_a_run_that_does_not_exist_are_refused() {
         line("no-such-run", "w", 1, "orphan"),
     ];
 
-    let error = store.write_logs(&batch).await.unwrap_err();
+    let error = store.logs().write_logs(&batch).await.unwrap_err();
 
     let StoreError::InvalidInput(message) = error else {
         panic!("expected InvalidInput, got {error:?}");
     };
     assert!(message.contains("no-such-run"), "{message}");
     assert!(
-        store.read_logs(&run.id, 0, 0).await.unwrap().is_empty(),
+        store
+            .logs()
+            .read_logs(&run.id, 0, 0)
+            .await
+            .unwrap()
+            .is_empty(),
         "the batch is refused as a whole"
     );
 }
@@ -146,7 +151,7 @@ async fn lines_for_a_run_that_does_not_exist_are_refused() {
 async fn an_empty_batch_stores_nothing() {
     let store = store().await;
 
-    assert_eq!(store.write_logs(&[]).await.unwrap(), 0);
+    assert_eq!(store.logs().write_logs(&[]).await.unwrap(), 0);
 }
 
 /// A follower reading "after the last id it saw" never skips a line: a
@@ -187,7 +192,7 @@ async fn a_follower_resuming_after_an_id_misses_no_line_of_concurrent_writers() 
     let second = tokio::spawn({
         let store = store.store().clone();
         let line = line(&run.id, "second", 1, "second writer");
-        async move { store.write_logs(&[line]).await }
+        async move { store.logs().write_logs(&[line]).await }
     });
     // Until the second writer has either committed or is waiting for the first.
     let mut watcher = sqlx::PgConnection::connect(store.url()).await.unwrap();
@@ -205,11 +210,11 @@ async fn a_follower_resuming_after_an_id_misses_no_line_of_concurrent_writers() 
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 
-    let mut seen = store.read_logs(&run.id, 0, 0).await.unwrap();
+    let mut seen = store.logs().read_logs(&run.id, 0, 0).await.unwrap();
     let after = seen.last().map_or(0, |line| line.id);
     sqlx::query("COMMIT").execute(&mut first).await.unwrap();
     assert_eq!(second.await.unwrap().unwrap(), 1);
-    seen.extend(store.read_logs(&run.id, after, 0).await.unwrap());
+    seen.extend(store.logs().read_logs(&run.id, after, 0).await.unwrap());
 
     let mut messages = messages(&seen);
     messages.sort_unstable();

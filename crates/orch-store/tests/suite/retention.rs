@@ -60,13 +60,17 @@ fn task(run_id: &str, id: &str, timestamp: i64) -> TaskRun {
 
 /// Runs every rule in batches until nothing is left, as the server's pruner does.
 async fn prune(store: &Store, policy: &RetentionPolicy, batch: BatchSize) -> (Pruned, usize) {
-    let rules = policy.rules(&store.deployment_retentions().await.unwrap());
+    let rules = policy.rules(&store.maintenance().deployment_retentions().await.unwrap());
     let now = store.now();
     let mut total = Pruned::default();
     let mut batches = 0;
     for rule in &rules {
         loop {
-            let pruned = store.prune_runs_batch(rule, now, batch).await.unwrap();
+            let pruned = store
+                .maintenance()
+                .prune_runs_batch(rule, now, batch)
+                .await
+                .unwrap();
             total += pruned;
             batches += 1;
             if pruned.is_empty() {
@@ -74,7 +78,11 @@ async fn prune(store: &Store, policy: &RetentionPolicy, batch: BatchSize) -> (Pr
             }
         }
         loop {
-            let (pruned, more) = store.prune_logs_batch(rule, now, batch).await.unwrap();
+            let (pruned, more) = store
+                .maintenance()
+                .prune_logs_batch(rule, now, batch)
+                .await
+                .unwrap();
             total += pruned;
             batches += 1;
             if !more {
@@ -85,6 +93,7 @@ async fn prune(store: &Store, policy: &RetentionPolicy, batch: BatchSize) -> (Pr
     // PostgreSQL: the expired lines go here (in these tests they have no day
     // partition of their own, so they are deleted at once).
     let partitions = store
+        .maintenance()
         .prune_log_partitions(now, batch, Duration::ZERO, || false)
         .await
         .unwrap();
@@ -93,10 +102,14 @@ async fn prune(store: &Store, policy: &RetentionPolicy, batch: BatchSize) -> (Pr
 }
 
 async fn count(store: &Store, policy: &RetentionPolicy) -> Pruned {
-    let rules = policy.rules(&store.deployment_retentions().await.unwrap());
+    let rules = policy.rules(&store.maintenance().deployment_retentions().await.unwrap());
     let mut total = Pruned::default();
     for rule in &rules {
-        total += store.count_prunable(rule, store.now()).await.unwrap();
+        total += store
+            .maintenance()
+            .count_prunable(rule, store.now())
+            .await
+            .unwrap();
     }
     total
 }
@@ -112,6 +125,7 @@ async fn expired_runs_and_logs_go_in_batches_and_young_or_unfinished_runs_stay()
     let old_done = run_now(&store, &deployment).await;
     start(&store, &old_done.id).await;
     store
+        .task_runs()
         .report_task_runs(&[task(&old_done.id, "t-1", store.now())])
         .await
         .unwrap();
@@ -125,14 +139,14 @@ async fn expired_runs_and_logs_go_in_batches_and_young_or_unfinished_runs_stay()
     // Scheduled 40 days ago, never started: not finished either.
     let waiting = run_now(&store, &deployment).await;
     for run in [&old_done, &old_failed, &running, &waiting] {
-        store.write_logs(&lines(&run.id, 7)).await.unwrap();
+        store.logs().write_logs(&lines(&run.id, 7)).await.unwrap();
     }
     clock.advance(DAY * 35);
     // Finished 5 days before "now": young.
     let young = run_now(&store, &deployment).await;
     start(&store, &young.id).await;
     move_to(&store, &young.id, StateType::Completed).await;
-    store.write_logs(&lines(&young.id, 7)).await.unwrap();
+    store.logs().write_logs(&lines(&young.id, 7)).await.unwrap();
     clock.advance(DAY * 5);
 
     let mut policy = RetentionPolicy {
@@ -169,10 +183,11 @@ async fn expired_runs_and_logs_go_in_batches_and_young_or_unfinished_runs_stay()
         assert!(batches > 10, "small batches: {batches}");
     }
 
-    let gone = store.flow_run(&old_done.id).await;
+    let gone = store.flow_runs().flow_run(&old_done.id).await;
     assert!(gone.is_err(), "the expired run is deleted: {gone:?}");
     assert!(
         store
+            .task_runs()
             .list_task_runs(&old_done.id)
             .await
             .unwrap_or_default()
@@ -180,13 +195,14 @@ async fn expired_runs_and_logs_go_in_batches_and_young_or_unfinished_runs_stay()
     );
     assert!(
         store
+            .logs()
             .read_logs(&old_done.id, 0, 0)
             .await
             .unwrap()
             .is_empty()
     );
 
-    let failed = store.flow_run(&old_failed.id).await.unwrap();
+    let failed = store.flow_runs().flow_run(&old_failed.id).await.unwrap();
     assert_eq!(
         failed.state.kind,
         StateType::Failed,
@@ -194,24 +210,38 @@ async fn expired_runs_and_logs_go_in_batches_and_young_or_unfinished_runs_stay()
     );
     assert!(
         store
+            .logs()
             .read_logs(&old_failed.id, 0, 0)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        store.flow_run_history(&old_failed.id).await.unwrap().len(),
+        store
+            .flow_runs()
+            .flow_run_history(&old_failed.id)
+            .await
+            .unwrap()
+            .len(),
         4
     );
 
     for unfinished in [&running, &waiting] {
-        store.flow_run(&unfinished.id).await.unwrap();
+        store.flow_runs().flow_run(&unfinished.id).await.unwrap();
         assert_eq!(
-            store.read_logs(&unfinished.id, 0, 0).await.unwrap().len(),
+            store
+                .logs()
+                .read_logs(&unfinished.id, 0, 0)
+                .await
+                .unwrap()
+                .len(),
             7
         );
     }
-    assert_eq!(store.read_logs(&young.id, 0, 0).await.unwrap().len(), 7);
+    assert_eq!(
+        store.logs().read_logs(&young.id, 0, 0).await.unwrap().len(),
+        7
+    );
 
     // A second pass has nothing left to do.
     assert_eq!(count(&store, &policy).await, Pruned::default());
@@ -230,14 +260,14 @@ async fn no_retention_keeps_everything() {
         prune(&store, &policy, BatchSize::default()).await.0,
         Pruned::default()
     );
-    store.flow_run(&run.id).await.unwrap();
+    store.flow_runs().flow_run(&run.id).await.unwrap();
 }
 
 #[tokio::test]
 async fn the_schema_is_current_after_connecting() {
     let store = store().await;
-    let version = store.schema_version().await.unwrap();
+    let version = store.maintenance().schema_version().await.unwrap();
     assert!(version.is_current(), "{version:?}");
     assert!(version.applied >= 5, "{version:?}");
-    store.ping().await.unwrap();
+    store.maintenance().ping().await.unwrap();
 }

@@ -27,6 +27,7 @@ async fn schedules_are_added_with_a_free_slug_and_checked() {
     deploy(&store, spec("f", "n", "pool")).await;
 
     let deployment = store
+        .schedules()
         .add_schedule("f/n", cron("", "0 9 * * 1-5", "Europe/London"))
         .await
         .unwrap();
@@ -34,6 +35,7 @@ async fn schedules_are_added_with_a_free_slug_and_checked() {
     assert_eq!(deployment.schedules[0].parameters["force"], true);
 
     let duplicate = store
+        .schedules()
         .add_schedule("f/n", cron("0", "0 10 * * *", "UTC"))
         .await
         .unwrap_err();
@@ -43,6 +45,7 @@ async fn schedules_are_added_with_a_free_slug_and_checked() {
     );
 
     let bad = store
+        .schedules()
         .add_schedule("f/n", cron("open", "0 9 * *", "UTC"))
         .await
         .unwrap_err();
@@ -62,6 +65,7 @@ async fn an_apply_with_an_unknown_time_zone_writes_nothing() {
     let mut bad = spec("f", "n", "pool");
     bad.schedules = vec![cron("market", "*/15 9-15 * * 1-5", "America/NewYork")];
     let error = store
+        .deployments()
         .apply_deployments(&[crate::common::input(bad)])
         .await
         .unwrap_err();
@@ -71,7 +75,14 @@ async fn an_apply_with_an_unknown_time_zone_writes_nothing() {
         ),
         "{error}"
     );
-    assert!(store.list_deployments(None).await.unwrap().is_empty());
+    assert!(
+        store
+            .deployments()
+            .list_deployments(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -82,6 +93,7 @@ async fn unknown_schedules_are_not_found_with_a_suggestion() {
     with_schedule.schedules = vec![cron("market-hours", "0 9 * * *", "UTC")];
     deploy(&store, with_schedule).await;
     let error = store
+        .schedules()
         .set_schedule_active("f/n", "market-hour", false)
         .await
         .unwrap_err();
@@ -89,37 +101,58 @@ async fn unknown_schedules_are_not_found_with_a_suggestion() {
         error.to_string().contains("did you mean \"market-hours\""),
         "{error}"
     );
-    let deployment = store.delete_schedule("f/n", "market-hours").await.unwrap();
+    let deployment = store
+        .schedules()
+        .delete_schedule("f/n", "market-hours")
+        .await
+        .unwrap();
     assert!(deployment.schedules.is_empty());
 }
 
 #[tokio::test]
 async fn slots_are_granted_for_all_limited_tags_or_none() {
     let store = store().await;
-    store.set_concurrency_limit("database", 1).await.unwrap();
-    store.set_concurrency_limit("api", 2).await.unwrap();
+    store
+        .concurrency()
+        .set_concurrency_limit("database", 1)
+        .await
+        .unwrap();
+    store
+        .concurrency()
+        .set_concurrency_limit("api", 2)
+        .await
+        .unwrap();
     let both = vec!["database".to_owned(), "api".to_owned()];
     let lease = 60_000_000;
     assert!(
         store
+            .concurrency()
             .acquire_concurrency_slots(&both, "t1", None, lease)
             .await
             .unwrap()
             .granted
     );
     let refused = store
+        .concurrency()
         .acquire_concurrency_slots(&both, "t2", None, lease)
         .await
         .unwrap();
     assert!(!refused.granted);
     assert_eq!(refused.full, [("database".to_owned(), 1)]);
     assert_eq!(
-        store.concurrency_limit("api").await.unwrap().holders.len(),
+        store
+            .concurrency()
+            .concurrency_limit("api")
+            .await
+            .unwrap()
+            .holders
+            .len(),
         1,
         "t2 took no slot of api either"
     );
     // Acquiring again renews, and a tag without a limit needs no slot.
     let again = store
+        .concurrency()
         .acquire_concurrency_slots(&both, "t1", None, lease)
         .await
         .unwrap();
@@ -127,20 +160,30 @@ async fn slots_are_granted_for_all_limited_tags_or_none() {
     let free = vec!["unlimited".to_owned()];
     assert!(
         store
+            .concurrency()
             .acquire_concurrency_slots(&free, "t3", None, lease)
             .await
             .unwrap()
             .granted
     );
-    assert_eq!(store.release_concurrency_slots("t1").await.unwrap(), 2);
+    assert_eq!(
+        store
+            .concurrency()
+            .release_concurrency_slots("t1")
+            .await
+            .unwrap(),
+        2
+    );
     assert!(
         store
+            .concurrency()
             .acquire_concurrency_slots(&both, "t2", None, lease)
             .await
             .unwrap()
             .granted
     );
     let error = store
+        .concurrency()
         .set_concurrency_limit("database", -1)
         .await
         .unwrap_err();

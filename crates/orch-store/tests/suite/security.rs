@@ -12,18 +12,21 @@ async fn secrets_are_listed_by_name_with_their_users_and_deleted() {
     let store = test.store();
     assert!(
         store
+            .secrets()
             .set_secret("NEWSAPI_KEY", "v1:k:sealed-1")
             .await
             .unwrap()
     );
     assert!(
         !store
+            .secrets()
             .set_secret("NEWSAPI_KEY", "v1:k:sealed-2")
             .await
             .unwrap()
     );
     assert!(
         store
+            .secrets()
             .set_secret("BROKER_KEY", "v1:k:sealed-3")
             .await
             .unwrap()
@@ -36,30 +39,40 @@ async fn secrets_are_listed_by_name_with_their_users_and_deleted() {
         secrets: vec!["NEWSAPI_KEY".to_owned()],
     };
     store
+        .deployments()
         .apply_deployments(&[input(with_secret)])
         .await
         .unwrap();
 
-    let listed = store.list_secrets().await.unwrap();
+    let listed = store.secrets().list_secrets().await.unwrap();
     let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["BROKER_KEY", "NEWSAPI_KEY"]);
     assert_eq!(listed[1].deployments, ["news/prod"]);
     assert!(listed[1].updated_at >= listed[1].created_at);
     assert_eq!(
         store
+            .secrets()
             .secret_ciphertexts(&["NEWSAPI_KEY".to_owned(), "GONE".to_owned()])
             .await
             .unwrap(),
         [("NEWSAPI_KEY".to_owned(), "v1:k:sealed-2".to_owned())]
     );
-    let deployment = store.deployment("news/prod").await.unwrap();
-    let environment = store.deployment_environment(&deployment.id).await.unwrap();
+    let deployment = store.deployments().deployment("news/prod").await.unwrap();
+    let environment = store
+        .secrets()
+        .deployment_environment(&deployment.id)
+        .await
+        .unwrap();
     assert_eq!(environment.secrets, ["NEWSAPI_KEY"]);
     assert_eq!(environment.env["LOG_LEVEL"], "info");
     assert_eq!(deployment.environment, environment);
 
-    store.delete_secret("BROKER_KEY").await.unwrap();
-    let missing = store.delete_secret("BROKER_KEY").await.unwrap_err();
+    store.secrets().delete_secret("BROKER_KEY").await.unwrap();
+    let missing = store
+        .secrets()
+        .delete_secret("BROKER_KEY")
+        .await
+        .unwrap_err();
     assert!(
         matches!(missing, StoreError::NotFound { kind: "secret", .. }),
         "{missing}"
@@ -74,6 +87,7 @@ async fn a_deployment_naming_an_unset_secret_is_refused_with_how_to_set_it() {
     let mut declared = spec("news", "prod", "p");
     declared.environment.secrets = vec!["NEWSAPI_KEY".to_owned()];
     let error = store
+        .deployments()
         .apply_deployments(&[input(declared.clone())])
         .await
         .unwrap_err();
@@ -83,17 +97,26 @@ async fn a_deployment_naming_an_unset_secret_is_refused_with_how_to_set_it() {
          `orch secret set NEWSAPI_KEY` (value on stdin) and deploy again"
     );
     assert!(
-        store.deployment("news/prod").await.is_err(),
+        store.deployments().deployment("news/prod").await.is_err(),
         "nothing was written"
     );
-    store.set_secret("NEWSAPI_KEY", "v1:k:x").await.unwrap();
     store
+        .secrets()
+        .set_secret("NEWSAPI_KEY", "v1:k:x")
+        .await
+        .unwrap();
+    store
+        .deployments()
         .apply_deployments(&[input(declared.clone())])
         .await
         .unwrap();
     // Dropping the secret from the file is a change of `secrets`.
     declared.environment.secrets.clear();
-    let changes = store.apply_deployments(&[input(declared)]).await.unwrap();
+    let changes = store
+        .deployments()
+        .apply_deployments(&[input(declared)])
+        .await
+        .unwrap();
     assert_eq!(changes[0].changed_fields, ["secrets"]);
 }
 
@@ -103,6 +126,7 @@ async fn audit_records_are_listed_newest_first_since_a_time() {
     let store = test.store();
     for (action, target) in [("deployment.run", "f/d"), ("flow-run.cancel", "run-1")] {
         store
+            .audit()
             .record_audit(&NewAuditRecord {
                 caller: "ci".into(),
                 address: "10.0.0.7:5000".into(),
@@ -116,14 +140,14 @@ async fn audit_records_are_listed_newest_first_since_a_time() {
         // Distinct times, so that the order is the recording order.
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
-    let records = store.list_audit(0, 0).await.unwrap();
+    let records = store.audit().list_audit(0, 0).await.unwrap();
     let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(actions, ["flow-run.cancel", "deployment.run"]);
     assert_eq!(records[0].caller, "ci");
     assert_eq!(records[0].address, "10.0.0.7:5000");
-    assert_eq!(store.list_audit(0, 1).await.unwrap().len(), 1);
+    assert_eq!(store.audit().list_audit(0, 1).await.unwrap().len(), 1);
     let later = records[0].at + 1;
-    assert!(store.list_audit(later, 0).await.unwrap().is_empty());
+    assert!(store.audit().list_audit(later, 0).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,6 +168,7 @@ async fn concurrent_audit_records_all_land_in_the_order_of_their_ids() {
         let store = test.store().clone();
         calls.spawn(async move {
             store
+                .audit()
                 .record_audit(&NewAuditRecord {
                     caller: format!("caller-{i}"),
                     address: format!("127.0.0.1:{}", 10_000 + i),
@@ -160,7 +185,7 @@ async fn concurrent_audit_records_all_land_in_the_order_of_their_ids() {
     }
     let after = orch_store::now_micros();
 
-    let records = test.list_audit(0, 1000).await.unwrap();
+    let records = test.audit().list_audit(0, 1000).await.unwrap();
     assert_eq!(records.len(), 200);
     // Newest first by time; ids (time-ordered) must give the same order.
     for pair in records.windows(2) {
@@ -192,13 +217,14 @@ async fn an_audit_record_is_stamped_by_the_store_clock() {
     let clock = orch_store::ManualClock::new(start.into());
     let store = test.store().clone().with_clock(clock.clock());
     store
+        .audit()
         .record_audit(&NewAuditRecord {
             action: "secret.set".into(),
             ..NewAuditRecord::default()
         })
         .await
         .unwrap();
-    let records = store.list_audit(0, 0).await.unwrap();
+    let records = store.audit().list_audit(0, 0).await.unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].at, start.timestamp_micros());
     assert_eq!(records[0].action, "secret.set");
@@ -219,6 +245,7 @@ async fn a_run_made_with_its_audit_record_commits_both_and_a_repeat_writes_neith
     let overrides = Default::default();
 
     let (run, recorded) = store
+        .flow_runs()
         .create_flow_run_audited(
             "etl/nightly",
             &overrides,
@@ -232,7 +259,7 @@ async fn a_run_made_with_its_audit_record_commits_both_and_a_repeat_writes_neith
         .value;
     assert!(recorded);
     assert_eq!(run.deployment_id.as_deref(), Some(deployment.id.as_str()));
-    let trail = store.list_audit(0, 0).await.unwrap();
+    let trail = store.audit().list_audit(0, 0).await.unwrap();
     assert_eq!(trail.len(), 1, "{trail:?}");
     assert_eq!(
         (
@@ -247,6 +274,7 @@ async fn a_run_made_with_its_audit_record_commits_both_and_a_repeat_writes_neith
     // The same idempotency key returns the first run and writes nothing:
     // the caller records that call itself.
     let (again, recorded) = store
+        .flow_runs()
         .create_flow_run_audited(
             "etl/nightly",
             &overrides,
@@ -260,14 +288,15 @@ async fn a_run_made_with_its_audit_record_commits_both_and_a_repeat_writes_neith
         .value;
     assert!(!recorded);
     assert_eq!(again.id, run.id);
-    assert_eq!(store.list_audit(0, 0).await.unwrap().len(), 1);
+    assert_eq!(store.audit().list_audit(0, 0).await.unwrap().len(), 1);
 
     // No run for a deployment that does not exist, and no record.
     assert!(
         store
+            .flow_runs()
             .create_flow_run_audited("etl/gone", &overrides, None, "", Some(&record), None)
             .await
             .is_err()
     );
-    assert_eq!(store.list_audit(0, 0).await.unwrap().len(), 1);
+    assert_eq!(store.audit().list_audit(0, 0).await.unwrap().len(), 1);
 }

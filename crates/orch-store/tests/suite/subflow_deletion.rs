@@ -26,6 +26,7 @@ async fn subflow(store: &Store, parent: &str, flow: &str) -> FlowRun {
         trace_parent: None,
     };
     store
+        .flow_runs()
         .create_subflow_run(&new, false)
         .await
         .expect("create subflow run")
@@ -57,14 +58,14 @@ async fn family(store: &Store, deployment: &orch_store::Deployment) -> (FlowRun,
     let child = subflow(store, &parent.id, "child").await;
     let grandchild = subflow(store, &child.id, "grandchild").await;
     for run in [&parent, &child, &grandchild] {
-        store.write_logs(&lines(&run.id, 3)).await.unwrap();
+        store.logs().write_logs(&lines(&run.id, 3)).await.unwrap();
     }
     (parent, child, grandchild)
 }
 
 async fn gone(store: &Store, run: &FlowRun) -> bool {
     matches!(
-        store.flow_run(&run.id).await,
+        store.flow_runs().flow_run(&run.id).await,
         Err(StoreError::NotFound { .. })
     )
 }
@@ -80,6 +81,7 @@ async fn deleting_a_run_deletes_its_subflow_runs_all_levels_down() {
     move_to(&store, &other.id, StateType::Completed).await;
 
     let (deleted, pruned) = store
+        .maintenance()
         .delete_flow_runs(std::slice::from_ref(&parent.id))
         .await
         .unwrap();
@@ -95,22 +97,50 @@ async fn deleting_a_run_deletes_its_subflow_runs_all_levels_down() {
     );
     for run in [&parent, &child, &grandchild] {
         assert!(gone(&store, run).await, "{} is deleted", run.flow);
-        assert!(store.read_logs(&run.id, 0, 0).await.unwrap().is_empty());
+        assert!(
+            store
+                .logs()
+                .read_logs(&run.id, 0, 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
     // Another family is untouched.
-    store.flow_run(&other_child.id).await.unwrap();
-    assert_eq!(store.subflow_runs(&other.id).await.unwrap().len(), 1);
+    store.flow_runs().flow_run(&other_child.id).await.unwrap();
+    assert_eq!(
+        store
+            .flow_runs()
+            .subflow_runs(&other.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Deleting a subflow run alone leaves its parent, takes its own.
-    let other_grandchild = store.subflow_runs(&other_child.id).await.unwrap().remove(0);
+    let other_grandchild = store
+        .flow_runs()
+        .subflow_runs(&other_child.id)
+        .await
+        .unwrap()
+        .remove(0);
     let (deleted, _) = store
+        .maintenance()
         .delete_flow_runs(std::slice::from_ref(&other_child.id))
         .await
         .unwrap();
     assert_eq!(deleted.len(), 2);
     assert!(gone(&store, &other_grandchild).await);
-    store.flow_run(&other.id).await.unwrap();
-    assert!(store.subflow_runs(&other.id).await.unwrap().is_empty());
+    store.flow_runs().flow_run(&other.id).await.unwrap();
+    assert!(
+        store
+            .flow_runs()
+            .subflow_runs(&other.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -122,11 +152,12 @@ async fn a_run_whose_subflow_run_still_runs_is_not_deleted() {
     // not the parent (unfinished) nor anything under a running run.
     move_to(&store, &child.id, StateType::Completed).await;
     let error = store
+        .maintenance()
         .delete_flow_runs(std::slice::from_ref(&parent.id))
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
-    store.flow_run(&child.id).await.unwrap();
+    store.flow_runs().flow_run(&child.id).await.unwrap();
 }
 
 #[tokio::test]
@@ -153,11 +184,11 @@ async fn pruning_and_deleting_by_filter_take_subflow_runs_with_their_parent_only
         },
         ..RetentionPolicy::default()
     };
-    let rules = policy.rules(&store.deployment_retentions().await.unwrap());
+    let rules = policy.rules(&store.maintenance().deployment_retentions().await.unwrap());
     let now = store.now();
     let mut counted = Pruned::default();
     for rule in &rules {
-        counted += store.count_prunable(rule, now).await.unwrap();
+        counted += store.maintenance().count_prunable(rule, now).await.unwrap();
     }
     assert_eq!(counted.runs, 3, "the old family, its subflow runs counted");
     let batch = BatchSize {
@@ -167,7 +198,11 @@ async fn pruning_and_deleting_by_filter_take_subflow_runs_with_their_parent_only
     let mut pruned = Pruned::default();
     for rule in &rules {
         loop {
-            let done = store.prune_runs_batch(rule, now, batch).await.unwrap();
+            let done = store
+                .maintenance()
+                .prune_runs_batch(rule, now, batch)
+                .await
+                .unwrap();
             pruned += done;
             if done.is_empty() {
                 break;
@@ -176,6 +211,7 @@ async fn pruning_and_deleting_by_filter_take_subflow_runs_with_their_parent_only
     }
     // PostgreSQL leaves the pruned runs' lines to the partition pass.
     pruned.log_lines += store
+        .maintenance()
         .prune_log_partitions(now, batch, std::time::Duration::ZERO, || false)
         .await
         .unwrap()
@@ -192,7 +228,7 @@ async fn pruning_and_deleting_by_filter_take_subflow_runs_with_their_parent_only
     }
     // The young parent keeps its old subflow runs.
     for run in [&young, &young_child, &young_grandchild] {
-        store.flow_run(&run.id).await.unwrap();
+        store.flow_runs().flow_run(&run.id).await.unwrap();
     }
 
     // Deleting by filter (`orch flow-run delete --state completed --before
@@ -200,6 +236,7 @@ async fn pruning_and_deleting_by_filter_take_subflow_runs_with_their_parent_only
     let before = store.now() - 86_400_000_000;
     assert_eq!(
         store
+            .maintenance()
             .count_finished_runs(StateType::Completed, before)
             .await
             .unwrap()
@@ -207,6 +244,7 @@ async fn pruning_and_deleting_by_filter_take_subflow_runs_with_their_parent_only
         3
     );
     let deleted = store
+        .maintenance()
         .delete_finished_runs_batch(StateType::Completed, before, BatchSize::default())
         .await
         .unwrap();

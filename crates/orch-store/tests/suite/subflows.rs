@@ -44,7 +44,11 @@ async fn wrapper(store: &Store, flow_run_id: &str, name: &str) -> String {
         created_at: store.now(),
         cpu_micros: None,
     };
-    store.report_task_runs(&[task]).await.expect("report task");
+    store
+        .task_runs()
+        .report_task_runs(&[task])
+        .await
+        .expect("report task");
     id
 }
 
@@ -78,7 +82,11 @@ async fn a_subflow_run_starts_running_linked_to_its_parent_and_its_wrapper_task_
         ..child_of(&parent.id, Some(&task), "data-refresh")
     };
 
-    let created = store.create_subflow_run(&new, true).await.unwrap();
+    let created = store
+        .flow_runs()
+        .create_subflow_run(&new, true)
+        .await
+        .unwrap();
 
     let child = &created.value.run;
     assert!(created.value.created);
@@ -114,14 +122,14 @@ async fn a_subflow_run_starts_running_linked_to_its_parent_and_its_wrapper_task_
     );
     assert_eq!(&transition.run, child);
     assert_eq!(history_types(&store, &child.id).await, [StateType::Running]);
-    assert_eq!(store.flow_run(&child.id).await.unwrap(), *child);
+    assert_eq!(store.flow_runs().flow_run(&child.id).await.unwrap(), *child);
     assert_eq!(
-        store.subflow_runs(&parent.id).await.unwrap(),
+        store.flow_runs().subflow_runs(&parent.id).await.unwrap(),
         std::slice::from_ref(child)
     );
     // Its own credential, for its run only.
     let key = created.value.credential.as_deref().expect("a credential");
-    let CredentialCheck::Valid(info) = store.check_credential(key).await.unwrap() else {
+    let CredentialCheck::Valid(info) = store.tokens().check_credential(key).await.unwrap() else {
         panic!("the child's credential is valid");
     };
     assert_eq!(info.flow_run_id.as_deref(), Some(child.id.as_str()));
@@ -139,14 +147,17 @@ async fn each_call_makes_its_own_subflow_run_and_a_resent_call_finds_the_first()
     let second_call = wrapper(&store, &parent.id, "child").await;
 
     let first = store
+        .flow_runs()
         .create_subflow_run(&child_of(&parent.id, Some(&first_call), "child"), false)
         .await
         .unwrap();
     let resent = store
+        .flow_runs()
         .create_subflow_run(&child_of(&parent.id, Some(&first_call), "child"), true)
         .await
         .unwrap();
     let second = store
+        .flow_runs()
         .create_subflow_run(&child_of(&parent.id, Some(&second_call), "child"), false)
         .await
         .unwrap();
@@ -157,13 +168,23 @@ async fn each_call_makes_its_own_subflow_run_and_a_resent_call_finds_the_first()
     assert!(resent.value.credential.is_some(), "a fresh credential");
     assert_ne!(second.value.run.id, first.value.run.id);
     assert!(first.value.credential.is_none(), "none asked");
-    assert_eq!(store.subflow_runs(&parent.id).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .flow_runs()
+            .subflow_runs(&parent.id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     // Without a wrapper task run, every call is new.
     let a = store
+        .flow_runs()
         .create_subflow_run(&child_of(&parent.id, None, "child"), false)
         .await
         .unwrap();
     let b = store
+        .flow_runs()
         .create_subflow_run(&child_of(&parent.id, None, "child"), false)
         .await
         .unwrap();
@@ -179,6 +200,7 @@ async fn a_subflow_run_needs_a_running_parent_and_a_wrapper_task_run_of_that_par
     let others = wrapper(&store, &waiting.id, "child").await;
 
     let error = store
+        .flow_runs()
         .create_subflow_run(&child_of(&waiting.id, None, "child"), false)
         .await
         .unwrap_err();
@@ -190,6 +212,7 @@ async fn a_subflow_run_needs_a_running_parent_and_a_wrapper_task_run_of_that_par
         "{message}"
     );
     let error = store
+        .flow_runs()
         .create_subflow_run(&child_of(&parent.id, Some(&others), "child"), false)
         .await
         .unwrap_err();
@@ -198,16 +221,25 @@ async fn a_subflow_run_needs_a_running_parent_and_a_wrapper_task_run_of_that_par
         "{error:?}"
     );
     let error = store
+        .flow_runs()
         .create_subflow_run(&child_of("no-such-run", None, "child"), false)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
     let error = store
+        .flow_runs()
         .create_subflow_run(&child_of(&parent.id, None, "bad name!"), false)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::InvalidInput(_)), "{error:?}");
-    assert!(store.subflow_runs(&parent.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .flow_runs()
+            .subflow_runs(&parent.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -215,6 +247,7 @@ async fn a_subflow_runs_states_go_through_the_state_path_and_it_may_only_run_aga
     let store = store().await;
     let parent = running_parent(&store).await;
     let child = store
+        .flow_runs()
         .create_subflow_run(&child_of(&parent.id, None, "child"), false)
         .await
         .unwrap()
@@ -223,6 +256,7 @@ async fn a_subflow_runs_states_go_through_the_state_path_and_it_may_only_run_aga
 
     let (_, reason) = rejected(
         store
+            .flow_runs()
             .set_flow_run_state(&child.id, propose(StateType::Scheduled))
             .await
             .unwrap(),
@@ -232,9 +266,14 @@ async fn a_subflow_runs_states_go_through_the_state_path_and_it_may_only_run_aga
         state: NewState::new(StateType::Running, "Retrying", "attempt 1 failed"),
         ..propose(StateType::Running)
     };
-    let retried = store.set_flow_run_state(&child.id, retrying).await.unwrap();
+    let retried = store
+        .flow_runs()
+        .set_flow_run_state(&child.id, retrying)
+        .await
+        .unwrap();
     assert_eq!(accepted(retried).state.name, "Retrying");
     let failed = store
+        .flow_runs()
         .set_flow_run_state(&child.id, propose(StateType::Failed))
         .await
         .unwrap();
@@ -255,6 +294,7 @@ async fn a_parent_that_ends_ends_its_unfinished_subflow_runs_and_theirs() {
         let store = store.store().clone();
         async move {
             store
+                .flow_runs()
                 .create_subflow_run(&child_of(&parent, None, "child"), false)
                 .await
                 .unwrap()
@@ -268,13 +308,20 @@ async fn a_parent_that_ends_ends_its_unfinished_subflow_runs_and_theirs() {
     let grandchild = create(running.id.clone()).await;
 
     // Being cancelled, the parent's process still runs them.
-    let cancelling = store.cancel_flow_run(&parent.id).await.unwrap();
+    let cancelling = store.flow_runs().cancel_flow_run(&parent.id).await.unwrap();
     assert!(cancelling.transitions[0].subflows.is_empty());
     assert_eq!(
-        store.flow_run(&running.id).await.unwrap().state.kind,
+        store
+            .flow_runs()
+            .flow_run(&running.id)
+            .await
+            .unwrap()
+            .state
+            .kind,
         StateType::Running
     );
     let cancelled = store
+        .flow_runs()
         .set_flow_run_state(&parent.id, propose(StateType::Cancelled))
         .await
         .unwrap();
@@ -303,12 +350,19 @@ async fn a_parent_that_ends_ends_its_unfinished_subflow_runs_and_theirs() {
     assert_eq!(nested.to, StateType::Cancelled);
     assert_eq!(cancelled.transitions[0].with_caused().len(), 3);
     assert_eq!(
-        store.flow_run(&done.id).await.unwrap().state.kind,
+        store
+            .flow_runs()
+            .flow_run(&done.id)
+            .await
+            .unwrap()
+            .state
+            .kind,
         StateType::Completed,
         "a finished subflow run stays as it is"
     );
     assert!(
         store
+            .flow_runs()
             .flow_run(&grandchild.id)
             .await
             .unwrap()
@@ -327,18 +381,24 @@ async fn a_parent_crashed_by_its_workers_lease_crashes_its_subflow_runs() {
     claim_ids(&store, &worker.id, 1).await;
     move_to(&store, &parent.id, StateType::Running).await;
     let child = store
+        .flow_runs()
         .create_subflow_run(&child_of(&parent.id, None, "child"), false)
         .await
         .unwrap()
         .value
         .run;
 
-    let reaped = store.reap_orphaned_runs(store.now() + 1).await.unwrap();
+    let reaped = store
+        .workers()
+        .reap_orphaned_runs(store.now() + 1)
+        .await
+        .unwrap()
+        .transitions;
 
     let transition = reaped.iter().find(|t| t.run.id == parent.id).unwrap();
     assert_eq!(transition.to, StateType::Crashed);
     assert_eq!(transition.subflows.len(), 1);
-    let child = store.flow_run(&child.id).await.unwrap();
+    let child = store.flow_runs().flow_run(&child.id).await.unwrap();
     assert_eq!(child.state.kind, StateType::Crashed);
     assert!(
         child.state.message.contains("ended (Crashed)"),
@@ -362,6 +422,7 @@ async fn subflow_runs_count_in_no_deployment_or_pool_limit_and_can_be_left_out_o
     assert_eq!(claim_ids(&store, &worker.id, 1).await, [parent.id.as_str()]);
     move_to(&store, &parent.id, StateType::Running).await;
     let child = store
+        .flow_runs()
         .create_subflow_run(&child_of(&parent.id, None, "child"), false)
         .await
         .unwrap()
@@ -372,10 +433,11 @@ async fn subflow_runs_count_in_no_deployment_or_pool_limit_and_can_be_left_out_o
     // The parent is the deployment's one run in flight: a second one fits
     // under its limit of 2, subflow run or not.
     assert_eq!(claim_ids(&store, &worker.id, 5).await, [second.id.as_str()]);
-    let pool = store.work_pool("default", 0).await.unwrap();
+    let pool = store.work_pools().work_pool("default", 0).await.unwrap();
     assert_eq!(pool.runs_in_flight, 2, "the parent and the second run");
 
     let top_level = store
+        .flow_runs()
         .list_flow_runs(&FlowRunFilter {
             top_level: true,
             ..FlowRunFilter::default()
@@ -385,11 +447,13 @@ async fn subflow_runs_count_in_no_deployment_or_pool_limit_and_can_be_left_out_o
     assert!(top_level.iter().all(|run| run.id != child.id));
     assert_eq!(top_level.len(), 2);
     let all = store
+        .flow_runs()
         .list_flow_runs(&FlowRunFilter::default())
         .await
         .unwrap();
     assert_eq!(all.len(), 3);
     let page = store
+        .flow_runs()
         .flow_run_page(
             &FlowRunQuery {
                 parent_flow_run_id: Some(parent.id.clone()),
@@ -403,6 +467,7 @@ async fn subflow_runs_count_in_no_deployment_or_pool_limit_and_can_be_left_out_o
     let ids: Vec<&str> = page.runs.iter().map(|run| run.id.as_str()).collect();
     assert_eq!(ids, [child.id.as_str()]);
     let page = store
+        .flow_runs()
         .flow_run_page(
             &FlowRunQuery {
                 top_level: true,

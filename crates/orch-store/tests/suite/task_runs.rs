@@ -65,9 +65,13 @@ async fn a_large_report_is_stored_whole_with_history_and_edges() {
         report.push(done);
     }
 
-    store.report_task_runs(&report).await.unwrap();
+    store.task_runs().report_task_runs(&report).await.unwrap();
 
-    let stored = store.list_task_runs(&flow_run.id).await.unwrap();
+    let stored = store
+        .task_runs()
+        .list_task_runs(&flow_run.id)
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 1200);
     for (i, task) in stored.iter().enumerate() {
         assert_eq!(task.id, format!("t{i:04}"));
@@ -94,17 +98,31 @@ async fn a_resent_report_changes_nothing_and_an_older_snapshot_does_not_win() {
     let completed = snapshot(&flow_run.id, "a", StateType::Completed, 200, 2);
 
     store
+        .task_runs()
         .report_task_runs(std::slice::from_ref(&running))
         .await
         .unwrap();
     store
+        .task_runs()
         .report_task_runs(std::slice::from_ref(&completed))
         .await
         .unwrap();
-    store.report_task_runs(&[completed]).await.unwrap();
-    store.report_task_runs(&[running]).await.unwrap();
+    store
+        .task_runs()
+        .report_task_runs(&[completed])
+        .await
+        .unwrap();
+    store
+        .task_runs()
+        .report_task_runs(&[running])
+        .await
+        .unwrap();
 
-    let stored = store.list_task_runs(&flow_run.id).await.unwrap();
+    let stored = store
+        .task_runs()
+        .list_task_runs(&flow_run.id)
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].state.kind, StateType::Completed);
     assert_eq!(
@@ -122,6 +140,7 @@ async fn a_report_naming_an_unknown_flow_run_or_a_nameless_task_writes_nothing()
 
     let unknown = snapshot("no-such-run", "x", StateType::Running, 100, 1);
     let error = store
+        .task_runs()
         .report_task_runs(&[good.clone(), unknown])
         .await
         .unwrap_err();
@@ -132,13 +151,24 @@ async fn a_report_naming_an_unknown_flow_run_or_a_nameless_task_writes_nothing()
 
     let mut nameless = snapshot(&flow_run.id, "y", StateType::Running, 100, 1);
     nameless.name.clear();
-    let error = store.report_task_runs(&[good, nameless]).await.unwrap_err();
+    let error = store
+        .task_runs()
+        .report_task_runs(&[good, nameless])
+        .await
+        .unwrap_err();
     assert!(
         error.to_string().contains("needs an id and a name"),
         "{error}"
     );
 
-    assert!(store.list_task_runs(&flow_run.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .task_runs()
+            .list_task_runs(&flow_run.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -148,6 +178,7 @@ async fn a_report_naming_another_runs_task_run_is_refused_and_changes_nothing() 
     let run_a = run_now(&store, &deployment).await;
     let run_b = run_now(&store, &deployment).await;
     store
+        .task_runs()
         .report_task_runs(&[snapshot(&run_b.id, "b-task", StateType::Running, 100, 1)])
         .await
         .unwrap();
@@ -157,7 +188,11 @@ async fn a_report_naming_another_runs_task_run_is_refused_and_changes_nothing() 
         snapshot(&run_a.id, "a-task", StateType::Running, 150, 1),
         snapshot(&run_a.id, "b-task", StateType::Failed, 200, 2),
     ];
-    let error = store.report_task_runs(&forged).await.unwrap_err();
+    let error = store
+        .task_runs()
+        .report_task_runs(&forged)
+        .await
+        .unwrap_err();
     let StoreError::Forbidden(message) = error else {
         panic!("refused as forbidden: {error:?}");
     };
@@ -169,7 +204,7 @@ async fn a_report_naming_another_runs_task_run_is_refused_and_changes_nothing() 
     let mut linked = snapshot(&run_a.id, "a-task", StateType::Running, 150, 1);
     linked.upstream_ids = vec!["b-task".into()];
     assert!(matches!(
-        store.report_task_runs(&[linked]).await,
+        store.task_runs().report_task_runs(&[linked]).await,
         Err(StoreError::Forbidden(_))
     ));
     // Two snapshots of one id for two runs in one report: refused.
@@ -178,21 +213,37 @@ async fn a_report_naming_another_runs_task_run_is_refused_and_changes_nothing() 
         snapshot(&run_b.id, "new-task", StateType::Running, 160, 1),
     ];
     assert!(matches!(
-        store.report_task_runs(&split).await,
+        store.task_runs().report_task_runs(&split).await,
         Err(StoreError::Forbidden(_))
     ));
 
-    let b = store.list_task_runs(&run_b.id).await.unwrap();
+    let b = store.task_runs().list_task_runs(&run_b.id).await.unwrap();
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].state.kind, StateType::Running, "B's task is untouched");
     assert_eq!(kinds(&b[0]), [StateType::Running], "and its history too");
-    assert!(store.list_task_runs(&run_a.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .task_runs()
+            .list_task_runs(&run_a.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // A's own task runs are still reported.
     store
+        .task_runs()
         .report_task_runs(&[snapshot(&run_a.id, "a-task", StateType::Running, 150, 1)])
         .await
         .unwrap();
-    assert_eq!(store.list_task_runs(&run_a.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .task_runs()
+            .list_task_runs(&run_a.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -202,25 +253,49 @@ async fn a_task_runs_cpu_time_is_kept_and_a_snapshot_without_it_does_not_clear_i
     let flow_run = run_now(&store, &deployment).await;
     let mut running = snapshot(&flow_run.id, "cpu", StateType::Running, 100, 1);
     running.cpu_micros = Some(250_000);
-    store.report_task_runs(&[running]).await.unwrap();
-    let stored = store.list_task_runs(&flow_run.id).await.unwrap();
+    store
+        .task_runs()
+        .report_task_runs(&[running])
+        .await
+        .unwrap();
+    let stored = store
+        .task_runs()
+        .list_task_runs(&flow_run.id)
+        .await
+        .unwrap();
     assert_eq!(stored[0].cpu_micros, Some(250_000));
     // A newer snapshot that says nothing of it (an older SDK) keeps it.
     let done = snapshot(&flow_run.id, "cpu", StateType::Completed, 200, 2);
-    store.report_task_runs(&[done]).await.unwrap();
-    let stored = store.list_task_runs(&flow_run.id).await.unwrap();
+    store.task_runs().report_task_runs(&[done]).await.unwrap();
+    let stored = store
+        .task_runs()
+        .list_task_runs(&flow_run.id)
+        .await
+        .unwrap();
     assert_eq!(stored[0].state.kind, StateType::Completed);
     assert_eq!(stored[0].cpu_micros, Some(250_000));
     // A newer one with the sum of more attempts replaces it.
     let mut retried = snapshot(&flow_run.id, "cpu", StateType::Completed, 300, 3);
     retried.cpu_micros = Some(400_000);
-    store.report_task_runs(&[retried]).await.unwrap();
-    let stored = store.list_task_runs(&flow_run.id).await.unwrap();
+    store
+        .task_runs()
+        .report_task_runs(&[retried])
+        .await
+        .unwrap();
+    let stored = store
+        .task_runs()
+        .list_task_runs(&flow_run.id)
+        .await
+        .unwrap();
     assert_eq!(stored[0].cpu_micros, Some(400_000));
     // Unmeasured task runs stay unknown.
     let plain = snapshot(&flow_run.id, "plain", StateType::Completed, 100, 1);
-    store.report_task_runs(&[plain]).await.unwrap();
-    let stored = store.list_task_runs(&flow_run.id).await.unwrap();
+    store.task_runs().report_task_runs(&[plain]).await.unwrap();
+    let stored = store
+        .task_runs()
+        .list_task_runs(&flow_run.id)
+        .await
+        .unwrap();
     let plain = stored.iter().find(|task| task.id == "plain").unwrap();
     assert_eq!(plain.cpu_micros, None);
 }

@@ -24,6 +24,7 @@ async fn claim_and_start(store: &Store, worker: &str, run_id: &str) {
     assert_eq!(claim_ids(store, worker, 1).await, [run_id]);
     accepted(
         store
+            .flow_runs()
             .set_flow_run_state(run_id, propose_as(worker, StateType::Running))
             .await
             .unwrap(),
@@ -65,7 +66,10 @@ async fn scheduled_pending_running_completed_sets_times_and_run_count() {
     let ended = completed.end_time.expect("end_time set on Completed");
     assert!(ended >= started);
     assert_eq!(completed.run_count, 1);
-    assert_eq!(store.flow_run(&run.id).await.unwrap(), completed);
+    assert_eq!(
+        store.flow_runs().flow_run(&run.id).await.unwrap(),
+        completed
+    );
 }
 
 #[tokio::test]
@@ -79,6 +83,7 @@ async fn a_terminal_run_refuses_further_transitions() {
 
     for kind in [StateType::Running, StateType::Scheduled, StateType::Failed] {
         let result = store
+            .flow_runs()
             .set_flow_run_state(&run.id, propose(kind))
             .await
             .unwrap();
@@ -89,7 +94,10 @@ async fn a_terminal_run_refuses_further_transitions() {
         );
         assert_eq!(unchanged, completed);
     }
-    assert_eq!(store.flow_run(&run.id).await.unwrap(), completed);
+    assert_eq!(
+        store.flow_runs().flow_run(&run.id).await.unwrap(),
+        completed
+    );
     assert_eq!(history_types(&store, &run.id).await.len(), 4);
 }
 
@@ -101,6 +109,7 @@ async fn a_transition_the_state_machine_does_not_allow_is_rejected() {
 
     let (unchanged, reason) = rejected(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, propose(StateType::Running))
             .await
             .unwrap(),
@@ -124,12 +133,14 @@ async fn the_same_transition_id_is_applied_once_and_recorded_once() {
 
     let first = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, start.clone())
             .await
             .unwrap(),
     );
     let second = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, start.clone())
             .await
             .unwrap(),
@@ -143,7 +154,13 @@ async fn the_same_transition_id_is_applied_once_and_recorded_once() {
     );
 
     move_to(&store, &run.id, StateType::Completed).await;
-    let replayed = accepted(store.set_flow_run_state(&run.id, start).await.unwrap());
+    let replayed = accepted(
+        store
+            .flow_runs()
+            .set_flow_run_state(&run.id, start)
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         replayed.state.kind,
         StateType::Completed,
@@ -162,6 +179,7 @@ async fn a_worker_that_does_not_hold_the_run_is_rejected() {
 
     let (_, reason) = rejected(
         store
+            .flow_runs()
             .set_flow_run_state(&unclaimed.id, propose_as(&other.id, StateType::Pending))
             .await
             .unwrap(),
@@ -174,6 +192,7 @@ async fn a_worker_that_does_not_hold_the_run_is_rejected() {
     );
     let (run, reason) = rejected(
         store
+            .flow_runs()
             .set_flow_run_state(&unclaimed.id, propose_as(&other.id, StateType::Running))
             .await
             .unwrap(),
@@ -184,6 +203,7 @@ async fn a_worker_that_does_not_hold_the_run_is_rejected() {
 
     let running = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(&unclaimed.id, propose_as(&holder.id, StateType::Running))
             .await
             .unwrap(),
@@ -201,6 +221,7 @@ async fn a_failed_run_with_retries_left_awaits_a_retry_after_the_delay() {
 
     let before = now_micros();
     let result = store
+        .flow_runs()
         .set_flow_run_state(&run.id, failing(&worker, StateType::Failed, "boom", 1))
         .await
         .unwrap();
@@ -249,6 +270,7 @@ async fn a_failed_run_stays_failed_once_its_retries_are_used_up() {
         claim_and_start(&store, &worker, &run.id).await;
         let message = format!("attempt {attempt} failed");
         let result = store
+            .flow_runs()
             .set_flow_run_state(&run.id, failing(&worker, StateType::Failed, &message, 2))
             .await
             .unwrap();
@@ -259,7 +281,7 @@ async fn a_failed_run_stays_failed_once_its_retries_are_used_up() {
         outcomes,
         [names::AWAITING_RETRY, names::AWAITING_RETRY, "Failed"]
     );
-    let failed = store.flow_run(&run.id).await.unwrap();
+    let failed = store.flow_runs().flow_run(&run.id).await.unwrap();
     assert_eq!(failed.state.kind, StateType::Failed);
     assert_eq!(failed.state.message, "attempt 3 failed");
     assert_eq!(failed.run_count, 3);
@@ -276,6 +298,7 @@ async fn a_failed_run_without_retries_is_failed_at_once() {
 
     let failed = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, failing(&worker, StateType::Failed, "boom", 1))
             .await
             .unwrap(),
@@ -294,6 +317,7 @@ async fn a_crashed_run_is_retried_too() {
 
     let retry = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, failing(&worker, StateType::Crashed, "killed", -9))
             .await
             .unwrap(),
@@ -308,6 +332,7 @@ async fn a_crashed_run_is_retried_too() {
     claim_and_start(&store, &worker, &run.id).await;
     let crashed = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, failing(&worker, StateType::Crashed, "killed", -9))
             .await
             .unwrap(),
@@ -324,6 +349,7 @@ async fn a_run_failing_before_it_runs_is_not_retried_without_retries() {
     assert_eq!(claim_ids(&store, &worker, 1).await, [run.id.as_str()]);
 
     let result = store
+        .flow_runs()
         .set_flow_run_state(
             &run.id,
             failing(&worker, StateType::Failed, "entrypoint not found", 127),
@@ -346,6 +372,7 @@ async fn a_run_failing_before_it_runs_uses_up_its_retries() {
     for _ in 0..2 {
         assert_eq!(claim_ids(&store, &worker, 1).await, [run.id.as_str()]);
         let result = store
+            .flow_runs()
             .set_flow_run_state(
                 &run.id,
                 failing(&worker, StateType::Crashed, "could not spawn", -1),
@@ -368,6 +395,7 @@ async fn pausing_and_resuming_a_run_does_not_use_up_its_retries() {
     for kind in [StateType::Paused, StateType::Running] {
         accepted(
             store
+                .flow_runs()
                 .set_flow_run_state(&run.id, propose_as(&worker, kind))
                 .await
                 .unwrap(),
@@ -376,6 +404,7 @@ async fn pausing_and_resuming_a_run_does_not_use_up_its_retries() {
 
     let retry = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, failing(&worker, StateType::Failed, "boom", 1))
             .await
             .unwrap(),
@@ -395,7 +424,12 @@ async fn cancelling_a_scheduled_run_cancels_it_at_once() {
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
     let run = run_now(&store, &deployment).await;
 
-    let (cancelled, notify) = store.cancel_flow_run(&run.id).await.unwrap().value;
+    let (cancelled, notify) = store
+        .flow_runs()
+        .cancel_flow_run(&run.id)
+        .await
+        .unwrap()
+        .value;
 
     assert_eq!(cancelled.state.kind, StateType::Cancelled);
     assert!(cancelled.end_time.is_some());
@@ -414,18 +448,29 @@ async fn cancelling_a_running_run_asks_its_worker_to_stop_it() {
     let run = run_now(&store, &deployment).await;
     claim_and_start(&store, &worker.id, &run.id).await;
 
-    let (cancelling, notify) = store.cancel_flow_run(&run.id).await.unwrap().value;
+    let (cancelling, notify) = store
+        .flow_runs()
+        .cancel_flow_run(&run.id)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(cancelling.state.kind, StateType::Cancelling);
     assert_eq!(cancelling.end_time, None);
     assert_eq!(notify.as_deref(), Some(worker.id.as_str()));
 
-    let (again, notify) = store.cancel_flow_run(&run.id).await.unwrap().value;
+    let (again, notify) = store
+        .flow_runs()
+        .cancel_flow_run(&run.id)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(again.state.kind, StateType::Cancelling);
     assert_eq!(notify.as_deref(), Some(worker.id.as_str()));
     assert_eq!(history_types(&store, &run.id).await.len(), 4, "asked once");
 
     let cancelled = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, propose_as(&worker.id, StateType::Cancelled))
             .await
             .unwrap(),
@@ -443,14 +488,24 @@ async fn cancelling_a_terminal_run_is_a_conflict() {
     move_to(&store, &run.id, StateType::Running).await;
     move_to(&store, &run.id, StateType::Completed).await;
 
-    let error = store.cancel_flow_run(&run.id).await.unwrap_err();
+    let error = store
+        .flow_runs()
+        .cancel_flow_run(&run.id)
+        .await
+        .unwrap_err();
 
     let StoreError::Conflict(message) = error else {
         panic!("expected Conflict, got {error:?}");
     };
     assert!(message.contains("Completed, a terminal state"), "{message}");
     assert_eq!(
-        store.flow_run(&run.id).await.unwrap().state.kind,
+        store
+            .flow_runs()
+            .flow_run(&run.id)
+            .await
+            .unwrap()
+            .state
+            .kind,
         StateType::Completed
     );
 }
@@ -460,6 +515,7 @@ async fn transitions_of_an_unknown_run_are_not_found() {
     let store = store().await;
 
     let error = store
+        .flow_runs()
         .set_flow_run_state("no-such-run", propose(StateType::Pending))
         .await
         .unwrap_err();
@@ -474,7 +530,11 @@ async fn transitions_of_an_unknown_run_are_not_found() {
         "{error:?}"
     );
 
-    let error = store.cancel_flow_run("no-such-run").await.unwrap_err();
+    let error = store
+        .flow_runs()
+        .cancel_flow_run("no-such-run")
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             error,

@@ -31,6 +31,7 @@ async fn claim_and_start(store: &Store, worker: &str, run_id: &str) {
     assert_eq!(claim_ids(store, worker, 1).await, [run_id]);
     let running = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(run_id, propose_as(worker, StateType::Running))
             .await
             .unwrap(),
@@ -54,6 +55,7 @@ async fn usage_is_kept_per_attempt_and_cleared_when_the_run_starts_again() {
     let first = usage(2_000_000, 300 << 20);
     let retry = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, ending(&worker, StateType::Failed, first))
             .await
             .unwrap(),
@@ -65,12 +67,16 @@ async fn usage_is_kept_per_attempt_and_cleared_when_the_run_starts_again() {
     let second = usage(500_000, 64 << 20);
     let done = accepted(
         store
+            .flow_runs()
             .set_flow_run_state(&run.id, ending(&worker, StateType::Completed, second))
             .await
             .unwrap(),
     );
     assert_eq!(done.usage, Some(second));
-    assert_eq!(store.flow_run(&run.id).await.unwrap().usage, Some(second));
+    assert_eq!(
+        store.flow_runs().flow_run(&run.id).await.unwrap().usage,
+        Some(second)
+    );
 }
 
 #[tokio::test]
@@ -86,6 +92,7 @@ async fn a_run_created_with_a_callers_context_joins_its_trace_and_keeps_its_trac
     .unwrap();
     let parent = caller.parent;
     let (run, _) = store
+        .flow_runs()
         .create_flow_run_audited(
             "etl/nightly",
             &Default::default(),
@@ -98,7 +105,7 @@ async fn a_run_created_with_a_callers_context_joins_its_trace_and_keeps_its_trac
         .unwrap()
         .value;
     assert_eq!(run.trace_parent, Some(parent));
-    let read = store.flow_run(&run.id).await.unwrap();
+    let read = store.flow_runs().flow_run(&run.id).await.unwrap();
     assert_eq!(read.trace_parent, Some(parent));
     assert_eq!(
         read.trace_state.as_ref().map(TraceState::as_str),
@@ -109,11 +116,12 @@ async fn a_run_created_with_a_callers_context_joins_its_trace_and_keeps_its_trac
     assert_eq!(trace.parent_span_id, Some(parent.span_id));
 
     let own = store
+        .flow_runs()
         .create_flow_run("etl/nightly", &Default::default(), None, "")
         .await
         .unwrap()
         .value;
-    let read = store.flow_run(&own.id).await.unwrap();
+    let read = store.flow_runs().flow_run(&own.id).await.unwrap();
     assert_eq!(read.trace_parent, None);
     assert_eq!(read.trace_state, None);
     assert_eq!(read.trace().trace_id_hex(), own.id.replace('-', ""));

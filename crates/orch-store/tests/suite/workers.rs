@@ -15,6 +15,7 @@ async fn a_registered_worker_is_stored_with_its_details() {
     let pool = create_pool(&store, "default").await;
 
     let worker = store
+        .workers()
         .register_worker("w1", "default", "box-7", 4, "0.1.0")
         .await
         .unwrap();
@@ -27,7 +28,7 @@ async fn a_registered_worker_is_stored_with_its_details() {
     assert_eq!(worker.version, "0.1.0");
     assert_eq!(worker.last_heartbeat, worker.started_at);
     assert_eq!((worker.stopped_at, worker.runs_in_flight), (None, 0));
-    assert_eq!(store.worker(&worker.id).await.unwrap(), worker);
+    assert_eq!(store.workers().worker(&worker.id).await.unwrap(), worker);
 
     let again = register(&store, "w1", "default", 4).await;
     assert_ne!(again.id, worker.id, "each start gets a new id");
@@ -39,6 +40,7 @@ async fn registering_with_an_unknown_pool_is_not_found() {
     create_pool(&store, "sentinel-pool").await;
 
     let error = store
+        .workers()
         .register_worker("w1", "sentinel-poll", "box-7", 0, "0.1.0")
         .await
         .unwrap_err();
@@ -48,7 +50,7 @@ async fn registering_with_an_unknown_pool_is_not_found() {
         message.contains("did you mean \"sentinel-pool\""),
         "{message}"
     );
-    assert_eq!(store.count_workers_online(0).await.unwrap(), 0);
+    assert_eq!(store.workers().count_workers_online(0).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -65,30 +67,45 @@ async fn a_heartbeat_is_recorded_and_returns_the_worker_s_cancelling_runs() {
     for run in [&cancel_me, &keep_running, &others] {
         move_to(&store, &run.id, StateType::Running).await;
     }
-    let _ = store.cancel_flow_run(&cancel_me.id).await.unwrap();
-    let _ = store.cancel_flow_run(&others.id).await.unwrap();
+    let _ = store
+        .flow_runs()
+        .cancel_flow_run(&cancel_me.id)
+        .await
+        .unwrap();
+    let _ = store.flow_runs().cancel_flow_run(&others.id).await.unwrap();
     tick().await;
 
-    let cancels = store.heartbeat(&worker.id).await.unwrap();
+    let cancels = store.workers().heartbeat(&worker.id).await.unwrap();
 
     assert_eq!(cancels, [cancel_me.id.as_str()]);
-    let beaten = store.worker(&worker.id).await.unwrap();
+    let beaten = store.workers().worker(&worker.id).await.unwrap();
     assert!(beaten.last_heartbeat > worker.last_heartbeat);
     assert_eq!(beaten.runs_in_flight, 2);
     assert_eq!(
-        store.heartbeat(&other.id).await.unwrap(),
+        store.workers().heartbeat(&other.id).await.unwrap(),
         [others.id.as_str()]
     );
 
     move_to(&store, &cancel_me.id, StateType::Cancelled).await;
-    assert!(store.heartbeat(&worker.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .workers()
+            .heartbeat(&worker.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn a_heartbeat_of_an_unknown_worker_is_not_found() {
     let store = store().await;
 
-    let error = store.heartbeat("no-such-worker").await.unwrap_err();
+    let error = store
+        .workers()
+        .heartbeat("no-such-worker")
+        .await
+        .unwrap_err();
 
     assert!(
         matches!(error, StoreError::NotFound { kind: "worker", .. }),
@@ -102,15 +119,24 @@ async fn a_deregistered_worker_is_stopped_and_no_longer_online() {
     create_pool(&store, "default").await;
     let leaving = register(&store, "w1", "default", 0).await;
     register(&store, "w2", "default", 0).await;
-    assert_eq!(store.count_workers_online(0).await.unwrap(), 2);
+    assert_eq!(store.workers().count_workers_online(0).await.unwrap(), 2);
 
-    store.deregister_worker(&leaving.id).await.unwrap();
+    store
+        .workers()
+        .deregister_worker(&leaving.id)
+        .await
+        .unwrap();
 
-    let stopped = store.worker(&leaving.id).await.unwrap();
+    let stopped = store.workers().worker(&leaving.id).await.unwrap();
     assert!(stopped.stopped_at.is_some());
-    assert_eq!(store.count_workers_online(0).await.unwrap(), 1);
+    assert_eq!(store.workers().count_workers_online(0).await.unwrap(), 1);
     assert_eq!(
-        store.work_pool("default", 0).await.unwrap().workers_online,
+        store
+            .work_pools()
+            .work_pool("default", 0)
+            .await
+            .unwrap()
+            .workers_online,
         1
     );
 }
@@ -130,28 +156,48 @@ async fn workers_are_listed_by_pool_most_recent_first_and_counted_online() {
         workers.into_iter().map(|w| w.name).collect()
     };
     assert_eq!(
-        names(store.list_workers(None, 0).await.unwrap()),
+        names(store.workers().list_workers(None, 0).await.unwrap()),
         ["gpu-1", "second", "first"]
     );
     assert_eq!(
-        names(store.list_workers(Some("default"), 0).await.unwrap()),
+        names(
+            store
+                .workers()
+                .list_workers(Some("default"), 0)
+                .await
+                .unwrap()
+        ),
         ["second", "first"]
     );
     assert_eq!(
-        names(store.list_workers(Some("default"), since).await.unwrap()),
+        names(
+            store
+                .workers()
+                .list_workers(Some("default"), since)
+                .await
+                .unwrap()
+        ),
         ["second"]
     );
     assert_eq!(
-        names(store.list_workers(Some("gpu"), 0).await.unwrap()),
+        names(store.workers().list_workers(Some("gpu"), 0).await.unwrap()),
         ["gpu-1"]
     );
-    let error = store.list_workers(Some("gpus"), 0).await.unwrap_err();
+    let error = store
+        .workers()
+        .list_workers(Some("gpus"), 0)
+        .await
+        .unwrap_err();
     assert!(matches!(error, StoreError::NotFound { .. }), "{error:?}");
 
-    assert_eq!(store.count_workers_online(0).await.unwrap(), 3);
-    assert_eq!(store.count_workers_online(since).await.unwrap(), 2);
+    assert_eq!(store.workers().count_workers_online(0).await.unwrap(), 3);
+    assert_eq!(
+        store.workers().count_workers_online(since).await.unwrap(),
+        2
+    );
     assert_eq!(
         store
+            .work_pools()
             .work_pool("default", since)
             .await
             .unwrap()
@@ -162,9 +208,15 @@ async fn workers_are_listed_by_pool_most_recent_first_and_counted_online() {
     assert!(since <= gpu.last_heartbeat);
 
     tick().await;
-    store.heartbeat(&first.id).await.unwrap();
+    store.workers().heartbeat(&first.id).await.unwrap();
     assert_eq!(
-        names(store.list_workers(Some("default"), 0).await.unwrap()),
+        names(
+            store
+                .workers()
+                .list_workers(Some("default"), 0)
+                .await
+                .unwrap()
+        ),
         ["first", "second"]
     );
 }
@@ -193,7 +245,11 @@ async fn runs_of_a_silent_worker_are_reaped_and_those_of_a_live_worker_are_left(
     for run in [&running, &cancelling, &retried] {
         move_to(&store, &run.id, StateType::Running).await;
     }
-    let _ = store.cancel_flow_run(&cancelling.id).await.unwrap();
+    let _ = store
+        .flow_runs()
+        .cancel_flow_run(&cancelling.id)
+        .await
+        .unwrap();
     tick().await;
     let cutoff = now_micros();
     let live = register(&store, "live", "default", 0).await;
@@ -201,7 +257,12 @@ async fn runs_of_a_silent_worker_are_reaped_and_those_of_a_live_worker_are_left(
     assert_eq!(claim_ids(&store, &live.id, 3).await, [healthy.id.as_str()]);
     move_to(&store, &healthy.id, StateType::Running).await;
 
-    let reaped = store.reap_orphaned_runs(cutoff).await.unwrap();
+    let reaped = store
+        .workers()
+        .reap_orphaned_runs(cutoff)
+        .await
+        .unwrap()
+        .transitions;
 
     let changed: HashMap<String, (StateType, String)> = reaped
         .iter()
@@ -224,20 +285,41 @@ async fn runs_of_a_silent_worker_are_reaped_and_those_of_a_live_worker_are_left(
     ]);
     assert_eq!(changed, expected);
 
-    let crashed = store.flow_run(&running.id).await.unwrap();
+    let crashed = store.flow_runs().flow_run(&running.id).await.unwrap();
     assert!(
         crashed.state.message.contains("silent"),
         "{}",
         crashed.state.message
     );
     assert!(crashed.end_time.is_some());
-    assert_eq!(store.flow_run(&retried.id).await.unwrap().worker_id, None);
-    let untouched = store.flow_run(&healthy.id).await.unwrap();
+    assert_eq!(
+        store
+            .flow_runs()
+            .flow_run(&retried.id)
+            .await
+            .unwrap()
+            .worker_id,
+        None
+    );
+    let untouched = store.flow_runs().flow_run(&healthy.id).await.unwrap();
     assert_eq!(untouched.state.kind, StateType::Running);
     assert_eq!(untouched.worker_id.as_deref(), Some(live.id.as_str()));
-    assert_eq!(store.worker(&silent.id).await.unwrap().runs_in_flight, 0);
+    assert_eq!(
+        store
+            .workers()
+            .worker(&silent.id)
+            .await
+            .unwrap()
+            .runs_in_flight,
+        0
+    );
 
-    let again = store.reap_orphaned_runs(cutoff).await.unwrap();
+    let again = store
+        .workers()
+        .reap_orphaned_runs(cutoff)
+        .await
+        .unwrap()
+        .transitions;
     assert!(again.is_empty(), "each orphan is reaped once");
 }
 
@@ -249,14 +331,25 @@ async fn runs_of_a_deregistered_worker_are_reaped_whatever_the_cutoff() {
     let run = run_now(&store, &deployment).await;
     claim_ids(&store, &worker.id, 1).await;
     move_to(&store, &run.id, StateType::Running).await;
-    store.deregister_worker(&worker.id).await.unwrap();
+    store.workers().deregister_worker(&worker.id).await.unwrap();
 
-    let reaped = store.reap_orphaned_runs(0).await.unwrap();
+    let reaped = store
+        .workers()
+        .reap_orphaned_runs(0)
+        .await
+        .unwrap()
+        .transitions;
 
     assert_eq!(reaped.len(), 1);
     assert_eq!(reaped[0].cause, Cause::LeaseExpired);
     assert_eq!(
-        store.flow_run(&run.id).await.unwrap().state.kind,
+        store
+            .flow_runs()
+            .flow_run(&run.id)
+            .await
+            .unwrap()
+            .state
+            .kind,
         StateType::Crashed
     );
 }
@@ -270,7 +363,12 @@ async fn a_claimed_run_of_a_silent_worker_without_retries_crashes() {
     assert_eq!(claim_ids(&store, &worker.id, 1).await, [run.id.as_str()]);
     tick().await;
 
-    let reaped = store.reap_orphaned_runs(now_micros()).await.unwrap();
+    let reaped = store
+        .workers()
+        .reap_orphaned_runs(now_micros())
+        .await
+        .unwrap()
+        .transitions;
 
     let crashed = reaped.into_iter().next().expect("one reaped run").run;
     assert_eq!(crashed.id, run.id);
@@ -287,20 +385,30 @@ async fn a_worker_remembers_the_credential_that_registered_it() {
     let store = store().await;
     create_pool(&store, "default").await;
     let owned = store
+        .workers()
         .register_worker_for(Some("cred-1"), "w1", "default", "box", 0, "0.1.0")
         .await
         .unwrap();
     let unowned = store
+        .workers()
         .register_worker("w2", "default", "box", 0, "0.1.0")
         .await
         .unwrap();
     assert_eq!(
-        store.worker_owner(&owned.id).await.unwrap().as_deref(),
+        store
+            .workers()
+            .worker_owner(&owned.id)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("cred-1")
     );
-    assert_eq!(store.worker_owner(&unowned.id).await.unwrap(), None);
+    assert_eq!(
+        store.workers().worker_owner(&unowned.id).await.unwrap(),
+        None
+    );
     assert!(matches!(
-        store.worker_owner("nope").await,
+        store.workers().worker_owner("nope").await,
         Err(StoreError::NotFound { .. })
     ));
 }
