@@ -3,6 +3,7 @@
 mod artifacts;
 mod automation_loops;
 mod automations;
+mod big_tables;
 mod backup;
 mod claims;
 mod containers;
