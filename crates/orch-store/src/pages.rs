@@ -303,7 +303,8 @@ impl Store {
             (true, true) => TAGGED_RUNS,
             (true, false) => "FROM flow_run_tags t ",
         };
-        let mut count = Assembled::new(&format!("SELECT COUNT(*) FROM (SELECT 1 {from}WHERE 1 = 1"));
+        let mut count =
+            Assembled::new(&format!("SELECT COUNT(*) FROM (SELECT 1 {from}WHERE 1 = 1"));
         push_filters(&mut count, filter, created, TagJoin::Driving);
         count.push(" LIMIT ?) counted", [Bind::Int(COUNT_CAP + 1)]);
         let (total,): (i64,) = count.query_as().fetch_one(&self.reader).await?;
@@ -433,8 +434,14 @@ mod tests {
     #[test]
     fn a_tag_filter_reads_runs_through_the_tag_table() {
         let select = FLOW_RUN_SELECT.replacen(RUNS, TAGGED_RUNS, 1);
-        assert_eq!(FLOW_RUN_SELECT.matches(RUNS).count(), 1, "{FLOW_RUN_SELECT}");
-        assert!(select.contains("FROM flow_run_tags t JOIN flow_runs r ON r.id = t.flow_run_id JOIN flows f"));
+        assert_eq!(
+            FLOW_RUN_SELECT.matches(RUNS).count(),
+            1,
+            "{FLOW_RUN_SELECT}"
+        );
+        assert!(select.contains(
+            "FROM flow_run_tags t JOIN flow_runs r ON r.id = t.flow_run_id JOIN flows f"
+        ));
         let tag_only = FlowRunQuery {
             tag: Some("etl".into()),
             since: Some(1),

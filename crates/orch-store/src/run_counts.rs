@@ -36,16 +36,18 @@ impl Store {
                 .map(|done| done.rows_affected())
                 .map_err(Into::into),
             // One writer: nothing changes between the two statements.
-            Backend::Sqlite => async {
-                let mut tx = self.writer.begin().await?;
-                let added = sqlx::query(ADD_CHANGES).execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM flow_run_count_changes")
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(added.rows_affected())
+            Backend::Sqlite => {
+                async {
+                    let mut tx = self.writer.begin().await?;
+                    let added = sqlx::query(ADD_CHANGES).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM flow_run_count_changes")
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(added.rows_affected())
+                }
+                .await
             }
-            .await,
         };
         self.writer.observe(folded)
     }

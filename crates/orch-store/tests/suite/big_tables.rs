@@ -5,9 +5,7 @@
 use orch_core::StateType;
 use orch_store::{DeploymentStateCount, FlowRunQuery, RunCursor, Store};
 
-use crate::common::{
-    TestStore, create_pool, deploy, move_to, run_now, spec, start, store, tick,
-};
+use crate::common::{TestStore, create_pool, deploy, move_to, run_now, spec, start, store, tick};
 
 /// A connection behind the store's back (foreign keys on, as the store's).
 async fn raw(test_store: &TestStore) -> sqlx::pool::PoolConnection<sqlx::Any> {
@@ -146,7 +144,10 @@ async fn the_tag_filter_follows_runs_created_retagged_moved_and_deleted() {
         state_type: Some(StateType::Scheduled),
         ..tagged("reports")
     };
-    assert_eq!(page(&store, &scheduled_reports, None, 50).await.0, [r2.id.clone()]);
+    assert_eq!(
+        page(&store, &scheduled_reports, None, 50).await.0,
+        [r2.id.clone()]
+    );
     let since = FlowRunQuery {
         since: Some(r3.created_at),
         ..tagged("etl")
@@ -158,7 +159,10 @@ async fn the_tag_filter_follows_runs_created_retagged_moved_and_deleted() {
     }
     // The timeline probes the tag table for each started run.
     start(&store, &r1.id).await;
-    let timeline = store.flow_run_timeline(&tagged("nightly"), 10).await.unwrap();
+    let timeline = store
+        .flow_run_timeline(&tagged("nightly"), 10)
+        .await
+        .unwrap();
     assert_eq!(
         timeline.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
         [r1.id.as_str()]
@@ -166,18 +170,36 @@ async fn the_tag_filter_follows_runs_created_retagged_moved_and_deleted() {
 
     // Re-tagged, moved back in time, deleted: the table follows each.
     let r1_id = &r1.id;
-    execute(&store, &format!("UPDATE flow_runs SET tags = '[\"moved\"]' WHERE id = '{r1_id}'")).await;
-    assert_eq!(page(&store, &tagged("etl"), None, 50).await.0, [r3.id.clone()]);
-    assert_eq!(page(&store, &tagged("moved"), None, 50).await.0, [r1.id.clone()]);
+    execute(
+        &store,
+        &format!("UPDATE flow_runs SET tags = '[\"moved\"]' WHERE id = '{r1_id}'"),
+    )
+    .await;
+    assert_eq!(
+        page(&store, &tagged("etl"), None, 50).await.0,
+        [r3.id.clone()]
+    );
+    assert_eq!(
+        page(&store, &tagged("moved"), None, 50).await.0,
+        [r1.id.clone()]
+    );
     let r3_id = &r3.id;
-    execute(&store, &format!("UPDATE flow_runs SET created_at = created_at - 3600000000 WHERE id = '{r3_id}'")).await;
+    execute(
+        &store,
+        &format!("UPDATE flow_runs SET created_at = created_at - 3600000000 WHERE id = '{r3_id}'"),
+    )
+    .await;
     let moved = FlowRunQuery {
         until: Some(r1.created_at),
         ..tagged("nightly")
     };
     assert_eq!(page(&store, &moved, None, 50).await.0, [r3.id.clone()]);
     assert_derived_tables_match(&store).await;
-    execute(&store, &format!("DELETE FROM flow_runs WHERE id = '{r3_id}'")).await;
+    execute(
+        &store,
+        &format!("DELETE FROM flow_runs WHERE id = '{r3_id}'"),
+    )
+    .await;
     assert_eq!(page(&store, &tagged("etl"), None, 50).await.2, 0);
     assert_derived_tables_match(&store).await;
 }
@@ -220,7 +242,11 @@ async fn kept_run_counts_equal_a_count_of_the_runs() {
     assert_derived_tables_match(&store).await;
     // Deleted runs leave the counts; a pair with no run left is not listed.
     let gone = &runs[1].id;
-    execute(&store, &format!("DELETE FROM flow_runs WHERE id = '{gone}'")).await;
+    execute(
+        &store,
+        &format!("DELETE FROM flow_runs WHERE id = '{gone}'"),
+    )
+    .await;
     let counts = kept_counts(&store).await;
     assert!(
         !counts.iter().any(|c| c.state_type == StateType::Failed),
@@ -229,14 +255,104 @@ async fn kept_run_counts_equal_a_count_of_the_runs() {
     assert_derived_tables_match(&store).await;
     // A run moved to another deployment moves between counts.
     let (moved, to) = (&runs[3].id, &daily.id);
-    execute(&store, &format!("UPDATE flow_runs SET deployment_id = '{to}' WHERE id = '{moved}'")).await;
+    execute(
+        &store,
+        &format!("UPDATE flow_runs SET deployment_id = '{to}' WHERE id = '{moved}'"),
+    )
+    .await;
     assert_derived_tables_match(&store).await;
     // Runs without a deployment count under none.
-    execute(&store, &format!("UPDATE flow_runs SET deployment_id = NULL WHERE id = '{moved}'")).await;
+    execute(
+        &store,
+        &format!("UPDATE flow_runs SET deployment_id = NULL WHERE id = '{moved}'"),
+    )
+    .await;
     let counts = kept_counts(&store).await;
     assert!(
-        counts.iter().any(|c| c.deployment_id.is_none() && c.count == 1),
+        counts
+            .iter()
+            .any(|c| c.deployment_id.is_none() && c.count == 1),
         "{counts:?}"
     );
     assert_derived_tables_match(&store).await;
+}
+
+/// Unresolved failures by the `NOT EXISTS` of their definition, over every run.
+async fn unresolved_by_definition(test_store: &TestStore, since: i64, limit: i64) -> Vec<String> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT r.id FROM flow_runs r WHERE r.state_type IN ('FAILED', 'CRASHED') \
+         AND r.created_at >= $1 AND NOT EXISTS (SELECT 1 FROM flow_runs n \
+           WHERE n.deployment_id = r.deployment_id AND n.state_type = 'COMPLETED' \
+           AND n.created_at > r.created_at) \
+         ORDER BY r.created_at DESC, r.id DESC LIMIT $2",
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(&mut *raw(test_store).await)
+    .await
+    .unwrap();
+    rows.into_iter().map(|(id,)| id).collect()
+}
+
+#[tokio::test]
+async fn unresolved_failures_are_those_no_later_success_of_their_deployment_fixed() {
+    let store = store().await;
+    create_pool(&store, "default").await;
+    let a = deploy(&store, spec("etl", "a", "default")).await;
+    let b = deploy(&store, spec("etl", "b", "default")).await;
+    let gone = deploy(&store, spec("etl", "gone", "default")).await;
+    let loose = deploy(&store, spec("etl", "loose", "default")).await;
+    let ended = |deployment: orch_store::Deployment, kind: StateType| {
+        let store = &store;
+        async move {
+            let run = run_now(store, &deployment).await;
+            start(store, &run.id).await;
+            move_to(store, &run.id, kind).await;
+            tick().await;
+            run.id
+        }
+    };
+    let first = store.now();
+    let a_fixed = ended(a.clone(), StateType::Failed).await;
+    let b_crashed = ended(b.clone(), StateType::Crashed).await;
+    ended(a.clone(), StateType::Completed).await;
+    let gone_failed = ended(gone.clone(), StateType::Failed).await;
+    let loose_failed = ended(loose.clone(), StateType::Failed).await;
+    let a_open = ended(a.clone(), StateType::Failed).await;
+    let b_failed = ended(b.clone(), StateType::Failed).await;
+    ended(b.clone(), StateType::Completed).await;
+    let since_b_fixed = store.now();
+    let a_last = ended(a.clone(), StateType::Crashed).await;
+    // A deleted deployment keeps its runs; a run may have no deployment at all.
+    let _ = store.delete_deployment("etl/gone").await.unwrap();
+    execute(
+        &store,
+        &format!("UPDATE flow_runs SET deployment_id = NULL WHERE id = '{loose_failed}'"),
+    )
+    .await;
+
+    let ids = |since: i64, limit: u32| {
+        let store = &store;
+        async move {
+            let runs = store.unresolved_failures(since, limit).await.unwrap();
+            runs.into_iter().map(|run| run.id).collect::<Vec<_>>()
+        }
+    };
+    let all = ids(first, 10).await;
+    assert_eq!(all, [a_last.clone(), a_open, loose_failed, gone_failed]);
+    assert!(!all.contains(&a_fixed) && !all.contains(&b_crashed) && !all.contains(&b_failed));
+    for (since, limit) in [
+        (first, 10),
+        (first, 2),
+        (first, 1),
+        (since_b_fixed, 10),
+        (store.now(), 10),
+    ] {
+        assert_eq!(
+            ids(since, limit).await,
+            unresolved_by_definition(&store, since, i64::from(limit)).await,
+            "since {since}, limit {limit}"
+        );
+    }
+    assert_eq!(ids(since_b_fixed, 10).await, [a_last]);
 }
