@@ -3,8 +3,8 @@
 mod artifacts;
 mod automation_loops;
 mod automations;
-mod big_tables;
 mod backup;
+mod big_tables;
 mod claims;
 mod containers;
 mod deployments;
