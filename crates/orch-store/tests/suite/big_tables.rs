@@ -5,24 +5,13 @@
 use orch_core::StateType;
 use orch_store::{DeploymentStateCount, FlowRunQuery, RunCursor, Store};
 
-use crate::common::{TestStore, create_pool, deploy, move_to, run_now, spec, start, store, tick};
-
-/// A connection behind the store's back (foreign keys on, as the store's).
-async fn raw(test_store: &TestStore) -> sqlx::pool::PoolConnection<sqlx::Any> {
-    let pool = sqlx::AnyPool::connect(test_store.url()).await.unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    if crate::BACKEND == orch_store::Backend::Sqlite {
-        sqlx::query("PRAGMA foreign_keys = ON")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-    }
-    conn
-}
+use crate::common::{
+    TestStore, create_pool, deploy, move_to, raw_connection, run_now, spec, start, store, tick,
+};
 
 async fn execute(test_store: &TestStore, statement: &str) {
     sqlx::query(sqlx::AssertSqlSafe(statement.to_string()))
-        .execute(&mut *raw(test_store).await)
+        .execute(&mut *raw_connection(test_store).await)
         .await
         .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
@@ -33,7 +22,7 @@ async fn counted(test_store: &TestStore) -> Vec<DeploymentStateCount> {
         "SELECT deployment_id, state_type, COUNT(*) FROM flow_runs \
          GROUP BY deployment_id, state_type ORDER BY deployment_id, state_type",
     )
-    .fetch_all(&mut *raw(test_store).await)
+    .fetch_all(&mut *raw_connection(test_store).await)
     .await
     .unwrap();
     let mut counts: Vec<DeploymentStateCount> = rows
@@ -57,7 +46,7 @@ async fn kept_counts(store: &Store) -> Vec<DeploymentStateCount> {
 /// The tag table equals every run's tags, and the kept counts equal a count
 /// of the runs, before and after folding the changes (which leaves none).
 pub async fn assert_derived_tables_match(test_store: &TestStore) {
-    let mut conn = raw(test_store).await;
+    let mut conn = raw_connection(test_store).await;
     let runs: Vec<(String, i64, String)> =
         sqlx::query_as("SELECT id, created_at, tags FROM flow_runs")
             .fetch_all(&mut *conn)
@@ -288,7 +277,7 @@ async fn unresolved_by_definition(test_store: &TestStore, since: i64, limit: i64
     )
     .bind(since)
     .bind(limit)
-    .fetch_all(&mut *raw(test_store).await)
+    .fetch_all(&mut *raw_connection(test_store).await)
     .await
     .unwrap();
     rows.into_iter().map(|(id,)| id).collect()
