@@ -194,7 +194,7 @@ async fn main() {
             size as f64 / 1024.0
         );
     }
-    println!("\nworst p99: {worst:.1} ms (target: every call under 200 ms)");
+    println!("\nworst p99: {worst:.1} ms (target: every call under 100 ms)");
     if let Some(database) = &database {
         time_partition_drop(database.url()).await;
     }

@@ -114,6 +114,7 @@ pub async fn seed_history_postgres(url: &str, runs: i64, logs: i64) {
          ON CONFLICT DO NOTHING"
         .to_string())
     .await;
+    crate::seed::fold_run_counts(url).await;
     run("VACUUM ANALYZE".to_string()).await;
     let counts: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM flow_runs), (SELECT COUNT(*) FROM flow_run_states), (SELECT COUNT(*) FROM logs)",

@@ -62,7 +62,8 @@ pub(crate) async fn run(state: AppState) {
 /// One pass: marks Scheduled runs not started within the late threshold as
 /// Late, Crashes runs whose worker has not heartbeated within the lease
 /// (retrying them when their flow retries allow), and releases tag slots
-/// whose lease expired or whose flow run is no longer in flight. Failures
+/// whose lease expired or whose flow run is no longer in flight, and folds
+/// the run count changes into the totals. Failures
 /// are logged; the next pass tries again.
 pub async fn sweep(state: &AppState) {
     let config = state.config();
@@ -110,5 +111,9 @@ pub async fn sweep(state: &AppState) {
             state.slots_released();
         }
         Err(error) => tracing::warn!(%error, "releasing stale concurrency slots failed"),
+    }
+    // The run counts of `/metrics` (kept by the database as runs change).
+    if let Err(error) = state.background_store().fold_run_counts().await {
+        tracing::warn!(%error, "folding run count changes failed");
     }
 }

@@ -40,6 +40,7 @@ mod pages;
 mod replicas;
 mod retention;
 mod rows;
+mod run_counts;
 mod run_creation;
 mod schedules;
 mod scheduling;

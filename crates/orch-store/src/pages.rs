@@ -161,18 +161,35 @@ impl Assembled {
     }
 }
 
-/// `LIKE` pattern matching `tag` as a whole element of a JSON tag array.
-fn tag_pattern(tag: &str) -> String {
-    let quoted = serde_json::to_string(tag).expect("strings serialise");
-    let escaped = quoted
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+/// How a listing with a tag filter reaches the run's tags (`flow_run_tags`,
+/// kept by triggers with the runs: migration 0420).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TagJoin {
+    /// The tag table, aliased `t`, drives the query (see [`TAGGED_RUNS`]):
+    /// its (tag, created_at, flow_run_id) key gives the tag's runs newest first.
+    Driving,
+    /// The runs drive (another order); each one is looked up in the tag table.
+    Probe,
+}
+
+/// What [`FLOW_RUN_SELECT`] reads from, and what it reads from when the tag table drives.
+const RUNS: &str = "FROM flow_runs r ";
+const TAGGED_RUNS: &str = "FROM flow_run_tags t JOIN flow_runs r ON r.id = t.flow_run_id ";
+
+/// Whether `filter` has a filter on the run row itself (besides the tag and
+/// the creation-time bounds, which the tag table has too).
+fn filters_run_columns(filter: &FlowRunQuery) -> bool {
+    let rest = FlowRunQuery {
+        tag: None,
+        since: None,
+        until: None,
+        ..filter.clone()
+    };
+    rest != FlowRunQuery::default()
 }
 
 /// Appends ` AND ...` for each filter; `time_column` is what `since`/`until` bound.
-fn push_filters(query: &mut Assembled, filter: &FlowRunQuery, time_column: &str) {
+fn push_filters(query: &mut Assembled, filter: &FlowRunQuery, time_column: &str, tags: TagJoin) {
     if let Some(flow) = &filter.flow {
         query.push(
             " AND r.flow_id = (SELECT id FROM flows WHERE name = ?)",
@@ -198,10 +215,14 @@ fn push_filters(query: &mut Assembled, filter: &FlowRunQuery, time_column: &str)
         );
     }
     if let Some(tag) = &filter.tag {
-        query.push(
-            " AND r.tags LIKE ? ESCAPE '\\'",
-            [Bind::Text(tag_pattern(tag))],
-        );
+        let clause = match tags {
+            TagJoin::Driving => " AND t.tag = ?",
+            TagJoin::Probe => {
+                " AND EXISTS (SELECT 1 FROM flow_run_tags t WHERE t.tag = ? \
+                 AND t.created_at = r.created_at AND t.flow_run_id = r.id)"
+            }
+        };
+        query.push(clause, [Bind::Text(tag.clone())]);
     }
     if filter.top_level {
         query.push(" AND r.parent_flow_run_id IS NULL", []);
@@ -234,11 +255,24 @@ impl FlowRuns<'_> {
         limit: u32,
     ) -> Result<FlowRunPage> {
         let limit = page_size(limit, crate::DEFAULT_LIST_LIMIT);
-        let mut query = Assembled::new(&format!("{FLOW_RUN_SELECT} WHERE 1 = 1"));
-        push_filters(&mut query, filter, "r.created_at");
+        // With a tag, the tag's index gives its runs in the list's order (a
+        // rare tag costs what it matches, not a pass over every run).
+        let tagged = filter.tag.is_some();
+        let (created, id) = if tagged {
+            ("t.created_at", "t.flow_run_id")
+        } else {
+            ("r.created_at", "r.id")
+        };
+        let select = if tagged {
+            FLOW_RUN_SELECT.replacen(RUNS, TAGGED_RUNS, 1)
+        } else {
+            FLOW_RUN_SELECT.to_string()
+        };
+        let mut query = Assembled::new(&format!("{select} WHERE 1 = 1"));
+        push_filters(&mut query, filter, created, TagJoin::Driving);
         if let Some(cursor) = cursor {
             query.push(
-                " AND (r.created_at < ? OR (r.created_at = ? AND r.id < ?))",
+                &format!(" AND ({created} < ? OR ({created} = ? AND {id} < ?))"),
                 [
                     Bind::Int(cursor.created_at),
                     Bind::Int(cursor.created_at),
@@ -248,7 +282,7 @@ impl FlowRuns<'_> {
         }
         // One more than asked tells whether a next page exists.
         query.push(
-            " ORDER BY r.created_at DESC, r.id DESC LIMIT ?",
+            &format!(" ORDER BY {created} DESC, {id} DESC LIMIT ?"),
             [Bind::Int(limit + 1)],
         );
         let rows: Vec<FlowRunRow> = query.query_as().fetch_all(&self.reader).await?;
@@ -265,9 +299,14 @@ impl FlowRuns<'_> {
         } else {
             None
         };
+        let from = match (tagged, filters_run_columns(filter)) {
+            (false, _) => RUNS,
+            (true, true) => TAGGED_RUNS,
+            (true, false) => "FROM flow_run_tags t ",
+        };
         let mut count =
-            Assembled::new("SELECT COUNT(*) FROM (SELECT 1 FROM flow_runs r WHERE 1 = 1");
-        push_filters(&mut count, filter, "r.created_at");
+            Assembled::new(&format!("SELECT COUNT(*) FROM (SELECT 1 {from}WHERE 1 = 1"));
+        push_filters(&mut count, filter, created, TagJoin::Driving);
         count.push(" LIMIT ?) counted", [Bind::Int(COUNT_CAP + 1)]);
         let (total,): (i64,) = count.query_as().fetch_one(&self.reader).await?;
         Ok(FlowRunPage {
@@ -289,7 +328,7 @@ impl FlowRuns<'_> {
             "SELECT r.id, r.name, f.name, r.state_type, r.state_name, r.start_time, r.end_time \
              FROM flow_runs r JOIN flows f ON f.id = r.flow_id WHERE r.start_time IS NOT NULL",
         );
-        push_filters(&mut query, filter, "r.start_time");
+        push_filters(&mut query, filter, "r.start_time", TagJoin::Probe);
         query.push(" ORDER BY r.start_time DESC LIMIT ?", [Bind::Int(limit)]);
         type Row = (String, String, String, String, String, i64, Option<i64>);
         let rows: Vec<Row> = query.query_as().fetch_all(&self.reader).await?;
@@ -398,8 +437,26 @@ mod tests {
     }
 
     #[test]
-    fn tag_patterns_match_whole_quoted_tags_and_escape_wildcards() {
-        assert_eq!(tag_pattern("etl"), "%\"etl\"%");
-        assert_eq!(tag_pattern("a_b%"), "%\"a\\_b\\%\"%");
+    fn a_tag_filter_reads_runs_through_the_tag_table() {
+        let select = FLOW_RUN_SELECT.replacen(RUNS, TAGGED_RUNS, 1);
+        assert_eq!(
+            FLOW_RUN_SELECT.matches(RUNS).count(),
+            1,
+            "{FLOW_RUN_SELECT}"
+        );
+        assert!(select.contains(
+            "FROM flow_run_tags t JOIN flow_runs r ON r.id = t.flow_run_id JOIN flows f"
+        ));
+        let tag_only = FlowRunQuery {
+            tag: Some("etl".into()),
+            since: Some(1),
+            ..FlowRunQuery::default()
+        };
+        assert!(!filters_run_columns(&tag_only));
+        let with_state = FlowRunQuery {
+            state_name: Some("Late".into()),
+            ..tag_only
+        };
+        assert!(filters_run_columns(&with_state));
     }
 }

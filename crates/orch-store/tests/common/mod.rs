@@ -257,3 +257,17 @@ pub fn not_found_message(error: StoreError) -> String {
 pub async fn tick() {
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
 }
+
+/// A connection to the test's database behind the store's back, with
+/// foreign keys on as the store has them (so deletes cascade).
+pub async fn raw_connection(test_store: &TestStore) -> sqlx::pool::PoolConnection<sqlx::Any> {
+    let pool = sqlx::AnyPool::connect(test_store.url()).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    if crate::BACKEND == Backend::Sqlite {
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    conn
+}

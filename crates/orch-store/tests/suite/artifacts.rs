@@ -1,6 +1,6 @@
 //! Artifacts: publishing, checking, listing, series, and going with their run.
 
-use crate::common::{pool_and_deployment, run_now, store};
+use crate::common::{pool_and_deployment, raw_connection, run_now, store};
 use orch_core::artifact::ArtifactKind;
 use orch_store::{ArtifactFilter, NewArtifact, StoreError};
 use serde_json::{Value, json};
@@ -229,14 +229,7 @@ async fn artifacts_go_with_their_run() {
         .await
         .unwrap();
     // Delete the run behind the store's back, as retention will.
-    let pool = sqlx::AnyPool::connect(store.url()).await.unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    if crate::BACKEND == orch_store::Backend::Sqlite {
-        sqlx::query("PRAGMA foreign_keys = ON")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-    }
+    let mut conn = raw_connection(&store).await;
     sqlx::query("DELETE FROM flow_runs WHERE id = $1")
         .bind(&run.id)
         .execute(&mut *conn)

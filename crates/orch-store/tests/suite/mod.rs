@@ -4,6 +4,7 @@ mod artifacts;
 mod automation_loops;
 mod automations;
 mod backup;
+mod big_tables;
 mod claims;
 mod containers;
 mod deployments;
