@@ -58,6 +58,28 @@ fn cpu_seconds(pid: u32, ticks: f64) -> (f64, f64) {
     (own / ticks, children / ticks)
 }
 
+/// The worker's flow guard (`orch __guard`, a child that runs as long as
+/// the worker), whose CPU is not in the worker's own nor, until it is
+/// reaped, in its children's.
+fn guard_of(worker: u32) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .to_owned();
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            (ppid == worker.to_string() && String::from_utf8_lossy(&cmdline).contains("__guard"))
+                .then_some(pid)
+        })
+}
+
 /// Runs `true` `count` times, one after another; runs per second.
 fn fork_exec_rate(count: usize) -> f64 {
     let started = Instant::now();
@@ -241,6 +263,8 @@ async fn main() {
     let load_before = load_average();
     let server_cpu = cpu_seconds(server_pid, ticks).0;
     let (worker_cpu, worker_children_cpu) = cpu_seconds(worker_pid, ticks);
+    let guard = guard_of(worker_pid);
+    let guard_cpu = guard.map_or(0.0, |pid| cpu_seconds(pid, ticks).0);
     let perf = std::env::var("BENCH_PERF_DIR").ok().map(|dir| {
         [("server", server_pid), ("worker", worker_pid)].map(|(name, pid)| {
             std::process::Command::new("perf")
@@ -271,6 +295,7 @@ async fn main() {
     let (worker_after, children_after) = cpu_seconds(worker_pid, ticks);
     let worker_cpu = worker_after - worker_cpu;
     let children_cpu = children_after - worker_children_cpu;
+    let guard_cpu = guard.map_or(0.0, |pid| cpu_seconds(pid, ticks).0) - guard_cpu;
     let load_after = load_average();
     for mut perf in perf.into_iter().flatten() {
         let _ = std::process::Command::new("kill")
@@ -306,10 +331,15 @@ async fn main() {
         drain_rate * 100.0 / fork_rate
     );
     println!(
-        "CPU per run during the drain: server {:.0} µs, worker {:.0} µs, its `true` children {:.0} µs",
+        "CPU per run during the drain: server {:.0} µs, worker {:.0} µs, its `true` children {:.0} µs, \
+         its flow guard {}",
         server_cpu * 1e6 / runs as f64,
         worker_cpu * 1e6 / runs as f64,
-        children_cpu * 1e6 / runs as f64
+        children_cpu * 1e6 / runs as f64,
+        guard.map_or_else(
+            || "(none)".to_owned(),
+            |_| format!("{:.0} µs", guard_cpu * 1e6 / runs as f64)
+        )
     );
     println!("load average before / after the drain: {load_before} / {load_after}");
 }

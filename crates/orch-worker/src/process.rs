@@ -16,6 +16,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use orch_client::flow_env;
 
+use crate::guard::Guard;
 use crate::isolation::{self, Sandbox};
 use crate::reaper::Reaper;
 use tokio::process::{ChildStderr, ChildStdout};
@@ -48,6 +49,10 @@ pub(crate) struct Launch<'a> {
     /// Files the flow needs even when they sit in a hidden folder (the CA
     /// certificate).
     pub keep: Vec<PathBuf>,
+    /// The worker's flow guard, which kills the flow's group if the worker
+    /// dies; without one (or in a sandbox) the flow gets a parent-death
+    /// signal instead (see `die_with_worker`).
+    pub guard: Option<&'a Guard>,
 }
 
 /// A started entrypoint: the child (leader of its process group) and its pipes.
@@ -92,7 +97,16 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
     let base_dir_exists = launch.base_dir.is_dir();
     let resolved = resolve_program(program, launch.base_dir);
     let mut command = match launch.sandbox {
-        None => Command::new(&resolved),
+        // An absolute path: with the flow's own PATH and a bare name the
+        // standard library would fork instead of using `posix_spawn`.
+        None => {
+            let cwd = if base_dir_exists {
+                launch.base_dir
+            } else {
+                Path::new("")
+            };
+            Command::new(on_path(&resolved, cwd, &launch.env).unwrap_or_else(|| resolved.clone()))
+        }
         Some(sandbox) => {
             // Inside the sandbox a missing program could only show as exit
             // code 127: say where it was sought as without a sandbox.
@@ -116,7 +130,14 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    die_with_worker(&mut command);
+    // The sandbox (namespaces, Landlock, another user) is set up in the
+    // child anyway; the plain path stays a `posix_spawn` under a guard.
+    let guard = launch
+        .guard
+        .filter(|guard| launch.sandbox.is_none() && guard.is_running());
+    if guard.is_none() {
+        die_with_worker(&mut command);
+    }
     if base_dir_exists {
         command.current_dir(launch.base_dir);
     }
@@ -145,6 +166,11 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         spawn_failure(program, &resolved, launch.base_dir, base_dir_exists, &error)
     })?;
     let group = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
+    // At once: until the guard has it, a worker killed with SIGKILL would
+    // leave it running.
+    if let Some(guard) = launch.guard {
+        guard.watch(group);
+    }
     let reaper = Reaper::start(group, started);
     let pipes =
         ChildStdout::from_std(child.stdout.take().expect("stdout is piped")).and_then(|stdout| {
@@ -156,6 +182,9 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         Err(error) => {
             // Not tracked, so not left running.
             signal_group(group, Signal::SIGKILL);
+            if let Some(guard) = launch.guard {
+                guard.forget(group);
+            }
             return Err(format!(
                 "cannot start entrypoint {program:?}: cannot read its output: {error}"
             ));
@@ -168,6 +197,28 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         group,
         parameters_file,
     })
+}
+
+/// Where a bare program name is found on the flow's `PATH` (relative
+/// entries taken from `base_dir`, the flow's working directory), as `execvp`
+/// would find it: the first executable file. `None` for a path, or a name
+/// found nowhere (left for the spawn to fail on).
+fn on_path(
+    resolved: &Path,
+    base_dir: &Path,
+    env: &std::collections::BTreeMap<std::ffi::OsString, std::ffi::OsString>,
+) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if resolved.components().count() != 1 || resolved.is_absolute() {
+        return None;
+    }
+    let path = env.get(std::ffi::OsStr::new("PATH"))?;
+    std::env::split_paths(path)
+        .map(|dir| base_dir.join(dir).join(resolved))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// Whether `resolved` names an existing file: a path as it is (relative to
@@ -371,6 +422,7 @@ mod tests {
             flow_run_id: "run",
             sandbox: None,
             keep: Vec::new(),
+            guard: None,
         }
     }
 
@@ -406,6 +458,29 @@ mod tests {
             resolve_program("/bin/sh", dir.path()),
             PathBuf::from("/bin/sh")
         );
+    }
+
+    #[test]
+    fn bare_names_are_found_on_the_flows_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::write(bin.join("plain"), "").unwrap();
+        std::fs::write(bin.join("tool"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(bin.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let env = [("PATH".into(), "/nonexistent:bin".into())].into();
+        // A relative PATH entry is taken from the flow's working directory.
+        assert_eq!(
+            on_path(Path::new("tool"), dir.path(), &env),
+            Some(bin.join("tool"))
+        );
+        // Not executable: skipped, as execvp would.
+        assert_eq!(on_path(Path::new("plain"), dir.path(), &env), None);
+        assert_eq!(on_path(Path::new("missing"), dir.path(), &env), None);
+        // Paths are left as they are.
+        assert_eq!(on_path(Path::new("bin/tool"), dir.path(), &env), None);
+        assert_eq!(on_path(Path::new("/bin/sh"), dir.path(), &env), None);
     }
 
     #[cfg(target_os = "linux")]
