@@ -105,7 +105,12 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
             } else {
                 Path::new("")
             };
-            Command::new(on_path(&resolved, cwd, &launch.env).unwrap_or_else(|| resolved.clone()))
+            let mut command = Command::new(
+                on_path(&resolved, cwd, &launch.env).unwrap_or_else(|| resolved.clone()),
+            );
+            // The flow still sees its program's name as written in argv[0].
+            command.arg0(&resolved);
+            command
         }
         Some(sandbox) => {
             // Inside the sandbox a missing program could only show as exit
@@ -521,6 +526,18 @@ mod tests {
         assert!(process.child.wait().await.unwrap().success());
         let cwd = dir.path().canonicalize().unwrap();
         assert_eq!(output, format!("{}\nrun-1\n", cwd.display()));
+    }
+
+    #[tokio::test]
+    async fn a_program_found_on_path_keeps_its_name_as_argv0() {
+        use tokio::io::AsyncReadExt;
+
+        let entrypoint = strings(&["sh", "-c", "tr '\\0' ' ' < /proc/$$/cmdline"]);
+        let mut process = spawn(&launch(&entrypoint, Path::new(""))).unwrap();
+        let mut output = String::new();
+        process.stdout.read_to_string(&mut output).await.unwrap();
+        assert!(process.child.wait().await.unwrap().success());
+        assert!(output.starts_with("sh -c "), "{output:?}");
     }
 
     #[tokio::test]
