@@ -28,7 +28,7 @@
 use std::time::{Duration, Instant};
 
 use orch_e2e::bench::{env_number, load_average};
-use orch_e2e::{Backend, TestServer, deployment_toml};
+use orch_e2e::{Backend, TestServer, deployment_toml, guard_of};
 use orch_proto::v1 as pb;
 use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
 
@@ -56,28 +56,6 @@ fn cpu_seconds(pid: u32, ticks: f64) -> (f64, f64) {
     let own = fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0);
     let children = fields.get(13).copied().unwrap_or(0.0) + fields.get(14).copied().unwrap_or(0.0);
     (own / ticks, children / ticks)
-}
-
-/// The worker's flow guard (`orch __guard`, a child that runs as long as
-/// the worker), whose CPU is not in the worker's own nor, until it is
-/// reaped, in its children's.
-fn guard_of(worker: u32) -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let ppid = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .to_owned();
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            (ppid == worker.to_string() && String::from_utf8_lossy(&cmdline).contains("__guard"))
-                .then_some(pid)
-        })
 }
 
 /// Runs `true` `count` times, one after another; runs per second.
@@ -263,6 +241,8 @@ async fn main() {
     let load_before = load_average();
     let server_cpu = cpu_seconds(server_pid, ticks).0;
     let (worker_cpu, worker_children_cpu) = cpu_seconds(worker_pid, ticks);
+    // Its CPU is in neither the worker's own nor (until it is reaped) its
+    // children's.
     let guard = guard_of(worker_pid);
     let guard_cpu = guard.map_or(0.0, |pid| cpu_seconds(pid, ticks).0);
     let perf = std::env::var("BENCH_PERF_DIR").ok().map(|dir| {

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use orch_e2e::{TestServer, deployment_toml};
+use orch_e2e::{TestServer, deployment_toml, guard_of};
 
 /// How long the guard may take to kill a dead worker's flows.
 const KILLED_WITHIN: Duration = Duration::from_secs(10);
@@ -28,22 +28,6 @@ fn stat(pid: u32) -> Option<Vec<String>> {
 /// Whether `pid` runs (a zombie left unreaped by a container's init does not).
 fn alive(pid: u32) -> bool {
     stat(pid).is_some_and(|fields| fields[0] != "Z" && fields[0] != "X")
-}
-
-/// The flow guard the worker `worker` started, if one runs.
-fn guard_of(worker: u32) -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let fields = stat(pid)?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            (fields[1] == worker.to_string()
-                && alive(pid)
-                && String::from_utf8_lossy(&cmdline).contains("__guard"))
-            .then_some(pid)
-        })
 }
 
 /// A server, a worker without a sandbox, and a run whose flow leaves a
