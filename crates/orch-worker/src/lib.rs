@@ -31,6 +31,7 @@ mod outcome;
 mod output;
 mod pool;
 mod process;
+mod program;
 mod reaper;
 mod registry;
 pub mod run_as;
