@@ -28,7 +28,7 @@
 use std::time::{Duration, Instant};
 
 use orch_e2e::bench::{env_number, load_average};
-use orch_e2e::{Backend, TestServer, deployment_toml};
+use orch_e2e::{Backend, TestServer, deployment_toml, guard_of};
 use orch_proto::v1 as pb;
 use orch_proto::v1::deployment_service_client::DeploymentServiceClient;
 
@@ -241,6 +241,10 @@ async fn main() {
     let load_before = load_average();
     let server_cpu = cpu_seconds(server_pid, ticks).0;
     let (worker_cpu, worker_children_cpu) = cpu_seconds(worker_pid, ticks);
+    // Its CPU is in neither the worker's own nor (until it is reaped) its
+    // children's.
+    let guard = guard_of(worker_pid);
+    let guard_cpu = guard.map_or(0.0, |pid| cpu_seconds(pid, ticks).0);
     let perf = std::env::var("BENCH_PERF_DIR").ok().map(|dir| {
         [("server", server_pid), ("worker", worker_pid)].map(|(name, pid)| {
             std::process::Command::new("perf")
@@ -271,6 +275,7 @@ async fn main() {
     let (worker_after, children_after) = cpu_seconds(worker_pid, ticks);
     let worker_cpu = worker_after - worker_cpu;
     let children_cpu = children_after - worker_children_cpu;
+    let guard_cpu = guard.map_or(0.0, |pid| cpu_seconds(pid, ticks).0) - guard_cpu;
     let load_after = load_average();
     for mut perf in perf.into_iter().flatten() {
         let _ = std::process::Command::new("kill")
@@ -306,10 +311,15 @@ async fn main() {
         drain_rate * 100.0 / fork_rate
     );
     println!(
-        "CPU per run during the drain: server {:.0} µs, worker {:.0} µs, its `true` children {:.0} µs",
+        "CPU per run during the drain: server {:.0} µs, worker {:.0} µs, its `true` children {:.0} µs, \
+         its flow guard {}",
         server_cpu * 1e6 / runs as f64,
         worker_cpu * 1e6 / runs as f64,
-        children_cpu * 1e6 / runs as f64
+        children_cpu * 1e6 / runs as f64,
+        guard.map_or_else(
+            || "(none)".to_owned(),
+            |_| format!("{:.0} µs", guard_cpu * 1e6 / runs as f64)
+        )
     );
     println!("load average before / after the drain: {load_before} / {load_after}");
 }

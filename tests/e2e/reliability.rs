@@ -8,6 +8,8 @@
 mod disk;
 #[path = "reliability/execution.rs"]
 mod execution;
+#[path = "reliability/guard.rs"]
+mod guard;
 #[path = "reliability/http.rs"]
 mod http;
 #[path = "reliability/input.rs"]

@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub use orch_store::Backend;
-pub use process::{Daemon, host_pid};
+pub use process::{Daemon, guard_of, host_pid};
 use serde_json::Value;
 
 /// Runs `orch ARGS` in a fresh home with `env` in its environment and

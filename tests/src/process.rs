@@ -203,3 +203,22 @@ pub fn host_pid(pid: u32, needle: &str) -> Option<u32> {
     }
     None
 }
+
+/// The flow guard (`orch __guard`) of the worker with pid `worker`, if one
+/// runs: its child with `__guard` in its command line that is not a zombie.
+pub fn guard_of(worker: u32) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let mut fields = stat.rsplit_once(')')?.1.split_ascii_whitespace();
+            let (state, ppid) = (fields.next()?, fields.next()?);
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            (ppid == worker.to_string()
+                && state != "Z"
+                && String::from_utf8_lossy(&cmdline).contains("__guard"))
+            .then_some(pid)
+        })
+}

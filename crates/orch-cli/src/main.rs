@@ -33,8 +33,13 @@ fn main() -> ExitCode {
     // Before any thread exists: the sandbox enters a user namespace, which
     // only a single-threaded process may.
     let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() == Some(std::ffi::OsStr::new(orch_worker::sandbox::SUBCOMMAND)) {
-        orch_worker::sandbox::main(args);
+    match args.next() {
+        Some(first) if first == orch_worker::sandbox::SUBCOMMAND => {
+            orch_worker::sandbox::main(args)
+        }
+        // A worker's flow guard: single-threaded, no runtime.
+        Some(first) if first == orch_worker::guard::SUBCOMMAND => orch_worker::guard::main(args),
+        _ => {}
     }
     let cli = Cli::parse();
     if cli.command.telemetry_service().is_some() {

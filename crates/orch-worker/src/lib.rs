@@ -23,6 +23,7 @@ pub mod docker_engine;
 pub mod environment;
 mod error;
 mod events;
+pub mod guard;
 pub mod isolation;
 mod isolation_decide;
 mod leftovers;
@@ -30,6 +31,7 @@ mod outcome;
 mod output;
 mod pool;
 mod process;
+mod program;
 mod reaper;
 mod registry;
 pub mod run_as;
@@ -92,8 +94,9 @@ pub struct WorkerConfig {
     /// [`isolation`]. Default [`Isolation::None`] for an embedded worker
     /// (`orch worker start` and `orch up` ask for [`Isolation::Auto`]).
     pub isolation: Isolation,
-    /// The binary with the hidden `__sandbox` subcommand (`orch`), which
-    /// isolated flows are started through. `None`: the running binary.
+    /// The binary with the hidden `__sandbox` and `__guard` subcommands
+    /// (`orch`), which isolated flows are started through and which guards
+    /// the flows (see [`guard`]). `None`: the running binary.
     pub sandbox_program: Option<std::path::PathBuf>,
     /// What isolated flows must not see besides `state_dir`: the orch home
     /// folder (credentials, secret key, database).

@@ -16,7 +16,9 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use orch_client::flow_env;
 
+use crate::guard::Guard;
 use crate::isolation::{self, Sandbox};
+use crate::program::{found, on_path, resolve_program};
 use crate::reaper::Reaper;
 use tokio::process::{ChildStderr, ChildStdout};
 use tokio::time::Instant;
@@ -48,6 +50,10 @@ pub(crate) struct Launch<'a> {
     /// Files the flow needs even when they sit in a hidden folder (the CA
     /// certificate).
     pub keep: Vec<PathBuf>,
+    /// The worker's flow guard, which kills the flow's group if the worker
+    /// dies; without one (or in a sandbox) the flow gets a parent-death
+    /// signal instead (see `die_with_worker`).
+    pub guard: Option<&'a Guard>,
 }
 
 /// A started entrypoint: the child (leader of its process group) and its pipes.
@@ -65,20 +71,6 @@ pub(crate) struct RunningProcess {
     pub parameters_file: Option<PathBuf>,
 }
 
-/// The program to execute for `program`: a relative path is taken from
-/// `base_dir` when such a file exists there, otherwise it is left as given
-/// for the OS to find on `PATH`.
-pub(crate) fn resolve_program(program: &str, base_dir: &Path) -> PathBuf {
-    let path = Path::new(program);
-    if path.is_relative() && !base_dir.as_os_str().is_empty() {
-        let candidate = base_dir.join(path);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    path.to_path_buf()
-}
-
 /// Starts `launch` in a new process group with null stdin and piped output.
 ///
 /// # Errors
@@ -92,7 +84,21 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
     let base_dir_exists = launch.base_dir.is_dir();
     let resolved = resolve_program(program, launch.base_dir);
     let mut command = match launch.sandbox {
-        None => Command::new(&resolved),
+        // An absolute path: with the flow's own PATH and a bare name the
+        // standard library would fork instead of using `posix_spawn`.
+        None => {
+            let cwd = if base_dir_exists {
+                launch.base_dir
+            } else {
+                Path::new("")
+            };
+            let mut command = Command::new(
+                on_path(&resolved, cwd, &launch.env).unwrap_or_else(|| resolved.clone()),
+            );
+            // The flow still sees its program's name as written in argv[0].
+            command.arg0(&resolved);
+            command
+        }
         Some(sandbox) => {
             // Inside the sandbox a missing program could only show as exit
             // code 127: say where it was sought as without a sandbox.
@@ -116,7 +122,14 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    die_with_worker(&mut command);
+    // The sandbox (namespaces, Landlock, another user) is set up in the
+    // child anyway; the plain path stays a `posix_spawn` under a guard.
+    let guard = launch
+        .guard
+        .filter(|guard| launch.sandbox.is_none() && guard.is_running());
+    if guard.is_none() {
+        die_with_worker(&mut command);
+    }
     if base_dir_exists {
         command.current_dir(launch.base_dir);
     }
@@ -145,6 +158,11 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         spawn_failure(program, &resolved, launch.base_dir, base_dir_exists, &error)
     })?;
     let group = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
+    // At once: until the guard has it, a worker killed with SIGKILL would
+    // leave it running.
+    if let Some(guard) = launch.guard {
+        guard.watch(group);
+    }
     let reaper = Reaper::start(group, started);
     let pipes =
         ChildStdout::from_std(child.stdout.take().expect("stdout is piped")).and_then(|stdout| {
@@ -156,6 +174,9 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         Err(error) => {
             // Not tracked, so not left running.
             signal_group(group, Signal::SIGKILL);
+            if let Some(guard) = launch.guard {
+                guard.forget(group);
+            }
             return Err(format!(
                 "cannot start entrypoint {program:?}: cannot read its output: {error}"
             ));
@@ -167,21 +188,6 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<RunningProcess, String> {
         child: reaper,
         group,
         parameters_file,
-    })
-}
-
-/// Whether `resolved` names an existing file: a path as it is (relative to
-/// `base_dir`), a bare name on the flow's `PATH`.
-fn found(
-    resolved: &Path,
-    base_dir: &Path,
-    env: &std::collections::BTreeMap<std::ffi::OsString, std::ffi::OsString>,
-) -> bool {
-    if resolved.components().count() > 1 || resolved.is_absolute() {
-        return base_dir.join(resolved).is_file();
-    }
-    env.get(std::ffi::OsStr::new("PATH")).is_some_and(|path| {
-        std::env::split_paths(path).any(|dir| base_dir.join(dir).join(resolved).is_file())
     })
 }
 
@@ -371,41 +377,12 @@ mod tests {
             flow_run_id: "run",
             sandbox: None,
             keep: Vec::new(),
+            guard: None,
         }
     }
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|item| (*item).to_owned()).collect()
-    }
-
-    #[test]
-    fn relative_program_found_in_base_dir() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("flow.sh"), "#!/bin/sh\n").unwrap();
-        assert_eq!(
-            resolve_program("flow.sh", dir.path()),
-            dir.path().join("flow.sh")
-        );
-        assert_eq!(
-            resolve_program("./flow.sh", dir.path()),
-            dir.path().join("./flow.sh")
-        );
-    }
-
-    #[test]
-    fn program_missing_from_base_dir_is_left_to_path() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("python3")).unwrap();
-        // A folder of the same name is not a program.
-        assert_eq!(
-            resolve_program("python3", dir.path()),
-            PathBuf::from("python3")
-        );
-        assert_eq!(resolve_program("sh", Path::new("")), PathBuf::from("sh"));
-        assert_eq!(
-            resolve_program("/bin/sh", dir.path()),
-            PathBuf::from("/bin/sh")
-        );
     }
 
     #[cfg(target_os = "linux")]
@@ -446,6 +423,18 @@ mod tests {
         assert!(process.child.wait().await.unwrap().success());
         let cwd = dir.path().canonicalize().unwrap();
         assert_eq!(output, format!("{}\nrun-1\n", cwd.display()));
+    }
+
+    #[tokio::test]
+    async fn a_program_found_on_path_keeps_its_name_as_argv0() {
+        use tokio::io::AsyncReadExt;
+
+        let entrypoint = strings(&["sh", "-c", "tr '\\0' ' ' < /proc/$$/cmdline"]);
+        let mut process = spawn(&launch(&entrypoint, Path::new(""))).unwrap();
+        let mut output = String::new();
+        process.stdout.read_to_string(&mut output).await.unwrap();
+        assert!(process.child.wait().await.unwrap().success());
+        assert!(output.starts_with("sh -c "), "{output:?}");
     }
 
     #[tokio::test]

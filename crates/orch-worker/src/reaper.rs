@@ -9,16 +9,21 @@
 //! flow leaves behind unwaited are reparented away and not counted (inside a
 //! sandbox PID 1 reaps them, so there they are).
 //!
-//! The wait runs on a thread of its own: tokio's `Child` reaps with
-//! `waitpid`, which drops the rusage.
+//! tokio's `Child` reaps with `waitpid`, which drops the rusage, so the
+//! reaper is this module's: a pidfd (Linux 5.3+) registered with the
+//! runtime's reactor says when the process ended, and `wait4` then reaps it
+//! without blocking; no thread per run. Where pidfds are not available (an
+//! older kernel, no runtime), a small thread blocks in `wait4` instead.
 
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Instant;
 
 use nix::unistd::Pid;
 use orch_core::ResourceUsage;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
 
 /// How a reaped process ended and what it used.
@@ -33,34 +38,41 @@ pub(crate) struct Reaped {
 /// The waiter of one child process: [`Reaper::wait`] completes when it ended.
 #[derive(Debug)]
 pub(crate) struct Reaper {
-    pending: Option<oneshot::Receiver<Result<Reaped, String>>>,
+    pending: Option<Pending>,
     done: Option<Result<Reaped, String>>,
+}
+
+/// How the end of a process still running is awaited.
+#[derive(Debug)]
+enum Pending {
+    /// Its pidfd turns readable when it ends.
+    PidFd {
+        fd: AsyncFd<OwnedFd>,
+        pid: Pid,
+        started: Instant,
+    },
+    /// A thread blocked in `wait4` sends the answer.
+    Thread(oneshot::Receiver<Result<Reaped, String>>),
 }
 
 impl Reaper {
     /// Starts waiting for `pid`, a child of this process spawned at `started`.
     pub(crate) fn start(pid: Pid, started: Instant) -> Reaper {
-        // A small thread of its own: the blocking pool is bounded, and a
-        // long run must not hold one of its threads.
-        let (sender, receiver) = oneshot::channel();
-        let spawned = std::thread::Builder::new()
-            .name(format!("orch-reap-{pid}"))
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let _ = sender.send(reap(pid, started));
-            });
-        let receiver = match spawned {
-            Ok(_) => receiver,
-            Err(_) => {
-                let (sender, receiver) = oneshot::channel();
-                tokio::task::spawn_blocking(move || {
-                    let _ = sender.send(reap(pid, started));
-                });
-                receiver
-            }
+        let pending = match pidfd(pid) {
+            Some(fd) => Pending::PidFd { fd, pid, started },
+            None => Pending::Thread(thread(pid, started)),
         };
         Reaper {
-            pending: Some(receiver),
+            pending: Some(pending),
+            done: None,
+        }
+    }
+
+    /// A reaper that blocks a thread of its own in `wait4` (the fallback).
+    #[cfg(test)]
+    fn start_thread(pid: Pid, started: Instant) -> Reaper {
+        Reaper {
+            pending: Some(Pending::Thread(thread(pid, started))),
             done: None,
         }
     }
@@ -84,10 +96,23 @@ impl Reaper {
     }
 
     async fn reaped(&mut self) -> io::Result<Reaped> {
-        if let Some(receiver) = &mut self.pending {
-            let result = receiver
-                .await
-                .unwrap_or_else(|_| Err("the waiting thread ended without an answer".to_owned()));
+        if let Some(pending) = &mut self.pending {
+            let result = match pending {
+                Pending::PidFd { fd, pid, started } => loop {
+                    let mut ready = match fd.readable().await {
+                        Ok(ready) => ready,
+                        Err(error) => break Err(format!("cannot wait for process {pid}: {error}")),
+                    };
+                    match try_reap(*pid, *started) {
+                        Ok(Some(reaped)) => break Ok(reaped),
+                        Ok(None) => ready.clear_ready(),
+                        Err(message) => break Err(message),
+                    }
+                },
+                Pending::Thread(receiver) => receiver.await.unwrap_or_else(|_| {
+                    Err("the waiting thread ended without an answer".to_owned())
+                }),
+            };
             self.pending = None;
             self.done = Some(result);
         }
@@ -98,19 +123,70 @@ impl Reaper {
     }
 }
 
+/// A pidfd of `pid` registered with the runtime's reactor, if the kernel
+/// and the context allow.
+fn pidfd(pid: Pid) -> Option<AsyncFd<OwnedFd>> {
+    tokio::runtime::Handle::try_current().ok()?;
+    // SAFETY: a plain system call with integer arguments.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let raw = i32::try_from(raw).ok().filter(|raw| *raw >= 0)?;
+    // SAFETY: the kernel just returned this descriptor, owned by no one else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: the `AsyncFd` owns the descriptor and neither replaces nor
+    // closes it while registered (it is closed when the `AsyncFd` drops).
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
+}
+
+/// Starts a small thread blocked in `wait4` for `pid`; its answer.
+fn thread(pid: Pid, started: Instant) -> oneshot::Receiver<Result<Reaped, String>> {
+    // A thread of its own: the blocking pool is bounded, and a long run
+    // must not hold one of its threads.
+    let (sender, receiver) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(format!("orch-reap-{pid}"))
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let _ = sender.send(reap(pid, started));
+        });
+    match spawned {
+        Ok(_) => receiver,
+        Err(_) => {
+            let (sender, receiver) = oneshot::channel();
+            tokio::task::spawn_blocking(move || {
+                let _ = sender.send(reap(pid, started));
+            });
+            receiver
+        }
+    }
+}
+
 /// Blocks until `pid` ends; its status and usage.
 fn reap(pid: Pid, started: Instant) -> Result<Reaped, String> {
+    wait4(pid, started, 0).map(|reaped| reaped.expect("a blocking wait4 returns an end"))
+}
+
+/// Reaps `pid` if it ended, without blocking.
+fn try_reap(pid: Pid, started: Instant) -> Result<Option<Reaped>, String> {
+    wait4(pid, started, libc::WNOHANG)
+}
+
+/// `wait4` for `pid` with `flags`, retried when interrupted: `None` when
+/// `WNOHANG` found it still running.
+fn wait4(pid: Pid, started: Instant, flags: libc::c_int) -> Result<Option<Reaped>, String> {
     loop {
         let mut status = 0;
         // SAFETY: `rusage` is plain data the kernel fills in; zeroed is a
         // valid value of it, and both pointers outlive the call.
         let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
-        let reaped = unsafe { libc::wait4(pid.as_raw(), &mut status, 0, &mut rusage) };
+        let reaped = unsafe { libc::wait4(pid.as_raw(), &mut status, flags, &mut rusage) };
         if reaped == pid.as_raw() {
-            return Ok(Reaped {
+            return Ok(Some(Reaped {
                 status: ExitStatus::from_raw(status),
                 usage: usage(&rusage, started.elapsed()),
-            });
+            }));
+        }
+        if reaped == 0 {
+            return Ok(None);
         }
         let error = io::Error::last_os_error();
         if error.kind() != io::ErrorKind::Interrupted {
@@ -167,6 +243,34 @@ mod tests {
         assert!(usage.wall_micros >= usage.cpu_user_micros, "{usage:?}");
         // A second wait answers the same.
         assert_eq!(reaper.wait().await.unwrap().code(), Some(3));
+    }
+
+    #[tokio::test]
+    async fn in_a_runtime_the_end_comes_through_a_pidfd() {
+        let (reaper, pid) = spawn("exit 0");
+        assert!(
+            matches!(reaper.pending, Some(Pending::PidFd { .. })),
+            "{reaper:?}"
+        );
+        drop(reaper);
+        // Not reaped by the dropped reaper: reap it here.
+        nix::sys::wait::waitpid(pid, None).unwrap();
+    }
+
+    // The reaper waits for it.
+    #[allow(clippy::zombie_processes)]
+    #[tokio::test]
+    async fn the_thread_fallback_reports_the_same() {
+        let started = Instant::now();
+        let child = std::process::Command::new("sh")
+            .args(["-c", "exit 4"])
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let mut reaper = Reaper::start_thread(pid, started);
+        assert!(matches!(reaper.pending, Some(Pending::Thread(_))));
+        assert_eq!(reaper.wait().await.unwrap().code(), Some(4));
+        assert!(reaper.usage().is_some());
     }
 
     #[tokio::test]

@@ -145,6 +145,18 @@ pub(crate) async fn for_type(
     match pool_type {
         "" | "process" => Ok(Arc::new(process::ProcessPool {
             state_dir: config.state_dir.clone(),
+            journal: config.state_dir.as_deref().and_then(|dir| {
+                crate::leftovers::Journal::create(dir)
+                    .map_err(|message| {
+                        tracing::warn!(
+                            "{message}: a flow left running by this worker if it dies would not \
+                             be killed by the next one"
+                        );
+                    })
+                    .ok()
+                    .map(Arc::new)
+            }),
+            guard: crate::guard::start(config.sandbox_program.as_deref()).map(Arc::new),
             pass_env: config.pass_env.clone(),
             tls_ca: config.tls_ca.clone(),
             sandbox,

@@ -1,25 +1,32 @@
 //! The `process` pool type: each run is a subprocess of the worker, in its
-//! own process group (see `crate::process`), recorded in the worker's state
-//! folder so that a worker restarted after a crash kills what its
-//! predecessor left running (see `crate::leftovers`).
+//! own process group (see `crate::process`), watched by the worker's flow
+//! guard (killed if the worker dies, see `crate::guard`) and journaled in
+//! the worker's state folder so that a worker restarted after a crash kills
+//! what its predecessor left running (see `crate::leftovers`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::unistd::Pid;
 
 use super::{BoxFuture, Ended, Execution, Job, Leftover, Pool, Started};
 use crate::environment;
+use crate::guard::Guard;
 use crate::isolation::Sandbox;
-use crate::leftovers::{self, GroupRecord};
+use crate::leftovers::{self, Journal};
 use crate::process::{self, Launch};
 use crate::reaper::Reaper;
 
 /// Runs flows as subprocesses of the worker.
 #[derive(Debug)]
 pub(crate) struct ProcessPool {
-    /// Where process groups are recorded and large parameters written.
+    /// Where large parameters are written.
     pub state_dir: Option<PathBuf>,
+    /// The journal of started process groups (in `state_dir`), if any.
+    pub journal: Option<Arc<Journal>>,
+    /// The process that kills the flows if the worker dies, if it started.
+    pub guard: Option<Arc<Guard>>,
     /// The worker's variables flows receive besides the basics.
     pub pass_env: Vec<String>,
     /// The CA certificate flows need even inside a sandbox.
@@ -45,12 +52,12 @@ impl Pool for ProcessPool {
                 flow_run_id: job.flow_run_id,
                 sandbox: self.sandbox.as_ref(),
                 keep: self.tls_ca.iter().cloned().collect(),
+                guard: self.guard.as_deref(),
             };
             let process = process::spawn(&launch)?;
-            let record = self
-                .state_dir
-                .as_deref()
-                .and_then(|dir| leftovers::record(dir, process.group, job.flow_run_id));
+            if let Some(journal) = &self.journal {
+                journal.started(process.group, job.flow_run_id);
+            }
             Ok(Started {
                 description: format!("pid {}", process.group),
                 stdout: Box::new(process.stdout),
@@ -58,7 +65,8 @@ impl Pool for ProcessPool {
                 execution: Box::new(ProcessExecution {
                     child: process.child,
                     group: process.group,
-                    record,
+                    journal: self.journal.clone(),
+                    guard: self.guard.clone(),
                     parameters_file: process.parameters_file,
                 }),
             })
@@ -74,7 +82,7 @@ impl Pool for ProcessPool {
 }
 
 /// Kills what flows of a previous worker that died left running on this
-/// host (recorded in `state_dir`): the server retries those runs, so no
+/// host (journaled in `state_dir`): the server retries those runs, so no
 /// process of their previous attempt may run on.
 pub(crate) fn kill_leftovers(state_dir: &Path) {
     let killed = leftovers::kill_leftovers(state_dir);
@@ -91,7 +99,9 @@ struct ProcessExecution {
     /// Waiting on it reaps the flow and measures what its process tree used.
     child: Reaper,
     group: Pid,
-    record: Option<GroupRecord>,
+    /// Told once the leader is reaped (`exited`), each at most once.
+    journal: Option<Arc<Journal>>,
+    guard: Option<Arc<Guard>>,
     parameters_file: Option<PathBuf>,
 }
 
@@ -120,8 +130,11 @@ impl Execution for ProcessExecution {
     }
 
     fn exited(&mut self) {
-        if let Some(record) = self.record.take() {
-            record.forget();
+        if let Some(guard) = self.guard.take() {
+            guard.forget(self.group);
+        }
+        if let Some(journal) = self.journal.take() {
+            journal.ended(self.group);
         }
         if let Some(file) = self.parameters_file.take() {
             let _ = std::fs::remove_file(file);
