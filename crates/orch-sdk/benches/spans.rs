@@ -46,7 +46,7 @@ fn main() {
     let passes = env_number("BENCH_PASSES", 3);
     let spans = Arc::new(AtomicU64::new(0));
     let endpoint = collector(spans.clone());
-    let mut per_task = |traces: bool, label: &str| {
+    let per_task = |traces: bool, label: &str| {
         let before = spans.load(Ordering::SeqCst);
         let (cpu_0, wall_0) = run_child(0, traces.then_some(endpoint.as_str()));
         let (cpu_n, wall_n) = run_child(tasks, traces.then_some(endpoint.as_str()));
