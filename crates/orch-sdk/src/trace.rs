@@ -12,9 +12,7 @@
 use std::sync::OnceLock;
 
 use opentelemetry::Context;
-use opentelemetry::trace::{Span as _, Status, Tracer as _};
 use orch_core::TraceParent;
-use orch_telemetry::{number, text};
 
 /// The span of the run this process executes, from `TRACEPARENT`, read once.
 pub(crate) fn process_run() -> &'static Context {
@@ -40,19 +38,13 @@ pub(crate) fn traceparent_of(context: &Context) -> Option<TraceParent> {
     orch_telemetry::traceparent_of(context)
 }
 
-/// The SDK's tracer, looked up once: the global provider is set once per
-/// process (when the flow starts exporting) and never replaced, and looking
-/// it up for every attempt cost a lock, a scope and an allocation.
-fn tracer() -> &'static opentelemetry::global::BoxedTracer {
-    static TRACER: OnceLock<opentelemetry::global::BoxedTracer> = OnceLock::new();
-    TRACER.get_or_init(|| orch_telemetry::tracer("orch-sdk"))
-}
-
-/// The span of one attempt of a task, while traces are exported.
+/// The span of one attempt of a task, while traces are exported: a plain
+/// record ([`orch_telemetry::TaskAttempt`]), queued for the export thread
+/// when it ends; no SDK span is built on the task's path.
 ///
 /// Public through [`crate::embed`] for SDKs in other languages built on this one.
 #[derive(Debug)]
-pub struct AttemptSpan(opentelemetry::global::BoxedSpan);
+pub struct AttemptSpan(orch_telemetry::TaskAttempt);
 
 /// Starts the span of attempt `attempt` of task run `task_run_id`, a child
 /// of `run` (its run's span).
@@ -62,51 +54,23 @@ pub(crate) fn attempt(
     task_run_id: &str,
     attempt: u32,
 ) -> Option<AttemptSpan> {
-    if !orch_telemetry::enabled() {
-        return None;
-    }
-    let tracer = tracer();
-    let span = tracer
-        .span_builder(format!("task {name}"))
-        .with_attributes([
-            text("orch.task_run.id", task_run_id),
-            text("orch.task_run.name", name),
-            number("orch.task_run.attempt", i64::from(attempt)),
-        ])
-        .start_with_context(tracer, run);
-    Some(AttemptSpan(span))
+    orch_telemetry::TaskAttempt::start(run, name, task_run_id, attempt).map(AttemptSpan)
 }
 
 impl AttemptSpan {
     /// The span's own `traceparent` (a subflow run's span is its child).
     pub fn traceparent(&self) -> TraceParent {
-        let span = self.0.span_context();
-        TraceParent {
-            trace_id: span.trace_id().to_bytes(),
-            span_id: span.span_id().to_bytes(),
-            flags: span.trace_flags().to_u8(),
-        }
+        self.0.traceparent()
     }
 
     /// The CPU time the attempt spent (`orch.task_run.cpu_seconds`), when measured.
     pub fn set_cpu_micros(&mut self, micros: Option<i64>) {
-        if let Some(micros) = micros {
-            self.0.set_attribute(opentelemetry::KeyValue::new(
-                "orch.task_run.cpu_seconds",
-                micros as f64 / 1e6,
-            ));
-        }
+        self.0.set_cpu_micros(micros);
     }
 
     /// Ends the span with the attempt's outcome (`error` when it failed).
-    pub fn end(mut self, state: &'static str, error: Option<&str>) {
-        // A static string: no copy.
-        self.0
-            .set_attribute(opentelemetry::KeyValue::new("orch.task_run.state", state));
-        if let Some(error) = error {
-            self.0.set_status(Status::error(error.to_owned()));
-        }
-        self.0.end();
+    pub fn end(self, state: &'static str, error: Option<&str>) {
+        self.0.end(state, error);
     }
 }
 

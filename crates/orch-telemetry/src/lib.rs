@@ -7,13 +7,18 @@
 //! process. With none set, [`Telemetry::from_env`] answers `None`: no
 //! exporter, no thread, no span is built ([`enabled`] is false).
 //!
-//! Spans are exported in batches by the SDK's batch processor, on a thread of
-//! its own; [`Telemetry`] flushes them when dropped.
+//! Spans are exported in batches on a thread of their own ([`batch`]), by
+//! the maintained OTLP exporter; [`Telemetry`] flushes them when dropped.
+//! A task attempt's span ([`TaskAttempt`]) is recorded as a plain struct,
+//! not an SDK span, so that tracing costs tasks almost nothing.
 //!
 //! Ids: a run's trace and root span ids are known before the run's span is
 //! built (see [`orch_core::RunTrace`]), so that the worker and the flow can
 //! parent their spans on it while it is still open; [`with_ids`] makes the
 //! next span built on this thread take them.
+
+mod attempt;
+mod batch;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +32,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer, SdkTracerProvider};
 use orch_core::TraceParent;
 
+pub use attempt::TaskAttempt;
 pub use opentelemetry;
 
 /// The header (REST) and metadata key (gRPC) carrying a caller's trace context.
@@ -102,14 +108,30 @@ impl Telemetry {
         if std::env::var(ENV_SERVICE_NAME).is_err() {
             resource = resource.with_service_name(default_service.to_owned());
         }
-        let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
-            .with_id_generator(OrchIds::default())
-            .with_resource(resource.build())
-            .build();
+        let resource = resource.build();
+        let provider = Telemetry::provider(exporter, resource, batch::Limits::from_env())
+            .map_err(|error| format!("cannot start the thread exporting traces: {error}"))?;
         opentelemetry::global::set_tracer_provider(provider.clone());
         ENABLED.store(true, Ordering::Relaxed);
         Ok(Some(Telemetry { provider }))
+    }
+
+    /// A provider whose spans (and task attempts) `exporter` exports from a
+    /// thread of their own, within `limits`.
+    fn provider<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+        mut exporter: E,
+        resource: Resource,
+        limits: batch::Limits,
+    ) -> std::io::Result<SdkTracerProvider> {
+        // The processor owns the exporter on its thread: the provider's
+        // resource is given to the exporter here, once.
+        exporter.set_resource(&resource);
+        let batcher = batch::Batcher::start(exporter, limits)?;
+        Ok(SdkTracerProvider::builder()
+            .with_span_processor(batcher)
+            .with_id_generator(OrchIds::default())
+            .with_resource(resource)
+            .build())
     }
 
     /// A tracer of this provider, named after the component using it.
@@ -279,6 +301,65 @@ mod tests {
         assert_ne!(
             spans[2].span_context.trace_id(),
             TraceId::from_bytes([7; 16])
+        );
+    }
+
+    /// The names of this process's threads.
+    fn threads() -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+            .collect()
+    }
+
+    #[test]
+    fn sdk_spans_and_task_attempts_are_exported_together_then_the_thread_ends() {
+        let exporter = InMemorySpanExporter::default();
+        let limits = batch::Limits {
+            max_queue: 100,
+            max_batch: 2,
+            delay: Duration::from_secs(3600),
+        };
+        let provider =
+            Telemetry::provider(exporter.clone(), Resource::builder().build(), limits).unwrap();
+        assert!(
+            threads()
+                .iter()
+                .any(|name| name.starts_with("OpenTelemetry"))
+        );
+        let tracer = provider.tracer("test");
+        let run = with_ids([7; 16], [9; 8], || tracer.start("flow-run x"));
+        let run_context = Context::new().with_span(run);
+        for attempt in 1..=3 {
+            let mut span = TaskAttempt::child_of(&run_context, "step", "task-1", attempt);
+            span.set_cpu_micros(Some(10));
+            span.end("Completed", None);
+        }
+        run_context.span().end();
+        // Full batches go without waiting for the (hour-long) delay; a flush
+        // sends the rest.
+        provider.force_flush().unwrap();
+        let spans = exporter.get_finished_spans().unwrap();
+        assert_eq!(spans.len(), 4, "{spans:#?}");
+        let attempts: Vec<_> = spans.iter().filter(|s| s.name == "task step").collect();
+        assert_eq!(attempts.len(), 3);
+        for attempt in attempts {
+            assert_eq!(attempt.parent_span_id, SpanId::from_bytes([9; 8]));
+            assert_eq!(
+                attempt.span_context.trace_id(),
+                TraceId::from_bytes([7; 16])
+            );
+            assert!(!attempt.parent_span_is_remote);
+        }
+        provider.shutdown().unwrap();
+        // Closed: an attempt ended now is not queued.
+        TaskAttempt::child_of(&Context::new(), "late", "task-2", 1).end("Completed", None);
+        assert_eq!(batch::queued(), 0);
+        assert!(
+            !threads()
+                .iter()
+                .any(|name| name.starts_with("OpenTelemetry"))
         );
     }
 
