@@ -113,7 +113,7 @@ pub async fn sweep(state: &AppState) {
         Err(error) => tracing::warn!(%error, "releasing stale concurrency slots failed"),
     }
     // The run counts of `/metrics` (kept by the database as runs change).
-    if let Err(error) = state.background_store().fold_run_counts().await {
+    if let Err(error) = state.background_store().stats().fold_run_counts().await {
         tracing::warn!(%error, "folding run count changes failed");
     }
 }

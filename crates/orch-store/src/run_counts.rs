@@ -2,11 +2,11 @@
 //! 0420): triggers on `flow_runs` append +1/-1 rows to
 //! `flow_run_count_changes` in the run's own transaction; folding adds them
 //! into `flow_run_counts` and removes them, so a read
-//! ([`Store::runs_by_deployment_and_state`]) sums a few rows instead of
+//! ([`Stats::runs_by_deployment_and_state`]) sums a few rows instead of
 //! grouping every run. The server's sweep pass folds every few seconds.
 
 use crate::error::Result;
-use crate::{Backend, Store};
+use crate::{Backend, Stats};
 
 /// Adds the pending changes into the totals (in key order, so two folds at
 /// once take the total rows' locks in the same order).
@@ -25,7 +25,7 @@ const FOLD_POSTGRES: &str = "WITH moved AS (DELETE FROM flow_run_count_changes \
      GROUP BY deployment_id, state_type ORDER BY deployment_id, state_type \
      ON CONFLICT (deployment_id, state_type) DO UPDATE SET runs = flow_run_counts.runs + excluded.runs";
 
-impl Store {
+impl Stats<'_> {
     /// Folds the run count changes appended since the last fold into the
     /// totals; returns how many (deployment, state type) totals changed.
     pub async fn fold_run_counts(&self) -> Result<u64> {

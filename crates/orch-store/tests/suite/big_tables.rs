@@ -38,7 +38,7 @@ async fn counted(test_store: &TestStore) -> Vec<DeploymentStateCount> {
 }
 
 async fn kept_counts(store: &Store) -> Vec<DeploymentStateCount> {
-    let mut counts = store.runs_by_deployment_and_state().await.unwrap();
+    let mut counts = store.stats().runs_by_deployment_and_state().await.unwrap();
     counts.sort_by_key(|c| (c.deployment_id.clone(), c.state_type.as_str()));
     counts
 }
@@ -70,7 +70,7 @@ pub async fn assert_derived_tables_match(test_store: &TestStore) {
 
     let truth = counted(test_store).await;
     assert_eq!(kept_counts(test_store).await, truth, "before folding");
-    test_store.fold_run_counts().await.unwrap();
+    test_store.stats().fold_run_counts().await.unwrap();
     assert_eq!(kept_counts(test_store).await, truth, "after folding");
     let (pending,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM flow_run_count_changes")
         .fetch_one(&mut *conn)
@@ -86,7 +86,7 @@ async fn page(
     cursor: Option<&RunCursor>,
     limit: u32,
 ) -> (Vec<String>, Option<RunCursor>, i64) {
-    let page = store.flow_run_page(filter, cursor, limit).await.unwrap();
+    let page = store.flow_runs().flow_run_page(filter, cursor, limit).await.unwrap();
     let ids = page.runs.into_iter().map(|run| run.id).collect();
     (ids, page.next_cursor, page.total)
 }
@@ -149,7 +149,7 @@ async fn the_tag_filter_follows_runs_created_retagged_moved_and_deleted() {
     // The timeline probes the tag table for each started run.
     start(&store, &r1.id).await;
     let timeline = store
-        .flow_run_timeline(&tagged("nightly"), 10)
+        .flow_runs().flow_run_timeline(&tagged("nightly"), 10)
         .await
         .unwrap();
     assert_eq!(
@@ -224,10 +224,10 @@ async fn kept_run_counts_equal_a_count_of_the_runs() {
     assert_derived_tables_match(&store).await;
     start(&store, &runs[1].id).await;
     move_to(&store, &runs[1].id, StateType::Failed).await;
-    let _ = store.cancel_flow_run(&runs[2].id).await.unwrap();
+    let _ = store.flow_runs().cancel_flow_run(&runs[2].id).await.unwrap();
     assert_derived_tables_match(&store).await;
     // A second fold with nothing pending changes nothing.
-    assert_eq!(store.fold_run_counts().await.unwrap(), 0);
+    assert_eq!(store.stats().fold_run_counts().await.unwrap(), 0);
     assert_derived_tables_match(&store).await;
     // Deleted runs leave the counts; a pair with no run left is not listed.
     let gone = &runs[1].id;
@@ -313,7 +313,7 @@ async fn unresolved_failures_are_those_no_later_success_of_their_deployment_fixe
     let since_b_fixed = store.now();
     let a_last = ended(a.clone(), StateType::Crashed).await;
     // A deleted deployment keeps its runs; a run may have no deployment at all.
-    let _ = store.delete_deployment("etl/gone").await.unwrap();
+    let _ = store.deployments().delete_deployment("etl/gone").await.unwrap();
     execute(
         &store,
         &format!("UPDATE flow_runs SET deployment_id = NULL WHERE id = '{loose_failed}'"),
@@ -323,7 +323,7 @@ async fn unresolved_failures_are_those_no_later_success_of_their_deployment_fixe
     let ids = |since: i64, limit: u32| {
         let store = &store;
         async move {
-            let runs = store.unresolved_failures(since, limit).await.unwrap();
+            let runs = store.stats().unresolved_failures(since, limit).await.unwrap();
             runs.into_iter().map(|run| run.id).collect::<Vec<_>>()
         }
     };

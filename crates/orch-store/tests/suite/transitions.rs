@@ -570,14 +570,14 @@ async fn each_report_returns_the_run_exactly_as_the_store_holds_it() {
         wall_micros: 9_000,
     });
     for proposal in [running.clone(), done.clone(), done] {
-        let changed = store.set_flow_run_state(&run.id, proposal).await.unwrap();
-        let stored = store.flow_run(&run.id).await.unwrap();
+        let changed = store.flow_runs().set_flow_run_state(&run.id, proposal).await.unwrap();
+        let stored = store.flow_runs().flow_run(&run.id).await.unwrap();
         assert_eq!(changed.value.run(), &stored);
         for transition in &changed.transitions {
             assert_eq!(transition.run, stored);
         }
     }
-    let stored = store.flow_run(&run.id).await.unwrap();
+    let stored = store.flow_runs().flow_run(&run.id).await.unwrap();
     assert_eq!(stored.state.kind, StateType::Completed);
     assert_eq!(stored.worker_name, "w1");
     assert_eq!(stored.run_count, 1);
