@@ -118,7 +118,11 @@ pub async fn fold_run_counts(url: &str) {
         .await
         .expect("connect the store");
     let started = Instant::now();
-    store.stats().fold_run_counts().await.expect("fold the run counts");
+    store
+        .stats()
+        .fold_run_counts()
+        .await
+        .expect("fold the run counts");
     eprintln!(
         "  {:.1} s: fold the run count changes",
         started.elapsed().as_secs_f64()

@@ -10,9 +10,13 @@
 //! [`SpanData`] and hands everything to the maintained OTLP exporter (any
 //! [`SpanExporter`]), `max batch` spans a call.
 //!
-//! The limits are the standard ones: `OTEL_BSP_MAX_QUEUE_SIZE` (2048; spans
+//! The limits are the standard variables: `OTEL_BSP_MAX_QUEUE_SIZE` (spans
 //! over it are dropped and counted), `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (512)
-//! and `OTEL_BSP_SCHEDULE_DELAY` (5000 ms).
+//! and `OTEL_BSP_SCHEDULE_DELAY` (5000 ms). The queue's default is
+//! [`DEFAULT_MAX_QUEUE`], not the SDK's 2048: a flow of many short tasks on a
+//! busy machine outran 2048 while the export thread waited for a core, and a
+//! dropped attempt is a hole in the run's trace; a queued attempt is about
+//! 200 bytes, so the default bounds the queue near 13 MB.
 //!
 //! The queue is one per process (like the global tracer provider): the task
 //! path pushes onto it with one uncontended lock and no allocation of the
@@ -28,6 +32,9 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
 use crate::attempt::TaskAttempt;
+
+/// Spans waiting at most when `OTEL_BSP_MAX_QUEUE_SIZE` is unset.
+pub(crate) const DEFAULT_MAX_QUEUE: usize = 65_536;
 
 /// How long a flush waits for the export thread.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,7 +63,8 @@ impl Limits {
                 .unwrap_or(default)
         };
         let max_queue =
-            usize::try_from(number("OTEL_BSP_MAX_QUEUE_SIZE", 2048).max(1)).unwrap_or(usize::MAX);
+            usize::try_from(number("OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE as u64).max(1))
+                .unwrap_or(usize::MAX);
         let max_batch = usize::try_from(number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512).max(1))
             .unwrap_or(usize::MAX)
             .min(max_queue);
@@ -98,7 +106,7 @@ impl Queue {
 static QUEUE: Mutex<Queue> = Mutex::new(Queue {
     open: false,
     limits: Limits {
-        max_queue: 2048,
+        max_queue: DEFAULT_MAX_QUEUE,
         max_batch: 512,
         delay: Duration::from_secs(5),
     },
@@ -324,7 +332,7 @@ mod tests {
         assert_eq!(
             defaults,
             Limits {
-                max_queue: 2048,
+                max_queue: DEFAULT_MAX_QUEUE,
                 max_batch: 512,
                 delay: Duration::from_secs(5)
             }

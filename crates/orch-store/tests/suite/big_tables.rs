@@ -86,7 +86,11 @@ async fn page(
     cursor: Option<&RunCursor>,
     limit: u32,
 ) -> (Vec<String>, Option<RunCursor>, i64) {
-    let page = store.flow_runs().flow_run_page(filter, cursor, limit).await.unwrap();
+    let page = store
+        .flow_runs()
+        .flow_run_page(filter, cursor, limit)
+        .await
+        .unwrap();
     let ids = page.runs.into_iter().map(|run| run.id).collect();
     (ids, page.next_cursor, page.total)
 }
@@ -149,7 +153,8 @@ async fn the_tag_filter_follows_runs_created_retagged_moved_and_deleted() {
     // The timeline probes the tag table for each started run.
     start(&store, &r1.id).await;
     let timeline = store
-        .flow_runs().flow_run_timeline(&tagged("nightly"), 10)
+        .flow_runs()
+        .flow_run_timeline(&tagged("nightly"), 10)
         .await
         .unwrap();
     assert_eq!(
@@ -224,7 +229,11 @@ async fn kept_run_counts_equal_a_count_of_the_runs() {
     assert_derived_tables_match(&store).await;
     start(&store, &runs[1].id).await;
     move_to(&store, &runs[1].id, StateType::Failed).await;
-    let _ = store.flow_runs().cancel_flow_run(&runs[2].id).await.unwrap();
+    let _ = store
+        .flow_runs()
+        .cancel_flow_run(&runs[2].id)
+        .await
+        .unwrap();
     assert_derived_tables_match(&store).await;
     // A second fold with nothing pending changes nothing.
     assert_eq!(store.stats().fold_run_counts().await.unwrap(), 0);
@@ -313,7 +322,11 @@ async fn unresolved_failures_are_those_no_later_success_of_their_deployment_fixe
     let since_b_fixed = store.now();
     let a_last = ended(a.clone(), StateType::Crashed).await;
     // A deleted deployment keeps its runs; a run may have no deployment at all.
-    let _ = store.deployments().delete_deployment("etl/gone").await.unwrap();
+    let _ = store
+        .deployments()
+        .delete_deployment("etl/gone")
+        .await
+        .unwrap();
     execute(
         &store,
         &format!("UPDATE flow_runs SET deployment_id = NULL WHERE id = '{loose_failed}'"),
@@ -323,7 +336,11 @@ async fn unresolved_failures_are_those_no_later_success_of_their_deployment_fixe
     let ids = |since: i64, limit: u32| {
         let store = &store;
         async move {
-            let runs = store.stats().unresolved_failures(since, limit).await.unwrap();
+            let runs = store
+                .stats()
+                .unresolved_failures(since, limit)
+                .await
+                .unwrap();
             runs.into_iter().map(|run| run.id).collect::<Vec<_>>()
         }
     };

@@ -570,7 +570,11 @@ async fn each_report_returns_the_run_exactly_as_the_store_holds_it() {
         wall_micros: 9_000,
     });
     for proposal in [running.clone(), done.clone(), done] {
-        let changed = store.flow_runs().set_flow_run_state(&run.id, proposal).await.unwrap();
+        let changed = store
+            .flow_runs()
+            .set_flow_run_state(&run.id, proposal)
+            .await
+            .unwrap();
         let stored = store.flow_runs().flow_run(&run.id).await.unwrap();
         assert_eq!(changed.value.run(), &stored);
         for transition in &changed.transitions {
