@@ -234,14 +234,13 @@ pub(crate) async fn change_state(
             change.run_id
         )));
     }
-    let Some(written) = write_state(conn, &change, now).await? else {
+    let Some(run) = write_state(conn, &change, now).await? else {
         return Err(StoreError::Conflict(format!(
             "flow run {} is no longer {}: another change came first; read it again",
             change.run_id,
             change.from.display_name()
         )));
     };
-    let run = written;
     let subflows = match orch_core::subflow::end_with_parent(change.from, to) {
         Some(_) if change.no_open_subflows => Vec::new(),
         Some(end) => Box::pin(end_subflows(conn, backend, &run, end, now)).await?,
