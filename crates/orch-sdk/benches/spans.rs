@@ -65,7 +65,7 @@ fn main() {
         let on = per_task(true, "on ");
         figures.push((off, on));
     }
-    let mean = |pick: fn(&((f64, f64), (f64, f64))) -> f64| {
+    let mean = |pick: fn(&(CpuWall, CpuWall)) -> f64| {
         figures.iter().map(pick).sum::<f64>() / figures.len() as f64
     };
     let (cpu_off, cpu_on) = (mean(|f| f.0.0), mean(|f| f.1.0));
@@ -79,6 +79,9 @@ fn main() {
         (wall_on - wall_off) / wall_off * 100.0,
     );
 }
+
+/// CPU and wall time per task, in µs.
+type CpuWall = (f64, f64);
 
 /// Runs the child with `tasks` tasks, exporting to `endpoint` when given;
 /// its CPU and wall time in µs.

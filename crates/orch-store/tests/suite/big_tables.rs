@@ -139,13 +139,13 @@ async fn the_tag_filter_follows_runs_created_retagged_moved_and_deleted() {
     };
     assert_eq!(
         page(&store, &scheduled_reports, None, 50).await.0,
-        [r2.id.clone()]
+        [r2.id.as_str()]
     );
     let since = FlowRunQuery {
         since: Some(r3.created_at),
         ..tagged("etl")
     };
-    assert_eq!(page(&store, &since, None, 50).await.0, [r3.id.clone()]);
+    assert_eq!(page(&store, &since, None, 50).await.0, [r3.id.as_str()]);
     // Whole tags only, compared exactly.
     for other in ["et", "ETL", "%", "\"etl\""] {
         assert_eq!(page(&store, &tagged(other), None, 50).await.2, 0, "{other}");
@@ -171,11 +171,11 @@ async fn the_tag_filter_follows_runs_created_retagged_moved_and_deleted() {
     .await;
     assert_eq!(
         page(&store, &tagged("etl"), None, 50).await.0,
-        [r3.id.clone()]
+        [r3.id.as_str()]
     );
     assert_eq!(
         page(&store, &tagged("moved"), None, 50).await.0,
-        [r1.id.clone()]
+        [r1.id.as_str()]
     );
     let r3_id = &r3.id;
     execute(
@@ -187,7 +187,7 @@ async fn the_tag_filter_follows_runs_created_retagged_moved_and_deleted() {
         until: Some(r1.created_at),
         ..tagged("nightly")
     };
-    assert_eq!(page(&store, &moved, None, 50).await.0, [r3.id.clone()]);
+    assert_eq!(page(&store, &moved, None, 50).await.0, [r3.id.as_str()]);
     assert_derived_tables_match(&store).await;
     execute(
         &store,

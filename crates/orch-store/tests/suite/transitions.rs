@@ -555,7 +555,7 @@ async fn each_report_returns_the_run_exactly_as_the_store_holds_it() {
     let store = store().await;
     let (deployment, worker) = retrying_deployment(&store, 0, 0).await;
     let run = run_now(&store, &deployment).await;
-    assert_eq!(claim_ids(&store, &worker, 1).await, [run.id.clone()]);
+    assert_eq!(claim_ids(&store, &worker, 1).await, [run.id.as_str()]);
 
     let running = Proposal {
         transition_id: "t-running".into(),
