@@ -10,6 +10,7 @@ mod containers;
 mod deployments;
 mod duties;
 mod flow_runs;
+mod late_runs;
 mod leases;
 mod log_partitions;
 mod logs;
