@@ -30,11 +30,11 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, PipeWriter, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -104,7 +104,7 @@ struct State {
 #[derive(Debug)]
 struct Running {
     pid: Pid,
-    input: ChildStdin,
+    input: PipeWriter,
 }
 
 impl Guard {
@@ -115,7 +115,7 @@ impl Guard {
     ///
     /// Why the guard did not start or did not answer as a guard.
     pub(crate) fn start(program: &Path) -> Result<Guard, String> {
-        let running = Running::start(program)?;
+        let running = Running::start(program, &HashSet::new())?;
         let shared = Arc::new(Shared {
             program: program.to_path_buf(),
             state: Mutex::new(State {
@@ -200,9 +200,12 @@ impl Shared {
                 "the flow guard (pid {pid}) ended ({status}); restarting it (meanwhile flows \
                  start with a parent-death signal)"
             );
+            // The groups go into the new guard's pipe before it exists, so
+            // a worker killed the moment it appears still has them killed.
+            let told = self.lock().groups.clone();
             let mut failures = 0;
             let restarted = loop {
-                match Running::start(&self.program) {
+                match Running::start(&self.program, &told) {
                     Ok(restarted) => break restarted,
                     Err(message) => {
                         if failures == 0 {
@@ -217,13 +220,18 @@ impl Shared {
             if state.closed {
                 return;
             }
-            let all: String = state
+            // What changed while it started.
+            let mut since: String = state
                 .groups
-                .iter()
+                .difference(&told)
                 .map(|group| format!("+{group}\n"))
                 .collect();
+            since.extend(
+                told.difference(&state.groups)
+                    .map(|group| format!("-{group}\n")),
+            );
             state.process = Some(restarted);
-            if state.send(&all) {
+            if since.is_empty() || state.send(&since) {
                 tracing::info!(
                     "flow guard restarted (pid {})",
                     state.process.as_ref().map_or(0, |r| r.pid.as_raw())
@@ -247,11 +255,24 @@ impl State {
 }
 
 impl Running {
-    fn start(program: &Path) -> Result<Running, String> {
+    /// Starts a guard already told to watch `groups`: their lines are in
+    /// its pipe before it runs (a pipe holds 64 KiB, some 8,000 groups;
+    /// more are written once it answers).
+    fn start(program: &Path, groups: &HashSet<i32>) -> Result<Running, String> {
+        let (output, mut input) =
+            io::pipe().map_err(|error| format!("cannot make a pipe for the guard: {error}"))?;
+        let told: String = groups.iter().map(|group| format!("+{group}\n")).collect();
+        let early = told.len() <= 32 * 1024;
+        if early {
+            input
+                .write_all(told.as_bytes())
+                .map_err(|error| format!("cannot write to the guard's pipe: {error}"))?;
+        }
+        // Both ends are close-on-exec; the child gets the read end as stdin.
         let mut child = Command::new(program)
             .arg(SUBCOMMAND)
             .env_clear()
-            .stdin(Stdio::piped())
+            .stdin(Stdio::from(output))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             // Out of the worker's group: a Ctrl-C in its terminal is not for it.
@@ -259,7 +280,6 @@ impl Running {
             .spawn()
             .map_err(|error| format!("cannot start {}: {error}", program.display()))?;
         let stdout = child.stdout.take().expect("stdout is piped");
-        let input = child.stdin.take().expect("stdin is piped");
         if let Err(message) = handshake(stdout) {
             let _ = child.kill();
             let _ = child.wait();
@@ -269,6 +289,11 @@ impl Running {
             ));
         }
         let pid = Pid::from_raw(i32::try_from(child.id()).expect("pids fit in i32"));
+        if !early && let Err(error) = input.write_all(told.as_bytes()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("cannot tell the guard its groups: {error}"));
+        }
         // Reaped by `keep_running`; dropping a std child neither kills nor waits.
         drop(child);
         Ok(Running { pid, input })
@@ -330,13 +355,9 @@ fn parse(line: &[u8]) -> Option<(bool, i32)> {
 /// The guard process (`orch __guard`): never returns.
 pub fn main(_args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> ! {
     let mut stdout = io::stdout();
-    if stdout
-        .write_all(READY)
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
-        std::process::exit(1);
-    }
+    // A worker killed while this guard started no longer reads the answer;
+    // its groups are in the pipe all the same, so the guard goes on.
+    let _ = stdout.write_all(READY).and_then(|()| stdout.flush());
     let groups = follow(io::stdin().lock());
     let mut killed = 0;
     for group in &groups {
