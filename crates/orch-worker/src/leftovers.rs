@@ -197,6 +197,12 @@ pub(crate) fn kill_leftovers(state_dir: &Path) -> Vec<String> {
                 continue;
             };
             replay(&text)
+        } else if let Some(worker) = name.strip_suffix(".compacting") {
+            // A compaction the worker died in: its journal is still whole.
+            if Worker::parse(worker).is_some_and(|worker| !worker.alive()) {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
         } else if name.ends_with(".group") {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
@@ -460,6 +466,17 @@ mod tests {
         assert_eq!(ended.try_wait().unwrap(), None);
         ended.kill().unwrap();
         ended.wait().unwrap();
+
+        // A compaction a dead worker was cut short in is cleared; a live
+        // worker's is left to it.
+        let cut_short = dir.path().join(FLOWS).join("999999999-1-0.compacting");
+        std::fs::write(&cut_short, "+ 1 2 run-left\n").unwrap();
+        let live = journal.path.with_extension("compacting");
+        std::fs::write(&live, "").unwrap();
+        assert!(kill_leftovers(dir.path()).is_empty());
+        assert!(!cut_short.exists());
+        assert!(live.exists());
+        std::fs::remove_file(&live).unwrap();
 
         // Dropped with a group running, the journal stays for the next worker.
         let path = journal.path.clone();
