@@ -486,6 +486,17 @@ async fn typed(_ctx: FlowContext, params: Typed) -> anyhow::Result<bool> {
     Ok(params.force)
 }
 
+/// One task that sleeps 30 s: a flow to cancel or to time out.
+async fn sleeps(ctx: FlowContext, _: serde_json::Value) -> anyhow::Result<()> {
+    ctx.task("sleeps")
+        .run(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, anyhow::Error>(())
+        })
+        .await?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     App::new("orch-testflows")
         .flow("flaky", flaky)
@@ -512,31 +523,9 @@ fn main() -> ExitCode {
             },
         )
         // Runs until cancelled (a 30 s task, no timeout): what a test cancels.
-        .flow(
-            "long-flow",
-            |ctx: FlowContext, _: serde_json::Value| async move {
-                ctx.task("sleeps")
-                    .run(|| async {
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                        Ok::<_, anyhow::Error>(())
-                    })
-                    .await?;
-                Ok(())
-            },
-        )
+        .flow("long-flow", sleeps)
         // Times out after 500 ms (the `.timeout` below is this flow's).
-        .flow(
-            "slow-flow",
-            |ctx: FlowContext, _: serde_json::Value| async move {
-                ctx.task("sleeps")
-                    .run(|| async {
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                        Ok::<_, anyhow::Error>(())
-                    })
-                    .await?;
-                Ok(())
-            },
-        )
+        .flow("slow-flow", sleeps)
         .timeout(millis(500))
         .run()
 }
