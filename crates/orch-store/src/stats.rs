@@ -67,6 +67,51 @@ pub struct PoolQueue {
     pub due: i64,
 }
 
+/// The deployments' skip scan and each one's last completed run (both backends).
+macro_rules! deployments_and_last_success {
+    () => {
+        "WITH RECURSIVE ids (id) AS ( \
+           SELECT (SELECT deployment_id FROM flow_runs WHERE deployment_id IS NOT NULL \
+                   ORDER BY deployment_id LIMIT 1) \
+           UNION ALL \
+           SELECT (SELECT n.deployment_id FROM flow_runs n WHERE n.deployment_id > ids.id \
+                   ORDER BY n.deployment_id LIMIT 1) FROM ids WHERE ids.id IS NOT NULL), \
+         last_ok AS MATERIALIZED ( \
+           SELECT ids.id, (SELECT n.created_at FROM flow_runs n WHERE n.deployment_id = ids.id \
+             AND n.state_type = 'COMPLETED' ORDER BY n.created_at DESC LIMIT 1) AS at \
+           FROM ids WHERE ids.id IS NOT NULL) "
+    };
+}
+
+/// Failures of runs without a deployment, then the order and the limit (both backends).
+macro_rules! without_deployment {
+    () => {
+        " UNION ALL \
+         SELECT u.id, u.created_at FROM flow_runs u WHERE u.deployment_id IS NULL \
+           AND u.state_type IN ('FAILED', 'CRASHED') AND u.created_at >= $1 \
+         ORDER BY 2 DESC, 1 DESC LIMIT $2"
+    };
+}
+
+/// The ids and creation times of the unresolved failures on PostgreSQL.
+const UNRESOLVED_POSTGRES: &str = concat!(
+    deployments_and_last_success!(),
+    "SELECT x.id, x.created_at FROM last_ok l CROSS JOIN LATERAL ( \
+       SELECT u.id, u.created_at FROM flow_runs u WHERE u.deployment_id = l.id \
+         AND u.state_type IN ('FAILED', 'CRASHED') \
+         AND u.created_at >= GREATEST($1, COALESCE(l.at, $1)) OFFSET 0) x",
+    without_deployment!(),
+);
+
+/// The same on SQLite (`max` of two values; `CROSS JOIN` keeps the join order).
+const UNRESOLVED_SQLITE: &str = concat!(
+    deployments_and_last_success!(),
+    "SELECT u.id, u.created_at FROM last_ok l CROSS JOIN flow_runs u \
+     WHERE u.deployment_id = l.id AND u.state_type IN ('FAILED', 'CRASHED') \
+       AND u.created_at >= max($1, COALESCE(l.at, $1))",
+    without_deployment!(),
+);
+
 impl Stats<'_> {
     /// Statistics of the runs expected to start in `[since, until]`.
     pub async fn run_stats(&self, since: i64, until: i64) -> Result<RunStats> {
@@ -102,15 +147,31 @@ impl Stats<'_> {
                 count,
             });
         }
-        let (late,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM flow_runs WHERE state_type = 'SCHEDULED' AND state_name = $1 \
-             AND LOWER(state_name) = LOWER($2)",
-        )
-        .bind(names::LATE)
-        // Implied by the name; lets the (LOWER(state_name), created_at) index serve it.
-        .bind(names::LATE)
-        .fetch_one(&self.reader)
-        .await?;
+        let late: (i64,) = match self.backend {
+            // 0420's (LOWER(state_name), created_at) index includes both names.
+            crate::Backend::Postgres => {
+                sqlx::query_as(
+                    "SELECT COUNT(*) FROM flow_runs WHERE state_type = 'SCHEDULED' \
+                     AND state_name = $1 AND LOWER(state_name) = LOWER($1)",
+                )
+                .bind(names::LATE)
+                .fetch_one(&self.reader)
+                .await?
+            }
+            // The partial index of the Late runs (0440), which SQLite's planner
+            // would pass over for the state type's. Its condition is written
+            // out, not bound: a bound name could not be proven to match it.
+            crate::Backend::Sqlite => {
+                sqlx::query_as(sql(format!(
+                    "SELECT COUNT(*) FROM flow_runs INDEXED BY flow_runs_late \
+                     WHERE state_type = 'SCHEDULED' AND state_name = '{}'",
+                    names::LATE
+                )))
+                .fetch_one(&self.reader)
+                .await?
+            }
+        };
+        let (late,) = late;
         stats.late_now = late;
         // A retried run keeps its first start while its expected start moves on: never negative.
         let (started, lateness): (i64, Option<f64>) = sqlx::query_as(
@@ -130,68 +191,53 @@ impl Stats<'_> {
     /// Failed or Crashed runs created since `since` whose deployment has not
     /// completed a run after them, newest first.
     pub async fn unresolved_failures(&self, since: i64, limit: u32) -> Result<Vec<FlowRun>> {
-        if self.backend == crate::Backend::Postgres {
-            return self.unresolved_failures_by_deployment(since, limit).await;
-        }
-        let rows: Vec<FlowRunRow> = sqlx::query_as(sql(format!(
-            "{FLOW_RUN_SELECT} WHERE r.state_type IN ('FAILED', 'CRASHED') AND r.created_at >= $1 \
-             AND NOT EXISTS (SELECT 1 FROM flow_runs n WHERE n.deployment_id = r.deployment_id \
-               AND n.state_type = 'COMPLETED' AND n.created_at > r.created_at) \
-             ORDER BY r.created_at DESC, r.id DESC LIMIT $2"
-        )))
-        .bind(since)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.into_iter().map(FlowRun::try_from).collect()
+        self.unresolved_failures_by_deployment(since, limit).await
     }
 
-    /// [`Store::unresolved_failures`] on PostgreSQL, where the deployments
-    /// drive: their ids are found by skipping through the (deployment_id, ...)
-    /// index (deleted deployments' runs included), then for each one its last
-    /// completed run is one probe and its failures after that one range of
+    /// [`Stats::unresolved_failures`], driven by the deployments: their ids
+    /// are found by skipping through the (deployment_id, ...) index (deleted
+    /// deployments' runs included), then for each one its last completed run
+    /// is one probe and its failures after that one range of
     /// (deployment_id, state_type, created_at); runs without a deployment are
     /// one more range. The cost follows the deployments and the failures
     /// listed, not the window's runs: a `NOT EXISTS` per failure read every
-    /// failure of the window (120 ms at 1,000,000 runs), and PostgreSQL could
-    /// hash every completed run for it. `OFFSET 0` keeps each deployment's
-    /// range a nested index scan (the planner would otherwise flatten it into
-    /// a hash join over all failures); the runs are then read by id. The
-    /// planner cannot know how few failures follow a deployment's last
-    /// success, guesses thousands each, and JIT-compiles the query for that
-    /// (600-800 ms for 1 ms of work): JIT is off for this read.
+    /// failure of the window (120 ms at 1,000,000 runs on PostgreSQL, 23-73 ms
+    /// on SQLite), and PostgreSQL could hash every completed run for it.
+    ///
+    /// PostgreSQL: `OFFSET 0` keeps each deployment's range a nested index
+    /// scan (the planner would otherwise flatten it into a hash join over all
+    /// failures). The planner cannot know how few failures follow a
+    /// deployment's last success, guesses thousands each, and JIT-compiles
+    /// the query for that (600-800 ms for 1 ms of work): JIT is off for this
+    /// read. SQLite has no `LATERAL`: its `CROSS JOIN` fixes the same order
+    /// (deployments outside, each one's range inside), which its planner
+    /// would otherwise turn around into a pass over every failure.
+    /// The runs are then read by id.
     async fn unresolved_failures_by_deployment(
         &self,
         since: i64,
         limit: u32,
     ) -> Result<Vec<FlowRun>> {
-        let mut tx = self.reader.begin().await?;
-        sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
-        let failing: Vec<(String, i64)> = sqlx::query_as(
-            "WITH RECURSIVE ids (id) AS ( \
-               SELECT (SELECT deployment_id FROM flow_runs WHERE deployment_id IS NOT NULL \
-                       ORDER BY deployment_id LIMIT 1) \
-               UNION ALL \
-               SELECT (SELECT n.deployment_id FROM flow_runs n WHERE n.deployment_id > ids.id \
-                       ORDER BY n.deployment_id LIMIT 1) FROM ids WHERE ids.id IS NOT NULL), \
-             last_ok AS MATERIALIZED ( \
-               SELECT ids.id, (SELECT n.created_at FROM flow_runs n WHERE n.deployment_id = ids.id \
-                 AND n.state_type = 'COMPLETED' ORDER BY n.created_at DESC LIMIT 1) AS at \
-               FROM ids WHERE ids.id IS NOT NULL) \
-             SELECT x.id, x.created_at FROM last_ok l CROSS JOIN LATERAL ( \
-               SELECT u.id, u.created_at FROM flow_runs u WHERE u.deployment_id = l.id \
-                 AND u.state_type IN ('FAILED', 'CRASHED') \
-                 AND u.created_at >= GREATEST($1, COALESCE(l.at, $1)) OFFSET 0) x \
-             UNION ALL \
-             SELECT u.id, u.created_at FROM flow_runs u WHERE u.deployment_id IS NULL \
-               AND u.state_type IN ('FAILED', 'CRASHED') AND u.created_at >= $1 \
-             ORDER BY 2 DESC, 1 DESC LIMIT $2",
-        )
-        .bind(since)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let failing: Vec<(String, i64)> = match self.backend {
+            crate::Backend::Postgres => {
+                let mut tx = self.reader.begin().await?;
+                sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
+                let failing = sqlx::query_as(UNRESOLVED_POSTGRES)
+                    .bind(since)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                failing
+            }
+            crate::Backend::Sqlite => {
+                sqlx::query_as(UNRESOLVED_SQLITE)
+                    .bind(since)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.reader)
+                    .await?
+            }
+        };
         if failing.is_empty() {
             return Ok(Vec::new());
         }

@@ -1,9 +1,11 @@
 //! Runs that fall due: late marking, and the pools with runs due soon.
 
 use super::flow_runs::run_ids;
-use crate::common::{SECOND, create_pool, move_to, pool_and_deployment, run_at, store};
+use crate::common::{
+    SECOND, create_pool, move_to, pool_and_deployment, run_at, start, store, tick,
+};
 use orch_core::{StateType, names};
-use orch_store::now_micros;
+use orch_store::{FlowRunQuery, Store, now_micros};
 
 #[tokio::test]
 async fn mark_late_runs_marks_only_scheduled_runs_due_before_the_cutoff_and_only_once() {
@@ -72,6 +74,74 @@ async fn mark_late_runs_marks_only_scheduled_runs_due_before_the_cutoff_and_only
         .map(|s| s.name)
         .collect();
     assert_eq!(names, ["Scheduled", "Late"]);
+}
+
+async fn late_now(store: &Store) -> i64 {
+    store.stats().run_stats(0, i64::MAX).await.unwrap().late_now
+}
+
+/// The overview's count of Late runs (a partial index on SQLite, 0440) and
+/// the timeline filtered by state name (its (state name, start) index).
+#[tokio::test]
+async fn the_overview_counts_late_runs_and_the_timeline_filters_by_state_name() {
+    let store = store().await;
+    let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
+    let now = now_micros();
+    let first = run_at(&store, &deployment, now - 600 * SECOND).await;
+    let second = run_at(&store, &deployment, now - 500 * SECOND).await;
+    let ahead = run_at(&store, &deployment, now + 600 * SECOND).await;
+    assert_eq!(late_now(&store).await, 0);
+    let _ = store
+        .flow_runs()
+        .mark_late_runs(now - 60 * SECOND)
+        .await
+        .unwrap();
+    assert_eq!(late_now(&store).await, 2);
+    move_to(&store, &first.id, StateType::Cancelled).await;
+    assert_eq!(late_now(&store).await, 1);
+
+    // Started in this order; `second` and `ahead` fail, `other` completes.
+    let other = run_at(&store, &deployment, now).await;
+    for run in [&second, &other, &ahead] {
+        start(&store, &run.id).await;
+        tick().await;
+    }
+    assert_eq!(late_now(&store).await, 0);
+    move_to(&store, &second.id, StateType::Failed).await;
+    move_to(&store, &ahead.id, StateType::Failed).await;
+    move_to(&store, &other.id, StateType::Completed).await;
+    let timeline = |state_name: &str, since: Option<i64>| {
+        let store = &store;
+        let filter = FlowRunQuery {
+            state_name: Some(state_name.to_owned()),
+            since,
+            ..FlowRunQuery::default()
+        };
+        async move {
+            store
+                .flow_runs()
+                .flow_run_timeline(&filter, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|point| point.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    // Latest start first, the name compared without case.
+    assert_eq!(
+        timeline("failed", None).await,
+        [ahead.id.clone(), second.id.clone()]
+    );
+    assert_eq!(timeline("Completed", None).await, [other.id.clone()]);
+    let ahead_started = store
+        .flow_runs()
+        .flow_run(&ahead.id)
+        .await
+        .unwrap()
+        .start_time;
+    assert_eq!(timeline("FAILED", ahead_started).await, [ahead.id.clone()]);
+    assert!(timeline("late", None).await.is_empty());
 }
 
 #[tokio::test]
