@@ -343,11 +343,8 @@ mod tests {
             limits,
         )
         .unwrap();
-        assert!(
-            threads()
-                .iter()
-                .any(|name| name.starts_with("OpenTelemetry"))
-        );
+        // A thread names itself once it runs: wait for it (bounded).
+        assert!(exporter_thread_is(true));
         let tracer = provider.tracer("test");
         let run = with_ids([7; 16], [9; 8], || tracer.start("flow-run x"));
         let run_context = Context::new().with_span(run);
@@ -389,11 +386,24 @@ mod tests {
         // Closed: an attempt ended now is not queued.
         TaskAttempt::child_of(&Context::new(), "late", "task-2", 1).end("Completed", None);
         assert_eq!(batch::queued(), 0);
-        assert!(
-            !threads()
+        assert!(exporter_thread_is(false));
+    }
+
+    /// Whether the export thread comes to be `running` (or not) within 5 s.
+    fn exporter_thread_is(running: bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = threads()
                 .iter()
-                .any(|name| name.starts_with("OpenTelemetry"))
-        );
+                .any(|name| name.starts_with("OpenTelemetry"));
+            if found == running {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

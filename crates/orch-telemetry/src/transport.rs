@@ -210,6 +210,7 @@ impl AttemptSink for Http {
     fn send(&mut self, request: &[u8]) -> Result<(), String> {
         if self.client.is_none() {
             let client = reqwest::blocking::Client::builder()
+                .user_agent(concat!("orch-telemetry/", env!("CARGO_PKG_VERSION")))
                 .timeout(self.timeout)
                 .build()
                 .map_err(|error| format!("cannot build the HTTP client for traces: {error}"))?;
