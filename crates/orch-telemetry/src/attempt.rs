@@ -6,42 +6,39 @@
 //! CPU per task in a release build, 18 % of the SDK's own. A [`TaskAttempt`]
 //! is a plain struct instead: ids (the span id from a thread-local fast
 //! random generator), the parent's, two times, the task's name and run id;
-//! ending it queues it ([`crate::batch`]), and the export thread turns it
-//! into the same [`SpanData`] the SDK span made: named `task NAME`, with the
-//! attributes `orch.task_run.id`, `.name`, `.attempt`, `.cpu_seconds` (when
-//! measured) and `.state`, an error status when the attempt failed.
+//! ending it queues it ([`crate::batch`]), and the export thread writes it
+//! straight into the OTLP request ([`crate::otlp`]) as the span the SDK span
+//! was: named `task NAME`, with the attributes `orch.task_run.id`, `.name`,
+//! `.attempt`, `.cpu_seconds` (when measured) and `.state`, an error status
+//! when the attempt failed.
 //!
 //! Sampling follows the parent (the run's span, whose sampler decided): an
 //! attempt under an unsampled parent has ids (a subflow's run span may be
 //! its child) but is not exported; without a parent it starts a sampled trace.
 
-use std::borrow::Cow;
 use std::time::SystemTime;
 
-use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState,
-};
-use opentelemetry::{Context, InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
 use orch_core::TraceParent;
 
 /// The span of one attempt of a task, while traces are exported.
 #[derive(Debug)]
 pub struct TaskAttempt {
-    trace_id: TraceId,
-    span_id: SpanId,
-    parent_span_id: SpanId,
-    parent_is_remote: bool,
-    flags: TraceFlags,
-    trace_state: TraceState,
-    name: String,
-    task_run_id: String,
-    attempt: u32,
-    start: SystemTime,
-    end: SystemTime,
-    cpu_micros: Option<i64>,
-    state: &'static str,
-    error: Option<String>,
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_span_id: SpanId,
+    pub(crate) parent_is_remote: bool,
+    pub(crate) flags: TraceFlags,
+    pub(crate) trace_state: TraceState,
+    pub(crate) name: String,
+    pub(crate) task_run_id: String,
+    pub(crate) attempt: u32,
+    pub(crate) start: SystemTime,
+    pub(crate) end: SystemTime,
+    pub(crate) cpu_micros: Option<i64>,
+    pub(crate) state: &'static str,
+    pub(crate) error: Option<String>,
 }
 
 /// A random non-zero span id.
@@ -130,46 +127,6 @@ impl TaskAttempt {
         self.error = error.map(str::to_owned);
         crate::batch::push_attempt(self);
     }
-
-    /// The span the exporter takes (on the export thread).
-    pub(crate) fn into_span_data(self, scope: &InstrumentationScope) -> SpanData {
-        let mut attributes = Vec::with_capacity(5);
-        attributes.push(KeyValue::new("orch.task_run.id", self.task_run_id));
-        attributes.push(KeyValue::new(
-            "orch.task_run.attempt",
-            i64::from(self.attempt),
-        ));
-        if let Some(micros) = self.cpu_micros {
-            attributes.push(KeyValue::new(
-                "orch.task_run.cpu_seconds",
-                micros as f64 / 1e6,
-            ));
-        }
-        attributes.push(KeyValue::new("orch.task_run.state", self.state));
-        let name = format!("task {}", self.name);
-        attributes.push(KeyValue::new("orch.task_run.name", self.name));
-        SpanData {
-            span_context: SpanContext::new(
-                self.trace_id,
-                self.span_id,
-                self.flags,
-                false,
-                self.trace_state,
-            ),
-            parent_span_id: self.parent_span_id,
-            parent_span_is_remote: self.parent_is_remote,
-            span_kind: SpanKind::Internal,
-            name: Cow::Owned(name),
-            start_time: self.start,
-            end_time: self.end,
-            attributes,
-            dropped_attributes_count: 0,
-            events: SpanEvents::default(),
-            links: SpanLinks::default(),
-            status: self.error.map_or(Status::Unset, Status::error),
-            instrumentation_scope: scope.clone(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -178,60 +135,36 @@ mod tests {
     use crate::remote_parent;
 
     #[test]
-    fn an_attempt_becomes_the_span_the_sdk_made() {
+    fn an_attempt_is_a_child_of_its_run_span() {
         let parent =
             TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
         let run = remote_parent(&parent, Some("vendor=1"));
-        let mut attempt = TaskAttempt::child_of(&run, "fetch", "0191-run", 2);
-        attempt.set_cpu_micros(Some(1_500));
-        attempt.start = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(10);
-        attempt.end = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(11);
-        attempt.state = "Failed";
-        attempt.error = Some("boom".into());
+        let attempt = TaskAttempt::child_of(&run, "fetch", "0191-run", 2);
         assert!(attempt.flags.is_sampled());
         let own = attempt.traceparent();
         assert_eq!(own.trace_id, parent.trace_id);
         assert_ne!(own.span_id, parent.span_id);
         assert_ne!(own.span_id, [0; 8]);
-        let scope = InstrumentationScope::builder("orch-sdk").build();
-        let span = attempt.into_span_data(&scope);
-        assert_eq!(span.name, "task fetch");
-        assert_eq!(span.span_context.trace_id().to_bytes(), parent.trace_id);
-        assert_eq!(span.span_context.span_id().to_bytes(), own.span_id);
-        assert_eq!(span.parent_span_id.to_bytes(), parent.span_id);
-        assert!(span.parent_span_is_remote);
-        assert_eq!(span.span_context.trace_state().header(), "vendor=1");
-        assert_eq!(span.status, Status::error("boom"));
-        assert_eq!(span.instrumentation_scope.name(), "orch-sdk");
-        let value = |key: &str| {
-            span.attributes
-                .iter()
-                .find(|kv| kv.key.as_str() == key)
-                .map(|kv| kv.value.to_string())
-        };
-        assert_eq!(value("orch.task_run.id").as_deref(), Some("0191-run"));
-        assert_eq!(value("orch.task_run.name").as_deref(), Some("fetch"));
-        assert_eq!(value("orch.task_run.attempt").as_deref(), Some("2"));
+        assert_eq!(attempt.parent_span_id.to_bytes(), parent.span_id);
+        assert!(attempt.parent_is_remote);
+        assert_eq!(attempt.trace_state.header(), "vendor=1");
         assert_eq!(
-            value("orch.task_run.cpu_seconds").as_deref(),
-            Some("0.0015")
+            (attempt.name.as_str(), attempt.task_run_id.as_str()),
+            ("fetch", "0191-run")
         );
-        assert_eq!(value("orch.task_run.state").as_deref(), Some("Failed"));
-        assert_eq!(
-            span.end_time.duration_since(span.start_time).unwrap(),
-            std::time::Duration::from_secs(1)
-        );
+        assert_eq!(attempt.attempt, 2);
+        // What the encoder writes of it: crate::otlp's tests.
     }
 
     #[test]
     fn without_a_parent_an_attempt_starts_a_sampled_trace() {
         let attempt = TaskAttempt::child_of(&Context::new(), "t", "id", 1);
-        let span = attempt.into_span_data(&InstrumentationScope::builder("orch-sdk").build());
-        assert!(span.span_context.is_valid());
-        assert!(span.span_context.is_sampled());
-        assert_eq!(span.parent_span_id, SpanId::INVALID);
-        assert!(!span.parent_span_is_remote);
-        assert_eq!(span.status, Status::Unset);
+        assert_ne!(attempt.trace_id, TraceId::INVALID);
+        assert_ne!(attempt.span_id, SpanId::INVALID);
+        assert!(attempt.flags.is_sampled());
+        assert_eq!(attempt.parent_span_id, SpanId::INVALID);
+        assert!(!attempt.parent_is_remote);
+        assert_eq!(attempt.error, None);
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! ([`crate::TaskAttempt`]), recorded as small plain structs without building
 //! an SDK span at all. One thread, named `OpenTelemetry...` like the SDK's
 //! batch processor's, wakes when a batch is full, when the schedule delay has
-//! passed, or when asked to flush; it turns the attempts into
-//! [`SpanData`] and hands everything to the maintained OTLP exporter (any
-//! [`SpanExporter`]), `max batch` spans a call.
+//! passed, or when asked to flush; it hands the SDK's spans to the
+//! maintained OTLP exporter (any [`SpanExporter`]), and writes the attempts
+//! straight into OTLP requests ([`crate::otlp`]) sent by an
+//! [`AttemptSink`], `max batch` spans a call.
 //!
 //! The limits are the standard variables: `OTEL_BSP_MAX_QUEUE_SIZE` (spans
 //! over it are dropped and counted), `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (512)
@@ -20,18 +21,20 @@
 //!
 //! The queue is one per process (like the global tracer provider): the task
 //! path pushes onto it with one uncontended lock and no allocation of the
-//! queue's own (its vector is replaced by one of a batch's capacity when the
-//! thread takes it).
+//! queue's own (the thread swaps its vector for an emptied one of a batch's
+//! capacity when it takes it).
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use opentelemetry::{Context, InstrumentationScope};
+use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
 use crate::attempt::TaskAttempt;
+use crate::otlp::AttemptEncoder;
+use crate::transport::AttemptSink;
 
 /// Spans waiting at most when `OTEL_BSP_MAX_QUEUE_SIZE` is unset.
 pub(crate) const DEFAULT_MAX_QUEUE: usize = 65_536;
@@ -164,10 +167,13 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    /// Opens the queue and starts the export thread, which hands spans to
-    /// `exporter` (whose resource is already set).
+    /// Opens the queue and starts the export thread, which hands the SDK's
+    /// spans to `exporter` (whose resource is already set) and task attempts,
+    /// encoded by `encoder`, to `attempts`.
     pub(crate) fn start<E: SpanExporter + 'static>(
         exporter: E,
+        encoder: AttemptEncoder,
+        attempts: Box<dyn AttemptSink>,
         limits: Limits,
     ) -> std::io::Result<Batcher> {
         {
@@ -181,7 +187,7 @@ impl Batcher {
         }
         let thread = std::thread::Builder::new()
             .name("OpenTelemetry.orch.Batch".to_owned())
-            .spawn(move || export_loop(&exporter))
+            .spawn(move || export_loop(&exporter, encoder, attempts))
             .inspect_err(|_| queue().open = false)?;
         Ok(Batcher {
             thread: Mutex::new(Some(thread)),
@@ -256,11 +262,17 @@ impl SpanProcessor for Batcher {
 
 /// The export thread: waits for a batch (or the delay, a flush, the end),
 /// exports it, until asked to stop.
-fn export_loop<E: SpanExporter>(exporter: &E) {
+fn export_loop<E: SpanExporter>(
+    exporter: &E,
+    mut encoder: AttemptEncoder,
+    mut sink: Box<dyn AttemptSink>,
+) {
     // The exporter's own instrumentation (HTTP client, gRPC) makes no spans
     // of its own here, as in the SDK's batch processor.
     let _suppressed = Context::enter_telemetry_suppressed_scope();
-    let scope = InstrumentationScope::builder("orch-sdk").build();
+    // The attempts' vector the queue gets back each time (emptied, its
+    // capacity kept).
+    let mut spare = Vec::with_capacity(queue().limits.max_batch);
     let mut deadline = Instant::now() + queue().limits.delay;
     loop {
         let mut queue = queue();
@@ -276,10 +288,21 @@ fn export_loop<E: SpanExporter>(exporter: &E) {
         }
         let limits = queue.limits;
         let sdk = std::mem::take(&mut queue.sdk);
-        let attempts = std::mem::replace(&mut queue.attempts, Vec::with_capacity(limits.max_batch));
+        let mut attempts = std::mem::replace(&mut queue.attempts, spare);
         let (ticket, stop) = (queue.flush_asked, queue.stop);
         drop(queue);
-        export(exporter, sdk, attempts, limits.max_batch, &scope);
+        export(exporter, sdk, limits.max_batch);
+        for batch in attempts.chunks(limits.max_batch) {
+            if let Err(error) = sink.send(encoder.encode(batch)) {
+                tracing::warn!(
+                    "could not export {} task span(s) to {}: {error}",
+                    batch.len(),
+                    crate::Telemetry::endpoint()
+                );
+            }
+        }
+        attempts.clear();
+        spare = attempts;
         deadline = Instant::now() + limits.delay;
         queue = self::queue();
         queue.flush_done = ticket;
@@ -294,19 +317,12 @@ fn export_loop<E: SpanExporter>(exporter: &E) {
     }
 }
 
-/// Hands `sdk` and `attempts` to `exporter`, `max_batch` spans a call.
-fn export<E: SpanExporter>(
-    exporter: &E,
-    sdk: Vec<SpanData>,
-    attempts: Vec<TaskAttempt>,
-    max_batch: usize,
-    scope: &InstrumentationScope,
-) {
-    let mut spans = sdk.into_iter().chain(
-        attempts
-            .into_iter()
-            .map(|attempt| attempt.into_span_data(scope)),
-    );
+/// Hands the SDK's spans to `exporter`, `max_batch` spans a call.
+fn export<E: SpanExporter>(exporter: &E, sdk: Vec<SpanData>, max_batch: usize) {
+    if sdk.is_empty() {
+        return;
+    }
+    let mut spans = sdk.into_iter();
     loop {
         let batch: Vec<SpanData> = spans.by_ref().take(max_batch).collect();
         if batch.is_empty() {

@@ -10,7 +10,10 @@
 //! Spans are exported in batches on a thread of their own ([`batch`]), by
 //! the maintained OTLP exporter; [`Telemetry`] flushes them when dropped.
 //! A task attempt's span ([`TaskAttempt`]) is recorded as a plain struct,
-//! not an SDK span, so that tracing costs tasks almost nothing.
+//! not an SDK span, so that tracing costs tasks almost nothing, and the
+//! export thread writes attempts straight into OTLP protobuf ([`otlp`]) and
+//! sends them itself ([`transport`]), bypassing the maintained exporter's
+//! per-span conversion, which cost more than the task's whole path.
 //!
 //! Ids: a run's trace and root span ids are known before the run's span is
 //! built (see [`orch_core::RunTrace`]), so that the worker and the flow can
@@ -19,6 +22,8 @@
 
 mod attempt;
 mod batch;
+mod otlp;
+mod transport;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +67,9 @@ pub const PASSED_TO_FLOWS: [&str; 6] = [
     "OTEL_BSP_SCHEDULE_DELAY",
     "OTEL_RESOURCE_ATTRIBUTES",
 ];
+
+/// The instrumentation scope of task attempts' spans.
+const ATTEMPT_SCOPE: &str = "orch-sdk";
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -109,24 +117,30 @@ impl Telemetry {
             resource = resource.with_service_name(default_service.to_owned());
         }
         let resource = resource.build();
-        let provider = Telemetry::provider(exporter, resource, batch::Limits::from_env())
+        let attempts = transport::from_settings(&transport::Settings::from_lookup(|name| {
+            std::env::var(name).ok()
+        }))?;
+        let provider = Telemetry::provider(exporter, attempts, resource, batch::Limits::from_env())
             .map_err(|error| format!("cannot start the thread exporting traces: {error}"))?;
         opentelemetry::global::set_tracer_provider(provider.clone());
         ENABLED.store(true, Ordering::Relaxed);
         Ok(Some(Telemetry { provider }))
     }
 
-    /// A provider whose spans (and task attempts) `exporter` exports from a
-    /// thread of their own, within `limits`.
+    /// A provider whose spans `exporter` exports, and whose task attempts
+    /// go to `attempts`, from a thread of their own, within `limits`.
     fn provider<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
         mut exporter: E,
+        attempts: Box<dyn transport::AttemptSink>,
         resource: Resource,
         limits: batch::Limits,
     ) -> std::io::Result<SdkTracerProvider> {
         // The processor owns the exporter on its thread: the provider's
         // resource is given to the exporter here, once.
         exporter.set_resource(&resource);
-        let batcher = batch::Batcher::start(exporter, limits)?;
+        let scope = opentelemetry::InstrumentationScope::builder(ATTEMPT_SCOPE).build();
+        let encoder = otlp::AttemptEncoder::new(&resource, &scope);
+        let batcher = batch::Batcher::start(exporter, encoder, attempts, limits)?;
         Ok(SdkTracerProvider::builder()
             .with_span_processor(batcher)
             .with_id_generator(OrchIds::default())
@@ -316,18 +330,21 @@ mod tests {
     #[test]
     fn sdk_spans_and_task_attempts_are_exported_together_then_the_thread_ends() {
         let exporter = InMemorySpanExporter::default();
+        let requests = transport::Recorded::default();
         let limits = batch::Limits {
             max_queue: 100,
             max_batch: 2,
             delay: Duration::from_secs(3600),
         };
-        let provider =
-            Telemetry::provider(exporter.clone(), Resource::builder().build(), limits).unwrap();
-        assert!(
-            threads()
-                .iter()
-                .any(|name| name.starts_with("OpenTelemetry"))
-        );
+        let provider = Telemetry::provider(
+            exporter.clone(),
+            Box::new(requests.clone()),
+            Resource::builder().with_service_name("svc").build(),
+            limits,
+        )
+        .unwrap();
+        // A thread names itself once it runs: wait for it (bounded).
+        assert!(exporter_thread_is(true));
         let tracer = provider.tracer("test");
         let run = with_ids([7; 16], [9; 8], || tracer.start("flow-run x"));
         let run_context = Context::new().with_span(run);
@@ -341,26 +358,52 @@ mod tests {
         // sends the rest.
         provider.force_flush().unwrap();
         let spans = exporter.get_finished_spans().unwrap();
-        assert_eq!(spans.len(), 4, "{spans:#?}");
-        let attempts: Vec<_> = spans.iter().filter(|s| s.name == "task step").collect();
-        assert_eq!(attempts.len(), 3);
-        for attempt in attempts {
-            assert_eq!(attempt.parent_span_id, SpanId::from_bytes([9; 8]));
-            assert_eq!(
-                attempt.span_context.trace_id(),
-                TraceId::from_bytes([7; 16])
-            );
-            assert!(!attempt.parent_span_is_remote);
+        assert_eq!(spans.len(), 1, "{spans:#?}");
+        assert_eq!(spans[0].name, "flow-run x");
+        // The attempts went straight to the sink, 2 spans a request at most.
+        let sent = requests.decoded();
+        assert_eq!(
+            sent.iter()
+                .map(|request| request.resource_spans[0].scope_spans[0].spans.len())
+                .collect::<Vec<_>>(),
+            [2, 1]
+        );
+        for request in &sent {
+            let resource = request.resource_spans[0].resource.as_ref().unwrap();
+            assert!(resource.attributes.iter().any(|kv| kv.key == "service.name"
+                && format!("{:?}", kv.value).contains("svc")));
+            let scope_spans = &request.resource_spans[0].scope_spans[0];
+            assert_eq!(scope_spans.scope.as_ref().unwrap().name, ATTEMPT_SCOPE);
+            for span in &scope_spans.spans {
+                assert_eq!(span.name, "task step");
+                assert_eq!(span.parent_span_id, [9; 8]);
+                assert_eq!(span.trace_id, [7; 16]);
+                // Local parent: the "has is-remote" bit only, and sampled.
+                assert_eq!(span.flags, 0x101);
+            }
         }
         provider.shutdown().unwrap();
         // Closed: an attempt ended now is not queued.
         TaskAttempt::child_of(&Context::new(), "late", "task-2", 1).end("Completed", None);
         assert_eq!(batch::queued(), 0);
-        assert!(
-            !threads()
+        assert!(exporter_thread_is(false));
+    }
+
+    /// Whether the export thread comes to be `running` (or not) within 5 s.
+    fn exporter_thread_is(running: bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = threads()
                 .iter()
-                .any(|name| name.starts_with("OpenTelemetry"))
-        );
+                .any(|name| name.starts_with("OpenTelemetry"));
+            if found == running {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]
