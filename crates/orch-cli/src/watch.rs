@@ -145,15 +145,15 @@ impl Follower {
 
     /// Prints a state change.
     fn on_run(&mut self, run: &FlowRun) -> anyhow::Result<()> {
-        let view = FlowRunView::from(run);
-        let state = (view.state.timestamp_micros, view.state.name.clone());
+        let view = FlowRunView::try_from(run)?;
+        let state = (view.state.timestamp, view.state.name.clone());
         let changed = self.last_state.as_ref() != Some(&state);
         self.last_state = Some(state);
         if changed && self.show == Show::StatesAndLogs {
             match self.format {
                 Format::Table => output::write_line(format_args!(
                     "{}  State -> {}",
-                    time::clock(view.state.timestamp_micros),
+                    time::clock(view.state.timestamp),
                     view.state.painted_summary()
                 ))?,
                 Format::Json => output::print_json_line(&WatchEvent::State {

@@ -90,6 +90,24 @@ pub struct ScheduleSpec {
     /// Identifies the schedule within its deployment; defaults to its
     /// position, `"0"`, `"1"`, ...
     pub slug: String,
+    /// When it fires, in which zone, and with which parameters: the part a
+    /// deploy file and the REST API's schedule record share (its keys stand
+    /// at the top level).
+    #[serde(flatten)]
+    pub rule: ScheduleRule,
+    /// The calendar whose closed days (and, with `skip_after_close`, the
+    /// hours after its early closes) get no slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<CalendarSpec>,
+    /// On a calendar's short days, create no slot after the close; `true`
+    /// by default.
+    pub skip_after_close: bool,
+}
+
+/// When a schedule fires and what its runs receive: the fields every form of
+/// a schedule (deploy file, store, REST record) shares, declared once.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ScheduleRule {
     /// A cron expression (checked by [`crate::Schedule::parse`]).
     pub cron: Option<String>,
     /// A fixed interval, always > 0.
@@ -105,13 +123,6 @@ pub struct ScheduleSpec {
     pub active: bool,
     /// Parameters merged over the deployment's for runs it creates.
     pub parameters: Map<String, Value>,
-    /// The calendar whose closed days (and, with `skip_after_close`, the
-    /// hours after its early closes) get no slot.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub calendar: Option<CalendarSpec>,
-    /// On a calendar's short days, create no slot after the close; `true`
-    /// by default.
-    pub skip_after_close: bool,
 }
 
 /// Parses and validates a deployment file. `path` is only used in error messages.
@@ -248,37 +259,43 @@ work_pool = "default"
                 schedules: vec![
                     ScheduleSpec {
                         slug: "market-hours".into(),
-                        cron: Some("*/15 9-15 * * 1-5".into()),
-                        interval_seconds: None,
-                        anchor: None,
-                        rrule: None,
-                        timezone: "America/New_York".into(),
-                        active: true,
-                        parameters: object(json!({"force": false})),
+                        rule: ScheduleRule {
+                            cron: Some("*/15 9-15 * * 1-5".into()),
+                            interval_seconds: None,
+                            anchor: None,
+                            rrule: None,
+                            timezone: "America/New_York".into(),
+                            active: true,
+                            parameters: object(json!({"force": false})),
+                        },
                         calendar: None,
                         skip_after_close: true,
                     },
                     ScheduleSpec {
                         slug: "1".into(),
-                        cron: None,
-                        interval_seconds: Some(240),
-                        anchor: Some("2026-01-01T00:00:00".into()),
-                        rrule: None,
-                        timezone: "UTC".into(),
-                        active: false,
-                        parameters: Map::new(),
+                        rule: ScheduleRule {
+                            cron: None,
+                            interval_seconds: Some(240),
+                            anchor: Some("2026-01-01T00:00:00".into()),
+                            rrule: None,
+                            timezone: "UTC".into(),
+                            active: false,
+                            parameters: Map::new(),
+                        },
                         calendar: None,
                         skip_after_close: true,
                     },
                     ScheduleSpec {
                         slug: "2".into(),
-                        cron: None,
-                        interval_seconds: None,
-                        anchor: None,
-                        rrule: Some("FREQ=DAILY;BYHOUR=18".into()),
-                        timezone: "UTC".into(),
-                        active: true,
-                        parameters: object(json!({"force": true, "window": {"days": 5}})),
+                        rule: ScheduleRule {
+                            cron: None,
+                            interval_seconds: None,
+                            anchor: None,
+                            rrule: Some("FREQ=DAILY;BYHOUR=18".into()),
+                            timezone: "UTC".into(),
+                            active: true,
+                            parameters: object(json!({"force": true, "window": {"days": 5}})),
+                        },
                         calendar: None,
                         skip_after_close: true,
                     },

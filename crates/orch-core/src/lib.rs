@@ -48,6 +48,7 @@ pub mod input_file;
 pub mod limits;
 pub mod params;
 pub mod policy;
+pub mod records;
 pub mod retention;
 pub mod retry;
 pub mod run_deletion;
@@ -64,7 +65,8 @@ pub mod usage;
 pub use calendar::{Calendar, CalendarSpec, DayStatus};
 pub use container::{ContainerSettings, PullPolicy};
 pub use deploy_file::{
-    DeployFile, DeploymentSpec, ScheduleSpec, parse_deploy_file, parse_deploy_file_with,
+    DeployFile, DeploymentSpec, ScheduleRule, ScheduleSpec, parse_deploy_file,
+    parse_deploy_file_with,
 };
 pub use error::{Error, Result};
 pub use flow_env::FlowEnvironment;

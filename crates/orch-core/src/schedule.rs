@@ -102,11 +102,11 @@ impl Schedule {
     /// one of `cron`, `interval_seconds` and `rrule` is set.
     pub fn parse(spec: &ScheduleSpec) -> Result<Schedule> {
         let schedule = Schedule::from_fields(
-            spec.cron.as_deref(),
-            spec.interval_seconds,
-            spec.anchor.as_deref(),
-            spec.rrule.as_deref(),
-            &spec.timezone,
+            spec.rule.cron.as_deref(),
+            spec.rule.interval_seconds,
+            spec.rule.anchor.as_deref(),
+            spec.rule.rrule.as_deref(),
+            &spec.rule.timezone,
         )?;
         match &spec.calendar {
             None => Ok(schedule),

@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod deploy;
 pub mod json;
 pub mod private_files;
+pub mod runs;
 pub mod state;
 pub mod tls;
 

@@ -13,12 +13,7 @@ pub(crate) fn state_type_from_pb(value: i32) -> Result<StateType, tonic::Status>
 }
 
 pub(crate) fn state(state: &model::State) -> pb::State {
-    pb::State {
-        r#type: orch_proto::state::state_type_value(state.kind),
-        name: state.name.clone(),
-        message: state.message.clone(),
-        timestamp_micros: state.timestamp,
-    }
+    orch_proto::runs::state_to_wire(state)
 }
 
 pub(crate) fn json(object: &model::JsonObject) -> String {
@@ -27,53 +22,12 @@ pub(crate) fn json(object: &model::JsonObject) -> String {
 
 /// Parses a JSON object field; empty means `{}`.
 pub(crate) fn json_object(field: &str, text: &str) -> Result<model::JsonObject, tonic::Status> {
-    if text.trim().is_empty() {
-        return Ok(model::JsonObject::new());
-    }
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(object)) => Ok(object),
-        Ok(other) => Err(invalid(format!(
-            "{field} must be a JSON object, got {other}"
-        ))),
-        Err(error) => Err(invalid(format!("{field} is not valid JSON: {error}"))),
-    }
+    orch_proto::deploy::json_object(field, text).map_err(invalid)
 }
 
+/// The wire form of a run ([`orch_proto::runs`], the one mapping).
 pub(crate) fn flow_run(run: &model::FlowRun) -> pb::FlowRun {
-    pb::FlowRun {
-        id: run.id.clone(),
-        name: run.name.clone(),
-        flow: run.flow.clone(),
-        deployment: run.deployment.clone(),
-        deployment_id: run.deployment_id.clone().unwrap_or_default(),
-        work_pool: run.work_pool.clone(),
-        state: Some(state(&run.state)),
-        parameters_json: json(&run.parameters),
-        expected_start_micros: run.expected_start,
-        start_micros: run.start_time,
-        end_micros: run.end_time,
-        run_count: run.run_count,
-        worker_id: run.worker_id.clone().unwrap_or_default(),
-        worker_name: run.worker_name.clone(),
-        created_at_micros: run.created_at,
-        tags: run.tags.clone(),
-        exit_code: run.exit_code,
-        usage: run.usage.map(usage),
-        trace_id: run.trace().trace_id_hex(),
-        schedule_slug: run.schedule_slug.clone().unwrap_or_default(),
-        parent_flow_run_id: run.parent_flow_run_id.clone().unwrap_or_default(),
-        parent_task_run_id: run.parent_task_run_id.clone().unwrap_or_default(),
-    }
-}
-
-/// The wire form of a run's resource usage.
-pub(crate) fn usage(usage: orch_core::ResourceUsage) -> pb::ResourceUsage {
-    pb::ResourceUsage {
-        cpu_user_micros: usage.cpu_user_micros,
-        cpu_system_micros: usage.cpu_system_micros,
-        max_rss_bytes: usage.max_rss_bytes,
-        wall_micros: usage.wall_micros,
-    }
+    orch_proto::runs::flow_run_to_wire(run)
 }
 
 /// The wire form of an artifact.
@@ -109,16 +63,25 @@ const LISTED_PARAMETERS_BYTES: usize = 16 * 1024;
 /// [`flow_run`] for a listing: large parameters are replaced by a note
 /// saying where to see them.
 pub(crate) fn listed_flow_run(run: &model::FlowRun) -> pb::FlowRun {
-    let mut listed = flow_run(run);
-    if listed.parameters_json.len() > LISTED_PARAMETERS_BYTES {
-        listed.parameters_json = serde_json::json!({
-            "parameters_elided": format!(
+    flow_run(&listed(run))
+}
+
+/// `run` as a listing shows it: parameters larger than
+/// [`LISTED_PARAMETERS_BYTES`] replaced by a note saying where to see them.
+pub(crate) fn listed(run: &model::FlowRun) -> model::FlowRun {
+    let mut listed = run.clone();
+    let size = json(&run.parameters).len();
+    if size > LISTED_PARAMETERS_BYTES {
+        listed.parameters = [(
+            "parameters_elided".to_owned(),
+            serde_json::Value::String(format!(
                 "{} of parameters, left out of listings: see `orch flow-run inspect {}`",
-                orch_core::limits::human_bytes(listed.parameters_json.len()),
+                orch_core::limits::human_bytes(size),
                 run.id
-            )
-        })
-        .to_string();
+            )),
+        )]
+        .into_iter()
+        .collect();
     }
     listed
 }
@@ -224,34 +187,7 @@ pub(crate) fn schedule_spec(
     label: &str,
     s: pb::ScheduleSpec,
 ) -> Result<orch_core::ScheduleSpec, tonic::Status> {
-    Ok(orch_core::ScheduleSpec {
-        parameters: json_object(&format!("{label}: schedule parameters"), &s.parameters_json)?,
-        slug: s.slug,
-        cron: s.cron,
-        interval_seconds: s.interval_seconds,
-        anchor: s.anchor,
-        rrule: s.rrule,
-        timezone: if s.timezone.is_empty() {
-            "UTC".into()
-        } else {
-            s.timezone
-        },
-        active: s.active,
-        calendar: if s.calendar_json.trim().is_empty() {
-            None
-        } else {
-            Some(
-                serde_json::from_str::<orch_core::CalendarSpec>(&s.calendar_json).map_err(
-                    |error| {
-                        invalid(format!(
-                            "{label}: calendar_json is not a calendar ({error}); send                              {{\"name\": \"XNYS\"}} or a user calendar with its days"
-                        ))
-                    },
-                )?,
-            )
-        },
-        skip_after_close: s.skip_after_close.unwrap_or(true),
-    })
+    orch_proto::deploy::schedule_from_wire(label, &s).map_err(invalid)
 }
 
 /// The catch-up and concurrency fields of an API spec; empty strings are defaults.
@@ -306,32 +242,9 @@ pub(crate) fn worker(worker: &model::Worker, now: i64, online_since: i64) -> pb:
     }
 }
 
+/// The wire form of a task run ([`orch_proto::runs`], the one mapping).
 pub(crate) fn task_run(task: &orch_store::TaskRun) -> pb::TaskRun {
-    pb::TaskRun {
-        id: task.id.clone(),
-        flow_run_id: task.flow_run_id.clone(),
-        name: task.name.clone(),
-        tags: task.tags.clone(),
-        state: Some(state(&task.state)),
-        attempt: task.attempt,
-        max_retries: task.max_retries,
-        start_micros: task.start_time,
-        end_micros: task.end_time,
-        error: task.error.clone(),
-        result_json: task.result.clone(),
-        upstream_ids: task.upstream_ids.clone(),
-        history: task
-            .history
-            .iter()
-            .map(|entry| pb::TaskRunState {
-                seq: entry.seq,
-                state: Some(state(&entry.state)),
-                attempt: entry.attempt,
-            })
-            .collect(),
-        created_at_micros: task.created_at,
-        cpu_micros: task.cpu_micros,
-    }
+    orch_proto::runs::task_run_to_wire(task)
 }
 
 /// The wire form of a record.

@@ -130,83 +130,9 @@ impl Deployment {
     }
 }
 
-/// A run's state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct State {
-    /// Type.
-    pub kind: StateType,
-    /// Display name (Late, AwaitingRetry, ...).
-    pub name: String,
-    /// Why it is in this state.
-    pub message: String,
-    /// When it entered it.
-    pub timestamp: i64,
-}
-
-/// A flow run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlowRun {
-    /// Id.
-    pub id: String,
-    /// Friendly name.
-    pub name: String,
-    /// Flow name.
-    pub flow: String,
-    /// "flow/name" of its deployment, empty if it has none (or it was deleted).
-    pub deployment: String,
-    /// Deployment id.
-    pub deployment_id: Option<String>,
-    /// Pool name.
-    pub work_pool: String,
-    /// Pool id.
-    pub work_pool_id: Option<String>,
-    /// Current state.
-    pub state: State,
-    /// Parameters, merged over the deployment's.
-    pub parameters: JsonObject,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// When it is due.
-    pub expected_start: i64,
-    /// First time it entered Running.
-    pub start_time: Option<i64>,
-    /// When it reached a terminal state.
-    pub end_time: Option<i64>,
-    /// Times it entered Running.
-    pub run_count: u32,
-    /// Worker holding it.
-    pub worker_id: Option<String>,
-    /// That worker's name.
-    pub worker_name: String,
-    /// Subprocess exit code, when known.
-    pub exit_code: Option<i32>,
-    /// What the last attempt's processes used, once its worker reported it.
-    pub usage: Option<orch_core::ResourceUsage>,
-    /// The `traceparent` it was created with, whose trace it joined.
-    pub trace_parent: Option<orch_core::TraceParent>,
-    /// The `tracestate` it was created with (with a `trace_parent` only).
-    pub trace_state: Option<orch_core::TraceState>,
-    /// Creation time.
-    pub created_at: i64,
-    /// Slug of the schedule that created it; `None` for runs started by hand.
-    pub schedule_slug: Option<String>,
-    /// For a subflow run: the run whose code called it.
-    pub parent_flow_run_id: Option<String>,
-    /// For a subflow run: the parent's task run standing for the call.
-    pub parent_task_run_id: Option<String>,
-}
-
-impl FlowRun {
-    /// The run's trace: its trace id and root span (see [`orch_core::RunTrace`]).
-    pub fn trace(&self) -> orch_core::RunTrace {
-        orch_core::RunTrace::of(&self.id, self.trace_parent.as_ref())
-    }
-
-    /// Whether it is a subflow run (called by another run).
-    pub fn is_subflow(&self) -> bool {
-        self.parent_flow_run_id.is_some()
-    }
-}
+/// A run's state and a flow run: the records declared once in
+/// [`orch_core::records`] (times in microseconds; their JSON shape too).
+pub use orch_core::records::{FlowRun, State};
 
 /// A run handed to a worker. Its `Debug` hides the credential.
 #[derive(Clone, PartialEq)]

@@ -43,13 +43,15 @@ impl ScheduleRow {
     pub(crate) fn into_schedule(self) -> Result<Schedule> {
         Ok(Schedule {
             slug: self.slug,
-            cron: self.cron,
-            interval_seconds: self.interval_seconds.map(|s| s as u64),
-            anchor: self.anchor,
-            rrule: self.rrule,
-            timezone: self.timezone,
-            active: self.active != 0,
-            parameters: from_json("deployment_schedules.parameters", &self.parameters)?,
+            rule: orch_core::ScheduleRule {
+                cron: self.cron,
+                interval_seconds: self.interval_seconds.map(|s| s as u64),
+                anchor: self.anchor,
+                rrule: self.rrule,
+                timezone: self.timezone,
+                active: self.active != 0,
+                parameters: from_json("deployment_schedules.parameters", &self.parameters)?,
+            },
             calendar: self
                 .calendar
                 .map(|text| from_json("deployment_schedules.calendar", &text))
@@ -62,19 +64,19 @@ impl ScheduleRow {
 /// Whether two schedules fire at the same times.
 fn same_times(a: &Schedule, b: &Schedule) -> bool {
     (
-        &a.cron,
-        a.interval_seconds,
-        &a.anchor,
-        &a.rrule,
-        &a.timezone,
+        &a.rule.cron,
+        a.rule.interval_seconds,
+        &a.rule.anchor,
+        &a.rule.rrule,
+        &a.rule.timezone,
         &a.calendar,
         a.skip_after_close,
     ) == (
-        &b.cron,
-        b.interval_seconds,
-        &b.anchor,
-        &b.rrule,
-        &b.timezone,
+        &b.rule.cron,
+        b.rule.interval_seconds,
+        &b.rule.anchor,
+        &b.rule.rrule,
+        &b.rule.timezone,
         &b.calendar,
         b.skip_after_close,
     )
@@ -166,11 +168,11 @@ pub(crate) async fn replace_schedules(
         let before = row.into_schedule()?;
         let after = schedules.iter().find(|s| s.slug == before.slug).cloned();
         match after {
-            Some(after) if after.active && same_times(&before, &after) => {
-                if !before.active {
+            Some(after) if after.rule.active && same_times(&before, &after) => {
+                if !before.rule.active {
                     // Reactivated: the time it was off is not missed.
                     progress.push((after.slug.clone(), Some(now)));
-                } else if before.parameters != after.parameters {
+                } else if before.rule.parameters != after.rule.parameters {
                     forget_runs(conn, deployment_id, Some(&before.slug), now).await?;
                     progress.push((after.slug.clone(), filled_until.map(|f| f.min(now))));
                 } else {
@@ -212,13 +214,13 @@ async fn insert_schedule(
     .bind(deployment_id)
     .bind(position)
     .bind(&schedule.slug)
-    .bind(&schedule.cron)
-    .bind(schedule.interval_seconds.map(|s| s as i64))
-    .bind(&schedule.anchor)
-    .bind(&schedule.rrule)
-    .bind(&schedule.timezone)
-    .bind(i64::from(schedule.active))
-    .bind(to_json(&schedule.parameters))
+    .bind(&schedule.rule.cron)
+    .bind(schedule.rule.interval_seconds.map(|s| s as i64))
+    .bind(&schedule.rule.anchor)
+    .bind(&schedule.rule.rrule)
+    .bind(&schedule.rule.timezone)
+    .bind(i64::from(schedule.rule.active))
+    .bind(to_json(&schedule.rule.parameters))
     .bind(schedule.calendar.as_ref().map(to_json))
     .bind(i64::from(schedule.skip_after_close))
     .bind(filled_until)
@@ -303,7 +305,7 @@ impl Schedules<'_> {
         let Some(schedule) = deployment.schedules.iter().find(|s| s.slug == slug) else {
             return Err(schedule_not_found(&deployment, slug));
         };
-        if schedule.active == active {
+        if schedule.rule.active == active {
             return Ok(deployment);
         }
         let now = self.now();

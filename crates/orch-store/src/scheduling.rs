@@ -76,7 +76,7 @@ impl Schedules<'_> {
                 policy: deployment.policy,
                 parameters: orch_core::merge_parameters(
                     &deployment.parameters,
-                    &schedule.parameters,
+                    &schedule.rule.parameters,
                 ),
                 schedule,
                 filled_until,

@@ -11,41 +11,9 @@ use crate::rows::{
     StateRow, cacheable_chunks, from_json, sql, state_type, to_json, values_placeholders,
 };
 
-/// A task run with its history and upstream edges.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskRun {
-    /// Client-made id.
-    pub id: String,
-    /// The flow run it belongs to.
-    pub flow_run_id: String,
-    /// Task name (subflow tasks are "subflow/task").
-    pub name: String,
-    /// Concurrency tags.
-    pub tags: Vec<String>,
-    /// Current state.
-    pub state: State,
-    /// Current attempt, from 1.
-    pub attempt: u32,
-    /// Retries allowed.
-    pub max_retries: u32,
-    /// First time it entered Running.
-    pub start_time: Option<i64>,
-    /// When it reached a terminal state.
-    pub end_time: Option<i64>,
-    /// Error and chain, if it failed.
-    pub error: String,
-    /// JSON result, possibly truncated.
-    pub result: String,
-    /// Task runs whose output it consumed.
-    pub upstream_ids: Vec<String>,
-    /// States, oldest first (in a report: the new ones only).
-    pub history: Vec<TaskRunState>,
-    /// When it was created.
-    pub created_at: i64,
-    /// CPU time its attempts spent on the threads that ran them, summed, in
-    /// microseconds (`None` when the SDK did not measure it).
-    pub cpu_micros: Option<i64>,
-}
+/// A task run and one entry of its history: the records declared once in
+/// [`orch_core::records`].
+pub use orch_core::records::{TaskRun, TaskRunState};
 
 /// A task run state change a report made.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,17 +30,6 @@ pub struct TaskTransition {
     pub attempt: u32,
     /// When it entered the state (the SDK's timestamp).
     pub at: i64,
-}
-
-/// One entry of a task run's history.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskRunState {
-    /// Per task run, from 1.
-    pub seq: u32,
-    /// The attempt it belongs to.
-    pub attempt: u32,
-    /// The state.
-    pub state: State,
 }
 
 #[derive(sqlx::FromRow)]

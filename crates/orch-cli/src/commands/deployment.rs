@@ -156,7 +156,7 @@ async fn run_deployment(context: &Context, args: DeploymentRunArgs) -> anyhow::R
         .run_deployment(request)
         .await
         .reply(&api)?;
-    let run = FlowRunView::from(&run);
+    let run = FlowRunView::try_from(&run)?;
     match (format, args.watch) {
         (Format::Table, _) => {
             outln!("Created flow run {}", run.label())?;

@@ -19,7 +19,7 @@ pub async fn run(context: &Context, command: FlowRunCommand) -> anyhow::Result<(
     match command {
         FlowRunCommand::Ls(args) => list(&api, args).await,
         FlowRunCommand::Inspect { id, output } => {
-            let detail = FlowRunDetailView::from(&get(&api, &id).await?);
+            let detail = FlowRunDetailView::try_from(&get(&api, &id).await?)?;
             match output.output {
                 Format::Table => view::print_detail(&detail)?,
                 Format::Json => output::print_json(&detail)?,
@@ -40,9 +40,9 @@ pub async fn run(context: &Context, command: FlowRunCommand) -> anyhow::Result<(
         FlowRunCommand::Cancel { id } => {
             let request = proto::CancelFlowRunRequest { flow_run: id };
             let run = api.flow_runs().cancel_flow_run(request).await.reply(&api)?;
-            let run = FlowRunView::from(&run);
-            match run.state.state_type {
-                Some(orch_core::StateType::Cancelling) => outln!(
+            let run = FlowRunView::try_from(&run)?;
+            match run.state.kind {
+                orch_core::StateType::Cancelling => outln!(
                     "Cancelling flow run {}: its worker is stopping it",
                     run.label()
                 )?,
@@ -57,7 +57,7 @@ pub async fn run(context: &Context, command: FlowRunCommand) -> anyhow::Result<(
         FlowRunCommand::Retry { id, output } => {
             let request = proto::RetryFlowRunRequest { flow_run: id };
             let run = api.flow_runs().retry_flow_run(request).await.reply(&api)?;
-            let run = FlowRunView::from(&run);
+            let run = FlowRunView::try_from(&run)?;
             match output.output {
                 Format::Table => outln!(
                     "Created flow run {} to retry it: follow it with `orch flow-run logs -f {}`",
@@ -81,7 +81,7 @@ async fn delete(api: &Api, args: FlowRunDeleteArgs) -> anyhow::Result<()> {
         dry_run: args.dry_run,
     };
     let reply = api.flow_runs().delete_flow_runs(request).await.reply(api)?;
-    let deleted = view::DeletedView::from(&reply);
+    let deleted = view::DeletedView::try_from(&reply)?;
     match args.output.output {
         Format::Table => view::print_deleted(&deleted)?,
         Format::Json => output::print_json(&deleted)?,
@@ -112,7 +112,9 @@ async fn list(api: &Api, args: FlowRunListArgs) -> anyhow::Result<()> {
             ..Default::default()
         };
         let reply = api.flow_runs().list_flow_runs(request).await.reply(api)?;
-        runs.extend(reply.flow_runs.iter().map(FlowRunView::from));
+        for run in &reply.flow_runs {
+            runs.push(FlowRunView::try_from(run)?);
+        }
         if wanted == 0 || runs.len() as u32 >= wanted || reply.next_cursor.is_empty() {
             break;
         }

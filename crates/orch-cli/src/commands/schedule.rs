@@ -54,13 +54,15 @@ async fn create(context: &Context, args: ScheduleCreateArgs) -> anyhow::Result<(
         orch_core::build_overrides(None, &args.params).map_err(|error| usage(error.to_string()))?;
     let spec = orch_core::ScheduleSpec {
         slug: args.slug.clone().unwrap_or_default(),
-        cron: args.cron,
-        interval_seconds: args.interval_seconds,
-        anchor: args.anchor,
-        rrule: args.rrule,
-        timezone: args.timezone,
-        active: !args.inactive,
-        parameters,
+        rule: orch_core::ScheduleRule {
+            cron: args.cron,
+            interval_seconds: args.interval_seconds,
+            anchor: args.anchor,
+            rrule: args.rrule,
+            timezone: args.timezone,
+            active: !args.inactive,
+            parameters,
+        },
         calendar: args
             .calendar
             .as_deref()

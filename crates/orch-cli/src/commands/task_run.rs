@@ -15,7 +15,11 @@ pub async fn run(context: &Context, command: TaskRunCommand) -> anyhow::Result<(
         TaskRunCommand::Ls { flow_run, output } => {
             let request = proto::ListTaskRunsRequest { flow_run };
             let reply = api.task_runs().list_task_runs(request).await.reply(&api)?;
-            let tasks: Vec<TaskRunView> = reply.task_runs.iter().map(TaskRunView::from).collect();
+            let tasks: Vec<TaskRunView> = reply
+                .task_runs
+                .iter()
+                .map(TaskRunView::try_from)
+                .collect::<Result<_, _>>()?;
             match output.output {
                 Format::Table => view::print_table(&tasks)?,
                 Format::Json => output::print_json(&tasks)?,

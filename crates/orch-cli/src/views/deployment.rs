@@ -19,16 +19,17 @@ pub trait ScheduleDisplay {
 
 impl ScheduleDisplay for ScheduleView {
     fn when(&self) -> String {
-        let when = if let Some(cron) = &self.cron {
+        let rule = &self.rule;
+        let when = if let Some(cron) = &rule.cron {
             format!("cron {cron}")
-        } else if let Some(seconds) = self.interval_seconds {
+        } else if let Some(seconds) = rule.interval_seconds {
             format!("every {}", time::duration(Duration::from_secs(seconds)))
-        } else if let Some(rrule) = &self.rrule {
+        } else if let Some(rrule) = &rule.rrule {
             format!("rrule {rrule}")
         } else {
             "never".to_owned()
         };
-        let when = match &self.anchor {
+        let when = match &rule.anchor {
             Some(anchor) => format!("{when} from {anchor}"),
             None => when,
         };
@@ -40,12 +41,13 @@ impl ScheduleDisplay for ScheduleView {
 
     fn summary(&self) -> String {
         let when = self.when();
-        let zone = if self.timezone.is_empty() || self.interval_seconds.is_some() {
+        let rule = &self.rule;
+        let zone = if rule.timezone.is_empty() || rule.interval_seconds.is_some() {
             String::new()
         } else {
-            format!(" ({})", self.timezone)
+            format!(" ({})", rule.timezone)
         };
-        let inactive = if self.active { "" } else { ", inactive" };
+        let inactive = if rule.active { "" } else { ", inactive" };
         format!("{when}{zone}{inactive}")
     }
 }
@@ -181,8 +183,8 @@ pub fn print_detail(deployment: &DeploymentView) -> std::io::Result<()> {
         schedules.add_row([
             Cell::new(&schedule.slug),
             Cell::new(schedule.summary()),
-            Cell::new(if schedule.active { "yes" } else { "no" }),
-            Cell::new(compact_json(&schedule.parameters)),
+            Cell::new(if schedule.rule.active { "yes" } else { "no" }),
+            Cell::new(compact_json(&schedule.rule.parameters)),
         ]);
     }
     table::print(schedules, "(none)")
@@ -190,20 +192,24 @@ pub fn print_detail(deployment: &DeploymentView) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value;
-
     use super::*;
 
-    fn schedule() -> ScheduleView {
-        ScheduleView {
-            slug: "hourly".to_owned(),
+    fn rule() -> orch_core::ScheduleRule {
+        orch_core::ScheduleRule {
             cron: None,
             interval_seconds: None,
             anchor: None,
             rrule: None,
             timezone: "UTC".to_owned(),
             active: true,
-            parameters: Value::Null,
+            parameters: serde_json::Map::new(),
+        }
+    }
+
+    fn schedule(rule: orch_core::ScheduleRule) -> ScheduleView {
+        ScheduleView {
+            slug: "hourly".to_owned(),
+            rule,
             calendar: None,
             skip_after_close: true,
         }
@@ -211,16 +217,16 @@ mod tests {
 
     #[test]
     fn schedules_summarise_their_kind() {
-        let cron = ScheduleView {
+        let cron = schedule(orch_core::ScheduleRule {
             cron: Some("0 * * * *".into()),
-            ..schedule()
-        };
+            ..rule()
+        });
         assert_eq!(cron.summary(), "cron 0 * * * * (UTC)");
-        let interval = ScheduleView {
+        let interval = schedule(orch_core::ScheduleRule {
             interval_seconds: Some(3600),
             active: false,
-            ..schedule()
-        };
+            ..rule()
+        });
         assert_eq!(interval.summary(), "every 1h, inactive");
     }
 }

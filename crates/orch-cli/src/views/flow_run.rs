@@ -43,9 +43,9 @@ impl FlowRunDisplay for FlowRunView {
     }
 
     fn details(&self) -> Vec<(&'static str, String)> {
-        let worker = match (&self.worker_name, &self.worker_id) {
-            (Some(name), Some(id)) => format!("{name} ({id})"),
-            (None, Some(id)) => id.clone(),
+        let worker = match (self.worker_name.as_str(), &self.worker_id) {
+            ("", Some(id)) => id.clone(),
+            (name, Some(id)) => format!("{name} ({id})"),
             _ => "-".to_owned(),
         };
         vec![
@@ -67,16 +67,22 @@ impl FlowRunDisplay for FlowRunView {
             ("Tags", output::or_dash(&self.tags.join(", "))),
             (
                 "Schedule",
-                self.schedule
+                self.schedule_slug
                     .clone()
                     .unwrap_or_else(|| "- (started by hand)".to_owned()),
             ),
             (
                 "Expected start",
-                time::timestamp_with_age(self.expected_start_micros),
+                time::timestamp_with_age(self.expected_start),
             ),
-            ("Started", time::timestamp_with_age(self.start_micros)),
-            ("Ended", time::timestamp_with_age(self.end_micros)),
+            (
+                "Started",
+                time::timestamp_with_age(self.start_time.unwrap_or(0)),
+            ),
+            (
+                "Ended",
+                time::timestamp_with_age(self.end_time.unwrap_or(0)),
+            ),
             (
                 "Duration",
                 self.duration()
@@ -94,15 +100,14 @@ impl FlowRunDisplay for FlowRunView {
                 self.usage
                     .map_or_else(|| "-".to_owned(), |usage| usage.summary()),
             ),
-            ("Created", time::timestamp_with_age(self.created_micros)),
+            ("Created", time::timestamp_with_age(self.created_at)),
         ]
     }
 
     fn start_or_expected_micros(&self) -> i64 {
-        if self.start_micros != 0 {
-            self.start_micros
-        } else {
-            self.expected_start_micros
+        match self.start_time {
+            Some(start) if start != 0 => start,
+            _ => self.expected_start,
         }
     }
 
@@ -155,7 +160,7 @@ pub fn print_detail(detail: &FlowRunDetailView) -> std::io::Result<()> {
     let mut history = table::new(&["TIME", "STATE", "MESSAGE"]);
     for state in &detail.history {
         history.add_row([
-            Cell::new(time::timestamp(state.timestamp_micros)),
+            Cell::new(time::timestamp(state.timestamp)),
             table::state(state),
             Cell::new(output::or_dash(&state.message)),
         ]);
@@ -188,14 +193,22 @@ pub struct DeletedView {
     pub dry_run: bool,
 }
 
-impl From<&orch_proto::v1::DeleteFlowRunsResponse> for DeletedView {
-    fn from(reply: &orch_proto::v1::DeleteFlowRunsResponse) -> Self {
-        DeletedView {
-            flow_runs: reply.flow_runs.iter().map(FlowRunView::from).collect(),
+impl TryFrom<&orch_proto::v1::DeleteFlowRunsResponse> for DeletedView {
+    type Error = orch_proto::runs::WireError;
+
+    fn try_from(
+        reply: &orch_proto::v1::DeleteFlowRunsResponse,
+    ) -> Result<Self, orch_proto::runs::WireError> {
+        Ok(DeletedView {
+            flow_runs: reply
+                .flow_runs
+                .iter()
+                .map(FlowRunView::try_from)
+                .collect::<Result<_, _>>()?,
             runs: reply.runs,
             log_lines: reply.log_lines,
             dry_run: reply.dry_run,
-        }
+        })
     }
 }
 

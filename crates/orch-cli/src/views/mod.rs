@@ -18,8 +18,6 @@ pub mod task_run;
 pub mod work_pool;
 pub mod worker;
 
-use serde_json::Value;
-
 /// The CLI's display methods on the shared records (`orch_proto::json`).
 pub mod prelude {
     pub use super::deployment::ScheduleDisplay;
@@ -29,7 +27,7 @@ pub mod prelude {
     pub use super::work_pool::WorkPoolDisplay;
 }
 
-/// `value` on one line, for tables and listings.
-pub fn compact_json(value: &Value) -> String {
-    value.to_string()
+/// `value` (a JSON value or object) on one line, for tables and listings.
+pub fn compact_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|error| format!("(not JSON: {error})"))
 }

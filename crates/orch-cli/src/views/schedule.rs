@@ -152,9 +152,9 @@ pub fn print_schedules(schedules: &[ScheduleView]) -> std::io::Result<()> {
         rows.add_row([
             Cell::new(&schedule.slug),
             Cell::new(schedule.when()),
-            Cell::new(&schedule.timezone),
-            Cell::new(if schedule.active { "yes" } else { "no" }),
-            Cell::new(compact_json(&schedule.parameters)),
+            Cell::new(&schedule.rule.timezone),
+            Cell::new(if schedule.rule.active { "yes" } else { "no" }),
+            Cell::new(compact_json(&schedule.rule.parameters)),
         ]);
     }
     table::print(

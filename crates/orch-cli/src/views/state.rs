@@ -1,6 +1,6 @@
 //! Run states for people: colours and one-line summaries of the shared state record.
 
-pub use orch_proto::json::State as StateView;
+pub use orch_core::records::State as StateView;
 
 use crate::output::colour;
 
@@ -18,7 +18,7 @@ pub trait StateDisplay {
 
 impl StateDisplay for StateView {
     fn colour(&self) -> Option<colour::Colour> {
-        colour::for_state(self.state_type, &self.name)
+        colour::for_state(Some(self.kind), &self.name)
     }
 
     fn painted_name(&self) -> String {
@@ -59,7 +59,9 @@ mod tests {
             timestamp_micros: 0,
         };
         assert_eq!(
-            StateView::from_proto(Some(&failed)).message_on_one_line(),
+            orch_proto::runs::state_from_wire(Some(&failed), "run")
+                .unwrap()
+                .message_on_one_line(),
             "exit code 3; last stderr lines: no feed"
         );
     }

@@ -33,7 +33,7 @@ pub fn print_table(tasks: &[TaskRunView]) -> std::io::Result<()> {
             table::state(&task.state),
             table::number(format!("{}/{}", task.attempt, task.max_retries + 1)),
             table::number(duration),
-            table::number(cpu(task.cpu_seconds)),
+            table::number(cpu(task.cpu_micros.map(|micros| micros as f64 / 1e6))),
             Cell::new(output::or_dash(&upstream.join(", "))),
             Cell::new(output::or_dash(&task.state.message_on_one_line())),
         ]);

@@ -3,12 +3,12 @@
 
 use toml::Spanned;
 
-use super::ScheduleSpec;
 use super::calendars::Declared;
 use super::convert::identifier;
 use super::parameters::parameters;
 use super::raw::RawSchedule;
 use super::source::{Source, toml_kind};
+use super::{ScheduleRule, ScheduleSpec};
 use crate::error::{Error, Result};
 use crate::schedule::Schedule;
 use crate::suggest::join_prose;
@@ -102,14 +102,16 @@ pub(super) fn schedule(
             Some(slug) => identifier(source, "slug", slug)?,
             None => index.to_string(),
         },
-        cron: non_empty(source, "cron", "\"*/15 9-15 * * 1-5\"", raw.cron)?,
-        interval_seconds,
-        anchor,
-        rrule: non_empty(source, "rrule", "\"FREQ=DAILY;BYHOUR=9\"", raw.rrule)?,
-        timezone: non_empty(source, "timezone", "\"America/New_York\"", raw.timezone)?
-            .unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned()),
-        active: raw.active.unwrap_or(true),
-        parameters: parameters(source, raw.parameters)?,
+        rule: ScheduleRule {
+            cron: non_empty(source, "cron", "\"*/15 9-15 * * 1-5\"", raw.cron)?,
+            interval_seconds,
+            anchor,
+            rrule: non_empty(source, "rrule", "\"FREQ=DAILY;BYHOUR=9\"", raw.rrule)?,
+            timezone: non_empty(source, "timezone", "\"America/New_York\"", raw.timezone)?
+                .unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned()),
+            active: raw.active.unwrap_or(true),
+            parameters: parameters(source, raw.parameters)?,
+        },
         calendar: None,
         skip_after_close: raw.skip_after_close.unwrap_or(true),
     };
@@ -253,7 +255,7 @@ mod tests {
         ] {
             let text = schedule(&format!("interval_seconds = 60\nanchor = {anchor}\n"));
             let specs = parse_deploy_file("f.toml", &text).unwrap();
-            assert_eq!(specs[0].schedules[0].anchor.as_deref(), Some(expected));
+            assert_eq!(specs[0].schedules[0].rule.anchor.as_deref(), Some(expected));
         }
     }
 
@@ -308,7 +310,7 @@ mod tests {
         let text = schedule("rrule = \"FREQ=WEEKLY\"\nanchor = \"2026-01-05T09:00:00\"\n");
         let specs = parse_deploy_file("f.toml", &text).unwrap();
         assert_eq!(
-            specs[0].schedules[0].anchor.as_deref(),
+            specs[0].schedules[0].rule.anchor.as_deref(),
             Some("2026-01-05T09:00:00")
         );
     }

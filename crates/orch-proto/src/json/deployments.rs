@@ -128,43 +128,30 @@ impl From<&pb::Deployment> for Deployment {
     }
 }
 
-/// One schedule of a deployment.
+/// One schedule of a deployment: the deploy file's schedule, its calendar by name.
 #[derive(Debug, Clone, Serialize)]
 pub struct Schedule {
     /// Its identifier within the deployment.
     pub slug: String,
-    /// A cron expression.
-    pub cron: Option<String>,
-    /// A fixed interval.
-    pub interval_seconds: Option<u64>,
-    /// When intervals are counted from.
-    pub anchor: Option<String>,
-    /// An RFC 5545 recurrence rule.
-    pub rrule: Option<String>,
-    /// The IANA time zone its times are read in.
-    pub timezone: String,
-    /// Whether it creates runs.
-    pub active: bool,
-    /// Parameters merged over the deployment's.
-    pub parameters: Value,
-    /// The calendar it follows (no slot on its closed days), if any.
+    /// When it fires, in which zone, with which parameters (the deploy
+    /// file's rule, declared once in `orch_core`; its keys stand at the top level).
+    #[serde(flatten)]
+    pub rule: orch_core::ScheduleRule,
+    /// The name of the calendar it follows (no slot on its closed days), if any.
     pub calendar: Option<String>,
     /// On the calendar's short days, no slot after the close.
     pub skip_after_close: bool,
 }
 
 impl Schedule {
-    /// The record of `schedule`.
+    /// The record of `schedule`. Parameters that are not a JSON object (which
+    /// no server sends) are shown as `{"parameters_unreadable": <the text>}`
+    /// rather than hidden.
     pub fn from_proto(schedule: &pb::ScheduleSpec) -> Schedule {
+        let parameters = crate::runs::readable_object(&schedule.parameters_json);
         Schedule {
             slug: schedule.slug.clone(),
-            cron: schedule.cron.clone(),
-            interval_seconds: schedule.interval_seconds,
-            anchor: schedule.anchor.clone(),
-            rrule: schedule.rrule.clone(),
-            timezone: schedule.timezone.clone(),
-            active: schedule.active,
-            parameters: json_object(&schedule.parameters_json),
+            rule: crate::deploy::schedule_rule(schedule, parameters),
             calendar: serde_json::from_str::<Value>(&schedule.calendar_json)
                 .ok()
                 .and_then(|calendar| calendar["name"].as_str().map(str::to_owned)),
@@ -201,5 +188,41 @@ mod tests {
         );
         let value = serde_json::to_value(&record).unwrap();
         assert!(value.get("last_runs").is_none());
+    }
+
+    #[test]
+    fn a_schedule_prints_its_rule_at_the_top_level_and_its_calendar_by_name() {
+        let wire = pb::ScheduleSpec {
+            slug: "open".into(),
+            interval_seconds: Some(60),
+            anchor: Some("2026-01-01T09:30:00".into()),
+            timezone: "America/New_York".into(),
+            parameters_json: r#"{"n": 3}"#.into(),
+            calendar_json: r#"{"name": "XNYS"}"#.into(),
+            ..Default::default()
+        };
+        let value = serde_json::to_value(Schedule::from_proto(&wire)).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "slug": "open",
+                "cron": null,
+                "interval_seconds": 60,
+                "anchor": "2026-01-01T09:30:00",
+                "rrule": null,
+                "timezone": "America/New_York",
+                "active": false,
+                "parameters": {"n": 3},
+                "calendar": "XNYS",
+                "skip_after_close": true,
+            })
+        );
+        let unreadable = pb::ScheduleSpec {
+            parameters_json: "not json".into(),
+            ..Default::default()
+        };
+        let value = serde_json::to_value(Schedule::from_proto(&unreadable)).unwrap();
+        assert_eq!(value["parameters"]["parameters_unreadable"], "not json");
+        assert!(value["calendar"].is_null(), "{value}");
     }
 }

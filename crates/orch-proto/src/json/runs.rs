@@ -1,183 +1,86 @@
 //! Flow runs, their task runs and log lines.
+//!
+//! A run and a task run are the records of [`orch_core::records`] (declared
+//! once, with their JSON shape), flattened here beside the fields computed
+//! when they are printed: how long they have lasted, a run's trace id.
+
+use std::ops::Deref;
 
 use serde::Serialize;
-use serde_json::Value;
 
-use orch_core::ResourceUsage;
-use orch_core::limits::human_bytes;
-use orch_core::usage::micros_to_seconds;
+use orch_core::records;
 
-use super::{State, json_object, non_empty, rfc3339, seconds_between};
+use super::{State, non_empty, rfc3339};
+use crate::runs::{WireError, flow_run_from_wire, task_run_from_wire};
 use crate::v1 as pb;
 
-/// A flow run.
+/// A flow run as printed: the record and what is computed from it.
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowRun {
-    /// The full id.
-    pub id: String,
-    /// The human-friendly name, e.g. `brisk-otter`.
-    pub name: String,
-    /// The flow's name.
-    pub flow: String,
-    /// `flow/name` of its deployment.
-    pub deployment: String,
-    /// The deployment's id; `null` for a run without one.
-    pub deployment_id: Option<String>,
-    /// The work pool it runs in.
-    pub work_pool: String,
-    /// The current state.
-    pub state: State,
-    /// Its parameters, merged over the deployment's defaults.
-    pub parameters: Value,
-    /// Its tags.
-    pub tags: Vec<String>,
-    /// The schedule that created it; `null` for a run started by hand.
-    pub schedule: Option<String>,
-    /// When it is due to start.
-    pub expected_start: Option<String>,
-    /// When it last started running.
-    pub start_time: Option<String>,
-    /// When it ended.
-    pub end_time: Option<String>,
+    /// The run: its fields stand at the top level.
+    #[serde(flatten)]
+    pub run: records::FlowRun,
     /// Seconds from start to end, or to now while it runs.
     pub duration_seconds: Option<f64>,
-    /// Times it has started, across retries.
-    pub run_count: u32,
-    /// The worker running it.
-    pub worker_id: Option<String>,
-    /// That worker's name.
-    pub worker_name: Option<String>,
-    /// The exit code of its process, once it exited.
-    pub exit_code: Option<i32>,
-    /// What its last attempt's processes used, once its worker reported it.
-    pub usage: Option<Usage>,
     /// Its trace id (32 hex digits), under which its spans are exported.
     pub trace_id: Option<String>,
-    /// For a subflow run: the run whose code called it; `null` for a top-level run.
-    pub parent_flow_run_id: Option<String>,
-    /// For a subflow run: the parent's task run standing for the call.
-    pub parent_task_run_id: Option<String>,
-    /// When it was created.
-    pub created_at: Option<String>,
-    /// `expected_start` in microseconds (0 when unset).
-    #[serde(skip)]
-    pub expected_start_micros: i64,
-    /// `start_time` in microseconds (0 when unset).
-    #[serde(skip)]
-    pub start_micros: i64,
-    /// `end_time` in microseconds (0 when unset).
-    #[serde(skip)]
-    pub end_micros: i64,
-    /// `created_at` in microseconds.
-    #[serde(skip)]
-    pub created_micros: i64,
 }
 
 impl FlowRun {
-    /// The record of `run`; `now_micros` measures a running run's duration.
-    pub fn from_proto(run: &pb::FlowRun, now_micros: i64) -> FlowRun {
-        let state = State::from_proto(run.state.as_ref());
-        let start_micros = run.start_micros.unwrap_or(0);
-        let end_micros = run.end_micros.unwrap_or(0);
-        let duration_seconds = match (end_micros, state.is_terminal()) {
-            (0, false) => seconds_between(start_micros, now_micros),
-            (0, true) => None,
-            (end, _) => seconds_between(start_micros, end),
-        };
+    /// The record of `run` as the server has it; `now_micros` measures a
+    /// running run's duration.
+    pub fn of(run: records::FlowRun, now_micros: i64) -> FlowRun {
+        let trace_id = Some(run.trace().trace_id_hex());
+        FlowRun::with_trace(run, trace_id, now_micros)
+    }
+
+    fn with_trace(run: records::FlowRun, trace_id: Option<String>, now_micros: i64) -> FlowRun {
         FlowRun {
-            id: run.id.clone(),
-            name: run.name.clone(),
-            flow: run.flow.clone(),
-            deployment: run.deployment.clone(),
-            deployment_id: non_empty(&run.deployment_id),
-            work_pool: run.work_pool.clone(),
-            state,
-            parameters: json_object(&run.parameters_json),
-            tags: run.tags.clone(),
-            schedule: non_empty(&run.schedule_slug),
-            expected_start: rfc3339(run.expected_start_micros),
-            start_time: rfc3339(start_micros),
-            end_time: rfc3339(end_micros),
-            duration_seconds,
-            run_count: run.run_count,
-            worker_id: non_empty(&run.worker_id),
-            worker_name: non_empty(&run.worker_name),
-            exit_code: run.exit_code,
-            usage: run.usage.as_ref().map(Usage::from_proto),
-            trace_id: non_empty(&run.trace_id),
-            parent_flow_run_id: non_empty(&run.parent_flow_run_id),
-            parent_task_run_id: non_empty(&run.parent_task_run_id),
-            created_at: rfc3339(run.created_at_micros),
-            expected_start_micros: run.expected_start_micros,
-            start_micros,
-            end_micros,
-            created_micros: run.created_at_micros,
+            duration_seconds: run.duration_seconds(now_micros),
+            trace_id,
+            run,
         }
     }
 
-    /// The records of many runs.
-    pub fn many(runs: &[pb::FlowRun], now_micros: i64) -> Vec<FlowRun> {
+    /// The record of wire run `run`; `now_micros` measures a running run's duration.
+    ///
+    /// # Errors
+    ///
+    /// Its state is missing or of a type this build does not know.
+    pub fn from_proto(run: &pb::FlowRun, now_micros: i64) -> Result<FlowRun, WireError> {
+        Ok(FlowRun::with_trace(
+            flow_run_from_wire(run)?,
+            non_empty(&run.trace_id),
+            now_micros,
+        ))
+    }
+
+    /// The records of many wire runs.
+    ///
+    /// # Errors
+    ///
+    /// As [`FlowRun::from_proto`], for the first run that fails.
+    pub fn many(runs: &[pb::FlowRun], now_micros: i64) -> Result<Vec<FlowRun>, WireError> {
         runs.iter()
             .map(|run| FlowRun::from_proto(run, now_micros))
             .collect()
     }
 }
 
-impl From<&pb::FlowRun> for FlowRun {
+impl Deref for FlowRun {
+    type Target = records::FlowRun;
+
+    fn deref(&self) -> &records::FlowRun {
+        &self.run
+    }
+}
+
+impl TryFrom<&pb::FlowRun> for FlowRun {
+    type Error = WireError;
+
     /// The record of `run` as a client sees it now.
-    fn from(run: &pb::FlowRun) -> FlowRun {
+    fn try_from(run: &pb::FlowRun) -> Result<FlowRun, WireError> {
         FlowRun::from_proto(run, super::now_micros())
-    }
-}
-
-/// CPU time, peak memory and wall time of a run's processes.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Usage {
-    /// User and system CPU time, in seconds.
-    pub cpu_seconds: f64,
-    /// CPU time in user mode, in seconds.
-    pub cpu_user_seconds: f64,
-    /// CPU time in kernel mode, in seconds.
-    pub cpu_system_seconds: f64,
-    /// Peak resident set size of the largest process, in bytes.
-    pub max_rss_bytes: i64,
-    /// Process start to exit, in seconds.
-    pub wall_seconds: f64,
-}
-
-impl Usage {
-    /// The record of `usage`.
-    pub fn from_proto(usage: &pb::ResourceUsage) -> Usage {
-        let core = Self::core(usage);
-        Usage {
-            cpu_seconds: core.cpu_seconds(),
-            cpu_user_seconds: micros_to_seconds(usage.cpu_user_micros),
-            cpu_system_seconds: micros_to_seconds(usage.cpu_system_micros),
-            max_rss_bytes: usage.max_rss_bytes,
-            wall_seconds: core.wall_seconds(),
-        }
-    }
-
-    /// The domain value of `usage`.
-    pub fn core(usage: &pb::ResourceUsage) -> ResourceUsage {
-        ResourceUsage {
-            cpu_user_micros: usage.cpu_user_micros,
-            cpu_system_micros: usage.cpu_system_micros,
-            max_rss_bytes: usage.max_rss_bytes,
-            wall_micros: usage.wall_micros,
-        }
-    }
-
-    /// One line for people: `CPU 2.01 s (user 1.95 s, system 0.06 s), peak RSS 300.4 MiB, wall 2.30 s`.
-    pub fn summary(&self) -> String {
-        format!(
-            "CPU {:.2} s (user {:.2} s, system {:.2} s), peak RSS {}, wall {:.2} s",
-            self.cpu_seconds,
-            self.cpu_user_seconds,
-            self.cpu_system_seconds,
-            human_bytes(usize::try_from(self.max_rss_bytes).unwrap_or(0)),
-            self.wall_seconds
-        )
     }
 }
 
@@ -196,134 +99,85 @@ pub struct FlowRunDetail {
 }
 
 impl FlowRunDetail {
-    /// The record of `detail`.
-    pub fn from_proto(detail: &pb::FlowRunDetail, now_micros: i64) -> FlowRunDetail {
+    /// The record of wire detail `detail`.
+    ///
+    /// # Errors
+    ///
+    /// A run, task run or state in it is missing its state or of an unknown type.
+    pub fn from_proto(
+        detail: &pb::FlowRunDetail,
+        now_micros: i64,
+    ) -> Result<FlowRunDetail, WireError> {
         let run = detail.run.clone().unwrap_or_default();
-        FlowRunDetail {
-            run: FlowRun::from_proto(&run, now_micros),
+        let what = format!("flow run \"{}\"", run.id);
+        Ok(FlowRunDetail {
+            run: FlowRun::from_proto(&run, now_micros)?,
             history: detail
                 .history
                 .iter()
-                .map(|state| State::from_proto(Some(state)))
-                .collect(),
+                .map(|state| crate::runs::state_from_wire(Some(state), &what))
+                .collect::<Result<_, _>>()?,
             task_runs: detail
                 .task_runs
                 .iter()
                 .map(|task| TaskRun::from_proto(task, now_micros))
-                .collect(),
-            subflow_runs: FlowRun::many(&detail.subflow_runs, now_micros),
-        }
+                .collect::<Result<_, _>>()?,
+            subflow_runs: FlowRun::many(&detail.subflow_runs, now_micros)?,
+        })
     }
 }
 
-impl From<&pb::FlowRunDetail> for FlowRunDetail {
+impl TryFrom<&pb::FlowRunDetail> for FlowRunDetail {
+    type Error = WireError;
+
     /// The record of `detail` as a client sees it now.
-    fn from(detail: &pb::FlowRunDetail) -> FlowRunDetail {
+    fn try_from(detail: &pb::FlowRunDetail) -> Result<FlowRunDetail, WireError> {
         FlowRunDetail::from_proto(detail, super::now_micros())
     }
 }
 
-/// One entry of a task run's history.
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskRunState {
-    /// Per task run, from 1.
-    pub seq: u32,
-    /// The attempt it belongs to, from 1.
-    pub attempt: u32,
-    /// The state.
-    pub state: State,
-}
-
-/// A task run: one step of a flow run, with its attempts and upstream edges.
+/// A task run as printed: the record and how long it has lasted.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskRun {
-    /// The id.
-    pub id: String,
-    /// The flow run it belongs to.
-    pub flow_run_id: String,
-    /// Task name (`subflow/task` inside a subflow).
-    pub name: String,
-    /// Concurrency tags.
-    pub tags: Vec<String>,
-    /// The current state.
-    pub state: State,
-    /// The current attempt, from 1.
-    pub attempt: u32,
-    /// Retries allowed.
-    pub max_retries: u32,
-    /// When it first ran.
-    pub start_time: Option<String>,
-    /// When it ended.
-    pub end_time: Option<String>,
+    /// The task run: its fields stand at the top level.
+    #[serde(flatten)]
+    pub task: records::TaskRun,
     /// Seconds from start to end, or to now while it runs.
     pub duration_seconds: Option<f64>,
-    /// The error and its chain, if it failed.
-    pub error: Option<String>,
-    /// Its (possibly summarised) JSON result; text that is not JSON is a string.
-    pub result: Option<Value>,
-    /// Task runs whose output it consumed.
-    pub upstream_ids: Vec<String>,
-    /// Every state, oldest first: the retry history.
-    pub history: Vec<TaskRunState>,
-    /// CPU time its attempts spent on the threads that ran them, summed, as
-    /// the SDK measured it; `None` when it did not.
-    pub cpu_seconds: Option<f64>,
-    /// `start_time` in microseconds (0 when unset).
-    #[serde(skip)]
-    pub start_micros: i64,
-    /// `end_time` in microseconds (0 when unset).
-    #[serde(skip)]
-    pub end_micros: i64,
 }
 
 impl TaskRun {
     /// The record of `task`; `now_micros` measures a running task's duration.
-    pub fn from_proto(task: &pb::TaskRun, now_micros: i64) -> TaskRun {
-        let state = State::from_proto(task.state.as_ref());
-        let start_micros = task.start_micros.unwrap_or(0);
-        let end_micros = task.end_micros.unwrap_or(0);
-        let duration_seconds = match (end_micros, state.is_terminal()) {
-            (0, false) => seconds_between(start_micros, now_micros),
-            (0, true) => None,
-            (end, _) => seconds_between(start_micros, end),
-        };
-        let result = match task.result_json.trim() {
-            "" => None,
-            text => Some(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.into()))),
-        };
+    pub fn of(task: records::TaskRun, now_micros: i64) -> TaskRun {
         TaskRun {
-            id: task.id.clone(),
-            flow_run_id: task.flow_run_id.clone(),
-            name: task.name.clone(),
-            tags: task.tags.clone(),
-            state,
-            attempt: task.attempt,
-            max_retries: task.max_retries,
-            start_time: rfc3339(start_micros),
-            end_time: rfc3339(end_micros),
-            duration_seconds,
-            error: non_empty(&task.error),
-            result,
-            upstream_ids: task.upstream_ids.clone(),
-            history: task
-                .history
-                .iter()
-                .map(|entry| TaskRunState {
-                    seq: entry.seq,
-                    attempt: entry.attempt,
-                    state: State::from_proto(entry.state.as_ref()),
-                })
-                .collect(),
-            cpu_seconds: task.cpu_micros.map(|micros| micros as f64 / 1e6),
-            start_micros,
-            end_micros,
+            duration_seconds: task.duration_seconds(now_micros),
+            task,
         }
+    }
+
+    /// The record of wire task run `task`.
+    ///
+    /// # Errors
+    ///
+    /// Its state, or one of its history, is missing or of an unknown type.
+    pub fn from_proto(task: &pb::TaskRun, now_micros: i64) -> Result<TaskRun, WireError> {
+        Ok(TaskRun::of(task_run_from_wire(task)?, now_micros))
     }
 }
 
-impl From<&pb::TaskRun> for TaskRun {
+impl Deref for TaskRun {
+    type Target = records::TaskRun;
+
+    fn deref(&self) -> &records::TaskRun {
+        &self.task
+    }
+}
+
+impl TryFrom<&pb::TaskRun> for TaskRun {
+    type Error = WireError;
+
     /// The record of `task` as a client sees it now.
-    fn from(task: &pb::TaskRun) -> TaskRun {
+    fn try_from(task: &pb::TaskRun) -> Result<TaskRun, WireError> {
         TaskRun::from_proto(task, super::now_micros())
     }
 }
@@ -381,82 +235,187 @@ impl From<&pb::LogLine> for LogLine {
 mod tests {
     use super::*;
 
-    fn run(state: pb::StateType, start: Option<i64>, end: Option<i64>) -> pb::FlowRun {
+    fn state(kind: pb::StateType) -> Option<pb::State> {
+        Some(pb::State {
+            r#type: kind as i32,
+            ..Default::default()
+        })
+    }
+
+    fn run(kind: pb::StateType, start: Option<i64>, end: Option<i64>) -> pb::FlowRun {
         pb::FlowRun {
             id: "r1".into(),
-            state: Some(pb::State {
-                r#type: state as i32,
-                ..Default::default()
-            }),
+            state: state(kind),
             start_micros: start,
             end_micros: end,
             parameters_json: r#"{"symbol":"GOOG"}"#.into(),
+            trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
             ..Default::default()
         }
     }
 
     #[test]
-    fn a_running_run_lasts_until_now_and_a_finished_one_until_its_end() {
+    fn a_wire_run_prints_flat_with_its_duration_and_trace_id() {
         let running = FlowRun::from_proto(
             &run(pb::StateType::Running, Some(1_000_000), None),
             4_000_000,
-        );
-        assert_eq!(running.duration_seconds, Some(3.0));
-        let done = FlowRun::from_proto(
-            &run(pb::StateType::Completed, Some(1_000_000), Some(2_500_000)),
-            9_000_000,
-        );
-        assert_eq!(done.duration_seconds, Some(1.5));
-        let never_started = FlowRun::from_proto(&run(pb::StateType::Cancelled, None, None), 9);
-        assert_eq!(never_started.duration_seconds, None);
-    }
-
-    #[test]
-    fn absent_values_are_null_not_empty_strings() {
-        let value = serde_json::to_value(FlowRun::from_proto(
-            &run(pb::StateType::Scheduled, None, None),
-            0,
-        ))
+        )
         .unwrap();
+        let value = serde_json::to_value(&running).unwrap();
+        assert_eq!(value["duration_seconds"], 3.0);
+        assert_eq!(value["trace_id"], "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(value["state"]["type"], "RUNNING");
+        assert_eq!(
+            value["state"]["name"], "Running",
+            "a nameless state takes its type's name"
+        );
+        assert_eq!(value["parameters"]["symbol"], "GOOG");
         for field in [
             "deployment_id",
             "worker_id",
             "worker_name",
             "schedule",
-            "start_time",
+            "end_time",
             "parent_flow_run_id",
             "parent_task_run_id",
         ] {
             assert!(value[field].is_null(), "{field} should be null: {value}");
         }
-        assert_eq!(value["parameters"]["symbol"], "GOOG");
         assert!(
-            value.get("start_micros").is_none(),
-            "raw fields are not printed"
+            value.get("run").is_none(),
+            "the record is flattened: {value}"
+        );
+        let never_started =
+            FlowRun::from_proto(&run(pb::StateType::Cancelled, None, None), 9).unwrap();
+        assert_eq!(never_started.duration_seconds, None);
+    }
+
+    #[test]
+    fn a_run_without_a_known_state_is_an_error_naming_it() {
+        let mut wire = run(pb::StateType::Running, None, None);
+        wire.state = None;
+        let error = FlowRun::from_proto(&wire, 0).unwrap_err();
+        assert_eq!(error.to_string(), "flow run \"r1\": a state is required");
+        wire.state = Some(pb::State {
+            r#type: 99,
+            ..Default::default()
+        });
+        let error = FlowRun::from_proto(&wire, 0).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("state type 99 is not a valid state type"),
+            "{error}"
         );
     }
 
     #[test]
-    fn task_results_that_are_not_json_stay_visible() {
-        let task = pb::TaskRun {
-            result_json: "{truncated".into(),
-            ..Default::default()
+    fn a_detail_keeps_the_run_flat_beside_its_history_and_task_runs() {
+        let detail = pb::FlowRunDetail {
+            run: Some(run(
+                pb::StateType::Completed,
+                Some(1_000_000),
+                Some(2_000_000),
+            )),
+            history: vec![state(pb::StateType::Running).unwrap()],
+            task_runs: vec![pb::TaskRun {
+                id: "t1".into(),
+                state: state(pb::StateType::Running),
+                start_micros: Some(1_000_000),
+                cpu_micros: Some(500_000),
+                ..Default::default()
+            }],
+            subflow_runs: Vec::new(),
         };
+        let value =
+            serde_json::to_value(FlowRunDetail::from_proto(&detail, 3_000_000).unwrap()).unwrap();
+        assert_eq!(value["id"], "r1");
+        assert_eq!(value["duration_seconds"], 1.0);
+        assert_eq!(value["history"][0]["type"], "RUNNING");
+        assert_eq!(value["task_runs"][0]["duration_seconds"], 2.0);
+        assert_eq!(value["task_runs"][0]["cpu_seconds"], 0.5);
+        assert!(value["task_runs"][0]["result"].is_null(), "{value}");
+    }
+
+    fn keys(value: &serde_json::Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn runs_and_task_runs_print_exactly_the_fields_of_their_published_shape() {
+        let run = FlowRun::from_proto(&run(pb::StateType::Running, None, None), 0).unwrap();
+        let mut expected = vec![
+            "id",
+            "name",
+            "flow",
+            "deployment",
+            "deployment_id",
+            "work_pool",
+            "state",
+            "parameters",
+            "tags",
+            "schedule",
+            "expected_start",
+            "start_time",
+            "end_time",
+            "duration_seconds",
+            "run_count",
+            "worker_id",
+            "worker_name",
+            "exit_code",
+            "usage",
+            "trace_id",
+            "parent_flow_run_id",
+            "parent_task_run_id",
+            "created_at",
+        ];
+        expected.sort_unstable();
+        let value = serde_json::to_value(&run).unwrap();
+        assert_eq!(keys(&value), expected);
         assert_eq!(
-            TaskRun::from_proto(&task, 0).result,
-            Some(Value::String("{truncated".into()))
+            keys(&value["state"]),
+            ["message", "name", "timestamp", "type"]
         );
-    }
-
-    #[test]
-    fn a_task_runs_cpu_time_is_in_seconds_or_null() {
-        let task = pb::TaskRun {
-            cpu_micros: Some(1_250_000),
-            ..Default::default()
-        };
-        let value = serde_json::to_value(TaskRun::from_proto(&task, 0)).unwrap();
-        assert_eq!(value["cpu_seconds"], 1.25);
-        let value = serde_json::to_value(TaskRun::from_proto(&pb::TaskRun::default(), 0)).unwrap();
-        assert!(value["cpu_seconds"].is_null(), "{value}");
+        let task = TaskRun::from_proto(
+            &pb::TaskRun {
+                state: state(pb::StateType::Completed),
+                history: vec![pb::TaskRunState {
+                    seq: 1,
+                    attempt: 1,
+                    state: state(pb::StateType::Running),
+                }],
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap();
+        let mut expected = vec![
+            "id",
+            "flow_run_id",
+            "name",
+            "tags",
+            "state",
+            "attempt",
+            "max_retries",
+            "start_time",
+            "end_time",
+            "duration_seconds",
+            "error",
+            "result",
+            "upstream_ids",
+            "history",
+            "cpu_seconds",
+        ];
+        expected.sort_unstable();
+        let value = serde_json::to_value(&task).unwrap();
+        assert_eq!(keys(&value), expected);
+        assert_eq!(keys(&value["history"][0]), ["attempt", "seq", "state"]);
     }
 }

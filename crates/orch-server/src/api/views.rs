@@ -1,7 +1,9 @@
-//! The records the REST API serves. Store records go through the gRPC conversions
-//! ([`crate::convert`]) into [`orch_proto::json`], the shapes the CLI's
-//! `--output json` prints too, so both read the same field names and values.
-//! Running durations are measured by the server's clock.
+//! The records the REST API serves: the store's run records are the
+//! records of [`orch_core::records`], printed through [`orch_proto::json`]
+//! (the shapes the CLI's `--output json` prints too, so both read the same
+//! field names and values); the other records go through the gRPC
+//! conversions ([`crate::convert`]). Running durations are measured by the
+//! server's clock.
 
 use orch_proto::json;
 use orch_store::{Deployment, FlowRun, LogLine, WorkPool, Worker};
@@ -13,20 +15,35 @@ pub use json::rfc3339 as time;
 
 /// The record of a run.
 pub fn run(state: &AppState, run: &FlowRun) -> json::FlowRun {
-    json::FlowRun::from_proto(&convert::flow_run(run), state.now())
+    json::FlowRun::of(run.clone(), state.now())
 }
 
 /// The records of many runs.
 pub fn runs(state: &AppState, runs: &[FlowRun]) -> Vec<json::FlowRun> {
     let now = state.now();
     runs.iter()
-        .map(|run| json::FlowRun::from_proto(&convert::flow_run(run), now))
+        .map(|run| json::FlowRun::of(run.clone(), now))
         .collect()
 }
 
-/// A run with its state history and task runs.
+/// A run with its state history and task runs; its subflow runs as a
+/// listing shows them (large parameters left out).
 pub fn run_detail(state: &AppState, detail: &orch_store::RunDetail) -> json::FlowRunDetail {
-    json::FlowRunDetail::from_proto(&convert::run_detail(detail), state.now())
+    let now = state.now();
+    json::FlowRunDetail {
+        run: json::FlowRun::of(detail.run.clone(), now),
+        history: detail.history.clone(),
+        task_runs: detail
+            .task_runs
+            .iter()
+            .map(|task| json::TaskRun::of(task.clone(), now))
+            .collect(),
+        subflow_runs: detail
+            .subflow_runs
+            .iter()
+            .map(|run| json::FlowRun::of(convert::listed(run), now))
+            .collect(),
+    }
 }
 
 /// The records of log lines.

@@ -82,7 +82,7 @@ impl FlowRunService for FlowRunApi {
         let mut state = NewState::new(kind, &proposed.name, &proposed.message);
         state.exit_code = request.exit_code;
         if let Some(usage) = &request.usage {
-            let usage = orch_proto::json::Usage::core(usage);
+            let usage = orch_proto::runs::usage_from_wire(usage);
             if !usage.is_valid() {
                 return Err(invalid(format!(
                     "usage must not be negative, got {usage:?}; report the figures the worker measured"

@@ -2,7 +2,7 @@
 
 use orch_proto::v1 as pb;
 use orch_proto::v1::task_run_service_server::TaskRunService;
-use orch_store::{TaskRun, TaskRunState, model};
+use orch_store::TaskRun;
 use tonic::{Request, Response, Status};
 
 use crate::convert;
@@ -16,47 +16,9 @@ pub struct TaskRunApi {
     pub(crate) state: AppState,
 }
 
-fn state_from_pb(state: Option<pb::State>, what: &str) -> Result<model::State, Status> {
-    let state = state.ok_or_else(|| invalid(format!("{what}: a state is required")))?;
-    Ok(model::State {
-        kind: convert::state_type_from_pb(state.r#type)?,
-        name: state.name,
-        message: state.message,
-        timestamp: state.timestamp_micros,
-    })
-}
-
-fn task_run_from_pb(task: pb::TaskRun) -> Result<TaskRun, Status> {
-    let what = format!("task run \"{}\" ({})", task.name, task.id);
-    let history = task
-        .history
-        .into_iter()
-        .map(|entry| {
-            Ok(TaskRunState {
-                seq: entry.seq,
-                attempt: entry.attempt,
-                state: state_from_pb(entry.state, &what)?,
-            })
-        })
-        .collect::<Result<Vec<_>, Status>>()?;
-    Ok(TaskRun {
-        state: state_from_pb(task.state, &what)?,
-        id: task.id,
-        flow_run_id: task.flow_run_id,
-        name: task.name,
-        tags: task.tags,
-        attempt: task.attempt,
-        max_retries: task.max_retries,
-        start_time: task.start_micros,
-        end_time: task.end_micros,
-        error: task.error,
-        result: task.result_json,
-        upstream_ids: task.upstream_ids,
-        history,
-        created_at: task.created_at_micros,
-        // A negative figure is no measurement.
-        cpu_micros: task.cpu_micros.filter(|micros| *micros >= 0),
-    })
+/// A reported task run, read by the one wire mapping ([`orch_proto::runs`]).
+fn task_run_from_pb(task: &pb::TaskRun) -> Result<TaskRun, Status> {
+    orch_proto::runs::task_run_from_wire(task).map_err(|error| invalid(error.0))
 }
 
 #[tonic::async_trait]
@@ -69,7 +31,7 @@ impl TaskRunService for TaskRunApi {
         let request = request.into_inner();
         let tasks = request
             .task_runs
-            .into_iter()
+            .iter()
             .map(task_run_from_pb)
             .collect::<Result<Vec<_>, Status>>()?;
         ops::task_runs::report(&self.state, &caller, &tasks)

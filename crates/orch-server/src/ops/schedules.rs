@@ -127,7 +127,11 @@ pub async fn upcoming(
 /// Why none of the deployment's schedules has a slot that gets a run after
 /// `now`: each active schedule's reason (see [`orch_core::schedule::NoSlot`]).
 fn why_no_run(deployment: &Deployment, now: i64) -> String {
-    let active: Vec<_> = deployment.schedules.iter().filter(|s| s.active).collect();
+    let active: Vec<_> = deployment
+        .schedules
+        .iter()
+        .filter(|s| s.rule.active)
+        .collect();
     if active.is_empty() {
         return format!(
             "No upcoming runs: {} has no active schedule. Add one with 'orch deployment \
@@ -166,7 +170,7 @@ fn fire_times(
     show_skipped: bool,
 ) -> Vec<UpcomingRun> {
     let mut runs: Vec<UpcomingRun> = Vec::new();
-    for schedule in deployment.schedules.iter().filter(|s| s.active) {
+    for schedule in deployment.schedules.iter().filter(|s| s.rule.active) {
         let Ok(parsed) = orch_core::Schedule::parse(schedule) else {
             continue;
         };
@@ -178,7 +182,7 @@ fn fire_times(
             });
             runs.push(UpcomingRun {
                 slug: schedule.slug.clone(),
-                timezone: schedule.timezone.clone(),
+                timezone: schedule.rule.timezone.clone(),
                 fire_time,
                 run: run.cloned(),
                 skipped: slot.skipped.unwrap_or_default(),

@@ -99,13 +99,15 @@ pub fn spec(flow: &str, name: &str, pool: &str) -> DeploymentSpec {
 pub fn interval_schedule(slug: &str, seconds: u64) -> ScheduleSpec {
     ScheduleSpec {
         slug: slug.into(),
-        cron: None,
-        interval_seconds: Some(seconds),
-        anchor: None,
-        rrule: None,
-        timezone: "UTC".into(),
-        active: true,
-        parameters: JsonObject::new(),
+        rule: orch_core::ScheduleRule {
+            cron: None,
+            interval_seconds: Some(seconds),
+            anchor: None,
+            rrule: None,
+            timezone: "UTC".into(),
+            active: true,
+            parameters: JsonObject::new(),
+        },
         calendar: None,
         skip_after_close: true,
     }

@@ -154,16 +154,16 @@ async fn schedules_are_stored_and_returned_in_declaration_order() {
     create_pool(&store, "default").await;
     let mut declared = spec("etl", "nightly", "default");
     let mut cron = interval_schedule("market-hours", 0);
-    cron.interval_seconds = None;
-    cron.cron = Some("*/15 9-15 * * 1-5".into());
-    cron.timezone = "America/New_York".into();
-    cron.parameters = object(json!({"force": true}));
+    cron.rule.interval_seconds = None;
+    cron.rule.cron = Some("*/15 9-15 * * 1-5".into());
+    cron.rule.timezone = "America/New_York".into();
+    cron.rule.parameters = object(json!({"force": true}));
     let mut interval = interval_schedule("b-interval", 240);
-    interval.anchor = Some("2026-01-01T00:00:00".into());
-    interval.active = false;
+    interval.rule.anchor = Some("2026-01-01T00:00:00".into());
+    interval.rule.active = false;
     let mut rrule = interval_schedule("a-daily", 0);
-    rrule.interval_seconds = None;
-    rrule.rrule = Some("FREQ=DAILY;BYHOUR=18".into());
+    rrule.rule.interval_seconds = None;
+    rrule.rule.rrule = Some("FREQ=DAILY;BYHOUR=18".into());
     declared.schedules = vec![cron, interval, rrule];
 
     let deployment = deploy(&store, declared).await;
@@ -175,16 +175,16 @@ async fn schedules_are_stored_and_returned_in_declaration_order() {
         .collect();
     assert_eq!(slugs, ["market-hours", "b-interval", "a-daily"]);
     let first = &deployment.schedules[0];
-    assert_eq!(first.cron.as_deref(), Some("*/15 9-15 * * 1-5"));
-    assert_eq!(first.timezone, "America/New_York");
-    assert_eq!(first.parameters, object(json!({"force": true})));
-    assert!(first.active);
+    assert_eq!(first.rule.cron.as_deref(), Some("*/15 9-15 * * 1-5"));
+    assert_eq!(first.rule.timezone, "America/New_York");
+    assert_eq!(first.rule.parameters, object(json!({"force": true})));
+    assert!(first.rule.active);
     let second = &deployment.schedules[1];
-    assert_eq!(second.interval_seconds, Some(240));
-    assert_eq!(second.anchor.as_deref(), Some("2026-01-01T00:00:00"));
-    assert!(!second.active);
+    assert_eq!(second.rule.interval_seconds, Some(240));
+    assert_eq!(second.rule.anchor.as_deref(), Some("2026-01-01T00:00:00"));
+    assert!(!second.rule.active);
     assert_eq!(
-        deployment.schedules[2].rrule.as_deref(),
+        deployment.schedules[2].rule.rrule.as_deref(),
         Some("FREQ=DAILY;BYHOUR=18")
     );
 
@@ -217,7 +217,7 @@ async fn changed_schedules_replace_the_old_ones() {
         .schedules;
     assert_eq!(schedules.len(), 1);
     assert_eq!(schedules[0].slug, "1");
-    assert_eq!(schedules[0].interval_seconds, Some(300));
+    assert_eq!(schedules[0].rule.interval_seconds, Some(300));
 }
 
 #[tokio::test]

@@ -8,13 +8,15 @@ use serde_json::json;
 fn cron(slug: &str, expr: &str, timezone: &str) -> ScheduleSpec {
     ScheduleSpec {
         slug: slug.into(),
-        cron: Some(expr.into()),
-        interval_seconds: None,
-        anchor: None,
-        rrule: None,
-        timezone: timezone.into(),
-        active: true,
-        parameters: object(json!({"force": true})),
+        rule: orch_core::ScheduleRule {
+            cron: Some(expr.into()),
+            interval_seconds: None,
+            anchor: None,
+            rrule: None,
+            timezone: timezone.into(),
+            active: true,
+            parameters: object(json!({"force": true})),
+        },
         calendar: None,
         skip_after_close: true,
     }
@@ -32,7 +34,7 @@ async fn schedules_are_added_with_a_free_slug_and_checked() {
         .await
         .unwrap();
     assert_eq!(deployment.schedules[0].slug, "0");
-    assert_eq!(deployment.schedules[0].parameters["force"], true);
+    assert_eq!(deployment.schedules[0].rule.parameters["force"], true);
 
     let duplicate = store
         .schedules()
