@@ -191,10 +191,7 @@ impl Store {
             .connect(&url_rwc)
             .await?;
         MIGRATE_SQLITE.run(&writer).await?;
-        let reader = sqlite_pool()
-            .max_connections(4)
-            .connect(&url_rwc)
-            .await?;
+        let reader = sqlite_pool().max_connections(4).connect(&url_rwc).await?;
         let reserved = sqlite_pool()
             .max_connections(RESERVED_CONNECTIONS)
             .connect_lazy(&url_rwc)?;
