@@ -293,8 +293,9 @@ pub(crate) fn observe_transition(state: &AppState, transition: &Transition) {
                     })
                     .observe(seconds(end - start));
             }
-            // A run that never started has no task runs to read.
-            if run.start_time.is_some() {
+            // Only a run that has task runs has any to read (none of a run
+            // that never started).
+            if transition.task_runs {
                 let state = state.clone();
                 let run_id = run.id.clone();
                 tokio::spawn(async move { observe_tasks(&state, &run_id).await });

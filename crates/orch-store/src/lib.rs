@@ -47,6 +47,7 @@ mod scheduling;
 mod secrets;
 mod state_change;
 mod state_reports;
+mod state_write;
 mod stats;
 mod subflows;
 mod task_runs;
@@ -182,23 +183,17 @@ impl Store {
         } else {
             format!("{url}?mode=rwc")
         };
-        let writer = AnyPoolOptions::new()
+        let writer = sqlite_pool()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .after_connect(sqlite_pragmas)
             .connect(&url_rwc)
             .await?;
         MIGRATE_SQLITE.run(&writer).await?;
-        let reader = AnyPoolOptions::new()
-            .max_connections(4)
-            .after_connect(sqlite_pragmas)
-            .connect(&url_rwc)
-            .await?;
-        let reserved = AnyPoolOptions::new()
+        let reader = sqlite_pool().max_connections(4).connect(&url_rwc).await?;
+        let reserved = sqlite_pool()
             .max_connections(RESERVED_CONNECTIONS)
-            .after_connect(sqlite_pragmas)
             .connect_lazy(&url_rwc)?;
         Ok(Self::assemble(
             Backend::Sqlite,
@@ -305,6 +300,20 @@ impl Store {
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Run on every new SQLite connection: WAL lets readers work beside the one writer.
+/// Options of a SQLite pool. A connection is not pinged before each use
+/// (sqlx's `test_before_acquire`, made for network connections that the
+/// other end may have closed): a SQLite connection is a file opened by this
+/// process, and the ping is one more round trip to sqlx's thread for the
+/// connection (a hand-off there and back) per transaction and per statement
+/// run on a pool (docs/benchmarks.md, "Throughput"). A failed statement
+/// still says so, and a write transaction that fails closes its connection
+/// ([`write::WriteTx`]).
+fn sqlite_pool() -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .test_before_acquire(false)
+        .after_connect(sqlite_pragmas)
+}
+
 fn sqlite_pragmas(
     conn: &mut sqlx::AnyConnection,
     _meta: sqlx::pool::PoolConnectionMetadata,

@@ -16,6 +16,7 @@ use orch_core::{StateType, validate_lease_correction, validate_transition};
 use crate::Backend;
 use crate::error::{Result, StoreError};
 use crate::model::FlowRun;
+use crate::state_write::write_state;
 use crate::transitions::{NewState, load_run_for_update};
 
 /// Why a run's state changed.
@@ -96,6 +97,10 @@ pub struct Transition {
     /// The changes this one caused in the same transaction: the run's
     /// unfinished subflow runs, ended with it (each with its own).
     pub subflows: Vec<Transition>,
+    /// The run had task runs when it changed (read with the change), so an
+    /// effect that reads them (the task metrics at a run's end) knows
+    /// whether there is anything to read.
+    pub task_runs: bool,
 }
 
 impl Transition {
@@ -108,6 +113,8 @@ impl Transition {
             at: run.state.timestamp,
             cause,
             subflows: Vec::new(),
+            // A run is created before any of its tasks.
+            task_runs: false,
             run,
         }
     }
@@ -234,7 +241,7 @@ pub(crate) async fn change_state(
             change.run_id
         )));
     }
-    let Some(run) = write_state(conn, &change, now).await? else {
+    let Some((run, task_runs)) = write_state(conn, backend, &change, now).await? else {
         return Err(StoreError::Conflict(format!(
             "flow run {} is no longer {}: another change came first; read it again",
             change.run_id,
@@ -254,6 +261,7 @@ pub(crate) async fn change_state(
         at: now,
         cause: change.cause,
         subflows,
+        task_runs,
     })
 }
 
@@ -288,77 +296,6 @@ async fn end_subflows(
         ended.push(change_state(conn, backend, change, now).await?);
     }
     Ok(ended)
-}
-
-/// Writes the new state over the run, if it is still in `change.from`, and
-/// appends it to the history. Returns whether it was written.
-async fn write_state(
-    conn: &mut sqlx::AnyConnection,
-    change: &Change<'_>,
-    now: i64,
-) -> Result<Option<FlowRun>> {
-    let state = change.to;
-    // RETURNING gives the run as written, with the names
-    // `FLOW_RUN_SELECT` joins: no second read of the run.
-    let updated: Option<crate::rows::FlowRunRow> = sqlx::query_as(
-        "UPDATE flow_runs SET \
-           run_count = run_count + CASE WHEN $1 = 'RUNNING' AND state_type <> 'RUNNING' THEN 1 ELSE 0 END, \
-           start_time = CASE WHEN $1 = 'RUNNING' AND start_time IS NULL THEN $4 ELSE start_time END, \
-           end_time = CASE WHEN $5 = 1 THEN $4 ELSE end_time END, \
-           worker_id = CASE WHEN $1 = 'SCHEDULED' THEN NULL ELSE COALESCE($14, worker_id) END, \
-           lease_expired_worker_id = CASE WHEN $14 IS NULL THEN lease_expired_worker_id ELSE NULL END, \
-           expected_start = COALESCE($6, expected_start), \
-           exit_code = COALESCE($7, exit_code), \
-           cpu_user_micros = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($10, cpu_user_micros) END, \
-           cpu_system_micros = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($11, cpu_system_micros) END, \
-           max_rss_bytes = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($12, max_rss_bytes) END, \
-           wall_micros = CASE WHEN $1 = 'RUNNING' THEN NULL ELSE COALESCE($13, wall_micros) END, \
-           state_type = $1, state_name = $2, state_message = $3, state_timestamp = $4, updated_at = $4 \
-         WHERE id = $8 AND state_type = $9 \
-         RETURNING id, name, (SELECT name FROM flows WHERE id = flow_runs.flow_id) AS flow, \
-           COALESCE((SELECT name FROM flows WHERE id = flow_runs.flow_id) || '/' || \
-             (SELECT name FROM deployments WHERE id = flow_runs.deployment_id), '') AS deployment, \
-           deployment_id, \
-           COALESCE((SELECT name FROM work_pools WHERE id = flow_runs.work_pool_id), '') AS work_pool, \
-           work_pool_id, state_type, state_name, state_message, state_timestamp, \
-           parameters, tags, expected_start, start_time, end_time, run_count, worker_id, \
-           COALESCE((SELECT name FROM workers WHERE id = flow_runs.worker_id), '') AS worker_name, \
-           exit_code, cpu_user_micros, cpu_system_micros, max_rss_bytes, \
-           wall_micros, trace_parent, trace_state, created_at, schedule_slug, parent_flow_run_id, \
-           parent_task_run_id",
-    )
-    .bind(state.kind.as_str())
-    .bind(&state.name)
-    .bind(&state.message)
-    .bind(now)
-    .bind(i64::from(state.kind.is_terminal()))
-    .bind(state.expected_start)
-    .bind(state.exit_code.map(i64::from))
-    .bind(change.run_id)
-    .bind(change.from.as_str())
-    .bind(state.usage.map(|u| u.cpu_user_micros))
-    .bind(state.usage.map(|u| u.cpu_system_micros))
-    .bind(state.usage.map(|u| u.max_rss_bytes))
-    .bind(state.usage.map(|u| u.wall_micros))
-    .bind(change.worker_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(updated) = updated else {
-        return Ok(None);
-    };
-    sqlx::query(
-        "INSERT INTO flow_run_states (flow_run_id, transition_id, type, name, message, timestamp) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(change.run_id)
-    .bind(change.transition_id)
-    .bind(state.kind.as_str())
-    .bind(&state.name)
-    .bind(&state.message)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(Some(FlowRun::try_from(updated)?))
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! fails fails the batch, whose reports are then written one by one, so it
 //! fails alone.
 
+use orch_core::auth::Principal;
+
 use crate::Backend;
 use crate::error::Result;
 use crate::group_commit::{Batch, GroupCommit};
@@ -27,6 +29,9 @@ pub(crate) struct Report {
     pub run_id: String,
     /// What its reporter proposes.
     pub proposal: Proposal,
+    /// Who reports, when the run is checked against them as it is read
+    /// (`None`: the caller checked already).
+    pub reporter: Option<Principal>,
     /// When it was received (the store's clock).
     pub now: i64,
 }
@@ -55,6 +60,7 @@ impl Batch for StateReports {
                     self.backend,
                     &report.run_id,
                     &report.proposal,
+                    report.reporter.as_ref(),
                     report.now,
                 )
                 .await?,
@@ -80,8 +86,81 @@ mod tests {
                 transition_id: String::new(),
                 worker_id: None,
             },
+            reporter: None,
             now,
         }
+    }
+
+    #[tokio::test]
+    async fn a_reporter_is_checked_against_the_run_it_reports_on_and_a_refusal_fails_alone() {
+        use orch_core::auth::Scope;
+
+        let (store, _, _dir) = crate::test_support::store_with_deployment().await;
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let run = store
+                .flow_runs()
+                .create_flow_run("etl/nightly", &Default::default(), None, "")
+                .await
+                .unwrap()
+                .value;
+            runs.push(run.id);
+        }
+        let worker_of = |pool: &str| Principal::Token {
+            scope: Scope::Worker,
+            pools: vec![pool.to_owned()],
+        };
+        let as_reporter = |run: &str, reporter: Principal| Report {
+            reporter: Some(reporter),
+            ..report(run, StateType::Pending, store.now())
+        };
+        let outcomes = write_together(
+            &store.writer,
+            StateReports {
+                backend: store.backend,
+            },
+            vec![
+                as_reporter(&runs[0], worker_of("default")),
+                // A worker token of another pool, then another run's credential.
+                as_reporter(&runs[1], worker_of("gpu")),
+                as_reporter(
+                    &runs[2],
+                    Principal::Run {
+                        run_id: runs[0].clone(),
+                    },
+                ),
+            ],
+        )
+        .await;
+
+        assert!(matches!(
+            outcomes[0].as_ref().unwrap().value,
+            TransitionResult::Accepted(_)
+        ));
+        for (outcome, said) in outcomes[1..]
+            .iter()
+            .zip(["not \"default\"", "may not act on run"])
+        {
+            match outcome {
+                Err(crate::StoreError::Forbidden(message)) => {
+                    assert!(message.contains(said), "{message}")
+                }
+                other => panic!("a refused report: {other:?}"),
+            }
+        }
+        let mut kinds = Vec::new();
+        for run in &runs {
+            kinds.push(store.flow_runs().flow_run(run).await.unwrap().state.kind);
+        }
+        // Only the allowed report was written.
+        assert_eq!(
+            kinds,
+            [
+                StateType::Pending,
+                StateType::Scheduled,
+                StateType::Scheduled
+            ]
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Proposed states of flow runs (client reports) and cancellation; every
 //! change they make goes through [`crate::state_change::change_state`].
 
+use orch_core::auth::Principal;
 use orch_core::{RetryDecision, RetryPolicy, StateType, names, validate_transition};
 
 use crate::Backend;
@@ -264,11 +265,15 @@ pub(crate) async fn propose_in(
 /// Applies a proposed state to run `run_id` inside the caller's
 /// transaction (one of a batch: see [`crate::state_reports`]). A rejected
 /// proposal writes nothing; an error leaves the transaction to be rolled back.
+/// `reporter`: who reports, when the run must be checked against them here
+/// (see [`FlowRuns::set_flow_run_state_as`]); a refusal is
+/// [`StoreError::Forbidden`] and writes nothing.
 pub(crate) async fn set_state_in(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     run_id: &str,
     proposal: &Proposal,
+    reporter: Option<&Principal>,
     now: i64,
 ) -> Result<Changed<TransitionResult>> {
     let Some(ReportTarget {
@@ -279,6 +284,12 @@ pub(crate) async fn set_state_in(
     else {
         return Err(flow_run_not_found(run_id));
     };
+    if let Some(reporter) = reporter {
+        let pool = Some(run.work_pool.as_str()).filter(|p| !p.is_empty());
+        reporter
+            .may_use_run(&run.id, pool)
+            .map_err(|denied| StoreError::Forbidden(denied.0))?;
+    }
     if seen {
         // This report was applied already (a retried call): nothing to do.
         return Ok(Changed::unchanged(TransitionResult::Accepted(run)));
@@ -321,9 +332,33 @@ impl FlowRuns<'_> {
         run_id: &str,
         proposal: Proposal,
     ) -> Result<Changed<TransitionResult>> {
+        self.report(run_id, proposal, None).await
+    }
+
+    /// [`FlowRuns::set_flow_run_state`] for `reporter`, who may report only
+    /// on the runs [`Principal::may_use_run`] allows (a worker token: runs of
+    /// its pools). The run is checked as it is read for the write, under the
+    /// same lock, instead of being read once more before it: a refused
+    /// report is [`StoreError::Forbidden`] and writes nothing.
+    pub async fn set_flow_run_state_as(
+        &self,
+        run_id: &str,
+        proposal: Proposal,
+        reporter: &Principal,
+    ) -> Result<Changed<TransitionResult>> {
+        self.report(run_id, proposal, Some(reporter.clone())).await
+    }
+
+    async fn report(
+        &self,
+        run_id: &str,
+        proposal: Proposal,
+        reporter: Option<Principal>,
+    ) -> Result<Changed<TransitionResult>> {
         let report = crate::state_reports::Report {
             run_id: run_id.to_owned(),
             proposal,
+            reporter,
             now: self.now(),
         };
         self.state_reporter.submit(report).await

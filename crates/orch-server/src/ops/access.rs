@@ -30,6 +30,24 @@ pub async fn run(state: &AppState, caller: &Caller, reference: &str) -> OpsResul
     }
 }
 
+/// [`run`] for a state report, whose run the store reads for its write
+/// anyway: what can be settled from the credential alone is settled here;
+/// for a worker token (whose pools the run's pool must be among) the
+/// principal is returned, and the store checks it against the run as it
+/// reads it for the write (`FlowRuns::set_flow_run_state_as`), instead of
+/// the run being read once more before it. `None`: nothing left to check.
+pub fn run_reporter(caller: &Caller, run_id: &str) -> OpsResult<Option<Principal>> {
+    match &caller.principal {
+        Principal::Run { run_id: own } if own == run_id => Ok(None),
+        Principal::Run { .. } => caller
+            .may_use_run(run_id, None)
+            .map_err(denied)
+            .map(|()| None),
+        _ if !caller.is_restricted() => Ok(None),
+        principal => Ok(Some(principal.clone())),
+    }
+}
+
 /// [`run`] for every distinct run in `references`.
 pub async fn runs(
     state: &AppState,

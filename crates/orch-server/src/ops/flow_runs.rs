@@ -58,12 +58,17 @@ pub async fn set_state(
     run_id: &str,
     proposal: Proposal,
 ) -> OpsResult<TransitionResult> {
-    super::access::run(state, caller, run_id).await?;
-    let changed = state
-        .store()
-        .flow_runs()
-        .set_flow_run_state(run_id, proposal)
-        .await?;
+    let flow_runs = state.store().flow_runs();
+    let changed = match super::access::run_reporter(caller, run_id)? {
+        // A worker token: the run's pool is checked as the run is read for
+        // the write (no read of its own).
+        Some(reporter) => {
+            flow_runs
+                .set_flow_run_state_as(run_id, proposal, &reporter)
+                .await?
+        }
+        None => flow_runs.set_flow_run_state(run_id, proposal).await?,
+    };
     effects::apply(state, &changed.transitions);
     Ok(changed.value)
 }

@@ -548,7 +548,43 @@ async fn a_run_credential_reaches_its_own_run_until_it_ends_and_a_worker_token_i
     let response = send(&app, heartbeat).await;
     assert_eq!(grpc_code(&response), Some(7));
 
-    harness.report(&worker, &run.id, StateType::Completed).await;
+    // Nor report on its runs: checked as the store reads the run for the
+    // write. A worker token of `default` may.
+    let report = |key: &str, kind: orch_proto::v1::StateType| {
+        Request::post("/orch.v1.FlowRunService/SetFlowRunState")
+            .header("content-type", "application/grpc")
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::from(grpc_frame(
+                &orch_proto::v1::SetFlowRunStateRequest {
+                    flow_run_id: run.id.clone(),
+                    state: Some(orch_proto::v1::State {
+                        r#type: kind as i32,
+                        ..Default::default()
+                    }),
+                    worker_id: worker.id.clone(),
+                    ..Default::default()
+                },
+            )))
+            .unwrap()
+    };
+    let state_of = || async {
+        harness
+            .store()
+            .flow_runs()
+            .flow_run(&run.id)
+            .await
+            .unwrap()
+            .state
+            .kind
+    };
+    let response = send(&app, report(&elsewhere, orch_proto::v1::StateType::Failed)).await;
+    assert_eq!(grpc_code(&response), Some(7));
+    assert_eq!(state_of().await, StateType::Running, "nothing written");
+    let here = token(&harness, "worker-here", Scope::Worker, &["default"]).await;
+    let response = send(&app, report(&here, orch_proto::v1::StateType::Completed)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(state_of().await, StateType::Completed);
+
     let response = send(&app, publish(&run.id, &run_key)).await;
     assert_eq!(
         response.status(),
