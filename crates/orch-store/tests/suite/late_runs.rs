@@ -131,16 +131,16 @@ async fn the_overview_counts_late_runs_and_the_timeline_filters_by_state_name() 
     // Latest start first, the name compared without case.
     assert_eq!(
         timeline("failed", None).await,
-        [ahead.id.clone(), second.id.clone()]
+        [ahead.id.as_str(), second.id.as_str()]
     );
-    assert_eq!(timeline("Completed", None).await, [other.id.clone()]);
+    assert_eq!(timeline("Completed", None).await, [other.id.as_str()]);
     let ahead_started = store
         .flow_runs()
         .flow_run(&ahead.id)
         .await
         .unwrap()
         .start_time;
-    assert_eq!(timeline("FAILED", ahead_started).await, [ahead.id.clone()]);
+    assert_eq!(timeline("FAILED", ahead_started).await, [ahead.id.as_str()]);
     assert!(timeline("late", None).await.is_empty());
 }
 
