@@ -91,11 +91,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_reporter_is_checked_against_the_run_it_reports_on_and_a_refusal_fails_alone() {
-        use orch_core::auth::Scope;
-
-        let (store, _, _dir) = crate::test_support::store_with_deployment().await;
+    /// A store with a deployment and three Scheduled runs of it (their ids).
+    async fn store_with_three_runs() -> (crate::Store, Vec<String>, tempfile::TempDir) {
+        let (store, _, dir) = crate::test_support::store_with_deployment().await;
         let mut runs = Vec::new();
         for _ in 0..3 {
             let run = store
@@ -106,6 +104,14 @@ mod tests {
                 .value;
             runs.push(run.id);
         }
+        (store, runs, dir)
+    }
+
+    #[tokio::test]
+    async fn a_reporter_is_checked_against_the_run_it_reports_on_and_a_refusal_fails_alone() {
+        use orch_core::auth::Scope;
+
+        let (store, runs, _dir) = store_with_three_runs().await;
         let worker_of = |pool: &str| Principal::Token {
             scope: Scope::Worker,
             pools: vec![pool.to_owned()],
@@ -165,17 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_applies_each_report_and_a_bad_one_fails_alone() {
-        let (store, _, _dir) = crate::test_support::store_with_deployment().await;
-        let mut runs = Vec::new();
-        for _ in 0..3 {
-            let run = store
-                .flow_runs()
-                .create_flow_run("etl/nightly", &Default::default(), None, "")
-                .await
-                .unwrap()
-                .value;
-            runs.push(run.id);
-        }
+        let (store, runs, _dir) = store_with_three_runs().await;
         let now = store.now();
         let batch = StateReports {
             backend: store.backend,
