@@ -81,9 +81,10 @@ async fn late_now(store: &Store) -> i64 {
 }
 
 /// The overview's count of Late runs (a partial index on SQLite, 0440) and
-/// the timeline filtered by state name (its (state name, start) index).
+/// the timeline filtered by state type (its (state type, start) index, 0440)
+/// or by state name.
 #[tokio::test]
-async fn the_overview_counts_late_runs_and_the_timeline_filters_by_state_name() {
+async fn the_overview_counts_late_runs_and_the_timeline_filters_by_state() {
     let store = store().await;
     let deployment = pool_and_deployment(&store, "default", "etl", "nightly").await;
     let now = now_micros();
@@ -142,6 +143,22 @@ async fn the_overview_counts_late_runs_and_the_timeline_filters_by_state_name() 
         .start_time;
     assert_eq!(timeline("FAILED", ahead_started).await, [ahead.id.as_str()]);
     assert!(timeline("late", None).await.is_empty());
+    let failed = FlowRunQuery {
+        state_type: Some(StateType::Failed),
+        ..FlowRunQuery::default()
+    };
+    let points = store
+        .flow_runs()
+        .flow_run_timeline(&failed, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        points
+            .iter()
+            .map(|point| point.id.as_str())
+            .collect::<Vec<_>>(),
+        [ahead.id.as_str(), second.id.as_str()]
+    );
 }
 
 #[tokio::test]
