@@ -14,6 +14,7 @@ mod ops;
 mod scheduler;
 mod security;
 mod subflows;
+mod token_cache;
 
 #[tokio::test]
 async fn every_test_runs_on_the_backend_of_its_binary() {
