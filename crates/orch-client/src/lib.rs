@@ -15,6 +15,8 @@
 //! - [`shipper`]: the one bounded, byte-capped shipper of log lines and task
 //!   run reports ([`Shipper`]), used by the worker (a flow's output) and the
 //!   SDK (`tracing` events and task states).
+//! - [`states`]: a worker's state reports of many runs sent together
+//!   (`SetFlowRunStates`), one call at a time ([`StateReports`]).
 //! - [`flow_env`]: the environment a worker gives a flow process, read by the
 //!   SDK (see `docs/flow-protocol.md`).
 //!
@@ -31,9 +33,11 @@ pub mod failover;
 pub mod flow_env;
 pub mod retry;
 pub mod shipper;
+pub mod states;
 pub mod urls;
 
 pub use connect::{Api, ClientOptions, ConnectError, Credentials, Transport, normalize_url};
 pub use retry::{attempt, backoff, describe, error_chain, is_transient, retry};
 pub use shipper::{Outbox, Report, Shipper, ShipperOptions};
+pub use states::StateReports;
 pub use urls::{join_urls, split_urls};

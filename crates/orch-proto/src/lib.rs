@@ -24,4 +24,7 @@ pub use v1::*;
 /// (`orch_core::limits`).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// Most state reports one `SetFlowRunStates` call may carry.
+pub const MAX_STATE_REPORTS: usize = 1000;
+
 include!(concat!(env!("OUT_DIR"), "/grpc_methods.rs"));

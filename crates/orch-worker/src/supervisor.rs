@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tonic::Status;
 use uuid::Uuid;
 
-use orch_client::{Api, Shipper, attempt, describe, flow_env, retry};
+use orch_client::{Api, Shipper, StateReports, describe, flow_env};
 
 use crate::environment::RunVariables;
 use crate::outcome::{self, Outcome, StderrTail, StopReason};
@@ -39,6 +39,8 @@ pub(crate) struct Context {
     pub worker_id: String,
     pub kill_grace: Duration,
     pub logs: Shipper,
+    /// Sends the runs' state reports, several per call when they come together.
+    pub reports: StateReports,
     /// The CA certificate the worker trusts, passed on as `ORCH_TLS_CA`.
     pub tls_ca: Option<PathBuf>,
     /// How runs are executed: the pool type's implementation.
@@ -398,8 +400,10 @@ struct Report {
     usage: Option<ResourceUsage>,
 }
 
-/// One `SetFlowRunState`, retried with the same transition id so that a
-/// retry of a proposal the server already applied has the same outcome.
+/// One state report, sent with the other reports of the moment
+/// ([`StateReports`]) and retried with the same transition id until the
+/// server answers, so that a retry of a proposal the server already applied
+/// has the same outcome.
 async fn set_state(
     context: &Context,
     flow_run_id: &str,
@@ -414,14 +418,5 @@ async fn set_state(
         exit_code: report.exit_code,
         usage: report.usage,
     };
-    let what = format!(
-        "reporting run {flow_run_id} {}",
-        request.state.as_ref().map_or("", |state| &state.name)
-    );
-    retry(&what, || {
-        let mut flow_runs = context.api.flow_runs();
-        let request = request.clone();
-        async move { attempt(flow_runs.set_flow_run_state(request)).await }
-    })
-    .await
+    context.reports.report(request).await
 }

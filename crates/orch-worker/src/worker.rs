@@ -18,7 +18,9 @@ use crate::outcome::StopReason;
 use crate::registry::Registry;
 use crate::supervisor::{self, Context};
 use crate::{WorkerConfig, WorkerError, events};
-use orch_client::{Api, ClientOptions, Shipper, ShipperOptions, attempt, describe, retry};
+use orch_client::{
+    Api, ClientOptions, Shipper, ShipperOptions, StateReports, attempt, describe, retry,
+};
 use orch_core::defaults;
 
 /// How many runs to ask for at once when the worker has no limit.
@@ -149,6 +151,7 @@ impl Worker {
             worker_id: registered.id.clone(),
             kill_grace: config.kill_grace,
             logs,
+            reports: StateReports::start(api.clone()),
             tls_ca: config.tls_ca.clone(),
             pool,
         });

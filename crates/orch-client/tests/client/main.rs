@@ -4,6 +4,7 @@ mod credentials;
 mod failover;
 mod server;
 mod shipper;
+mod states;
 
 use std::net::SocketAddr;
 

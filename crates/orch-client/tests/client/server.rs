@@ -1,8 +1,10 @@
-//! A small orch server on loopback for the client's tests: `WriteLogs` and
-//! `ReportTaskRuns` record what they receive (and the `authorization` header
-//! that came with it), and fail with the codes queued in `failures` first.
+//! A small orch server on loopback for the client's tests: `WriteLogs`,
+//! `ReportTaskRuns`, `SetFlowRunState` and `SetFlowRunStates` record what
+//! they receive (and the `authorization` header that came with it), and fail
+//! with the codes queued in `failures` first. State reports are accepted as
+//! proposed, unless a code is queued for their run in `failing_runs`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +31,22 @@ pub struct Recorder {
     pub failures: Mutex<VecDeque<Code>>,
     /// Calls that failed because of `failures`.
     pub failed_calls: Mutex<usize>,
+    /// State reports applied, in order, whichever call carried them.
+    pub states: Mutex<Vec<pb::SetFlowRunStateRequest>>,
+    /// `SetFlowRunState` calls answered.
+    pub single_reports: Mutex<usize>,
+    /// The number of reports in each `SetFlowRunStates` call answered.
+    pub report_batches: Mutex<Vec<usize>>,
+    /// Act as a server older than `SetFlowRunStates`: `UNIMPLEMENTED`.
+    pub no_batches: Mutex<bool>,
+    /// `SetFlowRunStates` calls refused as `UNIMPLEMENTED`.
+    pub refused_batches: Mutex<usize>,
+    /// Codes the next reports on a run fail with, by run id.
+    pub failing_runs: Mutex<HashMap<String, VecDeque<Code>>>,
+    /// `SetFlowRunStates` calls received (before `hold_batches`).
+    pub arrived_batches: Mutex<usize>,
+    /// While set, a `SetFlowRunStates` call waits until it is dropped.
+    pub hold_batches: tokio::sync::RwLock<()>,
 }
 
 impl Recorder {
@@ -46,6 +64,29 @@ impl Recorder {
             }
             None => Ok(()),
         }
+    }
+
+    /// Applies one state report, or fails it with the code queued for its run.
+    fn report(
+        &self,
+        report: pb::SetFlowRunStateRequest,
+    ) -> Result<pb::SetFlowRunStateResponse, Status> {
+        let failure = self
+            .failing_runs
+            .lock()
+            .unwrap()
+            .get_mut(&report.flow_run_id)
+            .and_then(VecDeque::pop_front);
+        if let Some(code) = failure {
+            return Err(Status::new(code, format!("{} refused", report.flow_run_id)));
+        }
+        let state = report.state.clone();
+        self.states.lock().unwrap().push(report);
+        Ok(pb::SetFlowRunStateResponse {
+            outcome: pb::TransitionOutcome::Accepted as i32,
+            state,
+            reason: String::new(),
+        })
     }
 
     /// The messages of the stored lines, in order.
@@ -157,9 +198,41 @@ impl FlowRunService for Service {
 
     async fn set_flow_run_state(
         &self,
-        _: Request<pb::SetFlowRunStateRequest>,
+        request: Request<pb::SetFlowRunStateRequest>,
     ) -> Result<Response<pb::SetFlowRunStateResponse>, Status> {
-        unused()
+        self.0.call(&request)?;
+        *self.0.single_reports.lock().unwrap() += 1;
+        self.0.report(request.into_inner()).map(Response::new)
+    }
+
+    async fn set_flow_run_states(
+        &self,
+        request: Request<pb::SetFlowRunStatesRequest>,
+    ) -> Result<Response<pb::SetFlowRunStatesResponse>, Status> {
+        if *self.0.no_batches.lock().unwrap() {
+            *self.0.refused_batches.lock().unwrap() += 1;
+            return Err(Status::unimplemented("not in this (older) server"));
+        }
+        *self.0.arrived_batches.lock().unwrap() += 1;
+        let _held = self.0.hold_batches.read().await;
+        self.0.call(&request)?;
+        let reports = request.into_inner().reports;
+        self.0.report_batches.lock().unwrap().push(reports.len());
+        let results = reports
+            .into_iter()
+            .map(|report| match self.0.report(report) {
+                Ok(response) => pb::SetFlowRunStateResult {
+                    response: Some(response),
+                    ..Default::default()
+                },
+                Err(status) => pb::SetFlowRunStateResult {
+                    response: None,
+                    error_code: status.code() as i32,
+                    error_message: status.message().to_owned(),
+                },
+            })
+            .collect();
+        Ok(Response::new(pb::SetFlowRunStatesResponse { results }))
     }
 
     async fn cancel_flow_run(

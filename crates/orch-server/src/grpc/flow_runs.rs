@@ -76,40 +76,55 @@ impl FlowRunService for FlowRunApi {
         request: Request<pb::SetFlowRunStateRequest>,
     ) -> Result<Response<pb::SetFlowRunStateResponse>, Status> {
         let caller = crate::auth::caller(&request);
-        let request = request.into_inner();
-        let proposed = request.state.ok_or_else(|| invalid("state is required"))?;
-        let kind = convert::state_type_from_pb(proposed.r#type)?;
-        let mut state = NewState::new(kind, &proposed.name, &proposed.message);
-        state.exit_code = request.exit_code;
-        if let Some(usage) = &request.usage {
-            let usage = orch_proto::runs::usage_from_wire(usage);
-            if !usage.is_valid() {
-                return Err(invalid(format!(
-                    "usage must not be negative, got {usage:?}; report the figures the worker measured"
-                )));
-            }
-            state.usage = Some(usage);
+        let (run_id, proposal) = proposal(request.into_inner())?;
+        let result = ops::flow_runs::set_state(&self.state, &caller, &run_id, proposal)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(state_response(&result)))
+    }
+
+    async fn set_flow_run_states(
+        &self,
+        request: Request<pb::SetFlowRunStatesRequest>,
+    ) -> Result<Response<pb::SetFlowRunStatesResponse>, Status> {
+        let caller = crate::auth::caller(&request);
+        let reports = request.into_inner().reports;
+        if reports.len() > orch_proto::MAX_STATE_REPORTS {
+            return Err(invalid(format!(
+                "{} state reports in one SetFlowRunStates call; send at most {} per call",
+                reports.len(),
+                orch_proto::MAX_STATE_REPORTS
+            )));
         }
-        let proposal = Proposal {
-            state,
-            transition_id: request.transition_id,
-            worker_id: Some(request.worker_id).filter(|w| !w.is_empty()),
-        };
-        let result =
-            ops::flow_runs::set_state(&self.state, &caller, &request.flow_run_id, proposal)
-                .await
-                .map_err(status)?;
-        let (outcome, reason) = match &result {
-            TransitionResult::Accepted(_) => (pb::TransitionOutcome::Accepted, String::new()),
-            TransitionResult::Rejected { reason, .. } => {
-                (pb::TransitionOutcome::Rejected, reason.clone())
+        // Malformed reports are answered here; the others are applied together.
+        let mut answers = Vec::with_capacity(reports.len());
+        let mut proposals = Vec::with_capacity(reports.len());
+        for report in reports {
+            match proposal(report) {
+                Ok(proposal) => {
+                    answers.push(None);
+                    proposals.push(proposal);
+                }
+                Err(refused) => answers.push(Some(failed(&refused))),
             }
-        };
-        Ok(Response::new(pb::SetFlowRunStateResponse {
-            outcome: outcome as i32,
-            state: Some(convert::state(&result.run().state)),
-            reason,
-        }))
+        }
+        let mut applied = ops::flow_runs::set_states(&self.state, &caller, proposals)
+            .await
+            .into_iter();
+        let results = answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| match applied.next() {
+                    Some(Ok(result)) => pb::SetFlowRunStateResult {
+                        response: Some(state_response(&result)),
+                        ..Default::default()
+                    },
+                    Some(Err(error)) => failed(&status(error)),
+                    None => failed(&Status::internal("a state report was not answered")),
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::SetFlowRunStatesResponse { results }))
     }
 
     async fn cancel_flow_run(
@@ -266,5 +281,52 @@ impl FlowRunService for FlowRunApi {
             permit,
         );
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// A state report as the run it is about and the proposal to apply.
+fn proposal(request: pb::SetFlowRunStateRequest) -> Result<(String, Proposal), Status> {
+    let proposed = request.state.ok_or_else(|| invalid("state is required"))?;
+    let kind = convert::state_type_from_pb(proposed.r#type)?;
+    let mut state = NewState::new(kind, &proposed.name, &proposed.message);
+    state.exit_code = request.exit_code;
+    if let Some(usage) = &request.usage {
+        let usage = orch_proto::runs::usage_from_wire(usage);
+        if !usage.is_valid() {
+            return Err(invalid(format!(
+                "usage must not be negative, got {usage:?}; report the figures the worker measured"
+            )));
+        }
+        state.usage = Some(usage);
+    }
+    let proposal = Proposal {
+        state,
+        transition_id: request.transition_id,
+        worker_id: Some(request.worker_id).filter(|w| !w.is_empty()),
+    };
+    Ok((request.flow_run_id, proposal))
+}
+
+/// What a report's outcome says on the wire.
+fn state_response(result: &TransitionResult) -> pb::SetFlowRunStateResponse {
+    let (outcome, reason) = match result {
+        TransitionResult::Accepted(_) => (pb::TransitionOutcome::Accepted, String::new()),
+        TransitionResult::Rejected { reason, .. } => {
+            (pb::TransitionOutcome::Rejected, reason.clone())
+        }
+    };
+    pb::SetFlowRunStateResponse {
+        outcome: outcome as i32,
+        state: Some(convert::state(&result.run().state)),
+        reason,
+    }
+}
+
+/// A report of a batch that failed alone, with the status it would have had alone.
+fn failed(status: &Status) -> pb::SetFlowRunStateResult {
+    pb::SetFlowRunStateResult {
+        response: None,
+        error_code: status.code() as i32,
+        error_message: status.message().to_owned(),
     }
 }

@@ -73,6 +73,23 @@ pub async fn set_state(
     Ok(changed.value)
 }
 
+/// Several reports at once (a worker's `SetFlowRunStates`), each as
+/// [`set_state`] with its own check and effects, made at the same moment so
+/// that they share the store's group commit. Answers in order; a refused or
+/// failed report fails alone.
+pub async fn set_states(
+    state: &AppState,
+    caller: &Caller,
+    reports: Vec<(String, Proposal)>,
+) -> Vec<OpsResult<TransitionResult>> {
+    futures::future::join_all(
+        reports.into_iter().map(|(run_id, proposal)| async move {
+            set_state(state, caller, &run_id, proposal).await
+        }),
+    )
+    .await
+}
+
 /// Stores log lines (idempotent per emitter and sequence number) of runs
 /// the caller may report on, and tells the runs' watchers; returns how many
 /// lines were new.

@@ -114,6 +114,9 @@ use_cases! {
     /// A worker's or flow's state report (the runtime protocol), or an
     /// admin's by hand.
     FLOW_RUN_SET_STATE: "flow-run.set-state", RunWrite, ByHand, ops!(flow_runs::set_state);
+    /// Several state reports in one call (a worker's), each checked and
+    /// applied as `FLOW_RUN_SET_STATE`.
+    FLOW_RUN_SET_STATES: "flow-run.set-states", RunWrite, ByHand, ops!(flow_runs::set_states);
     /// Cancels a run.
     FLOW_RUN_CANCEL: "flow-run.cancel", Operate, Always, ops!(flow_runs::cancel);
     /// Runs a finished run's deployment again.

@@ -50,6 +50,17 @@ fn paused(name: String, paused: Option<bool>) -> String {
     }
 }
 
+/// A state report's audit target: `RUN -> STATE`.
+fn report_target(report: &pb::SetFlowRunStateRequest) -> String {
+    let state = report
+        .state
+        .as_ref()
+        .and_then(|s| pb::StateType::try_from(s.r#type).ok())
+        .map(|t| t.as_str_name().trim_start_matches("STATE_TYPE_").to_owned())
+        .unwrap_or_default();
+    format!("{} -> {state}", report.flow_run_id)
+}
+
 /// Every gRPC method's rule.
 pub(super) const RULES: &[Rule] = &[
     // ArtifactService
@@ -184,14 +195,17 @@ pub(super) const RULES: &[Rule] = &[
     audited(
         "/orch.v1.FlowRunService/SetFlowRunState",
         &uc::FLOW_RUN_SET_STATE,
-        target!(SetFlowRunStateRequest, |r| {
-            let state = r
-                .state
-                .and_then(|s| pb::StateType::try_from(s.r#type).ok())
-                .map(|t| t.as_str_name().trim_start_matches("STATE_TYPE_").to_owned())
-                .unwrap_or_default();
-            format!("{} -> {state}", r.flow_run_id)
-        }),
+        target!(SetFlowRunStateRequest, |r| report_target(&r)),
+    ),
+    audited(
+        "/orch.v1.FlowRunService/SetFlowRunStates",
+        &uc::FLOW_RUN_SET_STATES,
+        target!(SetFlowRunStatesRequest, |r| r
+            .reports
+            .iter()
+            .map(report_target)
+            .collect::<Vec<_>>()
+            .join(", ")),
     ),
     audited(
         "/orch.v1.FlowRunService/CancelFlowRun",
@@ -393,6 +407,29 @@ mod tests {
         assert_eq!(
             (set.target.unwrap())(&state.encode_to_vec()),
             "run-1 -> CANCELLED"
+        );
+        let batch = pb::SetFlowRunStatesRequest {
+            reports: vec![
+                state,
+                pb::SetFlowRunStateRequest {
+                    flow_run_id: "run-2".into(),
+                    state: Some(pb::State {
+                        r#type: pb::StateType::Completed as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ],
+        };
+        let set_many = RULES
+            .iter()
+            .find(|r| r.path.ends_with("/SetFlowRunStates"))
+            .unwrap();
+        assert_eq!(set_many.use_case.permission, set.use_case.permission);
+        assert_eq!(set_many.use_case.audit, Audit::ByHand);
+        assert_eq!(
+            (set_many.target.unwrap())(&batch.encode_to_vec()),
+            "run-1 -> CANCELLED, run-2 -> COMPLETED"
         );
     }
 

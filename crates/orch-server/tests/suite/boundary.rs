@@ -23,7 +23,7 @@ const RESOURCE_EXHAUSTED: i32 = 8;
 const UNAUTHENTICATED: i32 = 16;
 
 /// A gRPC call with `key`, from 127.0.0.1.
-fn grpc(path: &str, key: &str, message: &impl Message) -> Request<Body> {
+pub(super) fn grpc(path: &str, key: &str, message: &impl Message) -> Request<Body> {
     let mut request = Request::post(path)
         .header("content-type", "application/grpc")
         .header("authorization", format!("Bearer {key}"))
@@ -36,11 +36,11 @@ fn grpc(path: &str, key: &str, message: &impl Message) -> Request<Body> {
 }
 
 /// The gRPC code of an answer; 0 (OK) when it has none in its headers.
-fn code(response: &Response<Body>) -> i32 {
+pub(super) fn code(response: &Response<Body>) -> i32 {
     grpc_code(response).unwrap_or(0)
 }
 
-async fn decode<M: Message + Default>(response: Response<Body>) -> M {
+pub(super) async fn decode<M: Message + Default>(response: Response<Body>) -> M {
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
         .expect("body");
@@ -271,7 +271,10 @@ async fn a_flood_of_bad_keys_never_locks_a_valid_key_out() {
 
 /// The audit trail once `done` holds for it (refusals are written in the
 /// background), or what it was after a while.
-async fn audit_until(harness: &Harness, done: impl Fn(&[AuditRecord]) -> bool) -> Vec<AuditRecord> {
+pub(super) async fn audit_until(
+    harness: &Harness,
+    done: impl Fn(&[AuditRecord]) -> bool,
+) -> Vec<AuditRecord> {
     let mut records = Vec::new();
     for _ in 0..100 {
         records = harness.store().audit().list_audit(0, 1000).await.unwrap();

@@ -13,6 +13,7 @@ mod leases;
 mod ops;
 mod scheduler;
 mod security;
+mod state_batches;
 mod subflows;
 mod token_cache;
 
