@@ -30,6 +30,7 @@
 //! - [`trace_context`]: `traceparent` and the trace of a run ([`RunTrace`]).
 //! - [`trace_state`]: `tracestate` and a caller's whole context ([`CallerTrace`]).
 //! - [`usage`]: what a run's processes cost ([`ResourceUsage`]).
+//! - [`rollup_window`]: a time window as whole hours and partial edges ([`HourSplit`]).
 //! - [`subflow`]: a flow run called by another: how it starts, ends with its parent.
 //! - [`error`]: the crate's one error type, [`Error`].
 
@@ -51,6 +52,7 @@ pub mod policy;
 pub mod records;
 pub mod retention;
 pub mod retry;
+pub mod rollup_window;
 pub mod run_deletion;
 pub mod schedule;
 pub mod settings;
@@ -75,6 +77,7 @@ pub use params::{build_overrides, merge_parameters, parse_param};
 pub use policy::{CatchUp, CollisionStrategy, RunPolicy, triage};
 pub use retention::{Retention, RetentionPolicy};
 pub use retry::{RetryDecision, RetryPolicy};
+pub use rollup_window::{HOUR_MICROS, HourSplit, hour_of};
 pub use schedule::{Schedule, parse_timezone};
 pub use state::{
     StateType, names, parse_state_filter, sql_in, state_type_of_name, validate_lease_correction,

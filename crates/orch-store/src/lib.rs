@@ -39,6 +39,7 @@ mod notify;
 mod pages;
 mod replicas;
 mod retention;
+mod rollups;
 mod rows;
 mod run_counts;
 mod run_creation;

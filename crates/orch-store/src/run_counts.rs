@@ -4,6 +4,11 @@
 //! into `flow_run_counts` and removes them, so a read
 //! ([`Stats::runs_by_deployment_and_state`]) sums a few rows instead of
 //! grouping every run. The server's sweep pass folds every few seconds.
+//!
+//! The same change rows also carry each run's state name, the hours of its
+//! expected start and of its start, and its lateness (migration 0450), and the
+//! same fold adds them into the overview's hourly roll-ups (`flow_run_hours`,
+//! `flow_run_start_hours`; read by [`Stats::run_stats`]).
 
 use crate::error::Result;
 use crate::{Backend, Stats};
@@ -12,22 +17,50 @@ use crate::{Backend, Stats};
 /// once take the total rows' locks in the same order).
 const ADD_CHANGES: &str = "INSERT INTO flow_run_counts (deployment_id, state_type, runs) \
      SELECT deployment_id, state_type, SUM(delta) FROM flow_run_count_changes WHERE TRUE \
-     GROUP BY deployment_id, state_type ORDER BY deployment_id, state_type \
+     GROUP BY deployment_id, state_type HAVING SUM(delta) <> 0 ORDER BY deployment_id, state_type \
      ON CONFLICT (deployment_id, state_type) DO UPDATE SET runs = flow_run_counts.runs + excluded.runs";
+
+/// Adds the pending changes into the runs per hour of expected start and state.
+const ADD_HOURS: &str = "INSERT INTO flow_run_hours (hour, state_type, state_name, runs) \
+     SELECT hour, state_type, state_name, SUM(delta) FROM flow_run_count_changes \
+     WHERE hour IS NOT NULL GROUP BY hour, state_type, state_name HAVING SUM(delta) <> 0 \
+     ORDER BY hour, state_type, state_name \
+     ON CONFLICT (hour, state_type, state_name) DO UPDATE SET runs = flow_run_hours.runs + excluded.runs";
+
+/// Adds the pending changes into the started runs and lateness per hour of start.
+const ADD_START_HOURS: &str = "INSERT INTO flow_run_start_hours (hour, started, lateness_micros) \
+     SELECT start_hour, SUM(delta), SUM(lateness) FROM flow_run_count_changes \
+     WHERE start_hour IS NOT NULL GROUP BY start_hour HAVING SUM(delta) <> 0 OR SUM(lateness) <> 0 \
+     ORDER BY start_hour \
+     ON CONFLICT (hour) DO UPDATE SET started = flow_run_start_hours.started + excluded.started, \
+       lateness_micros = flow_run_start_hours.lateness_micros + excluded.lateness_micros";
 
 /// PostgreSQL: removes and adds in one statement, so a change committed
 /// meanwhile is neither lost nor added twice (it waits for the next fold),
 /// and a second fold at the same time skips the rows the first one took.
+/// The roll-ups are added by data-modifying `WITH` parts of the same
+/// statement (run once, whether or not the main part reads them).
 const FOLD_POSTGRES: &str = "WITH moved AS (DELETE FROM flow_run_count_changes \
-       RETURNING deployment_id, state_type, delta) \
+       RETURNING deployment_id, state_type, delta, state_name, hour, start_hour, lateness), \
+     hours AS (INSERT INTO flow_run_hours (hour, state_type, state_name, runs) \
+       SELECT hour, state_type, state_name, SUM(delta) FROM moved WHERE hour IS NOT NULL \
+       GROUP BY hour, state_type, state_name HAVING SUM(delta) <> 0 \
+       ORDER BY hour, state_type, state_name \
+       ON CONFLICT (hour, state_type, state_name) DO UPDATE SET runs = flow_run_hours.runs + excluded.runs), \
+     start_hours AS (INSERT INTO flow_run_start_hours (hour, started, lateness_micros) \
+       SELECT start_hour, SUM(delta), SUM(lateness) FROM moved WHERE start_hour IS NOT NULL \
+       GROUP BY start_hour HAVING SUM(delta) <> 0 OR SUM(lateness) <> 0 ORDER BY start_hour \
+       ON CONFLICT (hour) DO UPDATE SET started = flow_run_start_hours.started + excluded.started, \
+         lateness_micros = flow_run_start_hours.lateness_micros + excluded.lateness_micros) \
      INSERT INTO flow_run_counts (deployment_id, state_type, runs) \
      SELECT deployment_id, state_type, SUM(delta) FROM moved \
-     GROUP BY deployment_id, state_type ORDER BY deployment_id, state_type \
+     GROUP BY deployment_id, state_type HAVING SUM(delta) <> 0 ORDER BY deployment_id, state_type \
      ON CONFLICT (deployment_id, state_type) DO UPDATE SET runs = flow_run_counts.runs + excluded.runs";
 
 impl Stats<'_> {
     /// Folds the run count changes appended since the last fold into the
-    /// totals; returns how many (deployment, state type) totals changed.
+    /// totals (the run counts and the overview's hourly roll-ups); returns
+    /// how many (deployment, state type) totals changed.
     pub async fn fold_run_counts(&self) -> Result<u64> {
         let folded = match self.backend() {
             Backend::Postgres => sqlx::query(FOLD_POSTGRES)
@@ -40,6 +73,8 @@ impl Stats<'_> {
                 async {
                     let mut tx = self.writer.begin().await?;
                     let added = sqlx::query(ADD_CHANGES).execute(&mut *tx).await?;
+                    sqlx::query(ADD_HOURS).execute(&mut *tx).await?;
+                    sqlx::query(ADD_START_HOURS).execute(&mut *tx).await?;
                     sqlx::query("DELETE FROM flow_run_count_changes")
                         .execute(&mut *tx)
                         .await?;

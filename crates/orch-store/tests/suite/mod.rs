@@ -14,6 +14,7 @@ mod late_runs;
 mod leases;
 mod log_partitions;
 mod logs;
+mod overview_rollups;
 mod retention;
 mod scheduling;
 mod security;
