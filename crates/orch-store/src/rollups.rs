@@ -38,6 +38,25 @@ const WINDOW_STARTS: &str = "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT), CAST(SU
          THEN start_time - expected_start ELSE 0 END) FROM flow_runs \
          WHERE start_time >= $5 AND start_time <= $6) s";
 
+/// `sql` (one of the above) with the window's whole hours and edges bound.
+fn window<'q, T>(
+    sql: &'static str,
+    since: i64,
+    until: i64,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, T, sqlx::any::AnyArguments>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    let split = HourSplit::of(since, until);
+    sqlx::query_as(sql)
+        .bind(split.hours.0)
+        .bind(split.hours.1)
+        .bind(split.head.0)
+        .bind(split.head.1)
+        .bind(split.tail.0)
+        .bind(split.tail.1)
+}
+
 impl Stats<'_> {
     /// Runs expected to start in `[since, until]` by (state type, state
     /// name), most frequent first (then by name and type), pairs with no run
@@ -47,14 +66,7 @@ impl Stats<'_> {
         since: i64,
         until: i64,
     ) -> Result<Vec<(String, String, i64)>> {
-        let split = HourSplit::of(since, until);
-        Ok(sqlx::query_as(WINDOW_STATES)
-            .bind(split.hours.0)
-            .bind(split.hours.1)
-            .bind(split.head.0)
-            .bind(split.head.1)
-            .bind(split.tail.0)
-            .bind(split.tail.1)
+        Ok(window(WINDOW_STATES, since, until)
             .fetch_all(&self.reader)
             .await?)
     }
@@ -63,14 +75,7 @@ impl Stats<'_> {
     /// microseconds (`None` when none started): the exact sum of lateness
     /// over the count.
     pub(crate) async fn window_starts(&self, since: i64, until: i64) -> Result<(i64, Option<f64>)> {
-        let split = HourSplit::of(since, until);
-        let (started, lateness): (i64, Option<i64>) = sqlx::query_as(WINDOW_STARTS)
-            .bind(split.hours.0)
-            .bind(split.hours.1)
-            .bind(split.head.0)
-            .bind(split.head.1)
-            .bind(split.tail.0)
-            .bind(split.tail.1)
+        let (started, lateness): (i64, Option<i64>) = window(WINDOW_STARTS, since, until)
             .fetch_one(&self.reader)
             .await?;
         let average = (started > 0).then(|| lateness.unwrap_or(0) as f64 / started as f64);
