@@ -110,20 +110,21 @@ async fn send_queued(api: Api, mut queued: mpsc::UnboundedReceiver<Queued>) {
 /// Sends `batch` as one call and answers each report; returns false (and
 /// sends each alone) when the server does not know `SetFlowRunStates`.
 async fn send_together(api: &Api, batch: Vec<Queued>) -> bool {
-    let request = SetFlowRunStatesRequest {
-        reports: batch.iter().map(|q| q.request.clone()).collect(),
-    };
-    let what = format!("reporting the states of {} run(s)", batch.len());
+    let (reports, answers): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|q| (q.request, q.answer)).unzip();
+    let request = SetFlowRunStatesRequest { reports };
+    let what = format!("reporting the states of {} run(s)", answers.len());
     let sent = retry(&what, || {
         let mut flow_runs = api.flow_runs();
         let request = request.clone();
         async move { attempt(flow_runs.set_flow_run_states(request)).await }
     })
     .await;
+    let batch = request.reports.into_iter().zip(answers);
     match sent {
         Ok(response) if response.results.len() == batch.len() => {
-            for (report, result) in batch.into_iter().zip(response.results) {
-                answer(api, report, result);
+            for ((request, answer), result) in batch.zip(response.results) {
+                settle(api, Queued { request, answer }, result);
             }
             true
         }
@@ -134,8 +135,8 @@ async fn send_together(api: &Api, batch: Vec<Queued>) -> bool {
                 response.results.len(),
                 batch.len()
             ));
-            for report in batch {
-                let _ = report.answer.send(Err(status.clone()));
+            for (_, answer) in batch {
+                let _ = answer.send(Err(status.clone()));
             }
             true
         }
@@ -145,14 +146,14 @@ async fn send_together(api: &Api, batch: Vec<Queued>) -> bool {
                  sending each alone",
                 describe(&status)
             );
-            for report in batch {
-                tokio::spawn(send_alone(api.clone(), report));
+            for (request, answer) in batch {
+                tokio::spawn(send_alone(api.clone(), Queued { request, answer }));
             }
             false
         }
         Err(status) => {
-            for report in batch {
-                let _ = report.answer.send(Err(status.clone()));
+            for (_, answer) in batch {
+                let _ = answer.send(Err(status.clone()));
             }
             true
         }
@@ -161,7 +162,7 @@ async fn send_together(api: &Api, batch: Vec<Queued>) -> bool {
 
 /// Answers one report from its result, or retries it alone if it failed
 /// for a transient reason.
-fn answer(api: &Api, report: Queued, result: SetFlowRunStateResult) {
+fn settle(api: &Api, report: Queued, result: SetFlowRunStateResult) {
     let answer = match result.response {
         Some(response) if result.error_code == 0 => Ok(response),
         _ => {

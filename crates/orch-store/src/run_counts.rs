@@ -13,49 +13,70 @@
 use crate::error::Result;
 use crate::{Backend, Stats};
 
-/// Adds the pending changes into the totals (in key order, so two folds at
-/// once take the total rows' locks in the same order).
-const ADD_CHANGES: &str = "INSERT INTO flow_run_counts (deployment_id, state_type, runs) \
-     SELECT deployment_id, state_type, SUM(delta) FROM flow_run_count_changes WHERE TRUE \
-     GROUP BY deployment_id, state_type HAVING SUM(delta) <> 0 ORDER BY deployment_id, state_type \
-     ON CONFLICT (deployment_id, state_type) DO UPDATE SET runs = flow_run_counts.runs + excluded.runs";
+/// The `INSERT ... SELECT` adding the changes read from `$from` (the changes
+/// table, or on PostgreSQL the rows a fold moved out of it) into each total,
+/// in key order (so two folds at once take the total rows' locks in the same
+/// order); groups that add nothing are left out.
+macro_rules! add_counts {
+    ($from:literal) => {
+        concat!(
+            "INSERT INTO flow_run_counts (deployment_id, state_type, runs) \
+             SELECT deployment_id, state_type, SUM(delta) FROM ", $from, " WHERE TRUE \
+             GROUP BY deployment_id, state_type HAVING SUM(delta) <> 0 \
+             ORDER BY deployment_id, state_type \
+             ON CONFLICT (deployment_id, state_type) DO UPDATE SET runs = flow_run_counts.runs + excluded.runs"
+        )
+    };
+}
 
-/// Adds the pending changes into the runs per hour of expected start and state.
-const ADD_HOURS: &str = "INSERT INTO flow_run_hours (hour, state_type, state_name, runs) \
-     SELECT hour, state_type, state_name, SUM(delta) FROM flow_run_count_changes \
-     WHERE hour IS NOT NULL GROUP BY hour, state_type, state_name HAVING SUM(delta) <> 0 \
-     ORDER BY hour, state_type, state_name \
-     ON CONFLICT (hour, state_type, state_name) DO UPDATE SET runs = flow_run_hours.runs + excluded.runs";
+/// Runs per hour of expected start and state (see `add_counts`).
+macro_rules! add_hours {
+    ($from:literal) => {
+        concat!(
+            "INSERT INTO flow_run_hours (hour, state_type, state_name, runs) \
+             SELECT hour, state_type, state_name, SUM(delta) FROM ", $from, " \
+             WHERE hour IS NOT NULL GROUP BY hour, state_type, state_name HAVING SUM(delta) <> 0 \
+             ORDER BY hour, state_type, state_name \
+             ON CONFLICT (hour, state_type, state_name) DO UPDATE SET runs = flow_run_hours.runs + excluded.runs"
+        )
+    };
+}
 
-/// Adds the pending changes into the started runs and lateness per hour of start.
-const ADD_START_HOURS: &str = "INSERT INTO flow_run_start_hours (hour, started, lateness_micros) \
-     SELECT start_hour, SUM(delta), SUM(lateness) FROM flow_run_count_changes \
-     WHERE start_hour IS NOT NULL GROUP BY start_hour HAVING SUM(delta) <> 0 OR SUM(lateness) <> 0 \
-     ORDER BY start_hour \
-     ON CONFLICT (hour) DO UPDATE SET started = flow_run_start_hours.started + excluded.started, \
-       lateness_micros = flow_run_start_hours.lateness_micros + excluded.lateness_micros";
+/// Started runs and lateness per hour of start (see `add_counts`).
+macro_rules! add_start_hours {
+    ($from:literal) => {
+        concat!(
+            "INSERT INTO flow_run_start_hours (hour, started, lateness_micros) \
+             SELECT start_hour, SUM(delta), SUM(lateness) FROM ", $from, " \
+             WHERE start_hour IS NOT NULL GROUP BY start_hour \
+             HAVING SUM(delta) <> 0 OR SUM(lateness) <> 0 ORDER BY start_hour \
+             ON CONFLICT (hour) DO UPDATE SET started = flow_run_start_hours.started + excluded.started, \
+               lateness_micros = flow_run_start_hours.lateness_micros + excluded.lateness_micros"
+        )
+    };
+}
+
+/// SQLite: the three additions, then the changes are deleted (one writer:
+/// nothing changes between the statements).
+const ADD_CHANGES: &str = add_counts!("flow_run_count_changes");
+const ADD_HOURS: &str = add_hours!("flow_run_count_changes");
+const ADD_START_HOURS: &str = add_start_hours!("flow_run_count_changes");
 
 /// PostgreSQL: removes and adds in one statement, so a change committed
 /// meanwhile is neither lost nor added twice (it waits for the next fold),
 /// and a second fold at the same time skips the rows the first one took.
 /// The roll-ups are added by data-modifying `WITH` parts of the same
 /// statement (run once, whether or not the main part reads them).
-const FOLD_POSTGRES: &str = "WITH moved AS (DELETE FROM flow_run_count_changes \
+const FOLD_POSTGRES: &str = concat!(
+    "WITH moved AS (DELETE FROM flow_run_count_changes \
        RETURNING deployment_id, state_type, delta, state_name, hour, start_hour, lateness), \
-     hours AS (INSERT INTO flow_run_hours (hour, state_type, state_name, runs) \
-       SELECT hour, state_type, state_name, SUM(delta) FROM moved WHERE hour IS NOT NULL \
-       GROUP BY hour, state_type, state_name HAVING SUM(delta) <> 0 \
-       ORDER BY hour, state_type, state_name \
-       ON CONFLICT (hour, state_type, state_name) DO UPDATE SET runs = flow_run_hours.runs + excluded.runs), \
-     start_hours AS (INSERT INTO flow_run_start_hours (hour, started, lateness_micros) \
-       SELECT start_hour, SUM(delta), SUM(lateness) FROM moved WHERE start_hour IS NOT NULL \
-       GROUP BY start_hour HAVING SUM(delta) <> 0 OR SUM(lateness) <> 0 ORDER BY start_hour \
-       ON CONFLICT (hour) DO UPDATE SET started = flow_run_start_hours.started + excluded.started, \
-         lateness_micros = flow_run_start_hours.lateness_micros + excluded.lateness_micros) \
-     INSERT INTO flow_run_counts (deployment_id, state_type, runs) \
-     SELECT deployment_id, state_type, SUM(delta) FROM moved \
-     GROUP BY deployment_id, state_type HAVING SUM(delta) <> 0 ORDER BY deployment_id, state_type \
-     ON CONFLICT (deployment_id, state_type) DO UPDATE SET runs = flow_run_counts.runs + excluded.runs";
+     hours AS (",
+    add_hours!("moved"),
+    "), start_hours AS (",
+    add_start_hours!("moved"),
+    ") ",
+    add_counts!("moved"),
+);
 
 impl Stats<'_> {
     /// Folds the run count changes appended since the last fold into the
